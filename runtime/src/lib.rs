@@ -1,0 +1,9 @@
+//! `sir-runtime`: the plan format, tensors and NumPy I/O, fixed-point semantics, and the
+//! two-party protocols that execute plans. See ARCHITECTURE.md for where things live.
+
+pub mod net;
+pub mod npy;
+pub mod ot;
+pub mod tensor;
+
+pub use tensor::Tensor;

@@ -1,0 +1,1 @@
+//! The party channel (to be written).

@@ -1,0 +1,1 @@
+//! NumPy `.npy`/`.npz` reading and writing (to be written).

@@ -1,0 +1,1 @@
+//! Oblivious transfer (to be written).

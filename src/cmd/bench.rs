@@ -1,0 +1,1 @@
+//! `sir bench`: measured throughput, bytes and rounds.

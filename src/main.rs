@@ -1,0 +1,7 @@
+//! The `sir` command-line interface.
+
+mod cmd;
+
+fn main() {
+    std::process::exit(cmd::main());
+}
