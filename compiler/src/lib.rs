@@ -1,2 +1,42 @@
+//! `sir-compiler`: the `.sir` frontend (parse, load modules, resolve names, check shapes), the
+//! float reference interpreter, and — later — precision inference and lowering to plans.
+//! See ARCHITECTURE.md for where things live and what may depend on what.
 
+pub mod diag;
 pub mod eval;
+pub mod resolve;
+pub mod types;
+pub mod syntax;
+
+
+use diag::{Diagnostic, Diagnostics, SourceMap};
+use std::path::Path;
+
+/// The result of checking a file: its sources (for rendering diagnostics), every diagnostic in
+/// source order, and the typed program when there was no error.
+pub struct Checked {
+    pub sources: SourceMap,
+    pub diagnostics: Vec<Diagnostic>,
+    pub program: Option<types::tir::Program>,
+    pub modules: resolve::Program,
+}
+
+/// Parses, loads, resolves and shape-checks a program given as text; `use "…"` paths are
+/// resolved against `dir` through `fs`.
+pub fn check_source(name: &str, source: String, dir: &Path, fs: &dyn resolve::FileSource) -> Checked {
+    let mut diags = Diagnostics::default();
+    let prog = resolve::load(name, source, dir, fs, &mut diags);
+    let program = types::check(&prog, &mut diags);
+    let program = if diags.has_errors() { None } else { program };
+    let sources = std::mem::take(&mut SourceMap::new());
+    let mut modules = prog;
+    let sources = std::mem::replace(&mut modules.sources, sources);
+    Checked { sources, diagnostics: diags.sorted(), program, modules }
+}
+
+/// Checks the file at `path` (read from disk, with its `use`d files).
+pub fn check_file(path: &Path) -> std::io::Result<Checked> {
+    let source = std::fs::read_to_string(path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(check_source(&path.display().to_string(), source, dir, &resolve::Disk))
+}

@@ -1,7 +1,71 @@
-//! Subcommands of `sir`, one module each.
+//! Subcommands of `sir`, one module each. Exit codes: 0 success, 1 an error in the user's program
+//! or files, 2 bad command-line usage (clap's own).
 
 pub mod bench;
+mod check;
+mod eval;
+mod generate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Private inference of neural networks between two parties.
+#[derive(Parser, Debug)]
+#[command(name = "sir", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse, resolve and shape-check a model; prints only diagnostics.
+    Check {
+        /// The `.sir` file holding the model.
+        model: PathBuf,
+        /// Also print the typed program (every name resolved, every shape known).
+        #[arg(long)]
+        print_typed: bool,
+    },
+    /// Evaluate a model in floating point (the reference semantics).
+    Eval(eval::EvalArgs),
+    /// Write deterministic random weights (and inputs) for a model.
+    Generate(generate::GenerateArgs),
+    /// Measure throughput, bytes and rounds.
+    Bench {
+        #[command(subcommand)]
+        cmd: bench::BenchCmd,
+    },
+}
 
 pub fn main() -> i32 {
-    0
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { model, print_typed } => check::run(&model, print_typed),
+        Command::Eval(args) => eval::run(&args),
+        Command::Generate(args) => generate::run(&args),
+        Command::Bench { cmd } => bench::run(cmd),
+    }
+}
+
+/// Prints `error: …` to stderr and returns exit code 1.
+pub fn fail(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {msg}");
+    1
+}
+
+/// Checks a model file, printing every diagnostic; returns the typed program or an exit code.
+pub fn load_model(path: &std::path::Path) -> Result<(sir_compiler::types::tir::Program, sir_compiler::Checked), i32> {
+    let mut checked = match sir_compiler::check_file(path) {
+        Ok(c) => c,
+        Err(e) => return Err(fail(format_args!("cannot read {}: {e}", path.display()))),
+    };
+    for d in &checked.diagnostics {
+        d.emit_stderr(&checked.sources);
+    }
+    let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+    match checked.program.take() {
+        Some(p) if errors == 0 => Ok((p, checked)),
+        _ => Err(fail(format_args!("could not check `{}` due to {errors} error{}", path.display(), if errors == 1 { "" } else { "s" }))),
+    }
 }

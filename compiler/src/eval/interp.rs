@@ -1,0 +1,213 @@
+//! The float (f64) reference interpreter: walks the typed IR for one sample. Loops run as
+//! written; each function instance runs in its own frame. Values are shared (`Arc`) so reading a
+//! weight inside a 99-step loop does not copy it.
+
+use super::kernels as k;
+use crate::diag::Span;
+use crate::syntax::ast::BinOp;
+use crate::types::tir::{self, Builtin, Expr, ExprKind, IExpr, Sel, Stmt};
+use sir_runtime::Tensor;
+use std::sync::Arc;
+
+/// Why an evaluation stopped. The checker rules these out for every program it accepts except
+/// where a loop nest was too large to check every iteration.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("index {index} is out of bounds for an axis of extent {extent}")]
+    OutOfBounds { index: i64, extent: usize, span: Span },
+    #[error("integer overflow in an index or loop bound")]
+    Overflow { span: Span },
+    #[error("internal: {what}")]
+    Internal { what: &'static str, span: Span },
+}
+
+impl EvalError {
+    pub fn span(&self) -> Span {
+        match self {
+            EvalError::OutOfBounds { span, .. } | EvalError::Overflow { span } | EvalError::Internal { span, .. } => *span,
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Value {
+    Tensor(Arc<Tensor>),
+    Tuple(Vec<Arc<Tensor>>),
+}
+
+struct Frame {
+    locals: Vec<Option<Arc<Tensor>>>,
+    loops: Vec<i64>,
+}
+
+impl Frame {
+    fn new(body: &tir::Body) -> Frame {
+        Frame { locals: vec![None; body.num_locals as usize], loops: vec![0; body.num_loops as usize] }
+    }
+}
+
+/// Evaluates the model on one sample: `inputs` and `params` in declaration order, shapes as
+/// declared. Returns the outputs in order.
+pub fn run(prog: &tir::Program, inputs: &[Arc<Tensor>], params: &[Arc<Tensor>]) -> Result<Vec<Tensor>, EvalError> {
+    let m = &prog.model;
+    let mut f = Frame::new(&m.body);
+    for (d, v) in m.inputs.iter().zip(inputs).chain(m.params.iter().zip(params)) {
+        f.locals[d.local as usize] = Some(v.clone());
+    }
+    let mut outputs: Vec<Option<Tensor>> = vec![None; m.outputs.len()];
+    let it = Interp { prog };
+    it.stmts(&mut f, &m.body.stmts, &mut outputs)?;
+    outputs.into_iter().map(|o| o.ok_or(EvalError::Internal { what: "an output was not produced", span: m.span })).collect()
+}
+
+struct Interp<'p> {
+    prog: &'p tir::Program,
+}
+
+impl Interp<'_> {
+    fn stmts(&self, f: &mut Frame, stmts: &[Stmt], outputs: &mut [Option<Tensor>]) -> Result<(), EvalError> {
+        for s in stmts {
+            match s {
+                Stmt::Let { locals, value, .. } | Stmt::Assign { locals, value, .. } => {
+                    match self.expr(f, value)? {
+                        Value::Tensor(t) => {
+                            if let Some(&l) = locals.first() {
+                                f.locals[l as usize] = Some(t);
+                            }
+                        }
+                        Value::Tuple(ts) => {
+                            for (&l, t) in locals.iter().zip(ts) {
+                                f.locals[l as usize] = Some(t);
+                            }
+                        }
+                    }
+                }
+                Stmt::For { var, lo, hi, body, span } => {
+                    let lo = lo.eval(&f.loops).ok_or(EvalError::Overflow { span: *span })?;
+                    let hi = hi.eval(&f.loops).ok_or(EvalError::Overflow { span: *span })?;
+                    for i in lo..hi {
+                        f.loops[*var as usize] = i;
+                        self.stmts(f, body, outputs)?;
+                    }
+                }
+                Stmt::Output { index, value } => {
+                    let t = self.tensor(f, value)?;
+                    if let Some(slot) = outputs.get_mut(*index) {
+                        *slot = Some(Arc::unwrap_or_clone(t));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn tensor(&self, f: &mut Frame, e: &Expr) -> Result<Arc<Tensor>, EvalError> {
+        match self.expr(f, e)? {
+            Value::Tensor(t) => Ok(t),
+            Value::Tuple(_) => Err(EvalError::Internal { what: "a tuple where a tensor was expected", span: e.span }),
+        }
+    }
+
+    fn int(&self, f: &Frame, i: &IExpr, span: Span) -> Result<i64, EvalError> {
+        i.eval(&f.loops).ok_or(EvalError::Overflow { span })
+    }
+
+    fn expr(&self, f: &mut Frame, e: &Expr) -> Result<Value, EvalError> {
+        let t = |x: Tensor| Ok(Value::Tensor(Arc::new(x)));
+        match &e.kind {
+            ExprKind::Const(v) => t(Tensor::scalar(*v)),
+            ExprKind::Int(i) => t(Tensor::scalar(self.int(f, i, e.span)? as f64)),
+            ExprKind::Local(l) => f.locals[*l as usize]
+                .clone()
+                .map(Value::Tensor)
+                .ok_or(EvalError::Internal { what: "a local read before it was bound", span: e.span }),
+            ExprKind::Neg(a) => {
+                let a = self.tensor(f, a)?;
+                t(k::neg(&a))
+            }
+            ExprKind::Binary(op, a, b) => {
+                let a = self.tensor(f, a)?;
+                let b = self.tensor(f, b)?;
+                t(match op {
+                    BinOp::Add => k::add(&a, &b),
+                    BinOp::Sub => k::sub(&a, &b),
+                    BinOp::Mul => k::mul(&a, &b),
+                    BinOp::Div => k::div(&a, &b),
+                    BinOp::MatMul => k::matmul(&a, &b),
+                })
+            }
+            ExprKind::Call { func, args } => {
+                let inst = self.prog.fns.get(*func as usize).ok_or(EvalError::Internal { what: "a call to a missing function", span: e.span })?;
+                let mut callee = Frame::new(&inst.body);
+                for (p, a) in inst.params.iter().zip(args) {
+                    callee.locals[*p as usize] = Some(self.tensor(f, a)?);
+                }
+                let mut no_outputs: [Option<Tensor>; 0] = [];
+                self.stmts(&mut callee, &inst.body.stmts, &mut no_outputs)?;
+                self.expr(&mut callee, &inst.ret)
+            }
+            ExprKind::Tuple(items) => Ok(Value::Tuple(items.iter().map(|i| self.tensor(f, i)).collect::<Result<_, _>>()?)),
+            ExprKind::Select { base, sels } => {
+                let b = self.tensor(f, base)?;
+                let mut ks = Vec::with_capacity(sels.len());
+                for (axis, s) in sels.iter().enumerate() {
+                    let extent = b.shape()[axis];
+                    let check = |v: i64, allow_end: bool| {
+                        let max = if allow_end { extent as i64 } else { extent as i64 - 1 };
+                        if (0..=max).contains(&v) { Ok(v as usize) } else { Err(EvalError::OutOfBounds { index: v, extent, span: e.span }) }
+                    };
+                    ks.push(match s {
+                        Sel::Index(i) => k::Sel::Index(check(self.int(f, i, e.span)?, false)?),
+                        Sel::Range(a, bnd) => {
+                            let a = check(self.int(f, a, e.span)?, false)?;
+                            let bnd = check(self.int(f, bnd, e.span)?, true)?;
+                            k::Sel::Range(a, bnd.max(a))
+                        }
+                        Sel::Full => k::Sel::Full,
+                    });
+                }
+                t(k::select(&b, &ks))
+            }
+            ExprKind::Builtin { op, args } => {
+                let vals: Vec<Arc<Tensor>> = args.iter().map(|a| self.tensor(f, a)).collect::<Result<_, _>>()?;
+                let x = || vals.first().map(|v| &**v).ok_or(EvalError::Internal { what: "a builtin without operands", span: e.span });
+                t(match op {
+                    Builtin::Zeros(s) => k::zeros(s),
+                    Builtin::Ones(s) => k::ones(s),
+                    Builtin::Relu => k::relu(x()?),
+                    Builtin::Sigmoid => k::sigmoid(x()?),
+                    Builtin::Tanh => k::tanh(x()?),
+                    Builtin::Exp => k::exp(x()?),
+                    Builtin::Rsqrt => k::rsqrt(x()?),
+                    Builtin::Sqrt => k::sqrt(x()?),
+                    Builtin::Reciprocal => k::reciprocal(x()?),
+                    Builtin::Poly(c) => k::poly(x()?, c),
+                    Builtin::PolyRelu => k::poly_relu(x()?),
+                    // Without a patch the compiler picks one under a ReLU budget; the float
+                    // reference is the plain ReLU those choices approximate.
+                    Builtin::BlockRelu(p) => {
+                        let [ph, pw] = p.unwrap_or([1, 1]);
+                        k::block_relu(x()?, ph, pw)
+                    }
+                    Builtin::Max(a) => k::max(x()?, *a),
+                    Builtin::Argmax => k::argmax(x()?),
+                    Builtin::Sum(a) => k::sum(x()?, *a),
+                    Builtin::Mean(a) => k::mean(x()?, *a),
+                    Builtin::Softmax => k::softmax(x()?),
+                    Builtin::Layernorm => k::layernorm(&vals[0], &vals[1], &vals[2]),
+                    Builtin::Conv2d { stride, pad } => k::conv2d(&vals[0], &vals[1], &vals[2], *stride, *pad),
+                    Builtin::Maxpool2d { k: w, stride } => k::maxpool2d(x()?, *w, *stride),
+                    Builtin::Avgpool2d { k: w, stride } => k::avgpool2d(x()?, *w, *stride),
+                    Builtin::Reshape(s) => k::reshape(x()?, s),
+                    Builtin::Flatten => k::flatten(x()?),
+                    Builtin::Transpose => k::transpose(x()?),
+                    Builtin::Concat(a) => {
+                        let parts: Vec<&Tensor> = vals.iter().map(|v| &**v).collect();
+                        k::concat(&parts, *a)
+                    }
+                })
+            }
+            ExprKind::Error => Err(EvalError::Internal { what: "an expression that did not check", span: e.span }),
+        }
+    }
+}

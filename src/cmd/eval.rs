@@ -1,0 +1,141 @@
+//! `sir eval MODEL --weights W.npz --input X.npy|X.npz [--out Y] [--labels L.npy]`: the float
+//! reference semantics on one sample or a batch.
+
+use super::fail;
+use sir_compiler::eval::bind;
+use sir_runtime::{Tensor, npy};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// The `.sir` file holding the model.
+    pub model: PathBuf,
+    /// The server's weights: an .npz with one array per `param`.
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// The client's input: .npy for a model with one input, else .npz by input name. One extra
+    /// leading axis makes it a batch.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write the outputs: .npz (one array per output) or .npy (one output only).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Integer class labels (.npy), one per sample: print accuracy instead of the outputs.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+}
+
+fn ext(p: &Path) -> &str {
+    p.extension().and_then(|e| e.to_str()).unwrap_or("")
+}
+
+/// Reads an input file as (name, array) pairs; a `.npy` gives one unnamed array.
+pub fn read_inputs(path: &Path) -> Result<Vec<(Option<String>, Tensor)>, String> {
+    match ext(path) {
+        "npy" => npy::read_npy(path).map(|t| vec![(None, t)]).map_err(|e| e.to_string()),
+        "npz" => npy::read_npz(path).map(|v| v.into_iter().map(|(n, t)| (Some(n), t)).collect()).map_err(|e| e.to_string()),
+        _ => Err(format!("{}: expected a .npy or .npz file", path.display())),
+    }
+}
+
+pub fn run(args: &EvalArgs) -> i32 {
+    let (prog, _) = match super::load_model(&args.model) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let outputs = &prog.model.outputs;
+    if let Some(out) = &args.out {
+        match ext(out) {
+            "npz" => {}
+            "npy" if outputs.len() == 1 => {}
+            "npy" => return fail(format_args!("{}: the model has {} outputs; write them to an .npz", out.display(), outputs.len())),
+            _ => return fail(format_args!("{}: --out must end in .npz or .npy", out.display())),
+        }
+    }
+    let wfile = args.weights.display().to_string();
+    let weights = match npy::read_npz(&args.weights) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let params = match bind::bind_weights(&prog.model, weights, &wfile) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let arrays = match read_inputs(&args.input) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let batch = match bind::bind_inputs(&prog.model, arrays, &args.input.display().to_string()) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let labels = match &args.labels {
+        None => None,
+        Some(l) => match npy::read_labels(l) {
+            Ok(v) if v.len() == batch.samples => Some(v),
+            Ok(v) => return fail(format_args!("{}: {} labels for {} samples", l.display(), v.len(), batch.samples)),
+            Err(e) => return fail(e),
+        },
+    };
+    let results = match bind::eval_batch(&prog, &batch, &params) {
+        Ok(r) => r,
+        Err(e) => return fail(format_args!("evaluation failed: {e}")),
+    };
+    if let Some(labels) = labels {
+        let Some((name, first)) = results.first() else { return fail("the model has no output to compare with labels") };
+        let per = if batch.batched { &first.shape()[1..] } else { first.shape() };
+        let Some(preds) = predictions(first, per, batch.samples) else {
+            return fail(format_args!("output `{name}` is {per:?}; accuracy needs a class index (a scalar, e.g. argmax) or a vector of scores"));
+        };
+        let correct = preds.iter().zip(&labels).filter(|(p, l)| **p == **l).count();
+        println!("accuracy: {:.2}% ({correct}/{}) on output `{name}`", 100.0 * correct as f64 / labels.len().max(1) as f64, labels.len());
+    } else {
+        for (name, t) in &results {
+            println!("{name}: {}", format_tensor(t));
+        }
+    }
+    if let Some(out) = &args.out {
+        let r = if ext(out) == "npy" { npy::write_npy(out, &results[0].1) } else { npy::write_npz(out, &results) };
+        if let Err(e) = r {
+            return fail(e);
+        }
+    }
+    0
+}
+
+/// The class each sample predicts: the value itself for a scalar output, the argmax of a vector.
+fn predictions(t: &Tensor, per_sample: &[usize], samples: usize) -> Option<Vec<i64>> {
+    let n: usize = per_sample.iter().product();
+    match per_sample.len() {
+        0 => Some(t.data().iter().map(|v| v.round() as i64).collect()),
+        1 => Some(
+            (0..samples)
+                .map(|s| {
+                    let row = &t.data()[s * n..(s + 1) * n];
+                    let mut best = 0;
+                    for (i, v) in row.iter().enumerate() {
+                        if *v > row[best] {
+                            best = i;
+                        }
+                    }
+                    best as i64
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// `[shape] [v0, v1, …]`, eliding the middle of long tensors.
+fn format_tensor(t: &Tensor) -> String {
+    const SHOW: usize = 8;
+    let d = t.data();
+    let shape = format!("[{}]", t.shape().iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "));
+    let fmt = |v: &f64| format!("{v}");
+    let body = if d.len() <= 2 * SHOW {
+        d.iter().map(fmt).collect::<Vec<_>>().join(", ")
+    } else {
+        format!("{}, …, {}", d[..SHOW].iter().map(fmt).collect::<Vec<_>>().join(", "), d[d.len() - SHOW..].iter().map(fmt).collect::<Vec<_>>().join(", "))
+    };
+    if t.shape().is_empty() { d.first().map_or(String::new(), fmt) } else { format!("{shape} [{body}]") }
+}
