@@ -24,7 +24,9 @@ use crate::tensor::Tensor;
 /// Where a problem was found: a file, and for `.npz` archives the array inside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
+    /// The file as it was given to the reader or writer.
     pub file: PathBuf,
+    /// The array's name inside an `.npz` archive (without `.npy`); `None` for whole files.
     pub array: Option<String>,
 }
 
