@@ -1,1 +1,0 @@
-//! The party channel (to be written).

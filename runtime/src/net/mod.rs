@@ -1,0 +1,336 @@
+//! The party channel: a blocking, buffered, byte-exact connection between the two parties.
+//!
+//! A [`Channel`] wraps any [`Transport`] (a TCP stream, an in-process pipe from [`mem_pair`],
+//! and later a TLS stream) and counts, per direction, the bytes and messages that cross it and
+//! the rounds this side spends waiting on its peer. Nothing is framed: `send` writes exactly the
+//! bytes given and `recv` reads exactly the bytes asked for, so the counters equal the bytes on
+//! the transport and the compiler's cost model can predict them exactly.
+//!
+//! Ordering discipline (the protocols in this crate follow it): within one flight, only one
+//! party writes bulk data. Both sides writing megabytes at the same time without reading
+//! would fill both kernel buffers and block forever, as on any blocking socket.
+
+mod handshake;
+mod mem;
+
+pub use handshake::{HANDSHAKE_BYTES, HandshakeError, Hello, MAGIC, PROTOCOL_VERSION, Role};
+pub use mem::{MemStream, mem_pair};
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Why a channel operation failed. Every peer misbehaviour (disconnect, silence, garbage in the
+/// handshake) ends up here rather than in a panic or a hang.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The peer closed the connection while we still expected `expected` more bytes.
+    #[error("the peer closed the connection ({expected} more bytes were expected)")]
+    Closed { expected: usize },
+    /// The peer stopped reading or writing for longer than the configured timeout.
+    #[error("timed out after {0:?} waiting for the peer")]
+    Timeout(Duration),
+    /// The two parties disagree about who they are or what they run.
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// Any other I/O failure of the transport.
+    #[error("I/O error on the party channel: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A byte stream the channel can run over. Implemented for [`TcpStream`] and [`MemStream`];
+/// a TLS stream (e.g. rustls' `StreamOwned`) implements it by delegating the timeout to its
+/// socket.
+pub trait Transport: Read + Write + Send {
+    /// Sets how long a blocking read (and write) may wait; `None` waits forever.
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(timeout)?;
+        self.set_write_timeout(timeout)
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_timeout(timeout)
+    }
+}
+
+/// Counters of one channel, from this side's point of view.
+///
+/// A *round* is a flush after which this side waits on its peer: it is counted when `recv`
+/// needs data and this side has flushed bytes since its previous `recv`. The protocols of
+/// this crate flush exactly once per protocol message, so `flushes` summed over both parties
+/// is a protocol's number of sequential messages (what papers call its rounds). Both counts
+/// are deterministic: they depend neither on timing nor on how the kernel splits the stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Payload bytes handed to `send`.
+    pub bytes_sent: u64,
+    /// Payload bytes returned by `recv`.
+    pub bytes_received: u64,
+    /// Calls to `send` with a non-empty buffer.
+    pub messages_sent: u64,
+    /// Calls to `recv` with a non-empty buffer.
+    pub messages_received: u64,
+    /// Flushes that pushed at least one byte (explicit, or implied by `recv`).
+    pub flushes: u64,
+    /// Flushes after which this side waited on the peer.
+    pub rounds: u64,
+}
+
+impl std::ops::Sub for Stats {
+    type Output = Stats;
+    fn sub(self, o: Stats) -> Stats {
+        Stats {
+            bytes_sent: self.bytes_sent - o.bytes_sent,
+            bytes_received: self.bytes_received - o.bytes_received,
+            messages_sent: self.messages_sent - o.messages_sent,
+            messages_received: self.messages_received - o.messages_received,
+            flushes: self.flushes - o.flushes,
+            rounds: self.rounds - o.rounds,
+        }
+    }
+}
+
+/// How a channel is set up.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelOptions {
+    /// How long one blocking read or write may wait on the peer; `None` waits forever.
+    pub timeout: Option<Duration>,
+    /// Size of the write and read buffers in bytes.
+    pub buffer_size: usize,
+}
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        ChannelOptions {
+            timeout: Some(Duration::from_secs(60)),
+            buffer_size: 1 << 18,
+        }
+    }
+}
+
+/// A blocking, buffered connection to the other party with exact byte, message and round
+/// accounting. Not thread-safe by design: one channel per thread; use one connection per
+/// worker thread for parallelism.
+pub struct Channel {
+    stream: Box<dyn Transport>,
+    timeout: Option<Duration>,
+    wbuf: Vec<u8>,
+    rbuf: Box<[u8]>,
+    rpos: usize,
+    rend: usize,
+    stats: Stats,
+    /// Bytes were flushed since the last `recv`; the next `recv` that waits is a round.
+    flushed_since_recv: bool,
+    /// Bytes were handed to `send` since the last flush.
+    unflushed: bool,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Channel {
+    /// A channel over any transport.
+    pub fn new(stream: Box<dyn Transport>, opts: ChannelOptions) -> Result<Channel, NetError> {
+        let mut stream = stream;
+        stream.set_timeout(opts.timeout)?;
+        let size = opts.buffer_size.max(64);
+        Ok(Channel {
+            stream,
+            timeout: opts.timeout,
+            wbuf: Vec::with_capacity(size),
+            rbuf: vec![0u8; size].into_boxed_slice(),
+            rpos: 0,
+            rend: 0,
+            stats: Stats::default(),
+            flushed_since_recv: false,
+            unflushed: false,
+        })
+    }
+
+    /// A channel over a connected TCP stream; sets `TCP_NODELAY` since we buffer ourselves.
+    pub fn from_tcp(stream: TcpStream, opts: ChannelOptions) -> Result<Channel, NetError> {
+        stream.set_nodelay(true)?;
+        Channel::new(Box::new(stream), opts)
+    }
+
+    /// Connects to a listening peer.
+    pub fn connect(addr: impl ToSocketAddrs, opts: ChannelOptions) -> Result<Channel, NetError> {
+        Channel::from_tcp(TcpStream::connect(addr)?, opts)
+    }
+
+    /// Accepts one connection on a listener.
+    pub fn accept(listener: &TcpListener, opts: ChannelOptions) -> Result<Channel, NetError> {
+        let (stream, _) = listener.accept()?;
+        Channel::from_tcp(stream, opts)
+    }
+
+    /// Two channels connected through a real TCP socket pair on 127.0.0.1: (listening side,
+    /// connecting side). For tests and benchmarks that want the kernel's loopback path.
+    pub fn tcp_pair(opts: ChannelOptions) -> Result<(Channel, Channel), NetError> {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = listener.local_addr()?;
+        let client = TcpStream::connect(addr)?;
+        let (server, _) = listener.accept()?;
+        Ok((
+            Channel::from_tcp(server, opts)?,
+            Channel::from_tcp(client, opts)?,
+        ))
+    }
+
+    /// Two channels connected in memory; for tests.
+    pub fn mem_pair(opts: ChannelOptions) -> (Channel, Channel) {
+        let (a, b) = mem_pair();
+        let mk = |s: MemStream| {
+            Channel::new(Box::new(s), opts)
+                .unwrap_or_else(|_| unreachable!("MemStream timeouts cannot fail"))
+        };
+        (mk(a), mk(b))
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Queues bytes for the peer. They leave when the buffer fills or on [`Channel::flush`].
+    pub fn send(&mut self, data: &[u8]) -> Result<(), NetError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.stats.bytes_sent += data.len() as u64;
+        self.stats.messages_sent += 1;
+        self.unflushed = true;
+        if self.wbuf.len() + data.len() > self.wbuf.capacity() {
+            self.write_buffered()?;
+            if data.len() >= self.wbuf.capacity() {
+                return self.write_all(data);
+            }
+        }
+        self.wbuf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Pushes every queued byte to the transport.
+    pub fn flush(&mut self) -> Result<(), NetError> {
+        if !self.unflushed {
+            return Ok(());
+        }
+        self.write_buffered()?;
+        self.stream.flush().map_err(|e| self.map_io(e, 0))?;
+        self.unflushed = false;
+        self.stats.flushes += 1;
+        self.flushed_since_recv = true;
+        Ok(())
+    }
+
+    /// Reads exactly `buf.len()` bytes from the peer, flushing our queued bytes first (so a
+    /// forgotten flush can never deadlock both parties).
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<(), NetError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.flush()?;
+        if self.flushed_since_recv {
+            self.stats.rounds += 1;
+            self.flushed_since_recv = false;
+        }
+        self.stats.messages_received += 1;
+        let mut filled = 0;
+        while filled < buf.len() {
+            if self.rpos == self.rend {
+                let want = buf.len() - filled;
+                if want >= self.rbuf.len() {
+                    // Large reads bypass the buffer to save a copy.
+                    let n = self.read_some_direct(&mut buf[filled..], want)?;
+                    filled += n;
+                    continue;
+                }
+                let n = Self::read_into(&mut self.stream, &mut self.rbuf, self.timeout, want)?;
+                self.rpos = 0;
+                self.rend = n;
+            }
+            let n = (self.rend - self.rpos).min(buf.len() - filled);
+            buf[filled..filled + n].copy_from_slice(&self.rbuf[self.rpos..self.rpos + n]);
+            self.rpos += n;
+            filled += n;
+        }
+        self.stats.bytes_received += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Runs the handshake: sends our [`Hello`], reads the peer's and checks that magic,
+    /// version and plan hash agree, the roles are complementary and the connection index
+    /// matches. Returns the peer's hello. Its bytes are counted like any other.
+    pub fn handshake(&mut self, ours: &Hello) -> Result<Hello, NetError> {
+        self.send(&ours.to_bytes())?;
+        let mut theirs = [0u8; HANDSHAKE_BYTES];
+        self.recv(&mut theirs)?;
+        Ok(ours.check_peer(&theirs)?)
+    }
+
+    fn read_some_direct(&mut self, buf: &mut [u8], want: usize) -> Result<usize, NetError> {
+        Self::read_into(&mut self.stream, buf, self.timeout, want)
+    }
+
+    fn read_into(
+        stream: &mut Box<dyn Transport>,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+        want: usize,
+    ) -> Result<usize, NetError> {
+        loop {
+            match stream.read(buf) {
+                Ok(0) => return Err(NetError::Closed { expected: want }),
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(map_io(e, timeout, want)),
+            }
+        }
+    }
+
+    fn write_buffered(&mut self) -> Result<(), NetError> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.wbuf);
+        let r = self.write_all(&buf);
+        self.wbuf = buf;
+        self.wbuf.clear();
+        r
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> Result<(), NetError> {
+        self.stream.write_all(data).map_err(|e| self.map_io(e, 0))
+    }
+
+    fn map_io(&self, e: io::Error, want: usize) -> NetError {
+        map_io(e, self.timeout, want)
+    }
+}
+
+fn map_io(e: io::Error, timeout: Option<Duration>, want: usize) -> NetError {
+    match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+            NetError::Timeout(timeout.unwrap_or_default())
+        }
+        ErrorKind::UnexpectedEof
+        | ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe => NetError::Closed { expected: want },
+        _ => NetError::Io(e),
+    }
+}
+
+#[cfg(test)]
+mod tests;

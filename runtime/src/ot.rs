@@ -1,1 +1,0 @@
-//! Oblivious transfer (to be written).

@@ -1,0 +1,67 @@
+//! Exact communication of every OT flavour, as measured on the [`Channel`](crate::net::Channel):
+//! the compiler's cost model uses these, and the tests check them against the counters.
+
+use super::bits::packed_len;
+
+/// Bytes each role sends, and the one-way messages of one call (flights: the flushes of both
+/// parties together; what papers count as rounds). Zero OTs cost nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OtCost {
+    /// Bytes the OT sender sends.
+    pub sender_bytes: u64,
+    /// Bytes the OT receiver sends.
+    pub receiver_bytes: u64,
+    /// Sequential one-way messages of the call.
+    pub flights: u64,
+}
+
+/// The receiver's correction matrix U of an extension of `n` OTs over `w` columns:
+/// ⌈n/8⌉ bytes per column (chunks are multiples of 8 OTs).
+fn u_bytes(n: usize, w: u64) -> u64 {
+    w * n.div_ceil(8) as u64
+}
+
+fn cost(n: usize, receiver_bytes: u64, sender_bytes: u64, flights: u64) -> OtCost {
+    if n == 0 {
+        return OtCost {
+            sender_bytes: 0,
+            receiver_bytes: 0,
+            flights: 0,
+        };
+    }
+    OtCost {
+        sender_bytes,
+        receiver_bytes,
+        flights,
+    }
+}
+
+/// `n` random OTs (IKNP): 16 bytes per OT from the receiver, one flight.
+pub fn rot(n: usize) -> OtCost {
+    cost(n, u_bytes(n, 128), 0, 1)
+}
+
+/// `n` additive correlated OTs mod 2^ℓ: IKNP plus ℓ bits per OT from the sender.
+pub fn cot(n: usize, bits: u32) -> OtCost {
+    cost(n, u_bytes(n, 128), packed_len(n, bits) as u64, 2)
+}
+
+/// `n` chosen-message 1-of-2 OTs of ℓ-bit messages: IKNP plus 2ℓ bits per OT.
+pub fn chosen(n: usize, bits: u32) -> OtCost {
+    cost(n, u_bytes(n, 128), packed_len(2 * n, bits) as u64, 2)
+}
+
+/// `count` 1-of-N OTs of ℓ-bit messages (KK13): 32 bytes per OT from the receiver plus N·ℓ
+/// bits per OT from the sender.
+pub fn one_of_n(count: usize, n: usize, bits: u32) -> OtCost {
+    cost(
+        count,
+        u_bytes(count, 256),
+        packed_len(count * n, bits) as u64,
+        2,
+    )
+}
+
+/// Bytes each party sends during [`OtEngine::setup`](super::OtEngine::setup): CO15 base OTs
+/// (32 + 128·32) and the 256 KK13 base OTs extended by IKNP (256·16).
+pub const SETUP_BYTES_PER_DIRECTION: u64 = 32 + 128 * 32 + 256 * 16;

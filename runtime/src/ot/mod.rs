@@ -1,0 +1,650 @@
+//! Oblivious transfer: our own engine (see shared/reference/ot-engine-notes.md for why).
+//!
+//! Layers, bottom up:
+//! - [`base`]: 128 base OTs per direction, Chou–Orlandi "simplest OT" (CO15) on ristretto255;
+//! - [`ext`]: semi-honest IKNP extension (128 columns) and KK13 extension (256 columns, the
+//!   Walsh–Hadamard code), AES-128-CTR as PRG, our SSE2 bit-matrix [`transpose`];
+//! - [`prim`]: the fixed-key AES correlation-robust hash with per-OT tweaks;
+//! - the flavours on [`OtEngine`], each one extension pass plus (except random OT) one
+//!   bit-packed correction message from the sender:
+//!
+//! | flavour | receiver → sender | sender → receiver | flights |
+//! |---|---|---|---|
+//! | random OT ([`OtEngine::rot_send`]) | 16 B | 0 | 1 |
+//! | additive COT mod 2^ℓ ([`OtEngine::cot_send`]) | 16 B | ℓ bits | 2 |
+//! | chosen-message 1-of-2, ℓ-bit ([`OtEngine::chosen_send`]) | 16 B | 2ℓ bits | 2 |
+//! | 1-of-N, ℓ-bit, N ≤ 256 ([`OtEngine::one_of_n_send`]) | 32 B | N·ℓ bits | 2 |
+//!
+//! (per OT; [`cost`] gives the exact figures for a batch.) These meet the costs SiRnn assumes
+//! (λ + ℓ, λ + 2ℓ and 2λ + Nℓ bits). 1-of-N uses KK13 rather than log N random OTs because
+//! the latter cost 8·16 + Nℓ/8 bytes for N = 256, above KK13's 32 + Nℓ/8.
+//!
+//! Setup ([`OtEngine::setup`]) runs CO15 in both directions, then derives the 256 KK13 base
+//! OTs of each direction from IKNP in the opposite direction: 8224 bytes per direction.
+//!
+//! Freshness: every call extends new OTs. The PRG counters and the tweak counters of the four
+//! extension instances only move forward, outputs go to the caller's buffers, and after any
+//! error the engine refuses further use (its state may no longer match the peer's). There is
+//! no API to obtain a correlation twice.
+//!
+//! Randomness: OS entropy seeds one ChaCha20 CSPRNG per engine. Each engine belongs to one
+//! connection; run one engine per connection to use several threads.
+
+mod base;
+mod bits;
+pub mod cost;
+mod ext;
+mod prim;
+mod transpose;
+
+#[cfg(test)]
+mod tests;
+
+use std::mem::take;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::net::{Channel, NetError, Role};
+use bits::{BitReader, BitWriter, bit, mask, packed_len};
+use ext::{CHUNK, Choices, ExtReceiver, ExtSender};
+use prim::{CrHash, as_bytes_mut};
+
+pub use cost::OtCost;
+
+#[cfg(target_endian = "big")]
+compile_error!("the OT engine assumes a little-endian target (bit order of u128 words)");
+
+/// Why an OT call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OtError {
+    /// The channel failed (peer gone, timeout, I/O).
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The peer sent bytes that are not a valid ristretto255 point during the base OTs.
+    #[error("the peer sent an invalid group element in base OT {index}")]
+    InvalidPoint { index: usize },
+    /// The caller's arguments are inconsistent; nothing was sent.
+    #[error("invalid OT arguments: {0}")]
+    Argument(String),
+    /// An earlier call on this engine failed midway; its state may differ from the peer's.
+    #[error("this OT engine failed earlier and can no longer be used; set up a new one")]
+    Poisoned,
+    /// The operating system's randomness source failed.
+    #[error("no OS randomness: {0}")]
+    Entropy(String),
+}
+
+fn arg(msg: String) -> OtError {
+    OtError::Argument(msg)
+}
+
+fn check_bits(bits: u32) -> Result<(), OtError> {
+    if (1..=64).contains(&bits) {
+        Ok(())
+    } else {
+        Err(arg(format!("ℓ = {bits} is not in 1..=64")))
+    }
+}
+
+fn check_choices(choices: &[u8], n: usize) -> Result<(), OtError> {
+    if choices.len() < n.div_ceil(8) {
+        return Err(arg(format!(
+            "{} choice bytes for {n} OTs (need {})",
+            choices.len(),
+            n.div_ceil(8)
+        )));
+    }
+    Ok(())
+}
+
+/// Tweak domain of an extension instance: which party is the sender, IKNP or KK13, which half.
+fn domain(sender: Role, kk: bool, half: u64) -> u64 {
+    (sender == Role::Client) as u64 | (kk as u64) << 1 | half << 2
+}
+
+/// The Walsh–Hadamard code of length 256: bit i of C(v) is the parity of v ∧ i. Distinct
+/// codewords differ in exactly 128 positions, the distance KK13 needs for κ = 128.
+fn hadamard() -> Box<[[u128; 2]; 256]> {
+    let mut code = Box::new([[0u128; 2]; 256]);
+    for (v, c) in code.iter_mut().enumerate() {
+        for i in 0..256 {
+            let b = ((v & i).count_ones() & 1) as u128;
+            c[i / 128] |= b << (i % 128);
+        }
+    }
+    code
+}
+
+/// One party's OT state for one connection: an extension sender and receiver for IKNP and
+/// for KK13, so either party can be the OT sender of any flavour. Calls must be matched by
+/// the peer (`*_send` on one side, the same flavour's `*_recv` on the other, same sizes).
+pub struct OtEngine {
+    role: Role,
+    hash: CrHash,
+    iknp_s: ExtSender<1>,
+    iknp_r: ExtReceiver<1>,
+    kk_s: ExtSender<2>,
+    kk_r: ExtReceiver<2>,
+    code: Box<[[u128; 2]; 256]>,
+    rng: ChaCha20Rng,
+    poisoned: bool,
+    // Scratch reused across calls, so batches allocate nothing per element.
+    h0: Vec<u128>,
+    h1: Vec<u128>,
+    pre: Vec<u128>,
+    packed: Vec<u8>,
+    cols: Vec<u128>,
+    codebuf: Vec<u128>,
+}
+
+impl std::fmt::Debug for OtEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtEngine")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtEngine {
+    /// Runs the one-time setup with the peer (which calls `setup` with the other role): base
+    /// OTs both ways, then the KK13 base OTs. Costs [`cost::SETUP_BYTES_PER_DIRECTION`] bytes
+    /// each way.
+    pub fn setup(ch: &mut Channel, role: Role) -> Result<OtEngine, OtError> {
+        let mut rng =
+            ChaCha20Rng::try_from_os_rng().map_err(|e| OtError::Entropy(e.to_string()))?;
+        let b = base::both_ways(ch, &mut rng)?;
+        let mut e = OtEngine {
+            role,
+            hash: CrHash::new(),
+            iknp_s: ExtSender::new(&b.chosen, [b.choices]),
+            iknp_r: ExtReceiver::new(&b.pairs),
+            // Placeholders, replaced below before the engine is handed out.
+            kk_s: ExtSender::new(&[0; 256], [0; 2]),
+            kk_r: ExtReceiver::new(&[[0; 2]; 256]),
+            code: hadamard(),
+            rng,
+            poisoned: false,
+            h0: Vec::new(),
+            h1: Vec::new(),
+            pre: Vec::new(),
+            packed: Vec::new(),
+            cols: Vec::new(),
+            codebuf: Vec::new(),
+        };
+        // Our KK13 sender's base OTs: we are the receiver, choosing s, in the peer's IKNP.
+        let mut s_bytes = [0u8; 32];
+        e.rng.fill_bytes(&mut s_bytes);
+        let mut chosen = vec![0u128; 256];
+        let (mut p0, mut p1) = (vec![0u128; 256], vec![0u128; 256]);
+        if role == Role::Server {
+            e.rot_recv(ch, &s_bytes, &mut chosen)?;
+            e.rot_send(ch, &mut p0, &mut p1)?;
+        } else {
+            e.rot_send(ch, &mut p0, &mut p1)?;
+            e.rot_recv(ch, &s_bytes, &mut chosen)?;
+        }
+        let mut lo = [0u8; 16];
+        let mut hi = [0u8; 16];
+        lo.copy_from_slice(&s_bytes[..16]);
+        hi.copy_from_slice(&s_bytes[16..]);
+        e.kk_s = ExtSender::new(&chosen, [u128::from_le_bytes(lo), u128::from_le_bytes(hi)]);
+        let pairs: Vec<[u128; 2]> = p0.iter().zip(&p1).map(|(a, b)| [*a, *b]).collect();
+        e.kk_r = ExtReceiver::new(&pairs);
+        Ok(e)
+    }
+
+    /// This party's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Fills `out` with uniformly random bytes from this engine's CSPRNG (e.g. random choice
+    /// bits for [`OtEngine::rot_recv`]).
+    pub fn random_bytes(&mut self, out: &mut [u8]) {
+        self.rng.fill_bytes(out);
+    }
+
+    fn ready(&self) -> Result<(), OtError> {
+        if self.poisoned {
+            Err(OtError::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn poison_on<T>(&mut self, r: Result<T, NetError>) -> Result<T, OtError> {
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        Ok(r?)
+    }
+
+    /// Runs the IKNP sender over `n` OTs chunk by chunk; `f(start, tweak, rows, s, hash,
+    /// domain)` consumes the rows q_j of OTs `start..start + rows.len()`.
+    fn iknp_send<F>(&mut self, ch: &mut Channel, n: usize, mut f: F) -> Result<(), NetError>
+    where
+        F: FnMut(usize, u64, &[u128], u128, &CrHash, u64),
+    {
+        let dom = domain(self.role, false, 0);
+        let mut start = 0;
+        while start < n {
+            let len = (n - start).min(CHUNK);
+            let (idx, s) = (self.iknp_s.count, self.iknp_s.s[0]);
+            let rows = self.iknp_s.chunk(ch, len)?;
+            f(start, idx, rows, s, &self.hash, dom);
+            self.iknp_s.advance(len);
+            start += len;
+        }
+        Ok(())
+    }
+
+    /// Runs the IKNP receiver with packed choice bits; `f(start, tweak, rows, hash, domain)`
+    /// consumes the rows t_j. Sends U but does not flush.
+    fn iknp_recv<F>(
+        &mut self,
+        ch: &mut Channel,
+        choices: &[u8],
+        n: usize,
+        mut f: F,
+    ) -> Result<(), NetError>
+    where
+        F: FnMut(usize, u64, &[u128], &CrHash, u64),
+    {
+        let dom = domain(self.role.peer(), false, 0);
+        self.cols.resize(CHUNK / 128, 0);
+        let mut start = 0;
+        while start < n {
+            let len = (n - start).min(CHUNK);
+            let r = as_bytes_mut(&mut self.cols);
+            r.fill(0);
+            let nb = len.div_ceil(8);
+            r[..nb].copy_from_slice(&choices[start / 8..start / 8 + nb]);
+            if !len.is_multiple_of(8) {
+                r[nb - 1] &= (1u8 << (len % 8)) - 1;
+            }
+            let idx = self.iknp_r.count;
+            let rows = self.iknp_r.chunk(ch, len, Choices::Same(&self.cols))?;
+            f(start, idx, rows, &self.hash, dom);
+            self.iknp_r.advance(len);
+            start += len;
+        }
+        Ok(())
+    }
+
+    /// Random OT, sender side: `out0[j]`, `out1[j]` are the two random 128-bit messages of OT j.
+    pub fn rot_send(
+        &mut self,
+        ch: &mut Channel,
+        out0: &mut [u128],
+        out1: &mut [u128],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        if out0.len() != out1.len() {
+            return Err(arg(format!(
+                "output lengths differ ({} vs {})",
+                out0.len(),
+                out1.len()
+            )));
+        }
+        let r = self.iknp_send(ch, out0.len(), |start, idx, rows, s, hash, dom| {
+            let end = start + rows.len();
+            hash.hash((dom, idx), rows, 1, 0, 0, &mut out0[start..end]);
+            hash.hash((dom, idx), rows, 1, 0, s, &mut out1[start..end]);
+        });
+        self.poison_on(r)
+    }
+
+    /// Random OT, receiver side: for OT j with choice bit c_j (bit j of the LSB-first packed
+    /// `choices`), `out[j]` is the sender's message c_j. Use random choices for a pure random
+    /// OT, or chosen ones: the cost is the same.
+    pub fn rot_recv(
+        &mut self,
+        ch: &mut Channel,
+        choices: &[u8],
+        out: &mut [u128],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_choices(choices, out.len())?;
+        let r = self
+            .iknp_recv(ch, choices, out.len(), |start, idx, rows, hash, dom| {
+                hash.hash(
+                    (dom, idx),
+                    rows,
+                    1,
+                    0,
+                    0,
+                    &mut out[start..start + rows.len()],
+                );
+            })
+            .and_then(|_| ch.flush());
+        self.poison_on(r)
+    }
+
+    /// Additive correlated OT mod 2^ℓ, sender side: with correlations `corr` (low ℓ bits used),
+    /// returns random `out[j]` = a_j; the receiver gets a_j + c_j·corr_j mod 2^ℓ, so −a_j and
+    /// the receiver's value are additive shares of c_j·corr_j.
+    pub fn cot_send(
+        &mut self,
+        ch: &mut Channel,
+        bits: u32,
+        corr: &[u64],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        if corr.len() != out.len() {
+            return Err(arg(format!(
+                "{} correlations for {} outputs",
+                corr.len(),
+                out.len()
+            )));
+        }
+        let m = mask(bits);
+        let (mut h0, mut h1, mut packed) = (
+            take(&mut self.h0),
+            take(&mut self.h1),
+            take(&mut self.packed),
+        );
+        let mut w = BitWriter::new(&mut packed);
+        let r = self.iknp_send(ch, out.len(), |start, idx, rows, s, hash, dom| {
+            let len = rows.len();
+            h0.resize(len, 0);
+            h1.resize(len, 0);
+            hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
+            hash.hash((dom, idx), rows, 1, 0, s, &mut h1);
+            let (out, corr) = (&mut out[start..start + len], &corr[start..start + len]);
+            for j in 0..len {
+                let a = h0[j] as u64 & m;
+                out[j] = a;
+                w.push(
+                    (h1[j] as u64).wrapping_sub(a).wrapping_sub(corr[j]) & m,
+                    bits,
+                );
+            }
+        });
+        w.finish();
+        let r = r.and_then(|_| {
+            ch.send(&packed)?;
+            ch.flush()
+        });
+        (self.h0, self.h1, self.packed) = (h0, h1, packed);
+        self.poison_on(r)
+    }
+
+    /// Additive correlated OT mod 2^ℓ, receiver side: `out[j]` = a_j + c_j·corr_j mod 2^ℓ.
+    pub fn cot_recv(
+        &mut self,
+        ch: &mut Channel,
+        bits: u32,
+        choices: &[u8],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        check_choices(choices, out.len())?;
+        let m = mask(bits);
+        let n = out.len();
+        let (mut h0, mut packed) = (take(&mut self.h0), take(&mut self.packed));
+        let r = self
+            .iknp_recv(ch, choices, n, |start, idx, rows, hash, dom| {
+                h0.resize(rows.len(), 0);
+                hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
+                for (o, h) in out[start..start + rows.len()].iter_mut().zip(&h0) {
+                    *o = *h as u64 & m;
+                }
+            })
+            .and_then(|_| {
+                packed.resize(packed_len(n, bits), 0);
+                ch.recv(&mut packed)
+            });
+        if r.is_ok() {
+            let mut rd = BitReader::new(&packed);
+            for (j, o) in out.iter_mut().enumerate() {
+                let d = rd.next(bits);
+                let c = bit(choices, j);
+                *o = o.wrapping_sub(d & 0u64.wrapping_sub(c)) & m;
+            }
+        }
+        (self.h0, self.packed) = (h0, packed);
+        self.poison_on(r)
+    }
+
+    /// Chosen-message 1-of-2 OT of ℓ-bit messages, sender side (low ℓ bits of `m0`, `m1`).
+    pub fn chosen_send(
+        &mut self,
+        ch: &mut Channel,
+        bits: u32,
+        m0: &[u64],
+        m1: &[u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        if m0.len() != m1.len() {
+            return Err(arg(format!(
+                "message lengths differ ({} vs {})",
+                m0.len(),
+                m1.len()
+            )));
+        }
+        let m = mask(bits);
+        let (mut h0, mut h1, mut packed) = (
+            take(&mut self.h0),
+            take(&mut self.h1),
+            take(&mut self.packed),
+        );
+        let mut w = BitWriter::new(&mut packed);
+        let r = self.iknp_send(ch, m0.len(), |start, idx, rows, s, hash, dom| {
+            let len = rows.len();
+            h0.resize(len, 0);
+            h1.resize(len, 0);
+            hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
+            hash.hash((dom, idx), rows, 1, 0, s, &mut h1);
+            for j in 0..len {
+                w.push((m0[start + j] ^ h0[j] as u64) & m, bits);
+                w.push((m1[start + j] ^ h1[j] as u64) & m, bits);
+            }
+        });
+        w.finish();
+        let r = r.and_then(|_| {
+            ch.send(&packed)?;
+            ch.flush()
+        });
+        (self.h0, self.h1, self.packed) = (h0, h1, packed);
+        self.poison_on(r)
+    }
+
+    /// Chosen-message 1-of-2 OT, receiver side: `out[j]` = m_{c_j}[j].
+    pub fn chosen_recv(
+        &mut self,
+        ch: &mut Channel,
+        bits: u32,
+        choices: &[u8],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        check_choices(choices, out.len())?;
+        let m = mask(bits);
+        let n = out.len();
+        let (mut h0, mut packed) = (take(&mut self.h0), take(&mut self.packed));
+        let r = self
+            .iknp_recv(ch, choices, n, |start, idx, rows, hash, dom| {
+                h0.resize(rows.len(), 0);
+                hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
+                for (o, h) in out[start..start + rows.len()].iter_mut().zip(&h0) {
+                    *o = *h as u64 & m;
+                }
+            })
+            .and_then(|_| {
+                packed.resize(packed_len(2 * n, bits), 0);
+                ch.recv(&mut packed)
+            });
+        if r.is_ok() {
+            let mut rd = BitReader::new(&packed);
+            for (j, o) in out.iter_mut().enumerate() {
+                let (e0, e1) = (rd.next(bits), rd.next(bits));
+                let c = bit(choices, j);
+                *o ^= e0 ^ ((e0 ^ e1) & 0u64.wrapping_sub(c));
+            }
+        }
+        (self.h0, self.packed) = (h0, packed);
+        self.poison_on(r)
+    }
+
+    /// 1-out-of-N OT of ℓ-bit messages (KK13), sender side: `msgs[j·N + v]` is message v of
+    /// OT j (low ℓ bits used); 2 ≤ N ≤ 256.
+    pub fn one_of_n_send(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        bits: u32,
+        msgs: &[u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        if !(2..=256).contains(&n) || !msgs.len().is_multiple_of(n) {
+            return Err(arg(format!(
+                "{} messages do not form OTs of N = {n} (2 ≤ N ≤ 256)",
+                msgs.len()
+            )));
+        }
+        let count = msgs.len() / n;
+        let m = mask(bits);
+        let s = self.kk_s.s;
+        let masks: Vec<[u128; 2]> = self.code[..n]
+            .iter()
+            .map(|c| [c[0] & s[0], c[1] & s[1]])
+            .collect();
+        let (dlo, dhi) = (
+            (domain(self.role, true, 0) as u128) << 64,
+            (domain(self.role, true, 1) as u128) << 64,
+        );
+        // OTs per hashing batch: about 4096 AES blocks per call keeps the pipeline full.
+        let batch = (4096 / n).max(1);
+        let (mut h0, mut h1, mut pre, mut packed) = (
+            take(&mut self.h0),
+            take(&mut self.h1),
+            take(&mut self.pre),
+            take(&mut self.packed),
+        );
+        let mut w = BitWriter::new(&mut packed);
+        let mut r = Ok(());
+        let mut start = 0;
+        while start < count {
+            let len = (count - start).min(CHUNK);
+            let idx = self.kk_s.count;
+            let rows = match self.kk_s.chunk(ch, len) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            };
+            for b0 in (0..len).step_by(batch) {
+                let b1 = (b0 + batch).min(len);
+                h0.clear();
+                h1.clear();
+                for j in b0..b1 {
+                    let t = (idx + j as u64) as u128;
+                    let (q0, q1) = (rows[2 * j] ^ dlo ^ t, rows[2 * j + 1] ^ dhi ^ t);
+                    h0.extend(masks.iter().map(|mv| q0 ^ mv[0]));
+                    h1.extend(masks.iter().map(|mv| q1 ^ mv[1]));
+                }
+                self.hash.hash_pretweaked(&mut h0, &mut pre);
+                self.hash.hash_pretweaked(&mut h1, &mut pre);
+                let msgs = &msgs[(start + b0) * n..(start + b1) * n];
+                for ((a, b), mv) in h0.iter().zip(&h1).zip(msgs) {
+                    w.push((mv ^ (a ^ b) as u64) & m, bits);
+                }
+            }
+            self.kk_s.advance(len);
+            start += len;
+        }
+        w.finish();
+        let r = r.and_then(|_| {
+            ch.send(&packed)?;
+            ch.flush()
+        });
+        (self.h0, self.h1, self.pre, self.packed) = (h0, h1, pre, packed);
+        self.poison_on(r)
+    }
+
+    /// 1-out-of-N OT (KK13), receiver side: `out[j]` = message `choices[j]` of OT j.
+    pub fn one_of_n_recv(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        bits: u32,
+        choices: &[u8],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        if !(2..=256).contains(&n) {
+            return Err(arg(format!("N = {n} is not in 2..=256")));
+        }
+        if choices.len() != out.len() {
+            return Err(arg(format!(
+                "{} choices for {} outputs",
+                choices.len(),
+                out.len()
+            )));
+        }
+        if let Some(c) = choices.iter().find(|&&c| c as usize >= n) {
+            return Err(arg(format!("choice {c} is not below N = {n}")));
+        }
+        let count = out.len();
+        let m = mask(bits);
+        let dom_lo = domain(self.role.peer(), true, 0);
+        let dom_hi = domain(self.role.peer(), true, 1);
+        let (mut h0, mut h1, mut packed) = (
+            take(&mut self.h0),
+            take(&mut self.h1),
+            take(&mut self.packed),
+        );
+        let mut r = Ok(());
+        let mut start = 0;
+        while start < count {
+            let len = (count - start).min(CHUNK);
+            let mrows = len.div_ceil(128) * 128;
+            // Codeword rows C(r_j), then transposed into the 256 choice columns.
+            self.codebuf.clear();
+            for &c in &choices[start..start + len] {
+                self.codebuf.extend_from_slice(&self.code[c as usize]);
+            }
+            self.codebuf.resize(2 * mrows, 0);
+            self.cols.resize(2 * mrows, 0);
+            transpose::transpose(&self.codebuf, mrows, 256, &mut self.cols);
+            let idx = self.kk_r.count;
+            let rows = match self.kk_r.chunk(ch, len, Choices::PerColumn(&self.cols)) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            };
+            h0.resize(len, 0);
+            h1.resize(len, 0);
+            self.hash.hash((dom_lo, idx), rows, 2, 0, 0, &mut h0);
+            self.hash.hash((dom_hi, idx), rows, 2, 1, 0, &mut h1);
+            for ((o, a), b) in out[start..start + len].iter_mut().zip(&h0).zip(&h1) {
+                *o = (a ^ b) as u64 & m;
+            }
+            self.kk_r.advance(len);
+            start += len;
+        }
+        let r = r.and_then(|_| {
+            ch.flush()?;
+            packed.resize(packed_len(count * n, bits), 0);
+            ch.recv(&mut packed)
+        });
+        if r.is_ok() {
+            for (j, (o, &c)) in out.iter_mut().zip(choices).enumerate() {
+                *o ^= bits::get(&packed, (j * n + c as usize) * bits as usize, bits);
+            }
+        }
+        (self.h0, self.h1, self.packed) = (h0, h1, packed);
+        self.poison_on(r)
+    }
+}

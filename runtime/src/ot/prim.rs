@@ -1,0 +1,100 @@
+//! AES-based primitives of the OT extension: the AES-128-CTR PRG that stretches base-OT seeds
+//! into matrix columns, and the fixed-key correlation-robust hash that turns extension rows
+//! into OT outputs. Both run on AES-NI through the `aes` crate (runtime-detected).
+
+use aes::Aes128;
+use aes::cipher::{BlockEncrypt, KeyInit};
+
+const _: () = assert!(size_of::<aes::Block>() == 16 && align_of::<aes::Block>() == 1);
+
+/// Views 128-bit words as AES blocks (their little-endian bytes on the targets we run on).
+pub(crate) fn as_blocks_mut(x: &mut [u128]) -> &mut [aes::Block] {
+    // SAFETY: `aes::Block` is `GenericArray<u8, U16>`: 16 bytes, alignment 1, every bit
+    // pattern valid; `u128` has no padding. The lifetime and exclusivity carry over.
+    unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<aes::Block>(), x.len()) }
+}
+
+/// The bytes of 128-bit words, in memory order (little-endian).
+pub(crate) fn as_bytes(x: &[u128]) -> &[u8] {
+    // SAFETY: u128 has no padding and u8 has alignment 1.
+    unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<u8>(), x.len() * 16) }
+}
+
+/// Mutable bytes of 128-bit words, in memory order (little-endian).
+pub(crate) fn as_bytes_mut(x: &mut [u128]) -> &mut [u8] {
+    // SAFETY: u128 has no padding, u8 has alignment 1 and every byte pattern is a valid u128.
+    unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<u8>(), x.len() * 16) }
+}
+
+/// AES-128 in counter mode under a base-OT seed: column `i` of the IKNP/KK13 matrices is this
+/// stream. The caller advances the block counter so no block is ever produced twice.
+pub(crate) struct Prg(Aes128);
+
+impl Prg {
+    pub(crate) fn new(seed: u128) -> Prg {
+        Prg(Aes128::new(&seed.to_le_bytes().into()))
+    }
+
+    /// Fills `out` with the stream blocks `counter..counter + out.len()`.
+    pub(crate) fn fill(&self, counter: u64, out: &mut [u128]) {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = (counter + k as u64) as u128;
+        }
+        self.0.encrypt_blocks(as_blocks_mut(out));
+    }
+}
+
+/// A public, fixed AES key: the permutation π of the hash below. Any constant works; these
+/// are the first digits of π.
+const FIXED_KEY: u128 = 0x3243_f6a8_885a_308d_3131_98a2_e037_0734;
+
+/// The correlation-robust hash H(τ, x) = π(x ⊕ τ) ⊕ x ⊕ τ with π fixed-key AES-128
+/// (Matyas–Meyer–Oseas on a fixed key) and τ a per-OT tweak.
+///
+/// Why this is enough: in semi-honest IKNP the hashed rows are t_j and t_j ⊕ Δ with t_j
+/// uniform and Δ the sender's secret, so the inputs are pairwise distinct except with
+/// negligible probability and H only needs correlation robustness (Ishai–Kilian–Nissim–
+/// Petrank 2003, §3; Guo–Katz–Wang–Yu, "Efficient and Secure Multiparty Computation from
+/// Fixed-Key Block Ciphers", S&P 2020, §7 on what semi-honest OT extension requires). The
+/// tweak τ = (domain, OT index) separates OTs, directions and KK13 halves, so no two OTs of a
+/// session hash under the same tweak. The tweakable-CR construction of GKWY20 (two AES calls)
+/// would be needed against a malicious receiver choosing its rows, which is out of scope.
+pub(crate) struct CrHash(Aes128);
+
+impl CrHash {
+    pub(crate) fn new() -> CrHash {
+        CrHash(Aes128::new(&FIXED_KEY.to_le_bytes().into()))
+    }
+
+    /// out[j] = H((domain, first + j), rows[j·stride + word] ⊕ delta), `tweak` = (domain, first).
+    pub(crate) fn hash(
+        &self,
+        (domain, first): (u64, u64),
+        rows: &[u128],
+        stride: usize,
+        word: usize,
+        delta: u128,
+        out: &mut [u128],
+    ) {
+        let hi = (domain as u128) << 64;
+        let pre = |j: usize| rows[j * stride + word] ^ delta ^ hi ^ (first + j as u64) as u128;
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = pre(j);
+        }
+        self.0.encrypt_blocks(as_blocks_mut(out));
+        for (j, o) in out.iter_mut().enumerate() {
+            *o ^= pre(j);
+        }
+    }
+
+    /// out[k] = H(tweaks[k], inputs[k]) for arbitrary inputs, in place: `buf[k]` holds
+    /// inputs[k] ⊕ tweaks[k] on entry and the hash on return; `pre` is scratch.
+    pub(crate) fn hash_pretweaked(&self, buf: &mut [u128], pre: &mut Vec<u128>) {
+        pre.clear();
+        pre.extend_from_slice(buf);
+        self.0.encrypt_blocks(as_blocks_mut(buf));
+        for (o, p) in buf.iter_mut().zip(pre.iter()) {
+            *o ^= p;
+        }
+    }
+}

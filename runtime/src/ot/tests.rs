@@ -1,0 +1,412 @@
+use super::*;
+use crate::net::{ChannelOptions, Stats};
+use rand_chacha::ChaCha8Rng;
+use std::thread;
+use std::time::Duration;
+
+const SIZES: [usize; 5] = [1, 7, 128, 1000, (1 << 16) + 3];
+
+struct Side {
+    ch: Channel,
+    ot: OtEngine,
+}
+
+struct Pair {
+    server: Side,
+    client: Side,
+}
+
+fn opts() -> ChannelOptions {
+    ChannelOptions {
+        timeout: Some(Duration::from_secs(30)),
+        ..ChannelOptions::default()
+    }
+}
+
+fn setup_over(mut a: Channel, mut b: Channel) -> Pair {
+    let t = thread::spawn(move || {
+        let ot = OtEngine::setup(&mut b, Role::Client).unwrap();
+        Side { ch: b, ot }
+    });
+    let ot = OtEngine::setup(&mut a, Role::Server).unwrap();
+    Pair {
+        server: Side { ch: a, ot },
+        client: t.join().unwrap(),
+    }
+}
+
+fn pair() -> Pair {
+    let (a, b) = Channel::mem_pair(opts());
+    setup_over(a, b)
+}
+
+/// Runs `fs` as the OT sender and `fr` as the receiver, on two threads; the server is the
+/// sender when `server_sends`. Returns both results and both sides' traffic of this call.
+fn run<A: Send, B: Send>(
+    p: &mut Pair,
+    server_sends: bool,
+    fs: impl FnOnce(&mut Channel, &mut OtEngine) -> A + Send,
+    fr: impl FnOnce(&mut Channel, &mut OtEngine) -> B + Send,
+) -> (A, B, Stats, Stats) {
+    let (s, r) = if server_sends {
+        (&mut p.server, &mut p.client)
+    } else {
+        (&mut p.client, &mut p.server)
+    };
+    let (s0, r0) = (s.ch.stats(), r.ch.stats());
+    let (a, b) = thread::scope(|sc| {
+        let h = sc.spawn(|| fs(&mut s.ch, &mut s.ot));
+        let b = fr(&mut r.ch, &mut r.ot);
+        (h.join().unwrap(), b)
+    });
+    (a, b, s.ch.stats() - s0, r.ch.stats() - r0)
+}
+
+fn check_cost(c: OtCost, ss: Stats, rs: Stats) {
+    assert_eq!(ss.bytes_sent, c.sender_bytes, "sender bytes");
+    assert_eq!(rs.bytes_sent, c.receiver_bytes, "receiver bytes");
+    assert_eq!(ss.bytes_received, rs.bytes_sent);
+    assert_eq!(rs.bytes_received, ss.bytes_sent);
+    assert_eq!(ss.flushes + rs.flushes, c.flights, "flights");
+}
+
+fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+fn random_words(r: &mut ChaCha8Rng, n: usize) -> Vec<u64> {
+    (0..n).map(|_| r.next_u64()).collect()
+}
+
+fn random_bits(r: &mut ChaCha8Rng, n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n.div_ceil(8)];
+    r.fill_bytes(&mut v);
+    v
+}
+
+#[test]
+fn setup_costs_what_cost_says() {
+    let (a, b) = Channel::mem_pair(opts());
+    let p = setup_over(a, b);
+    for side in [&p.server, &p.client] {
+        let s = side.ch.stats();
+        assert_eq!(s.bytes_sent, cost::SETUP_BYTES_PER_DIRECTION);
+        assert_eq!(s.bytes_received, cost::SETUP_BYTES_PER_DIRECTION);
+        assert_eq!(s.flushes, 3);
+    }
+}
+
+#[test]
+fn random_ot_both_directions() {
+    let mut p = pair();
+    let mut g = rng(1);
+    for server_sends in [true, false] {
+        for n in SIZES {
+            let choices = random_bits(&mut g, n);
+            let ch2 = choices.clone();
+            let ((m0, m1), got, ss, rs) = run(
+                &mut p,
+                server_sends,
+                |ch, ot| {
+                    let (mut a, mut b) = (vec![0u128; n], vec![0u128; n]);
+                    ot.rot_send(ch, &mut a, &mut b).unwrap();
+                    (a, b)
+                },
+                |ch, ot| {
+                    let mut o = vec![0u128; n];
+                    ot.rot_recv(ch, &ch2, &mut o).unwrap();
+                    o
+                },
+            );
+            for j in 0..n {
+                let want = if bits::bit(&choices, j) == 1 {
+                    m1[j]
+                } else {
+                    m0[j]
+                };
+                assert_eq!(got[j], want, "n={n} j={j}");
+                assert_ne!(m0[j], m1[j]);
+            }
+            if n > 1 {
+                assert_ne!(m0[0], m0[1]);
+            }
+            check_cost(cost::rot(n), ss, rs);
+        }
+    }
+}
+
+#[test]
+fn random_ot_outputs_never_repeat_across_calls() {
+    let mut p = pair();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let ((m0, m1), _, _, _) = run(
+            &mut p,
+            true,
+            |ch, ot| {
+                let (mut a, mut b) = (vec![0u128; 300], vec![0u128; 300]);
+                ot.rot_send(ch, &mut a, &mut b).unwrap();
+                (a, b)
+            },
+            |ch, ot| {
+                let mut o = vec![0u128; 300];
+                ot.rot_recv(ch, &[0u8; 38], &mut o).unwrap();
+            },
+        );
+        for v in m0.into_iter().chain(m1) {
+            assert!(seen.insert(v), "an OT output repeated");
+        }
+    }
+}
+
+#[test]
+fn additive_cot_many_widths() {
+    let mut p = pair();
+    let mut g = rng(2);
+    for server_sends in [true, false] {
+        for (k, bits) in [1u32, 2, 7, 8, 13, 16, 31, 32, 33, 50, 63, 64]
+            .into_iter()
+            .enumerate()
+        {
+            for n in SIZES {
+                // The largest size for a few widths only, to keep debug runs fast.
+                if n > 1000 && k % 4 != 0 {
+                    continue;
+                }
+                let corr = random_words(&mut g, n);
+                let choices = random_bits(&mut g, n);
+                let (a, b, ss, rs) = run(
+                    &mut p,
+                    server_sends,
+                    |ch, ot| {
+                        let mut out = vec![0u64; n];
+                        ot.cot_send(ch, bits, &corr, &mut out).unwrap();
+                        out
+                    },
+                    |ch, ot| {
+                        let mut out = vec![0u64; n];
+                        ot.cot_recv(ch, bits, &choices, &mut out).unwrap();
+                        out
+                    },
+                );
+                let m = mask(bits);
+                for j in 0..n {
+                    let c = bits::bit(&choices, j);
+                    assert_eq!(
+                        b[j],
+                        a[j].wrapping_add(c * corr[j]) & m,
+                        "ℓ={bits} n={n} j={j}"
+                    );
+                    assert_eq!(a[j] & !m, 0);
+                }
+                check_cost(cost::cot(n, bits), ss, rs);
+            }
+        }
+    }
+}
+
+#[test]
+fn chosen_message_ot_many_widths() {
+    let mut p = pair();
+    let mut g = rng(3);
+    for server_sends in [true, false] {
+        for (k, bits) in [1u32, 3, 8, 16, 24, 37, 64].into_iter().enumerate() {
+            for n in SIZES {
+                if n > 1000 && k % 3 != 0 {
+                    continue;
+                }
+                let m0 = random_words(&mut g, n);
+                let m1 = random_words(&mut g, n);
+                let choices = random_bits(&mut g, n);
+                let ((), got, ss, rs) = run(
+                    &mut p,
+                    server_sends,
+                    |ch, ot| ot.chosen_send(ch, bits, &m0, &m1).unwrap(),
+                    |ch, ot| {
+                        let mut out = vec![0u64; n];
+                        ot.chosen_recv(ch, bits, &choices, &mut out).unwrap();
+                        out
+                    },
+                );
+                let m = mask(bits);
+                for j in 0..n {
+                    let want = if bits::bit(&choices, j) == 1 {
+                        m1[j]
+                    } else {
+                        m0[j]
+                    };
+                    assert_eq!(got[j], want & m, "ℓ={bits} n={n} j={j}");
+                }
+                check_cost(cost::chosen(n, bits), ss, rs);
+            }
+        }
+    }
+}
+
+#[test]
+fn one_of_n_many_n_and_widths() {
+    let mut p = pair();
+    let mut g = rng(4);
+    let cases: &[(usize, u32, &[usize])] = &[
+        (2, 1, &SIZES),
+        (3, 64, &[1, 7, 128, 1000]),
+        (16, 8, &SIZES),
+        (100, 13, &[1, 7, 128]),
+        (256, 16, &[1, 7, 128, 1000]),
+        (256, 1, &[7, 300]),
+        (255, 64, &[7]),
+    ];
+    for server_sends in [true, false] {
+        for &(nn, bits, sizes) in cases {
+            for &count in sizes {
+                let msgs = random_words(&mut g, count * nn);
+                let choices: Vec<u8> = (0..count)
+                    .map(|_| (g.next_u32() as usize % nn) as u8)
+                    .collect();
+                let ((), got, ss, rs) = run(
+                    &mut p,
+                    server_sends,
+                    |ch, ot| ot.one_of_n_send(ch, nn, bits, &msgs).unwrap(),
+                    |ch, ot| {
+                        let mut out = vec![0u64; count];
+                        ot.one_of_n_recv(ch, nn, bits, &choices, &mut out).unwrap();
+                        out
+                    },
+                );
+                for j in 0..count {
+                    let want = msgs[j * nn + choices[j] as usize] & mask(bits);
+                    assert_eq!(got[j], want, "N={nn} ℓ={bits} count={count} j={j}");
+                }
+                check_cost(cost::one_of_n(count, nn, bits), ss, rs);
+            }
+        }
+    }
+}
+
+#[test]
+fn one_of_n_hides_the_other_messages() {
+    // The receiver's pads for the messages it did not choose are not the sender's messages:
+    // with all-zero messages the receiver learns its pad for the choice only.
+    let mut p = pair();
+    let msgs = vec![0u64; 4 * 16];
+    let choices = vec![0u8, 5, 9, 15];
+    let ((), got, _, _) = run(
+        &mut p,
+        true,
+        |ch, ot| ot.one_of_n_send(ch, 16, 64, &msgs).unwrap(),
+        |ch, ot| {
+            let mut out = vec![0u64; 4];
+            ot.one_of_n_recv(ch, 16, 64, &choices, &mut out).unwrap();
+            out
+        },
+    );
+    assert_eq!(got, vec![0; 4]);
+}
+
+#[test]
+fn zero_ots_cost_nothing() {
+    let mut p = pair();
+    let (_, _, ss, rs) = run(
+        &mut p,
+        true,
+        |ch, ot| ot.cot_send(ch, 8, &[], &mut []).unwrap(),
+        |ch, ot| ot.cot_recv(ch, 8, &[], &mut []).unwrap(),
+    );
+    check_cost(cost::cot(0, 8), ss, rs);
+}
+
+#[test]
+fn works_over_tcp() {
+    let (a, b) = Channel::tcp_pair(opts()).unwrap();
+    let mut p = setup_over(a, b);
+    let n = 20_000;
+    let corr: Vec<u64> = (0..n as u64).collect();
+    let choices = vec![0b1010_0110u8; n / 8];
+    let (a, b, ss, rs) = run(
+        &mut p,
+        false,
+        |ch, ot| {
+            let mut out = vec![0u64; n];
+            ot.cot_send(ch, 40, &corr, &mut out).unwrap();
+            out
+        },
+        |ch, ot| {
+            let mut out = vec![0u64; n];
+            ot.cot_recv(ch, 40, &choices, &mut out).unwrap();
+            out
+        },
+    );
+    for j in 0..n {
+        assert_eq!(
+            b[j],
+            a[j].wrapping_add(bits::bit(&choices, j) * corr[j]) & mask(40)
+        );
+    }
+    check_cost(cost::cot(n, 40), ss, rs);
+}
+
+#[test]
+fn bad_arguments_are_errors_and_do_not_poison() {
+    let mut p = pair();
+    let ch = &mut p.server.ch;
+    let ot = &mut p.server.ot;
+    let e = ot.cot_send(ch, 65, &[1], &mut [0]).unwrap_err();
+    assert!(e.to_string().contains("ℓ = 65"), "{e}");
+    let e = ot.cot_recv(ch, 8, &[0], &mut [0; 9]).unwrap_err();
+    assert!(e.to_string().contains("choice bytes"), "{e}");
+    let e = ot.one_of_n_recv(ch, 4, 8, &[4], &mut [0]).unwrap_err();
+    assert!(e.to_string().contains("choice 4 is not below N = 4"), "{e}");
+    let e = ot.one_of_n_send(ch, 300, 8, &[0; 300]).unwrap_err();
+    assert!(e.to_string().contains("N = 300"), "{e}");
+    assert_eq!(ch.stats().bytes_sent, cost::SETUP_BYTES_PER_DIRECTION);
+    // Still usable.
+    let ((), got, _, _) = run(
+        &mut p,
+        true,
+        |ch, ot| ot.chosen_send(ch, 8, &[1, 2], &[3, 4]).unwrap(),
+        |ch, ot| {
+            let mut out = [0u64; 2];
+            ot.chosen_recv(ch, 8, &[0b10], &mut out).unwrap();
+            out
+        },
+    );
+    assert_eq!(got, [1, 4]);
+}
+
+#[test]
+fn peer_dropping_mid_protocol_is_an_error_and_poisons() {
+    let Pair { mut server, client } = pair();
+    // The client starts a COT as receiver, sends part of U, then vanishes.
+    let t = thread::spawn(move || {
+        let Side { mut ch, .. } = client;
+        ch.send(&[0u8; 1000]).unwrap();
+        ch.flush().unwrap();
+    });
+    t.join().unwrap();
+    let mut out = vec![0u64; 5000];
+    let e = server
+        .ot
+        .cot_send(&mut server.ch, 16, &vec![0; 5000], &mut out)
+        .unwrap_err();
+    assert!(matches!(e, OtError::Net(NetError::Closed { .. })), "{e}");
+    let e = server
+        .ot
+        .rot_send(&mut server.ch, &mut [0], &mut [0])
+        .unwrap_err();
+    assert!(matches!(e, OtError::Poisoned), "{e}");
+}
+
+#[test]
+fn garbage_base_ot_points_are_rejected() {
+    let (mut a, mut b) = Channel::mem_pair(opts());
+    b.send(&[0xFF; 32]).unwrap(); // not a canonical ristretto encoding
+    b.flush().unwrap();
+    let e = OtEngine::setup(&mut a, Role::Server).unwrap_err();
+    assert!(e.to_string().contains("invalid group element"), "{e}");
+    drop(b);
+    // A peer that disappears during setup.
+    let (mut a, b) = Channel::mem_pair(opts());
+    drop(b);
+    let e = OtEngine::setup(&mut a, Role::Server).unwrap_err();
+    assert!(matches!(e, OtError::Net(_)), "{e}");
+}
