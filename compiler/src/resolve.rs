@@ -41,6 +41,11 @@ pub struct Program {
 }
 
 impl Program {
+    /// Whether a function of this name failed to parse somewhere (calls to it are not reported).
+    pub fn is_broken_fn(&self, name: &str) -> bool {
+        self.modules.iter().any(|m| m.broken.iter().any(|b| matches!(b, ast::BrokenItem::Fn(n) if n == name)))
+    }
+
     pub fn fn_def(&self, f: FnRef) -> &ast::FnDef {
         match &self.modules[f.module].items[f.item] {
             ast::Item::Fn(d) => d,
@@ -270,7 +275,7 @@ fn check_models(prog: &Program, diags: &mut Diagnostics) {
             }
             continue;
         }
-        if models.is_empty() {
+        if models.is_empty() && module.broken.is_empty() {
             let file = module.file;
             let len = prog.sources.source(file).len();
             diags.push(

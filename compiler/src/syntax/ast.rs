@@ -15,6 +15,16 @@ pub struct Ident {
 pub struct Module {
     pub file: FileId,
     pub items: Vec<Item>,
+    /// Items that failed to parse (their syntax errors are already reported).
+    pub broken: Vec<BrokenItem>,
+}
+
+/// What a top-level item that did not parse appears to define.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BrokenItem {
+    Fn(String),
+    Model,
+    Other,
 }
 
 #[derive(Clone, Debug)]

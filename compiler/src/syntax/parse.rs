@@ -26,10 +26,11 @@ pub fn parse_module(file: FileId, source: &str, diags: &mut Diagnostics) -> Modu
     match SirParser::parse(Rule::file, source) {
         Ok(mut pairs) => {
             let items = pairs.next().map(|p| p.into_inner().filter_map(|p| b.item(p)).collect()).unwrap_or_default();
-            Module { file, items }
+            Module { file, items, broken: Vec::new() }
         }
         Err(_) => {
             let mut items = Vec::new();
+            let mut broken = Vec::new();
             for (start, end) in split_items(source) {
                 let chunk = &source[start..end];
                 b.offset = start;
@@ -39,10 +40,13 @@ pub fn parse_module(file: FileId, source: &str, diags: &mut Diagnostics) -> Modu
                             items.extend(p.into_inner().filter_map(|p| b.item(p)));
                         }
                     }
-                    Err(e) => b.diags.push(syntax_error(file, start, chunk, &e)),
+                    Err(e) => {
+                        b.diags.push(syntax_error(file, start, chunk, &e));
+                        broken.push(broken_item(chunk));
+                    }
                 }
             }
-            Module { file, items }
+            Module { file, items, broken }
         }
     }
 }
@@ -108,6 +112,34 @@ fn split_items(src: &str) -> Vec<(usize, usize)> {
     chunks
 }
 
+/// What an item that failed to parse seems to be, so later passes do not report its absence.
+fn broken_item(chunk: &str) -> BrokenItem {
+    let code: String = strip_comments(chunk);
+    let mut words = code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+    match words.next() {
+        Some("fn") => BrokenItem::Fn(words.next().unwrap_or_default().to_string()),
+        Some("model") => BrokenItem::Model,
+        _ => BrokenItem::Other,
+    }
+}
+
+fn strip_comments(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("//") {
+            rest = r.find('\n').map_or("", |i| &r[i..]);
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.find("*/").map_or("", |i| &r[i + 2..]);
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
 fn syntax_error(file: FileId, offset: usize, chunk: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let (start, end) = match e.location {
@@ -140,10 +172,16 @@ fn syntax_error(file: FileId, offset: usize, chunk: &str, e: &pest::error::Error
         1 => format!("expected {}", expected[0]),
         _ => format!("expected one of {}", expected.join(", ")),
     };
-    let mut d = Diagnostic::error("E0001", format!("syntax error: unexpected {found}"), span, label);
     if expected.contains(&"`;`") {
-        d = d.with_help("every statement ends with `;`");
-    } else if found.starts_with("`#") || found.starts_with("`!") || found.starts_with("`%") {
+        // Point just after the previous token, where the `;` belongs.
+        let before = chunk[..start.min(chunk.len())].trim_end();
+        let at = Span::new(file, offset + before.len(), offset + before.len());
+        return Diagnostic::error("E0001", format!("syntax error: expected `;`, found {found}"), at, "expected `;` here")
+            .with_secondary(span, "unexpected here")
+            .with_help("every statement ends with `;`");
+    }
+    let mut d = Diagnostic::error("E0001", format!("syntax error: unexpected {found}"), span, label);
+    if found.starts_with("`#") || found.starts_with("`!") || found.starts_with("`%") {
         d = d.with_help("`.sir` has no such operator; see docs/language.md");
     }
     d
@@ -174,6 +212,8 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::index => "`[`",
         Rule::range => "a range",
         Rule::EOI => "end of file",
+        Rule::semi => "`;`",
+        Rule::rbrace => "`}`",
         Rule::std_path => "`std::module`",
         Rule::block => "`{`",
         Rule::kwarg => "a keyword argument",
@@ -202,7 +242,7 @@ impl Builder<'_> {
         let span = self.span(&p);
         match p.as_rule() {
             Rule::use_item => {
-                let target = p.into_inner().find(|q| q.as_rule() != Rule::kw_use)?;
+                let target = p.into_inner().find(|q| matches!(q.as_rule(), Rule::std_path | Rule::string))?;
                 let t = match target.as_rule() {
                     Rule::std_path => {
                         let mut it = target.into_inner();
@@ -276,7 +316,7 @@ impl Builder<'_> {
 
     fn block(&mut self, p: Pair<Rule>) -> Block {
         let span = self.span(&p);
-        let stmts = p.into_inner().filter_map(|s| self.stmt(s)).collect();
+        let stmts = p.into_inner().filter(|s| s.as_rule() == Rule::stmt).filter_map(|s| self.stmt(s)).collect();
         Block { stmts, span }
     }
 
@@ -303,7 +343,7 @@ impl Builder<'_> {
 
     fn stmt_kind(&mut self, p: Pair<Rule>) -> Option<StmtKind> {
         let rule = p.as_rule();
-        let mut it = p.into_inner().filter(|q| !matches!(q.as_rule(), Rule::kw_input | Rule::kw_param | Rule::kw_let | Rule::kw_for | Rule::kw_in | Rule::kw_output | Rule::kw_return));
+        let mut it = p.into_inner().filter(|q| !matches!(q.as_rule(), Rule::kw_input | Rule::kw_param | Rule::kw_let | Rule::kw_for | Rule::kw_in | Rule::kw_output | Rule::kw_return | Rule::semi));
         Some(match rule {
             Rule::input_decl | Rule::param_decl => {
                 let name = self.ident(it.next()?);

@@ -6,35 +6,6 @@ use super::{Checker, Frame, closest, err_expr, shape_str};
 use crate::diag::{Diagnostic, Span};
 use crate::syntax::ast::{self, ExprKind as AK};
 
-/// NumPy broadcasting of two shapes.
-pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Shape> {
-    let n = a.len().max(b.len());
-    let mut out = vec![0; n];
-    for i in 0..n {
-        let x = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
-        let y = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
-        out[i] = match (x, y) {
-            _ if x == y => x,
-            (1, y) => y,
-            (x, 1) => x,
-            _ => return None,
-        };
-    }
-    Some(out)
-}
-
-/// The result of `a @ b`, or why it is not defined.
-pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Shape, String> {
-    match (a, b) {
-        ([m, k], [k2, n]) if k == k2 => Ok(vec![*m, *n]),
-        ([k], [k2, n]) if k == k2 => Ok(vec![*n]),
-        ([m, k], [k2]) if k == k2 => Ok(vec![*m]),
-        ([k], [k2]) if k == k2 => Ok(vec![]),
-        ([.., k], [k2]) | ([.., k], [k2, _]) if a.len() <= 2 && k != k2 => Err(format!("inner extents {k} and {k2} differ")),
-        _ => Err("only vectors and matrices can be multiplied".into()),
-    }
-}
-
 /// What a builtin parameter accepts.
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -170,7 +141,7 @@ impl Checker<'_> {
     fn arg_value(&mut self, f: &mut Frame, p: &Param, e: &ast::Expr, builtin: &str) -> Val {
         match p.kind {
             Kind::Tensor => Val::Tensor(self.tensor_expr(f, e)),
-            Kind::Int => match self.const_int(f, e, &format!("`{}` of `{builtin}`", p.name)) {
+            Kind::Int => match self.const_int(f, e, &format!("the `{}` of `{builtin}`", p.name)) {
                 Some(v) => Val::Int(v, e.span),
                 None => Val::Missing,
             },
@@ -194,7 +165,7 @@ impl Checker<'_> {
                     Kind::ShapeList => {
                         let mut out = Vec::new();
                         for i in items {
-                            out.push(self.const_int(f, i, &format!("`{}` entry", p.name)));
+                            out.push(self.const_int(f, i, &format!("a `{}` entry", p.name)));
                         }
                         out.into_iter().collect::<Option<Vec<_>>>().map_or(Val::Missing, |v| Val::Ints(v, e.span))
                     }

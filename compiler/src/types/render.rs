@@ -27,10 +27,10 @@ pub fn program(p: &Program) -> String {
     out
 }
 
-/// Renders one function checked without argument shapes (types print as `?`).
-pub fn generic_fn(f: &FnInstance) -> String {
+/// Renders one function instance; `fns` is the instance table its calls refer to.
+pub fn instance(f: &FnInstance, fns: &[FnInstance]) -> String {
     let mut out = String::new();
-    function(&mut out, f, None, &[]);
+    function(&mut out, f, None, fns);
     out
 }
 
@@ -65,7 +65,7 @@ fn local_names(b: &Body) -> Vec<String> {
 }
 
 fn loop_names(b: &Body) -> Vec<String> {
-    (0..b.num_loops).map(|i| format!("i{i}")).collect()
+    b.loop_names.clone()
 }
 
 fn shape(s: &[usize]) -> String {

@@ -82,6 +82,8 @@ pub struct Body {
     pub num_loops: u32,
     /// Name of each local, for rendering and diagnostics.
     pub local_names: Vec<String>,
+    /// Name of each loop variable.
+    pub loop_names: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
