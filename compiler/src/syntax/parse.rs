@@ -16,17 +16,30 @@ struct SirParser;
 static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
     PrattParser::new()
         .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
-        .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left) | Op::infix(Rule::matmul, Assoc::Left))
+        .op(Op::infix(Rule::mul, Assoc::Left)
+            | Op::infix(Rule::div, Assoc::Left)
+            | Op::infix(Rule::matmul, Assoc::Left))
         .op(Op::prefix(Rule::neg))
 });
 
 /// Parses one file. Syntax errors go to `diags`; the items that parsed are returned either way.
 pub fn parse_module(file: FileId, source: &str, diags: &mut Diagnostics) -> Module {
-    let mut b = Builder { file, offset: 0, diags };
+    let mut b = Builder {
+        file,
+        offset: 0,
+        diags,
+    };
     match SirParser::parse(Rule::file, source) {
         Ok(mut pairs) => {
-            let items = pairs.next().map(|p| p.into_inner().filter_map(|p| b.item(p)).collect()).unwrap_or_default();
-            Module { file, items, broken: Vec::new() }
+            let items = pairs
+                .next()
+                .map(|p| p.into_inner().filter_map(|p| b.item(p)).collect())
+                .unwrap_or_default();
+            Module {
+                file,
+                items,
+                broken: Vec::new(),
+            }
         }
         Err(_) => {
             let mut items = Vec::new();
@@ -46,7 +59,11 @@ pub fn parse_module(file: FileId, source: &str, diags: &mut Diagnostics) -> Modu
                     }
                 }
             }
-            Module { file, items, broken }
+            Module {
+                file,
+                items,
+                broken,
+            }
         }
     }
 }
@@ -115,7 +132,9 @@ fn split_items(src: &str) -> Vec<(usize, usize)> {
 /// What an item that failed to parse seems to be, so later passes do not report its absence.
 fn broken_item(chunk: &str) -> BrokenItem {
     let code: String = strip_comments(chunk);
-    let mut words = code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+    let mut words = code
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty());
     match words.next() {
         Some("fn") => BrokenItem::Fn(words.next().unwrap_or_default().to_string()),
         Some("model") => BrokenItem::Model,
@@ -140,7 +159,12 @@ fn strip_comments(s: &str) -> String {
     out
 }
 
-fn syntax_error(file: FileId, offset: usize, chunk: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
+fn syntax_error(
+    file: FileId,
+    offset: usize,
+    chunk: &str,
+    e: &pest::error::Error<Rule>,
+) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let (start, end) = match e.location {
         InputLocation::Pos(p) => (p, p),
@@ -156,7 +180,11 @@ fn syntax_error(file: FileId, offset: usize, chunk: &str, e: &pest::error::Error
         })
         .unwrap_or_else(|| "end of input".to_string());
     // Point at the offending token rather than at an empty position.
-    let token_len = if found == "end of input" { 0 } else { chunk[start..].chars().next().map_or(0, char::len_utf8) };
+    let token_len = if found == "end of input" {
+        0
+    } else {
+        chunk[start..].chars().next().map_or(0, char::len_utf8)
+    };
     let span = Span::new(file, offset + start, offset + end.max(start + token_len));
     let expected = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
@@ -176,11 +204,21 @@ fn syntax_error(file: FileId, offset: usize, chunk: &str, e: &pest::error::Error
         // Point just after the previous token, where the `;` belongs.
         let before = chunk[..start.min(chunk.len())].trim_end();
         let at = Span::new(file, offset + before.len(), offset + before.len());
-        return Diagnostic::error("E0001", format!("syntax error: expected `;`, found {found}"), at, "expected `;` here")
-            .with_secondary(span, "unexpected here")
-            .with_help("every statement ends with `;`");
+        return Diagnostic::error(
+            "E0001",
+            format!("syntax error: expected `;`, found {found}"),
+            at,
+            "expected `;` here",
+        )
+        .with_secondary(span, "unexpected here")
+        .with_help("every statement ends with `;`");
     }
-    let mut d = Diagnostic::error("E0001", format!("syntax error: unexpected {found}"), span, label);
+    let mut d = Diagnostic::error(
+        "E0001",
+        format!("syntax error: unexpected {found}"),
+        span,
+        label,
+    );
     if found.starts_with("`#") || found.starts_with("`!") || found.starts_with("`%") {
         d = d.with_help("`.sir` has no such operator; see docs/language.md");
     }
@@ -197,7 +235,14 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::use_item | Rule::kw_use => "`use`",
         Rule::fn_item | Rule::kw_fn => "`fn`",
         Rule::model_item | Rule::kw_model => "`model`",
-        Rule::stmt | Rule::input_decl | Rule::param_decl | Rule::let_stmt | Rule::for_stmt | Rule::output_stmt | Rule::return_stmt | Rule::assign_stmt => "a statement",
+        Rule::stmt
+        | Rule::input_decl
+        | Rule::param_decl
+        | Rule::let_stmt
+        | Rule::for_stmt
+        | Rule::output_stmt
+        | Rule::return_stmt
+        | Rule::assign_stmt => "a statement",
         Rule::kw_input => "`input`",
         Rule::kw_param => "`param`",
         Rule::kw_let => "`let`",
@@ -235,14 +280,19 @@ impl Builder<'_> {
     }
 
     fn ident(&self, p: Pair<Rule>) -> Ident {
-        Ident { name: p.as_str().to_string(), span: self.span(&p) }
+        Ident {
+            name: p.as_str().to_string(),
+            span: self.span(&p),
+        }
     }
 
     fn item(&mut self, p: Pair<Rule>) -> Option<Item> {
         let span = self.span(&p);
         match p.as_rule() {
             Rule::use_item => {
-                let target = p.into_inner().find(|q| matches!(q.as_rule(), Rule::std_path | Rule::string))?;
+                let target = p
+                    .into_inner()
+                    .find(|q| matches!(q.as_rule(), Rule::std_path | Rule::string))?;
                 let t = match target.as_rule() {
                     Rule::std_path => {
                         let mut it = target.into_inner();
@@ -252,7 +302,10 @@ impl Builder<'_> {
                     }
                     _ => {
                         let s = target.as_str();
-                        UseTarget::File { path: s[1..s.len() - 1].to_string(), span: self.span(&target) }
+                        UseTarget::File {
+                            path: s[1..s.len() - 1].to_string(),
+                            span: self.span(&target),
+                        }
                     }
                 };
                 Some(Item::Use(Use { target: t, span }))
@@ -274,13 +327,22 @@ impl Builder<'_> {
                         Rule::shape => ret = Some(RetType::Single(self.shape(q))),
                         Rule::tuple_type => {
                             let s = self.span(&q);
-                            ret = Some(RetType::Tuple(q.into_inner().map(|x| self.shape(x)).collect(), s));
+                            ret = Some(RetType::Tuple(
+                                q.into_inner().map(|x| self.shape(x)).collect(),
+                                s,
+                            ));
                         }
                         Rule::block => body = Some(self.block(q)),
                         _ => {}
                     }
                 }
-                Some(Item::Fn(FnDef { name, params, ret: ret?, body: body?, span }))
+                Some(Item::Fn(FnDef {
+                    name,
+                    params,
+                    ret: ret?,
+                    body: body?,
+                    span,
+                }))
             }
             Rule::model_item => {
                 let mut it = p.into_inner().skip(1);
@@ -302,8 +364,13 @@ impl Builder<'_> {
                     let v = d.as_str().parse::<usize>().ok();
                     if v.is_none() {
                         self.diags.push(
-                            Diagnostic::error("E0002", "invalid extent in a shape", s, "not a non-negative integer")
-                                .with_help("extents are integers such as `16`"),
+                            Diagnostic::error(
+                                "E0002",
+                                "invalid extent in a shape",
+                                s,
+                                "not a non-negative integer",
+                            )
+                            .with_help("extents are integers such as `16`"),
                         );
                     }
                     DimAnn::Lit(v, s)
@@ -316,7 +383,11 @@ impl Builder<'_> {
 
     fn block(&mut self, p: Pair<Rule>) -> Block {
         let span = self.span(&p);
-        let stmts = p.into_inner().filter(|s| s.as_rule() == Rule::stmt).filter_map(|s| self.stmt(s)).collect();
+        let stmts = p
+            .into_inner()
+            .filter(|s| s.as_rule() == Rule::stmt)
+            .filter_map(|s| self.stmt(s))
+            .collect();
         Block { stmts, span }
     }
 
@@ -332,23 +403,47 @@ impl Builder<'_> {
                         let mut ii = item.into_inner();
                         let name = self.ident(ii.next()?);
                         let args = ii.map(|e| self.expr(e)).collect();
-                        attrs.push(Attr { name, args, span: aspan });
+                        attrs.push(Attr {
+                            name,
+                            args,
+                            span: aspan,
+                        });
                     }
                 }
                 _ => kind = Some(self.stmt_kind(q)?),
             }
         }
-        Some(Stmt { attrs, kind: kind?, span })
+        Some(Stmt {
+            attrs,
+            kind: kind?,
+            span,
+        })
     }
 
     fn stmt_kind(&mut self, p: Pair<Rule>) -> Option<StmtKind> {
         let rule = p.as_rule();
-        let mut it = p.into_inner().filter(|q| !matches!(q.as_rule(), Rule::kw_input | Rule::kw_param | Rule::kw_let | Rule::kw_for | Rule::kw_in | Rule::kw_output | Rule::kw_return | Rule::semi));
+        let mut it = p.into_inner().filter(|q| {
+            !matches!(
+                q.as_rule(),
+                Rule::kw_input
+                    | Rule::kw_param
+                    | Rule::kw_let
+                    | Rule::kw_for
+                    | Rule::kw_in
+                    | Rule::kw_output
+                    | Rule::kw_return
+                    | Rule::semi
+            )
+        });
         Some(match rule {
             Rule::input_decl | Rule::param_decl => {
                 let name = self.ident(it.next()?);
                 let shape = self.shape(it.next()?);
-                if rule == Rule::input_decl { StmtKind::Input { name, shape } } else { StmtKind::Param { name, shape } }
+                if rule == Rule::input_decl {
+                    StmtKind::Input { name, shape }
+                } else {
+                    StmtKind::Param { name, shape }
+                }
             }
             Rule::let_stmt => {
                 let pat = it.next()?;
@@ -369,7 +464,11 @@ impl Builder<'_> {
                     _ => (vec![self.ident(t)], false),
                 };
                 let value = self.expr(it.next()?);
-                StmtKind::Assign { targets, tuple, value }
+                StmtKind::Assign {
+                    targets,
+                    tuple,
+                    value,
+                }
             }
             Rule::for_stmt => {
                 let var = self.ident(it.next()?);
@@ -382,9 +481,15 @@ impl Builder<'_> {
                 let first = it.next()?;
                 if first.as_rule() == Rule::output_name {
                     let name = self.ident(first.into_inner().next()?);
-                    StmtKind::Output { name: Some(name), value: self.expr(it.next()?) }
+                    StmtKind::Output {
+                        name: Some(name),
+                        value: self.expr(it.next()?),
+                    }
                 } else {
-                    StmtKind::Output { name: None, value: self.expr(first) }
+                    StmtKind::Output {
+                        name: None,
+                        value: self.expr(first),
+                    }
                 }
             }
             Rule::return_stmt => StmtKind::Return(self.expr(it.next()?)),
@@ -401,7 +506,10 @@ impl Builder<'_> {
                 _ => name = Some(self.ident(q)),
             }
         }
-        Some(Binder { mutable, name: name? })
+        Some(Binder {
+            mutable,
+            name: name?,
+        })
     }
 
     fn expr(&mut self, p: Pair<Rule>) -> Expr {
@@ -421,11 +529,19 @@ impl Builder<'_> {
             }
         }
         let mut leaf_iter = leaves.into_iter();
-        let out = PRATT
-            .map_primary(|_| leaf_iter.next().flatten().unwrap_or(Expr { kind: ExprKind::List(Vec::new()), span }))
+        PRATT
+            .map_primary(|_| {
+                leaf_iter.next().flatten().unwrap_or(Expr {
+                    kind: ExprKind::List(Vec::new()),
+                    span,
+                })
+            })
             .map_prefix(|op, rhs| {
                 let s = sp(&op).to(rhs.span);
-                Expr { kind: ExprKind::Neg(Box::new(rhs)), span: s }
+                Expr {
+                    kind: ExprKind::Neg(Box::new(rhs)),
+                    span: s,
+                }
             })
             .map_infix(|lhs, op, rhs| {
                 let bop = match op.as_rule() {
@@ -436,22 +552,33 @@ impl Builder<'_> {
                     _ => BinOp::MatMul,
                 };
                 let s = lhs.span.to(rhs.span);
-                Expr { kind: ExprKind::Binary(bop, Box::new(lhs), Box::new(rhs)), span: s }
+                Expr {
+                    kind: ExprKind::Binary(bop, Box::new(lhs), Box::new(rhs)),
+                    span: s,
+                }
             })
-            .parse(pairs.into_iter());
-        out
+            .parse(pairs.into_iter())
     }
 
     fn postfix(&mut self, p: Pair<Rule>) -> Expr {
         let mut it = p.into_inner();
         let Some(first) = it.next() else {
-            return Expr { kind: ExprKind::List(Vec::new()), span: Span::new(self.file, 0, 0) };
+            return Expr {
+                kind: ExprKind::List(Vec::new()),
+                span: Span::new(self.file, 0, 0),
+            };
         };
         let mut e = self.primary(first);
         for idx in it {
             let s = e.span.to(self.span(&idx));
             let items = idx.into_inner().map(|q| self.index_item(q)).collect();
-            e = Expr { kind: ExprKind::Index { base: Box::new(e), items }, span: s };
+            e = Expr {
+                kind: ExprKind::Index {
+                    base: Box::new(e),
+                    items,
+                },
+                span: s,
+            };
         }
         e
     }
@@ -482,8 +609,16 @@ impl Builder<'_> {
                 match s.parse::<f64>() {
                     Ok(value) if value.is_finite() => ExprKind::Number { value, integer },
                     _ => {
-                        self.diags.push(Diagnostic::error("E0002", "number literal out of range", span, "too large for a 64-bit float"));
-                        ExprKind::Number { value: 0.0, integer }
+                        self.diags.push(Diagnostic::error(
+                            "E0002",
+                            "number literal out of range",
+                            span,
+                            "too large for a 64-bit float",
+                        ));
+                        ExprKind::Number {
+                            value: 0.0,
+                            integer,
+                        }
                     }
                 }
             }
@@ -492,7 +627,12 @@ impl Builder<'_> {
                 let mut it = p.into_inner();
                 let callee = match it.next() {
                     Some(c) => self.ident(c),
-                    None => return Expr { kind: ExprKind::List(Vec::new()), span },
+                    None => {
+                        return Expr {
+                            kind: ExprKind::List(Vec::new()),
+                            span,
+                        };
+                    }
                 };
                 let args = it
                     .map(|a| match a.as_rule() {
@@ -502,7 +642,10 @@ impl Builder<'_> {
                             let v = ki.next().map(|x| self.expr(x));
                             match (k, v) {
                                 (Some(k), Some(v)) => Arg::Keyword(k, v),
-                                _ => Arg::Positional(Expr { kind: ExprKind::List(Vec::new()), span }),
+                                _ => Arg::Positional(Expr {
+                                    kind: ExprKind::List(Vec::new()),
+                                    span,
+                                }),
                             }
                         }
                         _ => Arg::Positional(self.expr(a)),
@@ -522,7 +665,10 @@ impl Builder<'_> {
                     }
                 }
                 if items.len() == 1 && !trailing {
-                    let mut e = items.pop().unwrap_or(Expr { kind: ExprKind::List(Vec::new()), span });
+                    let mut e = items.pop().unwrap_or(Expr {
+                        kind: ExprKind::List(Vec::new()),
+                        span,
+                    });
                     e.span = span;
                     return e;
                 }
@@ -540,10 +686,15 @@ mod tests {
 
     #[test]
     fn splits_items_at_depth_zero() {
-        let src = "use std::rnn; // c\nfn f(x: []) -> [] { return x; }\n/* } */ model m { output 1; }";
+        let src =
+            "use std::rnn; // c\nfn f(x: []) -> [] { return x; }\n/* } */ model m { output 1; }";
         let chunks = split_items(src);
         assert_eq!(chunks.len(), 3);
-        assert!(src[chunks[2].0..chunks[2].1].trim_start().starts_with("/* } */ model"));
+        assert!(
+            src[chunks[2].0..chunks[2].1]
+                .trim_start()
+                .starts_with("/* } */ model")
+        );
     }
 
     #[test]
@@ -551,10 +702,18 @@ mod tests {
         let mut d = Diagnostics::default();
         let m = parse_module(0, "model m { let y = -a @ b + c * d; output y; }", &mut d);
         assert!(!d.has_errors());
-        let Item::Model(md) = &m.items[0] else { panic!() };
-        let StmtKind::Let { value, .. } = &md.body.stmts[0].kind else { panic!() };
-        let ExprKind::Binary(BinOp::Add, l, _) = &value.kind else { panic!("{value:?}") };
-        let ExprKind::Binary(BinOp::MatMul, n, _) = &l.kind else { panic!() };
+        let Item::Model(md) = &m.items[0] else {
+            panic!()
+        };
+        let StmtKind::Let { value, .. } = &md.body.stmts[0].kind else {
+            panic!()
+        };
+        let ExprKind::Binary(BinOp::Add, l, _) = &value.kind else {
+            panic!("{value:?}")
+        };
+        let ExprKind::Binary(BinOp::MatMul, n, _) = &l.kind else {
+            panic!()
+        };
         assert!(matches!(n.kind, ExprKind::Neg(_)));
     }
 }
