@@ -20,12 +20,20 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: FileId, start: usize, end: usize) -> Span {
-        Span { file, start: start as u32, end: end as u32 }
+        Span {
+            file,
+            start: start as u32,
+            end: end as u32,
+        }
     }
 
     /// The smallest span covering both (which must be in the same file).
     pub fn to(self, other: Span) -> Span {
-        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     pub fn range(self) -> std::ops::Range<usize> {
@@ -57,7 +65,10 @@ impl SourceMap {
     }
 
     pub fn name(&self, file: FileId) -> &str {
-        self.files.get(file).map(|f| f.name().as_str()).unwrap_or("<unknown>")
+        self.files
+            .get(file)
+            .map(|f| f.name().as_str())
+            .unwrap_or("<unknown>")
     }
 
     pub fn len(&self) -> usize {
@@ -79,7 +90,10 @@ impl SourceMap {
         let start = (span.start as usize).min(src.len());
         let before = &src[..start];
         let line = before.matches('\n').count() + 1;
-        let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
+        let col = before
+            .rfind('\n')
+            .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
+            + 1;
         (line, col)
     }
 }
@@ -104,7 +118,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> Diagnostic {
+    pub fn error(
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -116,8 +135,16 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message, span, label) }
+    pub fn warning(
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message, span, label)
+        }
     }
 
     pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
@@ -140,9 +167,14 @@ impl Diagnostic {
     }
 
     fn to_codespan(&self) -> cs::Diagnostic<FileId> {
-        let mut labels = vec![cs::Label::primary(self.primary.0.file, self.primary.0.range()).with_message(&self.primary.1)];
+        let mut labels = vec![
+            cs::Label::primary(self.primary.0.file, self.primary.0.range())
+                .with_message(&self.primary.1),
+        ];
         labels.extend(
-            self.secondary.iter().map(|(s, m)| cs::Label::secondary(s.file, s.range()).with_message(m)),
+            self.secondary
+                .iter()
+                .map(|(s, m)| cs::Label::secondary(s.file, s.range()).with_message(m)),
         );
         let mut notes = self.notes.clone();
         if let Some(help) = &self.help {
@@ -152,14 +184,23 @@ impl Diagnostic {
             Severity::Error => cs::Diagnostic::error(),
             Severity::Warning => cs::Diagnostic::warning(),
         };
-        d.with_code(self.code).with_message(&self.message).with_labels(labels).with_notes(notes)
+        d.with_code(self.code)
+            .with_message(&self.message)
+            .with_labels(labels)
+            .with_notes(notes)
     }
 
     /// The diagnostic as plain text (what snapshot tests pin).
     pub fn render(&self, sources: &SourceMap) -> String {
         let config = term::Config::default();
-        term::emit_into_string(&config, &sources.files, &self.to_codespan())
-            .unwrap_or_else(|_| format!("{}[{}]: {}\n", self.severity_word(), self.code, self.message))
+        term::emit_into_string(&config, &sources.files, &self.to_codespan()).unwrap_or_else(|_| {
+            format!(
+                "{}[{}]: {}\n",
+                self.severity_word(),
+                self.code,
+                self.message
+            )
+        })
     }
 
     /// Writes the diagnostic to stderr, in colour when stderr is a terminal.
@@ -169,10 +210,13 @@ impl Diagnostic {
         let stderr = std::io::stderr();
         if stderr.is_terminal() {
             let styles = term::Styles::default();
-            let stream = term::termcolor::StandardStream::stderr(term::termcolor::ColorChoice::Auto);
+            let stream =
+                term::termcolor::StandardStream::stderr(term::termcolor::ColorChoice::Auto);
             let mut lock = stream.lock();
             let mut writer = term::StylesWriter::new(&mut lock, &styles);
-            if term::emit_to_write_style(&mut writer, &config, &sources.files, &self.to_codespan()).is_ok() {
+            if term::emit_to_write_style(&mut writer, &config, &sources.files, &self.to_codespan())
+                .is_ok()
+            {
                 return;
             }
         }
@@ -197,7 +241,11 @@ pub struct Diagnostics {
 impl Diagnostics {
     pub fn push(&mut self, d: Diagnostic) {
         // A function body is checked once per instantiation; one mistake is reported once.
-        if !self.list.iter().any(|e| e.code == d.code && e.primary.0 == d.primary.0 && e.message == d.message) {
+        if !self
+            .list
+            .iter()
+            .any(|e| e.code == d.code && e.primary.0 == d.primary.0 && e.message == d.message)
+        {
             self.list.push(d);
         }
     }
@@ -226,7 +274,8 @@ impl Diagnostics {
 
     /// Sorted by file and position, errors and warnings interleaved as they occur in the source.
     pub fn sorted(mut self) -> Vec<Diagnostic> {
-        self.list.sort_by_key(|d| (d.primary.0.file, d.primary.0.start));
+        self.list
+            .sort_by_key(|d| (d.primary.0.file, d.primary.0.start));
         self.list
     }
 }

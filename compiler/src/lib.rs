@@ -5,9 +5,8 @@
 pub mod diag;
 pub mod eval;
 pub mod resolve;
-pub mod types;
 pub mod syntax;
-
+pub mod types;
 
 use diag::{Diagnostic, Diagnostics, SourceMap};
 use std::path::Path;
@@ -23,7 +22,12 @@ pub struct Checked {
 
 /// Parses, loads, resolves and shape-checks a program given as text; `use "…"` paths are
 /// resolved against `dir` through `fs`.
-pub fn check_source(name: &str, source: String, dir: &Path, fs: &dyn resolve::FileSource) -> Checked {
+pub fn check_source(
+    name: &str,
+    source: String,
+    dir: &Path,
+    fs: &dyn resolve::FileSource,
+) -> Checked {
     let mut diags = Diagnostics::default();
     let prog = resolve::load(name, source, dir, fs, &mut diags);
     let program = types::check(&prog, &mut diags);
@@ -31,12 +35,22 @@ pub fn check_source(name: &str, source: String, dir: &Path, fs: &dyn resolve::Fi
     let sources = std::mem::take(&mut SourceMap::new());
     let mut modules = prog;
     let sources = std::mem::replace(&mut modules.sources, sources);
-    Checked { sources, diagnostics: diags.sorted(), program, modules }
+    Checked {
+        sources,
+        diagnostics: diags.sorted(),
+        program,
+        modules,
+    }
 }
 
 /// Checks the file at `path` (read from disk, with its `use`d files).
 pub fn check_file(path: &Path) -> std::io::Result<Checked> {
     let source = std::fs::read_to_string(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    Ok(check_source(&path.display().to_string(), source, dir, &resolve::Disk))
+    Ok(check_source(
+        &path.display().to_string(),
+        source,
+        dir,
+        &resolve::Disk,
+    ))
 }

@@ -16,9 +16,31 @@ pub const STDLIB: &[(&str, &str)] = &[
 
 /// Names a user may not define as functions.
 pub const BUILTINS: &[&str] = &[
-    "zeros", "ones", "relu", "sigmoid", "tanh", "exp", "rsqrt", "sqrt", "reciprocal", "poly", "poly_relu",
-    "block_relu", "max", "argmax", "sum", "mean", "softmax", "layernorm", "conv2d", "maxpool2d", "avgpool2d",
-    "reshape", "flatten", "transpose", "concat",
+    "zeros",
+    "ones",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "exp",
+    "rsqrt",
+    "sqrt",
+    "reciprocal",
+    "poly",
+    "poly_relu",
+    "block_relu",
+    "max",
+    "argmax",
+    "sum",
+    "mean",
+    "softmax",
+    "layernorm",
+    "conv2d",
+    "maxpool2d",
+    "avgpool2d",
+    "reshape",
+    "flatten",
+    "transpose",
+    "concat",
 ];
 
 /// A function definition: module index and item index within it.
@@ -43,7 +65,11 @@ pub struct Program {
 impl Program {
     /// Whether a function of this name failed to parse somewhere (calls to it are not reported).
     pub fn is_broken_fn(&self, name: &str) -> bool {
-        self.modules.iter().any(|m| m.broken.iter().any(|b| matches!(b, ast::BrokenItem::Fn(n) if n == name)))
+        self.modules.iter().any(|m| {
+            m.broken
+                .iter()
+                .any(|b| matches!(b, ast::BrokenItem::Fn(n) if n == name))
+        })
     }
 
     pub fn fn_def(&self, f: FnRef) -> &ast::FnDef {
@@ -79,7 +105,9 @@ impl FileSource for Disk {
 
 impl FileSource for HashMap<PathBuf, String> {
     fn read(&self, path: &Path) -> std::io::Result<String> {
-        self.get(path).cloned().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+        self.get(path)
+            .cloned()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
     }
 }
 
@@ -90,16 +118,48 @@ enum Key {
 
 /// Loads `main_source` (shown as `main_name`, whose `use "…"` paths are relative to `dir`) and
 /// everything it uses.
-pub fn load(main_name: &str, main_source: String, dir: &Path, fs: &dyn FileSource, diags: &mut Diagnostics) -> Program {
-    let mut loader = Loader { fs, sources: SourceMap::new(), modules: Vec::new(), is_std: Vec::new(), dirs: Vec::new(), keys: HashMap::new(), uses: Vec::new() };
-    let main = loader.add(main_name.to_string(), main_source, dir.to_path_buf(), false, diags);
+pub fn load(
+    main_name: &str,
+    main_source: String,
+    dir: &Path,
+    fs: &dyn FileSource,
+    diags: &mut Diagnostics,
+) -> Program {
+    let mut loader = Loader {
+        fs,
+        sources: SourceMap::new(),
+        modules: Vec::new(),
+        is_std: Vec::new(),
+        dirs: Vec::new(),
+        keys: HashMap::new(),
+        uses: Vec::new(),
+    };
+    let main = loader.add(
+        main_name.to_string(),
+        main_source,
+        dir.to_path_buf(),
+        false,
+        diags,
+    );
     let mut next = 0;
     while next < loader.modules.len() {
         loader.follow_uses(next, diags);
         next += 1;
     }
-    let Loader { sources, modules, is_std, uses, .. } = loader;
-    let mut prog = Program { sources, modules, is_std, scopes: Vec::new(), main };
+    let Loader {
+        sources,
+        modules,
+        is_std,
+        uses,
+        ..
+    } = loader;
+    let mut prog = Program {
+        sources,
+        modules,
+        is_std,
+        scopes: Vec::new(),
+        main,
+    };
     build_scopes(&mut prog, &uses, diags);
     check_models(&prog, diags);
     prog
@@ -117,7 +177,14 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn add(&mut self, name: String, source: String, dir: PathBuf, std: bool, diags: &mut Diagnostics) -> usize {
+    fn add(
+        &mut self,
+        name: String,
+        source: String,
+        dir: PathBuf,
+        std: bool,
+        diags: &mut Diagnostics,
+    ) -> usize {
         let file: FileId = self.sources.add(name, source);
         let module = parse_module(file, self.sources.source(file), diags);
         self.modules.push(module);
@@ -148,21 +215,45 @@ impl Loader<'_> {
                 ast::UseTarget::Std { root, module } => {
                     if root.name != "std" {
                         diags.push(
-                            Diagnostic::error("E0101", format!("unknown module root `{}`", root.name), root.span, "expected `std`")
-                                .with_help("library modules are `std::NAME`; files are `use \"path.sir\";`"),
+                            Diagnostic::error(
+                                "E0101",
+                                format!("unknown module root `{}`", root.name),
+                                root.span,
+                                "expected `std`",
+                            )
+                            .with_help(
+                                "library modules are `std::NAME`; files are `use \"path.sir\";`",
+                            ),
                         );
                         continue;
                     }
                     let Some((_, src)) = STDLIB.iter().find(|(n, _)| *n == module.name) else {
-                        let names: Vec<String> = STDLIB.iter().map(|(n, _)| format!("std::{n}")).collect();
+                        let names: Vec<String> =
+                            STDLIB.iter().map(|(n, _)| format!("std::{n}")).collect();
                         diags.push(
-                            Diagnostic::error("E0101", format!("no standard library module `std::{}`", module.name), module.span, "unknown module")
-                                .with_help(format!("the standard library has {}", names.join(", "))),
+                            Diagnostic::error(
+                                "E0101",
+                                format!("no standard library module `std::{}`", module.name),
+                                module.span,
+                                "unknown module",
+                            )
+                            .with_help(format!("the standard library has {}", names.join(", "))),
                         );
                         continue;
                     };
                     let key = Key::Std(module.name.clone());
-                    self.module_for(key, || (format!("std/{}.sir", module.name), Ok(src.to_string()), PathBuf::new(), true), diags)
+                    self.module_for(
+                        key,
+                        || {
+                            (
+                                format!("std/{}.sir", module.name),
+                                Ok(src.to_string()),
+                                PathBuf::new(),
+                                true,
+                            )
+                        },
+                        diags,
+                    )
                 }
                 ast::UseTarget::File { path, span } => {
                     let full = self.dirs[m].join(path);
@@ -171,7 +262,9 @@ impl Loader<'_> {
                     let read = self.fs.read(&full);
                     let dir = full.parent().map(Path::to_path_buf).unwrap_or_default();
                     match read {
-                        Ok(src) => self.module_for(Key::File(canon), || (name, Ok(src), dir, false), diags),
+                        Ok(src) => {
+                            self.module_for(Key::File(canon), || (name, Ok(src), dir, false), diags)
+                        }
                         Err(e) => {
                             diags.push(
                                 Diagnostic::error("E0102", format!("cannot read `{path}`: {e}"), *span, format!("looked for {name}"))
@@ -186,7 +279,12 @@ impl Loader<'_> {
         }
     }
 
-    fn module_for(&mut self, key: Key, make: impl FnOnce() -> (String, std::io::Result<String>, PathBuf, bool), diags: &mut Diagnostics) -> usize {
+    fn module_for(
+        &mut self,
+        key: Key,
+        make: impl FnOnce() -> (String, std::io::Result<String>, PathBuf, bool),
+        diags: &mut Diagnostics,
+    ) -> usize {
         let k = Self::key_string(&key);
         if let Some(&i) = self.keys.get(&k) {
             return i;
@@ -206,20 +304,33 @@ fn build_scopes(prog: &mut Program, uses: &[Vec<(Span, usize)>], diags: &mut Dia
             let ast::Item::Fn(f) = item else { continue };
             if BUILTINS.contains(&f.name.name.as_str()) {
                 diags.push(
-                    Diagnostic::error("E0206", format!("`{}` is a builtin and cannot be redefined", f.name.name), f.name.span, "builtin name")
-                        .with_help("choose another name for this function"),
+                    Diagnostic::error(
+                        "E0206",
+                        format!("`{}` is a builtin and cannot be redefined", f.name.name),
+                        f.name.span,
+                        "builtin name",
+                    )
+                    .with_help("choose another name for this function"),
                 );
                 continue;
             }
             if let Some((_, first)) = scope.get(&f.name.name) {
                 diags.push(
-                    Diagnostic::error("E0202", format!("function `{}` is defined twice", f.name.name), f.name.span, "defined again here")
-                        .with_secondary(*first, "first defined here")
-                        .with_help("rename one of them"),
+                    Diagnostic::error(
+                        "E0202",
+                        format!("function `{}` is defined twice", f.name.name),
+                        f.name.span,
+                        "defined again here",
+                    )
+                    .with_secondary(*first, "first defined here")
+                    .with_help("rename one of them"),
                 );
                 continue;
             }
-            scope.insert(f.name.name.clone(), (FnRef { module: m, item: i }, f.name.span));
+            scope.insert(
+                f.name.name.clone(),
+                (FnRef { module: m, item: i }, f.name.span),
+            );
         }
         let own: HashMap<String, (FnRef, Span)> = scope.clone();
         for &(use_span, target) in &uses[m] {
@@ -228,21 +339,42 @@ fn build_scopes(prog: &mut Program, uses: &[Vec<(Span, usize)>], diags: &mut Dia
             }
             for (i, item) in prog.modules[target].items.iter().enumerate() {
                 let ast::Item::Fn(f) = item else { continue };
-                let r = FnRef { module: target, item: i };
+                let r = FnRef {
+                    module: target,
+                    item: i,
+                };
                 match scope.get(&f.name.name) {
                     Some((existing, _)) if *existing == r => {}
                     Some((existing, first_span)) => {
                         let (msg, code) = if own.contains_key(&f.name.name) {
-                            (format!("`{}` is defined here and also imported", f.name.name), "E0203")
+                            (
+                                format!("`{}` is defined here and also imported", f.name.name),
+                                "E0203",
+                            )
                         } else {
-                            (format!("`{}` is imported twice from different places", f.name.name), "E0203")
+                            (
+                                format!(
+                                    "`{}` is imported twice from different places",
+                                    f.name.name
+                                ),
+                                "E0203",
+                            )
                         };
-                        let first_label = if existing.module == m { "defined here" } else { "first imported from here" };
+                        let first_label = if existing.module == m {
+                            "defined here"
+                        } else {
+                            "first imported from here"
+                        };
                         diags.push(
-                            Diagnostic::error(code, msg, use_span, format!("this `use` also brings `{}`", f.name.name))
-                                .with_secondary(*first_span, first_label)
-                                .with_secondary(f.name.span, "the other definition")
-                                .with_help("rename one of the functions"),
+                            Diagnostic::error(
+                                code,
+                                msg,
+                                use_span,
+                                format!("this `use` also brings `{}`", f.name.name),
+                            )
+                            .with_secondary(*first_span, first_label)
+                            .with_secondary(f.name.span, "the other definition")
+                            .with_help("rename one of the functions"),
                         );
                     }
                     None => {
@@ -279,15 +411,27 @@ fn check_models(prog: &Program, diags: &mut Diagnostics) {
             let file = module.file;
             let len = prog.sources.source(file).len();
             diags.push(
-                Diagnostic::error("E0103", "no `model` in this file", Span::new(file, len, len), "expected a `model NAME { ... }`")
-                    .with_help("a compiled file has exactly one `model` block: the entry point"),
+                Diagnostic::error(
+                    "E0103",
+                    "no `model` in this file",
+                    Span::new(file, len, len),
+                    "expected a `model NAME { ... }`",
+                )
+                .with_help("a compiled file has exactly one `model` block: the entry point"),
             );
         }
         for extra in models.iter().skip(1) {
             diags.push(
-                Diagnostic::error("E0104", "more than one `model` in a file", extra.name.span, "second model")
-                    .with_secondary(models[0].name.span, "first model here")
-                    .with_help("a compiled file has exactly one `model`; move the other into its own file"),
+                Diagnostic::error(
+                    "E0104",
+                    "more than one `model` in a file",
+                    extra.name.span,
+                    "second model",
+                )
+                .with_secondary(models[0].name.span, "first model here")
+                .with_help(
+                    "a compiled file has exactly one `model`; move the other into its own file",
+                ),
             );
         }
     }

@@ -32,8 +32,12 @@ fn ext(p: &Path) -> &str {
 /// Reads an input file as (name, array) pairs; a `.npy` gives one unnamed array.
 pub fn read_inputs(path: &Path) -> Result<Vec<(Option<String>, Tensor)>, String> {
     match ext(path) {
-        "npy" => npy::read_npy(path).map(|t| vec![(None, t)]).map_err(|e| e.to_string()),
-        "npz" => npy::read_npz(path).map(|v| v.into_iter().map(|(n, t)| (Some(n), t)).collect()).map_err(|e| e.to_string()),
+        "npy" => npy::read_npy(path)
+            .map(|t| vec![(None, t)])
+            .map_err(|e| e.to_string()),
+        "npz" => npy::read_npz(path)
+            .map(|v| v.into_iter().map(|(n, t)| (Some(n), t)).collect())
+            .map_err(|e| e.to_string()),
         _ => Err(format!("{}: expected a .npy or .npz file", path.display())),
     }
 }
@@ -48,8 +52,19 @@ pub fn run(args: &EvalArgs) -> i32 {
         match ext(out) {
             "npz" => {}
             "npy" if outputs.len() == 1 => {}
-            "npy" => return fail(format_args!("{}: the model has {} outputs; write them to an .npz", out.display(), outputs.len())),
-            _ => return fail(format_args!("{}: --out must end in .npz or .npy", out.display())),
+            "npy" => {
+                return fail(format_args!(
+                    "{}: the model has {} outputs; write them to an .npz",
+                    out.display(),
+                    outputs.len()
+                ));
+            }
+            _ => {
+                return fail(format_args!(
+                    "{}: --out must end in .npz or .npy",
+                    out.display()
+                ));
+            }
         }
     }
     let wfile = args.weights.display().to_string();
@@ -73,7 +88,14 @@ pub fn run(args: &EvalArgs) -> i32 {
         None => None,
         Some(l) => match npy::read_labels(l) {
             Ok(v) if v.len() == batch.samples => Some(v),
-            Ok(v) => return fail(format_args!("{}: {} labels for {} samples", l.display(), v.len(), batch.samples)),
+            Ok(v) => {
+                return fail(format_args!(
+                    "{}: {} labels for {} samples",
+                    l.display(),
+                    v.len(),
+                    batch.samples
+                ));
+            }
             Err(e) => return fail(e),
         },
     };
@@ -82,20 +104,40 @@ pub fn run(args: &EvalArgs) -> i32 {
         Err(e) => return fail(format_args!("evaluation failed: {e}")),
     };
     if let Some(labels) = labels {
-        let Some((name, first)) = results.first() else { return fail("the model has no output to compare with labels") };
-        let per = if batch.batched { &first.shape()[1..] } else { first.shape() };
-        let Some(preds) = predictions(first, per, batch.samples) else {
-            return fail(format_args!("output `{name}` is {per:?}; accuracy needs a class index (a scalar, e.g. argmax) or a vector of scores"));
+        let Some((name, first)) = results.first() else {
+            return fail("the model has no output to compare with labels");
         };
-        let correct = preds.iter().zip(&labels).filter(|(p, l)| **p == **l).count();
-        println!("accuracy: {:.2}% ({correct}/{}) on output `{name}`", 100.0 * correct as f64 / labels.len().max(1) as f64, labels.len());
+        let per = if batch.batched {
+            &first.shape()[1..]
+        } else {
+            first.shape()
+        };
+        let Some(preds) = predictions(first, per, batch.samples) else {
+            return fail(format_args!(
+                "output `{name}` is {per:?}; accuracy needs a class index (a scalar, e.g. argmax) or a vector of scores"
+            ));
+        };
+        let correct = preds
+            .iter()
+            .zip(&labels)
+            .filter(|(p, l)| **p == **l)
+            .count();
+        println!(
+            "accuracy: {:.2}% ({correct}/{}) on output `{name}`",
+            100.0 * correct as f64 / labels.len().max(1) as f64,
+            labels.len()
+        );
     } else {
         for (name, t) in &results {
             println!("{name}: {}", format_tensor(t));
         }
     }
     if let Some(out) = &args.out {
-        let r = if ext(out) == "npy" { npy::write_npy(out, &results[0].1) } else { npy::write_npz(out, &results) };
+        let r = if ext(out) == "npy" {
+            npy::write_npy(out, &results[0].1)
+        } else {
+            npy::write_npz(out, &results)
+        };
         if let Err(e) = r {
             return fail(e);
         }
@@ -130,12 +172,31 @@ fn predictions(t: &Tensor, per_sample: &[usize], samples: usize) -> Option<Vec<i
 fn format_tensor(t: &Tensor) -> String {
     const SHOW: usize = 8;
     let d = t.data();
-    let shape = format!("[{}]", t.shape().iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "));
+    let shape = format!(
+        "[{}]",
+        t.shape()
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let fmt = |v: &f64| format!("{v}");
     let body = if d.len() <= 2 * SHOW {
         d.iter().map(fmt).collect::<Vec<_>>().join(", ")
     } else {
-        format!("{}, …, {}", d[..SHOW].iter().map(fmt).collect::<Vec<_>>().join(", "), d[d.len() - SHOW..].iter().map(fmt).collect::<Vec<_>>().join(", "))
+        format!(
+            "{}, …, {}",
+            d[..SHOW].iter().map(fmt).collect::<Vec<_>>().join(", "),
+            d[d.len() - SHOW..]
+                .iter()
+                .map(fmt)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
-    if t.shape().is_empty() { d.first().map_or(String::new(), fmt) } else { format!("{shape} [{body}]") }
+    if t.shape().is_empty() {
+        d.first().map_or(String::new(), fmt)
+    } else {
+        format!("{shape} [{body}]")
+    }
 }

@@ -59,7 +59,12 @@ pub fn run(args: &GenerateArgs) -> i32 {
     }
     let mut rng = ChaCha20Rng::seed_from_u64(args.seed);
     if let Some(path) = &args.weights {
-        let arrays: Vec<(String, Tensor)> = prog.model.params.iter().map(|p| (p.name.clone(), random_param(&mut rng, &p.shape))).collect();
+        let arrays: Vec<(String, Tensor)> = prog
+            .model
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), random_param(&mut rng, &p.shape)))
+            .collect();
         if let Err(e) = npy::write_npz(path, &arrays) {
             return fail(e);
         }
@@ -74,10 +79,17 @@ pub fn run(args: &GenerateArgs) -> i32 {
                 shape.extend(&d.shape);
                 let n: usize = shape.iter().product();
                 let data = (0..n).map(|_| uniform(&mut rng, -1.0, 1.0)).collect();
-                (d.name.clone(), Tensor::new(shape, data).unwrap_or_else(|| Tensor::scalar(0.0)))
+                (
+                    d.name.clone(),
+                    Tensor::new(shape, data).unwrap_or_else(|| Tensor::scalar(0.0)),
+                )
             })
             .collect();
-        let r = if arrays.len() == 1 && path.extension().is_some_and(|e| e == "npy") { npy::write_npy(path, &arrays[0].1) } else { npy::write_npz(path, &arrays) };
+        let r = if arrays.len() == 1 && path.extension().is_some_and(|e| e == "npy") {
+            npy::write_npy(path, &arrays[0].1)
+        } else {
+            npy::write_npz(path, &arrays)
+        };
         if let Err(e) = r {
             return fail(e);
         }

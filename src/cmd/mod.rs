@@ -55,7 +55,9 @@ pub fn fail(msg: impl std::fmt::Display) -> i32 {
 }
 
 /// Checks a model file, printing every diagnostic; returns the typed program or an exit code.
-pub fn load_model(path: &std::path::Path) -> Result<(sir_compiler::types::tir::Program, sir_compiler::Checked), i32> {
+pub fn load_model(
+    path: &std::path::Path,
+) -> Result<(sir_compiler::types::tir::Program, sir_compiler::Checked), i32> {
     let mut checked = match sir_compiler::check_file(path) {
         Ok(c) => c,
         Err(e) => return Err(fail(format_args!("cannot read {}: {e}", path.display()))),
@@ -66,6 +68,10 @@ pub fn load_model(path: &std::path::Path) -> Result<(sir_compiler::types::tir::P
     let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
     match checked.program.take() {
         Some(p) if errors == 0 => Ok((p, checked)),
-        _ => Err(fail(format_args!("could not check `{}` due to {errors} error{}", path.display(), if errors == 1 { "" } else { "s" }))),
+        _ => Err(fail(format_args!(
+            "could not check `{}` due to {errors} error{}",
+            path.display(),
+            if errors == 1 { "" } else { "s" }
+        ))),
     }
 }

@@ -11,47 +11,117 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
     #[error("{file}: no array `{name}` for `param {name}: {expected}`")]
-    MissingArray { file: String, name: String, expected: String },
+    MissingArray {
+        file: String,
+        name: String,
+        expected: String,
+    },
     #[error("{file}: array `{name}` matches no {what} of the model (it has: {known})")]
-    ExtraArray { file: String, name: String, what: &'static str, known: String },
+    ExtraArray {
+        file: String,
+        name: String,
+        what: &'static str,
+        known: String,
+    },
     #[error("{file}: array `{name}` has shape {got}, but the model declares {expected}")]
-    Shape { file: String, name: String, got: String, expected: String },
+    Shape {
+        file: String,
+        name: String,
+        got: String,
+        expected: String,
+    },
     #[error("{file}: array `{name}` holds a non-finite value ({value}) at flat index {index}")]
-    NonFinite { file: String, name: String, value: f64, index: usize },
-    #[error("{file}: the model has {count} inputs ({names}); give them as an .npz with one array per input")]
-    NeedNpz { file: String, count: usize, names: String },
+    NonFinite {
+        file: String,
+        name: String,
+        value: f64,
+        index: usize,
+    },
+    #[error(
+        "{file}: the model has {count} inputs ({names}); give them as an .npz with one array per input"
+    )]
+    NeedNpz {
+        file: String,
+        count: usize,
+        names: String,
+    },
     #[error("{file}: inputs disagree on the batch: {detail}")]
     Batch { file: String, detail: String },
 }
 
 fn shape_str(s: &[usize]) -> String {
-    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        s.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn finite(file: &str, name: &str, t: &Tensor) -> Result<(), BindError> {
     match t.data().iter().position(|v| !v.is_finite()) {
         None => Ok(()),
-        Some(index) => Err(BindError::NonFinite { file: file.into(), name: name.into(), value: t.data()[index], index }),
+        Some(index) => Err(BindError::NonFinite {
+            file: file.into(),
+            name: name.into(),
+            value: t.data()[index],
+            index,
+        }),
     }
 }
 
 /// Orders the arrays of a weights file as the model's `param`s, checking names and shapes.
-pub fn bind_weights(model: &tir::Model, arrays: Vec<(String, Tensor)>, file: &str) -> Result<Vec<Arc<Tensor>>, BindError> {
-    let known = || model.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
-    if let Some((name, _)) = arrays.iter().find(|(n, _)| !model.params.iter().any(|p| &p.name == n)) {
-        return Err(BindError::ExtraArray { file: file.into(), name: name.clone(), what: "param", known: known() });
+pub fn bind_weights(
+    model: &tir::Model,
+    arrays: Vec<(String, Tensor)>,
+    file: &str,
+) -> Result<Vec<Arc<Tensor>>, BindError> {
+    let known = || {
+        model
+            .params
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some((name, _)) = arrays
+        .iter()
+        .find(|(n, _)| !model.params.iter().any(|p| &p.name == n))
+    {
+        return Err(BindError::ExtraArray {
+            file: file.into(),
+            name: name.clone(),
+            what: "param",
+            known: known(),
+        });
     }
     let mut arrays: Vec<Option<(String, Tensor)>> = arrays.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(model.params.len());
     for p in &model.params {
-        let slot = arrays.iter_mut().find(|a| a.as_ref().is_some_and(|(n, _)| *n == p.name));
+        let slot = arrays
+            .iter_mut()
+            .find(|a| a.as_ref().is_some_and(|(n, _)| *n == p.name));
         let Some((name, t)) = slot.and_then(Option::take) else {
-            return Err(BindError::MissingArray { file: file.into(), name: p.name.clone(), expected: shape_str(&p.shape) });
+            return Err(BindError::MissingArray {
+                file: file.into(),
+                name: p.name.clone(),
+                expected: shape_str(&p.shape),
+            });
         };
         // A scalar param may come as a 0-d array or as a one-element array.
-        let t = if p.shape.is_empty() && t.len() == 1 { Tensor::scalar(t.data()[0]) } else { t };
+        let t = if p.shape.is_empty() && t.len() == 1 {
+            Tensor::scalar(t.data()[0])
+        } else {
+            t
+        };
         if t.shape() != p.shape.as_slice() {
-            return Err(BindError::Shape { file: file.into(), name, got: shape_str(t.shape()), expected: shape_str(&p.shape) });
+            return Err(BindError::Shape {
+                file: file.into(),
+                name,
+                got: shape_str(t.shape()),
+                expected: shape_str(&p.shape),
+            });
         }
         finite(file, &p.name, &t)?;
         out.push(Arc::new(t));
@@ -80,7 +150,10 @@ impl Batch {
                 }
                 let per = t.len() / self.samples.max(1);
                 let data = t.data()[i * per..(i + 1) * per].to_vec();
-                Arc::new(Tensor::new(t.shape()[1..].to_vec(), data).unwrap_or_else(|| Tensor::scalar(0.0)))
+                Arc::new(
+                    Tensor::new(t.shape()[1..].to_vec(), data)
+                        .unwrap_or_else(|| Tensor::scalar(0.0)),
+                )
             })
             .collect()
     }
@@ -88,24 +161,62 @@ impl Batch {
 
 /// Matches an input file's arrays (one unnamed array for a `.npy`, else named) to the model's
 /// inputs, deciding whether it is one sample or a batch (exactly one extra leading axis).
-pub fn bind_inputs(model: &tir::Model, arrays: Vec<(Option<String>, Tensor)>, file: &str) -> Result<Batch, BindError> {
-    let names = || model.inputs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+pub fn bind_inputs(
+    model: &tir::Model,
+    arrays: Vec<(Option<String>, Tensor)>,
+    file: &str,
+) -> Result<Batch, BindError> {
+    let names = || {
+        model
+            .inputs
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut ordered: Vec<(String, Tensor)> = Vec::new();
     if arrays.len() == 1 && arrays[0].0.is_none() {
         if model.inputs.len() != 1 {
-            return Err(BindError::NeedNpz { file: file.into(), count: model.inputs.len(), names: names() });
+            return Err(BindError::NeedNpz {
+                file: file.into(),
+                count: model.inputs.len(),
+                names: names(),
+            });
         }
-        let (_, t) = arrays.into_iter().next().ok_or(BindError::NeedNpz { file: file.into(), count: 1, names: names() })?;
+        let (_, t) = arrays.into_iter().next().ok_or(BindError::NeedNpz {
+            file: file.into(),
+            count: 1,
+            names: names(),
+        })?;
         ordered.push((model.inputs[0].name.clone(), t));
     } else {
-        let mut arrays: Vec<Option<(String, Tensor)>> = arrays.into_iter().map(|(n, t)| Some((n.unwrap_or_default(), t))).collect();
-        if let Some((name, _)) = arrays.iter().flatten().find(|(n, _)| !model.inputs.iter().any(|p| &p.name == n)) {
-            return Err(BindError::ExtraArray { file: file.into(), name: name.clone(), what: "input", known: names() });
+        let mut arrays: Vec<Option<(String, Tensor)>> = arrays
+            .into_iter()
+            .map(|(n, t)| Some((n.unwrap_or_default(), t)))
+            .collect();
+        if let Some((name, _)) = arrays
+            .iter()
+            .flatten()
+            .find(|(n, _)| !model.inputs.iter().any(|p| &p.name == n))
+        {
+            return Err(BindError::ExtraArray {
+                file: file.into(),
+                name: name.clone(),
+                what: "input",
+                known: names(),
+            });
         }
         for d in &model.inputs {
-            let slot = arrays.iter_mut().find(|a| a.as_ref().is_some_and(|(n, _)| *n == d.name)).and_then(Option::take);
+            let slot = arrays
+                .iter_mut()
+                .find(|a| a.as_ref().is_some_and(|(n, _)| *n == d.name))
+                .and_then(Option::take);
             let Some(a) = slot else {
-                return Err(BindError::MissingArray { file: file.into(), name: d.name.clone(), expected: shape_str(&d.shape) });
+                return Err(BindError::MissingArray {
+                    file: file.into(),
+                    name: d.name.clone(),
+                    expected: shape_str(&d.shape),
+                });
             };
             ordered.push(a);
         }
@@ -122,36 +233,70 @@ pub fn bind_inputs(model: &tir::Model, arrays: Vec<(Option<String>, Tensor)>, fi
                 file: file.into(),
                 name,
                 got: shape_str(t.shape()),
-                expected: format!("{} (or [n, {}] for a batch of n samples)", shape_str(&d.shape), d.shape.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
+                expected: format!(
+                    "{} (or [n, {}] for a batch of n samples)",
+                    shape_str(&d.shape),
+                    d.shape
+                        .iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             });
         };
         if let Some((b, n, first)) = &batch
             && (*b, *n) != this
         {
-            return Err(BindError::Batch { file: file.into(), detail: format!("`{first}` is {} but `{name}` is {}", describe(*b, *n), describe(this.0, this.1)) });
+            return Err(BindError::Batch {
+                file: file.into(),
+                detail: format!(
+                    "`{first}` is {} but `{name}` is {}",
+                    describe(*b, *n),
+                    describe(this.0, this.1)
+                ),
+            });
         }
         finite(file, &name, &t)?;
         batch.get_or_insert((this.0, this.1, name));
         inputs.push(t);
     }
     let (batched, samples) = batch.map_or((false, 1), |(b, n, _)| (b, n));
-    Ok(Batch { batched, samples, inputs })
+    Ok(Batch {
+        batched,
+        samples,
+        inputs,
+    })
 }
 
 fn describe(batched: bool, n: usize) -> String {
-    if batched { format!("a batch of {n}") } else { "one sample".into() }
+    if batched {
+        format!("a batch of {n}")
+    } else {
+        "one sample".into()
+    }
 }
 
 /// Evaluates every sample (in parallel) and returns the outputs, each with a leading sample
 /// axis when the batch has one.
-pub fn eval_batch(prog: &tir::Program, batch: &Batch, params: &[Arc<Tensor>]) -> Result<Vec<(String, Tensor)>, EvalError> {
-    let per_sample: Vec<Vec<Tensor>> = (0..batch.samples).into_par_iter().map(|i| interp::run(prog, &batch.sample(i), params)).collect::<Result<_, _>>()?;
+pub fn eval_batch(
+    prog: &tir::Program,
+    batch: &Batch,
+    params: &[Arc<Tensor>],
+) -> Result<Vec<(String, Tensor)>, EvalError> {
+    let per_sample: Vec<Vec<Tensor>> = (0..batch.samples)
+        .into_par_iter()
+        .map(|i| interp::run(prog, &batch.sample(i), params))
+        .collect::<Result<_, _>>()?;
     let names = prog.model.outputs.iter().map(|o| o.name.clone());
     Ok(names
         .enumerate()
         .map(|(j, name)| {
             if !batch.batched {
-                let t = per_sample.first().and_then(|s| s.get(j)).cloned().unwrap_or_else(|| Tensor::scalar(0.0));
+                let t = per_sample
+                    .first()
+                    .and_then(|s| s.get(j))
+                    .cloned()
+                    .unwrap_or_else(|| Tensor::scalar(0.0));
                 return (name, t);
             }
             let shape = prog.model.outputs[j].shape.clone();
@@ -161,7 +306,10 @@ pub fn eval_batch(prog: &tir::Program, batch: &Batch, params: &[Arc<Tensor>]) ->
             }
             let mut full = vec![batch.samples];
             full.extend(shape);
-            (name, Tensor::new(full, data).unwrap_or_else(|| Tensor::scalar(0.0)))
+            (
+                name,
+                Tensor::new(full, data).unwrap_or_else(|| Tensor::scalar(0.0)),
+            )
         })
         .collect())
 }

@@ -14,7 +14,11 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error("index {index} is out of bounds for an axis of extent {extent}")]
-    OutOfBounds { index: i64, extent: usize, span: Span },
+    OutOfBounds {
+        index: i64,
+        extent: usize,
+        span: Span,
+    },
     #[error("integer overflow in an index or loop bound")]
     Overflow { span: Span },
     #[error("internal: {what}")]
@@ -24,7 +28,9 @@ pub enum EvalError {
 impl EvalError {
     pub fn span(&self) -> Span {
         match self {
-            EvalError::OutOfBounds { span, .. } | EvalError::Overflow { span } | EvalError::Internal { span, .. } => *span,
+            EvalError::OutOfBounds { span, .. }
+            | EvalError::Overflow { span }
+            | EvalError::Internal { span, .. } => *span,
         }
     }
 }
@@ -42,22 +48,42 @@ struct Frame {
 
 impl Frame {
     fn new(body: &tir::Body) -> Frame {
-        Frame { locals: vec![None; body.num_locals as usize], loops: vec![0; body.num_loops as usize] }
+        Frame {
+            locals: vec![None; body.num_locals as usize],
+            loops: vec![0; body.num_loops as usize],
+        }
     }
 }
 
 /// Evaluates the model on one sample: `inputs` and `params` in declaration order, shapes as
 /// declared. Returns the outputs in order.
-pub fn run(prog: &tir::Program, inputs: &[Arc<Tensor>], params: &[Arc<Tensor>]) -> Result<Vec<Tensor>, EvalError> {
+pub fn run(
+    prog: &tir::Program,
+    inputs: &[Arc<Tensor>],
+    params: &[Arc<Tensor>],
+) -> Result<Vec<Tensor>, EvalError> {
     let m = &prog.model;
     let mut f = Frame::new(&m.body);
-    for (d, v) in m.inputs.iter().zip(inputs).chain(m.params.iter().zip(params)) {
+    for (d, v) in m
+        .inputs
+        .iter()
+        .zip(inputs)
+        .chain(m.params.iter().zip(params))
+    {
         f.locals[d.local as usize] = Some(v.clone());
     }
     let mut outputs: Vec<Option<Tensor>> = vec![None; m.outputs.len()];
     let it = Interp { prog };
     it.stmts(&mut f, &m.body.stmts, &mut outputs)?;
-    outputs.into_iter().map(|o| o.ok_or(EvalError::Internal { what: "an output was not produced", span: m.span })).collect()
+    outputs
+        .into_iter()
+        .map(|o| {
+            o.ok_or(EvalError::Internal {
+                what: "an output was not produced",
+                span: m.span,
+            })
+        })
+        .collect()
 }
 
 struct Interp<'p> {
@@ -65,7 +91,12 @@ struct Interp<'p> {
 }
 
 impl Interp<'_> {
-    fn stmts(&self, f: &mut Frame, stmts: &[Stmt], outputs: &mut [Option<Tensor>]) -> Result<(), EvalError> {
+    fn stmts(
+        &self,
+        f: &mut Frame,
+        stmts: &[Stmt],
+        outputs: &mut [Option<Tensor>],
+    ) -> Result<(), EvalError> {
         for s in stmts {
             match s {
                 Stmt::Let { locals, value, .. } | Stmt::Assign { locals, value, .. } => {
@@ -82,9 +113,19 @@ impl Interp<'_> {
                         }
                     }
                 }
-                Stmt::For { var, lo, hi, body, span } => {
-                    let lo = lo.eval(&f.loops).ok_or(EvalError::Overflow { span: *span })?;
-                    let hi = hi.eval(&f.loops).ok_or(EvalError::Overflow { span: *span })?;
+                Stmt::For {
+                    var,
+                    lo,
+                    hi,
+                    body,
+                    span,
+                } => {
+                    let lo = lo
+                        .eval(&f.loops)
+                        .ok_or(EvalError::Overflow { span: *span })?;
+                    let hi = hi
+                        .eval(&f.loops)
+                        .ok_or(EvalError::Overflow { span: *span })?;
                     for i in lo..hi {
                         f.loops[*var as usize] = i;
                         self.stmts(f, body, outputs)?;
@@ -104,7 +145,10 @@ impl Interp<'_> {
     fn tensor(&self, f: &mut Frame, e: &Expr) -> Result<Arc<Tensor>, EvalError> {
         match self.expr(f, e)? {
             Value::Tensor(t) => Ok(t),
-            Value::Tuple(_) => Err(EvalError::Internal { what: "a tuple where a tensor was expected", span: e.span }),
+            Value::Tuple(_) => Err(EvalError::Internal {
+                what: "a tuple where a tensor was expected",
+                span: e.span,
+            }),
         }
     }
 
@@ -117,10 +161,15 @@ impl Interp<'_> {
         match &e.kind {
             ExprKind::Const(v) => t(Tensor::scalar(*v)),
             ExprKind::Int(i) => t(Tensor::scalar(self.int(f, i, e.span)? as f64)),
-            ExprKind::Local(l) => f.locals[*l as usize]
-                .clone()
-                .map(Value::Tensor)
-                .ok_or(EvalError::Internal { what: "a local read before it was bound", span: e.span }),
+            ExprKind::Local(l) => {
+                f.locals[*l as usize]
+                    .clone()
+                    .map(Value::Tensor)
+                    .ok_or(EvalError::Internal {
+                        what: "a local read before it was bound",
+                        span: e.span,
+                    })
+            }
             ExprKind::Neg(a) => {
                 let a = self.tensor(f, a)?;
                 t(k::neg(&a))
@@ -137,7 +186,14 @@ impl Interp<'_> {
                 })
             }
             ExprKind::Call { func, args } => {
-                let inst = self.prog.fns.get(*func as usize).ok_or(EvalError::Internal { what: "a call to a missing function", span: e.span })?;
+                let inst = self
+                    .prog
+                    .fns
+                    .get(*func as usize)
+                    .ok_or(EvalError::Internal {
+                        what: "a call to a missing function",
+                        span: e.span,
+                    })?;
                 let mut callee = Frame::new(&inst.body);
                 for (p, a) in inst.params.iter().zip(args) {
                     callee.locals[*p as usize] = Some(self.tensor(f, a)?);
@@ -146,15 +202,32 @@ impl Interp<'_> {
                 self.stmts(&mut callee, &inst.body.stmts, &mut no_outputs)?;
                 self.expr(&mut callee, &inst.ret)
             }
-            ExprKind::Tuple(items) => Ok(Value::Tuple(items.iter().map(|i| self.tensor(f, i)).collect::<Result<_, _>>()?)),
+            ExprKind::Tuple(items) => Ok(Value::Tuple(
+                items
+                    .iter()
+                    .map(|i| self.tensor(f, i))
+                    .collect::<Result<_, _>>()?,
+            )),
             ExprKind::Select { base, sels } => {
                 let b = self.tensor(f, base)?;
                 let mut ks = Vec::with_capacity(sels.len());
                 for (axis, s) in sels.iter().enumerate() {
                     let extent = b.shape()[axis];
                     let check = |v: i64, allow_end: bool| {
-                        let max = if allow_end { extent as i64 } else { extent as i64 - 1 };
-                        if (0..=max).contains(&v) { Ok(v as usize) } else { Err(EvalError::OutOfBounds { index: v, extent, span: e.span }) }
+                        let max = if allow_end {
+                            extent as i64
+                        } else {
+                            extent as i64 - 1
+                        };
+                        if (0..=max).contains(&v) {
+                            Ok(v as usize)
+                        } else {
+                            Err(EvalError::OutOfBounds {
+                                index: v,
+                                extent,
+                                span: e.span,
+                            })
+                        }
                     };
                     ks.push(match s {
                         Sel::Index(i) => k::Sel::Index(check(self.int(f, i, e.span)?, false)?),
@@ -169,8 +242,16 @@ impl Interp<'_> {
                 t(k::select(&b, &ks))
             }
             ExprKind::Builtin { op, args } => {
-                let vals: Vec<Arc<Tensor>> = args.iter().map(|a| self.tensor(f, a)).collect::<Result<_, _>>()?;
-                let x = || vals.first().map(|v| &**v).ok_or(EvalError::Internal { what: "a builtin without operands", span: e.span });
+                let vals: Vec<Arc<Tensor>> = args
+                    .iter()
+                    .map(|a| self.tensor(f, a))
+                    .collect::<Result<_, _>>()?;
+                let x = || {
+                    vals.first().map(|v| &**v).ok_or(EvalError::Internal {
+                        what: "a builtin without operands",
+                        span: e.span,
+                    })
+                };
                 t(match op {
                     Builtin::Zeros(s) => k::zeros(s),
                     Builtin::Ones(s) => k::ones(s),
@@ -195,7 +276,9 @@ impl Interp<'_> {
                     Builtin::Mean(a) => k::mean(x()?, *a),
                     Builtin::Softmax => k::softmax(x()?),
                     Builtin::Layernorm => k::layernorm(&vals[0], &vals[1], &vals[2]),
-                    Builtin::Conv2d { stride, pad } => k::conv2d(&vals[0], &vals[1], &vals[2], *stride, *pad),
+                    Builtin::Conv2d { stride, pad } => {
+                        k::conv2d(&vals[0], &vals[1], &vals[2], *stride, *pad)
+                    }
                     Builtin::Maxpool2d { k: w, stride } => k::maxpool2d(x()?, *w, *stride),
                     Builtin::Avgpool2d { k: w, stride } => k::avgpool2d(x()?, *w, *stride),
                     Builtin::Reshape(s) => k::reshape(x()?, s),
@@ -207,7 +290,10 @@ impl Interp<'_> {
                     }
                 })
             }
-            ExprKind::Error => Err(EvalError::Internal { what: "an expression that did not check", span: e.span }),
+            ExprKind::Error => Err(EvalError::Internal {
+                what: "an expression that did not check",
+                span: e.span,
+            }),
         }
     }
 }

@@ -123,12 +123,33 @@ pub struct Attr {
 
 #[derive(Clone, Debug)]
 pub enum StmtKind {
-    Input { name: Ident, shape: ShapeAnn },
-    Param { name: Ident, shape: ShapeAnn },
-    Let { pattern: Pattern, value: Expr },
-    Assign { targets: Vec<Ident>, tuple: bool, value: Expr },
-    For { var: Ident, lo: Expr, hi: Expr, body: Block },
-    Output { name: Option<Ident>, value: Expr },
+    Input {
+        name: Ident,
+        shape: ShapeAnn,
+    },
+    Param {
+        name: Ident,
+        shape: ShapeAnn,
+    },
+    Let {
+        pattern: Pattern,
+        value: Expr,
+    },
+    Assign {
+        targets: Vec<Ident>,
+        tuple: bool,
+        value: Expr,
+    },
+    For {
+        var: Ident,
+        lo: Expr,
+        hi: Expr,
+        body: Block,
+    },
+    Output {
+        name: Option<Ident>,
+        value: Expr,
+    },
     Return(Expr),
 }
 
@@ -183,12 +204,21 @@ impl BinOp {
 #[derive(Clone, Debug)]
 pub enum ExprKind {
     /// A numeric literal: its value, and whether it was written as an integer (no `.`/exponent).
-    Number { value: f64, integer: bool },
+    Number {
+        value: f64,
+        integer: bool,
+    },
     Name(Ident),
     Neg(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    Call { callee: Ident, args: Vec<Arg> },
-    Index { base: Box<Expr>, items: Vec<IndexItem> },
+    Call {
+        callee: Ident,
+        args: Vec<Arg>,
+    },
+    Index {
+        base: Box<Expr>,
+        items: Vec<IndexItem>,
+    },
     List(Vec<Expr>),
     Tuple(Vec<Expr>),
 }
@@ -211,7 +241,11 @@ impl Arg {
 #[derive(Clone, Debug)]
 pub enum IndexItem {
     Index(Expr),
-    Range { lo: Option<Expr>, hi: Option<Expr>, span: Span },
+    Range {
+        lo: Option<Expr>,
+        hi: Option<Expr>,
+        span: Span,
+    },
     Full(Span),
 }
 

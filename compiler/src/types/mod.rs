@@ -21,7 +21,13 @@ use tir::{Expr, ExprKind, IExpr, LocalId, Pin, Sel, Shape, Stmt, Ty};
 /// Checks the program's model and everything it calls. Returns the typed program when there were
 /// no errors (warnings may have been pushed).
 pub fn check(prog: &resolve::Program, diags: &mut Diagnostics) -> Option<tir::Program> {
-    let mut c = Checker { prog, diags, instances: Vec::new(), memo: HashMap::new(), stack: Vec::new() };
+    let mut c = Checker {
+        prog,
+        diags,
+        instances: Vec::new(),
+        memo: HashMap::new(),
+        stack: Vec::new(),
+    };
     for (m, module) in prog.modules.iter().enumerate() {
         for (i, item) in module.items.iter().enumerate() {
             if let ast::Item::Fn(_) = item {
@@ -41,8 +47,17 @@ pub fn check(prog: &resolve::Program, diags: &mut Diagnostics) -> Option<tir::Pr
 /// and for rendering the standard library): each function is instantiated with its shape
 /// variables bound to distinct small extents (2, 3, 4, … in order of appearance). Returns each
 /// function's instance and the table of all instances (callees included).
-pub fn check_library(prog: &resolve::Program, diags: &mut Diagnostics) -> (Vec<(FnRef, tir::FnInstance)>, Vec<tir::FnInstance>) {
-    let mut c = Checker { prog, diags, instances: Vec::new(), memo: HashMap::new(), stack: Vec::new() };
+pub fn check_library(
+    prog: &resolve::Program,
+    diags: &mut Diagnostics,
+) -> (Vec<(FnRef, tir::FnInstance)>, Vec<tir::FnInstance>) {
+    let mut c = Checker {
+        prog,
+        diags,
+        instances: Vec::new(),
+        memo: HashMap::new(),
+        stack: Vec::new(),
+    };
     let mut out = Vec::new();
     for (m, module) in prog.modules.iter().enumerate() {
         for (i, item) in module.items.iter().enumerate() {
@@ -156,7 +171,15 @@ impl Frame {
 
     fn bind_local(&mut self, name: &ast::Ident, mutable: bool, ty: Ty, kind: LocalKind) -> LocalId {
         let id = self.locals.len() as LocalId;
-        self.locals.push(LocalInfo { name: name.name.clone(), span: name.span, mutable, ty, used: false, assigned: false, kind });
+        self.locals.push(LocalInfo {
+            name: name.name.clone(),
+            span: name.span,
+            mutable,
+            ty,
+            used: false,
+            assigned: false,
+            kind,
+        });
         if let Some(scope) = self.scopes.last_mut() {
             scope.insert(name.name.clone(), Binding::Local(id));
         }
@@ -183,7 +206,12 @@ impl Frame {
         const BUDGET: u64 = 4_000_000;
         let mut env = vec![0i64; self.num_loops as usize];
         let mut budget = BUDGET;
-        fn rec(loops: &[LoopCtx], env: &mut Vec<i64>, budget: &mut u64, visit: &mut dyn FnMut(&[i64])) -> Option<()> {
+        fn rec(
+            loops: &[LoopCtx],
+            env: &mut Vec<i64>,
+            budget: &mut u64,
+            visit: &mut dyn FnMut(&[i64]),
+        ) -> Option<()> {
             let Some((first, rest)) = loops.split_first() else {
                 *budget = budget.checked_sub(1)?;
                 visit(env);
@@ -202,13 +230,25 @@ impl Frame {
 }
 
 fn shape_str(s: &[usize]) -> String {
-    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        s.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn ty_str(t: &Ty) -> String {
     match t {
         Ty::Tensor(s) => shape_str(s),
-        Ty::Tuple(ss) => format!("({})", ss.iter().map(|s| shape_str(s)).collect::<Vec<_>>().join(", ")),
+        Ty::Tuple(ss) => format!(
+            "({})",
+            ss.iter()
+                .map(|s| shape_str(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Ty::Unknown => "?".into(),
     }
 }
@@ -220,7 +260,9 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -237,11 +279,17 @@ fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
 }
 
 fn is_shape_var_name(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn err_expr(span: Span) -> Expr {
-    Expr { kind: ExprKind::Error, ty: Ty::Unknown, span }
+    Expr {
+        kind: ExprKind::Error,
+        ty: Ty::Unknown,
+        span,
+    }
 }
 
 impl<'p> Checker<'p> {
@@ -281,13 +329,26 @@ impl<'p> Checker<'p> {
                     LocalKind::Param => "param",
                 };
                 self.err(
-                    Diagnostic::warning("W0001", format!("{what} `{}` is never used", l.name), l.span, "never used")
-                        .with_help(format!("remove it, or name it `_{}` to silence this warning", l.name)),
+                    Diagnostic::warning(
+                        "W0001",
+                        format!("{what} `{}` is never used", l.name),
+                        l.span,
+                        "never used",
+                    )
+                    .with_help(format!(
+                        "remove it, or name it `_{}` to silence this warning",
+                        l.name
+                    )),
                 );
             } else if l.mutable && !l.assigned {
                 self.err(
-                    Diagnostic::warning("W0003", format!("`{}` is declared `mut` but never assigned", l.name), l.span, "never reassigned")
-                        .with_help("remove `mut`"),
+                    Diagnostic::warning(
+                        "W0003",
+                        format!("`{}` is declared `mut` but never assigned", l.name),
+                        l.span,
+                        "never reassigned",
+                    )
+                    .with_help("remove `mut`"),
                 );
             }
         }
@@ -303,9 +364,14 @@ impl<'p> Checker<'p> {
         for p in &def.params {
             if let Some(first) = seen.get(p.name.name.as_str()) {
                 self.err(
-                    Diagnostic::error("E0202", format!("parameter `{}` is declared twice", p.name.name), p.name.span, "declared again")
-                        .with_secondary(*first, "first declared here")
-                        .with_help("give each parameter its own name"),
+                    Diagnostic::error(
+                        "E0202",
+                        format!("parameter `{}` is declared twice", p.name.name),
+                        p.name.span,
+                        "declared again",
+                    )
+                    .with_secondary(*first, "first declared here")
+                    .with_help("give each parameter its own name"),
                 );
             }
             seen.insert(&p.name.name, p.name.span);
@@ -339,7 +405,15 @@ impl<'p> Checker<'p> {
         }
         let (stmts, ret) = self.fn_body(&mut f, def);
         self.warn_unused(&f);
-        tir::FnInstance { name: def.name.name.clone(), shape_vars: Vec::new(), params, param_shapes: Vec::new(), body: f.body(stmts), ret, span: def.span }
+        tir::FnInstance {
+            name: def.name.name.clone(),
+            shape_vars: Vec::new(),
+            params,
+            param_shapes: Vec::new(),
+            body: f.body(stmts),
+            ret,
+            span: def.span,
+        }
     }
 
     /// Reports dimensions that are neither integers nor upper-case shape variables (or any
@@ -354,8 +428,16 @@ impl<'p> Checker<'p> {
                 );
             } else if !is_shape_var_name(&v.name) {
                 self.err(
-                    Diagnostic::error("E0212", format!("`{}` is not a shape variable", v.name), v.span, "expected an integer or an upper-case name")
-                        .with_help(format!("shape variables are upper-case, e.g. `{}`", v.name.to_ascii_uppercase())),
+                    Diagnostic::error(
+                        "E0212",
+                        format!("`{}` is not a shape variable", v.name),
+                        v.span,
+                        "expected an integer or an upper-case name",
+                    )
+                    .with_help(format!(
+                        "shape variables are upper-case, e.g. `{}`",
+                        v.name.to_ascii_uppercase()
+                    )),
                 );
             }
         }
@@ -365,23 +447,38 @@ impl<'p> Checker<'p> {
     fn fn_body(&mut self, f: &mut Frame, def: &ast::FnDef) -> (Vec<Stmt>, Expr) {
         let stmts = &def.body.stmts;
         let (init, last) = match stmts.split_last() {
-            Some((last, init)) if matches!(last.kind, ast::StmtKind::Return(_)) => (init, Some(last)),
+            Some((last, init)) if matches!(last.kind, ast::StmtKind::Return(_)) => {
+                (init, Some(last))
+            }
             _ => (&stmts[..], None),
         };
         let out = self.block_stmts(f, init, false);
         let ret = match last {
-            Some(ast::Stmt { kind: ast::StmtKind::Return(e), attrs, .. }) => {
+            Some(ast::Stmt {
+                kind: ast::StmtKind::Return(e),
+                attrs,
+                ..
+            }) => {
                 self.no_attrs(attrs);
                 let value = self.ret_expr(f, e);
                 self.check_return(f, def, &value);
                 value
             }
             _ => {
-                let end = Span::new(def.body.span.file, def.body.span.end as usize - 1, def.body.span.end as usize);
+                let end = Span::new(
+                    def.body.span.file,
+                    def.body.span.end as usize - 1,
+                    def.body.span.end as usize,
+                );
                 self.err(
-                    Diagnostic::error("E0209", format!("function `{}` does not end with `return`", def.name.name), end, "expected `return EXPR;` before this `}`")
-                        .with_secondary(def.ret.span(), "the function returns this")
-                        .with_help("the last statement of a function is `return expr;`"),
+                    Diagnostic::error(
+                        "E0209",
+                        format!("function `{}` does not end with `return`", def.name.name),
+                        end,
+                        "expected `return EXPR;` before this `}`",
+                    )
+                    .with_secondary(def.ret.span(), "the function returns this")
+                    .with_help("the last statement of a function is `return expr;`"),
                 );
                 err_expr(def.body.span)
             }
@@ -397,7 +494,11 @@ impl<'p> Checker<'p> {
             } else {
                 Ty::Unknown
             };
-            return Expr { kind: ExprKind::Tuple(items), ty, span: e.span };
+            return Expr {
+                kind: ExprKind::Tuple(items),
+                ty,
+                span: e.span,
+            };
         }
         self.expr(f, e)
     }
@@ -407,16 +508,28 @@ impl<'p> Checker<'p> {
             ast::RetType::Single(s) => vec![s],
             ast::RetType::Tuple(ss, _) => ss.iter().collect(),
         };
-        let Some(expected): Option<Vec<Shape>> = declared.iter().map(|s| self.resolve_ann(f, s)).collect() else { return };
+        let Some(expected): Option<Vec<Shape>> =
+            declared.iter().map(|s| self.resolve_ann(f, s)).collect()
+        else {
+            return;
+        };
         let expected_ty = match &def.ret {
             ast::RetType::Single(_) => Ty::Tensor(expected[0].clone()),
             ast::RetType::Tuple(..) => Ty::Tuple(expected),
         };
         if value.ty != Ty::Unknown && value.ty != expected_ty {
             self.err(
-                Diagnostic::error("E0309", "returned value does not match the declared result", value.span, format!("this is {}", ty_str(&value.ty)))
-                    .with_secondary(def.ret.span(), format!("declared as {}", ty_str(&expected_ty)))
-                    .with_help("return a value of the declared shape, or change the signature"),
+                Diagnostic::error(
+                    "E0309",
+                    "returned value does not match the declared result",
+                    value.span,
+                    format!("this is {}", ty_str(&value.ty)),
+                )
+                .with_secondary(
+                    def.ret.span(),
+                    format!("declared as {}", ty_str(&expected_ty)),
+                )
+                .with_help("return a value of the declared shape, or change the signature"),
             );
         }
     }
@@ -437,8 +550,13 @@ impl<'p> Checker<'p> {
     fn no_attrs(&mut self, attrs: &[ast::Attr]) {
         for a in attrs {
             self.err(
-                Diagnostic::error("E0403", format!("attribute `{}` is not allowed here", a.name.name), a.span, "not allowed on this statement")
-                    .with_help("precision attributes go on `let`, `param` and `input`"),
+                Diagnostic::error(
+                    "E0403",
+                    format!("attribute `{}` is not allowed here", a.name.name),
+                    a.span,
+                    "not allowed on this statement",
+                )
+                .with_help("precision attributes go on `let`, `param` and `input`"),
             );
         }
     }
@@ -450,7 +568,12 @@ impl<'p> Checker<'p> {
                 "bits" => &mut pin.bits,
                 "frac" => &mut pin.frac,
                 other => {
-                    let mut d = Diagnostic::error("E0401", format!("unknown attribute `{other}`"), a.name.span, "unknown attribute");
+                    let mut d = Diagnostic::error(
+                        "E0401",
+                        format!("unknown attribute `{other}`"),
+                        a.name.span,
+                        "unknown attribute",
+                    );
                     d = match closest(other, ["bits", "frac"].into_iter()) {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
                         None => d.with_help("the attributes are `bits(N)` and `frac(N)`"),
@@ -460,18 +583,40 @@ impl<'p> Checker<'p> {
                 }
             };
             let value = match a.args.as_slice() {
-                [ast::Expr { kind: AK::Number { value, integer: true }, .. }] => Some(*value),
+                [
+                    ast::Expr {
+                        kind:
+                            AK::Number {
+                                value,
+                                integer: true,
+                            },
+                        ..
+                    },
+                ] => Some(*value),
                 _ => None,
             };
             let Some(value) = value else {
                 self.err(
-                    Diagnostic::error("E0404", format!("`{}` takes one integer", a.name.name), a.span, "expected one integer argument")
-                        .with_help(format!("write `{}(16)`", a.name.name)),
+                    Diagnostic::error(
+                        "E0404",
+                        format!("`{}` takes one integer", a.name.name),
+                        a.span,
+                        "expected one integer argument",
+                    )
+                    .with_help(format!("write `{}(16)`", a.name.name)),
                 );
                 continue;
             };
             if slot.is_some() {
-                self.err(Diagnostic::error("E0404", format!("`{}` is given twice", a.name.name), a.span, "given again").with_help("keep one"));
+                self.err(
+                    Diagnostic::error(
+                        "E0404",
+                        format!("`{}` is given twice", a.name.name),
+                        a.span,
+                        "given again",
+                    )
+                    .with_help("keep one"),
+                );
                 continue;
             }
             let ok = match a.name.name.as_str() {
@@ -479,10 +624,26 @@ impl<'p> Checker<'p> {
                 _ => (0.0..=63.0).contains(&value),
             };
             if !ok {
-                let (range, what) = if a.name.name == "bits" { ("2..=64", "bit width") } else { ("0..=63", "fraction") };
+                let (range, what) = if a.name.name == "bits" {
+                    ("2..=64", "bit width")
+                } else {
+                    ("0..=63", "fraction")
+                };
                 self.err(
-                    Diagnostic::error("E0402", format!("no protocol supports a {what} of {value}"), a.span, format!("must be in {range}"))
-                        .with_help(format!("fixed-point tensors have {} in {range}", if a.name.name == "bits" { "bits" } else { "frac" })),
+                    Diagnostic::error(
+                        "E0402",
+                        format!("no protocol supports a {what} of {value}"),
+                        a.span,
+                        format!("must be in {range}"),
+                    )
+                    .with_help(format!(
+                        "fixed-point tensors have {} in {range}",
+                        if a.name.name == "bits" {
+                            "bits"
+                        } else {
+                            "frac"
+                        }
+                    )),
                 );
                 continue;
             }
@@ -493,8 +654,13 @@ impl<'p> Checker<'p> {
             && let Some(a) = attrs.iter().find(|a| a.name.name == "frac")
         {
             self.err(
-                Diagnostic::error("E0402", format!("`frac({fr})` leaves no integer bits in a {b}-bit tensor"), a.span, "too many fraction bits")
-                    .with_help(format!("use at most frac({})", b - 1)),
+                Diagnostic::error(
+                    "E0402",
+                    format!("`frac({fr})` leaves no integer bits in a {b}-bit tensor"),
+                    a.span,
+                    "too many fraction bits",
+                )
+                .with_help(format!("use at most frac({})", b - 1)),
             );
         }
         pin
@@ -529,23 +695,65 @@ impl<'p> Checker<'p> {
                     return None;
                 }
                 self.check_shape_ann(shape, false);
-                let dims: Option<Shape> = shape.dims.iter().map(|d| if let ast::DimAnn::Lit(v, _) = d { *v } else { None }).collect();
+                let dims: Option<Shape> = shape
+                    .dims
+                    .iter()
+                    .map(|d| {
+                        if let ast::DimAnn::Lit(v, _) = d {
+                            *v
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
                 if let Some(first) = f.decl_names.get(&name.name) {
                     self.err(
-                        Diagnostic::error("E0202", format!("`{}` is declared twice", name.name), name.span, "declared again")
-                            .with_secondary(*first, "first declared here")
-                            .with_help("inputs and params each need a distinct name"),
+                        Diagnostic::error(
+                            "E0202",
+                            format!("`{}` is declared twice", name.name),
+                            name.span,
+                            "declared again",
+                        )
+                        .with_secondary(*first, "first declared here")
+                        .with_help("inputs and params each need a distinct name"),
                     );
                     return None;
                 }
                 f.decl_names.insert(name.name.clone(), name.span);
                 if let Some(d) = dims.as_ref().and_then(|d| d.iter().position(|&x| x == 0)) {
-                    self.err(Diagnostic::error("E0212", "a shape extent of zero", shape.span, format!("axis {d} is empty")).with_help("every extent is at least 1"));
+                    self.err(
+                        Diagnostic::error(
+                            "E0212",
+                            "a shape extent of zero",
+                            shape.span,
+                            format!("axis {d} is empty"),
+                        )
+                        .with_help("every extent is at least 1"),
+                    );
                 }
                 let ty = dims.clone().map_or(Ty::Unknown, Ty::Tensor);
-                let local = f.bind_local(name, false, ty, if is_input { LocalKind::Input } else { LocalKind::Param });
-                let decl = tir::Decl { name: name.name.clone(), shape: dims.unwrap_or_default(), local, pin, span: s.span };
-                if is_input { f.inputs.push(decl) } else { f.params.push(decl) }
+                let local = f.bind_local(
+                    name,
+                    false,
+                    ty,
+                    if is_input {
+                        LocalKind::Input
+                    } else {
+                        LocalKind::Param
+                    },
+                );
+                let decl = tir::Decl {
+                    name: name.name.clone(),
+                    shape: dims.unwrap_or_default(),
+                    local,
+                    pin,
+                    span: s.span,
+                };
+                if is_input {
+                    f.inputs.push(decl)
+                } else {
+                    f.params.push(decl)
+                }
                 None
             }
             ast::StmtKind::Let { pattern, value } => {
@@ -555,21 +763,44 @@ impl<'p> Checker<'p> {
                 let tys: Vec<Ty> = match (&v.ty, pattern) {
                     (Ty::Unknown, _) => vec![Ty::Unknown; binders.len()],
                     (Ty::Tensor(sh), ast::Pattern::Single(_)) => vec![Ty::Tensor(sh.clone())],
-                    (Ty::Tuple(ss), ast::Pattern::Tuple(bs, _)) if ss.len() == bs.len() => ss.iter().cloned().map(Ty::Tensor).collect(),
+                    (Ty::Tuple(ss), ast::Pattern::Tuple(bs, _)) if ss.len() == bs.len() => {
+                        ss.iter().cloned().map(Ty::Tensor).collect()
+                    }
                     (Ty::Tuple(ss), ast::Pattern::Single(b)) => {
                         self.err(
-                            Diagnostic::error("E0310", format!("a tuple of {} values bound to one name", ss.len()), b.name.span, "one name")
-                                .with_secondary(v.span, format!("this is {}", ty_str(&v.ty)))
-                                .with_help(format!("take it apart: `let ({}) = ...;`", (0..ss.len()).map(|i| format!("v{i}")).collect::<Vec<_>>().join(", "))),
+                            Diagnostic::error(
+                                "E0310",
+                                format!("a tuple of {} values bound to one name", ss.len()),
+                                b.name.span,
+                                "one name",
+                            )
+                            .with_secondary(v.span, format!("this is {}", ty_str(&v.ty)))
+                            .with_help(format!(
+                                "take it apart: `let ({}) = ...;`",
+                                (0..ss.len())
+                                    .map(|i| format!("v{i}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
                         );
                         vec![Ty::Unknown]
                     }
                     (t, ast::Pattern::Tuple(bs, pspan)) => {
                         let n = if let Ty::Tuple(ss) = t { ss.len() } else { 1 };
                         self.err(
-                            Diagnostic::error("E0310", format!("{} names for {} value{}", bs.len(), n, if n == 1 { "" } else { "s" }), *pspan, format!("{} names", bs.len()))
-                                .with_secondary(v.span, format!("this is {}", ty_str(t)))
-                                .with_help("the pattern must have one name per tuple element"),
+                            Diagnostic::error(
+                                "E0310",
+                                format!(
+                                    "{} names for {} value{}",
+                                    bs.len(),
+                                    n,
+                                    if n == 1 { "" } else { "s" }
+                                ),
+                                *pspan,
+                                format!("{} names", bs.len()),
+                            )
+                            .with_secondary(v.span, format!("this is {}", ty_str(t)))
+                            .with_help("the pattern must have one name per tuple element"),
                         );
                         vec![Ty::Unknown; bs.len()]
                     }
@@ -579,22 +810,38 @@ impl<'p> Checker<'p> {
                 for (b, ty) in binders.iter().zip(tys) {
                     if let Some(first) = seen.insert(&b.name.name, b.name.span) {
                         self.err(
-                            Diagnostic::error("E0202", format!("`{}` is bound twice in one pattern", b.name.name), b.name.span, "bound again")
-                                .with_secondary(first, "first bound here")
-                                .with_help("use distinct names"),
+                            Diagnostic::error(
+                                "E0202",
+                                format!("`{}` is bound twice in one pattern", b.name.name),
+                                b.name.span,
+                                "bound again",
+                            )
+                            .with_secondary(first, "first bound here")
+                            .with_help("use distinct names"),
                         );
                     }
                     locals.push(f.bind_local(&b.name, b.mutable, ty, LocalKind::Let));
                 }
-                Some(Stmt::Let { locals, value: v, pin, span: s.span })
+                Some(Stmt::Let {
+                    locals,
+                    value: v,
+                    pin,
+                    span: s.span,
+                })
             }
-            ast::StmtKind::Assign { targets, tuple, value } => {
+            ast::StmtKind::Assign {
+                targets,
+                tuple,
+                value,
+            } => {
                 self.no_attrs(&s.attrs);
                 let v = self.ret_expr_or_expr(f, value, *tuple);
                 let mut locals = Vec::new();
                 let expected: Vec<Option<Ty>> = match (&v.ty, *tuple) {
                     (Ty::Unknown, _) => vec![None; targets.len()],
-                    (Ty::Tuple(ss), true) if ss.len() == targets.len() => ss.iter().cloned().map(|s| Some(Ty::Tensor(s))).collect(),
+                    (Ty::Tuple(ss), true) if ss.len() == targets.len() => {
+                        ss.iter().cloned().map(|s| Some(Ty::Tensor(s))).collect()
+                    }
                     (t @ Ty::Tensor(_), false) => vec![Some(t.clone())],
                     (t, _) => {
                         self.err(
@@ -605,51 +852,102 @@ impl<'p> Checker<'p> {
                     }
                 };
                 for (t, exp) in targets.iter().zip(expected) {
-                    let Some(id) = self.assign_target(f, t) else { continue };
+                    let Some(id) = self.assign_target(f, t) else {
+                        continue;
+                    };
                     let info = &f.locals[id as usize];
                     if let (Some(exp), Ty::Tensor(have)) = (&exp, &info.ty)
                         && exp != &Ty::Tensor(have.clone())
                     {
-                        let d = Diagnostic::error("E0308", format!("cannot assign {} to `{}` of shape {}", ty_str(exp), t.name, shape_str(have)), v.span, format!("this is {}", ty_str(exp)))
-                            .with_secondary(info.span, format!("`{}` is {} from here", t.name, shape_str(have)))
-                            .with_help("an assignment keeps the variable's shape");
+                        let d = Diagnostic::error(
+                            "E0308",
+                            format!(
+                                "cannot assign {} to `{}` of shape {}",
+                                ty_str(exp),
+                                t.name,
+                                shape_str(have)
+                            ),
+                            v.span,
+                            format!("this is {}", ty_str(exp)),
+                        )
+                        .with_secondary(
+                            info.span,
+                            format!("`{}` is {} from here", t.name, shape_str(have)),
+                        )
+                        .with_help("an assignment keeps the variable's shape");
                         self.err(d);
                     }
                     locals.push(id);
                 }
-                Some(Stmt::Assign { locals, value: v, span: s.span })
+                Some(Stmt::Assign {
+                    locals,
+                    value: v,
+                    span: s.span,
+                })
             }
             ast::StmtKind::For { var, lo, hi, body } => {
                 self.no_attrs(&s.attrs);
                 let lo_i = self.static_int(f, lo, "a loop bound");
                 let hi_i = self.static_int(f, hi, "a loop bound");
-                if let (Some(a), Some(b)) = (lo_i.as_ref().and_then(IExpr::constant), hi_i.as_ref().and_then(IExpr::constant))
-                    && a >= b
+                if let (Some(a), Some(b)) = (
+                    lo_i.as_ref().and_then(IExpr::constant),
+                    hi_i.as_ref().and_then(IExpr::constant),
+                ) && a >= b
                 {
                     self.err(
-                        Diagnostic::warning("W0002", format!("this loop never runs: {a}..{b} is empty"), lo.span.to(hi.span), "empty range")
-                            .with_help("ranges are half-open: `0..3` runs 0, 1, 2"),
+                        Diagnostic::warning(
+                            "W0002",
+                            format!("this loop never runs: {a}..{b} is empty"),
+                            lo.span.to(hi.span),
+                            "empty range",
+                        )
+                        .with_help("ranges are half-open: `0..3` runs 0, 1, 2"),
                     );
                 }
                 let id = f.num_loops;
                 f.num_loops += 1;
                 f.loop_names.push(var.name.clone());
-                f.loops.push(LoopCtx { id, lo: lo_i.clone(), hi: hi_i.clone() });
-                f.scopes.push(HashMap::from([(var.name.clone(), Binding::Loop(id))]));
+                f.loops.push(LoopCtx {
+                    id,
+                    lo: lo_i.clone(),
+                    hi: hi_i.clone(),
+                });
+                f.scopes
+                    .push(HashMap::from([(var.name.clone(), Binding::Loop(id))]));
                 let stmts = self.block_stmts(f, &body.stmts, false);
                 f.scopes.pop();
                 f.loops.pop();
-                Some(Stmt::For { var: id, lo: lo_i.unwrap_or(IExpr::Lit(0)), hi: hi_i.unwrap_or(IExpr::Lit(0)), body: stmts, span: s.span })
+                Some(Stmt::For {
+                    var: id,
+                    lo: lo_i.unwrap_or(IExpr::Lit(0)),
+                    hi: hi_i.unwrap_or(IExpr::Lit(0)),
+                    body: stmts,
+                    span: s.span,
+                })
             }
             ast::StmtKind::Output { name, value } => {
                 self.no_attrs(&s.attrs);
                 if f.in_fn || !model_top {
                     let (label, help) = if f.in_fn {
-                        ("`output` in a function", "return the value and `output` it in the model")
+                        (
+                            "`output` in a function",
+                            "return the value and `output` it in the model",
+                        )
                     } else {
-                        ("`output` inside a loop", "outputs are revealed once each; compute the value in the loop and output it after")
+                        (
+                            "`output` inside a loop",
+                            "outputs are revealed once each; compute the value in the loop and output it after",
+                        )
                     };
-                    self.err(Diagnostic::error("E0208", format!("{label} is not allowed"), s.span, "not allowed here").with_help(help));
+                    self.err(
+                        Diagnostic::error(
+                            "E0208",
+                            format!("{label} is not allowed"),
+                            s.span,
+                            "not allowed here",
+                        )
+                        .with_help(help),
+                    );
                     self.expr(f, value);
                     return None;
                 }
@@ -659,9 +957,14 @@ impl<'p> Checker<'p> {
                     Some(n) => {
                         if let Some(first) = f.output_names.get(&n.name) {
                             self.err(
-                                Diagnostic::error("E0202", format!("output `{}` is named twice", n.name), n.span, "named again")
-                                    .with_secondary(*first, "first named here")
-                                    .with_help("each named output needs a distinct name"),
+                                Diagnostic::error(
+                                    "E0202",
+                                    format!("output `{}` is named twice", n.name),
+                                    n.span,
+                                    "named again",
+                                )
+                                .with_secondary(*first, "first named here")
+                                .with_help("each named output needs a distinct name"),
                             );
                         }
                         f.output_names.insert(n.name.clone(), n.span);
@@ -669,18 +972,28 @@ impl<'p> Checker<'p> {
                     }
                     None => format!("out{index}"),
                 };
-                f.outputs.push(tir::OutputInfo { name: oname, shape: v.ty.shape().cloned().unwrap_or_default(), span: s.span });
+                f.outputs.push(tir::OutputInfo {
+                    name: oname,
+                    shape: v.ty.shape().cloned().unwrap_or_default(),
+                    span: s.span,
+                });
                 Some(Stmt::Output { index, value: v })
             }
             ast::StmtKind::Return(e) => {
                 self.no_attrs(&s.attrs);
-                let msg = if f.in_fn { "`return` must be the last statement of the function" } else { "`return` outside a function" };
+                let msg = if f.in_fn {
+                    "`return` must be the last statement of the function"
+                } else {
+                    "`return` outside a function"
+                };
                 let help = if f.in_fn {
                     "move it to the end of the function body (a `return` inside a loop is not allowed)"
                 } else {
                     "a model reveals results with `output expr;`"
                 };
-                self.err(Diagnostic::error("E0209", msg, s.span, "not allowed here").with_help(help));
+                self.err(
+                    Diagnostic::error("E0209", msg, s.span, "not allowed here").with_help(help),
+                );
                 self.ret_expr(f, e);
                 None
             }
@@ -688,7 +1001,11 @@ impl<'p> Checker<'p> {
     }
 
     fn ret_expr_or_expr(&mut self, f: &mut Frame, e: &ast::Expr, tuple_ok: bool) -> Expr {
-        if tuple_ok { self.ret_expr(f, e) } else { self.expr(f, e) }
+        if tuple_ok {
+            self.ret_expr(f, e)
+        } else {
+            self.expr(f, e)
+        }
     }
 
     fn assign_target(&mut self, f: &mut Frame, t: &ast::Ident) -> Option<LocalId> {
@@ -699,8 +1016,13 @@ impl<'p> Checker<'p> {
             }
             Some(Binding::Loop(_)) => {
                 self.err(
-                    Diagnostic::error("E0205", format!("cannot assign to loop variable `{}`", t.name), t.span, "loop variables are fixed per iteration")
-                        .with_help("bind a new name with `let` instead"),
+                    Diagnostic::error(
+                        "E0205",
+                        format!("cannot assign to loop variable `{}`", t.name),
+                        t.span,
+                        "loop variables are fixed per iteration",
+                    )
+                    .with_help("bind a new name with `let` instead"),
                 );
                 None
             }
@@ -713,13 +1035,21 @@ impl<'p> Checker<'p> {
                         LocalKind::FnParam => "function parameter",
                         LocalKind::Let => "immutable binding",
                     };
-                    let d = Diagnostic::error("E0205", format!("cannot assign twice to {what} `{}`", t.name), t.span, "assigned here")
-                        .with_secondary(info.span, "defined here")
-                        .with_help(if info.kind == LocalKind::Let {
-                            format!("declare it with `let mut {}` to allow assignment", t.name)
-                        } else {
-                            format!("copy it into a mutable binding first: `let mut {0}2 = {0};`", t.name)
-                        });
+                    let d = Diagnostic::error(
+                        "E0205",
+                        format!("cannot assign twice to {what} `{}`", t.name),
+                        t.span,
+                        "assigned here",
+                    )
+                    .with_secondary(info.span, "defined here")
+                    .with_help(if info.kind == LocalKind::Let {
+                        format!("declare it with `let mut {}` to allow assignment", t.name)
+                    } else {
+                        format!(
+                            "copy it into a mutable binding first: `let mut {0}2 = {0};`",
+                            t.name
+                        )
+                    });
                     self.err(d);
                     return None;
                 }
@@ -730,15 +1060,31 @@ impl<'p> Checker<'p> {
     }
 
     fn undefined(&mut self, f: &Frame, name: &ast::Ident) {
-        let mut cands: Vec<&str> = f.scopes.iter().flat_map(|s| s.keys().map(String::as_str)).collect();
+        let mut cands: Vec<&str> = f
+            .scopes
+            .iter()
+            .flat_map(|s| s.keys().map(String::as_str))
+            .collect();
         cands.extend(f.shape_vars.keys().map(String::as_str));
-        let mut d = Diagnostic::error("E0201", format!("cannot find `{}` in this scope", name.name), name.span, "not found");
+        let mut d = Diagnostic::error(
+            "E0201",
+            format!("cannot find `{}` in this scope", name.name),
+            name.span,
+            "not found",
+        );
         if let Some(c) = closest(&name.name, cands.into_iter()) {
             d = d.with_help(format!("did you mean `{c}`?"));
-        } else if self.prog.scopes[f.module].contains_key(&name.name) || BUILTINS.contains(&name.name.as_str()) {
-            d = d.with_help(format!("`{0}` is a function; call it: `{0}(...)`", name.name));
+        } else if self.prog.scopes[f.module].contains_key(&name.name)
+            || BUILTINS.contains(&name.name.as_str())
+        {
+            d = d.with_help(format!(
+                "`{0}` is a function; call it: `{0}(...)`",
+                name.name
+            ));
         } else {
-            d = d.with_help("names are bound by `let`, `input`, `param`, function parameters and `for`");
+            d = d.with_help(
+                "names are bound by `let`, `input`, `param`, function parameters and `for`",
+            );
         }
         self.err(d);
     }
@@ -749,9 +1095,20 @@ impl<'p> Checker<'p> {
     /// `None` after an error (reported) or when a shape variable is not known (generic frames).
     fn static_int(&mut self, f: &mut Frame, e: &ast::Expr, what: &str) -> Option<IExpr> {
         match &e.kind {
-            AK::Number { value, integer: true } if *value <= i64::MAX as f64 => Some(IExpr::Lit(*value as i64)),
+            AK::Number {
+                value,
+                integer: true,
+            } if *value <= i64::MAX as f64 => Some(IExpr::Lit(*value as i64)),
             AK::Number { .. } => {
-                self.err(Diagnostic::error("E0306", format!("{what} must be an integer"), e.span, "not an integer").with_help("write an integer literal such as `3`"));
+                self.err(
+                    Diagnostic::error(
+                        "E0306",
+                        format!("{what} must be an integer"),
+                        e.span,
+                        "not an integer",
+                    )
+                    .with_help("write an integer literal such as `3`"),
+                );
                 None
             }
             AK::Name(n) => match f.lookup(&n.name) {
@@ -802,15 +1159,25 @@ impl<'p> Checker<'p> {
         let i = self.static_int(f, e, what)?;
         if i.uses_loops() {
             self.err(
-                Diagnostic::error("E0312", format!("{what} cannot depend on a loop variable"), e.span, "changes from one iteration to the next")
-                    .with_help("shapes are fixed; use literals or shape variables here"),
+                Diagnostic::error(
+                    "E0312",
+                    format!("{what} cannot depend on a loop variable"),
+                    e.span,
+                    "changes from one iteration to the next",
+                )
+                .with_help("shapes are fixed; use literals or shape variables here"),
             );
             return None;
         }
         match i.constant() {
             Some(v) => Some(v),
             None => {
-                self.err(Diagnostic::error("E0306", format!("{what} overflows"), e.span, "too large"));
+                self.err(Diagnostic::error(
+                    "E0306",
+                    format!("{what} overflows"),
+                    e.span,
+                    "too large",
+                ));
                 None
             }
         }
@@ -823,8 +1190,13 @@ impl<'p> Checker<'p> {
         let x = self.expr(f, e);
         if let Ty::Tuple(ss) = &x.ty {
             self.err(
-                Diagnostic::error("E0310", format!("a tuple of {} values used as a tensor", ss.len()), e.span, format!("this is {}", ty_str(&x.ty)))
-                    .with_help("take it apart first: `let (a, b) = ...;`"),
+                Diagnostic::error(
+                    "E0310",
+                    format!("a tuple of {} values used as a tensor", ss.len()),
+                    e.span,
+                    format!("this is {}", ty_str(&x.ty)),
+                )
+                .with_help("take it apart first: `let (a, b) = ...;`"),
             );
             return err_expr(e.span);
         }
@@ -834,16 +1206,32 @@ impl<'p> Checker<'p> {
     fn expr(&mut self, f: &mut Frame, e: &ast::Expr) -> Expr {
         let span = e.span;
         match &e.kind {
-            AK::Number { value, .. } => Expr { kind: ExprKind::Const(*value), ty: Ty::Tensor(vec![]), span },
+            AK::Number { value, .. } => Expr {
+                kind: ExprKind::Const(*value),
+                ty: Ty::Tensor(vec![]),
+                span,
+            },
             AK::Name(n) => match f.lookup(&n.name) {
                 Some(Binding::Local(id)) => {
                     let info = &mut f.locals[id as usize];
                     info.used = true;
-                    Expr { kind: ExprKind::Local(id), ty: info.ty.clone(), span }
+                    Expr {
+                        kind: ExprKind::Local(id),
+                        ty: info.ty.clone(),
+                        span,
+                    }
                 }
-                Some(Binding::Loop(id)) => Expr { kind: ExprKind::Int(IExpr::Loop(id)), ty: Ty::Tensor(vec![]), span },
+                Some(Binding::Loop(id)) => Expr {
+                    kind: ExprKind::Int(IExpr::Loop(id)),
+                    ty: Ty::Tensor(vec![]),
+                    span,
+                },
                 None => match f.shape_vars.get(&n.name) {
-                    Some(Some(v)) => Expr { kind: ExprKind::Int(IExpr::Lit(*v as i64)), ty: Ty::Tensor(vec![]), span },
+                    Some(Some(v)) => Expr {
+                        kind: ExprKind::Int(IExpr::Lit(*v as i64)),
+                        ty: Ty::Tensor(vec![]),
+                        span,
+                    },
                     Some(None) => err_expr(span),
                     None => {
                         self.undefined(f, n);
@@ -854,8 +1242,16 @@ impl<'p> Checker<'p> {
             AK::Neg(a) => {
                 let a = self.tensor_expr(f, a);
                 match a.kind {
-                    ExprKind::Const(v) => Expr { kind: ExprKind::Const(-v), ty: a.ty, span },
-                    _ => Expr { ty: a.ty.clone(), kind: ExprKind::Neg(Box::new(a)), span },
+                    ExprKind::Const(v) => Expr {
+                        kind: ExprKind::Const(-v),
+                        ty: a.ty,
+                        span,
+                    },
+                    _ => Expr {
+                        ty: a.ty.clone(),
+                        kind: ExprKind::Neg(Box::new(a)),
+                        span,
+                    },
                 }
             }
             AK::Binary(op, a, b) => self.binary(f, *op, a, b, span),
@@ -865,9 +1261,17 @@ impl<'p> Checker<'p> {
                 } else if BUILTINS.contains(&callee.name.as_str()) {
                     self.builtin(f, callee, args, span)
                 } else {
-                    let mut cands: Vec<&str> = self.prog.scopes[f.module].keys().map(String::as_str).collect();
+                    let mut cands: Vec<&str> = self.prog.scopes[f.module]
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
                     cands.extend(BUILTINS.iter().copied());
-                    let mut d = Diagnostic::error("E0204", format!("cannot find function `{}`", callee.name), callee.span, "not a builtin or a function in scope");
+                    let mut d = Diagnostic::error(
+                        "E0204",
+                        format!("cannot find function `{}`", callee.name),
+                        callee.span,
+                        "not a builtin or a function in scope",
+                    );
                     d = match closest(&callee.name, cands.into_iter()) {
                         Some(c) => d.with_help(format!("did you mean `{c}`?")),
                         None => d.with_help("functions come from this file, `use std::MODULE;` or `use \"file.sir\";`"),
@@ -900,30 +1304,50 @@ impl<'p> Checker<'p> {
                     self.expr(f, i);
                 }
                 self.err(
-                    Diagnostic::error("E0310", "a tuple is only allowed as a function's result", span, "tuple here")
-                        .with_help("build tuples with `return (a, b);` in a function"),
+                    Diagnostic::error(
+                        "E0310",
+                        "a tuple is only allowed as a function's result",
+                        span,
+                        "tuple here",
+                    )
+                    .with_help("build tuples with `return (a, b);` in a function"),
                 );
                 err_expr(span)
             }
         }
     }
 
-    fn binary(&mut self, f: &mut Frame, op: BinOp, a: &ast::Expr, b: &ast::Expr, span: Span) -> Expr {
+    fn binary(
+        &mut self,
+        f: &mut Frame,
+        op: BinOp,
+        a: &ast::Expr,
+        b: &ast::Expr,
+        span: Span,
+    ) -> Expr {
         let x = self.tensor_expr(f, a);
         let y = self.tensor_expr(f, b);
         let public = |e: &Expr| matches!(e.kind, ExprKind::Const(_) | ExprKind::Int(_));
         if op == BinOp::Div {
             if !public(&y) && y.ty != Ty::Unknown {
                 self.err(
-                    Diagnostic::error("E0307", "division by a secret value", b.span, "the divisor must be a public constant")
-                        .with_help("for a secret divisor write `x * reciprocal(y)`"),
+                    Diagnostic::error(
+                        "E0307",
+                        "division by a secret value",
+                        b.span,
+                        "the divisor must be a public constant",
+                    )
+                    .with_help("for a secret divisor write `x * reciprocal(y)`"),
                 );
                 return err_expr(span);
             }
             if let ExprKind::Const(c) = y.kind
                 && c == 0.0
             {
-                self.err(Diagnostic::error("E0307", "division by zero", b.span, "this is zero").with_help("divide by a non-zero constant"));
+                self.err(
+                    Diagnostic::error("E0307", "division by zero", b.span, "this is zero")
+                        .with_help("divide by a non-zero constant"),
+                );
                 return err_expr(span);
             }
         }
@@ -935,19 +1359,33 @@ impl<'p> Checker<'p> {
                 BinOp::Div => p / q,
             };
             if op != BinOp::MatMul {
-                return Expr { kind: ExprKind::Const(v), ty: Ty::Tensor(vec![]), span };
+                return Expr {
+                    kind: ExprKind::Const(v),
+                    ty: Ty::Tensor(vec![]),
+                    span,
+                };
             }
         }
         let ty = match (&x.ty, &y.ty) {
             (Ty::Tensor(s), Ty::Tensor(t)) => {
-                let r = if op == BinOp::MatMul { crate::eval::kernels::matmul_shape(s, t) } else { crate::eval::kernels::broadcast_shapes(s, t).ok_or_else(|| "cannot broadcast".to_string()) };
+                let r = if op == BinOp::MatMul {
+                    crate::eval::kernels::matmul_shape(s, t)
+                } else {
+                    crate::eval::kernels::broadcast_shapes(s, t)
+                        .ok_or_else(|| "cannot broadcast".to_string())
+                };
                 match r {
                     Ok(r) => Ty::Tensor(r),
                     Err(why) => {
                         let msg = if op == BinOp::MatMul {
                             format!("cannot multiply: {why}")
                         } else {
-                            format!("shapes {} and {} cannot be broadcast together in `{}`", shape_str(s), shape_str(t), op.symbol())
+                            format!(
+                                "shapes {} and {} cannot be broadcast together in `{}`",
+                                shape_str(s),
+                                shape_str(t),
+                                op.symbol()
+                            )
                         };
                         let help = if op == BinOp::MatMul {
                             "`@` takes [M,K] @ [K,N], [K] @ [K,N], [M,K] @ [K] or [K] @ [K]; the inner extents must agree"
@@ -955,9 +1393,18 @@ impl<'p> Checker<'p> {
                             "elementwise operators follow NumPy broadcasting: trailing extents must be equal or 1"
                         };
                         self.err(
-                            Diagnostic::error(if op == BinOp::MatMul { "E0302" } else { "E0301" }, msg, a.span, format!("this is {}", shape_str(s)))
-                                .with_secondary(b.span, format!("this is {}", shape_str(t)))
-                                .with_help(help),
+                            Diagnostic::error(
+                                if op == BinOp::MatMul {
+                                    "E0302"
+                                } else {
+                                    "E0301"
+                                },
+                                msg,
+                                a.span,
+                                format!("this is {}", shape_str(s)),
+                            )
+                            .with_secondary(b.span, format!("this is {}", shape_str(t)))
+                            .with_help(help),
                         );
                         Ty::Unknown
                     }
@@ -968,10 +1415,20 @@ impl<'p> Checker<'p> {
         if ty == Ty::Unknown {
             return err_expr(span);
         }
-        Expr { kind: ExprKind::Binary(op, Box::new(x), Box::new(y)), ty, span }
+        Expr {
+            kind: ExprKind::Binary(op, Box::new(x), Box::new(y)),
+            ty,
+            span,
+        }
     }
 
-    fn select(&mut self, f: &mut Frame, base: &ast::Expr, items: &[ast::IndexItem], span: Span) -> Expr {
+    fn select(
+        &mut self,
+        f: &mut Frame,
+        base: &ast::Expr,
+        items: &[ast::IndexItem],
+        span: Span,
+    ) -> Expr {
         let b = self.tensor_expr(f, base);
         let shape = b.ty.shape().cloned();
         if let Some(sh) = &shape
@@ -979,9 +1436,14 @@ impl<'p> Checker<'p> {
         {
             let extra = items[sh.len()].span().to(items[items.len() - 1].span());
             self.err(
-                Diagnostic::error("E0305", format!("{} indices into a tensor of rank {}", items.len(), sh.len()), extra, "too many indices")
-                    .with_secondary(base.span, format!("this is {}", shape_str(sh)))
-                    .with_help("index at most one position per axis"),
+                Diagnostic::error(
+                    "E0305",
+                    format!("{} indices into a tensor of rank {}", items.len(), sh.len()),
+                    extra,
+                    "too many indices",
+                )
+                .with_secondary(base.span, format!("this is {}", shape_str(sh)))
+                .with_help("index at most one position per axis"),
             );
             for it in items {
                 self.index_item_exprs(f, it);
@@ -1010,7 +1472,11 @@ impl<'p> Checker<'p> {
                     }
                     sels.push(Sel::Index(i));
                 }
-                ast::IndexItem::Range { lo, hi, span: rspan } => {
+                ast::IndexItem::Range {
+                    lo,
+                    hi,
+                    span: rspan,
+                } => {
                     let lo_i = match lo {
                         Some(e) => self.static_int(f, e, "a slice bound"),
                         None => Some(IExpr::Lit(0)),
@@ -1032,9 +1498,18 @@ impl<'p> Checker<'p> {
                 }
             }
         }
-        let (true, Some(sh)) = (ok, shape) else { return err_expr(span) };
+        let (true, Some(sh)) = (ok, shape) else {
+            return err_expr(span);
+        };
         out_shape.extend_from_slice(&sh[items.len()..]);
-        Expr { kind: ExprKind::Select { base: Box::new(b), sels }, ty: Ty::Tensor(out_shape), span }
+        Expr {
+            kind: ExprKind::Select {
+                base: Box::new(b),
+                sels,
+            },
+            ty: Ty::Tensor(out_shape),
+            span,
+        }
     }
 
     fn index_item_exprs(&mut self, f: &mut Frame, it: &ast::IndexItem) {
@@ -1053,7 +1528,17 @@ impl<'p> Checker<'p> {
 
     /// Checks `min ≤ i ≤ max` in every iteration of the enclosing loops.
     #[allow(clippy::too_many_arguments)]
-    fn bounds(&mut self, f: &Frame, i: &IExpr, min: i64, max: i64, span: Span, axis: usize, dim: usize, base: Span) -> bool {
+    fn bounds(
+        &mut self,
+        f: &Frame,
+        i: &IExpr,
+        min: i64,
+        max: i64,
+        span: Span,
+        axis: usize,
+        dim: usize,
+        base: Span,
+    ) -> bool {
         let mut bad: Option<(i64, Vec<i64>)> = None;
         f.for_each_iteration(|env| {
             if bad.is_none() {
@@ -1067,9 +1552,18 @@ impl<'p> Checker<'p> {
         let Some((v, env)) = bad else { return true };
         let when = self.iteration_note(f, i, &env);
         self.err(
-            Diagnostic::error("E0304", format!("index {v} is out of bounds for axis {axis} of extent {dim}{when}"), span, format!("must be in 0..{dim}"))
-                .with_secondary(base, format!("axis {axis} has extent {dim}"))
-                .with_help(if v < 0 { "negative indices are not supported; count from 0".to_string() } else { format!("valid positions are 0 to {}", dim - 1) }),
+            Diagnostic::error(
+                "E0304",
+                format!("index {v} is out of bounds for axis {axis} of extent {dim}{when}"),
+                span,
+                format!("must be in 0..{dim}"),
+            )
+            .with_secondary(base, format!("axis {axis} has extent {dim}"))
+            .with_help(if v < 0 {
+                "negative indices are not supported; count from 0".to_string()
+            } else {
+                format!("valid positions are 0 to {}", dim - 1)
+            }),
         );
         false
     }
@@ -1106,12 +1600,23 @@ impl<'p> Checker<'p> {
 
     /// The length of `lo..hi` on an axis of extent `dim`, the same in every iteration.
     #[allow(clippy::too_many_arguments)]
-    fn slice_len(&mut self, f: &Frame, lo: &IExpr, hi: &IExpr, dim: usize, span: Span, axis: usize, base: Span) -> Option<usize> {
+    fn slice_len(
+        &mut self,
+        f: &Frame,
+        lo: &IExpr,
+        hi: &IExpr,
+        dim: usize,
+        span: Span,
+        axis: usize,
+        base: Span,
+    ) -> Option<usize> {
         let mut lens: Option<(i64, i64, i64)> = None; // (len, lo, hi) of the first iteration
         let mut varying = false;
         let mut bad: Option<(i64, i64, Vec<i64>)> = None;
         let visited = f.for_each_iteration(|env| {
-            let (Some(a), Some(b)) = (lo.eval(env), hi.eval(env)) else { return };
+            let (Some(a), Some(b)) = (lo.eval(env), hi.eval(env)) else {
+                return;
+            };
             if bad.is_none() && (a < 0 || b > dim as i64 || a >= b) {
                 bad = Some((a, b, env.to_vec()));
             }
@@ -1122,19 +1627,40 @@ impl<'p> Checker<'p> {
             }
         });
         if let Some((a, b, env)) = bad {
-            let when = self.iteration_note(f, &IExpr::Add(Box::new(lo.clone()), Box::new(hi.clone())), &env);
+            let when = self.iteration_note(
+                f,
+                &IExpr::Add(Box::new(lo.clone()), Box::new(hi.clone())),
+                &env,
+            );
             let (msg, help) = if a >= b {
-                (format!("empty slice {a}..{b}{when}"), "a slice `a..b` needs a < b".to_string())
+                (
+                    format!("empty slice {a}..{b}{when}"),
+                    "a slice `a..b` needs a < b".to_string(),
+                )
             } else {
-                (format!("slice {a}..{b} is out of bounds for axis {axis} of extent {dim}{when}"), format!("slices must lie within 0..{dim}"))
+                (
+                    format!(
+                        "slice {a}..{b} is out of bounds for axis {axis} of extent {dim}{when}"
+                    ),
+                    format!("slices must lie within 0..{dim}"),
+                )
             };
-            self.err(Diagnostic::error("E0304", msg, span, "out of bounds").with_secondary(base, format!("axis {axis} has extent {dim}")).with_help(help));
+            self.err(
+                Diagnostic::error("E0304", msg, span, "out of bounds")
+                    .with_secondary(base, format!("axis {axis} has extent {dim}"))
+                    .with_help(help),
+            );
             return None;
         }
         if varying {
             self.err(
-                Diagnostic::error("E0313", "the length of this slice changes between iterations", span, "length depends on a loop variable")
-                    .with_help("shapes are fixed: write slices as `t..t + K` with a constant K"),
+                Diagnostic::error(
+                    "E0313",
+                    "the length of this slice changes between iterations",
+                    span,
+                    "length depends on a loop variable",
+                )
+                .with_help("shapes are fixed: write slices as `t..t + K` with a constant K"),
             );
             return None;
         }
@@ -1151,7 +1677,14 @@ impl<'p> Checker<'p> {
 
     // ---------------------------------------------------------------- calls
 
-    fn call_fn(&mut self, f: &mut Frame, r: FnRef, callee: &ast::Ident, args: &[ast::Arg], span: Span) -> Expr {
+    fn call_fn(
+        &mut self,
+        f: &mut Frame,
+        r: FnRef,
+        callee: &ast::Ident,
+        args: &[ast::Arg],
+        span: Span,
+    ) -> Expr {
         let def = self.prog.fn_def(r);
         let mut vals = Vec::new();
         for a in args {
@@ -1170,9 +1703,27 @@ impl<'p> Checker<'p> {
         if vals.len() != def.params.len() || args.len() != vals.len() {
             if args.len() == vals.len() {
                 self.err(
-                    Diagnostic::error("E0211", format!("`{}` takes {} argument{} but {} were given", callee.name, def.params.len(), if def.params.len() == 1 { "" } else { "s" }, vals.len()), span, format!("{} arguments", vals.len()))
-                        .with_secondary(def.name.span, format!("`{}` defined here", callee.name))
-                        .with_help(format!("the parameters are ({})", def.params.iter().map(|p| p.name.name.as_str()).collect::<Vec<_>>().join(", "))),
+                    Diagnostic::error(
+                        "E0211",
+                        format!(
+                            "`{}` takes {} argument{} but {} were given",
+                            callee.name,
+                            def.params.len(),
+                            if def.params.len() == 1 { "" } else { "s" },
+                            vals.len()
+                        ),
+                        span,
+                        format!("{} arguments", vals.len()),
+                    )
+                    .with_secondary(def.name.span, format!("`{}` defined here", callee.name))
+                    .with_help(format!(
+                        "the parameters are ({})",
+                        def.params
+                            .iter()
+                            .map(|p| p.name.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
                 );
             }
             return err_expr(span);
@@ -1209,19 +1760,29 @@ impl<'p> Checker<'p> {
                     .iter()
                     .map(|d| match d {
                         ast::DimAnn::Lit(n, _) => n.map_or("?".into(), |n| n.to_string()),
-                        ast::DimAnn::Var(var) => bound.get(var.name.as_str()).map_or(var.name.clone(), |(n, _)| n.to_string()),
+                        ast::DimAnn::Var(var) => bound
+                            .get(var.name.as_str())
+                            .map_or(var.name.clone(), |(n, _)| n.to_string()),
                     })
                     .collect();
                 let written = self.prog.sources.snippet(p.shape.span).to_string();
                 let mut d = Diagnostic::error(
                     "E0303",
-                    format!("argument `{}` of `{}` has shape {}, expected {}", p.name.name, callee.name, shape_str(have), written),
+                    format!(
+                        "argument `{}` of `{}` has shape {}, expected {}",
+                        p.name.name,
+                        callee.name,
+                        shape_str(have),
+                        written
+                    ),
                     v.span,
                     format!("this is {}", shape_str(have)),
                 );
                 let expected = format!("[{}]", expected.join(", "));
                 if expected != written {
-                    d = d.with_note(format!("with the shape variables bound so far, {written} is {expected}"));
+                    d = d.with_note(format!(
+                        "with the shape variables bound so far, {written} is {expected}"
+                    ));
                 }
                 let mut vars_seen = Vec::new();
                 for dim in &p.shape.dims {
@@ -1234,14 +1795,22 @@ impl<'p> Checker<'p> {
                         d = d.with_secondary(*at, format!("{} = {n} bound here", var.name));
                     }
                 }
-                d = d.with_secondary(p.shape.span, format!("parameter `{}` declared here", p.name.name));
+                d = d.with_secondary(
+                    p.shape.span,
+                    format!("parameter `{}` declared here", p.name.name),
+                );
                 self.err(d.with_help("a shape variable takes one value per call"));
             }
         }
         if !ok {
             return err_expr(span);
         }
-        let key = (r, vals.iter().filter_map(|v| v.ty.shape().cloned()).collect::<Vec<_>>());
+        let key = (
+            r,
+            vals.iter()
+                .filter_map(|v| v.ty.shape().cloned())
+                .collect::<Vec<_>>(),
+        );
         let id = match self.memo.get(&key) {
             Some(&id) => id,
             None => {
@@ -1253,7 +1822,10 @@ impl<'p> Checker<'p> {
                     );
                     return err_expr(span);
                 }
-                let mut vars: Vec<(String, usize)> = bound.iter().map(|(k, (v, _))| (k.to_string(), *v)).collect();
+                let mut vars: Vec<(String, usize)> = bound
+                    .iter()
+                    .map(|(k, (v, _))| (k.to_string(), *v))
+                    .collect();
                 vars.sort();
                 self.stack.push(r);
                 let inst = self.instantiate(r, vars, key.1.clone());
@@ -1271,19 +1843,48 @@ impl<'p> Checker<'p> {
         }
         let ty = match &def.ret {
             ast::RetType::Single(s) => self.resolve_ann(&sig, s).map_or(Ty::Unknown, Ty::Tensor),
-            ast::RetType::Tuple(ss, _) => ss.iter().map(|s| self.resolve_ann(&sig, s)).collect::<Option<Vec<_>>>().map_or(Ty::Unknown, Ty::Tuple),
+            ast::RetType::Tuple(ss, _) => ss
+                .iter()
+                .map(|s| self.resolve_ann(&sig, s))
+                .collect::<Option<Vec<_>>>()
+                .map_or(Ty::Unknown, Ty::Tuple),
         };
-        Expr { kind: ExprKind::Call { func: id, args: vals }, ty, span }
+        Expr {
+            kind: ExprKind::Call {
+                func: id,
+                args: vals,
+            },
+            ty,
+            span,
+        }
     }
 
-    fn instantiate(&mut self, r: FnRef, vars: Vec<(String, usize)>, shapes: Vec<Shape>) -> tir::FnInstance {
+    fn instantiate(
+        &mut self,
+        r: FnRef,
+        vars: Vec<(String, usize)>,
+        shapes: Vec<Shape>,
+    ) -> tir::FnInstance {
         let def = self.prog.fn_def(r);
         let mut f = Frame::new(r.module, true);
         for (k, v) in &vars {
             f.shape_vars.insert(k.clone(), Some(*v));
         }
-        let params = def.params.iter().zip(&shapes).map(|(p, s)| f.bind_local(&p.name, false, Ty::Tensor(s.clone()), LocalKind::FnParam)).collect();
+        let params = def
+            .params
+            .iter()
+            .zip(&shapes)
+            .map(|(p, s)| f.bind_local(&p.name, false, Ty::Tensor(s.clone()), LocalKind::FnParam))
+            .collect();
         let (stmts, ret) = self.fn_body(&mut f, def);
-        tir::FnInstance { name: def.name.name.clone(), shape_vars: vars, params, param_shapes: shapes, body: f.body(stmts), ret, span: def.span }
+        tir::FnInstance {
+            name: def.name.name.clone(),
+            shape_vars: vars,
+            params,
+            param_shapes: shapes,
+            body: f.body(stmts),
+            ret,
+            span: def.span,
+        }
     }
 }

@@ -12,12 +12,28 @@ pub fn program(p: &Program) -> String {
     let names = local_names(&m.body);
     let _ = writeln!(out, "model {} {{", m.name);
     for d in &m.inputs {
-        let _ = writeln!(out, "    input {}: {}{}", names[d.local as usize], shape(&d.shape), pin(d.pin));
+        let _ = writeln!(
+            out,
+            "    input {}: {}{}",
+            names[d.local as usize],
+            shape(&d.shape),
+            pin(d.pin)
+        );
     }
     for d in &m.params {
-        let _ = writeln!(out, "    param {}: {}{}", names[d.local as usize], shape(&d.shape), pin(d.pin));
+        let _ = writeln!(
+            out,
+            "    param {}: {}{}",
+            names[d.local as usize],
+            shape(&d.shape),
+            pin(d.pin)
+        );
     }
-    let r = Renderer { names: &names, fns: &p.fns, loops: loop_names(&m.body) };
+    let r = Renderer {
+        names: &names,
+        fns: &p.fns,
+        loops: loop_names(&m.body),
+    };
     r.stmts(&mut out, &m.body.stmts, 1, &m.outputs);
     out.push_str("}\n");
     for (i, f) in p.fns.iter().enumerate() {
@@ -36,17 +52,41 @@ pub fn instance(f: &FnInstance, fns: &[FnInstance]) -> String {
 
 fn function(out: &mut String, f: &FnInstance, id: Option<usize>, fns: &[FnInstance]) {
     let names = local_names(&f.body);
-    let vars: Vec<String> = f.shape_vars.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    let vars: Vec<String> = f
+        .shape_vars
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
     let params: Vec<String> = f
         .params
         .iter()
         .enumerate()
-        .map(|(i, l)| format!("{}: {}", names[*l as usize], f.param_shapes.get(i).map_or("?".into(), |s| shape(s))))
+        .map(|(i, l)| {
+            format!(
+                "{}: {}",
+                names[*l as usize],
+                f.param_shapes.get(i).map_or("?".into(), |s| shape(s))
+            )
+        })
         .collect();
     let tag = id.map_or(String::new(), |i| format!("#{i}"));
-    let vars = if vars.is_empty() { String::new() } else { format!(" where {}", vars.join(", ")) };
-    let _ = writeln!(out, "fn {}{tag}({}) -> {}{vars} {{", f.name, params.join(", "), ty(&f.ret.ty));
-    let r = Renderer { names: &names, fns, loops: loop_names(&f.body) };
+    let vars = if vars.is_empty() {
+        String::new()
+    } else {
+        format!(" where {}", vars.join(", "))
+    };
+    let _ = writeln!(
+        out,
+        "fn {}{tag}({}) -> {}{vars} {{",
+        f.name,
+        params.join(", "),
+        ty(&f.ret.ty)
+    );
+    let r = Renderer {
+        names: &names,
+        fns,
+        loops: loop_names(&f.body),
+    };
     r.stmts(out, &f.body.stmts, 1, &[]);
     let _ = writeln!(out, "    return {};", r.expr(&f.ret));
     out.push_str("}\n");
@@ -59,7 +99,11 @@ fn local_names(b: &Body) -> Vec<String> {
         .map(|n| {
             let c = count.entry(n).or_insert(0);
             *c += 1;
-            if *c == 1 { n.clone() } else { format!("{n}'{}", *c - 1) }
+            if *c == 1 {
+                n.clone()
+            } else {
+                format!("{n}'{}", *c - 1)
+            }
         })
         .collect()
 }
@@ -69,13 +113,22 @@ fn loop_names(b: &Body) -> Vec<String> {
 }
 
 fn shape(s: &[usize]) -> String {
-    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        s.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn ty(t: &Ty) -> String {
     match t {
         Ty::Tensor(s) => shape(s),
-        Ty::Tuple(ss) => format!("({})", ss.iter().map(|s| shape(s)).collect::<Vec<_>>().join(", ")),
+        Ty::Tuple(ss) => format!(
+            "({})",
+            ss.iter().map(|s| shape(s)).collect::<Vec<_>>().join(", ")
+        ),
         Ty::Unknown => "?".into(),
     }
 }
@@ -111,24 +164,56 @@ impl Renderer<'_> {
         let pad = "    ".repeat(depth);
         for s in stmts {
             match s {
-                Stmt::Let { locals, value, pin: p, .. } => {
+                Stmt::Let {
+                    locals,
+                    value,
+                    pin: p,
+                    ..
+                } => {
                     let lhs: Vec<&str> = locals.iter().map(|l| self.local(*l)).collect();
-                    let lhs = if lhs.len() == 1 { lhs[0].to_string() } else { format!("({})", lhs.join(", ")) };
-                    let _ = writeln!(out, "{pad}let {lhs}: {}{} = {};", ty(&value.ty), pin(*p), self.expr(value));
+                    let lhs = if lhs.len() == 1 {
+                        lhs[0].to_string()
+                    } else {
+                        format!("({})", lhs.join(", "))
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{pad}let {lhs}: {}{} = {};",
+                        ty(&value.ty),
+                        pin(*p),
+                        self.expr(value)
+                    );
                 }
                 Stmt::Assign { locals, value, .. } => {
                     let lhs: Vec<&str> = locals.iter().map(|l| self.local(*l)).collect();
-                    let lhs = if lhs.len() == 1 { lhs[0].to_string() } else { format!("({})", lhs.join(", ")) };
+                    let lhs = if lhs.len() == 1 {
+                        lhs[0].to_string()
+                    } else {
+                        format!("({})", lhs.join(", "))
+                    };
                     let _ = writeln!(out, "{pad}{lhs} = {};", self.expr(value));
                 }
-                Stmt::For { var, lo, hi, body, .. } => {
-                    let _ = writeln!(out, "{pad}for {} in {}..{} {{", self.loops[*var as usize], self.iexpr(lo), self.iexpr(hi));
+                Stmt::For {
+                    var, lo, hi, body, ..
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "{pad}for {} in {}..{} {{",
+                        self.loops[*var as usize],
+                        self.iexpr(lo),
+                        self.iexpr(hi)
+                    );
                     self.stmts(out, body, depth + 1, outputs);
                     let _ = writeln!(out, "{pad}}}");
                 }
                 Stmt::Output { index, value } => {
                     let name = outputs.get(*index).map_or("?", |o| o.name.as_str());
-                    let _ = writeln!(out, "{pad}output {name}: {} = {};", ty(&value.ty), self.expr(value));
+                    let _ = writeln!(
+                        out,
+                        "{pad}output {name}: {} = {};",
+                        ty(&value.ty),
+                        self.expr(value)
+                    );
                 }
             }
         }
@@ -137,7 +222,11 @@ impl Renderer<'_> {
     fn iexpr(&self, e: &IExpr) -> String {
         match e {
             IExpr::Lit(v) => v.to_string(),
-            IExpr::Loop(l) => self.loops.get(*l as usize).cloned().unwrap_or_else(|| "?".into()),
+            IExpr::Loop(l) => self
+                .loops
+                .get(*l as usize)
+                .cloned()
+                .unwrap_or_else(|| "?".into()),
             IExpr::Neg(a) => format!("-{}", self.iexpr(a)),
             IExpr::Add(a, b) => format!("({} + {})", self.iexpr(a), self.iexpr(b)),
             IExpr::Sub(a, b) => format!("({} - {})", self.iexpr(a), self.iexpr(b)),
@@ -151,10 +240,21 @@ impl Renderer<'_> {
             ExprKind::Int(i) => self.iexpr(i),
             ExprKind::Local(l) => self.local(*l).to_string(),
             ExprKind::Neg(a) => format!("-{}", self.expr(a)),
-            ExprKind::Binary(op, a, b) => format!("({} {} {})", self.expr(a), op.symbol(), self.expr(b)),
+            ExprKind::Binary(op, a, b) => {
+                format!("({} {} {})", self.expr(a), op.symbol(), self.expr(b))
+            }
             ExprKind::Call { func, args } => {
-                let name = self.fns.get(*func as usize).map_or("?", |f| f.name.as_str());
-                format!("{name}#{func}({})", args.iter().map(|a| self.expr(a)).collect::<Vec<_>>().join(", "))
+                let name = self
+                    .fns
+                    .get(*func as usize)
+                    .map_or("?", |f| f.name.as_str());
+                format!(
+                    "{name}#{func}({})",
+                    args.iter()
+                        .map(|a| self.expr(a))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
             ExprKind::Builtin { op, args } => {
                 let mut parts: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
@@ -169,7 +269,13 @@ impl Renderer<'_> {
                     Builtin::Sqrt => "sqrt",
                     Builtin::Reciprocal => "reciprocal",
                     Builtin::Poly(c) => {
-                        parts.push(format!("[{}]", c.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")));
+                        parts.push(format!(
+                            "[{}]",
+                            c.iter()
+                                .map(|v| format!("{v:?}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
                         "poly"
                     }
                     Builtin::PolyRelu => "poly_relu",
@@ -198,7 +304,11 @@ impl Renderer<'_> {
                     }
                     Builtin::Maxpool2d { k, stride } | Builtin::Avgpool2d { k, stride } => {
                         parts.push(format!("{k}, stride = {stride}"));
-                        if matches!(op, Builtin::Maxpool2d { .. }) { "maxpool2d" } else { "avgpool2d" }
+                        if matches!(op, Builtin::Maxpool2d { .. }) {
+                            "maxpool2d"
+                        } else {
+                            "avgpool2d"
+                        }
                     }
                     Builtin::Reshape(s) => {
                         parts.push(shape(s));
@@ -224,7 +334,14 @@ impl Renderer<'_> {
                     .collect();
                 format!("{}[{}]", self.expr(base), items.join(", "))
             }
-            ExprKind::Tuple(items) => format!("({})", items.iter().map(|a| self.expr(a)).collect::<Vec<_>>().join(", ")),
+            ExprKind::Tuple(items) => format!(
+                "({})",
+                items
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             ExprKind::Error => "<error>".into(),
         }
     }

@@ -101,10 +101,28 @@ pub struct FnInstance {
 #[derive(Clone, Debug)]
 pub enum Stmt {
     /// Binds one local, or several from a tuple.
-    Let { locals: Vec<LocalId>, value: Expr, pin: Pin, span: Span },
-    Assign { locals: Vec<LocalId>, value: Expr, span: Span },
-    For { var: LoopId, lo: IExpr, hi: IExpr, body: Vec<Stmt>, span: Span },
-    Output { index: usize, value: Expr },
+    Let {
+        locals: Vec<LocalId>,
+        value: Expr,
+        pin: Pin,
+        span: Span,
+    },
+    Assign {
+        locals: Vec<LocalId>,
+        value: Expr,
+        span: Span,
+    },
+    For {
+        var: LoopId,
+        lo: IExpr,
+        hi: IExpr,
+        body: Vec<Stmt>,
+        span: Span,
+    },
+    Output {
+        index: usize,
+        value: Expr,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -124,10 +142,19 @@ pub enum ExprKind {
     Neg(Box<Expr>),
     /// Elementwise with broadcasting, or `@`. The divisor of `Div` is public (`Const`/`Int`).
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    Call { func: FnInstId, args: Vec<Expr> },
-    Builtin { op: Builtin, args: Vec<Expr> },
+    Call {
+        func: FnInstId,
+        args: Vec<Expr>,
+    },
+    Builtin {
+        op: Builtin,
+        args: Vec<Expr>,
+    },
     /// Indexing and slicing on leading axes.
-    Select { base: Box<Expr>, sels: Vec<Sel> },
+    Select {
+        base: Box<Expr>,
+        sels: Vec<Sel>,
+    },
     Tuple(Vec<Expr>),
     /// Stands for an expression that did not check; never evaluated.
     Error,
@@ -170,7 +197,11 @@ impl IExpr {
 
     /// The value when it does not depend on any loop variable.
     pub fn constant(&self) -> Option<i64> {
-        if self.uses_loops() { None } else { self.eval(&[]) }
+        if self.uses_loops() {
+            None
+        } else {
+            self.eval(&[])
+        }
     }
 
     pub fn uses_loops(&self) -> bool {
@@ -178,7 +209,9 @@ impl IExpr {
             IExpr::Lit(_) => false,
             IExpr::Loop(_) => true,
             IExpr::Neg(a) => a.uses_loops(),
-            IExpr::Add(a, b) | IExpr::Sub(a, b) | IExpr::Mul(a, b) => a.uses_loops() || b.uses_loops(),
+            IExpr::Add(a, b) | IExpr::Sub(a, b) | IExpr::Mul(a, b) => {
+                a.uses_loops() || b.uses_loops()
+            }
         }
     }
 }
@@ -205,9 +238,18 @@ pub enum Builtin {
     Mean(Option<usize>),
     Softmax,
     Layernorm,
-    Conv2d { stride: usize, pad: usize },
-    Maxpool2d { k: usize, stride: usize },
-    Avgpool2d { k: usize, stride: usize },
+    Conv2d {
+        stride: usize,
+        pad: usize,
+    },
+    Maxpool2d {
+        k: usize,
+        stride: usize,
+    },
+    Avgpool2d {
+        k: usize,
+        stride: usize,
+    },
     Reshape(Shape),
     Flatten,
     Transpose,
