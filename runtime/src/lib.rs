@@ -1,6 +1,7 @@
 //! `sir-runtime`: the plan format, tensors and NumPy I/O, fixed-point semantics, and the
 //! two-party protocols that execute plans. See ARCHITECTURE.md for where things live.
 
+pub mod bench;
 pub mod net;
 pub mod npy;
 pub mod ot;

@@ -129,6 +129,8 @@ pub struct Channel {
     flushed_since_recv: bool,
     /// Bytes were handed to `send` since the last flush.
     unflushed: bool,
+    /// Messages of at least this many bytes bypass the buffers.
+    direct: usize,
 }
 
 impl std::fmt::Debug for Channel {
@@ -155,6 +157,7 @@ impl Channel {
             stats: Stats::default(),
             flushed_since_recv: false,
             unflushed: false,
+            direct: size / 4,
         })
     }
 
@@ -211,9 +214,10 @@ impl Channel {
         self.stats.bytes_sent += data.len() as u64;
         self.stats.messages_sent += 1;
         self.unflushed = true;
-        if self.wbuf.len() + data.len() > self.wbuf.capacity() {
+        // Large messages go straight to the transport: one copy less.
+        if self.wbuf.len() + data.len() > self.wbuf.capacity() || data.len() >= self.direct {
             self.write_buffered()?;
-            if data.len() >= self.wbuf.capacity() {
+            if data.len() >= self.direct {
                 return self.write_all(data);
             }
         }
@@ -250,7 +254,7 @@ impl Channel {
         while filled < buf.len() {
             if self.rpos == self.rend {
                 let want = buf.len() - filled;
-                if want >= self.rbuf.len() {
+                if want >= self.direct {
                     // Large reads bypass the buffer to save a copy.
                     let n = self.read_some_direct(&mut buf[filled..], want)?;
                     filled += n;

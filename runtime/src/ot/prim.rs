@@ -77,13 +77,31 @@ impl CrHash {
         out: &mut [u128],
     ) {
         let hi = (domain as u128) << 64;
-        let pre = |j: usize| rows[j * stride + word] ^ delta ^ hi ^ (first + j as u64) as u128;
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = pre(j);
-        }
-        self.0.encrypt_blocks(as_blocks_mut(out));
-        for (j, o) in out.iter_mut().enumerate() {
-            *o ^= pre(j);
+        // Work in L1-sized groups: the pre-images stay in a stack buffer between the two XORs.
+        const G: usize = 64;
+        let mut pre = [0u128; G];
+        for (g, out) in out.chunks_mut(G).enumerate() {
+            let base = g * G;
+            let t0 = hi ^ (first + base as u64) as u128;
+            let pre = &mut pre[..out.len()];
+            if stride == 1 && word == 0 {
+                for (k, (p, r)) in pre
+                    .iter_mut()
+                    .zip(&rows[base..base + out.len()])
+                    .enumerate()
+                {
+                    *p = r ^ delta ^ (t0 + k as u128);
+                }
+            } else {
+                for (k, p) in pre.iter_mut().enumerate() {
+                    *p = rows[(base + k) * stride + word] ^ delta ^ (t0 + k as u128);
+                }
+            }
+            out.copy_from_slice(pre);
+            self.0.encrypt_blocks(as_blocks_mut(out));
+            for (o, p) in out.iter_mut().zip(pre.iter()) {
+                *o ^= p;
+            }
         }
     }
 

@@ -1,0 +1,307 @@
+//! Benchmarks behind `sir bench`: both parties in this process, one thread per party and
+//! connection, over real loopback TCP sockets.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::net::{Channel, ChannelOptions, Role, Stats};
+use crate::ot::{OtEngine, OtError};
+
+/// What `bench_ot` runs.
+#[derive(Clone, Debug, Default)]
+pub struct OtBenchConfig {
+    /// OTs per timed batch (split over the threads); the 1-of-N flavour runs `n / 256`.
+    pub n: usize,
+    /// Connections, each with one thread per party and its own OT engines.
+    pub threads: usize,
+    /// Timed repetitions after one warm-up; the median is reported.
+    pub reps: usize,
+    /// Flavours to run (names from [`OT_FLAVOURS`]); empty runs them all.
+    pub only: Vec<String>,
+}
+
+/// The flavours measured, in order.
+pub const OT_FLAVOURS: [&str; 5] = ["rot", "cot64", "cot16", "chosen64", "ot1ofN_256x16"];
+
+/// Measurements of one flavour.
+#[derive(Clone, Debug)]
+pub struct FlavourResult {
+    /// One of [`OT_FLAVOURS`].
+    pub name: &'static str,
+    /// OTs per timed batch (all threads).
+    pub ots: usize,
+    /// Median wall time of a batch.
+    pub seconds: f64,
+    /// `ots / seconds`.
+    pub ots_per_s: f64,
+    /// Bytes the OT sender sent per OT.
+    pub sender_bytes_per_ot: f64,
+    /// Bytes the OT receiver sent per OT.
+    pub receiver_bytes_per_ot: f64,
+    /// Messages of one batch on one connection: flushes of both parties.
+    pub rounds: u64,
+}
+
+impl FlavourResult {
+    /// Bytes per OT over both directions.
+    pub fn bytes_per_ot(&self) -> f64 {
+        self.sender_bytes_per_ot + self.receiver_bytes_per_ot
+    }
+}
+
+/// The one-time setup (base OTs and KK13 base OTs).
+#[derive(Clone, Debug)]
+pub struct SetupResult {
+    /// Median wall time of one setup (both parties run concurrently).
+    pub ms: f64,
+    /// Bytes each party sent.
+    pub bytes_per_direction: u64,
+    /// Messages of one setup: flushes of both parties.
+    pub rounds: u64,
+}
+
+/// Everything `sir bench ot` reports.
+#[derive(Clone, Debug)]
+pub struct OtBenchReport {
+    pub setup: SetupResult,
+    pub flavours: Vec<FlavourResult>,
+}
+
+/// Per party thread: (start, end) of every rep per flavour, plus traffic of the last rep.
+struct PartyLog {
+    setup: Vec<(Instant, Instant)>,
+    setup_stats: Stats,
+    runs: Vec<Vec<(Instant, Instant)>>,
+    stats: Vec<Stats>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+/// Wall time of each rep across all party threads: latest end minus earliest start.
+fn walls(logs: &[PartyLog], pick: impl Fn(&PartyLog) -> &Vec<(Instant, Instant)>) -> Vec<f64> {
+    let reps = pick(&logs[0]).len();
+    (0..reps)
+        .map(|r| {
+            let start = logs.iter().map(|l| pick(l)[r].0).min();
+            let end = logs.iter().map(|l| pick(l)[r].1).max();
+            match (start, end) {
+                (Some(s), Some(e)) => e.duration_since(s).as_secs_f64(),
+                _ => 0.0,
+            }
+        })
+        .collect()
+}
+
+fn party(
+    mut ch: Channel,
+    role: Role,
+    n: usize,
+    reps: usize,
+    flavours: Vec<&'static str>,
+    barrier: Arc<Barrier>,
+) -> Result<PartyLog, OtError> {
+    let sync = |b: &Barrier| {
+        b.wait();
+        Instant::now()
+    };
+    let mut setup = Vec::new();
+    let mut setup_stats = Stats::default();
+    let mut ot = None;
+    for _ in 0..reps.max(1) {
+        let before = ch.stats();
+        let t0 = sync(&barrier);
+        let e = OtEngine::setup(&mut ch, role)?;
+        setup.push((t0, Instant::now()));
+        setup_stats = ch.stats() - before;
+        ot = Some(e);
+    }
+    let Some(mut ot) = ot else {
+        unreachable!("at least one setup ran")
+    };
+    let sender = role == Role::Server;
+    let count_1ofn = (n / 256).max(1);
+    // Buffers allocated and touched once, reused by every rep.
+    let mut w0 = vec![0u128; n];
+    let mut w1 = vec![0u128; n];
+    let mut choices = vec![0u8; n.div_ceil(8)];
+    ot.random_bytes(&mut choices);
+    let corr: Vec<u64> = (0..n as u64)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    let mut out = vec![0u64; n];
+    let msgs: Vec<u64> = (0..(count_1ofn * 256) as u64).collect();
+    let idx: Vec<u8> = (0..count_1ofn).map(|i| (i * 37) as u8).collect();
+    let mut runs = Vec::new();
+    let mut stats = Vec::new();
+    for flavour in flavours {
+        let mut times = Vec::new();
+        let mut last = Stats::default();
+        for rep in 0..=reps {
+            let before = ch.stats();
+            let t0 = sync(&barrier);
+            match (flavour, sender) {
+                ("rot", true) => ot.rot_send(&mut ch, &mut w0, &mut w1)?,
+                ("rot", false) => ot.rot_recv(&mut ch, &choices, &mut w0)?,
+                ("cot64" | "cot16", true) => {
+                    let bits = if flavour == "cot64" { 64 } else { 16 };
+                    ot.cot_send(&mut ch, bits, &corr, &mut out)?
+                }
+                ("cot64" | "cot16", false) => {
+                    let bits = if flavour == "cot64" { 64 } else { 16 };
+                    ot.cot_recv(&mut ch, bits, &choices, &mut out)?
+                }
+                ("chosen64", true) => ot.chosen_send(&mut ch, 64, &corr, &corr)?,
+                ("chosen64", false) => ot.chosen_recv(&mut ch, 64, &choices, &mut out)?,
+                (_, true) => ot.one_of_n_send(&mut ch, 256, 16, &msgs)?,
+                (_, false) => ot.one_of_n_recv(&mut ch, 256, 16, &idx, &mut out[..count_1ofn])?,
+            }
+            let t1 = Instant::now();
+            if rep > 0 {
+                times.push((t0, t1));
+            }
+            last = ch.stats() - before;
+        }
+        runs.push(times);
+        stats.push(last);
+    }
+    Ok(PartyLog {
+        setup,
+        setup_stats,
+        runs,
+        stats,
+    })
+}
+
+/// Runs every OT flavour between two in-process parties over loopback TCP and reports
+/// throughput, bytes per OT per direction and messages per batch.
+pub fn bench_ot(cfg: OtBenchConfig) -> Result<OtBenchReport, OtError> {
+    for f in &cfg.only {
+        if !OT_FLAVOURS.contains(&f.as_str()) {
+            return Err(OtError::Argument(format!(
+                "unknown OT flavour `{f}` (known: {})",
+                OT_FLAVOURS.join(", ")
+            )));
+        }
+    }
+    let selected: Vec<&'static str> = OT_FLAVOURS
+        .into_iter()
+        .filter(|f| cfg.only.is_empty() || cfg.only.iter().any(|o| o == f))
+        .collect();
+    let threads = cfg.threads.max(1);
+    let per = cfg.n.div_ceil(threads).max(1);
+    let reps = cfg.reps.max(1);
+    let barrier = Arc::new(Barrier::new(2 * threads));
+    let opts = ChannelOptions {
+        timeout: Some(Duration::from_secs(120)),
+        ..Default::default()
+    };
+    let mut handles = Vec::new();
+    for _ in 0..threads {
+        let (a, b) = Channel::tcp_pair(opts)?;
+        for (ch, role) in [(a, Role::Server), (b, Role::Client)] {
+            let (bar, sel) = (barrier.clone(), selected.clone());
+            handles.push(thread::spawn(move || party(ch, role, per, reps, sel, bar)));
+        }
+    }
+    let mut logs = Vec::new();
+    let mut first_err = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(l)) => logs.push(l),
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(_) => {
+                first_err.get_or_insert(OtError::Argument("a benchmark thread panicked".into()));
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    // logs[0] is the server (OT sender) of connection 0, logs[1] its client.
+    let (srv, cli) = (&logs[0], &logs[1]);
+    let setup = SetupResult {
+        ms: median(walls(&logs, |l| &l.setup)) * 1e3,
+        bytes_per_direction: srv.setup_stats.bytes_sent.max(cli.setup_stats.bytes_sent),
+        rounds: srv.setup_stats.flushes + cli.setup_stats.flushes,
+    };
+    let flavours = selected
+        .iter()
+        .enumerate()
+        .map(|(i, &name)| {
+            let per_ots = if name == "ot1ofN_256x16" {
+                (per / 256).max(1)
+            } else {
+                per
+            };
+            let ots = per_ots * threads;
+            let seconds = median(walls(&logs, |l| &l.runs[i]));
+            FlavourResult {
+                name,
+                ots,
+                seconds,
+                ots_per_s: if seconds > 0.0 {
+                    ots as f64 / seconds
+                } else {
+                    0.0
+                },
+                sender_bytes_per_ot: srv.stats[i].bytes_sent as f64 / per_ots as f64,
+                receiver_bytes_per_ot: cli.stats[i].bytes_sent as f64 / per_ots as f64,
+                rounds: srv.stats[i].flushes + cli.stats[i].flushes,
+            }
+        })
+        .collect();
+    Ok(OtBenchReport { setup, flavours })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_ot_bench_reports_exact_bytes() {
+        let r = bench_ot(OtBenchConfig {
+            n: 4096,
+            threads: 2,
+            reps: 1,
+            only: vec![],
+        })
+        .unwrap();
+        assert_eq!(
+            r.setup.bytes_per_direction,
+            crate::ot::cost::SETUP_BYTES_PER_DIRECTION
+        );
+        let get = |name: &str| r.flavours.iter().find(|f| f.name == name).unwrap().clone();
+        assert_eq!(get("rot").bytes_per_ot(), 16.0);
+        assert_eq!(get("rot").rounds, 1);
+        assert_eq!(get("cot64").bytes_per_ot(), 24.0);
+        assert_eq!(get("cot16").bytes_per_ot(), 18.0);
+        assert_eq!(get("chosen64").bytes_per_ot(), 32.0);
+        assert_eq!(get("ot1ofN_256x16").bytes_per_ot(), 32.0 + 512.0);
+        assert_eq!(get("ot1ofN_256x16").rounds, 2);
+        let only = OtBenchConfig {
+            n: 100,
+            threads: 1,
+            reps: 1,
+            only: vec!["cot16".into()],
+        };
+        let r = bench_ot(only).unwrap();
+        assert_eq!(r.flavours.len(), 1);
+        assert_eq!(r.flavours[0].bytes_per_ot(), 16.0 * 104.0 / 100.0 + 2.0);
+        let bad = OtBenchConfig {
+            only: vec!["nope".into()],
+            ..OtBenchConfig::default()
+        };
+        assert!(
+            bench_ot(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown OT flavour `nope`")
+        );
+    }
+}
