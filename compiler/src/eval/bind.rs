@@ -109,18 +109,17 @@ pub fn bind_weights(
                 expected: shape_str(&p.shape),
             });
         };
-        // A scalar param may come as a 0-d array or as a one-element array.
-        let t = if p.shape.is_empty() && t.len() == 1 {
-            Tensor::scalar(t.data()[0])
-        } else {
-            t
-        };
         if t.shape() != p.shape.as_slice() {
+            let hint = if p.shape.is_empty() {
+                " (a scalar: save it as a 0-d array, e.g. `np.float64(v)`)"
+            } else {
+                ""
+            };
             return Err(BindError::Shape {
                 file: file.into(),
                 name,
                 got: shape_str(t.shape()),
-                expected: shape_str(&p.shape),
+                expected: format!("{}{hint}", shape_str(&p.shape)),
             });
         }
         finite(file, &p.name, &t)?;
