@@ -55,8 +55,10 @@ impl FlavourResult {
 pub struct SetupResult {
     /// Median wall time of one setup (both parties run concurrently).
     pub ms: f64,
-    /// Bytes each party sent.
-    pub bytes_per_direction: u64,
+    /// Bytes the server sent.
+    pub server_bytes: u64,
+    /// Bytes the client sent.
+    pub client_bytes: u64,
     /// Messages of one setup: flushes of both parties.
     pub rounds: u64,
 }
@@ -227,7 +229,8 @@ pub fn bench_ot(cfg: OtBenchConfig) -> Result<OtBenchReport, OtError> {
     let (srv, cli) = (&logs[0], &logs[1]);
     let setup = SetupResult {
         ms: median(walls(&logs, |l| &l.setup)) * 1e3,
-        bytes_per_direction: srv.setup_stats.bytes_sent.max(cli.setup_stats.bytes_sent),
+        server_bytes: srv.setup_stats.bytes_sent,
+        client_bytes: cli.setup_stats.bytes_sent,
         rounds: srv.setup_stats.flushes + cli.setup_stats.flushes,
     };
     let flavours = selected
@@ -272,10 +275,9 @@ mod tests {
             only: vec![],
         })
         .unwrap();
-        assert_eq!(
-            r.setup.bytes_per_direction,
-            crate::ot::cost::SETUP_BYTES_PER_DIRECTION
-        );
+        assert_eq!(r.setup.server_bytes, crate::ot::cost::SETUP_SERVER_BYTES);
+        assert_eq!(r.setup.client_bytes, crate::ot::cost::SETUP_CLIENT_BYTES);
+        assert_eq!(r.setup.rounds, crate::ot::cost::SETUP_FLIGHTS);
         let get = |name: &str| r.flavours.iter().find(|f| f.name == name).unwrap().clone();
         assert_eq!(get("rot").bytes_per_ot(), 16.0);
         assert_eq!(get("rot").rounds, 1);

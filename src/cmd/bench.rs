@@ -1,5 +1,7 @@
 //! `sir bench`: measured throughput, bytes and rounds.
 
+use std::io::Write as _;
+
 use sir_runtime::bench::{OtBenchConfig, OtBenchReport, bench_ot};
 
 /// What `sir bench` can measure.
@@ -42,7 +44,7 @@ pub fn run(cmd: BenchCmd) -> i32 {
         }) {
             Ok(r) => {
                 if json {
-                    println!("{}", to_json(&r));
+                    let _ = writeln!(std::io::stdout(), "{}", to_json(&r));
                 } else {
                     print_table(&r);
                 }
@@ -76,7 +78,8 @@ fn to_json(r: &OtBenchReport) -> serde_json::Value {
         "setup".to_string(),
         serde_json::json!({
             "ms": r.setup.ms,
-            "bytes_per_direction": r.setup.bytes_per_direction,
+            "bytes_server_to_client": r.setup.server_bytes,
+            "bytes_client_to_server": r.setup.client_bytes,
             "rounds": r.setup.rounds,
         }),
     );
@@ -84,16 +87,21 @@ fn to_json(r: &OtBenchReport) -> serde_json::Value {
 }
 
 fn print_table(r: &OtBenchReport) {
-    println!(
-        "setup (base OTs): {:.1} ms, {} bytes per direction, {} messages",
-        r.setup.ms, r.setup.bytes_per_direction, r.setup.rounds
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "setup (base OTs): {:.1} ms, {} bytes server->client, {} bytes client->server, {} messages",
+        r.setup.ms, r.setup.server_bytes, r.setup.client_bytes, r.setup.rounds
     );
-    println!(
+    let _ = writeln!(
+        t,
         "{:<15} {:>10} {:>10} {:>11} {:>11} {:>10} {:>7}",
         "flavour", "OTs", "M OTs/s", "B/OT S->R", "B/OT R->S", "B/OT", "rounds"
     );
     for f in &r.flavours {
-        println!(
+        let _ = writeln!(
+            t,
             "{:<15} {:>10} {:>10.2} {:>11.3} {:>11.3} {:>10.3} {:>7}",
             f.name,
             f.ots,
@@ -104,6 +112,8 @@ fn print_table(r: &OtBenchReport) {
             f.rounds
         );
     }
+    // A closed stdout (e.g. piped into `head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), t.as_bytes());
 }
 
 #[cfg(test)]
@@ -127,7 +137,7 @@ mod tests {
         }
         assert_eq!(v["rot"]["bytes_per_ot"], 16.0);
         assert!(v["setup"]["ms"].as_f64().is_some());
-        assert_eq!(v["setup"]["bytes_per_direction"], 8224);
+        assert_eq!(v["setup"]["bytes_client_to_server"], 8192);
         assert_eq!(
             run(BenchCmd::Ot {
                 n: 256,

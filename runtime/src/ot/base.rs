@@ -4,17 +4,22 @@
 //!
 //! For a batch of κ = 128 random OTs, with G the group generator:
 //! 1. the sender picks y, sends S = y·G and keeps T = y·S;
-//! 2. the receiver, for OT i with choice c_i, picks x_i and sends R_i = c_i·S + x_i·G
+//! 2. the receiver, for OT i with choice c_i, picks x_i and computes R_i = c_i·S + x_i·G
 //!    (a constant-time select between x_i·G and x_i·G + S);
 //! 3. the receiver's key is k_i = H(S, R_i, i, x_i·S); the sender's keys are
 //!    k_i^0 = H(S, R_i, i, y·R_i) and k_i^1 = H(S, R_i, i, y·R_i − T).
 //!
-//! Since y·R_i = c_i·T + x_i·S, the receiver's key equals k_i^{c_i}. H is BLAKE3 in
+//! Since y·R_i = c_i·T + x_i·S, the receiver's key equals k_i^{c_i}. As an optimisation we
+//! send and hash doubled points (2·R_i, and 2·P for every point P hashed): ristretto255 can
+//! encode a batch of doubles with one field inversion, where encoding each point alone costs
+//! an inverse square root; doubling is a bijection of the prime-order group, so the protocol
+//! is unchanged up to this relabelling. H is BLAKE3 in
 //! derive-key mode cut to 128 bits. We only need semi-honest security: the known subtleties of
 //! CO15 under active attacks (sender-chosen S, the UC proof) do not apply.
 //!
-//! Both parties act as sender (for their own extension-receiver role) and as receiver (for
-//! their extension-sender role) in the same two flights: 32 + 128·32 bytes per direction.
+//! Only one direction runs CO15 (the server is the base-OT sender): 32 bytes from the sender,
+//! 128·32 from the receiver. The other direction's base OTs come from the resulting IKNP
+//! extension (see `OtEngine::setup`), which is much cheaper than a second CO15 run.
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoBasepointTable, RistrettoPoint};
@@ -25,18 +30,8 @@ use subtle::{Choice, ConditionallySelectable};
 use super::OtError;
 use crate::net::Channel;
 
-/// Base OTs per direction.
+/// Base OTs of the one CO15 run.
 pub(crate) const BASE_OTS: usize = 128;
-
-/// What one party holds after the base OTs in both directions.
-pub(crate) struct BaseOts {
-    /// As base-OT sender: both keys of each OT (seeds of our extension receiver).
-    pub pairs: Vec<[u128; 2]>,
-    /// As base-OT receiver: the chosen key of each OT (seeds of our extension sender).
-    pub chosen: Vec<u128>,
-    /// Our choice bits as base-OT receiver (the extension sender's secret Δ).
-    pub choices: u128,
-}
 
 fn random_scalar(rng: &mut impl RngCore) -> Scalar {
     let mut wide = [0u8; 64];
@@ -44,12 +39,13 @@ fn random_scalar(rng: &mut impl RngCore) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&wide)
 }
 
-fn kdf(s: &CompressedRistretto, r: &[u8; 32], i: usize, p: &RistrettoPoint) -> u128 {
+/// The key of OT `i` from the shared point P, given as the encoding of 2·P (see above).
+fn kdf(s: &CompressedRistretto, r: &[u8], i: usize, p2: &CompressedRistretto) -> u128 {
     let mut h = blake3::Hasher::new_derive_key("sir 2024 CO15 base OT key");
     h.update(s.as_bytes());
     h.update(r);
     h.update(&(i as u64).to_le_bytes());
-    h.update(p.compress().as_bytes());
+    h.update(p2.as_bytes());
     let mut out = [0u8; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     u128::from_le_bytes(out)
@@ -63,56 +59,68 @@ fn decode(bytes: &[u8], index: usize) -> Result<RistrettoPoint, OtError> {
         .ok_or(OtError::InvalidPoint { index })
 }
 
-/// Runs `BASE_OTS` CO15 OTs in each direction. Two flights per party; both parties send at
-/// the same time, which is safe because each flight is only a few kilobytes.
-pub(crate) fn both_ways(ch: &mut Channel, rng: &mut impl RngCore) -> Result<BaseOts, OtError> {
-    // Flight 1: our sender message S.
+/// The CO15 sender: returns both keys of every OT.
+pub(crate) fn sender(ch: &mut Channel, rng: &mut impl RngCore) -> Result<Vec<[u128; 2]>, OtError> {
     let y = random_scalar(rng);
     let s_point = RistrettoPoint::mul_base(&y);
-    let s_ours = s_point.compress();
-    let t_point = y * s_point;
-    ch.send(s_ours.as_bytes())?;
-    let mut peer_s = [0u8; 32];
-    ch.recv(&mut peer_s)?;
-    let peer_s_c = CompressedRistretto(peer_s);
-    let peer_s_point = decode(&peer_s, usize::MAX)?;
+    let s_enc = s_point.compress();
+    ch.send(s_enc.as_bytes())?;
+    let mut received = vec![0u8; 32 * BASE_OTS];
+    ch.recv(&mut received)?;
+    // The receiver sent 2·R_i; our keys come from y·2R_i and y·2R_i − 2T.
+    let t2 = y * (s_point + s_point);
+    let mut points = Vec::with_capacity(2 * BASE_OTS);
+    for i in 0..BASE_OTS {
+        let yr = y * decode(&received[32 * i..32 * i + 32], i)?;
+        points.push(yr);
+        points.push(yr - t2);
+    }
+    let enc = RistrettoPoint::double_and_compress_batch(&points);
+    Ok((0..BASE_OTS)
+        .map(|i| {
+            let r = &received[32 * i..32 * i + 32];
+            [
+                kdf(&s_enc, r, i, &enc[2 * i]),
+                kdf(&s_enc, r, i, &enc[2 * i + 1]),
+            ]
+        })
+        .collect())
+}
 
-    // Flight 2: our receiver messages R_i against the peer's S.
+/// The CO15 receiver with random choices: returns the chosen key of every OT and the choice
+/// bits (bit i for OT i).
+pub(crate) fn receiver(
+    ch: &mut Channel,
+    rng: &mut impl RngCore,
+) -> Result<(Vec<u128>, u128), OtError> {
+    let mut s_bytes = [0u8; 32];
+    ch.recv(&mut s_bytes)?;
+    let s_enc = CompressedRistretto(s_bytes);
+    let s_point = decode(&s_bytes, usize::MAX)?;
     let mut choice_bytes = [0u8; 16];
     rng.fill_bytes(&mut choice_bytes);
     let choices = u128::from_le_bytes(choice_bytes);
-    let table = RistrettoBasepointTable::create(&peer_s_point);
-    let mut sent = vec![0u8; 32 * BASE_OTS];
-    let mut chosen = Vec::with_capacity(BASE_OTS);
+    let table = RistrettoBasepointTable::create(&s_point);
+    let mut rs = Vec::with_capacity(BASE_OTS);
+    let mut shared = Vec::with_capacity(BASE_OTS);
     for i in 0..BASE_OTS {
         let x = random_scalar(rng);
         let xg = &x * RISTRETTO_BASEPOINT_TABLE;
         let c = Choice::from(((choices >> i) & 1) as u8);
-        let r = RistrettoPoint::conditional_select(&xg, &(xg + peer_s_point), c);
-        let r_bytes = r.compress().to_bytes();
-        sent[32 * i..32 * i + 32].copy_from_slice(&r_bytes);
-        chosen.push(kdf(&peer_s_c, &r_bytes, i, &(&x * &table)));
+        rs.push(RistrettoPoint::conditional_select(&xg, &(xg + s_point), c));
+        let xs = &x * &table;
+        shared.push(xs + xs);
+    }
+    // We send 2·R_i (encodable in one batch); the sender works with 2·R_i throughout.
+    let mut sent = Vec::with_capacity(32 * BASE_OTS);
+    for r in RistrettoPoint::double_and_compress_batch(&rs) {
+        sent.extend_from_slice(r.as_bytes());
     }
     ch.send(&sent)?;
-    let mut received = vec![0u8; 32 * BASE_OTS];
-    ch.recv(&mut received)?;
-
-    // Our sender keys for the peer's R_i.
-    let mut pairs = Vec::with_capacity(BASE_OTS);
-    for i in 0..BASE_OTS {
-        let rb = &received[32 * i..32 * i + 32];
-        let r = decode(rb, i)?;
-        let mut r_bytes = [0u8; 32];
-        r_bytes.copy_from_slice(rb);
-        let yr = y * r;
-        pairs.push([
-            kdf(&s_ours, &r_bytes, i, &yr),
-            kdf(&s_ours, &r_bytes, i, &(yr - t_point)),
-        ]);
-    }
-    Ok(BaseOts {
-        pairs,
-        chosen,
-        choices,
-    })
+    ch.flush()?;
+    let shared = RistrettoPoint::double_and_compress_batch(&shared);
+    let keys = (0..BASE_OTS)
+        .map(|i| kdf(&s_enc, &sent[32 * i..32 * i + 32], i, &shared[i]))
+        .collect();
+    Ok((keys, choices))
 }

@@ -62,6 +62,10 @@ pub fn one_of_n(count: usize, n: usize, bits: u32) -> OtCost {
     )
 }
 
-/// Bytes each party sends during [`OtEngine::setup`](super::OtEngine::setup): CO15 base OTs
-/// (32 + 128·32) and the 256 KK13 base OTs extended by IKNP (256·16).
-pub const SETUP_BYTES_PER_DIRECTION: u64 = 32 + 128 * 32 + 256 * 16;
+/// Bytes the server sends during [`OtEngine::setup`](super::OtEngine::setup): the CO15
+/// sender's point, then U for 384 IKNP OTs (the client-side base OTs of IKNP and KK13).
+pub const SETUP_SERVER_BYTES: u64 = 32 + 384 * 16;
+/// Bytes the client sends during setup: 128 CO15 receiver points, then U for 256 IKNP OTs.
+pub const SETUP_CLIENT_BYTES: u64 = 128 * 32 + 256 * 16;
+/// Messages of the setup (both parties together).
+pub const SETUP_FLIGHTS: u64 = 4;

@@ -19,8 +19,9 @@
 //! (λ + ℓ, λ + 2ℓ and 2λ + Nℓ bits). 1-of-N uses KK13 rather than log N random OTs because
 //! the latter cost 8·16 + Nℓ/8 bytes for N = 256, above KK13's 32 + Nℓ/8.
 //!
-//! Setup ([`OtEngine::setup`]) runs CO15 in both directions, then derives the 256 KK13 base
-//! OTs of each direction from IKNP in the opposite direction: 8224 bytes per direction.
+//! Setup ([`OtEngine::setup`]) runs CO15 once (128 OTs, server as sender) and derives every
+//! other base OT from the IKNP extensions it enables: 6176 bytes from the server and 8192
+//! from the client, four messages.
 //!
 //! Freshness: every call extends new OTs. The PRG counters and the tweak counters of the four
 //! extension instances only move forward, outputs go to the caller's buffers, and after any
@@ -147,19 +148,26 @@ impl std::fmt::Debug for OtEngine {
 }
 
 impl OtEngine {
-    /// Runs the one-time setup with the peer (which calls `setup` with the other role): base
-    /// OTs both ways, then the KK13 base OTs. Costs [`cost::SETUP_BYTES_PER_DIRECTION`] bytes
-    /// each way.
+    /// Runs the one-time setup with the peer (which calls `setup` with the other role).
+    ///
+    /// 1. CO15: 128 base OTs, server as sender. This sets up IKNP with the client as
+    ///    extension sender ("IKNP A").
+    /// 2. IKNP A, server as receiver with random choices s_B ‖ s_X: 384 random OTs, seeding
+    ///    IKNP with the server as sender (128) and KK13 with the server as sender (256).
+    /// 3. IKNP B, client as receiver with random choices s_Y: 256 random OTs, seeding KK13
+    ///    with the client as sender.
+    ///
+    /// Four messages; the bytes are [`cost::SETUP_SERVER_BYTES`] and
+    /// [`cost::SETUP_CLIENT_BYTES`].
     pub fn setup(ch: &mut Channel, role: Role) -> Result<OtEngine, OtError> {
-        let mut rng =
-            ChaCha20Rng::try_from_os_rng().map_err(|e| OtError::Entropy(e.to_string()))?;
-        let b = base::both_ways(ch, &mut rng)?;
+        let rng = ChaCha20Rng::try_from_os_rng().map_err(|e| OtError::Entropy(e.to_string()))?;
+        // Placeholder instances (all-zero seeds) are replaced below before any use: each step
+        // only touches instances that are already seeded.
         let mut e = OtEngine {
             role,
             hash: CrHash::new(),
-            iknp_s: ExtSender::new(&b.chosen, [b.choices]),
-            iknp_r: ExtReceiver::new(&b.pairs),
-            // Placeholders, replaced below before the engine is handed out.
+            iknp_s: ExtSender::new(&[0; 128], [0]),
+            iknp_r: ExtReceiver::new(&[[0; 2]; 128]),
             kk_s: ExtSender::new(&[0; 256], [0; 2]),
             kk_r: ExtReceiver::new(&[[0; 2]; 256]),
             code: hadamard(),
@@ -172,25 +180,47 @@ impl OtEngine {
             cols: Vec::new(),
             codebuf: Vec::new(),
         };
-        // Our KK13 sender's base OTs: we are the receiver, choosing s, in the peer's IKNP.
-        let mut s_bytes = [0u8; 32];
-        e.rng.fill_bytes(&mut s_bytes);
-        let mut chosen = vec![0u128; 256];
-        let (mut p0, mut p1) = (vec![0u128; 256], vec![0u128; 256]);
-        if role == Role::Server {
-            e.rot_recv(ch, &s_bytes, &mut chosen)?;
-            e.rot_send(ch, &mut p0, &mut p1)?;
-        } else {
-            e.rot_send(ch, &mut p0, &mut p1)?;
-            e.rot_recv(ch, &s_bytes, &mut chosen)?;
+        let words = |b: &[u8]| -> Vec<u128> {
+            b.chunks(16)
+                .map(|c| {
+                    let mut w = [0u8; 16];
+                    w.copy_from_slice(c);
+                    u128::from_le_bytes(w)
+                })
+                .collect()
+        };
+        let pairs = |p0: &[u128], p1: &[u128]| -> Vec<[u128; 2]> {
+            p0.iter().zip(p1).map(|(a, b)| [*a, *b]).collect()
+        };
+        match role {
+            Role::Server => {
+                e.iknp_r = ExtReceiver::new(&base::sender(ch, &mut e.rng)?);
+                let mut s = [0u8; 48];
+                e.rng.fill_bytes(&mut s);
+                let mut keys = vec![0u128; 384];
+                e.rot_recv(ch, &s, &mut keys)?;
+                let s = words(&s);
+                e.iknp_s = ExtSender::new(&keys[..128], [s[0]]);
+                e.kk_s = ExtSender::new(&keys[128..], [s[1], s[2]]);
+                let (mut p0, mut p1) = (vec![0u128; 256], vec![0u128; 256]);
+                e.rot_send(ch, &mut p0, &mut p1)?;
+                e.kk_r = ExtReceiver::new(&pairs(&p0, &p1));
+            }
+            Role::Client => {
+                let (keys, choices) = base::receiver(ch, &mut e.rng)?;
+                e.iknp_s = ExtSender::new(&keys, [choices]);
+                let (mut p0, mut p1) = (vec![0u128; 384], vec![0u128; 384]);
+                e.rot_send(ch, &mut p0, &mut p1)?;
+                e.iknp_r = ExtReceiver::new(&pairs(&p0[..128], &p1[..128]));
+                e.kk_r = ExtReceiver::new(&pairs(&p0[128..], &p1[128..]));
+                let mut s = [0u8; 32];
+                e.rng.fill_bytes(&mut s);
+                let mut keys = vec![0u128; 256];
+                e.rot_recv(ch, &s, &mut keys)?;
+                let s = words(&s);
+                e.kk_s = ExtSender::new(&keys, [s[0], s[1]]);
+            }
         }
-        let mut lo = [0u8; 16];
-        let mut hi = [0u8; 16];
-        lo.copy_from_slice(&s_bytes[..16]);
-        hi.copy_from_slice(&s_bytes[16..]);
-        e.kk_s = ExtSender::new(&chosen, [u128::from_le_bytes(lo), u128::from_le_bytes(hi)]);
-        let pairs: Vec<[u128; 2]> = p0.iter().zip(&p1).map(|(a, b)| [*a, *b]).collect();
-        e.kk_r = ExtReceiver::new(&pairs);
         Ok(e)
     }
 

@@ -88,12 +88,13 @@ fn random_bits(r: &mut ChaCha8Rng, n: usize) -> Vec<u8> {
 fn setup_costs_what_cost_says() {
     let (a, b) = Channel::mem_pair(opts());
     let p = setup_over(a, b);
-    for side in [&p.server, &p.client] {
-        let s = side.ch.stats();
-        assert_eq!(s.bytes_sent, cost::SETUP_BYTES_PER_DIRECTION);
-        assert_eq!(s.bytes_received, cost::SETUP_BYTES_PER_DIRECTION);
-        assert_eq!(s.flushes, 3);
-    }
+    let (s, c) = (p.server.ch.stats(), p.client.ch.stats());
+    assert_eq!(s.bytes_sent, cost::SETUP_SERVER_BYTES);
+    assert_eq!(c.bytes_sent, cost::SETUP_CLIENT_BYTES);
+    assert_eq!(s.bytes_received, c.bytes_sent);
+    assert_eq!(c.bytes_received, s.bytes_sent);
+    assert_eq!(s.flushes + c.flushes, cost::SETUP_FLIGHTS);
+    assert!(s.bytes_sent.max(c.bytes_sent) < 10_000);
 }
 
 #[test]
@@ -358,7 +359,7 @@ fn bad_arguments_are_errors_and_do_not_poison() {
     assert!(e.to_string().contains("choice 4 is not below N = 4"), "{e}");
     let e = ot.one_of_n_send(ch, 300, 8, &[0; 300]).unwrap_err();
     assert!(e.to_string().contains("N = 300"), "{e}");
-    assert_eq!(ch.stats().bytes_sent, cost::SETUP_BYTES_PER_DIRECTION);
+    assert_eq!(ch.stats().bytes_sent, cost::SETUP_SERVER_BYTES);
     // Still usable.
     let ((), got, _, _) = run(
         &mut p,
@@ -401,8 +402,17 @@ fn garbage_base_ot_points_are_rejected() {
     let (mut a, mut b) = Channel::mem_pair(opts());
     b.send(&[0xFF; 32]).unwrap(); // not a canonical ristretto encoding
     b.flush().unwrap();
-    let e = OtEngine::setup(&mut a, Role::Server).unwrap_err();
+    let e = OtEngine::setup(&mut a, Role::Client).unwrap_err();
     assert!(e.to_string().contains("invalid group element"), "{e}");
+    drop(b);
+    let (mut a, mut b) = Channel::mem_pair(opts());
+    b.send(&[0xFF; 32 * 128]).unwrap();
+    b.flush().unwrap();
+    let e = OtEngine::setup(&mut a, Role::Server).unwrap_err();
+    assert!(
+        e.to_string().contains("invalid group element in base OT 0"),
+        "{e}"
+    );
     drop(b);
     // A peer that disappears during setup.
     let (mut a, b) = Channel::mem_pair(opts());
