@@ -337,4 +337,6 @@ fn map_io(e: io::Error, timeout: Option<Duration>, want: usize) -> NetError {
 }
 
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests;

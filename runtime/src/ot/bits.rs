@@ -75,9 +75,10 @@ impl<'a> BitReader<'a> {
     pub(crate) fn next(&mut self, bits: u32) -> u64 {
         if self.nacc < bits {
             let mut w = [0u8; 8];
-            let end = (self.pos + 8).min(self.data.len());
-            if self.pos < end {
-                w[..end - self.pos].copy_from_slice(&self.data[self.pos..end]);
+            if self.pos + 8 <= self.data.len() {
+                w.copy_from_slice(&self.data[self.pos..self.pos + 8]);
+            } else if self.pos < self.data.len() {
+                w[..self.data.len() - self.pos].copy_from_slice(&self.data[self.pos..]);
             }
             self.pos += 8;
             self.acc |= (u64::from_le_bytes(w) as u128) << self.nacc;

@@ -95,7 +95,9 @@ impl<const WORDS: usize> ExtReceiver<WORDS> {
         let nb = len.div_ceil(8);
         self.t0.resize(Self::W * cw, 0);
         self.t1.resize(Self::W * cw, 0);
-        self.u.resize(Self::W * nb, 0);
+        if nb != 16 * cw {
+            self.u.resize(Self::W * nb, 0);
+        }
         for (i, [g0, g1]) in self.prg.iter().enumerate() {
             let t0 = &mut self.t0[i * cw..(i + 1) * cw];
             let t1 = &mut self.t1[i * cw..(i + 1) * cw];
@@ -108,10 +110,17 @@ impl<const WORDS: usize> ExtReceiver<WORDS> {
             for ((a, b), r) in t1.iter_mut().zip(t0.iter()).zip(c) {
                 *a ^= b ^ r;
             }
-            self.u[i * nb..(i + 1) * nb].copy_from_slice(&as_bytes(t1)[..nb]);
+            if nb != 16 * cw {
+                self.u[i * nb..(i + 1) * nb].copy_from_slice(&as_bytes(t1)[..nb]);
+            }
         }
         self.offset += cw as u64;
-        ch.send(&self.u)?;
+        // In a chunk of whole 128-OT blocks, t1 now is U column after column: send it as is.
+        ch.send(if nb == 16 * cw {
+            as_bytes(&self.t1)
+        } else {
+            &self.u
+        })?;
         self.rows.resize(m * WORDS, 0);
         transpose(&self.t0, Self::W, m, &mut self.rows);
         Ok(&self.rows[..len * WORDS])

@@ -14,6 +14,12 @@ pub(crate) fn as_blocks_mut(x: &mut [u128]) -> &mut [aes::Block] {
     unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<aes::Block>(), x.len()) }
 }
 
+/// Views 128-bit words as AES blocks, read-only.
+pub(crate) fn as_blocks(x: &[u128]) -> &[aes::Block] {
+    // SAFETY: as for `as_blocks_mut`.
+    unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<aes::Block>(), x.len()) }
+}
+
 /// The bytes of 128-bit words, in memory order (little-endian).
 pub(crate) fn as_bytes(x: &[u128]) -> &[u8] {
     // SAFETY: u128 has no padding and u8 has alignment 1.
@@ -97,8 +103,10 @@ impl CrHash {
                     *p = rows[(base + k) * stride + word] ^ delta ^ (t0 + k as u128);
                 }
             }
-            out.copy_from_slice(pre);
-            self.0.encrypt_blocks(as_blocks_mut(out));
+            // Same lengths by construction, so b2b cannot fail.
+            let _ = self
+                .0
+                .encrypt_blocks_b2b(as_blocks(pre), as_blocks_mut(out));
             for (o, p) in out.iter_mut().zip(pre.iter()) {
                 *o ^= p;
             }

@@ -317,6 +317,43 @@ fn zero_ots_cost_nothing() {
 }
 
 #[test]
+fn channel_counters_equal_transport_bytes_through_setup_and_flavours() {
+    use crate::net::test_support::Counting;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (a, b) = crate::net::mem_pair();
+    let (w, r) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let a = Counting {
+        inner: a,
+        written: w.clone(),
+        read: r.clone(),
+    };
+    let a = Channel::new(Box::new(a), opts()).unwrap();
+    let b = Channel::new(Box::new(b), opts()).unwrap();
+    let mut p = setup_over(a, b);
+    let msgs = vec![5u64; 10 * 7];
+    run(
+        &mut p,
+        true,
+        |ch, ot| ot.one_of_n_send(ch, 7, 3, &msgs).unwrap(),
+        |ch, ot| ot.one_of_n_recv(ch, 7, 3, &[1; 10], &mut [0; 10]).unwrap(),
+    );
+    run(
+        &mut p,
+        false,
+        |ch, ot| ot.cot_send(ch, 5, &[1; 99], &mut [0; 99]).unwrap(),
+        |ch, ot| ot.cot_recv(ch, 5, &[0xff; 13], &mut [0; 99]).unwrap(),
+    );
+    let s = p.server.ch.stats();
+    assert_eq!(s.bytes_sent, w.load(Ordering::Relaxed));
+    assert_eq!(s.bytes_received, r.load(Ordering::Relaxed));
+    let want = cost::SETUP_SERVER_BYTES
+        + cost::one_of_n(10, 7, 3).sender_bytes
+        + cost::cot(99, 5).receiver_bytes;
+    assert_eq!(s.bytes_sent, want);
+}
+
+#[test]
 fn works_over_tcp() {
     let (a, b) = Channel::tcp_pair(opts()).unwrap();
     let mut p = setup_over(a, b);
