@@ -86,12 +86,12 @@ impl std::ops::Sub for Stats {
     type Output = Stats;
     fn sub(self, o: Stats) -> Stats {
         Stats {
-            bytes_sent: self.bytes_sent - o.bytes_sent,
-            bytes_received: self.bytes_received - o.bytes_received,
-            messages_sent: self.messages_sent - o.messages_sent,
-            messages_received: self.messages_received - o.messages_received,
-            flushes: self.flushes - o.flushes,
-            rounds: self.rounds - o.rounds,
+            bytes_sent: self.bytes_sent.saturating_sub(o.bytes_sent),
+            bytes_received: self.bytes_received.saturating_sub(o.bytes_received),
+            messages_sent: self.messages_sent.saturating_sub(o.messages_sent),
+            messages_received: self.messages_received.saturating_sub(o.messages_received),
+            flushes: self.flushes.saturating_sub(o.flushes),
+            rounds: self.rounds.saturating_sub(o.rounds),
         }
     }
 }

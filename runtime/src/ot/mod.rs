@@ -1,10 +1,10 @@
 //! Oblivious transfer: our own engine (see shared/reference/ot-engine-notes.md for why).
 //!
-//! Layers, bottom up:
-//! - [`base`]: 128 base OTs per direction, Chou–Orlandi "simplest OT" (CO15) on ristretto255;
-//! - [`ext`]: semi-honest IKNP extension (128 columns) and KK13 extension (256 columns, the
-//!   Walsh–Hadamard code), AES-128-CTR as PRG, our SSE2 bit-matrix [`transpose`];
-//! - [`prim`]: the fixed-key AES correlation-robust hash with per-OT tweaks;
+//! Layers, bottom up (private modules):
+//! - `base`: 128 base OTs, Chou–Orlandi "simplest OT" (CO15) on ristretto255;
+//! - `ext`: semi-honest IKNP extension (128 columns) and KK13 extension (256 columns, the
+//!   Walsh–Hadamard code), AES-128-CTR as PRG, our SSE2/AVX2 bit-matrix `transpose`;
+//! - `prim`: the fixed-key AES correlation-robust hash with per-OT tweaks;
 //! - the flavours on [`OtEngine`], each one extension pass plus (except random OT) one
 //!   bit-packed correction message from the sender:
 //!
@@ -22,6 +22,10 @@
 //! Setup ([`OtEngine::setup`]) runs CO15 once (128 OTs, server as sender) and derives every
 //! other base OT from the IKNP extensions it enables: 6176 bytes from the server and 8192
 //! from the client, four messages.
+//!
+//! Open point: KK13 needs a correlation-robust hash of 256-bit rows; we use the XOR of the
+//! fixed-key MMO hash of both halves (two AES calls). The argument that this keeps 128-bit
+//! security is sketched at [`OtEngine::one_of_n_send`]; it has not been written up as a proof.
 //!
 //! Freshness: every call extends new OTs. The PRG counters and the tweak counters of the four
 //! extension instances only move forward, outputs go to the caller's buffers, and after any
@@ -484,7 +488,7 @@ impl OtEngine {
         self.poison_on(r)
     }
 
-    /// Chosen-message 1-of-2 OT, receiver side: `out[j]` = m_{c_j}[j].
+    /// Chosen-message 1-of-2 OT, receiver side: `out[j]` is message c_j of OT j.
     pub fn chosen_recv(
         &mut self,
         ch: &mut Channel,
@@ -524,6 +528,12 @@ impl OtEngine {
 
     /// 1-out-of-N OT of ℓ-bit messages (KK13), sender side: `msgs[j·N + v]` is message v of
     /// OT j (low ℓ bits used); 2 ≤ N ≤ 256.
+    ///
+    /// The pad of message v is H(j, q_j ⊕ (C(v) ∧ s)) with the 256-bit row split in halves,
+    /// H(j, x) = MMO(τ_lo ⊕ x_lo) ⊕ MMO(τ_hi ⊕ x_hi), MMO(z) = π(z) ⊕ z. For v ≠ r_j the
+    /// offset C(r_j ⊕ v) ∧ s from the receiver's row hides 128 bits of s, spread 64 + 64 or
+    /// 0 + 128 over the halves, so each pad the receiver did not choose depends on 128
+    /// unknown bits of s. (A proof for this split hash is owed; see the module notes.)
     pub fn one_of_n_send(
         &mut self,
         ch: &mut Channel,
