@@ -137,7 +137,6 @@ pub struct OtEngine {
     // Scratch reused across calls, so batches allocate nothing per element.
     h0: Vec<u128>,
     h1: Vec<u128>,
-    pre: Vec<u128>,
     packed: Vec<u8>,
     cols: Vec<u128>,
     codebuf: Vec<u128>,
@@ -179,7 +178,6 @@ impl OtEngine {
             poisoned: false,
             h0: Vec::new(),
             h1: Vec::new(),
-            pre: Vec::new(),
             packed: Vec::new(),
             cols: Vec::new(),
             codebuf: Vec::new(),
@@ -552,22 +550,13 @@ impl OtEngine {
         let count = msgs.len() / n;
         let m = mask(bits);
         let s = self.kk_s.s;
-        let masks: Vec<[u128; 2]> = self.code[..n]
-            .iter()
-            .map(|c| [c[0] & s[0], c[1] & s[1]])
-            .collect();
+        let mask_lo: Vec<u128> = self.code[..n].iter().map(|c| c[0] & s[0]).collect();
+        let mask_hi: Vec<u128> = self.code[..n].iter().map(|c| c[1] & s[1]).collect();
         let (dlo, dhi) = (
             (domain(self.role, true, 0) as u128) << 64,
             (domain(self.role, true, 1) as u128) << 64,
         );
-        // OTs per hashing batch: about 4096 AES blocks per call keeps the pipeline full.
-        let batch = (4096 / n).max(1);
-        let (mut h0, mut h1, mut pre, mut packed) = (
-            take(&mut self.h0),
-            take(&mut self.h1),
-            take(&mut self.pre),
-            take(&mut self.packed),
-        );
+        let mut packed = take(&mut self.packed);
         let mut w = BitWriter::new(&mut packed);
         let mut r = Ok(());
         let mut start = 0;
@@ -581,21 +570,25 @@ impl OtEngine {
                     break;
                 }
             };
-            for b0 in (0..len).step_by(batch) {
-                let b1 = (b0 + batch).min(len);
-                h0.clear();
-                h1.clear();
-                for j in b0..b1 {
-                    let t = (idx + j as u64) as u128;
-                    let (q0, q1) = (rows[2 * j] ^ dlo ^ t, rows[2 * j + 1] ^ dhi ^ t);
-                    h0.extend(masks.iter().map(|mv| q0 ^ mv[0]));
-                    h1.extend(masks.iter().map(|mv| q1 ^ mv[1]));
-                }
-                self.hash.hash_pretweaked(&mut h0, &mut pre);
-                self.hash.hash_pretweaked(&mut h1, &mut pre);
-                let msgs = &msgs[(start + b0) * n..(start + b1) * n];
-                for ((a, b), mv) in h0.iter().zip(&h1).zip(msgs) {
-                    w.push((mv ^ (a ^ b) as u64) & m, bits);
+            for j in 0..len {
+                let t = (idx + j as u64) as u128;
+                let (q0, q1) = (rows[2 * j] ^ dlo ^ t, rows[2 * j + 1] ^ dhi ^ t);
+                let msgs = &msgs[(start + j) * n..(start + j + 1) * n];
+                // Groups of G values: both halves' pre-images and hashes stay in L1.
+                const G: usize = 32;
+                let mut pre = [0u128; 2 * G];
+                let mut enc = [0u128; 2 * G];
+                for ((lo, hi), mg) in mask_lo.chunks(G).zip(mask_hi.chunks(G)).zip(msgs.chunks(G)) {
+                    let g = lo.len();
+                    for k in 0..g {
+                        pre[k] = q0 ^ lo[k];
+                        pre[g + k] = q1 ^ hi[k];
+                    }
+                    self.hash.mmo(&pre[..2 * g], &mut enc[..2 * g]);
+                    for k in 0..g {
+                        let h = enc[k] ^ enc[g + k];
+                        w.push((mg[k] ^ h as u64) & m, bits);
+                    }
                 }
             }
             self.kk_s.advance(len);
@@ -606,7 +599,7 @@ impl OtEngine {
             ch.send(&packed)?;
             ch.flush()
         });
-        (self.h0, self.h1, self.pre, self.packed) = (h0, h1, pre, packed);
+        self.packed = packed;
         self.poison_on(r)
     }
 

@@ -113,13 +113,13 @@ impl CrHash {
         }
     }
 
-    /// out[k] = H(tweaks[k], inputs[k]) for arbitrary inputs, in place: `buf[k]` holds
-    /// inputs[k] ⊕ tweaks[k] on entry and the hash on return; `pre` is scratch.
-    pub(crate) fn hash_pretweaked(&self, buf: &mut [u128], pre: &mut Vec<u128>) {
-        pre.clear();
-        pre.extend_from_slice(buf);
-        self.0.encrypt_blocks(as_blocks_mut(buf));
-        for (o, p) in buf.iter_mut().zip(pre.iter()) {
+    /// out[k] = π(pre[k]) ⊕ pre[k]: the hash of inputs whose tweaks are already XORed in.
+    pub(crate) fn mmo(&self, pre: &[u128], out: &mut [u128]) {
+        // Same lengths by construction, so b2b cannot fail.
+        let _ = self
+            .0
+            .encrypt_blocks_b2b(as_blocks(pre), as_blocks_mut(out));
+        for (o, p) in out.iter_mut().zip(pre) {
             *o ^= p;
         }
     }
