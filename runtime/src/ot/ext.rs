@@ -22,7 +22,7 @@ use crate::net::Channel;
 use crate::net::NetError;
 
 /// OTs per chunk: the matrices of one chunk (W·CHUNK bits each) stay in L2.
-pub(crate) const CHUNK: usize = 1 << 13;
+pub(crate) const CHUNK: usize = 1 << 14;
 
 fn round128(n: usize) -> usize {
     n.div_ceil(128) * 128
