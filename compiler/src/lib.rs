@@ -28,6 +28,26 @@ pub fn check_source(
     dir: &Path,
     fs: &dyn resolve::FileSource,
 ) -> Checked {
+    // The parser and checker recurse once per nesting level; the syntax limits keep that depth in
+    // the thousands, which a dedicated thread's stack holds whatever the caller's stack is.
+    const STACK: usize = 256 << 20;
+    let source = &source;
+    std::thread::scope(|s| {
+        let spawned = std::thread::Builder::new()
+            .name("sir-frontend".into())
+            .stack_size(STACK)
+            .spawn_scoped(s, || check_here(name, source.clone(), dir, fs));
+        match spawned {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: check on this one.
+            Err(_) => check_here(name, source.clone(), dir, fs),
+        }
+    })
+}
+
+fn check_here(name: &str, source: String, dir: &Path, fs: &dyn resolve::FileSource) -> Checked {
     let mut diags = Diagnostics::default();
     let prog = resolve::load(name, source, dir, fs, &mut diags);
     let program = types::check(&prog, &mut diags);

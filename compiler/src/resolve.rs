@@ -90,7 +90,7 @@ impl Program {
 }
 
 /// How source files are read; tests use an in-memory map.
-pub trait FileSource {
+pub trait FileSource: Sync {
     fn read(&self, path: &Path) -> std::io::Result<String>;
 }
 

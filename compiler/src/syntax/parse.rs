@@ -24,6 +24,165 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 
 /// Parses one file. Syntax errors go to `diags`; the items that parsed are returned either way.
 pub fn parse_module(file: FileId, source: &str, diags: &mut Diagnostics) -> Module {
+    if let Some(d) = too_deep(file, source) {
+        diags.push(d);
+        return Module {
+            file,
+            items: Vec::new(),
+            broken: vec![BrokenItem::Other, BrokenItem::Model],
+        };
+    }
+    let mut module = parse_items(file, source, diags);
+    limit_expression_depth(&mut module, diags);
+    module
+}
+
+/// Brackets nested deeper than this are refused before parsing: the parser and the checker
+/// recurse once per level.
+const MAX_NESTING: usize = 256;
+/// Longest run of unary minus signs, for the same reason.
+const MAX_PREFIX_RUN: usize = 256;
+/// Deepest expression tree (a chain `a + b + …` is one level per operator) the checker accepts.
+pub const MAX_EXPR_DEPTH: usize = 2048;
+
+fn nesting_error(file: FileId, at: usize, what: &str, limit: usize) -> Diagnostic {
+    Diagnostic::error(
+        "E0003",
+        format!("{what} nested more than {limit} deep"),
+        Span::new(file, at, at + 1),
+        "too deep here",
+    )
+    .with_help("split the expression or block into smaller `let` bindings or functions")
+}
+
+/// Finds bracket nesting or unary-minus runs beyond the limits, skipping comments and strings.
+fn too_deep(file: FileId, src: &str) -> Option<Diagnostic> {
+    let bytes = src.as_bytes();
+    let (mut depth, mut i, mut minus_run) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                minus_run = 0;
+            }
+            b'{' | b'(' | b'[' => {
+                depth += 1;
+                minus_run = 0;
+                if depth > MAX_NESTING {
+                    return Some(nesting_error(file, i, "brackets", MAX_NESTING));
+                }
+            }
+            b'}' | b')' | b']' => {
+                depth = depth.saturating_sub(1);
+                minus_run = 0;
+            }
+            b'-' => {
+                minus_run += 1;
+                if minus_run > MAX_PREFIX_RUN {
+                    return Some(nesting_error(file, i, "unary minus signs", MAX_PREFIX_RUN));
+                }
+            }
+            c if c.is_ascii_whitespace() => {}
+            _ => minus_run = 0,
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Refuses items holding an expression deeper than [`MAX_EXPR_DEPTH`] (walked without recursion).
+fn limit_expression_depth(module: &mut Module, diags: &mut Diagnostics) {
+    let mut broken = Vec::new();
+    module.items.retain(|item| {
+        let (name, body) = match item {
+            Item::Fn(f) => (BrokenItem::Fn(f.name.name.clone()), &f.body),
+            Item::Model(m) => (BrokenItem::Model, &m.body),
+            Item::Use(_) => return true,
+        };
+        let mut blocks = vec![body];
+        let mut roots: Vec<&Expr> = Vec::new();
+        while let Some(b) = blocks.pop() {
+            for s in &b.stmts {
+                roots.extend(s.attrs.iter().flat_map(|a| a.args.iter()));
+                match &s.kind {
+                    StmtKind::Let { value, .. }
+                    | StmtKind::Assign { value, .. }
+                    | StmtKind::Output { value, .. }
+                    | StmtKind::Return(value) => roots.push(value),
+                    StmtKind::For { lo, hi, body, .. } => {
+                        roots.push(lo);
+                        roots.push(hi);
+                        blocks.push(body);
+                    }
+                    StmtKind::Input { .. } | StmtKind::Param { .. } => {}
+                }
+            }
+        }
+        let mut stack: Vec<(&Expr, usize)> = roots.into_iter().map(|e| (e, 1)).collect();
+        while let Some((e, d)) = stack.pop() {
+            if d > MAX_EXPR_DEPTH {
+                diags.push(
+                    Diagnostic::error(
+                        "E0003",
+                        format!("expression nested more than {MAX_EXPR_DEPTH} deep"),
+                        e.span,
+                        "too deep",
+                    )
+                    .with_help("split the expression into smaller `let` bindings"),
+                );
+                broken.push(name);
+                return false;
+            }
+            match &e.kind {
+                ExprKind::Number { .. } | ExprKind::Name(_) => {}
+                ExprKind::Neg(a) => stack.push((a, d + 1)),
+                ExprKind::Binary(_, a, b) => {
+                    stack.push((a, d + 1));
+                    stack.push((b, d + 1));
+                }
+                ExprKind::Call { args, .. } => stack.extend(args.iter().map(|a| match a {
+                    Arg::Positional(x) | Arg::Keyword(_, x) => (x, d + 1),
+                })),
+                ExprKind::Index { base, items } => {
+                    stack.push((base, d + 1));
+                    for it in items {
+                        match it {
+                            IndexItem::Index(x) => stack.push((x, d + 1)),
+                            IndexItem::Range { lo, hi, .. } => {
+                                stack.extend(lo.iter().chain(hi.iter()).map(|x| (x, d + 1)))
+                            }
+                            IndexItem::Full(_) => {}
+                        }
+                    }
+                }
+                ExprKind::List(xs) | ExprKind::Tuple(xs) => {
+                    stack.extend(xs.iter().map(|x| (x, d + 1)))
+                }
+            }
+        }
+        true
+    });
+    module.broken.extend(broken);
+}
+
+fn parse_items(file: FileId, source: &str, diags: &mut Diagnostics) -> Module {
     let mut b = Builder {
         file,
         offset: 0,

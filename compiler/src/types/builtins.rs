@@ -546,7 +546,25 @@ impl Checker<'_> {
                     return err_expr(span);
                 }
                 let (stride, pad) = (stride as usize, pad as usize);
-                let (h, wd) = (xs[1] + 2 * pad, xs[2] + 2 * pad);
+                let padded = |d: usize| {
+                    pad.checked_mul(2)
+                        .and_then(|p| p.checked_add(d))
+                        .filter(|&n| n <= super::tir::MAX_ELEMENTS)
+                };
+                let (Some(h), Some(wd)) = (padded(xs[1]), padded(xs[2])) else {
+                    self.err(
+                        Diagnostic::error(
+                            "E0311",
+                            format!("conv2d: padding {pad} is too large"),
+                            span,
+                            "padding too large",
+                        )
+                        .with_help(
+                            "padding adds `pad` zeros on each side; keep it below the kernel size",
+                        ),
+                    );
+                    return err_expr(span);
+                };
                 if ws[2] > h || ws[3] > wd {
                     self.err(
                         Diagnostic::error(
@@ -730,7 +748,12 @@ impl Checker<'_> {
             );
             return None;
         }
-        Some(dims.iter().map(|&d| d as usize).collect())
+        let shape: Shape = dims.iter().map(|&d| d as usize).collect();
+        if super::tir::numel(&shape).is_none() {
+            self.err(super::too_large(&shape, span));
+            return None;
+        }
+        Some(shape)
     }
 
     fn axis(&mut self, a: i64, rank: usize, span: Span, name: &str) -> Option<usize> {

@@ -284,6 +284,19 @@ fn is_shape_var_name(s: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
+fn too_large(s: &[usize], span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "E0315",
+        format!(
+            "a tensor of shape {} has more than 2^32 elements",
+            shape_str(s)
+        ),
+        span,
+        "too large",
+    )
+    .with_help("sir handles tensors of up to 2^32 elements")
+}
+
 fn err_expr(span: Span) -> Expr {
     Expr {
         kind: ExprKind::Error,
@@ -706,6 +719,13 @@ impl<'p> Checker<'p> {
                         }
                     })
                     .collect();
+                let dims = match dims {
+                    Some(d) if tir::numel(&d).is_none() => {
+                        self.err(too_large(&d, shape.span));
+                        None
+                    }
+                    d => d,
+                };
                 if let Some(first) = f.decl_names.get(&name.name) {
                     self.err(
                         Diagnostic::error(
@@ -1204,6 +1224,17 @@ impl<'p> Checker<'p> {
     }
 
     fn expr(&mut self, f: &mut Frame, e: &ast::Expr) -> Expr {
+        let x = self.expr_unchecked_size(f, e);
+        if let Ty::Tensor(s) = &x.ty
+            && tir::numel(s).is_none()
+        {
+            self.err(too_large(s, e.span));
+            return err_expr(e.span);
+        }
+        x
+    }
+
+    fn expr_unchecked_size(&mut self, f: &mut Frame, e: &ast::Expr) -> Expr {
         let span = e.span;
         match &e.kind {
             AK::Number { value, .. } => Expr {
@@ -1617,8 +1648,11 @@ impl<'p> Checker<'p> {
             let (Some(a), Some(b)) = (lo.eval(env), hi.eval(env)) else {
                 return;
             };
-            if bad.is_none() && (a < 0 || b > dim as i64 || a >= b) {
-                bad = Some((a, b, env.to_vec()));
+            if a < 0 || b > dim as i64 || a >= b {
+                if bad.is_none() {
+                    bad = Some((a, b, env.to_vec()));
+                }
+                return;
             }
             match lens {
                 None => lens = Some((b - a, a, b)),
@@ -1669,7 +1703,7 @@ impl<'p> Checker<'p> {
             // The slice sits in a loop that never runs: its length is still well defined when
             // both bounds are constants.
             (None, _) => match (lo.constant(), hi.constant()) {
-                (Some(a), Some(b)) if a < b => Some((b - a) as usize),
+                (Some(a), Some(b)) if 0 <= a && a < b && b <= dim as i64 => Some((b - a) as usize),
                 _ => None,
             },
         }

@@ -15,6 +15,18 @@ pub type FnInstId = u32;
 /// A shape: the extent of each axis. `[]` is a scalar.
 pub type Shape = Vec<usize>;
 
+/// The most elements a tensor may have; every shape the checker accepts is within it, so element
+/// counts never overflow.
+pub const MAX_ELEMENTS: usize = 1 << 32;
+
+/// The number of elements of a shape, or `None` beyond [`MAX_ELEMENTS`].
+pub fn numel(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ty {
     Tensor(Shape),
