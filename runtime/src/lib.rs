@@ -5,6 +5,8 @@ pub mod bench;
 pub mod net;
 pub mod npy;
 pub mod ot;
+pub mod proto;
+pub mod ring;
 pub mod tensor;
 
 pub use tensor::Tensor;

@@ -1,0 +1,142 @@
+//! Two-party protocols over secret shares: one module per family, each beside its cleartext
+//! semantics (`crate::fixed`) and its exact `cost`. Every protocol is batched — one call handles
+//! a whole vector — and runs in as few rounds as its paper, independent of the batch size.
+//!
+//! Conventions shared by all families:
+//! - An arithmetic share of x ∈ Z_{2^ℓ} is a `u64` in the low ℓ bits; the server's and the
+//!   client's shares add up to x mod 2^ℓ. A Boolean share is a bit (stored one per `u8`, 0 or
+//!   1, packed on the wire); the two shares XOR to the value.
+//! - Both parties call the same function with the same public parameters; the [`Role`] in the
+//!   [`Party`] tells them apart. Sizes and parameters are public, values never are.
+//! - Randomness comes from [`Party::rng`], a ChaCha20 CSPRNG seeded from the OS.
+
+pub mod testing;
+
+use crate::net::{Channel, NetError, Role, Stats};
+use crate::ot::{OtEngine, OtError};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+/// Why a protocol stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Ot(#[from] OtError),
+    /// The caller's arguments are inconsistent; nothing was sent.
+    #[error("invalid protocol arguments: {0}")]
+    Argument(String),
+    #[error("no OS randomness: {0}")]
+    Entropy(String),
+}
+
+/// One party's end of a two-party session on one connection: the channel, the OT engine (set
+/// up once, used by every protocol) and a CSPRNG.
+pub struct Party {
+    pub role: Role,
+    pub ch: Channel,
+    pub ot: OtEngine,
+    rng: ChaCha20Rng,
+}
+
+impl std::fmt::Debug for Party {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Party")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Party {
+    /// Runs the OT setup with the peer (who calls `new` with the other role).
+    pub fn new(mut ch: Channel, role: Role) -> Result<Party, ProtoError> {
+        let ot = OtEngine::setup(&mut ch, role)?;
+        let rng = ChaCha20Rng::try_from_os_rng().map_err(|e| ProtoError::Entropy(e.to_string()))?;
+        Ok(Party { role, ch, ot, rng })
+    }
+
+    pub fn is_server(&self) -> bool {
+        self.role == Role::Server
+    }
+
+    /// The party's CSPRNG (for masks and share randomness).
+    pub fn rng(&mut self) -> &mut ChaCha20Rng {
+        &mut self.rng
+    }
+
+    /// The channel's counters so far.
+    pub fn stats(&self) -> Stats {
+        self.ch.stats()
+    }
+}
+
+/// The exact communication of one protocol call: bytes each party sends and the sequential
+/// one-way messages (flights, what the papers count as rounds). `cost(params)` functions next
+/// to each protocol return it; tests compare it with the channel counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    pub server_bytes: u64,
+    pub client_bytes: u64,
+    pub rounds: u64,
+}
+
+impl Cost {
+    pub const ZERO: Cost = Cost {
+        server_bytes: 0,
+        client_bytes: 0,
+        rounds: 0,
+    };
+
+    /// One message of `bytes` from `from`, a flight of its own.
+    pub fn message(from: Role, bytes: u64) -> Cost {
+        match from {
+            Role::Server => Cost {
+                server_bytes: bytes,
+                client_bytes: 0,
+                rounds: 1,
+            },
+            Role::Client => Cost {
+                server_bytes: 0,
+                client_bytes: bytes,
+                rounds: 1,
+            },
+        }
+    }
+
+    /// An OT call with `sender` as the OT sender.
+    pub fn ot(sender: Role, c: crate::ot::cost::OtCost) -> Cost {
+        let (server_bytes, client_bytes) = match sender {
+            Role::Server => (c.sender_bytes, c.receiver_bytes),
+            Role::Client => (c.receiver_bytes, c.sender_bytes),
+        };
+        Cost {
+            server_bytes,
+            client_bytes,
+            rounds: c.flights,
+        }
+    }
+
+    /// `self` followed by `next`: bytes and rounds add.
+    pub fn then(self, next: Cost) -> Cost {
+        Cost {
+            server_bytes: self.server_bytes + next.server_bytes,
+            client_bytes: self.client_bytes + next.client_bytes,
+            rounds: self.rounds + next.rounds,
+        }
+    }
+
+    /// `self` and `other` in the same flights (messages sent together): bytes add, rounds are
+    /// the larger.
+    pub fn alongside(self, other: Cost) -> Cost {
+        Cost {
+            server_bytes: self.server_bytes + other.server_bytes,
+            client_bytes: self.client_bytes + other.client_bytes,
+            rounds: self.rounds.max(other.rounds),
+        }
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.server_bytes + self.client_bytes
+    }
+}
