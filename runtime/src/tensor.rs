@@ -17,12 +17,18 @@ impl Tensor {
     /// A tensor of one value repeated over a shape.
     pub fn full(shape: Vec<usize>, value: f64) -> Tensor {
         let n = shape.iter().product();
-        Tensor { shape, data: vec![value; n] }
+        Tensor {
+            shape,
+            data: vec![value; n],
+        }
     }
 
     /// A scalar (shape `[]`).
     pub fn scalar(value: f64) -> Tensor {
-        Tensor { shape: Vec::new(), data: vec![value] }
+        Tensor {
+            shape: Vec::new(),
+            data: vec![value],
+        }
     }
 
     pub fn shape(&self) -> &[usize] {
