@@ -243,7 +243,7 @@ fn regressions() {
 }
 
 /// Runs `src` on a thread with the 8 MiB stack of a main thread and reports a panic as `Err`.
-/// A stack overflow still aborts the whole process, which is why these tests are `#[ignore]`d.
+/// (A stack overflow would abort the whole test process.)
 fn panics(src: String) -> Result<harness::Outcome, String> {
     std::thread::Builder::new()
         .stack_size(8 << 20)
@@ -253,63 +253,55 @@ fn panics(src: String) -> Result<harness::Outcome, String> {
         .map_err(|e| e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default())
 }
 
-// Known panics found by fuzzing (see docs/fuzzing.md). Each is `#[ignore]`d until the frontend is
-// fixed; then remove the `#[ignore]`. Run them with `cargo test --test fuzz_frontend -- --ignored`.
+// Panics found while fuzzing (docs/fuzzing.md), fixed in 8127188: each must now give diagnostics.
+// A new one goes here `#[ignore]`d until the frontend is fixed.
 
 /// `slice_len` computes `b - a` of the slice bounds without checking for overflow.
 #[test]
-#[ignore = "known panic: subtract with overflow in types::Checker::slice_len"]
-fn known_slice_len_overflow() {
-    panics("model m { input x: [4]; output x[-9000000000000000000..9000000000000000000]; }".into()).unwrap();
+fn fixed_slice_len_overflow() {
+    assert!(panics("model m { input x: [4]; output x[-9000000000000000000..9000000000000000000]; }".into()).unwrap().errors > 0);
 }
 
 /// The same subtraction on the path for a slice inside a loop that never runs.
 #[test]
-#[ignore = "known panic: subtract with overflow in types::Checker::slice_len (loop that never runs)"]
-fn known_slice_len_overflow_dead_loop() {
-    panics("model m { input x: [4]; for t in 0..0 { output x[-9000000000000000000..9000000000000000000]; } output x; }".into()).unwrap();
+fn fixed_slice_len_overflow_dead_loop() {
+    assert!(panics("model m { input x: [4]; for t in 0..0 { output x[-9000000000000000000..9000000000000000000]; } output x; }".into()).unwrap().errors > 0);
 }
 
 /// `reshape` multiplies the target extents with an unchecked `product()`.
 #[test]
-#[ignore = "known panic: multiply with overflow in reshape's element count"]
-fn known_reshape_product_overflow() {
-    panics("model m { input x: [4]; output reshape(x, [4294967296, 4294967296, 4294967296, 4294967296]); }".into()).unwrap();
+fn fixed_reshape_product_overflow() {
+    assert!(panics("model m { input x: [4]; output reshape(x, [4294967296, 4294967296, 4294967296, 4294967296]); }".into()).unwrap().errors > 0);
 }
 
 /// `flatten` of a tensor whose element count overflows `usize`.
 #[test]
-#[ignore = "known panic: multiply with overflow in flatten's element count"]
-fn known_flatten_product_overflow() {
-    panics("model m { output flatten(zeros([4294967296, 4294967296, 4294967296])); }".into()).unwrap();
+fn fixed_flatten_product_overflow() {
+    assert!(panics("model m { output flatten(zeros([4294967296, 4294967296, 4294967296])); }".into()).unwrap().errors > 0);
 }
 
 /// `conv2d` adds `2 * pad` to the input extents without checking for overflow.
 #[test]
-#[ignore = "known panic: add with overflow in conv2d's padded size"]
-fn known_conv2d_pad_overflow() {
-    panics("model m { input x: [1, 4, 4]; param w: [1, 1, 1, 1]; param b: [1]; output conv2d(x, w, b, pad = 9223372036854775807); }".into()).unwrap();
+fn fixed_conv2d_pad_overflow() {
+    assert!(panics("model m { input x: [1, 4, 4]; param w: [1, 1, 1, 1]; param b: [1]; output conv2d(x, w, b, pad = 9223372036854775807); }".into()).unwrap().errors > 0);
 }
 
 /// A long chain of binary operators (a left-nested AST 5000 deep) overflows the checker's stack.
 #[test]
-#[ignore = "known stack overflow (aborts the test process): checking 1 + 1 + ... 5000 terms"]
-fn known_stack_overflow_long_sum() {
-    panics(format!("model m {{ output 1{}; }}", " + 1".repeat(5000))).unwrap();
+fn fixed_stack_overflow_long_sum() {
+    assert!(panics(format!("model m {{ output 1{}; }}", " + 1".repeat(5000))).unwrap().errors > 0);
 }
 
 /// 20000 unary minus signs overflow the checker's stack (100000 overflow the parser's).
 #[test]
-#[ignore = "known stack overflow (aborts the test process): 20000 unary minus"]
-fn known_stack_overflow_negs() {
-    panics(format!("model m {{ output {}1; }}", "-".repeat(20000))).unwrap();
+fn fixed_stack_overflow_negs() {
+    assert!(panics(format!("model m {{ output {}1; }}", "-".repeat(20000))).unwrap().errors > 0);
 }
 
 /// 5000 nested `for` blocks overflow the parser's stack.
 #[test]
-#[ignore = "known stack overflow (aborts the test process): 5000 nested for blocks"]
-fn known_stack_overflow_nested_for() {
-    panics(format!("model m {{ {} output 1; }}", "for i in 0..1 {".repeat(5000) + &"}".repeat(5000))).unwrap();
+fn fixed_stack_overflow_nested_for() {
+    assert!(panics(format!("model m {{ {} output 1; }}", "for i in 0..1 {".repeat(5000) + &"}".repeat(5000))).unwrap().errors > 0);
 }
 
 proptest! {
