@@ -28,7 +28,10 @@ pub const SEEDS: &[(&str, &str)] = &[
     ("control", include_str!("seeds/control.sir")),
     ("rnn", include_str!("seeds/rnn.sir")),
     ("cnn", include_str!("seeds/cnn.sir")),
-    ("fastgrnn_g30", include_str!("../../examples/fastgrnn_g30/model.sir")),
+    (
+        "fastgrnn_g30",
+        include_str!("../../examples/fastgrnn_g30/model.sir"),
+    ),
     ("std_cnn", include_str!("../../stdlib/cnn.sir")),
     ("std_nn", include_str!("../../stdlib/nn.sir")),
     ("std_rnn", include_str!("../../stdlib/rnn.sir")),
@@ -67,23 +70,41 @@ pub fn run_with(src: &str, fs: &HashMap<PathBuf, String>) -> Outcome {
         let _ = d.render(&checked.sources);
         out.errors += usize::from(d.is_error());
     }
-    let Some(prog) = &checked.program else { return out };
+    let Some(prog) = &checked.program else {
+        return out;
+    };
     out.checked = true;
-    let Some(inputs) = tensors(&prog.model.inputs) else { return out };
-    let Some(params) = tensors(&prog.model.params) else { return out };
+    let Some(inputs) = tensors(&prog.model.inputs) else {
+        return out;
+    };
+    let Some(params) = tensors(&prog.model.params) else {
+        return out;
+    };
     if estimate(prog).is_none() {
         return out;
     }
     out.evaluated = true;
     match interp::run(prog, &inputs, &params) {
         Ok(outs) => {
-            assert_eq!(outs.len(), prog.model.outputs.len(), "interpreter produced a different number of outputs");
+            assert_eq!(
+                outs.len(),
+                prog.model.outputs.len(),
+                "interpreter produced a different number of outputs"
+            );
             for (t, o) in outs.iter().zip(&prog.model.outputs) {
-                assert_eq!(t.shape(), &o.shape[..], "output `{}` has a shape other than the checked one", o.name);
+                assert_eq!(
+                    t.shape(),
+                    &o.shape[..],
+                    "output `{}` has a shape other than the checked one",
+                    o.name
+                );
             }
         }
         Err(e @ (EvalError::Internal { .. } | EvalError::OutOfBounds { .. })) => {
-            panic!("checked program failed in the interpreter: {e} at {:?}", e.span())
+            panic!(
+                "checked program failed in the interpreter: {e} at {:?}",
+                e.span()
+            )
         }
         Err(EvalError::Overflow { .. }) => {}
     }
@@ -93,7 +114,9 @@ pub fn run_with(src: &str, fs: &HashMap<PathBuf, String>) -> Outcome {
 fn tensors(decls: &[tir::Decl]) -> Option<Vec<Arc<Tensor>>> {
     decls
         .iter()
-        .map(|d| (numel(&d.shape)? <= MAX_ELEMS).then(|| Arc::new(Tensor::full(d.shape.clone(), 0.5))))
+        .map(|d| {
+            (numel(&d.shape)? <= MAX_ELEMS).then(|| Arc::new(Tensor::full(d.shape.clone(), 0.5)))
+        })
         .collect()
 }
 
@@ -112,7 +135,11 @@ fn ty_numel(t: &Ty) -> Option<u64> {
 /// Walks the program as the interpreter would (loops included) and adds up a rough count of
 /// element operations; `None` when it exceeds `MAX_WORK` or cannot be estimated.
 fn estimate(prog: &tir::Program) -> Option<u64> {
-    let mut c = Cost { prog, work: 0, depth: 0 };
+    let mut c = Cost {
+        prog,
+        work: 0,
+        depth: 0,
+    };
     let mut loops = vec![0i64; prog.model.body.num_loops as usize];
     c.stmts(&prog.model.body.stmts, &mut loops)?;
     Some(c.work)
@@ -135,7 +162,9 @@ impl Cost<'_> {
             match s {
                 Stmt::Let { value, .. } | Stmt::Assign { value, .. } => self.expr(value, loops)?,
                 Stmt::Output { value, .. } => self.expr(value, loops)?,
-                Stmt::For { var, lo, hi, body, .. } => {
+                Stmt::For {
+                    var, lo, hi, body, ..
+                } => {
                     let (lo, hi) = (lo.eval(loops)?, hi.eval(loops)?);
                     let mut i = lo;
                     while i < hi {
@@ -150,6 +179,8 @@ impl Cost<'_> {
         Some(())
     }
 
+    // Loop values do not change an expression's cost; they are threaded through for calls.
+    #[allow(clippy::only_used_in_recursion)]
     fn expr(&mut self, e: &tir::Expr, loops: &mut Vec<i64>) -> Option<()> {
         self.charge(ty_numel(&e.ty)?)?;
         match &e.kind {
@@ -189,7 +220,9 @@ impl Cost<'_> {
                         let w = args.get(1)?.ty.shape()?;
                         out.checked_mul(numel(w)? / (*w.first()? as u64).max(1))?
                     }
-                    Builtin::Maxpool2d { k, .. } | Builtin::Avgpool2d { k, .. } => out.checked_mul((*k as u64).checked_mul(*k as u64)?)?,
+                    Builtin::Maxpool2d { k, .. } | Builtin::Avgpool2d { k, .. } => {
+                        out.checked_mul((*k as u64).checked_mul(*k as u64)?)?
+                    }
                     Builtin::Poly(cs) => arg_work.checked_mul(cs.len() as u64 + 1)?,
                     _ => arg_work,
                 };
