@@ -231,6 +231,19 @@ impl Diagnostic {
     }
 }
 
+/// `E0202`: `what` (such as ``parameter `x` ``) appears a second time at `again`, first at
+/// `first`; `verb` is the participle the messages use ("declared", "defined", "bound", "named").
+pub fn defined_twice(what: &str, verb: &str, again: Span, first: Span, help: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0202",
+        format!("{what} is {verb} twice"),
+        again,
+        format!("{verb} again"),
+    )
+    .with_secondary(first, format!("first {verb} here"))
+    .with_help(help)
+}
+
 /// Diagnostics collected by a pass; a pass goes on after an error so that independent errors
 /// are all reported.
 #[derive(Default, Debug)]

@@ -315,16 +315,13 @@ fn build_scopes(prog: &mut Program, uses: &[Vec<(Span, usize)>], diags: &mut Dia
                 continue;
             }
             if let Some((_, first)) = scope.get(&f.name.name) {
-                diags.push(
-                    Diagnostic::error(
-                        "E0202",
-                        format!("function `{}` is defined twice", f.name.name),
-                        f.name.span,
-                        "defined again here",
-                    )
-                    .with_secondary(*first, "first defined here")
-                    .with_help("rename one of them"),
-                );
+                diags.push(crate::diag::defined_twice(
+                    &format!("function `{}`", f.name.name),
+                    "defined",
+                    f.name.span,
+                    *first,
+                    "rename one of them",
+                ));
                 continue;
             }
             scope.insert(

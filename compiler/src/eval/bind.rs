@@ -2,7 +2,7 @@
 //! around a model"), batch detection, and evaluating every sample of a batch in parallel.
 
 use super::interp::{self, EvalError};
-use crate::types::tir;
+use crate::types::tir::{self, shape_str};
 use rayon::prelude::*;
 use sir_runtime::Tensor;
 use std::sync::Arc;
@@ -47,16 +47,6 @@ pub enum BindError {
     },
     #[error("{file}: inputs disagree on the batch: {detail}")]
     Batch { file: String, detail: String },
-}
-
-fn shape_str(s: &[usize]) -> String {
-    format!(
-        "[{}]",
-        s.iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
 
 fn finite(file: &str, name: &str, t: &Tensor) -> Result<(), BindError> {

@@ -57,31 +57,9 @@ fn nesting_error(file: FileId, at: usize, what: &str, limit: usize) -> Diagnosti
 
 /// Finds bracket nesting or unary-minus runs beyond the limits, skipping comments and strings.
 fn too_deep(file: FileId, src: &str) -> Option<Diagnostic> {
-    let bytes = src.as_bytes();
-    let (mut depth, mut i, mut minus_run) = (0usize, 0usize, 0usize);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i += 2;
-                continue;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                minus_run = 0;
-            }
+    let (mut depth, mut minus_run) = (0usize, 0usize);
+    for (i, c) in code_bytes(src) {
+        match c {
             b'{' | b'(' | b'[' => {
                 depth += 1;
                 minus_run = 0;
@@ -102,7 +80,6 @@ fn too_deep(file: FileId, src: &str) -> Option<Diagnostic> {
             c if c.is_ascii_whitespace() => {}
             _ => minus_run = 0,
         }
-        i += 1;
     }
     None
 }
@@ -229,34 +206,52 @@ fn parse_items(file: FileId, source: &str, diags: &mut Diagnostics) -> Module {
 
 /// Byte ranges of the top-level items: a chunk ends at a `;` or a closing `}` at nesting depth
 /// zero, with comments and string literals skipped. Chunks holding only trivia are dropped.
-fn split_items(src: &str) -> Vec<(usize, usize)> {
+/// The bytes of `src` outside comments, with their positions; a string literal shows up as its
+/// opening `"` only. The splitter and the nesting check look at code through it.
+fn code_bytes(src: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
     let bytes = src.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let at = i;
+            match bytes[i] {
+                b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                    i += 2;
+                    while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/'))
+                    {
+                        i += 1;
+                    }
+                    i += 2;
+                }
+                b'"' => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                    i += 1;
+                    return Some((at, b'"'));
+                }
+                c => {
+                    i += 1;
+                    return Some((at, c));
+                }
+            }
+        }
+        None
+    })
+}
+
+fn split_items(src: &str) -> Vec<(usize, usize)> {
     let mut chunks = Vec::new();
-    let (mut depth, mut start, mut i) = (0i64, 0usize, 0usize);
+    let (mut depth, mut start) = (0i64, 0usize);
     let mut has_code = false;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i += 2;
-                continue;
-            }
-            b'"' => {
-                has_code = true;
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
+    for (i, c) in code_bytes(src) {
+        match c {
             b'{' | b'(' | b'[' => {
                 has_code = true;
                 depth += 1;
@@ -264,7 +259,7 @@ fn split_items(src: &str) -> Vec<(usize, usize)> {
             b'}' | b')' | b']' => {
                 has_code = true;
                 depth -= 1;
-                if depth <= 0 && bytes[i] == b'}' {
+                if depth <= 0 && c == b'}' {
                     depth = 0;
                     chunks.push((start, i + 1));
                     start = i + 1;
@@ -280,7 +275,6 @@ fn split_items(src: &str) -> Vec<(usize, usize)> {
             c if !c.is_ascii_whitespace() => has_code = true,
             _ => {}
         }
-        i += 1;
     }
     if has_code {
         chunks.push((start, src.len()));
@@ -290,7 +284,7 @@ fn split_items(src: &str) -> Vec<(usize, usize)> {
 
 /// What an item that failed to parse seems to be, so later passes do not report its absence.
 fn broken_item(chunk: &str) -> BrokenItem {
-    let code: String = strip_comments(chunk);
+    let code: String = code_bytes(chunk).map(|(_, c)| c as char).collect();
     let mut words = code
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty());
@@ -299,23 +293,6 @@ fn broken_item(chunk: &str) -> BrokenItem {
         Some("model") => BrokenItem::Model,
         _ => BrokenItem::Other,
     }
-}
-
-fn strip_comments(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix("//") {
-            rest = r.find('\n').map_or("", |i| &r[i..]);
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.find("*/").map_or("", |i| &r[i + 2..]);
-        } else {
-            let c = rest.chars().next().unwrap_or(' ');
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    out
 }
 
 fn syntax_error(

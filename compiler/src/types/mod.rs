@@ -16,7 +16,7 @@ use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::resolve::{self, BUILTINS, FnRef};
 use crate::syntax::ast::{self, BinOp, ExprKind as AK};
 use std::collections::HashMap;
-use tir::{Expr, ExprKind, IExpr, LocalId, Pin, Sel, Shape, Stmt, Ty};
+use tir::{Expr, ExprKind, IExpr, LocalId, Pin, Sel, Shape, Stmt, Ty, shape_str};
 
 /// Checks the program's model and everything it calls. Returns the typed program when there were
 /// no errors (warnings may have been pushed).
@@ -229,16 +229,6 @@ impl Frame {
     }
 }
 
-fn shape_str(s: &[usize]) -> String {
-    format!(
-        "[{}]",
-        s.iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
 fn ty_str(t: &Ty) -> String {
     match t {
         Ty::Tensor(s) => shape_str(s),
@@ -376,16 +366,13 @@ impl<'p> Checker<'p> {
         let mut params = Vec::new();
         for p in &def.params {
             if let Some(first) = seen.get(p.name.name.as_str()) {
-                self.err(
-                    Diagnostic::error(
-                        "E0202",
-                        format!("parameter `{}` is declared twice", p.name.name),
-                        p.name.span,
-                        "declared again",
-                    )
-                    .with_secondary(*first, "first declared here")
-                    .with_help("give each parameter its own name"),
-                );
+                self.err(crate::diag::defined_twice(
+                    &format!("parameter `{}`", p.name.name),
+                    "declared",
+                    p.name.span,
+                    *first,
+                    "give each parameter its own name",
+                ));
             }
             seen.insert(&p.name.name, p.name.span);
             self.check_shape_ann(&p.shape, true);
@@ -727,16 +714,13 @@ impl<'p> Checker<'p> {
                     d => d,
                 };
                 if let Some(first) = f.decl_names.get(&name.name) {
-                    self.err(
-                        Diagnostic::error(
-                            "E0202",
-                            format!("`{}` is declared twice", name.name),
-                            name.span,
-                            "declared again",
-                        )
-                        .with_secondary(*first, "first declared here")
-                        .with_help("inputs and params each need a distinct name"),
-                    );
+                    self.err(crate::diag::defined_twice(
+                        &format!("`{}`", name.name),
+                        "declared",
+                        name.span,
+                        *first,
+                        "inputs and params each need a distinct name",
+                    ));
                     return None;
                 }
                 f.decl_names.insert(name.name.clone(), name.span);
@@ -829,16 +813,13 @@ impl<'p> Checker<'p> {
                 let mut locals = Vec::new();
                 for (b, ty) in binders.iter().zip(tys) {
                     if let Some(first) = seen.insert(&b.name.name, b.name.span) {
-                        self.err(
-                            Diagnostic::error(
-                                "E0202",
-                                format!("`{}` is bound twice in one pattern", b.name.name),
-                                b.name.span,
-                                "bound again",
-                            )
-                            .with_secondary(first, "first bound here")
-                            .with_help("use distinct names"),
-                        );
+                        self.err(crate::diag::defined_twice(
+                            &format!("`{}`", b.name.name),
+                            "bound",
+                            b.name.span,
+                            first,
+                            "a pattern binds each name once; use distinct names",
+                        ));
                     }
                     locals.push(f.bind_local(&b.name, b.mutable, ty, LocalKind::Let));
                 }
@@ -976,16 +957,13 @@ impl<'p> Checker<'p> {
                 let oname = match name {
                     Some(n) => {
                         if let Some(first) = f.output_names.get(&n.name) {
-                            self.err(
-                                Diagnostic::error(
-                                    "E0202",
-                                    format!("output `{}` is named twice", n.name),
-                                    n.span,
-                                    "named again",
-                                )
-                                .with_secondary(*first, "first named here")
-                                .with_help("each named output needs a distinct name"),
-                            );
+                            self.err(crate::diag::defined_twice(
+                                &format!("output `{}`", n.name),
+                                "named",
+                                n.span,
+                                *first,
+                                "each named output needs a distinct name",
+                            ));
                         }
                         f.output_names.insert(n.name.clone(), n.span);
                         n.name.clone()

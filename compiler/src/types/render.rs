@@ -16,7 +16,7 @@ pub fn program(p: &Program) -> String {
             out,
             "    input {}: {}{}",
             names[d.local as usize],
-            shape(&d.shape),
+            shape_str(&d.shape),
             pin(d.pin)
         );
     }
@@ -25,7 +25,7 @@ pub fn program(p: &Program) -> String {
             out,
             "    param {}: {}{}",
             names[d.local as usize],
-            shape(&d.shape),
+            shape_str(&d.shape),
             pin(d.pin)
         );
     }
@@ -65,7 +65,7 @@ fn function(out: &mut String, f: &FnInstance, id: Option<usize>, fns: &[FnInstan
             format!(
                 "{}: {}",
                 names[*l as usize],
-                f.param_shapes.get(i).map_or("?".into(), |s| shape(s))
+                f.param_shapes.get(i).map_or("?".into(), |s| shape_str(s))
             )
         })
         .collect();
@@ -112,22 +112,15 @@ fn loop_names(b: &Body) -> Vec<String> {
     b.loop_names.clone()
 }
 
-fn shape(s: &[usize]) -> String {
-    format!(
-        "[{}]",
-        s.iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
 fn ty(t: &Ty) -> String {
     match t {
-        Ty::Tensor(s) => shape(s),
+        Ty::Tensor(s) => shape_str(s),
         Ty::Tuple(ss) => format!(
             "({})",
-            ss.iter().map(|s| shape(s)).collect::<Vec<_>>().join(", ")
+            ss.iter()
+                .map(|s| shape_str(s))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Ty::Unknown => "?".into(),
     }
@@ -259,8 +252,8 @@ impl Renderer<'_> {
             ExprKind::Builtin { op, args } => {
                 let mut parts: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
                 let name = match op {
-                    Builtin::Zeros(s) => return format!("zeros({})", shape(s)),
-                    Builtin::Ones(s) => return format!("ones({})", shape(s)),
+                    Builtin::Zeros(s) => return format!("zeros({})", shape_str(s)),
+                    Builtin::Ones(s) => return format!("ones({})", shape_str(s)),
                     Builtin::Relu => "relu",
                     Builtin::Sigmoid => "sigmoid",
                     Builtin::Tanh => "tanh",
@@ -311,7 +304,7 @@ impl Renderer<'_> {
                         }
                     }
                     Builtin::Reshape(s) => {
-                        parts.push(shape(s));
+                        parts.push(shape_str(s));
                         "reshape"
                     }
                     Builtin::Flatten => "flatten",

@@ -19,6 +19,17 @@ pub type Shape = Vec<usize>;
 /// counts never overflow.
 pub const MAX_ELEMENTS: usize = 1 << 32;
 
+/// A shape as users write it: `[99, 32]`.
+pub fn shape_str(s: &[usize]) -> String {
+    format!(
+        "[{}]",
+        s.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// The number of elements of a shape, or `None` beyond [`MAX_ELEMENTS`].
 pub fn numel(shape: &[usize]) -> Option<usize> {
     shape
