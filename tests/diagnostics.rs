@@ -42,6 +42,12 @@ fn diagnostics() {
                 "{name}: a warning case must not have errors:\n{text}"
             );
         }
+        let headers = text.matches("error[").count() + text.matches("warning[").count();
+        assert_eq!(
+            headers,
+            text.matches("= help:").count(),
+            "{name}: every diagnostic has a help line:\n{text}"
+        );
         insta::assert_snapshot!(text);
     });
 }

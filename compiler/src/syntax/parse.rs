@@ -355,9 +355,16 @@ fn syntax_error(
         span,
         label,
     );
-    if found.starts_with("`#") || found.starts_with("`!") || found.starts_with("`%") {
-        d = d.with_help("`.sir` has no such operator; see docs/language.md");
-    }
+    let help = if found == "end of input" && expected.contains(&"`}`") {
+        "a block opened with `{` is never closed"
+    } else if found.starts_with("`#") || found.starts_with("`!") || found.starts_with("`%") {
+        "`.sir` has no such operator; see docs/language.md"
+    } else if expected.contains(&"an expression") {
+        "an operator or `=` needs an expression after it"
+    } else {
+        "see docs/language.md for the syntax of `.sir`"
+    };
+    d = d.with_help(help);
     d
 }
 
@@ -745,12 +752,17 @@ impl Builder<'_> {
                 match s.parse::<f64>() {
                     Ok(value) if value.is_finite() => ExprKind::Number { value, integer },
                     _ => {
-                        self.diags.push(Diagnostic::error(
-                            "E0002",
-                            "number literal out of range",
-                            span,
-                            "too large for a 64-bit float",
-                        ));
+                        self.diags.push(
+                            Diagnostic::error(
+                                "E0002",
+                                "number literal out of range",
+                                span,
+                                "too large for a 64-bit float",
+                            )
+                            .with_help(
+                                "numbers must fit a 64-bit float (magnitude below about 1.8e308)",
+                            ),
+                        );
                         ExprKind::Number {
                             value: 0.0,
                             integer,
