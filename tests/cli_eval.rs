@@ -199,3 +199,19 @@ fn generate_is_deterministic() {
         "examples/fastgrnn_g30/weights.npz is `sir generate --seed 30`"
     );
 }
+
+#[test]
+fn a_model_too_large_to_evaluate_is_refused_before_allocating() {
+    let model = tmp("big.sir");
+    std::fs::write(&model, "model big {\n    input x: [4];\n    let z = zeros([65536, 65536]);\n    output x + sum(z);\n}\n").expect("write");
+    let (code, _, err) = sir(&[
+        "eval",
+        &model.display().to_string(),
+        "--weights",
+        WEIGHTS,
+        "--input",
+        INPUTS,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("a tensor of 4294967296 elements"), "{err}");
+}

@@ -47,6 +47,15 @@ pub fn run(args: &EvalArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    // One f64 tensor of 2^28 elements is 2 GiB; beyond that, refuse rather than abort on an
+    // allocation failure halfway through.
+    const MAX_EVAL_ELEMENTS: usize = 1 << 28;
+    let (largest, _) = sir_compiler::eval::interp::largest_tensor(&prog);
+    if largest > MAX_EVAL_ELEMENTS {
+        return fail(format_args!(
+            "the model needs a tensor of {largest} elements; `sir eval` holds at most 2^28 (2 GiB of f64) per tensor"
+        ));
+    }
     let outputs = &prog.model.outputs;
     if let Some(out) = &args.out {
         match ext(out) {

@@ -297,3 +297,51 @@ impl Interp<'_> {
         }
     }
 }
+
+/// The largest tensor (in elements) any expression of the program produces, with its span:
+/// what one sample's evaluation must hold at once at least.
+pub fn largest_tensor(prog: &tir::Program) -> (usize, Option<Span>) {
+    fn expr(e: &Expr, best: &mut (usize, Option<Span>)) {
+        if let Some(s) = e.ty.shape() {
+            let n = tir::numel(s).unwrap_or(usize::MAX);
+            if n > best.0 {
+                *best = (n, Some(e.span));
+            }
+        }
+        match &e.kind {
+            ExprKind::Neg(a) => expr(a, best),
+            ExprKind::Binary(_, a, b) => {
+                expr(a, best);
+                expr(b, best);
+            }
+            ExprKind::Call { args, .. }
+            | ExprKind::Builtin { args, .. }
+            | ExprKind::Tuple(args) => args.iter().for_each(|a| expr(a, best)),
+            ExprKind::Select { base, .. } => expr(base, best),
+            ExprKind::Const(_) | ExprKind::Int(_) | ExprKind::Local(_) | ExprKind::Error => {}
+        }
+    }
+    fn stmts(ss: &[Stmt], best: &mut (usize, Option<Span>)) {
+        for s in ss {
+            match s {
+                Stmt::Let { value, .. }
+                | Stmt::Assign { value, .. }
+                | Stmt::Output { value, .. } => expr(value, best),
+                Stmt::For { body, .. } => stmts(body, best),
+            }
+        }
+    }
+    let mut best = (0, None);
+    for d in prog.model.inputs.iter().chain(&prog.model.params) {
+        let n = tir::numel(&d.shape).unwrap_or(usize::MAX);
+        if n > best.0 {
+            best = (n, Some(d.span));
+        }
+    }
+    stmts(&prog.model.body.stmts, &mut best);
+    for f in &prog.fns {
+        stmts(&f.body.stmts, &mut best);
+        expr(&f.ret, &mut best);
+    }
+    best
+}
