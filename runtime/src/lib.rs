@@ -2,6 +2,7 @@
 //! two-party protocols that execute plans. See ARCHITECTURE.md for where things live.
 
 pub mod bench;
+pub mod fixed;
 pub mod net;
 pub mod npy;
 pub mod ot;

@@ -140,6 +140,7 @@ pub struct OtEngine {
     packed: Vec<u8>,
     cols: Vec<u128>,
     codebuf: Vec<u128>,
+    msg: Vec<u8>,
 }
 
 impl std::fmt::Debug for OtEngine {
@@ -181,6 +182,7 @@ impl OtEngine {
             packed: Vec::new(),
             cols: Vec::new(),
             codebuf: Vec::new(),
+            msg: Vec::new(),
         };
         let words = |b: &[u8]| -> Vec<u128> {
             b.chunks(16)
@@ -363,6 +365,30 @@ impl OtEngine {
         corr: &[u64],
         out: &mut [u64],
     ) -> Result<(), OtError> {
+        let mut msg = take(&mut self.msg);
+        msg.clear();
+        let r = self.cot_send_deferred(ch, bits, corr, out, &mut msg);
+        let r = r.and_then(|_| {
+            let r = ch.send(&msg).and_then(|_| ch.flush());
+            self.poison_on(r)
+        });
+        self.msg = msg;
+        r
+    }
+
+    /// The first half of [`OtEngine::cot_send`] for protocols that batch several OT calls
+    /// into the same flights: receives the receiver's extension matrix and appends the
+    /// correction message (exactly `cost::cot(n, ℓ).sender_bytes` bytes) to `msg` instead of
+    /// sending it. The caller must send `msg` to the peer (e.g. together with other messages)
+    /// before the peer's [`OtEngine::cot_recv_finish`].
+    pub fn cot_send_deferred(
+        &mut self,
+        ch: &mut Channel,
+        bits: u32,
+        corr: &[u64],
+        out: &mut [u64],
+        msg: &mut Vec<u8>,
+    ) -> Result<(), OtError> {
         self.ready()?;
         check_bits(bits)?;
         if corr.len() != out.len() {
@@ -396,10 +422,9 @@ impl OtEngine {
             }
         });
         w.finish();
-        let r = r.and_then(|_| {
-            ch.send(&packed)?;
-            ch.flush()
-        });
+        if r.is_ok() {
+            msg.extend_from_slice(&packed);
+        }
         (self.h0, self.h1, self.packed) = (h0, h1, packed);
         self.poison_on(r)
     }
@@ -412,24 +437,59 @@ impl OtEngine {
         choices: &[u8],
         out: &mut [u64],
     ) -> Result<(), OtError> {
+        self.cot_recv_extend(ch, bits, choices, out)?;
+        let r = ch.flush();
+        self.poison_on(r)?;
+        self.cot_recv_finish(ch, bits, choices, out)
+    }
+
+    /// The first half of [`OtEngine::cot_recv`]: sends the extension matrix U for these
+    /// choices (queued, not flushed) and leaves the pads in `out`. Complete it with
+    /// [`OtEngine::cot_recv_finish`] on the same `bits`, `choices` and `out`.
+    pub fn cot_recv_extend(
+        &mut self,
+        ch: &mut Channel,
+        bits: u32,
+        choices: &[u8],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
         self.ready()?;
         check_bits(bits)?;
         check_choices(choices, out.len())?;
         let m = mask(bits);
         let n = out.len();
-        let (mut h0, mut packed) = (take(&mut self.h0), take(&mut self.packed));
-        let r = self
-            .iknp_recv(ch, choices, n, |start, idx, rows, hash, dom| {
-                h0.resize(rows.len(), 0);
-                hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
-                for (o, h) in out[start..start + rows.len()].iter_mut().zip(&h0) {
-                    *o = *h as u64 & m;
-                }
-            })
-            .and_then(|_| {
-                packed.resize(packed_len(n, bits), 0);
-                ch.recv(&mut packed)
-            });
+        let mut h0 = take(&mut self.h0);
+        let r = self.iknp_recv(ch, choices, n, |start, idx, rows, hash, dom| {
+            h0.resize(rows.len(), 0);
+            hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
+            for (o, h) in out[start..start + rows.len()].iter_mut().zip(&h0) {
+                *o = *h as u64 & m;
+            }
+        });
+        self.h0 = h0;
+        self.poison_on(r)
+    }
+
+    /// The second half of [`OtEngine::cot_recv`]: receives the sender's correction message
+    /// and turns the pads in `out` into the outputs.
+    pub fn cot_recv_finish(
+        &mut self,
+        ch: &mut Channel,
+        bits: u32,
+        choices: &[u8],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        check_choices(choices, out.len())?;
+        let m = mask(bits);
+        let n = out.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut packed = take(&mut self.packed);
+        packed.resize(packed_len(n, bits), 0);
+        let r = ch.recv(&mut packed);
         if r.is_ok() {
             let mut rd = BitReader::new(&packed);
             for (j, o) in out.iter_mut().enumerate() {
@@ -438,7 +498,7 @@ impl OtEngine {
                 *o = o.wrapping_sub(d & 0u64.wrapping_sub(c)) & m;
             }
         }
-        (self.h0, self.packed) = (h0, packed);
+        self.packed = packed;
         self.poison_on(r)
     }
 
@@ -526,12 +586,6 @@ impl OtEngine {
 
     /// 1-out-of-N OT of ℓ-bit messages (KK13), sender side: `msgs[j·N + v]` is message v of
     /// OT j (low ℓ bits used); 2 ≤ N ≤ 256.
-    ///
-    /// The pad of message v is H(j, q_j ⊕ (C(v) ∧ s)) with the 256-bit row split in halves,
-    /// H(j, x) = MMO(τ_lo ⊕ x_lo) ⊕ MMO(τ_hi ⊕ x_hi), MMO(z) = π(z) ⊕ z. For v ≠ r_j the
-    /// offset C(r_j ⊕ v) ∧ s from the receiver's row hides 128 bits of s, spread 64 + 64 or
-    /// 0 + 128 over the halves, so each pad the receiver did not choose depends on 128
-    /// unknown bits of s. (A proof for this split hash is owed; see the module notes.)
     pub fn one_of_n_send(
         &mut self,
         ch: &mut Channel,
@@ -539,15 +593,59 @@ impl OtEngine {
         bits: u32,
         msgs: &[u64],
     ) -> Result<(), OtError> {
-        self.ready()?;
-        check_bits(bits)?;
         if !(2..=256).contains(&n) || !msgs.len().is_multiple_of(n) {
             return Err(arg(format!(
                 "{} messages do not form OTs of N = {n} (2 ≤ N ≤ 256)",
                 msgs.len()
             )));
         }
-        let count = msgs.len() / n;
+        let mut msg = take(&mut self.msg);
+        msg.clear();
+        let r = self.one_of_n_send_deferred(
+            ch,
+            n,
+            bits,
+            msgs.len() / n,
+            |j, buf| buf.copy_from_slice(&msgs[j * n..(j + 1) * n]),
+            &mut msg,
+        );
+        let r = r.and_then(|_| {
+            let r = ch.send(&msg).and_then(|_| ch.flush());
+            self.poison_on(r)
+        });
+        self.msg = msg;
+        r
+    }
+
+    /// The first half of [`OtEngine::one_of_n_send`] for protocols that batch several OT
+    /// calls into the same flights: receives the receiver's extension matrix for `count` OTs,
+    /// asks `fill(j, buf)` for the N messages of OT j (low ℓ bits used; called in order of j,
+    /// so no message table needs to be materialised), and appends the masked messages
+    /// (exactly `cost::one_of_n(count, N, ℓ).sender_bytes` bytes) to `msg` without sending
+    /// them. The caller sends `msg` before the peer's [`OtEngine::one_of_n_recv_finish`].
+    ///
+    /// The pad of message v is H(j, q_j ⊕ (C(v) ∧ s)) with the 256-bit row split in halves,
+    /// H(j, x) = MMO(τ_lo ⊕ x_lo) ⊕ MMO(τ_hi ⊕ x_hi), MMO(z) = π(z) ⊕ z. For v ≠ r_j the
+    /// offset C(r_j ⊕ v) ∧ s from the receiver's row hides 128 bits of s, spread 64 + 64 or
+    /// 0 + 128 over the halves, so each pad the receiver did not choose depends on 128
+    /// unknown bits of s. (A proof for this split hash is owed; see the module notes.)
+    pub fn one_of_n_send_deferred<F>(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        bits: u32,
+        count: usize,
+        mut fill: F,
+        msg: &mut Vec<u8>,
+    ) -> Result<(), OtError>
+    where
+        F: FnMut(usize, &mut [u64]),
+    {
+        self.ready()?;
+        check_bits(bits)?;
+        if !(2..=256).contains(&n) {
+            return Err(arg(format!("N = {n} is not in 2..=256")));
+        }
         let m = mask(bits);
         let s = self.kk_s.s;
         let mask_lo: Vec<u128> = self.code[..n].iter().map(|c| c[0] & s[0]).collect();
@@ -560,6 +658,7 @@ impl OtEngine {
         let mut w = BitWriter::new(&mut packed);
         let mut r = Ok(());
         let mut start = 0;
+        let mut buf = [0u64; 256];
         while start < count {
             let len = (count - start).min(CHUNK);
             let idx = self.kk_s.count;
@@ -573,7 +672,8 @@ impl OtEngine {
             for j in 0..len {
                 let t = (idx + j as u64) as u128;
                 let (q0, q1) = (rows[2 * j] ^ dlo ^ t, rows[2 * j + 1] ^ dhi ^ t);
-                let msgs = &msgs[(start + j) * n..(start + j + 1) * n];
+                fill(start + j, &mut buf[..n]);
+                let msgs = &buf[..n];
                 // Groups of G values: both halves' pre-images and hashes stay in L1.
                 const G: usize = 32;
                 let mut pre = [0u128; 2 * G];
@@ -595,10 +695,9 @@ impl OtEngine {
             start += len;
         }
         w.finish();
-        let r = r.and_then(|_| {
-            ch.send(&packed)?;
-            ch.flush()
-        });
+        if r.is_ok() {
+            msg.extend_from_slice(&packed);
+        }
         self.packed = packed;
         self.poison_on(r)
     }
@@ -612,8 +711,13 @@ impl OtEngine {
         choices: &[u8],
         out: &mut [u64],
     ) -> Result<(), OtError> {
-        self.ready()?;
-        check_bits(bits)?;
+        self.one_of_n_recv_extend(ch, n, bits, choices, out)?;
+        let r = ch.flush();
+        self.poison_on(r)?;
+        self.one_of_n_recv_finish(ch, n, bits, choices, out)
+    }
+
+    fn check_one_of_n(n: usize, choices: &[u8], out: &[u64]) -> Result<(), OtError> {
         if !(2..=256).contains(&n) {
             return Err(arg(format!("N = {n} is not in 2..=256")));
         }
@@ -627,15 +731,28 @@ impl OtEngine {
         if let Some(c) = choices.iter().find(|&&c| c as usize >= n) {
             return Err(arg(format!("choice {c} is not below N = {n}")));
         }
+        Ok(())
+    }
+
+    /// The first half of [`OtEngine::one_of_n_recv`]: sends the KK13 extension matrix for
+    /// these choices (queued, not flushed) and leaves the pads in `out`. Complete it with
+    /// [`OtEngine::one_of_n_recv_finish`] on the same arguments.
+    pub fn one_of_n_recv_extend(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        bits: u32,
+        choices: &[u8],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        Self::check_one_of_n(n, choices, out)?;
         let count = out.len();
         let m = mask(bits);
         let dom_lo = domain(self.role.peer(), true, 0);
         let dom_hi = domain(self.role.peer(), true, 1);
-        let (mut h0, mut h1, mut packed) = (
-            take(&mut self.h0),
-            take(&mut self.h1),
-            take(&mut self.packed),
-        );
+        let (mut h0, mut h1) = (take(&mut self.h0), take(&mut self.h1));
         let mut r = Ok(());
         let mut start = 0;
         while start < count {
@@ -667,17 +784,36 @@ impl OtEngine {
             self.kk_r.advance(len);
             start += len;
         }
-        let r = r.and_then(|_| {
-            ch.flush()?;
-            packed.resize(packed_len(count * n, bits), 0);
-            ch.recv(&mut packed)
-        });
+        (self.h0, self.h1) = (h0, h1);
+        self.poison_on(r)
+    }
+
+    /// The second half of [`OtEngine::one_of_n_recv`]: receives the masked messages and
+    /// unmasks the chosen one of each OT into `out`.
+    pub fn one_of_n_recv_finish(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        bits: u32,
+        choices: &[u8],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        Self::check_one_of_n(n, choices, out)?;
+        let count = out.len();
+        if count == 0 {
+            return Ok(());
+        }
+        let mut packed = take(&mut self.packed);
+        packed.resize(packed_len(count * n, bits), 0);
+        let r = ch.recv(&mut packed);
         if r.is_ok() {
             for (j, (o, &c)) in out.iter_mut().zip(choices).enumerate() {
                 *o ^= bits::get(&packed, (j * n + c as usize) * bits as usize, bits);
             }
         }
-        (self.h0, self.h1, self.packed) = (h0, h1, packed);
+        self.packed = packed;
         self.poison_on(r)
     }
 }

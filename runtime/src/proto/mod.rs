@@ -10,7 +10,15 @@
 //!   [`Party`] tells them apart. Sizes and parameters are public, values never are.
 //! - Randomness comes from [`Party::rng`], a ChaCha20 CSPRNG seeded from the OS.
 
+pub mod bool;
+pub mod linear;
+pub mod millionaire;
+pub mod ops;
+pub mod relu;
 pub mod testing;
+
+#[cfg(test)]
+mod tests;
 
 use crate::net::{Channel, NetError, Role, Stats};
 use crate::ot::{OtEngine, OtError};
@@ -139,4 +147,15 @@ impl Cost {
     pub fn total_bytes(&self) -> u64 {
         self.server_bytes + self.client_bytes
     }
+}
+
+/// Packs bits (one per byte, LSB used) LSB-first into `out` (⌈n/8⌉ bytes), the layout of OT
+/// choice vectors.
+pub fn pack_bits(bits: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend(bits.chunks(8).map(|c| {
+        c.iter()
+            .enumerate()
+            .fold(0u8, |acc, (i, &b)| acc | (b & 1) << i)
+    }));
 }

@@ -1,0 +1,86 @@
+//! Cleartext semantics: what every two-party protocol computes on the reconstructed values.
+//! This module is the one definition; each protocol's tests compare the two-party result with
+//! these functions bit for bit, and the compiler's precision search evaluates plans with them.
+//!
+//! Conventions: ℓ-bit ring elements are `u64` in the low ℓ bits (see [`crate::ring`]); Boolean
+//! values are `u8` 0 or 1. Signed interpretations are two's complement in ℓ bits.
+
+pub mod linear;
+use crate::ring;
+
+/// Millionaires' comparison: 1{x < y} for unsigned ℓ-bit x (the server's) and y (the client's).
+pub fn millionaire(x: u64, y: u64, bits: u32) -> u8 {
+    (ring::reduce(x, bits) < ring::reduce(y, bits)) as u8
+}
+
+/// The most significant bit of an ℓ-bit element (1 for negative signed values).
+pub fn msb(x: u64, bits: u32) -> u8 {
+    ring::msb(ring::reduce(x, bits), bits) as u8
+}
+
+/// DReLU: 1{x ≥ 0} for signed ℓ-bit x, i.e. 1 − MSB(x).
+pub fn drelu(x: u64, bits: u32) -> u8 {
+    1 - msb(x, bits)
+}
+
+/// ReLU: max(x, 0) for signed ℓ-bit x.
+pub fn relu(x: u64, bits: u32) -> u64 {
+    if msb(x, bits) == 1 {
+        0
+    } else {
+        ring::reduce(x, bits)
+    }
+}
+
+/// Wrap: the carry out of adding the two ℓ-bit shares as unsigned integers,
+/// 1{a + b ≥ 2^ℓ}.
+pub fn wrap(a: u64, b: u64, bits: u32) -> u8 {
+    let (a, b) = (ring::reduce(a, bits) as u128, ring::reduce(b, bits) as u128);
+    (a + b >= 1u128 << bits) as u8
+}
+
+/// Boolean AND.
+pub fn and(a: u8, b: u8) -> u8 {
+    a & b & 1
+}
+
+/// B2A: the bit b as an element of Z_{2^ℓ}.
+pub fn b2a(b: u8, _bits: u32) -> u64 {
+    (b & 1) as u64
+}
+
+/// Multiplexer: x if b = 1, else 0 (in Z_{2^ℓ}).
+pub fn mux(b: u8, x: u64, bits: u32) -> u64 {
+    if b & 1 == 1 { ring::reduce(x, bits) } else { 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_values() {
+        for bits in [1u32, 2, 7, 8, 16, 31, 32, 37, 63, 64] {
+            let max_signed = ring::mask(bits) >> 1; // 2^(ℓ−1) − 1
+            let min_signed = ring::mask(bits) ^ max_signed; // 2^(ℓ−1)
+            let minus_one = ring::mask(bits);
+            assert_eq!(msb(0, bits), 0);
+            assert_eq!(msb(minus_one, bits), 1);
+            assert_eq!(msb(min_signed, bits), 1);
+            assert_eq!(msb(max_signed, bits), 0);
+            assert_eq!(drelu(0, bits), 1);
+            assert_eq!(relu(minus_one, bits), 0);
+            assert_eq!(relu(max_signed, bits), max_signed);
+            assert_eq!(wrap(minus_one, 1, bits), 1);
+            assert_eq!(wrap(minus_one, 0, bits), 0);
+            assert_eq!(wrap(minus_one, minus_one, bits), 1);
+            assert_eq!(millionaire(minus_one, minus_one, bits), 0);
+            assert_eq!(millionaire(0, minus_one, bits), 1);
+            assert_eq!(mux(1, minus_one, bits), minus_one);
+            assert_eq!(mux(0, minus_one, bits), 0);
+        }
+        assert_eq!(and(1, 1), 1);
+        assert_eq!(and(1, 0), 0);
+        assert_eq!(b2a(1, 64), 1);
+    }
+}

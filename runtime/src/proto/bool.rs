@@ -1,0 +1,215 @@
+//! Boolean-share protocols: AND, Boolean-to-arithmetic conversion (B2A) and the multiplexer.
+//!
+//! - **AND** follows the OT-based AND of CrypTFlow2 (Rathee et al., "CrypTFlow2: Practical
+//!   2-Party Secure Inference", CCS 2020, §3 and Appendix A: bit triples from (16 choose 1)-OT
+//!   with 2-bit messages, two ANDs per OT). Because the inputs of a batch are already known,
+//!   we run the same OT on the inputs themselves instead of on random triples: the client
+//!   chooses with its two pairs of shares (x₁, y₁, x₁', y₁'), the server offers, for every
+//!   possible choice v, ((x₀ ⊕ v_x)(y₀ ⊕ v_y) ⊕ r, …) with fresh random output shares r. Same
+//!   bytes as one bit triple pair (λ + 2·16 bits per two ANDs, ≈ 18 B per AND), no online
+//!   opening: 2 messages instead of 4.
+//! - **B2A** is F_B2A of CrypTFlow2 (§3, one COT): b = b₀ + b₁ − 2·b₀b₁ over Z_{2^ℓ}; the
+//!   product b₀b₁ is shared by one additive COT with the server as sender (correlation b₀,
+//!   client's choice b₁). Since only 2·b₀b₁ matters, the COT works modulo 2^(ℓ−1): λ + ℓ − 1
+//!   bits. For ℓ = 1, B2A is the identity on shares (no communication).
+//! - **MUX** is SiRnn's multiplexer (Rathee et al., "SiRnn: A Math Library for Secure RNN
+//!   Inference", S&P 2021, Appendix A): for b = b₀ ⊕ b₁ and x = x₀ + x₁,
+//!   b·x = b₀x₀ + b₁·(1 − 2b₀)x₀ + b₁x₁ + b₀·(1 − 2b₁)x₁, two COT_ℓ with reversed roles:
+//!   2(λ + ℓ) bits. The two COTs are pipelined in 3 messages (first receiver's extension;
+//!   first sender's correction together with the second extension; second correction),
+//!   using the split halves of the OT engine; `first` picks who opens, so a preceding
+//!   protocol's last message can carry the first extension (see `relu`).
+//!
+//! Security (semi-honest): every output share the sender keeps is fresh CSPRNG randomness;
+//! every correlation is a fresh OT; the control flow depends only on public sizes.
+
+use rand_core::RngCore;
+
+use super::{Cost, Party, ProtoError, pack_bits};
+use crate::net::Role;
+use crate::ot::cost as otc;
+use crate::ring;
+
+fn check_len(a: usize, b: usize, what: &str) -> Result<(), ProtoError> {
+    if a != b {
+        return Err(ProtoError::Argument(format!(
+            "{what}: lengths differ ({a} vs {b})"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_bits(bits: u32) -> Result<(), ProtoError> {
+    if !(1..=64).contains(&bits) {
+        return Err(ProtoError::Argument(format!("ℓ = {bits} is not in 1..=64")));
+    }
+    Ok(())
+}
+
+/// Fills `out` with fresh random bits (one per byte).
+pub(crate) fn random_bits(p: &mut Party, out: &mut [u8]) {
+    p.rng().fill_bytes(out);
+    for b in out.iter_mut() {
+        *b &= 1;
+    }
+}
+
+/// The exact cost of [`and`] on `n` pairs of bits.
+pub fn and_cost(n: usize) -> Cost {
+    Cost::ot(Role::Server, otc::one_of_n(n.div_ceil(2), 16, 2))
+}
+
+/// Boolean AND of shared bits: this party's shares `x`, `y` (bits, one per byte) → its share
+/// of x ∧ y. Two messages (client → server → client).
+pub fn and(p: &mut Party, x: &[u8], y: &[u8]) -> Result<Vec<u8>, ProtoError> {
+    check_len(x.len(), y.len(), "and")?;
+    let n = x.len();
+    let pairs = n.div_ceil(2);
+    let bit = |v: &[u8], i: usize| -> u8 { v.get(i).map_or(0, |b| b & 1) };
+    let mut z = vec![0u8; n];
+    if p.is_server() {
+        let mut r = vec![0u8; 2 * pairs];
+        random_bits(p, &mut r);
+        let mut msg = Vec::new();
+        p.ot.one_of_n_send_deferred(
+            &mut p.ch,
+            16,
+            2,
+            pairs,
+            |j, buf| {
+                let (x0, y0, x1, y1) = (
+                    bit(x, 2 * j),
+                    bit(y, 2 * j),
+                    bit(x, 2 * j + 1),
+                    bit(y, 2 * j + 1),
+                );
+                let (r0, r1) = (r[2 * j], r[2 * j + 1]);
+                for (v, m) in buf.iter_mut().enumerate() {
+                    let v = v as u8;
+                    let a = ((x0 ^ v) & (y0 ^ (v >> 1)) & 1) ^ r0;
+                    let b = ((x1 ^ (v >> 2)) & (y1 ^ (v >> 3)) & 1) ^ r1;
+                    *m = (a | (b << 1)) as u64;
+                }
+            },
+            &mut msg,
+        )?;
+        p.ch.send(&msg)?;
+        z.copy_from_slice(&r[..n]);
+    } else {
+        let choices: Vec<u8> = (0..pairs)
+            .map(|j| {
+                bit(x, 2 * j) | bit(y, 2 * j) << 1 | bit(x, 2 * j + 1) << 2 | bit(y, 2 * j + 1) << 3
+            })
+            .collect();
+        let mut out = vec![0u64; pairs];
+        p.ot.one_of_n_recv_extend(&mut p.ch, 16, 2, &choices, &mut out)?;
+        p.ot.one_of_n_recv_finish(&mut p.ch, 16, 2, &choices, &mut out)?;
+        for (i, zi) in z.iter_mut().enumerate() {
+            *zi = (out[i / 2] >> (i % 2)) as u8 & 1;
+        }
+    }
+    Ok(z)
+}
+
+/// The exact cost of [`b2a`] on `n` bits into Z_{2^ℓ}.
+pub fn b2a_cost(n: usize, bits: u32) -> Cost {
+    if bits <= 1 {
+        return Cost::ZERO;
+    }
+    Cost::ot(Role::Server, otc::cot(n, bits - 1))
+}
+
+/// B2A: this party's Boolean shares `b` → its arithmetic shares of b in Z_{2^ℓ}. Two messages
+/// (client → server → client); none for ℓ = 1.
+pub fn b2a(p: &mut Party, b: &[u8], bits: u32) -> Result<Vec<u64>, ProtoError> {
+    check_bits(bits)?;
+    let n = b.len();
+    if bits == 1 {
+        return Ok(b.iter().map(|&v| (v & 1) as u64).collect());
+    }
+    let k = bits - 1;
+    let mut t = vec![0u64; n];
+    if p.is_server() {
+        // Correlation b₀: the client gets a + b₁·b₀ (mod 2^(ℓ−1)), the server keeps −a.
+        let corr: Vec<u64> = b.iter().map(|&v| (v & 1) as u64).collect();
+        let mut msg = Vec::new();
+        p.ot.cot_send_deferred(&mut p.ch, k, &corr, &mut t, &mut msg)?;
+        p.ch.send(&msg)?;
+        // share = b₀ − 2·(−a) = b₀ + 2a
+        Ok(b.iter()
+            .zip(&t)
+            .map(|(&v, &a)| ring::add((v & 1) as u64, a << 1, bits))
+            .collect())
+    } else {
+        let mut choices = Vec::new();
+        pack_bits(b, &mut choices);
+        p.ot.cot_recv_extend(&mut p.ch, k, &choices, &mut t)?;
+        p.ot.cot_recv_finish(&mut p.ch, k, &choices, &mut t)?;
+        // share = b₁ − 2·(a + b₁b₀)
+        Ok(b.iter()
+            .zip(&t)
+            .map(|(&v, &c)| ring::sub((v & 1) as u64, c << 1, bits))
+            .collect())
+    }
+}
+
+/// The exact cost of [`mux`] on `n` elements of Z_{2^ℓ} (either opening party).
+pub fn mux_cost(n: usize, bits: u32) -> Cost {
+    if n == 0 {
+        return Cost::ZERO;
+    }
+    let c = otc::cot(n, bits);
+    let b = Cost::ot(Role::Server, c).alongside(Cost::ot(Role::Client, c));
+    Cost { rounds: 3, ..b }
+}
+
+/// Multiplexer: this party's shares of a bit `b` (one per byte) and of `x` ∈ Z_{2^ℓ} → its
+/// share of b·x. `first` sends the first message (its COT extension); three messages.
+pub fn mux(
+    p: &mut Party,
+    b: &[u8],
+    x: &[u64],
+    bits: u32,
+    first: Role,
+) -> Result<Vec<u64>, ProtoError> {
+    check_bits(bits)?;
+    check_len(b.len(), x.len(), "mux")?;
+    let n = x.len();
+    let m = ring::mask(bits);
+    // As COT sender: correlation (1 − 2b)·x; we keep −a. As receiver (choice = our b): we
+    // get a' + b·corr'.
+    let corr: Vec<u64> = b
+        .iter()
+        .zip(x)
+        .map(|(&bi, &xi)| {
+            if bi & 1 == 1 {
+                xi.wrapping_neg() & m
+            } else {
+                xi & m
+            }
+        })
+        .collect();
+    let mut choices = Vec::new();
+    pack_bits(b, &mut choices);
+    let mut sent = vec![0u64; n];
+    let mut got = vec![0u64; n];
+    let mut msg = Vec::new();
+    if p.role == first {
+        // We receive first: extension now, correction of the peer's COT after.
+        p.ot.cot_recv_extend(&mut p.ch, bits, &choices, &mut got)?;
+        p.ot.cot_recv_finish(&mut p.ch, bits, &choices, &mut got)?;
+        p.ot.cot_send_deferred(&mut p.ch, bits, &corr, &mut sent, &mut msg)?;
+        p.ch.send(&msg)?;
+    } else {
+        p.ot.cot_send_deferred(&mut p.ch, bits, &corr, &mut sent, &mut msg)?;
+        p.ch.send(&msg)?;
+        p.ot.cot_recv_extend(&mut p.ch, bits, &choices, &mut got)?;
+        p.ot.cot_recv_finish(&mut p.ch, bits, &choices, &mut got)?;
+    }
+    Ok((0..n)
+        .map(|i| {
+            let own = if b[i] & 1 == 1 { x[i] } else { 0 };
+            own.wrapping_sub(sent[i]).wrapping_add(got[i]) & m
+        })
+        .collect())
+}

@@ -1,0 +1,545 @@
+//! The millionaires' comparison: Boolean shares of 1{x < y} for the server's unsigned ℓ-bit x
+//! and the client's y.
+//!
+//! Follows Algorithm 1 of CrypTFlow2 (Rathee, Rathee, Kumar, Chandran, Gupta, Rastogi,
+//! Sharma, "CrypTFlow2: Practical 2-Party Secure Inference", CCS 2020, §3.1): cut x and y into
+//! digits ("leaves"); for every leaf one (2^m choose 1)-OT, server as sender offering
+//! (1{x_j < v} ⊕ r, 1{x_j = v} ⊕ r') for every digit value v, client choosing v = y_j; then
+//! combine leaves up a tree with lt = lt_hi ⊕ (eq_hi ∧ lt_lo), eq = eq_hi ∧ eq_lo.
+//!
+//! Two changes, both from counting bytes and messages rather than from a different idea:
+//! - **Combination by 1-of-N OT instead of bit triples.** A node over k ≤ 5 children computes
+//!   G = ⊕_i lt_i ∧ ∏_{j>i} eq_j (and ∏ eq_j when its parent needs it) in one KK13 OT: the
+//!   receiver chooses with its shares of the 2k − 2 (+1) input bits, the sender offers the
+//!   node's truth table shifted by its own shares and masked by fresh output shares. CrypTFlow2
+//!   spends two bit triples (≈ 2·18 B) per binary node plus an opening; one (8 choose 1)-OT of
+//!   2-bit messages is 34 B, and a 4- or 5-ary node replaces three or four binary ones.
+//! - **Alternating roles per level.** The sender of a level keeps fresh random output shares,
+//!   so it knows its inputs to the next level at once and sends that level's OT extension (as
+//!   receiver) in the same message as its OT corrections. A tree of height L costs L + 2
+//!   messages (CrypTFlow2: 2 for the leaves, then 2 per AND level).
+//!
+//! Leaf widths and node arities are chosen by [`Plan::new`], a small dynamic program that
+//! minimises the bits per comparison (leaf: λ_KK + 2^m·(1 + eq) bits with λ_KK = 256; node:
+//! λ_KK + 2^(2k−2+eq)·(1 + eq) bits), ties broken by tree height. For ℓ = 31 this gives about
+//! 38 B per comparison (CrypTFlow2 with m = 4: < λℓ + 14ℓ bits ≈ 550 B).
+//!
+//! Security (semi-honest): each OT is fresh (KK13 through [`crate::ot`]); the sender's output
+//! shares are fresh CSPRNG bits, so every message the receiver sees is uniformly masked; the
+//! control flow depends only on ℓ and n.
+
+use super::bool::random_bits;
+use super::{Cost, Party, ProtoError};
+use crate::net::Role;
+use crate::ot::cost as otc;
+use crate::ring;
+
+/// The KK13 receiver's cost per OT in bits (the 256-column extension matrix).
+const KK_BITS: u64 = 256;
+
+/// One node of a comparison tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Digit bits `lo .. lo + width` of both inputs (width ≤ 8).
+    Leaf { lo: u32, width: u32 },
+    /// Children (node indices), least significant first; 2 ≤ k ≤ 5.
+    Inner { children: Vec<usize> },
+}
+
+/// A node: what it compares, whether its parent needs its equality bit, and its level (the
+/// OT round that computes it; leaves are level 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub kind: Kind,
+    pub need_eq: bool,
+    pub level: u32,
+}
+
+impl Node {
+    /// (N, message bits) of this node's OT.
+    fn ot_shape(&self) -> (usize, u32) {
+        let e = self.need_eq as u32;
+        match &self.kind {
+            Kind::Leaf { width, .. } => (1usize << width, 1 + e),
+            Kind::Inner { children } => (1usize << (2 * children.len() as u32 - 2 + e), 1 + e),
+        }
+    }
+}
+
+/// The tree of one comparison width: leaves and nodes in evaluation order (children before
+/// parents), the root last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub bits: u32,
+    pub nodes: Vec<Node>,
+    /// The root's level (tree height); messages are `height + 2`.
+    pub height: u32,
+}
+
+/// Who sends the OT corrections of a level: the server for the leaves, then alternating.
+pub fn sender_at(level: u32) -> Role {
+    if level.is_multiple_of(2) {
+        Role::Server
+    } else {
+        Role::Client
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Score {
+    bits: u64,
+    height: u32,
+}
+
+#[derive(Clone, Debug)]
+enum Choice {
+    Leaf,
+    /// Child widths, least significant first.
+    Split(Vec<u32>),
+}
+
+/// A memoised split: its score and the width of its top subtree.
+type SplitEntry = Option<(Score, u32)>;
+
+/// Dynamic program over (width, needs eq); `split[t][e][k]` memoises the best split of t
+/// bits into k subtrees.
+struct Planner {
+    best: Vec<[Option<(Score, Choice)>; 2]>,
+    split: Vec<[[SplitEntry; 6]; 2]>,
+}
+
+impl Planner {
+    fn new(max: u32) -> Planner {
+        let mut p = Planner {
+            best: vec![[None, None]; max as usize + 1],
+            split: vec![[[None; 6]; 2]; max as usize + 1],
+        };
+        for t in 1..=max {
+            for e in 0..2u32 {
+                // Splits into k ≥ 2 parts only use widths below t.
+                for k in 2..=5u32 {
+                    p.split[t as usize][e as usize][k as usize] = p.best_split(t, e, k);
+                }
+            }
+            for e in 0..2u32 {
+                let mut cand: Option<(Score, Choice)> = None;
+                let mut consider = |s: Score, c: Choice| {
+                    if cand.as_ref().is_none_or(|(b, _)| s < *b) {
+                        cand = Some((s, c));
+                    }
+                };
+                if t <= 8 {
+                    consider(
+                        Score {
+                            bits: KK_BITS + (1u64 << t) * (1 + e) as u64,
+                            height: 0,
+                        },
+                        Choice::Leaf,
+                    );
+                }
+                let kmax = if e == 1 { 4 } else { 5 };
+                for k in 2..=kmax.min(t) {
+                    let own = KK_BITS + (1u64 << (2 * k - 2 + e)) * (1 + e) as u64;
+                    if let Some((s, _)) = p.split[t as usize][e as usize][k as usize] {
+                        consider(
+                            Score {
+                                bits: own + s.bits,
+                                height: s.height + 1,
+                            },
+                            Choice::Split(p.widths(t, e, k)),
+                        );
+                    }
+                }
+                p.best[t as usize][e as usize] = cand;
+            }
+        }
+        p
+    }
+
+    /// The memoised best split of `t` bits into `k` subtrees (k = 1: the subtree itself).
+    fn get(&self, t: u32, e: u32, k: u32) -> Option<(Score, u32)> {
+        if k == 1 {
+            return self.best[t as usize][e as usize]
+                .as_ref()
+                .map(|(s, _)| (*s, t));
+        }
+        self.split[t as usize][e as usize][k as usize]
+    }
+
+    /// Best split of `t` bits into `k ≥ 2` subtrees, the lowest with eq flag `e`, the others
+    /// with eq: (score with height = max child height, width of the top subtree).
+    fn best_split(&self, t: u32, e: u32, k: u32) -> Option<(Score, u32)> {
+        let mut best: Option<(Score, u32)> = None;
+        for top in 1..t {
+            if t - top < k - 1 {
+                break;
+            }
+            let Some((ts, _)) = &self.best[top as usize][1] else {
+                continue;
+            };
+            let Some((rs, _)) = self.get(t - top, e, k - 1) else {
+                continue;
+            };
+            let s = Score {
+                bits: ts.bits + rs.bits,
+                height: ts.height.max(rs.height),
+            };
+            if best.is_none_or(|(b, _)| s < b) {
+                best = Some((s, top));
+            }
+        }
+        best
+    }
+
+    /// The child widths of the best k-split, least significant first.
+    fn widths(&self, t: u32, e: u32, k: u32) -> Vec<u32> {
+        let mut w = Vec::with_capacity(k as usize);
+        let (mut t, mut k) = (t, k);
+        while k > 1 {
+            let (_, top) = self.split[t as usize][e as usize][k as usize].expect("split exists");
+            w.push(top);
+            t -= top;
+            k -= 1;
+        }
+        w.push(t);
+        w.reverse();
+        w
+    }
+
+    fn build(&self, t: u32, e: bool, lo: u32, nodes: &mut Vec<Node>) -> usize {
+        let (_, choice) = self.best[t as usize][e as usize]
+            .as_ref()
+            .expect("every width has a plan");
+        let node = match choice {
+            Choice::Leaf => Node {
+                kind: Kind::Leaf { lo, width: t },
+                need_eq: e,
+                level: 0,
+            },
+            Choice::Split(widths) => {
+                let mut children = Vec::with_capacity(widths.len());
+                let mut at = lo;
+                for (i, &w) in widths.iter().enumerate() {
+                    children.push(self.build(w, i > 0 || e, at, nodes));
+                    at += w;
+                }
+                let level = 1 + children.iter().map(|&c| nodes[c].level).max().unwrap_or(0);
+                Node {
+                    kind: Kind::Inner { children },
+                    need_eq: e,
+                    level,
+                }
+            }
+        };
+        nodes.push(node);
+        nodes.len() - 1
+    }
+}
+
+impl Plan {
+    /// The cheapest tree for comparing `bits`-bit values (0 ≤ bits ≤ 64; 0 is an empty
+    /// tree whose result is 0).
+    pub fn new(bits: u32) -> Plan {
+        assert!(bits <= 64, "comparison width {bits} > 64");
+        if bits == 0 {
+            return Plan {
+                bits,
+                nodes: Vec::new(),
+                height: 0,
+            };
+        }
+        let planner = Planner::new(bits);
+        let mut nodes = Vec::new();
+        planner.build(bits, false, 0, &mut nodes);
+        let height = nodes.last().map_or(0, |n| n.level);
+        Plan {
+            bits,
+            nodes,
+            height,
+        }
+    }
+
+    /// The party that sends the last message (the sender of the root's level).
+    pub fn last_sender(&self) -> Role {
+        sender_at(self.height)
+    }
+
+    /// The exact cost of comparing `n` pairs with this tree.
+    pub fn cost(&self, n: usize) -> Cost {
+        if n == 0 || self.nodes.is_empty() {
+            return Cost::ZERO;
+        }
+        let mut c = Cost::ZERO;
+        for node in &self.nodes {
+            let (big_n, bits) = node.ot_shape();
+            c = c.alongside(Cost::ot(
+                sender_at(node.level),
+                otc::one_of_n(n, big_n, bits),
+            ));
+        }
+        Cost {
+            rounds: self.height as u64 + 2,
+            ..c
+        }
+    }
+}
+
+/// The exact cost of [`millionaire`] on `n` pairs of ℓ-bit values.
+pub fn cost(n: usize, bits: u32) -> Cost {
+    Plan::new(bits).cost(n)
+}
+
+/// The truth table of an inner node over its packed input bits (see [`input_index`]):
+/// bit 0 = G = ⊕_i lt_i ∧ ∏_{j>i} eq_j, bit 1 = ∏_j eq_j (only if `eq`).
+fn node_table(k: usize, eq: bool) -> Vec<u8> {
+    let c = 2 * k - 2 + eq as usize;
+    (0..1usize << c)
+        .map(|w| {
+            let lt = |i: usize| (w >> i) & 1;
+            let eqb = |j: usize| {
+                if j == 0 {
+                    (w >> (2 * k - 2)) & 1
+                } else {
+                    (w >> (k - 1 + j - 1)) & 1
+                }
+            };
+            let mut g = 0;
+            for i in 0..k - 1 {
+                let mut prod = lt(i);
+                for j in i + 1..k {
+                    prod &= eqb(j);
+                }
+                g ^= prod;
+            }
+            let e = if eq {
+                (0..k).fold(1, |a, j| a & eqb(j))
+            } else {
+                0
+            };
+            (g | e << 1) as u8
+        })
+        .collect()
+}
+
+/// This party's shares of one node.
+#[derive(Default)]
+struct Shares {
+    lt: Vec<u8>,
+    eq: Vec<u8>,
+}
+
+/// Packs element `i`'s shares of a node's inputs: lt_0 … lt_{k−2}, then eq_1 … eq_{k−1},
+/// then eq_0 if the node needs eq.
+fn input_index(children: &[usize], eq: bool, sh: &[Shares], i: usize) -> u8 {
+    let k = children.len();
+    let mut w = 0u8;
+    for (b, &c) in children[..k - 1].iter().enumerate() {
+        w |= sh[c].lt[i] << b;
+    }
+    for (j, &c) in children.iter().enumerate().skip(1) {
+        w |= sh[c].eq[i] << (k - 1 + j - 1);
+    }
+    if eq {
+        w |= sh[children[0]].eq[i] << (2 * k - 2);
+    }
+    w
+}
+
+/// Millionaires' comparison: the server passes x, the client y (each `bits`-bit unsigned,
+/// higher bits ignored); both get their Boolean share (one bit per byte) of 1{x < y}.
+/// `plan` must be `Plan::new(bits)` on both sides. Leaves the last message queued (unflushed)
+/// so that a following protocol by the same party can share its flight.
+pub fn millionaire_with(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<Vec<u8>, ProtoError> {
+    let n = input.len();
+    if plan.nodes.is_empty() {
+        return Ok(vec![0u8; n]);
+    }
+    let me = p.role;
+    let mut sh: Vec<Shares> = plan.nodes.iter().map(|_| Shares::default()).collect();
+    // Receiver state per node: choices and OT outputs, between extend and finish.
+    let mut choice: Vec<Vec<u8>> = plan.nodes.iter().map(|_| Vec::new()).collect();
+    let mut out: Vec<Vec<u64>> = plan.nodes.iter().map(|_| Vec::new()).collect();
+    let tables: Vec<Vec<u8>> = plan
+        .nodes
+        .iter()
+        .map(|nd| match &nd.kind {
+            Kind::Inner { children } => node_table(children.len(), nd.need_eq),
+            Kind::Leaf { .. } => Vec::new(),
+        })
+        .collect();
+    let mut msg = Vec::new();
+    let mut r = Vec::new();
+    let mut rw = Vec::new();
+
+    // The receiver of `level` sends its extensions.
+    let extend = |p: &mut Party,
+                  level: u32,
+                  sh: &[Shares],
+                  choice: &mut [Vec<u8>],
+                  out: &mut [Vec<u64>]|
+     -> Result<(), ProtoError> {
+        for (idx, nd) in plan.nodes.iter().enumerate() {
+            if nd.level != level {
+                continue;
+            }
+            let (big_n, bits) = nd.ot_shape();
+            let ch = &mut choice[idx];
+            ch.clear();
+            match &nd.kind {
+                Kind::Leaf { lo, width } => {
+                    let m = ring::mask(*width);
+                    ch.extend(input.iter().map(|&y| ((y >> lo) & m) as u8));
+                }
+                Kind::Inner { children } => {
+                    ch.extend((0..n).map(|i| input_index(children, nd.need_eq, sh, i)));
+                }
+            }
+            out[idx].resize(n, 0);
+            p.ot.one_of_n_recv_extend(&mut p.ch, big_n, bits, ch, &mut out[idx])?;
+        }
+        Ok(())
+    };
+
+    if me == Role::Client {
+        extend(p, 0, &sh, &mut choice, &mut out)?;
+    }
+    for level in 0..=plan.height {
+        if sender_at(level) == me {
+            msg.clear();
+            for (idx, nd) in plan.nodes.iter().enumerate() {
+                if nd.level != level {
+                    continue;
+                }
+                let (big_n, bits) = nd.ot_shape();
+                // Fresh output shares: bit 0 for lt (or G), bit 1 for eq.
+                r.resize(n, 0);
+                random_bits(p, &mut r);
+                let e = nd.need_eq;
+                rw.resize(n, 0);
+                if e {
+                    random_bits(p, &mut rw);
+                }
+                match &nd.kind {
+                    Kind::Leaf { lo, width } => {
+                        let m = ring::mask(*width);
+                        p.ot.one_of_n_send_deferred(
+                            &mut p.ch,
+                            big_n,
+                            bits,
+                            n,
+                            |j, buf| {
+                                let xd = (input[j] >> lo) & m;
+                                let (rl, re) = (r[j] as u64, rw[j] as u64);
+                                if e {
+                                    for (v, b) in buf.iter_mut().enumerate() {
+                                        let v = v as u64;
+                                        *b = (((xd < v) as u64) ^ rl)
+                                            | ((((xd == v) as u64) ^ re) << 1);
+                                    }
+                                } else {
+                                    for (v, b) in buf.iter_mut().enumerate() {
+                                        *b = ((xd < v as u64) as u64) ^ rl;
+                                    }
+                                }
+                            },
+                            &mut msg,
+                        )?;
+                        sh[idx].lt = r.clone();
+                        if e {
+                            sh[idx].eq = rw.clone();
+                        }
+                    }
+                    Kind::Inner { children } => {
+                        let own: Vec<u8> =
+                            (0..n).map(|i| input_index(children, e, &sh, i)).collect();
+                        let t = &tables[idx];
+                        p.ot.one_of_n_send_deferred(
+                            &mut p.ch,
+                            big_n,
+                            bits,
+                            n,
+                            |j, buf| {
+                                let mask = r[j] | rw[j] << 1;
+                                let o = own[j] as usize;
+                                for (v, b) in buf.iter_mut().enumerate() {
+                                    *b = (t[v ^ o] ^ mask) as u64;
+                                }
+                            },
+                            &mut msg,
+                        )?;
+                        let top = &sh[*children.last().expect("k ≥ 2")].lt;
+                        let lt: Vec<u8> = top.iter().zip(&r).map(|(a, b)| a ^ b).collect();
+                        sh[idx].lt = lt;
+                        if e {
+                            sh[idx].eq = rw.clone();
+                        }
+                    }
+                }
+            }
+            p.ch.send(&msg)?;
+            if level < plan.height {
+                extend(p, level + 1, &sh, &mut choice, &mut out)?;
+            }
+        } else {
+            for (idx, nd) in plan.nodes.iter().enumerate() {
+                if nd.level != level {
+                    continue;
+                }
+                let (big_n, bits) = nd.ot_shape();
+                p.ot.one_of_n_recv_finish(&mut p.ch, big_n, bits, &choice[idx], &mut out[idx])?;
+                let o = &out[idx];
+                let g: Vec<u8> = o.iter().map(|&v| (v & 1) as u8).collect();
+                sh[idx].lt = match &nd.kind {
+                    Kind::Leaf { .. } => g,
+                    Kind::Inner { children } => {
+                        let top = &sh[*children.last().expect("k ≥ 2")].lt;
+                        top.iter().zip(&g).map(|(a, b)| a ^ b).collect()
+                    }
+                };
+                if nd.need_eq {
+                    sh[idx].eq = o.iter().map(|&v| ((v >> 1) & 1) as u8).collect();
+                }
+            }
+        }
+    }
+    let root = plan.nodes.len() - 1;
+    Ok(std::mem::take(&mut sh[root].lt))
+}
+
+/// [`millionaire_with`] on `Plan::new(bits)`.
+pub fn millionaire(p: &mut Party, input: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    super::bool::check_bits(bits)?;
+    millionaire_with(p, &Plan::new(bits), input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cover_every_width_once() {
+        for bits in 1..=64 {
+            let plan = Plan::new(bits);
+            let mut covered = vec![0u32; bits as usize];
+            for nd in &plan.nodes {
+                if let Kind::Leaf { lo, width } = nd.kind {
+                    for b in lo..lo + width {
+                        covered[b as usize] += 1;
+                    }
+                }
+            }
+            assert!(covered.iter().all(|&c| c == 1), "ℓ = {bits}: {plan:?}");
+            assert!(!plan.nodes.last().unwrap().need_eq);
+        }
+    }
+
+    #[test]
+    fn node_table_is_the_comparison_combination() {
+        // k = 2 with eq: inputs lt0 (bit 0), eq1 (bit 1), eq0 (bit 2).
+        let t = node_table(2, true);
+        for (w, &tw) in t.iter().enumerate() {
+            let (lt0, eq1, eq0) = (w & 1, (w >> 1) & 1, (w >> 2) & 1);
+            assert_eq!(tw as usize, (eq1 & lt0) | ((eq1 & eq0) << 1));
+        }
+    }
+}

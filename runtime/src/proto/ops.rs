@@ -1,0 +1,291 @@
+//! The registry of benchmarkable and testable operations: for each name, how to draw inputs
+//! (with edge values), how to run the protocol, what `fixed` says the result is, and the
+//! exact cost. `sir bench op` and the property tests both go through it, so a new family is
+//! one more [`Op`] variant and one more arm per method.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::RngCore;
+
+use super::{Cost, Party, ProtoError, bool as pbool, millionaire, relu};
+use crate::fixed;
+use crate::ring;
+
+/// An operation by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Millionaire,
+    Wrap,
+    Msb,
+    Drelu,
+    Relu,
+    And,
+    B2a,
+    Mux,
+}
+
+/// Every registered operation, in the order `sir bench op all` runs them.
+pub const ALL: [Op; 8] = [
+    Op::Relu,
+    Op::Drelu,
+    Op::Msb,
+    Op::And,
+    Op::B2a,
+    Op::Mux,
+    Op::Wrap,
+    Op::Millionaire,
+];
+
+/// Public parameters of one operation call. Families with input/output widths, shifts or
+/// matrix dimensions read the fields they need; unused ones are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Ring width ℓ (1..=64).
+    pub bits: u32,
+    pub bits_in: Option<u32>,
+    pub bits_out: Option<u32>,
+    pub shift: Option<u32>,
+    pub dims: Option<[usize; 3]>,
+}
+
+impl Params {
+    pub fn bits(bits: u32) -> Params {
+        Params {
+            bits,
+            bits_in: None,
+            bits_out: None,
+            shift: None,
+            dims: None,
+        }
+    }
+}
+
+/// How results are reconstructed from the two parties' outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Boolean shares (0/1), XOR.
+    Bool,
+    /// Arithmetic shares in Z_{2^ℓ}, addition.
+    Arith(u32),
+}
+
+impl Output {
+    pub fn reconstruct(self, a: u64, b: u64) -> u64 {
+        match self {
+            Output::Bool => (a ^ b) & 1,
+            Output::Arith(bits) => ring::add(a, b, bits),
+        }
+    }
+}
+
+/// One party's inputs to a call: up to two operand vectors.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    pub a: Vec<u64>,
+    pub b: Vec<u64>,
+}
+
+/// Inputs of both parties and the expected (cleartext) results.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub server: Inputs,
+    pub client: Inputs,
+    pub expected: Vec<u64>,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Millionaire => "millionaire",
+            Op::Wrap => "wrap",
+            Op::Msb => "msb",
+            Op::Drelu => "drelu",
+            Op::Relu => "relu",
+            Op::And => "and",
+            Op::B2a => "b2a",
+            Op::Mux => "mux",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Op> {
+        ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    /// Whether `params` make sense for this operation.
+    pub fn check(self, params: &Params) -> Result<(), ProtoError> {
+        if !(1..=64).contains(&params.bits) {
+            return Err(ProtoError::Argument(format!(
+                "{}: ℓ = {} is not in 1..=64",
+                self.name(),
+                params.bits
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn output(self, params: &Params) -> Output {
+        match self {
+            Op::Relu | Op::B2a | Op::Mux => Output::Arith(params.bits),
+            _ => Output::Bool,
+        }
+    }
+
+    /// The exact cost of one call on `n` elements.
+    pub fn cost(self, n: usize, params: &Params) -> Cost {
+        let bits = params.bits;
+        match self {
+            Op::Millionaire => millionaire::cost(n, bits),
+            Op::Wrap => relu::wrap_cost(n, bits),
+            Op::Msb | Op::Drelu => relu::msb_cost(n, bits),
+            Op::Relu => relu::relu_cost(n, bits),
+            Op::And => pbool::and_cost(n),
+            Op::B2a => pbool::b2a_cost(n, bits),
+            Op::Mux => pbool::mux_cost(n, bits),
+        }
+    }
+
+    /// Runs this party's side of one call.
+    pub fn run(self, p: &mut Party, inp: &Inputs, params: &Params) -> Result<Vec<u64>, ProtoError> {
+        let bits = params.bits;
+        let to_bits = |v: &[u64]| -> Vec<u8> { v.iter().map(|&b| (b & 1) as u8).collect() };
+        let widen = |v: Vec<u8>| -> Vec<u64> { v.into_iter().map(u64::from).collect() };
+        Ok(match self {
+            Op::Millionaire => widen(millionaire::millionaire(p, &inp.a, bits)?),
+            Op::Wrap => widen(relu::wrap(p, &inp.a, bits)?),
+            Op::Msb => widen(relu::msb(p, &inp.a, bits)?),
+            Op::Drelu => widen(relu::drelu(p, &inp.a, bits)?),
+            Op::Relu => relu::relu(p, &inp.a, bits)?,
+            Op::And => widen(pbool::and(p, &to_bits(&inp.a), &to_bits(&inp.b))?),
+            Op::B2a => pbool::b2a(p, &to_bits(&inp.a), bits)?,
+            Op::Mux => pbool::mux(p, &to_bits(&inp.a), &inp.b, bits, crate::net::Role::Client)?,
+        })
+    }
+
+    /// Random inputs for `n` elements; the first elements are edge values (0, −1, the
+    /// signed minimum and maximum, 1) with shares that do and do not wrap.
+    pub fn instance(self, rng: &mut ChaCha20Rng, n: usize, params: &Params) -> Instance {
+        let bits = params.bits;
+        let m = ring::mask(bits);
+        let max = m >> 1;
+        let edges = [0, m, max + 1, max, 1 & m];
+        // Values: edges first, then uniform.
+        let values = |rng: &mut ChaCha20Rng| -> Vec<u64> {
+            (0..n)
+                .map(|i| {
+                    if i < 2 * edges.len() && n >= 2 * edges.len() {
+                        edges[i % edges.len()]
+                    } else {
+                        rng.next_u64() & m
+                    }
+                })
+                .collect()
+        };
+        // Shares: for the edge block, server share 0 or −1 (no wrap / wrap); else random.
+        let share = |rng: &mut ChaCha20Rng, v: &[u64], bits: u32| -> (Vec<u64>, Vec<u64>) {
+            let m = ring::mask(bits);
+            let s: Vec<u64> = (0..v.len())
+                .map(|i| match i {
+                    _ if v.len() < 2 * edges.len() => rng.next_u64() & m,
+                    i if i < edges.len() => 0,
+                    i if i < 2 * edges.len() => m,
+                    _ => rng.next_u64() & m,
+                })
+                .collect();
+            let c = v
+                .iter()
+                .zip(&s)
+                .map(|(&x, &a)| ring::sub(x, a, bits))
+                .collect();
+            (s, c)
+        };
+        let bool_share = |rng: &mut ChaCha20Rng, v: &[u64]| -> (Vec<u64>, Vec<u64>) {
+            let s: Vec<u64> = v.iter().map(|_| rng.next_u64() & 1).collect();
+            let c = v.iter().zip(&s).map(|(&x, &a)| (x ^ a) & 1).collect();
+            (s, c)
+        };
+        let inputs = |a: Vec<u64>, b: Vec<u64>| Inputs { a, b };
+        match self {
+            Op::Millionaire | Op::Wrap => {
+                let x = values(rng);
+                let mut y = values(rng);
+                // Equal pairs and neighbours exercise the eq path of the tree.
+                for i in 0..n.min(16) {
+                    y[i] = ring::add(x[i], (i as u64 % 3).wrapping_sub(1), bits);
+                }
+                let expected = x
+                    .iter()
+                    .zip(&y)
+                    .map(|(&a, &b)| match self {
+                        Op::Millionaire => fixed::millionaire(a, b, bits) as u64,
+                        _ => fixed::wrap(a, b, bits) as u64,
+                    })
+                    .collect();
+                Instance {
+                    server: inputs(x, vec![]),
+                    client: inputs(y, vec![]),
+                    expected,
+                }
+            }
+            Op::Msb | Op::Drelu | Op::Relu => {
+                let x = values(rng);
+                let (s, c) = share(rng, &x, bits);
+                let expected = x
+                    .iter()
+                    .map(|&v| match self {
+                        Op::Msb => fixed::msb(v, bits) as u64,
+                        Op::Drelu => fixed::drelu(v, bits) as u64,
+                        _ => fixed::relu(v, bits),
+                    })
+                    .collect();
+                Instance {
+                    server: inputs(s, vec![]),
+                    client: inputs(c, vec![]),
+                    expected,
+                }
+            }
+            Op::And => {
+                let x: Vec<u64> = (0..n).map(|_| rng.next_u64() & 1).collect();
+                let y: Vec<u64> = (0..n).map(|_| rng.next_u64() & 1).collect();
+                let (xs, xc) = bool_share(rng, &x);
+                let (ys, yc) = bool_share(rng, &y);
+                let expected = x
+                    .iter()
+                    .zip(&y)
+                    .map(|(&a, &b)| fixed::and(a as u8, b as u8) as u64)
+                    .collect();
+                Instance {
+                    server: inputs(xs, ys),
+                    client: inputs(xc, yc),
+                    expected,
+                }
+            }
+            Op::B2a => {
+                let x: Vec<u64> = (0..n).map(|_| rng.next_u64() & 1).collect();
+                let (s, c) = bool_share(rng, &x);
+                let expected = x.iter().map(|&b| fixed::b2a(b as u8, bits)).collect();
+                Instance {
+                    server: inputs(s, vec![]),
+                    client: inputs(c, vec![]),
+                    expected,
+                }
+            }
+            Op::Mux => {
+                let b: Vec<u64> = (0..n)
+                    .map(|i| (rng.next_u64() | (i < 10) as u64) & 1)
+                    .collect();
+                let x = values(rng);
+                let (bs, bc) = bool_share(rng, &b);
+                let (xs, xc) = share(rng, &x, bits);
+                let expected = b
+                    .iter()
+                    .zip(&x)
+                    .map(|(&b, &v)| fixed::mux(b as u8, v, bits))
+                    .collect();
+                Instance {
+                    server: inputs(bs, xs),
+                    client: inputs(bc, xc),
+                    expected,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Comparison-derived protocols on arithmetic shares: wrap, MSB, DReLU and ReLU.
+//!
+//! - **Wrap** (SiRnn, Rathee et al., S&P 2021, §III-E: F_Wrap^ℓ(x, y) = F_Mill^ℓ(2^ℓ − 1 − x,
+//!   y)): the carry of adding the two shares as unsigned ℓ-bit integers is
+//!   1{2^ℓ − 1 − x₀ < x₁}, one millionaires' comparison of ℓ bits.
+//! - **MSB** (CrypTFlow2, Rathee et al., CCS 2020, §4.1, the DReLU construction; SiRnn
+//!   App. C-2): MSB(x) = msb(x₀) ⊕ msb(x₁) ⊕ carry, where carry is the wrap of the low ℓ − 1
+//!   bits: one comparison of ℓ − 1 bits. DReLU = 1 ⊕ MSB (the server flips its share).
+//! - **ReLU** (SiRnn's ReLU: MSB, then the multiplexer of [`super::bool::mux`] on DReLU and x):
+//!   the multiplexer opens with the party that sent the comparison's last message, so its
+//!   first OT extension travels in that message: rounds = comparison + 3 − 1.
+//!
+//! The comparison itself is [`super::millionaire`].
+
+use super::bool::{check_bits, mux, mux_cost};
+use super::millionaire::{Plan, millionaire_with};
+use super::{Cost, Party, ProtoError};
+use crate::net::Role;
+use crate::ring;
+
+/// The exact cost of [`wrap`] on `n` elements of Z_{2^ℓ}.
+pub fn wrap_cost(n: usize, bits: u32) -> Cost {
+    Plan::new(bits).cost(n)
+}
+
+/// Wrap: this party's shares `x` → its Boolean share of 1{x₀ + x₁ ≥ 2^ℓ}.
+pub fn wrap(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    check_bits(bits)?;
+    let m = ring::mask(bits);
+    let input: Vec<u64> = if p.is_server() {
+        x.iter().map(|&v| m ^ (v & m)).collect()
+    } else {
+        x.iter().map(|&v| v & m).collect()
+    };
+    millionaire_with(p, &Plan::new(bits), &input)
+}
+
+/// The exact cost of [`msb`] (and [`drelu`]) on `n` elements of Z_{2^ℓ}.
+pub fn msb_cost(n: usize, bits: u32) -> Cost {
+    Plan::new(bits - 1).cost(n)
+}
+
+/// MSB: this party's shares `x` ∈ Z_{2^ℓ} → its Boolean share of the most significant bit.
+pub fn msb(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    check_bits(bits)?;
+    msb_with(p, &Plan::new(bits - 1), x, bits)
+}
+
+fn msb_with(p: &mut Party, plan: &Plan, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    let low = ring::mask(bits - 1);
+    let input: Vec<u64> = if p.is_server() {
+        x.iter().map(|&v| low ^ (v & low)).collect()
+    } else {
+        x.iter().map(|&v| v & low).collect()
+    };
+    let mut carry = millionaire_with(p, plan, &input)?;
+    for (c, &v) in carry.iter_mut().zip(x) {
+        *c ^= ring::msb(v, bits) as u8;
+    }
+    Ok(carry)
+}
+
+/// DReLU: this party's shares `x` → its Boolean share of 1{x ≥ 0} (signed ℓ-bit x).
+pub fn drelu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    let mut d = msb(p, x, bits)?;
+    if p.is_server() {
+        for b in d.iter_mut() {
+            *b ^= 1;
+        }
+    }
+    Ok(d)
+}
+
+/// Who opens the multiplexer of ReLU: the party that sent the comparison's last message.
+fn mux_opener(plan: &Plan) -> Role {
+    if plan.nodes.is_empty() {
+        Role::Client
+    } else {
+        plan.last_sender()
+    }
+}
+
+/// The exact cost of [`relu`] on `n` elements of Z_{2^ℓ}.
+pub fn relu_cost(n: usize, bits: u32) -> Cost {
+    let plan = Plan::new(bits - 1);
+    let (a, b) = (plan.cost(n), mux_cost(n, bits));
+    let merged = (a.rounds > 0 && b.rounds > 0) as u64;
+    Cost {
+        rounds: a.rounds + b.rounds - merged,
+        ..a.alongside(b)
+    }
+}
+
+/// ReLU: this party's shares `x` → its shares of max(x, 0) (signed ℓ-bit x).
+pub fn relu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u64>, ProtoError> {
+    check_bits(bits)?;
+    let plan = Plan::new(bits - 1);
+    let mut d = msb_with(p, &plan, x, bits)?;
+    if p.is_server() {
+        for b in d.iter_mut() {
+            *b ^= 1;
+        }
+    }
+    mux(p, &d, x, bits, mux_opener(&plan))
+}
