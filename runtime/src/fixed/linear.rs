@@ -57,7 +57,11 @@ impl Format {
     /// The public offset the two-party protocols add to a signed operand to make it unsigned
     /// (SiRnn §IV-C: x' = x + 2^(m−1), uint(x') = int(x) + 2^(m−1)); 0 for unsigned operands.
     pub fn offset(self) -> u64 {
-        if self.signed { 1u64 << (self.bits - 1) } else { 0 }
+        if self.signed {
+            1u64 << (self.bits - 1)
+        } else {
+            0
+        }
     }
 }
 

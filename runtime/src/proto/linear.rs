@@ -1,0 +1,715 @@
+//! Multiplication by correlated OT, without comparisons: SiRnn's cross term, the matrix cross
+//! term with a server-held weight matrix, the bit-matrix product with a public W, and the
+//! (mixed-bitwidth) matrix product with server-held weights given the wrap bits of X.
+//!
+//! Reference: D. Rathee, M. Rathee, R. K. K. Goli, D. Gupta, R. Sharma, N. Chandran,
+//! A. Rastogi, "SiRnn: A Math Library for Secure RNN Inference", IEEE S&P 2021 (arXiv
+//! 2105.04236). Cleartext semantics: [`crate::fixed::linear`].
+//!
+//! - **CrossTerm^{m,n,ℓ}** (SiRnn Alg. 4, §IV-C, App. D1): x (m bits) held by one party, y (n
+//!   bits) by the other, additive shares of uint(x)·uint(y) mod 2^ℓ. The holder of the shorter
+//!   operand (x on a tie) is the OT receiver; for each bit i < min(μ, ℓ) of its operand one
+//!   COT_{ℓ−i} with the other's operand as correlation gives shares of x_i·y mod 2^{ℓ−i}, which
+//!   times 2^i are shares of 2^i·x_i·y mod 2^ℓ. Message length shrinks with i.
+//! - **Matrix cross term** (SiRnn App. D2, "matrix cross terms"): the client holds X_c
+//!   (d1×d2, m bits), the server W (d2×d3); shares of X_c·W mod 2^ℓ. One OT per bit of each
+//!   X_c[i][k], its pad expanded to d3 values so the same OT carries the whole row W[k][·]:
+//!   d1·d2·(mλ + d3·Σ_{j<m}(ℓ−j)) bits, the paper's d1d2(mλ + (mn' + m²/2 + m/2)d3) at
+//!   ℓ = m + n'.
+//! - **BitMatMul with a public W** (the bit-matrix product of SiRnn App. D2 where the ℓ-bit
+//!   matrix is the server's in the clear): for a Boolean-shared B = b_s ⊕ b_c,
+//!   B·W = b_s·W + b_c·((1 − 2b_s)·W); the second term is one OT per entry of B (client's
+//!   choice b_c, server's row (1 − 2b_s)·W[k][·]): d1d2(λ + d3ℓ) bits, against
+//!   2d1d2(λ + 2ℓd3) when both matrices are shared.
+//! - **MatMul with server weights** (SiRnn Alg. 5 with the weight matrix public to the server):
+//!   for X shared as m-bit shares x_s + x_c and out width ℓ (SiRnn: m + n + ⌈log2 d2⌉),
+//!   uint(X)·W = X_s·W + X_c·W − 2^m·(w_X·W) mod 2^ℓ, where w_X is the wrap bit of the two
+//!   shares. The server computes X_s·W alone; X_c·W is the matrix cross term, w_X·W the
+//!   BitMatMul (in ℓ − m bits, scaled by 2^m). Signed X uses SiRnn's SMult trick: the server
+//!   adds 2^(m−1) to its share, then subtracts 2^(m−1)·Σ_k W[k][j]. Signed W is sign-extended
+//!   to ℓ bits by the server (free). The wrap bits are an *input*
+//!   ([`crate::fixed::linear::matmul_wrap`] says exactly which): composing with the Wrap
+//!   protocol (CrypTFlow2's millionaire on the offset shares) is the next step, and gives the
+//!   full MatMul of issue 4. In the same ring (m = ℓ) the wrap term vanishes ([`matmul_ring`]).
+//!
+//! ## COTs with many widths: built on the engine's random OT
+//! The OT engine's `cot` has one width per call, and one call per width would cost an
+//! extension pass (and, without phasing, two flights) each. Instead every protocol here draws
+//! one batch of random OTs ([`crate::ot::OtEngine::rot_send`]: 16 bytes per OT from the
+//! receiver, one flight) and derives additive COTs from them the way the engine's `cot`
+//! does: the sender's output is its pad a = H(q) (low w bits), and it sends the correction
+//! H(q ⊕ s) − a − corr mod 2^w; all corrections of a call — any mix of widths — are packed
+//! bit-tight into one message. With d3 > 1 correlations per OT, each 128-bit pad seeds an
+//! AES-128-CTR stream of d3 values (a PRG keyed by a fresh random-OT output). So a call costs
+//! exactly: receiver 128·⌈N/8⌉ bytes (N OTs), sender ⌈Σ_j d3·w_j / 8⌉ bytes, 2 flights — the
+//! λ + Σ w per OT that SiRnn assumes. Every OT is used once; all randomness comes from the
+//! engine's fresh OTs (no share randomness is needed: the sender's pads are its output).
+
+use aes::Aes128;
+use aes::cipher::{BlockEncrypt, KeyInit};
+
+use super::{Cost, Party, ProtoError};
+use crate::fixed::linear::{Format, MatDims};
+use crate::net::Role;
+use crate::ot::cost as otc;
+use crate::ring;
+
+#[cfg(test)]
+mod tests;
+
+fn arg(msg: String) -> ProtoError {
+    ProtoError::Argument(msg)
+}
+
+fn check_width(what: &str, bits: u32) -> Result<(), ProtoError> {
+    if !(1..=64).contains(&bits) {
+        return Err(arg(format!("{what} = {bits} is not in 1..=64")));
+    }
+    Ok(())
+}
+
+fn check_len(what: &str, got: usize, want: usize) -> Result<(), ProtoError> {
+    if got != want {
+        return Err(arg(format!("{what} has {got} entries, expected {want}")));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// COTs of varying widths and vector correlations, from random OT.
+
+/// Appends values of varying widths (≤ 64 bits) LSB-first: n bits total take ⌈n/8⌉ bytes.
+struct Packer {
+    out: Vec<u8>,
+    acc: u128,
+    nacc: u32,
+}
+
+impl Packer {
+    fn with_capacity(bytes: usize) -> Packer {
+        Packer {
+            out: Vec::with_capacity(bytes),
+            acc: 0,
+            nacc: 0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, v: u64, bits: u32) {
+        self.acc |= (v as u128) << self.nacc;
+        self.nacc += bits;
+        if self.nacc >= 64 {
+            self.out.extend_from_slice(&(self.acc as u64).to_le_bytes());
+            self.acc >>= 64;
+            self.nacc -= 64;
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let bytes = self.nacc.div_ceil(8) as usize;
+        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
+        self.out
+    }
+}
+
+/// Reads back what a [`Packer`] wrote.
+struct Unpacker<'a> {
+    data: &'a [u8],
+    pos: usize,
+    acc: u128,
+    nacc: u32,
+}
+
+impl<'a> Unpacker<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Unpacker {
+            data,
+            pos: 0,
+            acc: 0,
+            nacc: 0,
+        }
+    }
+
+    #[inline]
+    fn next(&mut self, bits: u32) -> u64 {
+        if self.nacc < bits {
+            let mut w = [0u8; 8];
+            let take = (self.data.len() - self.pos).min(8);
+            w[..take].copy_from_slice(&self.data[self.pos..self.pos + take]);
+            self.pos += take;
+            self.acc |= (u64::from_le_bytes(w) as u128) << self.nacc;
+            self.nacc += 64;
+        }
+        let v = self.acc as u64 & ring::mask(bits);
+        self.acc >>= bits;
+        self.nacc -= bits;
+        v
+    }
+}
+
+/// Expands a random-OT pad into t values of w bits: the pad itself for t = 1, else
+/// AES-128-CTR keyed with the pad.
+#[derive(Default)]
+struct Expander {
+    blocks: Vec<aes::Block>,
+}
+
+impl Expander {
+    #[inline]
+    fn expand(&mut self, pad: u128, bits: u32, out: &mut [u64]) {
+        let m = ring::mask(bits);
+        if out.len() == 1 {
+            out[0] = pad as u64 & m;
+            return;
+        }
+        let nb = out.len().div_ceil(2);
+        self.blocks.clear();
+        self.blocks
+            .extend((0..nb as u128).map(|c| aes::Block::from(c.to_le_bytes())));
+        Aes128::new(&pad.to_le_bytes().into()).encrypt_blocks(&mut self.blocks);
+        for (pair, b) in out.chunks_mut(2).zip(&self.blocks) {
+            for (h, o) in pair.iter_mut().enumerate() {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&b[8 * h..8 * h + 8]);
+                *o = u64::from_le_bytes(w) & m;
+            }
+        }
+    }
+}
+
+/// Bytes of the correction message for OTs of widths `width_sum` (summed over OTs), each
+/// carrying `t` correlations.
+fn correction_bytes(t: usize, width_sum: u64) -> u64 {
+    (t as u64 * width_sum).div_ceil(8)
+}
+
+/// The exact cost of one [`vcot_send`]/[`vcot_recv`] pair: `n` OTs with `chooser` as the OT
+/// receiver, `t` correlations per OT, widths summing to `width_sum`.
+fn vcot_cost(chooser: Role, n: usize, t: usize, width_sum: u64) -> Cost {
+    if n == 0 || t == 0 {
+        return Cost::ZERO;
+    }
+    Cost::ot(chooser.peer(), otc::rot(n)).then(Cost::message(
+        chooser.peer(),
+        correction_bytes(t, width_sum),
+    ))
+}
+
+/// COT sender: OT j has width `widths[j]` and t correlations that `corr(j, buf)` writes into
+/// `buf` (any high bits; reduced here). Returns the sender's random pads a[j·t + k]; the
+/// receiver gets a[j·t + k] + c_j·corr_{j,k} mod 2^{w_j}.
+fn vcot_send(
+    p: &mut Party,
+    t: usize,
+    widths: &[u32],
+    mut corr: impl FnMut(usize, &mut [u64]),
+) -> Result<Vec<u64>, ProtoError> {
+    let n = widths.len();
+    let mut a = vec![0u64; n * t];
+    if n == 0 || t == 0 {
+        return Ok(a);
+    }
+    let (mut h0, mut h1) = (vec![0u128; n], vec![0u128; n]);
+    p.ot.rot_send(&mut p.ch, &mut h0, &mut h1)?;
+    let width_sum: u64 = widths.iter().map(|&w| w as u64).sum();
+    let mut pk = Packer::with_capacity(correction_bytes(t, width_sum) as usize + 16);
+    let mut ex = Expander::default();
+    let (mut c, mut pad1) = (vec![0u64; t], vec![0u64; t]);
+    for (j, (&w, aj)) in widths.iter().zip(a.chunks_mut(t)).enumerate() {
+        let m = ring::mask(w);
+        ex.expand(h0[j], w, aj);
+        ex.expand(h1[j], w, &mut pad1);
+        corr(j, &mut c);
+        for k in 0..t {
+            pk.push(pad1[k].wrapping_sub(aj[k]).wrapping_sub(c[k]) & m, w);
+        }
+    }
+    let msg = pk.finish();
+    p.ch.send(&msg)?;
+    p.ch.flush()?;
+    Ok(a)
+}
+
+/// COT receiver with choice bits `choices` (one per byte): out[j·t + k] = a + c_j·corr.
+fn vcot_recv(
+    p: &mut Party,
+    t: usize,
+    widths: &[u32],
+    choices: &[u8],
+) -> Result<Vec<u64>, ProtoError> {
+    let n = widths.len();
+    let mut out = vec![0u64; n * t];
+    if n == 0 || t == 0 {
+        return Ok(out);
+    }
+    let mut packed = vec![0u8; n.div_ceil(8)];
+    for (j, &c) in choices.iter().enumerate() {
+        packed[j / 8] |= (c & 1) << (j % 8);
+    }
+    let mut h = vec![0u128; n];
+    p.ot.rot_recv(&mut p.ch, &packed, &mut h)?;
+    let width_sum: u64 = widths.iter().map(|&w| w as u64).sum();
+    let mut msg = vec![0u8; correction_bytes(t, width_sum) as usize];
+    p.ch.recv(&mut msg)?;
+    let mut rd = Unpacker::new(&msg);
+    let mut ex = Expander::default();
+    for (j, (&w, oj)) in widths.iter().zip(out.chunks_mut(t)).enumerate() {
+        let m = ring::mask(w);
+        let sel = 0u64.wrapping_sub((choices[j] & 1) as u64);
+        ex.expand(h[j], w, oj);
+        for o in oj.iter_mut() {
+            *o = o.wrapping_sub(rd.next(w) & sel) & m;
+        }
+    }
+    Ok(out)
+}
+
+/// Σ_{i<k} (ℓ − i): the widths of the shrinking COTs for the first k bits of an operand.
+fn shrinking_width_sum(k: u32, out_bits: u32) -> u64 {
+    let (k, l) = (k as u64, out_bits as u64);
+    k * l - k * (k.saturating_sub(1)) / 2
+}
+
+// ---------------------------------------------------------------------------------------------
+// CrossTerm (SiRnn Alg. 4).
+
+/// Public parameters of [`cross_term`]: who holds x, the operand widths m (x) and n (y) and
+/// the output width ℓ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrossTermParams {
+    pub x_owner: Role,
+    pub m: u32,
+    pub n: u32,
+    pub out_bits: u32,
+}
+
+impl CrossTermParams {
+    /// The OT receiver: the holder of the shorter operand (x on a tie).
+    pub fn chooser(&self) -> Role {
+        if self.m <= self.n {
+            self.x_owner
+        } else {
+            self.x_owner.peer()
+        }
+    }
+
+    /// COTs per element: one per bit of the shorter operand below ℓ.
+    pub fn ots_per_elem(&self) -> u32 {
+        self.m.min(self.n).min(self.out_bits)
+    }
+
+    fn check(&self) -> Result<(), ProtoError> {
+        check_width("m", self.m)?;
+        check_width("n", self.n)?;
+        check_width("ℓ", self.out_bits)
+    }
+}
+
+/// The exact cost of [`cross_term`] on `len` elements: μ' = min(m, n, ℓ) random OTs per
+/// element from the chooser (16 B each) and ⌈len·Σ_{i<μ'}(ℓ − i)/8⌉ bytes of corrections;
+/// 2 flights.
+pub fn cross_term_cost(len: usize, params: &CrossTermParams) -> Cost {
+    let k = params.ots_per_elem();
+    vcot_cost(
+        params.chooser(),
+        len * k as usize,
+        1,
+        len as u64 * shrinking_width_sum(k, params.out_bits),
+    )
+}
+
+/// CrossTerm^{m,n,ℓ}: `mine` is x (m bits) if this party is `params.x_owner`, else y (n
+/// bits), one per element (both parties pass the same length); returns this party's
+/// additive shares of uint(x)·uint(y) mod 2^ℓ.
+pub fn cross_term(
+    p: &mut Party,
+    params: &CrossTermParams,
+    mine: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    params.check()?;
+    let l = params.out_bits;
+    let k = params.ots_per_elem() as usize;
+    let len = mine.len();
+    let my_bits = if p.role == params.x_owner {
+        params.m
+    } else {
+        params.n
+    };
+    let widths: Vec<u32> = (0..len)
+        .flat_map(|_| (0..k as u32).map(move |i| l - i))
+        .collect();
+    let mut res = vec![0u64; len];
+    if p.role == params.chooser() {
+        let choices: Vec<u8> = mine
+            .iter()
+            .flat_map(|&x| (0..k).map(move |i| (x >> i) as u8 & 1))
+            .collect();
+        let out = vcot_recv(p, 1, &widths, &choices)?;
+        for (r, o) in res.iter_mut().zip(out.chunks(k.max(1))) {
+            let s = o
+                .iter()
+                .enumerate()
+                .fold(0u64, |acc, (i, &v)| acc.wrapping_add(v << i));
+            *r = ring::reduce(s, l);
+        }
+    } else {
+        let a = vcot_send(p, 1, &widths, |j, c| {
+            c[0] = ring::reduce(mine[j / k], my_bits);
+        })?;
+        for (r, o) in res.iter_mut().zip(a.chunks(k.max(1))) {
+            let s = o
+                .iter()
+                .enumerate()
+                .fold(0u64, |acc, (i, &v)| acc.wrapping_add(v << i));
+            *r = ring::reduce(s.wrapping_neg(), l);
+        }
+    }
+    Ok(res)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrix products with the server's clear W.
+
+/// A bit-matrix term ±2^shift·(B·V) with B Boolean-shared.
+struct BitTerm<'a> {
+    shares: &'a [u8],
+    shift: u32,
+    negate: bool,
+}
+
+/// The OT part shared by the matrix products: this party's shares of
+/// X_c·V + (±2^s·B·V if `bit`) mod 2^ℓ, where X_c (d1×d2, `xbits` bits, `x_c`) is the
+/// client's, V (d2×d3, already in Z_{2^ℓ}, `v`) the server's, and B = b_s ⊕ b_c. One batch of
+/// random OTs (client = receiver) and one correction message: 2 flights. The server's output
+/// includes its local part ±2^s·b_s·V.
+fn mat_core(
+    p: &mut Party,
+    dims: MatDims,
+    xbits: u32,
+    out_bits: u32,
+    x_c: &[u64],
+    bit: Option<BitTerm<'_>>,
+    v: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    let l = out_bits;
+    let MatDims { d1, d2, d3 } = dims;
+    let kb = xbits.min(l) as usize;
+    let per = kb + bit.is_some() as usize;
+    let bit_width = bit.as_ref().map(|b| l - b.shift);
+    let widths: Vec<u32> = (0..d1 * d2)
+        .flat_map(|_| {
+            (0..per).map(|q| {
+                if q < kb {
+                    l - q as u32
+                } else {
+                    bit_width.unwrap_or(l)
+                }
+            })
+        })
+        .collect();
+    // coefficient of OT slot q in the result
+    let coef: Vec<u64> = (0..per)
+        .map(|q| {
+            if q < kb {
+                1u64 << q
+            } else {
+                let b = bit.as_ref().expect("bit term");
+                let c = 1u64 << b.shift;
+                if b.negate { c.wrapping_neg() } else { c }
+            }
+        })
+        .collect();
+    let mut res = vec![0u64; dims.out_len()];
+    let ots = if p.is_server() {
+        let bit_shares = bit.as_ref().map(|b| b.shares);
+        vcot_send(p, d3, &widths, |j, c| {
+            let (e, q) = (j / per, j % per);
+            let row = &v[(e % d2) * d3..(e % d2 + 1) * d3];
+            if q < kb || bit_shares.is_some_and(|s| s[e] & 1 == 0) {
+                c.copy_from_slice(row);
+            } else {
+                for (c, &w) in c.iter_mut().zip(row) {
+                    *c = w.wrapping_neg();
+                }
+            }
+        })?
+    } else {
+        let bit_shares = bit.as_ref().map(|b| b.shares);
+        let choices: Vec<u8> = (0..d1 * d2)
+            .flat_map(|e| {
+                let x = if kb > 0 { x_c[e] } else { 0 };
+                (0..per).map(move |q| {
+                    if q < kb {
+                        (x >> q) as u8 & 1
+                    } else {
+                        bit_shares.map_or(0, |s| s[e] & 1)
+                    }
+                })
+            })
+            .collect();
+        vcot_recv(p, d3, &widths, &choices)?
+    };
+    if per > 0 {
+        for i in 0..d1 {
+            let out = &mut res[i * d3..(i + 1) * d3];
+            for (q_all, slot) in ots[i * d2 * per * d3..(i + 1) * d2 * per * d3]
+                .chunks(d3.max(1))
+                .enumerate()
+            {
+                let c = coef[q_all % per];
+                for (o, &s) in out.iter_mut().zip(slot) {
+                    *o = o.wrapping_add(s.wrapping_mul(c));
+                }
+            }
+        }
+    }
+    if p.is_server() {
+        // The sender holds −a: negate the pads' sum, then add b_s·V locally.
+        for o in res.iter_mut() {
+            *o = o.wrapping_neg();
+        }
+        if let Some(b) = &bit {
+            let c = if b.negate {
+                (1u64 << b.shift).wrapping_neg()
+            } else {
+                1u64 << b.shift
+            };
+            for i in 0..d1 {
+                for k in 0..d2 {
+                    if b.shares[i * d2 + k] & 1 == 1 {
+                        let row = &v[k * d3..(k + 1) * d3];
+                        for (o, &w) in res[i * d3..(i + 1) * d3].iter_mut().zip(row) {
+                            *o = o.wrapping_add(w.wrapping_mul(c));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for o in res.iter_mut() {
+        *o = ring::reduce(*o, l);
+    }
+    Ok(res)
+}
+
+/// W extended to ℓ bits (val(W) mod 2^ℓ), checked to be d2×d3 on the server.
+fn server_weights(
+    p: &Party,
+    dims: MatDims,
+    w: &[u64],
+    wf: Format,
+    out_bits: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    check_width("weight width", wf.bits)?;
+    if !p.is_server() {
+        return Ok(Vec::new());
+    }
+    check_len("W", w.len(), dims.w_len())?;
+    Ok(w.iter().map(|&x| wf.extend(x, out_bits)).collect())
+}
+
+/// The exact cost of [`matrix_cross_term`]: d1·d2·min(m, ℓ) random OTs from the client and
+/// ⌈d1·d2·d3·Σ_{j<min(m,ℓ)}(ℓ − j)/8⌉ correction bytes from the server; 2 flights.
+pub fn matrix_cross_term_cost(dims: MatDims, m: u32, out_bits: u32) -> Cost {
+    let k = m.min(out_bits);
+    let e = dims.x_len();
+    vcot_cost(
+        Role::Client,
+        e * k as usize,
+        dims.d3,
+        e as u64 * shrinking_width_sum(k, out_bits),
+    )
+}
+
+/// The matrix cross term: shares of uint(X_c)·val(W) mod 2^ℓ, where the client passes X_c
+/// (d1×d2, m bits) as `x_c` and the server passes W (d2×d3, format `wf`) as `w`; the other
+/// party's slice is ignored (pass `&[]`).
+pub fn matrix_cross_term(
+    p: &mut Party,
+    dims: MatDims,
+    m: u32,
+    out_bits: u32,
+    x_c: &[u64],
+    w: &[u64],
+    wf: Format,
+) -> Result<Vec<u64>, ProtoError> {
+    check_width("m", m)?;
+    check_width("ℓ", out_bits)?;
+    if !p.is_server() {
+        check_len("X_c", x_c.len(), dims.x_len())?;
+    }
+    let v = server_weights(p, dims, w, wf, out_bits)?;
+    let x: Vec<u64> = x_c.iter().map(|&x| ring::reduce(x, m)).collect();
+    mat_core(p, dims, m, out_bits, &x, None, &v)
+}
+
+/// The exact cost of [`bit_matmul`]: d1·d2 random OTs from the client, ⌈d1·d2·d3·ℓ/8⌉ bytes
+/// from the server; 2 flights.
+pub fn bit_matmul_cost(dims: MatDims, out_bits: u32) -> Cost {
+    let e = dims.x_len();
+    vcot_cost(Role::Client, e, dims.d3, e as u64 * out_bits as u64)
+}
+
+/// BitMatMul with a public W: `b` is this party's Boolean shares of B (d1×d2, one bit per
+/// byte), the server passes W (d2×d3, format `wf`; the client `&[]`). Returns shares of
+/// B·val(W) mod 2^ℓ.
+pub fn bit_matmul(
+    p: &mut Party,
+    dims: MatDims,
+    out_bits: u32,
+    b: &[u8],
+    w: &[u64],
+    wf: Format,
+) -> Result<Vec<u64>, ProtoError> {
+    check_width("ℓ", out_bits)?;
+    check_len("B", b.len(), dims.x_len())?;
+    let v = server_weights(p, dims, w, wf, out_bits)?;
+    let bit = BitTerm {
+        shares: b,
+        shift: 0,
+        negate: false,
+    };
+    mat_core(p, dims, 0, out_bits, &[], Some(bit), &v)
+}
+
+/// Public parameters of the matrix product with server-held weights: dimensions, X's and W's
+/// formats and the output width ℓ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatMulParams {
+    pub dims: MatDims,
+    pub x: Format,
+    pub w: Format,
+    pub out_bits: u32,
+}
+
+impl MatMulParams {
+    /// SiRnn's widths: out = m + n + ⌈log2 d2⌉ (capped at 64), so the product is exact.
+    pub fn sirnn(dims: MatDims, x: Format, w: Format) -> MatMulParams {
+        MatMulParams {
+            dims,
+            x,
+            w,
+            out_bits: crate::fixed::linear::matmul_out_bits(x.bits, w.bits, dims.d2),
+        }
+    }
+
+    /// Whether the wrap bits of X's shares enter the result (m < ℓ).
+    pub fn needs_wrap(&self) -> bool {
+        self.x.bits < self.out_bits
+    }
+
+    fn check(&self) -> Result<(), ProtoError> {
+        check_width("m", self.x.bits)?;
+        check_width("n", self.w.bits)?;
+        check_width("ℓ", self.out_bits)
+    }
+}
+
+/// The exact cost of [`matmul`]: per entry of X, min(m, ℓ) random OTs plus one more for the
+/// wrap bit if m < ℓ (16 B each, from the client), and from the server
+/// ⌈d1·d2·d3·(Σ_{j<min(m,ℓ)}(ℓ − j) + (ℓ − m if m < ℓ))/8⌉ bytes; 2 flights.
+pub fn matmul_cost(params: &MatMulParams) -> Cost {
+    let (m, l) = (params.x.bits, params.out_bits);
+    let k = m.min(l);
+    let e = params.dims.x_len();
+    let wrap = params.needs_wrap() as usize;
+    let width_sum = shrinking_width_sum(k, l) + if wrap == 1 { (l - m) as u64 } else { 0 };
+    vcot_cost(
+        Role::Client,
+        e * (k as usize + wrap),
+        params.dims.d3,
+        e as u64 * width_sum,
+    )
+}
+
+/// The matrix product X·W with the server's clear W (SiRnn Alg. 5 with a public weight
+/// matrix), given the wrap bits of X's shares:
+/// - `x`: this party's m-bit shares of X (d1×d2);
+/// - `wrap`: this party's Boolean shares of the wrap bits
+///   [`matmul_wrap`](crate::fixed::linear::matmul_wrap)(x_s, x_c, X's format) (d1×d2); only
+///   read if m < ℓ ([`MatMulParams::needs_wrap`]), else may be empty;
+/// - `w`: the server's W (d2×d3, format `params.w`); the client passes `&[]`.
+///
+/// Returns shares of Σ_k val(X[i][k])·val(W[k][j]) mod 2^ℓ
+/// ([`fixed::linear::matmul`](crate::fixed::linear::matmul)).
+pub fn matmul(
+    p: &mut Party,
+    params: &MatMulParams,
+    x: &[u64],
+    wrap: &[u8],
+    w: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    params.check()?;
+    let MatMulParams {
+        dims,
+        x: xf,
+        w: wf,
+        out_bits: l,
+    } = *params;
+    let m = xf.bits;
+    check_len("X share", x.len(), dims.x_len())?;
+    if params.needs_wrap() {
+        check_len("wrap shares", wrap.len(), dims.x_len())?;
+    }
+    let v = server_weights(p, dims, w, wf, l)?;
+    let bit = params.needs_wrap().then_some(BitTerm {
+        shares: wrap,
+        shift: m,
+        negate: true,
+    });
+    let x_c: Vec<u64> = if p.is_server() {
+        Vec::new()
+    } else {
+        x.iter().map(|&x| ring::reduce(x, m)).collect()
+    };
+    let mut res = mat_core(p, dims, m, l, &x_c, bit, &v)?;
+    if p.is_server() {
+        // X_s'·V − offset·Σ_k V[k][j], with X_s' = X_s + offset mod 2^m.
+        let MatDims { d1, d2, d3 } = dims;
+        let off = xf.offset();
+        for i in 0..d1 {
+            let out = &mut res[i * d3..(i + 1) * d3];
+            for k in 0..d2 {
+                let xs = ring::add(x[i * d2 + k], off, m).wrapping_sub(off);
+                let row = &v[k * d3..(k + 1) * d3];
+                for (o, &w) in out.iter_mut().zip(row) {
+                    *o = o.wrapping_add(xs.wrapping_mul(w));
+                }
+            }
+            for o in out.iter_mut() {
+                *o = ring::reduce(*o, l);
+            }
+        }
+    }
+    Ok(res)
+}
+
+/// The exact cost of [`matmul_ring`]: [`matrix_cross_term_cost`] with m = ℓ.
+pub fn matmul_ring_cost(dims: MatDims, bits: u32) -> Cost {
+    matrix_cross_term_cost(dims, bits, bits)
+}
+
+/// The matrix product in one ring Z_{2^ℓ}: `x` is this party's share of X (d1×d2), the server
+/// passes W (d2×d3, ℓ-bit ring elements; the client `&[]`); returns shares of X·W mod 2^ℓ.
+/// The server computes X_s·W locally, the matrix cross term gives X_c·W.
+pub fn matmul_ring(
+    p: &mut Party,
+    dims: MatDims,
+    bits: u32,
+    x: &[u64],
+    w: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    let f = Format::unsigned(bits);
+    matmul(
+        p,
+        &MatMulParams {
+            dims,
+            x: f,
+            w: f,
+            out_bits: bits,
+        },
+        x,
+        &[],
+        w,
+    )
+}
