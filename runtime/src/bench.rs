@@ -307,3 +307,153 @@ mod tests {
         );
     }
 }
+
+/// What `bench_op` runs.
+#[derive(Clone, Debug)]
+pub struct OpBenchConfig {
+    pub op: crate::proto::ops::Op,
+    pub params: crate::proto::ops::Params,
+    /// Elements per call (split over the threads).
+    pub n: usize,
+    /// Connections, each with one thread per party and its own OT engines.
+    pub threads: usize,
+    /// Timed calls after one warm-up; the median is reported.
+    pub reps: usize,
+}
+
+/// Everything `sir bench op` reports.
+#[derive(Clone, Debug)]
+pub struct OpBenchReport {
+    pub op: &'static str,
+    pub params: crate::proto::ops::Params,
+    pub n: usize,
+    pub threads: usize,
+    /// Bytes each party sent in one call (all connections).
+    pub bytes_server: u64,
+    pub bytes_client: u64,
+    /// Messages of one call on one connection (flushes of both parties).
+    pub rounds: u64,
+    /// Median wall time of one call.
+    pub seconds: f64,
+    /// Every reconstructed result equalled `fixed`, in every rep.
+    pub bit_exact: bool,
+    /// Measured bytes per party and messages equalled `cost`, per connection, in every rep.
+    pub cost_exact: bool,
+}
+
+impl OpBenchReport {
+    pub fn bytes_per_elem(&self) -> f64 {
+        (self.bytes_server + self.bytes_client) as f64 / self.n.max(1) as f64
+    }
+    pub fn us_per_elem(&self) -> f64 {
+        self.seconds * 1e6 / self.n.max(1) as f64
+    }
+}
+
+/// Runs one operation between two in-process parties per connection over loopback TCP, on
+/// random inputs (edge values first), and checks results against `fixed` and traffic
+/// against `cost`.
+pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::ProtoError> {
+    use crate::proto::{Cost, testing::run_tcp};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    cfg.op.check(&cfg.params)?;
+    let threads = cfg.threads.max(1);
+    let reps = cfg.reps.max(1);
+    let chunk = cfg.n.div_ceil(threads);
+    let sizes: Vec<usize> = (0..threads)
+        .map(|t| cfg.n.saturating_sub(t * chunk).min(chunk))
+        .collect();
+    let barrier = Barrier::new(2 * threads);
+    type Rep = (Vec<u64>, Stats, Instant, Instant);
+    let runs = thread::scope(|s| {
+        let handles: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(t, &len)| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut seed = [0u8; 32];
+                    seed[..8].copy_from_slice(&(t as u64).to_le_bytes());
+                    let inst = cfg
+                        .op
+                        .instance(&mut ChaCha20Rng::from_seed(seed), len, &cfg.params);
+                    let run = run_tcp(|p| -> Result<Vec<Rep>, crate::proto::ProtoError> {
+                        let inp = if p.is_server() {
+                            &inst.server
+                        } else {
+                            &inst.client
+                        };
+                        let mut out = Vec::new();
+                        for rep in 0..=reps {
+                            p.ch.flush()?;
+                            let before = p.stats();
+                            barrier.wait();
+                            let t0 = Instant::now();
+                            let r = cfg.op.run(p, inp, &cfg.params)?;
+                            p.ch.flush()?;
+                            let t1 = Instant::now();
+                            if rep > 0 {
+                                out.push((r, p.stats() - before, t0, t1));
+                            }
+                        }
+                        Ok(out)
+                    })?;
+                    Ok::<_, crate::proto::ProtoError>((inst, run))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| crate::proto::ProtoError::Argument("a party panicked".into()))?
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let out_kind = cfg.op.output(&cfg.params);
+    let mut bit_exact = true;
+    let mut cost_exact = true;
+    let (mut bytes_server, mut bytes_client, mut rounds) = (0, 0, 0);
+    let mut times = Vec::new();
+    for rep in 0..reps {
+        let mut start: Option<Instant> = None;
+        let mut end: Option<Instant> = None;
+        for (t, (inst, run)) in runs.iter().enumerate() {
+            let (s, c) = (&run.server[rep], &run.client[rep]);
+            for (i, e) in inst.expected.iter().enumerate() {
+                bit_exact &= out_kind.reconstruct(s.0[i], c.0[i]) == *e;
+            }
+            bit_exact &= s.0.len() == inst.expected.len() && c.0.len() == inst.expected.len();
+            let measured = Cost {
+                server_bytes: s.1.bytes_sent,
+                client_bytes: c.1.bytes_sent,
+                rounds: s.1.flushes + c.1.flushes,
+            };
+            cost_exact &= measured == cfg.op.cost(sizes[t], &cfg.params);
+            if rep == 0 {
+                bytes_server += measured.server_bytes;
+                bytes_client += measured.client_bytes;
+                rounds = rounds.max(measured.rounds);
+            }
+            start = Some(start.map_or(s.2.min(c.2), |x| x.min(s.2).min(c.2)));
+            end = Some(end.map_or(s.3.max(c.3), |x| x.max(s.3).max(c.3)));
+        }
+        if let (Some(a), Some(b)) = (start, end) {
+            times.push(b.duration_since(a).as_secs_f64());
+        }
+    }
+    Ok(OpBenchReport {
+        op: cfg.op.name(),
+        params: cfg.params,
+        n: cfg.n,
+        threads,
+        bytes_server,
+        bytes_client,
+        rounds,
+        seconds: median(times),
+        bit_exact,
+        cost_exact,
+    })
+}

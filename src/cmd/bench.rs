@@ -2,7 +2,10 @@
 
 use std::io::Write as _;
 
-use sir_runtime::bench::{OtBenchConfig, OtBenchReport, bench_ot};
+use sir_runtime::bench::{
+    OpBenchConfig, OpBenchReport, OtBenchConfig, OtBenchReport, bench_op, bench_ot,
+};
+use sir_runtime::proto::ops::{ALL, Op, Params};
 
 /// What `sir bench` can measure.
 #[derive(clap::Subcommand, Debug)]
@@ -25,11 +28,106 @@ pub enum BenchCmd {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+    /// One two-party protocol (relu, drelu, msb, and, b2a, mux, wrap, millionaire, or `all`)
+    /// between two in-process parties over loopback TCP on random inputs: bytes, time and
+    /// rounds per call, checked against the cleartext semantics and the cost model.
+    Op {
+        /// The operation.
+        name: String,
+        /// Ring width ℓ.
+        #[arg(long, default_value_t = 32)]
+        bits: u32,
+        /// Input width m (extension, multiplication families).
+        #[arg(long)]
+        bits_in: Option<u32>,
+        /// Output width n (extension, multiplication families).
+        #[arg(long)]
+        bits_out: Option<u32>,
+        /// Shift amount s (truncation families).
+        #[arg(long)]
+        shift: Option<u32>,
+        /// Matrix dimensions M,K,N (matmul).
+        #[arg(long, value_delimiter = ',', num_args = 3)]
+        dims: Option<Vec<usize>>,
+        /// Elements per call.
+        #[arg(long, default_value_t = 1 << 16)]
+        n: usize,
+        /// Parallel connections, each with its own pair of party threads and OT engines.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Timed calls (after one warm-up); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Print one JSON object per operation instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a benchmark; returns the process exit code.
 pub fn run(cmd: BenchCmd) -> i32 {
     match cmd {
+        BenchCmd::Op {
+            name,
+            bits,
+            bits_in,
+            bits_out,
+            shift,
+            dims,
+            n,
+            threads,
+            reps,
+            json,
+        } => {
+            let ops: Vec<Op> = if name == "all" {
+                ALL.to_vec()
+            } else if let Some(op) = Op::from_name(&name) {
+                vec![op]
+            } else {
+                let names: Vec<&str> = ALL.iter().map(|o| o.name()).collect();
+                eprintln!(
+                    "error: unknown operation `{name}` (known: {}, all)",
+                    names.join(", ")
+                );
+                return 2;
+            };
+            let params = Params {
+                bits,
+                bits_in,
+                bits_out,
+                shift,
+                dims: dims.map(|d| [d[0], d[1], d[2]]),
+            };
+            let mut code = 0;
+            if !json {
+                print_op_header();
+            }
+            for op in ops {
+                match bench_op(&OpBenchConfig {
+                    op,
+                    params,
+                    n,
+                    threads,
+                    reps,
+                }) {
+                    Ok(r) => {
+                        if !(r.bit_exact && r.cost_exact) {
+                            code = 1;
+                        }
+                        if json {
+                            let _ = writeln!(std::io::stdout(), "{}", op_json(&r));
+                        } else {
+                            print_op_row(&r);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {} benchmark failed: {e}", op.name());
+                        return 1;
+                    }
+                }
+            }
+            code
+        }
         BenchCmd::Ot {
             n,
             threads,
@@ -86,6 +184,62 @@ fn to_json(r: &OtBenchReport) -> serde_json::Value {
     serde_json::Value::Object(o)
 }
 
+fn op_json(r: &OpBenchReport) -> serde_json::Value {
+    serde_json::json!({
+        "op": r.op,
+        "n": r.n,
+        "bits": r.params.bits,
+        "threads": r.threads,
+        "bytes_per_elem": r.bytes_per_elem(),
+        "bytes_server": r.bytes_server,
+        "bytes_client": r.bytes_client,
+        "us_per_elem": r.us_per_elem(),
+        "rounds": r.rounds,
+        "bit_exact": r.bit_exact,
+        "cost_exact": r.cost_exact,
+    })
+}
+
+fn print_op_header() {
+    let _ = writeln!(
+        std::io::stdout(),
+        "{:<12} {:>4} {:>9} {:>8} {:>10} {:>10} {:>10} {:>7} {:>9} {:>10}",
+        "op",
+        "bits",
+        "n",
+        "threads",
+        "B/elem",
+        "B/el S",
+        "B/el C",
+        "us/elem",
+        "rounds",
+        "exact"
+    );
+}
+
+fn print_op_row(r: &OpBenchReport) {
+    let n = r.n.max(1) as f64;
+    let _ = writeln!(
+        std::io::stdout(),
+        "{:<12} {:>4} {:>9} {:>8} {:>10.2} {:>10.2} {:>10.2} {:>7.3} {:>9} {:>10}",
+        r.op,
+        r.params.bits,
+        r.n,
+        r.threads,
+        r.bytes_per_elem(),
+        r.bytes_server as f64 / n,
+        r.bytes_client as f64 / n,
+        r.us_per_elem(),
+        r.rounds,
+        match (r.bit_exact, r.cost_exact) {
+            (true, true) => "bit+cost",
+            (false, true) => "WRONG",
+            (true, false) => "cost≠",
+            (false, false) => "WRONG,cost≠",
+        }
+    );
+}
+
 fn print_table(r: &OtBenchReport) {
     use std::fmt::Write as _;
     let mut t = String::new();
@@ -138,6 +292,55 @@ mod tests {
         assert_eq!(v["rot"]["bytes_per_ot"], 16.0);
         assert!(v["setup"]["ms"].as_f64().is_some());
         assert_eq!(v["setup"]["bytes_client_to_server"], 8192);
+        for name in ["relu", "all"] {
+            assert_eq!(
+                run(BenchCmd::Op {
+                    name: name.into(),
+                    bits: 37,
+                    bits_in: None,
+                    bits_out: None,
+                    shift: None,
+                    dims: None,
+                    n: 100,
+                    threads: 2,
+                    reps: 1,
+                    json: true,
+                }),
+                0,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            run(BenchCmd::Op {
+                name: "nope".into(),
+                bits: 32,
+                bits_in: None,
+                bits_out: None,
+                shift: None,
+                dims: None,
+                n: 10,
+                threads: 1,
+                reps: 1,
+                json: false,
+            }),
+            2
+        );
+        let r = bench_op(&OpBenchConfig {
+            op: Op::Relu,
+            params: Params::bits(32),
+            n: 1000,
+            threads: 1,
+            reps: 1,
+        })
+        .unwrap();
+        let v = op_json(&r);
+        assert_eq!(v["op"], "relu");
+        assert_eq!(v["bit_exact"], true);
+        assert_eq!(v["cost_exact"], true);
+        assert_eq!(
+            v["bytes_server"].as_u64().unwrap() + v["bytes_client"].as_u64().unwrap(),
+            Op::Relu.cost(1000, &Params::bits(32)).total_bytes()
+        );
         assert_eq!(
             run(BenchCmd::Ot {
                 n: 256,

@@ -21,8 +21,9 @@
 //!
 //! Leaf widths and node arities are chosen by [`Plan::new`], a small dynamic program that
 //! minimises the bits per comparison (leaf: λ_KK + 2^m·(1 + eq) bits with λ_KK = 256; node:
-//! λ_KK + 2^(2k−2+eq)·(1 + eq) bits), ties broken by tree height. For ℓ = 31 this gives about
-//! 38 B per comparison (CrypTFlow2 with m = 4: < λℓ + 14ℓ bits ≈ 550 B).
+//! λ_KK + 2^(2k−2+eq)·(1 + eq) bits) plus [`HASH_WEIGHT`] per pad the sender must hash, ties
+//! broken by tree height. For ℓ = 31 (the MSB of 32-bit values) this gives 314 B per
+//! comparison in 4 messages; CrypTFlow2 with m = 4 is bounded by λℓ + 14ℓ bits ≈ 550 B.
 //!
 //! Security (semi-honest): each OT is fresh (KK13 through [`crate::ot`]); the sender's output
 //! shares are fresh CSPRNG bits, so every message the receiver sees is uniformly masked; the
@@ -98,6 +99,16 @@ enum Choice {
     Split(Vec<u32>),
 }
 
+/// The planner's weight of one pad the OT sender hashes (two AES blocks), in bits on the
+/// wire. Minimising bytes alone (weight 0) picks 1-of-256 nodes and 64-/128-way leaves whose
+/// hashing dominates the time on a fast network; weight 2 costs ≈ 3 % more bytes at ℓ = 32
+/// and halves the time (measured with `sir bench op relu`, see docs/performance.md).
+pub const HASH_WEIGHT: u64 = 2;
+
+fn gamma() -> u64 {
+    HASH_WEIGHT
+}
+
 /// A memoised split: its score and the width of its top subtree.
 type SplitEntry = Option<(Score, u32)>;
 
@@ -131,7 +142,7 @@ impl Planner {
                 if t <= 8 {
                     consider(
                         Score {
-                            bits: KK_BITS + (1u64 << t) * (1 + e) as u64,
+                            bits: KK_BITS + (1u64 << t) * (1 + e) as u64 + gamma() * (1u64 << t),
                             height: 0,
                         },
                         Choice::Leaf,
@@ -139,7 +150,9 @@ impl Planner {
                 }
                 let kmax = if e == 1 { 4 } else { 5 };
                 for k in 2..=kmax.min(t) {
-                    let own = KK_BITS + (1u64 << (2 * k - 2 + e)) * (1 + e) as u64;
+                    let own = KK_BITS
+                        + (1u64 << (2 * k - 2 + e)) * (1 + e) as u64
+                        + gamma() * (1u64 << (2 * k - 2 + e));
                     if let Some((s, _)) = p.split[t as usize][e as usize][k as usize] {
                         consider(
                             Score {
