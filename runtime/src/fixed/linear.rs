@@ -75,6 +75,11 @@ pub fn mult(x: u64, xf: Format, y: u64, yf: Format, out_bits: u32) -> u64 {
     ring::reduce(xf.value(x).wrapping_mul(yf.value(y)) as u64, out_bits)
 }
 
+/// The product in one ring: x·y mod 2^ℓ (what SCI calls the ℓ×ℓ→ℓ multiplication).
+pub fn mult_ring(x: u64, y: u64, bits: u32) -> u64 {
+    ring::mul(x, y, bits)
+}
+
 /// ⌈log2 d⌉ (0 for d ≤ 1): the accumulator growth of a sum of d products.
 pub fn ceil_log2(d: usize) -> u32 {
     if d <= 1 {

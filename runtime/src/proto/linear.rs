@@ -204,6 +204,18 @@ fn vcot_send(
     widths: &[u32],
     mut corr: impl FnMut(usize, &mut [u64]),
 ) -> Result<Vec<u64>, ProtoError> {
+    vcot_send_with(p, t, widths, &mut corr, true)
+}
+
+/// [`vcot_send`], flushing the correction message only if `flush` (else it rides with the
+/// next message this party sends).
+fn vcot_send_with(
+    p: &mut Party,
+    t: usize,
+    widths: &[u32],
+    corr: &mut dyn FnMut(usize, &mut [u64]),
+    flush: bool,
+) -> Result<Vec<u64>, ProtoError> {
     let n = widths.len();
     let mut a = vec![0u64; n * t];
     if n == 0 || t == 0 {
@@ -226,7 +238,9 @@ fn vcot_send(
     }
     let msg = pk.finish();
     p.ch.send(&msg)?;
-    p.ch.flush()?;
+    if flush {
+        p.ch.flush()?;
+    }
     Ok(a)
 }
 
@@ -237,17 +251,38 @@ fn vcot_recv(
     widths: &[u32],
     choices: &[u8],
 ) -> Result<Vec<u64>, ProtoError> {
-    let n = widths.len();
-    let mut out = vec![0u64; n * t];
+    let h = vcot_recv_extend(p, t, choices)?;
+    vcot_recv_finish(p, t, widths, choices, &h)
+}
+
+/// The receiver's first half: the random OTs on `choices` (sends the extension and flushes).
+fn vcot_recv_extend(p: &mut Party, t: usize, choices: &[u8]) -> Result<Vec<u128>, ProtoError> {
+    let n = choices.len();
+    let mut h = vec![0u128; n];
     if n == 0 || t == 0 {
-        return Ok(out);
+        return Ok(h);
     }
     let mut packed = vec![0u8; n.div_ceil(8)];
     for (j, &c) in choices.iter().enumerate() {
         packed[j / 8] |= (c & 1) << (j % 8);
     }
-    let mut h = vec![0u128; n];
     p.ot.rot_recv(&mut p.ch, &packed, &mut h)?;
+    Ok(h)
+}
+
+/// The receiver's second half: reads the corrections and derives the outputs from the pads.
+fn vcot_recv_finish(
+    p: &mut Party,
+    t: usize,
+    widths: &[u32],
+    choices: &[u8],
+    h: &[u128],
+) -> Result<Vec<u64>, ProtoError> {
+    let n = widths.len();
+    let mut out = vec![0u64; n * t];
+    if n == 0 || t == 0 {
+        return Ok(out);
+    }
     let width_sum: u64 = widths.iter().map(|&w| w as u64).sum();
     let mut msg = vec![0u8; correction_bytes(t, width_sum) as usize];
     p.ch.recv(&mut msg)?;
@@ -365,6 +400,73 @@ pub fn cross_term(
         }
     }
     Ok(res)
+}
+
+/// Σ_i 2^i·v_i over the COT outputs of one element.
+fn weigh(o: &[u64]) -> u64 {
+    o.iter()
+        .enumerate()
+        .fold(0u64, |acc, (i, &v)| acc.wrapping_add(v << i))
+}
+
+/// The exact cost of [`mult_ring`] on `len` elements: two CrossTerm^{ℓ,ℓ,ℓ} with reversed
+/// roles, pipelined into 3 flights (client's extension; server's corrections with its own
+/// extension; client's corrections).
+pub fn mult_ring_cost(len: usize, bits: u32) -> Cost {
+    if len == 0 {
+        return Cost::ZERO;
+    }
+    let ots = len * bits as usize;
+    let u = otc::rot(ots).receiver_bytes;
+    let corr = correction_bytes(1, len as u64 * shrinking_width_sum(bits, bits));
+    Cost::message(Role::Client, u)
+        .then(Cost::message(Role::Server, corr + u))
+        .then(Cost::message(Role::Client, corr))
+}
+
+/// Elementwise product of two shared vectors in one ring (SiRnn's UMult with m = n = ℓ, where
+/// the wrap terms vanish mod 2^ℓ; CrypTFlow2/SCI's ring multiplication): `x`, `y` are this
+/// party's shares mod 2^ℓ; returns shares of x·y mod 2^ℓ
+/// ([`fixed::linear::mult_ring`](crate::fixed::linear::mult_ring)).
+/// x·y = x_s·y_s + x_c·y_c + x_c·y_s + x_s·y_c: the local terms, and two cross terms by
+/// shrinking COTs (Alg. 4), the client choosing with x_c's bits, then the server with x_s's.
+pub fn mult_ring(p: &mut Party, bits: u32, x: &[u64], y: &[u64]) -> Result<Vec<u64>, ProtoError> {
+    check_width("ℓ", bits)?;
+    check_len("y", y.len(), x.len())?;
+    let (len, l, k) = (x.len(), bits, bits as usize);
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let widths: Vec<u32> = (0..len)
+        .flat_map(|_| (0..bits).map(move |i| l - i))
+        .collect();
+    let choices: Vec<u8> = x
+        .iter()
+        .flat_map(|&v| (0..k).map(move |i| (v >> i) as u8 & 1))
+        .collect();
+    let mut corr = |j: usize, c: &mut [u64]| c[0] = y[j / k];
+    let (mine, theirs) = if p.is_server() {
+        // Cross term x_c·y_s (server sends), then x_s·y_c (server chooses); the corrections
+        // ride with the server's extension.
+        let a = vcot_send_with(p, 1, &widths, &mut corr, false)?;
+        let h = vcot_recv_extend(p, 1, &choices)?;
+        let o = vcot_recv_finish(p, 1, &widths, &choices, &h)?;
+        (o, a)
+    } else {
+        let h = vcot_recv_extend(p, 1, &choices)?;
+        let o = vcot_recv_finish(p, 1, &widths, &choices, &h)?;
+        let a = vcot_send_with(p, 1, &widths, &mut corr, true)?;
+        (o, a)
+    };
+    Ok((0..len)
+        .map(|e| {
+            let local = x[e].wrapping_mul(y[e]);
+            let r = local
+                .wrapping_add(weigh(&mine[e * k..(e + 1) * k]))
+                .wrapping_sub(weigh(&theirs[e * k..(e + 1) * k]));
+            ring::reduce(r, l)
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------------
