@@ -182,11 +182,9 @@ pub fn mux(
         .iter()
         .zip(x)
         .map(|(&bi, &xi)| {
-            if bi & 1 == 1 {
-                xi.wrapping_neg() & m
-            } else {
-                xi & m
-            }
+            // Branch-free conditional negation: s = −b (all ones or zero), (x ⊕ s) − s = ±x.
+            let s = 0u64.wrapping_sub((bi & 1) as u64);
+            (xi ^ s).wrapping_sub(s) & m
         })
         .collect();
     let mut choices = Vec::new();
@@ -208,7 +206,7 @@ pub fn mux(
     }
     Ok((0..n)
         .map(|i| {
-            let own = if b[i] & 1 == 1 { x[i] } else { 0 };
+            let own = x[i] & 0u64.wrapping_sub((b[i] & 1) as u64);
             own.wrapping_sub(sent[i]).wrapping_add(got[i]) & m
         })
         .collect())

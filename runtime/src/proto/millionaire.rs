@@ -546,6 +546,33 @@ mod tests {
         }
     }
 
+    /// The planner's choices at the widths of the issue-4 targets, pinned: a planner change
+    /// that costs bytes or messages shows up here (and in docs/performance.md).
+    #[test]
+    fn plans_of_msb_32_and_64_are_pinned() {
+        let p31 = Plan::new(31);
+        let leaves: Vec<u32> = p31
+            .nodes
+            .iter()
+            .filter_map(|n| match n.kind {
+                Kind::Leaf { width, .. } => Some(width),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(leaves, [6, 5, 5, 5, 5, 5]);
+        assert_eq!(p31.height, 2);
+        let c = p31.cost(1 << 16);
+        assert_eq!(
+            (c.server_bytes, c.client_bytes, c.rounds),
+            (82 << 16, 232 << 16, 4)
+        );
+        let c = Plan::new(63).cost(1 << 16);
+        assert_eq!(
+            (c.server_bytes, c.client_bytes, c.rounds),
+            (186 << 16, 464 << 16, 6)
+        );
+    }
+
     #[test]
     fn node_table_is_the_comparison_combination() {
         // k = 2 with eq: inputs lt0 (bit 0), eq1 (bit 1), eq0 (bit 2).
