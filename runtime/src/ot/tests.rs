@@ -457,3 +457,74 @@ fn garbage_base_ot_points_are_rejected() {
     let e = OtEngine::setup(&mut a, Role::Server).unwrap_err();
     assert!(matches!(e, OtError::Net(_)), "{e}");
 }
+
+/// The split halves batch several OT calls into the same flights: a KK13 batch of two
+/// different N and a COT batch travel in one extension message and one correction message,
+/// with the bytes of the three one-shot calls together, and the outputs of the one-shot
+/// flavours.
+#[test]
+fn split_halves_share_flights_and_cost_the_sum() {
+    let mut p = pair();
+    let mut g = rng(9);
+    for server_sends in [true, false] {
+        for &count in &[1usize, 7, 1000, (1 << 14) + 5] {
+            let m16 = random_words(&mut g, count * 16);
+            let m5 = random_words(&mut g, count * 5);
+            let corr = random_words(&mut g, count);
+            let c16: Vec<u8> = (0..count).map(|_| (g.next_u32() % 16) as u8).collect();
+            let c5: Vec<u8> = (0..count).map(|_| (g.next_u32() % 5) as u8).collect();
+            let cb = random_bits(&mut g, count);
+            let (a, (o16, o5, oc), ss, rs) = run(
+                &mut p,
+                server_sends,
+                |ch, ot| {
+                    let mut msg = Vec::new();
+                    let fill16 =
+                        |j: usize, b: &mut [u64]| b.copy_from_slice(&m16[j * 16..j * 16 + 16]);
+                    ot.one_of_n_send_deferred(ch, 16, 3, count, fill16, &mut msg)
+                        .unwrap();
+                    let fill5 = |j: usize, b: &mut [u64]| b.copy_from_slice(&m5[j * 5..j * 5 + 5]);
+                    ot.one_of_n_send_deferred(ch, 5, 64, count, fill5, &mut msg)
+                        .unwrap();
+                    let mut a = vec![0u64; count];
+                    ot.cot_send_deferred(ch, 37, &corr, &mut a, &mut msg)
+                        .unwrap();
+                    ch.send(&msg).unwrap();
+                    ch.flush().unwrap();
+                    a
+                },
+                |ch, ot| {
+                    let (mut o16, mut o5, mut oc) =
+                        (vec![0u64; count], vec![0u64; count], vec![0u64; count]);
+                    ot.one_of_n_recv_extend(ch, 16, 3, &c16, &mut o16).unwrap();
+                    ot.one_of_n_recv_extend(ch, 5, 64, &c5, &mut o5).unwrap();
+                    ot.cot_recv_extend(ch, 37, &cb, &mut oc).unwrap();
+                    ot.one_of_n_recv_finish(ch, 16, 3, &c16, &mut o16).unwrap();
+                    ot.one_of_n_recv_finish(ch, 5, 64, &c5, &mut o5).unwrap();
+                    ot.cot_recv_finish(ch, 37, &cb, &mut oc).unwrap();
+                    (o16, o5, oc)
+                },
+            );
+            for j in 0..count {
+                assert_eq!(o16[j], m16[j * 16 + c16[j] as usize] & mask(3));
+                assert_eq!(o5[j], m5[j * 5 + c5[j] as usize]);
+                let c = bit(&cb, j);
+                assert_eq!(oc[j], (a[j] + c * (corr[j] & mask(37))) & mask(37));
+            }
+            let (x, y, z) = (
+                cost::one_of_n(count, 16, 3),
+                cost::one_of_n(count, 5, 64),
+                cost::cot(count, 37),
+            );
+            check_cost(
+                OtCost {
+                    sender_bytes: x.sender_bytes + y.sender_bytes + z.sender_bytes,
+                    receiver_bytes: x.receiver_bytes + y.receiver_bytes + z.receiver_bytes,
+                    flights: 2,
+                },
+                ss,
+                rs,
+            );
+        }
+    }
+}
