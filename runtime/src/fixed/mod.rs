@@ -39,6 +39,16 @@ pub fn wrap(a: u64, b: u64, bits: u32) -> u8 {
     (a + b >= 1u128 << bits) as u8
 }
 
+/// Wrap&All1s: (wrap(a, b), 1{a + b = 2^ℓ − 1}) for unsigned ℓ-bit shares a, b, the sum
+/// taken over the integers.
+pub fn wrap_and_all_ones(a: u64, b: u64, bits: u32) -> (u8, u8) {
+    let (a, b) = (ring::reduce(a, bits) as u128, ring::reduce(b, bits) as u128);
+    (
+        wrap(a as u64, b as u64, bits),
+        (a + b == (1u128 << bits) - 1) as u8,
+    )
+}
+
 /// Boolean AND.
 pub fn and(a: u8, b: u8) -> u8 {
     a & b & 1
@@ -75,6 +85,9 @@ mod tests {
             assert_eq!(wrap(minus_one, 0, bits), 0);
             assert_eq!(wrap(minus_one, minus_one, bits), 1);
             assert_eq!(millionaire(minus_one, minus_one, bits), 0);
+            assert_eq!(wrap_and_all_ones(minus_one, 0, bits), (0, 1));
+            assert_eq!(wrap_and_all_ones(minus_one, 1, bits), (1, 0));
+            assert_eq!(wrap_and_all_ones(max_signed, min_signed, bits), (0, 1));
             assert_eq!(millionaire(0, minus_one, bits), 1);
             assert_eq!(mux(1, minus_one, bits), minus_one);
             assert_eq!(mux(0, minus_one, bits), 0);

@@ -253,6 +253,13 @@ impl Plan {
     /// The cheapest tree for comparing `bits`-bit values (0 ≤ bits ≤ 64; 0 is an empty
     /// tree whose result is 0).
     pub fn new(bits: u32) -> Plan {
+        Plan::with_eq(bits, false)
+    }
+
+    /// The cheapest tree that also yields the equality bit 1{x = y} at the root (the
+    /// comparison-with-equality of SiRnn's Wrap&All1s, App. B). For `bits` = 0 the equality
+    /// is 1 and the comparison 0, without communication.
+    pub fn with_eq(bits: u32, root_eq: bool) -> Plan {
         assert!(bits <= 64, "comparison width {bits} > 64");
         if bits == 0 {
             return Plan {
@@ -263,7 +270,7 @@ impl Plan {
         }
         let planner = Planner::new(bits);
         let mut nodes = Vec::new();
-        planner.build(bits, false, 0, &mut nodes);
+        planner.build(bits, root_eq, 0, &mut nodes);
         let height = nodes.last().map_or(0, |n| n.level);
         Plan {
             bits,
@@ -363,9 +370,31 @@ fn input_index(children: &[usize], eq: bool, sh: &[Shares], i: usize) -> u8 {
 /// `plan` must be `Plan::new(bits)` on both sides. Leaves the last message queued (unflushed)
 /// so that a following protocol by the same party can share its flight.
 pub fn millionaire_with(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<Vec<u8>, ProtoError> {
+    Ok(compare(p, plan, input)?.0)
+}
+
+/// [`millionaire_with`] on a plan from [`Plan::with_eq`]`(bits, true)`: this party's shares
+/// of (1{x < y}, 1{x = y}).
+pub fn millionaire_eq_with(
+    p: &mut Party,
+    plan: &Plan,
+    input: &[u64],
+) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
+    if !plan.nodes.last().is_none_or(|r| r.need_eq) {
+        return Err(ProtoError::Argument(
+            "the comparison plan does not compute equality".into(),
+        ));
+    }
+    compare(p, plan, input)
+}
+
+/// The comparison tree: shares of the root's (lt, eq); eq is empty unless the root needs it.
+fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
     let n = input.len();
     if plan.nodes.is_empty() {
-        return Ok(vec![0u8; n]);
+        // Empty inputs are equal: the server holds the share 1.
+        let e = p.is_server() as u8;
+        return Ok((vec![0u8; n], vec![e; n]));
     }
     let me = p.role;
     let mut sh: Vec<Shares> = plan.nodes.iter().map(|_| Shares::default()).collect();
@@ -516,7 +545,10 @@ pub fn millionaire_with(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<Vec
         }
     }
     let root = plan.nodes.len() - 1;
-    Ok(std::mem::take(&mut sh[root].lt))
+    Ok((
+        std::mem::take(&mut sh[root].lt),
+        std::mem::take(&mut sh[root].eq),
+    ))
 }
 
 /// [`millionaire_with`] on `Plan::new(bits)`.
@@ -543,6 +575,7 @@ mod tests {
             }
             assert!(covered.iter().all(|&c| c == 1), "ℓ = {bits}: {plan:?}");
             assert!(!plan.nodes.last().unwrap().need_eq);
+            assert!(Plan::with_eq(bits, true).nodes.last().unwrap().need_eq);
         }
     }
 

@@ -15,6 +15,7 @@ use crate::ring;
 pub enum Op {
     Millionaire,
     Wrap,
+    WrapAllOnes,
     Msb,
     Drelu,
     Relu,
@@ -24,7 +25,7 @@ pub enum Op {
 }
 
 /// Every registered operation, in the order `sir bench op all` runs them.
-pub const ALL: [Op; 8] = [
+pub const ALL: [Op; 9] = [
     Op::Relu,
     Op::Drelu,
     Op::Msb,
@@ -32,6 +33,7 @@ pub const ALL: [Op; 8] = [
     Op::B2a,
     Op::Mux,
     Op::Wrap,
+    Op::WrapAllOnes,
     Op::Millionaire,
 ];
 
@@ -64,6 +66,8 @@ impl Params {
 pub enum Output {
     /// Boolean shares (0/1), XOR.
     Bool,
+    /// Two Boolean shares packed as bit 0 and bit 1, XOR.
+    BoolPair,
     /// Arithmetic shares in Z_{2^ℓ}, addition.
     Arith(u32),
 }
@@ -72,6 +76,7 @@ impl Output {
     pub fn reconstruct(self, a: u64, b: u64) -> u64 {
         match self {
             Output::Bool => (a ^ b) & 1,
+            Output::BoolPair => (a ^ b) & 3,
             Output::Arith(bits) => ring::add(a, b, bits),
         }
     }
@@ -97,6 +102,7 @@ impl Op {
         match self {
             Op::Millionaire => "millionaire",
             Op::Wrap => "wrap",
+            Op::WrapAllOnes => "wrap_ones",
             Op::Msb => "msb",
             Op::Drelu => "drelu",
             Op::Relu => "relu",
@@ -125,6 +131,7 @@ impl Op {
     pub fn output(self, params: &Params) -> Output {
         match self {
             Op::Relu | Op::B2a | Op::Mux => Output::Arith(params.bits),
+            Op::WrapAllOnes => Output::BoolPair,
             _ => Output::Bool,
         }
     }
@@ -135,6 +142,7 @@ impl Op {
         match self {
             Op::Millionaire => millionaire::cost(n, bits),
             Op::Wrap => relu::wrap_cost(n, bits),
+            Op::WrapAllOnes => relu::wrap_and_all_ones_cost(n, bits),
             Op::Msb | Op::Drelu => relu::msb_cost(n, bits),
             Op::Relu => relu::relu_cost(n, bits),
             Op::And => pbool::and_cost(n),
@@ -151,6 +159,13 @@ impl Op {
         Ok(match self {
             Op::Millionaire => widen(millionaire::millionaire(p, &inp.a, bits)?),
             Op::Wrap => widen(relu::wrap(p, &inp.a, bits)?),
+            Op::WrapAllOnes => {
+                let (w, e) = relu::wrap_and_all_ones(p, &inp.a, bits)?;
+                w.iter()
+                    .zip(&e)
+                    .map(|(&w, &e)| (w | e << 1) as u64)
+                    .collect()
+            }
             Op::Msb => widen(relu::msb(p, &inp.a, bits)?),
             Op::Drelu => widen(relu::drelu(p, &inp.a, bits)?),
             Op::Relu => relu::relu(p, &inp.a, bits)?,
@@ -204,19 +219,28 @@ impl Op {
         };
         let inputs = |a: Vec<u64>, b: Vec<u64>| Inputs { a, b };
         match self {
-            Op::Millionaire | Op::Wrap => {
+            Op::Millionaire | Op::Wrap | Op::WrapAllOnes => {
                 let x = values(rng);
                 let mut y = values(rng);
-                // Equal pairs and neighbours exercise the eq path of the tree.
+                // Equal pairs and neighbours exercise the eq path of the tree; for the wraps,
+                // shares summing to 2^ℓ − 1 and its neighbours.
                 for i in 0..n.min(16) {
-                    y[i] = ring::add(x[i], (i as u64 % 3).wrapping_sub(1), bits);
+                    let d = (i as u64 % 3).wrapping_sub(1);
+                    y[i] = match self {
+                        Op::Millionaire => ring::add(x[i], d, bits),
+                        _ => ring::add(ring::mask(bits) ^ x[i], d, bits),
+                    };
                 }
                 let expected = x
                     .iter()
                     .zip(&y)
                     .map(|(&a, &b)| match self {
                         Op::Millionaire => fixed::millionaire(a, b, bits) as u64,
-                        _ => fixed::wrap(a, b, bits) as u64,
+                        Op::Wrap => fixed::wrap(a, b, bits) as u64,
+                        _ => {
+                            let (w, e) = fixed::wrap_and_all_ones(a, b, bits);
+                            (w | e << 1) as u64
+                        }
                     })
                     .collect();
                 Instance {

@@ -3,6 +3,8 @@
 //! - **Wrap** (SiRnn, Rathee et al., S&P 2021, §III-E: F_Wrap^ℓ(x, y) = F_Mill^ℓ(2^ℓ − 1 − x,
 //!   y)): the carry of adding the two shares as unsigned ℓ-bit integers is
 //!   1{2^ℓ − 1 − x₀ < x₁}, one millionaires' comparison of ℓ bits.
+//! - **Wrap&All1s** (SiRnn App. B): the same comparison with the equality bit carried to the
+//!   root, giving also 1{x₀ + x₁ = 2^ℓ − 1}; used by the exact logical shift (LRS, Lemma 1).
 //! - **MSB** (CrypTFlow2, Rathee et al., CCS 2020, §4.1, the DReLU construction; SiRnn
 //!   App. C-2): MSB(x) = msb(x₀) ⊕ msb(x₁) ⊕ carry, where carry is the wrap of the low ℓ − 1
 //!   bits: one comparison of ℓ − 1 bits. DReLU = 1 ⊕ MSB (the server flips its share).
@@ -13,7 +15,7 @@
 //! The comparison itself is [`super::millionaire`].
 
 use super::bool::{check_bits, mux, mux_cost};
-use super::millionaire::{Plan, millionaire_with};
+use super::millionaire::{Plan, millionaire_eq_with, millionaire_with};
 use super::{Cost, Party, ProtoError};
 use crate::net::Role;
 use crate::ring;
@@ -33,6 +35,30 @@ pub fn wrap(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> 
         x.iter().map(|&v| v & m).collect()
     };
     millionaire_with(p, &Plan::new(bits), &input)
+}
+
+/// The exact cost of [`wrap_and_all_ones`] on `n` elements of Z_{2^ℓ}.
+pub fn wrap_and_all_ones_cost(n: usize, bits: u32) -> Cost {
+    Plan::with_eq(bits, true).cost(n)
+}
+
+/// Wrap&All1s (SiRnn, S&P 2021, App. B: the millionaires' tree that also carries equality to
+/// the root): this party's shares `x` → its Boolean shares of the wrap
+/// w = 1{x₀ + x₁ ≥ 2^ℓ} and of e = 1{x₀ + x₁ = 2^ℓ − 1} (as integers), since
+/// x₀ + x₁ = 2^ℓ − 1 exactly when 2^ℓ − 1 − x₀ = x₁.
+pub fn wrap_and_all_ones(
+    p: &mut Party,
+    x: &[u64],
+    bits: u32,
+) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
+    check_bits(bits)?;
+    let m = ring::mask(bits);
+    let input: Vec<u64> = if p.is_server() {
+        x.iter().map(|&v| m ^ (v & m)).collect()
+    } else {
+        x.iter().map(|&v| v & m).collect()
+    };
+    millionaire_eq_with(p, &Plan::with_eq(bits, true), &input)
 }
 
 /// The exact cost of [`msb`] (and [`drelu`]) on `n` elements of Z_{2^ℓ}.

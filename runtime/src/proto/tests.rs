@@ -114,6 +114,11 @@ fn wrap_matches_fixed_and_cost() {
 }
 
 #[test]
+fn wrap_and_all_ones_matches_fixed_and_cost() {
+    check(Op::WrapAllOnes);
+}
+
+#[test]
 fn msb_matches_fixed_and_cost() {
     check(Op::Msb);
 }
