@@ -685,9 +685,20 @@ impl OtEngine {
                         pre[g + k] = q1 ^ hi[k];
                     }
                     self.hash.mmo(&pre[..2 * g], &mut enc[..2 * g]);
-                    for k in 0..g {
-                        let h = enc[k] ^ enc[g + k];
-                        w.push((mg[k] ^ h as u64) & m, bits);
+                    if bits as usize * g <= 64 {
+                        // Short messages (the comparison protocols' 1- and 2-bit ones): pack
+                        // the group into one word, one push instead of g.
+                        let mut word = 0u64;
+                        for k in 0..g {
+                            let h = enc[k] ^ enc[g + k];
+                            word |= ((mg[k] ^ h as u64) & m) << (k as u32 * bits);
+                        }
+                        w.push(word, bits * g as u32);
+                    } else {
+                        for k in 0..g {
+                            let h = enc[k] ^ enc[g + k];
+                            w.push((mg[k] ^ h as u64) & m, bits);
+                        }
                     }
                 }
             }
