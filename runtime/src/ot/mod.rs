@@ -19,6 +19,13 @@
 //! (λ + ℓ, λ + 2ℓ and 2λ + Nℓ bits). 1-of-N uses KK13 rather than log N random OTs because
 //! the latter cost 8·16 + Nℓ/8 bytes for N = 256, above KK13's 32 + Nℓ/8.
 //!
+//! Split halves, for protocols that run several OT calls in the same flights: the receiver's
+//! `*_recv_extend` queues its extension matrix without flushing and `*_recv_finish` reads the
+//! correction; the sender's `*_send_deferred` reads the matrix and appends its correction to a
+//! caller's buffer instead of sending it (1-of-N takes a generator of each OT's N messages, so
+//! no n × N table is materialised). Costs add exactly; flights are whatever the protocol
+//! makes of them (e.g. the multiplexer's two reversed COTs in 3 messages).
+//!
 //! Setup ([`OtEngine::setup`]) runs CO15 once (128 OTs, server as sender) and derives every
 //! other base OT from the IKNP extensions it enables: 6176 bytes from the server and 8192
 //! from the client, four messages.
