@@ -1,17 +1,18 @@
 //! Boolean-share protocols: AND, Boolean-to-arithmetic conversion (B2A) and the multiplexer.
 //!
-//! - **AND** follows the OT-based AND of CrypTFlow2 (Rathee et al., "CrypTFlow2: Practical
-//!   2-Party Secure Inference", CCS 2020, §3 and Appendix A: bit triples from (16 choose 1)-OT
-//!   with 2-bit messages, two ANDs per OT). Because the inputs of a batch are already known,
-//!   we run the same OT on the inputs themselves instead of on random triples: the client
-//!   chooses with its two pairs of shares (x₁, y₁, x₁', y₁'), the server offers, for every
-//!   possible choice v, ((x₀ ⊕ v_x)(y₀ ⊕ v_y) ⊕ r, …) with fresh random output shares r. Same
-//!   bytes as one bit triple pair (λ + 2·16 bits per two ANDs, ≈ 18 B per AND), no online
-//!   opening: 2 messages instead of 4.
-//! - **B2A** is F_B2A of CrypTFlow2 (§3, one COT): b = b₀ + b₁ − 2·b₀b₁ over Z_{2^ℓ}; the
-//!   product b₀b₁ is shared by one additive COT with the server as sender (correlation b₀,
-//!   client's choice b₁). Since only 2·b₀b₁ matters, the COT works modulo 2^(ℓ−1): λ + ℓ − 1
-//!   bits. For ℓ = 1, B2A is the identity on shares (no communication).
+//! - **AND** follows the bit-triple generation of CrypTFlow2 (Rathee et al., "CrypTFlow2:
+//!   Practical 2-Party Secure Inference", CCS 2020, §3, the AND step of the millionaires'
+//!   protocol: two triples per (16 choose 1)-OT with 2-bit messages). Because the inputs of a
+//!   batch are already known, we run the same OT on the inputs themselves instead of on
+//!   random triples: the client chooses with its two pairs of shares (x₁, y₁, x₁', y₁'), the
+//!   server offers, for every possible choice v, ((x₀ ⊕ v_x)(y₀ ⊕ v_y) ⊕ r, …) with fresh
+//!   random output shares r. Same bytes as a triple pair (2λ + 16·2 bits per two ANDs, 18 B
+//!   per AND; SiRnn counts λ + 20 bits), no opening afterwards: 2 messages instead of 4.
+//! - **B2A** is F_B2A as SiRnn uses it (§III-E, after CrypTFlow2: one COT): b = b₀ + b₁ −
+//!   2·b₀b₁ over Z_{2^ℓ}; the product b₀b₁ is shared by one additive COT with the server as
+//!   sender (correlation b₀, client's choice b₁). Since only 2·b₀b₁ matters, the COT works
+//!   modulo 2^(ℓ−1): λ + ℓ − 1 bits. For ℓ = 1, B2A is the identity on shares (no
+//!   communication).
 //! - **MUX** is SiRnn's multiplexer (Rathee et al., "SiRnn: A Math Library for Secure RNN
 //!   Inference", S&P 2021, Appendix A): for b = b₀ ⊕ b₁ and x = x₀ + x₁,
 //!   b·x = b₀x₀ + b₁·(1 − 2b₀)x₀ + b₁x₁ + b₀·(1 − 2b₁)x₁, two COT_ℓ with reversed roles:
