@@ -6,7 +6,8 @@
 //! - **Wrap&All1s** (SiRnn App. B): the same comparison with the equality bit carried to the
 //!   root, giving also 1{x₀ + x₁ = 2^ℓ − 1}; used by the exact logical shift (LRS, Lemma 1).
 //! - **MSB** (CrypTFlow2, Rathee et al., CCS 2020, §3, DReLU over Z_{2^ℓ}; SiRnn App. C-2):
-//!   MSB(x) = msb(x₀) ⊕ msb(x₁) ⊕ carry, where carry is the wrap of the low ℓ − 1 bits: one comparison of ℓ − 1 bits. DReLU = 1 ⊕ MSB (the server flips its share).
+//!   MSB(x) = msb(x₀) ⊕ msb(x₁) ⊕ carry, where carry is the wrap of the low ℓ − 1 bits: one
+//!   comparison of ℓ − 1 bits. DReLU = 1 ⊕ MSB (the server flips its share).
 //! - **ReLU** (SiRnn's ReLU: MSB, then the multiplexer of [`super::bool::mux`] on DReLU and x):
 //!   the multiplexer opens with the party that sent the comparison's last message, so its
 //!   first OT extension travels in that message: rounds = comparison + 3 − 1.
