@@ -30,9 +30,11 @@
 //! other base OT from the IKNP extensions it enables: 6176 bytes from the server and 8192
 //! from the client, four messages.
 //!
-//! Open point: KK13 needs a correlation-robust hash of 256-bit rows; we use the XOR of the
-//! fixed-key MMO hash of both halves (two AES calls). The argument that this keeps 128-bit
-//! security is sketched at [`OtEngine::one_of_n_send`]; it has not been written up as a proof.
+//! KK13 needs a correlation-robust hash of 256-bit rows; we chain the fixed-key MMO hash over
+//! the two halves (two AES calls, see [`OtEngine::one_of_n_send_deferred`]). Hashing the halves
+//! separately and XORing the results, as an earlier version did, gave only about 64-bit
+//! security: the pad split into a function of 64 unknown bits of s per half (a review found a
+//! meet-in-the-middle on the honest transcript); a test pins that the pad no longer splits.
 //!
 //! Freshness: every call extends new OTs. The PRG counters and the tweak counters of the four
 //! extension instances only move forward, outputs go to the caller's buffers, and after any
@@ -631,11 +633,13 @@ impl OtEngine {
     /// (exactly `cost::one_of_n(count, N, ℓ).sender_bytes` bytes) to `msg` without sending
     /// them. The caller sends `msg` before the peer's [`OtEngine::one_of_n_recv_finish`].
     ///
-    /// The pad of message v is H(j, q_j ⊕ (C(v) ∧ s)) with the 256-bit row split in halves,
-    /// H(j, x) = MMO(τ_lo ⊕ x_lo) ⊕ MMO(τ_hi ⊕ x_hi), MMO(z) = π(z) ⊕ z. For v ≠ r_j the
-    /// offset C(r_j ⊕ v) ∧ s from the receiver's row hides 128 bits of s, spread 64 + 64 or
-    /// 0 + 128 over the halves, so each pad the receiver did not choose depends on 128
-    /// unknown bits of s. (A proof for this split hash is owed; see the module notes.)
+    /// The pad of message v is H(j, q_j ⊕ (C(v) ∧ s)) for the 256-bit row x, chained over its
+    /// halves: H(j, x) = MMO(τ_hi ⊕ x_hi ⊕ MMO(τ_lo ⊕ x_lo)), MMO(z) = π(z) ⊕ z with π
+    /// fixed-key AES. For v ≠ r_j the offset C(r_j ⊕ v) ∧ s hides 128 bits of s, which can sit
+    /// 64 + 64 over the halves (always, for N ≤ 128: both halves of a Walsh–Hadamard codeword
+    /// of a 7-bit index are equal). An earlier XOR of the two halves' hashes let a receiver
+    /// meet in the middle on 2 × 64 bits; chaining makes the pad a function of both halves
+    /// together, so recovering s from pads means inverting MMO on 128 unknown bits.
     pub fn one_of_n_send_deferred<F>(
         &mut self,
         ch: &mut Channel,
@@ -683,27 +687,30 @@ impl OtEngine {
                 let msgs = &buf[..n];
                 // Groups of G values: both halves' pre-images and hashes stay in L1.
                 const G: usize = 32;
-                let mut pre = [0u128; 2 * G];
-                let mut enc = [0u128; 2 * G];
+                let mut pre = [0u128; G];
+                let mut enc = [0u128; G];
                 for ((lo, hi), mg) in mask_lo.chunks(G).zip(mask_hi.chunks(G)).zip(msgs.chunks(G)) {
                     let g = lo.len();
+                    // Chained over the two halves (see `one_of_n_send_deferred`): the low half's
+                    // hash enters the high half's pre-image, so the pad cannot be split into a
+                    // function of each half's unknown bits.
                     for k in 0..g {
-                        pre[k] = q0 ^ lo[k];
-                        pre[g + k] = q1 ^ hi[k];
+                        enc[k] = q0 ^ lo[k];
+                        pre[k] = q1 ^ hi[k];
                     }
-                    self.hash.mmo(&pre[..2 * g], &mut enc[..2 * g]);
+                    self.hash.mmo_chain(&mut enc[..g], &pre[..g]);
                     if bits as usize * g <= 64 {
                         // Short messages (the comparison protocols' 1- and 2-bit ones): pack
                         // the group into one word, one push instead of g.
                         let mut word = 0u64;
                         for k in 0..g {
-                            let h = enc[k] ^ enc[g + k];
+                            let h = enc[k];
                             word |= ((mg[k] ^ h as u64) & m) << (k as u32 * bits);
                         }
                         w.push(word, bits * g as u32);
                     } else {
                         for k in 0..g {
-                            let h = enc[k] ^ enc[g + k];
+                            let h = enc[k];
                             w.push((mg[k] ^ h as u64) & m, bits);
                         }
                     }
@@ -794,10 +801,16 @@ impl OtEngine {
             };
             h0.resize(len, 0);
             h1.resize(len, 0);
-            self.hash.hash((dom_lo, idx), rows, 2, 0, 0, &mut h0);
-            self.hash.hash((dom_hi, idx), rows, 2, 1, 0, &mut h1);
-            for ((o, a), b) in out[start..start + len].iter_mut().zip(&h0).zip(&h1) {
-                *o = (a ^ b) as u64 & m;
+            // The chained KK13 hash of the chosen row (see `one_of_n_send_deferred`).
+            let (t_lo, t_hi) = ((dom_lo as u128) << 64, (dom_hi as u128) << 64);
+            for (j, (l, h)) in h0.iter_mut().zip(h1.iter_mut()).enumerate() {
+                let t = (idx + j as u64) as u128;
+                *l = rows[2 * j] ^ t_lo ^ t;
+                *h = rows[2 * j + 1] ^ t_hi ^ t;
+            }
+            self.hash.mmo_chain(&mut h0, &h1);
+            for (o, h) in out[start..start + len].iter_mut().zip(&h0) {
+                *o = *h as u64 & m;
             }
             self.kk_r.advance(len);
             start += len;
