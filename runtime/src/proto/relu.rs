@@ -63,7 +63,8 @@ pub fn wrap_and_all_ones(
 
 /// The exact cost of [`msb`] (and [`drelu`]) on `n` elements of Z_{2^ℓ}.
 pub fn msb_cost(n: usize, bits: u32) -> Cost {
-    Plan::new(bits - 1).cost(n)
+    // Like every cost function, total for any `bits` (the protocols reject ℓ ∉ 1..=64).
+    Plan::new(bits.saturating_sub(1)).cost(n)
 }
 
 /// MSB: this party's shares `x` ∈ Z_{2^ℓ} → its Boolean share of the most significant bit.
@@ -108,7 +109,7 @@ fn mux_opener(plan: &Plan) -> Role {
 
 /// The exact cost of [`relu`] on `n` elements of Z_{2^ℓ}.
 pub fn relu_cost(n: usize, bits: u32) -> Cost {
-    let plan = Plan::new(bits - 1);
+    let plan = Plan::new(bits.saturating_sub(1));
     let (a, b) = (plan.cost(n), mux_cost(n, bits));
     let merged = (a.rounds > 0 && b.rounds > 0) as u64;
     Cost {
