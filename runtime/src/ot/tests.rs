@@ -285,9 +285,9 @@ fn one_of_n_many_n_and_widths() {
 }
 
 #[test]
-fn one_of_n_hides_the_other_messages() {
-    // The receiver's pads for the messages it did not choose are not the sender's messages:
-    // with all-zero messages the receiver learns its pad for the choice only.
+fn one_of_n_of_zero_messages_unmasks_to_zero() {
+    // A correctness edge (pads cancel exactly); hiding of the other messages rests on the
+    // hash (see `prim::tests::kk13_pad_does_not_split_over_halves`), not on this test.
     let mut p = pair();
     let msgs = vec![0u64; 4 * 16];
     let choices = vec![0u8, 5, 9, 15];
