@@ -229,20 +229,6 @@ impl Frame {
     }
 }
 
-fn ty_str(t: &Ty) -> String {
-    match t {
-        Ty::Tensor(s) => shape_str(s),
-        Ty::Tuple(ss) => format!(
-            "({})",
-            ss.iter()
-                .map(|s| shape_str(s))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Ty::Unknown => "?".into(),
-    }
-}
-
 /// Edit distance, for "did you mean" hints.
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -523,11 +509,11 @@ impl<'p> Checker<'p> {
                     "E0309",
                     "returned value does not match the declared result",
                     value.span,
-                    format!("this is {}", ty_str(&value.ty)),
+                    format!("this is {}", &value.ty.to_string()),
                 )
                 .with_secondary(
                     def.ret.span(),
-                    format!("declared as {}", ty_str(&expected_ty)),
+                    format!("declared as {}", &expected_ty.to_string()),
                 )
                 .with_help("return a value of the declared shape, or change the signature"),
             );
@@ -778,7 +764,7 @@ impl<'p> Checker<'p> {
                                 b.name.span,
                                 "one name",
                             )
-                            .with_secondary(v.span, format!("this is {}", ty_str(&v.ty)))
+                            .with_secondary(v.span, format!("this is {}", &v.ty.to_string()))
                             .with_help(format!(
                                 "take it apart: `let ({}) = ...;`",
                                 (0..ss.len())
@@ -803,7 +789,7 @@ impl<'p> Checker<'p> {
                                 *pspan,
                                 format!("{} names", bs.len()),
                             )
-                            .with_secondary(v.span, format!("this is {}", ty_str(t)))
+                            .with_secondary(v.span, format!("this is {}", t))
                             .with_help("the pattern must have one name per tuple element"),
                         );
                         vec![Ty::Unknown; bs.len()]
@@ -846,7 +832,7 @@ impl<'p> Checker<'p> {
                     (t @ Ty::Tensor(_), false) => vec![Some(t.clone())],
                     (t, _) => {
                         self.err(
-                            Diagnostic::error("E0310", format!("cannot assign {} to {} name{}", ty_str(t), targets.len(), if targets.len() == 1 { "" } else { "s" }), v.span, format!("this is {}", ty_str(t)))
+                            Diagnostic::error("E0310", format!("cannot assign {} to {} name{}", t, targets.len(), if targets.len() == 1 { "" } else { "s" }), v.span, format!("this is {}", t))
                                 .with_help("assign a tuple to a parenthesised list of names, `(h, c) = f(...);`"),
                         );
                         vec![None; targets.len()]
@@ -864,12 +850,12 @@ impl<'p> Checker<'p> {
                             "E0308",
                             format!(
                                 "cannot assign {} to `{}` of shape {}",
-                                ty_str(exp),
+                                exp,
                                 t.name,
                                 shape_str(have)
                             ),
                             v.span,
-                            format!("this is {}", ty_str(exp)),
+                            format!("this is {}", exp),
                         )
                         .with_secondary(
                             info.span,
@@ -1192,7 +1178,7 @@ impl<'p> Checker<'p> {
                     "E0310",
                     format!("a tuple of {} values used as a tensor", ss.len()),
                     e.span,
-                    format!("this is {}", ty_str(&x.ty)),
+                    format!("this is {}", &x.ty.to_string()),
                 )
                 .with_help("take it apart first: `let (a, b) = ...;`"),
             );

@@ -80,7 +80,7 @@ fn function(out: &mut String, f: &FnInstance, id: Option<usize>, fns: &[FnInstan
         "fn {}{tag}({}) -> {}{vars} {{",
         f.name,
         params.join(", "),
-        ty(&f.ret.ty)
+        &f.ret.ty.to_string()
     );
     let r = Renderer {
         names: &names,
@@ -110,20 +110,6 @@ fn local_names(b: &Body) -> Vec<String> {
 
 fn loop_names(b: &Body) -> Vec<String> {
     b.loop_names.clone()
-}
-
-fn ty(t: &Ty) -> String {
-    match t {
-        Ty::Tensor(s) => shape_str(s),
-        Ty::Tuple(ss) => format!(
-            "({})",
-            ss.iter()
-                .map(|s| shape_str(s))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Ty::Unknown => "?".into(),
-    }
 }
 
 fn pin(p: Pin) -> String {
@@ -172,7 +158,7 @@ impl Renderer<'_> {
                     let _ = writeln!(
                         out,
                         "{pad}let {lhs}: {}{} = {};",
-                        ty(&value.ty),
+                        &value.ty.to_string(),
                         pin(*p),
                         self.expr(value)
                     );
@@ -204,7 +190,7 @@ impl Renderer<'_> {
                     let _ = writeln!(
                         out,
                         "{pad}output {name}: {} = {};",
-                        ty(&value.ty),
+                        &value.ty.to_string(),
                         self.expr(value)
                     );
                 }

@@ -46,6 +46,20 @@ pub enum Ty {
     Unknown,
 }
 
+/// `[4, 3]`, `([4], [4])`, or `?` for an unknown type.
+impl std::fmt::Display for Ty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ty::Tensor(s) => f.write_str(&shape_str(s)),
+            Ty::Tuple(ss) => {
+                let parts: Vec<String> = ss.iter().map(|s| shape_str(s)).collect();
+                write!(f, "({})", parts.join(", "))
+            }
+            Ty::Unknown => f.write_str("?"),
+        }
+    }
+}
+
 impl Ty {
     pub fn shape(&self) -> Option<&Shape> {
         match self {
