@@ -179,7 +179,7 @@ impl Expander {
 
 /// Bytes of the correction message for OTs of widths `width_sum` (summed over OTs), each
 /// carrying `t` correlations.
-fn correction_bytes(t: usize, width_sum: u64) -> u64 {
+pub(super) fn correction_bytes(t: usize, width_sum: u64) -> u64 {
     (t as u64 * width_sum).div_ceil(8)
 }
 
@@ -209,7 +209,7 @@ fn vcot_send(
 
 /// [`vcot_send`], flushing the correction message only if `flush` (else it rides with the
 /// next message this party sends).
-fn vcot_send_with(
+pub(super) fn vcot_send_with(
     p: &mut Party,
     t: usize,
     widths: &[u32],
@@ -256,7 +256,11 @@ fn vcot_recv(
 }
 
 /// The receiver's first half: the random OTs on `choices` (sends the extension and flushes).
-fn vcot_recv_extend(p: &mut Party, t: usize, choices: &[u8]) -> Result<Vec<u128>, ProtoError> {
+pub(super) fn vcot_recv_extend(
+    p: &mut Party,
+    t: usize,
+    choices: &[u8],
+) -> Result<Vec<u128>, ProtoError> {
     let n = choices.len();
     let mut h = vec![0u128; n];
     if n == 0 || t == 0 {
@@ -271,7 +275,7 @@ fn vcot_recv_extend(p: &mut Party, t: usize, choices: &[u8]) -> Result<Vec<u128>
 }
 
 /// The receiver's second half: reads the corrections and derives the outputs from the pads.
-fn vcot_recv_finish(
+pub(super) fn vcot_recv_finish(
     p: &mut Party,
     t: usize,
     widths: &[u32],
@@ -300,7 +304,7 @@ fn vcot_recv_finish(
 }
 
 /// Σ_{i<k} (ℓ − i): the widths of the shrinking COTs for the first k bits of an operand.
-fn shrinking_width_sum(k: u32, out_bits: u32) -> u64 {
+pub(super) fn shrinking_width_sum(k: u32, out_bits: u32) -> u64 {
     let (k, l) = (k as u64, out_bits as u64);
     k * l - k * (k.saturating_sub(1)) / 2
 }
@@ -403,7 +407,7 @@ pub fn cross_term(
 }
 
 /// Σ_i 2^i·v_i over the COT outputs of one element.
-fn weigh(o: &[u64]) -> u64 {
+pub(super) fn weigh(o: &[u64]) -> u64 {
     o.iter()
         .enumerate()
         .fold(0u64, |acc, (i, &v)| acc.wrapping_add(v << i))

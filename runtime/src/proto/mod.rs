@@ -13,6 +13,7 @@
 pub mod bool;
 pub mod linear;
 pub mod millionaire;
+pub mod mult;
 pub mod ops;
 pub mod relu;
 pub mod testing;

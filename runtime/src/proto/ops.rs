@@ -6,7 +6,7 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
-use super::{Cost, Party, ProtoError, bool as pbool, millionaire, relu};
+use super::{Cost, Party, ProtoError, bool as pbool, millionaire, mult, relu};
 use crate::fixed;
 use crate::ring;
 
@@ -22,10 +22,12 @@ pub enum Op {
     And,
     B2a,
     Mux,
+    Mult,
+    Matmul,
 }
 
 /// Every registered operation, in the order `sir bench op all` runs them.
-pub const ALL: [Op; 9] = [
+pub const ALL: [Op; 11] = [
     Op::Relu,
     Op::Drelu,
     Op::Msb,
@@ -35,6 +37,8 @@ pub const ALL: [Op; 9] = [
     Op::Wrap,
     Op::WrapAllOnes,
     Op::Millionaire,
+    Op::Mult,
+    Op::Matmul,
 ];
 
 /// Public parameters of one operation call. Families with input/output widths, shifts or
@@ -109,6 +113,8 @@ impl Op {
             Op::And => "and",
             Op::B2a => "b2a",
             Op::Mux => "mux",
+            Op::Mult => "mult",
+            Op::Matmul => "matmul",
         }
     }
 
@@ -131,6 +137,8 @@ impl Op {
     pub fn output(self, params: &Params) -> Output {
         match self {
             Op::Relu | Op::B2a | Op::Mux => Output::Arith(params.bits),
+            Op::Mult => Output::Arith(mult::registry::mult_params(params).out_bits),
+            Op::Matmul => Output::Arith(mult::registry::matmul_params(params).out_bits),
             Op::WrapAllOnes => Output::BoolPair,
             _ => Output::Bool,
         }
@@ -148,6 +156,9 @@ impl Op {
             Op::And => pbool::and_cost(n),
             Op::B2a => pbool::b2a_cost(n, bits),
             Op::Mux => pbool::mux_cost(n, bits),
+            Op::Mult => mult::mult_cost(n, &mult::registry::mult_params(params)),
+            Op::Matmul if n == 0 => Cost::ZERO,
+            Op::Matmul => mult::matmul_full_cost(&mult::registry::matmul_params(params)),
         }
     }
 
@@ -172,6 +183,10 @@ impl Op {
             Op::And => widen(pbool::and(p, &to_bits(&inp.a), &to_bits(&inp.b))?),
             Op::B2a => pbool::b2a(p, &to_bits(&inp.a), bits)?,
             Op::Mux => pbool::mux(p, &to_bits(&inp.a), &inp.b, bits, crate::net::Role::Client)?,
+            Op::Mult => mult::mult(p, &mult::registry::mult_params(params), &inp.a, &inp.b)?,
+            Op::Matmul => {
+                mult::matmul_full(p, &mult::registry::matmul_params(params), &inp.a, &inp.b)?
+            }
         })
     }
 
@@ -219,6 +234,8 @@ impl Op {
         };
         let inputs = |a: Vec<u64>, b: Vec<u64>| Inputs { a, b };
         match self {
+            Op::Mult => mult::registry::mult_instance(rng, n, params),
+            Op::Matmul => mult::registry::matmul_instance(rng, params),
             Op::Millionaire | Op::Wrap | Op::WrapAllOnes => {
                 let x = values(rng);
                 let mut y = values(rng);

@@ -12,8 +12,47 @@ use crate::net::Stats;
 
 const WIDTHS: [u32; 10] = [1, 2, 7, 8, 16, 31, 32, 37, 63, 64];
 const SIZES: [usize; 3] = [1, 3, 1000];
+const MULT_WIDTHS: [u32; 9] = [1, 2, 8, 16, 31, 32, 37, 63, 64];
+const MATMUL_SHAPES: [[usize; 3]; 3] = [[1, 1, 1], [3, 5, 7], [1, 100, 35]];
 
 fn cases(op: Op) -> Vec<(Params, usize)> {
+    match op {
+        // m×m→ℓ at ℓ = 2m (capped at 64), ℓ = m (the ring product) and m < ℓ < 2m.
+        Op::Mult => {
+            return MULT_WIDTHS
+                .iter()
+                .flat_map(|&m| {
+                    let outs = [(2 * m).min(64), m, (m + m.div_ceil(2)).min(64)];
+                    outs.into_iter().flat_map(move |l| {
+                        SIZES.iter().map(move |&n| {
+                            let p = Params {
+                                bits_in: Some(m),
+                                bits_out: Some(l),
+                                ..Params::bits(m)
+                            };
+                            (p, n)
+                        })
+                    })
+                })
+                .collect();
+        }
+        Op::Matmul => {
+            return MATMUL_SHAPES
+                .iter()
+                .flat_map(|&d| {
+                    [1u32, 8, 16, 31].into_iter().map(move |m| {
+                        let p = Params {
+                            bits_in: Some(m),
+                            dims: Some(d),
+                            ..Params::bits(m)
+                        };
+                        (p, 1)
+                    })
+                })
+                .collect();
+        }
+        _ => {}
+    }
     let widths: &[u32] = match op {
         // The width only matters for the packing of ℓ-bit values.
         Op::And => &[1],
@@ -29,6 +68,8 @@ fn seed(op: Op, params: &Params, n: usize) -> [u8; 32] {
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&(n as u64).to_le_bytes());
     s[8] = params.bits as u8;
+    s[30] = params.bits_out.unwrap_or(0) as u8;
+    s[31] = params.dims.map_or(0, |d| d[2]) as u8;
     s[9..9 + op.name().len().min(20)]
         .copy_from_slice(&op.name().as_bytes()[..op.name().len().min(20)]);
     s
@@ -80,13 +121,14 @@ fn check(op: Op) {
         let mut rng = ChaCha20Rng::from_seed(seed(op, &params, n));
         let inst = op.instance(&mut rng, n, &params);
         let out = op.output(&params);
-        assert_eq!(s.len(), n);
-        assert_eq!(c.len(), n);
-        for i in 0..n {
+        let len = inst.expected.len();
+        assert_eq!(s.len(), len);
+        assert_eq!(c.len(), len);
+        for i in 0..len {
             assert_eq!(
                 out.reconstruct(s[i], c[i]),
                 inst.expected[i],
-                "{} ℓ={} n={n} element {i}: server in {:?} client in {:?}",
+                "{} ℓ={} {params:?} n={n} element {i}: server in {:?} client in {:?}",
                 op.name(),
                 params.bits,
                 inst.server.a.get(i),
@@ -96,7 +138,7 @@ fn check(op: Op) {
         assert_eq!(
             measured,
             op.cost(n, &params),
-            "{} ℓ={} n={n}: measured vs cost",
+            "{} ℓ={} {params:?} n={n}: measured vs cost",
             op.name(),
             params.bits
         );
@@ -146,6 +188,16 @@ fn b2a_matches_fixed_and_cost() {
 #[test]
 fn mux_matches_fixed_and_cost() {
     check(Op::Mux);
+}
+
+#[test]
+fn mult_matches_fixed_and_cost() {
+    check(Op::Mult);
+}
+
+#[test]
+fn matmul_matches_fixed_and_cost() {
+    check(Op::Matmul);
 }
 
 #[test]

@@ -1,0 +1,530 @@
+//! Mixed-bitwidth multiplication of two secret-shared operands (UMult/SMult) and the full
+//! matrix product with the server's clear weights, composed from the Wrap protocol and the
+//! correlated-OT products of [`super::linear`].
+//!
+//! Reference: D. Rathee, M. Rathee, R. K. K. Goli, D. Gupta, R. Sharma, N. Chandran,
+//! A. Rastogi, "SiRnn: A Math Library for Secure RNN Inference", IEEE S&P 2021 (arXiv
+//! 2105.04236). Cleartext semantics: [`crate::fixed::linear::mult`] and
+//! [`crate::fixed::linear::matmul`].
+//!
+//! ## UMult^{m,n,ℓ} and SMult (SiRnn Alg. 3, §IV-C)
+//! For m-bit shares x = x₀ + x₁ and n-bit shares y = y₀ + y₁ with wrap bits w_x, w_y (the
+//! carries of the share additions), and m, n ≤ ℓ ≤ m + n:
+//!
+//! uint(x)·uint(y) = x₀y₀ + x₁y₁ + x₀y₁ + x₁y₀ − 2^m·w_x·uint(y) − 2^n·w_y·uint(x) (mod 2^ℓ)
+//!
+//! (the 2^{m+n}·w_x·w_y term vanishes as ℓ ≤ m + n). The two cross terms are SiRnn's
+//! CrossTerm (Alg. 4): each party chooses with the bits of its share of the shorter operand,
+//! the other sends its share of the longer one, COT widths ℓ − i. The wraps come from one
+//! Wrap call (SiRnn §III-E, the millionaire on 2^k − 1 − x₀ vs x₁) for both operands at
+//! max(m, n) bits: the shorter operand's shares are shifted up, which keeps their carry. The
+//! products w·uint(·) are SiRnn's multiplexer, folded into the same OT batches: with
+//! w = w₀ ⊕ w₁, w·y_p = w_p·y_p + w_o·(y_p·(1 − 2w_p)) — one COT of width ℓ − m chosen by the
+//! other party's wrap share — and uint(y) mod 2^{ℓ−m} = y₀ + y₁ since ℓ − m ≤ n. So each party
+//! is OT receiver once with min(m, n) + 2 choice bits per element and both batches are
+//! pipelined as in [`super::linear::mult_ring`]: Wrap, then 3 flights (the paper's
+//! log ν + 2 order).
+//!
+//! SMult: a signed operand is shifted to x' = x + 2^{m−1} (the server adds it to its share
+//! before the Wrap, so the wraps are those of x'), int(x) = uint(x') − 2^{m−1}, and
+//! int(x)·int(y) = uint(x')uint(y') − 2^{n−1}uint(x') − 2^{m−1}uint(y') + 2^{m+n−2}. The
+//! correction 2^{n−1}·uint(x') = 2^{n−1}(x₀' + x₁) − 2^{m+n−1}·w_x, and 2^{m+n−1}·w_x mod
+//! 2^{m+n} only needs w_x's parity, so each party subtracts its Boolean share locally
+//! ("piggy-backed" wraps: no extra communication). Mixed signedness works the same way.
+//!
+//! An operand at least ℓ bits wide only matters mod 2^ℓ: it is reduced to ℓ bits (unsigned),
+//! where its wrap term vanishes. With m, n ≥ ℓ (e.g. 32×32→32) no wrap is needed at all and the
+//! product is [`super::linear::mult_ring`], the cheaper path. ℓ > m + n is rejected.
+//!
+//! ## MatMul with the server's W (SiRnn Alg. 5)
+//! [`matmul_full`]: the Wrap protocol on X's (offset) shares, then [`super::linear::matmul`]
+//! with those wrap bits: shares of X·W in m + n + ⌈log2 d2⌉ bits (see
+//! [`super::linear::MatMulParams::sirnn`]).
+
+use super::linear::{
+    MatMulParams, correction_bytes, matmul, matmul_cost, mult_ring, mult_ring_cost,
+    shrinking_width_sum, vcot_recv_extend, vcot_recv_finish, vcot_send_with,
+};
+use super::millionaire::Plan;
+use super::relu::{wrap, wrap_cost};
+use super::{Cost, Party, ProtoError};
+use crate::fixed::linear::Format;
+use crate::net::Role;
+use crate::ot::cost as otc;
+use crate::ring;
+
+fn arg(msg: String) -> ProtoError {
+    ProtoError::Argument(msg)
+}
+
+/// Public parameters of [`mult`]: the operands' formats (widths m, n and signedness) and the
+/// output width ℓ ≤ m + n.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MultParams {
+    pub x: Format,
+    pub y: Format,
+    pub out_bits: u32,
+}
+
+impl MultParams {
+    /// SiRnn's default output width ℓ = m + n (capped at 64).
+    pub fn sirnn(x: Format, y: Format) -> MultParams {
+        MultParams {
+            x,
+            y,
+            out_bits: (x.bits + y.bits).min(64),
+        }
+    }
+
+    fn check(&self) -> Result<(), ProtoError> {
+        for (what, b) in [("m", self.x.bits), ("n", self.y.bits), ("ℓ", self.out_bits)] {
+            if !(1..=64).contains(&b) {
+                return Err(arg(format!("{what} = {b} is not in 1..=64")));
+            }
+        }
+        if self.out_bits > self.x.bits + self.y.bits {
+            return Err(arg(format!(
+                "ℓ = {} exceeds m + n = {}",
+                self.out_bits,
+                self.x.bits + self.y.bits
+            )));
+        }
+        Ok(())
+    }
+
+    /// The operand formats after reducing operands of ≥ ℓ bits to unsigned ℓ-bit ones.
+    fn normalized(&self) -> (Format, Format) {
+        let l = self.out_bits;
+        let norm = |f: Format| {
+            if f.bits >= l { Format::unsigned(l) } else { f }
+        };
+        (norm(self.x), norm(self.y))
+    }
+}
+
+/// The per-element OT layout of one direction of [`mult`] (both directions are alike).
+struct Layout {
+    m: u32,
+    n: u32,
+    l: u32,
+    /// Choice bits of the shorter operand: min(m, n).
+    k: u32,
+    wx: bool,
+    wy: bool,
+}
+
+impl Layout {
+    fn new(params: &MultParams) -> Layout {
+        let (xf, yf) = params.normalized();
+        let l = params.out_bits;
+        Layout {
+            m: xf.bits,
+            n: yf.bits,
+            l,
+            k: xf.bits.min(yf.bits),
+            wx: xf.bits < l,
+            wy: yf.bits < l,
+        }
+    }
+
+    fn per(&self) -> usize {
+        self.k as usize + self.wx as usize + self.wy as usize
+    }
+
+    fn widths(&self) -> Vec<u32> {
+        let mut w: Vec<u32> = (0..self.k).map(|i| self.l - i).collect();
+        if self.wx {
+            w.push(self.l - self.m);
+        }
+        if self.wy {
+            w.push(self.l - self.n);
+        }
+        w
+    }
+
+    fn width_sum(&self) -> u64 {
+        shrinking_width_sum(self.k, self.l)
+            + if self.wx { (self.l - self.m) as u64 } else { 0 }
+            + if self.wy { (self.l - self.n) as u64 } else { 0 }
+    }
+
+    /// Width of the single Wrap call (0 if none).
+    fn wrap_bits(&self) -> u32 {
+        match (self.wx, self.wy) {
+            (true, true) => self.m.max(self.n),
+            (true, false) => self.m,
+            (false, true) => self.n,
+            (false, false) => 0,
+        }
+    }
+
+    fn wrap_count(&self, len: usize) -> usize {
+        len * (self.wx as usize + self.wy as usize)
+    }
+}
+
+/// The 3 pipelined flights of two opposite COT batches of `ots` OTs each, widths summing to
+/// `width_sum` per batch: client's extension; server's corrections with its extension;
+/// client's corrections.
+fn two_way_cost(ots: usize, width_sum: u64) -> Cost {
+    if ots == 0 {
+        return Cost::ZERO;
+    }
+    let u = otc::rot(ots).receiver_bytes;
+    let corr = correction_bytes(1, width_sum);
+    Cost::message(Role::Client, u)
+        .then(Cost::message(Role::Server, corr + u))
+        .then(Cost::message(Role::Client, corr))
+}
+
+/// The exact cost of [`mult`] on `len` elements.
+pub fn mult_cost(len: usize, params: &MultParams) -> Cost {
+    if len == 0 {
+        return Cost::ZERO;
+    }
+    let lay = Layout::new(params);
+    if !lay.wx && !lay.wy {
+        return mult_ring_cost(len, params.out_bits);
+    }
+    after_wrap(
+        lay.wrap_count(len),
+        lay.wrap_bits(),
+        two_way_cost(len * lay.per(), len as u64 * lay.width_sum()),
+    )
+}
+
+/// The cost of a Wrap of `count` elements of `bits` bits followed by a phase `next` that the
+/// client opens: if the Wrap's last message is the client's, the phase's first message
+/// travels with it (one flight fewer).
+fn after_wrap(count: usize, bits: u32, next: Cost) -> Cost {
+    let w = wrap_cost(count, bits);
+    let merged =
+        (w.rounds > 0 && next.rounds > 0 && Plan::new(bits).last_sender() == Role::Client) as u64;
+    Cost {
+        rounds: w.rounds + next.rounds - merged,
+        ..w.alongside(next)
+    }
+}
+
+/// UMult/SMult^{m,n,ℓ} (SiRnn Alg. 3): `x` and `y` are this party's m-bit and n-bit shares
+/// (formats `params.x`, `params.y`); returns shares of val(x)·val(y) mod 2^ℓ
+/// ([`fixed::linear::mult`](crate::fixed::linear::mult)).
+pub fn mult(
+    p: &mut Party,
+    params: &MultParams,
+    x: &[u64],
+    y: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    params.check()?;
+    if y.len() != x.len() {
+        return Err(arg(format!(
+            "y has {} entries, expected {}",
+            y.len(),
+            x.len()
+        )));
+    }
+    let len = x.len();
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let l = params.out_bits;
+    let (xf, yf) = params.normalized();
+    let lay = Layout::new(params);
+    let (m, n) = (lay.m, lay.n);
+    if !lay.wx && !lay.wy {
+        let xr: Vec<u64> = x.iter().map(|&v| ring::reduce(v, l)).collect();
+        let yr: Vec<u64> = y.iter().map(|&v| ring::reduce(v, l)).collect();
+        return mult_ring(p, l, &xr, &yr);
+    }
+    let server = p.is_server();
+    // This party's shares of the offset operands x' = x + off_x, y' = y + off_y.
+    let (offx, offy) = (xf.offset(), yf.offset());
+    let xs: Vec<u64> = x
+        .iter()
+        .map(|&v| {
+            if server {
+                ring::add(v, offx, m)
+            } else {
+                ring::reduce(v, m)
+            }
+        })
+        .collect();
+    let ys: Vec<u64> = y
+        .iter()
+        .map(|&v| {
+            if server {
+                ring::add(v, offy, n)
+            } else {
+                ring::reduce(v, n)
+            }
+        })
+        .collect();
+
+    // Wrap bits of both operands in one call at max(m, n) bits.
+    let wb = lay.wrap_bits();
+    let mut input = Vec::with_capacity(lay.wrap_count(len));
+    if lay.wx {
+        input.extend(xs.iter().map(|&v| v << (wb - m)));
+    }
+    if lay.wy {
+        input.extend(ys.iter().map(|&v| v << (wb - n)));
+    }
+    let w = wrap(p, &input, wb)?;
+    let zeros = vec![0u8; len];
+    let (wx, wy): (&[u8], &[u8]) = match (lay.wx, lay.wy) {
+        (true, true) => (&w[..len], &w[len..]),
+        (true, false) => (&w, &zeros),
+        _ => (&zeros, &w),
+    };
+
+    // One COT batch per direction: the receiver chooses with the bits of its share of the
+    // shorter operand, then its wrap shares of x and y.
+    let per = lay.per();
+    let k = lay.k as usize;
+    let x_short = m <= n;
+    let (short, long) = if x_short { (&xs, &ys) } else { (&ys, &xs) };
+    let widths: Vec<u32> = {
+        let one = lay.widths();
+        (0..len).flat_map(|_| one.iter().copied()).collect()
+    };
+    let choices: Vec<u8> = (0..len)
+        .flat_map(|e| {
+            let s = short[e];
+            let mut c: Vec<u8> = (0..k).map(|i| (s >> i) as u8 & 1).collect();
+            if lay.wx {
+                c.push(wx[e] & 1);
+            }
+            if lay.wy {
+                c.push(wy[e] & 1);
+            }
+            c
+        })
+        .collect();
+    let (wx_slot, wy_slot) = (k, k + lay.wx as usize);
+    let mut corr = |j: usize, c: &mut [u64]| {
+        let (e, q) = (j / per, j % per);
+        c[0] = if q < k {
+            long[e]
+        } else if lay.wx && q == wx_slot {
+            if wx[e] & 1 == 1 {
+                ys[e].wrapping_neg()
+            } else {
+                ys[e]
+            }
+        } else {
+            debug_assert!(lay.wy && q == wy_slot);
+            if wy[e] & 1 == 1 {
+                xs[e].wrapping_neg()
+            } else {
+                xs[e]
+            }
+        };
+    };
+    let (mine, theirs) = if server {
+        let a = vcot_send_with(p, 1, &widths, &mut corr, false)?;
+        let h = vcot_recv_extend(p, 1, &choices)?;
+        let o = vcot_recv_finish(p, 1, &widths, &choices, &h)?;
+        (o, a)
+    } else {
+        let h = vcot_recv_extend(p, 1, &choices)?;
+        let o = vcot_recv_finish(p, 1, &widths, &choices, &h)?;
+        let a = vcot_send_with(p, 1, &widths, &mut corr, true)?;
+        (o, a)
+    };
+    let scale: Vec<u64> = (0..per)
+        .map(|q| {
+            if q < k {
+                1u64 << q
+            } else if lay.wx && q == wx_slot {
+                (1u64 << m).wrapping_neg()
+            } else {
+                (1u64 << n).wrapping_neg()
+            }
+        })
+        .collect();
+    let pm = 1u64 << m.min(63);
+    let pn = 1u64 << n.min(63);
+    Ok((0..len)
+        .map(|e| {
+            let (xe, ye) = (xs[e], ys[e]);
+            let (wxe, wye) = ((wx[e] & 1) as u64, (wy[e] & 1) as u64);
+            let mut r = xe.wrapping_mul(ye);
+            for q in 0..per {
+                let d = mine[e * per + q].wrapping_sub(theirs[e * per + q]);
+                r = r.wrapping_add(d.wrapping_mul(scale[q]));
+            }
+            // Local halves of the wrap products (only where the wrap is used: m, n < ℓ ≤ 64).
+            if lay.wx {
+                r = r.wrapping_sub(pm.wrapping_mul(wxe).wrapping_mul(ye));
+                r = r.wrapping_add(offy.wrapping_mul(pm).wrapping_mul(wxe));
+            }
+            if lay.wy {
+                r = r.wrapping_sub(pn.wrapping_mul(wye).wrapping_mul(xe));
+                r = r.wrapping_add(offx.wrapping_mul(pn).wrapping_mul(wye));
+            }
+            // Signed corrections: −off_y·x' − off_x·y' (+ off_x·off_y on the server).
+            r = r
+                .wrapping_sub(offy.wrapping_mul(xe))
+                .wrapping_sub(offx.wrapping_mul(ye));
+            if server {
+                r = r.wrapping_add(offx.wrapping_mul(offy));
+            }
+            ring::reduce(r, l)
+        })
+        .collect())
+}
+
+/// The exact cost of [`matmul_full`]: the Wrap of X's d1·d2 entries at m bits (if m < ℓ),
+/// then [`matmul_cost`].
+pub fn matmul_full_cost(params: &MatMulParams) -> Cost {
+    if params.needs_wrap() {
+        after_wrap(params.dims.x_len(), params.x.bits, matmul_cost(params))
+    } else {
+        matmul_cost(params)
+    }
+}
+
+/// The matrix product X·W with the server's clear W (SiRnn Alg. 5 with a public weight
+/// matrix): `x` is this party's m-bit shares of X (d1×d2), the server passes W (d2×d3,
+/// format `params.w`; the client `&[]`). The wrap bits of X's (offset) shares come from the
+/// Wrap protocol, then [`matmul`]. Returns shares of Σ_k val(X[i][k])·val(W[k][j]) mod 2^ℓ.
+pub fn matmul_full(
+    p: &mut Party,
+    params: &MatMulParams,
+    x: &[u64],
+    w: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    if x.len() != params.dims.x_len() {
+        return Err(arg(format!(
+            "X share has {} entries, expected {}",
+            x.len(),
+            params.dims.x_len()
+        )));
+    }
+    let wraps = if params.needs_wrap() {
+        let m = params.x.bits;
+        if !(1..=64).contains(&m) {
+            return Err(arg(format!("m = {m} is not in 1..=64")));
+        }
+        let off = params.x.offset();
+        let input: Vec<u64> = if p.is_server() {
+            x.iter().map(|&v| ring::add(v, off, m)).collect()
+        } else {
+            x.iter().map(|&v| ring::reduce(v, m)).collect()
+        };
+        wrap(p, &input, m)?
+    } else {
+        Vec::new()
+    };
+    matmul(p, params, x, &wraps, w)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry entries (`mult`, `matmul`) of [`super::ops`].
+
+pub(super) mod registry {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::RngCore;
+
+    use super::super::linear::MatMulParams;
+    use super::super::ops::{Inputs, Instance, Params};
+    use super::MultParams;
+    use crate::fixed::linear::{self as fl, Format, MatDims};
+    use crate::ring;
+
+    /// `mult`: SMult m×m→ℓ with m = `bits_in` (else `bits`) and ℓ = `bits_out` (else m + m
+    /// capped at 64 when `bits_in` is given, else `bits`).
+    pub fn mult_params(p: &Params) -> MultParams {
+        let m = p.bits_in.unwrap_or(p.bits);
+        let l = p.bits_out.unwrap_or(if p.bits_in.is_some() {
+            (2 * m).min(64)
+        } else {
+            p.bits
+        });
+        MultParams {
+            x: Format::signed(m),
+            y: Format::signed(m),
+            out_bits: l,
+        }
+    }
+
+    /// `matmul`: dims M,K,N (default 1,100,35), signed X and W of m = `bits_in` (else `bits`)
+    /// bits, ℓ = `bits_out` or SiRnn's m + m + ⌈log2 K⌉.
+    pub fn matmul_params(p: &Params) -> MatMulParams {
+        let [d1, d2, d3] = p.dims.unwrap_or([1, 100, 35]);
+        let m = p.bits_in.unwrap_or(p.bits);
+        let f = Format::signed(m);
+        let mut mp = MatMulParams::sirnn(MatDims::new(d1, d2, d3), f, f);
+        if let Some(l) = p.bits_out {
+            mp.out_bits = l;
+        }
+        mp
+    }
+
+    /// `len` values of `bits` bits, edge values (0, −1, min, max, 1) twice first when
+    /// `len` ≥ 10; and their shares, the edge block's server share 0 then −1 (shares that do
+    /// not and do wrap).
+    fn shared(rng: &mut ChaCha20Rng, len: usize, bits: u32) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+        let m = ring::mask(bits);
+        let edges = [0, m, (m >> 1) + 1, m >> 1, 1 & m];
+        let e = edges.len();
+        let edge = len >= 2 * e;
+        let v: Vec<u64> = (0..len)
+            .map(|i| {
+                if edge && i < 2 * e {
+                    edges[i % e]
+                } else {
+                    rng.next_u64() & m
+                }
+            })
+            .collect();
+        let s: Vec<u64> = (0..len)
+            .map(|i| match i {
+                i if edge && i < e => 0,
+                i if edge && i < 2 * e => m,
+                _ => rng.next_u64() & m,
+            })
+            .collect();
+        let c = v
+            .iter()
+            .zip(&s)
+            .map(|(&x, &a)| ring::sub(x, a, bits))
+            .collect();
+        (v, s, c)
+    }
+
+    pub fn mult_instance(rng: &mut ChaCha20Rng, n: usize, p: &Params) -> Instance {
+        let mp = mult_params(p);
+        let (x, xs, xc) = shared(rng, n, mp.x.bits);
+        let (mut y, mut ys, mut yc) = shared(rng, n, mp.y.bits);
+        // Pair the edge values crosswise too (min·min, min·max, −1·min, ...).
+        if n >= 10 {
+            y[..10].rotate_left(2);
+            ys[..10].rotate_left(2);
+            yc[..10].rotate_left(2);
+        }
+        let expected = x
+            .iter()
+            .zip(&y)
+            .map(|(&a, &b)| fl::mult(a, mp.x, b, mp.y, mp.out_bits))
+            .collect();
+        Instance {
+            server: Inputs { a: xs, b: ys },
+            client: Inputs { a: xc, b: yc },
+            expected,
+        }
+    }
+
+    /// The matrix sizes come from `dims` alone (`n` is ignored; the result has M·N entries).
+    pub fn matmul_instance(rng: &mut ChaCha20Rng, p: &Params) -> Instance {
+        let mp = matmul_params(p);
+        let (x, xs, xc) = shared(rng, mp.dims.x_len(), mp.x.bits);
+        let (w, _, _) = shared(rng, mp.dims.w_len(), mp.w.bits);
+        let expected = fl::matmul(mp.dims, &x, mp.x, &w, mp.w, mp.out_bits);
+        Instance {
+            server: Inputs { a: xs, b: w },
+            client: Inputs { a: xc, b: vec![] },
+            expected,
+        }
+    }
+}
