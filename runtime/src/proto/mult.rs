@@ -197,13 +197,64 @@ pub fn mult_cost(len: usize, params: &MultParams) -> Cost {
 /// client opens: if the Wrap's last message is the client's, the phase's first message
 /// travels with it (one flight fewer).
 fn after_wrap(count: usize, bits: u32, next: Cost) -> Cost {
-    let w = wrap_cost(count, bits);
-    let merged =
-        (w.rounds > 0 && next.rounds > 0 && Plan::new(bits).last_sender() == Role::Client) as u64;
+    let (w, last) = wrap_any_cost(count, bits);
+    let merged = (w.rounds > 0 && next.rounds > 0 && last == Role::Client) as u64;
     Cost {
         rounds: w.rounds + next.rounds - merged,
         ..w.alongside(next)
     }
+}
+
+/// The cost of the direct wrap: one 1-of-2^k OT of 1-bit messages per element (k ≤ 8).
+fn table_wrap_cost(count: usize, bits: u32) -> Cost {
+    Cost::ot(Role::Server, otc::one_of_n(count, 1 << bits, 1))
+}
+
+/// Whether [`wrap_any`] uses the direct table (k ≤ 8 and cheaper than the millionaire).
+fn use_table(bits: u32) -> bool {
+    bits <= 8 && table_wrap_cost(1, bits).total_bytes() < wrap_cost(1, bits).total_bytes()
+}
+
+/// The cost of [`wrap_any`] and the sender of its last message.
+fn wrap_any_cost(count: usize, bits: u32) -> (Cost, Role) {
+    if use_table(bits) {
+        (table_wrap_cost(count, bits), Role::Server)
+    } else {
+        (wrap_cost(count, bits), Plan::new(bits).last_sender())
+    }
+}
+
+/// The wrap bits of k-bit shares (SiRnn §III-E, F_Wrap). For k ≤ 8 where it is cheaper, by
+/// one 1-of-2^k OT per element (the millionaire with a single leaf, CrypTFlow2 §3 with
+/// radix 2^k): the server offers T[v] = r ⊕ 1{x₀ + v ≥ 2^k} for a fresh random r (its
+/// share), the client chooses v = x₁. Otherwise the millionaire tree ([`wrap`]).
+fn wrap_any(p: &mut Party, input: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    if !use_table(bits) {
+        return wrap(p, input, bits);
+    }
+    let n = 1usize << bits;
+    let mask = ring::mask(bits);
+    let mut out = vec![0u8; input.len()];
+    if input.is_empty() {
+        return Ok(out);
+    }
+    if p.is_server() {
+        super::bool::random_bits(p, &mut out);
+        let mut msgs = Vec::with_capacity(input.len() * n);
+        for (&x, &r) in input.iter().zip(&out) {
+            let x = x & mask;
+            msgs.extend((0..n as u64).map(|v| (r as u64) ^ (x + v > mask) as u64));
+        }
+        p.ot.one_of_n_send(&mut p.ch, n, 1, &msgs)?;
+    } else {
+        let choices: Vec<u8> = input.iter().map(|&x| (x & mask) as u8).collect();
+        let mut got = vec![0u64; input.len()];
+        p.ot.one_of_n_recv(&mut p.ch, n, 1, &choices, &mut got)?;
+        for (o, g) in out.iter_mut().zip(got) {
+            *o = g as u8 & 1;
+        }
+    }
+    Ok(out)
 }
 
 /// UMult/SMult^{m,n,ℓ} (SiRnn Alg. 3): `x` and `y` are this party's m-bit and n-bit shares
@@ -269,7 +320,7 @@ pub fn mult(
     if lay.wy {
         input.extend(ys.iter().map(|&v| v << (wb - n)));
     }
-    let w = wrap(p, &input, wb)?;
+    let w = wrap_any(p, &input, wb)?;
     let zeros = vec![0u8; len];
     let (wx, wy): (&[u8], &[u8]) = match (lay.wx, lay.wy) {
         (true, true) => (&w[..len], &w[len..]),
@@ -412,7 +463,7 @@ pub fn matmul_full(
         } else {
             x.iter().map(|&v| ring::reduce(v, m)).collect()
         };
-        wrap(p, &input, m)?
+        wrap_any(p, &input, m)?
     } else {
         Vec::new()
     };
