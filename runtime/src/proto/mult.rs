@@ -179,12 +179,22 @@ fn two_way_cost(ots: usize, width_sum: u64) -> Cost {
 
 /// The exact cost of [`mult`] on `len` elements.
 pub fn mult_cost(len: usize, params: &MultParams) -> Cost {
+    mult_known_msb_cost(len, params, KnownMsb::NONE)
+}
+
+/// The exact cost of [`mult_known_msb`] on `len` elements.
+pub fn mult_known_msb_cost(len: usize, params: &MultParams, known: KnownMsb) -> Cost {
     if len == 0 {
         return Cost::ZERO;
     }
     let lay = Layout::new(params);
     if !lay.wx && !lay.wy {
         return mult_ring_cost(len, params.out_bits);
+    }
+    let next = two_way_cost(len * lay.per(), len as u64 * lay.width_sum());
+    if known_wrap_msbs(params, &lay, known).is_some() {
+        let c = lay.wrap_count(len);
+        return vcot_cost_1(c).then(next);
     }
     after_wrap(
         lay.wrap_count(len),
@@ -257,12 +267,95 @@ fn wrap_any(p: &mut Party, input: &[u64], bits: u32) -> Result<Vec<u8>, ProtoErr
     Ok(out)
 }
 
+/// Public knowledge of the operands' most significant bits (SiRnn's ⋆ variants, Table V):
+/// `Some(b)` when msb(x) (of the m-bit encoding) is known to be b, e.g. 0 for x ≥ 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KnownMsb {
+    pub x: Option<bool>,
+    pub y: Option<bool>,
+}
+
+impl KnownMsb {
+    pub const NONE: KnownMsb = KnownMsb { x: None, y: None };
+}
+
+/// The MSBs of the offset operands x', y' when every wrap [`mult`] needs has a known MSB
+/// (msb(x') = msb(x) ⊕ 1 for a signed x); `None` otherwise (then the Wrap protocol runs).
+fn known_wrap_msbs(params: &MultParams, lay: &Layout, known: KnownMsb) -> Option<(bool, bool)> {
+    let (xf, yf) = params.normalized();
+    let cx = if lay.wx {
+        Some(known.x? ^ xf.signed)
+    } else {
+        None
+    };
+    let cy = if lay.wy {
+        Some(known.y? ^ yf.signed)
+    } else {
+        None
+    };
+    Some((cx.unwrap_or(false), cy.unwrap_or(false)))
+}
+
+/// The cost of [`and_of_msbs`] on `count` bits: `count` random OTs from the client and
+/// ⌈count/8⌉ bytes of corrections; 2 flights.
+fn vcot_cost_1(count: usize) -> Cost {
+    if count == 0 {
+        return Cost::ZERO;
+    }
+    Cost::message(Role::Client, otc::rot(count).receiver_bytes).then(Cost::message(
+        Role::Server,
+        correction_bytes(1, count as u64),
+    ))
+}
+
+/// Boolean shares of a_s ∧ a_c for bits a_s (server's) and a_c (client's), one COT of width
+/// 1 each (mod 2 the correlation a_s·a_c is the AND). Given msb(x) = c public, the wrap of
+/// x's shares with MSBs a, b is a ∧ b if c = 1 and a ∨ b = ¬(¬a ∧ ¬b) if c = 0 (the carry
+/// into the top bit is a ⊕ b ⊕ c): SiRnn's ⋆ wrap without a millionaire.
+fn and_of_msbs(p: &mut Party, a: &[u8]) -> Result<Vec<u8>, ProtoError> {
+    let widths = vec![1u32; a.len()];
+    if a.is_empty() {
+        return Ok(Vec::new());
+    }
+    if p.is_server() {
+        let pads = vcot_send_with(p, 1, &widths, &mut |j, c| c[0] = a[j] as u64, true)?;
+        Ok(pads.iter().map(|&v| v as u8 & 1).collect())
+    } else {
+        let h = vcot_recv_extend(p, 1, a)?;
+        let o = vcot_recv_finish(p, 1, &widths, a, &h)?;
+        Ok(o.iter().map(|&v| v as u8 & 1).collect())
+    }
+}
+
+/// ⋆UMult/⋆SMult (SiRnn Table V): [`mult`] where the MSBs of the operands are public
+/// (`known`): each wrap is one AND of the shares' MSBs instead of a Wrap. If some needed
+/// wrap's MSB is unknown, this is [`mult`].
+pub fn mult_known_msb(
+    p: &mut Party,
+    params: &MultParams,
+    known: KnownMsb,
+    x: &[u64],
+    y: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    mult_impl(p, params, known, x, y)
+}
+
 /// UMult/SMult^{m,n,ℓ} (SiRnn Alg. 3): `x` and `y` are this party's m-bit and n-bit shares
 /// (formats `params.x`, `params.y`); returns shares of val(x)·val(y) mod 2^ℓ
 /// ([`fixed::linear::mult`](crate::fixed::linear::mult)).
 pub fn mult(
     p: &mut Party,
     params: &MultParams,
+    x: &[u64],
+    y: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    mult_impl(p, params, KnownMsb::NONE, x, y)
+}
+
+fn mult_impl(
+    p: &mut Party,
+    params: &MultParams,
+    known: KnownMsb,
     x: &[u64],
     y: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
@@ -311,16 +404,37 @@ pub fn mult(
         })
         .collect();
 
-    // Wrap bits of both operands in one call at max(m, n) bits.
-    let wb = lay.wrap_bits();
-    let mut input = Vec::with_capacity(lay.wrap_count(len));
-    if lay.wx {
-        input.extend(xs.iter().map(|&v| v << (wb - m)));
-    }
-    if lay.wy {
-        input.extend(ys.iter().map(|&v| v << (wb - n)));
-    }
-    let w = wrap_any(p, &input, wb)?;
+    let w = if let Some((cx, cy)) = known_wrap_msbs(params, &lay, known) {
+        // ⋆: the MSBs of x' and y' are public, each wrap is one AND of the shares' MSBs.
+        let mut a = Vec::with_capacity(lay.wrap_count(len));
+        if lay.wx {
+            a.extend(xs.iter().map(|&v| (ring::msb(v, m) as u8) ^ (!cx as u8)));
+        }
+        if lay.wy {
+            a.extend(ys.iter().map(|&v| (ring::msb(v, n) as u8) ^ (!cy as u8)));
+        }
+        let flip: Vec<bool> = (lay.wx.then_some(!cx).into_iter().flat_map(|f| vec![f; len]))
+            .chain(lay.wy.then_some(!cy).into_iter().flat_map(|f| vec![f; len]))
+            .collect();
+        let mut w = and_of_msbs(p, &a)?;
+        if server {
+            for (w, &f) in w.iter_mut().zip(&flip) {
+                *w ^= f as u8;
+            }
+        }
+        w
+    } else {
+        // Wrap bits of both operands in one call at max(m, n) bits.
+        let wb = lay.wrap_bits();
+        let mut input = Vec::with_capacity(lay.wrap_count(len));
+        if lay.wx {
+            input.extend(xs.iter().map(|&v| v << (wb - m)));
+        }
+        if lay.wy {
+            input.extend(ys.iter().map(|&v| v << (wb - n)));
+        }
+        wrap_any(p, &input, wb)?
+    };
     let zeros = vec![0u8; len];
     let (wx, wy): (&[u8], &[u8]) = match (lay.wx, lay.wy) {
         (true, true) => (&w[..len], &w[len..]),
@@ -596,6 +710,10 @@ mod tests {
     /// Shares each case's values at random, runs all cases in one session and checks every
     /// result against `fixed` and every measured cost against [`mult_cost`].
     fn check_cases(cases: &[Case], seed: u8) {
+        check_known(cases, KnownMsb::NONE, seed)
+    }
+
+    fn check_known(cases: &[Case], known: KnownMsb, seed: u8) {
         let mut rng = ChaCha20Rng::from_seed([seed; 32]);
         let shares: Vec<_> = cases
             .iter()
@@ -622,7 +740,7 @@ mod tests {
                     let (x, y) = if p.is_server() { (xs, ys) } else { (xc, yc) };
                     p.ch.flush()?;
                     let before = p.stats();
-                    let out = mult(p, mp, x, y)?;
+                    let out = mult_known_msb(p, mp, known, x, y)?;
                     p.ch.flush()?;
                     res.push((out, p.stats() - before));
                 }
@@ -646,7 +764,12 @@ mod tests {
                 client_bytes: cs.bytes_sent,
                 rounds: ss.flushes + cs.flushes,
             };
-            assert_eq!(measured, mult_cost(x.len(), mp), "{mp:?} n={}", x.len());
+            assert_eq!(
+                measured,
+                mult_known_msb_cost(x.len(), mp, known),
+                "{mp:?} {known:?} n={}",
+                x.len()
+            );
         }
     }
 
@@ -770,6 +893,59 @@ mod tests {
             ));
         }
         check_cases(&cases, 3);
+    }
+
+    /// ⋆UMult/⋆SMult: operands with public MSBs (0 and 1, e.g. after a ReLU), exact and
+    /// cheaper than the Wrap path.
+    #[test]
+    fn known_msb_variants() {
+        let mut rng = ChaCha20Rng::from_seed([11; 32]);
+        for (bx, by) in [(false, false), (true, false), (false, true), (true, true)] {
+            let known = KnownMsb {
+                x: Some(bx),
+                y: Some(by),
+            };
+            let mut cases = Vec::new();
+            for (m, n) in [
+                (1, 1),
+                (2, 2),
+                (8, 8),
+                (16, 16),
+                (8, 16),
+                (31, 31),
+                (37, 5),
+                (63, 63),
+            ] {
+                for signed in [true, false] {
+                    let fx = Format { bits: m, signed };
+                    let fy = Format { bits: n, signed };
+                    for len in [1, 3, 1000] {
+                        let draw = |rng: &mut ChaCha20Rng, bits: u32, b: bool| -> Vec<u64> {
+                            random(rng, len, bits - 1)
+                                .into_iter()
+                                .map(|v| v | (b as u64) << (bits - 1))
+                                .collect()
+                        };
+                        let (x, y) = (draw(&mut rng, m, bx), draw(&mut rng, n, by));
+                        for l in [(m + n).min(64), m.max(n) + 1] {
+                            let mp = MultParams {
+                                x: fx,
+                                y: fy,
+                                out_bits: l.min(m + n),
+                            };
+                            cases.push((mp, x.clone(), y.clone()));
+                        }
+                    }
+                }
+            }
+            check_known(&cases, known, 4);
+        }
+        let mp = MultParams::sirnn(Format::signed(16), Format::signed(16));
+        let k = KnownMsb {
+            x: Some(false),
+            y: Some(false),
+        };
+        assert!(mult_known_msb_cost(1, &mp, k).total_bytes() < mult_cost(1, &mp).total_bytes());
     }
 
     #[test]
