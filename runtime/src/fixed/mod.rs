@@ -5,6 +5,7 @@
 //! Conventions: ℓ-bit ring elements are `u64` in the low ℓ bits (see [`crate::ring`]); Boolean
 //! values are `u8` 0 or 1. Signed interpretations are two's complement in ℓ bits.
 
+pub mod ext;
 pub mod linear;
 use crate::ring;
 

@@ -11,13 +11,18 @@
 //! - Randomness comes from [`Party::rng`], a ChaCha20 CSPRNG seeded from the OS.
 
 pub mod bool;
+pub mod ext;
+pub mod ext_ops;
 pub mod linear;
 pub mod millionaire;
 pub mod mult;
 pub mod ops;
 pub mod relu;
 pub mod testing;
+pub mod trunc;
 
+#[cfg(test)]
+mod ext_tests;
 #[cfg(test)]
 mod tests;
 

@@ -6,6 +6,7 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
+use super::ext_ops::ExtOp;
 use super::{Cost, Party, ProtoError, bool as pbool, millionaire, mult, relu};
 use crate::fixed;
 use crate::ring;
@@ -24,10 +25,12 @@ pub enum Op {
     Mux,
     Mult,
     Matmul,
+    /// The extension and truncation family ([`super::ext_ops`]).
+    Ext(ExtOp),
 }
 
 /// Every registered operation, in the order `sir bench op all` runs them.
-pub const ALL: [Op; 11] = [
+pub const ALL: [Op; 25] = [
     Op::Relu,
     Op::Drelu,
     Op::Msb,
@@ -39,6 +42,20 @@ pub const ALL: [Op; 11] = [
     Op::Millionaire,
     Op::Mult,
     Op::Matmul,
+    Op::Ext(ExtOp::Zext),
+    Op::Ext(ExtOp::Sext),
+    Op::Ext(ExtOp::ZextKnownMsb),
+    Op::Ext(ExtOp::SextKnownMsb),
+    Op::Ext(ExtOp::ZextSharedMsb),
+    Op::Ext(ExtOp::SextSharedMsb),
+    Op::Ext(ExtOp::TruncReduce),
+    Op::Ext(ExtOp::Lrs),
+    Op::Ext(ExtOp::Ars),
+    Op::Ext(ExtOp::ArsRound),
+    Op::Ext(ExtOp::LrsKnownMsb),
+    Op::Ext(ExtOp::ArsKnownMsb),
+    Op::Ext(ExtOp::LrsSharedMsb),
+    Op::Ext(ExtOp::ArsSharedMsb),
 ];
 
 /// Public parameters of one operation call. Families with input/output widths, shifts or
@@ -113,6 +130,7 @@ impl Op {
             Op::And => "and",
             Op::B2a => "b2a",
             Op::Mux => "mux",
+            Op::Ext(e) => e.name(),
             Op::Mult => "mult",
             Op::Matmul => "matmul",
         }
@@ -124,6 +142,9 @@ impl Op {
 
     /// Whether `params` make sense for this operation.
     pub fn check(self, params: &Params) -> Result<(), ProtoError> {
+        if let Op::Ext(e) = self {
+            return e.check(params);
+        }
         if !(1..=64).contains(&params.bits) {
             return Err(ProtoError::Argument(format!(
                 "{}: ℓ = {} is not in 1..=64",
@@ -136,6 +157,7 @@ impl Op {
 
     pub fn output(self, params: &Params) -> Output {
         match self {
+            Op::Ext(e) => e.output(params),
             Op::Relu | Op::B2a | Op::Mux => Output::Arith(params.bits),
             Op::Mult => Output::Arith(mult::registry::mult_params(params).out_bits),
             Op::Matmul => Output::Arith(mult::registry::matmul_params(params).out_bits),
@@ -156,6 +178,7 @@ impl Op {
             Op::And => pbool::and_cost(n),
             Op::B2a => pbool::b2a_cost(n, bits),
             Op::Mux => pbool::mux_cost(n, bits),
+            Op::Ext(e) => e.cost(n, params),
             Op::Mult => mult::mult_cost(n, &mult::registry::mult_params(params)),
             Op::Matmul if n == 0 => Cost::ZERO,
             Op::Matmul => mult::matmul_full_cost(&mult::registry::matmul_params(params)),
@@ -183,6 +206,7 @@ impl Op {
             Op::And => widen(pbool::and(p, &to_bits(&inp.a), &to_bits(&inp.b))?),
             Op::B2a => pbool::b2a(p, &to_bits(&inp.a), bits)?,
             Op::Mux => pbool::mux(p, &to_bits(&inp.a), &inp.b, bits, crate::net::Role::Client)?,
+            Op::Ext(e) => e.run(p, inp, params)?,
             Op::Mult => mult::mult(p, &mult::registry::mult_params(params), &inp.a, &inp.b)?,
             Op::Matmul => {
                 mult::matmul_full(p, &mult::registry::matmul_params(params), &inp.a, &inp.b)?
@@ -234,6 +258,7 @@ impl Op {
         };
         let inputs = |a: Vec<u64>, b: Vec<u64>| Inputs { a, b };
         match self {
+            Op::Ext(e) => e.instance(rng, n, params),
             Op::Mult => mult::registry::mult_instance(rng, n, params),
             Op::Matmul => mult::registry::matmul_instance(rng, params),
             Op::Millionaire | Op::Wrap | Op::WrapAllOnes => {
