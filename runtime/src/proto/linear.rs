@@ -13,24 +13,25 @@
 //!   times 2^i are shares of 2^i·x_i·y mod 2^ℓ. Message length shrinks with i.
 //! - **Matrix cross term** (SiRnn App. D2, "matrix cross terms"): the client holds X_c
 //!   (d1×d2, m bits), the server W (d2×d3); shares of X_c·W mod 2^ℓ. One OT per bit of each
-//!   X_c[i][k], its pad expanded to d3 values so the same OT carries the whole row W[k][·]:
+//!   `X_c[i][k]`, its pad expanded to d3 values so the same OT carries the whole row `W[k][·]`:
 //!   d1·d2·(mλ + d3·Σ_{j<m}(ℓ−j)) bits, the paper's d1d2(mλ + (mn' + m²/2 + m/2)d3) at
 //!   ℓ = m + n'.
 //! - **BitMatMul with a public W** (the bit-matrix product of SiRnn App. D2 where the ℓ-bit
 //!   matrix is the server's in the clear): for a Boolean-shared B = b_s ⊕ b_c,
 //!   B·W = b_s·W + b_c·((1 − 2b_s)·W); the second term is one OT per entry of B (client's
-//!   choice b_c, server's row (1 − 2b_s)·W[k][·]): d1d2(λ + d3ℓ) bits, against
+//!   choice b_c, server's row (1 − 2b_s)·`W[k][·]`): d1d2(λ + d3ℓ) bits, against
 //!   2d1d2(λ + 2ℓd3) when both matrices are shared.
 //! - **MatMul with server weights** (SiRnn Alg. 5 with the weight matrix public to the server):
 //!   for X shared as m-bit shares x_s + x_c and out width ℓ (SiRnn: m + n + ⌈log2 d2⌉),
 //!   uint(X)·W = X_s·W + X_c·W − 2^m·(w_X·W) mod 2^ℓ, where w_X is the wrap bit of the two
 //!   shares. The server computes X_s·W alone; X_c·W is the matrix cross term, w_X·W the
 //!   BitMatMul (in ℓ − m bits, scaled by 2^m). Signed X uses SiRnn's SMult trick: the server
-//!   adds 2^(m−1) to its share, then subtracts 2^(m−1)·Σ_k W[k][j]. Signed W is sign-extended
+//!   adds 2^(m−1) to its share, then subtracts 2^(m−1)·Σ_k `W[k][j]`. Signed W is sign-extended
 //!   to ℓ bits by the server (free). The wrap bits are an *input*
-//!   ([`crate::fixed::linear::matmul_wrap`] says exactly which): composing with the Wrap
-//!   protocol (CrypTFlow2's millionaire on the offset shares) is the next step, and gives the
-//!   full MatMul of issue 4. In the same ring (m = ℓ) the wrap term vanishes ([`matmul_ring`]).
+//!   ([`crate::fixed::linear::matmul_wrap`] says exactly which); the full MatMul that computes
+//!   them with the Wrap protocol is [`super::mult::matmul_full`]. In the same ring (m = ℓ)
+//!   the wrap term vanishes ([`matmul_ring`]). UMult/SMult of two shared operands (Alg. 3):
+//!   [`super::mult::mult`].
 //!
 //! ## COTs with many widths: built on the engine's random OT
 //! The OT engine's `cot` has one width per call, and one call per width would cost an
@@ -736,7 +737,7 @@ pub fn matmul_cost(params: &MatMulParams) -> Cost {
 ///   read if m < ℓ ([`MatMulParams::needs_wrap`]), else may be empty;
 /// - `w`: the server's W (d2×d3, format `params.w`); the client passes `&[]`.
 ///
-/// Returns shares of Σ_k val(X[i][k])·val(W[k][j]) mod 2^ℓ
+/// Returns shares of `Σ_k val(X[i][k])·val(W[k][j]) mod 2^ℓ`
 /// ([`fixed::linear::matmul`](crate::fixed::linear::matmul)).
 pub fn matmul(
     p: &mut Party,
