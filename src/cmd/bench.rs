@@ -47,7 +47,7 @@ pub enum BenchCmd {
         #[arg(long)]
         shift: Option<u32>,
         /// Matrix dimensions M,K,N (matmul).
-        #[arg(long, value_delimiter = ',', num_args = 3)]
+        #[arg(long, value_delimiter = ',', num_args = 1..=3)]
         dims: Option<Vec<usize>>,
         /// Elements per call.
         #[arg(long, default_value_t = 1 << 16)]
@@ -91,6 +91,10 @@ pub fn run(cmd: BenchCmd) -> i32 {
                 );
                 return 2;
             };
+            if dims.as_ref().is_some_and(|d| d.len() != 3) {
+                eprintln!("error: --dims takes three sizes M,K,N");
+                return 2;
+            }
             let params = Params {
                 bits,
                 bits_in,

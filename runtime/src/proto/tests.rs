@@ -40,7 +40,7 @@ fn cases(op: Op) -> Vec<(Params, usize)> {
             return MATMUL_SHAPES
                 .iter()
                 .flat_map(|&d| {
-                    [1u32, 8, 16, 31].into_iter().map(move |m| {
+                    [1u32, 8, 16, 31, 37, 64].into_iter().map(move |m| {
                         let p = Params {
                             bits_in: Some(m),
                             dims: Some(d),
