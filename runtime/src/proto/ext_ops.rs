@@ -63,7 +63,8 @@ impl ExtOp {
         }
     }
 
-    fn is_ext(self) -> bool {
+    /// Whether this is an extension (m → n) rather than a truncation (ℓ, s).
+    pub fn is_ext(self) -> bool {
         matches!(
             self,
             ExtOp::Zext

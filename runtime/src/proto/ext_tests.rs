@@ -29,9 +29,7 @@ fn params(bits: u32, bits_in: Option<u32>, bits_out: Option<u32>, shift: Option<
 /// (params, size) of every case: size 1000 on a spread of the widths, 1 and 3 on all.
 fn cases(op: ExtOp) -> Vec<(Params, usize)> {
     let mut out = Vec::new();
-    let is_ext = Op::Ext(op)
-        .check(&params(64, Some(2), Some(64), None))
-        .is_ok();
+    let is_ext = op.is_ext();
     if is_ext {
         for (i, &m) in WIDTHS.iter().enumerate() {
             for (j, &n) in WIDTHS.iter().enumerate() {
@@ -204,4 +202,59 @@ fn registered_and_known_msb_saves() {
     // Figures to beat (SCI IKNP, bytes per element over both parties).
     assert!(c(ExtOp::TruncReduce, &tr) <= 164 * n as u64);
     assert!(c(ExtOp::Sext, &ext) <= 236 * n as u64);
+}
+
+/// Batches larger than one OT extension chunk (2^14 OTs), one session, several operations in
+/// a row: results and costs exact.
+#[test]
+fn batches_across_extension_chunks() {
+    let n = (1 << 14) + 5;
+    let list = [
+        (ExtOp::TruncReduce, params(37, None, None, Some(12))),
+        (ExtOp::Ars, params(37, None, None, Some(7))),
+        (ExtOp::SextSharedMsb, params(37, Some(16), Some(37), None)),
+        (ExtOp::ArsKnownMsb, params(37, None, None, Some(16))),
+        (ExtOp::Zext, params(37, Some(31), Some(37), None)),
+    ];
+    let run = run_mem(
+        |p: &mut Party| -> Result<Vec<(Vec<u64>, Stats)>, ProtoError> {
+            let mut res = Vec::new();
+            for (e, prm) in &list {
+                let mut rng = ChaCha20Rng::from_seed(seed(*e, prm, n));
+                let inst = Op::Ext(*e).instance(&mut rng, n, prm);
+                let inp = if p.is_server() {
+                    &inst.server
+                } else {
+                    &inst.client
+                };
+                let before = p.stats();
+                let out = Op::Ext(*e).run(p, inp, prm)?;
+                p.ch.flush()?;
+                res.push((out, p.stats() - before));
+            }
+            Ok(res)
+        },
+    )
+    .expect("runs");
+    for (k, (e, prm)) in list.iter().enumerate() {
+        let op = Op::Ext(*e);
+        let mut rng = ChaCha20Rng::from_seed(seed(*e, prm, n));
+        let inst = op.instance(&mut rng, n, prm);
+        let ((s, ss), (c, cs)) = (&run.server[k], &run.client[k]);
+        let kind = op.output(prm);
+        for i in 0..n {
+            assert_eq!(
+                kind.reconstruct(s[i], c[i]),
+                inst.expected[i],
+                "{} {i}",
+                e.name()
+            );
+        }
+        let measured = Cost {
+            server_bytes: ss.bytes_sent,
+            client_bytes: cs.bytes_sent,
+            rounds: ss.flushes + cs.flushes,
+        };
+        assert_eq!(measured, op.cost(n, prm), "{}", e.name());
+    }
 }
