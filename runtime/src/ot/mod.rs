@@ -45,7 +45,7 @@
 //! connection; run one engine per connection to use several threads.
 
 mod base;
-mod bits;
+pub(crate) mod bits;
 pub mod cost;
 mod ext;
 mod prim;

@@ -18,6 +18,7 @@ pub mod millionaire;
 pub mod mult;
 pub mod ops;
 pub mod relu;
+pub mod share;
 pub mod testing;
 pub mod trunc;
 
