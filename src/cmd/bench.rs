@@ -28,9 +28,11 @@ pub enum BenchCmd {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
-    /// One two-party protocol (relu, drelu, msb, and, b2a, mux, wrap, millionaire, or `all`)
-    /// between two in-process parties over loopback TCP on random inputs: bytes, time and
-    /// rounds per call, checked against the cleartext semantics and the cost model.
+    /// One two-party protocol between two in-process parties over loopback TCP on random
+    /// inputs: bytes, time and rounds per call, checked against the cleartext semantics and
+    /// the cost model. NAME: relu, drelu, msb, and, b2a, mux, wrap, wrap_ones, millionaire,
+    /// mult, matmul, zext, sext, trunc_reduce, lrs, ars, ars_round, the known-MSB variants
+    /// ({zext,sext,lrs,ars}_{known,shared}_msb), or `all`.
     Op {
         /// The operation.
         name: String,
