@@ -46,6 +46,7 @@
 //! λ + Σ w per OT that SiRnn assumes. Every OT is used once; all randomness comes from the
 //! engine's fresh OTs (no share randomness is needed: the sender's pads are its output).
 
+use crate::ot::bits::{BitReader, BitWriter};
 use aes::Aes128;
 use aes::cipher::{BlockEncrypt, KeyInit};
 
@@ -79,74 +80,8 @@ fn check_len(what: &str, got: usize, want: usize) -> Result<(), ProtoError> {
 // ---------------------------------------------------------------------------------------------
 // COTs of varying widths and vector correlations, from random OT.
 
-/// Appends values of varying widths (≤ 64 bits) LSB-first: n bits total take ⌈n/8⌉ bytes.
-struct Packer {
-    out: Vec<u8>,
-    acc: u128,
-    nacc: u32,
-}
-
-impl Packer {
-    fn with_capacity(bytes: usize) -> Packer {
-        Packer {
-            out: Vec::with_capacity(bytes),
-            acc: 0,
-            nacc: 0,
-        }
-    }
-
-    #[inline]
-    fn push(&mut self, v: u64, bits: u32) {
-        self.acc |= (v as u128) << self.nacc;
-        self.nacc += bits;
-        if self.nacc >= 64 {
-            self.out.extend_from_slice(&(self.acc as u64).to_le_bytes());
-            self.acc >>= 64;
-            self.nacc -= 64;
-        }
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        let bytes = self.nacc.div_ceil(8) as usize;
-        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
-        self.out
-    }
-}
-
-/// Reads back what a [`Packer`] wrote.
-struct Unpacker<'a> {
-    data: &'a [u8],
-    pos: usize,
-    acc: u128,
-    nacc: u32,
-}
-
-impl<'a> Unpacker<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Unpacker {
-            data,
-            pos: 0,
-            acc: 0,
-            nacc: 0,
-        }
-    }
-
-    #[inline]
-    fn next(&mut self, bits: u32) -> u64 {
-        if self.nacc < bits {
-            let mut w = [0u8; 8];
-            let take = (self.data.len() - self.pos).min(8);
-            w[..take].copy_from_slice(&self.data[self.pos..self.pos + take]);
-            self.pos += take;
-            self.acc |= (u64::from_le_bytes(w) as u128) << self.nacc;
-            self.nacc += 64;
-        }
-        let v = self.acc as u64 & ring::mask(bits);
-        self.acc >>= bits;
-        self.nacc -= bits;
-        v
-    }
-}
+// Values of varying widths (≤ 64 bits) are packed LSB-first with the OT engine's
+// `BitWriter`/`BitReader`: n bits in total take ⌈n/8⌉ bytes.
 
 /// Expands a random-OT pad into t values of w bits: the pad itself for t = 1, else
 /// AES-128-CTR keyed with the pad.
@@ -225,7 +160,8 @@ pub(super) fn vcot_send_with(
     let (mut h0, mut h1) = (vec![0u128; n], vec![0u128; n]);
     p.ot.rot_send(&mut p.ch, &mut h0, &mut h1)?;
     let width_sum: u64 = widths.iter().map(|&w| w as u64).sum();
-    let mut pk = Packer::with_capacity(correction_bytes(t, width_sum) as usize + 16);
+    let mut msg = Vec::with_capacity(correction_bytes(t, width_sum) as usize + 16);
+    let mut pk = BitWriter::new(&mut msg);
     let mut ex = Expander::default();
     let (mut c, mut pad1) = (vec![0u64; t], vec![0u64; t]);
     for (j, (&w, aj)) in widths.iter().zip(a.chunks_mut(t)).enumerate() {
@@ -237,7 +173,7 @@ pub(super) fn vcot_send_with(
             pk.push(pad1[k].wrapping_sub(aj[k]).wrapping_sub(c[k]) & m, w);
         }
     }
-    let msg = pk.finish();
+    pk.finish();
     p.ch.send(&msg)?;
     if flush {
         p.ch.flush()?;
@@ -291,7 +227,7 @@ pub(super) fn vcot_recv_finish(
     let width_sum: u64 = widths.iter().map(|&w| w as u64).sum();
     let mut msg = vec![0u8; correction_bytes(t, width_sum) as usize];
     p.ch.recv(&mut msg)?;
-    let mut rd = Unpacker::new(&msg);
+    let mut rd = BitReader::new(&msg);
     let mut ex = Expander::default();
     for (j, (&w, oj)) in widths.iter().zip(out.chunks_mut(t)).enumerate() {
         let m = ring::mask(w);
