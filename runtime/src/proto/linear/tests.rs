@@ -84,14 +84,15 @@ fn packer_round_trips_mixed_widths() {
             (rand_bits(&mut r, w), w)
         })
         .collect();
-    let mut pk = Packer::with_capacity(0);
+    let mut bytes = Vec::new();
+    let mut pk = crate::ot::bits::BitWriter::new(&mut bytes);
     for &(v, w) in &items {
         pk.push(v, w);
     }
-    let bytes = pk.finish();
+    pk.finish();
     let total: u64 = items.iter().map(|&(_, w)| w as u64).sum();
     assert_eq!(bytes.len() as u64, total.div_ceil(8));
-    let mut rd = Unpacker::new(&bytes);
+    let mut rd = crate::ot::bits::BitReader::new(&bytes);
     for &(v, w) in &items {
         assert_eq!(rd.next(w), v);
     }
