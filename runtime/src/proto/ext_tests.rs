@@ -4,14 +4,9 @@
 //! `cost` exactly. All cases of one operation run in one session (so the calls also check
 //! that consecutive protocols leave the channel in step).
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-
 use super::ext_ops::{ALL_EXT, ExtOp};
 use super::ops::{Op, Params};
-use super::testing::run_mem;
-use super::{Cost, Party, ProtoError};
-use crate::net::Stats;
+use super::tests::{Case, check_cases};
 
 const WIDTHS: [u32; 10] = [1, 2, 7, 8, 16, 31, 32, 37, 63, 64];
 const SHIFTS: [u32; 4] = [1, 7, 12, 16];
@@ -63,71 +58,12 @@ fn cases(op: ExtOp) -> Vec<(Params, usize)> {
     out
 }
 
-fn seed(op: ExtOp, p: &Params, n: usize) -> [u8; 32] {
-    let mut s = [0u8; 32];
-    s[..8].copy_from_slice(&(n as u64).to_le_bytes());
-    s[8] = p.bits as u8;
-    s[9] = p.bits_in.unwrap_or(0) as u8;
-    s[10] = p.shift.unwrap_or(0) as u8;
-    let name = op.name().as_bytes();
-    let k = name.len().min(20);
-    s[11..11 + k].copy_from_slice(&name[..k]);
-    s
-}
-
 fn check(e: ExtOp) {
-    let op = Op::Ext(e);
-    let cs = cases(e);
-    let run = run_mem(
-        |p: &mut Party| -> Result<Vec<(Vec<u64>, Stats)>, ProtoError> {
-            let mut res = Vec::new();
-            for (params, n) in &cs {
-                let mut rng = ChaCha20Rng::from_seed(seed(e, params, *n));
-                let inst = op.instance(&mut rng, *n, params);
-                let inp = if p.is_server() {
-                    &inst.server
-                } else {
-                    &inst.client
-                };
-                p.ch.flush()?;
-                let before = p.stats();
-                let out = op.run(p, inp, params)?;
-                p.ch.flush()?;
-                res.push((out, p.stats() - before));
-            }
-            Ok(res)
-        },
-    )
-    .expect("runs");
-    for (((params, n), (s, ss)), (c, cst)) in cs.iter().zip(&run.server).zip(&run.client) {
-        let n = *n;
-        op.check(params).expect("valid params");
-        let mut rng = ChaCha20Rng::from_seed(seed(e, params, n));
-        let inst = op.instance(&mut rng, n, params);
-        let out = op.output(params);
-        assert_eq!((s.len(), c.len()), (n, n));
-        for i in 0..n {
-            assert_eq!(
-                out.reconstruct(s[i], c[i]),
-                inst.expected[i],
-                "{} {params:?} n={n} element {i}: shares {} + {}",
-                e.name(),
-                inst.server.a[i],
-                inst.client.a[i],
-            );
-        }
-        let measured = Cost {
-            server_bytes: ss.bytes_sent,
-            client_bytes: cst.bytes_sent,
-            rounds: ss.flushes + cst.flushes,
-        };
-        assert_eq!(
-            measured,
-            op.cost(n, params),
-            "{} {params:?} n={n}: measured vs cost",
-            e.name()
-        );
-    }
+    let cases: Vec<Case> = cases(e)
+        .into_iter()
+        .map(|(p, n)| (Op::Ext(e), p, n))
+        .collect();
+    check_cases(&cases);
 }
 
 #[test]
@@ -209,52 +145,15 @@ fn registered_and_known_msb_saves() {
 #[test]
 fn batches_across_extension_chunks() {
     let n = (1 << 14) + 5;
-    let list = [
+    let cases: Vec<Case> = [
         (ExtOp::TruncReduce, params(37, None, None, Some(12))),
         (ExtOp::Ars, params(37, None, None, Some(7))),
         (ExtOp::SextSharedMsb, params(37, Some(16), Some(37), None)),
         (ExtOp::ArsKnownMsb, params(37, None, None, Some(16))),
         (ExtOp::Zext, params(37, Some(31), Some(37), None)),
-    ];
-    let run = run_mem(
-        |p: &mut Party| -> Result<Vec<(Vec<u64>, Stats)>, ProtoError> {
-            let mut res = Vec::new();
-            for (e, prm) in &list {
-                let mut rng = ChaCha20Rng::from_seed(seed(*e, prm, n));
-                let inst = Op::Ext(*e).instance(&mut rng, n, prm);
-                let inp = if p.is_server() {
-                    &inst.server
-                } else {
-                    &inst.client
-                };
-                let before = p.stats();
-                let out = Op::Ext(*e).run(p, inp, prm)?;
-                p.ch.flush()?;
-                res.push((out, p.stats() - before));
-            }
-            Ok(res)
-        },
-    )
-    .expect("runs");
-    for (k, (e, prm)) in list.iter().enumerate() {
-        let op = Op::Ext(*e);
-        let mut rng = ChaCha20Rng::from_seed(seed(*e, prm, n));
-        let inst = op.instance(&mut rng, n, prm);
-        let ((s, ss), (c, cs)) = (&run.server[k], &run.client[k]);
-        let kind = op.output(prm);
-        for i in 0..n {
-            assert_eq!(
-                kind.reconstruct(s[i], c[i]),
-                inst.expected[i],
-                "{} {i}",
-                e.name()
-            );
-        }
-        let measured = Cost {
-            server_bytes: ss.bytes_sent,
-            client_bytes: cs.bytes_sent,
-            rounds: ss.flushes + cs.flushes,
-        };
-        assert_eq!(measured, op.cost(n, prm), "{}", e.name());
-    }
+    ]
+    .into_iter()
+    .map(|(e, p)| (Op::Ext(e), p, n))
+    .collect();
+    check_cases(&cases);
 }

@@ -64,28 +64,33 @@ fn cases(op: Op) -> Vec<(Params, usize)> {
         .collect()
 }
 
-fn seed(op: Op, params: &Params, n: usize) -> [u8; 32] {
+/// The seed of one case's inputs: every parameter and the operation's name take part, so no
+/// two cases share inputs.
+pub(super) fn seed(op: Op, params: &Params, n: usize) -> [u8; 32] {
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&(n as u64).to_le_bytes());
     s[8] = params.bits as u8;
-    s[30] = params.bits_out.unwrap_or(0) as u8;
-    s[31] = params.dims.map_or(0, |d| d[2]) as u8;
-    s[9..9 + op.name().len().min(20)]
-        .copy_from_slice(&op.name().as_bytes()[..op.name().len().min(20)]);
+    s[9] = params.bits_in.unwrap_or(0) as u8;
+    s[10] = params.bits_out.unwrap_or(0) as u8;
+    s[11] = params.shift.unwrap_or(0) as u8;
+    s[12] = params.dims.map_or(0, |d| d[2]) as u8;
+    let name = op.name().as_bytes();
+    let k = name.len().min(19);
+    s[13..13 + k].copy_from_slice(&name[..k]);
     s
 }
 
-/// One case's parameters, size, both parties' outputs and the measured cost.
-type CaseRun = (Params, usize, Vec<u64>, Vec<u64>, Cost);
+/// One case: an operation, its parameters and a size.
+pub(super) type Case = (Op, Params, usize);
 
-/// Runs every case of `op` in one session.
-fn run_all(op: Op) -> Vec<CaseRun> {
-    let cs = cases(op);
+/// Runs every case in one session (so consecutive protocols must also leave the channel in
+/// step) and returns, per case, both parties' outputs and the measured cost.
+pub(super) fn run_cases(cases: &[Case]) -> Vec<(Vec<u64>, Vec<u64>, Cost)> {
     let run = run_mem(
         |p: &mut Party| -> Result<Vec<(Vec<u64>, Stats)>, ProtoError> {
             let mut res = Vec::new();
-            for (params, n) in &cs {
-                let mut rng = ChaCha20Rng::from_seed(seed(op, params, *n));
+            for (op, params, n) in cases {
+                let mut rng = ChaCha20Rng::from_seed(seed(*op, params, *n));
                 let inst = op.instance(&mut rng, *n, params);
                 let inp = if p.is_server() {
                     &inst.server
@@ -102,47 +107,56 @@ fn run_all(op: Op) -> Vec<CaseRun> {
         },
     )
     .expect("runs");
-    cs.into_iter()
-        .zip(run.server)
+    run.server
+        .into_iter()
         .zip(run.client)
-        .map(|(((params, n), (s, ss)), (c, cs))| {
+        .map(|((s, ss), (c, cs))| {
             let measured = Cost {
                 server_bytes: ss.bytes_sent,
                 client_bytes: cs.bytes_sent,
                 rounds: ss.flushes + cs.flushes,
             };
-            (params, n, s, c, measured)
+            (s, c, measured)
         })
         .collect()
 }
 
-fn check(op: Op) {
-    for (params, n, s, c, measured) in run_all(op) {
-        let mut rng = ChaCha20Rng::from_seed(seed(op, &params, n));
-        let inst = op.instance(&mut rng, n, &params);
-        let out = op.output(&params);
+/// Runs the cases and asserts, for each, that the two-party result equals `fixed` bit for
+/// bit and that the measured bytes per party and messages equal `cost`.
+pub(super) fn check_cases(cases: &[Case]) {
+    for ((op, params, n), (s, c, measured)) in cases.iter().zip(run_cases(cases)) {
+        let n = *n;
+        op.check(params).expect("valid params");
+        let mut rng = ChaCha20Rng::from_seed(seed(*op, params, n));
+        let inst = op.instance(&mut rng, n, params);
+        let out = op.output(params);
         let len = inst.expected.len();
-        assert_eq!(s.len(), len);
-        assert_eq!(c.len(), len);
+        if params.dims.is_none() {
+            assert_eq!(len, n, "{} {params:?}: one result per element", op.name());
+        }
+        assert_eq!((s.len(), c.len()), (len, len));
         for i in 0..len {
             assert_eq!(
                 out.reconstruct(s[i], c[i]),
                 inst.expected[i],
-                "{} ℓ={} {params:?} n={n} element {i}: server in {:?} client in {:?}",
+                "{} {params:?} n={n} element {i}: server in {:?} client in {:?}",
                 op.name(),
-                params.bits,
                 inst.server.a.get(i),
                 inst.client.a.get(i),
             );
         }
         assert_eq!(
             measured,
-            op.cost(n, &params),
-            "{} ℓ={} {params:?} n={n}: measured vs cost",
+            op.cost(n, params),
+            "{} {params:?} n={n}: measured vs cost",
             op.name(),
-            params.bits
         );
     }
+}
+
+fn check(op: Op) {
+    let cases: Vec<Case> = cases(op).into_iter().map(|(p, n)| (op, p, n)).collect();
+    check_cases(&cases);
 }
 
 #[test]
@@ -217,7 +231,12 @@ fn every_op_has_a_name_and_nonzero_cost() {
 /// on every element (it would if a protocol leaked the value into one share).
 #[test]
 fn outputs_are_masked() {
-    for (params, n, _s, c, _) in run_all(Op::Relu) {
+    let cases: Vec<Case> = cases(Op::Relu)
+        .into_iter()
+        .map(|(p, n)| (Op::Relu, p, n))
+        .collect();
+    for ((_, params, n), (_s, c, _)) in cases.iter().zip(run_cases(&cases)) {
+        let (params, n) = (*params, *n);
         if n == 1000 && params.bits >= 16 {
             let mut rng = ChaCha20Rng::from_seed(seed(Op::Relu, &params, n));
             let inst = Op::Relu.instance(&mut rng, n, &params);
@@ -238,44 +257,6 @@ fn batches_across_extension_chunks() {
     let n = (1 << 14) + 5;
     let params = Params::bits(37);
     let ops = [Op::Relu, Op::WrapAllOnes, Op::And, Op::B2a, Op::Mux];
-    let run = run_mem(
-        |p: &mut Party| -> Result<Vec<(Vec<u64>, Stats)>, ProtoError> {
-            let mut res = Vec::new();
-            for op in ops {
-                let mut rng = ChaCha20Rng::from_seed(seed(op, &params, n));
-                let inst = op.instance(&mut rng, n, &params);
-                let inp = if p.is_server() {
-                    &inst.server
-                } else {
-                    &inst.client
-                };
-                let before = p.stats();
-                let out = op.run(p, inp, &params)?;
-                p.ch.flush()?;
-                res.push((out, p.stats() - before));
-            }
-            Ok(res)
-        },
-    )
-    .expect("runs");
-    for (k, op) in ops.into_iter().enumerate() {
-        let mut rng = ChaCha20Rng::from_seed(seed(op, &params, n));
-        let inst = op.instance(&mut rng, n, &params);
-        let ((s, ss), (c, cs)) = (&run.server[k], &run.client[k]);
-        let kind = op.output(&params);
-        for i in 0..n {
-            assert_eq!(
-                kind.reconstruct(s[i], c[i]),
-                inst.expected[i],
-                "{} {i}",
-                op.name()
-            );
-        }
-        let measured = Cost {
-            server_bytes: ss.bytes_sent,
-            client_bytes: cs.bytes_sent,
-            rounds: ss.flushes + cs.flushes,
-        };
-        assert_eq!(measured, op.cost(n, &params), "{}", op.name());
-    }
+    let cases: Vec<Case> = ops.into_iter().map(|op| (op, params, n)).collect();
+    check_cases(&cases);
 }
