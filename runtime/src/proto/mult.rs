@@ -56,7 +56,7 @@ use super::linear::{
 };
 use super::millionaire::Plan;
 use super::relu::{wrap, wrap_cost};
-use super::{Cost, Party, ProtoError};
+use super::{Cost, Party, ProtoError, share};
 use crate::fixed::linear::Format;
 use crate::net::Role;
 use crate::ot::cost as otc;
@@ -392,26 +392,8 @@ fn mult_impl(
     let server = p.is_server();
     // This party's shares of the offset operands x' = x + off_x, y' = y + off_y.
     let (offx, offy) = (xf.offset(), yf.offset());
-    let xs: Vec<u64> = x
-        .iter()
-        .map(|&v| {
-            if server {
-                ring::add(v, offx, m)
-            } else {
-                ring::reduce(v, m)
-            }
-        })
-        .collect();
-    let ys: Vec<u64> = y
-        .iter()
-        .map(|&v| {
-            if server {
-                ring::add(v, offy, n)
-            } else {
-                ring::reduce(v, n)
-            }
-        })
-        .collect();
+    let xs = share::add_public(p.role, x, offx, m);
+    let ys = share::add_public(p.role, y, offy, n);
 
     let w = if let Some((cx, cy)) = known_wrap_msbs(params, &lay, known) {
         // ⋆: the MSBs of x' and y' are public, each wrap is one AND of the shares' MSBs.

@@ -139,12 +139,11 @@ pub fn mul_public(x: &[u64], c: u64, bits: u32) -> Vec<u64> {
     x.iter().map(|&a| ring::mul(a, c, bits)).collect()
 }
 
-/// [x + c] for a public c: only the server adds it, so the shares still sum to x + c.
+/// [x + c] for a public c: only the server adds it, so the shares still sum to x + c. Both
+/// parties' results are reduced into Z_{2^ℓ}.
 pub fn add_public(role: Role, x: &[u64], c: u64, bits: u32) -> Vec<u64> {
-    match role {
-        Role::Server => x.iter().map(|&a| ring::add(a, c, bits)).collect(),
-        Role::Client => x.to_vec(),
-    }
+    let c = if role == Role::Server { c } else { 0 };
+    x.iter().map(|&a| ring::add(a, c, bits)).collect()
 }
 
 #[cfg(test)]
