@@ -315,6 +315,47 @@ impl OtEngine {
         Ok(())
     }
 
+    /// IKNP sender over `n` OTs: hands `f(start, p0, p1)` each chunk's two pads (the hashes of
+    /// q_j and q_j ⊕ s) so a flavour only derives its correction from them.
+    fn iknp_send_pads<F>(&mut self, ch: &mut Channel, n: usize, mut f: F) -> Result<(), NetError>
+    where
+        F: FnMut(usize, &[u128], &[u128]),
+    {
+        let (mut h0, mut h1) = (take(&mut self.h0), take(&mut self.h1));
+        let r = self.iknp_send(ch, n, |start, idx, rows, s, hash, dom| {
+            let len = rows.len();
+            h0.resize(len, 0);
+            h1.resize(len, 0);
+            hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
+            hash.hash((dom, idx), rows, 1, 0, s, &mut h1);
+            f(start, &h0, &h1);
+        });
+        (self.h0, self.h1) = (h0, h1);
+        r
+    }
+
+    /// IKNP receiver for these choices: leaves in `out` the low ℓ bits of the pad of each
+    /// chosen message (the hash of t_j).
+    fn iknp_recv_pads(
+        &mut self,
+        ch: &mut Channel,
+        bits: u32,
+        choices: &[u8],
+        out: &mut [u64],
+    ) -> Result<(), NetError> {
+        let m = mask(bits);
+        let mut h0 = take(&mut self.h0);
+        let r = self.iknp_recv(ch, choices, out.len(), |start, idx, rows, hash, dom| {
+            h0.resize(rows.len(), 0);
+            hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
+            for (o, h) in out[start..start + rows.len()].iter_mut().zip(&h0) {
+                *o = *h as u64 & m;
+            }
+        });
+        self.h0 = h0;
+        r
+    }
+
     /// Random OT, sender side: `out0[j]`, `out1[j]` are the two random 128-bit messages of OT j.
     pub fn rot_send(
         &mut self,
@@ -408,18 +449,10 @@ impl OtEngine {
             )));
         }
         let m = mask(bits);
-        let (mut h0, mut h1, mut packed) = (
-            take(&mut self.h0),
-            take(&mut self.h1),
-            take(&mut self.packed),
-        );
+        let mut packed = take(&mut self.packed);
         let mut w = BitWriter::new(&mut packed);
-        let r = self.iknp_send(ch, out.len(), |start, idx, rows, s, hash, dom| {
-            let len = rows.len();
-            h0.resize(len, 0);
-            h1.resize(len, 0);
-            hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
-            hash.hash((dom, idx), rows, 1, 0, s, &mut h1);
+        let r = self.iknp_send_pads(ch, out.len(), |start, h0, h1| {
+            let len = h0.len();
             let (out, corr) = (&mut out[start..start + len], &corr[start..start + len]);
             for j in 0..len {
                 let a = h0[j] as u64 & m;
@@ -434,7 +467,7 @@ impl OtEngine {
         if r.is_ok() {
             msg.extend_from_slice(&packed);
         }
-        (self.h0, self.h1, self.packed) = (h0, h1, packed);
+        self.packed = packed;
         self.poison_on(r)
     }
 
@@ -465,17 +498,7 @@ impl OtEngine {
         self.ready()?;
         check_bits(bits)?;
         check_choices(choices, out.len())?;
-        let m = mask(bits);
-        let n = out.len();
-        let mut h0 = take(&mut self.h0);
-        let r = self.iknp_recv(ch, choices, n, |start, idx, rows, hash, dom| {
-            h0.resize(rows.len(), 0);
-            hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
-            for (o, h) in out[start..start + rows.len()].iter_mut().zip(&h0) {
-                *o = *h as u64 & m;
-            }
-        });
-        self.h0 = h0;
+        let r = self.iknp_recv_pads(ch, bits, choices, out);
         self.poison_on(r)
     }
 
@@ -529,19 +552,10 @@ impl OtEngine {
             )));
         }
         let m = mask(bits);
-        let (mut h0, mut h1, mut packed) = (
-            take(&mut self.h0),
-            take(&mut self.h1),
-            take(&mut self.packed),
-        );
+        let mut packed = take(&mut self.packed);
         let mut w = BitWriter::new(&mut packed);
-        let r = self.iknp_send(ch, m0.len(), |start, idx, rows, s, hash, dom| {
-            let len = rows.len();
-            h0.resize(len, 0);
-            h1.resize(len, 0);
-            hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
-            hash.hash((dom, idx), rows, 1, 0, s, &mut h1);
-            for j in 0..len {
+        let r = self.iknp_send_pads(ch, m0.len(), |start, h0, h1| {
+            for j in 0..h0.len() {
                 w.push((m0[start + j] ^ h0[j] as u64) & m, bits);
                 w.push((m1[start + j] ^ h1[j] as u64) & m, bits);
             }
@@ -551,7 +565,7 @@ impl OtEngine {
             ch.send(&packed)?;
             ch.flush()
         });
-        (self.h0, self.h1, self.packed) = (h0, h1, packed);
+        self.packed = packed;
         self.poison_on(r)
     }
 
@@ -566,21 +580,12 @@ impl OtEngine {
         self.ready()?;
         check_bits(bits)?;
         check_choices(choices, out.len())?;
-        let m = mask(bits);
         let n = out.len();
-        let (mut h0, mut packed) = (take(&mut self.h0), take(&mut self.packed));
-        let r = self
-            .iknp_recv(ch, choices, n, |start, idx, rows, hash, dom| {
-                h0.resize(rows.len(), 0);
-                hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
-                for (o, h) in out[start..start + rows.len()].iter_mut().zip(&h0) {
-                    *o = *h as u64 & m;
-                }
-            })
-            .and_then(|_| {
-                packed.resize(packed_len(2 * n, bits), 0);
-                ch.recv(&mut packed)
-            });
+        let mut packed = take(&mut self.packed);
+        let r = self.iknp_recv_pads(ch, bits, choices, out).and_then(|_| {
+            packed.resize(packed_len(2 * n, bits), 0);
+            ch.recv(&mut packed)
+        });
         if r.is_ok() {
             let mut rd = BitReader::new(&packed);
             for (j, o) in out.iter_mut().enumerate() {
@@ -589,7 +594,7 @@ impl OtEngine {
                 *o ^= e0 ^ ((e0 ^ e1) & 0u64.wrapping_sub(c));
             }
         }
-        (self.h0, self.packed) = (h0, packed);
+        self.packed = packed;
         self.poison_on(r)
     }
 
