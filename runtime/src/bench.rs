@@ -339,6 +339,9 @@ pub struct OpBenchReport {
     pub bit_exact: bool,
     /// Measured bytes per party and messages equalled `cost`, per connection, in every rep.
     pub cost_exact: bool,
+    /// Math functions: the largest distance, in output ULPs, between the (cleartext
+    /// fixed-point, equal to the two-party) results and the exact real function.
+    pub max_ulp: Option<f64>,
 }
 
 impl OpBenchReport {
@@ -417,6 +420,10 @@ pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::Prot
     let mut cost_exact = true;
     let (mut bytes_server, mut bytes_client, mut rounds) = (0, 0, 0);
     let mut times = Vec::new();
+    let max_ulp = runs
+        .iter()
+        .filter_map(|(inst, _)| inst.max_ulp)
+        .reduce(f64::max);
     for rep in 0..reps {
         let mut start: Option<Instant> = None;
         let mut end: Option<Instant> = None;
@@ -455,5 +462,6 @@ pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::Prot
         seconds: median(times),
         bit_exact,
         cost_exact,
+        max_ulp,
     })
 }

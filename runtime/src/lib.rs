@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod fixed;
+pub mod math;
 pub mod net;
 pub mod npy;
 pub mod ot;

@@ -32,7 +32,9 @@ pub enum BenchCmd {
     /// inputs: bytes, time and rounds per call, checked against the cleartext semantics and
     /// the cost model. NAME: relu, drelu, msb, and, b2a, mux, wrap, wrap_ones, millionaire,
     /// mult, matmul, zext, sext, trunc_reduce, lrs, ars, ars_round, the known-MSB variants
-    /// ({zext,sext,lrs,ars}_{known,shared}_msb), or `all`.
+    /// ({zext,sext,lrs,ars}_{known,shared}_msb), the math library (lut, digdec, msnzb, rexp,
+    /// exp, sigmoid, tanh, reciprocal, rsqrt, sqrt; formats from --bits-in/--frac-in/
+    /// --bits-out/--frac-out), or `all`.
     Op {
         /// The operation.
         name: String,
@@ -48,6 +50,15 @@ pub enum BenchCmd {
         /// Shift amount s (truncation families).
         #[arg(long)]
         shift: Option<u32>,
+        /// Input fraction bits (math functions; default 12).
+        #[arg(long)]
+        frac_in: Option<u32>,
+        /// Output fraction bits (math functions; default: the input's).
+        #[arg(long)]
+        frac_out: Option<u32>,
+        /// Digit width of DigDec and MSNZB (default 8).
+        #[arg(long)]
+        digit: Option<u32>,
         /// Matrix dimensions M,K,N (matmul).
         #[arg(long, value_delimiter = ',', num_args = 1..=3)]
         dims: Option<Vec<usize>>,
@@ -75,6 +86,9 @@ pub fn run(cmd: BenchCmd) -> i32 {
             bits_in,
             bits_out,
             shift,
+            frac_in,
+            frac_out,
+            digit,
             dims,
             n,
             threads,
@@ -82,11 +96,19 @@ pub fn run(cmd: BenchCmd) -> i32 {
             json,
         } => {
             let ops: Vec<Op> = if name == "all" {
-                ALL.to_vec()
+                ALL.iter()
+                    .copied()
+                    .chain(sir_runtime::math::ops::ALL.map(Op::Math))
+                    .collect()
             } else if let Some(op) = Op::from_name(&name) {
                 vec![op]
             } else {
-                let names: Vec<&str> = ALL.iter().map(|o| o.name()).collect();
+                let names: Vec<&str> = ALL
+                    .iter()
+                    .copied()
+                    .chain(sir_runtime::math::ops::ALL.map(Op::Math))
+                    .map(|o| o.name())
+                    .collect();
                 eprintln!(
                     "error: unknown operation `{name}` (known: {}, all)",
                     names.join(", ")
@@ -103,6 +125,9 @@ pub fn run(cmd: BenchCmd) -> i32 {
                 bits_out,
                 shift,
                 dims: dims.map(|d| [d[0], d[1], d[2]]),
+                frac_in,
+                frac_out,
+                digit,
             };
             let mut code = 0;
             if !json {
@@ -203,6 +228,7 @@ fn op_json(r: &OpBenchReport) -> serde_json::Value {
         "rounds": r.rounds,
         "bit_exact": r.bit_exact,
         "cost_exact": r.cost_exact,
+        "max_ulp": r.max_ulp,
     })
 }
 

@@ -279,6 +279,7 @@ impl ExtOp {
             server: Inputs { a: server, b: mb_s },
             client: Inputs { a: client, b: mb_c },
             expected,
+            max_ulp: None,
         }
     }
 }

@@ -17,7 +17,7 @@ fn params(bits: u32, bits_in: Option<u32>, bits_out: Option<u32>, shift: Option<
         bits_in,
         bits_out,
         shift,
-        dims: None,
+        ..Params::bits(bits)
     }
 }
 

@@ -11,9 +11,11 @@
 //! - Randomness comes from [`Party::rng`], a ChaCha20 CSPRNG seeded from the OS.
 
 pub mod bool;
+pub mod digdec;
 pub mod ext;
 pub mod ext_ops;
 pub mod linear;
+pub mod lut;
 pub mod millionaire;
 pub mod mult;
 pub mod ops;
@@ -25,7 +27,7 @@ pub mod trunc;
 #[cfg(test)]
 mod ext_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::net::{Channel, NetError, Role, Stats};
 use crate::ot::{OtEngine, OtError};

@@ -156,20 +156,6 @@ impl Layout {
             + if self.wx { (self.l - self.m) as u64 } else { 0 }
             + if self.wy { (self.l - self.n) as u64 } else { 0 }
     }
-
-    /// Width of the single Wrap call (0 if none).
-    fn wrap_bits(&self) -> u32 {
-        match (self.wx, self.wy) {
-            (true, true) => self.m.max(self.n),
-            (true, false) => self.m,
-            (false, true) => self.n,
-            (false, false) => 0,
-        }
-    }
-
-    fn wrap_count(&self, len: usize) -> usize {
-        len * (self.wx as usize + self.wy as usize)
-    }
 }
 
 /// The 3 pipelined flights of two opposite COT batches of `ots` OTs each, widths summing to
@@ -193,6 +179,12 @@ pub fn mult_cost(len: usize, params: &MultParams) -> Cost {
 
 /// The exact cost of [`mult_known_msb`] on `len` elements.
 pub fn mult_known_msb_cost(len: usize, params: &MultParams, known: KnownMsb) -> Cost {
+    let kind = |b: Option<bool>| b.map_or(HintKind::Unknown, |_| HintKind::Msb);
+    mult_hinted_cost(len, params, kind(known.x), kind(known.y))
+}
+
+/// The exact cost of [`mult_hinted`] on `len` elements with hints of these kinds.
+pub fn mult_hinted_cost(len: usize, params: &MultParams, hx: HintKind, hy: HintKind) -> Cost {
     if len == 0 {
         return Cost::ZERO;
     }
@@ -201,15 +193,18 @@ pub fn mult_known_msb_cost(len: usize, params: &MultParams, known: KnownMsb) -> 
         return mult_ring_cost(len, params.out_bits);
     }
     let next = two_way_cost(len * lay.per(), len as u64 * lay.width_sum());
-    if known_wrap_msbs(params, &lay, known).is_some() {
-        let c = lay.wrap_count(len);
-        return vcot_cost_1(c).then(next);
+    let ops = [(lay.wx, hx, lay.m), (lay.wy, hy, lay.n)];
+    let n_msb = ops.iter().filter(|o| o.0 && o.1 == HintKind::Msb).count();
+    let unknown: Vec<u32> = ops
+        .iter()
+        .filter(|o| o.0 && o.1 == HintKind::Unknown)
+        .map(|o| o.2)
+        .collect();
+    let ands = vcot_cost_1(len * n_msb);
+    match unknown.iter().max() {
+        None => ands.then(next),
+        Some(&bits) => ands.then(after_wrap(len * unknown.len(), bits, next)),
     }
-    after_wrap(
-        lay.wrap_count(len),
-        lay.wrap_bits(),
-        two_way_cost(len * lay.per(), len as u64 * lay.width_sum()),
-    )
 }
 
 /// The cost of a Wrap of `count` elements of `bits` bits followed by a phase `next` that the
@@ -235,7 +230,7 @@ fn use_table(bits: u32) -> bool {
 }
 
 /// The cost of [`wrap_any`] and the sender of its last message.
-fn wrap_any_cost(count: usize, bits: u32) -> (Cost, Role) {
+pub(crate) fn wrap_any_cost(count: usize, bits: u32) -> (Cost, Role) {
     if use_table(bits) {
         (table_wrap_cost(count, bits), Role::Server)
     } else {
@@ -247,7 +242,7 @@ fn wrap_any_cost(count: usize, bits: u32) -> (Cost, Role) {
 /// one 1-of-2^k OT per element (the millionaire with a single leaf, CrypTFlow2 §3 with
 /// radix 2^k): the server offers T[v] = r ⊕ 1{x₀ + v ≥ 2^k} for a fresh random r (its
 /// share), the client chooses v = x₁. Otherwise the millionaire tree ([`wrap`]).
-fn wrap_any(p: &mut Party, input: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+pub(crate) fn wrap_any(p: &mut Party, input: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
     if !use_table(bits) {
         return wrap(p, input, bits);
     }
@@ -288,21 +283,100 @@ impl KnownMsb {
     pub const NONE: KnownMsb = KnownMsb { x: None, y: None };
 }
 
-/// The MSBs of the offset operands x', y' when every wrap [`mult`] needs has a known MSB
-/// (msb(x') = msb(x) ⊕ 1 for a signed x); `None` otherwise (then the Wrap protocol runs).
-fn known_wrap_msbs(params: &MultParams, lay: &Layout, known: KnownMsb) -> Option<(bool, bool)> {
+/// What is known about an operand's wrap bit w (the carry of adding its two m-bit shares; of
+/// the offset operand x' = x + 2^{m−1} for a signed one), which saves [`mult`] its Wrap.
+#[derive(Clone, Copy, Debug)]
+pub enum WrapHint<'a> {
+    /// Nothing: the Wrap protocol computes it.
+    Unknown,
+    /// The operand's MSB is public (SiRnn's ⋆ variants): one AND of the shares' MSBs.
+    Msb(bool),
+    /// This party's Boolean shares of w, computed earlier (e.g. a DigDec carry).
+    Shares(&'a [u8]),
+}
+
+/// The kind of a [`WrapHint`], all its cost depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HintKind {
+    Unknown,
+    Msb,
+    Shares,
+}
+
+impl WrapHint<'_> {
+    pub fn kind(&self) -> HintKind {
+        match self {
+            WrapHint::Unknown => HintKind::Unknown,
+            WrapHint::Msb(_) => HintKind::Msb,
+            WrapHint::Shares(_) => HintKind::Shares,
+        }
+    }
+
+    fn from_msb(b: Option<bool>) -> WrapHint<'static> {
+        b.map_or(WrapHint::Unknown, WrapHint::Msb)
+    }
+}
+
+/// This party's Boolean shares of the wraps [`mult`] needs (x's, then y's; zeros where a
+/// wrap is not needed): the hinted ones from their hints, MSB-known ones by one batch of
+/// ANDs, the rest by one Wrap call at the widest of their widths.
+#[allow(clippy::too_many_arguments)]
+fn operand_wraps(
+    p: &mut Party,
+    params: &MultParams,
+    lay: &Layout,
+    hints: [WrapHint<'_>; 2],
+    xs: &[u64],
+    ys: &[u64],
+) -> Result<[Vec<u8>; 2], ProtoError> {
+    let len = xs.len();
     let (xf, yf) = params.normalized();
-    let cx = if lay.wx {
-        Some(known.x? ^ xf.signed)
-    } else {
-        None
-    };
-    let cy = if lay.wy {
-        Some(known.y? ^ yf.signed)
-    } else {
-        None
-    };
-    Some((cx.unwrap_or(false), cy.unwrap_or(false)))
+    let ops = [(lay.wx, xs, lay.m, xf), (lay.wy, ys, lay.n, yf)];
+    let mut out = [vec![0u8; len], vec![0u8; len]];
+    let mut msb_in = Vec::new();
+    let mut msb_slots = Vec::new();
+    let mut unk_slots = Vec::new();
+    for (slot, (&(need, sh, bits, f), hint)) in ops.iter().zip(hints).enumerate() {
+        if !need {
+            continue;
+        }
+        match hint {
+            WrapHint::Shares(w) => {
+                if w.len() != len {
+                    return Err(arg(format!("{} wrap shares for {len} elements", w.len())));
+                }
+                out[slot].copy_from_slice(w);
+            }
+            WrapHint::Msb(b) => {
+                // Given msb(x') = c, the wrap is a ∧ b (c = 1) or ¬(¬a ∧ ¬b) (c = 0).
+                let c = b ^ f.signed;
+                msb_in.extend(sh.iter().map(|&v| (ring::msb(v, bits) as u8) ^ (!c as u8)));
+                msb_slots.push((slot, !c));
+            }
+            WrapHint::Unknown => unk_slots.push(slot),
+        }
+    }
+    if !msb_in.is_empty() {
+        let w = and_of_msbs(p, &msb_in)?;
+        let flip_share = p.is_server();
+        for (i, &(slot, flip)) in msb_slots.iter().enumerate() {
+            for (o, &v) in out[slot].iter_mut().zip(&w[i * len..(i + 1) * len]) {
+                *o = v ^ (flip && flip_share) as u8;
+            }
+        }
+    }
+    if !unk_slots.is_empty() {
+        let wb = unk_slots.iter().map(|&s| ops[s].2).max().unwrap_or(1);
+        let mut input = Vec::with_capacity(len * unk_slots.len());
+        for &s in &unk_slots {
+            input.extend(ops[s].1.iter().map(|&v| v << (wb - ops[s].2)));
+        }
+        let w = wrap_any(p, &input, wb)?;
+        for (i, &s) in unk_slots.iter().enumerate() {
+            out[s].copy_from_slice(&w[i * len..(i + 1) * len]);
+        }
+    }
+    Ok(out)
 }
 
 /// The cost of [`and_of_msbs`] on `count` bits: `count` random OTs from the client and
@@ -346,7 +420,19 @@ pub fn mult_known_msb(
     x: &[u64],
     y: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
-    mult_impl(p, params, known, x, y)
+    let h = [WrapHint::from_msb(known.x), WrapHint::from_msb(known.y)];
+    mult_impl(p, params, h, x, y)
+}
+
+/// [`mult`] with what is known about each operand's wrap ([`WrapHint`]).
+pub fn mult_hinted(
+    p: &mut Party,
+    params: &MultParams,
+    hints: [WrapHint<'_>; 2],
+    x: &[u64],
+    y: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    mult_impl(p, params, hints, x, y)
 }
 
 /// UMult/SMult^{m,n,ℓ} (SiRnn Alg. 3): `x` and `y` are this party's m-bit and n-bit shares
@@ -358,13 +444,13 @@ pub fn mult(
     x: &[u64],
     y: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
-    mult_impl(p, params, KnownMsb::NONE, x, y)
+    mult_impl(p, params, [WrapHint::Unknown; 2], x, y)
 }
 
 fn mult_impl(
     p: &mut Party,
     params: &MultParams,
-    known: KnownMsb,
+    hints: [WrapHint<'_>; 2],
     x: &[u64],
     y: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
@@ -395,43 +481,8 @@ fn mult_impl(
     let xs = share::add_public(p.role, x, offx, m);
     let ys = share::add_public(p.role, y, offy, n);
 
-    let w = if let Some((cx, cy)) = known_wrap_msbs(params, &lay, known) {
-        // ⋆: the MSBs of x' and y' are public, each wrap is one AND of the shares' MSBs.
-        let mut a = Vec::with_capacity(lay.wrap_count(len));
-        if lay.wx {
-            a.extend(xs.iter().map(|&v| (ring::msb(v, m) as u8) ^ (!cx as u8)));
-        }
-        if lay.wy {
-            a.extend(ys.iter().map(|&v| (ring::msb(v, n) as u8) ^ (!cy as u8)));
-        }
-        let flip: Vec<bool> = (lay.wx.then_some(!cx).into_iter().flat_map(|f| vec![f; len]))
-            .chain(lay.wy.then_some(!cy).into_iter().flat_map(|f| vec![f; len]))
-            .collect();
-        let mut w = and_of_msbs(p, &a)?;
-        if server {
-            for (w, &f) in w.iter_mut().zip(&flip) {
-                *w ^= f as u8;
-            }
-        }
-        w
-    } else {
-        // Wrap bits of both operands in one call at max(m, n) bits.
-        let wb = lay.wrap_bits();
-        let mut input = Vec::with_capacity(lay.wrap_count(len));
-        if lay.wx {
-            input.extend(xs.iter().map(|&v| v << (wb - m)));
-        }
-        if lay.wy {
-            input.extend(ys.iter().map(|&v| v << (wb - n)));
-        }
-        wrap_any(p, &input, wb)?
-    };
-    let zeros = vec![0u8; len];
-    let (wx, wy): (&[u8], &[u8]) = match (lay.wx, lay.wy) {
-        (true, true) => (&w[..len], &w[len..]),
-        (true, false) => (&w, &zeros),
-        _ => (&zeros, &w),
-    };
+    let [wxv, wyv] = operand_wraps(p, params, &lay, hints, &xs, &ys)?;
+    let (wx, wy): (&[u8], &[u8]) = (&wxv, &wyv);
 
     // One COT batch per direction: the receiver chooses with the bits of its share of the
     // shorter operand, then its wrap shares of x and y.
@@ -668,6 +719,7 @@ pub(super) mod registry {
             server: Inputs { a: xs, b: ys },
             client: Inputs { a: xc, b: yc },
             expected,
+            max_ulp: None,
         }
     }
 
@@ -681,6 +733,7 @@ pub(super) mod registry {
             server: Inputs { a: xs, b: w },
             client: Inputs { a: xc, b: vec![] },
             expected,
+            max_ulp: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use rand_core::RngCore;
 use super::ext_ops::ExtOp;
 use super::{Cost, Party, ProtoError, bool as pbool, millionaire, mult, relu};
 use crate::fixed;
+use crate::math::ops::MathOp;
 use crate::ring;
 
 /// An operation by name.
@@ -27,6 +28,8 @@ pub enum Op {
     Matmul,
     /// The extension and truncation family ([`super::ext_ops`]).
     Ext(ExtOp),
+    /// The math library ([`crate::math::ops`]).
+    Math(MathOp),
 }
 
 /// Every registered operation, in the order `sir bench op all` runs them.
@@ -68,6 +71,11 @@ pub struct Params {
     pub bits_out: Option<u32>,
     pub shift: Option<u32>,
     pub dims: Option<[usize; 3]>,
+    /// Fraction bits of the input and output (math functions).
+    pub frac_in: Option<u32>,
+    pub frac_out: Option<u32>,
+    /// Digit width of DigDec/MSNZB (math functions).
+    pub digit: Option<u32>,
 }
 
 impl Params {
@@ -78,6 +86,9 @@ impl Params {
             bits_out: None,
             shift: None,
             dims: None,
+            frac_in: None,
+            frac_out: None,
+            digit: None,
         }
     }
 }
@@ -91,6 +102,11 @@ pub enum Output {
     BoolPair,
     /// Arithmetic shares in Z_{2^ℓ}, addition.
     Arith(u32),
+    /// Boolean shares of ℓ bits packed in a word, XOR.
+    Xor(u32),
+    /// The digits of an ℓ-bit value packed (digit i in its own ring: `digit` bits, the top
+    /// one shorter), added digit by digit.
+    Digits { bits: u32, digit: u32 },
 }
 
 impl Output {
@@ -99,6 +115,16 @@ impl Output {
             Output::Bool => (a ^ b) & 1,
             Output::BoolPair => (a ^ b) & 3,
             Output::Arith(bits) => ring::add(a, b, bits),
+            Output::Xor(bits) => ring::reduce(a ^ b, bits),
+            Output::Digits { bits, digit } => {
+                let mut out = 0;
+                let mut off = 0;
+                for w in crate::math::funcs::digit_widths(bits, digit) {
+                    out |= ring::add(a >> off, b >> off, w) << off;
+                    off += w;
+                }
+                out
+            }
         }
     }
 }
@@ -116,6 +142,9 @@ pub struct Instance {
     pub server: Inputs,
     pub client: Inputs,
     pub expected: Vec<u64>,
+    /// For the math functions: the largest distance, in output ULPs, between the expected
+    /// (cleartext fixed-point) results and the exact real function on these inputs.
+    pub max_ulp: Option<f64>,
 }
 
 impl Op {
@@ -131,19 +160,25 @@ impl Op {
             Op::B2a => "b2a",
             Op::Mux => "mux",
             Op::Ext(e) => e.name(),
+            Op::Math(m) => m.name(),
             Op::Mult => "mult",
             Op::Matmul => "matmul",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Op> {
-        ALL.into_iter().find(|o| o.name() == name)
+        ALL.into_iter()
+            .chain(crate::math::ops::ALL.map(Op::Math))
+            .find(|o| o.name() == name)
     }
 
     /// Whether `params` make sense for this operation.
     pub fn check(self, params: &Params) -> Result<(), ProtoError> {
         if let Op::Ext(e) = self {
             return e.check(params);
+        }
+        if let Op::Math(m) = self {
+            return m.check(params);
         }
         if !(1..=64).contains(&params.bits) {
             return Err(ProtoError::Argument(format!(
@@ -158,6 +193,7 @@ impl Op {
     pub fn output(self, params: &Params) -> Output {
         match self {
             Op::Ext(e) => e.output(params),
+            Op::Math(m) => m.output(params),
             Op::Relu | Op::B2a | Op::Mux => Output::Arith(params.bits),
             Op::Mult => Output::Arith(mult::registry::mult_params(params).out_bits),
             Op::Matmul => Output::Arith(mult::registry::matmul_params(params).out_bits),
@@ -179,6 +215,7 @@ impl Op {
             Op::B2a => pbool::b2a_cost(n, bits),
             Op::Mux => pbool::mux_cost(n, bits),
             Op::Ext(e) => e.cost(n, params),
+            Op::Math(m) => m.cost(n, params),
             Op::Mult => mult::mult_cost(n, &mult::registry::mult_params(params)),
             Op::Matmul if n == 0 => Cost::ZERO,
             Op::Matmul => mult::matmul_full_cost(&mult::registry::matmul_params(params)),
@@ -207,6 +244,7 @@ impl Op {
             Op::B2a => pbool::b2a(p, &to_bits(&inp.a), bits)?,
             Op::Mux => pbool::mux(p, &to_bits(&inp.a), &inp.b, bits, crate::net::Role::Client)?,
             Op::Ext(e) => e.run(p, inp, params)?,
+            Op::Math(m) => m.run(p, inp, params)?,
             Op::Mult => mult::mult(p, &mult::registry::mult_params(params), &inp.a, &inp.b)?,
             Op::Matmul => {
                 mult::matmul_full(p, &mult::registry::matmul_params(params), &inp.a, &inp.b)?
@@ -259,6 +297,7 @@ impl Op {
         let inputs = |a: Vec<u64>, b: Vec<u64>| Inputs { a, b };
         match self {
             Op::Ext(e) => e.instance(rng, n, params),
+            Op::Math(m) => m.instance(rng, n, params),
             Op::Mult => mult::registry::mult_instance(rng, n, params),
             Op::Matmul => mult::registry::matmul_instance(rng, params),
             Op::Millionaire | Op::Wrap | Op::WrapAllOnes => {
@@ -289,6 +328,7 @@ impl Op {
                     server: inputs(x, vec![]),
                     client: inputs(y, vec![]),
                     expected,
+                    max_ulp: None,
                 }
             }
             Op::Msb | Op::Drelu | Op::Relu => {
@@ -306,6 +346,7 @@ impl Op {
                     server: inputs(s, vec![]),
                     client: inputs(c, vec![]),
                     expected,
+                    max_ulp: None,
                 }
             }
             Op::And => {
@@ -322,6 +363,7 @@ impl Op {
                     server: inputs(xs, ys),
                     client: inputs(xc, yc),
                     expected,
+                    max_ulp: None,
                 }
             }
             Op::B2a => {
@@ -332,6 +374,7 @@ impl Op {
                     server: inputs(s, vec![]),
                     client: inputs(c, vec![]),
                     expected,
+                    max_ulp: None,
                 }
             }
             Op::Mux => {
@@ -350,6 +393,7 @@ impl Op {
                     server: inputs(bs, xs),
                     client: inputs(bc, xc),
                     expected,
+                    max_ulp: None,
                 }
             }
         }

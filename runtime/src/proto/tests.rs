@@ -66,7 +66,7 @@ fn cases(op: Op) -> Vec<(Params, usize)> {
 
 /// The seed of one case's inputs: every parameter and the operation's name take part, so no
 /// two cases share inputs.
-pub(super) fn seed(op: Op, params: &Params, n: usize) -> [u8; 32] {
+pub(crate) fn seed(op: Op, params: &Params, n: usize) -> [u8; 32] {
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&(n as u64).to_le_bytes());
     s[8] = params.bits as u8;
@@ -74,6 +74,9 @@ pub(super) fn seed(op: Op, params: &Params, n: usize) -> [u8; 32] {
     s[10] = params.bits_out.unwrap_or(0) as u8;
     s[11] = params.shift.unwrap_or(0) as u8;
     s[12] = params.dims.map_or(0, |d| d[2]) as u8;
+    s[5] = params.frac_in.map_or(0xff, |f| f as u8);
+    s[6] = params.frac_out.map_or(0xff, |f| f as u8);
+    s[7] = params.digit.map_or(0xff, |f| f as u8);
     let name = op.name().as_bytes();
     let k = name.len().min(19);
     s[13..13 + k].copy_from_slice(&name[..k]);
@@ -81,11 +84,11 @@ pub(super) fn seed(op: Op, params: &Params, n: usize) -> [u8; 32] {
 }
 
 /// One case: an operation, its parameters and a size.
-pub(super) type Case = (Op, Params, usize);
+pub(crate) type Case = (Op, Params, usize);
 
 /// Runs every case in one session (so consecutive protocols must also leave the channel in
 /// step) and returns, per case, both parties' outputs and the measured cost.
-pub(super) fn run_cases(cases: &[Case]) -> Vec<(Vec<u64>, Vec<u64>, Cost)> {
+pub(crate) fn run_cases(cases: &[Case]) -> Vec<(Vec<u64>, Vec<u64>, Cost)> {
     let run = run_mem(
         |p: &mut Party| -> Result<Vec<(Vec<u64>, Stats)>, ProtoError> {
             let mut res = Vec::new();
@@ -123,7 +126,7 @@ pub(super) fn run_cases(cases: &[Case]) -> Vec<(Vec<u64>, Vec<u64>, Cost)> {
 
 /// Runs the cases and asserts, for each, that the two-party result equals `fixed` bit for
 /// bit and that the measured bytes per party and messages equal `cost`.
-pub(super) fn check_cases(cases: &[Case]) {
+pub(crate) fn check_cases(cases: &[Case]) {
     for ((op, params, n), (s, c, measured)) in cases.iter().zip(run_cases(cases)) {
         let n = *n;
         op.check(params).expect("valid params");

@@ -1,0 +1,658 @@
+//! The math functions, each written once over [`Engine`] (cleartext semantics, two-party
+//! protocol and exact cost are its three interpretations).
+//!
+//! Reference: SiRnn (Rathee et al., S&P 2021), §V: rExp by digit decomposition and lookup
+//! tables multiplied in a tree (Fig. 3); sigmoid and tanh from rExp and a bounded reciprocal
+//! (Fig. 4); the reciprocal's table-driven linear approximation after Ito, Takagi and Yajima
+//! (Fig. 5, t = 0 Goldschmidt iterations); rsqrt by MSNZB normalisation (Fig. 6). Where we
+//! depart from the paper it is to spend fewer bytes, with the error bound tested
+//! exhaustively:
+//! - sigmoid(x) for x < 0 is 1 − h(|x|) with h(z) = 1/(1 + e^{−z}) (a multiplexer), not
+//!   e^{−|x|}·h(|x|) (a multiplication);
+//! - the rExp tables are clamped to 2^t − 1 so every product's operands have a public MSB
+//!   (⋆UMult, SiRnn Table V) and 1 + rExp stays below 2;
+//! - the normalisation by 2^{ℓ−2−k} and the final scaling by 2^{α(k−s)} (k = MSNZB(x)) are
+//!   LUT-products on the ι-bit k ([`crate::proto::lut`]) instead of UMults with a one-hot
+//!   dot product; the interpolation table absorbs SiRnn's Goldschmidt iterations (a finer
+//!   table, g ≤ 8 index bits) for output scales up to 18;
+//! - the interpolation's low digit reuses the DigDec carry as its wrap in the product.
+//!
+//! All values are two's-complement fixed point: a format [`Fx`] is a width and a number of
+//! fraction bits. Inputs outside a function's domain (stated on each) give unspecified
+//! results; they never fail or leak.
+
+use super::engine::{Engine, add_const, not, unsigned};
+use super::table::{self, Curve, Spec};
+use crate::fixed::linear::ceil_log2;
+use crate::proto::ProtoError;
+use crate::proto::mult::{MultParams, WrapHint};
+use crate::ring;
+
+/// A signed fixed-point format: `bits` wide with `frac` fraction bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fx {
+    pub bits: u32,
+    pub frac: u32,
+}
+
+impl Fx {
+    pub const fn new(bits: u32, frac: u32) -> Fx {
+        Fx { bits, frac }
+    }
+
+    /// The real number an encoding stands for.
+    pub fn real(self, x: u64) -> f64 {
+        ring::to_signed(ring::reduce(x, self.bits), self.bits) as f64 / (self.frac as f64).exp2()
+    }
+}
+
+/// Tuning knobs of the constructions (public; chosen per call by [`Tuning::choose`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tuning {
+    /// Digit width of DigDec in rExp and MSNZB (SiRnn: 8).
+    pub digit: u32,
+    /// Extra fraction bits carried inside rExp's product tree.
+    pub guard: u32,
+    /// Interpolation table index bits (None: from the output scale).
+    pub g: Option<u32>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            digit: 8,
+            guard: 1,
+            g: None,
+        }
+    }
+}
+
+fn arg(msg: String) -> ProtoError {
+    ProtoError::Argument(msg)
+}
+
+fn neg(x: &[u64], bits: u32) -> Vec<u64> {
+    x.iter()
+        .map(|&v| ring::reduce(v.wrapping_neg(), bits))
+        .collect()
+}
+
+fn sub(x: &[u64], y: &[u64], bits: u32) -> Vec<u64> {
+    x.iter()
+        .zip(y)
+        .map(|(&a, &b)| ring::sub(a, b, bits))
+        .collect()
+}
+
+fn add(x: &[u64], y: &[u64], bits: u32) -> Vec<u64> {
+    x.iter()
+        .zip(y)
+        .map(|(&a, &b)| ring::add(a, b, bits))
+        .collect()
+}
+
+fn reduce(x: &[u64], bits: u32) -> Vec<u64> {
+    x.iter().map(|&v| ring::reduce(v, bits)).collect()
+}
+
+/// Bits of the largest value `max` plus a zero MSB.
+fn width_of(max: u128) -> u32 {
+    (128 - max.leading_zeros()) + 1
+}
+
+/// Digit widths for `bits` bits: equal `d`-bit digits, the top one shorter.
+pub fn digit_widths(bits: u32, d: u32) -> Vec<u32> {
+    let c = bits.div_ceil(d).max(1);
+    let mut w = vec![d; c as usize - 1];
+    w.push(bits - d * (c - 1));
+    w
+}
+
+/// Values whose MSB (of `from` bits) is 0, moved to `to` bits: reduced, or ⋆ZExt.
+fn fit<E: Engine>(e: &mut E, x: Vec<u64>, from: u32, to: u32) -> Result<Vec<u64>, ProtoError> {
+    if to > from {
+        e.zext_msb0(&x, from, to)
+    } else {
+        Ok(reduce(&x, to))
+    }
+}
+
+/// ⌊(x + 2^{s−1})/2^s⌋ in Z_{2^{bits−s}} (TR with rounding to nearest); x itself if s = 0.
+fn round_shift<E: Engine>(e: &mut E, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, ProtoError> {
+    if s == 0 {
+        return Ok(x.to_vec());
+    }
+    let h = add_const(e, x, 1 << (s - 1), bits);
+    e.trunc_reduce(&h, bits, s)
+}
+
+/// The rExp product tree (SiRnn Fig. 3).
+#[derive(Clone, Copy, Debug)]
+struct ExpPlan {
+    /// Width of the unsigned input z.
+    zbits: u32,
+    /// z stands for z·2^{zshift}/2^{scale}.
+    scale: u32,
+    zshift: u32,
+    /// The result is e^{(bias − z·2^{zshift})/2^scale}.
+    bias: u64,
+    /// Scale of the table entries.
+    t: u32,
+    /// Clamp of the top digit's entries at scale t (the others: 2^t − 1).
+    top_max: u64,
+    /// Scale of the result.
+    out: u32,
+    /// Round the final shift to nearest (else floor).
+    round: bool,
+    digit: u32,
+}
+
+/// Runs an [`ExpPlan`]: returns the result (MSB 0), its width, and its largest value.
+fn exp_core<E: Engine>(
+    e: &mut E,
+    z: &[u64],
+    p: &ExpPlan,
+) -> Result<(Vec<u64>, u32, u128), ProtoError> {
+    let widths = digit_widths(p.zbits, p.digit);
+    let digits = e.digdec(z, &widths)?.digits;
+    let c = widths.len();
+    let low_max = (1u64 << p.t) - 1;
+    let mut items: Vec<(Vec<u64>, u32, u128)> = Vec::with_capacity(c);
+    let mut off = 0;
+    for (i, (&w, dig)) in widths.iter().zip(&digits).enumerate() {
+        let top = i == c - 1;
+        let max = if top { p.top_max } else { low_max };
+        let field = width_of(max as u128);
+        let tab = table::get(Spec::ExpDigit {
+            width: w,
+            shift: off + p.zshift,
+            scale: p.scale,
+            bias: if top { p.bias } else { 0 },
+            t: p.t,
+            max,
+            field,
+        });
+        let v = e.lut(&[(dig, w)], &tab)?.remove(0);
+        items.push((v, field, max as u128));
+        off += w;
+    }
+    // Multiply in a balanced tree, truncating back to scale t (the last product: to `out`).
+    while items.len() > 1 {
+        let last_level = items.len() == 2;
+        let mut next = Vec::with_capacity(items.len().div_ceil(2));
+        let mut it = items.into_iter();
+        while let Some(a) = it.next() {
+            let Some(b) = it.next() else {
+                next.push(a);
+                break;
+            };
+            let shift = if last_level { 2 * p.t - p.out } else { p.t };
+            let bits = a.1 + b.1;
+            let mp = MultParams {
+                x: unsigned(a.1),
+                y: unsigned(b.1),
+                out_bits: bits,
+            };
+            let prod = e.mult(&mp, [WrapHint::Msb(false); 2], &a.0, &b.0)?;
+            let half = if p.round && shift > 0 {
+                1u128 << (shift - 1)
+            } else {
+                0
+            };
+            let r = if half > 0 {
+                round_shift(e, &prod, bits, shift)?
+            } else {
+                e.trunc_reduce(&prod, bits, shift)?
+            };
+            let max = (a.2 * b.2 + half) >> shift;
+            let w = width_of(max).min(bits - shift);
+            next.push((reduce(&r, w), w, max));
+        }
+        items = next;
+    }
+    let (mut v, mut w, mut max) = items.pop().unwrap_or_default();
+    if c == 1 && p.t > p.out {
+        let s = p.t - p.out;
+        let half = if p.round { 1u128 << (s - 1) } else { 0 };
+        v = if p.round {
+            round_shift(e, &v, w, s)?
+        } else {
+            e.trunc_reduce(&v, w, s)?
+        };
+        max = (max + half) >> s;
+        let nw = width_of(max).min(w - s);
+        v = reduce(&v, nw);
+        w = nw;
+    }
+    Ok((v, w, max))
+}
+
+fn check_out(out: Fx, what: &str) -> Result<(), ProtoError> {
+    if out.bits > 64 || out.frac + 2 > out.bits {
+        return Err(arg(format!(
+            "{what}: output format ({} bits, {} fraction) needs bits ≥ frac + 2 and ≤ 64",
+            out.bits, out.frac
+        )));
+    }
+    Ok(())
+}
+
+fn check_in(inp: Fx, what: &str) -> Result<(), ProtoError> {
+    if !(2..=62).contains(&inp.bits) || inp.frac > inp.bits {
+        return Err(arg(format!(
+            "{what}: input format ({} bits, {} fraction) needs 2..=62 bits and frac ≤ bits",
+            inp.bits, inp.frac
+        )));
+    }
+    Ok(())
+}
+
+/// rExp: e^{x} for x ≤ 0 (SiRnn Fig. 3; SCI's `lookup_table_exp`). Domain: x ≤ 0.
+pub fn rexp<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "rexp")?;
+    check_out(out, "rexp")?;
+    let t = out.frac + tune.guard;
+    if t > 30 {
+        return Err(arg(format!(
+            "rexp: {} output fraction bits need products wider than 64 bits",
+            out.frac
+        )));
+    }
+    let plan = ExpPlan {
+        zbits: inp.bits,
+        scale: inp.frac,
+        zshift: 0,
+        bias: 0,
+        t,
+        top_max: (1u64 << t) - 1,
+        out: out.frac,
+        round: true,
+        digit: tune.digit,
+    };
+    let (v, w, _) = exp_core(e, &neg(x, inp.bits), &plan)?;
+    fit(e, v, w, out.bits)
+}
+
+/// exp of any input: e^{B}·e^{−(B − x)} with B the largest input whose result is
+/// representable, the factor e^{B} folded into the top digit's table (every factor is then at
+/// most 1 and the product at most the largest output). Domain: x ≤ B, i.e. results that fit
+/// the output format.
+pub fn exp<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "exp")?;
+    check_out(out, "exp")?;
+    // Results up to 2^{n−1−s'}: the entries carry that many more fraction bits so the error
+    // relative to the result stays within the output ULPs.
+    // (Capped so a product of two entries fits 64 bits.)
+    let hr = out.bits - 1 - out.frac;
+    let t = (out.frac + tune.guard + hr)
+        .min(30)
+        .min((63 + out.frac).saturating_sub(out.bits) / 2);
+    if t < out.frac + tune.guard {
+        return Err(arg(format!(
+            "exp: output {} bits with {} fraction bits needs tables wider than 62 bits",
+            out.bits, out.frac
+        )));
+    }
+    let b = exp_bias(inp, out);
+    let plan = ExpPlan {
+        zbits: inp.bits,
+        scale: inp.frac,
+        zshift: 0,
+        bias: b,
+        t,
+        top_max: ((1u64 << (out.bits - 1)) - 1) << (t - out.frac),
+        out: out.frac,
+        round: true,
+        digit: tune.digit,
+    };
+    let z = add_const(e, &neg(x, inp.bits), b, inp.bits);
+    let (v, w, _) = exp_core(e, &z, &plan)?;
+    fit(e, v, w, out.bits)
+}
+
+/// The largest input (an integer at the input scale, at least 0) whose exp fits the output.
+pub fn exp_bias(inp: Fx, out: Fx) -> u64 {
+    let omax = ((1u64 << (out.bits - 1)) - 1) as f64 / (out.frac as f64).exp2();
+    let b = (omax.ln() * (inp.frac as f64).exp2()).floor();
+    b.clamp(0.0, ((1u64 << (inp.bits - 1)) - 1) as f64) as u64
+}
+
+/// Linear interpolation of `curve` at v ∈ [1, 2) (scale `vs`, at least vs + 1 bits given)
+/// → f(v) at scale `f` in `nbits` bits (SiRnn Fig. 5 with t = 0).
+#[allow(clippy::too_many_arguments)]
+fn interp<E: Engine>(
+    e: &mut E,
+    v: &[u64],
+    vs: u32,
+    curve: Curve,
+    f: u32,
+    nbits: u32,
+    g: Option<u32>,
+) -> Result<Vec<u64>, ProtoError> {
+    let g = g
+        .unwrap_or_else(|| default_g(curve, f))
+        .clamp(1, 8)
+        .min(vs.max(1));
+    let k = vs.saturating_sub(g);
+    let s0 = (f + 1).saturating_sub(g).max(1);
+    let c1_bits = if nbits <= f + 8 { nbits } else { f + 2 };
+    let tab = table::get(Spec::Interp {
+        curve,
+        g,
+        s0,
+        f,
+        c1_bits,
+    });
+    let vf = reduce(v, vs);
+    if k == 0 {
+        let c1 = e.lut(&[(&vf, g)], &tab)?.remove(1);
+        return fit(e, c1, c1_bits, nbits);
+    }
+    let dig = e.digdec(&vf, &[k, g])?;
+    let mut c = e.lut(&[(&dig.digits[1], g)], &tab)?;
+    let c1 = c.pop().unwrap_or_default();
+    let c0 = c.pop().unwrap_or_default();
+    let pbits = s0 + 1 + k;
+    let mp = MultParams {
+        x: unsigned(s0 + 1),
+        y: unsigned(k),
+        out_bits: pbits,
+    };
+    let hints = [WrapHint::Msb(false), WrapHint::Shares(&dig.carries[0])];
+    let prod = e.mult(&mp, hints, &c0, &dig.digits[0])?;
+    // c₀·δ at scale f, rounded: s0 + vs − f = k + 1 bits dropped, s0 bits left (MSB 0).
+    let sh = s0 + vs - f;
+    let d = round_shift(e, &prod, pbits, sh)?;
+    let d = e.zext_msb0(&d, pbits - sh, c1_bits)?;
+    let y = if curve.increasing() {
+        add(&c1, &d, c1_bits)
+    } else {
+        sub(&c1, &d, c1_bits)
+    };
+    fit(e, y, c1_bits, nbits)
+}
+
+/// Interpolation index bits for an error of about 2^{−f−2}: the minimax error of a line on
+/// an interval of 2^{−g} is 2^{−2g}·max|f''|/16.
+fn default_g(curve: Curve, f: u32) -> u32 {
+    let extra = match curve {
+        Curve::Recip => 1,
+        Curve::Rsqrt => 2,
+        Curve::Sqrt => 3,
+    };
+    (f + 1).saturating_sub(extra).div_ceil(2)
+}
+
+/// h(z) = 1/(1 + e^{−z·2^{zshift}}) for unsigned z at scale `s`, at scale `f` in `nbits` bits.
+fn logistic<E: Engine>(
+    e: &mut E,
+    z: &[u64],
+    zbits: u32,
+    s: u32,
+    zshift: u32,
+    f: u32,
+    nbits: u32,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    let t = f + tune.guard;
+    let plan = ExpPlan {
+        zbits,
+        scale: s,
+        zshift,
+        bias: 0,
+        t,
+        top_max: (1u64 << t) - 1,
+        out: t,
+        round: false,
+        digit: tune.digit,
+    };
+    // e^{−z} < 1 at scale t (floored), so 1 + e^{−z} ∈ [1, 2).
+    let (ev, w, _) = exp_core(e, z, &plan)?;
+    let ev = reduce(&ev, w.min(t + 1));
+    let v = add_const(e, &ev, 1 << t, t + 1);
+    interp(e, &v, t, Curve::Recip, f, nbits, tune.g)
+}
+
+/// |x| as an unsigned m-bit value, and the sign bit.
+fn abs<E: Engine>(e: &mut E, x: &[u64], m: u32) -> Result<(Vec<u64>, Vec<u8>), ProtoError> {
+    let b = e.msb(x, m)?;
+    let bx = e.mux(&b, x, m)?;
+    let twice: Vec<u64> = bx.iter().map(|&v| v << 1).collect();
+    Ok((sub(x, &twice, m), b))
+}
+
+/// sigmoid(x) = 1/(1 + e^{−x}) (SiRnn Fig. 4). Domain: all inputs.
+pub fn sigmoid<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "sigmoid")?;
+    check_out(out, "sigmoid")?;
+    let n = out.bits;
+    let (ax, b) = abs(e, x, inp.bits)?;
+    let r = logistic(e, &ax, inp.bits, inp.frac, 0, out.frac, n, tune)?;
+    // x < 0: 1 − r = r + (1 − 2r).
+    let flip: Vec<u64> = r.iter().map(|&v| ring::reduce(v << 1, n)).collect();
+    let flip = add_const(e, &neg(&flip, n), 1 << out.frac, n);
+    let m = e.mux(&b, &flip, n)?;
+    Ok(add(&r, &m, n))
+}
+
+/// tanh(x) = 2h(2x) − 1 with h the logistic function (SiRnn §V-C). Domain: all inputs.
+pub fn tanh<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "tanh")?;
+    check_out(out, "tanh")?;
+    let n = out.bits;
+    let (ax, b) = abs(e, x, inp.bits)?;
+    // h(2|x|) at scale frac + 1 is 2h(2|x|) at scale frac.
+    let r = logistic(e, &ax, inp.bits, inp.frac, 1, out.frac + 1, n, tune)?;
+    let t = add_const(e, &r, (1u64 << out.frac).wrapping_neg(), n);
+    let m = e.mux(&b, &t, n)?;
+    let twice: Vec<u64> = m.iter().map(|&v| v << 1).collect();
+    Ok(sub(&t, &twice, n))
+}
+
+/// Bounded reciprocal Rec (SiRnn Fig. 5): 1/x for x ∈ [1, 2). Domain: 1 ≤ x < 2.
+pub fn reciprocal_bounded<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "reciprocal")?;
+    check_out(out, "reciprocal")?;
+    if inp.frac + 1 > inp.bits {
+        return Err(arg("reciprocal: the input format cannot hold 1".into()));
+    }
+    interp(e, x, inp.frac, Curve::Recip, out.frac, out.bits, tune.g)
+}
+
+/// MSNZB (SiRnn Alg. 7) as an index: shares of k = ⌊log2 x⌋ of an unsigned ℓ-bit x in
+/// Z_{2^ι}, ι = ⌈log2 ℓ⌉ (k = 0 for x = 0). Digit i's table gives its own leading-one index
+/// (plus its offset) and whether it is zero; with H_i = "a digit ≥ i is nonzero" (a suffix
+/// AND chain of the zero flags), k = idx₀ + Σ_{i≥1} H_i·(idx_i − idx_{i−1}), one batched
+/// multiplexer.
+pub fn msnzb_index<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    bits: u32,
+    digit: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    let iota = ceil_log2(bits as usize).max(1);
+    let widths = digit_widths(bits, digit);
+    let c = widths.len();
+    let digits = e.digdec(x, &widths)?.digits;
+    let mut idx = Vec::with_capacity(c);
+    let mut zero = Vec::with_capacity(c);
+    let mut off = 0;
+    for (&w, d) in widths.iter().zip(&digits) {
+        let tab = table::get(Spec::MsnzbDigit {
+            width: w,
+            base: off,
+            iota,
+        });
+        let mut f = e.lut(&[(d, w)], &tab)?;
+        zero.push(
+            f.pop()
+                .unwrap_or_default()
+                .iter()
+                .map(|&b| b as u8 & 1)
+                .collect::<Vec<u8>>(),
+        );
+        idx.push(f.pop().unwrap_or_default());
+        off += w;
+    }
+    if c == 1 {
+        return Ok(idx.pop().unwrap_or_default());
+    }
+    // all_zero[i] = digits i.. are all zero, for i ≥ 1.
+    let mut all_zero = vec![Vec::new(); c];
+    all_zero[c - 1] = zero[c - 1].clone();
+    for i in (1..c - 1).rev() {
+        all_zero[i] = e.and(&all_zero[i + 1], &zero[i])?;
+    }
+    let h: Vec<u8> = (1..c).flat_map(|i| not(e, &all_zero[i])).collect();
+    let diffs: Vec<u64> = (1..c)
+        .flat_map(|i| sub(&idx[i], &idx[i - 1], iota))
+        .collect();
+    let m = e.mux(&h, &diffs, iota)?;
+    let len = x.len();
+    let mut k = idx[0].clone();
+    for i in 0..c - 1 {
+        k = add(&k, &m[i * len..(i + 1) * len], iota);
+    }
+    Ok(k)
+}
+
+/// MSNZB with SiRnn's one-hot output: Boolean shares of bit i = 1{i = ⌊log2 x⌋}, packed
+/// into one word per element (bit i).
+pub fn msnzb_one_hot<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    bits: u32,
+    digit: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    let iota = ceil_log2(bits as usize).max(1);
+    let k = msnzb_index(e, x, bits, digit)?;
+    let tab = table::get(Spec::OneHot { iota, ell: bits });
+    let f = e.lut(&[(&k, iota)], &tab)?;
+    Ok((0..x.len())
+        .map(|j| {
+            f.iter()
+                .enumerate()
+                .fold(0u64, |w, (i, v)| w | (v[j] & 1) << i)
+        })
+        .collect())
+}
+
+/// f(x) for a positive x by normalisation (SiRnn Fig. 6): k = MSNZB(x), v = x·2^{ℓ−2−k} ∈
+/// [1, 2) (LUT-product), f(v) by interpolation, times 2^{α(k−s)} (LUT-product), rounded to
+/// the output scale. Domain: x > 0 with a representable result.
+fn normalised<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    curve: Curve,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    let ell = inp.bits;
+    let iota = ceil_log2(ell as usize).max(1);
+    let xr = reduce(x, ell);
+    let k = msnzb_index(e, &xr, ell, tune.digit)?;
+    let norm = table::get(Spec::Normalise { iota, ell });
+    let v = e.lut_product(&[(&k, iota)], &norm, &xr, ell)?;
+    let v = reduce(&v, ell - 1);
+    // f(v)'s error is scaled by the exponent factor, up to the largest output 2^{n−1−s'}:
+    // carry that many more fraction bits (within a 64-bit product); the table's index bits
+    // are set by the output scale alone (its error is 2^{−2g−3}).
+    let sc = out.frac + 3;
+    let scale = table::get(Spec::Exponent {
+        curve,
+        iota,
+        ell,
+        s: inp.frac,
+        sc,
+    });
+    let cmax = scale.entries.iter().copied().max().unwrap_or(0);
+    let cw = width_of(cmax as u128);
+    let headroom = out.bits - 1 - out.frac;
+    let f = (out.frac + 2 + headroom)
+        .min(62u32.saturating_sub(cw))
+        .max(out.frac + 1);
+    let g = tune.g.or(Some(default_g(curve, out.frac + 3)));
+    let y0 = interp(e, &v, ell - 2, curve, f, f + 2, g)?;
+    let r = (f + 2) + cw;
+    if r > 64 {
+        return Err(arg(format!(
+            "{curve:?}: input scale {} too large for a 64-bit product",
+            inp.frac
+        )));
+    }
+    let y0 = e.zext_msb0(&y0, f + 2, r)?;
+    let p = e.lut_product(&[(&k, iota)], &scale, &y0, r)?;
+    let sh = f + sc - out.frac;
+    let y = round_shift(e, &p, r, sh)?;
+    fit(e, y, r - sh, out.bits)
+}
+
+/// 1/x for x > 0 (SiRnn's `div` with MSNZB normalisation). Domain: x > 0, 1/x representable.
+pub fn reciprocal<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "reciprocal")?;
+    check_out(out, "reciprocal")?;
+    normalised(e, x, inp, out, Curve::Recip, tune)
+}
+
+/// 1/√x (SiRnn Fig. 6). Domain: x > 0 with 1/√x representable (the paper states x ≥ 0.1).
+pub fn rsqrt<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "rsqrt")?;
+    check_out(out, "rsqrt")?;
+    normalised(e, x, inp, out, Curve::Rsqrt, tune)
+}
+
+/// √x. Domain: x > 0 (√0 is not defined by this construction; it returns garbage).
+pub fn sqrt<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "sqrt")?;
+    check_out(out, "sqrt")?;
+    normalised(e, x, inp, out, Curve::Sqrt, tune)
+}

@@ -1,0 +1,279 @@
+//! The math functions as named operations of the registry ([`crate::proto::ops`]): how to draw
+//! inputs in each function's domain, the expected (cleartext) results, the exact cost, and
+//! the largest error against the real function in output ULPs.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::RngCore;
+
+use super::engine::{Clear, Counter, Engine};
+use super::funcs::{self, Fx, Tuning, digit_widths};
+use crate::fixed::linear::ceil_log2;
+use crate::proto::lut::Table;
+use crate::proto::ops::{Inputs, Instance, Output, Params};
+use crate::proto::{Cost, Party, ProtoError};
+use crate::ring;
+
+/// A math operation by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MathOp {
+    Lut,
+    Digdec,
+    Msnzb,
+    Exp,
+    Rexp,
+    Reciprocal,
+    Sigmoid,
+    Tanh,
+    Rsqrt,
+    Sqrt,
+}
+
+/// Every math operation, in the order `sir bench op all` runs them.
+pub const ALL: [MathOp; 10] = [
+    MathOp::Lut,
+    MathOp::Digdec,
+    MathOp::Msnzb,
+    MathOp::Rexp,
+    MathOp::Exp,
+    MathOp::Sigmoid,
+    MathOp::Tanh,
+    MathOp::Reciprocal,
+    MathOp::Rsqrt,
+    MathOp::Sqrt,
+];
+
+/// The public table `lut` benchmarks: a fixed pseudo-random function of the index.
+fn bench_table(m: u32, n: u32) -> Table {
+    Table::build(m, &[n], |j| {
+        vec![(j.wrapping_add(1)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11]
+    })
+}
+
+impl MathOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            MathOp::Lut => "lut",
+            MathOp::Digdec => "digdec",
+            MathOp::Msnzb => "msnzb",
+            MathOp::Exp => "exp",
+            MathOp::Rexp => "rexp",
+            MathOp::Reciprocal => "reciprocal",
+            MathOp::Sigmoid => "sigmoid",
+            MathOp::Tanh => "tanh",
+            MathOp::Rsqrt => "rsqrt",
+            MathOp::Sqrt => "sqrt",
+        }
+    }
+
+    fn is_function(self) -> bool {
+        !matches!(self, MathOp::Lut | MathOp::Digdec | MathOp::Msnzb)
+    }
+
+    /// Input and output formats: `--bits-in/--frac-in/--bits-out/--frac-out`, defaulting to
+    /// `--bits` and 12 fraction bits (SiRnn's microbenchmark setting).
+    pub fn formats(params: &Params) -> (Fx, Fx) {
+        let bi = params.bits_in.unwrap_or(params.bits);
+        let bo = params.bits_out.unwrap_or(bi);
+        let fi = params.frac_in.unwrap_or(12.min(bi.saturating_sub(4)));
+        let fo = params.frac_out.unwrap_or(fi.min(bo.saturating_sub(4)));
+        (Fx::new(bi, fi), Fx::new(bo, fo))
+    }
+
+    fn digit(params: &Params) -> u32 {
+        params.digit.unwrap_or(8)
+    }
+
+    fn tuning(params: &Params) -> Tuning {
+        Tuning {
+            digit: Self::digit(params),
+            ..Tuning::default()
+        }
+    }
+
+    pub fn check(self, params: &Params) -> Result<(), ProtoError> {
+        let bad = |m: String| Err(ProtoError::Argument(format!("{}: {m}", self.name())));
+        let (i, o) = Self::formats(params);
+        match self {
+            MathOp::Lut => {
+                if !(1..=8).contains(&i.bits) || !(1..=64).contains(&o.bits) {
+                    return bad("--bits-in must be 1..=8, --bits-out 1..=64".into());
+                }
+            }
+            MathOp::Digdec | MathOp::Msnzb => {
+                let d = Self::digit(params);
+                if !(2..=64).contains(&params.bits) || !(1..=8).contains(&d) {
+                    return bad("--bits must be 2..=64 and --digit 1..=8".into());
+                }
+            }
+            _ => {
+                // The formats are checked by the function itself; run it on no elements.
+                let mut c = Counter::default();
+                self.eval(&mut c, &[], params)?;
+            }
+        }
+        let _ = o;
+        Ok(())
+    }
+
+    pub fn output(self, params: &Params) -> Output {
+        let (_, o) = Self::formats(params);
+        match self {
+            MathOp::Lut => Output::Arith(o.bits),
+            MathOp::Digdec => Output::Digits {
+                bits: params.bits,
+                digit: Self::digit(params),
+            },
+            MathOp::Msnzb => Output::Xor(params.bits),
+            _ => Output::Arith(o.bits),
+        }
+    }
+
+    /// The operation on any engine: inputs (values or shares) → outputs, digits packed.
+    pub fn eval<E: Engine>(
+        self,
+        e: &mut E,
+        x: &[u64],
+        params: &Params,
+    ) -> Result<Vec<u64>, ProtoError> {
+        let (i, o) = Self::formats(params);
+        let t = Self::tuning(params);
+        match self {
+            MathOp::Lut => Ok(e
+                .lut(&[(x, i.bits)], &bench_table(i.bits, o.bits))?
+                .remove(0)),
+            MathOp::Digdec => {
+                let widths = digit_widths(params.bits, Self::digit(params));
+                let d = e.digdec(x, &widths)?;
+                Ok((0..x.len())
+                    .map(|j| {
+                        let mut off = 0;
+                        let mut w = 0;
+                        for (dig, &wd) in d.digits.iter().zip(&widths) {
+                            w |= dig[j] << off;
+                            off += wd;
+                        }
+                        w
+                    })
+                    .collect())
+            }
+            MathOp::Msnzb => funcs::msnzb_one_hot(e, x, params.bits, Self::digit(params)),
+            MathOp::Exp => funcs::exp(e, x, i, o, t),
+            MathOp::Rexp => funcs::rexp(e, x, i, o, t),
+            MathOp::Reciprocal => funcs::reciprocal(e, x, i, o, t),
+            MathOp::Sigmoid => funcs::sigmoid(e, x, i, o, t),
+            MathOp::Tanh => funcs::tanh(e, x, i, o, t),
+            MathOp::Rsqrt => funcs::rsqrt(e, x, i, o, t),
+            MathOp::Sqrt => funcs::sqrt(e, x, i, o, t),
+        }
+    }
+
+    pub fn cost(self, n: usize, params: &Params) -> Cost {
+        let mut c = Counter::default();
+        match self.eval(&mut c, &vec![0; n], params) {
+            Ok(_) => c.cost,
+            Err(_) => Cost::ZERO,
+        }
+    }
+
+    pub fn run(self, p: &mut Party, inp: &Inputs, params: &Params) -> Result<Vec<u64>, ProtoError> {
+        self.eval(p, &inp.a, params)
+    }
+
+    /// The exact real function.
+    pub fn real(self, x: f64) -> f64 {
+        match self {
+            MathOp::Exp | MathOp::Rexp => x.exp(),
+            MathOp::Reciprocal => 1.0 / x,
+            MathOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            MathOp::Tanh => x.tanh(),
+            MathOp::Rsqrt => 1.0 / x.sqrt(),
+            MathOp::Sqrt => x.sqrt(),
+            MathOp::Lut | MathOp::Digdec | MathOp::Msnzb => x,
+        }
+    }
+
+    /// The input range (as integers at the input scale) of the function's domain: where the
+    /// real result is defined and representable in the output format.
+    pub fn domain(self, params: &Params) -> (i64, i64) {
+        let (i, o) = Self::formats(params);
+        let lo = -(1i64 << (i.bits - 1));
+        let hi = (1i64 << (i.bits - 1)) - 1;
+        let si = (i.frac as f64).exp2();
+        // Largest representable output.
+        let omax = ((1u64 << (o.bits - 1)) - 1) as f64 / (o.frac as f64).exp2();
+        let clamp = |v: f64| v.clamp(lo as f64, hi as f64) as i64;
+        match self {
+            MathOp::Rexp => (lo, 0),
+            MathOp::Exp => (lo, funcs::exp_bias(i, o) as i64),
+            MathOp::Reciprocal => (clamp((si / omax).ceil()).max(1), hi),
+            MathOp::Rsqrt => (clamp((si / (omax * omax)).ceil()).max(1), hi),
+            MathOp::Sqrt => (1, hi),
+            _ => (lo, hi),
+        }
+    }
+
+    /// Largest |result − f(x)| in output ULPs over the inputs `xs` (input encodings) with
+    /// results `ys` (output encodings).
+    pub fn max_ulp(self, params: &Params, xs: &[u64], ys: &[u64]) -> f64 {
+        let (i, o) = Self::formats(params);
+        let scale = (o.frac as f64).exp2();
+        xs.iter()
+            .zip(ys)
+            .map(|(&x, &y)| (o.real(y) - self.real(i.real(x))).abs() * scale)
+            .fold(0.0, f64::max)
+    }
+
+    /// Random inputs: for the functions uniform over the domain with its ends and 0 (where
+    /// inside) first; for the others uniform. Shares are uniform.
+    pub fn instance(self, rng: &mut ChaCha20Rng, n: usize, params: &Params) -> Instance {
+        let (i, o) = Self::formats(params);
+        let in_bits = match self {
+            MathOp::Lut => i.bits,
+            MathOp::Digdec | MathOp::Msnzb => params.bits,
+            _ => i.bits,
+        };
+        let (lo, hi) = self.domain(params);
+        let span = (hi - lo) as u64 + 1;
+        let edges: Vec<i64> = [lo, hi, 0, lo + 1, hi - 1]
+            .into_iter()
+            .filter(|&v| (lo..=hi).contains(&v))
+            .collect();
+        let xs: Vec<u64> = (0..n)
+            .map(|j| {
+                let v = if j < edges.len() {
+                    edges[j]
+                } else if span == 0 {
+                    (rng.next_u64() as i64).wrapping_add(lo)
+                } else {
+                    lo + (rng.next_u64() % span) as i64
+                };
+                ring::reduce(v as u64, in_bits)
+            })
+            .collect();
+        let server: Vec<u64> = (0..n)
+            .map(|_| ring::reduce(rng.next_u64(), in_bits))
+            .collect();
+        let client = xs
+            .iter()
+            .zip(&server)
+            .map(|(&x, &s)| ring::sub(x, s, in_bits))
+            .collect();
+        let expected = self.eval(&mut Clear, &xs, params).unwrap_or_default();
+        let max_ulp = self
+            .is_function()
+            .then(|| self.max_ulp(params, &xs, &expected));
+        let _ = (o, ceil_log2(1));
+        Instance {
+            server: Inputs {
+                a: server,
+                b: Vec::new(),
+            },
+            client: Inputs {
+                a: client,
+                b: Vec::new(),
+            },
+            expected,
+            max_ulp,
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The lookup tables of the math functions, built from public parameters once per process
+//! and shared ([`get`]): a table is a pure function of its [`Spec`], so every call with the
+//! same formats reuses it, and the two parties (and the cleartext semantics) agree on it.
+//!
+//! Contents follow SiRnn (S&P 2021, §V and the SCI code's generators, see
+//! ../shared/reference/sirnn-notes.md §4.4) with our own parameterisation: exp digit tables
+//! with the clamp that keeps every entry's MSB public, linear-interpolation tables for 1/v,
+//! 1/√v and √v on [1, 2) with the minimax offset of Ito–Takagi–Yajima, and the exponent tables
+//! of the MSNZB normalisation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::proto::lut::Table;
+
+/// A curve f on [1, 2) evaluated by linear interpolation, with f(2^j·v) = 2^{αj}·f(v).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Curve {
+    /// 1/v (α = −1).
+    Recip,
+    /// 1/√v (α = −1/2).
+    Rsqrt,
+    /// √v (α = 1/2).
+    Sqrt,
+}
+
+impl Curve {
+    pub fn f(self, v: f64) -> f64 {
+        match self {
+            Curve::Recip => 1.0 / v,
+            Curve::Rsqrt => 1.0 / v.sqrt(),
+            Curve::Sqrt => v.sqrt(),
+        }
+    }
+
+    /// α in f(2^j·v) = 2^{αj}·f(v).
+    pub fn alpha(self) -> f64 {
+        match self {
+            Curve::Recip => -1.0,
+            Curve::Rsqrt => -0.5,
+            Curve::Sqrt => 0.5,
+        }
+    }
+
+    pub fn increasing(self) -> bool {
+        self == Curve::Sqrt
+    }
+
+    /// The point of [p, p + h] where f' equals the secant's slope `a`: where the deviation of
+    /// f from the secant is largest.
+    fn tangent_point(self, a: f64) -> f64 {
+        match self {
+            Curve::Recip => (-1.0 / a).sqrt(),
+            Curve::Rsqrt => (-2.0 * a).powf(-2.0 / 3.0),
+            Curve::Sqrt => (2.0 * a).powi(-2),
+        }
+    }
+}
+
+/// What a table computes; all parameters are public.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Spec {
+    /// Digit i of rExp (SiRnn Fig. 3): entry j = e^{(bias − j·2^shift)/2^scale} at scale t,
+    /// rounded, clamped to [0, max]; one field of `field` bits.
+    ExpDigit {
+        width: u32,
+        shift: u32,
+        scale: u32,
+        bias: u64,
+        t: u32,
+        max: u64,
+        field: u32,
+    },
+    /// Linear interpolation of `curve` on [1, 2) with 2^g intervals (SiRnn Fig. 5, initial
+    /// approximation): entry e = (c₀, c₁) with f(v) ≈ c₁ ∓ c₀·(v − pₑ), pₑ = 1 + e·2^{−g};
+    /// c₀ = |secant slope| at scale `s0` (s0 + 1 bits), c₁ = f(pₑ) + minimax offset at scale
+    /// `f` (`c1_bits` bits).
+    Interp {
+        curve: Curve,
+        g: u32,
+        s0: u32,
+        f: u32,
+        c1_bits: u32,
+    },
+    /// The normaliser of an ℓ-bit positive x with leading one at k: 2^{ℓ−2−k}
+    /// (k ≤ ℓ − 2; 0 otherwise), so x·2^{ℓ−2−k} ∈ [2^{ℓ−2}, 2^{ℓ−1}).
+    Normalise { iota: u32, ell: u32 },
+    /// The exponent factor of `curve` for x = v·2^{k−s}: 2^{α(k−s)} at scale `sc`, rounded
+    /// (k ≤ ℓ − 2; 0 otherwise).
+    Exponent {
+        curve: Curve,
+        iota: u32,
+        ell: u32,
+        s: u32,
+        sc: u32,
+    },
+    /// MSNZB of one digit (SiRnn Alg. 7): entry y = (⌊log2 y⌋ + base mod 2^ι, 1{y = 0}).
+    MsnzbDigit { width: u32, base: u32, iota: u32 },
+    /// One-hot encoding of an ι-bit index into ℓ one-bit fields.
+    OneHot { iota: u32, ell: u32 },
+}
+
+/// The table for `spec`, built on first use.
+pub fn get(spec: Spec) -> Arc<Table> {
+    static CACHE: OnceLock<Mutex<HashMap<Spec, Arc<Table>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(t) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&spec) {
+        return t.clone();
+    }
+    let t = Arc::new(build(spec));
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(spec)
+        .or_insert(t)
+        .clone()
+}
+
+fn round_fix(v: f64, scale: u32) -> f64 {
+    (v * (scale as f64).exp2()).round()
+}
+
+fn build(spec: Spec) -> Table {
+    match spec {
+        Spec::ExpDigit {
+            width,
+            shift,
+            scale,
+            bias,
+            t,
+            max,
+            field,
+        } => Table::build(width, &[field], |j| {
+            let z = (bias as f64 - (j as f64) * (shift as f64).exp2()) / (scale as f64).exp2();
+            let v = round_fix(z.exp(), t);
+            vec![if v >= max as f64 { max } else { v as u64 }]
+        }),
+        Spec::Interp {
+            curve,
+            g,
+            s0,
+            f,
+            c1_bits,
+        } => {
+            let h = (-(g as f64)).exp2();
+            Table::build(g, &[s0 + 1, c1_bits], |e| {
+                let p = 1.0 + e as f64 * h;
+                let (fp, fq) = (curve.f(p), curve.f(p + h));
+                let a = (fq - fp) / h;
+                let vstar = curve.tangent_point(a).clamp(p, p + h);
+                let dev = curve.f(vstar) - (fp + a * (vstar - p));
+                let c1 = fp + dev / 2.0;
+                // Clamped so c₀ < 2^{s0}: its MSB is public in the product.
+                let c0 = (round_fix(a.abs(), s0) as u64).min((1u64 << s0) - 1);
+                vec![c0, round_fix(c1, f) as u64]
+            })
+        }
+        Spec::Normalise { iota, ell } => Table::build(iota, &[64], |k| {
+            vec![if k + 2 <= ell as u64 {
+                1u64 << (ell as u64 - 2 - k)
+            } else {
+                0
+            }]
+        }),
+        Spec::Exponent {
+            curve,
+            iota,
+            ell,
+            s,
+            sc,
+        } => Table::build(iota, &[64], |k| {
+            if k + 2 > ell as u64 {
+                return vec![0];
+            }
+            let c = (curve.alpha() * (k as f64 - s as f64)).exp2();
+            vec![round_fix(c, sc).min(u64::MAX as f64) as u64]
+        }),
+        Spec::MsnzbDigit { width, base, iota } => Table::build(width, &[iota, 1], |y| {
+            if y == 0 {
+                vec![base as u64, 1]
+            } else {
+                vec![(63 - y.leading_zeros()) as u64 + base as u64, 0]
+            }
+        }),
+        Spec::OneHot { iota, ell } => {
+            let fields = vec![1u32; ell as usize];
+            Table::build(iota, &fields, |k| {
+                (0..ell as u64).map(|i| (i == k) as u64).collect()
+            })
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Lookup tables on secret-shared indices: F_LUT and the LUT-product.
+//!
+//! - **F_LUT** (SiRnn, Rathee et al., S&P 2021, §III-E: one (2^m choose 1)-OT_n per element):
+//!   for an index x = a + b (mod 2^m, a the server's share, b the client's) and a public table
+//!   T, the server draws a fresh mask r and offers, for every v < 2^m, the message
+//!   T[(a + v) mod 2^m] − r; the client chooses v = b and gets T[x] − r; the server's share is
+//!   r. A table entry may hold several fields (e.g. SiRnn's reciprocal table c₀‖c₁, or
+//!   MSNZB's index‖is-zero), each masked with its own r in its own ring. An index may also be
+//!   made of several parts, each shared in its own ring Z_{2^{m_i}} (e.g. a digit and an
+//!   exponent); the server rotates each part separately, the client chooses with the
+//!   concatenation of its parts. Cost: 2λ + 2^m·Σwᵢ bits (λ = 128: KK13's 256-bit code).
+//! - **LUT-product** (ours, from the same OT): shares of T[x]·y mod 2^R for a secret index x
+//!   and a secret y ∈ Z_{2^R}. Since T[x]·y = T[x]·y₀ + T[x]·y₁ (mod 2^R), each party acts as
+//!   LUT sender for its own summand with a per-element table v ↦ T[(own + v)]·y_own − r, and
+//!   as receiver of the other's. Two opposite 1-of-2^m OTs, 3 flights. For a small index
+//!   (m ≤ 5, e.g. the exponent k of an MSNZB) this is several times cheaper than
+//!   multiplying a looked-up value by y with UMult: 2·(2λ + 2^m·R) bits instead of ≈ 2mλ.
+//!
+//! Tables are built once from public parameters and cached (`crate::math::table`); a
+//! per-element table only rotates and masks the cached one while the OT engine hashes it.
+//!
+//! Security (semi-honest): every mask is fresh CSPRNG output; every OT is fresh; the messages
+//! the receiver does not choose are hidden by the KK13 pads; control flow depends only on
+//! public sizes.
+
+use rand_core::RngCore;
+
+use super::{Cost, Party, ProtoError};
+use crate::net::Role;
+use crate::ot::cost as otc;
+use crate::ring;
+
+/// A public lookup table with 2^m entries of one or more fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// Index width m (1..=8).
+    pub index_bits: u32,
+    /// Width of each field; their sum is at most 64.
+    pub fields: Vec<u32>,
+    /// `entries[j * fields.len() + f]` = field f of entry j (low `fields[f]` bits used).
+    pub entries: Vec<u64>,
+}
+
+impl Table {
+    /// A table of `fields` from `f(j)` for every j < 2^m.
+    pub fn build(index_bits: u32, fields: &[u32], f: impl Fn(u64) -> Vec<u64>) -> Table {
+        let n = 1usize << index_bits;
+        let mut entries = Vec::with_capacity(n * fields.len());
+        for j in 0..n as u64 {
+            let row = f(j);
+            debug_assert_eq!(row.len(), fields.len());
+            entries.extend(row.iter().zip(fields).map(|(&v, &w)| ring::reduce(v, w)));
+        }
+        Table {
+            index_bits,
+            fields: fields.to_vec(),
+            entries,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        1 << self.index_bits
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Field `f` of entry `j`.
+    pub fn get(&self, j: u64, f: usize) -> u64 {
+        self.entries[j as usize * self.fields.len() + f]
+    }
+
+    /// The width of one OT message: all fields packed.
+    pub fn msg_bits(&self) -> u32 {
+        self.fields.iter().sum()
+    }
+
+    fn check(&self) -> Result<(), ProtoError> {
+        if !(1..=8).contains(&self.index_bits) || self.msg_bits() > 64 || self.fields.is_empty() {
+            return Err(ProtoError::Argument(format!(
+                "a table needs 1..=8 index bits and 1..=64 entry bits (got {} and {})",
+                self.index_bits,
+                self.msg_bits()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A secret index made of parts; part i is shared in Z_{2^{bits_i}} and occupies the next
+/// `bits_i` bits of the table index (part 0 lowest).
+#[derive(Clone, Copy, Debug)]
+pub struct Index<'a> {
+    pub parts: &'a [(&'a [u64], u32)],
+}
+
+impl Index<'_> {
+    fn len(&self) -> usize {
+        self.parts.first().map_or(0, |p| p.0.len())
+    }
+
+    fn bits(&self) -> u32 {
+        self.parts.iter().map(|p| p.1).sum()
+    }
+
+    fn check(&self, table: &Table) -> Result<(), ProtoError> {
+        let n = self.len();
+        if self.parts.is_empty() || self.parts.iter().any(|p| p.0.len() != n) {
+            return Err(ProtoError::Argument(
+                "a LUT index needs parts of equal length".into(),
+            ));
+        }
+        if self.bits() != table.index_bits {
+            return Err(ProtoError::Argument(format!(
+                "a {}-bit index for a table of 2^{} entries",
+                self.bits(),
+                table.index_bits
+            )));
+        }
+        Ok(())
+    }
+
+    /// This party's own share of element `e`, packed.
+    fn own(&self, e: usize) -> u64 {
+        let mut v = 0;
+        let mut off = 0;
+        for &(s, b) in self.parts {
+            v |= ring::reduce(s[e], b) << off;
+            off += b;
+        }
+        v
+    }
+
+    /// The table row for choice `v` when this party's packed share is `own`: each part added
+    /// in its own ring.
+    fn rotate(&self, own: u64, v: u64) -> u64 {
+        let mut r = 0;
+        let mut off = 0;
+        for &(_, b) in self.parts {
+            let m = ring::mask(b);
+            r |= (((own >> off) + (v >> off)) & m) << off;
+            off += b;
+        }
+        r
+    }
+}
+
+/// The exact cost of [`lut`] on `len` elements.
+pub fn lut_cost(len: usize, table: &Table) -> Cost {
+    Cost::ot(
+        Role::Server,
+        otc::one_of_n(len, table.len(), table.msg_bits()),
+    )
+}
+
+/// F_LUT: this party's shares of the index → its shares of each field of `table[index]`
+/// (`out[f][e]` in Z_{2^{fields[f]}}). Two messages (client, server).
+pub fn lut(p: &mut Party, idx: Index<'_>, table: &Table) -> Result<Vec<Vec<u64>>, ProtoError> {
+    table.check()?;
+    idx.check(table)?;
+    let len = idx.len();
+    let nf = table.fields.len();
+    let n = table.len();
+    let bits = table.msg_bits();
+    let mut out = vec![vec![0u64; len]; nf];
+    if len == 0 {
+        return Ok(out);
+    }
+    if p.is_server() {
+        let mut masks = vec![0u64; len * nf];
+        for (k, m) in masks.iter_mut().enumerate() {
+            *m = ring::reduce(p.rng().next_u64(), table.fields[k % nf]);
+        }
+        let mut msg = Vec::new();
+        let fill = |e: usize, buf: &mut [u64]| {
+            let own = idx.own(e);
+            let r = &masks[e * nf..(e + 1) * nf];
+            for (v, slot) in buf.iter_mut().enumerate() {
+                let row = idx.rotate(own, v as u64) as usize;
+                *slot = pack(&table.entries[row * nf..(row + 1) * nf], r, &table.fields);
+            }
+        };
+        p.ot.one_of_n_send_deferred(&mut p.ch, n, bits, len, fill, &mut msg)?;
+        p.ch.send(&msg)?;
+        p.ch.flush()?;
+        for (k, &m) in masks.iter().enumerate() {
+            out[k % nf][k / nf] = m;
+        }
+    } else {
+        let choices: Vec<u8> = (0..len).map(|e| idx.own(e) as u8).collect();
+        let mut got = vec![0u64; len];
+        p.ot.one_of_n_recv(&mut p.ch, n, bits, &choices, &mut got)?;
+        for (e, g) in got.into_iter().enumerate() {
+            unpack(g, &table.fields, |f, v| out[f][e] = v);
+        }
+    }
+    Ok(out)
+}
+
+/// Packs (entry_f − r_f) mod 2^{w_f} for every field.
+fn pack(entry: &[u64], r: &[u64], fields: &[u32]) -> u64 {
+    let mut m = 0;
+    let mut off = 0;
+    for ((&v, &r), &w) in entry.iter().zip(r).zip(fields) {
+        m |= ring::sub(v, r, w) << off;
+        off += w;
+    }
+    m
+}
+
+fn unpack(word: u64, fields: &[u32], mut put: impl FnMut(usize, u64)) {
+    let mut off = 0;
+    for (f, &w) in fields.iter().enumerate() {
+        put(f, ring::reduce(word >> off, w));
+        off += w;
+    }
+}
+
+/// The exact cost of [`lut_product`] on `len` elements into Z_{2^R}.
+pub fn lut_product_cost(len: usize, index_bits: u32, out_bits: u32) -> Cost {
+    if len == 0 {
+        return Cost::ZERO;
+    }
+    let c = otc::one_of_n(len, 1 << index_bits, out_bits);
+    // Client's extension; server's messages with its extension; client's messages.
+    Cost::message(Role::Client, c.receiver_bytes)
+        .then(Cost::message(
+            Role::Server,
+            c.sender_bytes + c.receiver_bytes,
+        ))
+        .then(Cost::message(Role::Client, c.sender_bytes))
+}
+
+/// LUT-product: this party's shares of the index and of y ∈ Z_{2^R} → its shares of
+/// `table[index]·y mod 2^R` (`table` has one field; its entries are read mod 2^R).
+pub fn lut_product(
+    p: &mut Party,
+    idx: Index<'_>,
+    table: &Table,
+    y: &[u64],
+    out_bits: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    idx.check(table)?;
+    super::bool::check_bits(out_bits)?;
+    if table.fields.len() != 1 || !(1..=8).contains(&table.index_bits) {
+        return Err(ProtoError::Argument(
+            "a LUT-product needs a one-field table with 1..=8 index bits".into(),
+        ));
+    }
+    let len = idx.len();
+    if y.len() != len {
+        return Err(ProtoError::Argument(format!(
+            "LUT-product: {} values for {len} indices",
+            y.len()
+        )));
+    }
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let n = table.len();
+    let r_bits = out_bits;
+    let masks: Vec<u64> = (0..len)
+        .map(|_| ring::reduce(p.rng().next_u64(), r_bits))
+        .collect();
+    let fill = |e: usize, buf: &mut [u64]| {
+        let own = idx.own(e);
+        for (v, slot) in buf.iter_mut().enumerate() {
+            let row = idx.rotate(own, v as u64);
+            *slot = ring::sub(table.get(row, 0).wrapping_mul(y[e]), masks[e], r_bits);
+        }
+    };
+    let choices: Vec<u8> = (0..len).map(|e| idx.own(e) as u8).collect();
+    let mut got = vec![0u64; len];
+    let mut msg = Vec::new();
+    if p.is_server() {
+        // Receiver of the client's OT after sending our own messages.
+        p.ot.one_of_n_send_deferred(&mut p.ch, n, r_bits, len, fill, &mut msg)?;
+        p.ch.send(&msg)?;
+        p.ot.one_of_n_recv_extend(&mut p.ch, n, r_bits, &choices, &mut got)?;
+        p.ch.flush()?;
+        p.ot.one_of_n_recv_finish(&mut p.ch, n, r_bits, &choices, &mut got)?;
+    } else {
+        p.ot.one_of_n_recv_extend(&mut p.ch, n, r_bits, &choices, &mut got)?;
+        p.ch.flush()?;
+        p.ot.one_of_n_recv_finish(&mut p.ch, n, r_bits, &choices, &mut got)?;
+        p.ot.one_of_n_send_deferred(&mut p.ch, n, r_bits, len, fill, &mut msg)?;
+        p.ch.send(&msg)?;
+        p.ch.flush()?;
+    }
+    Ok(got
+        .iter()
+        .zip(&masks)
+        .map(|(&g, &r)| ring::add(g, r, r_bits))
+        .collect())
+}
