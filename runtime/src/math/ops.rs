@@ -7,7 +7,6 @@ use rand_core::RngCore;
 
 use super::engine::{Clear, Counter, Engine};
 use super::funcs::{self, Fx, Tuning, digit_widths};
-use crate::fixed::linear::ceil_log2;
 use crate::proto::lut::Table;
 use crate::proto::ops::{Inputs, Instance, Output, Params};
 use crate::proto::{Cost, Party, ProtoError};
@@ -196,8 +195,8 @@ impl MathOp {
     /// real result is defined and representable in the output format.
     pub fn domain(self, params: &Params) -> (i64, i64) {
         let (i, o) = Self::formats(params);
-        let lo = -(1i64 << (i.bits - 1));
-        let hi = (1i64 << (i.bits - 1)) - 1;
+        let lo = ring::to_signed(1 << (i.bits - 1), i.bits);
+        let hi = ring::to_signed(ring::mask(i.bits - 1), i.bits);
         let si = (i.frac as f64).exp2();
         // Largest representable output.
         let omax = ((1u64 << (o.bits - 1)) - 1) as f64 / (o.frac as f64).exp2();
@@ -207,7 +206,7 @@ impl MathOp {
             MathOp::Exp => (lo, funcs::exp_bias(i, o) as i64),
             MathOp::Reciprocal => (clamp((si / omax).ceil()).max(1), hi),
             MathOp::Rsqrt => (clamp((si / (omax * omax)).ceil()).max(1), hi),
-            MathOp::Sqrt => (1, hi),
+            MathOp::Sqrt => (1, clamp((omax * omax * si).floor())),
             _ => (lo, hi),
         }
     }
@@ -226,14 +225,14 @@ impl MathOp {
     /// Random inputs: for the functions uniform over the domain with its ends and 0 (where
     /// inside) first; for the others uniform. Shares are uniform.
     pub fn instance(self, rng: &mut ChaCha20Rng, n: usize, params: &Params) -> Instance {
-        let (i, o) = Self::formats(params);
+        let (i, _) = Self::formats(params);
         let in_bits = match self {
             MathOp::Lut => i.bits,
             MathOp::Digdec | MathOp::Msnzb => params.bits,
             _ => i.bits,
         };
         let (lo, hi) = self.domain(params);
-        let span = (hi - lo) as u64 + 1;
+        let span = (hi.wrapping_sub(lo) as u64).wrapping_add(1);
         let edges: Vec<i64> = [lo, hi, 0, lo + 1, hi - 1]
             .into_iter()
             .filter(|&v| (lo..=hi).contains(&v))
@@ -262,7 +261,6 @@ impl MathOp {
         let max_ulp = self
             .is_function()
             .then(|| self.max_ulp(params, &xs, &expected));
-        let _ = (o, ceil_log2(1));
         Instance {
             server: Inputs {
                 a: server,
