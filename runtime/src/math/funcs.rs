@@ -21,7 +21,10 @@
 //! fraction bits. Inputs outside a function's domain (stated on each) give unspecified
 //! results; they never fail or leak.
 
-use super::engine::{Engine, add_const, not, unsigned};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use super::engine::{Counter, Engine, add_const, not, unsigned};
 use super::table::{self, Curve, Spec};
 use crate::fixed::linear::ceil_log2;
 use crate::proto::ProtoError;
@@ -46,11 +49,14 @@ impl Fx {
     }
 }
 
-/// Tuning knobs of the constructions (public; chosen per call by [`Tuning::choose`]).
+/// Tuning knobs of the constructions: public, chosen per call by [`Tuning::best`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tuning {
-    /// Digit width of DigDec in rExp and MSNZB (SiRnn: 8).
-    pub digit: u32,
+    /// Digit width of rExp's DigDec (SiRnn: 8). Wider digits mean larger tables and fewer
+    /// multiplications.
+    pub exp_digit: u32,
+    /// Digit width of MSNZB's DigDec (SiRnn: 8).
+    pub msnzb_digit: u32,
     /// Extra fraction bits carried inside rExp's product tree.
     pub guard: u32,
     /// Interpolation table index bits (None: from the output scale).
@@ -60,10 +66,58 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            digit: 8,
+            exp_digit: 8,
+            msnzb_digit: 8,
             guard: 1,
             g: None,
         }
+    }
+}
+
+/// A math function over the cost engine, as [`Tuning::best`] evaluates it.
+pub type CostFn = fn(&mut Counter, &[u64], Fx, Fx, Tuning) -> Result<Vec<u64>, ProtoError>;
+
+impl Tuning {
+    /// The digit widths (4..=8 each) that minimise the exact bytes of `f` at these formats,
+    /// on a batch large enough that per-call rounding does not matter. Cached per
+    /// (function, formats). The measured winners: 8-bit rExp digits at 16 bits, 7-bit at 32;
+    /// 6-bit MSNZB digits at both.
+    pub fn best(name: &'static str, f: CostFn, inp: Fx, out: Fx) -> Tuning {
+        type Key = (&'static str, Fx, Fx);
+        static CACHE: OnceLock<Mutex<HashMap<Key, Tuning>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        let key = (name, inp, out);
+        if let Some(t) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return *t;
+        }
+        let zeros = vec![0u64; 4096];
+        let bytes = |t: Tuning| -> u64 {
+            let mut c = Counter::default();
+            match f(&mut c, &zeros, inp, out, t) {
+                Ok(_) => c.cost.total_bytes(),
+                Err(_) => u64::MAX,
+            }
+        };
+        let mut best = Tuning::default();
+        let pick = |best: &mut Tuning, set: &dyn Fn(&mut Tuning, u32)| {
+            let mut top = (bytes(*best), *best);
+            for d in 4..=8 {
+                let mut t = *best;
+                set(&mut t, d);
+                let b = bytes(t);
+                if b < top.0 {
+                    top = (b, t);
+                }
+            }
+            *best = top.1;
+        };
+        pick(&mut best, &|t, d| t.exp_digit = d);
+        pick(&mut best, &|t, d| t.msnzb_digit = d);
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, best);
+        best
     }
 }
 
@@ -273,7 +327,7 @@ pub fn rexp<E: Engine>(
         top_max: (1u64 << t) - 1,
         out: out.frac,
         round: true,
-        digit: tune.digit,
+        digit: tune.exp_digit,
     };
     let (v, w, _) = exp_core(e, &neg(x, inp.bits), &plan)?;
     fit(e, v, w, out.bits)
@@ -315,7 +369,7 @@ pub fn exp<E: Engine>(
         top_max: ((1u64 << (out.bits - 1)) - 1) << (t - out.frac),
         out: out.frac,
         round: true,
-        digit: tune.digit,
+        digit: tune.exp_digit,
     };
     let z = add_const(e, &neg(x, inp.bits), b, inp.bits);
     let (v, w, _) = exp_core(e, &z, &plan)?;
@@ -416,7 +470,7 @@ fn logistic<E: Engine>(
         top_max: (1u64 << t) - 1,
         out: t,
         round: false,
-        digit: tune.digit,
+        digit: tune.exp_digit,
     };
     // e^{−z} < 1 at scale t (floored), so 1 + e^{−z} ∈ [1, 2).
     let (ev, w, _) = exp_core(e, z, &plan)?;
@@ -581,7 +635,7 @@ fn normalised<E: Engine>(
     let ell = inp.bits;
     let iota = ceil_log2(ell as usize).max(1);
     let xr = reduce(x, ell);
-    let k = msnzb_index(e, &xr, ell, tune.digit)?;
+    let k = msnzb_index(e, &xr, ell, tune.msnzb_digit)?;
     let norm = table::get(Spec::Normalise { iota, ell });
     let v = e.lut_product(&[(&k, iota)], &norm, &xr, ell)?;
     let v = reduce(&v, ell - 1);

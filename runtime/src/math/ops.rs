@@ -82,11 +82,35 @@ impl MathOp {
         params.digit.unwrap_or(8)
     }
 
-    fn tuning(params: &Params) -> Tuning {
-        Tuning {
-            digit: Self::digit(params),
-            ..Tuning::default()
+    /// The tuning: `--digit` for both digit widths if given, else the cheapest by the cost
+    /// model ([`Tuning::best`]).
+    fn tuning(self, params: &Params) -> Tuning {
+        let (i, o) = Self::formats(params);
+        match params.digit {
+            Some(d) => Tuning {
+                exp_digit: d,
+                msnzb_digit: d,
+                ..Tuning::default()
+            },
+            None => match self.function() {
+                Some(f) => Tuning::best(self.name(), f, i, o),
+                None => Tuning::default(),
+            },
         }
+    }
+
+    /// The function over the cost engine (for tuning).
+    fn function(self) -> Option<funcs::CostFn> {
+        Some(match self {
+            MathOp::Exp => funcs::exp,
+            MathOp::Rexp => funcs::rexp,
+            MathOp::Reciprocal => funcs::reciprocal,
+            MathOp::Sigmoid => funcs::sigmoid,
+            MathOp::Tanh => funcs::tanh,
+            MathOp::Rsqrt => funcs::rsqrt,
+            MathOp::Sqrt => funcs::sqrt,
+            _ => return None,
+        })
     }
 
     pub fn check(self, params: &Params) -> Result<(), ProtoError> {
@@ -135,11 +159,18 @@ impl MathOp {
         params: &Params,
     ) -> Result<Vec<u64>, ProtoError> {
         let (i, o) = Self::formats(params);
-        let t = Self::tuning(params);
+        let t = self.tuning(params);
         match self {
-            MathOp::Lut => Ok(e
-                .lut(&[(x, i.bits)], &bench_table(i.bits, o.bits))?
-                .remove(0)),
+            MathOp::Lut => {
+                // Checked here too: a table of 2^m entries must never be built for m > 8.
+                if !(1..=8).contains(&i.bits) || !(1..=64).contains(&o.bits) {
+                    return Err(ProtoError::Argument(
+                        "lut: --bits-in must be 1..=8, --bits-out 1..=64".into(),
+                    ));
+                }
+                Ok(e.lut(&[(x, i.bits)], &bench_table(i.bits, o.bits))?
+                    .remove(0))
+            }
             MathOp::Digdec => {
                 let widths = digit_widths(params.bits, Self::digit(params));
                 let d = e.digdec(x, &widths)?;

@@ -43,7 +43,9 @@ pub struct Table {
 
 impl Table {
     /// A table of `fields` from `f(j)` for every j < 2^m.
+    /// Panics if `index_bits` > 8 (no table of the OT engine is larger): callers check.
     pub fn build(index_bits: u32, fields: &[u32], f: impl Fn(u64) -> Vec<u64>) -> Table {
+        assert!(index_bits <= 8, "a lookup table has at most 2^8 entries");
         let n = 1usize << index_bits;
         let mut entries = Vec::with_capacity(n * fields.len());
         for j in 0..n as u64 {
