@@ -54,6 +54,8 @@ pub trait Engine {
     fn trunc_reduce(&mut self, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, ProtoError>;
     /// ⋆ZExt from m to n bits of values whose MSB is known to be 0.
     fn zext_msb0(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError>;
+    /// SExt from m to n bits (SiRnn Alg. 1).
+    fn sext(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError>;
 }
 
 /// x + c mod 2^bits (the constant enters once: on the side that [`Engine::adds_constants`]).
@@ -152,6 +154,10 @@ impl Engine for Clear {
     fn zext_msb0(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError> {
         Ok(x.iter().map(|&v| fixed::ext::zext(v, m, n)).collect())
     }
+
+    fn sext(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError> {
+        Ok(x.iter().map(|&v| fixed::ext::sext(v, m, n)).collect())
+    }
 }
 
 /// The packed table rows of cleartext index parts.
@@ -243,6 +249,12 @@ impl Engine for Party {
         self.ch.flush()?;
         r
     }
+
+    fn sext(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError> {
+        let r = crate::proto::ext::sext(self, x, m, n);
+        self.ch.flush()?;
+        r
+    }
 }
 
 /// The cost interpretation: adds each primitive's exact cost; values are zeros of the right
@@ -328,6 +340,11 @@ impl Engine for Counter {
 
     fn zext_msb0(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError> {
         self.add(ext_known_msb_cost(x.len(), m, n, false));
+        Ok(vec![0; x.len()])
+    }
+
+    fn sext(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError> {
+        self.add(crate::proto::ext::sext_cost(x.len(), m, n));
         Ok(vec![0; x.len()])
     }
 }

@@ -624,12 +624,14 @@ pub fn msnzb_one_hot<E: Engine>(
 /// f(x) for a positive x by normalisation (SiRnn Fig. 6): k = MSNZB(x), v = x·2^{ℓ−2−k} ∈
 /// [1, 2) (LUT-product), f(v) by interpolation, times 2^{α(k−s)} (LUT-product), rounded to
 /// the output scale. Domain: x > 0 with a representable result.
+#[allow(clippy::too_many_arguments)]
 fn normalised<E: Engine>(
     e: &mut E,
     x: &[u64],
     inp: Fx,
     out: Fx,
     curve: Curve,
+    min_k: u32,
     tune: Tuning,
 ) -> Result<Vec<u64>, ProtoError> {
     let ell = inp.bits;
@@ -649,6 +651,7 @@ fn normalised<E: Engine>(
         ell,
         s: inp.frac,
         sc,
+        min_k,
     });
     let cmax = scale.entries.iter().copied().max().unwrap_or(0);
     let cw = width_of(cmax as u128);
@@ -682,7 +685,7 @@ pub fn reciprocal<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "reciprocal")?;
     check_out(out, "reciprocal")?;
-    normalised(e, x, inp, out, Curve::Recip, tune)
+    normalised(e, x, inp, out, Curve::Recip, 0, tune)
 }
 
 /// 1/√x (SiRnn Fig. 6). Domain: x > 0 with 1/√x representable (the paper states x ≥ 0.1).
@@ -695,7 +698,7 @@ pub fn rsqrt<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "rsqrt")?;
     check_out(out, "rsqrt")?;
-    normalised(e, x, inp, out, Curve::Rsqrt, tune)
+    normalised(e, x, inp, out, Curve::Rsqrt, 0, tune)
 }
 
 /// √x. Domain: x > 0 (√0 is not defined by this construction; it returns garbage).
@@ -708,5 +711,104 @@ pub fn sqrt<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "sqrt")?;
     check_out(out, "sqrt")?;
-    normalised(e, x, inp, out, Curve::Sqrt, tune)
+    normalised(e, x, inp, out, Curve::Sqrt, 0, tune)
+}
+
+/// softmax over rows of `cols` elements (row-major): e^{x_j − max}/Σ_k e^{x_k − max}, the
+/// composition SiRnn's RNNs use: the row maximum by a tournament of comparisons (MSB and
+/// multiplexer in one more bit, so differences cannot overflow), rExp of the non-negative
+/// gaps, the sum, the reciprocal by normalisation, one product per element. Domain: all
+/// inputs.
+pub fn softmax<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    cols: usize,
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "softmax")?;
+    check_out(out, "softmax")?;
+    if cols == 0 || !x.len().is_multiple_of(cols) {
+        return Err(arg(format!(
+            "softmax: {} elements do not form rows of {cols}",
+            x.len()
+        )));
+    }
+    let (m, rows) = (inp.bits, x.len() / cols);
+    let m1 = m + 1;
+    let xs = e.sext(x, m, m1)?;
+    // Tournament: each level compares all rows' pairs in one batch.
+    let mut cand = xs.clone();
+    let mut w = cols;
+    while w > 1 {
+        let half = w / 2;
+        let (mut a, mut b) = (
+            Vec::with_capacity(rows * half),
+            Vec::with_capacity(rows * half),
+        );
+        for r in 0..rows {
+            for i in 0..half {
+                a.push(cand[r * w + 2 * i]);
+                b.push(cand[r * w + 2 * i + 1]);
+            }
+        }
+        let d = sub(&b, &a, m1);
+        let s = e.msb(&d, m1)?;
+        let sd = e.mux(&s, &d, m1)?;
+        let mx = sub(&b, &sd, m1);
+        let nw = half + w % 2;
+        let mut next = Vec::with_capacity(rows * nw);
+        for r in 0..rows {
+            next.extend_from_slice(&mx[r * half..(r + 1) * half]);
+            if w % 2 == 1 {
+                next.push(cand[r * w + w - 1]);
+            }
+        }
+        cand = next;
+        w = nw;
+    }
+    let z: Vec<u64> = (0..x.len())
+        .map(|j| ring::reduce(ring::sub(cand[j / cols], xs[j], m1), m))
+        .collect();
+    let t = out.frac + tune.guard + 2;
+    let plan = ExpPlan {
+        zbits: m,
+        scale: inp.frac,
+        zshift: 0,
+        bias: 0,
+        t,
+        top_max: (1u64 << t) - 1,
+        out: t,
+        round: false,
+        digit: tune.exp_digit,
+    };
+    let (ev, we, _) = exp_core(e, &z, &plan)?;
+    let ev = reduce(&ev, we.min(t + 1));
+    let wide = t + 2 + ceil_log2(cols);
+    let ex = e.zext_msb0(&ev, t + 1, wide)?;
+    let sums: Vec<u64> = ex
+        .chunks(cols)
+        .map(|row| row.iter().fold(0, |acc, &v| ring::add(acc, v, wide)))
+        .collect();
+    let inv = normalised(
+        e,
+        &sums,
+        Fx::new(wide, t),
+        Fx::new(t + 2, t),
+        Curve::Recip,
+        // The row's maximum contributes e^0 ≈ 1 − 2^{1−t}: the sum is at least 2^{t−1}.
+        t - 1,
+        tune,
+    )?;
+    let inv: Vec<u64> = (0..x.len()).map(|j| inv[j / cols]).collect();
+    let pbits = 2 * t + 3;
+    let mp = MultParams {
+        x: unsigned(t + 1),
+        y: unsigned(t + 2),
+        out_bits: pbits,
+    };
+    let p = e.mult(&mp, [WrapHint::Msb(false); 2], &ev, &inv)?;
+    let y = round_shift(e, &p, pbits, 2 * t - out.frac)?;
+    fit(e, y, out.frac + 3, out.bits)
 }

@@ -25,10 +25,11 @@ pub enum MathOp {
     Tanh,
     Rsqrt,
     Sqrt,
+    Softmax,
 }
 
 /// Every math operation, in the order `sir bench op all` runs them.
-pub const ALL: [MathOp; 10] = [
+pub const ALL: [MathOp; 11] = [
     MathOp::Lut,
     MathOp::Digdec,
     MathOp::Msnzb,
@@ -39,7 +40,19 @@ pub const ALL: [MathOp; 10] = [
     MathOp::Reciprocal,
     MathOp::Rsqrt,
     MathOp::Sqrt,
+    MathOp::Softmax,
 ];
+
+/// softmax with the registry's default row length, for tuning.
+fn softmax16<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    i: Fx,
+    o: Fx,
+    t: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    funcs::softmax(e, x, 16, i, o, t)
+}
 
 /// The public table `lut` benchmarks: a fixed pseudo-random function of the index.
 fn bench_table(m: u32, n: u32) -> Table {
@@ -61,6 +74,7 @@ impl MathOp {
             MathOp::Tanh => "tanh",
             MathOp::Rsqrt => "rsqrt",
             MathOp::Sqrt => "sqrt",
+            MathOp::Softmax => "softmax",
         }
     }
 
@@ -109,6 +123,7 @@ impl MathOp {
             MathOp::Tanh => funcs::tanh,
             MathOp::Rsqrt => funcs::rsqrt,
             MathOp::Sqrt => funcs::sqrt,
+            MathOp::Softmax => softmax16,
             _ => return None,
         })
     }
@@ -194,6 +209,7 @@ impl MathOp {
             MathOp::Tanh => funcs::tanh(e, x, i, o, t),
             MathOp::Rsqrt => funcs::rsqrt(e, x, i, o, t),
             MathOp::Sqrt => funcs::sqrt(e, x, i, o, t),
+            MathOp::Softmax => funcs::softmax(e, x, Self::cols(params, x.len()), i, o, t),
         }
     }
 
@@ -218,6 +234,7 @@ impl MathOp {
             MathOp::Tanh => x.tanh(),
             MathOp::Rsqrt => 1.0 / x.sqrt(),
             MathOp::Sqrt => x.sqrt(),
+            MathOp::Softmax => x,
             MathOp::Lut | MathOp::Digdec | MathOp::Msnzb => x,
         }
     }
@@ -242,11 +259,30 @@ impl MathOp {
         }
     }
 
+    /// Row length of `softmax`: the middle of `--dims`, else 16 (a single row if shorter).
+    pub fn cols(params: &Params, len: usize) -> usize {
+        let c = params.dims.map_or(16, |d| d[1]).max(1);
+        if len < c { len.max(1) } else { c }
+    }
+
     /// Largest |result − f(x)| in output ULPs over the inputs `xs` (input encodings) with
     /// results `ys` (output encodings).
     pub fn max_ulp(self, params: &Params, xs: &[u64], ys: &[u64]) -> f64 {
         let (i, o) = Self::formats(params);
         let scale = (o.frac as f64).exp2();
+        if self == MathOp::Softmax {
+            let cols = Self::cols(params, xs.len());
+            let mut worst: f64 = 0.0;
+            for (xr, yr) in xs.chunks(cols).zip(ys.chunks(cols)) {
+                let reals: Vec<f64> = xr.iter().map(|&v| i.real(v)).collect();
+                let mx = reals.iter().copied().fold(f64::MIN, f64::max);
+                let sum: f64 = reals.iter().map(|v| (v - mx).exp()).sum();
+                for (v, &y) in reals.iter().zip(yr) {
+                    worst = worst.max((o.real(y) - (v - mx).exp() / sum).abs() * scale);
+                }
+            }
+            return worst;
+        }
         xs.iter()
             .zip(ys)
             .map(|(&x, &y)| (o.real(y) - self.real(i.real(x))).abs() * scale)

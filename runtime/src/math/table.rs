@@ -86,13 +86,14 @@ pub enum Spec {
     /// (k ≤ ℓ − 2; 0 otherwise), so x·2^{ℓ−2−k} ∈ [2^{ℓ−2}, 2^{ℓ−1}).
     Normalise { iota: u32, ell: u32 },
     /// The exponent factor of `curve` for x = v·2^{k−s}: 2^{α(k−s)} at scale `sc`, rounded
-    /// (k ≤ ℓ − 2; 0 otherwise).
+    /// (min_k ≤ k ≤ ℓ − 2, where the caller knows x ≥ 2^{min_k}; 0 otherwise).
     Exponent {
         curve: Curve,
         iota: u32,
         ell: u32,
         s: u32,
         sc: u32,
+        min_k: u32,
     },
     /// MSNZB of one digit (SiRnn Alg. 7): entry y = (⌊log2 y⌋ + base mod 2^ι, 1{y = 0}).
     MsnzbDigit { width: u32, base: u32, iota: u32 },
@@ -168,8 +169,9 @@ fn build(spec: Spec) -> Table {
             ell,
             s,
             sc,
+            min_k,
         } => Table::build(iota, &[64], |k| {
-            if k + 2 > ell as u64 {
+            if k + 2 > ell as u64 || k < min_k as u64 {
                 return vec![0];
             }
             let c = (curve.alpha() * (k as f64 - s as f64)).exp2();

@@ -247,7 +247,12 @@ fn two_party_equals_cleartext_and_cost() {
                     continue;
                 }
             }
-            for n in [1usize, 3, 1000] {
+            let sizes: [usize; 3] = if op == MathOp::Softmax {
+                [1, 3, 1008]
+            } else {
+                [1, 3, 1000]
+            };
+            for n in sizes {
                 cases.push((Op::Math(op), p, n));
             }
         }
@@ -278,5 +283,22 @@ fn print_digit_costs() {
             }
             println!("{row}");
         }
+    }
+}
+
+/// softmax against the real function on random rows (16 and 10 columns, with ties and the
+/// extremes): within 2 ULP of the output.
+#[test]
+fn softmax_is_accurate_on_random_rows() {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    for (f, cols) in [(fmt(16, 12, 16, 12), 16usize), (fmt(16, 8, 16, 14), 10)] {
+        let p = Params {
+            dims: Some([1, cols, 1]),
+            ..f
+        };
+        let inst = MathOp::Softmax.instance(&mut ChaCha20Rng::from_seed([7; 32]), 4000, &p);
+        let ulp = inst.max_ulp.expect("a function");
+        assert!(ulp <= 2.0, "softmax {p:?}: {ulp} ULP");
     }
 }
