@@ -26,7 +26,7 @@ use std::sync::{Mutex, OnceLock};
 
 use super::engine::{Counter, Engine, add_const, not, unsigned};
 use super::table::{self, Curve, Spec};
-use crate::fixed::linear::ceil_log2;
+use crate::fixed::linear::{Format, ceil_log2};
 use crate::proto::ProtoError;
 use crate::proto::mult::{MultParams, WrapHint};
 use crate::ring;
@@ -631,7 +631,7 @@ fn normalised<E: Engine>(
     inp: Fx,
     out: Fx,
     curve: Curve,
-    min_k: u32,
+    (min_k, div): (u32, u32),
     tune: Tuning,
 ) -> Result<Vec<u64>, ProtoError> {
     let ell = inp.bits;
@@ -644,23 +644,43 @@ fn normalised<E: Engine>(
     // f(v)'s error is scaled by the exponent factor, up to the largest output 2^{n−1−s'}:
     // carry that many more fraction bits (within a 64-bit product); the table's index bits
     // are set by the output scale alone (its error is 2^{−2g−3}).
-    let sc = out.frac + 3;
-    let scale = table::get(Spec::Exponent {
-        curve,
-        iota,
-        ell,
-        s: inp.frac,
-        sc,
-        min_k,
-    });
-    let cmax = scale.entries.iter().copied().max().unwrap_or(0);
-    let cw = width_of(cmax as u128);
+    // The factor's scale: 3 bits below the output's, fewer if the largest factor would not
+    // leave room for f(v) in a 64-bit product (large factors keep their relative precision).
+    let table_for = |sc: u32| {
+        table::get(Spec::Exponent {
+            curve,
+            iota,
+            ell,
+            s: inp.frac,
+            sc,
+            min_k,
+            div,
+        })
+    };
+    let width = |t: &crate::proto::lut::Table| {
+        width_of(t.entries.iter().copied().max().unwrap_or(0) as u128)
+    };
+    let mut sc = out.frac + 3;
+    let mut scale = table_for(sc);
+    while sc > 0 && out.frac + 3 + width(&scale) > 64 {
+        sc -= 1;
+        scale = table_for(sc);
+    }
+    let cw = width(&scale);
     let headroom = out.bits - 1 - out.frac;
     let f = (out.frac + 2 + headroom)
         .min(62u32.saturating_sub(cw))
         .max(out.frac + 1);
     let g = tune.g.or(Some(default_g(curve, out.frac + 3)));
-    let y0 = interp(e, &v, ell - 2, curve, f, f + 2, g)?;
+    // v's bits below 2^{−f−4} cannot matter: drop them (keeps the interpolation's product
+    // within 64 bits for wide inputs).
+    let keep = f + 4;
+    let (v, vs) = if ell - 2 > keep {
+        (e.trunc_reduce(&v, ell - 1, ell - 2 - keep)?, keep)
+    } else {
+        (v, ell - 2)
+    };
+    let y0 = interp(e, &v, vs, curve, f, f + 2, g)?;
     let r = (f + 2) + cw;
     if r > 64 {
         return Err(arg(format!(
@@ -685,7 +705,7 @@ pub fn reciprocal<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "reciprocal")?;
     check_out(out, "reciprocal")?;
-    normalised(e, x, inp, out, Curve::Recip, 0, tune)
+    normalised(e, x, inp, out, Curve::Recip, (0, 1), tune)
 }
 
 /// 1/√x (SiRnn Fig. 6). Domain: x > 0 with 1/√x representable (the paper states x ≥ 0.1).
@@ -698,7 +718,7 @@ pub fn rsqrt<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "rsqrt")?;
     check_out(out, "rsqrt")?;
-    normalised(e, x, inp, out, Curve::Rsqrt, 0, tune)
+    normalised(e, x, inp, out, Curve::Rsqrt, (0, 1), tune)
 }
 
 /// √x. Domain: x > 0 (√0 is not defined by this construction; it returns garbage).
@@ -711,7 +731,7 @@ pub fn sqrt<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "sqrt")?;
     check_out(out, "sqrt")?;
-    normalised(e, x, inp, out, Curve::Sqrt, 0, tune)
+    normalised(e, x, inp, out, Curve::Sqrt, (0, 1), tune)
 }
 
 /// softmax over rows of `cols` elements (row-major): e^{x_j − max}/Σ_k e^{x_k − max}, the
@@ -798,7 +818,7 @@ pub fn softmax<E: Engine>(
         Fx::new(t + 2, t),
         Curve::Recip,
         // The row's maximum contributes e^0 ≈ 1 − 2^{1−t}: the sum is at least 2^{t−1}.
-        t - 1,
+        (t - 1, 1),
         tune,
     )?;
     let inv: Vec<u64> = (0..x.len()).map(|j| inv[j / cols]).collect();
@@ -811,4 +831,101 @@ pub fn softmax<E: Engine>(
     let p = e.mult(&mp, [WrapHint::Msb(false); 2], &ev, &inv)?;
     let y = round_shift(e, &p, pbits, 2 * t - out.frac)?;
     fit(e, y, out.frac + 3, out.bits)
+}
+
+/// The rows' layer normalisation without the affine part: (x − μ)/√(σ² + ε) over rows of
+/// `cols`, σ² the population variance, ε = 1e-5 (LANGUAGE.md; γ and β are an elementwise
+/// product and sum the compiler adds). With d = C·x − Σx (exact, C = cols), Σd² = C³σ², so
+/// the result is d·rsqrt((Σd² + C³ε)/C): one SExt, one product per element for the squares,
+/// rsqrt by normalisation (the 1/C folded into its exponent table), one product per element.
+/// Domain: all inputs.
+pub fn layernorm<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    cols: usize,
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "layernorm")?;
+    check_out(out, "layernorm")?;
+    if cols == 0 || !x.len().is_multiple_of(cols) || cols > 1 << 16 {
+        return Err(arg(format!(
+            "layernorm: {} elements do not form rows of {cols} (at most 2^16)",
+            x.len()
+        )));
+    }
+    let (m, s) = (inp.bits, inp.frac);
+    let lg = ceil_log2(cols);
+    let wd = m + lg + 1;
+    let xs = e.sext(x, m, wd)?;
+    let c = cols as u64;
+    let mut d: Vec<u64> = Vec::with_capacity(x.len());
+    for row in xs.chunks(cols) {
+        let sum = row.iter().fold(0, |a, &v| ring::add(a, v, wd));
+        d.extend(row.iter().map(|&v| ring::sub(ring::mul(v, c, wd), sum, wd)));
+    }
+    // Keep the squares within 62 bits: drop k low bits of d (floor, via the offset).
+    let k = (2 * wd + lg).saturating_sub(61).div_ceil(2);
+    let (d, wd, ds) = if k > 0 {
+        let off = add_const(e, &d, 1 << (wd - 1), wd);
+        let t = e.trunc_reduce(&off, wd, k)?;
+        let back = add_const(e, &t, (1u64 << (wd - 1 - k)).wrapping_neg(), wd - k);
+        (back, wd - k, s.saturating_sub(k))
+    } else {
+        (d, wd, s)
+    };
+    let sq_bits = 2 * wd;
+    let mp = MultParams {
+        x: Format::signed(wd),
+        y: Format::signed(wd),
+        out_bits: sq_bits,
+    };
+    let sq = e.mult(&mp, [WrapHint::Unknown; 2], &d, &d)?;
+    let wv = sq_bits + lg + 1;
+    let sq = e.zext_msb0(&sq, sq_bits, wv)?;
+    let eps = ((c * c * c) as f64 * 1e-5 * ((2 * ds) as f64).exp2())
+        .round()
+        .max(1.0) as u64;
+    let v: Vec<u64> = sq
+        .chunks(cols)
+        .map(|row| {
+            let t = row.iter().fold(0, |a, &v| ring::add(a, v, wv));
+            t
+        })
+        .collect();
+    let v = add_const(e, &v, eps, wv);
+    // r = 1/(C·√(σ² + ε)) ≤ 1/(C·√ε) < 2^{9}: 10 integer bits.
+    // r ≥ 1/(C·2^{m−1−s}) for the largest spread: enough fraction bits for its relative
+    // precision, within a 64-bit product with d.
+    let rf = out.frac + 3 + lg + (m - 1 - s);
+    // r ≤ 1/(C·√ε): its integer bits.
+    let int_bits = ((1.0 / (cols as f64 * 1e-5f64.sqrt()))
+        .log2()
+        .ceil()
+        .max(0.0) as u32)
+        + 1;
+    let rb = (rf + int_bits).min(63 - wd);
+    let rf = rb - int_bits;
+    let min_k = 63 - eps.leading_zeros();
+    let r = normalised(
+        e,
+        &v,
+        Fx::new(wv, 2 * ds),
+        Fx::new(rb, rf),
+        Curve::Rsqrt,
+        (min_k, cols as u32),
+        tune,
+    )?;
+    let r: Vec<u64> = (0..x.len()).map(|j| r[j / cols]).collect();
+    let pb = wd + rb;
+    let mp = MultParams {
+        x: Format::signed(wd),
+        y: unsigned(rb),
+        out_bits: pb,
+    };
+    let y = e.mult(&mp, [WrapHint::Unknown, WrapHint::Msb(false)], &d, &r)?;
+    let sh = ds + rf - out.frac;
+    let y = round_shift(e, &y, pb, sh)?;
+    Ok(reduce(&y, out.bits))
 }

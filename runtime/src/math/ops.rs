@@ -26,10 +26,11 @@ pub enum MathOp {
     Rsqrt,
     Sqrt,
     Softmax,
+    Layernorm,
 }
 
 /// Every math operation, in the order `sir bench op all` runs them.
-pub const ALL: [MathOp; 11] = [
+pub const ALL: [MathOp; 12] = [
     MathOp::Lut,
     MathOp::Digdec,
     MathOp::Msnzb,
@@ -41,6 +42,7 @@ pub const ALL: [MathOp; 11] = [
     MathOp::Rsqrt,
     MathOp::Sqrt,
     MathOp::Softmax,
+    MathOp::Layernorm,
 ];
 
 /// softmax with the registry's default row length, for tuning.
@@ -52,6 +54,17 @@ fn softmax16<E: Engine>(
     t: Tuning,
 ) -> Result<Vec<u64>, ProtoError> {
     funcs::softmax(e, x, 16, i, o, t)
+}
+
+/// layernorm with the registry's default row length, for tuning.
+fn layernorm16<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    i: Fx,
+    o: Fx,
+    t: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    funcs::layernorm(e, x, 16, i, o, t)
 }
 
 /// The public table `lut` benchmarks: a fixed pseudo-random function of the index.
@@ -75,6 +88,7 @@ impl MathOp {
             MathOp::Rsqrt => "rsqrt",
             MathOp::Sqrt => "sqrt",
             MathOp::Softmax => "softmax",
+            MathOp::Layernorm => "layernorm",
         }
     }
 
@@ -124,6 +138,7 @@ impl MathOp {
             MathOp::Rsqrt => funcs::rsqrt,
             MathOp::Sqrt => funcs::sqrt,
             MathOp::Softmax => softmax16,
+            MathOp::Layernorm => layernorm16,
             _ => return None,
         })
     }
@@ -210,6 +225,7 @@ impl MathOp {
             MathOp::Rsqrt => funcs::rsqrt(e, x, i, o, t),
             MathOp::Sqrt => funcs::sqrt(e, x, i, o, t),
             MathOp::Softmax => funcs::softmax(e, x, Self::cols(params, x.len()), i, o, t),
+            MathOp::Layernorm => funcs::layernorm(e, x, Self::cols(params, x.len()), i, o, t),
         }
     }
 
@@ -234,7 +250,7 @@ impl MathOp {
             MathOp::Tanh => x.tanh(),
             MathOp::Rsqrt => 1.0 / x.sqrt(),
             MathOp::Sqrt => x.sqrt(),
-            MathOp::Softmax => x,
+            MathOp::Softmax | MathOp::Layernorm => x,
             MathOp::Lut | MathOp::Digdec | MathOp::Msnzb => x,
         }
     }
@@ -270,15 +286,24 @@ impl MathOp {
     pub fn max_ulp(self, params: &Params, xs: &[u64], ys: &[u64]) -> f64 {
         let (i, o) = Self::formats(params);
         let scale = (o.frac as f64).exp2();
-        if self == MathOp::Softmax {
+        if matches!(self, MathOp::Softmax | MathOp::Layernorm) {
             let cols = Self::cols(params, xs.len());
             let mut worst: f64 = 0.0;
             for (xr, yr) in xs.chunks(cols).zip(ys.chunks(cols)) {
                 let reals: Vec<f64> = xr.iter().map(|&v| i.real(v)).collect();
-                let mx = reals.iter().copied().fold(f64::MIN, f64::max);
-                let sum: f64 = reals.iter().map(|v| (v - mx).exp()).sum();
-                for (v, &y) in reals.iter().zip(yr) {
-                    worst = worst.max((o.real(y) - (v - mx).exp() / sum).abs() * scale);
+                let want: Vec<f64> = if self == MathOp::Softmax {
+                    let mx = reals.iter().copied().fold(f64::MIN, f64::max);
+                    let sum: f64 = reals.iter().map(|v| (v - mx).exp()).sum();
+                    reals.iter().map(|v| (v - mx).exp() / sum).collect()
+                } else {
+                    let n = reals.len() as f64;
+                    let mean = reals.iter().sum::<f64>() / n;
+                    let var = reals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+                    let r = 1.0 / (var + 1e-5).sqrt();
+                    reals.iter().map(|v| (v - mean) * r).collect()
+                };
+                for (w, &y) in want.iter().zip(yr) {
+                    worst = worst.max((o.real(y) - w).abs() * scale);
                 }
             }
             return worst;

@@ -94,6 +94,8 @@ pub enum Spec {
         s: u32,
         sc: u32,
         min_k: u32,
+        /// The input is divided by `div` first: entries carry div^{−α}.
+        div: u32,
     },
     /// MSNZB of one digit (SiRnn Alg. 7): entry y = (⌊log2 y⌋ + base mod 2^ι, 1{y = 0}).
     MsnzbDigit { width: u32, base: u32, iota: u32 },
@@ -170,11 +172,13 @@ fn build(spec: Spec) -> Table {
             s,
             sc,
             min_k,
+            div,
         } => Table::build(iota, &[64], |k| {
             if k + 2 > ell as u64 || k < min_k as u64 {
                 return vec![0];
             }
-            let c = (curve.alpha() * (k as f64 - s as f64)).exp2();
+            let c = (curve.alpha() * (k as f64 - s as f64)).exp2()
+                * (div.max(1) as f64).powf(-curve.alpha());
             vec![round_fix(c, sc).min(u64::MAX as f64) as u64]
         }),
         Spec::MsnzbDigit { width, base, iota } => Table::build(width, &[iota, 1], |y| {

@@ -232,6 +232,20 @@ fn two_party_equals_cleartext_and_cost() {
                     })
                 })
                 .collect(),
+            // (32-bit layernorm needs more than a 64-bit product: see docs/performance.md.)
+            MathOp::Layernorm => vec![
+                fmt(16, 12, 16, 12),
+                fmt(16, 8, 16, 14),
+                fmt(20, 12, 20, 12),
+                fmt(13, 9, 20, 11),
+            ],
+            // (32-bit layernorm needs more than a 64-bit product: see docs/performance.md.)
+            MathOp::Layernorm => vec![
+                fmt(16, 12, 16, 12),
+                fmt(16, 8, 16, 14),
+                fmt(20, 12, 20, 12),
+                fmt(13, 9, 20, 11),
+            ],
             _ => vec![
                 fmt(16, 12, 16, 12),
                 fmt(16, 8, 16, 14),
@@ -247,7 +261,7 @@ fn two_party_equals_cleartext_and_cost() {
                     continue;
                 }
             }
-            let sizes: [usize; 3] = if op == MathOp::Softmax {
+            let sizes: [usize; 3] = if matches!(op, MathOp::Softmax | MathOp::Layernorm) {
                 [1, 3, 1008]
             } else {
                 [1, 3, 1000]
@@ -286,6 +300,28 @@ fn print_digit_costs() {
     }
 }
 
+/// layernorm against the real function on random rows (16 and 10 columns).
+#[test]
+fn layernorm_is_accurate_on_random_rows() {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    for (f, cols) in [
+        (fmt(16, 12, 16, 12), 16usize),
+        (fmt(16, 8, 16, 11), 10),
+        (fmt(20, 12, 20, 12), 16),
+    ] {
+        let p = Params {
+            dims: Some([1, cols, 1]),
+            ..f
+        };
+        let inst = MathOp::Layernorm.instance(&mut ChaCha20Rng::from_seed([9; 32]), 4000, &p);
+        assert_eq!(inst.expected.len(), 4000, "layernorm {p:?} runs");
+        let ulp = inst.max_ulp.expect("a function");
+        eprintln!("layernorm {p:?}: {ulp} ULP");
+        assert!(ulp <= 4.0, "layernorm {p:?}: {ulp} ULP");
+    }
+}
+
 /// softmax against the real function on random rows (16 and 10 columns, with ties and the
 /// extremes): within 2 ULP of the output.
 #[test]
@@ -298,6 +334,7 @@ fn softmax_is_accurate_on_random_rows() {
             ..f
         };
         let inst = MathOp::Softmax.instance(&mut ChaCha20Rng::from_seed([7; 32]), 4000, &p);
+        assert_eq!(inst.expected.len(), 4000, "softmax {p:?} runs");
         let ulp = inst.max_ulp.expect("a function");
         assert!(ulp <= 2.0, "softmax {p:?}: {ulp} ULP");
     }
