@@ -235,7 +235,7 @@ fn op_json(r: &OpBenchReport) -> serde_json::Value {
 fn print_op_header() {
     let _ = writeln!(
         std::io::stdout(),
-        "{:<12} {:>4} {:>9} {:>8} {:>10} {:>10} {:>10} {:>7} {:>9} {:>10}",
+        "{:<12} {:>4} {:>9} {:>8} {:>10} {:>10} {:>10} {:>7} {:>9} {:>10} {:>8}",
         "op",
         "bits",
         "n",
@@ -245,7 +245,8 @@ fn print_op_header() {
         "B/el C",
         "us/elem",
         "rounds",
-        "exact"
+        "exact",
+        "max ULP"
     );
 }
 
@@ -253,7 +254,7 @@ fn print_op_row(r: &OpBenchReport) {
     let n = r.n.max(1) as f64;
     let _ = writeln!(
         std::io::stdout(),
-        "{:<12} {:>4} {:>9} {:>8} {:>10.2} {:>10.2} {:>10.2} {:>7.3} {:>9} {:>10}",
+        "{:<12} {:>4} {:>9} {:>8} {:>10.2} {:>10.2} {:>10.2} {:>7.3} {:>9} {:>10} {:>8}",
         r.op,
         r.params.bits,
         r.n,
@@ -268,7 +269,8 @@ fn print_op_row(r: &OpBenchReport) {
             (false, true) => "WRONG",
             (true, false) => "cost≠",
             (false, false) => "WRONG,cost≠",
-        }
+        },
+        r.max_ulp.map_or("-".to_string(), |u| format!("{u:.2}"))
     );
 }
 

@@ -7,6 +7,7 @@
 
 pub mod ext;
 pub mod linear;
+pub mod math;
 use crate::ring;
 
 /// Millionaires' comparison: 1{x < y} for unsigned ℓ-bit x (the server's) and y (the client's).

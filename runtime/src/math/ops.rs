@@ -106,6 +106,15 @@ impl MathOp {
         (Fx::new(bi, fi), Fx::new(bo, fo))
     }
 
+    /// `lut`'s index and entry widths: `--bits-in` (default 8) and `--bits-out` (default
+    /// `--bits`).
+    fn lut_widths(params: &Params) -> (u32, u32) {
+        (
+            params.bits_in.unwrap_or(8),
+            params.bits_out.unwrap_or(params.bits),
+        )
+    }
+
     fn digit(params: &Params) -> u32 {
         params.digit.unwrap_or(8)
     }
@@ -148,7 +157,8 @@ impl MathOp {
         let (i, o) = Self::formats(params);
         match self {
             MathOp::Lut => {
-                if !(1..=8).contains(&i.bits) || !(1..=64).contains(&o.bits) {
+                let (m, n) = Self::lut_widths(params);
+                if !(1..=8).contains(&m) || !(1..=64).contains(&n) {
                     return bad("--bits-in must be 1..=8, --bits-out 1..=64".into());
                 }
             }
@@ -164,14 +174,14 @@ impl MathOp {
                 self.eval(&mut c, &[], params)?;
             }
         }
-        let _ = o;
+        let _ = (i, o);
         Ok(())
     }
 
     pub fn output(self, params: &Params) -> Output {
         let (_, o) = Self::formats(params);
         match self {
-            MathOp::Lut => Output::Arith(o.bits),
+            MathOp::Lut => Output::Arith(Self::lut_widths(params).1),
             MathOp::Digdec => Output::Digits {
                 bits: params.bits,
                 digit: Self::digit(params),
@@ -193,13 +203,13 @@ impl MathOp {
         match self {
             MathOp::Lut => {
                 // Checked here too: a table of 2^m entries must never be built for m > 8.
-                if !(1..=8).contains(&i.bits) || !(1..=64).contains(&o.bits) {
+                let (m, n) = Self::lut_widths(params);
+                if !(1..=8).contains(&m) || !(1..=64).contains(&n) {
                     return Err(ProtoError::Argument(
                         "lut: --bits-in must be 1..=8, --bits-out 1..=64".into(),
                     ));
                 }
-                Ok(e.lut(&[(x, i.bits)], &bench_table(i.bits, o.bits))?
-                    .remove(0))
+                Ok(e.lut(&[(x, m)], &bench_table(m, n))?.remove(0))
             }
             MathOp::Digdec => {
                 let widths = digit_widths(params.bits, Self::digit(params));
@@ -319,7 +329,7 @@ impl MathOp {
     pub fn instance(self, rng: &mut ChaCha20Rng, n: usize, params: &Params) -> Instance {
         let (i, _) = Self::formats(params);
         let in_bits = match self {
-            MathOp::Lut => i.bits,
+            MathOp::Lut => Self::lut_widths(params).0,
             MathOp::Digdec | MathOp::Msnzb => params.bits,
             _ => i.bits,
         };
