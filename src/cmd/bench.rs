@@ -133,7 +133,12 @@ pub fn run(cmd: BenchCmd) -> i32 {
             if !json {
                 print_op_header();
             }
+            let all = ops.len() > 1;
             for op in ops {
+                if all && let Err(e) = op.check(&params) {
+                    eprintln!("note: {} skipped: {e}", op.name());
+                    continue;
+                }
                 match bench_op(&OpBenchConfig {
                     op,
                     params,
@@ -150,6 +155,10 @@ pub fn run(cmd: BenchCmd) -> i32 {
                         } else {
                             print_op_row(&r);
                         }
+                    }
+                    // With `all`, an operation these parameters do not suit is skipped.
+                    Err(e @ sir_runtime::proto::ProtoError::Argument(_)) if all => {
+                        eprintln!("note: {} skipped: {e}", op.name());
                     }
                     Err(e) => {
                         eprintln!("error: {} benchmark failed: {e}", op.name());
@@ -334,6 +343,9 @@ mod tests {
                     bits_in: None,
                     bits_out: None,
                     shift: None,
+                    frac_in: None,
+                    frac_out: None,
+                    digit: None,
                     dims: None,
                     n: 100,
                     threads: 2,
@@ -351,6 +363,9 @@ mod tests {
                 bits_in: None,
                 bits_out: None,
                 shift: None,
+                frac_in: None,
+                frac_out: None,
+                digit: None,
                 dims: None,
                 n: 10,
                 threads: 1,

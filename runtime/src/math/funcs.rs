@@ -402,6 +402,11 @@ fn interp<E: Engine>(
     let k = vs.saturating_sub(g);
     let s0 = (f + 1).saturating_sub(g).max(1);
     let c1_bits = if nbits <= f + 8 { nbits } else { f + 2 };
+    if s0 + 1 + c1_bits > 64 {
+        return Err(arg(format!(
+            "{curve:?}: {f} fraction bits need interpolation entries wider than 64 bits"
+        )));
+    }
     let tab = table::get(Spec::Interp {
         curve,
         g,
@@ -449,6 +454,7 @@ fn default_g(curve: Curve, f: u32) -> u32 {
     (f + 1).saturating_sub(extra).div_ceil(2)
 }
 
+#[allow(clippy::too_many_arguments)]
 /// h(z) = 1/(1 + e^{−z·2^{zshift}}) for unsigned z at scale `s`, at scale `f` in `nbits` bits.
 fn logistic<E: Engine>(
     e: &mut E,
@@ -461,6 +467,12 @@ fn logistic<E: Engine>(
     tune: Tuning,
 ) -> Result<Vec<u64>, ProtoError> {
     let t = f + tune.guard;
+    if t > 30 {
+        return Err(arg(format!(
+            "{f} output fraction bits need products wider than 64 bits (at most {})",
+            30 - tune.guard
+        )));
+    }
     let plan = ExpPlan {
         zbits,
         scale: s,
@@ -668,10 +680,16 @@ fn normalised<E: Engine>(
     }
     let cw = width(&scale);
     let headroom = out.bits - 1 - out.frac;
+    let g = tune
+        .g
+        .unwrap_or_else(|| default_g(curve, out.frac + 3))
+        .clamp(1, 8);
+    // (The interpolation table's two fields, f + 2 − g and f + 2 bits, share a 64-bit entry.)
     let f = (out.frac + 2 + headroom)
         .min(62u32.saturating_sub(cw))
+        .min((60 + g) / 2)
         .max(out.frac + 1);
-    let g = tune.g.or(Some(default_g(curve, out.frac + 3)));
+    let g = Some(g);
     // v's bits below 2^{−f−4} cannot matter: drop them (keeps the interpolation's product
     // within 64 bits for wide inputs).
     let keep = f + 4;
@@ -792,6 +810,12 @@ pub fn softmax<E: Engine>(
         .map(|j| ring::reduce(ring::sub(cand[j / cols], xs[j], m1), m))
         .collect();
     let t = out.frac + tune.guard + 2;
+    if t > 30 {
+        return Err(arg(format!(
+            "softmax: {} output fraction bits need products wider than 64 bits",
+            out.frac
+        )));
+    }
     let plan = ExpPlan {
         zbits: m,
         scale: inp.frac,
@@ -867,11 +891,16 @@ pub fn layernorm<E: Engine>(
     }
     // Keep the squares within 62 bits: drop k low bits of d (floor, via the offset).
     let k = (2 * wd + lg).saturating_sub(61).div_ceil(2);
+    if k > s {
+        return Err(arg(format!(
+            "layernorm: a {m}-bit input with {s} fraction bits is too wide for 64-bit squares"
+        )));
+    }
     let (d, wd, ds) = if k > 0 {
         let off = add_const(e, &d, 1 << (wd - 1), wd);
         let t = e.trunc_reduce(&off, wd, k)?;
         let back = add_const(e, &t, (1u64 << (wd - 1 - k)).wrapping_neg(), wd - k);
-        (back, wd - k, s.saturating_sub(k))
+        (back, wd - k, s - k)
     } else {
         (d, wd, s)
     };
@@ -889,24 +918,30 @@ pub fn layernorm<E: Engine>(
         .max(1.0) as u64;
     let v: Vec<u64> = sq
         .chunks(cols)
-        .map(|row| {
-            let t = row.iter().fold(0, |a, &v| ring::add(a, v, wv));
-            t
-        })
+        .map(|row| row.iter().fold(0, |a, &v| ring::add(a, v, wv)))
         .collect();
     let v = add_const(e, &v, eps, wv);
     // r = 1/(C·√(σ² + ε)) ≤ 1/(C·√ε) < 2^{9}: 10 integer bits.
     // r ≥ 1/(C·2^{m−1−s}) for the largest spread: enough fraction bits for its relative
     // precision, within a 64-bit product with d.
-    let rf = out.frac + 3 + lg + (m - 1 - s);
+    let rf = out.frac + 3 + lg + (m - 1).saturating_sub(s);
     // r ≤ 1/(C·√ε): its integer bits.
     let int_bits = ((1.0 / (cols as f64 * 1e-5f64.sqrt()))
         .log2()
         .ceil()
         .max(0.0) as u32)
         + 1;
-    let rb = (rf + int_bits).min(63 - wd);
-    let rf = rb - int_bits;
+    let rb = (rf + int_bits).min(63u32.saturating_sub(wd));
+    let rf = match rb.checked_sub(int_bits) {
+        Some(rf) if ds + rf >= out.frac => rf,
+        _ => {
+            return Err(arg(format!(
+                "layernorm: {} output fraction bits from a {m}-bit input need more than a \
+                 64-bit product",
+                out.frac
+            )));
+        }
+    };
     let min_k = 63 - eps.leading_zeros();
     let r = normalised(
         e,

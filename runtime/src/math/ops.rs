@@ -285,10 +285,16 @@ impl MathOp {
         }
     }
 
-    /// Row length of `softmax`: the middle of `--dims`, else 16 (a single row if shorter).
+    /// Row length of `softmax` and `layernorm`: the middle of `--dims`, else the largest
+    /// divisor of the element count up to 16.
     pub fn cols(params: &Params, len: usize) -> usize {
-        let c = params.dims.map_or(16, |d| d[1]).max(1);
-        if len < c { len.max(1) } else { c }
+        match params.dims {
+            Some(d) => d[1].max(1),
+            None => (1..=16.min(len.max(1)))
+                .rev()
+                .find(|c| len.is_multiple_of(*c))
+                .unwrap_or(1),
+        }
     }
 
     /// Largest |result − f(x)| in output ULPs over the inputs `xs` (input encodings) with

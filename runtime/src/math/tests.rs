@@ -239,22 +239,21 @@ fn two_party_equals_cleartext_and_cost() {
                 fmt(20, 12, 20, 12),
                 fmt(13, 9, 20, 11),
             ],
-            // (32-bit layernorm needs more than a 64-bit product: see docs/performance.md.)
-            MathOp::Layernorm => vec![
-                fmt(16, 12, 16, 12),
-                fmt(16, 8, 16, 14),
-                fmt(20, 12, 20, 12),
-                fmt(13, 9, 20, 11),
-            ],
             _ => vec![
                 fmt(16, 12, 16, 12),
                 fmt(16, 8, 16, 14),
                 fmt(16, 14, 16, 8),
                 fmt(32, 16, 32, 16),
                 fmt(13, 9, 20, 11),
+                fmt(24, 20, 12, 9),
+                fmt(8, 3, 8, 5),
+                fmt(40, 20, 24, 16),
             ],
         };
         for p in ps {
+            if op.check(&p).is_err() {
+                continue;
+            }
             if op == MathOp::Digdec || op == MathOp::Msnzb {
                 let d = p.digit.unwrap_or(8);
                 if p.bits / d > 8 && d == 1 {
@@ -338,4 +337,51 @@ fn softmax_is_accurate_on_random_rows() {
         let ulp = inst.max_ulp.expect("a function");
         assert!(ulp <= 2.0, "softmax {p:?}: {ulp} ULP");
     }
+}
+
+/// Any formats: every math operation either refuses the parameters with an error or runs
+/// (cleartext and cost) without panicking — no overflow, no oversized table.
+#[test]
+fn every_format_runs_or_is_refused() {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    let widths = [2u32, 5, 8, 13, 16, 24, 32, 47, 62, 64];
+    let mut ran = 0;
+    let mut failed = Vec::new();
+    for op in ops::ALL {
+        for &bi in &widths {
+            for &bo in &[2u32, 8, 16, 32, 64] {
+                for fi in [0, 1, bi / 2, bi.saturating_sub(2), bi] {
+                    for fo in [0, bo / 2, bo.saturating_sub(2)] {
+                        let p = Params {
+                            digit: Some(if bi % 2 == 0 { 8 } else { 5 }),
+                            ..fmt(bi, fi, bo, fo)
+                        };
+                        let p = Params { bits: bi, ..p };
+                        let r = std::panic::catch_unwind(|| {
+                            if op.check(&p).is_err() {
+                                return 0;
+                            }
+                            let inst = op.instance(&mut ChaCha20Rng::from_seed([3; 32]), 37, &p);
+                            let _ = op.cost(37, &p);
+                            !inst.expected.is_empty() as usize
+                        });
+                        match r {
+                            Ok(k) => ran += k,
+                            Err(_) => failed.push((op, bi, fi, bo, fo)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut kinds: Vec<_> = failed.iter().map(|f| f.0).collect();
+    kinds.dedup();
+    assert!(
+        failed.is_empty(),
+        "{} panicked ({kinds:?}): {:?}",
+        failed.len(),
+        &failed[..failed.len().min(12)]
+    );
+    assert!(ran > 1000, "only {ran} combinations ran");
 }
