@@ -135,10 +135,15 @@ impl Engine for Clear {
     fn mult(
         &mut self,
         params: &MultParams,
-        _hints: [WrapHint<'_>; 2],
+        hints: [WrapHint<'_>; 2],
         x: &[u64],
         y: &[u64],
     ) -> Result<Vec<u64>, ProtoError> {
+        for (h, v, f) in [(hints[0], x, params.x), (hints[1], y, params.y)] {
+            if let WrapHint::Msb(b) = h {
+                check_msb(v, f.bits, b)?;
+            }
+        }
         Ok(x.iter()
             .zip(y)
             .map(|(&a, &b)| fixed::linear::mult(a, params.x, b, params.y, params.out_bits))
@@ -152,11 +157,25 @@ impl Engine for Clear {
     }
 
     fn zext_msb0(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError> {
+        check_msb(x, m, false)?;
         Ok(x.iter().map(|&v| fixed::ext::zext(v, m, n)).collect())
     }
 
     fn sext(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError> {
         Ok(x.iter().map(|&v| fixed::ext::sext(v, m, n)).collect())
+    }
+}
+
+/// The cleartext engine also checks every MSB a function claims public: the two-party ⋆
+/// protocols would silently compute something else if a claim were wrong, so a wrong claim
+/// is an error here, where the exhaustive tests see it.
+fn check_msb(x: &[u64], bits: u32, msb: bool) -> Result<(), ProtoError> {
+    match x.iter().find(|&&v| (ring::msb(v, bits) == 1) != msb) {
+        Some(v) => Err(ProtoError::Argument(format!(
+            "internal: MSB of the {bits}-bit value {v:#x} claimed public as {}",
+            msb as u8
+        ))),
+        None => Ok(()),
     }
 }
 

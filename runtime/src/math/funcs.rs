@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use super::engine::{Counter, Engine, add_const, not, unsigned};
+use super::engine::{Clear, Counter, Engine, add_const, not, unsigned};
 use super::table::{self, Curve, Spec};
 use crate::fixed::linear::{Format, ceil_log2};
 use crate::proto::ProtoError;
@@ -154,8 +154,17 @@ fn width_of(max: u128) -> u32 {
     (128 - max.leading_zeros()) + 1
 }
 
-/// Digit widths for `bits` bits: equal `d`-bit digits, the top one shorter.
+/// A DigDec digit indexes a table: 1..=8 bits.
+fn check_digit(d: u32) -> Result<(), ProtoError> {
+    if !(1..=8).contains(&d) {
+        return Err(arg(format!("a digit width of {d} is not in 1..=8")));
+    }
+    Ok(())
+}
+
+/// Digit widths for `bits` bits: equal `d`-bit digits, the top one shorter (`d` ≥ 1).
 pub fn digit_widths(bits: u32, d: u32) -> Vec<u32> {
+    let d = d.max(1);
     let c = bits.div_ceil(d).max(1);
     let mut w = vec![d; c as usize - 1];
     w.push(bits - d * (c - 1));
@@ -201,12 +210,41 @@ struct ExpPlan {
     digit: u32,
 }
 
+/// ⌊v/2^s⌋ (rounded to nearest if `round`) of a `bits`-bit v with MSB 0 and largest value
+/// `max`: the result, its width (with MSB 0) and its largest value. If the shifted ring
+/// would be too narrow to keep the MSB 0, v is first extended (⋆ZExt), so the MSB claimed
+/// public later is always right.
+fn shift_down<E: Engine>(
+    e: &mut E,
+    v: Vec<u64>,
+    bits: u32,
+    max: u128,
+    s: u32,
+    round: bool,
+) -> Result<(Vec<u64>, u32, u128), ProtoError> {
+    let half = if round && s > 0 { 1u128 << (s - 1) } else { 0 };
+    let max = (max + half) >> s;
+    let w = width_of(max);
+    let (v, bits) = if w + s > bits {
+        (e.zext_msb0(&v, bits, w + s)?, w + s)
+    } else {
+        (v, bits)
+    };
+    let r = if half > 0 {
+        round_shift(e, &v, bits, s)?
+    } else {
+        e.trunc_reduce(&v, bits, s)?
+    };
+    Ok((reduce(&r, w), w, max))
+}
+
 /// Runs an [`ExpPlan`]: returns the result (MSB 0), its width, and its largest value.
 fn exp_core<E: Engine>(
     e: &mut E,
     z: &[u64],
     p: &ExpPlan,
 ) -> Result<(Vec<u64>, u32, u128), ProtoError> {
+    check_digit(p.digit)?;
     let widths = digit_widths(p.zbits, p.digit);
     let digits = e.digdec(z, &widths)?.digits;
     let c = widths.len();
@@ -248,35 +286,13 @@ fn exp_core<E: Engine>(
                 out_bits: bits,
             };
             let prod = e.mult(&mp, [WrapHint::Msb(false); 2], &a.0, &b.0)?;
-            let half = if p.round && shift > 0 {
-                1u128 << (shift - 1)
-            } else {
-                0
-            };
-            let r = if half > 0 {
-                round_shift(e, &prod, bits, shift)?
-            } else {
-                e.trunc_reduce(&prod, bits, shift)?
-            };
-            let max = (a.2 * b.2 + half) >> shift;
-            let w = width_of(max).min(bits - shift);
-            next.push((reduce(&r, w), w, max));
+            next.push(shift_down(e, prod, bits, a.2 * b.2, shift, p.round)?);
         }
         items = next;
     }
     let (mut v, mut w, mut max) = items.pop().unwrap_or_default();
     if c == 1 && p.t > p.out {
-        let s = p.t - p.out;
-        let half = if p.round { 1u128 << (s - 1) } else { 0 };
-        v = if p.round {
-            round_shift(e, &v, w, s)?
-        } else {
-            e.trunc_reduce(&v, w, s)?
-        };
-        max = (max + half) >> s;
-        let nw = width_of(max).min(w - s);
-        v = reduce(&v, nw);
-        w = nw;
+        (v, w, max) = shift_down(e, v, w, max, p.t - p.out, p.round)?;
     }
     Ok((v, w, max))
 }
@@ -486,7 +502,12 @@ fn logistic<E: Engine>(
     };
     // e^{−z} < 1 at scale t (floored), so 1 + e^{−z} ∈ [1, 2).
     let (ev, w, _) = exp_core(e, z, &plan)?;
-    let ev = reduce(&ev, w.min(t + 1));
+    // (Below 2^t, MSB 0: widen to t + 1 bits if the tree's tracked width is narrower.)
+    let ev = if w < t + 1 {
+        e.zext_msb0(&ev, w, t + 1)?
+    } else {
+        reduce(&ev, t + 1)
+    };
     let v = add_const(e, &ev, 1 << t, t + 1);
     interp(e, &v, t, Curve::Recip, f, nbits, tune.g)
 }
@@ -566,6 +587,7 @@ pub fn msnzb_index<E: Engine>(
     bits: u32,
     digit: u32,
 ) -> Result<Vec<u64>, ProtoError> {
+    check_digit(digit)?;
     let iota = ceil_log2(bits as usize).max(1);
     let widths = digit_widths(bits, digit);
     let c = widths.len();
@@ -767,7 +789,12 @@ pub fn softmax<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "softmax")?;
     check_out(out, "softmax")?;
-    if cols == 0 || !x.len().is_multiple_of(cols) {
+    if cols == 0 || cols > 1 << 16 {
+        return Err(arg(format!(
+            "softmax: rows of {cols} elements (1..=2^16 supported)"
+        )));
+    }
+    if !x.len().is_multiple_of(cols) {
         return Err(arg(format!(
             "softmax: {} elements do not form rows of {cols}",
             x.len()
@@ -828,33 +855,40 @@ pub fn softmax<E: Engine>(
         digit: tune.exp_digit,
     };
     let (ev, we, _) = exp_core(e, &z, &plan)?;
-    let ev = reduce(&ev, we.min(t + 1));
-    let wide = t + 2 + ceil_log2(cols);
-    let ex = e.zext_msb0(&ev, t + 1, wide)?;
+    // Each row's maximum has z = 0: its value e₀ (public: the plan at 0) bounds the sum
+    // from below, so 1/sum < 2^{2t}/e₀ and the sum's leading one is at least ⌊log2 e₀⌋.
+    let e0 = exp_core(&mut Clear, &[0], &plan)?
+        .0
+        .first()
+        .copied()
+        .unwrap_or(1)
+        .max(1);
+    let wide = we + ceil_log2(cols) + 1;
+    let ex = e.zext_msb0(&ev, we, wide)?;
     let sums: Vec<u64> = ex
         .chunks(cols)
         .map(|row| row.iter().fold(0, |acc, &v| ring::add(acc, v, wide)))
         .collect();
+    let inv_bits = width_of((1u128 << (2 * t)) / e0 as u128 + 1).max(t + 2);
     let inv = normalised(
         e,
         &sums,
         Fx::new(wide, t),
-        Fx::new(t + 2, t),
+        Fx::new(inv_bits, t),
         Curve::Recip,
-        // The row's maximum contributes e^0 ≈ 1 − 2^{1−t}: the sum is at least 2^{t−1}.
-        (t - 1, 1),
+        (63 - e0.leading_zeros(), 1),
         tune,
     )?;
     let inv: Vec<u64> = (0..x.len()).map(|j| inv[j / cols]).collect();
-    let pbits = 2 * t + 3;
+    let pbits = we + inv_bits;
     let mp = MultParams {
-        x: unsigned(t + 1),
-        y: unsigned(t + 2),
+        x: unsigned(we),
+        y: unsigned(inv_bits),
         out_bits: pbits,
     };
     let p = e.mult(&mp, [WrapHint::Msb(false); 2], &ev, &inv)?;
     let y = round_shift(e, &p, pbits, 2 * t - out.frac)?;
-    fit(e, y, out.frac + 3, out.bits)
+    fit(e, y, pbits + out.frac - 2 * t, out.bits)
 }
 
 /// The rows' layer normalisation without the affine part: (x − μ)/√(σ² + ε) over rows of
@@ -873,9 +907,14 @@ pub fn layernorm<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "layernorm")?;
     check_out(out, "layernorm")?;
-    if cols == 0 || !x.len().is_multiple_of(cols) || cols > 1 << 16 {
+    if cols == 0 || cols > 1 << 16 {
         return Err(arg(format!(
-            "layernorm: {} elements do not form rows of {cols} (at most 2^16)",
+            "layernorm: rows of {cols} elements (1..=2^16 supported)"
+        )));
+    }
+    if !x.len().is_multiple_of(cols) {
+        return Err(arg(format!(
+            "layernorm: {} elements do not form rows of {cols}",
             x.len()
         )));
     }

@@ -168,6 +168,9 @@ impl MathOp {
                     return bad("--bits must be 2..=64 and --digit 1..=8".into());
                 }
             }
+            _ if params.digit.is_some_and(|d| !(1..=8).contains(&d)) => {
+                return bad("--digit must be 1..=8".into());
+            }
             _ => {
                 // The formats are checked by the function itself; run it on no elements.
                 let mut c = Counter::default();

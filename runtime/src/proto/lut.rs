@@ -175,12 +175,36 @@ pub fn lut(p: &mut Party, idx: Index<'_>, table: &Table) -> Result<Vec<Vec<u64>>
             *m = ring::reduce(p.rng().next_u64(), table.fields[k % nf]);
         }
         let mut msg = Vec::new();
+        let single = idx.parts.len() == 1;
+        let nmask = n - 1;
         let fill = |e: usize, buf: &mut [u64]| {
             let own = idx.own(e);
             let r = &masks[e * nf..(e + 1) * nf];
-            for (v, slot) in buf.iter_mut().enumerate() {
-                let row = idx.rotate(own, v as u64) as usize;
-                *slot = pack(&table.entries[row * nf..(row + 1) * nf], r, &table.fields);
+            match (single, nf) {
+                // The common shapes without the general loops (the sender fills 2^m messages
+                // per element; this is most of its local work).
+                (true, 1) => {
+                    let (w, r) = (table.fields[0], r[0]);
+                    let own = own as usize;
+                    for (v, slot) in buf.iter_mut().enumerate() {
+                        *slot = ring::sub(table.entries[(own + v) & nmask], r, w);
+                    }
+                }
+                (true, 2) => {
+                    let (w0, w1) = (table.fields[0], table.fields[1]);
+                    let own = own as usize;
+                    for (v, slot) in buf.iter_mut().enumerate() {
+                        let row = (own + v) & nmask;
+                        *slot = ring::sub(table.entries[2 * row], r[0], w0)
+                            | ring::sub(table.entries[2 * row + 1], r[1], w1) << w0;
+                    }
+                }
+                _ => {
+                    for (v, slot) in buf.iter_mut().enumerate() {
+                        let row = idx.rotate(own, v as u64) as usize;
+                        *slot = pack(&table.entries[row * nf..(row + 1) * nf], r, &table.fields);
+                    }
+                }
             }
         };
         p.ot.one_of_n_send_deferred(&mut p.ch, n, bits, len, fill, &mut msg)?;
@@ -265,11 +289,22 @@ pub fn lut_product(
     let masks: Vec<u64> = (0..len)
         .map(|_| ring::reduce(p.rng().next_u64(), r_bits))
         .collect();
+    let single = idx.parts.len() == 1;
+    let nmask = n - 1;
     let fill = |e: usize, buf: &mut [u64]| {
         let own = idx.own(e);
-        for (v, slot) in buf.iter_mut().enumerate() {
-            let row = idx.rotate(own, v as u64);
-            *slot = ring::sub(table.get(row, 0).wrapping_mul(y[e]), masks[e], r_bits);
+        let (ye, r) = (y[e], masks[e]);
+        if single {
+            let own = own as usize;
+            for (v, slot) in buf.iter_mut().enumerate() {
+                let t = table.entries[(own + v) & nmask];
+                *slot = ring::sub(t.wrapping_mul(ye), r, r_bits);
+            }
+        } else {
+            for (v, slot) in buf.iter_mut().enumerate() {
+                let row = idx.rotate(own, v as u64);
+                *slot = ring::sub(table.get(row, 0).wrapping_mul(ye), r, r_bits);
+            }
         }
     };
     let choices: Vec<u8> = (0..len).map(|e| idx.own(e) as u8).collect();

@@ -254,12 +254,17 @@ pub(crate) fn wrap_any(p: &mut Party, input: &[u64], bits: u32) -> Result<Vec<u8
     }
     if p.is_server() {
         super::bool::random_bits(p, &mut out);
-        let mut msgs = Vec::with_capacity(input.len() * n);
-        for (&x, &r) in input.iter().zip(&out) {
-            let x = x & mask;
-            msgs.extend((0..n as u64).map(|v| (r as u64) ^ (x + v > mask) as u64));
-        }
-        p.ot.one_of_n_send(&mut p.ch, n, 1, &msgs)?;
+        // Messages generated per OT while the engine hashes (no len·2^k table in memory).
+        let fill = |j: usize, buf: &mut [u64]| {
+            let (x, r) = (input[j] & mask, out[j] as u64);
+            for (v, slot) in buf.iter_mut().enumerate() {
+                *slot = r ^ (x + v as u64 > mask) as u64;
+            }
+        };
+        let mut msg = Vec::new();
+        p.ot.one_of_n_send_deferred(&mut p.ch, n, 1, input.len(), fill, &mut msg)?;
+        p.ch.send(&msg)?;
+        p.ch.flush()?;
     } else {
         let choices: Vec<u8> = input.iter().map(|&x| (x & mask) as u8).collect();
         let mut got = vec![0u64; input.len()];
