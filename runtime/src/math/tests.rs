@@ -279,6 +279,9 @@ fn two_party_equals_cleartext_and_cost() {
     check_cases(&cases);
 }
 
+/// The per-element bytes of every function for digit widths 3..=8 (the measurement behind
+/// `Tuning::best`'s choices): `cargo test --release -p sir-runtime print_digit_costs --
+/// --ignored --nocapture`.
 #[test]
 #[ignore]
 fn print_digit_costs() {
@@ -387,15 +390,4 @@ fn every_format_runs_or_is_refused() {
         &failed[..failed.len().min(12)]
     );
     assert!(ran > 1000, "only {ran} combinations ran");
-}
-
-#[test]
-#[ignore]
-fn debug_softmax32() {
-    let p = Params {
-        digit: Some(8),
-        ..fmt(32, 0, 2, 0)
-    };
-    let x = vec![0u64; 37];
-    println!("{:?}", MathOp::Softmax.eval(&mut Clear, &x, &p));
 }
