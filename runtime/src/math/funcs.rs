@@ -668,6 +668,9 @@ fn normalised<E: Engine>(
     (min_k, div): (u32, u32),
     tune: Tuning,
 ) -> Result<Vec<u64>, ProtoError> {
+    let what = format!("{curve:?}").to_lowercase();
+    check_in(inp, &what)?;
+    check_out(out, &what)?;
     let ell = inp.bits;
     let iota = ceil_log2(ell as usize).max(1);
     let xr = reduce(x, ell);
@@ -743,8 +746,6 @@ pub fn reciprocal<E: Engine>(
     out: Fx,
     tune: Tuning,
 ) -> Result<Vec<u64>, ProtoError> {
-    check_in(inp, "reciprocal")?;
-    check_out(out, "reciprocal")?;
     normalised(e, x, inp, out, Curve::Recip, (0, 1), tune)
 }
 
@@ -756,8 +757,6 @@ pub fn rsqrt<E: Engine>(
     out: Fx,
     tune: Tuning,
 ) -> Result<Vec<u64>, ProtoError> {
-    check_in(inp, "rsqrt")?;
-    check_out(out, "rsqrt")?;
     normalised(e, x, inp, out, Curve::Rsqrt, (0, 1), tune)
 }
 
@@ -769,8 +768,6 @@ pub fn sqrt<E: Engine>(
     out: Fx,
     tune: Tuning,
 ) -> Result<Vec<u64>, ProtoError> {
-    check_in(inp, "sqrt")?;
-    check_out(out, "sqrt")?;
     normalised(e, x, inp, out, Curve::Sqrt, (0, 1), tune)
 }
 
