@@ -32,7 +32,7 @@ use crate::proto::mult::{MultParams, WrapHint};
 use crate::ring;
 
 /// A signed fixed-point format: `bits` wide with `frac` fraction bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Fx {
     pub bits: u32,
     pub frac: u32,
@@ -797,39 +797,10 @@ pub fn softmax<E: Engine>(
             x.len()
         )));
     }
-    let (m, rows) = (inp.bits, x.len() / cols);
+    let m = inp.bits;
     let m1 = m + 1;
     let xs = e.sext(x, m, m1)?;
-    // Tournament: each level compares all rows' pairs in one batch.
-    let mut cand = xs.clone();
-    let mut w = cols;
-    while w > 1 {
-        let half = w / 2;
-        let (mut a, mut b) = (
-            Vec::with_capacity(rows * half),
-            Vec::with_capacity(rows * half),
-        );
-        for r in 0..rows {
-            for i in 0..half {
-                a.push(cand[r * w + 2 * i]);
-                b.push(cand[r * w + 2 * i + 1]);
-            }
-        }
-        let d = sub(&b, &a, m1);
-        let s = e.msb(&d, m1)?;
-        let sd = e.mux(&s, &d, m1)?;
-        let mx = sub(&b, &sd, m1);
-        let nw = half + w % 2;
-        let mut next = Vec::with_capacity(rows * nw);
-        for r in 0..rows {
-            next.extend_from_slice(&mx[r * half..(r + 1) * half]);
-            if w % 2 == 1 {
-                next.push(cand[r * w + w - 1]);
-            }
-        }
-        cand = next;
-        w = nw;
-    }
+    let (cand, _) = row_max(e, &xs, m1, cols, false)?;
     let z: Vec<u64> = (0..x.len())
         .map(|j| ring::reduce(ring::sub(cand[j / cols], xs[j], m1), m))
         .collect();
@@ -999,4 +970,94 @@ pub fn layernorm<E: Engine>(
     let sh = ds + rf - out.frac;
     let y = round_shift(e, &y, pb, sh)?;
     Ok(reduce(&y, out.bits))
+}
+
+/// The maximum of each row of `cols` signed `bits`-bit values by a tournament of comparisons
+/// (MSB of the difference, then a multiplexer; each level is one batch over all rows), and
+/// with `with_index` its position (the first one among equal maxima, as NumPy's argmax), kept
+/// in the same ring and selected by the same multiplexer call. The values must leave one
+/// spare bit (sign-extend first) so differences cannot overflow.
+fn row_max<E: Engine>(
+    e: &mut E,
+    xs: &[u64],
+    bits: u32,
+    cols: usize,
+    with_index: bool,
+) -> Result<(Vec<u64>, Vec<u64>), ProtoError> {
+    let rows = xs.len() / cols.max(1);
+    let mut cand = xs.to_vec();
+    // Positions are public: the side that adds constants holds them, the other zeros.
+    let own = e.adds_constants();
+    let mut idx: Vec<u64> = if with_index {
+        (0..xs.len())
+            .map(|j| if own { (j % cols) as u64 } else { 0 })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut w = cols;
+    while w > 1 {
+        let half = w / 2;
+        let pick = |v: &[u64], off: usize| -> Vec<u64> {
+            (0..rows)
+                .flat_map(|r| (0..half).map(move |i| (r, i)))
+                .map(|(r, i)| v[r * w + 2 * i + off])
+                .collect()
+        };
+        let (a, b) = (pick(&cand, 0), pick(&cand, 1));
+        // s = 1 when a < b: then take b (ties keep a, the earlier position).
+        let s = e.msb(&sub(&a, &b, bits), bits)?;
+        let mut d = sub(&b, &a, bits);
+        if with_index {
+            let (ia, ib) = (pick(&idx, 0), pick(&idx, 1));
+            d.extend(sub(&ib, &ia, bits));
+            let ss: Vec<u8> = s.iter().chain(&s).copied().collect();
+            let m = e.mux(&ss, &d, bits)?;
+            let n = a.len();
+            let mx = add(&a, &m[..n], bits);
+            let mi = add(&ia, &m[n..], bits);
+            cand = regroup(&mx, &cand, rows, w, half);
+            idx = regroup(&mi, &idx, rows, w, half);
+        } else {
+            let m = e.mux(&s, &d, bits)?;
+            let mx = add(&a, &m, bits);
+            cand = regroup(&mx, &cand, rows, w, half);
+        }
+        w = half + w % 2;
+    }
+    Ok((cand, idx))
+}
+
+/// The next tournament level: each row's winners, then its odd one out.
+fn regroup(win: &[u64], prev: &[u64], rows: usize, w: usize, half: usize) -> Vec<u64> {
+    let mut next = Vec::with_capacity(rows * (half + w % 2));
+    for r in 0..rows {
+        next.extend_from_slice(&win[r * half..(r + 1) * half]);
+        if w % 2 == 1 {
+            next.push(prev[r * w + w - 1]);
+        }
+    }
+    next
+}
+
+/// argmax over rows of `cols` signed values: the position of each row's (first) maximum, as
+/// an integer in `out_bits` bits. Domain: all inputs.
+pub fn argmax<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    cols: usize,
+    bits: u32,
+    out_bits: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    if cols == 0 || cols > 1 << 32 || !x.len().is_multiple_of(cols) || !(1..=63).contains(&bits) {
+        return Err(arg(format!(
+            "argmax: {} elements of {bits} bits in rows of {cols}",
+            x.len()
+        )));
+    }
+    let wide = (bits + 1).max(ceil_log2(cols) + 1);
+    let xs = e.sext(x, bits, wide)?;
+    let (_, idx) = row_max(e, &xs, wide, cols, true)?;
+    // Positions < cols ≤ 2^{wide−1}: MSB 0.
+    fit(e, idx, wide, out_bits)
 }

@@ -13,7 +13,8 @@ use crate::proto::{Cost, Party, ProtoError};
 use crate::ring;
 
 /// A math operation by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MathOp {
     Lut,
     Digdec,
@@ -27,10 +28,11 @@ pub enum MathOp {
     Sqrt,
     Softmax,
     Layernorm,
+    Argmax,
 }
 
 /// Every math operation, in the order `sir bench op all` runs them.
-pub const ALL: [MathOp; 12] = [
+pub const ALL: [MathOp; 13] = [
     MathOp::Lut,
     MathOp::Digdec,
     MathOp::Msnzb,
@@ -43,6 +45,7 @@ pub const ALL: [MathOp; 12] = [
     MathOp::Sqrt,
     MathOp::Softmax,
     MathOp::Layernorm,
+    MathOp::Argmax,
 ];
 
 /// softmax with the registry's default row length, for tuning.
@@ -89,11 +92,15 @@ impl MathOp {
             MathOp::Sqrt => "sqrt",
             MathOp::Softmax => "softmax",
             MathOp::Layernorm => "layernorm",
+            MathOp::Argmax => "argmax",
         }
     }
 
     fn is_function(self) -> bool {
-        !matches!(self, MathOp::Lut | MathOp::Digdec | MathOp::Msnzb)
+        !matches!(
+            self,
+            MathOp::Lut | MathOp::Digdec | MathOp::Msnzb | MathOp::Argmax
+        )
     }
 
     /// Input and output formats: `--bits-in/--frac-in/--bits-out/--frac-out`, defaulting to
@@ -239,6 +246,7 @@ impl MathOp {
             MathOp::Sqrt => funcs::sqrt(e, x, i, o, t),
             MathOp::Softmax => funcs::softmax(e, x, Self::cols(params, x.len()), i, o, t),
             MathOp::Layernorm => funcs::layernorm(e, x, Self::cols(params, x.len()), i, o, t),
+            MathOp::Argmax => funcs::argmax(e, x, Self::cols(params, x.len()), i.bits, o.bits),
         }
     }
 
@@ -263,7 +271,7 @@ impl MathOp {
             MathOp::Tanh => x.tanh(),
             MathOp::Rsqrt => 1.0 / x.sqrt(),
             MathOp::Sqrt => x.sqrt(),
-            MathOp::Softmax | MathOp::Layernorm => x,
+            MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax => x,
             MathOp::Lut | MathOp::Digdec | MathOp::Msnzb => x,
         }
     }

@@ -260,12 +260,22 @@ fn two_party_equals_cleartext_and_cost() {
                     continue;
                 }
             }
-            let sizes: [usize; 3] = if matches!(op, MathOp::Softmax | MathOp::Layernorm) {
-                [1, 3, 1008]
-            } else {
-                [1, 3, 1000]
-            };
+            let sizes: [usize; 3] =
+                if matches!(op, MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax) {
+                    [1, 3, 1008]
+                } else {
+                    [1, 3, 1000]
+                };
             for n in sizes {
+                // argmax has one result per row: the rows are given explicitly.
+                let p = if op == MathOp::Argmax {
+                    Params {
+                        dims: Some([1, n.min(16), 1]),
+                        ..p
+                    }
+                } else {
+                    p
+                };
                 cases.push((Op::Math(op), p, n));
             }
         }
@@ -390,4 +400,18 @@ fn every_format_runs_or_is_refused() {
         &failed[..failed.len().min(12)]
     );
     assert!(ran > 1000, "only {ran} combinations ran");
+}
+
+/// argmax: the first position of each row's maximum, as NumPy's, on rows with ties.
+#[test]
+fn argmax_matches_numpy_with_ties() {
+    let rows: [[i64; 5]; 4] = [
+        [3, -1, 3, 2, 0],
+        [-5, -5, -5, -5, -5],
+        [-32768, 32767, 0, 32767, 1],
+        [1, 2, 3, 4, 5],
+    ];
+    let x: Vec<u64> = rows.iter().flatten().map(|&v| v as u64 & 0xffff).collect();
+    let idx = argmax(&mut Clear, &x, 5, 16, 8).unwrap();
+    assert_eq!(idx, vec![0, 0, 1, 4]);
 }
