@@ -7,6 +7,7 @@ pub mod math;
 pub mod net;
 pub mod npy;
 pub mod ot;
+pub mod plan;
 pub mod proto;
 pub mod ring;
 pub mod tensor;

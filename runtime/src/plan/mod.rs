@@ -1,0 +1,706 @@
+//! The plan: what the compiler produces and both parties execute. A versioned, serialisable
+//! list of instructions over tensors with fixed-point formats, each instruction's exact cost
+//! recorded beside it. The instruction set is described once here: [`Op`] says what an
+//! instruction is, [`clear`] what it computes (the cleartext reference the two-party run must
+//! equal), and [`Plan::instr_cost`] what it costs, from the protocols' own cost functions.
+//!
+//! A plan holds structure, shapes, formats and public constants — never a weight or an input
+//! (DESIGN.md, invariant 3). [`Plan::check`] validates everything a plan claims before anything
+//! is allocated or run: operand counts, shapes, formats, sizes against a budget, and that every
+//! recorded cost is what the instruction costs.
+
+pub mod clear;
+pub mod render;
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fixed::linear::{Format, MatDims};
+use crate::math::ops::MathOp;
+use crate::net::Role;
+use crate::proto::Cost;
+use crate::proto::mult::MultParams;
+use crate::proto::ops::Params;
+
+/// The plan format's version; a plan of another version is refused.
+pub const VERSION: u32 = 1;
+
+/// The most elements a plan's tensors may hold in total (each party stores one share each).
+pub const MAX_TOTAL_ELEMENTS: u64 = 1 << 28;
+
+/// Who holds a tensor's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    /// Known to both (a constant of the model; its value is in the plan).
+    Public,
+    /// The server's weights, in the clear on the server only.
+    Server,
+    /// The client's input, in the clear on the client only.
+    Client,
+    /// Secret-shared between the two.
+    Shared,
+    /// Revealed to the client (an output).
+    Revealed,
+}
+
+/// A tensor: shape, owner and fixed-point format (two's complement, `bits` wide, `frac`
+/// fraction bits).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tensor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub shape: Vec<usize>,
+    pub owner: Owner,
+    pub bits: u32,
+    pub frac: u32,
+    /// Known to be ≥ 0 (so the cheaper known-MSB protocol variants apply).
+    #[serde(default)]
+    pub nonneg: bool,
+    /// A public constant's encodings (two's complement integers at `frac`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Vec<i64>>,
+}
+
+impl Tensor {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn format(&self) -> Format {
+        Format::signed(self.bits)
+    }
+}
+
+/// A selection on one leading axis (after the compiler evaluated its indices).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sel {
+    Index(usize),
+    Range(usize, usize),
+    Full,
+}
+
+/// How a truncation rounds and where its result lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trunc {
+    /// SiRnn's TR: ⌊x/2^s⌋ of the unsigned encoding, into Z_{2^{ℓ−s}} (the caller adds the
+    /// offsets that make it signed, and 2^{s−1} to round).
+    Reduce,
+    /// Arithmetic shift in the same ring (floor).
+    Ars,
+    /// Arithmetic shift in the same ring, rounding to nearest.
+    ArsRound,
+}
+
+/// What an instruction does. Formats come from the operand and result tensors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// The owner's input (`Client`) or weight (`Server`) becomes shares.
+    Share,
+    /// Shares become the client's value.
+    Reveal,
+    Add,
+    Sub,
+    Neg,
+    /// Shared + public constant (same format, same shape).
+    AddPublic,
+    /// Shared × public constant, exact mod 2^ℓ (frac adds; truncate after).
+    MulPublic,
+    /// NumPy broadcasting to the result's shape.
+    Broadcast,
+    Select {
+        sels: Vec<Sel>,
+    },
+    Reshape,
+    Transpose,
+    Concat {
+        axis: usize,
+    },
+    /// Sum over an axis (all axes: `None`), mod 2^ℓ (extend first).
+    Sum {
+        axis: Option<usize>,
+    },
+    /// Sign- (or, for a non-negative operand, zero-) extension to the result's width.
+    Extend,
+    Truncate {
+        shift: u32,
+        mode: Trunc,
+    },
+    /// Shared × shared, elementwise (SiRnn's UMult/SMult; equal shapes).
+    Mult,
+    /// Shared X [d1, d2] (or [d2]) × the server's W [d2, d3] (SiRnn's MatMul).
+    MatMul,
+    /// A function of the math library over rows of `cols` (elementwise ones ignore it).
+    Math {
+        func: MathOp,
+        #[serde(default = "one")]
+        cols: usize,
+    },
+    Relu,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One instruction: `out = op(args…)`, where it came from, and its recorded cost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Instr {
+    #[serde(flatten)]
+    pub op: Op,
+    pub args: Vec<usize>,
+    pub out: usize,
+    /// Byte range in the source, for reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<[u32; 2]>,
+    /// The source-level name the result belongs to (a `let`, a function), for `--by layer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    pub cost: Recorded,
+}
+
+/// A cost as recorded in the plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub server_bytes: u64,
+    pub client_bytes: u64,
+    pub rounds: u64,
+}
+
+impl From<Cost> for Recorded {
+    fn from(c: Cost) -> Self {
+        Recorded {
+            server_bytes: c.server_bytes,
+            client_bytes: c.client_bytes,
+            rounds: c.rounds,
+        }
+    }
+}
+
+/// A named model input, weight or output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Io {
+    pub name: String,
+    pub tensor: usize,
+}
+
+/// A whole plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub version: u32,
+    pub model: String,
+    /// BLAKE3 of the model's source text (hex).
+    pub source_hash: String,
+    /// The options it was compiled with (recorded for `sir verify`).
+    #[serde(default)]
+    pub options: serde_json::Value,
+    pub tensors: Vec<Tensor>,
+    /// The client's inputs, the server's weights and the outputs, in declaration order.
+    pub inputs: Vec<Io>,
+    pub params: Vec<Io>,
+    pub outputs: Vec<Io>,
+    pub instrs: Vec<Instr>,
+}
+
+/// Why a plan is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("instruction {instr} ({op}): {why}")]
+    Instr {
+        instr: usize,
+        op: &'static str,
+        why: String,
+    },
+    #[error("{0}")]
+    Plan(String),
+    #[error("plan version {found} is not supported (this build reads version {VERSION})")]
+    Version { found: u32 },
+    #[error("not a plan: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Share => "share",
+            Op::Reveal => "reveal",
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Neg => "neg",
+            Op::AddPublic => "add_public",
+            Op::MulPublic => "mul_public",
+            Op::Broadcast => "broadcast",
+            Op::Select { .. } => "select",
+            Op::Reshape => "reshape",
+            Op::Transpose => "transpose",
+            Op::Concat { .. } => "concat",
+            Op::Sum { .. } => "sum",
+            Op::Extend => "extend",
+            Op::Truncate { .. } => "truncate",
+            Op::Mult => "mult",
+            Op::MatMul => "matmul",
+            Op::Math { func, .. } => func.name(),
+            Op::Relu => "relu",
+        }
+    }
+
+    /// The protocol family, for `sir inspect --by protocol`.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Op::Share | Op::Reveal => "io",
+            Op::Add
+            | Op::Sub
+            | Op::Neg
+            | Op::AddPublic
+            | Op::MulPublic
+            | Op::Broadcast
+            | Op::Select { .. }
+            | Op::Reshape
+            | Op::Transpose
+            | Op::Concat { .. }
+            | Op::Sum { .. } => "local",
+            Op::Extend | Op::Truncate { .. } => "extension/truncation",
+            Op::Mult | Op::MatMul => "multiplication",
+            Op::Math { .. } => "math (SiRnn)",
+            Op::Relu => "comparison (CrypTFlow2)",
+        }
+    }
+
+    /// The number of operands.
+    fn arity(&self) -> Option<usize> {
+        Some(match self {
+            Op::Add | Op::Sub | Op::AddPublic | Op::MulPublic | Op::Mult | Op::MatMul => 2,
+            Op::Concat { .. } => return None,
+            _ => 1,
+        })
+    }
+}
+
+impl Plan {
+    /// Parses and checks a plan.
+    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        let v: serde_json::Value = serde_json::from_str(text)?;
+        let found = v.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        if found != VERSION {
+            return Err(PlanError::Version { found });
+        }
+        let plan: Plan = serde_json::from_value(v)?;
+        plan.check()?;
+        Ok(plan)
+    }
+
+    /// The canonical JSON text (what is hashed and written).
+    pub fn to_json(&self) -> String {
+        // A plan is plain data; serialising it cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// BLAKE3 of the canonical JSON: both parties compare it in the handshake.
+    pub fn hash(&self) -> [u8; 32] {
+        *blake3::hash(self.to_json().as_bytes()).as_bytes()
+    }
+
+    /// Appends `out = op(args)` after validating it against the tensors so far, with its
+    /// exact cost recorded: how the compiler builds plans.
+    pub fn push(
+        &mut self,
+        op: Op,
+        args: Vec<usize>,
+        out: usize,
+        span: Option<[u32; 2]>,
+        layer: Option<String>,
+    ) -> Result<(), PlanError> {
+        let nt = self.tensors.len();
+        if out >= nt || args.iter().any(|&a| a >= nt) {
+            return Err(PlanError::Plan(format!(
+                "{}: names a tensor that does not exist",
+                op.name()
+            )));
+        }
+        self.instrs.push(Instr {
+            op,
+            args,
+            out,
+            span,
+            layer,
+            cost: Recorded::default(),
+        });
+        let k = self.instrs.len() - 1;
+        let r = self.check_instr(k).and_then(|_| self.instr_cost(k));
+        match r {
+            Ok(c) => {
+                self.instrs[k].cost = c.into();
+                Ok(())
+            }
+            Err(e) => {
+                self.instrs.pop();
+                Err(e)
+            }
+        }
+    }
+
+    /// Adds a tensor; returns its id.
+    pub fn tensor(&mut self, t: Tensor) -> usize {
+        self.tensors.push(t);
+        self.tensors.len() - 1
+    }
+
+    /// The sum of the instructions' recorded costs (one after another).
+    pub fn total(&self) -> Cost {
+        self.instrs.iter().fold(Cost::ZERO, |acc, i| {
+            acc.then(Cost {
+                server_bytes: i.cost.server_bytes,
+                client_bytes: i.cost.client_bytes,
+                rounds: i.cost.rounds,
+            })
+        })
+    }
+
+    fn err(&self, k: usize, why: impl Into<String>) -> PlanError {
+        PlanError::Instr {
+            instr: k,
+            op: self.instrs[k].op.name(),
+            why: why.into(),
+        }
+    }
+
+    /// The exact cost of instruction `k` from the protocols' cost functions.
+    pub fn instr_cost(&self, k: usize) -> Result<Cost, PlanError> {
+        let ins = &self.instrs[k];
+        let t = |i: usize| &self.tensors[ins.args[i]];
+        let out = &self.tensors[ins.out];
+        let n = out.numel();
+        use crate::proto::{ext, linear, mult, relu, share, trunc};
+        Ok(match &ins.op {
+            Op::Share => {
+                let owner = match t(0).owner {
+                    Owner::Client => Role::Client,
+                    Owner::Server => Role::Server,
+                    _ => return Err(self.err(k, "shares only a client's or server's tensor")),
+                };
+                share::input_cost(n, out.bits, owner)
+            }
+            Op::Reveal => share::reveal_cost(n, out.bits, Role::Client),
+            Op::Add
+            | Op::Sub
+            | Op::Neg
+            | Op::AddPublic
+            | Op::MulPublic
+            | Op::Broadcast
+            | Op::Select { .. }
+            | Op::Reshape
+            | Op::Transpose
+            | Op::Concat { .. }
+            | Op::Sum { .. } => Cost::ZERO,
+            Op::Extend => {
+                let (m, to) = (t(0).bits, out.bits);
+                if t(0).nonneg {
+                    ext::ext_known_msb_cost(n, m, to, false)
+                } else {
+                    ext::sext_cost(n, m, to)
+                }
+            }
+            Op::Truncate { shift, mode } => {
+                let bits = t(0).bits;
+                match mode {
+                    Trunc::Reduce => trunc::trunc_reduce_cost(n, bits, *shift),
+                    Trunc::Ars | Trunc::ArsRound => trunc::ars_cost(n, bits, *shift),
+                }
+            }
+            Op::Mult => mult::mult_cost(n, &self.mult_params(k)?),
+            Op::MatMul => {
+                let (dims, _) = self.matmul_dims(k)?;
+                let p = linear::MatMulParams {
+                    dims,
+                    x: t(0).format(),
+                    w: t(1).format(),
+                    out_bits: out.bits,
+                };
+                mult::matmul_full_cost(&p)
+            }
+            Op::Math { func, cols } => func.cost(t(0).numel(), &self.math_params(k, *cols)),
+            Op::Relu => relu::relu_cost(n, out.bits),
+        })
+    }
+
+    pub(crate) fn mult_params(&self, k: usize) -> Result<MultParams, PlanError> {
+        let ins = &self.instrs[k];
+        let (x, y) = (&self.tensors[ins.args[0]], &self.tensors[ins.args[1]]);
+        let out = self.tensors[ins.out].bits;
+        if out > x.bits + y.bits {
+            return Err(self.err(k, format!("{out} bits exceed m + n = {}", x.bits + y.bits)));
+        }
+        Ok(MultParams {
+            x: x.format(),
+            y: y.format(),
+            out_bits: out,
+        })
+    }
+
+    /// MatMul's dimensions, and whether X is a vector.
+    pub(crate) fn matmul_dims(&self, k: usize) -> Result<(MatDims, bool), PlanError> {
+        let ins = &self.instrs[k];
+        let (x, w) = (&self.tensors[ins.args[0]], &self.tensors[ins.args[1]]);
+        let (d1, d2, vec) = match x.shape[..] {
+            [d2] => (1, d2, true),
+            [d1, d2] => (d1, d2, false),
+            _ => return Err(self.err(k, "X must be a vector or a matrix")),
+        };
+        match w.shape[..] {
+            [e2, d3] if e2 == d2 => Ok((MatDims::new(d1, d2, d3), vec)),
+            _ => Err(self.err(k, "W's shape does not fit X's")),
+        }
+    }
+
+    pub(crate) fn math_params(&self, k: usize, cols: usize) -> Params {
+        let ins = &self.instrs[k];
+        let (x, out) = (&self.tensors[ins.args[0]], &self.tensors[ins.out]);
+        Params {
+            bits_in: Some(x.bits),
+            frac_in: Some(x.frac),
+            bits_out: Some(out.bits),
+            frac_out: Some(out.frac),
+            dims: Some([1, cols.max(1), 1]),
+            ..Params::bits(x.bits)
+        }
+    }
+
+    /// Validates the whole plan: every instruction's operands, shapes and formats, the sizes,
+    /// and every recorded cost.
+    pub fn check(&self) -> Result<(), PlanError> {
+        if self.version != VERSION {
+            return Err(PlanError::Version {
+                found: self.version,
+            });
+        }
+        let nt = self.tensors.len();
+        let mut total: u64 = 0;
+        for (i, t) in self.tensors.iter().enumerate() {
+            let n = t
+                .shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+                .filter(|&n| n <= MAX_TOTAL_ELEMENTS)
+                .ok_or_else(|| PlanError::Plan(format!("tensor {i} is too large")))?;
+            total = total.saturating_add(n);
+            if !(1..=64).contains(&t.bits) || t.frac > t.bits {
+                return Err(PlanError::Plan(format!(
+                    "tensor {i}: format of {} bits with {} fraction bits",
+                    t.bits, t.frac
+                )));
+            }
+            match (&t.value, t.owner) {
+                (Some(v), Owner::Public) if v.len() as u64 == n => {}
+                (None, o) if o != Owner::Public => {}
+                _ => {
+                    return Err(PlanError::Plan(format!(
+                        "tensor {i}: only public constants carry values, all of them"
+                    )));
+                }
+            }
+        }
+        if total > MAX_TOTAL_ELEMENTS {
+            return Err(PlanError::Plan(format!(
+                "the plan's tensors hold {total} elements (at most {MAX_TOTAL_ELEMENTS})"
+            )));
+        }
+        let in_range = |i: usize| i < nt;
+        for io in self.inputs.iter().chain(&self.params).chain(&self.outputs) {
+            if !in_range(io.tensor) {
+                return Err(PlanError::Plan(format!("`{}` names no tensor", io.name)));
+            }
+        }
+        // Each tensor is written once, after its operands (instructions run in order).
+        let mut written = vec![false; nt];
+        for (i, t) in self.tensors.iter().enumerate() {
+            written[i] = matches!(t.owner, Owner::Public | Owner::Server | Owner::Client);
+        }
+        for (k, ins) in self.instrs.iter().enumerate() {
+            if !in_range(ins.out) || ins.args.iter().any(|&a| !in_range(a)) {
+                return Err(self.err(k, "names a tensor that does not exist"));
+            }
+            if let Some(a) = ins.op.arity()
+                && a != ins.args.len()
+            {
+                return Err(self.err(k, format!("takes {a} operands, not {}", ins.args.len())));
+            }
+            if ins.args.iter().any(|&a| !written[a]) || written[ins.out] {
+                return Err(self.err(
+                    k,
+                    "reads a tensor before it is written, or writes one twice",
+                ));
+            }
+            self.check_instr(k)?;
+            let c = self.instr_cost(k)?;
+            if Recorded::from(c) != ins.cost {
+                return Err(self.err(k, "its recorded cost is not what it costs"));
+            }
+            written[ins.out] = true;
+        }
+        for o in &self.outputs {
+            if self.tensors[o.tensor].owner != Owner::Revealed || !written[o.tensor] {
+                return Err(PlanError::Plan(format!(
+                    "output `{}` is not revealed to the client",
+                    o.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The shape and format rules of one instruction.
+    fn check_instr(&self, k: usize) -> Result<(), PlanError> {
+        let ins = &self.instrs[k];
+        let t = |i: usize| &self.tensors[ins.args[i]];
+        let out = &self.tensors[ins.out];
+        let bad = |why: &str| Err(self.err(k, why));
+        let shared = |x: &Tensor| x.owner == Owner::Shared;
+        let same_fmt = |a: &Tensor, b: &Tensor| a.bits == b.bits && a.frac == b.frac;
+        match &ins.op {
+            Op::Share => {
+                if !matches!(t(0).owner, Owner::Client | Owner::Server)
+                    || !shared(out)
+                    || t(0).shape != out.shape
+                    || !same_fmt(t(0), out)
+                {
+                    return bad("shares a client's or server's tensor into one like it");
+                }
+            }
+            Op::Reveal => {
+                if !shared(t(0)) || out.owner != Owner::Revealed || t(0).shape != out.shape {
+                    return bad("reveals a shared tensor");
+                }
+            }
+            Op::Add | Op::Sub => {
+                if !(shared(t(0)) && shared(t(1)) && shared(out))
+                    || t(0).shape != out.shape
+                    || t(1).shape != out.shape
+                    || !same_fmt(t(0), out)
+                    || !same_fmt(t(1), out)
+                {
+                    return bad("adds shared tensors of one shape and format");
+                }
+            }
+            Op::Neg | Op::Relu => {
+                if !shared(t(0)) || !shared(out) || t(0).shape != out.shape || !same_fmt(t(0), out)
+                {
+                    return bad("maps a shared tensor to one like it");
+                }
+            }
+            Op::AddPublic | Op::MulPublic => {
+                let fmt_ok = match ins.op {
+                    Op::AddPublic => same_fmt(t(0), out) && same_fmt(t(1), out),
+                    _ => t(0).frac + t(1).frac == out.frac,
+                };
+                if !shared(t(0))
+                    || t(1).owner != Owner::Public
+                    || t(0).shape != out.shape
+                    || t(1).shape != out.shape
+                    || !fmt_ok
+                {
+                    return bad("combines a shared tensor with a public one of its shape");
+                }
+            }
+            Op::Broadcast
+            | Op::Select { .. }
+            | Op::Reshape
+            | Op::Transpose
+            | Op::Concat { .. }
+            | Op::Sum { .. } => {
+                if ins.args.iter().any(|&a| !shared(&self.tensors[a]))
+                    || !shared(out)
+                    || ins.args.iter().any(|&a| !same_fmt(&self.tensors[a], out))
+                {
+                    return bad("rearranges shared tensors of the result's format");
+                }
+                let want = clear::shape_of(
+                    &ins.op,
+                    &ins.args
+                        .iter()
+                        .map(|&a| &self.tensors[a].shape[..])
+                        .collect::<Vec<_>>(),
+                    &out.shape,
+                )
+                .map_err(|w| self.err(k, w))?;
+                if want != out.shape {
+                    return bad("its result's shape is not what the operation gives");
+                }
+            }
+            Op::Extend => {
+                if !shared(t(0))
+                    || !shared(out)
+                    || out.bits < t(0).bits
+                    || t(0).frac != out.frac
+                    || t(0).shape != out.shape
+                {
+                    return bad("widens a shared tensor, same scale");
+                }
+            }
+            Op::Truncate { shift, mode } => {
+                let bits_ok = match mode {
+                    Trunc::Reduce => out.bits + shift == t(0).bits,
+                    _ => out.bits == t(0).bits,
+                };
+                if !shared(t(0))
+                    || !shared(out)
+                    || !bits_ok
+                    || *shift >= t(0).bits
+                    || t(0).frac < *shift
+                    || out.frac + shift != t(0).frac
+                    || t(0).shape != out.shape
+                {
+                    return bad("shifts a shared tensor right (scale and width follow)");
+                }
+            }
+            Op::Mult => {
+                self.mult_params(k)?;
+                if !(shared(t(0)) && shared(t(1)) && shared(out))
+                    || t(0).shape != out.shape
+                    || t(1).shape != out.shape
+                    || t(0).frac + t(1).frac != out.frac
+                {
+                    return bad("multiplies shared tensors of one shape (scales add)");
+                }
+            }
+            Op::MatMul => {
+                let (dims, vec) = self.matmul_dims(k)?;
+                let want = if vec {
+                    vec![dims.d3]
+                } else {
+                    vec![dims.d1, dims.d3]
+                };
+                if !shared(t(0))
+                    || t(1).owner != Owner::Server
+                    || !shared(out)
+                    || out.shape != want
+                    || t(0).frac + t(1).frac != out.frac
+                    || out.bits > 64
+                {
+                    return bad("multiplies shared X by the server's W (scales add)");
+                }
+            }
+            Op::Math { func, cols } => {
+                let x = t(0);
+                let rows_ok = *cols >= 1 && x.numel() % cols == 0;
+                let want = if *func == MathOp::Argmax {
+                    let mut s = x.shape.clone();
+                    s.pop();
+                    s
+                } else {
+                    x.shape.clone()
+                };
+                if !shared(x) || !shared(out) || !rows_ok || out.shape != want {
+                    return bad("applies a math function to a shared tensor");
+                }
+                func.check(&self.math_params(k, *cols))
+                    .map_err(|e| self.err(k, e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+}
