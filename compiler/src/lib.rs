@@ -1,9 +1,11 @@
 //! `sir-compiler`: the `.sir` frontend (parse, load modules, resolve names, check shapes), the
-//! float reference interpreter, and — later — precision inference and lowering to plans.
+//! float reference interpreter, the dataflow graph (loops unrolled, calls inlined), and — later —
+//! precision inference and lowering to plans.
 //! See ARCHITECTURE.md for where things live and what may depend on what.
 
 pub mod diag;
 pub mod eval;
+pub mod graph;
 pub mod resolve;
 pub mod syntax;
 pub mod types;

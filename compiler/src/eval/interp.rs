@@ -4,8 +4,7 @@
 
 use super::kernels as k;
 use crate::diag::Span;
-use crate::syntax::ast::BinOp;
-use crate::types::tir::{self, Builtin, Expr, ExprKind, IExpr, Sel, Stmt};
+use crate::types::tir::{self, Expr, ExprKind, IExpr, Sel, Stmt};
 use sir_runtime::Tensor;
 use std::sync::Arc;
 
@@ -177,13 +176,7 @@ impl Interp<'_> {
             ExprKind::Binary(op, a, b) => {
                 let a = self.tensor(f, a)?;
                 let b = self.tensor(f, b)?;
-                t(match op {
-                    BinOp::Add => k::add(&a, &b),
-                    BinOp::Sub => k::sub(&a, &b),
-                    BinOp::Mul => k::mul(&a, &b),
-                    BinOp::Div => k::div(&a, &b),
-                    BinOp::MatMul => k::matmul(&a, &b),
-                })
+                t(k::binary(*op, &a, &b))
             }
             ExprKind::Call { func, args } => {
                 let inst = self
@@ -246,49 +239,13 @@ impl Interp<'_> {
                     .iter()
                     .map(|a| self.tensor(f, a))
                     .collect::<Result<_, _>>()?;
-                let x = || {
-                    vals.first().map(|v| &**v).ok_or(EvalError::Internal {
-                        what: "a builtin without operands",
+                let refs: Vec<&Tensor> = vals.iter().map(|v| &**v).collect();
+                k::builtin(op, &refs)
+                    .map(|v| Value::Tensor(Arc::new(v)))
+                    .ok_or(EvalError::Internal {
+                        what: "a builtin without its operands",
                         span: e.span,
                     })
-                };
-                t(match op {
-                    Builtin::Zeros(s) => k::zeros(s),
-                    Builtin::Ones(s) => k::ones(s),
-                    Builtin::Relu => k::relu(x()?),
-                    Builtin::Sigmoid => k::sigmoid(x()?),
-                    Builtin::Tanh => k::tanh(x()?),
-                    Builtin::Exp => k::exp(x()?),
-                    Builtin::Rsqrt => k::rsqrt(x()?),
-                    Builtin::Sqrt => k::sqrt(x()?),
-                    Builtin::Reciprocal => k::reciprocal(x()?),
-                    Builtin::Poly(c) => k::poly(x()?, c),
-                    Builtin::PolyRelu => k::poly_relu(x()?),
-                    // Without a patch the compiler picks one under a ReLU budget; the float
-                    // reference is the plain ReLU those choices approximate.
-                    Builtin::BlockRelu(p) => {
-                        let [ph, pw] = p.unwrap_or([1, 1]);
-                        k::block_relu(x()?, ph, pw)
-                    }
-                    Builtin::Max(a) => k::max(x()?, *a),
-                    Builtin::Argmax => k::argmax(x()?),
-                    Builtin::Sum(a) => k::sum(x()?, *a),
-                    Builtin::Mean(a) => k::mean(x()?, *a),
-                    Builtin::Softmax => k::softmax(x()?),
-                    Builtin::Layernorm => k::layernorm(&vals[0], &vals[1], &vals[2]),
-                    Builtin::Conv2d { stride, pad } => {
-                        k::conv2d(&vals[0], &vals[1], &vals[2], *stride, *pad)
-                    }
-                    Builtin::Maxpool2d { k: w, stride } => k::maxpool2d(x()?, *w, *stride),
-                    Builtin::Avgpool2d { k: w, stride } => k::avgpool2d(x()?, *w, *stride),
-                    Builtin::Reshape(s) => k::reshape(x()?, s),
-                    Builtin::Flatten => k::flatten(x()?),
-                    Builtin::Transpose => k::transpose(x()?),
-                    Builtin::Concat(a) => {
-                        let parts: Vec<&Tensor> = vals.iter().map(|v| &**v).collect();
-                        k::concat(&parts, *a)
-                    }
-                })
             }
             ExprKind::Error => Err(EvalError::Internal {
                 what: "an expression that did not check",

@@ -9,6 +9,8 @@
 //! Reductions that NumPy refuses on empty input (`max`, `argmax`, pooling) are refused by their
 //! shape functions; `mean` of nothing is NaN, `sum` of nothing 0, as in NumPy.
 
+use crate::syntax::ast::BinOp;
+use crate::types::tir::Builtin;
 use sir_runtime::Tensor;
 
 /// A reason why operand shapes are invalid for an operation, for the checker's diagnostics.
@@ -903,6 +905,67 @@ pub fn zeros(shape: &[usize]) -> Tensor {
 /// A tensor of ones.
 pub fn ones(shape: &[usize]) -> Tensor {
     Tensor::full(shape.to_vec(), 1.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+// ---------------------------------------------------------------------------------------------
+
+/// The kernel of a binary operator: `+ - * /` with broadcasting, `@`. The interpreter and the
+/// dataflow graph's evaluator both call this, so they cannot disagree on an operator.
+///
+/// Precondition: the operand shapes passed the checker for `op`.
+pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> Tensor {
+    match op {
+        BinOp::Add => add(a, b),
+        BinOp::Sub => sub(a, b),
+        BinOp::Mul => mul(a, b),
+        BinOp::Div => div(a, b),
+        BinOp::MatMul => matmul(a, b),
+    }
+}
+
+/// The kernel of a builtin applied to its tensor operands (`args`, in order). `None` when an
+/// operand is missing, which the checker rules out; one dispatch shared by the interpreter and
+/// the dataflow graph's evaluator.
+///
+/// Precondition: the operand shapes passed the checker for `op`.
+pub fn builtin(op: &Builtin, args: &[&Tensor]) -> Option<Tensor> {
+    let x = || args.first().copied();
+    Some(match op {
+        Builtin::Zeros(s) => zeros(s),
+        Builtin::Ones(s) => ones(s),
+        Builtin::Relu => relu(x()?),
+        Builtin::Sigmoid => sigmoid(x()?),
+        Builtin::Tanh => tanh(x()?),
+        Builtin::Exp => exp(x()?),
+        Builtin::Rsqrt => rsqrt(x()?),
+        Builtin::Sqrt => sqrt(x()?),
+        Builtin::Reciprocal => reciprocal(x()?),
+        Builtin::Poly(c) => poly(x()?, c),
+        Builtin::PolyRelu => poly_relu(x()?),
+        // Without a patch the compiler picks one under a ReLU budget; the float reference is the
+        // plain ReLU those choices approximate.
+        Builtin::BlockRelu(p) => {
+            let [ph, pw] = p.unwrap_or([1, 1]);
+            block_relu(x()?, ph, pw)
+        }
+        Builtin::Max(a) => max(x()?, *a),
+        Builtin::Argmax => argmax(x()?),
+        Builtin::Sum(a) => sum(x()?, *a),
+        Builtin::Mean(a) => mean(x()?, *a),
+        Builtin::Softmax => softmax(x()?),
+        Builtin::Layernorm => layernorm(args.first()?, args.get(1)?, args.get(2)?),
+        Builtin::Conv2d { stride, pad } => {
+            conv2d(args.first()?, args.get(1)?, args.get(2)?, *stride, *pad)
+        }
+        Builtin::Maxpool2d { k, stride } => maxpool2d(x()?, *k, *stride),
+        Builtin::Avgpool2d { k, stride } => avgpool2d(x()?, *k, *stride),
+        Builtin::Reshape(s) => reshape(x()?, s),
+        Builtin::Flatten => flatten(x()?),
+        Builtin::Transpose => transpose(x()?),
+        Builtin::Concat(a) => concat(args, *a),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,214 @@
+//! Running a dataflow graph on floats: the outputs of one sample (`eval`), and the range of
+//! values every node takes over calibration samples (`ranges`), which the precision pass turns
+//! into fixed-point formats.
+//!
+//! Nodes run in index order (creation order is topological) through the interpreter's kernels
+//! (`eval::kernels::{binary, builtin}`), so results equal `eval::interp::run` bit for bit. A
+//! value is dropped after its last user has run, so memory follows the live set rather than the
+//! whole unrolled program.
+
+use super::{Graph, Op, apply};
+use crate::types::tir::shape_str;
+use petgraph::graph::NodeIndex;
+use rayon::prelude::*;
+use sir_runtime::Tensor;
+use std::sync::Arc;
+
+/// Why a graph could not be evaluated: the values given do not match its inputs or params.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphEvalError {
+    #[error("the graph has {expected} {what}s, {got} were given")]
+    Count {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error("{what} {index} has shape {got}, the graph expects {expected}")]
+    Shape {
+        what: &'static str,
+        index: usize,
+        got: String,
+        expected: String,
+    },
+    #[error("internal: node {node} ({what})")]
+    Internal { node: usize, what: &'static str },
+}
+
+/// The smallest and largest value a node takes (NaN ignored). A node without elements, or whose
+/// elements are all NaN, has the empty range `min = +∞, max = −∞`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Range {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Range {
+    pub const EMPTY: Range = Range {
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+    };
+
+    /// The smallest range holding both.
+    pub fn merge(self, o: Range) -> Range {
+        Range {
+            min: self.min.min(o.min),
+            max: self.max.max(o.max),
+        }
+    }
+
+    fn of(t: &Tensor) -> Range {
+        t.data().iter().fold(Range::EMPTY, |r, &v| Range {
+            min: r.min.min(v),
+            max: r.max.max(v),
+        })
+    }
+}
+
+/// What evaluating needs besides the values, computed once per graph: each node's operands in
+/// order and the position of its last user.
+struct Schedule {
+    operands: Vec<Vec<usize>>,
+    /// `usize::MAX` for outputs (never dropped).
+    last_use: Vec<usize>,
+}
+
+impl Schedule {
+    fn new(graph: &Graph) -> Schedule {
+        let n = graph.g.node_count();
+        let operands: Vec<Vec<usize>> = (0..n)
+            .map(|i| {
+                graph
+                    .operands(NodeIndex::new(i))
+                    .into_iter()
+                    .map(|o| o.index())
+                    .collect()
+            })
+            .collect();
+        let mut last_use = vec![0; n];
+        for (i, ops) in operands.iter().enumerate() {
+            for &o in ops {
+                if let Some(l) = last_use.get_mut(o) {
+                    *l = (*l).max(i);
+                }
+            }
+        }
+        for (_, o) in &graph.outputs {
+            if let Some(l) = last_use.get_mut(o.index()) {
+                *l = usize::MAX;
+            }
+        }
+        Schedule { operands, last_use }
+    }
+}
+
+fn check_values(
+    what: &'static str,
+    graph: &Graph,
+    nodes: &[NodeIndex],
+    values: &[Arc<Tensor>],
+) -> Result<(), GraphEvalError> {
+    if nodes.len() != values.len() {
+        return Err(GraphEvalError::Count {
+            what,
+            expected: nodes.len(),
+            got: values.len(),
+        });
+    }
+    for (index, (n, v)) in nodes.iter().zip(values).enumerate() {
+        let expected = graph.g.node_weight(*n).map(|w| w.shape.as_slice());
+        if expected != Some(v.shape()) {
+            return Err(GraphEvalError::Shape {
+                what,
+                index,
+                got: shape_str(v.shape()),
+                expected: expected.map(shape_str).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates every node once, in order, calling `visit` with each node's value; returns the
+/// outputs.
+fn walk(
+    graph: &Graph,
+    sched: &Schedule,
+    inputs: &[Arc<Tensor>],
+    params: &[Arc<Tensor>],
+    mut visit: impl FnMut(usize, &Tensor),
+) -> Result<Vec<Tensor>, GraphEvalError> {
+    check_values("input", graph, &graph.inputs, inputs)?;
+    check_values("param", graph, &graph.params, params)?;
+    let n = graph.g.node_count();
+    let mut vals: Vec<Option<Arc<Tensor>>> = vec![None; n];
+    for (i, w) in graph.g.node_weights().enumerate() {
+        let missing = |what| GraphEvalError::Internal { node: i, what };
+        let v = match &w.op {
+            Op::Input(j) => inputs.get(*j).cloned().ok_or(missing("no such input"))?,
+            Op::Param(j) => params.get(*j).cloned().ok_or(missing("no such param"))?,
+            Op::Const(t) => t.clone(),
+            op => {
+                let ops = sched.operands.get(i).ok_or(missing("not scheduled"))?;
+                let args: Vec<&Tensor> = ops
+                    .iter()
+                    .map(|&o| vals.get(o).and_then(|v| v.as_deref()))
+                    .collect::<Option<_>>()
+                    .ok_or(missing("an operand without a value"))?;
+                let t = apply(op, &args).ok_or(missing("an operation without its operands"))?;
+                for &o in ops {
+                    if sched.last_use.get(o) == Some(&i) {
+                        vals[o] = None;
+                    }
+                }
+                Arc::new(t)
+            }
+        };
+        visit(i, &v);
+        vals[i] = Some(v);
+    }
+    graph
+        .outputs
+        .iter()
+        .map(|(_, o)| {
+            vals.get(o.index())
+                .and_then(|v| v.as_deref())
+                .cloned()
+                .ok_or(GraphEvalError::Internal {
+                    node: o.index(),
+                    what: "an output without a value",
+                })
+        })
+        .collect()
+}
+
+/// Evaluates the graph on one sample: `inputs` and `params` in declaration order with their
+/// declared shapes. Returns the outputs in order; equal bit for bit to `eval::interp::run`.
+pub fn eval(
+    graph: &Graph,
+    inputs: &[Arc<Tensor>],
+    params: &[Arc<Tensor>],
+) -> Result<Vec<Tensor>, GraphEvalError> {
+    walk(graph, &Schedule::new(graph), inputs, params, |_, _| {})
+}
+
+/// The range of every node (indexed like the graph's nodes) over all elements of all `samples`
+/// (each one sample's inputs), evaluated in parallel.
+pub fn ranges(
+    graph: &Graph,
+    samples: &[Vec<Arc<Tensor>>],
+    params: &[Arc<Tensor>],
+) -> Result<Vec<Range>, GraphEvalError> {
+    let sched = Schedule::new(graph);
+    let n = graph.g.node_count();
+    samples
+        .par_iter()
+        .map(|inputs| {
+            let mut rs = vec![Range::EMPTY; n];
+            walk(graph, &sched, inputs, params, |i, t| rs[i] = Range::of(t))?;
+            Ok(rs)
+        })
+        .try_reduce(
+            || vec![Range::EMPTY; n],
+            |a, b| Ok(a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect()),
+        )
+}
