@@ -263,15 +263,18 @@ fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, PlanError> {
     let t = |i: usize| &plan.tensors[ins.args[i]];
     let out = &plan.tensors[ins.out];
     let bits = out.bits;
+    // A scalar second operand (a public constant) applies to every element.
     let zip = |f: &dyn Fn(u64, u64) -> u64| -> Vec<u64> {
+        let b = args[1];
         args[0]
             .iter()
-            .zip(args[1])
-            .map(|(&a, &b)| f(a, b))
+            .enumerate()
+            .map(|(i, &a)| f(a, if b.len() == 1 { b[0] } else { b[i] }))
             .collect()
     };
     Ok(match &ins.op {
         Op::Share | Op::Reveal => args[0].to_vec(),
+        Op::Narrow => args[0].iter().map(|&a| ring::reduce(a, bits)).collect(),
         Op::Add | Op::AddPublic => zip(&|a, b| ring::add(a, b, bits)),
         Op::Sub => zip(&|a, b| ring::sub(a, b, bits)),
         Op::Neg => args[0].iter().map(|&a| ring::sub(0, a, bits)).collect(),

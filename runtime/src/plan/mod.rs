@@ -107,10 +107,14 @@ pub enum Op {
     Add,
     Sub,
     Neg,
-    /// Shared + public constant (same format, same shape).
+    /// Shared + public constant (same format; the constant has the shared operand's shape or
+    /// is a scalar).
     AddPublic,
-    /// Shared × public constant, exact mod 2^ℓ (frac adds; truncate after).
+    /// Shared × public constant (its shape or a scalar), exact mod 2^ℓ (fractions add).
     MulPublic,
+    /// The encoding reduced to the result's (smaller) width: free, and exact when the value
+    /// fits (the compiler narrows only what its ranges say fits).
+    Narrow,
     /// NumPy broadcasting to the result's shape.
     Broadcast,
     Select {
@@ -234,6 +238,7 @@ impl Op {
             Op::Neg => "neg",
             Op::AddPublic => "add_public",
             Op::MulPublic => "mul_public",
+            Op::Narrow => "narrow",
             Op::Broadcast => "broadcast",
             Op::Select { .. } => "select",
             Op::Reshape => "reshape",
@@ -258,6 +263,7 @@ impl Op {
             | Op::Neg
             | Op::AddPublic
             | Op::MulPublic
+            | Op::Narrow
             | Op::Broadcast
             | Op::Select { .. }
             | Op::Reshape
@@ -391,6 +397,7 @@ impl Plan {
             | Op::Neg
             | Op::AddPublic
             | Op::MulPublic
+            | Op::Narrow
             | Op::Broadcast
             | Op::Select { .. }
             | Op::Reshape
@@ -597,13 +604,24 @@ impl Plan {
                     Op::AddPublic => same_fmt(t(0), out) && same_fmt(t(1), out),
                     _ => t(0).frac + t(1).frac == out.frac,
                 };
+                let shape_ok = t(1).shape == out.shape || t(1).shape.is_empty();
                 if !shared(t(0))
                     || t(1).owner != Owner::Public
                     || t(0).shape != out.shape
-                    || t(1).shape != out.shape
+                    || !shape_ok
                     || !fmt_ok
                 {
-                    return bad("combines a shared tensor with a public one of its shape");
+                    return bad("combines a shared tensor with a public one (its shape or scalar)");
+                }
+            }
+            Op::Narrow => {
+                if !shared(t(0))
+                    || !shared(out)
+                    || out.bits > t(0).bits
+                    || out.frac != t(0).frac
+                    || t(0).shape != out.shape
+                {
+                    return bad("narrows a shared tensor, same scale");
                 }
             }
             Op::Broadcast
