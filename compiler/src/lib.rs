@@ -3,9 +3,12 @@
 //! precision inference and lowering to plans.
 //! See ARCHITECTURE.md for where things live and what may depend on what.
 
+pub mod compile;
 pub mod diag;
 pub mod eval;
 pub mod graph;
+pub mod lower;
+pub mod precision;
 pub mod resolve;
 pub mod syntax;
 pub mod types;

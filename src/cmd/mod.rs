@@ -3,6 +3,7 @@
 
 pub mod bench;
 mod check;
+mod compile;
 mod eval;
 mod generate;
 
@@ -29,6 +30,8 @@ enum Command {
     },
     /// Evaluate a model in floating point (the reference semantics).
     Eval(eval::EvalArgs),
+    /// Compile a model to a two-party plan, choosing fixed-point formats on calibration data.
+    Compile(compile::CompileArgs),
     /// Write deterministic random weights (and inputs) for a model.
     Generate(generate::GenerateArgs),
     /// Measure throughput, bytes and rounds.
@@ -43,6 +46,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Check { model, print_typed } => check::run(&model, print_typed),
         Command::Eval(args) => eval::run(&args),
+        Command::Compile(args) => compile::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Bench { cmd } => bench::run(cmd),
     }

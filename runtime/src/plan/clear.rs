@@ -273,7 +273,7 @@ fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, PlanError> {
             .collect()
     };
     Ok(match &ins.op {
-        Op::Share | Op::Reveal => args[0].to_vec(),
+        Op::Share | Op::Reveal | Op::Embed => args[0].to_vec(),
         Op::Narrow => args[0].iter().map(|&a| ring::reduce(a, bits)).collect(),
         Op::Add | Op::AddPublic => zip(&|a, b| ring::add(a, b, bits)),
         Op::Sub => zip(&|a, b| ring::sub(a, b, bits)),

@@ -104,6 +104,8 @@ pub enum Op {
     Share,
     /// Shares become the client's value.
     Reveal,
+    /// A public constant as shares (the server's share is the value, the client's 0): free.
+    Embed,
     Add,
     Sub,
     Neg,
@@ -233,6 +235,7 @@ impl Op {
         match self {
             Op::Share => "share",
             Op::Reveal => "reveal",
+            Op::Embed => "embed",
             Op::Add => "add",
             Op::Sub => "sub",
             Op::Neg => "neg",
@@ -261,6 +264,7 @@ impl Op {
             Op::Add
             | Op::Sub
             | Op::Neg
+            | Op::Embed
             | Op::AddPublic
             | Op::MulPublic
             | Op::Narrow
@@ -395,6 +399,7 @@ impl Plan {
             Op::Add
             | Op::Sub
             | Op::Neg
+            | Op::Embed
             | Op::AddPublic
             | Op::MulPublic
             | Op::Narrow
@@ -581,6 +586,15 @@ impl Plan {
             Op::Reveal => {
                 if !shared(t(0)) || out.owner != Owner::Revealed || t(0).shape != out.shape {
                     return bad("reveals a shared tensor");
+                }
+            }
+            Op::Embed => {
+                if t(0).owner != Owner::Public
+                    || !shared(out)
+                    || t(0).shape != out.shape
+                    || !same_fmt(t(0), out)
+                {
+                    return bad("embeds a public tensor into shares like it");
                 }
             }
             Op::Add | Op::Sub => {

@@ -1,0 +1,284 @@
+//! The compiler driver: checked program + weights + calibration data → plan.
+//!
+//! graph (inline, unroll, fold, CSE, DCE) → ranges on the calibration set (float) → for each
+//! candidate storage width: formats, lowering, the cleartext fixed-point run of the plan on
+//! the calibration set, compared with float → the cheapest plan (fewest bytes) within the
+//! accuracy budget. The search is over a handful of widths, each costing one lowering and one
+//! fixed-point pass over the calibration set, so it scales linearly in model size × samples
+//! and cannot explode on long unrolled loops.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use sir_runtime::Tensor;
+use sir_runtime::plan::Plan;
+use sir_runtime::plan::clear::{dequantize, quantize};
+
+use crate::eval::bind::Batch;
+use crate::graph::{self, Graph};
+use crate::lower::{self, Fmt, LowerError, Meta};
+use crate::precision;
+use crate::types::tir;
+
+/// The storage widths tried, narrowest first.
+pub const WIDTHS: [u32; 7] = [8, 10, 12, 16, 20, 24, 32];
+
+/// What the plan must preserve.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Budget {
+    /// Classification accuracy on the calibration labels may drop at most this many
+    /// percentage points below float.
+    AccuracyLoss(f64),
+    /// No output may differ from float by more than this.
+    MaxError(f64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Build(#[from] graph::BuildError),
+    #[error(transparent)]
+    Eval(#[from] graph::GraphEvalError),
+    #[error(transparent)]
+    Lower(#[from] LowerError),
+    #[error("the calibration set is empty")]
+    NoCalibration,
+    #[error("{labels} labels for {samples} calibration samples")]
+    Labels { labels: usize, samples: usize },
+    #[error("no storage width meets the budget ({budget}); best: {best}")]
+    Budget { budget: String, best: String },
+}
+
+/// One candidate width and how it did.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub bits: u32,
+    /// Total bytes both parties send (excluding setup), or the lowering error.
+    pub bytes: Result<u64, String>,
+    /// The fixed-point metric (accuracy in % or max error).
+    pub metric: Option<f64>,
+    pub within: bool,
+}
+
+/// The chosen plan and how it was chosen.
+#[derive(Debug)]
+pub struct Compiled {
+    pub plan: Plan,
+    pub bits: u32,
+    /// Float accuracy (%) or 0 for max-error budgets.
+    pub float_metric: f64,
+    pub fixed_metric: f64,
+    pub budget: Budget,
+    pub candidates: Vec<Candidate>,
+    pub nodes: usize,
+    pub seconds: f64,
+}
+
+/// Compiles `prog` (source text `source`, for the hash) with the server's `weights` (declaration
+/// order), calibrating on `calib` (and `labels`, one class index per sample).
+pub fn compile(
+    prog: &tir::Program,
+    source: &str,
+    weights: &[Arc<Tensor>],
+    calib: &Batch,
+    labels: Option<&[usize]>,
+    budget: Option<Budget>,
+) -> Result<Compiled, CompileError> {
+    let t0 = Instant::now();
+    let samples: Vec<Vec<Arc<Tensor>>> = (0..calib.samples).map(|i| calib.sample(i)).collect();
+    if samples.is_empty() {
+        return Err(CompileError::NoCalibration);
+    }
+    if let Some(l) = labels
+        && l.len() != samples.len()
+    {
+        return Err(CompileError::Labels {
+            labels: l.len(),
+            samples: samples.len(),
+        });
+    }
+    let graph = graph::build(prog)?;
+    let ranges = graph::ranges(&graph, &samples, weights)?;
+    let floats: Vec<Vec<Tensor>> = samples
+        .par_iter()
+        .map(|s| graph::eval(&graph, s, weights))
+        .collect::<Result<_, _>>()?;
+    let float_metric = match labels {
+        Some(l) => accuracy(&floats, l),
+        None => 0.0,
+    };
+    let budget = budget.unwrap_or(match labels {
+        Some(_) => Budget::AccuracyLoss(1.0),
+        None => {
+            // 1% of the largest float output magnitude.
+            let m = floats
+                .iter()
+                .flatten()
+                .flat_map(|t| t.data().iter())
+                .fold(0.0f64, |a, v| a.max(v.abs()));
+            Budget::MaxError((m * 0.01).max(1e-3))
+        }
+    });
+    let nonneg = precision::nonneg(&graph);
+    let meta = |opts: serde_json::Value| Meta {
+        model: &prog.model.name,
+        source_hash: blake3::hash(source.as_bytes()).to_hex().to_string(),
+        options: opts,
+        input_names: prog.model.inputs.iter().map(|d| d.name.clone()).collect(),
+        param_names: prog.model.params.iter().map(|d| d.name.clone()).collect(),
+    };
+    let options = serde_json::json!({
+        "budget": match budget {
+            Budget::AccuracyLoss(p) => serde_json::json!({"max_accuracy_loss": p}),
+            Budget::MaxError(e) => serde_json::json!({"max_error": e}),
+        },
+        "calibration_samples": samples.len(),
+        "widths": WIDTHS,
+    });
+    let mut candidates = Vec::new();
+    let mut best: Option<(u64, u32, Plan, f64)> = None;
+    for bits in WIDTHS {
+        let fmts = precision::assign(&graph, &ranges, bits);
+        let plan = match lower::lower(&graph, &fmts, &nonneg, meta(options.clone())) {
+            Ok(p) => p,
+            Err(e @ LowerError::Unsupported { .. }) => return Err(e.into()),
+            Err(e) => {
+                candidates.push(Candidate {
+                    bits,
+                    bytes: Err(e.to_string()),
+                    metric: None,
+                    within: false,
+                });
+                continue;
+            }
+        };
+        let bytes = plan.total().total_bytes();
+        let fixed = run_fixed(&plan, &graph, &fmts, &samples, weights);
+        let metric = match (&fixed, labels) {
+            (Ok(f), Some(l)) => Some(accuracy(f, l)),
+            (Ok(f), None) => Some(max_error(f, &floats)),
+            (Err(_), _) => None,
+        };
+        let within = match (metric, budget) {
+            (Some(a), Budget::AccuracyLoss(p)) => float_metric - a <= p + 1e-9,
+            (Some(e), Budget::MaxError(m)) => e <= m,
+            (None, _) => false,
+        };
+        candidates.push(Candidate {
+            bits,
+            bytes: match &fixed {
+                Ok(_) => Ok(bytes),
+                Err(e) => Err(e.clone()),
+            },
+            metric,
+            within,
+        });
+        if within && best.as_ref().is_none_or(|b| bytes < b.0) {
+            best = Some((bytes, bits, plan, metric.unwrap_or(0.0)));
+        }
+    }
+    let Some((_, bits, plan, fixed_metric)) = best else {
+        let describe = |c: &Candidate| match (&c.bytes, c.metric) {
+            (Ok(b), Some(m)) => format!("{} bits: {b} B, metric {m:.4}", c.bits),
+            (Err(e), _) => format!("{} bits: {e}", c.bits),
+            (Ok(b), None) => format!("{} bits: {b} B", c.bits),
+        };
+        return Err(CompileError::Budget {
+            budget: format!("{budget:?}"),
+            best: candidates
+                .iter()
+                .map(describe)
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    };
+    Ok(Compiled {
+        plan,
+        bits,
+        float_metric,
+        fixed_metric,
+        budget,
+        candidates,
+        nodes: graph.len(),
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The plan's cleartext fixed-point outputs (dequantized) on every sample.
+fn run_fixed(
+    plan: &Plan,
+    graph: &Graph,
+    fmts: &[Fmt],
+    samples: &[Vec<Arc<Tensor>>],
+    weights: &[Arc<Tensor>],
+) -> Result<Vec<Vec<Tensor>>, String> {
+    let params = quantize_all(weights, graph.params.iter().map(|n| fmts[n.index()]));
+    samples
+        .par_iter()
+        .map(|s| {
+            let inputs = quantize_all(s, graph.inputs.iter().map(|n| fmts[n.index()]));
+            let outs =
+                sir_runtime::plan::clear::run(plan, &inputs, &params).map_err(|e| e.to_string())?;
+            Ok(plan
+                .outputs
+                .iter()
+                .zip(outs)
+                .map(|(io, v)| {
+                    let t = &plan.tensors[io.tensor];
+                    let data = v.iter().map(|&x| dequantize(x, t.bits, t.frac)).collect();
+                    Tensor::new(t.shape.clone(), data).unwrap_or_else(|| Tensor::scalar(0.0))
+                })
+                .collect())
+        })
+        .collect()
+}
+
+/// Each tensor's encodings in its format.
+pub fn quantize_all(ts: &[Arc<Tensor>], fmts: impl Iterator<Item = Fmt>) -> Vec<Vec<u64>> {
+    ts.iter()
+        .zip(fmts)
+        .map(|(t, f)| {
+            t.data()
+                .iter()
+                .map(|&x| quantize(x, f.bits, f.frac))
+                .collect()
+        })
+        .collect()
+}
+
+/// The class a sample's first output names: the value itself for a scalar, else the argmax.
+fn class_of(outs: &[Tensor]) -> Option<usize> {
+    let t = outs.first()?;
+    let d = t.data();
+    if d.len() == 1 {
+        return Some(d[0].round().max(0.0) as usize);
+    }
+    d.iter()
+        .enumerate()
+        .fold(None, |best: Option<(usize, f64)>, (i, &v)| match best {
+            Some((_, b)) if b >= v => best,
+            _ => Some((i, v)),
+        })
+        .map(|(i, _)| i)
+}
+
+/// Percentage of samples whose class equals the label.
+fn accuracy(outs: &[Vec<Tensor>], labels: &[usize]) -> f64 {
+    let right = outs
+        .iter()
+        .zip(labels)
+        .filter(|(o, l)| class_of(o) == Some(**l))
+        .count();
+    100.0 * right as f64 / labels.len().max(1) as f64
+}
+
+/// The largest |fixed − float| over all outputs of all samples.
+fn max_error(fixed: &[Vec<Tensor>], float: &[Vec<Tensor>]) -> f64 {
+    fixed
+        .iter()
+        .zip(float)
+        .flat_map(|(a, b)| a.iter().zip(b))
+        .flat_map(|(a, b)| a.data().iter().zip(b.data()).map(|(x, y)| (x - y).abs()))
+        .fold(0.0, f64::max)
+}

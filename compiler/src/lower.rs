@@ -1,0 +1,730 @@
+//! Lowering: the dataflow graph with a fixed-point format per node → a plan of runtime
+//! instructions (`sir_runtime::plan`), each with its exact cost.
+//!
+//! Every value is one of: shared (a plan tensor both parties hold shares of), server-held (a
+//! weight, used in the clear by the server's MatMul), or public (a constant of the model). The
+//! rules follow SiRnn and DESIGN.md "Fixed point": products are exact in m + n bits (matmul
+//! accumulators + ⌈log2 K⌉), then one rescale (truncate with rounding, then narrow) brings the
+//! value to the node's format; additions align both operands to the node's format first;
+//! constants are folded into the public operand of AddPublic/MulPublic. Operations this runtime
+//! has no protocol for yet are refused with the node's span.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use petgraph::graph::NodeIndex;
+use sir_runtime::Tensor as FTensor;
+use sir_runtime::math::ops::MathOp;
+use sir_runtime::plan::{Io, Op as P, Owner, Plan, PlanError, Sel, Tensor, Trunc, VERSION};
+
+use crate::diag::Span;
+use crate::eval::kernels;
+use crate::graph::{Graph, Op};
+use crate::types::tir::Builtin;
+
+/// A node's fixed-point format: width and fraction bits (two's complement).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fmt {
+    pub bits: u32,
+    pub frac: u32,
+}
+
+/// Why a graph could not be lowered.
+#[derive(Debug, thiserror::Error)]
+pub enum LowerError {
+    #[error("{what} is not supported by the two-party runtime yet")]
+    Unsupported { what: String, span: Span },
+    #[error("internal: {0}")]
+    Plan(#[from] PlanError),
+}
+
+impl LowerError {
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            LowerError::Unsupported { span, .. } => Some(*span),
+            LowerError::Plan(_) => None,
+        }
+    }
+}
+
+/// What the lowering needs besides the graph.
+pub struct Meta<'a> {
+    pub model: &'a str,
+    pub source_hash: String,
+    pub options: serde_json::Value,
+    pub input_names: Vec<String>,
+    pub param_names: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+enum Val {
+    /// A shared plan tensor.
+    Shared(usize),
+    /// The server's weight tensor (in the clear on the server).
+    Server(usize),
+    /// A public constant.
+    Public(Arc<FTensor>),
+}
+
+struct Lower<'a> {
+    graph: &'a Graph,
+    fmts: &'a [Fmt],
+    nonneg: &'a [bool],
+    plan: Plan,
+    vals: Vec<Option<Val>>,
+    /// Server weights already shared.
+    shared_params: HashMap<usize, usize>,
+    node: NodeIndex,
+}
+
+/// Lowers `graph` with format `fmts[i]` (and the known-non-negative fact `nonneg[i]`) for
+/// node i.
+pub fn lower(
+    graph: &Graph,
+    fmts: &[Fmt],
+    nonneg: &[bool],
+    meta: Meta<'_>,
+) -> Result<Plan, LowerError> {
+    let mut l = Lower {
+        graph,
+        fmts,
+        nonneg,
+        plan: Plan {
+            version: VERSION,
+            model: meta.model.to_string(),
+            source_hash: meta.source_hash,
+            options: meta.options,
+            tensors: Vec::new(),
+            inputs: Vec::new(),
+            params: Vec::new(),
+            outputs: Vec::new(),
+            instrs: Vec::new(),
+        },
+        vals: vec![None; graph.len()],
+        shared_params: HashMap::new(),
+        node: NodeIndex::new(0),
+    };
+    // Inputs and weights first, in declaration order, so the plan's I/O is stable.
+    for (i, &n) in graph.inputs.iter().enumerate() {
+        let f = fmts[n.index()];
+        let name = meta.input_names.get(i).cloned().unwrap_or_default();
+        let t = l.tensor(
+            Some(name.clone()),
+            &graph.g[n].shape,
+            Owner::Client,
+            f,
+            false,
+        );
+        l.plan.inputs.push(Io { name, tensor: t });
+    }
+    for (i, &n) in graph.params.iter().enumerate() {
+        let f = fmts[n.index()];
+        let name = meta.param_names.get(i).cloned().unwrap_or_default();
+        let t = l.tensor(
+            Some(name.clone()),
+            &graph.g[n].shape,
+            Owner::Server,
+            f,
+            false,
+        );
+        l.plan.params.push(Io { name, tensor: t });
+        l.vals[n.index()] = Some(Val::Server(t));
+    }
+    for (i, &n) in graph.inputs.iter().enumerate() {
+        let client = l.plan.inputs[i].tensor;
+        l.node = n;
+        let s = l.derived(client, Owner::Shared);
+        l.push(P::Share, vec![client], s)?;
+        l.vals[n.index()] = Some(Val::Shared(s));
+    }
+    for idx in 0..graph.len() {
+        let n = NodeIndex::new(idx);
+        if l.vals[idx].is_some() {
+            continue;
+        }
+        l.node = n;
+        let v = l.node_val(n)?;
+        l.vals[idx] = Some(v);
+    }
+    for (name, n) in &graph.outputs {
+        l.node = *n;
+        let v = l.shared(*n)?;
+        let out = l.derived(v, Owner::Revealed);
+        l.plan.tensors[out].name = Some(name.clone());
+        l.push(P::Reveal, vec![v], out)?;
+        l.plan.outputs.push(Io {
+            name: name.clone(),
+            tensor: out,
+        });
+    }
+    Ok(l.plan)
+}
+
+fn ceil_log2(n: usize) -> u32 {
+    sir_runtime::fixed::linear::ceil_log2(n)
+}
+
+impl Lower<'_> {
+    fn span(&self) -> Span {
+        self.graph.g[self.node].span
+    }
+
+    fn unsupported<T>(&self, what: impl Into<String>) -> Result<T, LowerError> {
+        Err(LowerError::Unsupported {
+            what: what.into(),
+            span: self.span(),
+        })
+    }
+
+    fn tensor(
+        &mut self,
+        name: Option<String>,
+        shape: &[usize],
+        owner: Owner,
+        f: Fmt,
+        nonneg: bool,
+    ) -> usize {
+        self.plan.tensor(Tensor {
+            name,
+            shape: shape.to_vec(),
+            owner,
+            bits: f.bits,
+            frac: f.frac,
+            nonneg,
+            value: None,
+        })
+    }
+
+    /// A new tensor like `t` with another owner.
+    fn derived(&mut self, t: usize, owner: Owner) -> usize {
+        let mut x = self.plan.tensors[t].clone();
+        x.owner = owner;
+        x.value = None;
+        self.plan.tensor(x)
+    }
+
+    /// A new shared tensor of `shape` and format `f`, named after the current node.
+    fn fresh(&mut self, shape: &[usize], f: Fmt, nonneg: bool) -> usize {
+        let name = self.graph.g[self.node].name.clone();
+        self.tensor(name, shape, Owner::Shared, f, nonneg)
+    }
+
+    fn push(&mut self, op: P, args: Vec<usize>, out: usize) -> Result<(), LowerError> {
+        let sp = self.span();
+        let layer = self.graph.g[self.node].name.clone();
+        self.plan
+            .push(op, args, out, Some([sp.start, sp.end]), layer)?;
+        Ok(())
+    }
+
+    fn fmt_of(&self, t: usize) -> Fmt {
+        let t = &self.plan.tensors[t];
+        Fmt {
+            bits: t.bits,
+            frac: t.frac,
+        }
+    }
+
+    fn shape_of(&self, t: usize) -> Vec<usize> {
+        self.plan.tensors[t].shape.clone()
+    }
+
+    /// A public constant tensor (quantized at `f`).
+    fn public(&mut self, v: &FTensor, f: Fmt) -> usize {
+        let value = v
+            .data()
+            .iter()
+            .map(|&x| {
+                sir_runtime::ring::to_signed(
+                    sir_runtime::plan::clear::quantize(x, f.bits, f.frac),
+                    f.bits,
+                )
+            })
+            .collect();
+        self.plan.tensor(Tensor {
+            name: None,
+            shape: v.shape().to_vec(),
+            owner: Owner::Public,
+            bits: f.bits,
+            frac: f.frac,
+            nonneg: false,
+            value: Some(value),
+        })
+    }
+
+    /// Node `n` as a shared tensor (a weight is shared once; a constant cannot be).
+    fn shared(&mut self, n: NodeIndex) -> Result<usize, LowerError> {
+        match self.vals[n.index()].clone() {
+            Some(Val::Shared(t)) => Ok(t),
+            Some(Val::Server(t)) => {
+                if let Some(&s) = self.shared_params.get(&t) {
+                    return Ok(s);
+                }
+                let s = self.derived(t, Owner::Shared);
+                self.push(P::Share, vec![t], s)?;
+                self.shared_params.insert(t, s);
+                Ok(s)
+            }
+            Some(Val::Public(c)) => {
+                let f = self.fmts[n.index()];
+                let pt = self.public(&c, f);
+                let s = self.derived(pt, Owner::Shared);
+                self.push(P::Embed, vec![pt], s)?;
+                Ok(s)
+            }
+            None => Err(LowerError::Plan(PlanError::Plan(
+                "a node used before it was lowered".into(),
+            ))),
+        }
+    }
+
+    /// Rescales shared `t` to format `to` (rounding to nearest when dropping fraction bits).
+    fn convert(&mut self, t: usize, to: Fmt) -> Result<usize, LowerError> {
+        let from = self.fmt_of(t);
+        let shape = self.shape_of(t);
+        let nonneg = self.plan.tensors[t].nonneg;
+        let mut cur = t;
+        let mut f = from;
+        if f.frac > to.frac {
+            let s = f.frac - to.frac;
+            // TR keeps b − s bits: widen first if that would be narrower than the target.
+            if f.bits < to.bits + s {
+                let wide = Fmt {
+                    bits: (to.bits + s).min(64),
+                    frac: f.frac,
+                };
+                let w = self.fresh(&shape, wide, nonneg);
+                self.push(P::Extend, vec![cur], w)?;
+                cur = w;
+                f = wide;
+            }
+            // floor((x + 2^{b−1} + 2^{s−1})/2^s) − 2^{b−1−s}: the signed value, rounded.
+            let off = if nonneg { 0 } else { 1u64 << (f.bits - 1) };
+            let c = off.wrapping_add(1u64 << (s - 1));
+            cur = self.add_scalar(cur, c)?;
+            let r = Fmt {
+                bits: f.bits - s,
+                frac: to.frac,
+            };
+            let tr = self.fresh(&shape, r, nonneg);
+            self.push(
+                P::Truncate {
+                    shift: s,
+                    mode: Trunc::Reduce,
+                },
+                vec![cur],
+                tr,
+            )?;
+            cur = tr;
+            if off != 0 {
+                cur = self.add_scalar(cur, (off >> s).wrapping_neg())?;
+            }
+            f = r;
+        } else if f.frac < to.frac {
+            // x at scale f + s is x·2^s: MulPublic by 1.0 held at scale s (encoding 2^s).
+            let s = to.frac - f.frac;
+            let wide = Fmt {
+                bits: (f.bits + s).min(64),
+                frac: f.frac,
+            };
+            if wide.bits > f.bits {
+                let w = self.fresh(&shape, wide, nonneg);
+                self.push(P::Extend, vec![cur], w)?;
+                cur = w;
+            }
+            let one = self.plan.tensor(Tensor {
+                name: None,
+                shape: Vec::new(),
+                owner: Owner::Public,
+                bits: wide.bits,
+                frac: s,
+                nonneg: true,
+                value: Some(vec![1i64 << s]),
+            });
+            f = Fmt {
+                bits: wide.bits,
+                frac: to.frac,
+            };
+            let m = self.fresh(&shape, f, nonneg);
+            self.push(P::MulPublic, vec![cur, one], m)?;
+            cur = m;
+        }
+        if f.bits > to.bits {
+            let n = self.fresh(
+                &shape,
+                Fmt {
+                    bits: to.bits,
+                    frac: f.frac,
+                },
+                nonneg,
+            );
+            self.push(P::Narrow, vec![cur], n)?;
+            cur = n;
+        } else if f.bits < to.bits {
+            let w = self.fresh(
+                &shape,
+                Fmt {
+                    bits: to.bits,
+                    frac: f.frac,
+                },
+                nonneg,
+            );
+            self.push(P::Extend, vec![cur], w)?;
+            cur = w;
+        }
+        Ok(cur)
+    }
+
+    /// Shared `t` + a public scalar (an integer in t's encoding).
+    fn add_scalar(&mut self, t: usize, c: u64) -> Result<usize, LowerError> {
+        let f = self.fmt_of(t);
+        let shape = self.shape_of(t);
+        let nonneg = self.plan.tensors[t].nonneg;
+        let c = self.plan.tensor(Tensor {
+            name: None,
+            shape: Vec::new(),
+            owner: Owner::Public,
+            bits: f.bits,
+            frac: f.frac,
+            nonneg: false,
+            value: Some(vec![sir_runtime::ring::to_signed(
+                sir_runtime::ring::reduce(c, f.bits),
+                f.bits,
+            )]),
+        });
+        let out = self.fresh(&shape, f, nonneg);
+        self.push(P::AddPublic, vec![t, c], out)?;
+        Ok(out)
+    }
+
+    /// Shared `t` broadcast to `shape` (itself if it has that shape).
+    fn broadcast(&mut self, t: usize, shape: &[usize]) -> Result<usize, LowerError> {
+        if self.plan.tensors[t].shape == shape {
+            return Ok(t);
+        }
+        let f = self.fmt_of(t);
+        let nonneg = self.plan.tensors[t].nonneg;
+        let out = self.fresh(shape, f, nonneg);
+        self.push(P::Broadcast, vec![t], out)?;
+        Ok(out)
+    }
+
+    fn operands(&self, n: NodeIndex) -> Vec<NodeIndex> {
+        self.graph.operands(n)
+    }
+
+    fn node_val(&mut self, n: NodeIndex) -> Result<Val, LowerError> {
+        let node = &self.graph.g[n];
+        let to = self.fmts[n.index()];
+        let nonneg = self.nonneg[n.index()];
+        let shape = node.shape.clone();
+        let ops = self.operands(n);
+        let val = |l: &Self, i: usize| l.vals[ops[i].index()].clone();
+        Ok(Val::Shared(match &node.op {
+            Op::Input(_) | Op::Param(_) => unreachable_val(&self.vals, n)?,
+            Op::Const(t) => return Ok(Val::Public(t.clone())),
+            Op::Neg => {
+                let x = self.shared(ops[0])?;
+                let f = self.fmt_of(x);
+                let out = self.fresh(&self.shape_of(x), f, false);
+                self.push(P::Neg, vec![x], out)?;
+                self.convert(out, to)?
+            }
+            Op::Add | Op::Sub => {
+                let sub = matches!(node.op, Op::Sub);
+                match (val(self, 0), val(self, 1)) {
+                    (Some(Val::Public(c)), _) => {
+                        let y = self.shared(ops[1])?;
+                        let y = self.convert(y, to)?;
+                        let y = self.broadcast(y, &shape)?;
+                        let y = if sub { self.neg(y)? } else { y };
+                        self.add_public(y, &c, to, &shape)?
+                    }
+                    (_, Some(Val::Public(c))) => {
+                        let x = self.shared(ops[0])?;
+                        let x = self.convert(x, to)?;
+                        let x = self.broadcast(x, &shape)?;
+                        let c = if sub { Arc::new(kernels::neg(&c)) } else { c };
+                        self.add_public(x, &c, to, &shape)?
+                    }
+                    _ => {
+                        let x = self.shared(ops[0])?;
+                        let y = self.shared(ops[1])?;
+                        let x = self.convert(x, to)?;
+                        let y = self.convert(y, to)?;
+                        let x = self.broadcast(x, &shape)?;
+                        let y = self.broadcast(y, &shape)?;
+                        let out = self.fresh(&shape, to, false);
+                        self.push(if sub { P::Sub } else { P::Add }, vec![x, y], out)?;
+                        out
+                    }
+                }
+            }
+            Op::Mul | Op::Div => {
+                let div = matches!(node.op, Op::Div);
+                match (val(self, 0), val(self, 1)) {
+                    (Some(Val::Public(c)), _) if !div => {
+                        let y = self.shared(ops[1])?;
+                        self.mul_public(y, &c, to, &shape)?
+                    }
+                    (_, Some(Val::Public(c))) => {
+                        let x = self.shared(ops[0])?;
+                        let c = if div {
+                            Arc::new(kernels::map(&c, |v| 1.0 / v))
+                        } else {
+                            c
+                        };
+                        self.mul_public(x, &c, to, &shape)?
+                    }
+                    _ if div => return self.unsupported("division by a secret value"),
+                    _ => {
+                        let x = self.shared(ops[0])?;
+                        let y = self.shared(ops[1])?;
+                        let x = self.broadcast(x, &shape)?;
+                        let y = self.broadcast(y, &shape)?;
+                        let (fx, fy) = (self.fmt_of(x), self.fmt_of(y));
+                        let pf = Fmt {
+                            bits: (fx.bits + fy.bits).min(64),
+                            frac: fx.frac + fy.frac,
+                        };
+                        let out = self.fresh(&shape, pf, false);
+                        self.push(P::Mult, vec![x, y], out)?;
+                        self.convert(out, to)?
+                    }
+                }
+            }
+            Op::MatMul => match (val(self, 0), val(self, 1)) {
+                (Some(Val::Shared(_)), Some(Val::Server(w))) => {
+                    let x = self.shared(ops[0])?;
+                    let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
+                    let d2 = self.plan.tensors[w].shape[0];
+                    let pf = Fmt {
+                        bits: (fx.bits + fw.bits + ceil_log2(d2)).min(64),
+                        frac: fx.frac + fw.frac,
+                    };
+                    let out = self.fresh(&shape, pf, false);
+                    self.push(P::MatMul, vec![x, w], out)?;
+                    self.convert(out, to)?
+                }
+                (Some(Val::Public(_)), Some(Val::Server(w))) => {
+                    // A public X (e.g. a zero initial state) enters as shares.
+                    let x = self.shared(ops[0])?;
+                    let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
+                    let d2 = self.plan.tensors[w].shape[0];
+                    let pf = Fmt {
+                        bits: (fx.bits + fw.bits + ceil_log2(d2)).min(64),
+                        frac: fx.frac + fw.frac,
+                    };
+                    let out = self.fresh(&shape, pf, false);
+                    self.push(P::MatMul, vec![x, w], out)?;
+                    self.convert(out, to)?
+                }
+                _ => {
+                    return self
+                        .unsupported("a matrix product other than secret × the server's weights");
+                }
+            },
+            Op::Select(sels) => {
+                let x = self.shared(ops[0])?;
+                let f = self.fmt_of(x);
+                let nn = self.plan.tensors[x].nonneg;
+                let out = self.fresh(&shape, f, nn);
+                let sels = sels
+                    .iter()
+                    .map(|s| match *s {
+                        kernels::Sel::Index(i) => Sel::Index(i),
+                        kernels::Sel::Range(a, b) => Sel::Range(a, b),
+                        kernels::Sel::Full => Sel::Full,
+                    })
+                    .collect();
+                self.push(P::Select { sels }, vec![x], out)?;
+                self.convert(out, to)?
+            }
+            Op::Builtin(b) => self.builtin(b, &ops, &shape, to, nonneg)?,
+        }))
+    }
+
+    fn neg(&mut self, t: usize) -> Result<usize, LowerError> {
+        let f = self.fmt_of(t);
+        let out = self.fresh(&self.shape_of(t), f, false);
+        self.push(P::Neg, vec![t], out)?;
+        Ok(out)
+    }
+
+    /// Shared `x` (already at `to` and `shape`) + public `c`.
+    fn add_public(
+        &mut self,
+        x: usize,
+        c: &FTensor,
+        to: Fmt,
+        shape: &[usize],
+    ) -> Result<usize, LowerError> {
+        let c = if c.shape().is_empty() || c.shape() == shape {
+            c.clone()
+        } else {
+            kernels::binary(crate::syntax::ast::BinOp::Add, &kernels::zeros(shape), c)
+        };
+        let ct = self.public(&c, to);
+        let out = self.fresh(shape, to, false);
+        self.push(P::AddPublic, vec![x, ct], out)?;
+        Ok(out)
+    }
+
+    /// Shared `x` × public `c`, rescaled to `to`.
+    fn mul_public(
+        &mut self,
+        x: usize,
+        c: &FTensor,
+        to: Fmt,
+        shape: &[usize],
+    ) -> Result<usize, LowerError> {
+        let x = self.broadcast(x, shape)?;
+        let c = if c.shape().is_empty() || c.shape() == shape {
+            c.clone()
+        } else {
+            kernels::binary(crate::syntax::ast::BinOp::Add, &kernels::zeros(shape), c)
+        };
+        // The constant at 14 significant bits, as an integer times 2^{−fc}.
+        let cmax = c.data().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let ib = if cmax > 0.0 {
+            cmax.log2().floor() as i32 + 1
+        } else {
+            0
+        };
+        let fc = (14 - ib).clamp(0, 30) as u32;
+        let cb = (ib.max(0) as u32 + fc + 1).max(2);
+        let fx = self.fmt_of(x);
+        let wide = Fmt {
+            bits: (fx.bits + cb).min(64),
+            frac: fx.frac,
+        };
+        let xw = self.fresh(shape, wide, false);
+        self.push(P::Extend, vec![x], xw)?;
+        let ct = self.public(
+            &c,
+            Fmt {
+                bits: wide.bits,
+                frac: fc,
+            },
+        );
+        let out = self.fresh(
+            shape,
+            Fmt {
+                bits: wide.bits,
+                frac: fx.frac + fc,
+            },
+            false,
+        );
+        self.push(P::MulPublic, vec![xw, ct], out)?;
+        self.convert(out, to)
+    }
+
+    fn builtin(
+        &mut self,
+        b: &Builtin,
+        ops: &[NodeIndex],
+        shape: &[usize],
+        to: Fmt,
+        nonneg: bool,
+    ) -> Result<usize, LowerError> {
+        let math = |b: &Builtin| -> Option<MathOp> {
+            Some(match b {
+                Builtin::Sigmoid => MathOp::Sigmoid,
+                Builtin::Tanh => MathOp::Tanh,
+                Builtin::Exp => MathOp::Exp,
+                Builtin::Rsqrt => MathOp::Rsqrt,
+                Builtin::Sqrt => MathOp::Sqrt,
+                Builtin::Reciprocal => MathOp::Reciprocal,
+                Builtin::Softmax => MathOp::Softmax,
+                Builtin::Argmax => MathOp::Argmax,
+                _ => return None,
+            })
+        };
+        if let Some(func) = math(b) {
+            let x = self.shared(ops[0])?;
+            let xs = self.shape_of(x);
+            let cols = match func {
+                MathOp::Softmax | MathOp::Argmax => xs.last().copied().unwrap_or(1).max(1),
+                _ => 1,
+            };
+            let out = self.fresh(shape, to, nonneg);
+            self.push(P::Math { func, cols }, vec![x], out)?;
+            return Ok(out);
+        }
+        match b {
+            Builtin::Relu => {
+                let x = self.shared(ops[0])?;
+                let x = self.convert(x, to)?;
+                let out = self.fresh(shape, to, true);
+                self.push(P::Relu, vec![x], out)?;
+                Ok(out)
+            }
+            Builtin::Reshape(_) | Builtin::Flatten | Builtin::Transpose => {
+                let x = self.shared(ops[0])?;
+                let f = self.fmt_of(x);
+                let nn = self.plan.tensors[x].nonneg;
+                let out = self.fresh(shape, f, nn);
+                let op = if matches!(b, Builtin::Transpose) {
+                    P::Transpose
+                } else {
+                    P::Reshape
+                };
+                self.push(op, vec![x], out)?;
+                self.convert(out, to)
+            }
+            Builtin::Concat(axis) => {
+                let mut parts = Vec::new();
+                for &o in ops {
+                    let x = self.shared(o)?;
+                    parts.push(self.convert(x, to)?);
+                }
+                let out = self.fresh(shape, to, false);
+                self.push(P::Concat { axis: *axis }, parts, out)?;
+                Ok(out)
+            }
+            Builtin::Sum(axis) | Builtin::Mean(axis) => {
+                let x = self.shared(ops[0])?;
+                let xs = self.shape_of(x);
+                let count = match axis {
+                    Some(a) => xs[*a],
+                    None => xs.iter().product(),
+                };
+                let f = self.fmt_of(x);
+                let wide = Fmt {
+                    bits: (f.bits + ceil_log2(count.max(1))).min(64),
+                    frac: f.frac,
+                };
+                let xw = if wide.bits > f.bits {
+                    let w = self.fresh(&xs, wide, false);
+                    self.push(P::Extend, vec![x], w)?;
+                    w
+                } else {
+                    x
+                };
+                let out = self.fresh(shape, wide, false);
+                self.push(P::Sum { axis: *axis }, vec![xw], out)?;
+                if matches!(b, Builtin::Mean(_)) {
+                    let inv = FTensor::scalar(1.0 / count.max(1) as f64);
+                    self.mul_public(out, &inv, to, shape)
+                } else {
+                    self.convert(out, to)
+                }
+            }
+            other => self.unsupported(format!("`{}`", builtin_name(other))),
+        }
+    }
+}
+
+fn builtin_name(b: &Builtin) -> String {
+    let d = format!("{b:?}").to_lowercase();
+    d.split(['(', ' ', '{']).next().unwrap_or("").to_string()
+}
+
+fn unreachable_val(vals: &[Option<Val>], n: NodeIndex) -> Result<usize, LowerError> {
+    match vals[n.index()] {
+        Some(Val::Shared(t)) | Some(Val::Server(t)) => Ok(t),
+        _ => Err(LowerError::Plan(PlanError::Plan(
+            "an input node without a tensor".into(),
+        ))),
+    }
+}
