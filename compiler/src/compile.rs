@@ -16,7 +16,7 @@ use sir_runtime::plan::Plan;
 use sir_runtime::plan::clear::{dequantize, quantize};
 
 use crate::eval::bind::Batch;
-use crate::graph::{self, Graph};
+use crate::graph;
 use crate::lower::{self, Fmt, LowerError, Meta};
 use crate::precision;
 use crate::types::tir;
@@ -154,7 +154,7 @@ pub fn compile(
             }
         };
         let bytes = plan.total().total_bytes();
-        let fixed = run_fixed(&plan, &graph, &fmts, &samples, weights);
+        let fixed = run_plan(&plan, &samples, weights);
         let metric = match (&fixed, labels) {
             (Ok(f), Some(l)) => Some(accuracy(f, l)),
             (Ok(f), None) => Some(max_error(f, &floats)),
@@ -205,19 +205,29 @@ pub fn compile(
     })
 }
 
-/// The plan's cleartext fixed-point outputs (dequantized) on every sample.
-fn run_fixed(
+/// The plan's cleartext fixed-point outputs (dequantized) on every sample: inputs and weights
+/// quantized with the plan's own formats.
+pub fn run_plan(
     plan: &Plan,
-    graph: &Graph,
-    fmts: &[Fmt],
     samples: &[Vec<Arc<Tensor>>],
     weights: &[Arc<Tensor>],
 ) -> Result<Vec<Vec<Tensor>>, String> {
-    let params = quantize_all(weights, graph.params.iter().map(|n| fmts[n.index()]));
+    let fmt = |id: usize| Fmt {
+        bits: plan.tensors[id].bits,
+        frac: plan.tensors[id].frac,
+    };
+    if weights.len() != plan.params.len() {
+        return Err(format!(
+            "{} weights given, the plan has {}",
+            weights.len(),
+            plan.params.len()
+        ));
+    }
+    let params = quantize_all(weights, plan.params.iter().map(|io| fmt(io.tensor)));
     samples
         .par_iter()
         .map(|s| {
-            let inputs = quantize_all(s, graph.inputs.iter().map(|n| fmts[n.index()]));
+            let inputs = quantize_all(s, plan.inputs.iter().map(|io| fmt(io.tensor)));
             let outs =
                 sir_runtime::plan::clear::run(plan, &inputs, &params).map_err(|e| e.to_string())?;
             Ok(plan

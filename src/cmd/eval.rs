@@ -23,6 +23,10 @@ pub struct EvalArgs {
     /// Integer class labels (.npy), one per sample: print accuracy instead of the outputs.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Evaluate the plan's cleartext fixed-point semantics (from `sir compile`) instead of
+    /// float: the reference a two-party run equals bit for bit.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
 }
 
 fn ext(p: &Path) -> &str {
@@ -108,9 +112,15 @@ pub fn run(args: &EvalArgs) -> i32 {
             Err(e) => return fail(e),
         },
     };
-    let results = match bind::eval_batch(&prog, &batch, &params) {
-        Ok(r) => r,
-        Err(e) => return fail(format_args!("evaluation failed: {e}")),
+    let results = match &args.plan {
+        None => match bind::eval_batch(&prog, &batch, &params) {
+            Ok(r) => r,
+            Err(e) => return fail(format_args!("evaluation failed: {e}")),
+        },
+        Some(p) => match eval_plan(p, &prog, &batch, &params) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        },
     };
     if let Some(labels) = labels {
         let Some((name, first)) = results.first() else {
@@ -208,4 +218,33 @@ fn format_tensor(t: &Tensor) -> String {
     } else {
         format!("{shape} [{body}]")
     }
+}
+
+/// The plan's fixed-point outputs on every sample of the batch.
+fn eval_plan(
+    path: &Path,
+    prog: &sir_compiler::types::tir::Program,
+    batch: &bind::Batch,
+    params: &[std::sync::Arc<Tensor>],
+) -> Result<Vec<(String, Tensor)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let plan = sir_runtime::plan::Plan::from_json(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if plan.model != prog.model.name {
+        return Err(format!(
+            "{}: the plan is for model `{}`, not `{}`",
+            path.display(),
+            plan.model,
+            prog.model.name
+        ));
+    }
+    let samples: Vec<_> = (0..batch.samples).map(|i| batch.sample(i)).collect();
+    let per = sir_compiler::compile::run_plan(&plan, &samples, params)?;
+    let outs: Vec<(String, Vec<usize>)> = plan
+        .outputs
+        .iter()
+        .map(|io| (io.name.clone(), plan.tensors[io.tensor].shape.clone()))
+        .collect();
+    Ok(bind::stack(per, &outs, batch))
 }

@@ -6,6 +6,7 @@ mod check;
 mod compile;
 mod eval;
 mod generate;
+mod inspect;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Compile a model to a two-party plan, choosing fixed-point formats on calibration data.
     Compile(compile::CompileArgs),
+    /// Show a plan's tensor formats and per-instruction, per-layer or per-protocol costs.
+    Inspect(inspect::InspectArgs),
     /// Write deterministic random weights (and inputs) for a model.
     Generate(generate::GenerateArgs),
     /// Measure throughput, bytes and rounds.
@@ -47,6 +50,7 @@ pub fn main() -> i32 {
         Command::Check { model, print_typed } => check::run(&model, print_typed),
         Command::Eval(args) => eval::run(&args),
         Command::Compile(args) => compile::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Bench { cmd } => bench::run(cmd),
     }

@@ -276,29 +276,46 @@ pub fn eval_batch(
         .into_par_iter()
         .map(|i| interp::run(prog, &batch.sample(i), params))
         .collect::<Result<_, _>>()?;
-    let names = prog.model.outputs.iter().map(|o| o.name.clone());
-    Ok(names
+    let outs: Vec<(String, Vec<usize>)> = prog
+        .model
+        .outputs
+        .iter()
+        .map(|o| (o.name.clone(), o.shape.clone()))
+        .collect();
+    Ok(stack(per_sample, &outs, batch))
+}
+
+/// Per-sample outputs → one tensor per output (named, with the shape given), with a leading
+/// sample axis when the batch has one.
+pub fn stack(
+    per_sample: Vec<Vec<Tensor>>,
+    outputs: &[(String, Vec<usize>)],
+    batch: &Batch,
+) -> Vec<(String, Tensor)> {
+    outputs
+        .iter()
         .enumerate()
-        .map(|(j, name)| {
+        .map(|(j, (name, shape))| {
             if !batch.batched {
                 let t = per_sample
                     .first()
                     .and_then(|s| s.get(j))
                     .cloned()
                     .unwrap_or_else(|| Tensor::scalar(0.0));
-                return (name, t);
+                return (name.clone(), t);
             }
-            let shape = prog.model.outputs[j].shape.clone();
             let mut data = Vec::with_capacity(batch.samples * shape.iter().product::<usize>());
             for s in &per_sample {
-                data.extend_from_slice(s[j].data());
+                if let Some(t) = s.get(j) {
+                    data.extend_from_slice(t.data());
+                }
             }
             let mut full = vec![batch.samples];
-            full.extend(shape);
+            full.extend(shape.iter().copied());
             (
-                name,
+                name.clone(),
                 Tensor::new(full, data).unwrap_or_else(|| Tensor::scalar(0.0)),
             )
         })
-        .collect())
+        .collect()
 }

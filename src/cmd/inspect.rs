@@ -1,0 +1,294 @@
+//! `sir inspect PLAN [--by instruction|layer|protocol] [--net lan|wan|BW,RTT] [--json]`: the
+//! tensors with their formats, the instructions' communication grouped as asked, totals, the
+//! one-time setup, and an estimated wall time on a network.
+
+use super::fail;
+use sir_runtime::ot::cost::{SETUP_CLIENT_BYTES, SETUP_FLIGHTS, SETUP_SERVER_BYTES};
+use sir_runtime::plan::{Owner, Plan, render};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    Instruction,
+    Layer,
+    Protocol,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The plan (JSON, from `sir compile`).
+    pub plan: PathBuf,
+    /// How to group the instructions.
+    #[arg(long, value_enum, default_value = "protocol")]
+    pub by: By,
+    /// The network for the time estimate: lan (1 Gbit/s, 0.5 ms), wan (100 Mbit/s, 40 ms), or
+    /// BANDWIDTH_MBIT,RTT_MS.
+    #[arg(long, default_value = "lan")]
+    pub net: String,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the whole plan as text (tensors, instructions with costs, I/O, totals) instead.
+    #[arg(long, conflicts_with = "json")]
+    pub text: bool,
+}
+
+/// A network: bits per second and round-trip time in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Net {
+    pub bits_per_s: f64,
+    pub rtt_s: f64,
+}
+
+pub fn parse_net(s: &str) -> Result<Net, String> {
+    match s {
+        "lan" => Ok(Net {
+            bits_per_s: 1e9,
+            rtt_s: 0.5e-3,
+        }),
+        "wan" => Ok(Net {
+            bits_per_s: 100e6,
+            rtt_s: 40e-3,
+        }),
+        _ => {
+            let bad = || format!("--net {s}: expected lan, wan or MBIT_PER_S,RTT_MS (e.g. 100,40)");
+            let (b, r) = s.split_once(',').ok_or_else(bad)?;
+            let b: f64 = b.trim().parse().map_err(|_| bad())?;
+            let r: f64 = r.trim().parse().map_err(|_| bad())?;
+            if !(b > 0.0 && r >= 0.0 && b.is_finite() && r.is_finite()) {
+                return Err(bad());
+            }
+            Ok(Net {
+                bits_per_s: b * 1e6,
+                rtt_s: r * 1e-3,
+            })
+        }
+    }
+}
+
+/// Estimated seconds: both directions' bytes over the link, plus one half round trip per
+/// one-way message (flight).
+pub fn estimate(net: Net, server: u64, client: u64, rounds: u64) -> f64 {
+    (server + client) as f64 * 8.0 / net.bits_per_s + rounds as f64 * net.rtt_s / 2.0
+}
+
+#[derive(Default, Clone, Copy)]
+struct Sum {
+    server: u64,
+    client: u64,
+    rounds: u64,
+    count: usize,
+}
+
+pub fn run(args: &InspectArgs) -> i32 {
+    let net = match parse_net(&args.net) {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    let text = match std::fs::read_to_string(&args.plan) {
+        Ok(t) => t,
+        Err(e) => return fail(format_args!("cannot read {}: {e}", args.plan.display())),
+    };
+    let plan = match Plan::from_json(&text) {
+        Ok(p) => p,
+        Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
+    };
+    if args.text {
+        print!("{}", render::render(&plan));
+        return 0;
+    }
+    let groups = group(&plan, args.by);
+    if args.json {
+        println!("{}", to_json(&plan, &groups, args.by, net));
+        return 0;
+    }
+    print!("{}", tables(&plan, &groups, args.by, net));
+    0
+}
+
+fn key(plan: &Plan, k: usize, by: By) -> String {
+    let ins = &plan.instrs[k];
+    match by {
+        By::Instruction => format!("i{k} {}", render::op_text(&ins.op)),
+        By::Layer => ins.layer.clone().unwrap_or_else(|| "(unnamed)".into()),
+        By::Protocol => ins.op.protocol().to_string(),
+    }
+}
+
+fn group(plan: &Plan, by: By) -> Vec<(String, Sum)> {
+    let mut order: Vec<String> = Vec::new();
+    let mut m: BTreeMap<String, Sum> = BTreeMap::new();
+    for (k, ins) in plan.instrs.iter().enumerate() {
+        let key = key(plan, k, by);
+        let e = m.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            Sum::default()
+        });
+        e.server += ins.cost.server_bytes;
+        e.client += ins.cost.client_bytes;
+        e.rounds += ins.cost.rounds;
+        e.count += 1;
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let s = m[&k];
+            (k, s)
+        })
+        .collect()
+}
+
+/// Tensors with the same name, shape and format (e.g. one per unrolled step) collapse into
+/// one row with a count.
+fn tensor_rows(plan: &Plan) -> Vec<(String, String, String, u32, u32, usize)> {
+    let mut rows: Vec<(String, String, String, u32, u32, usize)> = Vec::new();
+    let mut index: BTreeMap<(String, String, String, u32, u32), usize> = BTreeMap::new();
+    for t in &plan.tensors {
+        if t.owner == Owner::Public {
+            continue;
+        }
+        let name = t.name.clone().unwrap_or_else(|| "-".into());
+        let shape = format!("{:?}", t.shape);
+        let owner = format!("{:?}", t.owner).to_lowercase();
+        let k = (name.clone(), shape.clone(), owner.clone(), t.bits, t.frac);
+        match index.get(&k) {
+            Some(&i) => rows[i].5 += 1,
+            None => {
+                index.insert(k, rows.len());
+                rows.push((name, shape, owner, t.bits, t.frac, 1));
+            }
+        }
+    }
+    rows
+}
+
+fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let total = plan.total();
+    let all = (total.server_bytes + total.client_bytes).max(1) as f64;
+    let _ = writeln!(
+        s,
+        "plan `{}`: {} tensors, {} instructions",
+        plan.model,
+        plan.tensors.len(),
+        plan.instrs.len()
+    );
+    let _ = writeln!(s, "\ntensors (identical rows counted):");
+    let _ = writeln!(
+        s,
+        "  {:<16} {:<14} {:<9} {:>4} {:>4} {:>6}",
+        "name", "shape", "owner", "bits", "frac", "count"
+    );
+    for (name, shape, owner, bits, frac, count) in tensor_rows(plan) {
+        let _ = writeln!(
+            s,
+            "  {name:<16} {shape:<14} {owner:<9} {bits:>4} {frac:>4} {count:>6}"
+        );
+    }
+    let what = match by {
+        By::Instruction => "instruction",
+        By::Layer => "layer",
+        By::Protocol => "protocol",
+    };
+    let _ = writeln!(s, "\nby {what}:");
+    let _ = writeln!(
+        s,
+        "  {:<34} {:>6} {:>14} {:>14} {:>8} {:>7}",
+        what, "instrs", "server→client", "client→server", "rounds", "share"
+    );
+    for (k, g) in groups {
+        let _ = writeln!(
+            s,
+            "  {k:<34} {:>6} {:>14} {:>14} {:>8} {:>6.1}%",
+            g.count,
+            g.server,
+            g.client,
+            g.rounds,
+            100.0 * (g.server + g.client) as f64 / all
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  {:<34} {:>6} {:>14} {:>14} {:>8} {:>6.1}%",
+        "total",
+        plan.instrs.len(),
+        total.server_bytes,
+        total.client_bytes,
+        total.rounds,
+        100.0
+    );
+    let _ = writeln!(
+        s,
+        "  {:<34} {:>6} {:>14} {:>14} {:>8}   (once per connection)",
+        "setup (base OTs)", "", SETUP_SERVER_BYTES, SETUP_CLIENT_BYTES, SETUP_FLIGHTS
+    );
+    let t = estimate(net, total.server_bytes, total.client_bytes, total.rounds);
+    let _ = writeln!(
+        s,
+        "\nestimated time on {:.0} Mbit/s, {:.1} ms RTT: {:.3} s ({:.3} s transfer + {:.3} s latency)",
+        net.bits_per_s / 1e6,
+        net.rtt_s * 1e3,
+        t,
+        (total.server_bytes + total.client_bytes) as f64 * 8.0 / net.bits_per_s,
+        total.rounds as f64 * net.rtt_s / 2.0
+    );
+    s
+}
+
+fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> serde_json::Value {
+    let total = plan.total();
+    let tensors: Vec<serde_json::Value> = plan
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            serde_json::json!({
+                "id": i, "name": t.name, "shape": t.shape,
+                "owner": format!("{:?}", t.owner).to_lowercase(),
+                "bits": t.bits, "frac": t.frac, "nonneg": t.nonneg,
+            })
+        })
+        .collect();
+    let instructions: Vec<serde_json::Value> = plan
+        .instrs
+        .iter()
+        .enumerate()
+        .map(|(k, ins)| {
+            serde_json::json!({
+                "id": k, "op": ins.op.name(), "protocol": ins.op.protocol(),
+                "layer": ins.layer, "args": ins.args, "out": ins.out, "span": ins.span,
+                "bytes_server": ins.cost.server_bytes, "bytes_client": ins.cost.client_bytes,
+                "rounds": ins.cost.rounds,
+            })
+        })
+        .collect();
+    let grouped: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|(k, g)| {
+            serde_json::json!({
+                "key": k, "instructions": g.count, "bytes_server": g.server,
+                "bytes_client": g.client, "rounds": g.rounds,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "model": plan.model,
+        "totals": {
+            "bytes_server": total.server_bytes,
+            "bytes_client": total.client_bytes,
+            "rounds": total.rounds,
+            "setup_bytes": SETUP_SERVER_BYTES + SETUP_CLIENT_BYTES,
+            "setup_rounds": SETUP_FLIGHTS,
+        },
+        "estimate": {
+            "bits_per_s": net.bits_per_s, "rtt_s": net.rtt_s,
+            "seconds": estimate(net, total.server_bytes, total.client_bytes, total.rounds),
+        },
+        "by": format!("{by:?}").to_lowercase(),
+        "groups": grouped,
+        "tensors": tensors,
+        "instructions": instructions,
+    })
+}

@@ -1,0 +1,177 @@
+//! `sir compile`, `sir inspect` and `sir eval --plan` on every example: the plan is
+//! deterministic, its text and reports are pinned (insta), its totals are the sum of its
+//! instructions, and on held-out inputs the fixed-point outputs stay within the budget the
+//! plan was compiled for.
+
+use sir_runtime::npy;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// (example, calibration inputs, held-out inputs).
+const EXAMPLES: [(&str, &str, &str); 3] = [
+    ("fastgrnn_g30", "calib.npy", "test.npy"),
+    ("gru_motion", "calib.npy", "test.npy"),
+    ("lstm_vowels", "calib.npy", "test.npy"),
+];
+
+fn sir(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sir"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("sir runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn tmp(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("sir-plans-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name).display().to_string()
+}
+
+fn path(ex: &str, file: &str) -> String {
+    format!("examples/{ex}/{file}")
+}
+
+fn compile(ex: &str, calib: &str, out: &str) -> String {
+    let (code, stdout, stderr) = sir(&[
+        "compile",
+        &path(ex, "model.sir"),
+        "--weights",
+        &path(ex, "weights.npz"),
+        "--calib",
+        &path(ex, calib),
+        "-o",
+        out,
+    ]);
+    assert_eq!(code, 0, "{ex}: {stderr}");
+    stdout
+}
+
+#[test]
+fn every_example_compiles_deterministically_and_its_reports_are_pinned() {
+    for (ex, calib, _) in EXAMPLES {
+        let (a, b) = (tmp(&format!("{ex}-a.json")), tmp(&format!("{ex}-b.json")));
+        compile(ex, calib, &a);
+        compile(ex, calib, &b);
+        let (pa, pb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert!(pa == pb, "{ex}: two compilations differ");
+        let (code, text, err) = sir(&["inspect", &a, "--text"]);
+        assert_eq!(code, 0, "{err}");
+        insta::assert_snapshot!(format!("plan_text_{ex}"), text);
+        for by in ["protocol", "layer"] {
+            let (code, out, err) = sir(&["inspect", &a, "--by", by, "--net", "wan"]);
+            assert_eq!(code, 0, "{err}");
+            insta::assert_snapshot!(format!("inspect_{by}_{ex}"), out);
+        }
+        // Totals are the sum of the instructions (and what `--json` reports).
+        let (_, json, _) = sir(&["inspect", &a, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        let sum = |k: &str| -> u64 {
+            v["instructions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i[k].as_u64().unwrap())
+                .sum()
+        };
+        assert_eq!(
+            v["totals"]["bytes_server"].as_u64(),
+            Some(sum("bytes_server"))
+        );
+        assert_eq!(
+            v["totals"]["bytes_client"].as_u64(),
+            Some(sum("bytes_client"))
+        );
+        assert_eq!(v["totals"]["rounds"].as_u64(), Some(sum("rounds")));
+        assert!(v["totals"]["setup_bytes"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn fixed_point_stays_within_the_budget_on_held_out_inputs() {
+    for (ex, calib, test) in EXAMPLES {
+        let plan = tmp(&format!("{ex}-h.json"));
+        compile(ex, calib, &plan);
+        let text = std::fs::read_to_string(&plan).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let budget = v["options"]["budget"]["max_error"]
+            .as_f64()
+            .expect("max-error budget");
+        let (ff, fx) = (tmp(&format!("{ex}-f.npz")), tmp(&format!("{ex}-x.npz")));
+        let common = [
+            "eval",
+            &path(ex, "model.sir"),
+            "--weights",
+            &path(ex, "weights.npz"),
+            "--input",
+        ]
+        .map(String::from);
+        let run = |extra: &[&str]| {
+            let mut args: Vec<String> = common.to_vec();
+            args.push(path(ex, test));
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            let (code, _, err) = sir(&refs);
+            assert_eq!(code, 0, "{ex}: {err}");
+        };
+        run(&["--out", &ff]);
+        run(&["--plan", &plan, "--out", &fx]);
+        let (a, b) = (npy::read_npz(&ff).unwrap(), npy::read_npz(&fx).unwrap());
+        let mut worst: f64 = 0.0;
+        for ((n1, t1), (n2, t2)) in a.iter().zip(&b) {
+            assert_eq!(n1, n2);
+            for (x, y) in t1.data().iter().zip(t2.data()) {
+                worst = worst.max((x - y).abs());
+            }
+        }
+        assert!(
+            worst <= budget,
+            "{ex}: held-out error {worst} > budget {budget}"
+        );
+    }
+}
+
+#[test]
+fn bad_invocations_name_the_problem() {
+    let ex = "gru_motion";
+    let out = tmp("bad.json");
+    let (code, _, err) = sir(&[
+        "compile",
+        &path(ex, "model.sir"),
+        "--weights",
+        &path("lstm_vowels", "weights.npz"),
+        "--calib",
+        &path(ex, "calib.npy"),
+        "-o",
+        &out,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Wz") || err.contains("weights"), "{err}");
+    assert!(!PathBuf::from(&out).exists());
+    let (code, _, err) = sir(&[
+        "compile",
+        &path(ex, "model.sir"),
+        "--weights",
+        &path(ex, "weights.npz"),
+        "--calib",
+        &path(ex, "calib.npy"),
+        "--max-accuracy-loss",
+        "1",
+        "-o",
+        &out,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--labels"), "{err}");
+    std::fs::write(&out, "{\"version\": 7}").unwrap();
+    let (code, _, err) = sir(&["inspect", &out]);
+    assert_eq!(code, 1);
+    assert!(err.contains("version 7"), "{err}");
+    let (code, _, err) = sir(&["inspect", &out, "--net", "fast"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--net fast"), "{err}");
+}
