@@ -21,6 +21,12 @@ use crate::lower::{self, Fmt, LowerError, Meta};
 use crate::precision;
 use crate::types::tir;
 
+/// Calibration samples evaluated between budget checks.
+const CHUNK: usize = 16;
+
+/// The most precision groups stage 2 tries to narrow.
+pub const MAX_GROUPS: usize = 64;
+
 /// The storage widths tried, narrowest first.
 pub const WIDTHS: [u32; 7] = [8, 10, 12, 16, 20, 24, 32];
 
@@ -65,7 +71,12 @@ pub struct Candidate {
 #[derive(Debug)]
 pub struct Compiled {
     pub plan: Plan,
+    /// The uniform storage width of stage 1.
     pub bits: u32,
+    /// The groups stage 2 narrowed, with their widths.
+    pub narrowed: Vec<(String, u32)>,
+    /// Pins that cannot hold the calibration range.
+    pub pin_warnings: Vec<String>,
     /// Float accuracy (%) or 0 for max-error budgets.
     pub float_metric: f64,
     pub fixed_metric: f64,
@@ -136,49 +147,101 @@ pub fn compile(
         "calibration_samples": samples.len(),
         "widths": WIDTHS,
     });
-    let mut candidates = Vec::new();
-    let mut best: Option<(u64, u32, Plan, f64)> = None;
-    for bits in WIDTHS {
-        let fmts = precision::assign(&graph, &ranges, bits);
+    // One trial: formats from a width per node, lowering, the fixed-point run on the
+    // calibration set. Ok(None) when the formats cannot be lowered.
+    struct Trial {
+        plan: Plan,
+        bytes: u64,
+        metric: Option<f64>,
+        within: bool,
+        error: Option<String>,
+    }
+    let trial = |width: &dyn Fn(usize) -> u32,
+                 set: std::ops::Range<usize>|
+     -> Result<Result<Trial, String>, CompileError> {
+        let (samples, floats) = (&samples[set.clone()], &floats[set.clone()]);
+        let labels = labels.map(|l| &l[set.clone()]);
+        let float_metric = labels.map_or(0.0, |l| accuracy(floats, l));
+        let fmts = precision::assign(&graph, &ranges, width);
         let plan = match lower::lower(&graph, &fmts, &nonneg, meta(options.clone())) {
             Ok(p) => p,
             Err(e @ LowerError::Unsupported { .. }) => return Err(e.into()),
-            Err(e) => {
-                candidates.push(Candidate {
-                    bits,
-                    bytes: Err(e.to_string()),
-                    metric: None,
-                    within: false,
-                });
-                continue;
-            }
+            Err(e) => return Ok(Err(e.to_string())),
         };
         let bytes = plan.total().total_bytes();
-        let fixed = run_plan(&plan, &samples, weights);
-        let metric = match (&fixed, labels) {
-            (Ok(f), Some(l)) => Some(accuracy(f, l)),
-            (Ok(f), None) => Some(max_error(f, &floats)),
-            (Err(_), _) => None,
+        // Chunk by chunk, stopping as soon as the budget is certainly exceeded (most failing
+        // trials end after the first chunk).
+        let mut fixed: Vec<Vec<Tensor>> = Vec::with_capacity(samples.len());
+        let mut error = None;
+        for chunk in samples.chunks(CHUNK) {
+            match run_plan(&plan, chunk, weights) {
+                Ok(f) => fixed.extend(f),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+            let hopeless = match (labels, budget) {
+                (Some(l), Budget::AccuracyLoss(p)) => {
+                    // Misclassified so far only grows: past float's mistakes plus p% of all
+                    // samples, the budget cannot hold.
+                    let n = l.len() as f64;
+                    let allowed = (100.0 - float_metric + p) / 100.0 * n;
+                    wrong(&fixed, l) as f64 > allowed + 1e-9
+                }
+                (None, Budget::MaxError(m)) => max_error(&fixed, floats) > m,
+                _ => false,
+            };
+            if hopeless {
+                return Ok(Ok(Trial {
+                    plan,
+                    bytes,
+                    metric: None,
+                    within: false,
+                    error: None,
+                }));
+            }
+        }
+        let metric = match (&error, labels) {
+            (None, Some(l)) => Some(accuracy(&fixed, l)),
+            (None, None) => Some(max_error(&fixed, floats)),
+            (Some(_), _) => None,
         };
         let within = match (metric, budget) {
             (Some(a), Budget::AccuracyLoss(p)) => float_metric - a <= p + 1e-9,
             (Some(e), Budget::MaxError(m)) => e <= m,
             (None, _) => false,
         };
-        candidates.push(Candidate {
-            bits,
-            bytes: match &fixed {
-                Ok(_) => Ok(bytes),
-                Err(e) => Err(e.clone()),
-            },
+        Ok(Ok(Trial {
+            plan,
+            bytes,
             metric,
             within,
+            error,
+        }))
+    };
+    // Stage 1: one storage width for every tensor, the cheapest within the budget.
+    let mut candidates = Vec::new();
+    let mut best: Option<(u32, Trial)> = None;
+    for bits in WIDTHS {
+        let t = trial(&|_| bits, 0..samples.len())?;
+        candidates.push(Candidate {
+            bits,
+            bytes: match &t {
+                Ok(t) => t.error.clone().map_or(Ok(t.bytes), Err),
+                Err(e) => Err(e.clone()),
+            },
+            metric: t.as_ref().ok().and_then(|t| t.metric),
+            within: t.as_ref().is_ok_and(|t| t.within),
         });
-        if within && best.as_ref().is_none_or(|b| bytes < b.0) {
-            best = Some((bytes, bits, plan, metric.unwrap_or(0.0)));
+        if let Ok(t) = t
+            && t.within
+            && best.as_ref().is_none_or(|b| t.bytes < b.1.bytes)
+        {
+            best = Some((bits, t));
         }
     }
-    let Some((_, bits, plan, fixed_metric)) = best else {
+    let Some((bits, chosen)) = best else {
         let describe = |c: &Candidate| match (&c.bytes, c.metric) {
             (Ok(b), Some(m)) => format!("{} bits: {b} B, metric {m:.4}", c.bits),
             (Err(e), _) => format!("{} bits: {e}", c.bits),
@@ -193,9 +256,95 @@ pub fn compile(
                 .join("; "),
         });
     };
+    // Stage 2: per precision group (each weight, input and named value; intermediates by
+    // kind), in a fixed order, narrow the group by 8 then 4 bits where the budget still
+    // holds and it saves bytes. At most 2 trials per group and 64 groups: the search is
+    // linear in model size × calibration samples. The narrowings are chosen on the first
+    // three quarters of the calibration set and must then hold on the last quarter, which
+    // they were not chosen on; otherwise stage 1's plan stands (many trials on one set would
+    // otherwise fit its samples rather than the model).
+    let stage1 = chosen;
+    let select = 0..(samples.len() * 3 / 4).max(1);
+    let validate = select.end..samples.len();
+    let mut chosen = match trial(&|_| bits, select.clone())? {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(CompileError::Budget {
+                budget: format!("{budget:?}"),
+                best: e,
+            });
+        }
+    };
+    let groups: Vec<String> = {
+        let mut g: Vec<String> = (0..graph.len())
+            .map(|i| precision::group(&graph, i))
+            .collect();
+        g.sort();
+        g.dedup();
+        g.truncate(MAX_GROUPS);
+        g
+    };
+    let node_group: Vec<String> = (0..graph.len())
+        .map(|i| precision::group(&graph, i))
+        .collect();
+    let mut widths: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut narrowed = Vec::new();
+    for g in &groups {
+        for step in [8u32, 4] {
+            let w = bits.saturating_sub(step);
+            if w < 6 {
+                continue;
+            }
+            let width = |i: usize| {
+                if &node_group[i] == g {
+                    w
+                } else {
+                    *widths.get(&node_group[i]).unwrap_or(&bits)
+                }
+            };
+            if let Ok(t) = trial(&width, select.clone())?
+                && t.within
+                && t.bytes < chosen.bytes
+            {
+                chosen = t;
+                widths.insert(g.clone(), w);
+                narrowed.push((g.clone(), w));
+                break;
+            }
+        }
+    }
+    let final_width = |i: usize| *widths.get(&node_group[i]).unwrap_or(&bits);
+    let mut kept = None;
+    if !narrowed.is_empty() {
+        let valid = validate.is_empty()
+            || matches!(trial(&final_width, validate.clone())?, Ok(t) if t.within);
+        if valid
+            && let Ok(t) = trial(&final_width, 0..samples.len())?
+            && t.within
+        {
+            kept = Some(t);
+        }
+    }
+    let chosen = match kept {
+        Some(t) => t,
+        None => {
+            narrowed.clear();
+            widths.clear();
+            stage1
+        }
+    };
+    let (plan, fixed_metric) = (chosen.plan, chosen.metric.unwrap_or(0.0));
+    let pin_warnings = {
+        let fmts = precision::assign(&graph, &ranges, &|i| {
+            *widths.get(&node_group[i]).unwrap_or(&bits)
+        });
+        precision::pin_warnings(&graph, &ranges, &fmts)
+    };
     Ok(Compiled {
         plan,
         bits,
+        narrowed,
+        pin_warnings,
         float_metric,
         fixed_metric,
         budget,
@@ -271,6 +420,14 @@ fn class_of(outs: &[Tensor]) -> Option<usize> {
             _ => Some((i, v)),
         })
         .map(|(i, _)| i)
+}
+
+/// Samples (of those evaluated so far) whose class differs from the label.
+fn wrong(outs: &[Vec<Tensor>], labels: &[usize]) -> usize {
+    outs.iter()
+        .zip(labels)
+        .filter(|(o, l)| class_of(o) != Some(**l))
+        .count()
 }
 
 /// Percentage of samples whose class equals the label.

@@ -20,27 +20,69 @@ pub const HEADROOM: u32 = 1;
 /// must fit 64 bits).
 const MATH_FRAC: u32 = 24;
 
-/// Formats for every node at storage width `bits`.
-pub fn assign(graph: &Graph, ranges: &[Range], bits: u32) -> Vec<Fmt> {
+/// The precision group of a node: its binding name (each weight, input and named `let` is its
+/// own group), or its operation kind for intermediate values.
+pub fn group(graph: &Graph, i: usize) -> String {
+    let n = &graph.g[petgraph::graph::NodeIndex::new(i)];
+    match &n.name {
+        Some(name) => name.clone(),
+        None => n.op.kind(),
+    }
+}
+
+/// Formats for every node: width `width(i)` unless pinned by an attribute, fraction bits from
+/// the range unless pinned.
+pub fn assign(graph: &Graph, ranges: &[Range], width: &dyn Fn(usize) -> u32) -> Vec<Fmt> {
     (0..graph.len())
         .map(|i| {
             let node = &graph.g[petgraph::graph::NodeIndex::new(i)];
+            let bits = node.pin.bits.unwrap_or_else(|| width(i)).clamp(2, 64);
             if let Op::Builtin(Builtin::Argmax) = node.op {
                 return Fmt { bits, frac: 0 };
             }
             let r = ranges.get(i).copied().unwrap_or(Range::EMPTY);
-            let m = r.max.abs().max(r.min.abs());
-            let int_bits = if m.is_finite() && m > 0.0 {
-                // Bits left of the point for values up to m (m = 1 needs 1, 0.3 needs 0).
-                (m.log2().floor() as i64 + 1).max(0) as u32
-            } else {
-                0
-            };
-            let mut frac = bits.saturating_sub(1 + int_bits + HEADROOM).min(bits - 2);
+            let mut frac = bits
+                .saturating_sub(1 + int_bits(r) + HEADROOM)
+                .min(bits - 2);
             if is_math(&node.op) {
                 frac = frac.min(MATH_FRAC);
             }
+            let frac = node.pin.frac.unwrap_or(frac).min(bits);
             Fmt { bits, frac }
+        })
+        .collect()
+}
+
+/// Bits left of the point for values up to the range's magnitude (1 needs 1, 0.3 needs 0).
+fn int_bits(r: Range) -> u32 {
+    let m = r.max.abs().max(r.min.abs());
+    if m.is_finite() && m > 0.0 {
+        (m.log2().floor() as i64 + 1).max(0) as u32
+    } else {
+        0
+    }
+}
+
+/// The pins that cannot hold the calibration range: (node, its name, pinned format, range).
+pub fn pin_warnings(graph: &Graph, ranges: &[Range], fmts: &[Fmt]) -> Vec<String> {
+    (0..graph.len())
+        .filter_map(|i| {
+            let node = &graph.g[petgraph::graph::NodeIndex::new(i)];
+            let pinned = node.pin.bits.is_some() || node.pin.frac.is_some();
+            let f = fmts[i];
+            let r = ranges.get(i).copied()?;
+            let cap = ((1u128 << (f.bits - 1)) as f64 - 1.0) / (f.frac as f64).exp2();
+            let m = r.max.abs().max(r.min.abs());
+            (pinned && m.is_finite() && m > cap).then(|| {
+                format!(
+                    "`{}` is pinned to {} bits with {} fraction bits (largest value {cap:.4}), but calibration values reach [{:.4}, {:.4}]",
+                    node.name.as_deref().unwrap_or("a value"),
+                    f.bits,
+                    f.frac,
+                    r.min,
+                    r.max
+                )
+            })
         })
         .collect()
 }

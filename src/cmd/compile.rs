@@ -80,6 +80,9 @@ pub fn run(args: &CompileArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    for w in &c.pin_warnings {
+        eprintln!("warning: {w}");
+    }
     if let Err(e) = std::fs::write(&args.out, c.plan.to_json()) {
         return fail(format_args!("cannot write {}: {e}", args.out.display()));
     }
@@ -112,9 +115,17 @@ pub fn run(args: &CompileArgs) -> i32 {
                 if cand.within { "" } else { " (over budget)" }
             ),
             (Err(e), _) => e.clone(),
-            (Ok(b), None) => format!("{b} B"),
+            (Ok(b), None) => format!("{b} B, over budget (stopped at the first failing samples)"),
         };
         println!("  {:>2} bits: {what}", cand.bits);
+    }
+    if !c.narrowed.is_empty() {
+        let parts: Vec<String> = c
+            .narrowed
+            .iter()
+            .map(|(g, w)| format!("{g} → {w}"))
+            .collect();
+        println!("  narrowed within the budget: {}", parts.join(", "));
     }
     println!("wrote {} in {:.2} s", args.out.display(), c.seconds);
     0

@@ -13,6 +13,7 @@
 use super::{Graph, Node, Op, apply};
 use crate::diag::Span;
 use crate::eval::kernels as k;
+use crate::types::tir::Pin;
 use crate::types::tir::{self, Expr, ExprKind, IExpr, Sel, Stmt};
 use petgraph::graph::{DiGraph, NodeIndex};
 use sir_runtime::Tensor;
@@ -97,6 +98,7 @@ fn build_here(prog: &tir::Program) -> Result<Graph, BuildError> {
     for (i, d) in m.inputs.iter().enumerate() {
         let n = b.leaf(Op::Input(i), d.shape.clone(), d.span)?;
         b.name(n, &d.name);
+        b.pin(n, d.pin);
         bind(&mut f, d.local, n, d.span)?;
         inputs.push(n);
     }
@@ -104,6 +106,7 @@ fn build_here(prog: &tir::Program) -> Result<Graph, BuildError> {
     for (i, d) in m.params.iter().enumerate() {
         let n = b.leaf(Op::Param(i), d.shape.clone(), d.span)?;
         b.name(n, &d.name);
+        b.pin(n, d.pin);
         bind(&mut f, d.local, n, d.span)?;
         params.push(n);
     }
@@ -256,6 +259,15 @@ impl Builder<'_> {
         }
     }
 
+    /// Adds `pin`'s choices to node `n` where it has none yet.
+    fn pin(&mut self, n: u32, pin: Pin) {
+        if let Some(p) = self.nodes.get_mut(n as usize) {
+            let q = &mut p.node.pin;
+            q.bits = q.bits.or(pin.bits);
+            q.frac = q.frac.or(pin.frac);
+        }
+    }
+
     fn leaf(&mut self, op: Op, shape: Vec<usize>, span: Span) -> Result<u32, BuildError> {
         self.intern(op, shape, Vec::new(), span)
     }
@@ -333,6 +345,7 @@ impl Builder<'_> {
                 shape,
                 span,
                 name: None,
+                pin: Pin::default(),
             },
             operands: key.operands.clone(),
         });
@@ -360,6 +373,10 @@ impl Builder<'_> {
                     value,
                     span,
                 } => {
+                    let pin = match s {
+                        Stmt::Let { pin, .. } => *pin,
+                        _ => Pin::default(),
+                    };
                     let bound: Vec<(tir::LocalId, u32)> = match self.expr(f, value)? {
                         Value::Node(n) => locals.first().map(|&l| (l, n)).into_iter().collect(),
                         Value::Tuple(ns) => locals.iter().copied().zip(ns).collect(),
@@ -369,6 +386,7 @@ impl Builder<'_> {
                         if let Some(name) = body.local_names.get(l as usize) {
                             self.name(n, name);
                         }
+                        self.pin(n, pin);
                     }
                 }
                 Stmt::For {

@@ -82,6 +82,9 @@ pub struct Node {
     pub span: Span,
     /// The `let`/`input`/`param` name the value was first bound to, for human-readable reports.
     pub name: Option<String>,
+    /// Precision pinned by attributes on the bindings of this value (`#[bits(8)]`), the
+    /// first pin of each kind winning.
+    pub pin: tir::Pin,
 }
 
 /// What a node computes from its operands (in edge-position order).
