@@ -189,7 +189,7 @@ pub fn compile(
                     let allowed = (100.0 - float_metric + p) / 100.0 * n;
                     wrong(&fixed, l) as f64 > allowed + 1e-9
                 }
-                (None, Budget::MaxError(m)) => max_error(&fixed, floats) > m,
+                (_, Budget::MaxError(m)) => max_error(&fixed, floats) > m,
                 _ => false,
             };
             if hopeless {
@@ -202,10 +202,10 @@ pub fn compile(
                 }));
             }
         }
-        let metric = match (&error, labels) {
-            (None, Some(l)) => Some(accuracy(&fixed, l)),
-            (None, None) => Some(max_error(&fixed, floats)),
-            (Some(_), _) => None,
+        let metric = match (&error, labels, budget) {
+            (None, Some(l), Budget::AccuracyLoss(_)) => Some(accuracy(&fixed, l)),
+            (None, _, Budget::MaxError(_)) => Some(max_error(&fixed, floats)),
+            _ => None,
         };
         let within = match (metric, budget) {
             (Some(a), Budget::AccuracyLoss(p)) => float_metric - a <= p + 1e-9,
@@ -449,3 +449,7 @@ fn max_error(fixed: &[Vec<Tensor>], float: &[Vec<Tensor>]) -> f64 {
         .flat_map(|(a, b)| a.data().iter().zip(b.data()).map(|(x, y)| (x - y).abs()))
         .fold(0.0, f64::max)
 }
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;

@@ -34,7 +34,7 @@ pub struct Fmt {
 pub enum LowerError {
     #[error("{what} is not supported by the two-party runtime yet")]
     Unsupported { what: String, span: Span },
-    #[error("internal: {0}")]
+    #[error("{0}")]
     Plan(#[from] PlanError),
 }
 
@@ -157,6 +157,8 @@ pub fn lower(
             tensor: out,
         });
     }
+    // The compiler holds its own output to the rules every reader applies.
+    l.plan.check()?;
     Ok(l.plan)
 }
 
@@ -230,15 +232,20 @@ impl Lower<'_> {
     }
 
     /// A public constant tensor (quantized at `f`).
+    /// (Rounded, then reduced mod 2^bits rather than saturated: a constant added to a value
+    /// only has to be right modulo the ring of the sum.)
     fn public(&mut self, v: &FTensor, f: Fmt) -> usize {
         let value = v
             .data()
             .iter()
             .map(|&x| {
-                sir_runtime::ring::to_signed(
-                    sir_runtime::plan::clear::quantize(x, f.bits, f.frac),
-                    f.bits,
-                )
+                let r = (x * (f.frac as f64).exp2()).round();
+                let r = if r.is_finite() {
+                    r.clamp(-9.2e18, 9.2e18) as i64
+                } else {
+                    0
+                };
+                sir_runtime::ring::to_signed(sir_runtime::ring::reduce(r as u64, f.bits), f.bits)
             })
             .collect();
         self.plan.tensor(Tensor {
@@ -283,6 +290,12 @@ impl Lower<'_> {
         let from = self.fmt_of(t);
         let shape = self.shape_of(t);
         let nonneg = self.plan.tensors[t].nonneg;
+        if to.frac > 62 || from.frac > 62 || to.bits > 64 || to.frac >= to.bits {
+            return Err(LowerError::Plan(PlanError::Plan(format!(
+                "format {}.{} cannot be reached from {}.{}",
+                to.bits, to.frac, from.bits, from.frac
+            ))));
+        }
         let mut cur = t;
         let mut f = from;
         if f.frac > to.frac {
@@ -484,9 +497,12 @@ impl Lower<'_> {
                         let y = self.broadcast(y, &shape)?;
                         let (fx, fy) = (self.fmt_of(x), self.fmt_of(y));
                         let pf = Fmt {
-                            bits: (fx.bits + fy.bits).min(64),
+                            bits: fx.bits + fy.bits,
                             frac: fx.frac + fy.frac,
                         };
+                        if pf.bits > 64 {
+                            return Err(too_wide("a product", pf.bits));
+                        }
                         let out = self.fresh(&shape, pf, false);
                         self.push(P::Mult, vec![x, y], out)?;
                         self.convert(out, to)?
@@ -499,9 +515,12 @@ impl Lower<'_> {
                     let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
                     let d2 = self.plan.tensors[w].shape[0];
                     let pf = Fmt {
-                        bits: (fx.bits + fw.bits + ceil_log2(d2)).min(64),
+                        bits: fx.bits + fw.bits + ceil_log2(d2),
                         frac: fx.frac + fw.frac,
                     };
+                    if pf.bits > 64 {
+                        return Err(too_wide("a matrix product", pf.bits));
+                    }
                     let out = self.fresh(&shape, pf, false);
                     self.push(P::MatMul, vec![x, w], out)?;
                     self.convert(out, to)?
@@ -512,9 +531,12 @@ impl Lower<'_> {
                     let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
                     let d2 = self.plan.tensors[w].shape[0];
                     let pf = Fmt {
-                        bits: (fx.bits + fw.bits + ceil_log2(d2)).min(64),
+                        bits: fx.bits + fw.bits + ceil_log2(d2),
                         frac: fx.frac + fw.frac,
                     };
+                    if pf.bits > 64 {
+                        return Err(too_wide("a matrix product", pf.bits));
+                    }
                     let out = self.fresh(&shape, pf, false);
                     self.push(P::MatMul, vec![x, w], out)?;
                     self.convert(out, to)?
@@ -584,6 +606,9 @@ impl Lower<'_> {
         } else {
             kernels::binary(crate::syntax::ast::BinOp::Add, &kernels::zeros(shape), c)
         };
+        if c.data().iter().any(|v| !v.is_finite()) {
+            return self.unsupported("a product with an infinite or NaN constant");
+        }
         // The constant at 14 significant bits, as an integer times 2^{−fc}.
         let cmax = c.data().iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let ib = if cmax > 0.0 {
@@ -653,11 +678,13 @@ impl Lower<'_> {
         }
         match b {
             Builtin::Relu => {
+                // In x's own format (the output's may not hold x's negative values), then
+                // rescaled.
                 let x = self.shared(ops[0])?;
-                let x = self.convert(x, to)?;
-                let out = self.fresh(shape, to, true);
+                let f = self.fmt_of(x);
+                let out = self.fresh(shape, f, true);
                 self.push(P::Relu, vec![x], out)?;
-                Ok(out)
+                self.convert(out, to)
             }
             Builtin::Reshape(_) | Builtin::Flatten | Builtin::Transpose => {
                 let x = self.shared(ops[0])?;
@@ -713,6 +740,12 @@ impl Lower<'_> {
             other => self.unsupported(format!("`{}`", builtin_name(other))),
         }
     }
+}
+
+fn too_wide(what: &str, bits: u32) -> LowerError {
+    LowerError::Plan(PlanError::Plan(format!(
+        "{what} would need {bits} bits (more than 64): narrower formats are needed"
+    )))
 }
 
 fn builtin_name(b: &Builtin) -> String {

@@ -250,6 +250,13 @@ impl MathOp {
         }
     }
 
+    /// The exact cost on `n` elements, or why these parameters cannot run.
+    pub fn exact_cost(self, n: usize, params: &Params) -> Result<Cost, ProtoError> {
+        let mut c = Counter::default();
+        self.eval(&mut c, &vec![0; n], params)?;
+        Ok(c.cost)
+    }
+
     pub fn cost(self, n: usize, params: &Params) -> Cost {
         let mut c = Counter::default();
         match self.eval(&mut c, &vec![0; n], params) {

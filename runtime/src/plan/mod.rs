@@ -28,7 +28,11 @@ use crate::proto::ops::Params;
 pub const VERSION: u32 = 1;
 
 /// The most elements a plan's tensors may hold in total (each party stores one share each).
-pub const MAX_TOTAL_ELEMENTS: u64 = 1 << 28;
+pub const MAX_TOTAL_ELEMENTS: u64 = 1 << 26;
+
+/// The most elements one math instruction may take: its exact cost is computed by running the
+/// function on the cost engine, which holds a few vectors of that length.
+pub const MAX_MATH_ELEMENTS: usize = 1 << 22;
 
 /// Who holds a tensor's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -435,7 +439,13 @@ impl Plan {
                 };
                 mult::matmul_full_cost(&p)
             }
-            Op::Math { func, cols } => func.cost(t(0).numel(), &self.math_params(k, *cols)),
+            Op::Math { func, cols } => {
+                if t(0).numel() > MAX_MATH_ELEMENTS {
+                    return Err(self.err(k, "too many elements for one math instruction"));
+                }
+                func.exact_cost(t(0).numel(), &self.math_params(k, *cols))
+                    .map_err(|e| self.err(k, e.to_string()))?
+            }
             Op::Relu => relu::relu_cost(n, out.bits),
         })
     }
@@ -493,12 +503,18 @@ impl Plan {
         let nt = self.tensors.len();
         let mut total: u64 = 0;
         for (i, t) in self.tensors.iter().enumerate() {
-            let n = t
+            // Every axis and the product of the non-empty ones are bounded (an empty axis
+            // must not hide huge strides), and ranks stay small.
+            let nonzero = t
                 .shape
                 .iter()
+                .filter(|&&d| d != 0)
                 .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
-                .filter(|&n| n <= MAX_TOTAL_ELEMENTS)
-                .ok_or_else(|| PlanError::Plan(format!("tensor {i} is too large")))?;
+                .filter(|&n| n <= MAX_TOTAL_ELEMENTS);
+            if nonzero.is_none() || t.shape.len() > 8 {
+                return Err(PlanError::Plan(format!("tensor {i} is too large")));
+            }
+            let n = t.numel() as u64;
             total = total.saturating_add(n);
             if !(1..=64).contains(&t.bits) || t.frac > t.bits {
                 return Err(PlanError::Plan(format!(
@@ -506,12 +522,16 @@ impl Plan {
                     t.bits, t.frac
                 )));
             }
+            let fits = |v: &[i64]| {
+                let lo = -(1i128 << (t.bits - 1));
+                v.iter().all(|&x| (lo..-lo).contains(&(x as i128)))
+            };
             match (&t.value, t.owner) {
-                (Some(v), Owner::Public) if v.len() as u64 == n => {}
+                (Some(v), Owner::Public) if v.len() as u64 == n && fits(v) => {}
                 (None, o) if o != Owner::Public => {}
                 _ => {
                     return Err(PlanError::Plan(format!(
-                        "tensor {i}: only public constants carry values, all of them"
+                        "tensor {i}: only public constants carry values, all of them, each fitting its width"
                     )));
                 }
             }
@@ -525,6 +545,28 @@ impl Plan {
         for io in self.inputs.iter().chain(&self.params).chain(&self.outputs) {
             if !in_range(io.tensor) {
                 return Err(PlanError::Plan(format!("`{}` names no tensor", io.name)));
+            }
+        }
+        // The client's inputs are exactly its tensors, the server's weights exactly its own,
+        // each listed once.
+        for (list, owner, what) in [
+            (&self.inputs, Owner::Client, "input"),
+            (&self.params, Owner::Server, "weight"),
+        ] {
+            let mut listed = vec![false; nt];
+            for io in list.iter() {
+                if self.tensors[io.tensor].owner != owner || listed[io.tensor] {
+                    return Err(PlanError::Plan(format!(
+                        "{what} `{}` is not a tensor of its owner, or is listed twice",
+                        io.name
+                    )));
+                }
+                listed[io.tensor] = true;
+            }
+            if let Some(i) = (0..nt).find(|&i| self.tensors[i].owner == owner && !listed[i]) {
+                return Err(PlanError::Plan(format!(
+                    "tensor {i} is held by a party but is no {what}"
+                )));
             }
         }
         // Each tensor is written once, after its operands (instructions run in order).
@@ -584,8 +626,12 @@ impl Plan {
                 }
             }
             Op::Reveal => {
-                if !shared(t(0)) || out.owner != Owner::Revealed || t(0).shape != out.shape {
-                    return bad("reveals a shared tensor");
+                if !shared(t(0))
+                    || out.owner != Owner::Revealed
+                    || t(0).shape != out.shape
+                    || !same_fmt(t(0), out)
+                {
+                    return bad("reveals a shared tensor as it is");
                 }
             }
             Op::Embed => {
@@ -614,9 +660,10 @@ impl Plan {
                 }
             }
             Op::AddPublic | Op::MulPublic => {
+                // (A product of shares with a public constant is local only in the same ring.)
                 let fmt_ok = match ins.op {
                     Op::AddPublic => same_fmt(t(0), out) && same_fmt(t(1), out),
-                    _ => t(0).frac + t(1).frac == out.frac,
+                    _ => t(0).frac + t(1).frac == out.frac && out.bits == t(0).bits,
                 };
                 let shape_ok = t(1).shape == out.shape || t(1).shape.is_empty();
                 if !shared(t(0))
@@ -675,7 +722,7 @@ impl Plan {
             }
             Op::Truncate { shift, mode } => {
                 let bits_ok = match mode {
-                    Trunc::Reduce => out.bits + shift == t(0).bits,
+                    Trunc::Reduce => out.bits.checked_add(*shift) == Some(t(0).bits),
                     _ => out.bits == t(0).bits,
                 };
                 if !shared(t(0))
@@ -683,7 +730,7 @@ impl Plan {
                     || !bits_ok
                     || *shift >= t(0).bits
                     || t(0).frac < *shift
-                    || out.frac + shift != t(0).frac
+                    || out.frac.checked_add(*shift) != Some(t(0).frac)
                     || t(0).shape != out.shape
                 {
                     return bad("shifts a shared tensor right (scale and width follow)");
@@ -701,6 +748,10 @@ impl Plan {
             }
             Op::MatMul => {
                 let (dims, vec) = self.matmul_dims(k)?;
+                let work = (dims.d1 as u128) * (dims.d2 as u128) * (dims.d3 as u128);
+                if work > 1 << 32 || t(0).bits + t(1).bits > 64 {
+                    return bad("multiplies matrices too large (d1·d2·d3 ≤ 2^32, m + n ≤ 64)");
+                }
                 let want = if vec {
                     vec![dims.d3]
                 } else {
@@ -718,7 +769,19 @@ impl Plan {
             }
             Op::Math { func, cols } => {
                 let x = t(0);
-                let rows_ok = *cols >= 1 && x.numel() % cols == 0;
+                if x.numel() > MAX_MATH_ELEMENTS {
+                    return bad("applies a math function to more than 2^22 elements at once");
+                }
+                if matches!(func, MathOp::Lut | MathOp::Digdec | MathOp::Msnzb) {
+                    return bad("is a building block, not a plan instruction");
+                }
+                let row = matches!(func, MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax);
+                let last = x.shape.last().copied().unwrap_or(1);
+                let rows_ok = if row {
+                    *cols == last && last >= 1
+                } else {
+                    *cols == 1
+                };
                 let want = if *func == MathOp::Argmax {
                     let mut s = x.shape.clone();
                     s.pop();

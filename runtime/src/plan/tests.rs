@@ -224,3 +224,68 @@ fn quantize_rounds_and_saturates() {
     assert_eq!(quantize(f64::NAN, 8, 4), 0);
     assert_eq!(dequantize(0xf8, 8, 4), -0.5);
 }
+
+/// What an internal review found a hostile plan could do to the cleartext run: each is refused.
+#[test]
+fn hostile_plans_are_refused_before_running() {
+    let good = dense_sigmoid();
+    let refuse = |p: &Plan, want: &str| {
+        let e = p.check().expect_err("refused").to_string();
+        assert!(e.contains(want), "{e}");
+    };
+    // A client tensor the plan does not list as an input.
+    let mut p = good.clone();
+    let extra = p.tensor(t("y", &[4], Owner::Client, 16, 12));
+    refuse(&p, &format!("tensor {extra} is held by a party"));
+    // An input listed twice, or pointing at the server's tensor.
+    let mut p = good.clone();
+    p.inputs.push(p.inputs[0].clone());
+    refuse(&p, "listed twice");
+    let mut p = good.clone();
+    p.inputs[0].tensor = p.params[0].tensor;
+    refuse(&p, "not a tensor of its owner");
+    // An empty axis hiding huge ones; too many axes.
+    let mut p = good.clone();
+    p.tensors[3].shape = vec![0, 1 << 40, 1 << 40];
+    refuse(&p, "too large");
+    // A shift that overflows.
+    let mut p = good.clone();
+    p.instrs[2].op = Op::Truncate {
+        shift: u32::MAX,
+        mode: Trunc::Reduce,
+    };
+    refuse(&p, "truncate");
+    // A public constant that does not fit its width.
+    let mut p = good.clone();
+    p.tensors[6].value = Some(vec![1 << 40, 0, 0]);
+    refuse(&p, "fitting its width");
+    // Sigmoid applied "in rows" it does not have; a building block as an instruction.
+    let mut p = good.clone();
+    p.instrs[5].op = Op::Math {
+        func: MathOp::Sigmoid,
+        cols: 3,
+    };
+    refuse(&p, "math function");
+    let mut p = good.clone();
+    p.instrs[5].op = Op::Math {
+        func: MathOp::Lut,
+        cols: 1,
+    };
+    refuse(&p, "building block");
+    // A product with a public constant that widens the ring is not local.
+    let mut p = good.clone();
+    let c = p.tensor(Tensor {
+        value: Some(vec![2]),
+        ..t("c", &[], Owner::Public, 8, 0)
+    });
+    let out = p.tensor(t("z", &[3], Owner::Shared, 24, 12));
+    p.instrs.push(Instr {
+        op: Op::MulPublic,
+        args: vec![4, c],
+        out,
+        span: None,
+        layer: None,
+        cost: Recorded::default(),
+    });
+    refuse(&p, "public");
+}
