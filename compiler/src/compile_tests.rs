@@ -112,3 +112,36 @@ fn a_labelled_budget_compares_accuracy() {
     .expect("compiles");
     assert!(c.fixed_metric <= 0.5);
 }
+
+/// Two independent sigmoids of one format share one protocol call (and its messages).
+#[test]
+fn independent_same_kind_instructions_share_one_call() {
+    let src = "model m { input x: [5]; output y = sigmoid(x) + sigmoid(0.0 - x); }";
+    let rows: Vec<Vec<f64>> = (0..16)
+        .map(|i| {
+            (0..5)
+                .map(|j| (i as f64 - 8.0) * 0.3 + j as f64 * 0.1)
+                .collect()
+        })
+        .collect();
+    let c = close(src, Vec::new(), rows, 0.01);
+    let sigmoids = c
+        .plan
+        .instrs
+        .iter()
+        .filter(|i| i.op.name() == "sigmoid")
+        .count();
+    assert_eq!(
+        sigmoids,
+        1,
+        "{}",
+        sir_runtime::plan::render::render(&c.plan)
+    );
+    let merged = c
+        .plan
+        .instrs
+        .iter()
+        .find(|i| i.op.name() == "sigmoid")
+        .map(|i| c.plan.tensors[i.out].numel());
+    assert_eq!(merged, Some(10));
+}

@@ -10,6 +10,7 @@ pub mod graph;
 pub mod lower;
 pub mod precision;
 pub mod resolve;
+pub mod schedule;
 pub mod syntax;
 pub mod types;
 

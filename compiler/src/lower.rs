@@ -157,9 +157,11 @@ pub fn lower(
             tensor: out,
         });
     }
+    // Independent instructions of one kind share their messages.
+    let plan = crate::schedule::group_rounds(l.plan)?;
     // The compiler holds its own output to the rules every reader applies.
-    l.plan.check()?;
-    Ok(l.plan)
+    plan.check()?;
+    Ok(plan)
 }
 
 fn ceil_log2(n: usize) -> u32 {

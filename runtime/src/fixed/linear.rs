@@ -133,17 +133,21 @@ pub fn matmul(
 ) -> Vec<u64> {
     assert_eq!(x.len(), dims.x_len(), "X has the wrong size");
     assert_eq!(w.len(), dims.w_len(), "W has the wrong size");
+    // Arithmetic mod 2^64 is exact mod 2^ℓ for ℓ ≤ 64, so the sum of products wraps freely.
+    let xv: Vec<u64> = x.iter().map(|&v| xf.value(v) as u64).collect();
+    let wv: Vec<u64> = w.iter().map(|&v| wf.value(v) as u64).collect();
     let mut out = vec![0u64; dims.out_len()];
     for i in 0..dims.d1 {
-        for j in 0..dims.d3 {
-            let mut acc: i128 = 0;
-            for k in 0..dims.d2 {
-                acc = acc.wrapping_add(
-                    xf.value(x[i * dims.d2 + k])
-                        .wrapping_mul(wf.value(w[k * dims.d3 + j])),
-                );
+        let row = &xv[i * dims.d2..(i + 1) * dims.d2];
+        let acc = &mut out[i * dims.d3..(i + 1) * dims.d3];
+        for (k, &a) in row.iter().enumerate() {
+            let wrow = &wv[k * dims.d3..(k + 1) * dims.d3];
+            for (o, &b) in acc.iter_mut().zip(wrow) {
+                *o = o.wrapping_add(a.wrapping_mul(b));
             }
-            out[i * dims.d3 + j] = ring::reduce(acc as u64, out_bits);
+        }
+        for o in acc.iter_mut() {
+            *o = ring::reduce(*o, out_bits);
         }
     }
     out

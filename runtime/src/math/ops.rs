@@ -250,10 +250,24 @@ impl MathOp {
         }
     }
 
-    /// The exact cost on `n` elements, or why these parameters cannot run.
+    /// The exact cost on `n` elements, or why these parameters cannot run. Cached: a plan
+    /// asks for the same few (function, formats, size) many times while it is built and
+    /// checked.
     pub fn exact_cost(self, n: usize, params: &Params) -> Result<Cost, ProtoError> {
+        type Key = (MathOp, usize, Params);
+        static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Cost>>> =
+            std::sync::OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let key = (self, n, *params);
+        if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(*c);
+        }
         let mut c = Counter::default();
         self.eval(&mut c, &vec![0; n], params)?;
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, c.cost);
         Ok(c.cost)
     }
 

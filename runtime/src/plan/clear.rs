@@ -282,7 +282,31 @@ fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, PlanError> {
             let (xf, yf) = (t(0).format(), t(1).format());
             zip(&|a, b| fixed::linear::mult(a, xf, b, yf, bits))
         }
-        Op::Broadcast | Op::Select { .. } | Op::Reshape | Op::Transpose | Op::Concat { .. } => {
+        // The common moves without building an index map (the same result as `gather`).
+        Op::Reshape => args[0].to_vec(),
+        Op::Concat { axis } => {
+            let inner: usize = out.shape[axis + 1..].iter().product();
+            let outer: usize = out.shape[..*axis].iter().product();
+            let mut v = Vec::with_capacity(out.numel());
+            for o in 0..outer {
+                for (p, &a) in ins.args.iter().enumerate() {
+                    let block = plan.tensors[a].shape[*axis] * inner;
+                    v.extend_from_slice(&args[p][o * block..(o + 1) * block]);
+                }
+            }
+            v
+        }
+        Op::Select { sels } if sels.len() == 1 => {
+            let x = &t(0).shape;
+            let stride: usize = x[1..].iter().product();
+            let (a, b) = match sels[0] {
+                Sel::Index(i) => (i, i + 1),
+                Sel::Range(a, b) => (a, b),
+                Sel::Full => (0, x[0]),
+            };
+            args[0][a * stride..b * stride].to_vec()
+        }
+        Op::Broadcast | Op::Select { .. } | Op::Transpose => {
             let shapes: Vec<&[usize]> = ins
                 .args
                 .iter()

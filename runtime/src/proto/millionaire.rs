@@ -268,15 +268,31 @@ impl Plan {
                 height: 0,
             };
         }
+        // Planning searches over tree shapes; every width is planned once per process.
+        type Cache = std::sync::Mutex<std::collections::HashMap<(u32, bool), Plan>>;
+        static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(p) = cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(bits, root_eq))
+        {
+            return p.clone();
+        }
         let planner = Planner::new(bits);
         let mut nodes = Vec::new();
         planner.build(bits, root_eq, 0, &mut nodes);
         let height = nodes.last().map_or(0, |n| n.level);
-        Plan {
+        let plan = Plan {
             bits,
             nodes,
             height,
-        }
+        };
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((bits, root_eq), plan.clone());
+        plan
     }
 
     /// The party that sends the last message (the sender of the root's level).

@@ -63,7 +63,7 @@ pub const ALL: [Op; 25] = [
 
 /// Public parameters of one operation call. Families with input/output widths, shifts or
 /// matrix dimensions read the fields they need; unused ones are ignored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Params {
     /// Ring width ℓ (1..=64).
     pub bits: u32,
