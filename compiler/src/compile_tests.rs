@@ -145,3 +145,55 @@ fn independent_same_kind_instructions_share_one_call() {
         .map(|i| c.plan.tensors[i.out].numel());
     assert_eq!(merged, Some(10));
 }
+
+/// A small CNN: convolution with padding, ReLU, max and average pooling, max over an axis,
+/// layernorm with γ and β, a dense layer — the fixed-point plan follows float.
+#[test]
+fn a_small_cnn_lowers_and_follows_float() {
+    let src = "model m { input x: [1, 6, 6]; param K: [2, 1, 3, 3]; param kb: [2];
+        param g: [9]; param be: [9]; param W: [9, 3]; param wb: [3];
+        let c = relu(conv2d(x, K, kb, stride = 1, pad = 1));
+        let p = maxpool2d(c, k = 2, stride = 2) + avgpool2d(c, k = 2, stride = 2);
+        let f = layernorm(flatten(max(p, axis = 0)), g, be);
+        output y = f @ W + wb; }";
+    let t = |shape: Vec<usize>, seed: usize| {
+        let n: usize = shape.iter().product();
+        let d = (0..n)
+            .map(|i| (((i * 37 + seed * 11) % 17) as f64 - 8.0) / 10.0)
+            .collect();
+        Tensor::new(shape, d).unwrap()
+    };
+    let w = vec![
+        t(vec![2, 1, 3, 3], 1),
+        t(vec![2], 2),
+        t(vec![9], 3),
+        t(vec![9], 4),
+        t(vec![9, 3], 5),
+        t(vec![3], 6),
+    ];
+    let rows: Vec<Vec<f64>> = (0..24)
+        .map(|s| {
+            (0..36)
+                .map(|i| (((i * 13 + s * 7) % 23) as f64 - 11.0) / 8.0)
+                .collect()
+        })
+        .collect();
+    let prog = program(src);
+    let weights: Vec<Arc<Tensor>> = w.into_iter().map(Arc::new).collect();
+    let b = Batch {
+        batched: true,
+        samples: rows.len(),
+        inputs: vec![Tensor::new(vec![rows.len(), 1, 6, 6], rows.concat()).unwrap()],
+    };
+    let c =
+        compile(&prog, src, &weights, &b, None, Some(Budget::MaxError(0.05))).expect("compiles");
+    let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
+    let fixed = run_plan(&c.plan, &samples, &weights).expect("runs");
+    let g = graph::build(&prog).unwrap();
+    for (s, f) in samples.iter().zip(&fixed) {
+        let want = graph::eval(&g, s, &weights).unwrap();
+        for (a, b) in want[0].data().iter().zip(f[0].data()) {
+            assert!((a - b).abs() <= 0.05, "{a} vs {b}");
+        }
+    }
+}

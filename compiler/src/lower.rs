@@ -646,6 +646,65 @@ impl Lower<'_> {
         self.convert(out, to)
     }
 
+    /// conv2d(x, W, b): the input's windows as rows (free), times the server's kernel as a
+    /// [C·KH·KW, O] matrix (SiRnn's MatMul), back to [O, OH, OW], plus the bias.
+    fn conv2d(
+        &mut self,
+        ops: &[NodeIndex],
+        shape: &[usize],
+        to: Fmt,
+        stride: usize,
+        pad: usize,
+    ) -> Result<usize, LowerError> {
+        let x = self.shared(ops[0])?;
+        let w = match self.vals[ops[1].index()].clone() {
+            Some(Val::Server(w)) => w,
+            _ => return self.unsupported("conv2d with kernels other than the server's weights"),
+        };
+        let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
+        let ws = self.shape_of(w);
+        let (o, c, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
+        let (oh, ow) = (shape[1], shape[2]);
+        let rows = self.fresh(&[oh * ow, c * kh * kw], fx, false);
+        let patches = P::Patches {
+            kh,
+            kw,
+            stride,
+            pad,
+            per_channel: false,
+        };
+        self.push(patches, vec![x], rows)?;
+        // The server reshapes and transposes its own kernel: [O, C·KH·KW] → [C·KH·KW, O].
+        let flat = self.derived(w, Owner::Server);
+        self.plan.tensors[flat].shape = vec![o, c * kh * kw];
+        self.push(P::Reshape, vec![w], flat)?;
+        let wt = self.derived(flat, Owner::Server);
+        self.plan.tensors[wt].shape = vec![c * kh * kw, o];
+        self.push(P::Transpose, vec![flat], wt)?;
+        let pf = Fmt {
+            bits: fx.bits + fw.bits + ceil_log2(c * kh * kw),
+            frac: fx.frac + fw.frac,
+        };
+        if pf.bits > 64 {
+            return Err(too_wide("a convolution", pf.bits));
+        }
+        let prod = self.fresh(&[oh * ow, o], pf, false);
+        self.push(P::MatMul, vec![rows, wt], prod)?;
+        let prod = self.convert(prod, to)?;
+        let tr = self.fresh(&[o, oh * ow], to, false);
+        self.push(P::Transpose, vec![prod], tr)?;
+        let y = self.fresh(shape, to, false);
+        self.push(P::Reshape, vec![tr], y)?;
+        let b = self.shared(ops[2])?;
+        let b = self.convert(b, to)?;
+        let b3 = self.fresh(&[o, 1, 1], to, false);
+        self.push(P::Reshape, vec![b], b3)?;
+        let b = self.broadcast(b3, shape)?;
+        let out = self.fresh(shape, to, false);
+        self.push(P::Add, vec![y, b], out)?;
+        Ok(out)
+    }
+
     fn builtin(
         &mut self,
         b: &Builtin,
@@ -738,6 +797,143 @@ impl Lower<'_> {
                 } else {
                     self.convert(out, to)
                 }
+            }
+            Builtin::Conv2d { stride, pad } => self.conv2d(ops, shape, to, *stride, *pad),
+            Builtin::Maxpool2d { k, stride } | Builtin::Avgpool2d { k, stride } => {
+                let x = self.shared(ops[0])?;
+                let f = self.fmt_of(x);
+                let xs = self.shape_of(x);
+                let (c, oh, ow) = (shape[0], shape[1], shape[2]);
+                let rows = self.fresh(&[c * oh * ow, k * k], f, false);
+                let patches = P::Patches {
+                    kh: *k,
+                    kw: *k,
+                    stride: *stride,
+                    pad: 0,
+                    per_channel: true,
+                };
+                let _ = xs;
+                self.push(patches, vec![x], rows)?;
+                let pooled = if matches!(b, Builtin::Maxpool2d { .. }) {
+                    let m = self.fresh(&[c * oh * ow], f, false);
+                    let op = P::Math {
+                        func: MathOp::Max,
+                        cols: k * k,
+                    };
+                    self.push(op, vec![rows], m)?;
+                    m
+                } else {
+                    let wide = Fmt {
+                        bits: (f.bits + ceil_log2(k * k)).min(64),
+                        frac: f.frac,
+                    };
+                    let w = self.fresh(&[c * oh * ow, k * k], wide, false);
+                    self.push(P::Extend, vec![rows], w)?;
+                    let sum = self.fresh(&[c * oh * ow], wide, false);
+                    self.push(P::Sum { axis: Some(1) }, vec![w], sum)?;
+                    let inv = FTensor::scalar(1.0 / (k * k) as f64);
+                    self.mul_public(
+                        sum,
+                        &inv,
+                        Fmt {
+                            bits: f.bits,
+                            frac: f.frac,
+                        },
+                        &[c * oh * ow],
+                    )?
+                };
+                let pf = self.fmt_of(pooled);
+                let nn = self.plan.tensors[pooled].nonneg;
+                let out = self.fresh(shape, pf, nn);
+                self.push(P::Reshape, vec![pooled], out)?;
+                self.convert(out, to)
+            }
+            Builtin::Max(axis) => {
+                let x = self.shared(ops[0])?;
+                let f = self.fmt_of(x);
+                let xs = self.shape_of(x);
+                // Rows over the reduced axis: the last axis directly, all elements as one
+                // row, or (a 2-D tensor's axis 0) its transpose.
+                let (rows_in, cols) = match axis {
+                    None => {
+                        let n: usize = xs.iter().product();
+                        let r = self.fresh(&[1, n], f, false);
+                        self.push(P::Reshape, vec![x], r)?;
+                        (r, n)
+                    }
+                    Some(a) if *a + 1 == xs.len() => (x, xs[*a]),
+                    Some(0) => {
+                        // [d0, rest…] as [d0, R], transposed to R rows of d0.
+                        let rest: usize = xs[1..].iter().product();
+                        let m2 = if xs.len() == 2 {
+                            x
+                        } else {
+                            let m2 = self.fresh(&[xs[0], rest], f, false);
+                            self.push(P::Reshape, vec![x], m2)?;
+                            m2
+                        };
+                        let r = self.fresh(&[rest, xs[0]], f, false);
+                        self.push(P::Transpose, vec![m2], r)?;
+                        (r, xs[0])
+                    }
+                    Some(_) => {
+                        return self
+                            .unsupported("`max` over an inner axis of a tensor of rank > 2");
+                    }
+                };
+                let rs = self.shape_of(rows_in);
+                let want: Vec<usize> = rs[..rs.len() - 1].to_vec();
+                let m = self.fresh(&want, f, false);
+                self.push(
+                    P::Math {
+                        func: MathOp::Max,
+                        cols,
+                    },
+                    vec![rows_in],
+                    m,
+                )?;
+                let m = if self.shape_of(m) == shape {
+                    m
+                } else {
+                    let r = self.fresh(shape, f, false);
+                    self.push(P::Reshape, vec![m], r)?;
+                    r
+                };
+                self.convert(m, to)
+            }
+            Builtin::Layernorm => {
+                // The normalisation, then γ·(·) + β with the server's γ and β shared.
+                let x = self.shared(ops[0])?;
+                let xs = self.shape_of(x);
+                let cols = xs.last().copied().unwrap_or(1).max(1);
+                let norm = self.fresh(shape, to, false);
+                self.push(
+                    P::Math {
+                        func: MathOp::Layernorm,
+                        cols,
+                    },
+                    vec![x],
+                    norm,
+                )?;
+                let g = self.shared(ops[1])?;
+                let g = self.convert(g, to)?;
+                let g = self.broadcast(g, shape)?;
+                let pf = Fmt {
+                    bits: (to.bits * 2).min(64),
+                    frac: to.frac * 2,
+                };
+                if to.bits * 2 > 64 {
+                    return Err(too_wide("layernorm's γ product", to.bits * 2));
+                }
+                let prod = self.fresh(shape, pf, false);
+                self.push(P::Mult, vec![norm, g], prod)?;
+                let scaled = self.convert(prod, to)?;
+                let b = self.shared(ops[2])?;
+                let b = self.convert(b, to)?;
+                let b = self.broadcast(b, shape)?;
+                let out = self.fresh(shape, to, false);
+                self.push(P::Add, vec![scaled, b], out)?;
+                Ok(out)
             }
             other => self.unsupported(format!("`{}`", builtin_name(other))),
         }

@@ -1061,3 +1061,22 @@ pub fn argmax<E: Engine>(
     // Positions < cols ≤ 2^{wide−1}: MSB 0.
     fit(e, idx, wide, out_bits)
 }
+
+/// The maximum of each row of `cols` signed `bits`-bit values (max pooling, `max` over an
+/// axis), in the same format. Domain: all inputs.
+pub fn row_maximum<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    cols: usize,
+    bits: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    if cols == 0 || cols > 1 << 32 || !x.len().is_multiple_of(cols) || !(1..=63).contains(&bits) {
+        return Err(arg(format!(
+            "max: {} elements of {bits} bits in rows of {cols}",
+            x.len()
+        )));
+    }
+    let xs = e.sext(x, bits, bits + 1)?;
+    let (m, _) = row_max(e, &xs, bits + 1, cols, false)?;
+    Ok(reduce(&m, bits))
+}

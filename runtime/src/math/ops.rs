@@ -29,10 +29,11 @@ pub enum MathOp {
     Softmax,
     Layernorm,
     Argmax,
+    Max,
 }
 
 /// Every math operation, in the order `sir bench op all` runs them.
-pub const ALL: [MathOp; 13] = [
+pub const ALL: [MathOp; 14] = [
     MathOp::Lut,
     MathOp::Digdec,
     MathOp::Msnzb,
@@ -46,6 +47,7 @@ pub const ALL: [MathOp; 13] = [
     MathOp::Softmax,
     MathOp::Layernorm,
     MathOp::Argmax,
+    MathOp::Max,
 ];
 
 /// softmax with the registry's default row length, for tuning.
@@ -93,13 +95,14 @@ impl MathOp {
             MathOp::Softmax => "softmax",
             MathOp::Layernorm => "layernorm",
             MathOp::Argmax => "argmax",
+            MathOp::Max => "max",
         }
     }
 
     fn is_function(self) -> bool {
         !matches!(
             self,
-            MathOp::Lut | MathOp::Digdec | MathOp::Msnzb | MathOp::Argmax
+            MathOp::Lut | MathOp::Digdec | MathOp::Msnzb | MathOp::Argmax | MathOp::Max
         )
     }
 
@@ -247,6 +250,14 @@ impl MathOp {
             MathOp::Softmax => funcs::softmax(e, x, Self::cols(params, x.len()), i, o, t),
             MathOp::Layernorm => funcs::layernorm(e, x, Self::cols(params, x.len()), i, o, t),
             MathOp::Argmax => funcs::argmax(e, x, Self::cols(params, x.len()), i.bits, o.bits),
+            MathOp::Max => {
+                if o != i {
+                    return Err(ProtoError::Argument(
+                        "max: the output format is the input's".into(),
+                    ));
+                }
+                funcs::row_maximum(e, x, Self::cols(params, x.len()), i.bits)
+            }
         }
     }
 
@@ -292,7 +303,7 @@ impl MathOp {
             MathOp::Tanh => x.tanh(),
             MathOp::Rsqrt => 1.0 / x.sqrt(),
             MathOp::Sqrt => x.sqrt(),
-            MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax => x,
+            MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax | MathOp::Max => x,
             MathOp::Lut | MathOp::Digdec | MathOp::Msnzb => x,
         }
     }

@@ -260,15 +260,17 @@ fn two_party_equals_cleartext_and_cost() {
                     continue;
                 }
             }
-            let sizes: [usize; 3] =
-                if matches!(op, MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax) {
-                    [1, 3, 1008]
-                } else {
-                    [1, 3, 1000]
-                };
+            let sizes: [usize; 3] = if matches!(
+                op,
+                MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax | MathOp::Max
+            ) {
+                [1, 3, 1008]
+            } else {
+                [1, 3, 1000]
+            };
             for n in sizes {
                 // argmax has one result per row: the rows are given explicitly.
-                let p = if op == MathOp::Argmax {
+                let p = if matches!(op, MathOp::Argmax | MathOp::Max) {
                     Params {
                         dims: Some([1, n.min(16), 1]),
                         ..p

@@ -75,6 +75,27 @@ pub fn shape_of(op: &Op, args: &[&[usize]], out: &[usize]) -> Result<Vec<usize>,
             out.to_vec()
         }
         Op::Transpose => x.iter().rev().copied().collect(),
+        Op::Patches {
+            kh,
+            kw,
+            stride,
+            pad,
+            per_channel,
+        } => {
+            let &[c, h, w] = x else {
+                return Err("patches of a tensor that is not [C, H, W]".into());
+            };
+            let (ph, pw) = (h + 2 * pad, w + 2 * pad);
+            if *kh == 0 || *kw == 0 || *stride == 0 || ph < *kh || pw < *kw {
+                return Err("a window that does not fit".into());
+            }
+            let (oh, ow) = ((ph - kh) / stride + 1, (pw - kw) / stride + 1);
+            if *per_channel {
+                vec![c * oh * ow, kh * kw]
+            } else {
+                vec![oh * ow, c * kh * kw]
+            }
+        }
         Op::Concat { axis } => {
             let mut s = x.to_vec();
             if *axis >= s.len() {
@@ -306,6 +327,18 @@ fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, PlanError> {
             };
             args[0][a * stride..b * stride].to_vec()
         }
+        Op::Patches {
+            kh,
+            kw,
+            stride,
+            pad,
+            per_channel,
+        } => patches(
+            args[0],
+            &t(0).shape,
+            (*kh, *kw, *stride, *pad),
+            *per_channel,
+        ),
         Op::Broadcast | Op::Select { .. } | Op::Transpose => {
             let shapes: Vec<&[usize]> = ins
                 .args
@@ -362,4 +395,53 @@ fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, PlanError> {
         .map_err(|e| plan.err(k, e.to_string()))?,
         Op::Relu => args[0].iter().map(|&a| fixed::relu(a, bits)).collect(),
     })
+}
+
+/// The windows of a [C, H, W] tensor as rows (zeros where the window leaves the input):
+/// [OH·OW, C·KH·KW], or with `per_channel` [C·OH·OW, KH·KW]. Zero is a valid sharing of
+/// zero, so the same map works on shares.
+pub fn patches(
+    x: &[u64],
+    shape: &[usize],
+    (kh, kw, stride, pad): (usize, usize, usize, usize),
+    per_channel: bool,
+) -> Vec<u64> {
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let oh = (h + 2 * pad - kh) / stride + 1;
+    let ow = (w + 2 * pad - kw) / stride + 1;
+    let mut out = Vec::with_capacity(c * oh * ow * kh * kw);
+    let at = |ch: usize, i: usize, j: usize, p: usize, q: usize| -> u64 {
+        let (r, s) = (i * stride + p, j * stride + q);
+        if r < pad || s < pad || r - pad >= h || s - pad >= w {
+            0
+        } else {
+            x[(ch * h + r - pad) * w + s - pad]
+        }
+    };
+    if per_channel {
+        for ch in 0..c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    for p in 0..kh {
+                        for q in 0..kw {
+                            out.push(at(ch, i, j, p, q));
+                        }
+                    }
+                }
+            }
+        }
+    } else {
+        for i in 0..oh {
+            for j in 0..ow {
+                for ch in 0..c {
+                    for p in 0..kh {
+                        for q in 0..kw {
+                            out.push(at(ch, i, j, p, q));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
 }

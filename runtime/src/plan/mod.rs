@@ -128,6 +128,15 @@ pub enum Op {
     },
     Reshape,
     Transpose,
+    /// The k_h×k_w windows of a [C, H, W] tensor (zero padding `pad`, step `stride`) as rows:
+    /// [OH·OW, C·KH·KW] for a convolution, or with `per_channel` [C·OH·OW, KH·KW] for pooling.
+    Patches {
+        kh: usize,
+        kw: usize,
+        stride: usize,
+        pad: usize,
+        per_channel: bool,
+    },
     Concat {
         axis: usize,
     },
@@ -250,6 +259,7 @@ impl Op {
             Op::Select { .. } => "select",
             Op::Reshape => "reshape",
             Op::Transpose => "transpose",
+            Op::Patches { .. } => "patches",
             Op::Concat { .. } => "concat",
             Op::Sum { .. } => "sum",
             Op::Extend => "extend",
@@ -276,6 +286,7 @@ impl Op {
             | Op::Select { .. }
             | Op::Reshape
             | Op::Transpose
+            | Op::Patches { .. }
             | Op::Concat { .. }
             | Op::Sum { .. } => "local",
             Op::Extend | Op::Truncate { .. } => "extension/truncation",
@@ -411,6 +422,7 @@ impl Plan {
             | Op::Select { .. }
             | Op::Reshape
             | Op::Transpose
+            | Op::Patches { .. }
             | Op::Concat { .. }
             | Op::Sum { .. } => Cost::ZERO,
             Op::Extend => {
@@ -563,7 +575,19 @@ impl Plan {
                 }
                 listed[io.tensor] = true;
             }
-            if let Some(i) = (0..nt).find(|&i| self.tensors[i].owner == owner && !listed[i]) {
+            // (A server tensor may also be the server's own rearrangement of a weight.)
+            let produced: Vec<bool> = {
+                let mut v = vec![false; nt];
+                for ins in &self.instrs {
+                    if ins.out < nt {
+                        v[ins.out] = true;
+                    }
+                }
+                v
+            };
+            if let Some(i) =
+                (0..nt).find(|&i| self.tensors[i].owner == owner && !listed[i] && !produced[i])
+            {
                 return Err(PlanError::Plan(format!(
                     "tensor {i} is held by a party but is no {what}"
                 )));
@@ -571,8 +595,14 @@ impl Plan {
         }
         // Each tensor is written once, after its operands (instructions run in order).
         let mut written = vec![false; nt];
+        let listed_io: std::collections::HashSet<usize> = self
+            .inputs
+            .iter()
+            .chain(&self.params)
+            .map(|io| io.tensor)
+            .collect();
         for (i, t) in self.tensors.iter().enumerate() {
-            written[i] = matches!(t.owner, Owner::Public | Owner::Server | Owner::Client);
+            written[i] = t.owner == Owner::Public || listed_io.contains(&i);
         }
         for (k, ins) in self.instrs.iter().enumerate() {
             if !in_range(ins.out) || ins.args.iter().any(|&a| !in_range(a)) {
@@ -689,13 +719,21 @@ impl Plan {
             | Op::Select { .. }
             | Op::Reshape
             | Op::Transpose
+            | Op::Patches { .. }
             | Op::Concat { .. }
             | Op::Sum { .. } => {
-                if ins.args.iter().any(|&a| !shared(&self.tensors[a]))
-                    || !shared(out)
+                // The server may rearrange its own weights (e.g. a convolution's kernel into
+                // a matrix); everything else moves shares.
+                let server_move = matches!(ins.op, Op::Reshape | Op::Transpose)
+                    && t(0).owner == Owner::Server
+                    && out.owner == Owner::Server;
+                let all_shared = ins.args.iter().all(|&a| shared(&self.tensors[a])) && shared(out);
+                if !(server_move || all_shared)
                     || ins.args.iter().any(|&a| !same_fmt(&self.tensors[a], out))
                 {
-                    return bad("rearranges shared tensors of the result's format");
+                    return bad(
+                        "rearranges shared tensors (or the server's own) of the result's format",
+                    );
                 }
                 let want = clear::shape_of(
                     &ins.op,
@@ -775,14 +813,17 @@ impl Plan {
                 if matches!(func, MathOp::Lut | MathOp::Digdec | MathOp::Msnzb) {
                     return bad("is a building block, not a plan instruction");
                 }
-                let row = matches!(func, MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax);
+                let row = matches!(
+                    func,
+                    MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax | MathOp::Max
+                );
                 let last = x.shape.last().copied().unwrap_or(1);
                 let rows_ok = if row {
                     *cols == last && last >= 1
                 } else {
                     *cols == 1
                 };
-                let want = if *func == MathOp::Argmax {
+                let want = if matches!(func, MathOp::Argmax | MathOp::Max) {
                     let mut s = x.shape.clone();
                     s.pop();
                     s
