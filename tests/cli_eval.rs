@@ -3,29 +3,17 @@
 
 use sir_runtime::{Tensor, npy};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const MODEL: &str = "examples/fastgrnn_g30/model.sir";
 const WEIGHTS: &str = "examples/fastgrnn_g30/weights.npz";
 const INPUTS: &str = "examples/fastgrnn_g30/inputs.npy";
 
-fn sir(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sir"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("sir runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "cli_support/mod.rs"]
+mod cli_support;
+use cli_support::sir;
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sir-cli-eval-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name)
+    cli_support::tmp("sir-cli-eval", name)
 }
 
 fn weights_with(edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> String {

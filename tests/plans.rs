@@ -5,7 +5,6 @@
 
 use sir_runtime::npy;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// (example, calibration inputs, held-out inputs).
 const EXAMPLES: [(&str, &str, &str); 3] = [
@@ -14,23 +13,12 @@ const EXAMPLES: [(&str, &str, &str); 3] = [
     ("lstm_vowels", "calib.npy", "test.npy"),
 ];
 
-fn sir(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sir"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("sir runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "cli_support/mod.rs"]
+mod cli_support;
+use cli_support::sir;
 
 fn tmp(name: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("sir-plans-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name).display().to_string()
+    cli_support::tmp("sir-plans", name).display().to_string()
 }
 
 fn path(ex: &str, file: &str) -> String {

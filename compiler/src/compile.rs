@@ -110,11 +110,7 @@ pub fn compile(
         });
     }
     let graph = graph::build(prog)?;
-    let ranges = graph::ranges(&graph, &samples, weights)?;
-    let floats: Vec<Vec<Tensor>> = samples
-        .par_iter()
-        .map(|s| graph::eval(&graph, s, weights))
-        .collect::<Result<_, _>>()?;
+    let (ranges, floats) = graph::profile(&graph, &samples, weights)?;
     let float_metric = match labels {
         Some(l) => accuracy(&floats, l),
         None => 0.0,
@@ -275,18 +271,16 @@ pub fn compile(
             });
         }
     };
+    let node_group: Vec<String> = (0..graph.len())
+        .map(|i| precision::group(&graph, i))
+        .collect();
     let groups: Vec<String> = {
-        let mut g: Vec<String> = (0..graph.len())
-            .map(|i| precision::group(&graph, i))
-            .collect();
+        let mut g = node_group.clone();
         g.sort();
         g.dedup();
         g.truncate(MAX_GROUPS);
         g
     };
-    let node_group: Vec<String> = (0..graph.len())
-        .map(|i| precision::group(&graph, i))
-        .collect();
     let mut widths: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     let mut narrowed = Vec::new();
     for g in &groups {

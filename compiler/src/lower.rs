@@ -512,23 +512,8 @@ impl Lower<'_> {
                 }
             }
             Op::MatMul => match (val(self, 0), val(self, 1)) {
-                (Some(Val::Shared(_)), Some(Val::Server(w))) => {
-                    let x = self.shared(ops[0])?;
-                    let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
-                    let d2 = self.plan.tensors[w].shape[0];
-                    let pf = Fmt {
-                        bits: fx.bits + fw.bits + ceil_log2(d2),
-                        frac: fx.frac + fw.frac,
-                    };
-                    if pf.bits > 64 {
-                        return Err(too_wide("a matrix product", pf.bits));
-                    }
-                    let out = self.fresh(&shape, pf, false);
-                    self.push(P::MatMul, vec![x, w], out)?;
-                    self.convert(out, to)?
-                }
-                (Some(Val::Public(_)), Some(Val::Server(w))) => {
-                    // A public X (e.g. a zero initial state) enters as shares.
+                // A public X (e.g. a zero initial state) enters as shares.
+                (Some(Val::Shared(_) | Val::Public(_)), Some(Val::Server(w))) => {
                     let x = self.shared(ops[0])?;
                     let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
                     let d2 = self.plan.tensors[w].shape[0];
@@ -583,11 +568,7 @@ impl Lower<'_> {
         to: Fmt,
         shape: &[usize],
     ) -> Result<usize, LowerError> {
-        let c = if c.shape().is_empty() || c.shape() == shape {
-            c.clone()
-        } else {
-            kernels::binary(crate::syntax::ast::BinOp::Add, &kernels::zeros(shape), c)
-        };
+        let c = broadcast_const(c, shape);
         let ct = self.public(&c, to);
         let out = self.fresh(shape, to, false);
         self.push(P::AddPublic, vec![x, ct], out)?;
@@ -603,11 +584,7 @@ impl Lower<'_> {
         shape: &[usize],
     ) -> Result<usize, LowerError> {
         let x = self.broadcast(x, shape)?;
-        let c = if c.shape().is_empty() || c.shape() == shape {
-            c.clone()
-        } else {
-            kernels::binary(crate::syntax::ast::BinOp::Add, &kernels::zeros(shape), c)
-        };
+        let c = broadcast_const(c, shape);
         if c.data().iter().any(|v| !v.is_finite()) {
             return self.unsupported("a product with an infinite or NaN constant");
         }
@@ -937,6 +914,15 @@ impl Lower<'_> {
             }
             other => self.unsupported(format!("`{}`", builtin_name(other))),
         }
+    }
+}
+
+/// A constant as a scalar or at `shape` (NumPy broadcasting): the public operand's forms.
+fn broadcast_const(c: &FTensor, shape: &[usize]) -> FTensor {
+    if c.shape().is_empty() || c.shape() == shape {
+        c.clone()
+    } else {
+        kernels::binary(crate::syntax::ast::BinOp::Add, &kernels::zeros(shape), c)
     }
 }
 

@@ -203,35 +203,18 @@ impl Interp<'_> {
             )),
             ExprKind::Select { base, sels } => {
                 let b = self.tensor(f, base)?;
-                let mut ks = Vec::with_capacity(sels.len());
-                for (axis, s) in sels.iter().enumerate() {
-                    let extent = b.shape()[axis];
-                    let check = |v: i64, allow_end: bool| {
-                        let max = if allow_end {
-                            extent as i64
-                        } else {
-                            extent as i64 - 1
-                        };
-                        if (0..=max).contains(&v) {
-                            Ok(v as usize)
-                        } else {
-                            Err(EvalError::OutOfBounds {
-                                index: v,
-                                extent,
-                                span: e.span,
-                            })
-                        }
-                    };
-                    ks.push(match s {
-                        Sel::Index(i) => k::Sel::Index(check(self.int(f, i, e.span)?, false)?),
-                        Sel::Range(a, bnd) => {
-                            let a = check(self.int(f, a, e.span)?, false)?;
-                            let bnd = check(self.int(f, bnd, e.span)?, true)?;
-                            k::Sel::Range(a, bnd.max(a))
-                        }
-                        Sel::Full => k::Sel::Full,
-                    });
-                }
+                let ks = resolve_sels(sels, b.shape(), &f.loops).map_err(|err| match err {
+                    SelError::OutOfBounds { index, extent } => EvalError::OutOfBounds {
+                        index,
+                        extent,
+                        span: e.span,
+                    },
+                    SelError::Overflow => EvalError::Overflow { span: e.span },
+                    SelError::Axes => EvalError::Internal {
+                        what: "a selection on more axes than its operand has",
+                        span: e.span,
+                    },
+                })?;
                 t(k::select(&b, &ks))
             }
             ExprKind::Builtin { op, args } => {
@@ -253,6 +236,47 @@ impl Interp<'_> {
             }),
         }
     }
+}
+
+/// Why a selection could not be resolved to positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelError {
+    OutOfBounds {
+        index: i64,
+        extent: usize,
+    },
+    Overflow,
+    /// More selections than the operand has axes.
+    Axes,
+}
+
+/// The positions a selection names, given the loop variables' values, each checked against
+/// its axis (the end of a range may be the extent; an empty range stays empty). Shared by the
+/// interpreter and the graph builder, so both accept and refuse the same selections.
+pub fn resolve_sels(sels: &[Sel], shape: &[usize], loops: &[i64]) -> Result<Vec<k::Sel>, SelError> {
+    let mut ks = Vec::with_capacity(sels.len());
+    for (axis, s) in sels.iter().enumerate() {
+        let extent = *shape.get(axis).ok_or(SelError::Axes)?;
+        let at = |i: &IExpr, allow_end: bool| -> Result<usize, SelError> {
+            let v = i.eval(loops).ok_or(SelError::Overflow)?;
+            let max = extent as i64 - if allow_end { 0 } else { 1 };
+            if (0..=max).contains(&v) {
+                Ok(v as usize)
+            } else {
+                Err(SelError::OutOfBounds { index: v, extent })
+            }
+        };
+        ks.push(match s {
+            Sel::Index(i) => k::Sel::Index(at(i, false)?),
+            Sel::Range(a, bnd) => {
+                let a = at(a, false)?;
+                let bnd = at(bnd, true)?;
+                k::Sel::Range(a, bnd.max(a))
+            }
+            Sel::Full => k::Sel::Full,
+        });
+    }
+    Ok(ks)
 }
 
 /// The largest tensor (in elements) any expression of the program produces, with its span:

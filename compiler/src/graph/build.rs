@@ -12,9 +12,10 @@
 
 use super::{Graph, Node, Op, apply};
 use crate::diag::Span;
+use crate::eval::interp::{SelError, resolve_sels};
 use crate::eval::kernels as k;
 use crate::types::tir::Pin;
-use crate::types::tir::{self, Expr, ExprKind, IExpr, Sel, Stmt};
+use crate::types::tir::{self, Expr, ExprKind, IExpr, Stmt};
 use petgraph::graph::{DiGraph, NodeIndex};
 use sir_runtime::Tensor;
 use std::collections::HashMap;
@@ -509,38 +510,18 @@ impl Builder<'_> {
                     .get(b as usize)
                     .map(|p| p.node.shape.clone())
                     .unwrap_or_default();
-                let mut ks = Vec::with_capacity(sels.len());
-                for (axis, s) in sels.iter().enumerate() {
-                    let extent = *base_shape.get(axis).ok_or(BuildError::Internal {
+                let ks = resolve_sels(sels, &base_shape, &f.loops).map_err(|err| match err {
+                    SelError::OutOfBounds { index, extent } => BuildError::OutOfBounds {
+                        index,
+                        extent,
+                        span: e.span,
+                    },
+                    SelError::Overflow => BuildError::Overflow { span: e.span },
+                    SelError::Axes => BuildError::Internal {
                         what: "a selection on more axes than its operand has",
                         span: e.span,
-                    })?;
-                    let check = |v: i64, allow_end: bool| {
-                        let max = if allow_end {
-                            extent as i64
-                        } else {
-                            extent as i64 - 1
-                        };
-                        if (0..=max).contains(&v) {
-                            Ok(v as usize)
-                        } else {
-                            Err(BuildError::OutOfBounds {
-                                index: v,
-                                extent,
-                                span: e.span,
-                            })
-                        }
-                    };
-                    ks.push(match s {
-                        Sel::Index(i) => k::Sel::Index(check(self.int(f, i, e.span)?, false)?),
-                        Sel::Range(a, bnd) => {
-                            let a = check(self.int(f, a, e.span)?, false)?;
-                            let bnd = check(self.int(f, bnd, e.span)?, true)?;
-                            k::Sel::Range(a, bnd.max(a))
-                        }
-                        Sel::Full => k::Sel::Full,
-                    });
-                }
+                    },
+                })?;
                 let shape =
                     k::select_shape(&base_shape, &ks).map_err(|_| BuildError::Internal {
                         what: "a selection its operand's shape does not admit",

@@ -198,17 +198,32 @@ pub fn ranges(
     samples: &[Vec<Arc<Tensor>>],
     params: &[Arc<Tensor>],
 ) -> Result<Vec<Range>, GraphEvalError> {
+    Ok(profile(graph, samples, params)?.0)
+}
+
+/// [`ranges`] and, from the same pass, every sample's outputs (in order).
+pub fn profile(
+    graph: &Graph,
+    samples: &[Vec<Arc<Tensor>>],
+    params: &[Arc<Tensor>],
+) -> Result<(Vec<Range>, Vec<Vec<Tensor>>), GraphEvalError> {
     let sched = Schedule::new(graph);
     let n = graph.g.node_count();
-    samples
+    let per: Vec<(Vec<Range>, Vec<Tensor>)> = samples
         .par_iter()
         .map(|inputs| {
             let mut rs = vec![Range::EMPTY; n];
-            walk(graph, &sched, inputs, params, |i, t| rs[i] = Range::of(t))?;
-            Ok(rs)
+            let outs = walk(graph, &sched, inputs, params, |i, t| rs[i] = Range::of(t))?;
+            Ok((rs, outs))
         })
-        .try_reduce(
-            || vec![Range::EMPTY; n],
-            |a, b| Ok(a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect()),
-        )
+        .collect::<Result<_, GraphEvalError>>()?;
+    let mut ranges = vec![Range::EMPTY; n];
+    let mut outputs = Vec::with_capacity(per.len());
+    for (rs, outs) in per {
+        for (r, x) in ranges.iter_mut().zip(rs) {
+            *r = r.merge(x);
+        }
+        outputs.push(outs);
+    }
+    Ok((ranges, outputs))
 }

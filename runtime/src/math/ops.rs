@@ -282,12 +282,10 @@ impl MathOp {
         Ok(c.cost)
     }
 
+    /// [`MathOp::exact_cost`], zero for parameters that cannot run (the registry checks
+    /// them first).
     pub fn cost(self, n: usize, params: &Params) -> Cost {
-        let mut c = Counter::default();
-        match self.eval(&mut c, &vec![0; n], params) {
-            Ok(_) => c.cost,
-            Err(_) => Cost::ZERO,
-        }
+        self.exact_cost(n, params).unwrap_or(Cost::ZERO)
     }
 
     pub fn run(self, p: &mut Party, inp: &Inputs, params: &Params) -> Result<Vec<u64>, ProtoError> {

@@ -409,7 +409,6 @@ pub fn patches(
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let oh = (h + 2 * pad - kh) / stride + 1;
     let ow = (w + 2 * pad - kw) / stride + 1;
-    let mut out = Vec::with_capacity(c * oh * ow * kh * kw);
     let at = |ch: usize, i: usize, j: usize, p: usize, q: usize| -> u64 {
         let (r, s) = (i * stride + p, j * stride + q);
         if r < pad || s < pad || r - pad >= h || s - pad >= w {
@@ -418,28 +417,21 @@ pub fn patches(
             x[(ch * h + r - pad) * w + s - pad]
         }
     };
-    if per_channel {
-        for ch in 0..c {
-            for i in 0..oh {
-                for j in 0..ow {
-                    for p in 0..kh {
-                        for q in 0..kw {
-                            out.push(at(ch, i, j, p, q));
-                        }
-                    }
-                }
-            }
-        }
+    // One row per (channel, window) or per window: the same cells, in the layout's order.
+    let cells: Vec<(usize, usize, usize)> = if per_channel {
+        (0..c)
+            .flat_map(|ch| (0..oh).flat_map(move |i| (0..ow).map(move |j| (ch, i, j))))
+            .collect()
     } else {
-        for i in 0..oh {
-            for j in 0..ow {
-                for ch in 0..c {
-                    for p in 0..kh {
-                        for q in 0..kw {
-                            out.push(at(ch, i, j, p, q));
-                        }
-                    }
-                }
+        (0..oh)
+            .flat_map(|i| (0..ow).flat_map(move |j| (0..c).map(move |ch| (ch, i, j))))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(c * oh * ow * kh * kw);
+    for (ch, i, j) in cells {
+        for p in 0..kh {
+            for q in 0..kw {
+                out.push(at(ch, i, j, p, q));
             }
         }
     }

@@ -271,10 +271,20 @@ impl Op {
         }
     }
 
+    /// Whether each party computes it on its own shares (or the public values), without
+    /// communication.
+    pub fn is_local(&self) -> bool {
+        self.protocol() == "local"
+    }
+
     /// The protocol family, for `sir inspect --by protocol`.
     pub fn protocol(&self) -> &'static str {
         match self {
             Op::Share | Op::Reveal => "io",
+            Op::Extend | Op::Truncate { .. } => "extension/truncation",
+            Op::Mult | Op::MatMul => "multiplication",
+            Op::Math { .. } => "math (SiRnn)",
+            Op::Relu => "comparison (CrypTFlow2)",
             Op::Add
             | Op::Sub
             | Op::Neg
@@ -289,10 +299,6 @@ impl Op {
             | Op::Patches { .. }
             | Op::Concat { .. }
             | Op::Sum { .. } => "local",
-            Op::Extend | Op::Truncate { .. } => "extension/truncation",
-            Op::Mult | Op::MatMul => "multiplication",
-            Op::Math { .. } => "math (SiRnn)",
-            Op::Relu => "comparison (CrypTFlow2)",
         }
     }
 
@@ -411,20 +417,6 @@ impl Plan {
                 share::input_cost(n, out.bits, owner)
             }
             Op::Reveal => share::reveal_cost(n, out.bits, Role::Client),
-            Op::Add
-            | Op::Sub
-            | Op::Neg
-            | Op::Embed
-            | Op::AddPublic
-            | Op::MulPublic
-            | Op::Narrow
-            | Op::Broadcast
-            | Op::Select { .. }
-            | Op::Reshape
-            | Op::Transpose
-            | Op::Patches { .. }
-            | Op::Concat { .. }
-            | Op::Sum { .. } => Cost::ZERO,
             Op::Extend => {
                 let (m, to) = (t(0).bits, out.bits);
                 if t(0).nonneg {
@@ -459,6 +451,8 @@ impl Plan {
                     .map_err(|e| self.err(k, e.to_string()))?
             }
             Op::Relu => relu::relu_cost(n, out.bits),
+            // Every other instruction is local (`Op::protocol` lists them).
+            _ => Cost::ZERO,
         })
     }
 
