@@ -2,6 +2,7 @@
 //! two-party protocols that execute plans. See ARCHITECTURE.md for where things live.
 
 pub mod bench;
+pub mod exec;
 pub mod fixed;
 pub mod math;
 pub mod net;

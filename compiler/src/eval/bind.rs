@@ -61,15 +61,53 @@ fn finite(file: &str, name: &str, t: &Tensor) -> Result<(), BindError> {
     }
 }
 
+/// A declared `param` or `input`: what an array must be called and shaped. A model gives them
+/// ([`Decl::params`], [`Decl::inputs`]), and so does a plan (which `sir run` binds against).
+#[derive(Clone, Copy, Debug)]
+pub struct Decl<'a> {
+    pub name: &'a str,
+    pub shape: &'a [usize],
+}
+
+impl<'a> Decl<'a> {
+    pub fn params(model: &'a tir::Model) -> Vec<Decl<'a>> {
+        model
+            .params
+            .iter()
+            .map(|p| Decl::new(&p.name, &p.shape))
+            .collect()
+    }
+
+    pub fn inputs(model: &'a tir::Model) -> Vec<Decl<'a>> {
+        model
+            .inputs
+            .iter()
+            .map(|p| Decl::new(&p.name, &p.shape))
+            .collect()
+    }
+
+    pub fn new(name: &'a str, shape: &'a [usize]) -> Decl<'a> {
+        Decl { name, shape }
+    }
+}
+
 /// Orders the arrays of a weights file as the model's `param`s, checking names and shapes.
 pub fn bind_weights(
     model: &tir::Model,
     arrays: Vec<(String, Tensor)>,
     file: &str,
 ) -> Result<Vec<Arc<Tensor>>, BindError> {
+    bind_weights_to(&Decl::params(model), arrays, file)
+}
+
+/// Orders the arrays of a weights file as `params`, checking names and shapes.
+pub fn bind_weights_to(
+    params: &[Decl<'_>],
+    arrays: Vec<(String, Tensor)>,
+    file: &str,
+) -> Result<Vec<Arc<Tensor>>, BindError> {
     let known = || {
-        model
-            .params
+        params
             .iter()
             .map(|p| p.name.as_str())
             .collect::<Vec<_>>()
@@ -77,7 +115,7 @@ pub fn bind_weights(
     };
     if let Some((name, _)) = arrays
         .iter()
-        .find(|(n, _)| !model.params.iter().any(|p| &p.name == n))
+        .find(|(n, _)| !params.iter().any(|p| p.name == n))
     {
         return Err(BindError::ExtraArray {
             file: file.into(),
@@ -87,19 +125,19 @@ pub fn bind_weights(
         });
     }
     let mut arrays: Vec<Option<(String, Tensor)>> = arrays.into_iter().map(Some).collect();
-    let mut out = Vec::with_capacity(model.params.len());
-    for p in &model.params {
+    let mut out = Vec::with_capacity(params.len());
+    for p in params {
         let slot = arrays
             .iter_mut()
-            .find(|a| a.as_ref().is_some_and(|(n, _)| *n == p.name));
+            .find(|a| a.as_ref().is_some_and(|(n, _)| n == p.name));
         let Some((name, t)) = slot.and_then(Option::take) else {
             return Err(BindError::MissingArray {
                 file: file.into(),
-                name: p.name.clone(),
-                expected: shape_str(&p.shape),
+                name: p.name.to_string(),
+                expected: shape_str(p.shape),
             });
         };
-        if t.shape() != p.shape.as_slice() {
+        if t.shape() != p.shape {
             let hint = if p.shape.is_empty() {
                 " (a scalar: save it as a 0-d array, e.g. `np.float64(v)`)"
             } else {
@@ -109,10 +147,10 @@ pub fn bind_weights(
                 file: file.into(),
                 name,
                 got: shape_str(t.shape()),
-                expected: format!("{}{hint}", shape_str(&p.shape)),
+                expected: format!("{}{hint}", shape_str(p.shape)),
             });
         }
-        finite(file, &p.name, &t)?;
+        finite(file, p.name, &t)?;
         out.push(Arc::new(t));
     }
     Ok(out)
@@ -155,9 +193,17 @@ pub fn bind_inputs(
     arrays: Vec<(Option<String>, Tensor)>,
     file: &str,
 ) -> Result<Batch, BindError> {
+    bind_inputs_to(&Decl::inputs(model), arrays, file)
+}
+
+/// [`bind_inputs`] against any list of declared inputs.
+pub fn bind_inputs_to(
+    decls: &[Decl<'_>],
+    arrays: Vec<(Option<String>, Tensor)>,
+    file: &str,
+) -> Result<Batch, BindError> {
     let names = || {
-        model
-            .inputs
+        decls
             .iter()
             .map(|p| p.name.as_str())
             .collect::<Vec<_>>()
@@ -165,10 +211,10 @@ pub fn bind_inputs(
     };
     let mut ordered: Vec<(String, Tensor)> = Vec::new();
     if arrays.len() == 1 && arrays[0].0.is_none() {
-        if model.inputs.len() != 1 {
+        if decls.len() != 1 {
             return Err(BindError::NeedNpz {
                 file: file.into(),
-                count: model.inputs.len(),
+                count: decls.len(),
                 names: names(),
             });
         }
@@ -177,7 +223,7 @@ pub fn bind_inputs(
             count: 1,
             names: names(),
         })?;
-        ordered.push((model.inputs[0].name.clone(), t));
+        ordered.push((decls[0].name.to_string(), t));
     } else {
         let mut arrays: Vec<Option<(String, Tensor)>> = arrays
             .into_iter()
@@ -186,7 +232,7 @@ pub fn bind_inputs(
         if let Some((name, _)) = arrays
             .iter()
             .flatten()
-            .find(|(n, _)| !model.inputs.iter().any(|p| &p.name == n))
+            .find(|(n, _)| !decls.iter().any(|p| p.name == n))
         {
             return Err(BindError::ExtraArray {
                 file: file.into(),
@@ -195,16 +241,16 @@ pub fn bind_inputs(
                 known: names(),
             });
         }
-        for d in &model.inputs {
+        for d in decls {
             let slot = arrays
                 .iter_mut()
-                .find(|a| a.as_ref().is_some_and(|(n, _)| *n == d.name))
+                .find(|a| a.as_ref().is_some_and(|(n, _)| n == d.name))
                 .and_then(Option::take);
             let Some(a) = slot else {
                 return Err(BindError::MissingArray {
                     file: file.into(),
-                    name: d.name.clone(),
-                    expected: shape_str(&d.shape),
+                    name: d.name.to_string(),
+                    expected: shape_str(d.shape),
                 });
             };
             ordered.push(a);
@@ -212,8 +258,8 @@ pub fn bind_inputs(
     }
     let mut batch: Option<(bool, usize, String)> = None;
     let mut inputs = Vec::new();
-    for (d, (name, t)) in model.inputs.iter().zip(ordered) {
-        let this = if t.shape() == d.shape.as_slice() {
+    for (d, (name, t)) in decls.iter().zip(ordered) {
+        let this = if t.shape() == d.shape {
             (false, 1)
         } else if t.rank() == d.shape.len() + 1 && t.shape()[1..] == d.shape[..] {
             (true, t.shape()[0])
@@ -224,7 +270,7 @@ pub fn bind_inputs(
                 got: shape_str(t.shape()),
                 expected: format!(
                     "{} (or [n, {}] for a batch of n samples)",
-                    shape_str(&d.shape),
+                    shape_str(d.shape),
                     d.shape
                         .iter()
                         .map(|x| x.to_string())

@@ -279,7 +279,7 @@ pub fn run(
 }
 
 /// One instruction on cleartext values.
-fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, PlanError> {
+pub(crate) fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, PlanError> {
     let ins = &plan.instrs[k];
     let t = |i: usize| &plan.tensors[ins.args[i]];
     let out = &plan.tensors[ins.out];

@@ -402,10 +402,43 @@ impl Plan {
 
     /// The exact cost of instruction `k` from the protocols' cost functions.
     pub fn instr_cost(&self, k: usize) -> Result<Cost, PlanError> {
+        self.cost_at(k, self.units(k))
+    }
+
+    /// How many independent units instruction `k` works on per sample: its elements, or for
+    /// a function over rows its rows, for a matrix product X's rows. A batch of B samples (or
+    /// a slice of one, on another connection) is the same instruction on more (or fewer)
+    /// units, which is all [`Plan::cost_at`] needs to cost it.
+    pub fn units(&self, k: usize) -> usize {
+        let ins = &self.instrs[k];
+        let x = &self.tensors[ins.args[0]];
+        match &ins.op {
+            Op::MatMul => match x.shape[..] {
+                [d1, _] => d1,
+                _ => 1,
+            },
+            Op::Math { cols, .. } => x.numel() / (*cols).max(1),
+            _ => self.tensors[ins.out].numel(),
+        }
+    }
+
+    /// The operand elements of one unit of instruction `k` (see [`Plan::units`]).
+    pub fn unit_len(&self, k: usize) -> usize {
+        let ins = &self.instrs[k];
+        let x = &self.tensors[ins.args[0]];
+        match &ins.op {
+            Op::MatMul => x.shape.last().copied().unwrap_or(1),
+            Op::Math { cols, .. } => (*cols).max(1),
+            _ => 1,
+        }
+    }
+
+    /// The exact cost of instruction `k` on `units` units (its own count: [`Plan::instr_cost`]).
+    pub fn cost_at(&self, k: usize, units: usize) -> Result<Cost, PlanError> {
         let ins = &self.instrs[k];
         let t = |i: usize| &self.tensors[ins.args[i]];
         let out = &self.tensors[ins.out];
-        let n = out.numel();
+        let n = units;
         use crate::proto::{ext, linear, mult, relu, share, trunc};
         Ok(match &ins.op {
             Op::Share => {
@@ -436,7 +469,7 @@ impl Plan {
             Op::MatMul => {
                 let (dims, _) = self.matmul_dims(k)?;
                 let p = linear::MatMulParams {
-                    dims,
+                    dims: MatDims::new(units, dims.d2, dims.d3),
                     x: t(0).format(),
                     w: t(1).format(),
                     out_bits: out.bits,
@@ -444,10 +477,11 @@ impl Plan {
                 mult::matmul_full_cost(&p)
             }
             Op::Math { func, cols } => {
-                if t(0).numel() > MAX_MATH_ELEMENTS {
+                let len = units.saturating_mul((*cols).max(1));
+                if len > MAX_MATH_ELEMENTS {
                     return Err(self.err(k, "too many elements for one math instruction"));
                 }
-                func.exact_cost(t(0).numel(), &self.math_params(k, *cols))
+                func.exact_cost(len, &self.math_params(k, *cols))
                     .map_err(|e| self.err(k, e.to_string()))?
             }
             Op::Relu => relu::relu_cost(n, out.bits),

@@ -1,0 +1,626 @@
+//! Executing a plan between the two parties. Each party walks the same instruction list with
+//! its own data — the client its input, the server its weights — holding one additive share of
+//! every shared tensor ([`crate::proto::share`]); local instructions are the cleartext
+//! semantics ([`crate::plan::clear`]) applied to the shares, protocol instructions call the
+//! protocol whose cost the plan recorded. Outputs are revealed to the client only.
+//!
+//! A run has a [`Shape`]: `batch` samples execute as one pass over the plan (every tensor
+//! computed from the client's input holds one value per sample, weights and constants one for
+//! all), so a batch costs the rounds of one inference; `threads` connections, each a full
+//! [`Party`] with its own OT state, take contiguous slices of a large instruction's units
+//! ([`Plan::units`]) in parallel. [`estimate`] predicts the exact bytes of every instruction
+//! for a shape from the protocols' cost functions; [`execute`] measures them on the channels,
+//! and both parties exchange their per-instruction flush counts at the end so each side can
+//! report the rounds (flights of both parties) it measured.
+
+pub mod session;
+
+#[cfg(test)]
+mod tests;
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::fixed::linear::MatDims;
+use crate::net::{NetError, Role, Stats};
+use crate::plan::{Op, Owner, Plan, PlanError, Trunc, clear};
+use crate::proto::ext::{self, KnownMsb};
+use crate::proto::linear::MatMulParams;
+use crate::proto::{Cost, Party, ProtoError, mult, relu, share, trunc};
+use crate::ring;
+
+/// Below this many units per connection an instruction stays on one connection: a slice
+/// that small costs more in per-call overhead than it gains.
+pub const MIN_UNITS_PER_CONNECTION: usize = 256;
+
+/// The most connections a run may use.
+pub const MAX_THREADS: usize = 64;
+
+/// The most share elements one party may hold at once in a batched run (8 bytes each): 2 GiB.
+pub const MAX_RUN_ELEMENTS: u64 = 1 << 28;
+
+/// How a run is laid out: samples per execution and parallel connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub batch: usize,
+    pub threads: usize,
+}
+
+impl Shape {
+    pub const ONE: Shape = Shape {
+        batch: 1,
+        threads: 1,
+    };
+}
+
+/// Why an execution stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// A protocol failed (the peer left, timed out, or sent what does not parse).
+    #[error("instruction {instr} ({op}): {source}")]
+    Instr {
+        instr: usize,
+        op: &'static str,
+        source: ProtoError,
+    },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// This party's own data does not fit the plan, or the shape is out of bounds.
+    #[error("{0}")]
+    Input(String),
+    /// The closing exchange of measurements failed.
+    #[error("after the last instruction: {0}")]
+    Closing(#[from] NetError),
+}
+
+/// This party's own data, as encodings in the plan's formats (declaration order).
+#[derive(Clone, Copy, Debug)]
+pub enum Own<'a> {
+    /// The server's weights, one vector per `plan.params` entry.
+    Server(&'a [Vec<u64>]),
+    /// The client's inputs, one vector per `plan.inputs` entry, `batch` samples back to back.
+    Client(&'a [Vec<u64>]),
+}
+
+/// What one instruction measured on this party's channels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Measured {
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Flights of both parties (the slowest connection when the instruction was split).
+    pub rounds: u64,
+}
+
+/// A finished execution, from one party's side.
+#[derive(Debug)]
+pub struct Execution {
+    /// The client's outputs (`plan.outputs` order, `batch` samples back to back); `None` on
+    /// the server, which learns nothing.
+    pub outputs: Option<Vec<Vec<u64>>>,
+    /// Per instruction.
+    pub instrs: Vec<Measured>,
+    /// What the connections carried before the first instruction (handshake, session
+    /// agreement, OT setup), both directions.
+    pub setup: Stats,
+    /// The closing exchange of flush counts, both directions.
+    pub closing: Stats,
+    /// Everything this party's connections carried.
+    pub total: Stats,
+    pub wall: Duration,
+}
+
+/// Which tensors hold one value per sample: the client's inputs and everything computed from
+/// them. Weights, constants and what is computed from those alone are one value for the batch.
+pub fn per_sample(plan: &Plan) -> Vec<bool> {
+    let mut ps: Vec<bool> = plan
+        .tensors
+        .iter()
+        .map(|t| t.owner == Owner::Client)
+        .collect();
+    for ins in &plan.instrs {
+        if ins
+            .args
+            .iter()
+            .any(|&a| ps.get(a).copied().unwrap_or(false))
+            && let Some(o) = ps.get_mut(ins.out)
+        {
+            *o = true;
+        }
+    }
+    ps
+}
+
+/// Whether instruction `op` may be split across connections (the input and output messages
+/// stay whole: one message each whatever the size).
+fn splits(op: &Op) -> bool {
+    !op.is_local() && !matches!(op, Op::Share | Op::Reveal)
+}
+
+/// The unit ranges an instruction of `units` units is split into, one per connection.
+pub fn pieces(op: &Op, units: usize, threads: usize) -> Vec<Range<usize>> {
+    let t = threads.max(1);
+    if !splits(op) || t == 1 || units < t * MIN_UNITS_PER_CONNECTION {
+        return vec![0..units];
+    }
+    (0..t).map(|i| units * i / t..units * (i + 1) / t).collect()
+}
+
+/// Checks a run shape against the plan: thread count, and that a batch fits the memory and
+/// math-instruction bounds (before anything is allocated or sent).
+pub fn check_shape(plan: &Plan, shape: Shape) -> Result<(), ExecError> {
+    if shape.threads == 0 || shape.threads > MAX_THREADS {
+        return Err(ExecError::Input(format!(
+            "{} connections: use 1 to {MAX_THREADS}",
+            shape.threads
+        )));
+    }
+    let limit = max_batch(plan);
+    if shape.batch == 0 || shape.batch > limit {
+        return Err(ExecError::Input(format!(
+            "a batch of {} samples: this plan runs 1 to {limit} samples at once",
+            shape.batch
+        )));
+    }
+    Ok(())
+}
+
+/// The largest batch this plan runs in one execution: every party's shares within
+/// [`MAX_RUN_ELEMENTS`], every math instruction within [`crate::plan::MAX_MATH_ELEMENTS`].
+pub fn max_batch(plan: &Plan) -> usize {
+    let ps = per_sample(plan);
+    let (mut per, mut fixed) = (0u64, 0u64);
+    for (t, &p) in plan.tensors.iter().zip(&ps) {
+        if p {
+            per += t.numel() as u64;
+        } else {
+            fixed += t.numel() as u64;
+        }
+    }
+    let mut limit = MAX_RUN_ELEMENTS.saturating_sub(fixed) / per.max(1);
+    for ins in &plan.instrs {
+        if let Op::Math { .. } = ins.op
+            && ps[ins.out]
+        {
+            let n = plan.tensors[ins.args[0]].numel().max(1) as u64;
+            limit = limit.min(crate::plan::MAX_MATH_ELEMENTS as u64 / n);
+        }
+    }
+    limit.clamp(1, u32::MAX as u64) as usize
+}
+
+/// The exact cost of every instruction in a run of this shape: per connection slice from the
+/// protocols' cost functions, bytes added, rounds of the slowest slice.
+pub fn estimate(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
+    check_shape(plan, shape)?;
+    let ps = per_sample(plan);
+    plan.instrs
+        .iter()
+        .enumerate()
+        .map(|(k, ins)| {
+            if ins.op.is_local() {
+                return Ok(Cost::ZERO);
+            }
+            let units = plan.units(k) * if ps[ins.out] { shape.batch } else { 1 };
+            let mut total = Cost::ZERO;
+            for r in pieces(&ins.op, units, shape.threads) {
+                let c = plan.cost_at(k, r.len())?;
+                total.server_bytes += c.server_bytes;
+                total.client_bytes += c.client_bytes;
+                total.rounds = total.rounds.max(c.rounds);
+            }
+            Ok(total)
+        })
+        .collect()
+}
+
+/// One party's run of `plan` over `parties` (one per connection, set up with the peer, the
+/// first carrying the input and output messages). `progress` hears (instructions done, of
+/// how many, bytes both ways so far) after each instruction.
+pub fn execute(
+    parties: &mut [Party],
+    plan: &Plan,
+    batch: usize,
+    own: Own<'_>,
+    progress: &mut dyn FnMut(usize, usize, u64),
+) -> Result<Execution, ExecError> {
+    let start = Instant::now();
+    let shape = Shape {
+        batch,
+        threads: parties.len(),
+    };
+    check_shape(plan, shape)?;
+    let role = parties[0].role;
+    let ps = per_sample(plan);
+    let setup = sum_stats(parties);
+    let mut vals = initial_values(plan, batch, own, role)?;
+    // Tensors no later instruction reads are dropped as soon as possible (outputs are kept).
+    let mut last_use = vec![usize::MAX; plan.tensors.len()];
+    for (k, ins) in plan.instrs.iter().enumerate() {
+        for &a in &ins.args {
+            last_use[a] = k;
+        }
+    }
+    for o in &plan.outputs {
+        last_use[o.tensor] = usize::MAX;
+    }
+    let n = plan.instrs.len();
+    let mut flushes: Vec<Vec<u64>> = Vec::with_capacity(n);
+    let mut instrs = Vec::with_capacity(n);
+    for (k, ins) in plan.instrs.iter().enumerate() {
+        let before: Vec<Stats> = parties.iter().map(|p| p.stats()).collect();
+        let at = |source: ProtoError| ExecError::Instr {
+            instr: k,
+            op: ins.op.name(),
+            source,
+        };
+        let out = if ins.op.is_local() {
+            local(plan, k, role, &vals, &ps, batch)?
+        } else {
+            let r = protocol(parties, plan, k, &vals, &ps, batch).map_err(at)?;
+            for p in parties.iter_mut() {
+                p.ch.flush().map_err(|e| at(e.into()))?;
+            }
+            r
+        };
+        vals[ins.out] = out;
+        let deltas: Vec<Stats> = parties
+            .iter()
+            .zip(&before)
+            .map(|(p, &b)| p.stats() - b)
+            .collect();
+        instrs.push(Measured {
+            bytes_sent: deltas.iter().map(|d| d.bytes_sent).sum(),
+            bytes_received: deltas.iter().map(|d| d.bytes_received).sum(),
+            rounds: 0,
+        });
+        flushes.push(deltas.iter().map(|d| d.flushes).collect());
+        for &a in &ins.args {
+            if last_use[a] == k && !matches!(plan.tensors[a].owner, Owner::Public) {
+                vals[a] = None;
+            }
+        }
+        let s = sum_stats(parties);
+        progress(k + 1, n, s.bytes_sent + s.bytes_received);
+    }
+    let before_closing = sum_stats(parties);
+    let theirs = exchange_flushes(&mut parties[0], &flushes)?;
+    for ((m, mine), theirs) in instrs.iter_mut().zip(&flushes).zip(&theirs) {
+        m.rounds = mine
+            .iter()
+            .zip(theirs)
+            .map(|(a, b)| a + b)
+            .max()
+            .unwrap_or(0);
+    }
+    let total = sum_stats(parties);
+    let outputs = match role {
+        Role::Server => None,
+        Role::Client => Some(collect_outputs(plan, &vals, &ps, batch)?),
+    };
+    Ok(Execution {
+        outputs,
+        instrs,
+        setup,
+        closing: total - before_closing,
+        total,
+        wall: start.elapsed(),
+    })
+}
+
+fn sum_stats(parties: &[Party]) -> Stats {
+    parties.iter().fold(Stats::default(), |a, p| {
+        let s = p.stats();
+        Stats {
+            bytes_sent: a.bytes_sent + s.bytes_sent,
+            bytes_received: a.bytes_received + s.bytes_received,
+            messages_sent: a.messages_sent + s.messages_sent,
+            messages_received: a.messages_received + s.messages_received,
+            flushes: a.flushes + s.flushes,
+            rounds: a.rounds + s.rounds,
+        }
+    })
+}
+
+/// The values this party starts with: public constants, and its own inputs or weights.
+fn initial_values(
+    plan: &Plan,
+    batch: usize,
+    own: Own<'_>,
+    role: Role,
+) -> Result<Vec<Option<Vec<u64>>>, ExecError> {
+    let mut vals: Vec<Option<Vec<u64>>> = vec![None; plan.tensors.len()];
+    for (i, t) in plan.tensors.iter().enumerate() {
+        if t.owner == Owner::Public {
+            let v = t.value.as_deref().unwrap_or(&[]);
+            vals[i] = Some(v.iter().map(|&x| ring::reduce(x as u64, t.bits)).collect());
+        }
+    }
+    let (ios, given, samples, what) = match (own, role) {
+        (Own::Server(w), Role::Server) => (&plan.params, w, 1, "weight"),
+        (Own::Client(x), Role::Client) => (&plan.inputs, x, batch, "input"),
+        _ => {
+            return Err(ExecError::Input(
+                "a party runs with its own data only (the server its weights, the client its input)"
+                    .into(),
+            ));
+        }
+    };
+    if ios.len() != given.len() {
+        return Err(ExecError::Input(format!(
+            "{} {what}s given, the plan has {}",
+            given.len(),
+            ios.len()
+        )));
+    }
+    for (io, v) in ios.iter().zip(given) {
+        let t = &plan.tensors[io.tensor];
+        if v.len() != t.numel() * samples {
+            return Err(ExecError::Input(format!(
+                "{what} `{}` has {} values, the plan expects {} × {:?}",
+                io.name,
+                v.len(),
+                samples,
+                t.shape
+            )));
+        }
+        vals[io.tensor] = Some(v.iter().map(|&x| ring::reduce(x, t.bits)).collect());
+    }
+    Ok(vals)
+}
+
+fn missing(plan: &Plan, k: usize) -> ExecError {
+    ExecError::Input(format!(
+        "instruction {k} ({}) reads a value this party does not hold",
+        plan.instrs[k].op.name()
+    ))
+}
+
+/// Operand `a` of sample `s` (the whole value for one held once for the batch).
+fn sample<'v>(plan: &Plan, v: &'v [u64], per: bool, a: usize, s: usize) -> &'v [u64] {
+    if per {
+        let m = plan.tensors[a].numel();
+        &v[s * m..(s + 1) * m]
+    } else {
+        v
+    }
+}
+
+/// A local instruction on this party's shares, sample by sample. Linear maps of shares are
+/// shares of the linear map, so the cleartext step serves — except where a public constant
+/// enters: only the server adds it (and embeds it), the client keeps its share.
+fn local(
+    plan: &Plan,
+    k: usize,
+    role: Role,
+    vals: &[Option<Vec<u64>>],
+    ps: &[bool],
+    batch: usize,
+) -> Result<Option<Vec<u64>>, ExecError> {
+    let ins = &plan.instrs[k];
+    let out = &plan.tensors[ins.out];
+    // The server rearranging its own weights: the client holds nothing.
+    if out.owner == Owner::Server && role == Role::Client {
+        return Ok(None);
+    }
+    let args: Vec<&[u64]> = ins
+        .args
+        .iter()
+        .map(|&a| vals[a].as_deref().ok_or_else(|| missing(plan, k)))
+        .collect::<Result<_, _>>()?;
+    let samples = if ps[ins.out] { batch } else { 1 };
+    let one = |s: usize| -> Result<Vec<u64>, ExecError> {
+        let xs: Vec<&[u64]> = ins
+            .args
+            .iter()
+            .zip(&args)
+            .map(|(&a, v)| sample(plan, v, ps[a], a, s))
+            .collect();
+        Ok(match (&ins.op, role) {
+            (Op::Embed, Role::Client) => vec![0; out.numel()],
+            (Op::AddPublic, Role::Client) => xs[0].to_vec(),
+            _ => clear::step(plan, k, &xs)?,
+        })
+    };
+    if samples == 1 {
+        return one(0).map(Some);
+    }
+    let parts: Vec<Vec<u64>> = (0..samples)
+        .into_par_iter()
+        .map(one)
+        .collect::<Result<_, _>>()?;
+    Ok(Some(parts.concat()))
+}
+
+/// A protocol instruction: input and reveal on the first connection, everything else split
+/// into unit slices across the connections.
+fn protocol(
+    parties: &mut [Party],
+    plan: &Plan,
+    k: usize,
+    vals: &[Option<Vec<u64>>],
+    ps: &[bool],
+    batch: usize,
+) -> Result<Option<Vec<u64>>, ProtoError> {
+    let ins = &plan.instrs[k];
+    let out = &plan.tensors[ins.out];
+    let role = parties[0].role;
+    let get = |a: usize| vals[a].as_deref();
+    let internal = || ProtoError::Argument(missing(plan, k).to_string());
+    let samples = if ps[ins.out] { batch } else { 1 };
+    let n = out.numel() * samples;
+    match &ins.op {
+        Op::Share => {
+            let owner = match plan.tensors[ins.args[0]].owner {
+                Owner::Client => Role::Client,
+                _ => Role::Server,
+            };
+            let mine = if role == owner {
+                Some(get(ins.args[0]).ok_or_else(internal)?)
+            } else {
+                None
+            };
+            return share::input(&mut parties[0], owner, mine, n, out.bits).map(Some);
+        }
+        Op::Reveal => {
+            let x = get(ins.args[0]).ok_or_else(internal)?;
+            return share::reveal(&mut parties[0], Role::Client, x, out.bits);
+        }
+        _ => {}
+    }
+    // Shared operands at the result's sample count (one held for the batch is repeated:
+    // a local copy of shares).
+    let widen = |a: usize| -> Result<std::borrow::Cow<'_, [u64]>, ProtoError> {
+        let v = get(a).ok_or_else(internal)?;
+        Ok(if ps[a] || samples == 1 {
+            std::borrow::Cow::Borrowed(v)
+        } else {
+            std::borrow::Cow::Owned(v.repeat(samples))
+        })
+    };
+    let x = widen(ins.args[0])?;
+    let y = match ins.op {
+        Op::Mult => widen(ins.args[1])?,
+        // The server's weight matrix (the client passes nothing).
+        Op::MatMul if role == Role::Server => {
+            std::borrow::Cow::Borrowed(get(ins.args[1]).ok_or_else(internal)?)
+        }
+        _ => std::borrow::Cow::Borrowed(&[][..]),
+    };
+    let units = plan.units(k) * samples;
+    let ul = plan.unit_len(k);
+    let ranges = pieces(&ins.op, units, parties.len());
+    let slice = |r: &Range<usize>| -> (&[u64], &[u64]) {
+        let xs = &x[r.start * ul..r.end * ul];
+        let ys = match ins.op {
+            Op::Mult => &y[r.clone()],
+            _ => &y[..],
+        };
+        (xs, ys)
+    };
+    if ranges.len() == 1 {
+        let (xs, ys) = slice(&ranges[0]);
+        return piece(&mut parties[0], plan, k, xs, ys, units).map(Some);
+    }
+    let results: Vec<Result<Vec<u64>, ProtoError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = parties
+            .iter_mut()
+            .zip(&ranges)
+            .map(|(p, r)| {
+                let (xs, ys) = slice(r);
+                let len = r.len();
+                s.spawn(move || piece(p, plan, k, xs, ys, len))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ProtoError::Argument(
+                        "a connection's thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut outv = Vec::with_capacity(n);
+    for r in results {
+        outv.extend(r?);
+    }
+    Ok(Some(outv))
+}
+
+/// One slice (`units` units) of a splittable protocol instruction on one connection.
+fn piece(
+    p: &mut Party,
+    plan: &Plan,
+    k: usize,
+    x: &[u64],
+    y: &[u64],
+    units: usize,
+) -> Result<Vec<u64>, ProtoError> {
+    let ins = &plan.instrs[k];
+    let t0 = &plan.tensors[ins.args[0]];
+    let out = &plan.tensors[ins.out];
+    let plan_err = |e: PlanError| ProtoError::Argument(e.to_string());
+    match &ins.op {
+        Op::Extend if t0.nonneg => {
+            let zeros = vec![0u8; x.len()];
+            ext::zext_known_msb(p, x, t0.bits, out.bits, KnownMsb::Public(&zeros))
+        }
+        Op::Extend => ext::sext(p, x, t0.bits, out.bits),
+        Op::Truncate { shift, mode } => match mode {
+            Trunc::Reduce => trunc::trunc_reduce(p, x, t0.bits, *shift),
+            Trunc::Ars => trunc::ars(p, x, t0.bits, *shift),
+            Trunc::ArsRound => trunc::ars_round(p, x, t0.bits, *shift),
+        },
+        Op::Mult => mult::mult(p, &plan.mult_params(k).map_err(plan_err)?, x, y),
+        Op::MatMul => {
+            let (dims, _) = plan.matmul_dims(k).map_err(plan_err)?;
+            let params = MatMulParams {
+                dims: MatDims::new(units, dims.d2, dims.d3),
+                x: t0.format(),
+                w: plan.tensors[ins.args[1]].format(),
+                out_bits: out.bits,
+            };
+            mult::matmul_full(p, &params, x, y)
+        }
+        Op::Math { func, cols } => func.eval(p, x, &plan.math_params(k, *cols)),
+        Op::Relu => relu::relu(p, x, out.bits),
+        other => Err(ProtoError::Argument(format!(
+            "{} is not a protocol instruction",
+            other.name()
+        ))),
+    }
+}
+
+/// The client's outputs, `batch` samples each (an output computed from the weights alone is
+/// the same for every sample).
+fn collect_outputs(
+    plan: &Plan,
+    vals: &[Option<Vec<u64>>],
+    ps: &[bool],
+    batch: usize,
+) -> Result<Vec<Vec<u64>>, ExecError> {
+    plan.outputs
+        .iter()
+        .map(|o| {
+            let v = vals[o.tensor].as_deref().ok_or_else(|| {
+                ExecError::Input(format!("output `{}` was never revealed", o.name))
+            })?;
+            Ok(if ps[o.tensor] {
+                v.to_vec()
+            } else {
+                v.repeat(batch)
+            })
+        })
+        .collect()
+}
+
+/// Both parties' flush counts per instruction and connection: the server sends first, the
+/// client answers. Sizes are public (the plan and the shape), so each side knows how much to
+/// read; nothing here depends on a secret.
+fn exchange_flushes(p: &mut Party, mine: &[Vec<u64>]) -> Result<Vec<Vec<u64>>, NetError> {
+    let enc: Vec<u8> = mine
+        .iter()
+        .flatten()
+        .flat_map(|&f| (f.min(u32::MAX as u64) as u32).to_le_bytes())
+        .collect();
+    let mut buf = vec![0u8; enc.len()];
+    if p.is_server() {
+        p.ch.send(&enc)?;
+        p.ch.recv(&mut buf)?;
+    } else {
+        p.ch.recv(&mut buf)?;
+        p.ch.send(&enc)?;
+        p.ch.flush()?;
+    }
+    let mut words = buf
+        .chunks_exact(4)
+        .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+    Ok(mine
+        .iter()
+        .map(|row| row.iter().map(|_| words.next().unwrap_or(0)).collect())
+        .collect())
+}

@@ -1,0 +1,487 @@
+//! The executor against the plan's cleartext semantics and its own estimates: every kind of
+//! instruction, batches (with weights shared once for the batch), split connections.
+
+use super::session::{self, Offer, Waits};
+use super::*;
+use crate::math::ops::MathOp;
+use crate::net::{Channel, ChannelOptions};
+use crate::plan::{Io, Sel, Tensor as T, VERSION};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+struct B {
+    p: Plan,
+}
+
+impl B {
+    fn new() -> B {
+        B {
+            p: Plan {
+                version: VERSION,
+                model: "mixed".into(),
+                source_hash: "00".into(),
+                options: serde_json::Value::Null,
+                tensors: Vec::new(),
+                inputs: Vec::new(),
+                params: Vec::new(),
+                outputs: Vec::new(),
+                instrs: Vec::new(),
+            },
+        }
+    }
+
+    fn t(&mut self, shape: &[usize], owner: Owner, bits: u32, frac: u32) -> usize {
+        self.p.tensor(T {
+            name: None,
+            shape: shape.to_vec(),
+            owner,
+            bits,
+            frac,
+            nonneg: false,
+            value: None,
+        })
+    }
+
+    fn constant(&mut self, shape: &[usize], bits: u32, frac: u32, v: Vec<i64>) -> usize {
+        let id = self.t(shape, Owner::Public, bits, frac);
+        self.p.tensors[id].value = Some(v);
+        id
+    }
+
+    /// `op(args)` into a new shared tensor of this shape and format.
+    fn op(&mut self, op: Op, args: &[usize], shape: &[usize], bits: u32, frac: u32) -> usize {
+        let out = self.t(shape, Owner::Shared, bits, frac);
+        if let Err(e) = self.p.push(op.clone(), args.to_vec(), out, None, None) {
+            panic!("{}: {e}", op.name());
+        }
+        out
+    }
+
+    fn output(&mut self, name: &str, x: usize) {
+        let s = &self.p.tensors[x];
+        let (shape, bits, frac) = (s.shape.clone(), s.bits, s.frac);
+        let out = self.t(&shape, Owner::Revealed, bits, frac);
+        self.p
+            .push(Op::Reveal, vec![x], out, None, None)
+            .expect("reveal");
+        self.p.outputs.push(Io {
+            name: name.into(),
+            tensor: out,
+        });
+    }
+}
+
+/// A plan touching every instruction: x [n] from the client, v [n] and W [10, 4] from the
+/// server (v enters an elementwise product, so a batch repeats its shares).
+fn mixed(n: usize) -> Plan {
+    let mut b = B::new();
+    let x = b.t(&[n], Owner::Client, 16, 10);
+    let v = b.t(&[n], Owner::Server, 16, 10);
+    let w = b.t(&[10, 4], Owner::Server, 8, 6);
+    b.p.inputs.push(Io {
+        name: "x".into(),
+        tensor: x,
+    });
+    b.p.params.push(Io {
+        name: "v".into(),
+        tensor: v,
+    });
+    b.p.params.push(Io {
+        name: "W".into(),
+        tensor: w,
+    });
+    let xs = b.op(Op::Share, &[x], &[n], 16, 10);
+    let vs = b.op(Op::Share, &[v], &[n], 16, 10);
+    let prod = b.op(Op::Mult, &[xs, vs], &[n], 32, 20);
+    let tr = b.op(
+        Op::Truncate {
+            shift: 10,
+            mode: Trunc::Reduce,
+        },
+        &[prod],
+        &[n],
+        22,
+        10,
+    );
+    let nar = b.op(Op::Narrow, &[tr], &[n], 16, 10);
+    let sum = b.op(Op::Add, &[nar, xs], &[n], 16, 10);
+    let r = b.op(Op::Relu, &[sum], &[n], 16, 10);
+    b.p.tensors[r].nonneg = true;
+    let ext = b.op(Op::Extend, &[r], &[n], 20, 10);
+    let sx = b.op(Op::Extend, &[xs], &[n], 20, 10);
+    let a1 = b.op(
+        Op::Truncate {
+            shift: 2,
+            mode: Trunc::Ars,
+        },
+        &[sx],
+        &[n],
+        20,
+        8,
+    );
+    let a2 = b.op(
+        Op::Truncate {
+            shift: 2,
+            mode: Trunc::ArsRound,
+        },
+        &[ext],
+        &[n],
+        20,
+        8,
+    );
+    let c = b.constant(&[], 20, 8, vec![-300]);
+    let ap = b.op(Op::AddPublic, &[a1, c], &[n], 20, 8);
+    let k = b.constant(&[], 20, 3, vec![5]);
+    let mp = b.op(Op::MulPublic, &[a2, k], &[n], 20, 11);
+    let e = b.constant(&[n], 20, 8, (0..n as i64).map(|i| i - 7).collect());
+    let es = b.op(Op::Embed, &[e], &[n], 20, 8);
+    let sub = b.op(Op::Sub, &[ap, es], &[n], 20, 8);
+    let neg = b.op(Op::Neg, &[sub], &[n], 20, 8);
+    let rows = n / 10;
+    let m = b.op(Op::Reshape, &[neg], &[rows, 10], 20, 8);
+    let mm = b.op(Op::MatMul, &[m, w], &[rows, 4], 32, 14);
+    let sig_in = b.op(
+        Op::Truncate {
+            shift: 4,
+            mode: Trunc::Reduce,
+        },
+        &[mm],
+        &[rows, 4],
+        28,
+        10,
+    );
+    let sig_in = b.op(Op::Narrow, &[sig_in], &[rows, 4], 16, 10);
+    let sg = b.op(
+        Op::Math {
+            func: MathOp::Sigmoid,
+            cols: 1,
+        },
+        &[sig_in],
+        &[rows, 4],
+        16,
+        14,
+    );
+    let mx = b.op(
+        Op::Math {
+            func: MathOp::Max,
+            cols: 10,
+        },
+        &[m],
+        &[rows],
+        20,
+        8,
+    );
+    let tp = b.op(Op::Transpose, &[sg], &[4, rows], 16, 14);
+    let sel = b.op(
+        Op::Select {
+            sels: vec![Sel::Range(1, 3)],
+        },
+        &[tp],
+        &[2, rows],
+        16,
+        14,
+    );
+    let tot = b.op(Op::Sum { axis: Some(0) }, &[sel], &[rows], 16, 14);
+    let bc = b.op(Op::Broadcast, &[tot], &[2, rows], 16, 14);
+    let cat = b.op(Op::Concat { axis: 0 }, &[bc, sel], &[4, rows], 16, 14);
+    // A value of the weights alone: computed once for the whole batch.
+    let vv = b.op(Op::Mult, &[vs, vs], &[n], 32, 20);
+    b.output("cat", cat);
+    b.output("max", mx);
+    b.output("vv", vv);
+    b.output("mp", mp);
+    b.p.check().expect("the test plan is valid");
+    b.p
+}
+
+fn encodings(rng: &mut ChaCha20Rng, n: usize, bits: u32, spread: u32) -> Vec<u64> {
+    (0..n)
+        .map(|_| {
+            let v = (rng.next_u64() % (1 << spread)) as i64 - (1 << (spread - 1));
+            ring::reduce(v as u64, bits)
+        })
+        .collect()
+}
+
+/// Runs both parties in one process over in-memory connections.
+fn run_pair(plan: &Plan, shape: Shape, x: &[Vec<u64>], w: &[Vec<u64>]) -> (Execution, Execution) {
+    let chans: Vec<(Channel, Channel)> = (0..shape.threads)
+        .map(|_| Channel::mem_pair(ChannelOptions::default()))
+        .collect();
+    let (sc, cc): (Vec<Channel>, Vec<Channel>) = chans.into_iter().unzip();
+    std::thread::scope(|s| {
+        let client = s.spawn(move || {
+            let mut ps: Vec<Party> = cc
+                .into_iter()
+                .map(|c| Party::new(c, Role::Client).expect("setup"))
+                .collect();
+            execute(
+                &mut ps,
+                plan,
+                shape.batch,
+                Own::Client(x),
+                &mut |_, _, _| {},
+            )
+        });
+        let mut ps: Vec<Party> = sc
+            .into_iter()
+            .map(|c| Party::new(c, Role::Server).expect("setup"))
+            .collect();
+        let server = execute(
+            &mut ps,
+            plan,
+            shape.batch,
+            Own::Server(w),
+            &mut |_, _, _| {},
+        )
+        .expect("server runs");
+        (server, client.join().expect("joins").expect("client runs"))
+    })
+}
+
+/// The client's outputs equal the cleartext run of each sample, and every instruction's
+/// bytes (each direction, both parties) and rounds equal the estimate for the shape.
+fn check(plan: &Plan, shape: Shape, seed: u64) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let xt = &plan.tensors[plan.inputs[0].tensor];
+    let per = xt.numel();
+    let x = encodings(&mut rng, per * shape.batch, 16, 14);
+    let w: Vec<Vec<u64>> = plan
+        .params
+        .iter()
+        .map(|io| {
+            let t = &plan.tensors[io.tensor];
+            encodings(&mut rng, t.numel(), t.bits, t.bits - 2)
+        })
+        .collect();
+    let (server, client) = run_pair(plan, shape, std::slice::from_ref(&x), &w);
+    assert!(server.outputs.is_none(), "the server learns no output");
+    let outs = client.outputs.expect("the client's outputs");
+    for s in 0..shape.batch {
+        let want = clear::run(plan, &[x[s * per..(s + 1) * per].to_vec()], &w).expect("clear");
+        for (j, o) in want.iter().enumerate() {
+            let n = o.len();
+            assert_eq!(
+                &outs[j][s * n..(s + 1) * n],
+                &o[..],
+                "output {j}, sample {s}, shape {shape:?}"
+            );
+        }
+    }
+    let est = estimate(plan, shape).expect("estimate");
+    for (k, e) in est.iter().enumerate() {
+        let (sm, cm) = (server.instrs[k], client.instrs[k]);
+        let op = plan.instrs[k].op.name();
+        assert_eq!(sm.bytes_sent, e.server_bytes, "instr {k} {op} server sent");
+        assert_eq!(cm.bytes_sent, e.client_bytes, "instr {k} {op} client sent");
+        assert_eq!(
+            sm.bytes_received, e.client_bytes,
+            "instr {k} {op} server received"
+        );
+        assert_eq!(
+            cm.bytes_received, e.server_bytes,
+            "instr {k} {op} client received"
+        );
+        assert_eq!(sm.rounds, e.rounds, "instr {k} {op} rounds (server's view)");
+        assert_eq!(cm.rounds, e.rounds, "instr {k} {op} rounds (client's view)");
+    }
+    if shape == Shape::ONE {
+        for (k, e) in est.iter().enumerate() {
+            assert_eq!(crate::plan::Recorded::from(*e), plan.instrs[k].cost);
+        }
+    }
+}
+
+#[test]
+fn one_sample_equals_the_cleartext_and_the_recorded_costs() {
+    check(&mixed(40), Shape::ONE, 1);
+}
+
+#[test]
+fn a_batch_shares_rounds_and_equals_each_sample() {
+    let plan = mixed(40);
+    check(
+        &plan,
+        Shape {
+            batch: 5,
+            threads: 1,
+        },
+        2,
+    );
+    let one = estimate(&plan, Shape::ONE).expect("one");
+    let five = estimate(
+        &plan,
+        Shape {
+            batch: 5,
+            threads: 1,
+        },
+    )
+    .expect("five");
+    let rounds = |v: &[Cost]| v.iter().map(|c| c.rounds).sum::<u64>();
+    assert_eq!(rounds(&one), rounds(&five));
+}
+
+#[test]
+fn split_connections_equal_one() {
+    // 600 elements per sample and 60 matrix rows over batch 10: every splittable kind splits.
+    let plan = mixed(600);
+    let shape = Shape {
+        batch: 10,
+        threads: 3,
+    };
+    let est = estimate(&plan, shape).expect("estimate");
+    assert!(
+        plan.instrs
+            .iter()
+            .enumerate()
+            .any(|(k, i)| matches!(i.op, Op::MatMul) && est[k].rounds > 0)
+    );
+    check(&plan, shape, 3);
+}
+
+#[test]
+fn a_session_over_loopback_agrees_and_runs() {
+    let plan = mixed(40);
+    let listener = session::listen("127.0.0.1:0").expect("listen");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let waits = Waits {
+        connect: Duration::from_secs(10),
+        channel: ChannelOptions::default(),
+    };
+    let hash = plan.hash();
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let x = encodings(&mut rng, 80, 16, 14);
+    let w: Vec<Vec<u64>> = plan
+        .params
+        .iter()
+        .map(|io| encodings(&mut rng, plan.tensors[io.tensor].numel(), 8, 6))
+        .collect();
+    let (plan_ref, x_ref, w_ref) = (&plan, &x, &w);
+    std::thread::scope(|s| {
+        let server = s.spawn(move || {
+            let offer = Offer {
+                threads: 2,
+                batch: max_batch(plan_ref) as u64,
+                gave_up: None,
+            };
+            let (mut ps, batch) = session::serve(&listener, hash, &offer, waits).expect("serve");
+            assert_eq!(batch, 2);
+            execute(
+                &mut ps,
+                plan_ref,
+                batch,
+                Own::Server(w_ref),
+                &mut |_, _, _| {},
+            )
+        });
+        let offer = Offer {
+            threads: 2,
+            batch: 2,
+            gave_up: None,
+        };
+        let mut ps = session::connect(&addr, hash, &offer, waits, &mut |_| {}).expect("connect");
+        let c = execute(
+            &mut ps,
+            plan_ref,
+            2,
+            Own::Client(std::slice::from_ref(x_ref)),
+            &mut |_, _, _| {},
+        )
+        .expect("client");
+        let s = server.join().expect("joins").expect("server");
+        assert_eq!(c.total.bytes_sent, s.total.bytes_received);
+        assert!(c.outputs.is_some());
+    });
+}
+
+#[test]
+fn a_session_refuses_disagreements_on_both_sides() {
+    let plan = mixed(40);
+    let waits = Waits {
+        connect: Duration::from_secs(10),
+        channel: ChannelOptions::default(),
+    };
+    // (server hash, server threads, client hash, client threads, client gives up)
+    let cases: [([u8; 32], u32, [u8; 32], u32, bool, &str); 3] = [
+        ([1; 32], 1, [2; 32], 1, false, "plan hash mismatch"),
+        ([1; 32], 1, [1; 32], 2, false, "connection(s)"),
+        ([1; 32], 1, [1; 32], 1, true, "gave up: bad input"),
+    ];
+    for (sh, st, ch, ct, gave_up, want) in cases {
+        let listener = session::listen("127.0.0.1:0").expect("listen");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let limit = max_batch(&plan) as u64;
+        std::thread::scope(|s| {
+            let server = s.spawn(move || {
+                let offer = Offer {
+                    threads: st,
+                    batch: limit,
+                    gave_up: None,
+                };
+                session::serve(&listener, sh, &offer, waits).map(|_| ())
+            });
+            let offer = Offer {
+                threads: ct,
+                batch: 1,
+                gave_up: gave_up.then(|| "bad input".to_string()),
+            };
+            let c = session::connect(&addr, ch, &offer, waits, &mut |_| {});
+            let s = server.join().expect("joins");
+            let se = s.expect_err("the server refuses").to_string();
+            assert!(se.contains(want), "server: {se}");
+            if !gave_up {
+                let ce = c.err().expect("the client refuses").to_string();
+                assert!(
+                    ce.contains(want) || ce.contains("connection(s)"),
+                    "client: {ce}"
+                );
+            }
+        });
+    }
+}
+
+#[test]
+fn shapes_out_of_bounds_are_refused() {
+    let plan = mixed(40);
+    assert!(
+        check_shape(
+            &plan,
+            Shape {
+                batch: 0,
+                threads: 1
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        check_shape(
+            &plan,
+            Shape {
+                batch: 1,
+                threads: 0
+            }
+        )
+        .is_err()
+    );
+    let limit = max_batch(&plan);
+    assert!(
+        check_shape(
+            &plan,
+            Shape {
+                batch: limit + 1,
+                threads: 1
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        check_shape(
+            &plan,
+            Shape {
+                batch: limit,
+                threads: 1
+            }
+        )
+        .is_ok()
+    );
+}
