@@ -190,6 +190,11 @@ pub fn write_npz(path: impl AsRef<Path>, arrays: &[(String, Tensor)]) -> Result<
     })
 }
 
+/// Writes any bytes (a report, a plan) atomically: temporary file, then rename.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), NpyError> {
+    write_atomically(path.as_ref(), |mut file| file.write_all(bytes))
+}
+
 fn zip_to_io(e: zip::result::ZipError) -> io::Error {
     match e {
         zip::result::ZipError::Io(e) => e,

@@ -60,25 +60,10 @@ pub fn run(args: &EvalArgs) -> i32 {
             "the model needs a tensor of {largest} elements; `sir eval` holds at most 2^28 (2 GiB of f64) per tensor"
         ));
     }
-    let outputs = &prog.model.outputs;
-    if let Some(out) = &args.out {
-        match ext(out) {
-            "npz" => {}
-            "npy" if outputs.len() == 1 => {}
-            "npy" => {
-                return fail(format_args!(
-                    "{}: the model has {} outputs; write them to an .npz",
-                    out.display(),
-                    outputs.len()
-                ));
-            }
-            _ => {
-                return fail(format_args!(
-                    "{}: --out must end in .npz or .npy",
-                    out.display()
-                ));
-            }
-        }
+    if let Some(out) = &args.out
+        && let Err(e) = check_out(out, prog.model.outputs.len())
+    {
+        return fail(e);
     }
     let wfile = args.weights.display().to_string();
     let weights = match npy::read_npz(&args.weights) {
@@ -151,17 +136,34 @@ pub fn run(args: &EvalArgs) -> i32 {
             println!("{name}: {}", format_tensor(t));
         }
     }
-    if let Some(out) = &args.out {
-        let r = if ext(out) == "npy" {
-            npy::write_npy(out, &results[0].1)
-        } else {
-            npy::write_npz(out, &results)
-        };
-        if let Err(e) = r {
-            return fail(e);
-        }
+    if let Some(out) = &args.out
+        && let Err(e) = write_outputs(out, &results)
+    {
+        return fail(e);
     }
     0
+}
+
+/// Whether `--out` names a file the outputs can be written to (checked before any work).
+pub fn check_out(out: &Path, outputs: usize) -> Result<(), String> {
+    match ext(out) {
+        "npz" => Ok(()),
+        "npy" if outputs == 1 => Ok(()),
+        "npy" => Err(format!(
+            "{}: the model has {outputs} outputs; write them to an .npz",
+            out.display()
+        )),
+        _ => Err(format!("{}: --out must end in .npz or .npy", out.display())),
+    }
+}
+
+/// Writes named outputs: one `.npy`, or an `.npz` of all (atomically).
+pub fn write_outputs(out: &Path, results: &[(String, Tensor)]) -> Result<(), String> {
+    let r = match (ext(out), results.first()) {
+        ("npy", Some((_, t))) => npy::write_npy(out, t),
+        _ => npy::write_npz(out, results),
+    };
+    r.map_err(|e| e.to_string())
 }
 
 /// The class each sample predicts: the value itself for a scalar output, the argmax of a vector.
@@ -188,7 +190,7 @@ fn predictions(t: &Tensor, per_sample: &[usize], samples: usize) -> Option<Vec<i
 }
 
 /// `[shape] [v0, v1, …]`, eliding the middle of long tensors.
-fn format_tensor(t: &Tensor) -> String {
+pub fn format_tensor(t: &Tensor) -> String {
     const SHOW: usize = 8;
     let d = t.data();
     let shape = format!(

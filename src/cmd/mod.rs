@@ -7,6 +7,7 @@ mod compile;
 mod eval;
 mod generate;
 mod inspect;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -35,6 +36,12 @@ enum Command {
     Compile(compile::CompileArgs),
     /// Show a plan's tensor formats and per-instruction, per-layer or per-protocol costs.
     Inspect(inspect::InspectArgs),
+    /// Run a plan as one party: the server (weights) listens, the client (input) connects and
+    /// learns the outputs.
+    Run(run::RunArgs),
+    /// Run a plan as both parties in this process over a loopback socket pair; compares the
+    /// result with the plan's cleartext semantics and the measured bytes with the estimates.
+    Simulate(run::SimulateArgs),
     /// Write deterministic random weights (and inputs) for a model.
     Generate(generate::GenerateArgs),
     /// Measure throughput, bytes and rounds.
@@ -52,6 +59,8 @@ pub fn main() -> i32 {
         Command::Compile(args) => compile::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Simulate(args) => run::simulate(&args),
         Command::Bench { cmd } => bench::run(cmd),
     }
 }

@@ -106,13 +106,7 @@ pub fn bind_weights_to(
     arrays: Vec<(String, Tensor)>,
     file: &str,
 ) -> Result<Vec<Arc<Tensor>>, BindError> {
-    let known = || {
-        params
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let known = || params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
     if let Some((name, _)) = arrays
         .iter()
         .find(|(n, _)| !params.iter().any(|p| p.name == n))
@@ -202,13 +196,7 @@ pub fn bind_inputs_to(
     arrays: Vec<(Option<String>, Tensor)>,
     file: &str,
 ) -> Result<Batch, BindError> {
-    let names = || {
-        decls
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = || decls.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
     let mut ordered: Vec<(String, Tensor)> = Vec::new();
     if arrays.len() == 1 && arrays[0].0.is_none() {
         if decls.len() != 1 {

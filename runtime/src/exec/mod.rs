@@ -142,7 +142,7 @@ fn splits(op: &Op) -> bool {
 pub fn pieces(op: &Op, units: usize, threads: usize) -> Vec<Range<usize>> {
     let t = threads.max(1);
     if !splits(op) || t == 1 || units < t * MIN_UNITS_PER_CONNECTION {
-        return vec![0..units];
+        return std::iter::once(0..units).collect();
     }
     (0..t).map(|i| units * i / t..units * (i + 1) / t).collect()
 }

@@ -1,0 +1,675 @@
+//! `sir run` (one party, two hosts) and `sir simulate` (both parties in one process over a real
+//! loopback socket pair): load the plan and this party's data, open the session, execute,
+//! and report measured against estimated communication. Files are checked before anything is
+//! sent; a party whose file is bad still tells its peer why, so both sides name the problem.
+//! Outputs are written only after a complete run.
+
+use super::eval::{check_out, format_tensor, read_inputs, write_outputs};
+use super::fail;
+use indicatif::{ProgressBar, ProgressStyle};
+use sir_compiler::eval::bind::{self, Decl};
+use sir_runtime::exec::session::{self, Offer, Waits};
+use sir_runtime::exec::{self, Execution, Own, Shape};
+use sir_runtime::net::{ChannelOptions, Role};
+use sir_runtime::plan::Plan;
+use sir_runtime::plan::clear::{dequantize, quantize};
+use sir_runtime::proto::Cost;
+use sir_runtime::{Tensor, npy};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleArg {
+    Server,
+    Client,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Which party this process plays.
+    #[arg(long)]
+    pub role: RoleArg,
+    /// The plan from `sir compile` (both parties load the same file).
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// The server's weights (.npz, one array per param).
+    #[arg(long, required_if_eq("role", "server"))]
+    pub weights: Option<PathBuf>,
+    /// The client's input (.npy, or .npz by input name); one extra leading axis is a batch.
+    #[arg(long, required_if_eq("role", "client"))]
+    pub input: Option<PathBuf>,
+    /// The server's address to listen on, e.g. 0.0.0.0:7000.
+    #[arg(long, required_if_eq("role", "server"))]
+    pub listen: Option<String>,
+    /// The server's address to connect to, e.g. 10.0.0.2:7000.
+    #[arg(long, required_if_eq("role", "client"))]
+    pub connect: Option<String>,
+    /// Parallel connections (both parties must agree); large instructions are split across them.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Where the client writes the outputs (.npy for one output, else .npz).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write measured and estimated communication, per instruction, as JSON.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Seconds the client keeps retrying to connect, and the server waits for a client.
+    #[arg(long, default_value_t = 60)]
+    pub wait: u64,
+    /// Seconds one read or write may wait on the peer during the run.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SimulateArgs {
+    /// The plan from `sir compile`.
+    pub plan: PathBuf,
+    /// The server's weights (.npz).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// The client's input (.npy or .npz); one extra leading axis is a batch.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Parallel connections.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Where to write the client's outputs.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the client's report (as `sir run --report`).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// Reads and checks a plan file.
+pub fn load_plan(path: &Path) -> Result<Plan, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+    Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn io_decls<'a>(plan: &'a Plan, ios: &'a [sir_runtime::plan::Io]) -> Vec<Decl<'a>> {
+    ios.iter()
+        .map(|io| Decl::new(&io.name, &plan.tensors[io.tensor].shape))
+        .collect()
+}
+
+/// The server's weights in the plan's formats.
+pub fn load_weights(plan: &Plan, path: &Path) -> Result<Vec<Vec<u64>>, String> {
+    let arrays = npy::read_npz(path).map_err(|e| e.to_string())?;
+    let ts = bind::bind_weights_to(
+        &io_decls(plan, &plan.params),
+        arrays,
+        &path.display().to_string(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(plan
+        .params
+        .iter()
+        .zip(&ts)
+        .map(|(io, t)| encode(plan, io.tensor, t))
+        .collect())
+}
+
+fn encode(plan: &Plan, id: usize, t: &Tensor) -> Vec<u64> {
+    let f = &plan.tensors[id];
+    t.data()
+        .iter()
+        .map(|&x| quantize(x, f.bits, f.frac))
+        .collect()
+}
+
+/// The client's inputs in the plan's formats (samples back to back), the sample count, and
+/// whether the file carried a batch axis.
+pub struct Inputs {
+    pub values: Vec<Vec<u64>>,
+    pub samples: usize,
+    pub batched: bool,
+}
+
+pub fn load_inputs(plan: &Plan, path: &Path) -> Result<Inputs, String> {
+    let arrays = read_inputs(path)?;
+    let batch = bind::bind_inputs_to(
+        &io_decls(plan, &plan.inputs),
+        arrays,
+        &path.display().to_string(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Inputs {
+        values: plan
+            .inputs
+            .iter()
+            .zip(&batch.inputs)
+            .map(|(io, t)| encode(plan, io.tensor, t))
+            .collect(),
+        samples: batch.samples,
+        batched: batch.batched,
+    })
+}
+
+/// The client's outputs as named tensors (with the sample axis when the input had one).
+pub fn decode_outputs(plan: &Plan, outs: &[Vec<u64>], inp: &Inputs) -> Vec<(String, Tensor)> {
+    plan.outputs
+        .iter()
+        .zip(outs)
+        .map(|(io, v)| {
+            let t = &plan.tensors[io.tensor];
+            let mut shape = t.shape.clone();
+            if inp.batched {
+                shape.insert(0, inp.samples);
+            }
+            let data = v.iter().map(|&x| dequantize(x, t.bits, t.frac)).collect();
+            (
+                io.name.clone(),
+                Tensor::new(shape, data).unwrap_or_else(|| Tensor::scalar(0.0)),
+            )
+        })
+        .collect()
+}
+
+/// A progress bar on stderr when it is a terminal: instruction i of n, bytes so far.
+fn progress_bar(label: &str, n: usize) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = ProgressBar::new(n as u64);
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] instruction {pos}/{len} · {msg} · {elapsed}",
+    )
+    .map(|s| s.progress_chars("=> "));
+    if let Ok(s) = style {
+        pb.set_style(s);
+    }
+    pb.set_prefix(label.to_string());
+    Some(pb)
+}
+
+fn run_with_progress(
+    label: &str,
+    parties: &mut [sir_runtime::proto::Party],
+    plan: &Plan,
+    batch: usize,
+    own: Own<'_>,
+    show: bool,
+) -> Result<Execution, String> {
+    let pb = if show {
+        progress_bar(label, plan.instrs.len())
+    } else {
+        None
+    };
+    let mut tick = |i: usize, n: usize, bytes: u64| {
+        if let Some(pb) = &pb
+            && (i.is_multiple_of(16) || i == n)
+        {
+            pb.set_position(i as u64);
+            pb.set_message(human_bytes(bytes));
+        }
+    };
+    let r = exec::execute(parties, plan, batch, own, &mut tick);
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    r.map_err(|e| e.to_string())
+}
+
+pub fn human_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.2} GB", b as f64 / 1e9),
+        b if b >= 1 << 20 => format!("{:.2} MB", b as f64 / 1e6),
+        b if b >= 1 << 10 => format!("{:.1} kB", b as f64 / 1e3),
+        b => format!("{b} B"),
+    }
+}
+
+/// The `--report` JSON of one party.
+pub fn report_json(
+    plan: &Plan,
+    role: Role,
+    shape: Shape,
+    ex: &Execution,
+    est: &[Cost],
+) -> serde_json::Value {
+    let split = |c: &Cost| match role {
+        Role::Server => (c.server_bytes, c.client_bytes),
+        Role::Client => (c.client_bytes, c.server_bytes),
+    };
+    let instructions: Vec<serde_json::Value> = plan
+        .instrs
+        .iter()
+        .enumerate()
+        .map(|(k, ins)| {
+            let (es, er) = split(&est[k]);
+            let m = ex.instrs[k];
+            serde_json::json!({
+                "id": k,
+                "op": ins.op.name(),
+                "bytes_sent": m.bytes_sent,
+                "bytes_received": m.bytes_received,
+                "rounds": m.rounds,
+                "estimated_bytes_sent": es,
+                "estimated_bytes_received": er,
+                "estimated_rounds": est[k].rounds,
+            })
+        })
+        .collect();
+    let rounds: u64 = ex.instrs.iter().map(|m| m.rounds).sum();
+    let run_sent: u64 = ex.instrs.iter().map(|m| m.bytes_sent).sum();
+    let run_recv: u64 = ex.instrs.iter().map(|m| m.bytes_received).sum();
+    let (est_sent, est_recv) = est.iter().fold((0, 0), |(a, b), c| {
+        let (s, r) = split(c);
+        (a + s, b + r)
+    });
+    let b = shape.batch.max(1) as f64;
+    serde_json::json!({
+        "role": role.to_string(),
+        "plan_hash": hex(&plan.hash()),
+        "samples": shape.batch,
+        "threads": shape.threads,
+        "bytes_sent": ex.total.bytes_sent,
+        "bytes_received": ex.total.bytes_received,
+        "rounds": rounds,
+        "setup_bytes": ex.setup.bytes_sent + ex.setup.bytes_received,
+        "closing_bytes": ex.closing.bytes_sent + ex.closing.bytes_received,
+        "instruction_bytes_sent": run_sent,
+        "instruction_bytes_received": run_recv,
+        "estimated_bytes_sent": est_sent,
+        "estimated_bytes_received": est_recv,
+        "estimated_rounds": est.iter().map(|c| c.rounds).sum::<u64>(),
+        "wall_s": ex.wall.as_secs_f64(),
+        "per_sample": {
+            "bytes": (run_sent + run_recv) as f64 / b,
+            "wall_s": ex.wall.as_secs_f64() / b,
+        },
+        "instructions": instructions,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The first instruction whose measured bytes or rounds differ from the estimate.
+pub fn first_mismatch(role: Role, ex: &Execution, est: &[Cost]) -> Option<usize> {
+    est.iter().zip(&ex.instrs).position(|(c, m)| {
+        let (s, r) = match role {
+            Role::Server => (c.server_bytes, c.client_bytes),
+            Role::Client => (c.client_bytes, c.server_bytes),
+        };
+        m.bytes_sent != s || m.bytes_received != r || m.rounds != c.rounds
+    })
+}
+
+/// The one-line summary of a party's run.
+pub fn summary(role: Role, shape: Shape, ex: &Execution, est: &[Cost]) -> String {
+    let sent: u64 = ex.instrs.iter().map(|m| m.bytes_sent).sum();
+    let recv: u64 = ex.instrs.iter().map(|m| m.bytes_received).sum();
+    let rounds: u64 = ex.instrs.iter().map(|m| m.rounds).sum();
+    let check = match first_mismatch(role, ex, est) {
+        None => "every instruction as estimated".to_string(),
+        Some(k) => format!("instruction {k} differs from its estimate"),
+    };
+    let per = if shape.batch > 1 {
+        format!(
+            "; per sample {} and {:.3} s",
+            human_bytes((sent + recv) / shape.batch as u64),
+            ex.wall.as_secs_f64() / shape.batch as f64
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{role}: sent {sent} B, received {recv} B, {rounds} rounds ({check}); setup {} B; {:.3} s for {} sample{}{per}",
+        ex.setup.bytes_sent + ex.setup.bytes_received,
+        ex.wall.as_secs_f64(),
+        shape.batch,
+        if shape.batch == 1 { "" } else { "s" }
+    )
+}
+
+fn write_report(path: &Path, v: &serde_json::Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    npy::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+}
+
+pub fn run(args: &RunArgs) -> i32 {
+    match run_party(args) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}
+
+fn run_party(args: &RunArgs) -> Result<(), String> {
+    let plan = load_plan(&args.plan)?;
+    if let Some(out) = &args.out {
+        if args.role == RoleArg::Server {
+            return Err("--out: the server learns no output".into());
+        }
+        check_out(out, plan.outputs.len())?;
+    }
+    if !(1..=exec::MAX_THREADS).contains(&args.threads) {
+        return Err(format!(
+            "--threads {}: use 1 to {}",
+            args.threads,
+            exec::MAX_THREADS
+        ));
+    }
+    let waits = Waits {
+        connect: Duration::from_secs(args.wait),
+        channel: ChannelOptions {
+            timeout: Some(Duration::from_secs(args.timeout.max(1))),
+            ..ChannelOptions::default()
+        },
+    };
+    let hash = plan.hash();
+    let threads = args.threads as u32;
+    match args.role {
+        RoleArg::Server => {
+            let addr = args.listen.as_deref().unwrap_or_default();
+            let listener = session::listen(addr).map_err(|e| e.to_string())?;
+            let weights = args
+                .weights
+                .as_deref()
+                .ok_or_else(|| "--weights is required for the server".to_string())
+                .and_then(|w| load_weights(&plan, w));
+            let limit = exec::max_batch(&plan) as u64;
+            let weights = match weights {
+                Ok(w) => w,
+                Err(e) => {
+                    // Tell the client why (when one connects within the wait), then stop.
+                    eprintln!("error: {e}");
+                    eprintln!("waiting up to {} s to tell the client…", args.wait);
+                    let offer = Offer {
+                        threads,
+                        batch: limit,
+                        gave_up: Some(format!("the server's weights: {e}")),
+                    };
+                    let _ = session::serve(&listener, hash, &offer, waits);
+                    return Err("the server could not load its weights".into());
+                }
+            };
+            let offer = Offer {
+                threads,
+                batch: limit,
+                gave_up: None,
+            };
+            eprintln!(
+                "server: listening on {}",
+                listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| addr.into())
+            );
+            let (mut parties, batch) =
+                session::serve(&listener, hash, &offer, waits).map_err(|e| e.to_string())?;
+            let shape = Shape {
+                batch,
+                threads: args.threads,
+            };
+            let ex = run_with_progress(
+                "server",
+                &mut parties,
+                &plan,
+                batch,
+                Own::Server(&weights),
+                true,
+            )?;
+            let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
+            eprintln!("{}", summary(Role::Server, shape, &ex, &est));
+            if let Some(r) = &args.report {
+                write_report(r, &report_json(&plan, Role::Server, shape, &ex, &est))?;
+            }
+            Ok(())
+        }
+        RoleArg::Client => {
+            let addr = args.connect.as_deref().unwrap_or_default();
+            let inputs = args
+                .input
+                .as_deref()
+                .ok_or_else(|| "--input is required for the client".to_string())
+                .and_then(|p| load_inputs(&plan, p))
+                .and_then(|i| {
+                    let shape = Shape {
+                        batch: i.samples,
+                        threads: args.threads,
+                    };
+                    exec::check_shape(&plan, shape)
+                        .map(|_| i)
+                        .map_err(|e| e.to_string())
+                });
+            let mut waiting = |e: &std::io::Error| {
+                eprintln!(
+                    "client: the server at {addr} is not reachable yet ({e}); retrying for up to {} s…",
+                    args.wait
+                );
+            };
+            let inputs = match inputs {
+                Ok(i) => i,
+                Err(e) => {
+                    let offer = Offer {
+                        threads,
+                        batch: 0,
+                        gave_up: Some(format!("the client's input: {e}")),
+                    };
+                    let quick = Waits {
+                        connect: Duration::from_secs(args.wait.min(5)),
+                        ..waits
+                    };
+                    let _ = session::connect(addr, hash, &offer, quick, &mut |_| {});
+                    return Err(e);
+                }
+            };
+            let offer = Offer {
+                threads,
+                batch: inputs.samples as u64,
+                gave_up: None,
+            };
+            let mut parties = session::connect(addr, hash, &offer, waits, &mut waiting)
+                .map_err(|e| e.to_string())?;
+            let shape = Shape {
+                batch: inputs.samples,
+                threads: args.threads,
+            };
+            let ex = run_with_progress(
+                "client",
+                &mut parties,
+                &plan,
+                shape.batch,
+                Own::Client(&inputs.values),
+                true,
+            )?;
+            let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
+            let outs = ex
+                .outputs
+                .as_deref()
+                .ok_or_else(|| "the run revealed no outputs".to_string())?;
+            let named = decode_outputs(&plan, outs, &inputs);
+            for (name, t) in &named {
+                println!("{name}: {}", format_tensor(t));
+            }
+            eprintln!("{}", summary(Role::Client, shape, &ex, &est));
+            if let Some(out) = &args.out {
+                write_outputs(out, &named)?;
+            }
+            if let Some(r) = &args.report {
+                write_report(r, &report_json(&plan, Role::Client, shape, &ex, &est))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Both parties in this process over a loopback socket pair; returns (server, client) runs.
+pub fn simulate_pair(
+    plan: &Plan,
+    weights: &[Vec<u64>],
+    inputs: &Inputs,
+    threads: usize,
+    show: bool,
+) -> Result<(Execution, Execution), String> {
+    let shape = Shape {
+        batch: inputs.samples,
+        threads,
+    };
+    exec::check_shape(plan, shape).map_err(|e| e.to_string())?;
+    let listener = session::listen("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let hash = plan.hash();
+    let waits = Waits {
+        connect: Duration::from_secs(10),
+        channel: ChannelOptions {
+            timeout: Some(Duration::from_secs(600)),
+            ..ChannelOptions::default()
+        },
+    };
+    let limit = exec::max_batch(plan) as u64;
+    std::thread::scope(|s| {
+        let server = s.spawn(move || -> Result<Execution, String> {
+            let offer = Offer {
+                threads: threads as u32,
+                batch: limit,
+                gave_up: None,
+            };
+            let (mut ps, batch) =
+                session::serve(&listener, hash, &offer, waits).map_err(|e| e.to_string())?;
+            exec::execute(
+                &mut ps,
+                plan,
+                batch,
+                Own::Server(weights),
+                &mut |_, _, _| {},
+            )
+            .map_err(|e| format!("server: {e}"))
+        });
+        let offer = Offer {
+            threads: threads as u32,
+            batch: inputs.samples as u64,
+            gave_up: None,
+        };
+        let client = session::connect(&addr, hash, &offer, waits, &mut |_| {})
+            .map_err(|e| e.to_string())
+            .and_then(|mut ps| {
+                run_with_progress(
+                    "simulate",
+                    &mut ps,
+                    plan,
+                    inputs.samples,
+                    Own::Client(&inputs.values),
+                    show,
+                )
+                .map_err(|e| format!("client: {e}"))
+            });
+        let server = server
+            .join()
+            .map_err(|_| "the server thread panicked".to_string())?;
+        Ok((server?, client?))
+    })
+}
+
+pub fn simulate(args: &SimulateArgs) -> i32 {
+    match simulate_run(args) {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => fail(e),
+    }
+}
+
+fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
+    let plan = load_plan(&args.plan)?;
+    if let Some(out) = &args.out {
+        check_out(out, plan.outputs.len())?;
+    }
+    let weights = load_weights(&plan, &args.weights)?;
+    let inputs = load_inputs(&plan, &args.input)?;
+    let (server, client) = simulate_pair(&plan, &weights, &inputs, args.threads, true)?;
+    let shape = Shape {
+        batch: inputs.samples,
+        threads: args.threads,
+    };
+    let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
+    let outs = client
+        .outputs
+        .as_deref()
+        .ok_or_else(|| "the run revealed no outputs".to_string())?;
+    // The reference: the plan's cleartext semantics on each sample (what `sir eval --plan` runs).
+    let mut equal = true;
+    for s in 0..inputs.samples {
+        let sample: Vec<Vec<u64>> = plan
+            .inputs
+            .iter()
+            .zip(&inputs.values)
+            .map(|(io, v)| {
+                let n = plan.tensors[io.tensor].numel();
+                v[s * n..(s + 1) * n].to_vec()
+            })
+            .collect();
+        let want =
+            sir_runtime::plan::clear::run(&plan, &sample, &weights).map_err(|e| e.to_string())?;
+        for (o, w) in outs.iter().zip(&want) {
+            let n = w.len();
+            equal &= o[s * n..(s + 1) * n] == w[..];
+        }
+    }
+    let named = decode_outputs(&plan, outs, &inputs);
+    for (name, t) in &named {
+        println!("{name}: {}", format_tensor(t));
+    }
+    let total = est.iter().fold(Cost::ZERO, |a, c| Cost {
+        server_bytes: a.server_bytes + c.server_bytes,
+        client_bytes: a.client_bytes + c.client_bytes,
+        rounds: a.rounds + c.rounds,
+    });
+    let measured = |ex: &Execution| -> (u64, u64) {
+        (
+            ex.instrs.iter().map(|m| m.bytes_sent).sum(),
+            ex.instrs.iter().map(|m| m.rounds).sum(),
+        )
+    };
+    let (ss, sr) = measured(&server);
+    let (cs, _) = measured(&client);
+    println!(
+        "measured:  server sent {ss} B, client sent {cs} B, {sr} rounds ({} in total; setup {} B)",
+        human_bytes(ss + cs),
+        server.setup.bytes_sent + server.setup.bytes_received
+    );
+    println!(
+        "estimated: server sent {} B, client sent {} B, {} rounds",
+        total.server_bytes, total.client_bytes, total.rounds
+    );
+    let mismatch = first_mismatch(Role::Server, &server, &est)
+        .or_else(|| first_mismatch(Role::Client, &client, &est));
+    match mismatch {
+        None => {
+            println!("every instruction's bytes and rounds equal its estimate, for both parties")
+        }
+        Some(k) => println!(
+            "MISMATCH: instruction {k} ({}) measured differently from its estimate",
+            plan.instrs[k].op.name()
+        ),
+    }
+    println!(
+        "result equals `sir eval --plan` bit for bit: {} ({} sample{})",
+        if equal { "yes" } else { "NO" },
+        inputs.samples,
+        if inputs.samples == 1 { "" } else { "s" }
+    );
+    println!(
+        "time: {:.3} s for {} sample{} ({} connection{})",
+        client.wall.as_secs_f64(),
+        inputs.samples,
+        if inputs.samples == 1 { "" } else { "s" },
+        args.threads,
+        if args.threads == 1 { "" } else { "s" }
+    );
+    if let Some(out) = &args.out {
+        write_outputs(out, &named)?;
+    }
+    if let Some(r) = &args.report {
+        write_report(r, &report_json(&plan, Role::Client, shape, &client, &est))?;
+    }
+    Ok(equal && mismatch.is_none())
+}
