@@ -401,8 +401,9 @@ fn a_session_refuses_disagreements_on_both_sides() {
         connect: Duration::from_secs(10),
         channel: ChannelOptions::default(),
     };
-    // (server hash, server threads, client hash, client threads, client gives up)
-    let cases: [([u8; 32], u32, [u8; 32], u32, bool, &str); 3] = [
+    // (server hash, server threads, client hash, client threads, client gives up, message)
+    type Case = ([u8; 32], u32, [u8; 32], u32, bool, &'static str);
+    let cases: [Case; 3] = [
         ([1; 32], 1, [2; 32], 1, false, "plan hash mismatch"),
         ([1; 32], 1, [1; 32], 2, false, "connection(s)"),
         ([1; 32], 1, [1; 32], 1, true, "gave up: bad input"),
@@ -430,7 +431,7 @@ fn a_session_refuses_disagreements_on_both_sides() {
             let se = s.expect_err("the server refuses").to_string();
             assert!(se.contains(want), "server: {se}");
             if !gave_up {
-                let ce = c.err().expect("the client refuses").to_string();
+                let ce = c.expect_err("the client refuses").to_string();
                 assert!(
                     ce.contains(want) || ce.contains("connection(s)"),
                     "client: {ce}"
