@@ -5,7 +5,10 @@ use std::io::Write as _;
 use sir_runtime::bench::{
     OpBenchConfig, OpBenchReport, OtBenchConfig, OtBenchReport, bench_op, bench_ot,
 };
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
 use sir_runtime::proto::ops::{ALL, Op, Params};
+use std::path::{Path, PathBuf};
 
 /// What `sir bench` can measure.
 #[derive(clap::Subcommand, Debug)]
@@ -75,11 +78,56 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// A whole plan between two in-process parties over loopback TCP: bytes each way, rounds,
+    /// and the median wall time of one execution (setup excluded), checked against the
+    /// plan's cleartext semantics and its estimates. Without --weights/--input it draws random
+    /// values in the plan's formats (cost and time do not depend on them).
+    Model {
+        /// The plan from `sir compile`.
+        plan: PathBuf,
+        /// The server's weights (.npz).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// The client's input (.npy/.npz; a leading axis is a batch).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Samples per execution when the input is random.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Parallel connections.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Timed executions; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a benchmark; returns the process exit code.
 pub fn run(cmd: BenchCmd) -> i32 {
     match cmd {
+        BenchCmd::Model {
+            plan,
+            weights,
+            input,
+            batch,
+            threads,
+            reps,
+            json,
+        } => match bench_model(&plan, weights.as_deref(), input.as_deref(), batch, threads, reps) {
+            Ok(r) => {
+                if json {
+                    println!("{r}");
+                } else {
+                    print_model(&r);
+                }
+                i32::from(!r["exact"].as_bool().unwrap_or(false))
+            }
+            Err(e) => super::fail(e),
+        },
         BenchCmd::Op {
             name,
             bits,
@@ -401,4 +449,150 @@ mod tests {
             0
         );
     }
+}
+
+/// Random encodings in a tensor's format, within a quarter of its range.
+fn random_encodings(rng: &mut ChaCha20Rng, n: usize, bits: u32) -> Vec<u64> {
+    let span = 1u64 << bits.saturating_sub(2).min(62);
+    (0..n)
+        .map(|_| {
+            let v = (rng.next_u64() % (2 * span)) as i64 - span as i64;
+            sir_runtime::ring::reduce(v as u64, bits)
+        })
+        .collect()
+}
+
+fn bench_model(
+    plan_path: &Path,
+    weights: Option<&Path>,
+    input: Option<&Path>,
+    batch: usize,
+    threads: usize,
+    reps: usize,
+) -> Result<serde_json::Value, String> {
+    use super::run::{Inputs, load_inputs, load_plan, load_weights, simulate_pair};
+    use sir_runtime::exec::{self, Shape};
+    use sir_runtime::net::Role;
+    let plan = load_plan(plan_path)?;
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let w = match weights {
+        Some(p) => load_weights(&plan, p)?,
+        None => plan
+            .params
+            .iter()
+            .map(|io| {
+                let t = &plan.tensors[io.tensor];
+                random_encodings(&mut rng, t.numel(), t.bits)
+            })
+            .collect(),
+    };
+    let inputs = match input {
+        Some(p) => load_inputs(&plan, p)?,
+        None => Inputs {
+            values: plan
+                .inputs
+                .iter()
+                .map(|io| {
+                    let t = &plan.tensors[io.tensor];
+                    random_encodings(&mut rng, t.numel() * batch, t.bits)
+                })
+                .collect(),
+            samples: batch,
+            batched: batch > 1,
+        },
+    };
+    let shape = Shape {
+        batch: inputs.samples,
+        threads,
+    };
+    let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
+    let mut walls = Vec::new();
+    let mut exact = true;
+    let mut last = None;
+    for _ in 0..reps.max(1) {
+        let (s, c) = simulate_pair(&plan, &w, &inputs, threads, false)?;
+        exact &= super::run::first_mismatch(Role::Server, &s, &est).is_none()
+            && super::run::first_mismatch(Role::Client, &c, &est).is_none();
+        walls.push(s.wall.max(c.wall).as_secs_f64());
+        last = Some((s, c));
+    }
+    let (s, c) = last.ok_or("no run")?;
+    // Bit-equality with the cleartext semantics on the last run.
+    let outs = c.outputs.as_deref().unwrap_or(&[]);
+    for i in 0..inputs.samples {
+        let sample: Vec<Vec<u64>> = plan
+            .inputs
+            .iter()
+            .zip(&inputs.values)
+            .map(|(io, v)| {
+                let n = plan.tensors[io.tensor].numel();
+                v[i * n..(i + 1) * n].to_vec()
+            })
+            .collect();
+        let want = sir_runtime::plan::clear::run(&plan, &sample, &w).map_err(|e| e.to_string())?;
+        for (o, wv) in outs.iter().zip(&want) {
+            let n = wv.len();
+            exact &= o[i * n..(i + 1) * n] == wv[..];
+        }
+    }
+    walls.sort_by(f64::total_cmp);
+    let wall = walls[walls.len() / 2];
+    let ss: u64 = s.instrs.iter().map(|m| m.bytes_sent).sum();
+    let cs: u64 = c.instrs.iter().map(|m| m.bytes_sent).sum();
+    let rounds: u64 = s.instrs.iter().map(|m| m.rounds).sum();
+    let b = inputs.samples.max(1) as f64;
+    Ok(serde_json::json!({
+        "plan": plan_path.display().to_string(),
+        "model": plan.model,
+        "samples": inputs.samples,
+        "threads": threads,
+        "reps": reps.max(1),
+        "server_bytes": ss,
+        "client_bytes": cs,
+        "total_bytes": ss + cs,
+        "rounds": rounds,
+        "setup_bytes": s.setup.bytes_sent + s.setup.bytes_received,
+        "wall_s_median": wall,
+        "per_sample_bytes": (ss + cs) as f64 / b,
+        "per_sample_wall_s": wall / b,
+        "exact": exact,
+    }))
+}
+
+fn print_model(r: &serde_json::Value) {
+    let u = |k: &str| r[k].as_u64().unwrap_or(0);
+    let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+    println!(
+        "{} ({} sample{}, {} connection{}, median of {}):",
+        r["model"].as_str().unwrap_or(""),
+        u("samples"),
+        if u("samples") == 1 { "" } else { "s" },
+        u("threads"),
+        if u("threads") == 1 { "" } else { "s" },
+        u("reps")
+    );
+    println!(
+        "  bytes   server→client {} B, client→server {} B, total {:.2} MB (setup {} B)",
+        u("server_bytes"),
+        u("client_bytes"),
+        u("total_bytes") as f64 / 1e6,
+        u("setup_bytes")
+    );
+    println!("  rounds  {}", u("rounds"));
+    println!("  time    {:.3} s per execution", f("wall_s_median"));
+    if u("samples") > 1 {
+        println!(
+            "  per sample  {:.2} MB, {:.4} s",
+            f("per_sample_bytes") / 1e6,
+            f("per_sample_wall_s")
+        );
+    }
+    println!(
+        "  {}",
+        if r["exact"].as_bool().unwrap_or(false) {
+            "result equals the plan's cleartext semantics; bytes and rounds equal the estimates"
+        } else {
+            "MISMATCH against the cleartext semantics or the estimates"
+        }
+    );
 }
