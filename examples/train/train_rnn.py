@@ -274,8 +274,12 @@ def main():
     np.save(os.path.join(out, "train_labels.npy"), ytr.astype(np.int64))
     np.save(os.path.join(out, "test.npy"), xte.astype(np.float32))
     np.save(os.path.join(out, "test_labels.npy"), yte.astype(np.int64))
-    np.save(os.path.join(out, "inputs.npy"), xte[:8].astype(np.float32))
-    np.save(os.path.join(out, "inputs_labels.npy"), yte[:8].astype(np.int64))
+    # A small demo batch covering every class: the first test sample(s) of each (the test
+    # files are ordered by class), 8 or 9 samples in all.
+    per = 2 if len(set(yte.tolist())) <= 4 else 1
+    pick = np.concatenate([np.where(yte == c)[0][:per] for c in sorted(set(yte.tolist()))])
+    np.save(os.path.join(out, "inputs.npy"), xte[pick].astype(np.float32))
+    np.save(os.path.join(out, "inputs_labels.npy"), yte[pick].astype(np.int64))
 
     wmax = max(float(np.abs(v).max()) for v in weights.values())
     print(f"inputs: train {xtr.shape}, test {xte.shape}, max |x| {float(np.abs(xtr).max()):.3f}"

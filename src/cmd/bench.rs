@@ -2,11 +2,11 @@
 
 use std::io::Write as _;
 
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
 use sir_runtime::bench::{
     OpBenchConfig, OpBenchReport, OtBenchConfig, OtBenchReport, bench_op, bench_ot,
 };
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
 use sir_runtime::proto::ops::{ALL, Op, Params};
 use std::path::{Path, PathBuf};
 
@@ -117,7 +117,14 @@ pub fn run(cmd: BenchCmd) -> i32 {
             threads,
             reps,
             json,
-        } => match bench_model(&plan, weights.as_deref(), input.as_deref(), batch, threads, reps) {
+        } => match bench_model(
+            &plan,
+            weights.as_deref(),
+            input.as_deref(),
+            batch,
+            threads,
+            reps,
+        ) {
             Ok(r) => {
                 if json {
                     println!("{r}");

@@ -167,7 +167,7 @@ pub fn write_outputs(out: &Path, results: &[(String, Tensor)]) -> Result<(), Str
 }
 
 /// The class each sample predicts: the value itself for a scalar output, the argmax of a vector.
-fn predictions(t: &Tensor, per_sample: &[usize], samples: usize) -> Option<Vec<i64>> {
+pub fn predictions(t: &Tensor, per_sample: &[usize], samples: usize) -> Option<Vec<i64>> {
     let n: usize = per_sample.iter().product();
     match per_sample.len() {
         0 => Some(t.data().iter().map(|v| v.round() as i64).collect()),

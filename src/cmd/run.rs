@@ -4,7 +4,7 @@
 //! sent; a party whose file is bad still tells its peer why, so both sides name the problem.
 //! Outputs are written only after a complete run.
 
-use super::eval::{check_out, format_tensor, read_inputs, write_outputs};
+use super::eval::{check_out, format_tensor, predictions, read_inputs, write_outputs};
 use super::fail;
 use indicatif::{ProgressBar, ProgressStyle};
 use sir_compiler::eval::bind::{self, Decl};
@@ -57,6 +57,9 @@ pub struct RunArgs {
     /// Seconds the client keeps retrying to connect, and the server waits for a client.
     #[arg(long, default_value_t = 60)]
     pub wait: u64,
+    /// Integer class labels (.npy), one per sample: the client prints its accuracy.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
     /// Seconds one read or write may wait on the peer during the run.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
@@ -81,6 +84,9 @@ pub struct SimulateArgs {
     /// Write the client's report (as `sir run --report`).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Integer class labels (.npy), one per sample: print the two-party accuracy.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
 }
 
 /// Reads and checks a plan file.
@@ -167,6 +173,43 @@ pub fn decode_outputs(plan: &Plan, outs: &[Vec<u64>], inp: &Inputs) -> Vec<(Stri
             )
         })
         .collect()
+}
+
+/// Reads labels for `samples` samples (checked before the run).
+fn load_labels(path: Option<&Path>, samples: usize) -> Result<Option<Vec<i64>>, String> {
+    let Some(p) = path else { return Ok(None) };
+    let v = npy::read_labels(p).map_err(|e| e.to_string())?;
+    if v.len() != samples {
+        return Err(format!(
+            "{}: {} labels for {samples} samples",
+            p.display(),
+            v.len()
+        ));
+    }
+    Ok(Some(v))
+}
+
+/// `accuracy: …` of the first output against the labels.
+fn accuracy_line(named: &[(String, Tensor)], inp: &Inputs, labels: &[i64]) -> String {
+    let Some((name, first)) = named.first() else {
+        return "no output to compare with labels".into();
+    };
+    let per = if inp.batched {
+        &first.shape()[1..]
+    } else {
+        first.shape()
+    };
+    match predictions(first, per, inp.samples) {
+        None => format!("output `{name}` is no class index or score vector"),
+        Some(p) => {
+            let ok = p.iter().zip(labels).filter(|(a, b)| a == b).count();
+            format!(
+                "accuracy: {:.2}% ({ok}/{}) on output `{name}` (two-party)",
+                100.0 * ok as f64 / labels.len().max(1) as f64,
+                labels.len()
+            )
+        }
+    }
 }
 
 /// A progress bar on stderr when it is a terminal: instruction i of n, bytes so far.
@@ -368,6 +411,13 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
         RoleArg::Server => {
             let addr = args.listen.as_deref().unwrap_or_default();
             let listener = session::listen(addr).map_err(|e| e.to_string())?;
+            eprintln!(
+                "server: listening on {}",
+                listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| addr.into())
+            );
             let weights = args
                 .weights
                 .as_deref()
@@ -394,13 +444,6 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 batch: limit,
                 gave_up: None,
             };
-            eprintln!(
-                "server: listening on {}",
-                listener
-                    .local_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|_| addr.into())
-            );
             let (mut parties, batch) =
                 session::serve(&listener, hash, &offer, waits).map_err(|e| e.to_string())?;
             let shape = Shape {
@@ -444,7 +487,10 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                     args.wait
                 );
             };
-            let inputs = match inputs {
+            let inputs = inputs.and_then(|i| {
+                load_labels(args.labels.as_deref(), i.samples).map(|l| (i, l))
+            });
+            let (inputs, labels) = match inputs {
                 Ok(i) => i,
                 Err(e) => {
                     let offer = Offer {
@@ -485,8 +531,13 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 .as_deref()
                 .ok_or_else(|| "the run revealed no outputs".to_string())?;
             let named = decode_outputs(&plan, outs, &inputs);
-            for (name, t) in &named {
-                println!("{name}: {}", format_tensor(t));
+            match &labels {
+                Some(l) => println!("{}", accuracy_line(&named, &inputs, l)),
+                None => {
+                    for (name, t) in &named {
+                        println!("{name}: {}", format_tensor(t));
+                    }
+                }
             }
             eprintln!("{}", summary(Role::Client, shape, &ex, &est));
             if let Some(out) = &args.out {
@@ -585,6 +636,7 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
     }
     let weights = load_weights(&plan, &args.weights)?;
     let inputs = load_inputs(&plan, &args.input)?;
+    let labels = load_labels(args.labels.as_deref(), inputs.samples)?;
     let (server, client) = simulate_pair(&plan, &weights, &inputs, args.threads, true)?;
     let shape = Shape {
         batch: inputs.samples,
@@ -615,8 +667,13 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
         }
     }
     let named = decode_outputs(&plan, outs, &inputs);
-    for (name, t) in &named {
-        println!("{name}: {}", format_tensor(t));
+    match &labels {
+        Some(l) => println!("{}", accuracy_line(&named, &inputs, l)),
+        None => {
+            for (name, t) in &named {
+                println!("{name}: {}", format_tensor(t));
+            }
+        }
     }
     let total = est.iter().fold(Cost::ZERO, |a, c| Cost {
         server_bytes: a.server_bytes + c.server_bytes,
