@@ -368,96 +368,6 @@ fn print_table(r: &OtBenchReport) {
     let _ = std::io::Write::write_all(&mut std::io::stdout(), t.as_bytes());
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_has_every_flavour_and_setup() {
-        let r = bench_ot(OtBenchConfig {
-            n: 2048,
-            threads: 1,
-            reps: 1,
-            only: vec![],
-        })
-        .unwrap();
-        let v = to_json(&r);
-        for k in ["rot", "cot64", "cot16", "chosen64", "ot1ofN_256x16"] {
-            assert!(v[k]["ots_per_s"].as_f64().unwrap() > 0.0, "{k}");
-            assert!(v[k]["bytes_per_ot"].as_f64().is_some(), "{k}");
-            assert!(v[k]["rounds"].as_u64().is_some(), "{k}");
-        }
-        assert_eq!(v["rot"]["bytes_per_ot"], 16.0);
-        assert!(v["setup"]["ms"].as_f64().is_some());
-        assert_eq!(v["setup"]["bytes_client_to_server"], 8192);
-        for name in ["relu", "all"] {
-            assert_eq!(
-                run(BenchCmd::Op {
-                    name: name.into(),
-                    bits: 37,
-                    bits_in: None,
-                    bits_out: None,
-                    shift: None,
-                    frac_in: None,
-                    frac_out: None,
-                    digit: None,
-                    dims: None,
-                    n: 100,
-                    threads: 2,
-                    reps: 1,
-                    json: true,
-                }),
-                0,
-                "{name}"
-            );
-        }
-        assert_eq!(
-            run(BenchCmd::Op {
-                name: "nope".into(),
-                bits: 32,
-                bits_in: None,
-                bits_out: None,
-                shift: None,
-                frac_in: None,
-                frac_out: None,
-                digit: None,
-                dims: None,
-                n: 10,
-                threads: 1,
-                reps: 1,
-                json: false,
-            }),
-            2
-        );
-        let r = bench_op(&OpBenchConfig {
-            op: Op::Relu,
-            params: Params::bits(32),
-            n: 1000,
-            threads: 1,
-            reps: 1,
-        })
-        .unwrap();
-        let v = op_json(&r);
-        assert_eq!(v["op"], "relu");
-        assert_eq!(v["bit_exact"], true);
-        assert_eq!(v["cost_exact"], true);
-        assert_eq!(
-            v["bytes_server"].as_u64().unwrap() + v["bytes_client"].as_u64().unwrap(),
-            Op::Relu.cost(1000, &Params::bits(32)).total_bytes()
-        );
-        assert_eq!(
-            run(BenchCmd::Ot {
-                n: 256,
-                threads: 1,
-                reps: 1,
-                json: true,
-                only: vec![],
-            }),
-            0
-        );
-    }
-}
-
 /// Random encodings in a tensor's format, within a quarter of its range.
 fn random_encodings(rng: &mut ChaCha20Rng, n: usize, bits: u32) -> Vec<u64> {
     let span = 1u64 << bits.saturating_sub(2).min(62);
@@ -602,4 +512,94 @@ fn print_model(r: &serde_json::Value) {
             "MISMATCH against the cleartext semantics or the estimates"
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_every_flavour_and_setup() {
+        let r = bench_ot(OtBenchConfig {
+            n: 2048,
+            threads: 1,
+            reps: 1,
+            only: vec![],
+        })
+        .unwrap();
+        let v = to_json(&r);
+        for k in ["rot", "cot64", "cot16", "chosen64", "ot1ofN_256x16"] {
+            assert!(v[k]["ots_per_s"].as_f64().unwrap() > 0.0, "{k}");
+            assert!(v[k]["bytes_per_ot"].as_f64().is_some(), "{k}");
+            assert!(v[k]["rounds"].as_u64().is_some(), "{k}");
+        }
+        assert_eq!(v["rot"]["bytes_per_ot"], 16.0);
+        assert!(v["setup"]["ms"].as_f64().is_some());
+        assert_eq!(v["setup"]["bytes_client_to_server"], 8192);
+        for name in ["relu", "all"] {
+            assert_eq!(
+                run(BenchCmd::Op {
+                    name: name.into(),
+                    bits: 37,
+                    bits_in: None,
+                    bits_out: None,
+                    shift: None,
+                    frac_in: None,
+                    frac_out: None,
+                    digit: None,
+                    dims: None,
+                    n: 100,
+                    threads: 2,
+                    reps: 1,
+                    json: true,
+                }),
+                0,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            run(BenchCmd::Op {
+                name: "nope".into(),
+                bits: 32,
+                bits_in: None,
+                bits_out: None,
+                shift: None,
+                frac_in: None,
+                frac_out: None,
+                digit: None,
+                dims: None,
+                n: 10,
+                threads: 1,
+                reps: 1,
+                json: false,
+            }),
+            2
+        );
+        let r = bench_op(&OpBenchConfig {
+            op: Op::Relu,
+            params: Params::bits(32),
+            n: 1000,
+            threads: 1,
+            reps: 1,
+        })
+        .unwrap();
+        let v = op_json(&r);
+        assert_eq!(v["op"], "relu");
+        assert_eq!(v["bit_exact"], true);
+        assert_eq!(v["cost_exact"], true);
+        assert_eq!(
+            v["bytes_server"].as_u64().unwrap() + v["bytes_client"].as_u64().unwrap(),
+            Op::Relu.cost(1000, &Params::bits(32)).total_bytes()
+        );
+        assert_eq!(
+            run(BenchCmd::Ot {
+                n: 256,
+                threads: 1,
+                reps: 1,
+                json: true,
+                only: vec![],
+            }),
+            0
+        );
+    }
 }

@@ -89,6 +89,24 @@ pub struct SimulateArgs {
     pub labels: Option<PathBuf>,
 }
 
+/// Whether a file can be written at `path` (its folder exists), checked before any work so a
+/// long run does not end on a typo.
+pub fn check_writable(path: &Path, what: &str) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        ))
+    }
+}
+
 /// Reads and checks a plan file.
 pub fn load_plan(path: &Path) -> Result<Plan, String> {
     let text = std::fs::read_to_string(path)
@@ -390,6 +408,10 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
             return Err("--out: the server learns no output".into());
         }
         check_out(out, plan.outputs.len())?;
+        check_writable(out, "--out")?;
+    }
+    if let Some(r) = &args.report {
+        check_writable(r, "--report")?;
     }
     if !(1..=exec::MAX_THREADS).contains(&args.threads) {
         return Err(format!(
@@ -430,10 +452,13 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                     // Tell the client why (when one connects within the wait), then stop.
                     eprintln!("error: {e}");
                     eprintln!("waiting up to {} s to tell the client…", args.wait);
+                    // Only what the plan already says goes to the peer: no values, paths or shapes.
                     let offer = Offer {
                         threads,
                         batch: limit,
-                        gave_up: Some(format!("the server's weights: {e}")),
+                        gave_up: Some(
+                            "its weights do not fit the plan (details on its side)".into(),
+                        ),
                     };
                     let _ = session::serve(&listener, hash, &offer, waits);
                     return Err("the server could not load its weights".into());
@@ -487,22 +512,22 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                     args.wait
                 );
             };
-            let inputs = inputs.and_then(|i| {
-                load_labels(args.labels.as_deref(), i.samples).map(|l| (i, l))
-            });
+            let inputs =
+                inputs.and_then(|i| load_labels(args.labels.as_deref(), i.samples).map(|l| (i, l)));
             let (inputs, labels) = match inputs {
                 Ok(i) => i,
                 Err(e) => {
+                    // Only a category goes to the peer: the details (values, indices, paths,
+                    // shapes) are the client's own.
                     let offer = Offer {
                         threads,
                         batch: 0,
-                        gave_up: Some(format!("the client's input: {e}")),
+                        gave_up: Some(
+                            "its input does not fit the plan or its options (details on its side)"
+                                .into(),
+                        ),
                     };
-                    let quick = Waits {
-                        connect: Duration::from_secs(args.wait.min(5)),
-                        ..waits
-                    };
-                    let _ = session::connect(addr, hash, &offer, quick, &mut |_| {});
+                    let _ = session::connect(addr, hash, &offer, waits, &mut |_| {});
                     return Err(e);
                 }
             };
@@ -540,11 +565,12 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 }
             }
             eprintln!("{}", summary(Role::Client, shape, &ex, &est));
-            if let Some(out) = &args.out {
-                write_outputs(out, &named)?;
-            }
+            // The report first: if it fails, no output file is left behind either.
             if let Some(r) = &args.report {
                 write_report(r, &report_json(&plan, Role::Client, shape, &ex, &est))?;
+            }
+            if let Some(out) = &args.out {
+                write_outputs(out, &named)?;
             }
             Ok(())
         }
@@ -633,6 +659,10 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
     let plan = load_plan(&args.plan)?;
     if let Some(out) = &args.out {
         check_out(out, plan.outputs.len())?;
+        check_writable(out, "--out")?;
+    }
+    if let Some(r) = &args.report {
+        check_writable(r, "--report")?;
     }
     let weights = load_weights(&plan, &args.weights)?;
     let inputs = load_inputs(&plan, &args.input)?;
@@ -722,11 +752,15 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
         args.threads,
         if args.threads == 1 { "" } else { "s" }
     );
-    if let Some(out) = &args.out {
-        write_outputs(out, &named)?;
-    }
     if let Some(r) = &args.report {
         write_report(r, &report_json(&plan, Role::Client, shape, &client, &est))?;
     }
-    Ok(equal && mismatch.is_none())
+    // Outputs only from a run that checked out.
+    let ok = equal && mismatch.is_none();
+    if let Some(out) = &args.out
+        && ok
+    {
+        write_outputs(out, &named)?;
+    }
+    Ok(ok)
 }

@@ -41,6 +41,10 @@ pub const MAX_THREADS: usize = 64;
 /// The most share elements one party may hold at once in a batched run (8 bytes each): 2 GiB.
 pub const MAX_RUN_ELEMENTS: u64 = 1 << 28;
 
+/// The most bytes one instruction of a batched run may exchange (a proxy for the protocols'
+/// working memory, which is proportional): 2 GiB. A batch the peer asks for is bounded by it.
+pub const MAX_INSTR_BYTES: u64 = 1 << 31;
+
 /// How a run is laid out: samples per execution and parallel connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -167,7 +171,8 @@ pub fn check_shape(plan: &Plan, shape: Shape) -> Result<(), ExecError> {
 }
 
 /// The largest batch this plan runs in one execution: every party's shares within
-/// [`MAX_RUN_ELEMENTS`], every math instruction within [`crate::plan::MAX_MATH_ELEMENTS`].
+/// [`MAX_RUN_ELEMENTS`], every instruction's traffic within [`MAX_INSTR_BYTES`], every math
+/// instruction within [`crate::plan::MAX_MATH_ELEMENTS`].
 pub fn max_batch(plan: &Plan) -> usize {
     let ps = per_sample(plan);
     let (mut per, mut fixed) = (0u64, 0u64);
@@ -180,9 +185,12 @@ pub fn max_batch(plan: &Plan) -> usize {
     }
     let mut limit = MAX_RUN_ELEMENTS.saturating_sub(fixed) / per.max(1);
     for ins in &plan.instrs {
-        if let Op::Math { .. } = ins.op
-            && ps[ins.out]
-        {
+        if !ps[ins.out] {
+            continue;
+        }
+        let bytes = ins.cost.server_bytes + ins.cost.client_bytes;
+        limit = limit.min(MAX_INSTR_BYTES / bytes.max(1));
+        if let Op::Math { .. } = ins.op {
             let n = plan.tensors[ins.args[0]].numel().max(1) as u64;
             limit = limit.min(crate::plan::MAX_MATH_ELEMENTS as u64 / n);
         }

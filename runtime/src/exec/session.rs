@@ -10,7 +10,7 @@ use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::net::{Channel, ChannelOptions, Hello, NetError, Role};
+use crate::net::{Channel, ChannelOptions, HandshakeError, Hello, NetError, Role};
 use crate::proto::{Party, ProtoError};
 
 /// The longest reason a peer may send for giving up.
@@ -95,8 +95,12 @@ impl Offer {
         // The reason is printed on our terminal: no control characters from the peer.
         let reason: String = String::from_utf8_lossy(&reason)
             .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
+            .map(|c| if is_unsafe(c) { ' ' } else { c })
             .collect();
+        let reason = match reason.trim() {
+            "" => "no reason given".to_string(),
+            r => r.to_string(),
+        };
         Ok(Offer {
             threads,
             batch,
@@ -104,6 +108,20 @@ impl Offer {
         })
     }
 }
+
+/// Characters a peer's text may not put on our terminal: controls, and the format characters
+/// (bidirectional overrides, zero-width joiners) that make text read differently.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF)
+}
+
+/// How long the first handshake may take: a connection that says nothing in this time is not
+/// a client (a port scan, a health check) and is dropped.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the further connections of a session may take to arrive.
+const MORE_CONNECTIONS: Duration = Duration::from_secs(10);
 
 /// How long to wait and how the channels behave.
 #[derive(Clone, Copy, Debug)]
@@ -151,7 +169,10 @@ fn accept_until(
             }
             Err(source) => {
                 break Err(SessionError::Listen {
-                    addr: String::new(),
+                    addr: listener
+                        .local_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
                     source,
                 });
             }
@@ -176,23 +197,26 @@ fn connect_until(
 ) -> Result<TcpStream, SessionError> {
     let mut told = false;
     loop {
-        let attempt = addr
-            .to_socket_addrs()
-            .and_then(|mut a| {
-                a.next().ok_or_else(|| {
-                    io::Error::new(ErrorKind::NotFound, "the address resolves to nothing")
-                })
-            })
-            .and_then(|a: SocketAddr| {
+        let attempt = addr.to_socket_addrs().and_then(|addrs| {
+            // Every address the name resolves to (`localhost` may give ::1 before 127.0.0.1).
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            let mut last = io::Error::new(ErrorKind::NotFound, "the address resolves to nothing");
+            for a in addrs {
                 let left = deadline
                     .saturating_duration_since(Instant::now())
                     .max(Duration::from_millis(100));
-                TcpStream::connect_timeout(&a, left.min(Duration::from_secs(5)))
-            });
+                match TcpStream::connect_timeout(&a, left.min(Duration::from_secs(5))) {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        });
         match attempt {
             Ok(s) => return Ok(s),
             Err(e) => {
-                if Instant::now() >= deadline {
+                // An address without a port, or malformed, will not get better by waiting.
+                if Instant::now() >= deadline || e.kind() == ErrorKind::InvalidInput {
                     return Err(SessionError::Unreachable {
                         addr: addr.into(),
                         waited: wait,
@@ -216,8 +240,16 @@ fn shake(
     index: usize,
 ) -> Result<Channel, SessionError> {
     let conn = |source: NetError| SessionError::Connection { index, source };
-    let mut ch = Channel::from_tcp(stream, opts).map_err(conn)?;
+    let mut ch = Channel::from_tcp(
+        stream,
+        ChannelOptions {
+            timeout: Some(HELLO_TIMEOUT),
+            ..opts
+        },
+    )
+    .map_err(conn)?;
     ch.handshake(&hello).map_err(conn)?;
+    ch.set_timeout(opts.timeout).map_err(conn)?;
     Ok(ch)
 }
 
@@ -282,13 +314,27 @@ pub fn serve(
     waits: Waits,
 ) -> Result<(Vec<Party>, usize), SessionError> {
     let deadline = Instant::now() + waits.connect;
-    let first = accept_until(listener, deadline, waits.connect)?;
-    let mut ch0 = shake(
-        first,
-        waits.channel,
-        Hello::new(Role::Server, plan_hash, 0),
-        0,
-    )?;
+    let mut ch0 = loop {
+        let first = accept_until(listener, deadline, waits.connect)?;
+        match shake(
+            first,
+            waits.channel,
+            Hello::new(Role::Server, plan_hash, 0),
+            0,
+        ) {
+            Ok(ch) => break ch,
+            // Something that is not a sir client (a port scan, a health check, a silent
+            // connection) is dropped; the server keeps waiting for its client.
+            Err(SessionError::Connection {
+                source:
+                    NetError::Handshake(HandshakeError::BadMagic(_))
+                    | NetError::Closed { .. }
+                    | NetError::Timeout(_),
+                ..
+            }) => continue,
+            Err(e) => return Err(e),
+        }
+    };
     let theirs = agree(&mut ch0, offer, Role::Server)?;
     if offer.gave_up.is_some() {
         return Ok((Vec::new(), 0));
@@ -296,8 +342,8 @@ pub fn serve(
     let mut chans = vec![ch0];
     for index in 1..offer.threads as usize {
         // The client connects its further connections right after agreeing.
-        let deadline = Instant::now() + waits.channel.timeout.unwrap_or(waits.connect);
-        let s = accept_until(listener, deadline, waits.connect)?;
+        let deadline = Instant::now() + MORE_CONNECTIONS;
+        let s = accept_until(listener, deadline, MORE_CONNECTIONS)?;
         chans.push(shake(
             s,
             waits.channel,
@@ -332,8 +378,8 @@ pub fn connect(
     }
     let mut chans = vec![ch0];
     for index in 1..offer.threads as usize {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let s = connect_until(addr, deadline, Duration::from_secs(10), &mut |_| {})?;
+        let deadline = Instant::now() + MORE_CONNECTIONS;
+        let s = connect_until(addr, deadline, MORE_CONNECTIONS, &mut |_| {})?;
         chans.push(shake(
             s,
             waits.channel,

@@ -486,3 +486,41 @@ fn shapes_out_of_bounds_are_refused() {
         .is_ok()
     );
 }
+
+#[test]
+fn a_stray_connection_does_not_stop_the_server() {
+    let plan = mixed(40);
+    let listener = session::listen("127.0.0.1:0").expect("listen");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let waits = Waits {
+        connect: Duration::from_secs(20),
+        channel: ChannelOptions::default(),
+    };
+    let hash = plan.hash();
+    let limit = max_batch(&plan) as u64;
+    std::thread::scope(|s| {
+        let server = s.spawn(move || {
+            let offer = Offer {
+                threads: 1,
+                batch: limit,
+                gave_up: None,
+            };
+            session::serve(&listener, hash, &offer, waits).map(|(_, b)| b)
+        });
+        // A port scan: connects, sends garbage, leaves.
+        {
+            use std::io::Write;
+            let mut junk = std::net::TcpStream::connect(&addr).expect("connects");
+            let _ =
+                junk.write_all(b"GET / HTTP/1.1\r\n\r\n0123456789012345678901234567890123456789");
+        }
+        let offer = Offer {
+            threads: 1,
+            batch: 3,
+            gave_up: None,
+        };
+        let c = session::connect(&addr, hash, &offer, waits, &mut |_| {});
+        assert!(c.is_ok(), "{:?}", c.err());
+        assert_eq!(server.join().expect("joins").expect("serves"), 3);
+    });
+}

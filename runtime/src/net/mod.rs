@@ -201,6 +201,13 @@ impl Channel {
         (mk(a), mk(b))
     }
 
+    /// Changes how long one blocking read or write may wait on the peer.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), NetError> {
+        self.stream.set_timeout(timeout)?;
+        self.timeout = timeout;
+        Ok(())
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         self.stats
