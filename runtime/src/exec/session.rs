@@ -53,7 +53,8 @@ pub struct Offer {
 }
 
 impl Offer {
-    fn to_bytes(&self) -> Vec<u8> {
+    /// The wire encoding: status, threads, batch, reason length, reason (≤ 1 KiB).
+    pub fn to_bytes(&self) -> Vec<u8> {
         let reason = self.gave_up.as_deref().unwrap_or("");
         let mut cut = reason.len().min(MAX_REASON_BYTES);
         while !reason.is_char_boundary(cut) {
@@ -69,7 +70,7 @@ impl Offer {
     }
 
     /// Reads the peer's offer; anything malformed is a handshake failure, not a panic.
-    fn read(ch: &mut Channel) -> Result<Offer, NetError> {
+    pub fn read(ch: &mut Channel) -> Result<Offer, NetError> {
         let mut head = [0u8; 15];
         ch.recv(&mut head)?;
         let bad = |what: &str| {
