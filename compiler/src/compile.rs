@@ -64,6 +64,9 @@ pub struct Candidate {
     pub bytes: Result<u64, String>,
     /// The fixed-point metric (accuracy in % or max error).
     pub metric: Option<f64>,
+    /// For a trial stopped as soon as the budget was certainly exceeded (no `metric`), what
+    /// it had reached on the samples evaluated so far.
+    pub stopped: Option<String>,
     pub within: bool,
 }
 
@@ -151,6 +154,7 @@ pub fn compile(
         metric: Option<f64>,
         within: bool,
         error: Option<String>,
+        stopped: Option<String>,
     }
     let trial = |width: &dyn Fn(usize) -> u32,
                  set: std::ops::Range<usize>|
@@ -177,24 +181,31 @@ pub fn compile(
                     break;
                 }
             }
+            let n = fixed.len();
             let hopeless = match (labels, budget) {
                 (Some(l), Budget::AccuracyLoss(p)) => {
                     // Misclassified so far only grows: past float's mistakes plus p% of all
                     // samples, the budget cannot hold.
-                    let n = l.len() as f64;
-                    let allowed = (100.0 - float_metric + p) / 100.0 * n;
-                    wrong(&fixed, l) as f64 > allowed + 1e-9
+                    let allowed = (100.0 - float_metric + p) / 100.0 * l.len() as f64;
+                    let w = wrong(&fixed, l);
+                    (w as f64 > allowed + 1e-9).then(|| {
+                        format!("{w} of the first {n} samples misclassified, over the {allowed:.1} the budget allows")
+                    })
                 }
-                (_, Budget::MaxError(m)) => max_error(&fixed, floats) > m,
-                _ => false,
+                (_, Budget::MaxError(m)) => {
+                    let e = max_error(&fixed, floats);
+                    (e > m).then(|| format!("error {e:.4} on the first {n} samples"))
+                }
+                _ => None,
             };
-            if hopeless {
+            if let Some(reached) = hopeless {
                 return Ok(Ok(Trial {
                     plan,
                     bytes,
                     metric: None,
                     within: false,
                     error: None,
+                    stopped: Some(reached),
                 }));
             }
         }
@@ -214,6 +225,7 @@ pub fn compile(
             metric,
             within,
             error,
+            stopped: None,
         }))
     };
     // Stage 1: one storage width for every tensor, the cheapest within the budget.
@@ -228,6 +240,7 @@ pub fn compile(
                 Err(e) => Err(e.clone()),
             },
             metric: t.as_ref().ok().and_then(|t| t.metric),
+            stopped: t.as_ref().ok().and_then(|t| t.stopped.clone()),
             within: t.as_ref().is_ok_and(|t| t.within),
         });
         if let Ok(t) = t
@@ -238,10 +251,11 @@ pub fn compile(
         }
     }
     let Some((bits, chosen)) = best else {
-        let describe = |c: &Candidate| match (&c.bytes, c.metric) {
-            (Ok(b), Some(m)) => format!("{} bits: {b} B, metric {m:.4}", c.bits),
-            (Err(e), _) => format!("{} bits: {e}", c.bits),
-            (Ok(b), None) => format!("{} bits: {b} B", c.bits),
+        let describe = |c: &Candidate| match (&c.bytes, c.metric, &c.stopped) {
+            (Ok(b), Some(m), _) => format!("{} bits: {b} B, metric {m:.4}", c.bits),
+            (Err(e), _, _) => format!("{} bits: {e}", c.bits),
+            (Ok(b), None, Some(r)) => format!("{} bits: {b} B, stopped early: {r}", c.bits),
+            (Ok(b), None, None) => format!("{} bits: {b} B", c.bits),
         };
         return Err(CompileError::Budget {
             budget: format!("{budget:?}"),

@@ -197,3 +197,135 @@ fn a_small_cnn_lowers_and_follows_float() {
         }
     }
 }
+
+/// Layer norm with small γ: the output's range (|γ·n + β| < 0.25) says nothing about the
+/// normalised values, which reach √(C − 1) ≈ 2.24 on a row with one outlier. The
+/// normalisation must get a format that holds them (it used to take the output's, ±2, and
+/// wrapped: an error of 4·|γ| at every width).
+#[test]
+fn layernorm_with_small_gamma_holds_the_normalised_range() {
+    let src = "model m { input x: [6]; param g: [6]; param bt: [6];
+        output a = layernorm(x, g, bt); }";
+    let g = Tensor::new(
+        vec![6],
+        vec![0.0225, -0.094, -0.0897, 0.0369, 0.0937, 0.0507],
+    )
+    .unwrap();
+    let bt = Tensor::new(
+        vec![6],
+        vec![0.0794, -0.0205, -0.0063, 0.0513, 0.0123, -0.0015],
+    )
+    .unwrap();
+    let rows: Vec<Vec<f64>> = (0..32)
+        .map(|i| {
+            (0..6)
+                .map(|j| {
+                    if i % 4 == 0 {
+                        // One outlier: its normalised value is ±√5·(1 − ε′).
+                        let s = if i % 8 == 0 { 1.0 } else { -0.8 };
+                        if j == i % 6 {
+                            s
+                        } else {
+                            0.05 * (j as f64 - 2.5) / 2.5
+                        }
+                    } else {
+                        ((i * 7 + j * 5) % 13) as f64 / 13.0 - 0.5
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let c = close(src, vec![g, bt], rows, 0.02);
+    // Every width from 12 bits on follows float within the budget.
+    for cand in c.candidates.iter().filter(|c| c.bits >= 12) {
+        assert!(cand.within, "{cand:?}");
+    }
+}
+
+/// A width whose trial stops at the first failing samples still says what it reached.
+#[test]
+fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
+    let src = "model m { input x: [4]; param W: [4, 3]; output y = x @ W; }";
+    let w = Tensor::new(vec![4, 3], (0..12).map(|i| i as f64 / 7.0 - 0.8).collect()).unwrap();
+    let rows: Vec<Vec<f64>> = (0..32)
+        .map(|i| {
+            (0..4)
+                .map(|j| ((i * 5 + j * 3) % 9) as f64 / 9.0 - 0.4)
+                .collect()
+        })
+        .collect();
+    let prog = program(src);
+    let b = batch(rows);
+    let e = compile(
+        &prog,
+        src,
+        &[Arc::new(w)],
+        &b,
+        None,
+        Some(Budget::MaxError(1e-15)),
+    )
+    .expect_err("no width is exact");
+    let CompileError::Budget { best, .. } = e else {
+        panic!("{e}")
+    };
+    assert!(
+        best.contains("8 bits: ") && best.contains("stopped early: error "),
+        "{best}"
+    );
+}
+
+/// The normalised values' integer bits: 2^k > √(C − 1) with a margin of 1/32.
+#[test]
+fn layernorm_integer_bits_bound_the_normalised_values() {
+    let k = crate::lower::layernorm_int_bits;
+    assert_eq!(
+        [
+            k(1),
+            k(2),
+            k(4),
+            k(5),
+            k(6),
+            k(16),
+            k(17),
+            k(64),
+            k(768),
+            k(1024)
+        ],
+        [1, 1, 1, 2, 2, 2, 3, 4, 5, 6]
+    );
+    for c in 1..5000usize {
+        assert!(
+            ((c - 1) as f64).sqrt() * (1.0 + 1.0 / 32.0) < (k(c) as f64).exp2(),
+            "{c}"
+        );
+    }
+}
+
+/// Rows of every length with one outlier, whose normalised value is at the bound √(C − 1):
+/// at 8 bits and more, it must not round past the normalised format and wrap.
+#[test]
+fn layernorm_outliers_at_the_bound_do_not_wrap() {
+    for c in [2usize, 4, 5, 16, 17, 64, 65, 1024] {
+        let src = format!(
+            "model m {{ input x: [{c}]; param g: [{c}]; param bt: [{c}];
+            output a = layernorm(x, g, bt); }}"
+        );
+        let g = Tensor::new(vec![c], vec![0.1; c]).unwrap();
+        let bt = Tensor::new(vec![c], vec![0.0; c]).unwrap();
+        let rows: Vec<Vec<f64>> = (0..16)
+            .map(|i| {
+                let s = if i % 2 == 0 { 1.0 } else { -1.0 };
+                (0..c).map(|j| if j == i % c { s } else { 0.0 }).collect()
+            })
+            .collect();
+        // The largest output is 0.1·√(C − 1) (up to 3.2); a wrap would be an error of
+        // 0.1·2^{k+1} ≥ 0.4, 8 bits' rounding stays below 0.2 (1024 columns: 1 fraction bit).
+        let tol = 0.3;
+        let out = close(&src, vec![g, bt], rows, tol);
+        // Every width that lowers (32-bit rows of 1024 need a wider rsqrt table) is within.
+        for cand in out.candidates.iter().filter(|c| c.bytes.is_ok()) {
+            assert!(cand.within, "{c}: {cand:?}");
+        }
+        assert!(out.candidates.iter().filter(|k| k.within).count() >= 6);
+    }
+}

@@ -883,7 +883,14 @@ impl Lower<'_> {
                 let x = self.shared(ops[0])?;
                 let xs = self.shape_of(x);
                 let cols = xs.last().copied().unwrap_or(1).max(1);
-                let norm = self.fresh(shape, to, false);
+                // The normalised values have their own range, unrelated to the output's
+                // (which γ and β set): |x_i − μ|/σ ≤ √(C − 1) on any row of C, so they get
+                // the integer bits of that bound, not calibration's.
+                let nf = Fmt {
+                    bits: to.bits,
+                    frac: to.bits.saturating_sub(1 + layernorm_int_bits(cols)),
+                };
+                let norm = self.fresh(shape, nf, false);
                 self.push(
                     P::Math {
                         func: MathOp::Layernorm,
@@ -892,15 +899,16 @@ impl Lower<'_> {
                     vec![x],
                     norm,
                 )?;
+                // γ in its own format (from its range), the product exact in the sum of both.
                 let g = self.shared(ops[1])?;
-                let g = self.convert(g, to)?;
                 let g = self.broadcast(g, shape)?;
+                let gf = self.fmt_of(g);
                 let pf = Fmt {
-                    bits: (to.bits * 2).min(64),
-                    frac: to.frac * 2,
+                    bits: nf.bits + gf.bits,
+                    frac: nf.frac + gf.frac,
                 };
-                if to.bits * 2 > 64 {
-                    return Err(too_wide("layernorm's γ product", to.bits * 2));
+                if pf.bits > 64 {
+                    return Err(too_wide("layernorm's γ product", pf.bits));
                 }
                 let prod = self.fresh(shape, pf, false);
                 self.push(P::Mult, vec![norm, g], prod)?;
@@ -924,6 +932,18 @@ fn broadcast_const(c: &FTensor, shape: &[usize]) -> FTensor {
     } else {
         kernels::binary(crate::syntax::ast::BinOp::Add, &kernels::zeros(shape), c)
     }
+}
+
+/// Integer bits k (at least 1) with 2^k > √(C − 1), the largest |normalised value| a row of
+/// C can produce, with a margin of 1/32 of it for the function's rounding (a few ulps from
+/// 8 bits on): without it, a row with one outlier could round up to 2^k and wrap.
+pub(crate) fn layernorm_int_bits(cols: usize) -> u32 {
+    let bound = (cols.saturating_sub(1) as f64).sqrt() * (1.0 + 1.0 / 32.0);
+    let mut k = 1;
+    while k < 32 && bound >= (k as f64).exp2() {
+        k += 1;
+    }
+    k
 }
 
 fn too_wide(what: &str, bits: u32) -> LowerError {

@@ -932,11 +932,12 @@ pub fn layernorm<E: Engine>(
     // r ≥ 1/(C·2^{m−1−s}) for the largest spread: enough fraction bits for its relative
     // precision, within a 64-bit product with d.
     let rf = out.frac + 3 + lg + (m - 1).saturating_sub(s);
-    // r ≤ 1/(C·√ε): its integer bits.
+    // r ≤ 1/(C·√ε): its integer bits (at least one: r reaches 1 from rows of 317 on, where
+    // the bound drops below 1), and a sign bit for the output format.
     let int_bits = ((1.0 / (cols as f64 * 1e-5f64.sqrt()))
         .log2()
         .ceil()
-        .max(0.0) as u32)
+        .max(1.0) as u32)
         + 1;
     let rb = (rf + int_bits).min(63u32.saturating_sub(wd));
     let rf = match rb.checked_sub(int_bits) {

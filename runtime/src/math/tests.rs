@@ -336,6 +336,24 @@ fn layernorm_is_accurate_on_random_rows() {
     }
 }
 
+/// Long rows (from 317 columns, 1/(C·√ε) < 1): the rsqrt's format keeps an integer bit, so
+/// layernorm runs and stays accurate (it used to refuse its own rsqrt format).
+#[test]
+fn layernorm_runs_on_long_rows() {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    for cols in [316usize, 317, 1024] {
+        let p = Params {
+            dims: Some([1, cols, 1]),
+            ..fmt(16, 12, 16, 12)
+        };
+        let inst = MathOp::Layernorm.instance(&mut ChaCha20Rng::from_seed([5; 32]), 4 * cols, &p);
+        assert_eq!(inst.expected.len(), 4 * cols, "layernorm {p:?} runs");
+        let ulp = inst.max_ulp.expect("a function");
+        assert!(ulp <= 4.0, "layernorm {p:?}: {ulp} ULP");
+    }
+}
+
 /// softmax against the real function on random rows (16 and 10 columns, with ties and the
 /// extremes): within 2 ULP of the output.
 #[test]
