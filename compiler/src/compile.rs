@@ -194,7 +194,7 @@ pub fn compile(
                 }
                 (_, Budget::MaxError(m)) => {
                     let e = max_error(&fixed, floats);
-                    (e > m).then(|| format!("error {e:.4} on the first {n} samples"))
+                    (e > m).then(|| format!("error {e:.3e} on the first {n} samples"))
                 }
                 _ => None,
             };
