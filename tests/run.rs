@@ -42,6 +42,34 @@ struct Server {
     stderr: std::thread::JoinHandle<String>,
 }
 
+/// Three TLS identities made once per test process: the server's, the client's, a stranger's.
+fn keys() -> &'static [String; 3] {
+    static KEYS: std::sync::OnceLock<[String; 3]> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        ["server", "client", "stranger"].map(|who| {
+            let dir = tmp(&format!("keys-{who}"));
+            let (code, _, err) = sir(&["keygen", "--out", &dir]);
+            assert_eq!(code, 0, "{err}");
+            dir
+        })
+    })
+}
+
+/// The TLS options of a role (its identity, the other's certificate) unless `extra` chooses.
+fn tls_args(role: &str, extra: &[&str]) -> Vec<String> {
+    if extra.contains(&"--insecure-plaintext") || extra.contains(&"--identity") {
+        return Vec::new();
+    }
+    let [s, c, _] = keys();
+    let (mine, peer) = if role == "server" { (s, c) } else { (c, s) };
+    vec![
+        "--identity".into(),
+        mine.clone(),
+        "--peer-cert".into(),
+        format!("{peer}/cert.pem"),
+    ]
+}
+
 fn server(plan: &str, weights: &str, extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sir"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -59,6 +87,7 @@ fn server(plan: &str, weights: &str, extra: &[&str]) -> Server {
             "60",
         ])
         .args(extra)
+        .args(tls_args("server", extra))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -103,6 +132,8 @@ fn client(plan: &str, input: &str, addr: &str, extra: &[&str]) -> (i32, String, 
         addr,
     ];
     args.extend_from_slice(extra);
+    let tls = tls_args("client", extra);
+    args.extend(tls.iter().map(|s| s.as_str()));
     sir(&args)
 }
 
@@ -392,10 +423,148 @@ fn bad_inputs_stop_both_sides_with_a_named_problem_and_no_output() {
         &gw,
         "--listen",
         "127.0.0.1:0",
+        "--insecure-plaintext",
         "--out",
         &out,
     ]);
     assert_eq!(code, 1);
     assert!(err.contains("learns no output"), "{err}");
     no_output();
+}
+
+/// What a relay saw: client → server, server → client.
+type Seen = std::thread::JoinHandle<(Vec<u8>, Vec<u8>)>;
+
+/// A relay between client and server that records both directions.
+fn relay(to: String) -> (String, Seen) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("relay listens");
+    let addr = l.local_addr().expect("addr").to_string();
+    let h = std::thread::spawn(move || {
+        let (c, _) = l.accept().expect("the client comes");
+        let s = std::net::TcpStream::connect(&to).expect("the server is there");
+        let pump = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1 << 16];
+                loop {
+                    match from.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            seen.extend_from_slice(&buf[..n]);
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = to.shutdown(std::net::Shutdown::Write);
+                seen
+            })
+        };
+        let up = pump(c.try_clone().expect("clone"), s.try_clone().expect("clone"));
+        let down = pump(s, c);
+        (up.join().expect("up"), down.join().expect("down"))
+    });
+    (addr, h)
+}
+
+/// Whether a byte stream is a sequence of whole TLS records (handshake, alert, change cipher
+/// spec, application data), none longer than TLS allows.
+fn only_tls_records(mut b: &[u8]) -> bool {
+    while !b.is_empty() {
+        if b.len() < 5 || !(20..=23).contains(&b[0]) || b[1] != 3 {
+            return false;
+        }
+        let len = u16::from_be_bytes([b[3], b[4]]) as usize;
+        if len > (1 << 14) + 256 || b.len() < 5 + len {
+            return false;
+        }
+        b = &b[5 + len..];
+    }
+    true
+}
+
+#[test]
+fn by_default_an_observer_sees_only_tls_records_and_strangers_are_refused() {
+    let name = "gru_motion";
+    let plan = tmp("tls-gru.plan.json");
+    compile(
+        &ex(name, "model.sir"),
+        &ex(name, "weights.npz"),
+        &ex(name, "calib.npy"),
+        &plan,
+    );
+    let s = server(&plan, &ex(name, "weights.npz"), &[]);
+    let (addr, rec) = relay(s.addr.clone());
+    let out = tmp("tls-out.npy");
+    let (code, _, err) = client(&plan, &ex(name, "inputs.npy"), &addr, &["--out", &out]);
+    let (scode, serr) = s.finish();
+    assert_eq!((code, scode), (0, 0), "{err}\n{serr}");
+    let (up, down) = rec.join().expect("relay");
+    assert!(up.len() > 1_000_000 && down.len() > 1_000_000);
+    assert!(
+        only_tls_records(&up),
+        "client → server is not only TLS records"
+    );
+    assert!(
+        only_tls_records(&down),
+        "server → client is not only TLS records"
+    );
+    let magic = b"SIR-2PC";
+    assert!(!up.windows(magic.len()).any(|w| w == magic));
+    assert!(!down.windows(magic.len()).any(|w| w == magic));
+
+    // A client with another certificate than the server pinned: both name it.
+    let [_, _, stranger] = keys();
+    let s = server(&plan, &ex(name, "weights.npz"), &[]);
+    let server_cert = format!("{}/cert.pem", keys()[0]);
+    let (code, _, err) = client(
+        &plan,
+        &ex(name, "inputs.npy"),
+        &s.addr,
+        &["--identity", stranger, "--peer-cert", &server_cert],
+    );
+    let (scode, serr) = s.finish();
+    assert_eq!((code, scode), (1, 1));
+    assert!(serr.contains("--peer-cert"), "server: {serr}");
+    assert!(
+        err.contains("refused") && err.contains("certificate"),
+        "client: {err}"
+    );
+
+    // A client expecting another server: both name it.
+    let s = server(&plan, &ex(name, "weights.npz"), &[]);
+    let client_id = keys()[1].clone();
+    let (code, _, err) = client(
+        &plan,
+        &ex(name, "inputs.npy"),
+        &s.addr,
+        &[
+            "--identity",
+            &client_id,
+            "--peer-cert",
+            &format!("{stranger}/cert.pem"),
+        ],
+    );
+    let (scode, serr) = s.finish();
+    assert_eq!((code, scode), (1, 1));
+    assert!(err.contains("--peer-cert"), "client: {err}");
+    assert!(
+        serr.contains("refused") && serr.contains("certificate"),
+        "server: {serr}"
+    );
+
+    // Plaintext on one side only.
+    let s = server(&plan, &ex(name, "weights.npz"), &[]);
+    let (code, _, err) = client(
+        &plan,
+        &ex(name, "inputs.npy"),
+        &s.addr,
+        &["--insecure-plaintext"],
+    );
+    let (scode, serr) = s.finish();
+    assert_eq!((code, scode), (1, 1));
+    assert!(serr.contains("without TLS"), "server: {serr}");
+    assert!(err.contains("--insecure-plaintext"), "client: {err}");
 }

@@ -100,6 +100,9 @@ pub enum BenchCmd {
         /// Timed executions; the median is reported.
         #[arg(long, default_value_t = 3)]
         reps: usize,
+        /// Run over TLS with fresh pinned certificates (the default of `sir run`).
+        #[arg(long)]
+        tls: bool,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -116,14 +119,14 @@ pub fn run(cmd: BenchCmd) -> i32 {
             batch,
             threads,
             reps,
+            tls,
             json,
         } => match bench_model(
             &plan,
             weights.as_deref(),
             input.as_deref(),
-            batch,
-            threads,
-            reps,
+            (batch, threads, reps),
+            tls,
         ) {
             Ok(r) => {
                 if json {
@@ -383,9 +386,8 @@ fn bench_model(
     plan_path: &Path,
     weights: Option<&Path>,
     input: Option<&Path>,
-    batch: usize,
-    threads: usize,
-    reps: usize,
+    (batch, threads, reps): (usize, usize, usize),
+    tls: bool,
 ) -> Result<serde_json::Value, String> {
     use super::run::{Inputs, load_inputs, load_plan, load_weights, simulate_pair};
     use sir_runtime::exec::{self, Shape};
@@ -427,7 +429,7 @@ fn bench_model(
     let mut exact = true;
     let mut last = None;
     for _ in 0..reps.max(1) {
-        let (s, c) = simulate_pair(&plan, &w, &inputs, threads, false)?;
+        let (s, c) = simulate_pair(&plan, &w, &inputs, threads, false, tls)?;
         exact &= super::run::first_mismatch(Role::Server, &s, &est).is_none()
             && super::run::first_mismatch(Role::Client, &c, &est).is_none();
         walls.push(s.wall.max(c.wall).as_secs_f64());
@@ -472,6 +474,7 @@ fn bench_model(
         "wall_s_median": wall,
         "per_sample_bytes": (ss + cs) as f64 / b,
         "per_sample_wall_s": wall / b,
+        "tls": tls,
         "exact": exact,
     }))
 }

@@ -44,6 +44,13 @@ enum Command {
     Simulate(run::SimulateArgs),
     /// Write deterministic random weights (and inputs) for a model.
     Generate(generate::GenerateArgs),
+    /// Make this party's TLS identity: a private key (key.pem, owner-only) and its self-signed
+    /// certificate (cert.pem, to give to the peer, who passes it as --peer-cert).
+    Keygen {
+        /// The folder to write key.pem and cert.pem into (an existing key is not overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Measure throughput, bytes and rounds.
     Bench {
         #[command(subcommand)]
@@ -60,6 +67,23 @@ pub fn main() -> i32 {
         Command::Inspect(args) => inspect::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Keygen { out } => match sir_runtime::net::tls::keygen(&out) {
+            Ok(()) => {
+                let cert = out.join("cert.pem");
+                match std::fs::read(&cert) {
+                    Ok(_) => {
+                        println!(
+                            "wrote {} (keep it private) and {} (give it to the peer: --peer-cert)",
+                            out.join("key.pem").display(),
+                            cert.display()
+                        );
+                        0
+                    }
+                    Err(e) => fail(format_args!("{}: {e}", cert.display())),
+                }
+            }
+            Err(e) => fail(e),
+        },
         Command::Simulate(args) => run::simulate(&args),
         Command::Bench { cmd } => bench::run(cmd),
     }

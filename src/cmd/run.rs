@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sir_compiler::eval::bind::{self, Decl};
 use sir_runtime::exec::session::{self, Offer, Waits};
 use sir_runtime::exec::{self, Execution, Own, Shape};
+use sir_runtime::net::tls::Tls;
 use sir_runtime::net::{ChannelOptions, Role};
 use sir_runtime::plan::Plan;
 use sir_runtime::plan::clear::{dequantize, quantize};
@@ -17,6 +18,7 @@ use sir_runtime::proto::Cost;
 use sir_runtime::{Tensor, npy};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +56,15 @@ pub struct RunArgs {
     /// Write measured and estimated communication, per instruction, as JSON.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// This party's TLS identity: a folder made by `sir keygen` (cert.pem, key.pem).
+    #[arg(long, required_unless_present = "insecure_plaintext")]
+    pub identity: Option<PathBuf>,
+    /// The peer's certificate (its cert.pem): every connection must present exactly this one.
+    #[arg(long, required_unless_present = "insecure_plaintext")]
+    pub peer_cert: Option<PathBuf>,
+    /// Plain TCP: no encryption, no authentication (benchmarks on a trusted network only).
+    #[arg(long, conflicts_with_all = ["identity", "peer_cert"])]
+    pub insecure_plaintext: bool,
     /// Seconds the client keeps retrying to connect, and the server waits for a client.
     #[arg(long, default_value_t = 60)]
     pub wait: u64,
@@ -87,6 +98,10 @@ pub struct SimulateArgs {
     /// Integer class labels (.npy), one per sample: print the two-party accuracy.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Both connections' ends over TLS with fresh pinned certificates (as `sir run` does by
+    /// default), to measure its cost.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Whether a file can be written at `path` (its folder exists), checked before any work so a
@@ -420,12 +435,26 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
             exec::MAX_THREADS
         ));
     }
+    let tls = if args.insecure_plaintext {
+        eprintln!(
+            "warning: --insecure-plaintext: the traffic is neither encrypted nor authenticated; use it on a trusted network only"
+        );
+        None
+    } else {
+        let (Some(dir), Some(peer)) = (&args.identity, &args.peer_cert) else {
+            return Err("--identity and --peer-cert are needed (or --insecure-plaintext)".into());
+        };
+        let t = Tls::load(&dir.join("cert.pem"), &dir.join("key.pem"), peer)
+            .map_err(|e| e.to_string())?;
+        Some(Arc::new(t))
+    };
     let waits = Waits {
         connect: Duration::from_secs(args.wait),
         channel: ChannelOptions {
             timeout: Some(Duration::from_secs(args.timeout.max(1))),
             ..ChannelOptions::default()
         },
+        tls,
     };
     let hash = plan.hash();
     let threads = args.threads as u32;
@@ -460,7 +489,7 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                             "its weights do not fit the plan (details on its side)".into(),
                         ),
                     };
-                    let _ = session::serve(&listener, hash, &offer, waits);
+                    let _ = session::serve(&listener, hash, &offer, &waits);
                     return Err("the server could not load its weights".into());
                 }
             };
@@ -470,7 +499,7 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 gave_up: None,
             };
             let (mut parties, batch) =
-                session::serve(&listener, hash, &offer, waits).map_err(|e| e.to_string())?;
+                session::serve(&listener, hash, &offer, &waits).map_err(|e| e.to_string())?;
             let shape = Shape {
                 batch,
                 threads: args.threads,
@@ -527,7 +556,7 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                                 .into(),
                         ),
                     };
-                    let _ = session::connect(addr, hash, &offer, waits, &mut |_| {});
+                    let _ = session::connect(addr, hash, &offer, &waits, &mut |_| {});
                     return Err(e);
                 }
             };
@@ -536,7 +565,7 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 batch: inputs.samples as u64,
                 gave_up: None,
             };
-            let mut parties = session::connect(addr, hash, &offer, waits, &mut waiting)
+            let mut parties = session::connect(addr, hash, &offer, &waits, &mut waiting)
                 .map_err(|e| e.to_string())?;
             let shape = Shape {
                 batch: inputs.samples,
@@ -584,6 +613,7 @@ pub fn simulate_pair(
     inputs: &Inputs,
     threads: usize,
     show: bool,
+    tls: bool,
 ) -> Result<(Execution, Execution), String> {
     let shape = Shape {
         batch: inputs.samples,
@@ -596,13 +626,21 @@ pub fn simulate_pair(
         .map_err(|e| e.to_string())?
         .to_string();
     let hash = plan.hash();
-    let waits = Waits {
+    let (server_tls, client_tls) = if tls {
+        let (a, b) = Tls::ephemeral_pair().map_err(|e| e.to_string())?;
+        (Some(Arc::new(a)), Some(Arc::new(b)))
+    } else {
+        (None, None)
+    };
+    let waits = |tls| Waits {
         connect: Duration::from_secs(10),
         channel: ChannelOptions {
             timeout: Some(Duration::from_secs(600)),
             ..ChannelOptions::default()
         },
+        tls,
     };
+    let (server_waits, client_waits) = (waits(server_tls), waits(client_tls));
     let limit = exec::max_batch(plan) as u64;
     std::thread::scope(|s| {
         let server = s.spawn(move || -> Result<Execution, String> {
@@ -611,8 +649,8 @@ pub fn simulate_pair(
                 batch: limit,
                 gave_up: None,
             };
-            let (mut ps, batch) =
-                session::serve(&listener, hash, &offer, waits).map_err(|e| e.to_string())?;
+            let (mut ps, batch) = session::serve(&listener, hash, &offer, &server_waits)
+                .map_err(|e| e.to_string())?;
             exec::execute(
                 &mut ps,
                 plan,
@@ -627,7 +665,7 @@ pub fn simulate_pair(
             batch: inputs.samples as u64,
             gave_up: None,
         };
-        let client = session::connect(&addr, hash, &offer, waits, &mut |_| {})
+        let client = session::connect(&addr, hash, &offer, &client_waits, &mut |_| {})
             .map_err(|e| e.to_string())
             .and_then(|mut ps| {
                 run_with_progress(
@@ -667,7 +705,7 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
     let weights = load_weights(&plan, &args.weights)?;
     let inputs = load_inputs(&plan, &args.input)?;
     let labels = load_labels(args.labels.as_deref(), inputs.samples)?;
-    let (server, client) = simulate_pair(&plan, &weights, &inputs, args.threads, true)?;
+    let (server, client) = simulate_pair(&plan, &weights, &inputs, args.threads, true, args.tls)?;
     let shape = Shape {
         batch: inputs.samples,
         threads: args.threads,

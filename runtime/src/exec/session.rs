@@ -10,8 +10,12 @@ use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::net::{Channel, ChannelOptions, HandshakeError, Hello, NetError, Role};
+use crate::net::tls::Tls;
+use crate::net::{
+    Channel, ChannelOptions, HandshakeError, Hello, MAGIC, NetError, Role, Transport,
+};
 use crate::proto::{Party, ProtoError};
+use std::sync::Arc;
 
 /// The longest reason a peer may send for giving up.
 pub const MAX_REASON_BYTES: usize = 1024;
@@ -39,6 +43,10 @@ pub enum SessionError {
     Batch { batch: u64, limit: u64 },
     #[error("setting up connection {index}: {source}")]
     Setup { index: usize, source: ProtoError },
+    #[error("connection {index}: TLS: {why}")]
+    Tls { index: usize, why: String },
+    #[error("{0}")]
+    Transport(String),
 }
 
 /// What one side states after the handshake.
@@ -124,13 +132,15 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the further connections of a session may take to arrive.
 const MORE_CONNECTIONS: Duration = Duration::from_secs(10);
 
-/// How long to wait and how the channels behave.
-#[derive(Clone, Copy, Debug)]
+/// How long to wait, how the channels behave, and how they are secured.
+#[derive(Clone, Debug)]
 pub struct Waits {
     /// How long the client retries connecting, and the server waits for a client.
     pub connect: Duration,
     /// Channel options (the per-read timeout during the run).
     pub channel: ChannelOptions,
+    /// TLS with pinned certificates on every connection; `None` is plain TCP.
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// Binds the server's listening socket.
@@ -234,24 +244,81 @@ fn connect_until(
     }
 }
 
+/// A TLS failure, named for the user: our own verifier's refusal, or the peer's alert.
+fn tls_why(e: &io::Error, role: Role) -> Option<String> {
+    let msg = e.to_string();
+    if msg.contains("--peer-cert") {
+        Some(msg.replace("unexpected error: ", ""))
+    } else if msg.contains("alert") {
+        Some(format!(
+            "the {} refused the TLS connection ({msg}): its --peer-cert is not our certificate",
+            role.peer()
+        ))
+    } else {
+        None
+    }
+}
+
+/// Secures (with TLS when configured) and greets one connection.
 fn shake(
     stream: TcpStream,
-    opts: ChannelOptions,
+    waits: &Waits,
     hello: Hello,
     index: usize,
 ) -> Result<Channel, SessionError> {
     let conn = |source: NetError| SessionError::Connection { index, source };
-    let mut ch = Channel::from_tcp(
-        stream,
-        ChannelOptions {
-            timeout: Some(HELLO_TIMEOUT),
-            ..opts
-        },
-    )
-    .map_err(conn)?;
-    ch.handshake(&hello).map_err(conn)?;
-    ch.set_timeout(opts.timeout).map_err(conn)?;
+    let io = |e: io::Error| match tls_why(&e, hello.role) {
+        Some(why) => SessionError::Tls { index, why },
+        None => conn(NetError::from_io(e)),
+    };
+    stream.set_nodelay(true).map_err(io)?;
+    stream
+        .set_read_timeout(Some(HELLO_TIMEOUT))
+        .and_then(|_| stream.set_write_timeout(Some(HELLO_TIMEOUT)))
+        .map_err(io)?;
+    let transport: Box<dyn Transport> = match &waits.tls {
+        None => Box::new(stream),
+        Some(t) => match hello.role {
+            Role::Server => t.accept(stream),
+            Role::Client => t.connect(stream),
+        }
+        .map_err(io)?,
+    };
+    let opts = ChannelOptions {
+        timeout: Some(HELLO_TIMEOUT),
+        ..waits.channel
+    };
+    let mut ch = Channel::new(transport, opts).map_err(conn)?;
+    ch.handshake(&hello).map_err(|e| match e {
+        NetError::Io(e) => io(e),
+        // A server that hangs up on our greeting has refused our transport.
+        NetError::Closed { .. } if hello.role == Role::Client => SessionError::Transport(
+            "the server closed the connection on our greeting: one side uses TLS and the other \
+             --insecure-plaintext, or it refused our certificate"
+                .into(),
+        ),
+        e => conn(e),
+    })?;
+    ch.set_timeout(waits.channel.timeout).map_err(conn)?;
     Ok(ch)
+}
+
+/// What the first bytes of a new connection say about a transport mismatch (a plaintext sir
+/// client at a TLS server, a TLS client at a plaintext one), so both can be named.
+fn transport_mismatch(stream: &TcpStream, tls: bool) -> Option<String> {
+    let mut head = [0u8; 8];
+    let _ = stream.set_read_timeout(Some(HELLO_TIMEOUT));
+    let n = stream.peek(&mut head).ok()?;
+    if tls && n >= 4 && head[..n.min(8)] == MAGIC[..n.min(8)] {
+        Some(
+            "the client connected without TLS (--insecure-plaintext); this server requires TLS"
+                .into(),
+        )
+    } else if !tls && n >= 1 && head[0] == 0x16 {
+        Some("the client speaks TLS; this server runs with --insecure-plaintext".into())
+    } else {
+        None
+    }
 }
 
 /// Both offers exchanged on the first connection; who gave up and whether they agree.
@@ -312,17 +379,15 @@ pub fn serve(
     listener: &TcpListener,
     plan_hash: [u8; 32],
     offer: &Offer,
-    waits: Waits,
+    waits: &Waits,
 ) -> Result<(Vec<Party>, usize), SessionError> {
     let deadline = Instant::now() + waits.connect;
     let mut ch0 = loop {
         let first = accept_until(listener, deadline, waits.connect)?;
-        match shake(
-            first,
-            waits.channel,
-            Hello::new(Role::Server, plan_hash, 0),
-            0,
-        ) {
+        if let Some(why) = transport_mismatch(&first, waits.tls.is_some()) {
+            return Err(SessionError::Transport(why));
+        }
+        match shake(first, waits, Hello::new(Role::Server, plan_hash, 0), 0) {
             Ok(ch) => break ch,
             // Something that is not a sir client (a port scan, a health check, a silent
             // connection) is dropped; the server keeps waiting for its client.
@@ -330,7 +395,8 @@ pub fn serve(
                 source:
                     NetError::Handshake(HandshakeError::BadMagic(_))
                     | NetError::Closed { .. }
-                    | NetError::Timeout(_),
+                    | NetError::Timeout(_)
+                    | NetError::Io(_),
                 ..
             }) => continue,
             Err(e) => return Err(e),
@@ -347,7 +413,7 @@ pub fn serve(
         let s = accept_until(listener, deadline, MORE_CONNECTIONS)?;
         chans.push(shake(
             s,
-            waits.channel,
+            waits,
             Hello::new(Role::Server, plan_hash, index as u32),
             index,
         )?);
@@ -362,17 +428,12 @@ pub fn connect(
     addr: &str,
     plan_hash: [u8; 32],
     offer: &Offer,
-    waits: Waits,
+    waits: &Waits,
     waiting: &mut dyn FnMut(&io::Error),
 ) -> Result<Vec<Party>, SessionError> {
     let deadline = Instant::now() + waits.connect;
     let first = connect_until(addr, deadline, waits.connect, waiting)?;
-    let mut ch0 = shake(
-        first,
-        waits.channel,
-        Hello::new(Role::Client, plan_hash, 0),
-        0,
-    )?;
+    let mut ch0 = shake(first, waits, Hello::new(Role::Client, plan_hash, 0), 0)?;
     agree(&mut ch0, offer, Role::Client)?;
     if offer.gave_up.is_some() {
         return Ok(Vec::new());
@@ -383,7 +444,7 @@ pub fn connect(
         let s = connect_until(addr, deadline, MORE_CONNECTIONS, &mut |_| {})?;
         chans.push(shake(
             s,
-            waits.channel,
+            waits,
             Hello::new(Role::Client, plan_hash, index as u32),
             index,
         )?);

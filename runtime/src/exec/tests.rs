@@ -347,6 +347,7 @@ fn a_session_over_loopback_agrees_and_runs() {
     let waits = Waits {
         connect: Duration::from_secs(10),
         channel: ChannelOptions::default(),
+        tls: None,
     };
     let hash = plan.hash();
     let mut rng = ChaCha20Rng::seed_from_u64(4);
@@ -358,6 +359,7 @@ fn a_session_over_loopback_agrees_and_runs() {
         .collect();
     let (plan_ref, x_ref, w_ref) = (&plan, &x, &w);
     std::thread::scope(|s| {
+        let waits = &waits;
         let server = s.spawn(move || {
             let offer = Offer {
                 threads: 2,
@@ -400,6 +402,7 @@ fn a_session_refuses_disagreements_on_both_sides() {
     let waits = Waits {
         connect: Duration::from_secs(10),
         channel: ChannelOptions::default(),
+        tls: None,
     };
     // (server hash, server threads, client hash, client threads, client gives up, message)
     type Case = ([u8; 32], u32, [u8; 32], u32, bool, &'static str);
@@ -413,6 +416,7 @@ fn a_session_refuses_disagreements_on_both_sides() {
         let addr = listener.local_addr().expect("addr").to_string();
         let limit = max_batch(&plan) as u64;
         std::thread::scope(|s| {
+            let waits = &waits;
             let server = s.spawn(move || {
                 let offer = Offer {
                     threads: st,
@@ -495,10 +499,12 @@ fn a_stray_connection_does_not_stop_the_server() {
     let waits = Waits {
         connect: Duration::from_secs(20),
         channel: ChannelOptions::default(),
+        tls: None,
     };
     let hash = plan.hash();
     let limit = max_batch(&plan) as u64;
     std::thread::scope(|s| {
+        let waits = &waits;
         let server = s.spawn(move || {
             let offer = Offer {
                 threads: 1,

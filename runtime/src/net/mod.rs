@@ -12,6 +12,7 @@
 
 mod handshake;
 mod mem;
+pub mod tls;
 
 pub use handshake::{HANDSHAKE_BYTES, HandshakeError, Hello, MAGIC, PROTOCOL_VERSION, Role};
 pub use mem::{MemStream, mem_pair};
@@ -327,6 +328,13 @@ impl Channel {
 
     fn map_io(&self, e: io::Error, want: usize) -> NetError {
         map_io(e, self.timeout, want)
+    }
+}
+
+impl NetError {
+    /// An I/O error of a transport, classified (disconnects and timeouts by kind).
+    pub fn from_io(e: io::Error) -> NetError {
+        map_io(e, None, 0)
     }
 }
 

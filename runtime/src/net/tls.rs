@@ -1,0 +1,332 @@
+//! TLS 1.3 between the parties (rustls, ring), with pinned certificates: each side has a
+//! self-signed certificate ([`keygen`]) and names the one certificate it accepts from its peer.
+//! No certificate authority is involved — the parties know each other's certificate out of
+//! band, as they know the plan — so verification is "the peer's end-entity certificate is
+//! byte-for-byte this one, and it signed the handshake". Both directions are authenticated
+//! (the server asks for the client's certificate).
+
+use std::io;
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, ServerConfig,
+    ServerConnection, SignatureScheme, StreamOwned,
+};
+
+use super::Transport;
+
+/// The name both sides put in (and expect of) a certificate; verification is by pinning, so
+/// it only has to be consistent.
+pub const PEER_NAME: &str = "sir-peer";
+
+/// What goes wrong with keys and certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {why}")]
+    File { path: String, why: String },
+    #[error("cannot make a key: {0}")]
+    Keygen(String),
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+/// This party's key and certificate, and the one certificate it accepts from its peer.
+#[derive(Clone)]
+pub struct Tls {
+    cert: CertificateDer<'static>,
+    key: Arc<PrivateKeyDer<'static>>,
+    peer: CertificateDer<'static>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("cert", &fingerprint(&self.cert))
+            .field("peer", &fingerprint(&self.peer))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A certificate's BLAKE3 fingerprint (hex, first 16 bytes), for messages.
+pub fn fingerprint(cert: &[u8]) -> String {
+    blake3::hash(cert).as_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes a fresh key (`key.pem`, readable by the owner only) and its self-signed certificate
+/// (`cert.pem`, to give to the peer) into `dir`. Refuses to overwrite an existing key.
+pub fn keygen(dir: &Path) -> Result<(), TlsError> {
+    let file_err = |p: &Path, e: io::Error| TlsError::File {
+        path: p.display().to_string(),
+        why: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+    let (kp, cp) = (dir.join("key.pem"), dir.join("cert.pem"));
+    if kp.exists() {
+        return Err(TlsError::File {
+            path: kp.display().to_string(),
+            why: "exists already; remove it first to make a new key".into(),
+        });
+    }
+    let ck = rcgen::generate_simple_self_signed(vec![PEER_NAME.to_string()])
+        .map_err(|e| TlsError::Keygen(e.to_string()))?;
+    write_private(&kp, ck.key_pair.serialize_pem().as_bytes()).map_err(|e| file_err(&kp, e))?;
+    std::fs::write(&cp, ck.cert.pem()).map_err(|e| file_err(&cp, e))?;
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
+}
+
+fn read_cert(path: &Path) -> Result<CertificateDer<'static>, TlsError> {
+    CertificateDer::from_pem_file(path).map_err(|e| TlsError::File {
+        path: path.display().to_string(),
+        why: format!("not a PEM certificate ({e})"),
+    })
+}
+
+impl Tls {
+    /// Loads this party's certificate and key and the peer's certificate (PEM files).
+    pub fn load(cert: &Path, key: &Path, peer: &Path) -> Result<Tls, TlsError> {
+        let k = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::File {
+            path: key.display().to_string(),
+            why: format!("not a PEM private key ({e})"),
+        })?;
+        Ok(Tls {
+            cert: read_cert(cert)?,
+            key: Arc::new(k),
+            peer: read_cert(peer)?,
+        })
+    }
+
+    /// Two fresh identities that accept each other (server's, client's): for running both
+    /// parties in one process (`sir simulate --tls`, benchmarks, tests).
+    pub fn ephemeral_pair() -> Result<(Tls, Tls), TlsError> {
+        let make = || -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), TlsError> {
+            let ck = rcgen::generate_simple_self_signed(vec![PEER_NAME.to_string()])
+                .map_err(|e| TlsError::Keygen(e.to_string()))?;
+            let key = PrivateKeyDer::try_from(ck.key_pair.serialize_der())
+                .map_err(|e| TlsError::Keygen(e.to_string()))?;
+            Ok((ck.cert.der().clone(), key))
+        };
+        let (sc, sk) = make()?;
+        let (cc, ck) = make()?;
+        Ok((
+            Tls {
+                cert: sc.clone(),
+                key: Arc::new(sk),
+                peer: cc.clone(),
+            },
+            Tls {
+                cert: cc,
+                key: Arc::new(ck),
+                peer: sc,
+            },
+        ))
+    }
+
+    /// This party's certificate fingerprint.
+    pub fn ours(&self) -> String {
+        fingerprint(&self.cert)
+    }
+
+    /// The expected peer certificate's fingerprint.
+    pub fn theirs(&self) -> String {
+        fingerprint(&self.peer)
+    }
+
+    fn provider() -> Arc<CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    fn pinned(&self) -> Arc<Pinned> {
+        Arc::new(Pinned {
+            peer: self.peer.clone(),
+            algs: Self::provider().signature_verification_algorithms,
+        })
+    }
+
+    fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let cfg = ServerConfig::builder_with_provider(Self::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_client_cert_verifier(self.pinned())
+            .with_single_cert(vec![self.cert.clone()], self.key.clone_key())
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        Ok(Arc::new(cfg))
+    }
+
+    fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        let cfg = ClientConfig::builder_with_provider(Self::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(self.pinned())
+            .with_client_auth_cert(vec![self.cert.clone()], self.key.clone_key())
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        Ok(Arc::new(cfg))
+    }
+
+    /// The server's end of a connection, the TLS handshake completed (or failed) within the
+    /// stream's timeout.
+    pub fn accept(&self, tcp: TcpStream) -> io::Result<Box<dyn Transport>> {
+        let cfg = self.server_config().map_err(io::Error::other)?;
+        let conn = ServerConnection::new(cfg).map_err(io::Error::other)?;
+        finish_server(StreamOwned::new(conn, tcp))
+    }
+
+    /// The client's end of a connection.
+    pub fn connect(&self, tcp: TcpStream) -> io::Result<Box<dyn Transport>> {
+        let cfg = self.client_config().map_err(io::Error::other)?;
+        let name = ServerName::try_from(PEER_NAME).map_err(io::Error::other)?;
+        let conn = ClientConnection::new(cfg, name).map_err(io::Error::other)?;
+        finish_client(StreamOwned::new(conn, tcp))
+    }
+}
+
+/// Drives the handshake to completion so a certificate problem surfaces here, named, rather
+/// than on the first protocol message.
+fn finish_server(
+    mut s: StreamOwned<ServerConnection, TcpStream>,
+) -> io::Result<Box<dyn Transport>> {
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    Ok(Box::new(s))
+}
+
+fn finish_client(
+    mut s: StreamOwned<ClientConnection, TcpStream>,
+) -> io::Result<Box<dyn Transport>> {
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    Ok(Box::new(s))
+}
+
+impl Transport for StreamOwned<ServerConnection, TcpStream> {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(timeout)
+    }
+}
+
+impl Transport for StreamOwned<ClientConnection, TcpStream> {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(timeout)
+    }
+}
+
+/// Accepts exactly one certificate, and signatures made with its key.
+#[derive(Debug)]
+struct Pinned {
+    peer: CertificateDer<'static>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl Pinned {
+    fn check(&self, presented: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        if presented.as_ref() == self.peer.as_ref() {
+            Ok(())
+        } else {
+            Err(rustls::Error::General(format!(
+                "the peer's certificate ({}) is not the one given with --peer-cert ({})",
+                fingerprint(presented),
+                fingerprint(&self.peer)
+            )))
+        }
+    }
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.check(end_entity)
+            .map(|_| ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // Only TLS 1.3 is configured.
+        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+impl ClientCertVerifier for Pinned {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.check(end_entity)
+            .map(|_| ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
