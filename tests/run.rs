@@ -568,3 +568,121 @@ fn by_default_an_observer_sees_only_tls_records_and_strangers_are_refused() {
     assert!(serr.contains("without TLS"), "server: {serr}");
     assert!(err.contains("--insecure-plaintext"), "client: {err}");
 }
+
+/// A client process running in the background.
+fn spawn_client(plan: &str, input: &str, addr: &str, extra: &[&str]) -> Child {
+    let mut args: Vec<String> = [
+        "run",
+        "--role",
+        "client",
+        "--plan",
+        plan,
+        "--input",
+        input,
+        "--connect",
+        addr,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(tls_args("client", extra));
+    Command::new(env!("CARGO_BIN_EXE_sir"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the client starts")
+}
+
+#[test]
+fn a_killed_peer_stops_the_other_at_an_instruction_and_serve_goes_on() {
+    let name = "fastgrnn_g30";
+    let plan = tmp("fault-g30.plan.json");
+    compile(
+        &ex(name, "model.sir"),
+        &ex(name, "weights.npz"),
+        &ex(name, "inputs.npy"),
+        &plan,
+    );
+    let one = tmp("fault-one.npy");
+    first_sample(&ex(name, "inputs.npy"), &one);
+    let w = ex(name, "weights.npz");
+    let mid_run = std::time::Duration::from_millis(600);
+
+    // The client dies mid-run: the server (serving 2) reports it and serves the next client.
+    let s = server(&plan, &w, &["--serve", "2", "--timeout", "10"]);
+    let mut c1 = spawn_client(&plan, &one, &s.addr, &[]);
+    std::thread::sleep(mid_run);
+    c1.kill().expect("kill");
+    let _ = c1.wait();
+    let out = tmp("fault-out.npy");
+    let (code, _, err) = client(&plan, &one, &s.addr, &["--out", &out]);
+    assert_eq!(code, 0, "the second client: {err}");
+    assert!(Path::new(&out).exists());
+    let (scode, serr) = s.finish();
+    assert_eq!(scode, 1, "{serr}");
+    assert!(serr.contains("session 1: instruction"), "server: {serr}");
+    assert!(
+        serr.contains("1 session(s) completed, 1 failed"),
+        "server: {serr}"
+    );
+
+    // The server dies mid-run: the client stops at an instruction and writes nothing.
+    let mut s = server(&plan, &w, &[]);
+    let out = tmp("fault-none.npy");
+    let c = spawn_client(&plan, &one, &s.addr, &["--out", &out, "--timeout", "10"]);
+    std::thread::sleep(mid_run);
+    s.child.kill().expect("kill");
+    let _ = s.finish();
+    let t = std::time::Instant::now();
+    let r = c.wait_with_output().expect("the client ends");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(t.elapsed().as_secs() < 10);
+    assert!(err.contains("instruction"), "client: {err}");
+    assert!(!Path::new(&out).exists(), "an output after a failed run");
+}
+
+#[test]
+fn a_plan_edited_to_reveal_to_the_server_is_refused_before_connecting() {
+    let plan = tmp("edit-gru.plan.json");
+    compile(
+        &ex("gru_motion", "model.sir"),
+        &ex("gru_motion", "weights.npz"),
+        &ex("gru_motion", "calib.npy"),
+        &plan,
+    );
+    let text = std::fs::read_to_string(&plan).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Edits that would hand a value derived from the client's input to the server: the
+    // output's tensor owned by the server; the client's input declared the server's; an
+    // intermediate shared tensor made the server's own.
+    let out_t = v["outputs"][0]["tensor"].as_u64().unwrap() as usize;
+    let in_t = v["inputs"][0]["tensor"].as_u64().unwrap() as usize;
+    let shared = v["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rposition(|t| t["owner"] == "shared")
+        .unwrap();
+    for (i, t) in [(0, out_t), (1, in_t), (2, shared)] {
+        let mut e = v.clone();
+        e["tensors"][t]["owner"] = serde_json::json!("server");
+        let path = tmp(&format!("edited-{i}.plan.json"));
+        std::fs::write(&path, serde_json::to_string(&e).unwrap()).unwrap();
+        // Nobody listens: the client must refuse before it tries to connect.
+        let (code, _, err) = client(
+            &path,
+            &ex("gru_motion", "inputs.npy"),
+            "127.0.0.1:9",
+            &["--wait", "1"],
+        );
+        assert_eq!(code, 1, "edit {i}");
+        assert!(
+            !err.contains("cannot reach"),
+            "edit {i} got as far as connecting: {err}"
+        );
+        assert!(err.contains(&path), "edit {i}: {err}");
+    }
+}

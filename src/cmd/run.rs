@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// Integer class labels (.npy), one per sample: the client prints its accuracy.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// The server serves this many clients one after another (each a fresh session) before it
+    /// exits; a client that fails or disconnects does not stop the others.
+    #[arg(long, default_value_t = 1)]
+    pub serve: usize,
     /// Seconds one read or write may wait on the peer during the run.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
@@ -120,6 +124,16 @@ pub fn check_writable(path: &Path, what: &str) -> Result<(), String> {
             dir.display()
         ))
     }
+}
+
+/// `report.json` → `report.3.json` for session 3 of `--serve N`.
+fn numbered(path: &Path, n: usize) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("report");
+    let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("json");
+    path.with_file_name(format!("{stem}.{n}.{ext}"))
 }
 
 /// Reads and checks a plan file.
@@ -498,26 +512,55 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 batch: limit,
                 gave_up: None,
             };
-            let (mut parties, batch) =
-                session::serve(&listener, hash, &offer, &waits).map_err(|e| e.to_string())?;
-            let shape = Shape {
-                batch,
-                threads: args.threads,
+            // One client after another, each a fresh session (new OT setup, new randomness);
+            // a client that fails or leaves does not stop the others.
+            let serve_one = |n: usize| -> Result<(), String> {
+                let (mut parties, batch) =
+                    session::serve(&listener, hash, &offer, &waits).map_err(|e| e.to_string())?;
+                let shape = Shape {
+                    batch,
+                    threads: args.threads,
+                };
+                let ex = run_with_progress(
+                    "server",
+                    &mut parties,
+                    &plan,
+                    batch,
+                    Own::Server(&weights),
+                    true,
+                )?;
+                let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
+                eprintln!("{}", summary(Role::Server, shape, &ex, &est));
+                if let Some(r) = &args.report {
+                    let path = if args.serve > 1 {
+                        numbered(r, n)
+                    } else {
+                        r.clone()
+                    };
+                    write_report(&path, &report_json(&plan, Role::Server, shape, &ex, &est))?;
+                }
+                Ok(())
             };
-            let ex = run_with_progress(
-                "server",
-                &mut parties,
-                &plan,
-                batch,
-                Own::Server(&weights),
-                true,
-            )?;
-            let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
-            eprintln!("{}", summary(Role::Server, shape, &ex, &est));
-            if let Some(r) = &args.report {
-                write_report(r, &report_json(&plan, Role::Server, shape, &ex, &est))?;
+            if args.serve <= 1 {
+                return serve_one(1);
             }
-            Ok(())
+            let mut failed = 0;
+            for n in 1..=args.serve {
+                eprintln!("server: session {n} of {}", args.serve);
+                if let Err(e) = serve_one(n) {
+                    eprintln!("error: session {n}: {e}");
+                    failed += 1;
+                }
+            }
+            eprintln!(
+                "server: {} session(s) completed, {failed} failed",
+                args.serve - failed
+            );
+            if failed > 0 {
+                Err(format!("{failed} of {} sessions failed", args.serve))
+            } else {
+                Ok(())
+            }
         }
         RoleArg::Client => {
             let addr = args.connect.as_deref().unwrap_or_default();
