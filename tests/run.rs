@@ -686,3 +686,45 @@ fn a_plan_edited_to_reveal_to_the_server_is_refused_before_connecting() {
         assert!(err.contains(&path), "edit {i}: {err}");
     }
 }
+
+#[test]
+fn verify_confirms_a_compiled_plan_and_names_an_edit() {
+    let e = |f: &str| ex("gru_motion", f);
+    let plan = tmp("verify-gru.plan.json");
+    compile(&e("model.sir"), &e("weights.npz"), &e("calib.npy"), &plan);
+    let args = |p: &str| {
+        [
+            "verify",
+            p,
+            "--source",
+            &e("model.sir"),
+            "--weights",
+            &e("weights.npz"),
+            "--calib",
+            &e("calib.npy"),
+        ]
+        .map(String::from)
+    };
+    let run = |p: &str| {
+        let a = args(p);
+        let refs: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        sir(&refs)
+    };
+    let (code, out, err) = run(&plan);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("verified"), "{out}");
+    // A constant changed: still a well-formed plan, but not what the source gives.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let tensors = v["tensors"].as_array_mut().unwrap();
+    let c = tensors
+        .iter_mut()
+        .find(|t| t["owner"] == "public" && t["value"][0].as_i64().is_some_and(|x| x != 0))
+        .expect("a nonzero constant");
+    c["value"][0] = serde_json::json!(0);
+    let edited = tmp("verify-edited.plan.json");
+    std::fs::write(&edited, serde_json::to_string(&v).unwrap()).unwrap();
+    let (code, _, err) = run(&edited);
+    assert_eq!(code, 1);
+    assert!(err.contains("NOT what") && err.contains("tensor"), "{err}");
+}

@@ -3,10 +3,10 @@
 
 use super::eval::read_inputs;
 use super::fail;
-use sir_compiler::compile::{Budget, compile};
+use sir_compiler::compile::{Budget, Compiled, compile};
 use sir_compiler::eval::bind;
 use sir_runtime::npy;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
@@ -35,51 +35,67 @@ pub struct CompileArgs {
     pub out: PathBuf,
 }
 
-pub fn run(args: &CompileArgs) -> i32 {
-    let (prog, _) = match super::load_model(&args.model) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let source = match std::fs::read_to_string(&args.model) {
-        Ok(s) => s,
-        Err(e) => return fail(format_args!("cannot read {}: {e}", args.model.display())),
-    };
-    let weights = match npy::read_npz(&args.weights)
+/// Loads the model, weights, calibration set and labels, and compiles under `budget` (the
+/// default budget when `None`): what `sir compile` and `sir verify` share. Diagnostics are
+/// printed; the error is the exit code.
+pub fn compile_files(
+    model: &Path,
+    weights: &Path,
+    calib: &Path,
+    labels: Option<&Path>,
+    budget: Option<Budget>,
+) -> Result<(Compiled, usize), i32> {
+    let (prog, _) = super::load_model(model)?;
+    let source = std::fs::read_to_string(model)
+        .map_err(|e| fail(format_args!("cannot read {}: {e}", model.display())))?;
+    let weights = npy::read_npz(weights)
         .map_err(|e| e.to_string())
         .and_then(|w| {
-            bind::bind_weights(&prog.model, w, &args.weights.display().to_string())
+            bind::bind_weights(&prog.model, w, &weights.display().to_string())
                 .map_err(|e| e.to_string())
-        }) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let batch = match read_inputs(&args.calib).and_then(|a| {
-        bind::bind_inputs(&prog.model, a, &args.calib.display().to_string())
-            .map_err(|e| e.to_string())
-    }) {
-        Ok(b) => b,
-        Err(e) => return fail(e),
-    };
-    let labels = match &args.labels {
+        })
+        .map_err(fail)?;
+    let batch = read_inputs(calib)
+        .and_then(|a| {
+            bind::bind_inputs(&prog.model, a, &calib.display().to_string())
+                .map_err(|e| e.to_string())
+        })
+        .map_err(fail)?;
+    let labels = match labels {
         None => None,
-        Some(l) => match npy::read_labels(l) {
-            Ok(v) => Some(v.into_iter().map(|x| x.max(0) as usize).collect::<Vec<_>>()),
-            Err(e) => return fail(e),
-        },
+        Some(l) => Some(
+            npy::read_labels(l)
+                .map_err(fail)?
+                .into_iter()
+                .map(|x| x.max(0) as usize)
+                .collect::<Vec<_>>(),
+        ),
     };
-    if args.max_accuracy_loss.is_some() && labels.is_none() {
-        return fail("--max-accuracy-loss needs --labels");
+    if matches!(budget, Some(Budget::AccuracyLoss(_))) && labels.is_none() {
+        return Err(fail("--max-accuracy-loss needs --labels"));
     }
+    let weights: Vec<Arc<_>> = weights.into_iter().collect();
+    let c = compile(&prog, &source, &weights, &batch, labels.as_deref(), budget).map_err(fail)?;
+    Ok((c, batch.samples))
+}
+
+pub fn run(args: &CompileArgs) -> i32 {
     let budget = match (args.max_accuracy_loss, args.max_error) {
         (Some(p), _) => Some(Budget::AccuracyLoss(p)),
         (_, Some(e)) => Some(Budget::MaxError(e)),
         _ => None,
     };
-    let weights: Vec<Arc<_>> = weights.into_iter().collect();
-    let c = match compile(&prog, &source, &weights, &batch, labels.as_deref(), budget) {
+    let (c, samples) = match compile_files(
+        &args.model,
+        &args.weights,
+        &args.calib,
+        args.labels.as_deref(),
+        budget,
+    ) {
         Ok(c) => c,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
+    let batch = Samples { samples };
     for w in &c.pin_warnings {
         eprintln!("warning: {w}");
     }
@@ -129,4 +145,9 @@ pub fn run(args: &CompileArgs) -> i32 {
     }
     println!("wrote {} in {:.2} s", args.out.display(), c.seconds);
     0
+}
+
+/// The calibration sample count, for the summary lines.
+struct Samples {
+    samples: usize,
 }

@@ -3,11 +3,12 @@
 
 pub mod bench;
 mod check;
-mod compile;
+pub mod compile;
 mod eval;
 mod generate;
 mod inspect;
 mod run;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ enum Command {
     /// Run a plan as both parties in this process over a loopback socket pair; compares the
     /// result with the plan's cleartext semantics and the measured bytes with the estimates.
     Simulate(run::SimulateArgs),
+    /// Recompile a plan's source with the options the plan records and confirm the plan is
+    /// exactly what it gives (or name the first difference).
+    Verify(verify::VerifyArgs),
     /// Write deterministic random weights (and inputs) for a model.
     Generate(generate::GenerateArgs),
     /// Make this party's TLS identity: a private key (key.pem, owner-only) and its self-signed
@@ -67,6 +71,7 @@ pub fn main() -> i32 {
         Command::Inspect(args) => inspect::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Keygen { out } => match sir_runtime::net::tls::keygen(&out) {
             Ok(()) => {
                 let cert = out.join("cert.pem");
