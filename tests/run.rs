@@ -728,3 +728,34 @@ fn verify_confirms_a_compiled_plan_and_names_an_edit() {
     assert_eq!(code, 1);
     assert!(err.contains("NOT what") && err.contains("tensor"), "{err}");
 }
+
+#[test]
+fn files_and_batches_beyond_the_memory_budget_are_refused_before_reading() {
+    let e = |f: &str| ex("gru_motion", f);
+    let plan = tmp("mem-gru.plan.json");
+    compile(&e("model.sir"), &e("weights.npz"), &e("calib.npy"), &plan);
+    // A 1 MiB budget: the plan file (≈ 1.2 MB) is too large to read.
+    let (code, _, err) = client(
+        &plan,
+        &e("test.npy"),
+        "127.0.0.1:9",
+        &["--max-memory", "1", "--wait", "1"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the plan") && err.contains("--max-memory"),
+        "{err}"
+    );
+    // 16 MiB: the plan and input are read, but 40 samples at once (≈ 37 MiB) are too many.
+    let (code, _, err) = client(
+        &plan,
+        &e("test.npy"),
+        "127.0.0.1:9",
+        &["--max-memory", "16", "--wait", "1"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("40 samples") && err.contains("--max-memory"),
+        "{err}"
+    );
+}

@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// Integer class labels (.npy), one per sample: the client prints its accuracy.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Memory this party may use, in MiB: a plan, weights or input file, or a run (its batch)
+    /// that would need more is refused before anything is allocated.
+    #[arg(long, default_value_t = 8192)]
+    pub max_memory: u64,
     /// The server serves this many clients one after another (each a fresh session) before it
     /// exits; a client that fails or disconnects does not stop the others.
     #[arg(long, default_value_t = 1)]
@@ -134,6 +138,22 @@ fn numbered(path: &Path, n: usize) -> PathBuf {
         .unwrap_or("report");
     let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("json");
     path.with_file_name(format!("{stem}.{n}.{ext}"))
+}
+
+/// Refuses a file larger than `budget` bytes before reading it (its size from the file
+/// system; the readers then check every claimed size against the bytes present).
+pub fn check_size(path: &Path, budget: u64, what: &str) -> Result<(), String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?
+        .len();
+    if len > budget {
+        return Err(format!(
+            "{what} {} is {} bytes, more than the memory budget allows ({budget} bytes; see --max-memory)",
+            path.display(),
+            len
+        ));
+    }
+    Ok(())
 }
 
 /// Reads and checks a plan file.
@@ -431,6 +451,13 @@ pub fn run(args: &RunArgs) -> i32 {
 }
 
 fn run_party(args: &RunArgs) -> Result<(), String> {
+    let budget = args.max_memory.saturating_mul(1 << 20);
+    // A plan's JSON text grows about tenfold in memory; weights and inputs (f32 or f64 on
+    // disk) become f64 tensors and then shares: four times their size is a safe bound.
+    check_size(&args.plan, budget / 10, "the plan")?;
+    for f in [&args.weights, &args.input].into_iter().flatten() {
+        check_size(f, budget / 4, "the file")?;
+    }
     let plan = load_plan(&args.plan)?;
     if let Some(out) = &args.out {
         if args.role == RoleArg::Server {
@@ -488,7 +515,16 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 .as_deref()
                 .ok_or_else(|| "--weights is required for the server".to_string())
                 .and_then(|w| load_weights(&plan, w));
-            let limit = exec::max_batch(&plan) as u64;
+            let limit = exec::max_batch_within(&plan, budget) as u64;
+            let weights = if limit == 0 {
+                Err(format!(
+                    "the plan needs {} bytes for one sample, more than --max-memory {} MiB",
+                    exec::bytes_needed(&plan, 1),
+                    args.max_memory
+                ))
+            } else {
+                weights
+            };
             let weights = match weights {
                 Ok(w) => w,
                 Err(e) => {
@@ -574,6 +610,15 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                         batch: i.samples,
                         threads: args.threads,
                     };
+                    let need = exec::bytes_needed(&plan, i.samples);
+                    if need > budget {
+                        return Err(format!(
+                            "a run of {} samples needs about {} MiB, more than --max-memory {} MiB (split the batch)",
+                            i.samples,
+                            need >> 20,
+                            args.max_memory
+                        ));
+                    }
                     exec::check_shape(&plan, shape)
                         .map(|_| i)
                         .map_err(|e| e.to_string())

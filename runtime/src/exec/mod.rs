@@ -198,6 +198,32 @@ pub fn max_batch(plan: &Plan) -> usize {
     limit.clamp(1, u32::MAX as u64) as usize
 }
 
+/// A bound on what one party holds in a run of `batch` samples, in bytes: every tensor's
+/// shares (8 bytes an element) three times over — the values, an operand's copy, a protocol's
+/// buffers of the same order. Used to refuse, before allocating, runs beyond a memory budget.
+pub fn bytes_needed(plan: &Plan, batch: usize) -> u64 {
+    let ps = per_sample(plan);
+    let elems: u64 = plan
+        .tensors
+        .iter()
+        .zip(&ps)
+        .map(|(t, &p)| t.numel() as u64 * if p { batch as u64 } else { 1 })
+        .sum();
+    elems.saturating_mul(24)
+}
+
+/// The largest batch within `budget` bytes ([`bytes_needed`]) and [`max_batch`]; 0 when not
+/// even one sample fits.
+pub fn max_batch_within(plan: &Plan, budget: u64) -> usize {
+    let one = bytes_needed(plan, 1);
+    if one > budget {
+        return 0;
+    }
+    let per = bytes_needed(plan, 2) - one;
+    let extra = (budget - one) / per.max(1);
+    max_batch(plan).min(extra.saturating_add(1).min(u32::MAX as u64) as usize)
+}
+
 /// The exact cost of every instruction in a run of this shape: per connection slice from the
 /// protocols' cost functions, bytes added, rounds of the slowest slice.
 pub fn estimate(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
