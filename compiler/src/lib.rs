@@ -7,6 +7,7 @@ pub mod compile;
 pub mod diag;
 pub mod eval;
 pub mod graph;
+pub mod knapsack;
 pub mod lower;
 pub mod precision;
 pub mod resolve;

@@ -139,7 +139,8 @@ pub fn per_sample(plan: &Plan) -> Vec<bool> {
 /// Whether instruction `op` may be split across connections (the input and output messages
 /// stay whole: one message each whatever the size).
 fn splits(op: &Op) -> bool {
-    !op.is_local() && !matches!(op, Op::Share | Op::Reveal)
+    // (Block-ReLU's patches span elements: it stays whole.)
+    !op.is_local() && !matches!(op, Op::Share | Op::Reveal | Op::BlockRelu { .. })
 }
 
 /// The unit ranges an instruction of `units` units is split into, one per connection.
@@ -602,6 +603,10 @@ fn piece(
         }
         Op::Math { func, cols } => func.eval(p, x, &plan.math_params(k, *cols)),
         Op::Relu => relu::relu(p, x, out.bits),
+        Op::BlockRelu { ph, pw } => match crate::plan::chw(&out.shape) {
+            Some(shape) => relu::block_relu(p, x, shape, (*ph, *pw), out.bits),
+            None => Err(ProtoError::Argument("block_relu needs [C, H, W]".into())),
+        },
         other => Err(ProtoError::Argument(format!(
             "{} is not a protocol instruction",
             other.name()

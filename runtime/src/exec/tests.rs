@@ -530,3 +530,27 @@ fn a_stray_connection_does_not_stop_the_server() {
         assert_eq!(server.join().expect("joins").expect("serves"), 3);
     });
 }
+
+/// Block-ReLU in a plan: batches of whole tensors, never split across connections.
+#[test]
+fn block_relu_runs_batched_and_equals_the_cleartext() {
+    let mut b = B::new();
+    let x = b.t(&[3, 9, 10], Owner::Client, 16, 10);
+    b.p.inputs.push(Io {
+        name: "x".into(),
+        tensor: x,
+    });
+    let xs = b.op(Op::Share, &[x], &[3, 9, 10], 16, 10);
+    let y = b.op(Op::BlockRelu { ph: 2, pw: 4 }, &[xs], &[3, 9, 10], 16, 10);
+    b.output("y", y);
+    b.p.check().expect("valid");
+    check(&b.p, Shape::ONE, 7);
+    check(
+        &b.p,
+        Shape {
+            batch: 12,
+            threads: 2,
+        },
+        8,
+    );
+}

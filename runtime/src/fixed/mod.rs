@@ -66,6 +66,49 @@ pub fn mux(b: u8, x: u64, bits: u32) -> u64 {
     if b & 1 == 1 { ring::reduce(x, bits) } else { 0 }
 }
 
+/// The patches of Block-ReLU on `samples` tensors of shape [C, H, W]: for each element, the
+/// index of its ph×pw patch (per channel, tiled from the top-left, border patches smaller), and
+/// the number of patches. Samples follow each other, their patches too.
+pub fn block_patches(
+    shape: [usize; 3],
+    ph: usize,
+    pw: usize,
+    samples: usize,
+) -> (Vec<usize>, usize) {
+    let [c, h, w] = shape;
+    let (ph, pw) = (ph.max(1), pw.max(1));
+    let (nh, nw) = (h.div_ceil(ph), w.div_ceil(pw));
+    let per = c * nh * nw;
+    let mut idx = Vec::with_capacity(samples * c * h * w);
+    for s in 0..samples {
+        for ch in 0..c {
+            for i in 0..h {
+                for j in 0..w {
+                    idx.push(s * per + (ch * nh + i / ph) * nw + j / pw);
+                }
+            }
+        }
+    }
+    (idx, samples * per)
+}
+
+/// Block-ReLU (Gorski, Jevnisek, Avidan, arXiv 2304.10442): each element kept if the sum of
+/// its patch, mod 2^ℓ, is positive as a signed ℓ-bit value — computed as DReLU(sum − 1) —
+/// else 0. `x` holds `samples` tensors of `shape` back to back. With 1×1 patches this is ReLU.
+pub fn block_relu(x: &[u64], shape: [usize; 3], (ph, pw): (usize, usize), bits: u32) -> Vec<u64> {
+    let per: usize = shape.iter().product();
+    let samples = x.len() / per.max(1);
+    let (idx, m) = block_patches(shape, ph, pw, samples);
+    let mut sums = vec![0u64; m];
+    for (&v, &k) in x.iter().zip(&idx) {
+        sums[k] = ring::add(sums[k], v, bits);
+    }
+    x.iter()
+        .zip(&idx)
+        .map(|(&v, &k)| mux(drelu(ring::sub(sums[k], 1, bits), bits), v, bits))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

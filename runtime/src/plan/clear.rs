@@ -394,6 +394,10 @@ pub(crate) fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, P
         )
         .map_err(|e| plan.err(k, e.to_string()))?,
         Op::Relu => args[0].iter().map(|&a| fixed::relu(a, bits)).collect(),
+        Op::BlockRelu { ph, pw } => {
+            let shape = super::chw(&out.shape).ok_or_else(|| plan.err(k, "needs [C, H, W]"))?;
+            fixed::block_relu(args[0], shape, (*ph, *pw), bits)
+        }
     })
 }
 

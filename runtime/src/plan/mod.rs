@@ -78,6 +78,14 @@ impl Tensor {
     }
 }
 
+/// A [C, H, W] shape as an array.
+pub(crate) fn chw(shape: &[usize]) -> Option<[usize; 3]> {
+    match *shape {
+        [c, h, w] => Some([c, h, w]),
+        _ => None,
+    }
+}
+
 /// A selection on one leading axis (after the compiler evaluated its indices).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -161,6 +169,14 @@ pub enum Op {
         cols: usize,
     },
     Relu,
+    /// Block-ReLU on a [C, H, W] tensor: each ph×pw patch (per channel, tiled from the
+    /// top-left) kept where its sum mod 2^ℓ is positive, else zeroed. The sum is taken in the
+    /// operand's ring, so its format must leave ⌈log2(ph·pw)⌉ bits of headroom for the
+    /// decision to follow the real sum.
+    BlockRelu {
+        ph: usize,
+        pw: usize,
+    },
 }
 
 fn one() -> usize {
@@ -268,6 +284,7 @@ impl Op {
             Op::MatMul => "matmul",
             Op::Math { func, .. } => func.name(),
             Op::Relu => "relu",
+            Op::BlockRelu { .. } => "block_relu",
         }
     }
 
@@ -284,7 +301,7 @@ impl Op {
             Op::Extend | Op::Truncate { .. } => "extension/truncation",
             Op::Mult | Op::MatMul => "multiplication",
             Op::Math { .. } => "math (SiRnn)",
-            Op::Relu => "comparison (CrypTFlow2)",
+            Op::Relu | Op::BlockRelu { .. } => "comparison (CrypTFlow2)",
             Op::Add
             | Op::Sub
             | Op::Neg
@@ -485,6 +502,12 @@ impl Plan {
                     .map_err(|e| self.err(k, e.to_string()))?
             }
             Op::Relu => relu::relu_cost(n, out.bits),
+            Op::BlockRelu { ph, pw } => {
+                let shape =
+                    chw(&out.shape).ok_or_else(|| self.err(k, "needs a [C, H, W] tensor"))?;
+                let per = out.numel().max(1);
+                relu::block_relu_cost(shape, (*ph, *pw), units / per, out.bits)
+            }
             // Every other instruction is local (`Op::protocol` lists them).
             _ => Cost::ZERO,
         })
@@ -709,6 +732,18 @@ impl Plan {
                     || !same_fmt(t(1), out)
                 {
                     return bad("adds shared tensors of one shape and format");
+                }
+            }
+            Op::BlockRelu { ph, pw } => {
+                if !shared(t(0))
+                    || !shared(out)
+                    || t(0).shape != out.shape
+                    || !same_fmt(t(0), out)
+                    || chw(&out.shape).is_none()
+                    || *ph == 0
+                    || *pw == 0
+                {
+                    return bad("maps a shared [C, H, W] tensor to one like it, patches ≥ 1×1");
                 }
             }
             Op::Neg | Op::Relu => {

@@ -130,3 +130,65 @@ pub fn relu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u64>, ProtoError>
     }
     mux(p, &d, x, bits, mux_opener(&plan))
 }
+
+/// The exact cost of [`block_relu`]: DReLU on the patch sums, then a multiplexer per element
+/// (its first message merged with the comparison's last, as in ReLU).
+pub fn block_relu_cost(
+    shape: [usize; 3],
+    patch: (usize, usize),
+    samples: usize,
+    bits: u32,
+) -> Cost {
+    let n = shape.iter().product::<usize>() * samples;
+    let (_, m) = crate::fixed::block_patches(shape, patch.0, patch.1, samples);
+    let plan = Plan::new(bits.saturating_sub(1));
+    let (a, b) = (plan.cost(m), mux_cost(n, bits));
+    let merged = (a.rounds > 0 && b.rounds > 0) as u64;
+    Cost {
+        rounds: a.rounds + b.rounds - merged,
+        ..a.alongside(b)
+    }
+}
+
+/// Block-ReLU (Gorski, Jevnisek, Avidan, "Securing neural networks with knapsack
+/// optimization", arXiv 2304.10442, ported to two parties): the patch sums are local sums of
+/// shares, one DReLU (CrypTFlow2's comparison) per patch on sum − 1 (so a zero sum zeroes the
+/// patch), its Boolean share copied to the patch's elements, and one multiplexer per element.
+/// The rounds of one ReLU; the comparison's bytes per patch instead of per element. `x` holds
+/// `samples` tensors of `shape` back to back; the result is [`crate::fixed::block_relu`].
+pub fn block_relu(
+    p: &mut Party,
+    x: &[u64],
+    shape: [usize; 3],
+    patch: (usize, usize),
+    bits: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    check_bits(bits)?;
+    let per: usize = shape.iter().product();
+    if per == 0 || !x.len().is_multiple_of(per) {
+        return Err(ProtoError::Argument(format!(
+            "block_relu: {} elements are not whole {shape:?} tensors",
+            x.len()
+        )));
+    }
+    let (idx, m) = crate::fixed::block_patches(shape, patch.0, patch.1, x.len() / per);
+    let mut sums = vec![0u64; m];
+    for (&v, &k) in x.iter().zip(&idx) {
+        sums[k] = ring::add(sums[k], v, bits);
+    }
+    // sum − 1: the server subtracts the public 1 from its share.
+    if p.is_server() {
+        for s in sums.iter_mut() {
+            *s = ring::sub(*s, 1, bits);
+        }
+    }
+    let plan = Plan::new(bits - 1);
+    let mut d = msb_with(p, &plan, &sums, bits)?;
+    if p.is_server() {
+        for b in d.iter_mut() {
+            *b ^= 1;
+        }
+    }
+    let spread: Vec<u8> = idx.iter().map(|&k| d[k]).collect();
+    mux(p, &spread, x, bits, mux_opener(&plan))
+}

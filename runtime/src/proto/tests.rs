@@ -263,3 +263,80 @@ fn batches_across_extension_chunks() {
     let cases: Vec<Case> = ops.into_iter().map(|op| (op, params, n)).collect();
     check_cases(&cases);
 }
+
+/// Block-ReLU: two-party equals `fixed::block_relu` bit for bit and the measured bytes and
+/// messages equal its cost, over patch shapes with border patches, zero-sum patches (which
+/// must be zeroed), 1×1 (= ReLU) and several samples.
+#[test]
+fn block_relu_matches_fixed_and_cost() {
+    use crate::ring;
+    use rand_core::RngCore;
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    for (shape, patch, samples, bits) in [
+        ([2, 5, 7], (2, 3), 1, 16),
+        ([3, 4, 4], (1, 1), 2, 32),
+        ([1, 6, 6], (6, 6), 3, 20),
+        ([4, 3, 5], (4, 4), 1, 64),
+        ([2, 8, 8], (2, 2), 2, 12),
+    ] {
+        let n = shape.iter().product::<usize>() * samples;
+        // Small values so patch sums stay in range; every third patch pair sums to zero.
+        let x: Vec<u64> = (0..n)
+            .map(|i| {
+                let v = (rng.next_u64() % 64) as i64 - 32;
+                let v = if i % 7 == 0 { 0 } else { v };
+                ring::reduce(v as u64, bits)
+            })
+            .collect();
+        let mut x = x;
+        // A patch whose sum is exactly zero: [v, −v] in the first patch row when it is wide.
+        if patch.1 >= 2 {
+            x[0] = ring::reduce(5, bits);
+            x[1] = ring::reduce(-5i64 as u64, bits);
+            for v in x.iter_mut().take(patch.1.min(shape[2])).skip(2) {
+                *v = 0;
+            }
+            for i in 1..patch.0.min(shape[1]) {
+                for j in 0..patch.1.min(shape[2]) {
+                    x[i * shape[2] + j] = 0;
+                }
+            }
+        }
+        let want = crate::fixed::block_relu(&x, shape, patch, bits);
+        if patch.1 >= 2 {
+            assert_eq!(want[0], 0, "a zero-sum patch is zeroed");
+        }
+        let s: Vec<u64> = (0..n).map(|_| rng.next_u64() & ring::mask(bits)).collect();
+        let c: Vec<u64> = x
+            .iter()
+            .zip(&s)
+            .map(|(&v, &a)| ring::sub(v, a, bits))
+            .collect();
+        let run = run_mem(|p: &mut Party| -> Result<Vec<u64>, ProtoError> {
+            let mine = if p.is_server() { &s } else { &c };
+            super::relu::block_relu(p, mine, shape, patch, bits)
+        })
+        .expect("runs");
+        let got: Vec<u64> = run
+            .server
+            .iter()
+            .zip(&run.client)
+            .map(|(&a, &b)| ring::add(a, b, bits))
+            .collect();
+        assert_eq!(got, want, "{shape:?} {patch:?} ×{samples} at {bits} bits");
+        assert_eq!(
+            run.measured(),
+            super::relu::block_relu_cost(shape, patch, samples, bits),
+            "{shape:?} {patch:?}"
+        );
+        if patch == (1, 1) {
+            let relu: Vec<u64> = x.iter().map(|&v| crate::fixed::relu(v, bits)).collect();
+            assert_eq!(want, relu, "1×1 Block-ReLU is ReLU");
+        }
+    }
+    // The comparison's bytes are per patch: 2×2 patches cost a quarter of ReLU's DReLU bytes.
+    let full = super::relu::block_relu_cost([8, 8, 8], (1, 1), 1, 32);
+    let quarter = super::relu::block_relu_cost([8, 8, 8], (2, 2), 1, 32);
+    assert_eq!(full.rounds, quarter.rounds);
+    assert!(quarter.total_bytes() < full.total_bytes());
+}
