@@ -268,6 +268,11 @@ fn simulate_equals_the_plan_on_unseen_models() {
                output y = softmax(flatten(max(p, axis = 0)) @ W + b); }",
         ),
         (
+            "blk",
+            "model blk { input x: [2, 6, 7]; param k: [2, 6, 7];
+               output y = block_relu(x * k, [2, 3]) + block_relu(x, [1, 1]); }",
+        ),
+        (
             "mlp",
             "use std::nn;
              model mlp { input x: [10]; param W1: [10, 16]; param b1: [16];

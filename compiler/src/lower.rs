@@ -724,6 +724,23 @@ impl Lower<'_> {
                 self.push(P::Relu, vec![x], out)?;
                 self.convert(out, to)
             }
+            // Without patch sizes (no ReLU budget given) every patch is 1×1: plain ReLU.
+            Builtin::BlockRelu(None) | Builtin::BlockRelu(Some([1, 1])) => {
+                let x = self.shared(ops[0])?;
+                let f = self.fmt_of(x);
+                let out = self.fresh(shape, f, true);
+                self.push(P::Relu, vec![x], out)?;
+                self.convert(out, to)
+            }
+            Builtin::BlockRelu(Some([ph, pw])) => {
+                // In x's format, whose range the profile widened to hold every patch sum (so
+                // the sums, taken in x's ring, do not wrap); kept elements may be negative.
+                let x = self.shared(ops[0])?;
+                let f = self.fmt_of(x);
+                let out = self.fresh(shape, f, false);
+                self.push(P::BlockRelu { ph: *ph, pw: *pw }, vec![x], out)?;
+                self.convert(out, to)
+            }
             Builtin::Reshape(_) | Builtin::Flatten | Builtin::Transpose => {
                 let x = self.shared(ops[0])?;
                 let f = self.fmt_of(x);

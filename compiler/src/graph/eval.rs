@@ -8,7 +8,7 @@
 //! whole unrolled program.
 
 use super::{Graph, Op, apply};
-use crate::types::tir::shape_str;
+use crate::types::tir::{self, shape_str};
 use petgraph::graph::NodeIndex;
 use rayon::prelude::*;
 use sir_runtime::Tensor;
@@ -209,11 +209,27 @@ pub fn profile(
 ) -> Result<(Vec<Range>, Vec<Vec<Tensor>>), GraphEvalError> {
     let sched = Schedule::new(graph);
     let n = graph.g.node_count();
+    // Block-ReLU sums its patches in its operand's format: the operand's range covers the sums.
+    let mut patches: Vec<Vec<[usize; 2]>> = vec![Vec::new(); n];
+    for j in graph.g.node_indices() {
+        if let Op::Builtin(tir::Builtin::BlockRelu(Some(p))) = &graph.g[j].op
+            && let Some(x) = graph.operands(j).first()
+        {
+            patches[x.index()].push(*p);
+        }
+    }
     let per: Vec<(Vec<Range>, Vec<Tensor>)> = samples
         .par_iter()
         .map(|inputs| {
             let mut rs = vec![Range::EMPTY; n];
-            let outs = walk(graph, &sched, inputs, params, |i, t| rs[i] = Range::of(t))?;
+            let outs = walk(graph, &sched, inputs, params, |i, t| {
+                rs[i] = Range::of(t);
+                for &[ph, pw] in &patches[i] {
+                    if let Some(s) = patch_sums(t, ph, pw) {
+                        rs[i] = rs[i].merge(Range::of(&s));
+                    }
+                }
+            })?;
             Ok((rs, outs))
         })
         .collect::<Result<_, GraphEvalError>>()?;
@@ -226,4 +242,22 @@ pub fn profile(
         outputs.push(outs);
     }
     Ok((ranges, outputs))
+}
+
+/// The sums of a [C, H, W] tensor's ph×pw patches (per channel, tiled from the top-left).
+fn patch_sums(t: &Tensor, ph: usize, pw: usize) -> Option<Tensor> {
+    let &[c, h, w] = t.shape() else {
+        return None;
+    };
+    let (ph, pw) = (ph.max(1), pw.max(1));
+    let (nh, nw) = (h.div_ceil(ph), w.div_ceil(pw));
+    let mut sums = vec![0.0; c * nh * nw];
+    for ch in 0..c {
+        for i in 0..h {
+            for j in 0..w {
+                sums[(ch * nh + i / ph) * nw + j / pw] += t.data()[(ch * h + i) * w + j];
+            }
+        }
+    }
+    Tensor::new(vec![sums.len()], sums)
 }
