@@ -438,22 +438,7 @@ fn bench_model(
     let (s, c) = last.ok_or("no run")?;
     // Bit-equality with the cleartext semantics on the last run.
     let outs = c.outputs.as_deref().unwrap_or(&[]);
-    for i in 0..inputs.samples {
-        let sample: Vec<Vec<u64>> = plan
-            .inputs
-            .iter()
-            .zip(&inputs.values)
-            .map(|(io, v)| {
-                let n = plan.tensors[io.tensor].numel();
-                v[i * n..(i + 1) * n].to_vec()
-            })
-            .collect();
-        let want = sir_runtime::plan::clear::run(&plan, &sample, &w).map_err(|e| e.to_string())?;
-        for (o, wv) in outs.iter().zip(&want) {
-            let n = wv.len();
-            exact &= o[i * n..(i + 1) * n] == wv[..];
-        }
-    }
+    exact &= super::run::equals_clear(&plan, &w, &inputs, outs)?;
     walls.sort_by(f64::total_cmp);
     let wall = walls[walls.len() / 2];
     let ss: u64 = s.instrs.iter().map(|m| m.bytes_sent).sum();

@@ -694,6 +694,35 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
     }
 }
 
+/// Whether the client's outputs equal the plan's cleartext semantics on every sample (what
+/// `sir eval --plan` runs), bit for bit.
+pub fn equals_clear(
+    plan: &Plan,
+    weights: &[Vec<u64>],
+    inputs: &Inputs,
+    outs: &[Vec<u64>],
+) -> Result<bool, String> {
+    let mut equal = outs.len() == plan.outputs.len();
+    for s in 0..inputs.samples {
+        let sample: Vec<Vec<u64>> = plan
+            .inputs
+            .iter()
+            .zip(&inputs.values)
+            .map(|(io, v)| {
+                let n = plan.tensors[io.tensor].numel();
+                v[s * n..(s + 1) * n].to_vec()
+            })
+            .collect();
+        let want =
+            sir_runtime::plan::clear::run(plan, &sample, weights).map_err(|e| e.to_string())?;
+        for (o, w) in outs.iter().zip(&want) {
+            let n = w.len();
+            equal &= o.get(s * n..(s + 1) * n) == Some(&w[..]);
+        }
+    }
+    Ok(equal)
+}
+
 /// Both parties in this process over a loopback socket pair; returns (server, client) runs.
 pub fn simulate_pair(
     plan: &Plan,
@@ -803,25 +832,7 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
         .outputs
         .as_deref()
         .ok_or_else(|| "the run revealed no outputs".to_string())?;
-    // The reference: the plan's cleartext semantics on each sample (what `sir eval --plan` runs).
-    let mut equal = true;
-    for s in 0..inputs.samples {
-        let sample: Vec<Vec<u64>> = plan
-            .inputs
-            .iter()
-            .zip(&inputs.values)
-            .map(|(io, v)| {
-                let n = plan.tensors[io.tensor].numel();
-                v[s * n..(s + 1) * n].to_vec()
-            })
-            .collect();
-        let want =
-            sir_runtime::plan::clear::run(&plan, &sample, &weights).map_err(|e| e.to_string())?;
-        for (o, w) in outs.iter().zip(&want) {
-            let n = w.len();
-            equal &= o[s * n..(s + 1) * n] == w[..];
-        }
-    }
+    let equal = equals_clear(&plan, &weights, &inputs, outs)?;
     let named = decode_outputs(&plan, outs, &inputs);
     match &labels {
         Some(l) => println!("{}", accuracy_line(&named, &inputs, l)),
