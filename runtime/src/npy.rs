@@ -87,6 +87,14 @@ pub enum NpyError {
     BadArchive { loc: Location, reason: String },
     #[error("{loc}: archive entry `{entry}` is not a .npy array")]
     NotAnArray { loc: Location, entry: String },
+    #[error(
+        "{loc}: the archive's arrays take {need} bytes uncompressed, more than the {limit} allowed"
+    )]
+    TooLarge {
+        loc: Location,
+        need: u64,
+        limit: u64,
+    },
     #[error("{loc}: the archive holds two arrays named `{name}`")]
     DuplicateArray { loc: Location, name: String },
     #[error("{loc}: labels {reason}")]
@@ -133,8 +141,17 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor, NpyError> {
 /// Reads every array of a `.npz` archive, in archive order, as `(name, tensor)` pairs.
 /// Names are the entry names without their `.npy` suffix; duplicate names are an error.
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>, NpyError> {
+    read_npz_within(path, u64::MAX)
+}
+
+/// [`read_npz`], refusing (before decompressing anything) an archive whose entries declare more
+/// than `limit` bytes in all: a small compressed file cannot make us allocate a large one.
+pub fn read_npz_within(
+    path: impl AsRef<Path>,
+    limit: u64,
+) -> Result<Vec<(String, Tensor)>, NpyError> {
     let path = path.as_ref();
-    read_npz_raw(path).map(|arrays| {
+    read_npz_raw(path, limit).map(|arrays| {
         arrays
             .into_iter()
             .map(|(name, raw)| (name, raw.to_tensor()))
@@ -263,18 +280,19 @@ fn read_npy_raw(path: &Path, loc: &Location) -> Result<RawArray, NpyError> {
     Ok(raw)
 }
 
-fn read_npz_raw(path: &Path) -> Result<Vec<(String, RawArray)>, NpyError> {
+fn read_npz_raw(path: &Path, limit: u64) -> Result<Vec<(String, RawArray)>, NpyError> {
     let file = File::open(path).map_err(|source| NpyError::Io {
         loc: Location::file(path),
         source,
     })?;
-    npz_from_reader(BufReader::new(file), path)
+    npz_from_reader(BufReader::new(file), path, limit)
 }
 
 /// Reads the arrays of an `.npz` archive held by `reader`; `path` is only for messages.
 fn npz_from_reader(
     reader: impl Read + Seek,
     path: &Path,
+    limit: u64,
 ) -> Result<Vec<(String, RawArray)>, NpyError> {
     let file_loc = Location::file(path);
     let bad_archive = |e: zip::result::ZipError| NpyError::BadArchive {
@@ -282,6 +300,18 @@ fn npz_from_reader(
         reason: e.to_string(),
     };
     let mut archive = zip::ZipArchive::new(reader).map_err(bad_archive)?;
+    let mut need: u64 = 0;
+    for index in 0..archive.len() {
+        let entry = archive.by_index_raw(index).map_err(bad_archive)?;
+        need = need.saturating_add(entry.size());
+    }
+    if need > limit {
+        return Err(NpyError::TooLarge {
+            loc: file_loc,
+            need,
+            limit,
+        });
+    }
     let mut arrays: Vec<(String, RawArray)> = Vec::with_capacity(archive.len().min(4096));
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(bad_archive)?;
@@ -839,6 +869,22 @@ mod tests {
         dir
     }
 
+    /// A compressed archive is bounded by what its entries declare, before decompression.
+    #[test]
+    fn an_archive_beyond_the_limit_is_refused_before_decompressing() {
+        let dir = tmpdir("limit");
+        let p = dir.join("big.npz");
+        let t = Tensor::new(vec![1000], vec![0.0; 1000]).unwrap();
+        write_npz(&p, &[("a".into(), t.clone()), ("b".into(), t)]).unwrap();
+        assert!(read_npz_within(&p, 1 << 20).is_ok());
+        match read_npz_within(&p, 10_000) {
+            Err(NpyError::TooLarge { need, limit, .. }) => {
+                assert!(need > 16_000 && limit == 10_000, "{need}");
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
+
     #[test]
     fn reads_every_supported_dtype_and_byte_order() {
         for dtype in [
@@ -1089,7 +1135,7 @@ mod tests {
             // In memory: the same code paths as files, thousands of times faster.
             let check = |b: &[u8]| {
                 if npz {
-                    npz_from_reader(io::Cursor::new(b), path).map(drop)
+                    npz_from_reader(io::Cursor::new(b), path, u64::MAX).map(drop)
                 } else {
                     let loc = Location::file(path);
                     read_array(&mut io::Cursor::new(b), b.len() as u64, &loc).map(|(raw, _)| {

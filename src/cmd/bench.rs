@@ -395,7 +395,7 @@ fn bench_model(
     let plan = load_plan(plan_path)?;
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let w = match weights {
-        Some(p) => load_weights(&plan, p)?,
+        Some(p) => load_weights(&plan, p, u64::MAX)?,
         None => plan
             .params
             .iter()
@@ -406,7 +406,7 @@ fn bench_model(
             .collect(),
     };
     let inputs = match input {
-        Some(p) => load_inputs(&plan, p)?,
+        Some(p) => load_inputs(&plan, p, u64::MAX)?,
         None => Inputs {
             values: plan
                 .inputs

@@ -170,8 +170,10 @@ fn io_decls<'a>(plan: &'a Plan, ios: &'a [sir_runtime::plan::Io]) -> Vec<Decl<'a
 }
 
 /// The server's weights in the plan's formats.
-pub fn load_weights(plan: &Plan, path: &Path) -> Result<Vec<Vec<u64>>, String> {
-    let arrays = npy::read_npz(path).map_err(|e| e.to_string())?;
+/// The server's weights in the plan's formats; an archive declaring more than `limit` bytes
+/// is refused before anything is decompressed.
+pub fn load_weights(plan: &Plan, path: &Path, limit: u64) -> Result<Vec<Vec<u64>>, String> {
+    let arrays = npy::read_npz_within(path, limit).map_err(|e| e.to_string())?;
     let ts = bind::bind_weights_to(
         &io_decls(plan, &plan.params),
         arrays,
@@ -202,8 +204,14 @@ pub struct Inputs {
     pub batched: bool,
 }
 
-pub fn load_inputs(plan: &Plan, path: &Path) -> Result<Inputs, String> {
-    let arrays = read_inputs(path)?;
+pub fn load_inputs(plan: &Plan, path: &Path, limit: u64) -> Result<Inputs, String> {
+    let arrays = if path.extension().is_some_and(|e| e == "npz") {
+        npy::read_npz_within(path, limit)
+            .map(|v| v.into_iter().map(|(n, t)| (Some(n), t)).collect())
+            .map_err(|e| e.to_string())?
+    } else {
+        read_inputs(path)?
+    };
     let batch = bind::bind_inputs_to(
         &io_decls(plan, &plan.inputs),
         arrays,
@@ -514,7 +522,7 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 .weights
                 .as_deref()
                 .ok_or_else(|| "--weights is required for the server".to_string())
-                .and_then(|w| load_weights(&plan, w));
+                .and_then(|w| load_weights(&plan, w, budget / 4));
             let limit = exec::max_batch_within(&plan, budget) as u64;
             let weights = if limit == 0 {
                 Err(format!(
@@ -604,7 +612,7 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 .input
                 .as_deref()
                 .ok_or_else(|| "--input is required for the client".to_string())
-                .and_then(|p| load_inputs(&plan, p))
+                .and_then(|p| load_inputs(&plan, p, budget / 4))
                 .and_then(|i| {
                     let shape = Shape {
                         batch: i.samples,
@@ -819,8 +827,8 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
     if let Some(r) = &args.report {
         check_writable(r, "--report")?;
     }
-    let weights = load_weights(&plan, &args.weights)?;
-    let inputs = load_inputs(&plan, &args.input)?;
+    let weights = load_weights(&plan, &args.weights, u64::MAX)?;
+    let inputs = load_inputs(&plan, &args.input, u64::MAX)?;
     let labels = load_labels(args.labels.as_deref(), inputs.samples)?;
     let (server, client) = simulate_pair(&plan, &weights, &inputs, args.threads, true, args.tls)?;
     let shape = Shape {

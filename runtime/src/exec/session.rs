@@ -105,6 +105,7 @@ impl Offer {
         let reason: String = String::from_utf8_lossy(&reason)
             .chars()
             .map(|c| if is_unsafe(c) { ' ' } else { c })
+            .take(MAX_REASON_BYTES)
             .collect();
         let reason = match reason.trim() {
             "" => "no reason given".to_string(),
