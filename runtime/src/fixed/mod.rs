@@ -92,6 +92,15 @@ pub fn block_patches(
     (idx, samples * per)
 }
 
+/// The sums mod 2^ℓ of the `m` patches `idx` assigns the elements of `x` to.
+pub fn patch_sums(x: &[u64], idx: &[usize], m: usize, bits: u32) -> Vec<u64> {
+    let mut sums = vec![0u64; m];
+    for (&v, &k) in x.iter().zip(idx) {
+        sums[k] = ring::add(sums[k], v, bits);
+    }
+    sums
+}
+
 /// Block-ReLU (Gorski, Jevnisek, Avidan, arXiv 2304.10442): each element kept if the sum of
 /// its patch, mod 2^ℓ, is positive as a signed ℓ-bit value — computed as DReLU(sum − 1) —
 /// else 0. `x` holds `samples` tensors of `shape` back to back. With 1×1 patches this is ReLU.
@@ -99,10 +108,7 @@ pub fn block_relu(x: &[u64], shape: [usize; 3], (ph, pw): (usize, usize), bits: 
     let per: usize = shape.iter().product();
     let samples = x.len() / per.max(1);
     let (idx, m) = block_patches(shape, ph, pw, samples);
-    let mut sums = vec![0u64; m];
-    for (&v, &k) in x.iter().zip(&idx) {
-        sums[k] = ring::add(sums[k], v, bits);
-    }
+    let sums = patch_sums(x, &idx, m, bits);
     x.iter()
         .zip(&idx)
         .map(|(&v, &k)| mux(drelu(ring::sub(sums[k], 1, bits), bits), v, bits))

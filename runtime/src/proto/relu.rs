@@ -89,7 +89,13 @@ fn msb_with(p: &mut Party, plan: &Plan, x: &[u64], bits: u32) -> Result<Vec<u8>,
 
 /// DReLU: this party's shares `x` → its Boolean share of 1{x ≥ 0} (signed ℓ-bit x).
 pub fn drelu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
-    let mut d = msb(p, x, bits)?;
+    check_bits(bits)?;
+    drelu_with(p, &Plan::new(bits - 1), x, bits)
+}
+
+/// DReLU on a prepared comparison tree: 1 − MSB, the server flipping its share.
+fn drelu_with(p: &mut Party, plan: &Plan, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    let mut d = msb_with(p, plan, x, bits)?;
     if p.is_server() {
         for b in d.iter_mut() {
             *b ^= 1;
@@ -107,10 +113,11 @@ fn mux_opener(plan: &Plan) -> Role {
     }
 }
 
-/// The exact cost of [`relu`] on `n` elements of Z_{2^ℓ}.
-pub fn relu_cost(n: usize, bits: u32) -> Cost {
+/// The cost of DReLU on `compared` elements followed by a multiplexer on `n`, the
+/// multiplexer's first message sent with the comparison's last (ReLU, Block-ReLU).
+fn drelu_then_mux_cost(compared: usize, n: usize, bits: u32) -> Cost {
     let plan = Plan::new(bits.saturating_sub(1));
-    let (a, b) = (plan.cost(n), mux_cost(n, bits));
+    let (a, b) = (plan.cost(compared), mux_cost(n, bits));
     let merged = (a.rounds > 0 && b.rounds > 0) as u64;
     Cost {
         rounds: a.rounds + b.rounds - merged,
@@ -118,16 +125,16 @@ pub fn relu_cost(n: usize, bits: u32) -> Cost {
     }
 }
 
+/// The exact cost of [`relu`] on `n` elements of Z_{2^ℓ}.
+pub fn relu_cost(n: usize, bits: u32) -> Cost {
+    drelu_then_mux_cost(n, n, bits)
+}
+
 /// ReLU: this party's shares `x` → its shares of max(x, 0) (signed ℓ-bit x).
 pub fn relu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u64>, ProtoError> {
     check_bits(bits)?;
     let plan = Plan::new(bits - 1);
-    let mut d = msb_with(p, &plan, x, bits)?;
-    if p.is_server() {
-        for b in d.iter_mut() {
-            *b ^= 1;
-        }
-    }
+    let d = drelu_with(p, &plan, x, bits)?;
     mux(p, &d, x, bits, mux_opener(&plan))
 }
 
@@ -141,13 +148,7 @@ pub fn block_relu_cost(
 ) -> Cost {
     let n = shape.iter().product::<usize>() * samples;
     let (_, m) = crate::fixed::block_patches(shape, patch.0, patch.1, samples);
-    let plan = Plan::new(bits.saturating_sub(1));
-    let (a, b) = (plan.cost(m), mux_cost(n, bits));
-    let merged = (a.rounds > 0 && b.rounds > 0) as u64;
-    Cost {
-        rounds: a.rounds + b.rounds - merged,
-        ..a.alongside(b)
-    }
+    drelu_then_mux_cost(m, n, bits)
 }
 
 /// Block-ReLU (Gorski, Jevnisek, Avidan, "Securing neural networks with knapsack
@@ -172,10 +173,8 @@ pub fn block_relu(
         )));
     }
     let (idx, m) = crate::fixed::block_patches(shape, patch.0, patch.1, x.len() / per);
-    let mut sums = vec![0u64; m];
-    for (&v, &k) in x.iter().zip(&idx) {
-        sums[k] = ring::add(sums[k], v, bits);
-    }
+    // Sums of shares are shares of the sums.
+    let mut sums = crate::fixed::patch_sums(x, &idx, m, bits);
     // sum − 1: the server subtracts the public 1 from its share.
     if p.is_server() {
         for s in sums.iter_mut() {
@@ -183,12 +182,7 @@ pub fn block_relu(
         }
     }
     let plan = Plan::new(bits - 1);
-    let mut d = msb_with(p, &plan, &sums, bits)?;
-    if p.is_server() {
-        for b in d.iter_mut() {
-            *b ^= 1;
-        }
-    }
+    let d = drelu_with(p, &plan, &sums, bits)?;
     let spread: Vec<u8> = idx.iter().map(|&k| d[k]).collect();
     mux(p, &spread, x, bits, mux_opener(&plan))
 }
