@@ -307,6 +307,21 @@ fn check_out(out: Fx, what: &str) -> Result<(), ProtoError> {
     Ok(())
 }
 
+/// Rows of 1..=2^16 columns that `len` elements fill exactly (softmax, layernorm).
+fn check_rows(len: usize, cols: usize, what: &str) -> Result<(), ProtoError> {
+    if cols == 0 || cols > 1 << 16 {
+        return Err(arg(format!(
+            "{what}: rows of {cols} elements (1..=2^16 supported)"
+        )));
+    }
+    if !len.is_multiple_of(cols) {
+        return Err(arg(format!(
+            "{what}: {len} elements do not form rows of {cols}"
+        )));
+    }
+    Ok(())
+}
+
 fn check_in(inp: Fx, what: &str) -> Result<(), ProtoError> {
     if !(2..=62).contains(&inp.bits) || inp.frac > inp.bits {
         return Err(arg(format!(
@@ -786,17 +801,7 @@ pub fn softmax<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "softmax")?;
     check_out(out, "softmax")?;
-    if cols == 0 || cols > 1 << 16 {
-        return Err(arg(format!(
-            "softmax: rows of {cols} elements (1..=2^16 supported)"
-        )));
-    }
-    if !x.len().is_multiple_of(cols) {
-        return Err(arg(format!(
-            "softmax: {} elements do not form rows of {cols}",
-            x.len()
-        )));
-    }
+    check_rows(x.len(), cols, "softmax")?;
     let m = inp.bits;
     let m1 = m + 1;
     let xs = e.sext(x, m, m1)?;
@@ -875,17 +880,7 @@ pub fn layernorm<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "layernorm")?;
     check_out(out, "layernorm")?;
-    if cols == 0 || cols > 1 << 16 {
-        return Err(arg(format!(
-            "layernorm: rows of {cols} elements (1..=2^16 supported)"
-        )));
-    }
-    if !x.len().is_multiple_of(cols) {
-        return Err(arg(format!(
-            "layernorm: {} elements do not form rows of {cols}",
-            x.len()
-        )));
-    }
+    check_rows(x.len(), cols, "layernorm")?;
     let (m, s) = (inp.bits, inp.frac);
     let lg = ceil_log2(cols);
     let wd = m + lg + 1;
