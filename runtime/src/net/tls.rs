@@ -7,18 +7,19 @@
 
 use std::io;
 use std::net::TcpStream;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, ServerConfig,
-    ServerConnection, SignatureScheme, StreamOwned,
+    ClientConfig, ClientConnection, ConnectionCommon, DigitallySignedStruct, DistinguishedName,
+    ServerConfig, ServerConnection, SideData, SignatureScheme, StreamOwned,
 };
 
 use super::Transport;
@@ -38,12 +39,15 @@ pub enum TlsError {
     Config(String),
 }
 
-/// This party's key and certificate, and the one certificate it accepts from its peer.
+/// This party's certificate and the one certificate it accepts from its peer, with the TLS
+/// configurations of both ends built from them once (a key that does not suit its certificate
+/// is refused at load, not at the first connection).
 #[derive(Clone)]
 pub struct Tls {
     cert: CertificateDer<'static>,
-    key: Arc<PrivateKeyDer<'static>>,
     peer: CertificateDer<'static>,
+    server: Arc<ServerConfig>,
+    client: Arc<ClientConfig>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -111,11 +115,7 @@ impl Tls {
             path: key.display().to_string(),
             why: format!("not a PEM private key ({e})"),
         })?;
-        Ok(Tls {
-            cert: read_cert(cert)?,
-            key: Arc::new(k),
-            peer: read_cert(peer)?,
-        })
+        Tls::new(read_cert(cert)?, k, read_cert(peer)?)
     }
 
     /// Two fresh identities that accept each other (server's, client's): for running both
@@ -130,106 +130,74 @@ impl Tls {
         };
         let (sc, sk) = make()?;
         let (cc, ck) = make()?;
-        Ok((
-            Tls {
-                cert: sc.clone(),
-                key: Arc::new(sk),
-                peer: cc.clone(),
-            },
-            Tls {
-                cert: cc,
-                key: Arc::new(ck),
-                peer: sc,
-            },
-        ))
+        Ok((Tls::new(sc.clone(), sk, cc.clone())?, Tls::new(cc, ck, sc)?))
     }
 
-    /// This party's certificate fingerprint.
-    pub fn ours(&self) -> String {
-        fingerprint(&self.cert)
-    }
-
-    /// The expected peer certificate's fingerprint.
-    pub fn theirs(&self) -> String {
-        fingerprint(&self.peer)
-    }
-
-    fn provider() -> Arc<CryptoProvider> {
-        Arc::new(rustls::crypto::ring::default_provider())
-    }
-
-    fn pinned(&self) -> Arc<Pinned> {
-        Arc::new(Pinned {
-            peer: self.peer.clone(),
-            algs: Self::provider().signature_verification_algorithms,
-        })
-    }
-
-    fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
-        let cfg = ServerConfig::builder_with_provider(Self::provider())
+    fn new(
+        cert: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+        peer: CertificateDer<'static>,
+    ) -> Result<Tls, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let pinned = Arc::new(Pinned {
+            peer: peer.clone(),
+            algs: provider.signature_verification_algorithms,
+        });
+        let config = |e: rustls::Error| TlsError::Config(e.to_string());
+        let server = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_client_cert_verifier(self.pinned())
-            .with_single_cert(vec![self.cert.clone()], self.key.clone_key())
-            .map_err(|e| TlsError::Config(e.to_string()))?;
-        Ok(Arc::new(cfg))
-    }
-
-    fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
-        let cfg = ClientConfig::builder_with_provider(Self::provider())
+            .map_err(config)?
+            .with_client_cert_verifier(pinned.clone())
+            .with_single_cert(vec![cert.clone()], key.clone_key())
+            .map_err(config)?;
+        let client = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| TlsError::Config(e.to_string()))?
+            .map_err(config)?
             .dangerous()
-            .with_custom_certificate_verifier(self.pinned())
-            .with_client_auth_cert(vec![self.cert.clone()], self.key.clone_key())
-            .map_err(|e| TlsError::Config(e.to_string()))?;
-        Ok(Arc::new(cfg))
+            .with_custom_certificate_verifier(pinned)
+            .with_client_auth_cert(vec![cert.clone()], key)
+            .map_err(config)?;
+        Ok(Tls {
+            cert,
+            peer,
+            server: Arc::new(server),
+            client: Arc::new(client),
+        })
     }
 
     /// The server's end of a connection, the TLS handshake completed (or failed) within the
     /// stream's timeout.
     pub fn accept(&self, tcp: TcpStream) -> io::Result<Box<dyn Transport>> {
-        let cfg = self.server_config().map_err(io::Error::other)?;
-        let conn = ServerConnection::new(cfg).map_err(io::Error::other)?;
-        finish_server(StreamOwned::new(conn, tcp))
+        let conn = ServerConnection::new(self.server.clone()).map_err(io::Error::other)?;
+        finish(StreamOwned::new(conn, tcp))
     }
 
     /// The client's end of a connection.
     pub fn connect(&self, tcp: TcpStream) -> io::Result<Box<dyn Transport>> {
-        let cfg = self.client_config().map_err(io::Error::other)?;
         let name = ServerName::try_from(PEER_NAME).map_err(io::Error::other)?;
-        let conn = ClientConnection::new(cfg, name).map_err(io::Error::other)?;
-        finish_client(StreamOwned::new(conn, tcp))
+        let conn = ClientConnection::new(self.client.clone(), name).map_err(io::Error::other)?;
+        finish(StreamOwned::new(conn, tcp))
     }
 }
 
 /// Drives the handshake to completion so a certificate problem surfaces here, named, rather
 /// than on the first protocol message.
-fn finish_server(
-    mut s: StreamOwned<ServerConnection, TcpStream>,
-) -> io::Result<Box<dyn Transport>> {
+fn finish<C, S>(mut s: StreamOwned<C, TcpStream>) -> io::Result<Box<dyn Transport>>
+where
+    C: DerefMut + Deref<Target = ConnectionCommon<S>> + Send + 'static,
+    S: SideData + 'static,
+{
     while s.conn.is_handshaking() {
         s.conn.complete_io(&mut s.sock)?;
     }
     Ok(Box::new(s))
 }
 
-fn finish_client(
-    mut s: StreamOwned<ClientConnection, TcpStream>,
-) -> io::Result<Box<dyn Transport>> {
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock)?;
-    }
-    Ok(Box::new(s))
-}
-
-impl Transport for StreamOwned<ServerConnection, TcpStream> {
-    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(timeout)
-    }
-}
-
-impl Transport for StreamOwned<ClientConnection, TcpStream> {
+impl<C, S> Transport for StreamOwned<C, TcpStream>
+where
+    C: DerefMut + Deref<Target = ConnectionCommon<S>> + Send,
+    S: SideData,
+{
     fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock.set_timeout(timeout)
     }
@@ -256,6 +224,11 @@ impl Pinned {
     }
 }
 
+/// Only TLS 1.3 is configured: a TLS 1.2 signature is never accepted.
+fn no_tls12() -> rustls::Error {
+    rustls::Error::General("TLS 1.2 is not accepted".into())
+}
+
 impl ServerCertVerifier for Pinned {
     fn verify_server_cert(
         &self,
@@ -275,8 +248,7 @@ impl ServerCertVerifier for Pinned {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        // Only TLS 1.3 is configured.
-        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+        Err(no_tls12())
     }
 
     fn verify_tls13_signature(
@@ -314,7 +286,7 @@ impl ClientCertVerifier for Pinned {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+        Err(no_tls12())
     }
 
     fn verify_tls13_signature(
