@@ -15,7 +15,7 @@ use std::sync::Arc;
 use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
 use sir_runtime::math::ops::MathOp;
-use sir_runtime::plan::{Io, Op as P, Owner, Plan, PlanError, Sel, Tensor, Trunc, VERSION};
+use sir_runtime::plan::{Io, Op as P, Owner, Plan, PlanError, Sel, Tensor, Trunc};
 
 use crate::diag::Span;
 use crate::eval::kernels;
@@ -89,17 +89,7 @@ pub fn lower(
         graph,
         fmts,
         nonneg,
-        plan: Plan {
-            version: VERSION,
-            model: meta.model.to_string(),
-            source_hash: meta.source_hash,
-            options: meta.options,
-            tensors: Vec::new(),
-            inputs: Vec::new(),
-            params: Vec::new(),
-            outputs: Vec::new(),
-            instrs: Vec::new(),
-        },
+        plan: Plan::new(meta.model, meta.source_hash, meta.options),
         vals: vec![None; graph.len()],
         shared_params: HashMap::new(),
         node: NodeIndex::new(0),

@@ -5,7 +5,7 @@ use super::session::{self, Offer, Waits};
 use super::*;
 use crate::math::ops::MathOp;
 use crate::net::{Channel, ChannelOptions};
-use crate::plan::{Io, Sel, Tensor as T, VERSION};
+use crate::plan::{Io, Sel, Tensor as T};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -16,17 +16,7 @@ struct B {
 impl B {
     fn new() -> B {
         B {
-            p: Plan {
-                version: VERSION,
-                model: "mixed".into(),
-                source_hash: "00".into(),
-                options: serde_json::Value::Null,
-                tensors: Vec::new(),
-                inputs: Vec::new(),
-                params: Vec::new(),
-                outputs: Vec::new(),
-                instrs: Vec::new(),
-            },
+            p: Plan::new("mixed", "00".into(), serde_json::Value::Null),
         }
     }
 

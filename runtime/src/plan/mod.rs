@@ -330,6 +330,22 @@ impl Op {
 }
 
 impl Plan {
+    /// An empty plan of this format version, to be filled by [`Plan::tensor`] and
+    /// [`Plan::push`].
+    pub fn new(model: impl Into<String>, source_hash: String, options: serde_json::Value) -> Plan {
+        Plan {
+            version: VERSION,
+            model: model.into(),
+            source_hash,
+            options,
+            tensors: Vec::new(),
+            inputs: Vec::new(),
+            params: Vec::new(),
+            outputs: Vec::new(),
+            instrs: Vec::new(),
+        }
+    }
+
     /// Parses and checks a plan.
     pub fn from_json(text: &str) -> Result<Plan, PlanError> {
         let v: serde_json::Value = serde_json::from_str(text)?;

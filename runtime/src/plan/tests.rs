@@ -14,17 +14,7 @@ fn t(name: &str, shape: &[usize], owner: Owner, bits: u32, frac: u32) -> Tensor 
 }
 
 fn empty() -> Plan {
-    Plan {
-        version: VERSION,
-        model: "toy".into(),
-        source_hash: "00".into(),
-        options: serde_json::Value::Null,
-        tensors: Vec::new(),
-        inputs: Vec::new(),
-        params: Vec::new(),
-        outputs: Vec::new(),
-        instrs: Vec::new(),
-    }
+    Plan::new("toy", "00".into(), serde_json::Value::Null)
 }
 
 /// sigmoid(x @ W + b) for x [4] (client, 16.12), W [4, 3] (server, 8.6), b public.
