@@ -34,6 +34,27 @@ fn compile(model: &str, weights: &str, calib: &str, out: &str) {
     assert_eq!(code, 0, "{model}: {err}");
 }
 
+/// The plan of an example compiled on one of its files, once per test process (tests that
+/// only read it share it).
+fn example_plan(name: &str, calib: &str) -> String {
+    static PLANS: std::sync::Mutex<Vec<((String, String), String)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    let key = (name.to_string(), calib.to_string());
+    if let Some((_, p)) = plans.iter().find(|(k, _)| *k == key) {
+        return p.clone();
+    }
+    let plan = tmp(&format!("{name}-{calib}.plan.json"));
+    compile(
+        &ex(name, "model.sir"),
+        &ex(name, "weights.npz"),
+        &ex(name, calib),
+        &plan,
+    );
+    plans.push((key, plan.clone()));
+    plan
+}
+
 /// A server process on an ephemeral port; returns it with its address and a reader of the
 /// rest of its stderr.
 struct Server {
@@ -230,25 +251,13 @@ fn two_processes(name: &str, plan: &str, input: &str, threads: &str) {
 #[test]
 fn two_processes_equal_eval_plan_on_every_example() {
     for name in ["gru_motion", "lstm_vowels"] {
-        let plan = tmp(&format!("{name}.plan.json"));
-        compile(
-            &ex(name, "model.sir"),
-            &ex(name, "weights.npz"),
-            &ex(name, "calib.npy"),
-            &plan,
-        );
+        let plan = example_plan(name, "calib.npy");
         two_processes(name, &plan, &ex(name, "test.npy"), "1");
     }
     // The benchmark model: one inference, its plan calibrated on a few samples to keep the
     // test short (the plan is what matters here, not its widths).
     let name = "fastgrnn_g30";
-    let plan = tmp("g30.plan.json");
-    compile(
-        &ex(name, "model.sir"),
-        &ex(name, "weights.npz"),
-        &ex(name, "inputs.npy"),
-        &plan,
-    );
+    let plan = example_plan(name, "inputs.npy");
     let one = tmp("g30-one.npy");
     first_sample(&ex(name, "inputs.npy"), &one);
     two_processes(name, &plan, &one, "2");
@@ -327,20 +336,8 @@ fn simulate_equals_the_plan_on_unseen_models() {
 
 #[test]
 fn bad_inputs_stop_both_sides_with_a_named_problem_and_no_output() {
-    let gru = tmp("bad-gru.plan.json");
-    let lstm = tmp("bad-lstm.plan.json");
-    compile(
-        &ex("gru_motion", "model.sir"),
-        &ex("gru_motion", "weights.npz"),
-        &ex("gru_motion", "calib.npy"),
-        &gru,
-    );
-    compile(
-        &ex("lstm_vowels", "model.sir"),
-        &ex("lstm_vowels", "weights.npz"),
-        &ex("lstm_vowels", "calib.npy"),
-        &lstm,
-    );
+    let gru = example_plan("gru_motion", "calib.npy");
+    let lstm = example_plan("lstm_vowels", "calib.npy");
     let out = tmp("never.npy");
     let no_output = || assert!(!Path::new(&out).exists(), "an output file was written");
     let gw = ex("gru_motion", "weights.npz");
@@ -493,13 +490,7 @@ fn only_tls_records(mut b: &[u8]) -> bool {
 #[test]
 fn by_default_an_observer_sees_only_tls_records_and_strangers_are_refused() {
     let name = "gru_motion";
-    let plan = tmp("tls-gru.plan.json");
-    compile(
-        &ex(name, "model.sir"),
-        &ex(name, "weights.npz"),
-        &ex(name, "calib.npy"),
-        &plan,
-    );
+    let plan = example_plan(name, "calib.npy");
     let s = server(&plan, &ex(name, "weights.npz"), &[]);
     let (addr, rec) = relay(s.addr.clone());
     let out = tmp("tls-out.npy");
@@ -603,13 +594,7 @@ fn spawn_client(plan: &str, input: &str, addr: &str, extra: &[&str]) -> Child {
 #[test]
 fn a_killed_peer_stops_the_other_at_an_instruction_and_serve_goes_on() {
     let name = "fastgrnn_g30";
-    let plan = tmp("fault-g30.plan.json");
-    compile(
-        &ex(name, "model.sir"),
-        &ex(name, "weights.npz"),
-        &ex(name, "inputs.npy"),
-        &plan,
-    );
+    let plan = example_plan(name, "inputs.npy");
     let one = tmp("fault-one.npy");
     first_sample(&ex(name, "inputs.npy"), &one);
     let w = ex(name, "weights.npz");
@@ -651,13 +636,7 @@ fn a_killed_peer_stops_the_other_at_an_instruction_and_serve_goes_on() {
 
 #[test]
 fn a_plan_edited_to_reveal_to_the_server_is_refused_before_connecting() {
-    let plan = tmp("edit-gru.plan.json");
-    compile(
-        &ex("gru_motion", "model.sir"),
-        &ex("gru_motion", "weights.npz"),
-        &ex("gru_motion", "calib.npy"),
-        &plan,
-    );
+    let plan = example_plan("gru_motion", "calib.npy");
     let text = std::fs::read_to_string(&plan).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     // Edits that would hand a value derived from the client's input to the server: the
@@ -695,8 +674,7 @@ fn a_plan_edited_to_reveal_to_the_server_is_refused_before_connecting() {
 #[test]
 fn verify_confirms_a_compiled_plan_and_names_an_edit() {
     let e = |f: &str| ex("gru_motion", f);
-    let plan = tmp("verify-gru.plan.json");
-    compile(&e("model.sir"), &e("weights.npz"), &e("calib.npy"), &plan);
+    let plan = example_plan("gru_motion", "calib.npy");
     let args = |p: &str| {
         [
             "verify",
@@ -737,8 +715,7 @@ fn verify_confirms_a_compiled_plan_and_names_an_edit() {
 #[test]
 fn files_and_batches_beyond_the_memory_budget_are_refused_before_reading() {
     let e = |f: &str| ex("gru_motion", f);
-    let plan = tmp("mem-gru.plan.json");
-    compile(&e("model.sir"), &e("weights.npz"), &e("calib.npy"), &plan);
+    let plan = example_plan("gru_motion", "calib.npy");
     // A 1 MiB budget: the plan file (≈ 1.2 MB) is too large to read.
     let (code, _, err) = client(
         &plan,
