@@ -247,16 +247,15 @@ fn connect_until(
 
 /// A TLS failure, named for the user: our own verifier's refusal, or the peer's alert.
 fn tls_why(e: &io::Error, role: Role) -> Option<String> {
-    let msg = e.to_string();
-    if msg.contains("--peer-cert") {
-        Some(msg.replace("unexpected error: ", ""))
-    } else if msg.contains("alert") {
-        Some(format!(
-            "the {} refused the TLS connection ({msg}): its --peer-cert is not our certificate",
+    match e.get_ref()?.downcast_ref::<rustls::Error>()? {
+        // Our pinning verifier's refusal (its message names the certificates).
+        rustls::Error::General(why) => Some(why.clone()),
+        rustls::Error::AlertReceived(alert) => Some(format!(
+            "the {} refused the TLS connection (received fatal alert: {alert:?}): its --peer-cert is not our certificate",
             role.peer()
-        ))
-    } else {
-        None
+        )),
+        // Anything else (garbage, a truncated record) is no sir peer at all.
+        _ => None,
     }
 }
 
