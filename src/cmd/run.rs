@@ -344,6 +344,7 @@ pub fn human_bytes(b: u64) -> String {
 /// The `--report` JSON of one party.
 pub fn report_json(
     plan: &Plan,
+    plan_hash: &[u8; 32],
     role: Role,
     shape: Shape,
     ex: &Execution,
@@ -382,7 +383,7 @@ pub fn report_json(
     let b = shape.batch.max(1) as f64;
     serde_json::json!({
         "role": role.to_string(),
-        "plan_hash": hex(&plan.hash()),
+        "plan_hash": hex(plan_hash),
         "samples": shape.batch,
         "threads": shape.threads,
         "bytes_sent": ex.total.bytes_sent,
@@ -581,7 +582,10 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                     } else {
                         r.clone()
                     };
-                    write_report(&path, &report_json(&plan, Role::Server, shape, &ex, &est))?;
+                    write_report(
+                        &path,
+                        &report_json(&plan, &hash, Role::Server, shape, &ex, &est),
+                    )?;
                 }
                 Ok(())
             };
@@ -692,7 +696,10 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
             eprintln!("{}", summary(Role::Client, shape, &ex, &est));
             // The report first: if it fails, no output file is left behind either.
             if let Some(r) = &args.report {
-                write_report(r, &report_json(&plan, Role::Client, shape, &ex, &est))?;
+                write_report(
+                    r,
+                    &report_json(&plan, &hash, Role::Client, shape, &ex, &est),
+                )?;
             }
             if let Some(out) = &args.out {
                 write_outputs(out, &named)?;
@@ -898,7 +905,10 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
         if args.threads == 1 { "" } else { "s" }
     );
     if let Some(r) = &args.report {
-        write_report(r, &report_json(&plan, Role::Client, shape, &client, &est))?;
+        write_report(
+            r,
+            &report_json(&plan, &plan.hash(), Role::Client, shape, &client, &est),
+        )?;
     }
     // Outputs only from a run that checked out.
     let ok = equal && mismatch.is_none();
