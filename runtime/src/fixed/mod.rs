@@ -66,6 +66,23 @@ pub fn mux(b: u8, x: u64, bits: u32) -> u64 {
     if b & 1 == 1 { ring::reduce(x, bits) } else { 0 }
 }
 
+/// A polynomial in Z_{2^ℓ}: out_i = Σ_k coeffs\[k\]·x_i^k mod 2^ℓ (x^0 = 1), by Horner's rule
+/// in wrapping `u64` arithmetic (exact mod 2^ℓ for every ℓ ≤ 64). Coefficients and inputs are
+/// ring elements (bits above ℓ are ignored); no coefficients is the zero polynomial. Pure ring
+/// arithmetic: the compiler pre-scales the coefficients so the result lands at a fixed-point
+/// scale.
+pub fn poly(x: &[u64], coeffs: &[u64], bits: u32) -> Vec<u64> {
+    x.iter()
+        .map(|&v| {
+            let acc = coeffs
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &c| acc.wrapping_mul(v).wrapping_add(c));
+            ring::reduce(acc, bits)
+        })
+        .collect()
+}
+
 /// The patches of Block-ReLU on `samples` tensors of shape [C, H, W]: for each element, the
 /// index of its ph×pw patch (per channel, tiled from the top-left, border patches smaller), and
 /// the number of patches. Samples follow each other, their patches too.

@@ -8,7 +8,10 @@
 //!
 //! Ordering discipline (the protocols in this crate follow it): within one flight, only one
 //! party writes bulk data. Both sides writing megabytes at the same time without reading
-//! would fill both kernel buffers and block forever, as on any blocking socket.
+//! would fill both kernel buffers and block forever, as on any blocking socket. An *exchange*
+//! (both parties send in the same flight, then both read; the client side flushes with
+//! [`Channel::flush_joint`]) therefore sends small parts, a few tens of KiB per side per flight,
+//! which any transport buffers.
 
 mod handshake;
 mod mem;
@@ -65,8 +68,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 /// A *round* is a flush after which this side waits on its peer: it is counted when `recv`
 /// needs data and this side has flushed bytes since its previous `recv`. The protocols of
 /// this crate flush exactly once per protocol message, so `flushes` summed over both parties
-/// is a protocol's number of sequential messages (what papers call its rounds). Both counts
-/// are deterministic: they depend neither on timing nor on how the kernel splits the stream.
+/// is a protocol's number of sequential messages (what papers call its rounds); in an exchange
+/// one side flushes with [`Channel::flush_joint`], which is not counted here, so the exchange
+/// counts as one flight. Both counts are deterministic: they depend neither on timing nor on
+/// how the kernel splits the stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Payload bytes handed to `send`.
@@ -132,6 +137,8 @@ pub struct Channel {
     unflushed: bool,
     /// Messages of at least this many bytes bypass the buffers.
     direct: usize,
+    /// Flushes by [`Channel::flush_joint`] (kept out of `stats.flushes`).
+    joint: u64,
 }
 
 impl std::fmt::Debug for Channel {
@@ -159,6 +166,7 @@ impl Channel {
             flushed_since_recv: false,
             unflushed: false,
             direct: size / 4,
+            joint: 0,
         })
     }
 
@@ -235,15 +243,42 @@ impl Channel {
 
     /// Pushes every queued byte to the transport.
     pub fn flush(&mut self) -> Result<(), NetError> {
+        if self.push()? {
+            self.stats.flushes += 1;
+        }
+        Ok(())
+    }
+
+    /// Pushes every queued byte like [`Channel::flush`], for one side of an *exchange*: a
+    /// message sent in the same flight as the peer's (both write, then both read). The flush
+    /// is counted in [`Channel::joint_flushes`], not in [`Stats::flushes`], so that the
+    /// flushes of both parties still sum to the number of flights: by convention the server
+    /// calls `flush` and the client `flush_joint`. Bytes and messages count as usual, and the
+    /// next `recv` is a round as after `flush`. Each side's part must be small enough for the
+    /// transport to buffer it while the peer is writing too (see the module doc).
+    pub fn flush_joint(&mut self) -> Result<(), NetError> {
+        if self.push()? {
+            self.joint += 1;
+        }
+        Ok(())
+    }
+
+    /// Flushes sent in the same flight as the peer's message (one side of an exchange, see
+    /// [`Channel::flush_joint`]); not counted in [`Stats::flushes`].
+    pub fn joint_flushes(&self) -> u64 {
+        self.joint
+    }
+
+    /// Writes the queued bytes and flushes the transport; whether anything was pushed.
+    fn push(&mut self) -> Result<bool, NetError> {
         if !self.unflushed {
-            return Ok(());
+            return Ok(false);
         }
         self.write_buffered()?;
         self.stream.flush().map_err(|e| self.map_io(e, 0))?;
         self.unflushed = false;
-        self.stats.flushes += 1;
         self.flushed_since_recv = true;
-        Ok(())
+        Ok(true)
     }
 
     /// Reads exactly `buf.len()` bytes from the peer, flushing our queued bytes first (so a

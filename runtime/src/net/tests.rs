@@ -236,3 +236,39 @@ fn handshake_rejects_garbage() {
         .unwrap_err();
     assert!(matches!(e, NetError::Closed { .. }), "{e}");
 }
+
+#[test]
+fn flush_joint_counts_the_exchange_once() {
+    // Both sides write their part of an exchange, then both read: the client's flush is
+    // joint, so the exchange is one flush over both parties; bytes and rounds count as usual.
+    let (mut server, mut client) = Channel::mem_pair(small_opts());
+    let t = thread::spawn(move || {
+        client.send(&[2u8; 700]).unwrap(); // larger than the buffer: written directly
+        client.send(&[3u8; 5]).unwrap();
+        client.flush_joint().unwrap();
+        client.flush_joint().unwrap(); // an empty joint flush does not count
+        let mut v = [0u8; 40];
+        client.recv(&mut v).unwrap();
+        assert_eq!(v, [1u8; 40]);
+        (client.stats(), client.joint_flushes())
+    });
+    server.send(&[1u8; 40]).unwrap();
+    server.flush().unwrap();
+    let mut v = [0u8; 705];
+    server.recv(&mut v).unwrap();
+    assert!(v[..700].iter().all(|&b| b == 2) && v[700..] == [3u8; 5]);
+    let (cs, joint) = t.join().unwrap();
+    let ss = server.stats();
+    assert_eq!(joint, 1, "two joint flushes, one with bytes");
+    assert_eq!(
+        (cs.flushes, cs.rounds),
+        (0, 1),
+        "a joint flush is a round, not a flush"
+    );
+    assert_eq!((cs.bytes_sent, cs.messages_sent), (705, 2));
+    assert_eq!((cs.bytes_received, cs.messages_received), (40, 1));
+    assert_eq!((ss.flushes, ss.rounds), (1, 1));
+    assert_eq!(server.joint_flushes(), 0);
+    assert_eq!((ss.bytes_sent, ss.bytes_received), (40, 705));
+    assert_eq!(ss.flushes + cs.flushes, 1, "one flight for the exchange");
+}

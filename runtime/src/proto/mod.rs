@@ -19,6 +19,7 @@ pub mod lut;
 pub mod millionaire;
 pub mod mult;
 pub mod ops;
+pub mod poly;
 pub mod relu;
 pub mod share;
 pub mod testing;
