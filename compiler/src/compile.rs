@@ -50,6 +50,8 @@ pub enum CompileError {
     Lower(#[from] LowerError),
     #[error("the calibration set is empty")]
     NoCalibration,
+    #[error(transparent)]
+    ReluBudget(#[from] crate::relu_budget::BudgetError),
     #[error("{labels} labels for {samples} calibration samples")]
     Labels { labels: usize, samples: usize },
     #[error("no storage width meets the budget ({budget}); best: {best}")]
@@ -85,12 +87,16 @@ pub struct Compiled {
     pub fixed_metric: f64,
     pub budget: Budget,
     pub candidates: Vec<Candidate>,
+    /// The patches `--relu-budget` chose for each `block_relu(x)` layer.
+    pub relu_choices: Vec<crate::relu_budget::LayerChoice>,
     pub nodes: usize,
     pub seconds: f64,
 }
 
 /// Compiles `prog` (source text `source`, for the hash) with the server's `weights` (declaration
-/// order), calibrating on `calib` (and `labels`, one class index per sample).
+/// order), calibrating on `calib` (and `labels`, one class index per sample). With
+/// `relu_budget` F, every `block_relu(x)` gets per-channel patches within F of plain ReLU's
+/// DReLUs (`crate::relu_budget`); without it, it is plain ReLU.
 pub fn compile(
     prog: &tir::Program,
     source: &str,
@@ -98,6 +104,7 @@ pub fn compile(
     calib: &Batch,
     labels: Option<&[usize]>,
     budget: Option<Budget>,
+    relu_budget: Option<f64>,
 ) -> Result<Compiled, CompileError> {
     let t0 = Instant::now();
     let samples: Vec<Vec<Arc<Tensor>>> = (0..calib.samples).map(|i| calib.sample(i)).collect();
@@ -112,7 +119,27 @@ pub fn compile(
             samples: samples.len(),
         });
     }
-    let graph = graph::build(prog)?;
+    let mut graph = graph::build(prog)?;
+    let relu_choices = match relu_budget {
+        Some(f) => crate::relu_budget::choose(&mut graph, &samples, weights, f)?,
+        None => Vec::new(),
+    };
+    let relu_choices: Vec<_> = relu_choices
+        .into_iter()
+        .map(|mut c| {
+            if c.layer.is_empty() {
+                let start = (c.span.start as usize).min(source.len());
+                let line = source.as_bytes()[..start]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+                    + 1;
+                c.layer = format!("line {line}");
+            }
+            c
+        })
+        .collect();
+    let graph = graph;
     let (ranges, floats) = graph::profile(&graph, &samples, weights)?;
     let float_metric = match labels {
         Some(l) => accuracy(&floats, l),
@@ -146,6 +173,10 @@ pub fn compile(
         "calibration_samples": samples.len(),
         "widths": WIDTHS,
     });
+    let mut options = options;
+    if let Some(f) = relu_budget {
+        options["relu_budget"] = serde_json::json!(f);
+    }
     // One trial: formats from a width per node, lowering, the fixed-point run on the
     // calibration set. Ok(None) when the formats cannot be lowered.
     struct Trial {
@@ -357,6 +388,7 @@ pub fn compile(
         fixed_metric,
         budget,
         candidates,
+        relu_choices,
         nodes: graph.len(),
         seconds: t0.elapsed().as_secs_f64(),
     })

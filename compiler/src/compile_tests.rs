@@ -28,7 +28,16 @@ fn close(src: &str, w: Vec<Tensor>, rows: Vec<Vec<f64>>, tol: f64) -> Compiled {
     let prog = program(src);
     let weights: Vec<Arc<Tensor>> = w.into_iter().map(Arc::new).collect();
     let b = batch(rows);
-    let c = compile(&prog, src, &weights, &b, None, Some(Budget::MaxError(tol))).expect("compiles");
+    let c = compile(
+        &prog,
+        src,
+        &weights,
+        &b,
+        None,
+        Some(Budget::MaxError(tol)),
+        None,
+    )
+    .expect("compiles");
     let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
     let fixed = run_plan(&c.plan, &samples, &weights).expect("runs");
     for (s, f) in samples.iter().zip(&fixed) {
@@ -96,6 +105,7 @@ fn a_labelled_budget_compares_accuracy() {
         &b,
         Some(&labels),
         Some(Budget::AccuracyLoss(0.0)),
+        None,
     )
     .expect("compiles");
     assert_eq!(c.float_metric, 100.0);
@@ -108,6 +118,7 @@ fn a_labelled_budget_compares_accuracy() {
         &b,
         Some(&labels),
         Some(Budget::MaxError(0.5)),
+        None,
     )
     .expect("compiles");
     assert!(c.fixed_metric <= 0.5);
@@ -185,8 +196,16 @@ fn a_small_cnn_lowers_and_follows_float() {
         samples: rows.len(),
         inputs: vec![Tensor::new(vec![rows.len(), 1, 6, 6], rows.concat()).unwrap()],
     };
-    let c =
-        compile(&prog, src, &weights, &b, None, Some(Budget::MaxError(0.05))).expect("compiles");
+    let c = compile(
+        &prog,
+        src,
+        &weights,
+        &b,
+        None,
+        Some(Budget::MaxError(0.05)),
+        None,
+    )
+    .expect("compiles");
     let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
     let fixed = run_plan(&c.plan, &samples, &weights).expect("runs");
     let g = graph::build(&prog).unwrap();
@@ -263,6 +282,7 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
         &b,
         None,
         Some(Budget::MaxError(1e-15)),
+        None,
     )
     .expect_err("no width is exact");
     let CompileError::Budget { best, .. } = e else {
@@ -328,4 +348,82 @@ fn layernorm_outliers_at_the_bound_do_not_wrap() {
         }
         assert!(out.candidates.iter().filter(|k| k.within).count() >= 6);
     }
+}
+
+/// `--relu-budget`: for every budget each `block_relu(x)` layer's DReLUs stay within
+/// ⌊F·C·H·W⌋, the plan carries exactly the chosen patches, a budget of 1 keeps plain ReLU's
+/// distortion (zero), and the plan's fixed point follows the chosen float model.
+#[test]
+fn relu_budget_choices_stay_within_the_budget() {
+    let src = "model m { input x: [2, 6, 5]; param k: [3, 2, 3, 3]; param b: [3];
+        let h = block_relu(conv2d(x, k, b, pad = 1));
+        output y = sum(block_relu(h * 0.5 - 0.1)); }";
+    let kdata: Vec<f64> = (0..54)
+        .map(|i| ((i * 37 % 19) as f64 - 9.0) / 10.0)
+        .collect();
+    let weights: Vec<Arc<Tensor>> = vec![
+        Arc::new(Tensor::new(vec![3, 2, 3, 3], kdata).unwrap()),
+        Arc::new(Tensor::new(vec![3], vec![0.1, -0.2, 0.05]).unwrap()),
+    ];
+    let rows: Vec<Vec<f64>> = (0..20)
+        .map(|s| {
+            (0..60)
+                .map(|i| (((i * 11 + s * 5) % 17) as f64 - 8.0) / 6.0)
+                .collect()
+        })
+        .collect();
+    let b = Batch {
+        batched: true,
+        samples: rows.len(),
+        inputs: vec![Tensor::new(vec![rows.len(), 2, 6, 5], rows.concat()).unwrap()],
+    };
+    let prog = program(src);
+    for f in [0.02, 0.1, 0.25, 0.5, 1.0] {
+        let c = compile(
+            &prog,
+            src,
+            &weights,
+            &b,
+            None,
+            Some(Budget::MaxError(0.1)),
+            Some(f),
+        )
+        .expect("compiles");
+        assert_eq!(c.relu_choices.len(), 2, "both layers chosen at {f}");
+        let uses = c.plan.block_relus();
+        for ch in &c.relu_choices {
+            assert_eq!(ch.relus, 90);
+            assert_eq!(ch.budget, (f * 90.0).floor() as usize);
+            assert!(
+                ch.drelus <= ch.budget,
+                "{} > {} at {f}",
+                ch.drelus,
+                ch.budget
+            );
+            let [_, h, w] = ch.shape;
+            let sum: usize = ch.patches.iter().map(|p| p.drelus(h, w)).sum();
+            assert_eq!(sum, ch.drelus);
+            if f == 1.0 {
+                assert!(
+                    ch.distortion.abs() < 1e-12,
+                    "a full budget keeps ReLU's outputs"
+                );
+            }
+            // All 1×1 lowers to plain ReLU; otherwise the plan holds exactly the choice.
+            if ch
+                .patches
+                .iter()
+                .any(|p| *p != sir_runtime::fixed::Patch::Block(1, 1))
+            {
+                assert!(
+                    uses.iter()
+                        .any(|u| u.patches == ch.patches && u.drelus == ch.drelus)
+                );
+            }
+        }
+        assert_eq!(c.plan.options["relu_budget"].as_f64(), Some(f));
+    }
+    // A fraction outside (0, 1] is refused.
+    let e = compile(&prog, src, &weights, &b, None, None, Some(1.5));
+    assert!(matches!(e, Err(CompileError::ReluBudget(_))));
 }

@@ -10,6 +10,7 @@ pub mod graph;
 pub mod knapsack;
 pub mod lower;
 pub mod precision;
+pub mod relu_budget;
 pub mod resolve;
 pub mod schedule;
 pub mod syntax;

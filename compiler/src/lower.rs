@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
+use sir_runtime::fixed::Patch;
 use sir_runtime::math::ops::MathOp;
 use sir_runtime::plan::{Io, Op as P, Owner, Plan, PlanError, Sel, Tensor, Trunc};
 
@@ -540,6 +541,7 @@ impl Lower<'_> {
                 self.convert(out, to)?
             }
             Op::Builtin(b) => self.builtin(b, &ops, &shape, to, nonneg)?,
+            Op::BlockRelu(p) => self.block_relu(ops[0], p, &shape, to)?,
         }))
     }
 
@@ -672,6 +674,132 @@ impl Lower<'_> {
         Ok(out)
     }
 
+    /// ReLU of node `x`: in x's own format (the output's may not hold x's negative values),
+    /// then rescaled.
+    fn relu(&mut self, x: NodeIndex, shape: &[usize], to: Fmt) -> Result<usize, LowerError> {
+        let x = self.shared(x)?;
+        let f = self.fmt_of(x);
+        let out = self.fresh(shape, f, true);
+        self.push(P::Relu, vec![x], out)?;
+        self.convert(out, to)
+    }
+
+    /// The polynomial Σ c_k x^k of node `x`, evaluated exactly: x at f fraction bits, the
+    /// coefficients at fc (the fewest ≤ 16 that hold them exactly, else 16), every term
+    /// brought to the common scale S = d·f + fc by pre-scaling its coefficient with
+    /// 2^((d−k)·f), all in one ring of L bits. L holds the polynomial's largest magnitude
+    /// anywhere in x's format range (Σ|c_k|·X^k), so the exact value cannot overflow, and
+    /// since ring arithmetic is exact mod 2^L the powers may wrap on the way. f is x's own
+    /// fraction, lowered only as far as L ≤ 64 requires (instead of PILLAR's per-power
+    /// truncation of shares, which loses low bits of every power). The result is rounded to
+    /// the node's format by one truncation like any product's.
+    fn poly(
+        &mut self,
+        x: NodeIndex,
+        coeffs: &[f64],
+        shape: &[usize],
+        to: Fmt,
+    ) -> Result<usize, LowerError> {
+        if coeffs.iter().any(|c| !c.is_finite()) {
+            return self.unsupported("a polynomial with an infinite or NaN coefficient");
+        }
+        let d = coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0);
+        let coeffs = &coeffs[..=d];
+        let fc = (0..=16u32)
+            .find(|&f| {
+                coeffs.iter().all(|&c| {
+                    let v = c * (f as f64).exp2();
+                    v.fract() == 0.0 && v.abs() < 2f64.powi(40)
+                })
+            })
+            .unwrap_or(16);
+        let q: Vec<f64> = coeffs
+            .iter()
+            .map(|&c| (c * (fc as f64).exp2()).round())
+            .collect();
+        let xs = self.shared(x)?;
+        let fx = self.fmt_of(xs);
+        let int_bits = fx.bits.saturating_sub(fx.frac); // with the sign bit
+        let big = (int_bits as i32 - 1).max(0);
+        let bound: f64 = q
+            .iter()
+            .enumerate()
+            .map(|(k, c)| c.abs() / (fc as f64).exp2() * 2f64.powi(big * k as i32))
+            .sum();
+        let out_int = (bound + 1.0).log2().ceil().max(0.0) as u32;
+        let room = 63i64 - out_int as i64 - fc as i64;
+        let f = if d == 0 {
+            fx.frac
+        } else {
+            let most = room / d as i64;
+            if most < 0 {
+                return self.unsupported(format!(
+                    "a degree-{d} polynomial whose values on x's range need more than 64 bits"
+                ));
+            }
+            fx.frac.min(most as u32)
+        };
+        let scale = d as u32 * f + fc;
+        let ring = (out_int + 1 + scale).max(int_bits + f).max(2);
+        if ring > 64 {
+            return self.unsupported(format!(
+                "a degree-{d} polynomial whose values on x's range need more than 64 bits"
+            ));
+        }
+        let xf = self.convert(
+            xs,
+            Fmt {
+                bits: ring,
+                frac: f,
+            },
+        )?;
+        let coeffs: Vec<i64> = q
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| {
+                let shift = (d - k) as u32 * f;
+                let v = (c as i64 as u64).wrapping_shl(shift);
+                sir_runtime::ring::to_signed(sir_runtime::ring::reduce(v, ring), ring)
+            })
+            .collect();
+        let out = self.fresh(
+            shape,
+            Fmt {
+                bits: ring,
+                frac: scale,
+            },
+            false,
+        );
+        self.push(P::Poly { coeffs }, vec![xf], out)?;
+        self.convert(out, to)
+    }
+
+    /// Block-ReLU of node `x` with its patch choices (all 1×1: plain ReLU). In x's format, whose
+    /// range the profile widened to hold every patch sum (so the sums, taken in x's ring, do
+    /// not wrap); kept elements may be negative.
+    fn block_relu(
+        &mut self,
+        x: NodeIndex,
+        patches: &[Patch],
+        shape: &[usize],
+        to: Fmt,
+    ) -> Result<usize, LowerError> {
+        if patches.iter().all(|p| *p == Patch::Block(1, 1)) {
+            return self.relu(x, shape, to);
+        }
+        let x = self.shared(x)?;
+        let f = self.fmt_of(x);
+        let out = self.fresh(shape, f, false);
+        self.push(
+            P::BlockRelu {
+                patches: patches.to_vec(),
+            },
+            vec![x],
+            out,
+        )?;
+        self.convert(out, to)
+    }
+
     fn builtin(
         &mut self,
         b: &Builtin,
@@ -705,32 +833,11 @@ impl Lower<'_> {
             return Ok(out);
         }
         match b {
-            Builtin::Relu => {
-                // In x's own format (the output's may not hold x's negative values), then
-                // rescaled.
-                let x = self.shared(ops[0])?;
-                let f = self.fmt_of(x);
-                let out = self.fresh(shape, f, true);
-                self.push(P::Relu, vec![x], out)?;
-                self.convert(out, to)
-            }
+            Builtin::Relu => self.relu(ops[0], shape, to),
+            Builtin::Poly(c) => self.poly(ops[0], c, shape, to),
+            Builtin::PolyRelu => self.poly(ops[0], &kernels::POLY_RELU_COEFFS, shape, to),
             // Without patch sizes (no ReLU budget given) every patch is 1×1: plain ReLU.
-            Builtin::BlockRelu(None) | Builtin::BlockRelu(Some([1, 1])) => {
-                let x = self.shared(ops[0])?;
-                let f = self.fmt_of(x);
-                let out = self.fresh(shape, f, true);
-                self.push(P::Relu, vec![x], out)?;
-                self.convert(out, to)
-            }
-            Builtin::BlockRelu(Some([ph, pw])) => {
-                // In x's format, whose range the profile widened to hold every patch sum (so
-                // the sums, taken in x's ring, do not wrap); kept elements may be negative.
-                let x = self.shared(ops[0])?;
-                let f = self.fmt_of(x);
-                let out = self.fresh(shape, f, false);
-                self.push(P::BlockRelu { ph: *ph, pw: *pw }, vec![x], out)?;
-                self.convert(out, to)
-            }
+            Builtin::BlockRelu(None) => self.relu(ops[0], shape, to),
             Builtin::Reshape(_) | Builtin::Flatten | Builtin::Transpose => {
                 let x = self.shared(ops[0])?;
                 let f = self.fmt_of(x);

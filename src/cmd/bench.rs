@@ -390,7 +390,7 @@ fn bench_model(
     tls: bool,
 ) -> Result<serde_json::Value, String> {
     use super::run::{Inputs, load_inputs, load_plan, load_weights, simulate_pair};
-    use sir_runtime::exec::{self, Shape};
+    use sir_runtime::exec::Shape;
     use sir_runtime::net::Role;
     let plan = load_plan(plan_path)?;
     let mut rng = ChaCha20Rng::seed_from_u64(1);
@@ -424,7 +424,7 @@ fn bench_model(
         batch: inputs.samples,
         threads,
     };
-    let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
+    let est = super::run::estimates(&plan, shape)?;
     let mut walls = Vec::new();
     let mut exact = true;
     let mut last = None;

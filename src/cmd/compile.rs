@@ -30,6 +30,11 @@ pub struct CompileArgs {
     /// float output).
     #[arg(long)]
     pub max_error: Option<f64>,
+    /// Patch sizes for every `block_relu(x)`: per layer at most this fraction of plain ReLU's
+    /// DReLUs (e.g. 0.1), chosen per channel by a knapsack on calibration distortion. Without
+    /// it, `block_relu(x)` is plain ReLU.
+    #[arg(long, value_name = "F")]
+    pub relu_budget: Option<f64>,
     /// Where to write the plan (JSON).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
@@ -44,7 +49,15 @@ pub fn compile_files(
     calib: &Path,
     labels: Option<&Path>,
     budget: Option<Budget>,
+    relu_budget: Option<f64>,
 ) -> Result<(Compiled, usize), i32> {
+    if let Some(f) = relu_budget
+        && !(f > 0.0 && f <= 1.0)
+    {
+        return Err(fail(format_args!(
+            "--relu-budget takes a fraction in (0, 1] of plain ReLU's comparisons, e.g. 0.1; found {f}"
+        )));
+    }
     let (prog, _) = super::load_model(model)?;
     let source = std::fs::read_to_string(model)
         .map_err(|e| fail(format_args!("cannot read {}: {e}", model.display())))?;
@@ -75,7 +88,16 @@ pub fn compile_files(
         return Err(fail("--max-accuracy-loss needs --labels"));
     }
     let weights: Vec<Arc<_>> = weights.into_iter().collect();
-    let c = compile(&prog, &source, &weights, &batch, labels.as_deref(), budget).map_err(fail)?;
+    let c = compile(
+        &prog,
+        &source,
+        &weights,
+        &batch,
+        labels.as_deref(),
+        budget,
+        relu_budget,
+    )
+    .map_err(fail)?;
     Ok((c, batch.samples))
 }
 
@@ -91,6 +113,7 @@ pub fn run(args: &CompileArgs) -> i32 {
         &args.calib,
         args.labels.as_deref(),
         budget,
+        args.relu_budget,
     ) {
         Ok(c) => c,
         Err(code) => return code,
@@ -134,6 +157,22 @@ pub fn run(args: &CompileArgs) -> i32 {
             (Ok(b), None) => format!("{b} B, over budget (stopped at the first failing samples)"),
         };
         println!("  {:>2} bits: {what}", cand.bits);
+    }
+    if args.relu_budget.is_some() && c.relu_choices.is_empty() {
+        eprintln!(
+            "warning: --relu-budget given, but the model has no `block_relu(x)` without patch sizes"
+        );
+    }
+    for l in &c.relu_choices {
+        println!(
+            "  block_relu `{}` {:?}: {} DReLUs (budget {}, plain ReLU {}), patches {}",
+            l.layer,
+            l.shape,
+            l.drelus,
+            l.budget,
+            l.relus,
+            sir_runtime::plan::render::patch_runs(&l.patches)
+        );
     }
     if !c.narrowed.is_empty() {
         let parts: Vec<String> = c

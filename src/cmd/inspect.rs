@@ -219,11 +219,47 @@ fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> String {
         total.rounds,
         100.0
     );
+    let pre = plan.pre_total();
+    if pre != sir_runtime::proto::Cost::ZERO {
+        let _ = writeln!(
+            s,
+            "  {:<34} {:>6} {:>14} {:>14} {:>8}   (input-independent, before the run)",
+            "preprocessing",
+            plan.instrs.iter().filter(|i| !i.pre.is_zero()).count(),
+            pre.server_bytes,
+            pre.client_bytes,
+            pre.rounds
+        );
+    }
     let _ = writeln!(
         s,
         "  {:<34} {:>6} {:>14} {:>14} {:>8}   (once per connection)",
         "setup (base OTs)", "", SETUP_SERVER_BYTES, SETUP_CLIENT_BYTES, SETUP_FLIGHTS
     );
+    let blocks = plan.block_relus();
+    if !blocks.is_empty() {
+        let budget = plan.options["relu_budget"].as_f64();
+        let _ = writeln!(s, "\nblock_relu layers (per sample):");
+        for b in &blocks {
+            let [c, h, w] = b.shape;
+            let within = match budget {
+                Some(f) => format!(", budget {}", (f * b.relus as f64).floor() as usize),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "  i{} {} [{c}, {h}, {w}]: {} DReLUs of plain ReLU's {}{within}; DReLU bytes {} ({:.1}% of ReLU's {})\n    patches: {}",
+                b.instr,
+                b.layer.as_deref().unwrap_or("(unnamed)"),
+                b.drelus,
+                b.relus,
+                b.drelu_bytes,
+                100.0 * b.drelu_bytes as f64 / b.relu_drelu_bytes.max(1) as f64,
+                b.relu_drelu_bytes,
+                render::patch_runs(&b.patches)
+            );
+        }
+    }
     let t = estimate(net, total.server_bytes, total.client_bytes, total.rounds);
     let _ = writeln!(
         s,
@@ -261,6 +297,8 @@ fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> serde_jso
                 "layer": ins.layer, "args": ins.args, "out": ins.out, "span": ins.span,
                 "bytes_server": ins.cost.server_bytes, "bytes_client": ins.cost.client_bytes,
                 "rounds": ins.cost.rounds,
+                "pre_bytes_server": ins.pre.server_bytes, "pre_bytes_client": ins.pre.client_bytes,
+                "pre_rounds": ins.pre.rounds,
             })
         })
         .collect();
@@ -281,12 +319,21 @@ fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> serde_jso
             "rounds": total.rounds,
             "setup_bytes": SETUP_SERVER_BYTES + SETUP_CLIENT_BYTES,
             "setup_rounds": SETUP_FLIGHTS,
+            "preprocessing_bytes_server": plan.pre_total().server_bytes,
+            "preprocessing_bytes_client": plan.pre_total().client_bytes,
+            "preprocessing_rounds": plan.pre_total().rounds,
         },
         "estimate": {
             "bits_per_s": net.bits_per_s, "rtt_s": net.rtt_s,
             "seconds": estimate(net, total.server_bytes, total.client_bytes, total.rounds),
         },
         "by": format!("{by:?}").to_lowercase(),
+        "block_relu": plan.block_relus().iter().map(|b| serde_json::json!({
+            "instruction": b.instr, "layer": b.layer, "shape": b.shape,
+            "patches": b.patches, "drelus": b.drelus, "relus": b.relus,
+            "budget": plan.options["relu_budget"].as_f64().map(|f| (f * b.relus as f64).floor() as usize),
+            "drelu_bytes": b.drelu_bytes, "relu_drelu_bytes": b.relu_drelu_bytes,
+        })).collect::<Vec<_>>(),
         "groups": grouped,
         "tensors": tensors,
         "instructions": instructions,

@@ -341,6 +341,20 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
+/// What a run should measure, per instruction: its online cost and its preprocessing.
+pub struct Est {
+    pub online: Vec<Cost>,
+    pub pre: Vec<Cost>,
+}
+
+/// The exact estimates of a run of `plan` in `shape`.
+pub fn estimates(plan: &Plan, shape: Shape) -> Result<Est, String> {
+    Ok(Est {
+        online: exec::estimate(plan, shape).map_err(|e| e.to_string())?,
+        pre: exec::estimate_pre(plan, shape).map_err(|e| e.to_string())?,
+    })
+}
+
 /// The `--report` JSON of one party.
 pub fn report_json(
     plan: &Plan,
@@ -348,8 +362,9 @@ pub fn report_json(
     role: Role,
     shape: Shape,
     ex: &Execution,
-    est: &[Cost],
+    est_all: &Est,
 ) -> serde_json::Value {
+    let est = &est_all.online;
     let split = |c: &Cost| match role {
         Role::Server => (c.server_bytes, c.client_bytes),
         Role::Client => (c.client_bytes, c.server_bytes),
@@ -361,7 +376,7 @@ pub fn report_json(
         .map(|(k, ins)| {
             let (es, er) = split(&est[k]);
             let m = ex.instrs[k];
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "id": k,
                 "op": ins.op.name(),
                 "bytes_sent": m.bytes_sent,
@@ -370,7 +385,20 @@ pub fn report_json(
                 "estimated_bytes_sent": es,
                 "estimated_bytes_received": er,
                 "estimated_rounds": est[k].rounds,
-            })
+            });
+            let (p, pe) = (ex.pre[k], est_all.pre[k]);
+            if p != Default::default() || pe != Cost::ZERO {
+                let (ps, pr) = split(&pe);
+                v["preprocessing"] = serde_json::json!({
+                    "bytes_sent": p.bytes_sent,
+                    "bytes_received": p.bytes_received,
+                    "rounds": p.rounds,
+                    "estimated_bytes_sent": ps,
+                    "estimated_bytes_received": pr,
+                    "estimated_rounds": pe.rounds,
+                });
+            }
+            v
         })
         .collect();
     let rounds: u64 = ex.instrs.iter().map(|m| m.rounds).sum();
@@ -381,6 +409,13 @@ pub fn report_json(
         (a + s, b + r)
     });
     let b = shape.batch.max(1) as f64;
+    let (pre_sent, pre_recv, pre_rounds) = ex.pre.iter().fold((0, 0, 0), |(a, b, c), m| {
+        (a + m.bytes_sent, b + m.bytes_received, c + m.rounds)
+    });
+    let (pre_est_sent, pre_est_recv) = est_all.pre.iter().fold((0, 0), |(a, b), c| {
+        let (s, r) = split(c);
+        (a + s, b + r)
+    });
     serde_json::json!({
         "role": role.to_string(),
         "plan_hash": hex(plan_hash),
@@ -396,6 +431,14 @@ pub fn report_json(
         "estimated_bytes_sent": est_sent,
         "estimated_bytes_received": est_recv,
         "estimated_rounds": est.iter().map(|c| c.rounds).sum::<u64>(),
+        "preprocessing": {
+            "bytes_sent": pre_sent,
+            "bytes_received": pre_recv,
+            "rounds": pre_rounds,
+            "estimated_bytes_sent": pre_est_sent,
+            "estimated_bytes_received": pre_est_recv,
+            "estimated_rounds": est_all.pre.iter().map(|c| c.rounds).sum::<u64>(),
+        },
         "wall_s": ex.wall.as_secs_f64(),
         "per_sample": {
             "bytes": (run_sent + run_recv) as f64 / b,
@@ -409,19 +452,31 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The first instruction whose measured bytes or rounds differ from the estimate.
-pub fn first_mismatch(role: Role, ex: &Execution, est: &[Cost]) -> Option<usize> {
-    est.iter().zip(&ex.instrs).position(|(c, m)| {
+/// The first instruction whose measured bytes or rounds — online or in its preprocessing —
+/// differ from the estimate.
+pub fn first_mismatch(role: Role, ex: &Execution, est: &Est) -> Option<usize> {
+    let differs = |c: &Cost, m: &exec::Measured| {
         let (s, r) = match role {
             Role::Server => (c.server_bytes, c.client_bytes),
             Role::Client => (c.client_bytes, c.server_bytes),
         };
         m.bytes_sent != s || m.bytes_received != r || m.rounds != c.rounds
+    };
+    (0..est.online.len()).find(|&k| {
+        match (
+            est.online.get(k),
+            ex.instrs.get(k),
+            est.pre.get(k),
+            ex.pre.get(k),
+        ) {
+            (Some(c), Some(m), Some(pc), Some(pm)) => differs(c, m) || differs(pc, pm),
+            _ => true,
+        }
     })
 }
 
 /// The one-line summary of a party's run.
-pub fn summary(role: Role, shape: Shape, ex: &Execution, est: &[Cost]) -> String {
+pub fn summary(role: Role, shape: Shape, ex: &Execution, est: &Est) -> String {
     let sent: u64 = ex.instrs.iter().map(|m| m.bytes_sent).sum();
     let recv: u64 = ex.instrs.iter().map(|m| m.bytes_received).sum();
     let rounds: u64 = ex.instrs.iter().map(|m| m.rounds).sum();
@@ -438,8 +493,17 @@ pub fn summary(role: Role, shape: Shape, ex: &Execution, est: &[Cost]) -> String
     } else {
         String::new()
     };
+    let pre: u64 = ex.pre.iter().map(|m| m.bytes_sent + m.bytes_received).sum();
+    let pre = if pre > 0 {
+        format!(
+            "; preprocessing {pre} B, {} rounds",
+            ex.pre.iter().map(|m| m.rounds).sum::<u64>()
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{role}: sent {sent} B, received {recv} B, {rounds} rounds ({check}); setup {} B; {:.3} s for {} sample{}{per}",
+        "{role}: sent {sent} B, received {recv} B, {rounds} rounds ({check}); setup {} B{pre}; {:.3} s for {} sample{}{per}",
         ex.setup.bytes_sent + ex.setup.bytes_received,
         ex.wall.as_secs_f64(),
         shape.batch,
@@ -574,7 +638,7 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                     Own::Server(&weights),
                     true,
                 )?;
-                let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
+                let est = estimates(&plan, shape)?;
                 eprintln!("{}", summary(Role::Server, shape, &ex, &est));
                 if let Some(r) = &args.report {
                     let path = if args.serve > 1 {
@@ -679,7 +743,7 @@ fn run_party(args: &RunArgs) -> Result<(), String> {
                 Own::Client(&inputs.values),
                 true,
             )?;
-            let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
+            let est = estimates(&plan, shape)?;
             let outs = ex
                 .outputs
                 .as_deref()
@@ -842,7 +906,7 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
         batch: inputs.samples,
         threads: args.threads,
     };
-    let est = exec::estimate(&plan, shape).map_err(|e| e.to_string())?;
+    let est = estimates(&plan, shape)?;
     let outs = client
         .outputs
         .as_deref()
@@ -857,7 +921,7 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
             }
         }
     }
-    let total = est.iter().fold(Cost::ZERO, |a, c| Cost {
+    let total = est.online.iter().fold(Cost::ZERO, |a, c| Cost {
         server_bytes: a.server_bytes + c.server_bytes,
         client_bytes: a.client_bytes + c.client_bytes,
         rounds: a.rounds + c.rounds,
@@ -879,6 +943,19 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
         "estimated: server sent {} B, client sent {} B, {} rounds",
         total.server_bytes, total.client_bytes, total.rounds
     );
+    let pre = plan.pre_total();
+    if pre != Cost::ZERO {
+        let m = |ex: &Execution| -> u64 { ex.pre.iter().map(|m| m.bytes_sent).sum() };
+        println!(
+            "preprocessing (input-independent, before the run): server sent {} B, client sent {} B, {} rounds measured; estimated {} B, {} B, {} rounds",
+            m(&server),
+            m(&client),
+            server.pre.iter().map(|m| m.rounds).sum::<u64>(),
+            est.pre.iter().map(|c| c.server_bytes).sum::<u64>(),
+            est.pre.iter().map(|c| c.client_bytes).sum::<u64>(),
+            est.pre.iter().map(|c| c.rounds).sum::<u64>(),
+        );
+    }
     let mismatch = first_mismatch(Role::Server, &server, &est)
         .or_else(|| first_mismatch(Role::Client, &client, &est));
     match mismatch {

@@ -98,6 +98,7 @@ pub fn run(args: &VerifyArgs) -> i32 {
         &args.calib,
         args.labels.as_deref(),
         Some(budget),
+        plan.options["relu_budget"].as_f64(),
     ) {
         Ok(c) => c,
         Err(code) => return code,

@@ -12,6 +12,7 @@
 use crate::syntax::ast::BinOp;
 use crate::types::tir::Builtin;
 use sir_runtime::Tensor;
+use sir_runtime::fixed::Patch;
 
 /// A reason why operand shapes are invalid for an operation, for the checker's diagnostics.
 pub type ShapeError = String;
@@ -402,10 +403,26 @@ pub fn block_relu_shape(shape: &[usize], ph: usize, pw: usize) -> Result<Vec<usi
 /// Precondition: `block_relu_shape(x.shape(), ph, pw)` is `Ok`.
 pub fn block_relu(x: &Tensor, ph: usize, pw: usize) -> Tensor {
     debug_assert!(block_relu_shape(x.shape(), ph, pw).is_ok());
+    block_relu_channels(x, &[Patch::Block(ph, pw)])
+}
+
+/// [`block_relu`] with a choice per channel (one entry: every channel alike): patches, the
+/// identity (the channel unchanged) or zero.
+///
+/// Precondition: x is `[C, H, W]` and `patches` has 1 or C entries.
+pub fn block_relu_channels(x: &Tensor, patches: &[Patch]) -> Tensor {
     let (c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2]);
     let mut data = x.data().to_vec();
     for ch in 0..c {
         let plane = &mut data[ch * h * w..(ch + 1) * h * w];
+        let (ph, pw) = match patches.get(ch).or(patches.first()) {
+            Some(Patch::Block(ph, pw)) => ((*ph).max(1), (*pw).max(1)),
+            Some(Patch::Zero) => {
+                plane.fill(0.0);
+                continue;
+            }
+            _ => continue,
+        };
         for r0 in (0..h).step_by(ph) {
             let rows = r0..(r0 + ph).min(h);
             for c0 in (0..w).step_by(pw) {

@@ -18,6 +18,7 @@ use crate::types::tir::Pin;
 use crate::types::tir::{self, Expr, ExprKind, IExpr, Stmt};
 use petgraph::graph::{DiGraph, NodeIndex};
 use sir_runtime::Tensor;
+use sir_runtime::fixed::Patch;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -237,6 +238,7 @@ impl OpKey {
                     .collect(),
             ),
             Op::Builtin(b) => OpKey::Builtin(format!("{b:?}")),
+            Op::BlockRelu(p) => OpKey::Builtin(format!("BlockRelu{p:?}")),
         }
     }
 }
@@ -534,7 +536,14 @@ impl Builder<'_> {
                     .iter()
                     .map(|a| self.tensor(f, a))
                     .collect::<Result<_, _>>()?;
-                node(self.node(Op::Builtin(op.clone()), Self::shape(e)?, ns, e.span))
+                // An explicit patch is a choice made: the same node as a chosen one.
+                let op = match op {
+                    tir::Builtin::BlockRelu(Some([ph, pw])) => {
+                        Op::BlockRelu(Arc::from([Patch::Block(*ph, *pw)]))
+                    }
+                    _ => Op::Builtin(op.clone()),
+                };
+                node(self.node(op, Self::shape(e)?, ns, e.span))
             }
             ExprKind::Error => Err(BuildError::Internal {
                 what: "an expression that did not check",

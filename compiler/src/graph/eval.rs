@@ -8,10 +8,11 @@
 //! whole unrolled program.
 
 use super::{Graph, Op, apply};
-use crate::types::tir::{self, shape_str};
+use crate::types::tir::shape_str;
 use petgraph::graph::NodeIndex;
 use rayon::prelude::*;
 use sir_runtime::Tensor;
+use sir_runtime::fixed::Patch;
 use std::sync::Arc;
 
 /// Why a graph could not be evaluated: the values given do not match its inputs or params.
@@ -191,6 +192,73 @@ pub fn eval(
     walk(graph, &Schedule::new(graph), inputs, params, |_, _| {})
 }
 
+/// Every node's value on one sample (indexed like the graph's nodes), for passes that replay
+/// part of the graph with one value changed ([`replay`]).
+pub fn values(
+    graph: &Graph,
+    inputs: &[Arc<Tensor>],
+    params: &[Arc<Tensor>],
+) -> Result<Vec<Arc<Tensor>>, GraphEvalError> {
+    let mut keep = Schedule::new(graph);
+    keep.last_use.fill(usize::MAX);
+    let mut all: Vec<Option<Arc<Tensor>>> = vec![None; graph.len()];
+    walk(graph, &keep, inputs, params, |i, t| {
+        all[i] = Some(Arc::new(t.clone()))
+    })?;
+    all.into_iter()
+        .enumerate()
+        .map(|(node, v)| {
+            v.ok_or(GraphEvalError::Internal {
+                node,
+                what: "a node without a value",
+            })
+        })
+        .collect()
+}
+
+/// The outputs when node `changed` takes `value` instead of its value in `base` (from
+/// [`values`]): only the nodes that depend on it are evaluated again.
+pub fn replay(
+    graph: &Graph,
+    base: &[Arc<Tensor>],
+    changed: usize,
+    value: Arc<Tensor>,
+) -> Result<Vec<Tensor>, GraphEvalError> {
+    let n = graph.len();
+    let internal = |node, what| GraphEvalError::Internal { node, what };
+    let mut new: Vec<Option<Arc<Tensor>>> = vec![None; n];
+    new[changed] = Some(value);
+    for i in changed + 1..n {
+        let ops = graph.operands(NodeIndex::new(i));
+        if !ops.iter().any(|o| new[o.index()].is_some()) {
+            continue;
+        }
+        let args: Vec<&Tensor> = ops
+            .iter()
+            .map(|o| {
+                new[o.index()]
+                    .as_deref()
+                    .or_else(|| base.get(o.index()).map(|t| &**t))
+            })
+            .collect::<Option<_>>()
+            .ok_or(internal(i, "an operand without a value"))?;
+        let t = apply(&graph.g[NodeIndex::new(i)].op, &args)
+            .ok_or(internal(i, "an operation without its operands"))?;
+        new[i] = Some(Arc::new(t));
+    }
+    graph
+        .outputs
+        .iter()
+        .map(|(_, o)| {
+            new[o.index()]
+                .as_deref()
+                .or_else(|| base.get(o.index()).map(|t| &**t))
+                .cloned()
+                .ok_or(internal(o.index(), "an output without a value"))
+        })
+        .collect()
+}
+
 /// The range of every node (indexed like the graph's nodes) over all elements of all `samples`
 /// (each one sample's inputs), evaluated in parallel.
 pub fn ranges(
@@ -210,12 +278,12 @@ pub fn profile(
     let sched = Schedule::new(graph);
     let n = graph.g.node_count();
     // Block-ReLU sums its patches in its operand's format: the operand's range covers the sums.
-    let mut patches: Vec<Vec<[usize; 2]>> = vec![Vec::new(); n];
+    let mut patches: Vec<Vec<Arc<[Patch]>>> = vec![Vec::new(); n];
     for j in graph.g.node_indices() {
-        if let Op::Builtin(tir::Builtin::BlockRelu(Some(p))) = &graph.g[j].op
+        if let Op::BlockRelu(p) = &graph.g[j].op
             && let Some(x) = graph.operands(j).first()
         {
-            patches[x.index()].push(*p);
+            patches[x.index()].push(p.clone());
         }
     }
     let per: Vec<(Vec<Range>, Vec<Tensor>)> = samples
@@ -224,8 +292,8 @@ pub fn profile(
             let mut rs = vec![Range::EMPTY; n];
             let outs = walk(graph, &sched, inputs, params, |i, t| {
                 rs[i] = Range::of(t);
-                for &[ph, pw] in &patches[i] {
-                    if let Some(s) = patch_sums(t, ph, pw) {
+                for p in &patches[i] {
+                    if let Some(s) = patch_sums(t, p) {
                         rs[i] = rs[i].merge(Range::of(&s));
                     }
                 }
@@ -244,18 +312,24 @@ pub fn profile(
     Ok((ranges, outputs))
 }
 
-/// The sums of a [C, H, W] tensor's ph×pw patches (per channel, tiled from the top-left).
-fn patch_sums(t: &Tensor, ph: usize, pw: usize) -> Option<Tensor> {
+/// The sums of a [C, H, W] tensor's patches (per channel, tiled from the top-left; identity
+/// and zero channels have none).
+fn patch_sums(t: &Tensor, patches: &[Patch]) -> Option<Tensor> {
     let &[c, h, w] = t.shape() else {
         return None;
     };
-    let (ph, pw) = (ph.max(1), pw.max(1));
-    let (nh, nw) = (h.div_ceil(ph), w.div_ceil(pw));
-    let mut sums = vec![0.0; c * nh * nw];
+    let mut sums = Vec::new();
     for ch in 0..c {
+        let Some(Patch::Block(ph, pw)) = patches.get(ch).or(patches.first()).copied() else {
+            continue;
+        };
+        let (ph, pw) = (ph.max(1), pw.max(1));
+        let (nh, nw) = (h.div_ceil(ph), w.div_ceil(pw));
+        let base = sums.len();
+        sums.resize(base + nh * nw, 0.0);
         for i in 0..h {
             for j in 0..w {
-                sums[(ch * nh + i / ph) * nw + j / pw] += t.data()[(ch * h + i) * w + j];
+                sums[base + (i / ph) * nw + j / pw] += t.data()[(ch * h + i) * w + j];
             }
         }
     }

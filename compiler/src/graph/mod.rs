@@ -12,7 +12,7 @@ mod build;
 mod eval;
 
 pub use build::{BuildError, MAX_NODES, MAX_STEPS, build};
-pub use eval::{GraphEvalError, Range, eval, profile, ranges};
+pub use eval::{GraphEvalError, Range, eval, profile, ranges, replay, values};
 
 use crate::diag::Span;
 use crate::eval::kernels;
@@ -22,6 +22,7 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use sir_runtime::Tensor;
+use sir_runtime::fixed::Patch;
 use std::sync::Arc;
 
 /// A flattened model. Edges run from an operand to its user; an edge's weight is the operand's
@@ -108,6 +109,9 @@ pub enum Op {
     Select(Vec<kernels::Sel>),
     /// A builtin with its static parameters; tensor operands are the node's operands.
     Builtin(tir::Builtin),
+    /// Block-ReLU on [C, H, W] with its patch choice per channel (one entry: every channel
+    /// alike): `block_relu(x, [ph, pw])`, or `block_relu(x)` once `relu_budget` chose.
+    BlockRelu(Arc<[Patch]>),
 }
 
 impl Op {
@@ -146,6 +150,7 @@ impl Op {
             Op::Div => "Div".into(),
             Op::MatMul => "MatMul".into(),
             Op::Select(_) => "Select".into(),
+            Op::BlockRelu(_) => "Builtin(BlockRelu)".into(),
             Op::Builtin(b) => {
                 let d = format!("{b:?}");
                 let head = d.split(['(', ' ', '{']).next().unwrap_or("");
@@ -167,6 +172,7 @@ fn apply(op: &Op, args: &[&Tensor]) -> Option<Tensor> {
     match op {
         Op::Neg => Some(kernels::neg(args.first()?)),
         Op::Select(sels) => Some(kernels::select(args.first()?, sels)),
+        Op::BlockRelu(p) => Some(kernels::block_relu_channels(args.first()?, p)),
         Op::Builtin(b) => kernels::builtin(b, args),
         _ => None,
     }

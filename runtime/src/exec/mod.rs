@@ -28,6 +28,7 @@ use crate::net::{NetError, Role, Stats};
 use crate::plan::{Op, Owner, Plan, PlanError, Trunc, clear};
 use crate::proto::ext::{self, KnownMsb};
 use crate::proto::linear::MatMulParams;
+use crate::proto::poly::{self, PowerTuples};
 use crate::proto::{Cost, Party, ProtoError, mult, relu, share, trunc};
 use crate::ring;
 
@@ -105,6 +106,9 @@ pub struct Execution {
     pub outputs: Option<Vec<Vec<u64>>>,
     /// Per instruction.
     pub instrs: Vec<Measured>,
+    /// Per instruction, its input-independent preprocessing (run before the first
+    /// instruction, after the setup; zero for most).
+    pub pre: Vec<Measured>,
     /// What the connections carried before the first instruction (handshake, session
     /// agreement, OT setup), both directions.
     pub setup: Stats,
@@ -139,8 +143,13 @@ pub fn per_sample(plan: &Plan) -> Vec<bool> {
 /// Whether instruction `op` may be split across connections (the input and output messages
 /// stay whole: one message each whatever the size).
 fn splits(op: &Op) -> bool {
-    // (Block-ReLU's patches span elements: it stays whole.)
-    !op.is_local() && !matches!(op, Op::Share | Op::Reveal | Op::BlockRelu { .. })
+    // (Block-ReLU's patches span elements, the polynomial's masks were prepared for the
+    // whole tensor on the first connection: they stay whole.)
+    !op.is_local()
+        && !matches!(
+            op,
+            Op::Share | Op::Reveal | Op::BlockRelu { .. } | Op::Poly { .. }
+        )
 }
 
 /// The unit ranges an instruction of `units` units is split into, one per connection.
@@ -250,6 +259,21 @@ pub fn estimate(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
         .collect()
 }
 
+/// The exact cost of every instruction's preprocessing in a run of this shape (on the first
+/// connection, before the first instruction).
+pub fn estimate_pre(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
+    check_shape(plan, shape)?;
+    let ps = per_sample(plan);
+    plan.instrs
+        .iter()
+        .enumerate()
+        .map(|(k, ins)| {
+            let units = plan.units(k) * if ps[ins.out] { shape.batch } else { 1 };
+            Ok(plan.pre_cost_at(k, units)?)
+        })
+        .collect()
+}
+
 /// One party's run of `plan` over `parties` (one per connection, set up with the peer, the
 /// first carrying the input and output messages). `progress` hears (instructions done, of
 /// how many, bytes both ways so far) after each instruction.
@@ -281,6 +305,38 @@ pub fn execute(
         last_use[o.tensor] = usize::MAX;
     }
     let n = plan.instrs.len();
+    // Preprocessing: every polynomial's mask powers, before any input-dependent message.
+    let mut tuples: Vec<Option<PowerTuples>> = (0..n).map(|_| None).collect();
+    let mut pre = vec![Measured::default(); n];
+    let mut pre_flushes: Vec<Vec<u64>> = vec![vec![0; parties.len()]; n];
+    for (k, ins) in plan.instrs.iter().enumerate() {
+        let Op::Poly { coeffs } = &ins.op else {
+            continue;
+        };
+        let at = |source: ProtoError| ExecError::Instr {
+            instr: k,
+            op: ins.op.name(),
+            source,
+        };
+        let before = parties[0].stats();
+        let units = plan.units(k) * if ps[ins.out] { batch } else { 1 };
+        let t = poly::preprocess(
+            &mut parties[0],
+            units,
+            coeffs.len().saturating_sub(1),
+            plan.tensors[ins.out].bits,
+        )
+        .map_err(at)?;
+        parties[0].ch.flush().map_err(|e| at(e.into()))?;
+        tuples[k] = Some(t);
+        let d = parties[0].stats() - before;
+        pre[k] = Measured {
+            bytes_sent: d.bytes_sent,
+            bytes_received: d.bytes_received,
+            rounds: 0,
+        };
+        pre_flushes[k][0] = d.flushes;
+    }
     let mut flushes: Vec<Vec<u64>> = Vec::with_capacity(n);
     let mut instrs = Vec::with_capacity(n);
     for (k, ins) in plan.instrs.iter().enumerate() {
@@ -293,7 +349,7 @@ pub fn execute(
         let out = if ins.op.is_local() {
             local(plan, k, role, &vals, &ps, batch)?
         } else {
-            let r = protocol(parties, plan, k, &vals, &ps, batch).map_err(at)?;
+            let r = protocol(parties, plan, k, &vals, &ps, batch, &mut tuples[k]).map_err(at)?;
             for p in parties.iter_mut() {
                 p.ch.flush().map_err(|e| at(e.into()))?;
             }
@@ -320,8 +376,14 @@ pub fn execute(
         progress(k + 1, n, s.bytes_sent + s.bytes_received);
     }
     let before_closing = sum_stats(parties);
-    let theirs = exchange_flushes(&mut parties[0], &flushes)?;
-    for ((m, mine), theirs) in instrs.iter_mut().zip(&flushes).zip(&theirs) {
+    let both: Vec<Vec<u64>> = flushes.iter().chain(&pre_flushes).cloned().collect();
+    let theirs = exchange_flushes(&mut parties[0], &both)?;
+    for ((m, mine), theirs) in instrs
+        .iter_mut()
+        .chain(pre.iter_mut())
+        .zip(&both)
+        .zip(&theirs)
+    {
         m.rounds = mine
             .iter()
             .zip(theirs)
@@ -337,6 +399,7 @@ pub fn execute(
     Ok(Execution {
         outputs,
         instrs,
+        pre,
         setup,
         closing: total - before_closing,
         total,
@@ -477,6 +540,7 @@ fn protocol(
     vals: &[Option<Vec<u64>>],
     ps: &[bool],
     batch: usize,
+    tuples: &mut Option<PowerTuples>,
 ) -> Result<Option<Vec<u64>>, ProtoError> {
     let ins = &plan.instrs[k];
     let out = &plan.tensors[ins.out];
@@ -501,6 +565,22 @@ fn protocol(
         Op::Reveal => {
             let x = get(ins.args[0]).ok_or_else(internal)?;
             return share::reveal(&mut parties[0], Role::Client, x, out.bits);
+        }
+        Op::Poly { coeffs } => {
+            let x = get(ins.args[0]).ok_or_else(internal)?;
+            let x = if ps[ins.args[0]] || samples == 1 {
+                std::borrow::Cow::Borrowed(x)
+            } else {
+                std::borrow::Cow::Owned(x.repeat(samples))
+            };
+            let c: Vec<u64> = coeffs
+                .iter()
+                .map(|&c| ring::reduce(c as u64, out.bits))
+                .collect();
+            let t = tuples.take().ok_or_else(|| {
+                ProtoError::Argument("the polynomial's preprocessing is missing".into())
+            })?;
+            return poly::online(&mut parties[0], &x, &c, t, out.bits).map(Some);
         }
         _ => {}
     }
@@ -603,8 +683,8 @@ fn piece(
         }
         Op::Math { func, cols } => func.eval(p, x, &plan.math_params(k, *cols)),
         Op::Relu => relu::relu(p, x, out.bits),
-        Op::BlockRelu { ph, pw } => match crate::plan::chw(&out.shape) {
-            Some(shape) => relu::block_relu(p, x, shape, (*ph, *pw), out.bits),
+        Op::BlockRelu { patches } => match crate::plan::chw(&out.shape) {
+            Some(shape) => relu::block_relu(p, x, shape, patches, out.bits),
             None => Err(ProtoError::Argument("block_relu needs [C, H, W]".into())),
         },
         other => Err(ProtoError::Argument(format!(

@@ -3,6 +3,7 @@
 
 use super::session::{self, Offer, Waits};
 use super::*;
+use crate::fixed::Patch;
 use crate::math::ops::MathOp;
 use crate::net::{Channel, ChannelOptions};
 use crate::plan::{Io, Sel, Tensor as T};
@@ -521,7 +522,8 @@ fn a_stray_connection_does_not_stop_the_server() {
     });
 }
 
-/// Block-ReLU in a plan: batches of whole tensors, never split across connections.
+/// Block-ReLU in a plan (a patch choice per channel): batches of whole tensors, never split
+/// across connections.
 #[test]
 fn block_relu_runs_batched_and_equals_the_cleartext() {
     let mut b = B::new();
@@ -531,7 +533,15 @@ fn block_relu_runs_batched_and_equals_the_cleartext() {
         tensor: x,
     });
     let xs = b.op(Op::Share, &[x], &[3, 9, 10], 16, 10);
-    let y = b.op(Op::BlockRelu { ph: 2, pw: 4 }, &[xs], &[3, 9, 10], 16, 10);
+    let y = b.op(
+        Op::BlockRelu {
+            patches: vec![Patch::Block(2, 4), Patch::Identity, Patch::Block(3, 3)],
+        },
+        &[xs],
+        &[3, 9, 10],
+        16,
+        10,
+    );
     b.output("y", y);
     b.p.check().expect("valid");
     check(&b.p, Shape::ONE, 7);

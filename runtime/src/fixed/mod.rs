@@ -66,6 +66,81 @@ pub fn mux(b: u8, x: u64, bits: u32) -> u64 {
     if b & 1 == 1 { ring::reduce(x, bits) } else { 0 }
 }
 
+/// How Block-ReLU treats one channel (Gorski, Jevnisek, Avidan, arXiv 2304.10442, §3): ph×pw
+/// patches (tiled from the top-left, border patches smaller; 1×1 is ReLU), the identity (the
+/// channel left linear, no comparison) or zero (the channel dropped). Written `2x3`,
+/// `identity`, `zero` in plans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Patch {
+    Block(usize, usize),
+    Identity,
+    Zero,
+}
+
+impl Patch {
+    /// The comparisons (DReLUs) this choice costs on one h×w channel.
+    pub fn drelus(self, h: usize, w: usize) -> usize {
+        match self {
+            Patch::Block(ph, pw) => h.div_ceil(ph.max(1)) * w.div_ceil(pw.max(1)),
+            Patch::Identity | Patch::Zero => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Patch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Patch::Block(h, w) => write!(f, "{h}x{w}"),
+            Patch::Identity => f.write_str("identity"),
+            Patch::Zero => f.write_str("zero"),
+        }
+    }
+}
+
+impl std::str::FromStr for Patch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Patch, String> {
+        match s {
+            "identity" => Ok(Patch::Identity),
+            "zero" => Ok(Patch::Zero),
+            _ => {
+                let dims = s
+                    .split_once('x')
+                    .and_then(|(h, w)| Some((h.parse::<usize>().ok()?, w.parse::<usize>().ok()?)));
+                match dims {
+                    Some((h, w)) if h >= 1 && w >= 1 => Ok(Patch::Block(h, w)),
+                    _ => Err(format!(
+                        "`{s}` is not a patch (`HxW` with H, W ≥ 1, `identity` or `zero`)"
+                    )),
+                }
+            }
+        }
+    }
+}
+
+impl TryFrom<String> for Patch {
+    type Error = String;
+    fn try_from(s: String) -> Result<Patch, String> {
+        s.parse()
+    }
+}
+
+impl From<Patch> for String {
+    fn from(p: Patch) -> String {
+        p.to_string()
+    }
+}
+
+/// Where Block-ReLU sends each element: the patch whose DReLU decides it, or the element's
+/// channel is the identity or zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Patch(usize),
+    Identity,
+    Zero,
+}
+
 /// A polynomial in Z_{2^ℓ}: out_i = Σ_k coeffs\[k\]·x_i^k mod 2^ℓ (x^0 = 1), by Horner's rule
 /// in wrapping `u64` arithmetic (exact mod 2^ℓ for every ℓ ≤ 64). Coefficients and inputs are
 /// ring elements (bits above ℓ are ignored); no coefficients is the zero polynomial. Pure ring
@@ -83,53 +158,74 @@ pub fn poly(x: &[u64], coeffs: &[u64], bits: u32) -> Vec<u64> {
         .collect()
 }
 
-/// The patches of Block-ReLU on `samples` tensors of shape [C, H, W]: for each element, the
-/// index of its ph×pw patch (per channel, tiled from the top-left, border patches smaller), and
-/// the number of patches. Samples follow each other, their patches too.
-pub fn block_patches(
+/// The patches of Block-ReLU on `samples` tensors of shape [C, H, W] with `patches` per channel
+/// (one entry: every channel alike): each element's [`Slot`], and the number of patches.
+/// Samples follow each other, their patches too. `None` when `patches` has neither 1 nor C
+/// entries.
+pub fn block_slots(
     shape: [usize; 3],
-    ph: usize,
-    pw: usize,
+    patches: &[Patch],
     samples: usize,
-) -> (Vec<usize>, usize) {
+) -> Option<(Vec<Slot>, usize)> {
     let [c, h, w] = shape;
-    let (ph, pw) = (ph.max(1), pw.max(1));
-    let (nh, nw) = (h.div_ceil(ph), w.div_ceil(pw));
-    let per = c * nh * nw;
-    let mut idx = Vec::with_capacity(samples * c * h * w);
-    for s in 0..samples {
+    if patches.len() != 1 && patches.len() != c {
+        return None;
+    }
+    let of = |ch: usize| patches[if patches.len() == 1 { 0 } else { ch }];
+    let mut slots = Vec::with_capacity(samples * c * h * w);
+    let mut m = 0;
+    for _ in 0..samples {
         for ch in 0..c {
-            for i in 0..h {
-                for j in 0..w {
-                    idx.push(s * per + (ch * nh + i / ph) * nw + j / pw);
+            match of(ch) {
+                Patch::Block(ph, pw) => {
+                    let (ph, pw) = (ph.max(1), pw.max(1));
+                    let nw = w.div_ceil(pw);
+                    for i in 0..h {
+                        for j in 0..w {
+                            slots.push(Slot::Patch(m + (i / ph) * nw + j / pw));
+                        }
+                    }
+                    m += h.div_ceil(ph) * nw;
                 }
+                Patch::Identity => slots.extend(std::iter::repeat_n(Slot::Identity, h * w)),
+                Patch::Zero => slots.extend(std::iter::repeat_n(Slot::Zero, h * w)),
             }
         }
     }
-    (idx, samples * per)
+    Some((slots, m))
 }
 
-/// The sums mod 2^ℓ of the `m` patches `idx` assigns the elements of `x` to.
-pub fn patch_sums(x: &[u64], idx: &[usize], m: usize, bits: u32) -> Vec<u64> {
+/// The sums mod 2^ℓ of the `m` patches `slots` assigns the elements of `x` to.
+pub fn patch_sums(x: &[u64], slots: &[Slot], m: usize, bits: u32) -> Vec<u64> {
     let mut sums = vec![0u64; m];
-    for (&v, &k) in x.iter().zip(idx) {
-        sums[k] = ring::add(sums[k], v, bits);
+    for (&v, s) in x.iter().zip(slots) {
+        if let Slot::Patch(k) = *s {
+            sums[k] = ring::add(sums[k], v, bits);
+        }
     }
     sums
 }
 
-/// Block-ReLU (Gorski, Jevnisek, Avidan, arXiv 2304.10442): each element kept if the sum of
-/// its patch, mod 2^ℓ, is positive as a signed ℓ-bit value — computed as DReLU(sum − 1) —
-/// else 0. `x` holds `samples` tensors of `shape` back to back. With 1×1 patches this is ReLU.
-pub fn block_relu(x: &[u64], shape: [usize; 3], (ph, pw): (usize, usize), bits: u32) -> Vec<u64> {
+/// Block-ReLU (Gorski, Jevnisek, Avidan, arXiv 2304.10442): each element of a patched channel
+/// kept if the sum of its patch, mod 2^ℓ, is positive as a signed ℓ-bit value — computed as
+/// DReLU(sum − 1) — else 0; identity channels kept, zero channels 0. `x` holds `samples`
+/// tensors of `shape` back to back. With 1×1 patches this is ReLU. `None` when `patches` has
+/// neither 1 nor C entries.
+pub fn block_relu(x: &[u64], shape: [usize; 3], patches: &[Patch], bits: u32) -> Option<Vec<u64>> {
     let per: usize = shape.iter().product();
     let samples = x.len() / per.max(1);
-    let (idx, m) = block_patches(shape, ph, pw, samples);
-    let sums = patch_sums(x, &idx, m, bits);
-    x.iter()
-        .zip(&idx)
-        .map(|(&v, &k)| mux(drelu(ring::sub(sums[k], 1, bits), bits), v, bits))
-        .collect()
+    let (slots, m) = block_slots(shape, patches, samples)?;
+    let sums = patch_sums(x, &slots, m, bits);
+    Some(
+        x.iter()
+            .zip(&slots)
+            .map(|(&v, s)| match *s {
+                Slot::Patch(k) => mux(drelu(ring::sub(sums[k], 1, bits), bits), v, bits),
+                Slot::Identity => ring::reduce(v, bits),
+                Slot::Zero => 0,
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

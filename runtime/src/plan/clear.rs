@@ -394,9 +394,17 @@ pub(crate) fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, P
         )
         .map_err(|e| plan.err(k, e.to_string()))?,
         Op::Relu => args[0].iter().map(|&a| fixed::relu(a, bits)).collect(),
-        Op::BlockRelu { ph, pw } => {
+        Op::Poly { coeffs } => {
+            let c: Vec<u64> = coeffs
+                .iter()
+                .map(|&c| ring::reduce(c as u64, bits))
+                .collect();
+            fixed::poly(args[0], &c, bits)
+        }
+        Op::BlockRelu { patches } => {
             let shape = super::chw(&out.shape).ok_or_else(|| plan.err(k, "needs [C, H, W]"))?;
-            fixed::block_relu(args[0], shape, (*ph, *pw), bits)
+            fixed::block_relu(args[0], shape, patches, bits)
+                .ok_or_else(|| plan.err(k, "needs one patch choice or one per channel"))?
         }
     })
 }

@@ -78,6 +78,24 @@ impl Tensor {
     }
 }
 
+/// The most coefficients of a `poly` instruction (degree 16).
+pub const MAX_POLY_TERMS: usize = 17;
+
+/// One Block-ReLU instruction's comparisons against plain ReLU's ([`Plan::block_relus`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockReluUse {
+    pub instr: usize,
+    pub layer: Option<String>,
+    pub shape: [usize; 3],
+    pub patches: Vec<crate::fixed::Patch>,
+    /// DReLUs per sample (one per patch), and plain ReLU's (one per element).
+    pub drelus: usize,
+    pub relus: usize,
+    /// The bytes of those comparisons per sample, and of plain ReLU's at the same width.
+    pub drelu_bytes: u64,
+    pub relu_drelu_bytes: u64,
+}
+
 /// A [C, H, W] shape as an array.
 pub(crate) fn chw(shape: &[usize]) -> Option<[usize; 3]> {
     match *shape {
@@ -169,13 +187,20 @@ pub enum Op {
         cols: usize,
     },
     Relu,
-    /// Block-ReLU on a [C, H, W] tensor: each ph×pw patch (per channel, tiled from the
-    /// top-left) kept where its sum mod 2^ℓ is positive, else zeroed. The sum is taken in the
-    /// operand's ring, so its format must leave ⌈log2(ph·pw)⌉ bits of headroom for the
+    /// Block-ReLU on a [C, H, W] tensor with a patch choice per channel (one entry: every
+    /// channel alike): each patch (tiled from the top-left) kept where its sum mod 2^ℓ is
+    /// positive, else zeroed; identity channels kept, zero channels dropped. The sum is taken
+    /// in the operand's ring, so its format must leave ⌈log2(ph·pw)⌉ bits of headroom for the
     /// decision to follow the real sum.
     BlockRelu {
-        ph: usize,
-        pw: usize,
+        patches: Vec<crate::fixed::Patch>,
+    },
+    /// Σ_k coeffs[k]·x^k in x's ring (wrapping; the compiler pre-scales the coefficients so
+    /// the exact value fits), by the activation co-design paper's one-round protocol: shared
+    /// powers of a random mask prepared before the input is known (the instruction's `pre`
+    /// cost), then one exchange opening x − r.
+    Poly {
+        coeffs: Vec<i64>,
     },
 }
 
@@ -197,6 +222,10 @@ pub struct Instr {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<String>,
     pub cost: Recorded,
+    /// The input-independent preprocessing it needs before the run (the polynomial's mask
+    /// powers), recorded apart from its online `cost`.
+    #[serde(default, skip_serializing_if = "Recorded::is_zero")]
+    pub pre: Recorded,
 }
 
 /// A cost as recorded in the plan.
@@ -205,6 +234,12 @@ pub struct Recorded {
     pub server_bytes: u64,
     pub client_bytes: u64,
     pub rounds: u64,
+}
+
+impl Recorded {
+    pub fn is_zero(&self) -> bool {
+        *self == Recorded::default()
+    }
 }
 
 impl From<Cost> for Recorded {
@@ -285,6 +320,7 @@ impl Op {
             Op::Math { func, .. } => func.name(),
             Op::Relu => "relu",
             Op::BlockRelu { .. } => "block_relu",
+            Op::Poly { .. } => "poly",
         }
     }
 
@@ -302,6 +338,7 @@ impl Op {
             Op::Mult | Op::MatMul => "multiplication",
             Op::Math { .. } => "math (SiRnn)",
             Op::Relu | Op::BlockRelu { .. } => "comparison (CrypTFlow2)",
+            Op::Poly { .. } => "polynomial (one round)",
             Op::Add
             | Op::Sub
             | Op::Neg
@@ -393,12 +430,17 @@ impl Plan {
             span,
             layer,
             cost: Recorded::default(),
+            pre: Recorded::default(),
         });
         let k = self.instrs.len() - 1;
-        let r = self.check_instr(k).and_then(|_| self.instr_cost(k));
+        let r = self.check_instr(k).and_then(|_| {
+            let c = self.instr_cost(k)?;
+            Ok((c, self.pre_cost_at(k, self.units(k))?))
+        });
         match r {
-            Ok(c) => {
+            Ok((c, pre)) => {
                 self.instrs[k].cost = c.into();
+                self.instrs[k].pre = pre.into();
                 Ok(())
             }
             Err(e) => {
@@ -412,6 +454,34 @@ impl Plan {
     pub fn tensor(&mut self, t: Tensor) -> usize {
         self.tensors.push(t);
         self.tensors.len() - 1
+    }
+
+    /// Every Block-ReLU instruction's comparisons (per sample) against plain ReLU's on the
+    /// same tensor.
+    pub fn block_relus(&self) -> Vec<BlockReluUse> {
+        let mut out = Vec::new();
+        for (k, ins) in self.instrs.iter().enumerate() {
+            let Op::BlockRelu { patches } = &ins.op else {
+                continue;
+            };
+            let t = &self.tensors[ins.out];
+            let Some(shape @ [c, h, w]) = chw(&t.shape) else {
+                continue;
+            };
+            let of = |ch: usize| patches.get(ch).or(patches.first()).copied();
+            let drelus: usize = (0..c).filter_map(of).map(|p| p.drelus(h, w)).sum();
+            out.push(BlockReluUse {
+                instr: k,
+                layer: ins.layer.clone(),
+                shape,
+                patches: patches.clone(),
+                drelus,
+                relus: c * h * w,
+                drelu_bytes: crate::proto::relu::drelu_cost(drelus, t.bits).total_bytes(),
+                relu_drelu_bytes: crate::proto::relu::drelu_cost(c * h * w, t.bits).total_bytes(),
+            });
+        }
+        out
     }
 
     /// The sum of the instructions' recorded costs (one after another).
@@ -466,6 +536,31 @@ impl Plan {
         }
     }
 
+    /// The exact cost of the input-independent preprocessing instruction `k` needs on `units`
+    /// units (zero but for the polynomial's mask powers).
+    pub fn pre_cost_at(&self, k: usize, units: usize) -> Result<Cost, PlanError> {
+        let ins = &self.instrs[k];
+        Ok(match &ins.op {
+            Op::Poly { coeffs } => crate::proto::poly::preprocess_cost(
+                units,
+                coeffs.len().saturating_sub(1),
+                self.tensors[ins.out].bits,
+            ),
+            _ => Cost::ZERO,
+        })
+    }
+
+    /// The sum of the instructions' recorded preprocessing costs.
+    pub fn pre_total(&self) -> Cost {
+        self.instrs.iter().fold(Cost::ZERO, |acc, i| {
+            acc.then(Cost {
+                server_bytes: i.pre.server_bytes,
+                client_bytes: i.pre.client_bytes,
+                rounds: i.pre.rounds,
+            })
+        })
+    }
+
     /// The exact cost of instruction `k` on `units` units (its own count: [`Plan::instr_cost`]).
     pub fn cost_at(&self, k: usize, units: usize) -> Result<Cost, PlanError> {
         let ins = &self.instrs[k];
@@ -518,11 +613,15 @@ impl Plan {
                     .map_err(|e| self.err(k, e.to_string()))?
             }
             Op::Relu => relu::relu_cost(n, out.bits),
-            Op::BlockRelu { ph, pw } => {
+            Op::Poly { coeffs } => {
+                crate::proto::poly::online_cost(n, coeffs.len().saturating_sub(1), out.bits)
+            }
+            Op::BlockRelu { patches } => {
                 let shape =
                     chw(&out.shape).ok_or_else(|| self.err(k, "needs a [C, H, W] tensor"))?;
                 let per = out.numel().max(1);
-                relu::block_relu_cost(shape, (*ph, *pw), units / per, out.bits)
+                relu::block_relu_cost(shape, patches, units / per, out.bits)
+                    .ok_or_else(|| self.err(k, "needs one patch choice or one per channel"))?
             }
             // Every other instruction is local (`Op::protocol` lists them).
             _ => Cost::ZERO,
@@ -691,6 +790,9 @@ impl Plan {
             if Recorded::from(c) != ins.cost {
                 return Err(self.err(k, "its recorded cost is not what it costs"));
             }
+            if Recorded::from(self.pre_cost_at(k, self.units(k))?) != ins.pre {
+                return Err(self.err(k, "its recorded preprocessing cost is not what it costs"));
+            }
             written[ins.out] = true;
         }
         for o in &self.outputs {
@@ -750,16 +852,36 @@ impl Plan {
                     return bad("adds shared tensors of one shape and format");
                 }
             }
-            Op::BlockRelu { ph, pw } => {
+            Op::Poly { coeffs } => {
+                let fits = |c: i64| {
+                    out.bits == 64
+                        || (c >= -(1i64 << (out.bits - 1)) && c < (1i64 << (out.bits - 1)))
+                };
+                if !shared(t(0))
+                    || !shared(out)
+                    || t(0).shape != out.shape
+                    || t(0).bits != out.bits
+                    || coeffs.is_empty()
+                    || coeffs.len() > MAX_POLY_TERMS
+                    || !coeffs.iter().all(|&c| fits(c))
+                {
+                    return bad(
+                        "maps a shared tensor to one of its ring, with 1 to 17 coefficients that fit it",
+                    );
+                }
+            }
+            Op::BlockRelu { patches } => {
+                let channels = chw(&out.shape).map(|s| s[0]);
                 if !shared(t(0))
                     || !shared(out)
                     || t(0).shape != out.shape
                     || !same_fmt(t(0), out)
-                    || chw(&out.shape).is_none()
-                    || *ph == 0
-                    || *pw == 0
+                    || channels.is_none()
+                    || !(patches.len() == 1 || Some(patches.len()) == channels)
                 {
-                    return bad("maps a shared [C, H, W] tensor to one like it, patches ≥ 1×1");
+                    return bad(
+                        "maps a shared [C, H, W] tensor to one like it, with one patch choice or one per channel",
+                    );
                 }
             }
             Op::Neg | Op::Relu => {

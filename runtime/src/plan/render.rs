@@ -13,6 +13,28 @@ fn shape(s: &[usize]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// Per-channel patch choices as runs of equal ones, channels in order: `8x8 *3, identity, 2x2`.
+pub fn patch_runs(patches: &[crate::fixed::Patch]) -> String {
+    let mut runs: Vec<(crate::fixed::Patch, usize)> = Vec::new();
+    for &p in patches {
+        match runs.last_mut() {
+            Some((q, n)) if *q == p => *n += 1,
+            _ => runs.push((p, 1)),
+        }
+    }
+    let parts: Vec<String> = runs
+        .iter()
+        .map(|(p, n)| {
+            if *n > 1 {
+                format!("{p} *{n}")
+            } else {
+                p.to_string()
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
 /// The operation with its static parameters, as one word or call.
 pub fn op_text(op: &Op) -> String {
     match op {
@@ -38,6 +60,7 @@ pub fn op_text(op: &Op) -> String {
                 Trunc::ArsRound => "ars_round",
             }
         ),
+        Op::BlockRelu { patches } => format!("block_relu({})", patch_runs(patches)),
         Op::Math { func, cols } if *cols > 1 => format!("{}(rows of {cols})", func.name()),
         other => other.name().to_string(),
     }

@@ -276,6 +276,7 @@ fn hostile_plans_are_refused_before_running() {
         span: None,
         layer: None,
         cost: Recorded::default(),
+        pre: Recorded::default(),
     });
     refuse(&p, "public");
 }

@@ -17,6 +17,7 @@
 use super::bool::{check_bits, mux, mux_cost};
 use super::millionaire::{Plan, millionaire_eq_with, millionaire_with};
 use super::{Cost, Party, ProtoError};
+use crate::fixed::{Patch, Slot};
 use crate::net::Role;
 use crate::ring;
 
@@ -113,6 +114,15 @@ fn mux_opener(plan: &Plan) -> Role {
     }
 }
 
+/// The cost of DReLU alone on `n` signed ℓ-bit elements (the comparison on ℓ − 1 bits): what
+/// Block-ReLU's patch choice changes.
+pub fn drelu_cost(n: usize, bits: u32) -> Cost {
+    if n == 0 {
+        return Cost::ZERO;
+    }
+    Plan::new(bits.saturating_sub(1)).cost(n)
+}
+
 /// The cost of DReLU on `compared` elements followed by a multiplexer on `n`, the
 /// multiplexer's first message sent with the comparison's last (ReLU, Block-ReLU).
 fn drelu_then_mux_cost(compared: usize, n: usize, bits: u32) -> Cost {
@@ -139,29 +149,37 @@ pub fn relu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u64>, ProtoError>
 }
 
 /// The exact cost of [`block_relu`]: DReLU on the patch sums, then a multiplexer per element
-/// (its first message merged with the comparison's last, as in ReLU).
+/// of a patched channel (its first message merged with the comparison's last, as in ReLU);
+/// identity and zero channels are free. `None` when `patches` has neither 1 nor C entries.
 pub fn block_relu_cost(
     shape: [usize; 3],
-    patch: (usize, usize),
+    patches: &[Patch],
     samples: usize,
     bits: u32,
-) -> Cost {
-    let n = shape.iter().product::<usize>() * samples;
-    let (_, m) = crate::fixed::block_patches(shape, patch.0, patch.1, samples);
-    drelu_then_mux_cost(m, n, bits)
+) -> Option<Cost> {
+    let (slots, m) = crate::fixed::block_slots(shape, patches, samples)?;
+    let n = slots.iter().filter(|s| matches!(s, Slot::Patch(_))).count();
+    Some(if n == 0 {
+        Cost::ZERO
+    } else {
+        drelu_then_mux_cost(m, n, bits)
+    })
 }
 
 /// Block-ReLU (Gorski, Jevnisek, Avidan, "Securing neural networks with knapsack
-/// optimization", arXiv 2304.10442, ported to two parties): the patch sums are local sums of
-/// shares, one DReLU (CrypTFlow2's comparison) per patch on sum − 1 (so a zero sum zeroes the
-/// patch), its Boolean share copied to the patch's elements, and one multiplexer per element.
-/// The rounds of one ReLU; the comparison's bytes per patch instead of per element. `x` holds
-/// `samples` tensors of `shape` back to back; the result is [`crate::fixed::block_relu`].
+/// optimization", arXiv 2304.10442, ported to two parties as their notes' §B.8 suggests): the
+/// patch sums are local sums of shares, one DReLU (CrypTFlow2's comparison) per patch on
+/// sum − 1 (so a zero sum zeroes the patch), its Boolean share copied to the patch's elements,
+/// and one multiplexer per element. Each channel has its own patch shape, or is left linear
+/// (identity: shares copied) or dropped (zero): all patches of all channels share one
+/// comparison batch, so the rounds are one ReLU's and the comparison bytes are per patch
+/// instead of per element. `x` holds `samples` tensors of `shape` back to back; the result
+/// is [`crate::fixed::block_relu`].
 pub fn block_relu(
     p: &mut Party,
     x: &[u64],
     shape: [usize; 3],
-    patch: (usize, usize),
+    patches: &[Patch],
     bits: u32,
 ) -> Result<Vec<u64>, ProtoError> {
     check_bits(bits)?;
@@ -172,9 +190,29 @@ pub fn block_relu(
             x.len()
         )));
     }
-    let (idx, m) = crate::fixed::block_patches(shape, patch.0, patch.1, x.len() / per);
+    let Some((slots, m)) = crate::fixed::block_slots(shape, patches, x.len() / per) else {
+        return Err(ProtoError::Argument(format!(
+            "block_relu: {} patch choices for {} channels",
+            patches.len(),
+            shape[0]
+        )));
+    };
+    let mut out: Vec<u64> = x
+        .iter()
+        .zip(&slots)
+        .map(|(&v, s)| match s {
+            Slot::Identity => ring::reduce(v, bits),
+            _ => 0,
+        })
+        .collect();
+    let patched: Vec<usize> = (0..x.len())
+        .filter(|&i| matches!(slots[i], Slot::Patch(_)))
+        .collect();
+    if patched.is_empty() {
+        return Ok(out);
+    }
     // Sums of shares are shares of the sums.
-    let mut sums = crate::fixed::patch_sums(x, &idx, m, bits);
+    let mut sums = crate::fixed::patch_sums(x, &slots, m, bits);
     // sum − 1: the server subtracts the public 1 from its share.
     if p.is_server() {
         for s in sums.iter_mut() {
@@ -183,6 +221,16 @@ pub fn block_relu(
     }
     let plan = Plan::new(bits - 1);
     let d = drelu_with(p, &plan, &sums, bits)?;
-    let spread: Vec<u8> = idx.iter().map(|&k| d[k]).collect();
-    mux(p, &spread, x, bits, mux_opener(&plan))
+    let (spread, xs): (Vec<u8>, Vec<u64>) = patched
+        .iter()
+        .map(|&i| match slots[i] {
+            Slot::Patch(k) => (d[k], x[i]),
+            _ => (0, 0),
+        })
+        .unzip();
+    let kept = mux(p, &spread, &xs, bits, mux_opener(&plan))?;
+    for (&i, v) in patched.iter().zip(kept) {
+        out[i] = v;
+    }
+    Ok(out)
 }

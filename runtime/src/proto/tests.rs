@@ -266,44 +266,56 @@ fn batches_across_extension_chunks() {
 
 /// Block-ReLU: two-party equals `fixed::block_relu` bit for bit and the measured bytes and
 /// messages equal its cost, over patch shapes with border patches, zero-sum patches (which
-/// must be zeroed), 1×1 (= ReLU) and several samples.
+/// must be zeroed), 1×1 (= ReLU), a choice per channel with identity and zero channels, a
+/// layer without any comparison, and several samples.
 #[test]
 fn block_relu_matches_fixed_and_cost() {
+    use crate::fixed::Patch::{self, Block, Identity, Zero};
     use crate::ring;
     use rand_core::RngCore;
     let mut rng = ChaCha20Rng::seed_from_u64(11);
-    for (shape, patch, samples, bits) in [
-        ([2, 5, 7], (2, 3), 1, 16),
-        ([3, 4, 4], (1, 1), 2, 32),
-        ([1, 6, 6], (6, 6), 3, 20),
-        ([4, 3, 5], (4, 4), 1, 64),
-        ([2, 8, 8], (2, 2), 2, 12),
-    ] {
+    let cases: Vec<([usize; 3], Vec<Patch>, usize, u32)> = vec![
+        ([2, 5, 7], vec![Block(2, 3)], 1, 16),
+        ([3, 4, 4], vec![Block(1, 1)], 2, 32),
+        ([1, 6, 6], vec![Block(6, 6)], 3, 20),
+        ([4, 3, 5], vec![Block(4, 4)], 1, 64),
+        ([2, 8, 8], vec![Block(2, 2)], 2, 12),
+        (
+            [5, 6, 5],
+            vec![Block(2, 3), Identity, Block(1, 1), Zero, Block(6, 5)],
+            3,
+            18,
+        ),
+        ([3, 4, 4], vec![Identity, Zero, Identity], 2, 16),
+    ];
+    for (shape, patches, samples, bits) in cases {
         let n = shape.iter().product::<usize>() * samples;
-        // Small values so patch sums stay in range; every third patch pair sums to zero.
-        let x: Vec<u64> = (0..n)
+        // Small values so patch sums stay in range; some zeros.
+        let mut x: Vec<u64> = (0..n)
             .map(|i| {
                 let v = (rng.next_u64() % 64) as i64 - 32;
                 let v = if i % 7 == 0 { 0 } else { v };
                 ring::reduce(v as u64, bits)
             })
             .collect();
-        let mut x = x;
-        // A patch whose sum is exactly zero: [v, −v] in the first patch row when it is wide.
-        if patch.1 >= 2 {
+        // A patch whose sum is exactly zero: [v, −v] in channel 0's first patch when it is wide.
+        let first = patches[0];
+        if let Block(ph, pw) = first
+            && pw >= 2
+        {
             x[0] = ring::reduce(5, bits);
             x[1] = ring::reduce(-5i64 as u64, bits);
-            for v in x.iter_mut().take(patch.1.min(shape[2])).skip(2) {
+            for v in x.iter_mut().take(pw.min(shape[2])).skip(2) {
                 *v = 0;
             }
-            for i in 1..patch.0.min(shape[1]) {
-                for j in 0..patch.1.min(shape[2]) {
+            for i in 1..ph.min(shape[1]) {
+                for j in 0..pw.min(shape[2]) {
                     x[i * shape[2] + j] = 0;
                 }
             }
         }
-        let want = crate::fixed::block_relu(&x, shape, patch, bits);
-        if patch.1 >= 2 {
+        let want = crate::fixed::block_relu(&x, shape, &patches, bits).expect("valid");
+        if matches!(first, Block(_, pw) if pw >= 2) {
             assert_eq!(want[0], 0, "a zero-sum patch is zeroed");
         }
         let s: Vec<u64> = (0..n).map(|_| rng.next_u64() & ring::mask(bits)).collect();
@@ -314,7 +326,7 @@ fn block_relu_matches_fixed_and_cost() {
             .collect();
         let run = run_mem(|p: &mut Party| -> Result<Vec<u64>, ProtoError> {
             let mine = if p.is_server() { &s } else { &c };
-            super::relu::block_relu(p, mine, shape, patch, bits)
+            super::relu::block_relu(p, mine, shape, &patches, bits)
         })
         .expect("runs");
         let got: Vec<u64> = run
@@ -323,20 +335,32 @@ fn block_relu_matches_fixed_and_cost() {
             .zip(&run.client)
             .map(|(&a, &b)| ring::add(a, b, bits))
             .collect();
-        assert_eq!(got, want, "{shape:?} {patch:?} ×{samples} at {bits} bits");
-        assert_eq!(
-            run.measured(),
-            super::relu::block_relu_cost(shape, patch, samples, bits),
-            "{shape:?} {patch:?}"
-        );
-        if patch == (1, 1) {
+        assert_eq!(got, want, "{shape:?} {patches:?} ×{samples} at {bits} bits");
+        let cost = super::relu::block_relu_cost(shape, &patches, samples, bits).expect("valid");
+        assert_eq!(run.measured(), cost, "{shape:?} {patches:?}");
+        if patches == [Block(1, 1)] {
             let relu: Vec<u64> = x.iter().map(|&v| crate::fixed::relu(v, bits)).collect();
             assert_eq!(want, relu, "1×1 Block-ReLU is ReLU");
         }
+        // Identity channels pass through, zero channels vanish.
+        let per = shape[1] * shape[2];
+        for (i, (&w, &v)) in want.iter().zip(&x).enumerate() {
+            match patches.get((i / per) % shape[0]).copied().unwrap_or(first) {
+                Identity if patches.len() > 1 => assert_eq!(w, v),
+                Zero if patches.len() > 1 => assert_eq!(w, 0),
+                _ => {}
+            }
+        }
     }
     // The comparison's bytes are per patch: 2×2 patches cost a quarter of ReLU's DReLU bytes.
-    let full = super::relu::block_relu_cost([8, 8, 8], (1, 1), 1, 32);
-    let quarter = super::relu::block_relu_cost([8, 8, 8], (2, 2), 1, 32);
+    let full = super::relu::block_relu_cost([8, 8, 8], &[Block(1, 1)], 1, 32).expect("valid");
+    let quarter = super::relu::block_relu_cost([8, 8, 8], &[Block(2, 2)], 1, 32).expect("valid");
     assert_eq!(full.rounds, quarter.rounds);
     assert!(quarter.total_bytes() < full.total_bytes());
+    // A choice list that fits neither one nor every channel is refused, nothing sent.
+    assert!(super::relu::block_relu_cost([3, 4, 4], &[Identity, Zero], 1, 16).is_none());
+    let run = run_mem(|p: &mut Party| {
+        super::relu::block_relu(p, &[0; 48], [3, 4, 4], &[Identity, Zero], 16)
+    });
+    assert!(matches!(run, Err(ProtoError::Argument(_))));
 }
