@@ -190,3 +190,90 @@ fn bad_invocations_name_the_problem() {
     assert_eq!(code, 1);
     assert!(err.contains("--net fast"), "{err}");
 }
+
+/// The trained digits CNN under `--relu-budget 0.1`: every layer's DReLUs stay within 10% of
+/// plain ReLU's count and their bytes within 12% of what the plain-ReLU plan's comparisons
+/// cost on that layer; `sir inspect --json` lists the choices. The `poly_relu` version's
+/// polynomial instructions take one online round and record their preprocessing apart.
+#[test]
+fn digits_block_relu_budget_and_poly_relu_rounds() {
+    let ex = "digits_cnn";
+    let compile_to = |model: &str, weights: &str, extra: &[&str], out: &str| {
+        let mut args = vec![
+            "compile",
+            model,
+            "--weights",
+            weights,
+            "--calib",
+            "examples/digits_cnn/calib.npy",
+            "--labels",
+            "examples/digits_cnn/train_labels.npy",
+            "-o",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        let (code, _, err) = sir(&args);
+        assert_eq!(code, 0, "{model}: {err}");
+        let (code, json, err) = sir(&["inspect", out, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&json).expect("json")
+    };
+    let relu = compile_to(
+        &path(ex, "model.sir"),
+        &path(ex, "weights.npz"),
+        &[],
+        &tmp("digits-relu.json"),
+    );
+    let block = compile_to(
+        &path(ex, "model_block.sir"),
+        &path(ex, "weights.npz"),
+        &["--relu-budget", "0.1"],
+        &tmp("digits-block10.json"),
+    );
+    // The plain plan's ReLU comparisons, per layer in order: elements and width.
+    let plan: sir_runtime::plan::Plan = sir_runtime::plan::Plan::from_json(
+        &std::fs::read_to_string(tmp("digits-relu.json")).unwrap(),
+    )
+    .expect("plan");
+    let relus: Vec<(usize, u32)> = plan
+        .instrs
+        .iter()
+        .filter(|i| matches!(i.op, sir_runtime::plan::Op::Relu))
+        .map(|i| (plan.tensors[i.out].numel(), plan.tensors[i.out].bits))
+        .collect();
+    let layers = block["block_relu"].as_array().expect("block_relu layers");
+    assert_eq!(layers.len(), 2);
+    assert_eq!(relus.len(), 2);
+    for (l, &(n, bits)) in layers.iter().zip(&relus) {
+        let drelus = l["drelus"].as_u64().unwrap();
+        let count = l["relus"].as_u64().unwrap();
+        assert_eq!(count as usize, n);
+        assert!(drelus <= l["budget"].as_u64().unwrap());
+        assert!(drelus * 10 <= count, "{drelus} of {count}");
+        let plain = sir_runtime::proto::relu::drelu_cost(n, bits).total_bytes();
+        let bytes = l["drelu_bytes"].as_u64().unwrap();
+        assert!(
+            bytes * 100 <= plain * 12,
+            "{bytes} B against plain ReLU's {plain} B"
+        );
+    }
+    assert!(relu["block_relu"].as_array().is_some_and(|a| a.is_empty()));
+    let poly = compile_to(
+        &path(ex, "model_poly.sir"),
+        &path(ex, "weights_poly.npz"),
+        &[],
+        &tmp("digits-poly.json"),
+    );
+    let polys: Vec<&serde_json::Value> = poly["instructions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["op"] == "poly")
+        .collect();
+    assert_eq!(polys.len(), 2, "one per poly_relu layer");
+    for p in polys {
+        assert_eq!(p["rounds"], 1, "one online round");
+        assert!(p["pre_bytes_server"].as_u64().unwrap() > 0);
+    }
+    assert!(poly["totals"]["preprocessing_rounds"].as_u64().unwrap() > 0);
+}

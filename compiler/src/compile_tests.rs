@@ -427,3 +427,36 @@ fn relu_budget_choices_stay_within_the_budget() {
     let e = compile(&prog, src, &weights, &b, None, None, Some(1.5));
     assert!(matches!(e, Err(CompileError::ReluBudget(_))));
 }
+
+/// `poly_relu` and `poly` lower to one-round polynomial instructions whose fixed point follows
+/// float (the exact polynomial of the quantized input, rounded once), each with its
+/// preprocessing recorded apart and one online round.
+#[test]
+fn polynomials_follow_float() {
+    let src = "model m { input x: [6]; param W: [6, 4];
+        output y = poly_relu(x @ W) + poly(x @ W, [0.5, -0.25, 0.125, 0.0625]); }";
+    let w = Tensor::new(
+        vec![6, 4],
+        (0..24).map(|i| ((i * 7 % 13) as f64 - 6.0) / 8.0).collect(),
+    )
+    .unwrap();
+    let rows: Vec<Vec<f64>> = (0..40)
+        .map(|s| {
+            (0..6)
+                .map(|i| (((i * 5 + s * 3) % 11) as f64 - 5.0) / 4.0)
+                .collect()
+        })
+        .collect();
+    let c = close(src, vec![w], rows, 0.05);
+    let polys: Vec<_> = c
+        .plan
+        .instrs
+        .iter()
+        .filter(|i| matches!(i.op, sir_runtime::plan::Op::Poly { .. }))
+        .collect();
+    assert_eq!(polys.len(), 2);
+    for p in polys {
+        assert_eq!(p.cost.rounds, 1, "one online round");
+        assert!(!p.pre.is_zero(), "mask powers prepared apart");
+    }
+}

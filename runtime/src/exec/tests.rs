@@ -276,11 +276,68 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
         assert_eq!(sm.rounds, e.rounds, "instr {k} {op} rounds (server's view)");
         assert_eq!(cm.rounds, e.rounds, "instr {k} {op} rounds (client's view)");
     }
+    let pre = estimate_pre(plan, shape).expect("estimate");
+    for (k, e) in pre.iter().enumerate() {
+        let (sm, cm) = (server.pre[k], client.pre[k]);
+        let op = plan.instrs[k].op.name();
+        assert_eq!(sm.bytes_sent, e.server_bytes, "pre {k} {op} server sent");
+        assert_eq!(cm.bytes_sent, e.client_bytes, "pre {k} {op} client sent");
+        assert_eq!(sm.bytes_received, e.client_bytes, "pre {k} {op} server got");
+        assert_eq!((sm.rounds, cm.rounds), (e.rounds, e.rounds), "pre {k} {op}");
+    }
     if shape == Shape::ONE {
         for (k, e) in est.iter().enumerate() {
             assert_eq!(crate::plan::Recorded::from(*e), plan.instrs[k].cost);
+            assert_eq!(crate::plan::Recorded::from(pre[k]), plan.instrs[k].pre);
         }
     }
+}
+
+/// Polynomials in a plan: the mask powers are prepared before the first instruction (their
+/// bytes and rounds as estimated, recorded apart), the online phase is one exchange, batches
+/// and several connections (the polynomial stays on the first) equal the cleartext.
+#[test]
+fn poly_prepares_its_masks_first_and_opens_once() {
+    let mut b = B::new();
+    let x = b.t(&[7, 5], Owner::Client, 16, 8);
+    b.p.inputs.push(Io {
+        name: "x".into(),
+        tensor: x,
+    });
+    let xs = b.op(Op::Share, &[x], &[7, 5], 16, 8);
+    let wide = b.op(Op::Extend, &[xs], &[7, 5], 48, 8);
+    // PILLAR's poly_relu at scale 4·8 + 10, pre-scaled: (322·2^32, 512·2^24, 160·2^16, 0, −3).
+    let coeffs = vec![322i64 << 32, 512 << 24, 160 << 16, 0, -3];
+    let y = b.op(Op::Poly { coeffs }, &[wide], &[7, 5], 48, 42);
+    let y2 = b.op(
+        Op::Poly {
+            coeffs: vec![3, -1, 2],
+        },
+        &[y],
+        &[7, 5],
+        48,
+        42,
+    );
+    b.output("y", y);
+    b.output("y2", y2);
+    b.p.check().expect("valid");
+    for ins in
+        b.p.instrs
+            .iter()
+            .filter(|i| matches!(i.op, Op::Poly { .. }))
+    {
+        assert!(!ins.pre.is_zero(), "a polynomial records its preprocessing");
+        assert_eq!(ins.cost.rounds, 1, "online: one exchange");
+    }
+    check(&b.p, Shape::ONE, 9);
+    check(
+        &b.p,
+        Shape {
+            batch: 9,
+            threads: 2,
+        },
+        10,
+    );
 }
 
 #[test]
