@@ -276,4 +276,24 @@ fn digits_block_relu_budget_and_poly_relu_rounds() {
         assert!(p["pre_bytes_server"].as_u64().unwrap() > 0);
     }
     assert!(poly["totals"]["preprocessing_rounds"].as_u64().unwrap() > 0);
+    // Both run two-party: bit-equal to the plan's cleartext, every instruction (and the
+    // polynomials' preprocessing) as estimated.
+    for (plan, weights) in [
+        (tmp("digits-block10.json"), path(ex, "weights.npz")),
+        (tmp("digits-poly.json"), path(ex, "weights_poly.npz")),
+    ] {
+        let (code, out, err) = sir(&[
+            "simulate",
+            &plan,
+            "--weights",
+            &weights,
+            "--input",
+            &path(ex, "inputs.npy"),
+            "--labels",
+            &path(ex, "inputs_labels.npy"),
+        ]);
+        assert_eq!(code, 0, "{plan}: {out}{err}");
+        assert!(out.contains("bit for bit: yes"), "{out}");
+        assert!(out.contains("equal its estimate"), "{out}");
+    }
 }
