@@ -24,10 +24,29 @@ fn batch(rows: Vec<Vec<f64>>) -> Batch {
     }
 }
 
+/// `samples` deterministic images of `shape` (values a, a+1, … mod `m`, centred and scaled),
+/// as one batch.
+fn images(samples: usize, shape: [usize; 3], (a, b, m, div): (usize, usize, usize, f64)) -> Batch {
+    let per: usize = shape.iter().product();
+    let data: Vec<f64> = (0..samples)
+        .flat_map(|s| (0..per).map(move |i| (((i * a + s * b) % m) as f64 - (m / 2) as f64) / div))
+        .collect();
+    Batch {
+        batched: true,
+        samples,
+        inputs: vec![Tensor::new(vec![samples, shape[0], shape[1], shape[2]], data).unwrap()],
+    }
+}
+
 fn close(src: &str, w: Vec<Tensor>, rows: Vec<Vec<f64>>, tol: f64) -> Compiled {
+    close_on(src, w, batch(rows), tol)
+}
+
+/// Compiles under an output-error budget `tol` and checks the plan's fixed point against
+/// float on every calibration sample.
+fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
     let prog = program(src);
     let weights: Vec<Arc<Tensor>> = w.into_iter().map(Arc::new).collect();
-    let b = batch(rows);
     let c = compile(
         &prog,
         src,
@@ -182,39 +201,7 @@ fn a_small_cnn_lowers_and_follows_float() {
         t(vec![9, 3], 5),
         t(vec![3], 6),
     ];
-    let rows: Vec<Vec<f64>> = (0..24)
-        .map(|s| {
-            (0..36)
-                .map(|i| (((i * 13 + s * 7) % 23) as f64 - 11.0) / 8.0)
-                .collect()
-        })
-        .collect();
-    let prog = program(src);
-    let weights: Vec<Arc<Tensor>> = w.into_iter().map(Arc::new).collect();
-    let b = Batch {
-        batched: true,
-        samples: rows.len(),
-        inputs: vec![Tensor::new(vec![rows.len(), 1, 6, 6], rows.concat()).unwrap()],
-    };
-    let c = compile(
-        &prog,
-        src,
-        &weights,
-        &b,
-        None,
-        Some(Budget::MaxError(0.05)),
-        None,
-    )
-    .expect("compiles");
-    let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
-    let fixed = run_plan(&c.plan, &samples, &weights).expect("runs");
-    let g = graph::build(&prog).unwrap();
-    for (s, f) in samples.iter().zip(&fixed) {
-        let want = graph::eval(&g, s, &weights).unwrap();
-        for (a, b) in want[0].data().iter().zip(f[0].data()) {
-            assert!((a - b).abs() <= 0.05, "{a} vs {b}");
-        }
-    }
+    close_on(src, w, images(24, [1, 6, 6], (13, 7, 23, 8.0)), 0.05);
 }
 
 /// Layer norm with small γ: the output's range (|γ·n + β| < 0.25) says nothing about the
@@ -352,7 +339,7 @@ fn layernorm_outliers_at_the_bound_do_not_wrap() {
 
 /// `--relu-budget`: for every budget each `block_relu(x)` layer's DReLUs stay within
 /// ⌊F·C·H·W⌋, the plan carries exactly the chosen patches, a budget of 1 keeps plain ReLU's
-/// distortion (zero), and the plan's fixed point follows the chosen float model.
+/// distortion (zero), and a fraction outside (0, 1] is refused.
 #[test]
 fn relu_budget_choices_stay_within_the_budget() {
     let src = "model m { input x: [2, 6, 5]; param k: [3, 2, 3, 3]; param b: [3];
@@ -365,18 +352,7 @@ fn relu_budget_choices_stay_within_the_budget() {
         Arc::new(Tensor::new(vec![3, 2, 3, 3], kdata).unwrap()),
         Arc::new(Tensor::new(vec![3], vec![0.1, -0.2, 0.05]).unwrap()),
     ];
-    let rows: Vec<Vec<f64>> = (0..20)
-        .map(|s| {
-            (0..60)
-                .map(|i| (((i * 11 + s * 5) % 17) as f64 - 8.0) / 6.0)
-                .collect()
-        })
-        .collect();
-    let b = Batch {
-        batched: true,
-        samples: rows.len(),
-        inputs: vec![Tensor::new(vec![rows.len(), 2, 6, 5], rows.concat()).unwrap()],
-    };
+    let b = images(20, [2, 6, 5], (11, 5, 17, 6.0));
     let prog = program(src);
     for f in [0.02, 0.1, 0.25, 0.5, 1.0] {
         let c = compile(

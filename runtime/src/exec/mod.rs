@@ -237,31 +237,33 @@ pub fn max_batch_within(plan: &Plan, budget: u64) -> usize {
 /// The exact cost of every instruction in a run of this shape: per connection slice from the
 /// protocols' cost functions, bytes added, rounds of the slowest slice.
 pub fn estimate(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
-    check_shape(plan, shape)?;
-    let ps = per_sample(plan);
-    plan.instrs
-        .iter()
-        .enumerate()
-        .map(|(k, ins)| {
-            if ins.op.is_local() {
-                return Ok(Cost::ZERO);
-            }
-            let units = plan.units(k) * if ps[ins.out] { shape.batch } else { 1 };
-            let mut total = Cost::ZERO;
-            for r in pieces(&ins.op, units, shape.threads) {
-                let c = plan.cost_at(k, r.len())?;
-                total.server_bytes += c.server_bytes;
-                total.client_bytes += c.client_bytes;
-                total.rounds = total.rounds.max(c.rounds);
-            }
-            Ok(total)
-        })
-        .collect()
+    per_instr(plan, shape, |k, op, units| {
+        if op.is_local() {
+            return Ok(Cost::ZERO);
+        }
+        let mut total = Cost::ZERO;
+        for r in pieces(op, units, shape.threads) {
+            let c = plan.cost_at(k, r.len())?;
+            total.server_bytes += c.server_bytes;
+            total.client_bytes += c.client_bytes;
+            total.rounds = total.rounds.max(c.rounds);
+        }
+        Ok(total)
+    })
 }
 
 /// The exact cost of every instruction's preprocessing in a run of this shape (on the first
 /// connection, before the first instruction).
 pub fn estimate_pre(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
+    per_instr(plan, shape, |k, _, units| Ok(plan.pre_cost_at(k, units)?))
+}
+
+/// `cost(k, op, units)` for every instruction, with its units in a run of this shape.
+fn per_instr(
+    plan: &Plan,
+    shape: Shape,
+    cost: impl Fn(usize, &Op, usize) -> Result<Cost, ExecError>,
+) -> Result<Vec<Cost>, ExecError> {
     check_shape(plan, shape)?;
     let ps = per_sample(plan);
     plan.instrs
@@ -269,7 +271,7 @@ pub fn estimate_pre(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
         .enumerate()
         .map(|(k, ins)| {
             let units = plan.units(k) * if ps[ins.out] { shape.batch } else { 1 };
-            Ok(plan.pre_cost_at(k, units)?)
+            cost(k, &ins.op, units)
         })
         .collect()
 }
