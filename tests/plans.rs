@@ -258,6 +258,55 @@ fn digits_block_relu_budget_and_poly_relu_rounds() {
         );
     }
     assert!(relu["block_relu"].as_array().is_some_and(|a| a.is_empty()));
+    // The recorded choice, pinned (how fine-tuned weights keep their patches), gives the same
+    // layers; `sir verify` recompiles both plans from their recorded options.
+    let pinned_plan = tmp("digits-pinned.json");
+    let block10 = tmp("digits-block10.json");
+    let pinned = compile_to(
+        &path(ex, "model_block.sir"),
+        &path(ex, "weights.npz"),
+        &["--relu-patches", &block10],
+        &pinned_plan,
+    );
+    let layers_of = |v: &serde_json::Value| -> Vec<(serde_json::Value, serde_json::Value)> {
+        v["block_relu"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["patches"].clone(), l["drelus"].clone()))
+            .collect()
+    };
+    assert_eq!(layers_of(&pinned), layers_of(&block));
+    for plan in [&block10, &pinned_plan] {
+        let (code, out, err) = sir(&[
+            "verify",
+            plan,
+            "--source",
+            &path(ex, "model_block.sir"),
+            "--weights",
+            &path(ex, "weights.npz"),
+            "--calib",
+            "examples/digits_cnn/calib.npy",
+            "--labels",
+            "examples/digits_cnn/train_labels.npy",
+        ]);
+        assert_eq!(code, 0, "{plan}: {out}{err}");
+    }
+    // A plan without recorded choices cannot pin anything.
+    let (code, _, err) = sir(&[
+        "compile",
+        &path(ex, "model_block.sir"),
+        "--weights",
+        &path(ex, "weights.npz"),
+        "--calib",
+        "examples/digits_cnn/calib.npy",
+        "--relu-patches",
+        &tmp("digits-relu.json"),
+        "-o",
+        &tmp("digits-never.json"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("records no Block-ReLU choices"), "{err}");
     let poly = compile_to(
         &path(ex, "model_poly.sir"),
         &path(ex, "weights_poly.npz"),

@@ -95,8 +95,8 @@ pub struct Compiled {
 
 /// Compiles `prog` (source text `source`, for the hash) with the server's `weights` (declaration
 /// order), calibrating on `calib` (and `labels`, one class index per sample). With
-/// `relu_budget` F, every `block_relu(x)` gets per-channel patches within F of plain ReLU's
-/// DReLUs (`crate::relu_budget`); without it, it is plain ReLU.
+/// `relu` a budget F, every `block_relu(x)` gets per-channel patches within F of plain ReLU's
+/// DReLUs (`crate::relu_budget`), or the pinned patches; without it, it is plain ReLU.
 pub fn compile(
     prog: &tir::Program,
     source: &str,
@@ -104,8 +104,9 @@ pub fn compile(
     calib: &Batch,
     labels: Option<&[usize]>,
     budget: Option<Budget>,
-    relu_budget: Option<f64>,
+    relu: Option<&crate::relu_budget::ReluChoice>,
 ) -> Result<Compiled, CompileError> {
+    use crate::relu_budget::ReluChoice;
     let t0 = Instant::now();
     let samples: Vec<Vec<Arc<Tensor>>> = (0..calib.samples).map(|i| calib.sample(i)).collect();
     if samples.is_empty() {
@@ -120,8 +121,11 @@ pub fn compile(
         });
     }
     let mut graph = graph::build(prog)?;
-    let relu_choices = match relu_budget {
-        Some(f) => crate::relu_budget::choose(&mut graph, &samples, weights, f)?,
+    let relu_choices = match relu {
+        Some(ReluChoice::Budget(f)) => {
+            crate::relu_budget::choose(&mut graph, &samples, weights, *f)?
+        }
+        Some(ReluChoice::Pinned(p)) => crate::relu_budget::pin(&mut graph, p)?,
         None => Vec::new(),
     };
     let relu_choices: Vec<_> = relu_choices
@@ -174,8 +178,13 @@ pub fn compile(
         "widths": WIDTHS,
     });
     let mut options = options;
-    if let Some(f) = relu_budget {
+    if let Some(ReluChoice::Budget(f)) = relu {
         options["relu_budget"] = serde_json::json!(f);
+    }
+    if relu.is_some() {
+        let choices: Vec<&[sir_runtime::fixed::Patch]> =
+            relu_choices.iter().map(|c| c.patches.as_slice()).collect();
+        options["relu_choices"] = serde_json::json!(choices);
     }
     // One trial: formats from a width per node, lowering, the fixed-point run on the
     // calibration set. Ok(None) when the formats cannot be lowered.

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::eval::bind::Batch;
+use crate::relu_budget::ReluChoice;
 use sir_runtime::Tensor;
 use std::collections::HashMap;
 use std::path::Path;
@@ -362,7 +363,7 @@ fn relu_budget_choices_stay_within_the_budget() {
             &b,
             None,
             Some(Budget::MaxError(0.1)),
-            Some(f),
+            Some(&ReluChoice::Budget(f)),
         )
         .expect("compiles");
         assert_eq!(c.relu_choices.len(), 2, "both layers chosen at {f}");
@@ -400,7 +401,58 @@ fn relu_budget_choices_stay_within_the_budget() {
         assert_eq!(c.plan.options["relu_budget"].as_f64(), Some(f));
     }
     // A fraction outside (0, 1] is refused.
-    let e = compile(&prog, src, &weights, &b, None, None, Some(1.5));
+    let e = compile(
+        &prog,
+        src,
+        &weights,
+        &b,
+        None,
+        None,
+        Some(&ReluChoice::Budget(1.5)),
+    );
+    assert!(matches!(e, Err(CompileError::ReluBudget(_))));
+    // The recorded choice, pinned, gives the same plan instructions (fine-tuned weights keep
+    // their patches this way); a list that does not fit is refused.
+    let c = compile(
+        &prog,
+        src,
+        &weights,
+        &b,
+        None,
+        Some(Budget::MaxError(0.1)),
+        Some(&ReluChoice::Budget(0.25)),
+    )
+    .expect("compiles");
+    let pinned = ReluChoice::recorded(&c.plan.options).expect("parses");
+    let Some(ReluChoice::Budget(_)) = pinned else {
+        panic!("a budgeted plan records its budget");
+    };
+    let choices: Vec<Vec<sir_runtime::fixed::Patch>> =
+        serde_json::from_value(c.plan.options["relu_choices"].clone()).expect("choices");
+    let again = compile(
+        &prog,
+        src,
+        &weights,
+        &b,
+        None,
+        Some(Budget::MaxError(0.1)),
+        Some(&ReluChoice::Pinned(choices.clone())),
+    )
+    .expect("compiles");
+    assert_eq!(again.plan.block_relus(), c.plan.block_relus());
+    assert_eq!(
+        ReluChoice::recorded(&again.plan.options).expect("parses"),
+        Some(ReluChoice::Pinned(choices.clone()))
+    );
+    let e = compile(
+        &prog,
+        src,
+        &weights,
+        &b,
+        None,
+        None,
+        Some(&ReluChoice::Pinned(choices[..1].to_vec())),
+    );
     assert!(matches!(e, Err(CompileError::ReluBudget(_))));
 }
 

@@ -65,8 +65,41 @@ pub struct LayerChoice {
     pub distortion: f64,
 }
 
+/// How `block_relu(x)` gets its patches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReluChoice {
+    /// Chosen per layer within this fraction of plain ReLU's DReLUs ([`choose`]).
+    Budget(f64),
+    /// Given: one list per `block_relu(x)` layer in model order, one patch per channel (e.g.
+    /// the choice a budgeted compilation recorded, kept while the weights are fine-tuned).
+    Pinned(Vec<Vec<Patch>>),
+}
+
+impl ReluChoice {
+    /// The choice a plan's options record (`relu_budget`, else `relu_choices`), if any.
+    pub fn recorded(options: &serde_json::Value) -> Result<Option<ReluChoice>, String> {
+        if let Some(f) = options["relu_budget"].as_f64() {
+            return Ok(Some(ReluChoice::Budget(f)));
+        }
+        match options.get("relu_choices") {
+            None => Ok(None),
+            Some(v) => serde_json::from_value::<Vec<Vec<Patch>>>(v.clone())
+                .map(|c| Some(ReluChoice::Pinned(c)))
+                .map_err(|e| format!("its recorded `relu_choices` do not parse: {e}")),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BudgetError {
+    #[error("{given} patch lists given for {layers} `block_relu(x)` layers")]
+    Layers { given: usize, layers: usize },
+    #[error("layer {layer}: {given} patches given for {channels} channels")]
+    Channels {
+        layer: usize,
+        given: usize,
+        channels: usize,
+    },
     #[error("the ReLU budget must be a fraction in (0, 1], found {0}")]
     Fraction(f64),
     #[error(transparent)]
@@ -89,6 +122,57 @@ pub fn options(h: usize, w: usize) -> Vec<Patch> {
     out
 }
 
+/// The `block_relu(x)` nodes of `graph`, in order.
+fn auto_layers(graph: &Graph) -> Vec<usize> {
+    (0..graph.len())
+        .filter(|&i| {
+            matches!(
+                graph.g[NodeIndex::new(i)].op,
+                Op::Builtin(Builtin::BlockRelu(None))
+            )
+        })
+        .collect()
+}
+
+/// Gives every `block_relu(x)` in `graph` its `choices` (one list per layer in order, one patch
+/// per channel) and rewrites those nodes; the returned budgets are the choices' own counts.
+pub fn pin(graph: &mut Graph, choices: &[Vec<Patch>]) -> Result<Vec<LayerChoice>, BudgetError> {
+    let layers = auto_layers(graph);
+    if layers.len() != choices.len() {
+        return Err(BudgetError::Layers {
+            given: choices.len(),
+            layers: layers.len(),
+        });
+    }
+    let mut out = Vec::new();
+    for (i, (&j, patches)) in layers.iter().zip(choices).enumerate() {
+        let node = NodeIndex::new(j);
+        let &[c, h, w] = graph.g[node].shape.as_slice() else {
+            return Err(BudgetError::Shape(j));
+        };
+        if patches.len() != c {
+            return Err(BudgetError::Channels {
+                layer: i + 1,
+                given: patches.len(),
+                channels: c,
+            });
+        }
+        let drelus = patches.iter().map(|p| p.drelus(h, w)).sum();
+        out.push(LayerChoice {
+            layer: graph.g[node].name.clone().unwrap_or_default(),
+            span: graph.g[node].span,
+            shape: [c, h, w],
+            patches: patches.clone(),
+            drelus,
+            budget: drelus,
+            relus: c * h * w,
+            distortion: f64::NAN,
+        });
+        graph.g[node].op = Op::BlockRelu(Arc::from(patches.as_slice()));
+    }
+    Ok(out)
+}
+
 /// Chooses the patches of every `block_relu(x)` in `graph` within `fraction` of plain ReLU's
 /// DReLUs per layer, measuring distortions on `samples` (at most [`MAX_SAMPLES`] of them),
 /// and rewrites those nodes with their choices. Returns the choices, in graph order.
@@ -101,14 +185,7 @@ pub fn choose(
     if !(fraction > 0.0 && fraction <= 1.0) {
         return Err(BudgetError::Fraction(fraction));
     }
-    let layers: Vec<usize> = (0..graph.len())
-        .filter(|&i| {
-            matches!(
-                graph.g[NodeIndex::new(i)].op,
-                Op::Builtin(Builtin::BlockRelu(None))
-            )
-        })
-        .collect();
+    let layers = auto_layers(graph);
     if layers.is_empty() {
         return Ok(Vec::new());
     }

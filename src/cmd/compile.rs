@@ -5,6 +5,7 @@ use super::eval::read_inputs;
 use super::fail;
 use sir_compiler::compile::{Budget, Compiled, compile};
 use sir_compiler::eval::bind;
+use sir_compiler::relu_budget::ReluChoice;
 use sir_runtime::npy;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,8 +34,12 @@ pub struct CompileArgs {
     /// Patch sizes for every `block_relu(x)`: per layer at most this fraction of plain ReLU's
     /// DReLUs (e.g. 0.1), chosen per channel by a knapsack on calibration distortion. Without
     /// it, `block_relu(x)` is plain ReLU.
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", conflicts_with = "relu_patches")]
     pub relu_budget: Option<f64>,
+    /// Give every `block_relu(x)` the patches recorded in an earlier plan (compiled with
+    /// --relu-budget), e.g. to compile weights fine-tuned for that choice.
+    #[arg(long, value_name = "PLAN")]
+    pub relu_patches: Option<PathBuf>,
     /// Where to write the plan (JSON).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
@@ -49,9 +54,9 @@ pub fn compile_files(
     calib: &Path,
     labels: Option<&Path>,
     budget: Option<Budget>,
-    relu_budget: Option<f64>,
+    relu: Option<ReluChoice>,
 ) -> Result<(Compiled, usize), i32> {
-    if let Some(f) = relu_budget
+    if let Some(ReluChoice::Budget(f)) = relu
         && !(f > 0.0 && f <= 1.0)
     {
         return Err(fail(format_args!(
@@ -95,7 +100,7 @@ pub fn compile_files(
         &batch,
         labels.as_deref(),
         budget,
-        relu_budget,
+        relu.as_ref(),
     )
     .map_err(fail)?;
     Ok((c, batch.samples))
@@ -107,13 +112,21 @@ pub fn run(args: &CompileArgs) -> i32 {
         (_, Some(e)) => Some(Budget::MaxError(e)),
         _ => None,
     };
+    let relu = match (args.relu_budget, &args.relu_patches) {
+        (Some(f), _) => Some(ReluChoice::Budget(f)),
+        (None, Some(p)) => match pinned_patches(p) {
+            Ok(c) => Some(c),
+            Err(e) => return fail(e),
+        },
+        (None, None) => None,
+    };
     let (c, samples) = match compile_files(
         &args.model,
         &args.weights,
         &args.calib,
         args.labels.as_deref(),
         budget,
-        args.relu_budget,
+        relu,
     ) {
         Ok(c) => c,
         Err(code) => return code,
@@ -164,12 +177,15 @@ pub fn run(args: &CompileArgs) -> i32 {
         );
     }
     for l in &c.relu_choices {
+        let budget = match &args.relu_patches {
+            Some(p) => format!("pinned from {}", p.display()),
+            None => format!("budget {}", l.budget),
+        };
         println!(
-            "  block_relu `{}` {:?}: {} DReLUs (budget {}, plain ReLU {}), patches {}",
+            "  block_relu `{}` {:?}: {} DReLUs ({budget}, plain ReLU {}), patches {}",
             l.layer,
             l.shape,
             l.drelus,
-            l.budget,
             l.relus,
             sir_runtime::plan::render::patch_runs(&l.patches)
         );
@@ -184,6 +200,20 @@ pub fn run(args: &CompileArgs) -> i32 {
     }
     println!("wrote {} in {:.2} s", args.out.display(), c.seconds);
     0
+}
+
+/// The patches a plan compiled with `--relu-budget` (or pinned patches) recorded.
+fn pinned_patches(path: &Path) -> Result<ReluChoice, String> {
+    let plan = super::run::load_plan(path)?;
+    let choices = plan.options.get("relu_choices").cloned().ok_or_else(|| {
+        format!(
+            "{} records no Block-ReLU choices (compile it with --relu-budget)",
+            path.display()
+        )
+    })?;
+    serde_json::from_value(choices)
+        .map(ReluChoice::Pinned)
+        .map_err(|e| format!("{}: its `relu_choices` do not parse: {e}", path.display()))
 }
 
 /// The calibration sample count, for the summary lines.

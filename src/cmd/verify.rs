@@ -92,13 +92,17 @@ pub fn run(args: &VerifyArgs) -> i32 {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
+    let relu = match sir_compiler::relu_budget::ReluChoice::recorded(&plan.options) {
+        Ok(r) => r,
+        Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
+    };
     let (c, samples) = match compile_files(
         &args.source,
         &args.weights,
         &args.calib,
         args.labels.as_deref(),
         Some(budget),
-        plan.options["relu_budget"].as_f64(),
+        relu,
     ) {
         Ok(c) => c,
         Err(code) => return code,
