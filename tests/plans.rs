@@ -325,10 +325,18 @@ fn digits_block_relu_budget_and_poly_relu_rounds() {
         assert!(p["pre_bytes_server"].as_u64().unwrap() > 0);
     }
     assert!(poly["totals"]["preprocessing_rounds"].as_u64().unwrap() > 0);
-    // Both run two-party: bit-equal to the plan's cleartext, every instruction (and the
-    // polynomials' preprocessing) as estimated.
+    // The weights fine-tuned for that choice, compiled with it; it and the polynomial plan run
+    // two-party: bit-equal to the plan's cleartext, every instruction (and the polynomials'
+    // preprocessing) as estimated.
+    let tuned = tmp("digits-block10-tuned.json");
+    compile_to(
+        &path(ex, "model_block.sir"),
+        &path(ex, "weights_block10.npz"),
+        &["--relu-patches", &block10],
+        &tuned,
+    );
     for (plan, weights) in [
-        (tmp("digits-block10.json"), path(ex, "weights.npz")),
+        (tuned, path(ex, "weights_block10.npz")),
         (tmp("digits-poly.json"), path(ex, "weights_poly.npz")),
     ] {
         let (code, out, err) = sir(&[
