@@ -323,7 +323,20 @@ fn digits_block_relu_budget_and_poly_relu_rounds() {
     for p in polys {
         assert_eq!(p["rounds"], 1, "one online round");
         assert!(p["pre_bytes_server"].as_u64().unwrap() > 0);
+        // The layer (its source span) is that instruction alone: the convolution delivers x
+        // in the polynomial's ring, the pooling rescales the exact result as it would ReLU's.
+        let layer: Vec<&serde_json::Value> = poly["instructions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["span"] == p["span"])
+            .collect();
+        assert_eq!(layer.len(), 1, "{layer:?}");
     }
+    assert!(
+        poly["totals"]["rounds"].as_u64() < relu["totals"]["rounds"].as_u64(),
+        "fewer rounds than the ReLU model"
+    );
     assert!(poly["totals"]["preprocessing_rounds"].as_u64().unwrap() > 0);
     // The weights fine-tuned for that choice, compiled with it; it and the polynomial plan run
     // two-party: bit-equal to the plan's cleartext, every instruction (and the polynomials'

@@ -75,7 +75,98 @@ struct Lower<'a> {
     vals: Vec<Option<Val>>,
     /// Server weights already shared.
     shared_params: HashMap<usize, usize>,
+    /// Nodes a polynomial reads, with the format (its ring, its input scale) the polynomial
+    /// wants them in: a convolution then produces that format directly.
+    poly_inputs: HashMap<usize, Fmt>,
     node: NodeIndex,
+}
+
+/// How a polynomial is evaluated (see `Lower::poly`).
+struct PolyPlan {
+    /// Degree, coefficient scale, and the coefficients as integers at that scale.
+    d: usize,
+    q: Vec<f64>,
+    /// x's scale, the result's scale d·f + fc, and the ring.
+    f: u32,
+    scale: u32,
+    ring: u32,
+}
+
+impl PolyPlan {
+    /// The plan for `coeffs` on an operand of format `fx`, or why there is none.
+    fn new(coeffs: &[f64], fx: Fmt) -> Result<PolyPlan, String> {
+        if coeffs.iter().any(|c| !c.is_finite()) {
+            return Err("a polynomial with an infinite or NaN coefficient".into());
+        }
+        let d = coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0);
+        let coeffs = &coeffs[..=d];
+        let fc = (0..=16u32)
+            .find(|&f| {
+                coeffs.iter().all(|&c| {
+                    let v = c * (f as f64).exp2();
+                    v.fract() == 0.0 && v.abs() < 2f64.powi(40)
+                })
+            })
+            .unwrap_or(16);
+        let q: Vec<f64> = coeffs
+            .iter()
+            .map(|&c| (c * (fc as f64).exp2()).round())
+            .collect();
+        let int_bits = fx.bits.saturating_sub(fx.frac); // with the sign bit
+        let big = (int_bits as i32 - 1).max(0);
+        let bound: f64 = q
+            .iter()
+            .enumerate()
+            .map(|(k, c)| c.abs() / (fc as f64).exp2() * 2f64.powi(big * k as i32))
+            .sum();
+        let out_int = (bound + 1.0).log2().ceil().max(0.0) as u32;
+        let too_wide =
+            || format!("a degree-{d} polynomial whose values on x's range need more than 64 bits");
+        let room = 63i64 - out_int as i64 - fc as i64;
+        let f = if d == 0 {
+            fx.frac
+        } else {
+            let most = room / d as i64;
+            if most < 0 {
+                return Err(too_wide());
+            }
+            fx.frac.min(most as u32)
+        };
+        let scale = d as u32 * f + fc;
+        let ring = (out_int + 1 + scale).max(int_bits + f).max(2);
+        if ring > 64 {
+            return Err(too_wide());
+        }
+        Ok(PolyPlan {
+            d,
+            q,
+            f,
+            scale,
+            ring,
+        })
+    }
+
+    /// The coefficients pre-scaled to the common scale, as signed ring elements.
+    fn coeffs(&self) -> Vec<i64> {
+        self.q
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| {
+                let shift = (self.d - k) as u32 * self.f;
+                let v = (c as i64 as u64).wrapping_shl(shift);
+                sir_runtime::ring::to_signed(sir_runtime::ring::reduce(v, self.ring), self.ring)
+            })
+            .collect()
+    }
+}
+
+/// A polynomial builtin's coefficients.
+fn poly_coeffs(op: &Op) -> Option<&[f64]> {
+    match op {
+        Op::Builtin(Builtin::Poly(c)) => Some(c),
+        Op::Builtin(Builtin::PolyRelu) => Some(&kernels::POLY_RELU_COEFFS),
+        _ => None,
+    }
 }
 
 /// Lowers `graph` with format `fmts[i]` (and the known-non-negative fact `nonneg[i]`) for
@@ -93,8 +184,19 @@ pub fn lower(
         plan: Plan::new(meta.model, meta.source_hash, meta.options),
         vals: vec![None; graph.len()],
         shared_params: HashMap::new(),
+        poly_inputs: HashMap::new(),
         node: NodeIndex::new(0),
     };
+    for n in graph.g.node_indices() {
+        if let (Some(c), Some(x)) = (poly_coeffs(&graph.g[n].op), graph.operands(n).first())
+            && let Ok(p) = PolyPlan::new(c, fmts[x.index()])
+        {
+            l.poly_inputs.entry(x.index()).or_insert(Fmt {
+                bits: p.ring,
+                frac: p.f,
+            });
+        }
+    }
     // Inputs and weights first, in declaration order, so the plan's I/O is stable.
     for (i, &n) in graph.inputs.iter().enumerate() {
         let f = fmts[n.index()];
@@ -650,13 +752,22 @@ impl Lower<'_> {
         let wt = self.derived(flat, Owner::Server);
         self.plan.tensors[wt].shape = vec![c * kh * kw, o];
         self.push(P::Transpose, vec![flat], wt)?;
-        let pf = Fmt {
+        let mut pf = Fmt {
             bits: fx.bits + fw.bits + ceil_log2(c * kh * kw),
             frac: fx.frac + fw.frac,
         };
         if pf.bits > 64 {
             return Err(too_wide("a convolution", pf.bits));
         }
+        // Feeding a polynomial: the product in a ring wide enough that one truncation lands
+        // in the polynomial's ring and scale (no extension there), if 64 bits allow.
+        let to = match self.poly_inputs.get(&self.node.index()) {
+            Some(&p) if p.frac <= pf.frac && p.bits + (pf.frac - p.frac) <= 64 => {
+                pf.bits = pf.bits.max(p.bits + (pf.frac - p.frac));
+                p
+            }
+            _ => to,
+        };
         let prod = self.fresh(&[oh * ow, o], pf, false);
         self.push(P::MatMul, vec![rows, wt], prod)?;
         let prod = self.convert(prod, to)?;
@@ -691,87 +802,40 @@ impl Lower<'_> {
     /// anywhere in x's format range (Σ|c_k|·X^k), so the exact value cannot overflow, and
     /// since ring arithmetic is exact mod 2^L the powers may wrap on the way. f is x's own
     /// fraction, lowered only as far as L ≤ 64 requires (instead of PILLAR's per-power
-    /// truncation of shares, which loses low bits of every power). The result is rounded to
-    /// the node's format by one truncation like any product's.
-    fn poly(
-        &mut self,
-        x: NodeIndex,
-        coeffs: &[f64],
-        shape: &[usize],
-        to: Fmt,
-    ) -> Result<usize, LowerError> {
-        if coeffs.iter().any(|c| !c.is_finite()) {
-            return self.unsupported("a polynomial with an infinite or NaN coefficient");
-        }
-        let d = coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0);
-        let coeffs = &coeffs[..=d];
-        let fc = (0..=16u32)
-            .find(|&f| {
-                coeffs.iter().all(|&c| {
-                    let v = c * (f as f64).exp2();
-                    v.fract() == 0.0 && v.abs() < 2f64.powi(40)
-                })
-            })
-            .unwrap_or(16);
-        let q: Vec<f64> = coeffs
-            .iter()
-            .map(|&c| (c * (fc as f64).exp2()).round())
-            .collect();
+    /// truncation of shares, which loses low bits of every power). The exact result is the
+    /// node's value: its users rescale it as they rescale any operand (a convolution's or
+    /// pooling's own truncation), and a convolution feeding the polynomial produces x in
+    /// the polynomial's ring and scale directly, so the layer is the polynomial's one round.
+    fn poly(&mut self, x: NodeIndex, coeffs: &[f64], shape: &[usize]) -> Result<usize, LowerError> {
         let xs = self.shared(x)?;
-        let fx = self.fmt_of(xs);
-        let int_bits = fx.bits.saturating_sub(fx.frac); // with the sign bit
-        let big = (int_bits as i32 - 1).max(0);
-        let bound: f64 = q
-            .iter()
-            .enumerate()
-            .map(|(k, c)| c.abs() / (fc as f64).exp2() * 2f64.powi(big * k as i32))
-            .sum();
-        let out_int = (bound + 1.0).log2().ceil().max(0.0) as u32;
-        let room = 63i64 - out_int as i64 - fc as i64;
-        let f = if d == 0 {
-            fx.frac
-        } else {
-            let most = room / d as i64;
-            if most < 0 {
-                return self.unsupported(format!(
-                    "a degree-{d} polynomial whose values on x's range need more than 64 bits"
-                ));
-            }
-            fx.frac.min(most as u32)
+        // Planned on x's node format (its calibrated range), as when `poly_inputs` was made.
+        let plan = match PolyPlan::new(coeffs, self.fmts[x.index()]) {
+            Ok(p) => p,
+            Err(e) => return self.unsupported(e),
         };
-        let scale = d as u32 * f + fc;
-        let ring = (out_int + 1 + scale).max(int_bits + f).max(2);
-        if ring > 64 {
-            return self.unsupported(format!(
-                "a degree-{d} polynomial whose values on x's range need more than 64 bits"
-            ));
-        }
         let xf = self.convert(
             xs,
             Fmt {
-                bits: ring,
-                frac: f,
+                bits: plan.ring,
+                frac: plan.f,
             },
         )?;
-        let coeffs: Vec<i64> = q
-            .iter()
-            .enumerate()
-            .map(|(k, &c)| {
-                let shift = (d - k) as u32 * f;
-                let v = (c as i64 as u64).wrapping_shl(shift);
-                sir_runtime::ring::to_signed(sir_runtime::ring::reduce(v, ring), ring)
-            })
-            .collect();
         let out = self.fresh(
             shape,
             Fmt {
-                bits: ring,
-                frac: scale,
+                bits: plan.ring,
+                frac: plan.scale,
             },
             false,
         );
-        self.push(P::Poly { coeffs }, vec![xf], out)?;
-        self.convert(out, to)
+        self.push(
+            P::Poly {
+                coeffs: plan.coeffs(),
+            },
+            vec![xf],
+            out,
+        )?;
+        Ok(out)
     }
 
     /// Block-ReLU of node `x` with its patch choices (all 1×1: plain ReLU). In x's format, whose
@@ -834,8 +898,8 @@ impl Lower<'_> {
         }
         match b {
             Builtin::Relu => self.relu(ops[0], shape, to),
-            Builtin::Poly(c) => self.poly(ops[0], c, shape, to),
-            Builtin::PolyRelu => self.poly(ops[0], &kernels::POLY_RELU_COEFFS, shape, to),
+            Builtin::Poly(c) => self.poly(ops[0], c, shape),
+            Builtin::PolyRelu => self.poly(ops[0], &kernels::POLY_RELU_COEFFS, shape),
             // Without patch sizes (no ReLU budget given) every patch is 1×1: plain ReLU.
             Builtin::BlockRelu(None) => self.relu(ops[0], shape, to),
             Builtin::Reshape(_) | Builtin::Flatten | Builtin::Transpose => {
