@@ -355,17 +355,12 @@ fn relu_budget_choices_stay_within_the_budget() {
     ];
     let b = images(20, [2, 6, 5], (11, 5, 17, 6.0));
     let prog = program(src);
+    let with = |relu: ReluChoice, budget: Option<Budget>| {
+        compile(&prog, src, &weights, &b, None, budget, Some(&relu))
+    };
+    let within = Some(Budget::MaxError(0.1));
     for f in [0.02, 0.1, 0.25, 0.5, 1.0] {
-        let c = compile(
-            &prog,
-            src,
-            &weights,
-            &b,
-            None,
-            Some(Budget::MaxError(0.1)),
-            Some(&ReluChoice::Budget(f)),
-        )
-        .expect("compiles");
+        let c = with(ReluChoice::Budget(f), within).expect("compiles");
         assert_eq!(c.relu_choices.len(), 2, "both layers chosen at {f}");
         let uses = c.plan.block_relus();
         for ch in &c.relu_choices {
@@ -401,58 +396,24 @@ fn relu_budget_choices_stay_within_the_budget() {
         assert_eq!(c.plan.options["relu_budget"].as_f64(), Some(f));
     }
     // A fraction outside (0, 1] is refused.
-    let e = compile(
-        &prog,
-        src,
-        &weights,
-        &b,
-        None,
-        None,
-        Some(&ReluChoice::Budget(1.5)),
-    );
+    let e = with(ReluChoice::Budget(1.5), None);
     assert!(matches!(e, Err(CompileError::ReluBudget(_))));
     // The recorded choice, pinned, gives the same plan instructions (fine-tuned weights keep
     // their patches this way); a list that does not fit is refused.
-    let c = compile(
-        &prog,
-        src,
-        &weights,
-        &b,
-        None,
-        Some(Budget::MaxError(0.1)),
-        Some(&ReluChoice::Budget(0.25)),
-    )
-    .expect("compiles");
+    let c = with(ReluChoice::Budget(0.25), within).expect("compiles");
     let pinned = ReluChoice::recorded(&c.plan.options).expect("parses");
     let Some(ReluChoice::Budget(_)) = pinned else {
         panic!("a budgeted plan records its budget");
     };
     let choices: Vec<Vec<sir_runtime::fixed::Patch>> =
         serde_json::from_value(c.plan.options["relu_choices"].clone()).expect("choices");
-    let again = compile(
-        &prog,
-        src,
-        &weights,
-        &b,
-        None,
-        Some(Budget::MaxError(0.1)),
-        Some(&ReluChoice::Pinned(choices.clone())),
-    )
-    .expect("compiles");
+    let again = with(ReluChoice::Pinned(choices.clone()), within).expect("compiles");
     assert_eq!(again.plan.block_relus(), c.plan.block_relus());
     assert_eq!(
         ReluChoice::recorded(&again.plan.options).expect("parses"),
         Some(ReluChoice::Pinned(choices.clone()))
     );
-    let e = compile(
-        &prog,
-        src,
-        &weights,
-        &b,
-        None,
-        None,
-        Some(&ReluChoice::Pinned(choices[..1].to_vec())),
-    );
+    let e = with(ReluChoice::Pinned(choices[..1].to_vec()), None);
     assert!(matches!(e, Err(CompileError::ReluBudget(_))));
 }
 

@@ -147,7 +147,7 @@ pub fn pin(graph: &mut Graph, choices: &[Vec<Patch>]) -> Result<Vec<LayerChoice>
     let mut out = Vec::new();
     for (i, (&j, patches)) in layers.iter().zip(choices).enumerate() {
         let node = NodeIndex::new(j);
-        let &[c, h, w] = graph.g[node].shape.as_slice() else {
+        let &[c, _, _] = graph.g[node].shape.as_slice() else {
             return Err(BudgetError::Shape(j));
         };
         if patches.len() != c {
@@ -157,20 +157,38 @@ pub fn pin(graph: &mut Graph, choices: &[Vec<Patch>]) -> Result<Vec<LayerChoice>
                 channels: c,
             });
         }
-        let drelus = patches.iter().map(|p| p.drelus(h, w)).sum();
-        out.push(LayerChoice {
-            layer: graph.g[node].name.clone().unwrap_or_default(),
-            span: graph.g[node].span,
-            shape: [c, h, w],
-            patches: patches.clone(),
-            drelus,
-            budget: drelus,
-            relus: c * h * w,
-            distortion: f64::NAN,
-        });
-        graph.g[node].op = Op::BlockRelu(Arc::from(patches.as_slice()));
+        out.push(settle(graph, j, patches.clone(), None, f64::NAN));
     }
     Ok(out)
+}
+
+/// Rewrites `block_relu(x)` node `j` with `patches` and describes the choice (`budget`:
+/// `None` when pinned, then the choice's own count).
+fn settle(
+    graph: &mut Graph,
+    j: usize,
+    patches: Vec<Patch>,
+    budget: Option<usize>,
+    distortion: f64,
+) -> LayerChoice {
+    let node = NodeIndex::new(j);
+    let shape = match graph.g[node].shape[..] {
+        [c, h, w] => [c, h, w],
+        _ => [patches.len(), 0, 0],
+    };
+    let [c, h, w] = shape;
+    let drelus = patches.iter().map(|p| p.drelus(h, w)).sum();
+    graph.g[node].op = Op::BlockRelu(Arc::from(patches.as_slice()));
+    LayerChoice {
+        layer: graph.g[node].name.clone().unwrap_or_default(),
+        span: graph.g[node].span,
+        shape,
+        patches,
+        drelus,
+        budget: budget.unwrap_or(drelus),
+        relus: c * h * w,
+        distortion,
+    }
 }
 
 /// Chooses the patches of every `block_relu(x)` in `graph` within `fraction` of plain ReLU's
@@ -242,18 +260,7 @@ pub fn choose(
         // Identity and zero weigh nothing, so a choice always exists.
         let (picks, value) = knapsack::solve(&groups, budget).ok_or(BudgetError::Shape(j))?;
         let patches: Vec<Patch> = picks.iter().map(|&o| opts[o]).collect();
-        let drelus = patches.iter().map(|p| p.drelus(h, w)).sum();
-        chosen.push(LayerChoice {
-            layer: graph.g[node].name.clone().unwrap_or_default(),
-            span: graph.g[node].span,
-            shape: [c, h, w],
-            patches: patches.clone(),
-            drelus,
-            budget,
-            relus,
-            distortion: -value,
-        });
-        graph.g[node].op = Op::BlockRelu(Arc::from(patches));
+        chosen.push(settle(graph, j, patches, Some(budget), -value));
     }
     Ok(chosen)
 }
