@@ -415,37 +415,50 @@ pub fn block_relu_channels(x: &Tensor, patches: &[Patch]) -> Tensor {
     let mut data = x.data().to_vec();
     for ch in 0..c {
         let plane = &mut data[ch * h * w..(ch + 1) * h * w];
-        let (ph, pw) = match patches.get(ch).or(patches.first()) {
-            Some(Patch::Block(ph, pw)) => ((*ph).max(1), (*pw).max(1)),
+        let (ph, pw) = match Patch::of_channel(patches, ch) {
+            Some(Patch::Block(ph, pw)) => (ph.max(1), pw.max(1)),
             Some(Patch::Zero) => {
                 plane.fill(0.0);
                 continue;
             }
             _ => continue,
         };
-        for r0 in (0..h).step_by(ph) {
-            let rows = r0..(r0 + ph).min(h);
-            for c0 in (0..w).step_by(pw) {
-                let cols = c0..(c0 + pw).min(w);
-                let sum: f64 = rows
-                    .clone()
+        let sums = patch_sums(plane, h, w, ph, pw);
+        let nw = w.div_ceil(pw);
+        for (k, sum) in sums.iter().enumerate() {
+            // NaN sums zero the patch too: only a positive sum keeps it.
+            if *sum > 0.0 {
+                continue;
+            }
+            let (r0, c0) = (k / nw * ph, k % nw * pw);
+            for r in r0..(r0 + ph).min(h) {
+                plane[r * w + c0..r * w + (c0 + pw).min(w)].fill(0.0);
+            }
+        }
+    }
+    tensor(x.shape().to_vec(), data)
+}
+
+/// The sums of an h×w plane's ph×pw patches (tiled from the top-left, border patches smaller),
+/// row of patches by row of patches; each sum adds its rows' partial sums.
+pub fn patch_sums(plane: &[f64], h: usize, w: usize, ph: usize, pw: usize) -> Vec<f64> {
+    let (ph, pw) = (ph.max(1), pw.max(1));
+    let mut sums = Vec::with_capacity(h.div_ceil(ph) * w.div_ceil(pw));
+    for r0 in (0..h).step_by(ph) {
+        for c0 in (0..w).step_by(pw) {
+            let cols = c0..(c0 + pw).min(w);
+            sums.push(
+                (r0..(r0 + ph).min(h))
                     .map(|r| {
                         plane[r * w + cols.start..r * w + cols.end]
                             .iter()
                             .sum::<f64>()
                     })
-                    .sum();
-                // NaN sums zero the patch too: only a positive sum keeps it.
-                if sum > 0.0 {
-                    continue;
-                }
-                for r in rows.clone() {
-                    plane[r * w + cols.start..r * w + cols.end].fill(0.0);
-                }
-            }
+                    .sum(),
+            );
         }
     }
-    tensor(x.shape().to_vec(), data)
+    sums
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 //! whole unrolled program.
 
 use super::{Graph, Op, apply};
+use crate::eval::kernels;
 use crate::types::tir::shape_str;
 use petgraph::graph::NodeIndex;
 use rayon::prelude::*;
@@ -320,17 +321,9 @@ fn patch_sums(t: &Tensor, patches: &[Patch]) -> Option<Tensor> {
     };
     let mut sums = Vec::new();
     for ch in 0..c {
-        let Some(Patch::Block(ph, pw)) = patches.get(ch).or(patches.first()).copied() else {
-            continue;
-        };
-        let (ph, pw) = (ph.max(1), pw.max(1));
-        let (nh, nw) = (h.div_ceil(ph), w.div_ceil(pw));
-        let base = sums.len();
-        sums.resize(base + nh * nw, 0.0);
-        for i in 0..h {
-            for j in 0..w {
-                sums[base + (i / ph) * nw + j / pw] += t.data()[(ch * h + i) * w + j];
-            }
+        if let Some(Patch::Block(ph, pw)) = Patch::of_channel(patches, ch) {
+            let plane = &t.data()[ch * h * w..(ch + 1) * h * w];
+            sums.extend(kernels::patch_sums(plane, h, w, ph, pw));
         }
     }
     Tensor::new(vec![sums.len()], sums)

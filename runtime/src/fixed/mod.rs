@@ -79,6 +79,15 @@ pub enum Patch {
 }
 
 impl Patch {
+    /// Channel `ch`'s choice in a per-layer list: one entry serves every channel, else one per
+    /// channel (`None` past the end).
+    pub fn of_channel(patches: &[Patch], ch: usize) -> Option<Patch> {
+        match patches {
+            [one] => Some(*one),
+            _ => patches.get(ch).copied(),
+        }
+    }
+
     /// The comparisons (DReLUs) this choice costs on one h×w channel.
     pub fn drelus(self, h: usize, w: usize) -> usize {
         match self {
@@ -171,12 +180,11 @@ pub fn block_slots(
     if patches.len() != 1 && patches.len() != c {
         return None;
     }
-    let of = |ch: usize| patches[if patches.len() == 1 { 0 } else { ch }];
     let mut slots = Vec::with_capacity(samples * c * h * w);
     let mut m = 0;
     for _ in 0..samples {
         for ch in 0..c {
-            match of(ch) {
+            match Patch::of_channel(patches, ch)? {
                 Patch::Block(ph, pw) => {
                     let (ph, pw) = (ph.max(1), pw.max(1));
                     let nw = w.div_ceil(pw);

@@ -468,8 +468,10 @@ impl Plan {
             let Some(shape @ [c, h, w]) = chw(&t.shape) else {
                 continue;
             };
-            let of = |ch: usize| patches.get(ch).or(patches.first()).copied();
-            let drelus: usize = (0..c).filter_map(of).map(|p| p.drelus(h, w)).sum();
+            let drelus: usize = (0..c)
+                .filter_map(|ch| crate::fixed::Patch::of_channel(patches, ch))
+                .map(|p| p.drelus(h, w))
+                .sum();
             out.push(BlockReluUse {
                 instr: k,
                 layer: ins.layer.clone(),
