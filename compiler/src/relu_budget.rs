@@ -81,12 +81,31 @@ impl ReluChoice {
         if let Some(f) = options["relu_budget"].as_f64() {
             return Ok(Some(ReluChoice::Budget(f)));
         }
-        match options.get("relu_choices") {
-            None => Ok(None),
-            Some(v) => serde_json::from_value::<Vec<Vec<Patch>>>(v.clone())
-                .map(|c| Some(ReluChoice::Pinned(c)))
-                .map_err(|e| format!("its recorded `relu_choices` do not parse: {e}")),
-        }
+        Ok(recorded_patches(options)?.map(ReluChoice::Pinned))
+    }
+}
+
+/// The patches a plan's options record (`relu_choices`: what a budget chose, or what was
+/// pinned), if any.
+pub fn recorded_patches(options: &serde_json::Value) -> Result<Option<Vec<Vec<Patch>>>, String> {
+    options
+        .get("relu_choices")
+        .map(|v| serde_json::from_value(v.clone()))
+        .transpose()
+        .map_err(|e| format!("its recorded `relu_choices` do not parse: {e}"))
+}
+
+/// A layer's DReLU budget under fraction `f`: ⌊f·relus⌋, plain ReLU's count at most.
+pub fn layer_budget(f: f64, relus: usize) -> usize {
+    ((f * relus as f64).floor() as usize).min(relus)
+}
+
+/// Checks a budget fraction: in (0, 1].
+pub fn check_fraction(f: f64) -> Result<(), BudgetError> {
+    if f > 0.0 && f <= 1.0 {
+        Ok(())
+    } else {
+        Err(BudgetError::Fraction(f))
     }
 }
 
@@ -100,7 +119,9 @@ pub enum BudgetError {
         given: usize,
         channels: usize,
     },
-    #[error("the ReLU budget must be a fraction in (0, 1], found {0}")]
+    #[error(
+        "the ReLU budget takes a fraction in (0, 1] of plain ReLU's comparisons, e.g. 0.1; found {0}"
+    )]
     Fraction(f64),
     #[error(transparent)]
     Eval(#[from] GraphEvalError),
@@ -200,9 +221,7 @@ pub fn choose(
     params: &[Arc<Tensor>],
     fraction: f64,
 ) -> Result<Vec<LayerChoice>, BudgetError> {
-    if !(fraction > 0.0 && fraction <= 1.0) {
-        return Err(BudgetError::Fraction(fraction));
-    }
+    check_fraction(fraction)?;
     let layers = auto_layers(graph);
     if layers.is_empty() {
         return Ok(Vec::new());
@@ -256,7 +275,7 @@ pub fn choose(
             })
             .collect();
         let relus = c * h * w;
-        let budget = ((fraction * relus as f64).floor() as usize).min(relus);
+        let budget = layer_budget(fraction, relus);
         // Identity and zero weigh nothing, so a choice always exists.
         let (picks, value) = knapsack::solve(&groups, budget).ok_or(BudgetError::Shape(j))?;
         let patches: Vec<Patch> = picks.iter().map(|&o| opts[o]).collect();

@@ -5,7 +5,7 @@ use super::eval::read_inputs;
 use super::fail;
 use sir_compiler::compile::{Budget, Compiled, compile};
 use sir_compiler::eval::bind;
-use sir_compiler::relu_budget::ReluChoice;
+use sir_compiler::relu_budget::{self, ReluChoice};
 use sir_runtime::npy;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,11 +57,9 @@ pub fn compile_files(
     relu: Option<ReluChoice>,
 ) -> Result<(Compiled, usize), i32> {
     if let Some(ReluChoice::Budget(f)) = relu
-        && !(f > 0.0 && f <= 1.0)
+        && let Err(e) = relu_budget::check_fraction(f)
     {
-        return Err(fail(format_args!(
-            "--relu-budget takes a fraction in (0, 1] of plain ReLU's comparisons, e.g. 0.1; found {f}"
-        )));
+        return Err(fail(format_args!("--relu-budget: {e}")));
     }
     let (prog, _) = super::load_model(model)?;
     let source = std::fs::read_to_string(model)
@@ -205,15 +203,15 @@ pub fn run(args: &CompileArgs) -> i32 {
 /// The patches a plan compiled with `--relu-budget` (or pinned patches) recorded.
 fn pinned_patches(path: &Path) -> Result<ReluChoice, String> {
     let plan = super::run::load_plan(path)?;
-    let choices = plan.options.get("relu_choices").cloned().ok_or_else(|| {
-        format!(
-            "{} records no Block-ReLU choices (compile it with --relu-budget)",
-            path.display()
-        )
-    })?;
-    serde_json::from_value(choices)
+    relu_budget::recorded_patches(&plan.options)
+        .map_err(|e| format!("{}: {e}", path.display()))?
         .map(ReluChoice::Pinned)
-        .map_err(|e| format!("{}: its `relu_choices` do not parse: {e}", path.display()))
+        .ok_or_else(|| {
+            format!(
+                "{} records no Block-ReLU choices (compile it with --relu-budget)",
+                path.display()
+            )
+        })
 }
 
 /// The calibration sample count, for the summary lines.

@@ -4,7 +4,7 @@
 
 use super::fail;
 use sir_runtime::ot::cost::{SETUP_CLIENT_BYTES, SETUP_FLIGHTS, SETUP_SERVER_BYTES};
-use sir_runtime::plan::{Owner, Plan, render};
+use sir_runtime::plan::{BlockReluUse, Owner, Plan, render};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -238,12 +238,11 @@ fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> String {
     );
     let blocks = plan.block_relus();
     if !blocks.is_empty() {
-        let budget = plan.options["relu_budget"].as_f64();
         let _ = writeln!(s, "\nblock_relu layers (per sample):");
         for b in &blocks {
             let [c, h, w] = b.shape;
-            let within = match budget {
-                Some(f) => format!(", budget {}", (f * b.relus as f64).floor() as usize),
+            let within = match layer_budget(plan, b) {
+                Some(n) => format!(", budget {n}"),
                 None => String::new(),
             };
             let _ = writeln!(
@@ -271,6 +270,13 @@ fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> String {
         total.rounds as f64 * net.rtt_s / 2.0
     );
     s
+}
+
+/// A Block-ReLU layer's DReLU budget, for a plan compiled with `--relu-budget`.
+fn layer_budget(plan: &Plan, b: &BlockReluUse) -> Option<usize> {
+    plan.options["relu_budget"]
+        .as_f64()
+        .map(|f| sir_compiler::relu_budget::layer_budget(f, b.relus))
 }
 
 fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> serde_json::Value {
@@ -331,7 +337,7 @@ fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> serde_jso
         "block_relu": plan.block_relus().iter().map(|b| serde_json::json!({
             "instruction": b.instr, "layer": b.layer, "shape": b.shape,
             "patches": b.patches, "drelus": b.drelus, "relus": b.relus,
-            "budget": plan.options["relu_budget"].as_f64().map(|f| (f * b.relus as f64).floor() as usize),
+            "budget": layer_budget(plan, b),
             "drelu_bytes": b.drelu_bytes, "relu_drelu_bytes": b.relu_drelu_bytes,
         })).collect::<Vec<_>>(),
         "groups": grouped,
