@@ -269,11 +269,14 @@ fn per_instr(
     plan.instrs
         .iter()
         .enumerate()
-        .map(|(k, ins)| {
-            let units = plan.units(k) * if ps[ins.out] { shape.batch } else { 1 };
-            cost(k, &ins.op, units)
-        })
+        .map(|(k, ins)| cost(k, &ins.op, run_units(plan, &ps, k, shape.batch)))
         .collect()
+}
+
+/// Instruction `k`'s units in a run of `batch` samples (once for what the weights alone
+/// determine).
+fn run_units(plan: &Plan, ps: &[bool], k: usize, batch: usize) -> usize {
+    plan.units(k) * if ps[plan.instrs[k].out] { batch } else { 1 }
 }
 
 /// One party's run of `plan` over `parties` (one per connection, set up with the peer, the
@@ -321,10 +324,9 @@ pub fn execute(
             source,
         };
         let before = parties[0].stats();
-        let units = plan.units(k) * if ps[ins.out] { batch } else { 1 };
         let t = poly::preprocess(
             &mut parties[0],
-            units,
+            run_units(plan, &ps, k, batch),
             coeffs.len().saturating_sub(1),
             plan.tensors[ins.out].bits,
         )
@@ -568,22 +570,6 @@ fn protocol(
             let x = get(ins.args[0]).ok_or_else(internal)?;
             return share::reveal(&mut parties[0], Role::Client, x, out.bits);
         }
-        Op::Poly { coeffs } => {
-            let x = get(ins.args[0]).ok_or_else(internal)?;
-            let x = if ps[ins.args[0]] || samples == 1 {
-                std::borrow::Cow::Borrowed(x)
-            } else {
-                std::borrow::Cow::Owned(x.repeat(samples))
-            };
-            let c: Vec<u64> = coeffs
-                .iter()
-                .map(|&c| ring::reduce(c as u64, out.bits))
-                .collect();
-            let t = tuples.take().ok_or_else(|| {
-                ProtoError::Argument("the polynomial's preprocessing is missing".into())
-            })?;
-            return poly::online(&mut parties[0], &x, &c, t, out.bits).map(Some);
-        }
         _ => {}
     }
     // Shared operands at the result's sample count (one held for the batch is repeated:
@@ -597,6 +583,16 @@ fn protocol(
         })
     };
     let x = widen(ins.args[0])?;
+    if let Op::Poly { coeffs } = &ins.op {
+        let c: Vec<u64> = coeffs
+            .iter()
+            .map(|&c| ring::reduce(c as u64, out.bits))
+            .collect();
+        let t = tuples.take().ok_or_else(|| {
+            ProtoError::Argument("the polynomial's preprocessing is missing".into())
+        })?;
+        return poly::online(&mut parties[0], &x, &c, t, out.bits).map(Some);
+    }
     let y = match ins.op {
         Op::Mult => widen(ins.args[1])?,
         // The server's weight matrix (the client passes nothing).

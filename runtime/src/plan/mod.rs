@@ -488,11 +488,20 @@ impl Plan {
 
     /// The sum of the instructions' recorded costs (one after another).
     pub fn total(&self) -> Cost {
-        self.instrs.iter().fold(Cost::ZERO, |acc, i| {
+        self.sum(|i| i.cost)
+    }
+
+    /// The sum of the instructions' recorded preprocessing costs.
+    pub fn pre_total(&self) -> Cost {
+        self.sum(|i| i.pre)
+    }
+
+    fn sum(&self, of: impl Fn(&Instr) -> Recorded) -> Cost {
+        self.instrs.iter().map(of).fold(Cost::ZERO, |acc, r| {
             acc.then(Cost {
-                server_bytes: i.cost.server_bytes,
-                client_bytes: i.cost.client_bytes,
-                rounds: i.cost.rounds,
+                server_bytes: r.server_bytes,
+                client_bytes: r.client_bytes,
+                rounds: r.rounds,
             })
         })
     }
@@ -549,17 +558,6 @@ impl Plan {
                 self.tensors[ins.out].bits,
             ),
             _ => Cost::ZERO,
-        })
-    }
-
-    /// The sum of the instructions' recorded preprocessing costs.
-    pub fn pre_total(&self) -> Cost {
-        self.instrs.iter().fold(Cost::ZERO, |acc, i| {
-            acc.then(Cost {
-                server_bytes: i.pre.server_bytes,
-                client_bytes: i.pre.client_bytes,
-                rounds: i.pre.rounds,
-            })
         })
     }
 
