@@ -441,9 +441,11 @@ fn bench_model(
     exact &= super::run::equals_clear(&plan, &w, &inputs, outs)?;
     walls.sort_by(f64::total_cmp);
     let wall = walls[walls.len() / 2];
-    let ss: u64 = s.instrs.iter().map(|m| m.bytes_sent).sum();
-    let cs: u64 = c.instrs.iter().map(|m| m.bytes_sent).sum();
-    let rounds: u64 = s.instrs.iter().map(|m| m.rounds).sum();
+    let (sm, cm) = (
+        super::run::measured_sum(&s.instrs),
+        super::run::measured_sum(&c.instrs),
+    );
+    let (ss, cs, rounds) = (sm.bytes_sent, cm.bytes_sent, sm.rounds);
     let b = inputs.samples.max(1) as f64;
     Ok(serde_json::json!({
         "plan": plan_path.display().to_string(),

@@ -355,6 +355,42 @@ pub fn estimates(plan: &Plan, shape: Shape) -> Result<Est, String> {
     })
 }
 
+/// This party's (sent, received) bytes in a two-party cost.
+fn sides(role: Role, c: &Cost) -> (u64, u64) {
+    match role {
+        Role::Server => (c.server_bytes, c.client_bytes),
+        Role::Client => (c.client_bytes, c.server_bytes),
+    }
+}
+
+/// The costs one after another.
+fn cost_sum(cs: &[Cost]) -> Cost {
+    cs.iter().fold(Cost::ZERO, |a, c| a.then(*c))
+}
+
+/// The measurements added up.
+pub fn measured_sum(ms: &[exec::Measured]) -> exec::Measured {
+    ms.iter()
+        .fold(exec::Measured::default(), |a, m| exec::Measured {
+            bytes_sent: a.bytes_sent + m.bytes_sent,
+            bytes_received: a.bytes_received + m.bytes_received,
+            rounds: a.rounds + m.rounds,
+        })
+}
+
+/// What this party measured against what was estimated, as the report writes it.
+fn versus(role: Role, m: exec::Measured, e: &Cost) -> serde_json::Value {
+    let (es, er) = sides(role, e);
+    serde_json::json!({
+        "bytes_sent": m.bytes_sent,
+        "bytes_received": m.bytes_received,
+        "rounds": m.rounds,
+        "estimated_bytes_sent": es,
+        "estimated_bytes_received": er,
+        "estimated_rounds": e.rounds,
+    })
+}
+
 /// The `--report` JSON of one party.
 pub fn report_json(
     plan: &Plan,
@@ -362,60 +398,26 @@ pub fn report_json(
     role: Role,
     shape: Shape,
     ex: &Execution,
-    est_all: &Est,
+    est: &Est,
 ) -> serde_json::Value {
-    let est = &est_all.online;
-    let split = |c: &Cost| match role {
-        Role::Server => (c.server_bytes, c.client_bytes),
-        Role::Client => (c.client_bytes, c.server_bytes),
-    };
     let instructions: Vec<serde_json::Value> = plan
         .instrs
         .iter()
         .enumerate()
         .map(|(k, ins)| {
-            let (es, er) = split(&est[k]);
-            let m = ex.instrs[k];
-            let mut v = serde_json::json!({
-                "id": k,
-                "op": ins.op.name(),
-                "bytes_sent": m.bytes_sent,
-                "bytes_received": m.bytes_received,
-                "rounds": m.rounds,
-                "estimated_bytes_sent": es,
-                "estimated_bytes_received": er,
-                "estimated_rounds": est[k].rounds,
-            });
-            let (p, pe) = (ex.pre[k], est_all.pre[k]);
+            let mut v = versus(role, ex.instrs[k], &est.online[k]);
+            v["id"] = serde_json::json!(k);
+            v["op"] = serde_json::json!(ins.op.name());
+            let (p, pe) = (ex.pre[k], est.pre[k]);
             if p != Default::default() || pe != Cost::ZERO {
-                let (ps, pr) = split(&pe);
-                v["preprocessing"] = serde_json::json!({
-                    "bytes_sent": p.bytes_sent,
-                    "bytes_received": p.bytes_received,
-                    "rounds": p.rounds,
-                    "estimated_bytes_sent": ps,
-                    "estimated_bytes_received": pr,
-                    "estimated_rounds": pe.rounds,
-                });
+                v["preprocessing"] = versus(role, p, &pe);
             }
             v
         })
         .collect();
-    let rounds: u64 = ex.instrs.iter().map(|m| m.rounds).sum();
-    let run_sent: u64 = ex.instrs.iter().map(|m| m.bytes_sent).sum();
-    let run_recv: u64 = ex.instrs.iter().map(|m| m.bytes_received).sum();
-    let (est_sent, est_recv) = est.iter().fold((0, 0), |(a, b), c| {
-        let (s, r) = split(c);
-        (a + s, b + r)
-    });
+    let run = measured_sum(&ex.instrs);
+    let (est_sent, est_recv) = sides(role, &cost_sum(&est.online));
     let b = shape.batch.max(1) as f64;
-    let (pre_sent, pre_recv, pre_rounds) = ex.pre.iter().fold((0, 0, 0), |(a, b, c), m| {
-        (a + m.bytes_sent, b + m.bytes_received, c + m.rounds)
-    });
-    let (pre_est_sent, pre_est_recv) = est_all.pre.iter().fold((0, 0), |(a, b), c| {
-        let (s, r) = split(c);
-        (a + s, b + r)
-    });
     serde_json::json!({
         "role": role.to_string(),
         "plan_hash": hex(plan_hash),
@@ -423,25 +425,18 @@ pub fn report_json(
         "threads": shape.threads,
         "bytes_sent": ex.total.bytes_sent,
         "bytes_received": ex.total.bytes_received,
-        "rounds": rounds,
+        "rounds": run.rounds,
         "setup_bytes": ex.setup.bytes_sent + ex.setup.bytes_received,
         "closing_bytes": ex.closing.bytes_sent + ex.closing.bytes_received,
-        "instruction_bytes_sent": run_sent,
-        "instruction_bytes_received": run_recv,
+        "instruction_bytes_sent": run.bytes_sent,
+        "instruction_bytes_received": run.bytes_received,
         "estimated_bytes_sent": est_sent,
         "estimated_bytes_received": est_recv,
-        "estimated_rounds": est.iter().map(|c| c.rounds).sum::<u64>(),
-        "preprocessing": {
-            "bytes_sent": pre_sent,
-            "bytes_received": pre_recv,
-            "rounds": pre_rounds,
-            "estimated_bytes_sent": pre_est_sent,
-            "estimated_bytes_received": pre_est_recv,
-            "estimated_rounds": est_all.pre.iter().map(|c| c.rounds).sum::<u64>(),
-        },
+        "estimated_rounds": cost_sum(&est.online).rounds,
+        "preprocessing": versus(role, measured_sum(&ex.pre), &cost_sum(&est.pre)),
         "wall_s": ex.wall.as_secs_f64(),
         "per_sample": {
-            "bytes": (run_sent + run_recv) as f64 / b,
+            "bytes": (run.bytes_sent + run.bytes_received) as f64 / b,
             "wall_s": ex.wall.as_secs_f64() / b,
         },
         "instructions": instructions,
@@ -456,10 +451,7 @@ fn hex(b: &[u8]) -> String {
 /// differ from the estimate.
 pub fn first_mismatch(role: Role, ex: &Execution, est: &Est) -> Option<usize> {
     let differs = |c: &Cost, m: &exec::Measured| {
-        let (s, r) = match role {
-            Role::Server => (c.server_bytes, c.client_bytes),
-            Role::Client => (c.client_bytes, c.server_bytes),
-        };
+        let (s, r) = sides(role, c);
         m.bytes_sent != s || m.bytes_received != r || m.rounds != c.rounds
     };
     (0..est.online.len()).find(|&k| {
@@ -477,9 +469,8 @@ pub fn first_mismatch(role: Role, ex: &Execution, est: &Est) -> Option<usize> {
 
 /// The one-line summary of a party's run.
 pub fn summary(role: Role, shape: Shape, ex: &Execution, est: &Est) -> String {
-    let sent: u64 = ex.instrs.iter().map(|m| m.bytes_sent).sum();
-    let recv: u64 = ex.instrs.iter().map(|m| m.bytes_received).sum();
-    let rounds: u64 = ex.instrs.iter().map(|m| m.rounds).sum();
+    let run = measured_sum(&ex.instrs);
+    let (sent, recv, rounds) = (run.bytes_sent, run.bytes_received, run.rounds);
     let check = match first_mismatch(role, ex, est) {
         None => "every instruction as estimated".to_string(),
         Some(k) => format!("instruction {k} differs from its estimate"),
@@ -493,11 +484,12 @@ pub fn summary(role: Role, shape: Shape, ex: &Execution, est: &Est) -> String {
     } else {
         String::new()
     };
-    let pre: u64 = ex.pre.iter().map(|m| m.bytes_sent + m.bytes_received).sum();
-    let pre = if pre > 0 {
+    let pre = measured_sum(&ex.pre);
+    let pre = if pre.bytes_sent + pre.bytes_received > 0 {
         format!(
-            "; preprocessing {pre} B, {} rounds",
-            ex.pre.iter().map(|m| m.rounds).sum::<u64>()
+            "; preprocessing {} B, {} rounds",
+            pre.bytes_sent + pre.bytes_received,
+            pre.rounds
         )
     } else {
         String::new()
@@ -921,19 +913,9 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
             }
         }
     }
-    let total = est.online.iter().fold(Cost::ZERO, |a, c| Cost {
-        server_bytes: a.server_bytes + c.server_bytes,
-        client_bytes: a.client_bytes + c.client_bytes,
-        rounds: a.rounds + c.rounds,
-    });
-    let measured = |ex: &Execution| -> (u64, u64) {
-        (
-            ex.instrs.iter().map(|m| m.bytes_sent).sum(),
-            ex.instrs.iter().map(|m| m.rounds).sum(),
-        )
-    };
-    let (ss, sr) = measured(&server);
-    let (cs, _) = measured(&client);
+    let total = cost_sum(&est.online);
+    let (sm, cm) = (measured_sum(&server.instrs), measured_sum(&client.instrs));
+    let (ss, sr, cs) = (sm.bytes_sent, sm.rounds, cm.bytes_sent);
     println!(
         "measured:  server sent {ss} B, client sent {cs} B, {sr} rounds ({} in total; setup {} B)",
         human_bytes(ss + cs),
@@ -943,17 +925,12 @@ fn simulate_run(args: &SimulateArgs) -> Result<bool, String> {
         "estimated: server sent {} B, client sent {} B, {} rounds",
         total.server_bytes, total.client_bytes, total.rounds
     );
-    let pre = plan.pre_total();
+    let pre = cost_sum(&est.pre);
     if pre != Cost::ZERO {
-        let m = |ex: &Execution| -> u64 { ex.pre.iter().map(|m| m.bytes_sent).sum() };
+        let (sp, cp) = (measured_sum(&server.pre), measured_sum(&client.pre));
         println!(
             "preprocessing (input-independent, before the run): server sent {} B, client sent {} B, {} rounds measured; estimated {} B, {} B, {} rounds",
-            m(&server),
-            m(&client),
-            server.pre.iter().map(|m| m.rounds).sum::<u64>(),
-            est.pre.iter().map(|c| c.server_bytes).sum::<u64>(),
-            est.pre.iter().map(|c| c.client_bytes).sum::<u64>(),
-            est.pre.iter().map(|c| c.rounds).sum::<u64>(),
+            sp.bytes_sent, cp.bytes_sent, sp.rounds, pre.server_bytes, pre.client_bytes, pre.rounds,
         );
     }
     let mismatch = first_mismatch(Role::Server, &server, &est)
