@@ -128,21 +128,6 @@ pub fn compile(
         Some(ReluChoice::Pinned(p)) => crate::relu_budget::pin(&mut graph, p)?,
         None => Vec::new(),
     };
-    let relu_choices: Vec<_> = relu_choices
-        .into_iter()
-        .map(|mut c| {
-            if c.layer.is_empty() {
-                let start = (c.span.start as usize).min(source.len());
-                let line = source.as_bytes()[..start]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count()
-                    + 1;
-                c.layer = format!("line {line}");
-            }
-            c
-        })
-        .collect();
     let graph = graph;
     let (ranges, floats) = graph::profile(&graph, &samples, weights)?;
     let float_metric = match labels {

@@ -50,7 +50,7 @@ pub const MAX_SAMPLES: usize = 256;
 /// What was chosen for one layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerChoice {
-    /// The layer's name (its `let` binding), else its line in the source.
+    /// The layer's name (its `let` binding), else empty (its `span` locates it).
     pub layer: String,
     /// Where the `block_relu(x)` is in the source.
     pub span: crate::diag::Span,

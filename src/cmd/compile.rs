@@ -61,7 +61,7 @@ pub fn compile_files(
     {
         return Err(fail(format_args!("--relu-budget: {e}")));
     }
-    let (prog, _) = super::load_model(model)?;
+    let (prog, checked) = super::load_model(model)?;
     let source = std::fs::read_to_string(model)
         .map_err(|e| fail(format_args!("cannot read {}: {e}", model.display())))?;
     let weights = npy::read_npz(weights)
@@ -101,6 +101,12 @@ pub fn compile_files(
         relu.as_ref(),
     )
     .map_err(fail)?;
+    let mut c = c;
+    // Unnamed Block-ReLU layers are named by where they are.
+    for l in c.relu_choices.iter_mut().filter(|l| l.layer.is_empty()) {
+        let (line, col) = checked.sources.line_col(l.span);
+        l.layer = format!("{}:{line}:{col}", checked.sources.name(l.span.file));
+    }
     Ok((c, batch.samples))
 }
 
