@@ -140,6 +140,22 @@ impl Server {
     }
 }
 
+/// A server and a client on one plan that must both stop with exit 1: their messages
+/// (client's, server's).
+fn both_refuse(
+    plan: &str,
+    weights: &str,
+    input: &str,
+    server_extra: &[&str],
+    client_extra: &[&str],
+) -> (String, String) {
+    let s = server(plan, weights, server_extra);
+    let (code, _, err) = client(plan, input, &s.addr, client_extra);
+    let (scode, serr) = s.finish();
+    assert_eq!((code, scode), (1, 1), "client: {err}\nserver: {serr}");
+    (err, serr)
+}
+
 fn client(plan: &str, input: &str, addr: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec![
         "run",
@@ -395,10 +411,7 @@ fn bad_inputs_stop_both_sides_with_a_named_problem_and_no_output() {
     no_output();
 
     // The two sides disagree on the connections.
-    let s = server(&gru, &gw, &["--threads", "2"]);
-    let (code, _, err) = client(&gru, &gin, &s.addr, &["--out", &out]);
-    let (scode, serr) = s.finish();
-    assert_eq!((code, scode), (1, 1));
+    let (err, serr) = both_refuse(&gru, &gw, &gin, &["--threads", "2"], &["--out", &out]);
     assert!(
         err.contains("--threads") && serr.contains("--threads"),
         "{err}\n{serr}"
@@ -513,16 +526,15 @@ fn by_default_an_observer_sees_only_tls_records_and_strangers_are_refused() {
 
     // A client with another certificate than the server pinned: both name it.
     let [_, _, stranger] = keys();
-    let s = server(&plan, &ex(name, "weights.npz"), &[]);
+    let (w, input) = (ex(name, "weights.npz"), ex(name, "inputs.npy"));
     let server_cert = format!("{}/cert.pem", keys()[0]);
-    let (code, _, err) = client(
+    let (err, serr) = both_refuse(
         &plan,
-        &ex(name, "inputs.npy"),
-        &s.addr,
+        &w,
+        &input,
+        &[],
         &["--identity", stranger, "--peer-cert", &server_cert],
     );
-    let (scode, serr) = s.finish();
-    assert_eq!((code, scode), (1, 1));
     assert!(serr.contains("--peer-cert"), "server: {serr}");
     assert!(
         err.contains("refused") && err.contains("certificate"),
@@ -530,12 +542,12 @@ fn by_default_an_observer_sees_only_tls_records_and_strangers_are_refused() {
     );
 
     // A client expecting another server: both name it.
-    let s = server(&plan, &ex(name, "weights.npz"), &[]);
     let client_id = keys()[1].clone();
-    let (code, _, err) = client(
+    let (err, serr) = both_refuse(
         &plan,
-        &ex(name, "inputs.npy"),
-        &s.addr,
+        &w,
+        &input,
+        &[],
         &[
             "--identity",
             &client_id,
@@ -543,8 +555,6 @@ fn by_default_an_observer_sees_only_tls_records_and_strangers_are_refused() {
             &format!("{stranger}/cert.pem"),
         ],
     );
-    let (scode, serr) = s.finish();
-    assert_eq!((code, scode), (1, 1));
     assert!(err.contains("--peer-cert"), "client: {err}");
     assert!(
         serr.contains("refused") && serr.contains("certificate"),
@@ -552,15 +562,7 @@ fn by_default_an_observer_sees_only_tls_records_and_strangers_are_refused() {
     );
 
     // Plaintext on one side only.
-    let s = server(&plan, &ex(name, "weights.npz"), &[]);
-    let (code, _, err) = client(
-        &plan,
-        &ex(name, "inputs.npy"),
-        &s.addr,
-        &["--insecure-plaintext"],
-    );
-    let (scode, serr) = s.finish();
-    assert_eq!((code, scode), (1, 1));
+    let (err, serr) = both_refuse(&plan, &w, &input, &[], &["--insecure-plaintext"]);
     assert!(serr.contains("without TLS"), "server: {serr}");
     assert!(err.contains("--insecure-plaintext"), "client: {err}");
 }

@@ -387,16 +387,27 @@ fn split_connections_equal_one() {
     check(&plan, shape, 3);
 }
 
+/// Plaintext session waits of `secs` seconds to connect.
+fn plain_waits(secs: u64) -> Waits {
+    Waits {
+        connect: Duration::from_secs(secs),
+        channel: ChannelOptions::default(),
+        tls: None,
+    }
+}
+
+/// A listener on a free loopback port, and its address.
+fn loopback() -> (std::net::TcpListener, String) {
+    let listener = session::listen("127.0.0.1:0").expect("listen");
+    let addr = listener.local_addr().expect("addr").to_string();
+    (listener, addr)
+}
+
 #[test]
 fn a_session_over_loopback_agrees_and_runs() {
     let plan = mixed(40);
-    let listener = session::listen("127.0.0.1:0").expect("listen");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let waits = Waits {
-        connect: Duration::from_secs(10),
-        channel: ChannelOptions::default(),
-        tls: None,
-    };
+    let (listener, addr) = loopback();
+    let waits = plain_waits(10);
     let hash = plan.hash();
     let mut rng = ChaCha20Rng::seed_from_u64(4);
     let x = encodings(&mut rng, 80, 16, 14);
@@ -447,11 +458,7 @@ fn a_session_over_loopback_agrees_and_runs() {
 #[test]
 fn a_session_refuses_disagreements_on_both_sides() {
     let plan = mixed(40);
-    let waits = Waits {
-        connect: Duration::from_secs(10),
-        channel: ChannelOptions::default(),
-        tls: None,
-    };
+    let waits = plain_waits(10);
     // (server hash, server threads, client hash, client threads, client gives up, message)
     type Case = ([u8; 32], u32, [u8; 32], u32, bool, &'static str);
     let cases: [Case; 3] = [
@@ -460,8 +467,7 @@ fn a_session_refuses_disagreements_on_both_sides() {
         ([1; 32], 1, [1; 32], 1, true, "gave up: bad input"),
     ];
     for (sh, st, ch, ct, gave_up, want) in cases {
-        let listener = session::listen("127.0.0.1:0").expect("listen");
-        let addr = listener.local_addr().expect("addr").to_string();
+        let (listener, addr) = loopback();
         let limit = max_batch(&plan) as u64;
         std::thread::scope(|s| {
             let waits = &waits;
@@ -542,13 +548,8 @@ fn shapes_out_of_bounds_are_refused() {
 #[test]
 fn a_stray_connection_does_not_stop_the_server() {
     let plan = mixed(40);
-    let listener = session::listen("127.0.0.1:0").expect("listen");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let waits = Waits {
-        connect: Duration::from_secs(20),
-        channel: ChannelOptions::default(),
-        tls: None,
-    };
+    let (listener, addr) = loopback();
+    let waits = plain_waits(20);
     let hash = plan.hash();
     let limit = max_batch(&plan) as u64;
     std::thread::scope(|s| {
