@@ -40,6 +40,20 @@ pub enum Budget {
     MaxError(f64),
 }
 
+impl Budget {
+    /// The budget a plan's options record (what `compile` writes there).
+    pub fn recorded(options: &serde_json::Value) -> Result<Budget, String> {
+        let b = &options["budget"];
+        if let Some(p) = b["max_accuracy_loss"].as_f64() {
+            Ok(Budget::AccuracyLoss(p))
+        } else if let Some(e) = b["max_error"].as_f64() {
+            Ok(Budget::MaxError(e))
+        } else {
+            Err("the plan records no budget among its options".into())
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     #[error(transparent)]

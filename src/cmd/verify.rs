@@ -29,18 +29,6 @@ pub struct VerifyArgs {
     pub labels: Option<PathBuf>,
 }
 
-/// The budget a plan records.
-fn recorded_budget(plan: &Plan) -> Result<Budget, String> {
-    let b = &plan.options["budget"];
-    if let Some(p) = b["max_accuracy_loss"].as_f64() {
-        Ok(Budget::AccuracyLoss(p))
-    } else if let Some(e) = b["max_error"].as_f64() {
-        Ok(Budget::MaxError(e))
-    } else {
-        Err("the plan records no budget among its options".into())
-    }
-}
-
 /// Where two plans first differ.
 fn first_difference(a: &Plan, b: &Plan) -> String {
     if a.model != b.model {
@@ -88,7 +76,7 @@ pub fn run(args: &VerifyArgs) -> i32 {
             plan.source_hash
         ));
     }
-    let budget = match recorded_budget(&plan) {
+    let budget = match Budget::recorded(&plan.options) {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
