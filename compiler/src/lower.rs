@@ -15,8 +15,7 @@ use std::sync::Arc;
 use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
 use sir_runtime::fixed::Patch;
-use sir_runtime::math::ops::MathOp;
-use sir_runtime::plan::{Io, Op as P, Owner, Plan, PlanError, Sel, Tensor, Trunc};
+use sir_runtime::plan::{Io, MathOp, Op as P, Owner, Plan, PlanError, Sel, TensorDecl, Trunc};
 
 use crate::diag::Span;
 use crate::eval::kernels;
@@ -281,7 +280,7 @@ impl Lower<'_> {
         f: Fmt,
         nonneg: bool,
     ) -> usize {
-        self.plan.tensor(Tensor {
+        self.plan.tensor(TensorDecl {
             name,
             shape: shape.to_vec(),
             owner,
@@ -343,7 +342,7 @@ impl Lower<'_> {
                 sir_runtime::ring::to_signed(sir_runtime::ring::reduce(r as u64, f.bits), f.bits)
             })
             .collect();
-        self.plan.tensor(Tensor {
+        self.plan.tensor(TensorDecl {
             name: None,
             shape: v.shape().to_vec(),
             owner: Owner::Public,
@@ -440,7 +439,7 @@ impl Lower<'_> {
                 self.push(P::Extend, vec![cur], w)?;
                 cur = w;
             }
-            let one = self.plan.tensor(Tensor {
+            let one = self.plan.tensor(TensorDecl {
                 name: None,
                 shape: Vec::new(),
                 owner: Owner::Public,
@@ -488,7 +487,7 @@ impl Lower<'_> {
         let f = self.fmt_of(t);
         let shape = self.shape_of(t);
         let nonneg = self.plan.tensors[t].nonneg;
-        let c = self.plan.tensor(Tensor {
+        let c = self.plan.tensor(TensorDecl {
             name: None,
             shape: Vec::new(),
             owner: Owner::Public,

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use sir_runtime::plan::{Instr, Op, Owner, Plan, PlanError, Sel, Tensor};
+use sir_runtime::plan::{Instr, MathOp, Op, Owner, Plan, PlanError, Sel, TensorDecl};
 
 /// What must agree for two instructions to run as one call.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,13 +27,7 @@ fn groupable(op: &Op) -> bool {
     match op {
         Op::Extend | Op::Truncate { .. } | Op::Mult | Op::Relu => true,
         Op::Math { cols, func } => {
-            *cols == 1
-                && !matches!(
-                    func,
-                    sir_runtime::math::ops::MathOp::Softmax
-                        | sir_runtime::math::ops::MathOp::Layernorm
-                        | sir_runtime::math::ops::MathOp::Argmax
-                )
+            *cols == 1 && !matches!(func, MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax)
         }
         _ => false,
     }
@@ -106,7 +100,7 @@ impl Key {
     }
 }
 
-fn fmt(t: &Tensor) -> (u32, u32, bool) {
+fn fmt(t: &TensorDecl) -> (u32, u32, bool) {
     (t.bits, t.frac, t.nonneg)
 }
 
@@ -131,7 +125,7 @@ fn re_push(plan: &mut Plan, ins: &Instr) -> Result<(), PlanError> {
 /// A shared tensor like `like` with another shape.
 fn shaped(plan: &mut Plan, like: usize, shape: Vec<usize>) -> usize {
     let t = &plan.tensors[like];
-    let t = Tensor {
+    let t = TensorDecl {
         name: t.name.clone(),
         shape,
         owner: Owner::Shared,

@@ -6,7 +6,7 @@ use super::*;
 use crate::fixed::Patch;
 use crate::math::ops::MathOp;
 use crate::net::{Channel, ChannelOptions};
-use crate::plan::{Io, Sel, Tensor as T};
+use crate::plan::{Io, Sel, TensorDecl as T};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 

@@ -3,8 +3,8 @@
 //! same digit widths (chosen by the cost model) as the two-party protocol, which equals it bit
 //! for bit. This is what `sir eval --plan` and the compiler's precision search run.
 
+pub use crate::fixed::Fx;
 use crate::math::Clear;
-pub use crate::math::funcs::Fx;
 use crate::math::ops::MathOp;
 use crate::proto::ProtoError;
 use crate::proto::ops::Params;

@@ -10,6 +10,24 @@ pub mod linear;
 pub mod math;
 use crate::ring;
 
+/// A signed fixed-point format: `bits` wide with `frac` fraction bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Fx {
+    pub bits: u32,
+    pub frac: u32,
+}
+
+impl Fx {
+    pub const fn new(bits: u32, frac: u32) -> Fx {
+        Fx { bits, frac }
+    }
+
+    /// The real number an encoding stands for.
+    pub fn real(self, x: u64) -> f64 {
+        ring::to_signed(ring::reduce(x, self.bits), self.bits) as f64 / (self.frac as f64).exp2()
+    }
+}
+
 /// Millionaires' comparison: 1{x < y} for unsigned ℓ-bit x (the server's) and y (the client's).
 pub fn millionaire(x: u64, y: u64, bits: u32) -> u8 {
     (ring::reduce(x, bits) < ring::reduce(y, bits)) as u8

@@ -26,28 +26,11 @@ use std::sync::{Mutex, OnceLock};
 
 use super::engine::{Clear, Counter, Engine, add_const, not, unsigned};
 use super::table::{self, Curve, Spec};
+use crate::fixed::Fx;
 use crate::fixed::linear::{Format, ceil_log2};
 use crate::proto::ProtoError;
 use crate::proto::mult::{MultParams, WrapHint};
 use crate::ring;
-
-/// A signed fixed-point format: `bits` wide with `frac` fraction bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct Fx {
-    pub bits: u32,
-    pub frac: u32,
-}
-
-impl Fx {
-    pub const fn new(bits: u32, frac: u32) -> Fx {
-        Fx { bits, frac }
-    }
-
-    /// The real number an encoding stands for.
-    pub fn real(self, x: u64) -> f64 {
-        ring::to_signed(ring::reduce(x, self.bits), self.bits) as f64 / (self.frac as f64).exp2()
-    }
-}
 
 /// Tuning knobs of the constructions: public, chosen per call by [`Tuning::best`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

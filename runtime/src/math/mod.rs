@@ -16,5 +16,6 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 
+pub use crate::fixed::Fx;
 pub use engine::{Clear, Counter, Engine};
-pub use funcs::{Fx, Tuning};
+pub use funcs::Tuning;

@@ -6,7 +6,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
 use super::engine::{Clear, Counter, Engine};
-use super::funcs::{self, Fx, Tuning, digit_widths};
+use super::funcs::{self, Tuning, digit_widths};
+use crate::fixed::Fx;
 use crate::proto::lut::Table;
 use crate::proto::ops::{Inputs, Instance, Output, Params};
 use crate::proto::{Cost, Party, ProtoError};

@@ -18,7 +18,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 use crate::fixed::linear::{Format, MatDims};
-use crate::math::ops::MathOp;
+pub use crate::math::ops::MathOp;
 use crate::net::Role;
 use crate::proto::Cost;
 use crate::proto::mult::MultParams;
@@ -53,7 +53,7 @@ pub enum Owner {
 /// A tensor: shape, owner and fixed-point format (two's complement, `bits` wide, `frac`
 /// fraction bits).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Tensor {
+pub struct TensorDecl {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub shape: Vec<usize>,
@@ -68,7 +68,7 @@ pub struct Tensor {
     pub value: Option<Vec<i64>>,
 }
 
-impl Tensor {
+impl TensorDecl {
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
@@ -269,7 +269,7 @@ pub struct Plan {
     /// The options it was compiled with (recorded for `sir verify`).
     #[serde(default)]
     pub options: serde_json::Value,
-    pub tensors: Vec<Tensor>,
+    pub tensors: Vec<TensorDecl>,
     /// The client's inputs, the server's weights and the outputs, in declaration order.
     pub inputs: Vec<Io>,
     pub params: Vec<Io>,
@@ -451,7 +451,7 @@ impl Plan {
     }
 
     /// Adds a tensor; returns its id.
-    pub fn tensor(&mut self, t: Tensor) -> usize {
+    pub fn tensor(&mut self, t: TensorDecl) -> usize {
         self.tensors.push(t);
         self.tensors.len() - 1
     }
@@ -812,8 +812,8 @@ impl Plan {
         let t = |i: usize| &self.tensors[ins.args[i]];
         let out = &self.tensors[ins.out];
         let bad = |why: &str| Err(self.err(k, why));
-        let shared = |x: &Tensor| x.owner == Owner::Shared;
-        let same_fmt = |a: &Tensor, b: &Tensor| a.bits == b.bits && a.frac == b.frac;
+        let shared = |x: &TensorDecl| x.owner == Owner::Shared;
+        let same_fmt = |a: &TensorDecl, b: &TensorDecl| a.bits == b.bits && a.frac == b.frac;
         match &ins.op {
             Op::Share => {
                 if !matches!(t(0).owner, Owner::Client | Owner::Server)

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use super::{Op, Plan, Sel, Tensor, Trunc};
+use super::{Op, Plan, Sel, TensorDecl, Trunc};
 
-fn fmt_tensor(t: &Tensor) -> String {
+fn fmt_tensor(t: &TensorDecl) -> String {
     format!("{}.{}{}", t.bits, t.frac, if t.nonneg { "+" } else { "" })
 }
 

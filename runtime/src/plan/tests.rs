@@ -1,8 +1,8 @@
 use super::clear::{dequantize, quantize, run};
 use super::*;
 
-fn t(name: &str, shape: &[usize], owner: Owner, bits: u32, frac: u32) -> Tensor {
-    Tensor {
+fn t(name: &str, shape: &[usize], owner: Owner, bits: u32, frac: u32) -> TensorDecl {
+    TensorDecl {
         name: Some(name.into()),
         shape: shape.to_vec(),
         owner,
@@ -26,12 +26,12 @@ fn dense_sigmoid() -> Plan {
     let xw = p.tensor(t("xW", &[3], Owner::Shared, 26, 18));
     let tr = p.tensor(t("xW", &[3], Owner::Shared, 20, 12));
     let red = p.tensor(t("xW", &[3], Owner::Shared, 16, 12));
-    let b = p.tensor(Tensor {
+    let b = p.tensor(TensorDecl {
         value: Some(vec![410, -410, 0]),
         ..t("b", &[3], Owner::Public, 16, 12)
     });
     let pre = p.tensor(t("pre", &[3], Owner::Shared, 16, 12));
-    let y = p.tensor(Tensor {
+    let y = p.tensor(TensorDecl {
         nonneg: true,
         ..t("y", &[3], Owner::Shared, 16, 12)
     });
@@ -264,7 +264,7 @@ fn hostile_plans_are_refused_before_running() {
     refuse(&p, "building block");
     // A product with a public constant that widens the ring is not local.
     let mut p = good.clone();
-    let c = p.tensor(Tensor {
+    let c = p.tensor(TensorDecl {
         value: Some(vec![2]),
         ..t("c", &[], Owner::Public, 8, 0)
     });
