@@ -4,10 +4,10 @@ use std::io::Write as _;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use sir_runtime::bench::{
+use sir_runtime::testkit::bench::{
     OpBenchConfig, OpBenchReport, OtBenchConfig, OtBenchReport, bench_op, bench_ot,
 };
-use sir_runtime::proto::ops::{ALL, Op, Params};
+use sir_runtime::testkit::ops::{ALL, Operation, Params};
 use std::path::{Path, PathBuf};
 
 /// What `sir bench` can measure.
@@ -153,18 +153,18 @@ pub fn run(cmd: BenchCmd) -> i32 {
             reps,
             json,
         } => {
-            let ops: Vec<Op> = if name == "all" {
+            let ops: Vec<Operation> = if name == "all" {
                 ALL.iter()
                     .copied()
-                    .chain(sir_runtime::math::ops::ALL.map(Op::Math))
+                    .chain(sir_runtime::testkit::math_ops::ALL.map(Operation::Math))
                     .collect()
-            } else if let Some(op) = Op::from_name(&name) {
+            } else if let Some(op) = Operation::from_name(&name) {
                 vec![op]
             } else {
                 let names: Vec<&str> = ALL
                     .iter()
                     .copied()
-                    .chain(sir_runtime::math::ops::ALL.map(Op::Math))
+                    .chain(sir_runtime::testkit::math_ops::ALL.map(Operation::Math))
                     .map(|o| o.name())
                     .collect();
                 eprintln!(
@@ -566,7 +566,7 @@ mod tests {
             2
         );
         let r = bench_op(&OpBenchConfig {
-            op: Op::Relu,
+            op: Operation::Relu,
             params: Params::bits(32),
             n: 1000,
             threads: 1,
@@ -579,7 +579,7 @@ mod tests {
         assert_eq!(v["cost_exact"], true);
         assert_eq!(
             v["bytes_server"].as_u64().unwrap() + v["bytes_client"].as_u64().unwrap(),
-            Op::Relu.cost(1000, &Params::bits(32)).total_bytes()
+            Operation::Relu.cost(1000, &Params::bits(32)).total_bytes()
         );
         assert_eq!(
             run(BenchCmd::Ot {

@@ -4,8 +4,8 @@
 use super::session::{self, Offer, Waits};
 use super::*;
 use crate::fixed::Patch;
-use crate::math::ops::MathOp;
 use crate::net::{Channel, ChannelOptions};
+use crate::plan::MathOp;
 use crate::plan::{Io, Sel, TensorDecl as T};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};

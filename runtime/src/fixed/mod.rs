@@ -7,7 +7,6 @@
 
 pub mod ext;
 pub mod linear;
-pub mod math;
 use crate::ring;
 
 /// A signed fixed-point format: `bits` wide with `frac` fraction bits.

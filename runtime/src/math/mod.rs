@@ -10,7 +10,6 @@
 
 pub mod engine;
 pub mod funcs;
-pub mod ops;
 pub mod table;
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 use super::funcs::*;
-use super::ops::{self, MathOp};
 use super::*;
 use crate::math::engine::Engine;
-use crate::proto::ops::{Op, Params};
+use crate::plan::MathOp;
 use crate::proto::tests::{Case, check_cases};
+use crate::testkit::math_ops::{self as ops, MathEntry};
+use crate::testkit::ops::{Operation, Params};
 
 type F = fn(&mut Clear, &[u64], Fx, Fx, Tuning) -> Result<Vec<u64>, crate::proto::ProtoError>;
 
@@ -251,7 +252,7 @@ fn two_party_equals_cleartext_and_cost() {
             ],
         };
         for p in ps {
-            if op.check(&p).is_err() {
+            if op.check_args(&p).is_err() {
                 continue;
             }
             if op == MathOp::Digdec || op == MathOp::Msnzb {
@@ -278,7 +279,7 @@ fn two_party_equals_cleartext_and_cost() {
                 } else {
                     p
                 };
-                cases.push((Op::Math(op), p, n));
+                cases.push((Operation::Math(op), p, n));
             }
         }
     }
@@ -392,7 +393,7 @@ fn every_format_runs_or_is_refused() {
                         };
                         let p = Params { bits: bi, ..p };
                         let r = std::panic::catch_unwind(|| {
-                            if op.check(&p).is_err() {
+                            if op.check_args(&p).is_err() {
                                 return 0;
                             }
                             let inst = op.instance(&mut ChaCha20Rng::from_seed([3; 32]), 37, &p);

@@ -6,10 +6,11 @@
 //! maps ([`gather`]): the same map moves plain values here and each party's shares in the
 //! two-party run, which is why they cost nothing.
 
+use super::MathParams;
 use super::{Op, Owner, Plan, PlanError, Sel, Trunc};
 use crate::fixed;
+use crate::fixed::Fx;
 use crate::fixed::linear::Format;
-use crate::fixed::math::{Fx, apply};
 use crate::ring;
 
 /// A real number's encoding in a format: rounded to nearest, saturated to the range.
@@ -385,14 +386,16 @@ pub(crate) fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, P
                 bits,
             )
         }
-        Op::Math { func, cols } => apply(
-            *func,
-            args[0],
-            Fx::new(t(0).bits, t(0).frac),
-            Fx::new(bits, out.frac),
-            *cols,
-        )
-        .map_err(|e| plan.err(k, e.to_string()))?,
+        Op::Math { func, cols } => func
+            .clear(
+                args[0],
+                &MathParams::new(
+                    Fx::new(t(0).bits, t(0).frac),
+                    Fx::new(bits, out.frac),
+                    *cols,
+                ),
+            )
+            .map_err(|e| plan.err(k, e.to_string()))?,
         Op::Relu => args[0].iter().map(|&a| fixed::relu(a, bits)).collect(),
         Op::Poly { coeffs } => {
             let c: Vec<u64> = coeffs

@@ -10,6 +10,7 @@
 //! recorded cost is what the instruction costs.
 
 pub mod clear;
+pub mod math;
 pub mod render;
 
 #[cfg(test)]
@@ -17,12 +18,13 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use math::{MathOp, MathParams};
+
+use crate::fixed::Fx;
 use crate::fixed::linear::{Format, MatDims};
-pub use crate::math::ops::MathOp;
 use crate::net::Role;
 use crate::proto::Cost;
 use crate::proto::mult::MultParams;
-use crate::proto::ops::Params;
 
 /// The plan format's version; a plan of another version is refused.
 pub const VERSION: u32 = 1;
@@ -657,17 +659,10 @@ impl Plan {
         }
     }
 
-    pub(crate) fn math_params(&self, k: usize, cols: usize) -> Params {
+    pub(crate) fn math_params(&self, k: usize, cols: usize) -> MathParams {
         let ins = &self.instrs[k];
         let (x, out) = (&self.tensors[ins.args[0]], &self.tensors[ins.out]);
-        Params {
-            bits_in: Some(x.bits),
-            frac_in: Some(x.frac),
-            bits_out: Some(out.bits),
-            frac_out: Some(out.frac),
-            dims: Some([1, cols.max(1), 1]),
-            ..Params::bits(x.bits)
-        }
+        MathParams::new(Fx::new(x.bits, x.frac), Fx::new(out.bits, out.frac), cols)
     }
 
     /// Validates the whole plan: every instruction's operands, shapes and formats, the sizes,
@@ -1011,20 +1006,17 @@ impl Plan {
                 if x.numel() > MAX_MATH_ELEMENTS {
                     return bad("applies a math function to more than 2^22 elements at once");
                 }
-                if matches!(func, MathOp::Lut | MathOp::Digdec | MathOp::Msnzb) {
+                if func.is_building_block() {
                     return bad("is a building block, not a plan instruction");
                 }
-                let row = matches!(
-                    func,
-                    MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax | MathOp::Max
-                );
+                let row = func.is_row();
                 let last = x.shape.last().copied().unwrap_or(1);
                 let rows_ok = if row {
                     *cols == last && last >= 1
                 } else {
                     *cols == 1
                 };
-                let want = if matches!(func, MathOp::Argmax | MathOp::Max) {
+                let want = if func.reduces_row() {
                     let mut s = x.shape.clone();
                     s.pop();
                     s

@@ -4,9 +4,9 @@
 //! `cost` exactly. All cases of one operation run in one session (so the calls also check
 //! that consecutive protocols leave the channel in step).
 
-use super::ext_ops::{ALL_EXT, ExtOp};
-use super::ops::{Op, Params};
 use super::tests::{Case, check_cases};
+use crate::testkit::ext_ops::{ALL_EXT, ExtOp};
+use crate::testkit::ops::{Operation, Params};
 
 const WIDTHS: [u32; 10] = [1, 2, 7, 8, 16, 31, 32, 37, 63, 64];
 const SHIFTS: [u32; 4] = [1, 7, 12, 16];
@@ -61,7 +61,7 @@ fn cases(op: ExtOp) -> Vec<(Params, usize)> {
 fn check(e: ExtOp) {
     let cases: Vec<Case> = cases(e)
         .into_iter()
-        .map(|(p, n)| (Op::Ext(e), p, n))
+        .map(|(p, n)| (Operation::Ext(e), p, n))
         .collect();
     check_cases(&cases);
 }
@@ -125,12 +125,12 @@ fn trunc_known_msb_variants_match_fixed_and_cost() {
 #[test]
 fn registered_and_known_msb_saves() {
     for e in ALL_EXT {
-        assert_eq!(Op::from_name(e.name()), Some(Op::Ext(e)));
+        assert_eq!(Operation::from_name(e.name()), Some(Operation::Ext(e)));
     }
     let ext = params(32, Some(16), Some(32), None);
     let tr = params(32, None, None, Some(12));
     let n = 1 << 16;
-    let c = |e: ExtOp, p: &Params| Op::Ext(e).cost(n, p).total_bytes();
+    let c = |e: ExtOp, p: &Params| Operation::Ext(e).cost(n, p).total_bytes();
     assert!(c(ExtOp::SextKnownMsb, &ext) < c(ExtOp::SextSharedMsb, &ext));
     assert!(c(ExtOp::SextSharedMsb, &ext) < c(ExtOp::Sext, &ext));
     assert!(c(ExtOp::ArsKnownMsb, &tr) < c(ExtOp::ArsSharedMsb, &tr));
@@ -153,7 +153,7 @@ fn batches_across_extension_chunks() {
         (ExtOp::Zext, params(37, Some(31), Some(37), None)),
     ]
     .into_iter()
-    .map(|(e, p)| (Op::Ext(e), p, n))
+    .map(|(e, p)| (Operation::Ext(e), p, n))
     .collect();
     check_cases(&cases);
 }

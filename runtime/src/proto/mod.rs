@@ -13,16 +13,13 @@
 pub mod bool;
 pub mod digdec;
 pub mod ext;
-pub mod ext_ops;
 pub mod linear;
 pub mod lut;
 pub mod millionaire;
 pub mod mult;
-pub mod ops;
 pub mod poly;
 pub mod relu;
 pub mod share;
-pub mod testing;
 pub mod trunc;
 
 #[cfg(test)]

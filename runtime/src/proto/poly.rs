@@ -328,7 +328,7 @@ mod tests {
     use super::*;
     use crate::fixed;
     use crate::net::Stats;
-    use crate::proto::testing::{run_mem, run_tcp};
+    use crate::testkit::pair::{run_mem, run_tcp};
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 

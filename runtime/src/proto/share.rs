@@ -149,7 +149,7 @@ pub fn add_public(role: Role, x: &[u64], c: u64, bits: u32) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::testing::run_mem;
+    use crate::testkit::pair::run_mem;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 

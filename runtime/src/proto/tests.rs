@@ -5,20 +5,20 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use super::ops::{ALL, Op, Params};
-use super::testing::run_mem;
 use super::{Cost, Party, ProtoError};
 use crate::net::Stats;
+use crate::testkit::ops::{ALL, Operation, Params};
+use crate::testkit::pair::run_mem;
 
 const WIDTHS: [u32; 10] = [1, 2, 7, 8, 16, 31, 32, 37, 63, 64];
 const SIZES: [usize; 3] = [1, 3, 1000];
 const MULT_WIDTHS: [u32; 9] = [1, 2, 8, 16, 31, 32, 37, 63, 64];
 const MATMUL_SHAPES: [[usize; 3]; 3] = [[1, 1, 1], [3, 5, 7], [1, 100, 35]];
 
-fn cases(op: Op) -> Vec<(Params, usize)> {
+fn cases(op: Operation) -> Vec<(Params, usize)> {
     match op {
         // m×m→ℓ at ℓ = 2m (capped at 64), ℓ = m (the ring product) and m < ℓ < 2m.
-        Op::Mult => {
+        Operation::Mult => {
             return MULT_WIDTHS
                 .iter()
                 .flat_map(|&m| {
@@ -36,7 +36,7 @@ fn cases(op: Op) -> Vec<(Params, usize)> {
                 })
                 .collect();
         }
-        Op::Matmul => {
+        Operation::Matmul => {
             return MATMUL_SHAPES
                 .iter()
                 .flat_map(|&d| {
@@ -55,7 +55,7 @@ fn cases(op: Op) -> Vec<(Params, usize)> {
     }
     let widths: &[u32] = match op {
         // The width only matters for the packing of ℓ-bit values.
-        Op::And => &[1],
+        Operation::And => &[1],
         _ => &WIDTHS,
     };
     widths
@@ -66,7 +66,7 @@ fn cases(op: Op) -> Vec<(Params, usize)> {
 
 /// The seed of one case's inputs: every parameter and the operation's name take part, so no
 /// two cases share inputs.
-pub(crate) fn seed(op: Op, params: &Params, n: usize) -> [u8; 32] {
+pub(crate) fn seed(op: Operation, params: &Params, n: usize) -> [u8; 32] {
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&(n as u64).to_le_bytes());
     s[8] = params.bits as u8;
@@ -84,7 +84,7 @@ pub(crate) fn seed(op: Op, params: &Params, n: usize) -> [u8; 32] {
 }
 
 /// One case: an operation, its parameters and a size.
-pub(crate) type Case = (Op, Params, usize);
+pub(crate) type Case = (Operation, Params, usize);
 
 /// Runs every case in one session (so consecutive protocols must also leave the channel in
 /// step) and returns, per case, both parties' outputs and the measured cost.
@@ -157,70 +157,70 @@ pub(crate) fn check_cases(cases: &[Case]) {
     }
 }
 
-fn check(op: Op) {
+fn check(op: Operation) {
     let cases: Vec<Case> = cases(op).into_iter().map(|(p, n)| (op, p, n)).collect();
     check_cases(&cases);
 }
 
 #[test]
 fn millionaire_matches_fixed_and_cost() {
-    check(Op::Millionaire);
+    check(Operation::Millionaire);
 }
 
 #[test]
 fn wrap_matches_fixed_and_cost() {
-    check(Op::Wrap);
+    check(Operation::Wrap);
 }
 
 #[test]
 fn wrap_and_all_ones_matches_fixed_and_cost() {
-    check(Op::WrapAllOnes);
+    check(Operation::WrapAllOnes);
 }
 
 #[test]
 fn msb_matches_fixed_and_cost() {
-    check(Op::Msb);
+    check(Operation::Msb);
 }
 
 #[test]
 fn drelu_matches_fixed_and_cost() {
-    check(Op::Drelu);
+    check(Operation::Drelu);
 }
 
 #[test]
 fn relu_matches_fixed_and_cost() {
-    check(Op::Relu);
+    check(Operation::Relu);
 }
 
 #[test]
 fn and_matches_fixed_and_cost() {
-    check(Op::And);
+    check(Operation::And);
 }
 
 #[test]
 fn b2a_matches_fixed_and_cost() {
-    check(Op::B2a);
+    check(Operation::B2a);
 }
 
 #[test]
 fn mux_matches_fixed_and_cost() {
-    check(Op::Mux);
+    check(Operation::Mux);
 }
 
 #[test]
 fn mult_matches_fixed_and_cost() {
-    check(Op::Mult);
+    check(Operation::Mult);
 }
 
 #[test]
 fn matmul_matches_fixed_and_cost() {
-    check(Op::Matmul);
+    check(Operation::Matmul);
 }
 
 #[test]
 fn every_op_has_a_name_and_nonzero_cost() {
     for op in ALL {
-        assert_eq!(Op::from_name(op.name()), Some(op));
+        assert_eq!(Operation::from_name(op.name()), Some(op));
         assert!(
             op.cost(1000, &Params::bits(32)).total_bytes() > 0,
             "{}",
@@ -234,15 +234,15 @@ fn every_op_has_a_name_and_nonzero_cost() {
 /// on every element (it would if a protocol leaked the value into one share).
 #[test]
 fn outputs_are_masked() {
-    let cases: Vec<Case> = cases(Op::Relu)
+    let cases: Vec<Case> = cases(Operation::Relu)
         .into_iter()
-        .map(|(p, n)| (Op::Relu, p, n))
+        .map(|(p, n)| (Operation::Relu, p, n))
         .collect();
     for ((_, params, n), (_s, c, _)) in cases.iter().zip(run_cases(&cases)) {
         let (params, n) = (*params, *n);
         if n == 1000 && params.bits >= 16 {
-            let mut rng = ChaCha20Rng::from_seed(seed(Op::Relu, &params, n));
-            let inst = Op::Relu.instance(&mut rng, n, &params);
+            let mut rng = ChaCha20Rng::from_seed(seed(Operation::Relu, &params, n));
+            let inst = Operation::Relu.instance(&mut rng, n, &params);
             let same = c.iter().zip(&inst.expected).filter(|(a, b)| a == b).count();
             assert!(
                 same < 10,
@@ -259,7 +259,13 @@ fn outputs_are_masked() {
 fn batches_across_extension_chunks() {
     let n = (1 << 14) + 5;
     let params = Params::bits(37);
-    let ops = [Op::Relu, Op::WrapAllOnes, Op::And, Op::B2a, Op::Mux];
+    let ops = [
+        Operation::Relu,
+        Operation::WrapAllOnes,
+        Operation::And,
+        Operation::B2a,
+        Operation::Mux,
+    ];
     let cases: Vec<Case> = ops.into_iter().map(|op| (op, params, n)).collect();
     check_cases(&cases);
 }

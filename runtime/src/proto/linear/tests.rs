@@ -6,7 +6,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::*;
 use crate::fixed::linear as fl;
-use crate::proto::testing::{PairRun, run_mem};
+use crate::testkit::pair::{PairRun, run_mem};
 
 fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
@@ -680,7 +680,7 @@ fn linear_figures() {
     {
         let mut times = Vec::new();
         for _ in 0..reps {
-            let run = crate::proto::testing::run_tcp(|p| {
+            let run = crate::testkit::pair::run_tcp(|p| {
                 f(p)?;
                 let t0 = Instant::now();
                 let r = f(p)?;

@@ -311,8 +311,8 @@ mod tests {
 /// What `bench_op` runs.
 #[derive(Clone, Debug)]
 pub struct OpBenchConfig {
-    pub op: crate::proto::ops::Op,
-    pub params: crate::proto::ops::Params,
+    pub op: crate::testkit::ops::Operation,
+    pub params: crate::testkit::ops::Params,
     /// Elements per call (split over the threads).
     pub n: usize,
     /// Connections, each with one thread per party and its own OT engines.
@@ -325,7 +325,7 @@ pub struct OpBenchConfig {
 #[derive(Clone, Debug)]
 pub struct OpBenchReport {
     pub op: &'static str,
-    pub params: crate::proto::ops::Params,
+    pub params: crate::testkit::ops::Params,
     pub n: usize,
     pub threads: usize,
     /// Bytes each party sent in one call (all connections).
@@ -357,7 +357,8 @@ impl OpBenchReport {
 /// random inputs (edge values first), and checks results against `fixed` and traffic
 /// against `cost`.
 pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::ProtoError> {
-    use crate::proto::{Cost, testing::run_tcp};
+    use crate::proto::Cost;
+    use crate::testkit::pair::run_tcp;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 

@@ -1,20 +1,22 @@
 //! The registry of benchmarkable and testable operations: for each name, how to draw inputs
 //! (with edge values), how to run the protocol, what `fixed` says the result is, and the
 //! exact cost. `sir bench op` and the property tests both go through it, so a new family is
-//! one more [`Op`] variant and one more arm per method.
+//! one more [`Operation`] variant and one more arm per method.
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
 use super::ext_ops::ExtOp;
-use super::{Cost, Party, ProtoError, bool as pbool, millionaire, mult, relu};
+use super::math_ops::{self, MathEntry};
+use super::mult_ops;
 use crate::fixed;
-use crate::math::ops::MathOp;
+use crate::plan::MathOp;
+use crate::proto::{Cost, Party, ProtoError, bool as pbool, millionaire, mult, relu};
 use crate::ring;
 
 /// An operation by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
+pub enum Operation {
     Millionaire,
     Wrap,
     WrapAllOnes,
@@ -28,37 +30,37 @@ pub enum Op {
     Matmul,
     /// The extension and truncation family ([`super::ext_ops`]).
     Ext(ExtOp),
-    /// The math library ([`crate::math::ops`]).
+    /// The math library ([`super::math_ops`]).
     Math(MathOp),
 }
 
 /// Every registered operation, in the order `sir bench op all` runs them.
-pub const ALL: [Op; 25] = [
-    Op::Relu,
-    Op::Drelu,
-    Op::Msb,
-    Op::And,
-    Op::B2a,
-    Op::Mux,
-    Op::Wrap,
-    Op::WrapAllOnes,
-    Op::Millionaire,
-    Op::Mult,
-    Op::Matmul,
-    Op::Ext(ExtOp::Zext),
-    Op::Ext(ExtOp::Sext),
-    Op::Ext(ExtOp::ZextKnownMsb),
-    Op::Ext(ExtOp::SextKnownMsb),
-    Op::Ext(ExtOp::ZextSharedMsb),
-    Op::Ext(ExtOp::SextSharedMsb),
-    Op::Ext(ExtOp::TruncReduce),
-    Op::Ext(ExtOp::Lrs),
-    Op::Ext(ExtOp::Ars),
-    Op::Ext(ExtOp::ArsRound),
-    Op::Ext(ExtOp::LrsKnownMsb),
-    Op::Ext(ExtOp::ArsKnownMsb),
-    Op::Ext(ExtOp::LrsSharedMsb),
-    Op::Ext(ExtOp::ArsSharedMsb),
+pub const ALL: [Operation; 25] = [
+    Operation::Relu,
+    Operation::Drelu,
+    Operation::Msb,
+    Operation::And,
+    Operation::B2a,
+    Operation::Mux,
+    Operation::Wrap,
+    Operation::WrapAllOnes,
+    Operation::Millionaire,
+    Operation::Mult,
+    Operation::Matmul,
+    Operation::Ext(ExtOp::Zext),
+    Operation::Ext(ExtOp::Sext),
+    Operation::Ext(ExtOp::ZextKnownMsb),
+    Operation::Ext(ExtOp::SextKnownMsb),
+    Operation::Ext(ExtOp::ZextSharedMsb),
+    Operation::Ext(ExtOp::SextSharedMsb),
+    Operation::Ext(ExtOp::TruncReduce),
+    Operation::Ext(ExtOp::Lrs),
+    Operation::Ext(ExtOp::Ars),
+    Operation::Ext(ExtOp::ArsRound),
+    Operation::Ext(ExtOp::LrsKnownMsb),
+    Operation::Ext(ExtOp::ArsKnownMsb),
+    Operation::Ext(ExtOp::LrsSharedMsb),
+    Operation::Ext(ExtOp::ArsSharedMsb),
 ];
 
 /// Public parameters of one operation call. Families with input/output widths, shifts or
@@ -147,38 +149,38 @@ pub struct Instance {
     pub max_ulp: Option<f64>,
 }
 
-impl Op {
+impl Operation {
     pub fn name(self) -> &'static str {
         match self {
-            Op::Millionaire => "millionaire",
-            Op::Wrap => "wrap",
-            Op::WrapAllOnes => "wrap_ones",
-            Op::Msb => "msb",
-            Op::Drelu => "drelu",
-            Op::Relu => "relu",
-            Op::And => "and",
-            Op::B2a => "b2a",
-            Op::Mux => "mux",
-            Op::Ext(e) => e.name(),
-            Op::Math(m) => m.name(),
-            Op::Mult => "mult",
-            Op::Matmul => "matmul",
+            Operation::Millionaire => "millionaire",
+            Operation::Wrap => "wrap",
+            Operation::WrapAllOnes => "wrap_ones",
+            Operation::Msb => "msb",
+            Operation::Drelu => "drelu",
+            Operation::Relu => "relu",
+            Operation::And => "and",
+            Operation::B2a => "b2a",
+            Operation::Mux => "mux",
+            Operation::Ext(e) => e.name(),
+            Operation::Math(m) => m.name(),
+            Operation::Mult => "mult",
+            Operation::Matmul => "matmul",
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Op> {
+    pub fn from_name(name: &str) -> Option<Operation> {
         ALL.into_iter()
-            .chain(crate::math::ops::ALL.map(Op::Math))
+            .chain(math_ops::ALL.map(Operation::Math))
             .find(|o| o.name() == name)
     }
 
     /// Whether `params` make sense for this operation.
     pub fn check(self, params: &Params) -> Result<(), ProtoError> {
-        if let Op::Ext(e) = self {
+        if let Operation::Ext(e) = self {
             return e.check(params);
         }
-        if let Op::Math(m) = self {
-            return m.check(params);
+        if let Operation::Math(m) = self {
+            return m.check_args(params);
         }
         if !(1..=64).contains(&params.bits) {
             return Err(ProtoError::Argument(format!(
@@ -192,12 +194,12 @@ impl Op {
 
     pub fn output(self, params: &Params) -> Output {
         match self {
-            Op::Ext(e) => e.output(params),
-            Op::Math(m) => m.output(params),
-            Op::Relu | Op::B2a | Op::Mux => Output::Arith(params.bits),
-            Op::Mult => Output::Arith(mult::registry::mult_params(params).out_bits),
-            Op::Matmul => Output::Arith(mult::registry::matmul_params(params).out_bits),
-            Op::WrapAllOnes => Output::BoolPair,
+            Operation::Ext(e) => e.output(params),
+            Operation::Math(m) => m.output(params),
+            Operation::Relu | Operation::B2a | Operation::Mux => Output::Arith(params.bits),
+            Operation::Mult => Output::Arith(mult_ops::mult_params(params).out_bits),
+            Operation::Matmul => Output::Arith(mult_ops::matmul_params(params).out_bits),
+            Operation::WrapAllOnes => Output::BoolPair,
             _ => Output::Bool,
         }
     }
@@ -206,19 +208,19 @@ impl Op {
     pub fn cost(self, n: usize, params: &Params) -> Cost {
         let bits = params.bits;
         match self {
-            Op::Millionaire => millionaire::cost(n, bits),
-            Op::Wrap => relu::wrap_cost(n, bits),
-            Op::WrapAllOnes => relu::wrap_and_all_ones_cost(n, bits),
-            Op::Msb | Op::Drelu => relu::msb_cost(n, bits),
-            Op::Relu => relu::relu_cost(n, bits),
-            Op::And => pbool::and_cost(n),
-            Op::B2a => pbool::b2a_cost(n, bits),
-            Op::Mux => pbool::mux_cost(n, bits),
-            Op::Ext(e) => e.cost(n, params),
-            Op::Math(m) => m.cost(n, params),
-            Op::Mult => mult::mult_cost(n, &mult::registry::mult_params(params)),
-            Op::Matmul if n == 0 => Cost::ZERO,
-            Op::Matmul => mult::matmul_full_cost(&mult::registry::matmul_params(params)),
+            Operation::Millionaire => millionaire::cost(n, bits),
+            Operation::Wrap => relu::wrap_cost(n, bits),
+            Operation::WrapAllOnes => relu::wrap_and_all_ones_cost(n, bits),
+            Operation::Msb | Operation::Drelu => relu::msb_cost(n, bits),
+            Operation::Relu => relu::relu_cost(n, bits),
+            Operation::And => pbool::and_cost(n),
+            Operation::B2a => pbool::b2a_cost(n, bits),
+            Operation::Mux => pbool::mux_cost(n, bits),
+            Operation::Ext(e) => e.cost(n, params),
+            Operation::Math(m) => m.cost(n, params),
+            Operation::Mult => mult::mult_cost(n, &mult_ops::mult_params(params)),
+            Operation::Matmul if n == 0 => Cost::ZERO,
+            Operation::Matmul => mult::matmul_full_cost(&mult_ops::matmul_params(params)),
         }
     }
 
@@ -228,26 +230,28 @@ impl Op {
         let to_bits = |v: &[u64]| -> Vec<u8> { v.iter().map(|&b| (b & 1) as u8).collect() };
         let widen = |v: Vec<u8>| -> Vec<u64> { v.into_iter().map(u64::from).collect() };
         Ok(match self {
-            Op::Millionaire => widen(millionaire::millionaire(p, &inp.a, bits)?),
-            Op::Wrap => widen(relu::wrap(p, &inp.a, bits)?),
-            Op::WrapAllOnes => {
+            Operation::Millionaire => widen(millionaire::millionaire(p, &inp.a, bits)?),
+            Operation::Wrap => widen(relu::wrap(p, &inp.a, bits)?),
+            Operation::WrapAllOnes => {
                 let (w, e) = relu::wrap_and_all_ones(p, &inp.a, bits)?;
                 w.iter()
                     .zip(&e)
                     .map(|(&w, &e)| (w | e << 1) as u64)
                     .collect()
             }
-            Op::Msb => widen(relu::msb(p, &inp.a, bits)?),
-            Op::Drelu => widen(relu::drelu(p, &inp.a, bits)?),
-            Op::Relu => relu::relu(p, &inp.a, bits)?,
-            Op::And => widen(pbool::and(p, &to_bits(&inp.a), &to_bits(&inp.b))?),
-            Op::B2a => pbool::b2a(p, &to_bits(&inp.a), bits)?,
-            Op::Mux => pbool::mux(p, &to_bits(&inp.a), &inp.b, bits, crate::net::Role::Client)?,
-            Op::Ext(e) => e.run(p, inp, params)?,
-            Op::Math(m) => m.run(p, inp, params)?,
-            Op::Mult => mult::mult(p, &mult::registry::mult_params(params), &inp.a, &inp.b)?,
-            Op::Matmul => {
-                mult::matmul_full(p, &mult::registry::matmul_params(params), &inp.a, &inp.b)?
+            Operation::Msb => widen(relu::msb(p, &inp.a, bits)?),
+            Operation::Drelu => widen(relu::drelu(p, &inp.a, bits)?),
+            Operation::Relu => relu::relu(p, &inp.a, bits)?,
+            Operation::And => widen(pbool::and(p, &to_bits(&inp.a), &to_bits(&inp.b))?),
+            Operation::B2a => pbool::b2a(p, &to_bits(&inp.a), bits)?,
+            Operation::Mux => {
+                pbool::mux(p, &to_bits(&inp.a), &inp.b, bits, crate::net::Role::Client)?
+            }
+            Operation::Ext(e) => e.run(p, inp, params)?,
+            Operation::Math(m) => m.run(p, inp, params)?,
+            Operation::Mult => mult::mult(p, &mult_ops::mult_params(params), &inp.a, &inp.b)?,
+            Operation::Matmul => {
+                mult::matmul_full(p, &mult_ops::matmul_params(params), &inp.a, &inp.b)?
             }
         })
     }
@@ -296,11 +300,11 @@ impl Op {
         };
         let inputs = |a: Vec<u64>, b: Vec<u64>| Inputs { a, b };
         match self {
-            Op::Ext(e) => e.instance(rng, n, params),
-            Op::Math(m) => m.instance(rng, n, params),
-            Op::Mult => mult::registry::mult_instance(rng, n, params),
-            Op::Matmul => mult::registry::matmul_instance(rng, params),
-            Op::Millionaire | Op::Wrap | Op::WrapAllOnes => {
+            Operation::Ext(e) => e.instance(rng, n, params),
+            Operation::Math(m) => m.instance(rng, n, params),
+            Operation::Mult => mult_ops::mult_instance(rng, n, params),
+            Operation::Matmul => mult_ops::matmul_instance(rng, params),
+            Operation::Millionaire | Operation::Wrap | Operation::WrapAllOnes => {
                 let x = values(rng);
                 let mut y = values(rng);
                 // Equal pairs and neighbours exercise the eq path of the tree; for the wraps,
@@ -308,7 +312,7 @@ impl Op {
                 for i in 0..n.min(16) {
                     let d = (i as u64 % 3).wrapping_sub(1);
                     y[i] = match self {
-                        Op::Millionaire => ring::add(x[i], d, bits),
+                        Operation::Millionaire => ring::add(x[i], d, bits),
                         _ => ring::add(ring::mask(bits) ^ x[i], d, bits),
                     };
                 }
@@ -316,8 +320,8 @@ impl Op {
                     .iter()
                     .zip(&y)
                     .map(|(&a, &b)| match self {
-                        Op::Millionaire => fixed::millionaire(a, b, bits) as u64,
-                        Op::Wrap => fixed::wrap(a, b, bits) as u64,
+                        Operation::Millionaire => fixed::millionaire(a, b, bits) as u64,
+                        Operation::Wrap => fixed::wrap(a, b, bits) as u64,
                         _ => {
                             let (w, e) = fixed::wrap_and_all_ones(a, b, bits);
                             (w | e << 1) as u64
@@ -331,14 +335,14 @@ impl Op {
                     max_ulp: None,
                 }
             }
-            Op::Msb | Op::Drelu | Op::Relu => {
+            Operation::Msb | Operation::Drelu | Operation::Relu => {
                 let x = values(rng);
                 let (s, c) = share(rng, &x, bits);
                 let expected = x
                     .iter()
                     .map(|&v| match self {
-                        Op::Msb => fixed::msb(v, bits) as u64,
-                        Op::Drelu => fixed::drelu(v, bits) as u64,
+                        Operation::Msb => fixed::msb(v, bits) as u64,
+                        Operation::Drelu => fixed::drelu(v, bits) as u64,
                         _ => fixed::relu(v, bits),
                     })
                     .collect();
@@ -349,7 +353,7 @@ impl Op {
                     max_ulp: None,
                 }
             }
-            Op::And => {
+            Operation::And => {
                 let x: Vec<u64> = (0..n).map(|_| rng.next_u64() & 1).collect();
                 let y: Vec<u64> = (0..n).map(|_| rng.next_u64() & 1).collect();
                 let (xs, xc) = bool_share(rng, &x);
@@ -366,7 +370,7 @@ impl Op {
                     max_ulp: None,
                 }
             }
-            Op::B2a => {
+            Operation::B2a => {
                 let x: Vec<u64> = (0..n).map(|_| rng.next_u64() & 1).collect();
                 let (s, c) = bool_share(rng, &x);
                 let expected = x.iter().map(|&b| fixed::b2a(b as u8, bits)).collect();
@@ -377,7 +381,7 @@ impl Op {
                     max_ulp: None,
                 }
             }
-            Op::Mux => {
+            Operation::Mux => {
                 let b: Vec<u64> = (0..n)
                     .map(|i| (rng.next_u64() | (i < 10) as u64) & 1)
                     .collect();

@@ -2,8 +2,8 @@
 //! this thread, the client on another, over an in-memory or loopback TCP channel pair, with
 //! the communication of the protocol itself (setup excluded) measured on the channels.
 
-use super::{Cost, Party, ProtoError};
 use crate::net::{Channel, ChannelOptions, Role, Stats};
+use crate::proto::{Cost, Party, ProtoError};
 
 /// What one two-party run returns: each party's result and the communication of the body.
 #[derive(Debug)]

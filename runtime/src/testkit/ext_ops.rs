@@ -9,11 +9,11 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
-use super::ext::{self, KnownMsb};
 use super::ops::{Inputs, Instance, Output, Params};
-use super::trunc;
-use super::{Cost, Party, ProtoError};
 use crate::fixed::ext as fx;
+use crate::proto::ext::{self, KnownMsb};
+use crate::proto::trunc;
+use crate::proto::{Cost, Party, ProtoError};
 use crate::ring;
 
 /// One operation of the family.
