@@ -331,7 +331,7 @@ pub fn execute(
             plan.tensors[ins.out].bits,
         )
         .map_err(at)?;
-        parties[0].ch.flush().map_err(|e| at(e.into()))?;
+        parties[0].io.end_flight().map_err(|e| at(e.into()))?;
         tuples[k] = Some(t);
         let d = parties[0].stats() - before;
         pre[k] = Measured {
@@ -355,7 +355,7 @@ pub fn execute(
         } else {
             let r = protocol(parties, plan, k, &vals, &ps, batch, &mut tuples[k]).map_err(at)?;
             for p in parties.iter_mut() {
-                p.ch.flush().map_err(|e| at(e.into()))?;
+                p.io.end_flight().map_err(|e| at(e.into()))?;
             }
             r
         };
@@ -550,7 +550,7 @@ fn protocol(
     let out = &plan.tensors[ins.out];
     let role = parties[0].role;
     let get = |a: usize| vals[a].as_deref();
-    let internal = || ProtoError::Argument(missing(plan, k).to_string());
+    let internal = || ProtoError::Invariant(missing(plan, k).to_string());
     let samples = if ps[ins.out] { batch } else { 1 };
     let n = out.numel() * samples;
     match &ins.op {
@@ -589,7 +589,7 @@ fn protocol(
             .map(|&c| ring::reduce(c as u64, out.bits))
             .collect();
         let t = tuples.take().ok_or_else(|| {
-            ProtoError::Argument("the polynomial's preprocessing is missing".into())
+            ProtoError::Invariant("the polynomial's preprocessing is missing".into())
         })?;
         return poly::online(&mut parties[0], &x, &c, t, out.bits).map(Some);
     }
@@ -630,7 +630,7 @@ fn protocol(
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(ProtoError::Argument(
+                    Err(ProtoError::Invariant(
                         "a connection's thread panicked".into(),
                     ))
                 })
@@ -656,7 +656,7 @@ fn piece(
     let ins = &plan.instrs[k];
     let t0 = &plan.tensors[ins.args[0]];
     let out = &plan.tensors[ins.out];
-    let plan_err = |e: PlanError| ProtoError::Argument(e.to_string());
+    let plan_err = |e: PlanError| ProtoError::Invariant(e.to_string());
     match &ins.op {
         Op::Extend if t0.nonneg => {
             let zeros = vec![0u8; x.len()];
@@ -683,9 +683,9 @@ fn piece(
         Op::Relu => relu::relu(p, x, out.bits),
         Op::BlockRelu { patches } => match crate::plan::chw(&out.shape) {
             Some(shape) => relu::block_relu(p, x, shape, patches, out.bits),
-            None => Err(ProtoError::Argument("block_relu needs [C, H, W]".into())),
+            None => Err(ProtoError::Invariant("block_relu needs [C, H, W]".into())),
         },
-        other => Err(ProtoError::Argument(format!(
+        other => Err(ProtoError::Invariant(format!(
             "{} is not a protocol instruction",
             other.name()
         ))),
@@ -726,12 +726,12 @@ fn exchange_flushes(p: &mut Party, mine: &[Vec<u64>]) -> Result<Vec<Vec<u64>>, N
         .collect();
     let mut buf = vec![0u8; enc.len()];
     if p.is_server() {
-        p.ch.send(&enc)?;
-        p.ch.recv(&mut buf)?;
+        p.io.send(&enc)?;
+        p.io.recv(&mut buf)?;
     } else {
-        p.ch.recv(&mut buf)?;
-        p.ch.send(&enc)?;
-        p.ch.flush()?;
+        p.io.recv(&mut buf)?;
+        p.io.send(&enc)?;
+        p.io.end_flight()?;
     }
     let mut words = buf
         .chunks_exact(4)

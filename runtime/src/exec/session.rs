@@ -365,7 +365,7 @@ fn parties(chans: Vec<Channel>, role: Role) -> Result<Vec<Party>, SessionError> 
             .enumerate()
             .map(|(index, h)| {
                 h.join()
-                    .unwrap_or_else(|_| Err(ProtoError::Argument("setup thread panicked".into())))
+                    .unwrap_or_else(|_| Err(ProtoError::Invariant("setup thread panicked".into())))
                     .map_err(|source| SessionError::Setup { index, source })
             })
             .collect()

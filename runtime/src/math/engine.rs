@@ -171,8 +171,8 @@ impl Engine for Clear {
 /// is an error here, where the exhaustive tests see it.
 fn check_msb(x: &[u64], bits: u32, msb: bool) -> Result<(), ProtoError> {
     match x.iter().find(|&&v| (ring::msb(v, bits) == 1) != msb) {
-        Some(v) => Err(ProtoError::Argument(format!(
-            "internal: MSB of the {bits}-bit value {v:#x} claimed public as {}",
+        Some(v) => Err(ProtoError::Invariant(format!(
+            "MSB of the {bits}-bit value {v:#x} claimed public as {}",
             msb as u8
         ))),
         None => Ok(()),
@@ -204,7 +204,7 @@ impl Engine for Party {
 
     fn lut(&mut self, idx: &[(&[u64], u32)], table: &Table) -> Result<Vec<Vec<u64>>, ProtoError> {
         let r = lut(self, Index { parts: idx }, table);
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 
@@ -216,31 +216,31 @@ impl Engine for Party {
         bits: u32,
     ) -> Result<Vec<u64>, ProtoError> {
         let r = lut_product(self, Index { parts: idx }, table, y, bits);
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 
     fn digdec(&mut self, x: &[u64], widths: &[u32]) -> Result<Digits, ProtoError> {
         let r = digdec(self, x, widths);
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 
     fn msb(&mut self, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
         let r = relu::msb(self, x, bits);
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 
     fn and(&mut self, a: &[u8], b: &[u8]) -> Result<Vec<u8>, ProtoError> {
         let r = pbool::and(self, a, b);
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 
     fn mux(&mut self, b: &[u8], x: &[u64], bits: u32) -> Result<Vec<u64>, ProtoError> {
         let r = pbool::mux(self, b, x, bits, Role::Client);
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 
@@ -252,26 +252,26 @@ impl Engine for Party {
         y: &[u64],
     ) -> Result<Vec<u64>, ProtoError> {
         let r = mult_hinted(self, params, hints, x, y);
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 
     fn trunc_reduce(&mut self, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, ProtoError> {
         let r = trunc_reduce(self, x, bits, s);
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 
     fn zext_msb0(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError> {
         let zeros = vec![0u8; x.len()];
         let r = zext_known_msb(self, x, m, n, KnownMsb::Public(&zeros));
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 
     fn sext(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError> {
         let r = crate::proto::ext::sext(self, x, m, n);
-        self.ch.flush()?;
+        self.io.end_flight()?;
         r
     }
 }

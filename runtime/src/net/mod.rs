@@ -16,9 +16,11 @@
 mod handshake;
 mod mem;
 pub mod tls;
+mod wire;
 
 pub use handshake::{HANDSHAKE_BYTES, HandshakeError, Hello, MAGIC, PROTOCOL_VERSION, Role};
 pub use mem::{MemStream, mem_pair};
+pub use wire::Wire;
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};

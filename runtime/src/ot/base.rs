@@ -28,7 +28,7 @@ use rand_core::RngCore;
 use subtle::{Choice, ConditionallySelectable};
 
 use super::OtError;
-use crate::net::Channel;
+use crate::net::Wire;
 
 /// Base OTs of the one CO15 run.
 pub(crate) const BASE_OTS: usize = 128;
@@ -60,7 +60,7 @@ fn decode(bytes: &[u8], index: usize) -> Result<RistrettoPoint, OtError> {
 }
 
 /// The CO15 sender: returns both keys of every OT.
-pub(crate) fn sender(ch: &mut Channel, rng: &mut impl RngCore) -> Result<Vec<[u128; 2]>, OtError> {
+pub(crate) fn sender(ch: &mut dyn Wire, rng: &mut impl RngCore) -> Result<Vec<[u128; 2]>, OtError> {
     let y = random_scalar(rng);
     let s_point = RistrettoPoint::mul_base(&y);
     let s_enc = s_point.compress();
@@ -90,7 +90,7 @@ pub(crate) fn sender(ch: &mut Channel, rng: &mut impl RngCore) -> Result<Vec<[u1
 /// The CO15 receiver with random choices: returns the chosen key of every OT and the choice
 /// bits (bit i for OT i).
 pub(crate) fn receiver(
-    ch: &mut Channel,
+    ch: &mut dyn Wire,
     rng: &mut impl RngCore,
 ) -> Result<(Vec<u128>, u128), OtError> {
     let mut s_bytes = [0u8; 32];
@@ -117,7 +117,7 @@ pub(crate) fn receiver(
         sent.extend_from_slice(r.as_bytes());
     }
     ch.send(&sent)?;
-    ch.flush()?;
+    ch.end_flight()?;
     let shared = RistrettoPoint::double_and_compress_batch(&shared);
     let keys = (0..BASE_OTS)
         .map(|i| kdf(&s_enc, &sent[32 * i..32 * i + 32], i, &shared[i]))

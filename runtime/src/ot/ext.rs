@@ -18,8 +18,8 @@
 
 use super::prim::{Prg, as_bytes, as_bytes_mut};
 use super::transpose::transpose;
-use crate::net::Channel;
 use crate::net::NetError;
+use crate::net::Wire;
 
 /// OTs per chunk: the matrices of one chunk (W·CHUNK bits each) stay in L2.
 pub(crate) const CHUNK: usize = 1 << 14;
@@ -85,7 +85,7 @@ impl<const WORDS: usize> ExtReceiver<WORDS> {
     /// then calls [`ExtReceiver::advance`].
     pub(crate) fn chunk(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         len: usize,
         choices: Choices<'_>,
     ) -> Result<&[u128], NetError> {
@@ -148,7 +148,7 @@ impl<const WORDS: usize> ExtSender<WORDS> {
     }
 
     /// Extends `len ≤ CHUNK` OTs: receives U and returns the rows q_j, WORDS words each.
-    pub(crate) fn chunk(&mut self, ch: &mut Channel, len: usize) -> Result<&[u128], NetError> {
+    pub(crate) fn chunk(&mut self, ch: &mut dyn Wire, len: usize) -> Result<&[u128], NetError> {
         debug_assert!(len > 0 && len <= CHUNK);
         let m = round128(len);
         let cw = m / 128;

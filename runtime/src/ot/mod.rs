@@ -59,7 +59,7 @@ use std::mem::take;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::net::{Channel, NetError, Role};
+use crate::net::{NetError, Role, Wire};
 use bits::{BitReader, BitWriter, bit, mask, packed_len};
 use ext::{CHUNK, Choices, ExtReceiver, ExtSender};
 use prim::{CrHash, as_bytes_mut};
@@ -87,6 +87,16 @@ pub enum OtError {
     /// The operating system's randomness source failed.
     #[error("no OS randomness: {0}")]
     Entropy(String),
+}
+
+impl OtError {
+    /// Whether the peer (or the link to it) failed, rather than this party.
+    pub fn is_peer(&self) -> bool {
+        match self {
+            OtError::Net(_) | OtError::InvalidPoint { .. } => true,
+            OtError::Argument(_) | OtError::Poisoned | OtError::Entropy(_) => false,
+        }
+    }
 }
 
 fn arg(msg: String) -> OtError {
@@ -172,7 +182,7 @@ impl OtEngine {
     ///
     /// Four messages; the bytes are [`cost::SETUP_SERVER_BYTES`] and
     /// [`cost::SETUP_CLIENT_BYTES`].
-    pub fn setup(ch: &mut Channel, role: Role) -> Result<OtEngine, OtError> {
+    pub fn setup(ch: &mut dyn Wire, role: Role) -> Result<OtEngine, OtError> {
         let rng = ChaCha20Rng::try_from_os_rng().map_err(|e| OtError::Entropy(e.to_string()))?;
         // Placeholder instances (all-zero seeds) are replaced below before any use: each step
         // only touches instances that are already seeded.
@@ -265,7 +275,7 @@ impl OtEngine {
 
     /// Runs the IKNP sender over `n` OTs chunk by chunk; `f(start, tweak, rows, s, hash,
     /// domain)` consumes the rows q_j of OTs `start..start + rows.len()`.
-    fn iknp_send<F>(&mut self, ch: &mut Channel, n: usize, mut f: F) -> Result<(), NetError>
+    fn iknp_send<F>(&mut self, ch: &mut dyn Wire, n: usize, mut f: F) -> Result<(), NetError>
     where
         F: FnMut(usize, u64, &[u128], u128, &CrHash, u64),
     {
@@ -286,7 +296,7 @@ impl OtEngine {
     /// consumes the rows t_j. Sends U but does not flush.
     fn iknp_recv<F>(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         choices: &[u8],
         n: usize,
         mut f: F,
@@ -317,7 +327,7 @@ impl OtEngine {
 
     /// IKNP sender over `n` OTs: hands `f(start, p0, p1)` each chunk's two pads (the hashes of
     /// q_j and q_j ⊕ s) so a flavour only derives its correction from them.
-    fn iknp_send_pads<F>(&mut self, ch: &mut Channel, n: usize, mut f: F) -> Result<(), NetError>
+    fn iknp_send_pads<F>(&mut self, ch: &mut dyn Wire, n: usize, mut f: F) -> Result<(), NetError>
     where
         F: FnMut(usize, &[u128], &[u128]),
     {
@@ -338,7 +348,7 @@ impl OtEngine {
     /// chosen message (the hash of t_j).
     fn iknp_recv_pads(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         bits: u32,
         choices: &[u8],
         out: &mut [u64],
@@ -359,7 +369,7 @@ impl OtEngine {
     /// Random OT, sender side: `out0[j]`, `out1[j]` are the two random 128-bit messages of OT j.
     pub fn rot_send(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         out0: &mut [u128],
         out1: &mut [u128],
     ) -> Result<(), OtError> {
@@ -384,7 +394,7 @@ impl OtEngine {
     /// OT, or chosen ones: the cost is the same.
     pub fn rot_recv(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         choices: &[u8],
         out: &mut [u128],
     ) -> Result<(), OtError> {
@@ -401,7 +411,7 @@ impl OtEngine {
                     &mut out[start..start + rows.len()],
                 );
             })
-            .and_then(|_| ch.flush());
+            .and_then(|_| ch.end_flight());
         self.poison_on(r)
     }
 
@@ -410,7 +420,7 @@ impl OtEngine {
     /// the receiver's value are additive shares of c_j·corr_j.
     pub fn cot_send(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         bits: u32,
         corr: &[u64],
         out: &mut [u64],
@@ -419,7 +429,7 @@ impl OtEngine {
         msg.clear();
         let r = self.cot_send_deferred(ch, bits, corr, out, &mut msg);
         let r = r.and_then(|_| {
-            let r = ch.send(&msg).and_then(|_| ch.flush());
+            let r = ch.send(&msg).and_then(|_| ch.end_flight());
             self.poison_on(r)
         });
         self.msg = msg;
@@ -433,7 +443,7 @@ impl OtEngine {
     /// before the peer's [`OtEngine::cot_recv_finish`].
     pub fn cot_send_deferred(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         bits: u32,
         corr: &[u64],
         out: &mut [u64],
@@ -474,13 +484,13 @@ impl OtEngine {
     /// Additive correlated OT mod 2^ℓ, receiver side: `out[j]` = a_j + c_j·corr_j mod 2^ℓ.
     pub fn cot_recv(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         bits: u32,
         choices: &[u8],
         out: &mut [u64],
     ) -> Result<(), OtError> {
         self.cot_recv_extend(ch, bits, choices, out)?;
-        let r = ch.flush();
+        let r = ch.end_flight();
         self.poison_on(r)?;
         self.cot_recv_finish(ch, bits, choices, out)
     }
@@ -490,7 +500,7 @@ impl OtEngine {
     /// [`OtEngine::cot_recv_finish`] on the same `bits`, `choices` and `out`.
     pub fn cot_recv_extend(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         bits: u32,
         choices: &[u8],
         out: &mut [u64],
@@ -506,7 +516,7 @@ impl OtEngine {
     /// and turns the pads in `out` into the outputs.
     pub fn cot_recv_finish(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         bits: u32,
         choices: &[u8],
         out: &mut [u64],
@@ -537,7 +547,7 @@ impl OtEngine {
     /// Chosen-message 1-of-2 OT of ℓ-bit messages, sender side (low ℓ bits of `m0`, `m1`).
     pub fn chosen_send(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         bits: u32,
         m0: &[u64],
         m1: &[u64],
@@ -563,7 +573,7 @@ impl OtEngine {
         w.finish();
         let r = r.and_then(|_| {
             ch.send(&packed)?;
-            ch.flush()
+            ch.end_flight()
         });
         self.packed = packed;
         self.poison_on(r)
@@ -572,7 +582,7 @@ impl OtEngine {
     /// Chosen-message 1-of-2 OT, receiver side: `out[j]` is message c_j of OT j.
     pub fn chosen_recv(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         bits: u32,
         choices: &[u8],
         out: &mut [u64],
@@ -602,7 +612,7 @@ impl OtEngine {
     /// OT j (low ℓ bits used); 2 ≤ N ≤ 256.
     pub fn one_of_n_send(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         n: usize,
         bits: u32,
         msgs: &[u64],
@@ -624,7 +634,7 @@ impl OtEngine {
             &mut msg,
         );
         let r = r.and_then(|_| {
-            let r = ch.send(&msg).and_then(|_| ch.flush());
+            let r = ch.send(&msg).and_then(|_| ch.end_flight());
             self.poison_on(r)
         });
         self.msg = msg;
@@ -647,7 +657,7 @@ impl OtEngine {
     /// together, so recovering s from pads means inverting MMO on 128 unknown bits.
     pub fn one_of_n_send_deferred<F>(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         n: usize,
         bits: u32,
         count: usize,
@@ -735,14 +745,14 @@ impl OtEngine {
     /// 1-out-of-N OT (KK13), receiver side: `out[j]` = message `choices[j]` of OT j.
     pub fn one_of_n_recv(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         n: usize,
         bits: u32,
         choices: &[u8],
         out: &mut [u64],
     ) -> Result<(), OtError> {
         self.one_of_n_recv_extend(ch, n, bits, choices, out)?;
-        let r = ch.flush();
+        let r = ch.end_flight();
         self.poison_on(r)?;
         self.one_of_n_recv_finish(ch, n, bits, choices, out)
     }
@@ -769,7 +779,7 @@ impl OtEngine {
     /// [`OtEngine::one_of_n_recv_finish`] on the same arguments.
     pub fn one_of_n_recv_extend(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         n: usize,
         bits: u32,
         choices: &[u8],
@@ -828,7 +838,7 @@ impl OtEngine {
     /// unmasks the chosen one of each OT into `out`.
     pub fn one_of_n_recv_finish(
         &mut self,
-        ch: &mut Channel,
+        ch: &mut dyn Wire,
         n: usize,
         bits: u32,
         choices: &[u8],

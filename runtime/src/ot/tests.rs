@@ -1,5 +1,5 @@
 use super::*;
-use crate::net::{ChannelOptions, Stats};
+use crate::net::{Channel, ChannelOptions, Stats};
 use rand_chacha::ChaCha8Rng;
 use std::thread;
 use std::time::Duration;

@@ -73,7 +73,7 @@ pub fn and(p: &mut Party, x: &[u8], y: &[u8]) -> Result<Vec<u8>, ProtoError> {
         random_bits(p, &mut r);
         let mut msg = Vec::new();
         p.ot.one_of_n_send_deferred(
-            &mut p.ch,
+            &mut *p.io,
             16,
             2,
             pairs,
@@ -94,7 +94,7 @@ pub fn and(p: &mut Party, x: &[u8], y: &[u8]) -> Result<Vec<u8>, ProtoError> {
             },
             &mut msg,
         )?;
-        p.ch.send(&msg)?;
+        p.io.send(&msg)?;
         z.copy_from_slice(&r[..n]);
     } else {
         let choices: Vec<u8> = (0..pairs)
@@ -103,8 +103,8 @@ pub fn and(p: &mut Party, x: &[u8], y: &[u8]) -> Result<Vec<u8>, ProtoError> {
             })
             .collect();
         let mut out = vec![0u64; pairs];
-        p.ot.one_of_n_recv_extend(&mut p.ch, 16, 2, &choices, &mut out)?;
-        p.ot.one_of_n_recv_finish(&mut p.ch, 16, 2, &choices, &mut out)?;
+        p.ot.one_of_n_recv_extend(&mut *p.io, 16, 2, &choices, &mut out)?;
+        p.ot.one_of_n_recv_finish(&mut *p.io, 16, 2, &choices, &mut out)?;
         for (i, zi) in z.iter_mut().enumerate() {
             *zi = (out[i / 2] >> (i % 2)) as u8 & 1;
         }
@@ -134,8 +134,8 @@ pub fn b2a(p: &mut Party, b: &[u8], bits: u32) -> Result<Vec<u64>, ProtoError> {
         // Correlation b₀: the client gets a + b₁·b₀ (mod 2^(ℓ−1)), the server keeps −a.
         let corr: Vec<u64> = b.iter().map(|&v| (v & 1) as u64).collect();
         let mut msg = Vec::new();
-        p.ot.cot_send_deferred(&mut p.ch, k, &corr, &mut t, &mut msg)?;
-        p.ch.send(&msg)?;
+        p.ot.cot_send_deferred(&mut *p.io, k, &corr, &mut t, &mut msg)?;
+        p.io.send(&msg)?;
         // share = b₀ − 2·(−a) = b₀ + 2a
         Ok(b.iter()
             .zip(&t)
@@ -144,8 +144,8 @@ pub fn b2a(p: &mut Party, b: &[u8], bits: u32) -> Result<Vec<u64>, ProtoError> {
     } else {
         let mut choices = Vec::new();
         pack_bits(b, &mut choices);
-        p.ot.cot_recv_extend(&mut p.ch, k, &choices, &mut t)?;
-        p.ot.cot_recv_finish(&mut p.ch, k, &choices, &mut t)?;
+        p.ot.cot_recv_extend(&mut *p.io, k, &choices, &mut t)?;
+        p.ot.cot_recv_finish(&mut *p.io, k, &choices, &mut t)?;
         // share = b₁ − 2·(a + b₁b₀)
         Ok(b.iter()
             .zip(&t)
@@ -195,15 +195,15 @@ pub fn mux(
     let mut msg = Vec::new();
     if p.role == first {
         // We receive first: extension now, correction of the peer's COT after.
-        p.ot.cot_recv_extend(&mut p.ch, bits, &choices, &mut got)?;
-        p.ot.cot_recv_finish(&mut p.ch, bits, &choices, &mut got)?;
-        p.ot.cot_send_deferred(&mut p.ch, bits, &corr, &mut sent, &mut msg)?;
-        p.ch.send(&msg)?;
+        p.ot.cot_recv_extend(&mut *p.io, bits, &choices, &mut got)?;
+        p.ot.cot_recv_finish(&mut *p.io, bits, &choices, &mut got)?;
+        p.ot.cot_send_deferred(&mut *p.io, bits, &corr, &mut sent, &mut msg)?;
+        p.io.send(&msg)?;
     } else {
-        p.ot.cot_send_deferred(&mut p.ch, bits, &corr, &mut sent, &mut msg)?;
-        p.ch.send(&msg)?;
-        p.ot.cot_recv_extend(&mut p.ch, bits, &choices, &mut got)?;
-        p.ot.cot_recv_finish(&mut p.ch, bits, &choices, &mut got)?;
+        p.ot.cot_send_deferred(&mut *p.io, bits, &corr, &mut sent, &mut msg)?;
+        p.io.send(&msg)?;
+        p.ot.cot_recv_extend(&mut *p.io, bits, &choices, &mut got)?;
+        p.ot.cot_recv_finish(&mut *p.io, bits, &choices, &mut got)?;
     }
     Ok((0..n)
         .map(|i| {

@@ -91,11 +91,11 @@ pub fn digdec(p: &mut Party, x: &[u64], widths: &[u32]) -> Result<Digits, ProtoE
     } else {
         let low: Vec<u64> = digits[..c - 1].concat();
         let (w, e) = wrap_and_all_ones(p, &low, d)?;
-        p.ch.flush()?;
+        p.io.end_flight()?;
         let mut carries = vec![w[..len].to_vec()];
         for i in 1..c - 1 {
             let t = and(p, &carries[i - 1], &e[i * len..(i + 1) * len])?;
-            p.ch.flush()?;
+            p.io.end_flight()?;
             let next = t
                 .iter()
                 .zip(&w[i * len..(i + 1) * len])
@@ -105,7 +105,7 @@ pub fn digdec(p: &mut Party, x: &[u64], widths: &[u32]) -> Result<Digits, ProtoE
         }
         carries
     };
-    p.ch.flush()?;
+    p.io.end_flight()?;
     let arith = b2a(p, &carries.concat(), carry_ring(widths))?;
     for (i, digit) in digits.iter_mut().enumerate().skip(1) {
         let a = &arith[(i - 1) * len..i * len];

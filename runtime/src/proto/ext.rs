@@ -107,20 +107,20 @@ pub(crate) fn run_batch(
             if r.choices == 2 {
                 let mut c = Vec::new();
                 pack_bits(&r.index, &mut c);
-                p.ot.cot_recv_extend(&mut p.ch, r.bits, &c, out)?;
+                p.ot.cot_recv_extend(&mut *p.io, r.bits, &c, out)?;
                 packed.push(c);
             } else {
-                p.ot.one_of_n_recv_extend(&mut p.ch, r.choices, r.bits, &r.index, out)?;
+                p.ot.one_of_n_recv_extend(&mut *p.io, r.choices, r.bits, &r.index, out)?;
                 packed.push(Vec::new());
             }
         }
         for ((r, out), c) in reqs.iter().zip(outs.iter_mut()).zip(&packed) {
             if r.choices == 2 {
                 // a + v·(f(s,1) − f(s,0))
-                p.ot.cot_recv_finish(&mut p.ch, r.bits, c, out)?;
+                p.ot.cot_recv_finish(&mut *p.io, r.bits, c, out)?;
             } else {
                 // f(s, v) − r
-                p.ot.one_of_n_recv_finish(&mut p.ch, r.choices, r.bits, &r.index, out)?;
+                p.ot.one_of_n_recv_finish(&mut *p.io, r.choices, r.bits, &r.index, out)?;
             }
         }
     } else {
@@ -131,7 +131,7 @@ pub(crate) fn run_batch(
                 let corr: Vec<u64> = (0..n)
                     .map(|j| r.table[2 * j + 1].wrapping_sub(r.table[2 * j]) & m)
                     .collect();
-                p.ot.cot_send_deferred(&mut p.ch, r.bits, &corr, out, &mut msg)?;
+                p.ot.cot_send_deferred(&mut *p.io, r.bits, &corr, out, &mut msg)?;
                 // Our share: f(s, 0) − a.
                 for (j, o) in out.iter_mut().enumerate() {
                     *o = r.table[2 * j].wrapping_sub(*o) & m;
@@ -143,7 +143,7 @@ pub(crate) fn run_batch(
                 }
                 let mask_of = &*out;
                 p.ot.one_of_n_send_deferred(
-                    &mut p.ch,
+                    &mut *p.io,
                     k,
                     r.bits,
                     n,
@@ -156,7 +156,7 @@ pub(crate) fn run_batch(
                 )?;
             }
         }
-        p.ch.send(&msg)?;
+        p.io.send(&msg)?;
     }
     Ok(outs)
 }

@@ -158,7 +158,7 @@ pub(super) fn vcot_send_with(
         return Ok(a);
     }
     let (mut h0, mut h1) = (vec![0u128; n], vec![0u128; n]);
-    p.ot.rot_send(&mut p.ch, &mut h0, &mut h1)?;
+    p.ot.rot_send(&mut *p.io, &mut h0, &mut h1)?;
     let width_sum: u64 = widths.iter().map(|&w| w as u64).sum();
     let mut msg = Vec::with_capacity(correction_bytes(t, width_sum) as usize + 16);
     let mut pk = BitWriter::new(&mut msg);
@@ -174,9 +174,9 @@ pub(super) fn vcot_send_with(
         }
     }
     pk.finish();
-    p.ch.send(&msg)?;
+    p.io.send(&msg)?;
     if flush {
-        p.ch.flush()?;
+        p.io.end_flight()?;
     }
     Ok(a)
 }
@@ -207,7 +207,7 @@ pub(super) fn vcot_recv_extend(
     for (j, &c) in choices.iter().enumerate() {
         packed[j / 8] |= (c & 1) << (j % 8);
     }
-    p.ot.rot_recv(&mut p.ch, &packed, &mut h)?;
+    p.ot.rot_recv(&mut *p.io, &packed, &mut h)?;
     Ok(h)
 }
 
@@ -226,7 +226,7 @@ pub(super) fn vcot_recv_finish(
     }
     let width_sum: u64 = widths.iter().map(|&w| w as u64).sum();
     let mut msg = vec![0u8; correction_bytes(t, width_sum) as usize];
-    p.ch.recv(&mut msg)?;
+    p.io.recv(&mut msg)?;
     let mut rd = BitReader::new(&msg);
     let mut ex = Expander::default();
     for (j, (&w, oj)) in widths.iter().zip(out.chunks_mut(t)).enumerate() {

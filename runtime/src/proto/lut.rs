@@ -207,16 +207,16 @@ pub fn lut(p: &mut Party, idx: Index<'_>, table: &Table) -> Result<Vec<Vec<u64>>
                 }
             }
         };
-        p.ot.one_of_n_send_deferred(&mut p.ch, n, bits, len, fill, &mut msg)?;
-        p.ch.send(&msg)?;
-        p.ch.flush()?;
+        p.ot.one_of_n_send_deferred(&mut *p.io, n, bits, len, fill, &mut msg)?;
+        p.io.send(&msg)?;
+        p.io.end_flight()?;
         for (k, &m) in masks.iter().enumerate() {
             out[k % nf][k / nf] = m;
         }
     } else {
         let choices: Vec<u8> = (0..len).map(|e| idx.own(e) as u8).collect();
         let mut got = vec![0u64; len];
-        p.ot.one_of_n_recv(&mut p.ch, n, bits, &choices, &mut got)?;
+        p.ot.one_of_n_recv(&mut *p.io, n, bits, &choices, &mut got)?;
         for (e, g) in got.into_iter().enumerate() {
             unpack(g, &table.fields, |f, v| out[f][e] = v);
         }
@@ -312,18 +312,18 @@ pub fn lut_product(
     let mut msg = Vec::new();
     if p.is_server() {
         // Receiver of the client's OT after sending our own messages.
-        p.ot.one_of_n_send_deferred(&mut p.ch, n, r_bits, len, fill, &mut msg)?;
-        p.ch.send(&msg)?;
-        p.ot.one_of_n_recv_extend(&mut p.ch, n, r_bits, &choices, &mut got)?;
-        p.ch.flush()?;
-        p.ot.one_of_n_recv_finish(&mut p.ch, n, r_bits, &choices, &mut got)?;
+        p.ot.one_of_n_send_deferred(&mut *p.io, n, r_bits, len, fill, &mut msg)?;
+        p.io.send(&msg)?;
+        p.ot.one_of_n_recv_extend(&mut *p.io, n, r_bits, &choices, &mut got)?;
+        p.io.end_flight()?;
+        p.ot.one_of_n_recv_finish(&mut *p.io, n, r_bits, &choices, &mut got)?;
     } else {
-        p.ot.one_of_n_recv_extend(&mut p.ch, n, r_bits, &choices, &mut got)?;
-        p.ch.flush()?;
-        p.ot.one_of_n_recv_finish(&mut p.ch, n, r_bits, &choices, &mut got)?;
-        p.ot.one_of_n_send_deferred(&mut p.ch, n, r_bits, len, fill, &mut msg)?;
-        p.ch.send(&msg)?;
-        p.ch.flush()?;
+        p.ot.one_of_n_recv_extend(&mut *p.io, n, r_bits, &choices, &mut got)?;
+        p.io.end_flight()?;
+        p.ot.one_of_n_recv_finish(&mut *p.io, n, r_bits, &choices, &mut got)?;
+        p.ot.one_of_n_send_deferred(&mut *p.io, n, r_bits, len, fill, &mut msg)?;
+        p.io.send(&msg)?;
+        p.io.end_flight()?;
     }
     Ok(got
         .iter()

@@ -453,7 +453,7 @@ fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                 }
             }
             out[idx].resize(n, 0);
-            p.ot.one_of_n_recv_extend(&mut p.ch, big_n, bits, ch, &mut out[idx])?;
+            p.ot.one_of_n_recv_extend(&mut *p.io, big_n, bits, ch, &mut out[idx])?;
         }
         Ok(())
     };
@@ -481,7 +481,7 @@ fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                     Kind::Leaf { lo, width } => {
                         let m = ring::mask(*width);
                         p.ot.one_of_n_send_deferred(
-                            &mut p.ch,
+                            &mut *p.io,
                             big_n,
                             bits,
                             n,
@@ -512,7 +512,7 @@ fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                             (0..n).map(|i| input_index(children, e, &sh, i)).collect();
                         let t = &tables[idx];
                         p.ot.one_of_n_send_deferred(
-                            &mut p.ch,
+                            &mut *p.io,
                             big_n,
                             bits,
                             n,
@@ -534,7 +534,7 @@ fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                     }
                 }
             }
-            p.ch.send(&msg)?;
+            p.io.send(&msg)?;
             if level < plan.height {
                 extend(p, level + 1, &sh, &mut choice, &mut out)?;
             }
@@ -544,7 +544,7 @@ fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                     continue;
                 }
                 let (big_n, bits) = nd.ot_shape();
-                p.ot.one_of_n_recv_finish(&mut p.ch, big_n, bits, &choice[idx], &mut out[idx])?;
+                p.ot.one_of_n_recv_finish(&mut *p.io, big_n, bits, &choice[idx], &mut out[idx])?;
                 let o = &out[idx];
                 let g: Vec<u8> = o.iter().map(|&v| (v & 1) as u8).collect();
                 sh[idx].lt = match &nd.kind {

@@ -27,30 +27,48 @@ mod ext_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use crate::net::{Channel, NetError, Role, Stats};
+use crate::net::{Channel, NetError, Role, Stats, Wire};
 use crate::ot::{OtEngine, OtError};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-/// Why a protocol stopped.
+/// Why a protocol stopped. [`ProtoError::is_peer`] tells a failure of the peer or the link
+/// (retry with another peer, tell the user) from one of ours (a bug to report).
 #[derive(Debug, thiserror::Error)]
 pub enum ProtoError {
+    /// The peer failed: it left, fell silent, or the link broke (what the [`Wire`] reported).
     #[error(transparent)]
-    Net(#[from] NetError),
+    Peer(#[from] NetError),
     #[error(transparent)]
     Ot(#[from] OtError),
-    /// The caller's arguments are inconsistent; nothing was sent.
+    /// The caller's public parameters are outside the protocol's domain; nothing was sent.
     #[error("invalid protocol arguments: {0}")]
     Argument(String),
+    /// One of our own invariants broke — never the peer's doing: a value the validated plan
+    /// promised is missing, a worker thread panicked, a cleartext check of a claimed-public
+    /// MSB failed.
+    #[error("internal error: {0}")]
+    Invariant(String),
     #[error("no OS randomness: {0}")]
     Entropy(String),
 }
 
-/// One party's end of a two-party session on one connection: the channel, the OT engine (set
-/// up once, used by every protocol) and a CSPRNG.
+impl ProtoError {
+    /// Whether the peer (or the link to it) failed, rather than this party.
+    pub fn is_peer(&self) -> bool {
+        match self {
+            ProtoError::Peer(_) => true,
+            ProtoError::Ot(e) => e.is_peer(),
+            ProtoError::Argument(_) | ProtoError::Invariant(_) | ProtoError::Entropy(_) => false,
+        }
+    }
+}
+
+/// One party's end of a two-party session on one connection: its [`Wire`] to the peer (the
+/// only way protocols talk), the OT engine (set up once, used by every protocol) and a CSPRNG.
 pub struct Party {
     pub role: Role,
-    pub ch: Channel,
+    pub io: Box<dyn Wire>,
     pub ot: OtEngine,
     rng: ChaCha20Rng,
 }
@@ -68,7 +86,12 @@ impl Party {
     pub fn new(mut ch: Channel, role: Role) -> Result<Party, ProtoError> {
         let ot = OtEngine::setup(&mut ch, role)?;
         let rng = ChaCha20Rng::try_from_os_rng().map_err(|e| ProtoError::Entropy(e.to_string()))?;
-        Ok(Party { role, ch, ot, rng })
+        Ok(Party {
+            role,
+            io: Box::new(ch),
+            ot,
+            rng,
+        })
     }
 
     pub fn is_server(&self) -> bool {
@@ -82,7 +105,7 @@ impl Party {
 
     /// The channel's counters so far.
     pub fn stats(&self) -> Stats {
-        self.ch.stats()
+        self.io.stats()
     }
 }
 

@@ -262,13 +262,13 @@ pub(crate) fn wrap_any(p: &mut Party, input: &[u64], bits: u32) -> Result<Vec<u8
             }
         };
         let mut msg = Vec::new();
-        p.ot.one_of_n_send_deferred(&mut p.ch, n, 1, input.len(), fill, &mut msg)?;
-        p.ch.send(&msg)?;
-        p.ch.flush()?;
+        p.ot.one_of_n_send_deferred(&mut *p.io, n, 1, input.len(), fill, &mut msg)?;
+        p.io.send(&msg)?;
+        p.io.end_flight()?;
     } else {
         let choices: Vec<u8> = input.iter().map(|&x| (x & mask) as u8).collect();
         let mut got = vec![0u64; input.len()];
-        p.ot.one_of_n_recv(&mut p.ch, n, 1, &choices, &mut got)?;
+        p.ot.one_of_n_recv(&mut *p.io, n, 1, &choices, &mut got)?;
         for (o, g) in out.iter_mut().zip(got) {
             *o = g as u8 & 1;
         }
@@ -675,10 +675,10 @@ mod tests {
                 let mut res = Vec::new();
                 for ((mp, _, _), ((xs, xc), (ys, yc))) in cases.iter().zip(&shares) {
                     let (x, y) = if p.is_server() { (xs, ys) } else { (xc, yc) };
-                    p.ch.flush()?;
+                    p.io.end_flight()?;
                     let before = p.stats();
                     let out = mult_known_msb(p, mp, known, x, y)?;
-                    p.ch.flush()?;
+                    p.io.end_flight()?;
                     res.push((out, p.stats() - before));
                 }
                 Ok(res)

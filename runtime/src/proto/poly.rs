@@ -203,14 +203,14 @@ fn exchange(p: &mut Party, mine: &[u64], bits: u32) -> Result<Vec<u64>, ProtoErr
             w.push(v, bits);
         }
         w.finish();
-        p.ch.send(&out)?;
+        p.io.send(&out)?;
         if p.is_server() {
-            p.ch.flush()?;
+            p.io.end_flight()?;
         } else {
-            p.ch.flush_joint()?;
+            p.io.end_exchange()?;
         }
         let buf = &mut theirs[..packed_len(chunk.len(), bits)];
-        p.ch.recv(buf)?;
+        p.io.recv(buf)?;
         let mut r = BitReader::new(buf);
         opened.extend(chunk.iter().map(|&a| ring::add(a, r.next(bits), bits)));
     }
@@ -407,10 +407,10 @@ mod tests {
         let run = run_mem(|p| {
             let mut res = Vec::new();
             for &(d, bits, n) in &cases {
-                p.ch.flush()?;
+                p.io.end_flight()?;
                 let before = p.stats();
                 let t = preprocess(p, n, d, bits)?;
-                p.ch.flush()?;
+                p.io.end_flight()?;
                 res.push((t, p.stats() - before));
             }
             Ok(res)
@@ -488,16 +488,16 @@ mod tests {
             for &(d, bits, n) in cases {
                 let inst = instance(d, bits, n);
                 let mine = if p.is_server() { &inst.xs } else { &inst.xc };
-                p.ch.flush()?;
+                p.io.end_flight()?;
                 let b0 = p.stats();
                 let t = preprocess(p, n, d, bits)?;
-                p.ch.flush()?;
+                p.io.end_flight()?;
                 let b1 = p.stats();
-                let j1 = p.ch.joint_flushes();
+                let j1 = p.io.exchanges();
                 let out = online(p, mine, &inst.coeffs, t, bits)?;
-                p.ch.flush()?;
+                p.io.end_flight()?;
                 let b2 = p.stats();
-                res.push((out, b1 - b0, b2 - b1, p.ch.joint_flushes() - j1));
+                res.push((out, b1 - b0, b2 - b1, p.io.exchanges() - j1));
             }
             Ok(res)
         };
@@ -624,11 +624,11 @@ mod tests {
             .collect();
         let run = run_mem(|p| {
             let t = preprocess(p, n, 4, BITS)?;
-            p.ch.flush()?;
+            p.io.end_flight()?;
             let before = p.stats();
             let mine = if p.is_server() { &xs_share } else { &xc_share };
             let out = online(p, mine, &coeffs, t, BITS)?;
-            p.ch.flush()?;
+            p.io.end_flight()?;
             Ok((out, p.stats() - before))
         })
         .expect("runs");
@@ -685,7 +685,7 @@ mod tests {
             let mut tuples: Vec<PowerTuples> = (0..4)
                 .map(|_| preprocess(p, 4, 2, 16))
                 .collect::<Result<_, _>>()?;
-            p.ch.flush()?;
+            p.io.end_flight()?;
             let before = p.stats();
             let mut refused = Vec::new();
             let mut is_arg = |r: Result<Vec<u64>, ProtoError>| {
@@ -707,7 +707,7 @@ mod tests {
                 preprocess(p, 4, 3, 65),
                 Err(ProtoError::Argument(_))
             ));
-            p.ch.flush()?;
+            p.io.end_flight()?;
             Ok((refused, p.stats() - before))
         })
         .expect("runs");

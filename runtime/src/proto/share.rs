@@ -28,14 +28,14 @@ fn send_packed(p: &mut Party, v: impl Iterator<Item = u64>, bits: u32) -> Result
         w.push(x & ring::mask(bits), bits);
     }
     w.finish();
-    p.ch.send(&buf)?;
-    p.ch.flush()?;
+    p.io.send(&buf)?;
+    p.io.end_flight()?;
     Ok(())
 }
 
 fn recv_packed(p: &mut Party, n: usize, bits: u32) -> Result<Vec<u64>, ProtoError> {
     let mut buf = vec![0u8; packed_len(n, bits)];
-    p.ch.recv(&mut buf)?;
+    p.io.recv(&mut buf)?;
     let mut r = BitReader::new(&buf);
     Ok((0..n).map(|_| r.next(bits)).collect())
 }

@@ -100,10 +100,10 @@ pub(crate) fn run_cases(cases: &[Case]) -> Vec<(Vec<u64>, Vec<u64>, Cost)> {
                 } else {
                     &inst.client
                 };
-                p.ch.flush()?;
+                p.io.end_flight()?;
                 let before = p.stats();
                 let out = op.run(p, inp, params)?;
-                p.ch.flush()?;
+                p.io.end_flight()?;
                 res.push((out, p.stats() - before));
             }
             Ok(res)

@@ -391,12 +391,12 @@ pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::Prot
                         };
                         let mut out = Vec::new();
                         for rep in 0..=reps {
-                            p.ch.flush()?;
+                            p.io.end_flight()?;
                             let before = p.stats();
                             barrier.wait();
                             let t0 = Instant::now();
                             let r = cfg.op.run(p, inp, &cfg.params)?;
-                            p.ch.flush()?;
+                            p.io.end_flight()?;
                             let t1 = Instant::now();
                             if rep > 0 {
                                 out.push((r, p.stats() - before, t0, t1));

@@ -35,7 +35,7 @@ pub fn run_on<R: Send>(
         let mut p = Party::new(ch, role)?;
         let before = p.stats();
         let r = body(&mut p)?;
-        p.ch.flush()?;
+        p.io.end_flight()?;
         Ok((r, p.stats() - before))
     };
     std::thread::scope(|s| {
@@ -43,7 +43,7 @@ pub fn run_on<R: Send>(
         let server = run(server_ch, Role::Server);
         let client = client
             .join()
-            .map_err(|_| ProtoError::Argument("the client thread panicked".into()))?;
+            .map_err(|_| ProtoError::Invariant("the client thread panicked".into()))?;
         let ((server, server_stats), (client, client_stats)) = (server?, client?);
         Ok(PairRun {
             server,
@@ -82,12 +82,12 @@ mod tests {
             let m0: Vec<u64> = (0..n as u64).collect();
             let m1: Vec<u64> = (0..n as u64).map(|x| x + 7).collect();
             if p.is_server() {
-                p.ot.chosen_send(&mut p.ch, 13, &m0, &m1)?;
+                p.ot.chosen_send(&mut *p.io, 13, &m0, &m1)?;
                 Ok(Vec::new())
             } else {
                 let choices = vec![0b1010_1010u8; n.div_ceil(8)];
                 let mut out = vec![0u64; n];
-                p.ot.chosen_recv(&mut p.ch, 13, &choices, &mut out)?;
+                p.ot.chosen_recv(&mut *p.io, 13, &choices, &mut out)?;
                 Ok(out)
             }
         })
