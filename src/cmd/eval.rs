@@ -1,7 +1,9 @@
 //! `sir eval MODEL --weights W.npz --input X.npy|X.npz [--out Y] [--labels L.npy]`: the float
 //! reference semantics on one sample or a batch.
 
-use super::fail;
+use sir_cli::fail;
+use sir_cli::files::read_inputs;
+use sir_cli::outputs::{check_out, format_tensor, predictions, write_outputs};
 use sir_compiler::eval::bind;
 use sir_runtime::{Tensor, npy};
 use std::path::{Path, PathBuf};
@@ -29,25 +31,8 @@ pub struct EvalArgs {
     pub plan: Option<PathBuf>,
 }
 
-fn ext(p: &Path) -> &str {
-    p.extension().and_then(|e| e.to_str()).unwrap_or("")
-}
-
-/// Reads an input file as (name, array) pairs; a `.npy` gives one unnamed array.
-pub fn read_inputs(path: &Path) -> Result<Vec<(Option<String>, Tensor)>, String> {
-    match ext(path) {
-        "npy" => npy::read_npy(path)
-            .map(|t| vec![(None, t)])
-            .map_err(|e| e.to_string()),
-        "npz" => npy::read_npz(path)
-            .map(|v| v.into_iter().map(|(n, t)| (Some(n), t)).collect())
-            .map_err(|e| e.to_string()),
-        _ => Err(format!("{}: expected a .npy or .npz file", path.display())),
-    }
-}
-
 pub fn run(args: &EvalArgs) -> i32 {
-    let (prog, _) = match super::load_model(&args.model) {
+    let (prog, _) = match sir_cli::model::load_model(&args.model) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -142,84 +127,6 @@ pub fn run(args: &EvalArgs) -> i32 {
         return fail(e);
     }
     0
-}
-
-/// Whether `--out` names a file the outputs can be written to (checked before any work).
-pub fn check_out(out: &Path, outputs: usize) -> Result<(), String> {
-    match ext(out) {
-        "npz" => Ok(()),
-        "npy" if outputs == 1 => Ok(()),
-        "npy" => Err(format!(
-            "{}: the model has {outputs} outputs; write them to an .npz",
-            out.display()
-        )),
-        _ => Err(format!("{}: --out must end in .npz or .npy", out.display())),
-    }
-}
-
-/// Writes named outputs: one `.npy`, or an `.npz` of all (atomically).
-pub fn write_outputs(out: &Path, results: &[(String, Tensor)]) -> Result<(), String> {
-    let r = match (ext(out), results.first()) {
-        ("npy", Some((_, t))) => npy::write_npy(out, t),
-        _ => npy::write_npz(out, results),
-    };
-    r.map_err(|e| e.to_string())
-}
-
-/// The class each sample predicts: the value itself for a scalar output, the argmax of a vector.
-pub fn predictions(t: &Tensor, per_sample: &[usize], samples: usize) -> Option<Vec<i64>> {
-    let n: usize = per_sample.iter().product();
-    match per_sample.len() {
-        0 => Some(t.data().iter().map(|v| v.round() as i64).collect()),
-        1 => Some(
-            (0..samples)
-                .map(|s| {
-                    let row = &t.data()[s * n..(s + 1) * n];
-                    let mut best = 0;
-                    for (i, v) in row.iter().enumerate() {
-                        if *v > row[best] {
-                            best = i;
-                        }
-                    }
-                    best as i64
-                })
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// `[shape] [v0, v1, …]`, eliding the middle of long tensors.
-pub fn format_tensor(t: &Tensor) -> String {
-    const SHOW: usize = 8;
-    let d = t.data();
-    let shape = format!(
-        "[{}]",
-        t.shape()
-            .iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let fmt = |v: &f64| format!("{v}");
-    let body = if d.len() <= 2 * SHOW {
-        d.iter().map(fmt).collect::<Vec<_>>().join(", ")
-    } else {
-        format!(
-            "{}, …, {}",
-            d[..SHOW].iter().map(fmt).collect::<Vec<_>>().join(", "),
-            d[d.len() - SHOW..]
-                .iter()
-                .map(fmt)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    if t.shape().is_empty() {
-        d.first().map_or(String::new(), fmt)
-    } else {
-        format!("{shape} [{body}]")
-    }
 }
 
 /// The plan's fixed-point outputs on every sample of the batch.

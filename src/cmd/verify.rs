@@ -4,9 +4,9 @@
 //! the model's weights and calibration set (the server, an auditor) can so show that a plan
 //! handed to a client is the one its source says.
 
-use super::compile::compile_files;
-use super::fail;
-use super::run::load_plan;
+use sir_cli::fail;
+use sir_cli::files::load_plan;
+use sir_cli::model::{CompileFiles, compile_files};
 use sir_compiler::compile::Budget;
 use sir_runtime::plan::Plan;
 use std::path::PathBuf;
@@ -84,14 +84,14 @@ pub fn run(args: &VerifyArgs) -> i32 {
         Ok(r) => r,
         Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
     };
-    let (c, samples) = match compile_files(
-        &args.source,
-        &args.weights,
-        &args.calib,
-        args.labels.as_deref(),
-        Some(budget),
+    let (c, samples) = match compile_files(CompileFiles {
+        model: &args.source,
+        weights: &args.weights,
+        calib: &args.calib,
+        labels: args.labels.as_deref(),
+        budget: Some(budget),
         relu,
-    ) {
+    }) {
         Ok(c) => c,
         Err(code) => return code,
     };
