@@ -6,6 +6,7 @@ pub mod encoding;
 pub mod files;
 pub mod model;
 pub mod outputs;
+pub mod reference;
 pub mod report;
 
 /// Prints `error: …` to stderr and returns exit code 1.

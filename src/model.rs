@@ -1,5 +1,6 @@
-//! The `.sir` side: checking a model file with its diagnostics printed, and compiling it from
-//! its weights and calibration files. Errors are printed here, so the error is the exit code.
+//! The `.sir` side: checking a model file with its diagnostics printed, compiling it from its
+//! weights and calibration files, and recompiling a plan's source to verify the plan. Errors
+//! are printed here, so the error is the exit code.
 
 use crate::fail;
 use crate::files::{load_plan, read_inputs};
@@ -7,6 +8,7 @@ use sir_compiler::compile::{Budget, Compiled, compile};
 use sir_compiler::eval::bind;
 use sir_compiler::relu_budget::{self, ReluChoice};
 use sir_runtime::npy;
+use sir_runtime::plan::Plan;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -121,4 +123,108 @@ pub fn pinned_patches(path: &Path) -> Result<ReluChoice, String> {
                 path.display()
             )
         })
+}
+
+/// A plan and the files it claims to be compiled from.
+pub struct VerifyFiles<'a> {
+    pub plan: &'a Path,
+    /// The `.sir` source.
+    pub source: &'a Path,
+    pub weights: &'a Path,
+    pub calib: &'a Path,
+    pub labels: Option<&'a Path>,
+}
+
+/// Where two plans first differ.
+fn first_difference(a: &Plan, b: &Plan) -> String {
+    if a.model != b.model {
+        return format!("model `{}` against `{}`", a.model, b.model);
+    }
+    if a.options != b.options {
+        return format!("options {} against {}", a.options, b.options);
+    }
+    if let Some(i) =
+        (0..a.tensors.len().min(b.tensors.len())).find(|&i| a.tensors[i] != b.tensors[i])
+    {
+        return format!("tensor {i}: {:?} against {:?}", a.tensors[i], b.tensors[i]);
+    }
+    if a.tensors.len() != b.tensors.len() {
+        return format!("{} tensors against {}", a.tensors.len(), b.tensors.len());
+    }
+    if let Some(k) = (0..a.instrs.len().min(b.instrs.len())).find(|&k| a.instrs[k] != b.instrs[k]) {
+        return format!(
+            "instruction {k}: {} against {}",
+            serde_json::to_string(&a.instrs[k]).unwrap_or_default(),
+            serde_json::to_string(&b.instrs[k]).unwrap_or_default()
+        );
+    }
+    if a.instrs.len() != b.instrs.len() {
+        return format!("{} instructions against {}", a.instrs.len(), b.instrs.len());
+    }
+    "the inputs, weights or outputs listed".into()
+}
+
+/// `sir verify`: recompiles the plan's source with its recorded options and compares; returns
+/// the exit code.
+pub fn verify(args: &VerifyFiles<'_>) -> i32 {
+    let plan = match load_plan(args.plan) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let source = match std::fs::read(args.source) {
+        Ok(s) => s,
+        Err(e) => return fail(format_args!("cannot read {}: {e}", args.source.display())),
+    };
+    let hash = blake3::hash(&source).to_hex().to_string();
+    if hash != plan.source_hash {
+        return fail(format_args!(
+            "{} was not compiled from {}: its source hash is {}, the file's {hash}",
+            args.plan.display(),
+            args.source.display(),
+            plan.source_hash
+        ));
+    }
+    let budget = match Budget::recorded(&plan.options) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let relu = match ReluChoice::recorded(&plan.options) {
+        Ok(r) => r,
+        Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
+    };
+    let (c, samples) = match compile_files(CompileFiles {
+        model: args.source,
+        weights: args.weights,
+        calib: args.calib,
+        labels: args.labels,
+        budget: Some(budget),
+        relu,
+    }) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(n) = plan.options["calibration_samples"].as_u64()
+        && n as usize != samples
+    {
+        return fail(format_args!(
+            "the plan was calibrated on {n} samples, {} holds {samples}",
+            args.calib.display()
+        ));
+    }
+    if c.plan != plan {
+        return fail(format_args!(
+            "{} is NOT what {} compiles to with its recorded options: first difference at {}",
+            args.plan.display(),
+            args.source.display(),
+            first_difference(&plan, &c.plan)
+        ));
+    }
+    println!(
+        "verified: {} is exactly what {} compiles to ({} instructions, plan hash {})",
+        args.plan.display(),
+        args.source.display(),
+        plan.instrs.len(),
+        blake3::Hash::from(plan.hash()).to_hex()
+    );
+    0
 }

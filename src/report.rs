@@ -2,6 +2,7 @@
 //! against them (the `--report` JSON, the one-line summary, the simulation's and the
 //! benchmark's text), and where reports are written.
 
+use sir_compiler::compile::{Budget, Compiled};
 use sir_runtime::exec::{self, Execution, Shape};
 use sir_runtime::net::Role;
 use sir_runtime::npy;
@@ -335,4 +336,78 @@ pub fn print_model(r: &serde_json::Value) {
             "MISMATCH against the cleartext semantics or the estimates"
         }
     );
+}
+
+/// What `sir compile` prints of a compilation on `samples` calibration samples written to
+/// `out`: the plan's size and cost, the accuracy or error against float, every width tried,
+/// the Block-ReLU choices (`relu_budget`: whether --relu-budget was given; `relu_patches`: the
+/// plan they were pinned from), the groups narrowed.
+pub fn print_compiled(
+    c: &Compiled,
+    samples: usize,
+    relu_budget: bool,
+    relu_patches: Option<&Path>,
+    out: &Path,
+) {
+    let total = c.plan.total();
+    println!(
+        "compiled `{}`: {} graph nodes, {} instructions, storage width {} bits",
+        c.plan.model,
+        c.nodes,
+        c.plan.instrs.len(),
+        c.bits
+    );
+    match c.budget {
+        Budget::AccuracyLoss(p) => println!(
+            "accuracy on {} calibration samples: float {:.2}%, fixed point {:.2}% (budget: −{p} points)",
+            samples, c.float_metric, c.fixed_metric
+        ),
+        Budget::MaxError(e) => println!(
+            "largest output error vs float on {} calibration samples: {:.3e} (budget {e:.3e})",
+            samples, c.fixed_metric
+        ),
+    }
+    println!(
+        "communication per inference: server sends {} B, client sends {} B, {} rounds",
+        total.server_bytes, total.client_bytes, total.rounds
+    );
+    for cand in &c.candidates {
+        let what = match (&cand.bytes, cand.metric) {
+            (Ok(b), Some(m)) => format!(
+                "{b} B, metric {m:.4}{}",
+                if cand.within { "" } else { " (over budget)" }
+            ),
+            (Err(e), _) => e.clone(),
+            (Ok(b), None) => format!("{b} B, over budget (stopped at the first failing samples)"),
+        };
+        println!("  {:>2} bits: {what}", cand.bits);
+    }
+    if relu_budget && c.relu_choices.is_empty() {
+        eprintln!(
+            "warning: --relu-budget given, but the model has no `block_relu(x)` without patch sizes"
+        );
+    }
+    for l in &c.relu_choices {
+        let budget = match relu_patches {
+            Some(p) => format!("pinned from {}", p.display()),
+            None => format!("budget {}", l.budget),
+        };
+        println!(
+            "  block_relu `{}` {:?}: {} DReLUs ({budget}, plain ReLU {}), patches {}",
+            l.layer,
+            l.shape,
+            l.drelus,
+            l.relus,
+            sir_runtime::plan::render::patch_runs(&l.patches)
+        );
+    }
+    if !c.narrowed.is_empty() {
+        let parts: Vec<String> = c
+            .narrowed
+            .iter()
+            .map(|(g, w)| format!("{g} → {w}"))
+            .collect();
+        println!("  narrowed within the budget: {}", parts.join(", "));
+    }
+    println!("wrote {} in {:.2} s", out.display(), c.seconds);
 }

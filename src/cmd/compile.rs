@@ -3,6 +3,7 @@
 
 use sir_cli::fail;
 use sir_cli::model::{CompileFiles, compile_files, pinned_patches};
+use sir_cli::report::print_compiled;
 use sir_compiler::compile::Budget;
 use sir_compiler::relu_budget::ReluChoice;
 use std::path::PathBuf;
@@ -67,78 +68,18 @@ pub fn run(args: &CompileArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let batch = Samples { samples };
     for w in &c.pin_warnings {
         eprintln!("warning: {w}");
     }
     if let Err(e) = std::fs::write(&args.out, c.plan.to_json()) {
         return fail(format_args!("cannot write {}: {e}", args.out.display()));
     }
-    let total = c.plan.total();
-    println!(
-        "compiled `{}`: {} graph nodes, {} instructions, storage width {} bits",
-        c.plan.model,
-        c.nodes,
-        c.plan.instrs.len(),
-        c.bits
+    print_compiled(
+        &c,
+        samples,
+        args.relu_budget.is_some(),
+        args.relu_patches.as_deref(),
+        &args.out,
     );
-    match c.budget {
-        Budget::AccuracyLoss(p) => println!(
-            "accuracy on {} calibration samples: float {:.2}%, fixed point {:.2}% (budget: −{p} points)",
-            batch.samples, c.float_metric, c.fixed_metric
-        ),
-        Budget::MaxError(e) => println!(
-            "largest output error vs float on {} calibration samples: {:.3e} (budget {e:.3e})",
-            batch.samples, c.fixed_metric
-        ),
-    }
-    println!(
-        "communication per inference: server sends {} B, client sends {} B, {} rounds",
-        total.server_bytes, total.client_bytes, total.rounds
-    );
-    for cand in &c.candidates {
-        let what = match (&cand.bytes, cand.metric) {
-            (Ok(b), Some(m)) => format!(
-                "{b} B, metric {m:.4}{}",
-                if cand.within { "" } else { " (over budget)" }
-            ),
-            (Err(e), _) => e.clone(),
-            (Ok(b), None) => format!("{b} B, over budget (stopped at the first failing samples)"),
-        };
-        println!("  {:>2} bits: {what}", cand.bits);
-    }
-    if args.relu_budget.is_some() && c.relu_choices.is_empty() {
-        eprintln!(
-            "warning: --relu-budget given, but the model has no `block_relu(x)` without patch sizes"
-        );
-    }
-    for l in &c.relu_choices {
-        let budget = match &args.relu_patches {
-            Some(p) => format!("pinned from {}", p.display()),
-            None => format!("budget {}", l.budget),
-        };
-        println!(
-            "  block_relu `{}` {:?}: {} DReLUs ({budget}, plain ReLU {}), patches {}",
-            l.layer,
-            l.shape,
-            l.drelus,
-            l.relus,
-            sir_runtime::plan::render::patch_runs(&l.patches)
-        );
-    }
-    if !c.narrowed.is_empty() {
-        let parts: Vec<String> = c
-            .narrowed
-            .iter()
-            .map(|(g, w)| format!("{g} → {w}"))
-            .collect();
-        println!("  narrowed within the budget: {}", parts.join(", "));
-    }
-    println!("wrote {} in {:.2} s", args.out.display(), c.seconds);
     0
-}
-
-/// The calibration sample count, for the summary lines.
-struct Samples {
-    samples: usize,
 }
