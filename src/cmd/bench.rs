@@ -2,13 +2,14 @@
 
 use std::io::Write as _;
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use sir_cli::driver::{BenchModel, bench_model};
+use sir_cli::fail;
+use sir_cli::report::print_model;
 use sir_runtime::testkit::bench::{
     OpBenchConfig, OpBenchReport, OtBenchConfig, OtBenchReport, bench_op, bench_ot,
 };
 use sir_runtime::testkit::ops::{ALL, Operation, Params};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What `sir bench` can measure.
 #[derive(clap::Subcommand, Debug)]
@@ -121,13 +122,15 @@ pub fn run(cmd: BenchCmd) -> i32 {
             reps,
             tls,
             json,
-        } => match bench_model(
-            &plan,
-            weights.as_deref(),
-            input.as_deref(),
-            (batch, threads, reps),
+        } => match bench_model(&BenchModel {
+            plan: &plan,
+            weights: weights.as_deref(),
+            input: input.as_deref(),
+            batch,
+            threads,
+            reps,
             tls,
-        ) {
+        }) {
             Ok(r) => {
                 if json {
                     println!("{r}");
@@ -136,7 +139,7 @@ pub fn run(cmd: BenchCmd) -> i32 {
                 }
                 i32::from(!r["exact"].as_bool().unwrap_or(false))
             }
-            Err(e) => super::fail(e),
+            Err(e) => fail(e),
         },
         BenchCmd::Op {
             name,
@@ -369,139 +372,6 @@ fn print_table(r: &OtBenchReport) {
     }
     // A closed stdout (e.g. piped into `head`) is not an error worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), t.as_bytes());
-}
-
-/// Random encodings in a tensor's format, within a quarter of its range.
-fn random_encodings(rng: &mut ChaCha20Rng, n: usize, bits: u32) -> Vec<u64> {
-    let span = 1u64 << bits.saturating_sub(2).min(62);
-    (0..n)
-        .map(|_| {
-            let v = (rng.next_u64() % (2 * span)) as i64 - span as i64;
-            sir_runtime::ring::reduce(v as u64, bits)
-        })
-        .collect()
-}
-
-fn bench_model(
-    plan_path: &Path,
-    weights: Option<&Path>,
-    input: Option<&Path>,
-    (batch, threads, reps): (usize, usize, usize),
-    tls: bool,
-) -> Result<serde_json::Value, String> {
-    use super::run::{Inputs, load_inputs, load_plan, load_weights, simulate_pair};
-    use sir_runtime::exec::Shape;
-    use sir_runtime::net::Role;
-    let plan = load_plan(plan_path)?;
-    let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let w = match weights {
-        Some(p) => load_weights(&plan, p, u64::MAX)?,
-        None => plan
-            .params
-            .iter()
-            .map(|io| {
-                let t = &plan.tensors[io.tensor];
-                random_encodings(&mut rng, t.numel(), t.bits)
-            })
-            .collect(),
-    };
-    let inputs = match input {
-        Some(p) => load_inputs(&plan, p, u64::MAX)?,
-        None => Inputs {
-            values: plan
-                .inputs
-                .iter()
-                .map(|io| {
-                    let t = &plan.tensors[io.tensor];
-                    random_encodings(&mut rng, t.numel() * batch, t.bits)
-                })
-                .collect(),
-            samples: batch,
-            batched: batch > 1,
-        },
-    };
-    let shape = Shape {
-        batch: inputs.samples,
-        threads,
-    };
-    let est = super::run::estimates(&plan, shape)?;
-    let mut walls = Vec::new();
-    let mut exact = true;
-    let mut last = None;
-    for _ in 0..reps.max(1) {
-        let (s, c) = simulate_pair(&plan, &w, &inputs, threads, false, tls)?;
-        exact &= super::run::first_mismatch(Role::Server, &s, &est).is_none()
-            && super::run::first_mismatch(Role::Client, &c, &est).is_none();
-        walls.push(s.wall.max(c.wall).as_secs_f64());
-        last = Some((s, c));
-    }
-    let (s, c) = last.ok_or("no run")?;
-    // Bit-equality with the cleartext semantics on the last run.
-    let outs = c.outputs.as_deref().unwrap_or(&[]);
-    exact &= super::run::equals_clear(&plan, &w, &inputs, outs)?;
-    walls.sort_by(f64::total_cmp);
-    let wall = walls[walls.len() / 2];
-    let (sm, cm) = (
-        super::run::measured_sum(&s.instrs),
-        super::run::measured_sum(&c.instrs),
-    );
-    let (ss, cs, rounds) = (sm.bytes_sent, cm.bytes_sent, sm.rounds);
-    let b = inputs.samples.max(1) as f64;
-    Ok(serde_json::json!({
-        "plan": plan_path.display().to_string(),
-        "model": plan.model,
-        "samples": inputs.samples,
-        "threads": threads,
-        "reps": reps.max(1),
-        "server_bytes": ss,
-        "client_bytes": cs,
-        "total_bytes": ss + cs,
-        "rounds": rounds,
-        "setup_bytes": s.setup.bytes_sent + s.setup.bytes_received,
-        "wall_s_median": wall,
-        "per_sample_bytes": (ss + cs) as f64 / b,
-        "per_sample_wall_s": wall / b,
-        "tls": tls,
-        "exact": exact,
-    }))
-}
-
-fn print_model(r: &serde_json::Value) {
-    let u = |k: &str| r[k].as_u64().unwrap_or(0);
-    let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
-    println!(
-        "{} ({} sample{}, {} connection{}, median of {}):",
-        r["model"].as_str().unwrap_or(""),
-        u("samples"),
-        if u("samples") == 1 { "" } else { "s" },
-        u("threads"),
-        if u("threads") == 1 { "" } else { "s" },
-        u("reps")
-    );
-    println!(
-        "  bytes   server→client {} B, client→server {} B, total {:.2} MB (setup {} B)",
-        u("server_bytes"),
-        u("client_bytes"),
-        u("total_bytes") as f64 / 1e6,
-        u("setup_bytes")
-    );
-    println!("  rounds  {}", u("rounds"));
-    println!("  time    {:.3} s per execution", f("wall_s_median"));
-    if u("samples") > 1 {
-        println!(
-            "  per sample  {:.2} MB, {:.4} s",
-            f("per_sample_bytes") / 1e6,
-            f("per_sample_wall_s")
-        );
-    }
-    println!(
-        "  {}",
-        if r["exact"].as_bool().unwrap_or(false) {
-            "result equals the plan's cleartext semantics; bytes and rounds equal the estimates"
-        } else {
-            "MISMATCH against the cleartext semantics or the estimates"
-        }
-    );
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 pub fn run(model: &Path, print_typed: bool) -> i32 {
-    match super::load_model(model) {
+    match sir_cli::model::load_model(model) {
         Ok((prog, _)) => {
             if print_typed {
                 print!("{}", sir_compiler::types::render::program(&prog));

@@ -2,9 +2,9 @@
 //! random weights and inputs for a model, so examples and benchmarks need no training and no
 //! Python. The same seed gives the same bytes on every machine (ChaCha20).
 
-use super::fail;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+use sir_cli::fail;
 use sir_runtime::{Tensor, npy};
 use std::path::PathBuf;
 
@@ -50,7 +50,7 @@ fn random_param(rng: &mut ChaCha20Rng, shape: &[usize]) -> Tensor {
 }
 
 pub fn run(args: &GenerateArgs) -> i32 {
-    let (prog, _) = match super::load_model(&args.model) {
+    let (prog, _) = match sir_cli::model::load_model(&args.model) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -2,7 +2,7 @@
 //! tensors with their formats, the instructions' communication grouped as asked, totals, the
 //! one-time setup, and an estimated wall time on a network.
 
-use super::fail;
+use sir_cli::fail;
 use sir_runtime::ot::cost::{SETUP_CLIENT_BYTES, SETUP_FLIGHTS, SETUP_SERVER_BYTES};
 use sir_runtime::plan::{BlockReluUse, Owner, Plan, render};
 use std::collections::BTreeMap;

@@ -11,6 +11,7 @@ mod run;
 mod verify;
 
 use clap::{Parser, Subcommand};
+use sir_cli::fail;
 use std::path::PathBuf;
 
 /// Private inference of neural networks between two parties.
@@ -70,7 +71,7 @@ pub fn main() -> i32 {
         Command::Compile(args) => compile::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Generate(args) => generate::run(&args),
-        Command::Run(args) => run::run(&args),
+        Command::Run(args) => run::run(args),
         Command::Verify(args) => verify::run(&args),
         Command::Keygen { out } => match sir_runtime::net::tls::keygen(&out) {
             Ok(()) => {
@@ -89,35 +90,7 @@ pub fn main() -> i32 {
             }
             Err(e) => fail(e),
         },
-        Command::Simulate(args) => run::simulate(&args),
+        Command::Simulate(args) => run::simulate(args),
         Command::Bench { cmd } => bench::run(cmd),
-    }
-}
-
-/// Prints `error: …` to stderr and returns exit code 1.
-pub fn fail(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("error: {msg}");
-    1
-}
-
-/// Checks a model file, printing every diagnostic; returns the typed program or an exit code.
-pub fn load_model(
-    path: &std::path::Path,
-) -> Result<(sir_compiler::types::tir::Program, sir_compiler::Checked), i32> {
-    let mut checked = match sir_compiler::check_file(path) {
-        Ok(c) => c,
-        Err(e) => return Err(fail(format_args!("cannot read {}: {e}", path.display()))),
-    };
-    for d in &checked.diagnostics {
-        d.emit_stderr(&checked.sources);
-    }
-    let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
-    match checked.program.take() {
-        Some(p) if errors == 0 => Ok((p, checked)),
-        _ => Err(fail(format_args!(
-            "could not check `{}` due to {errors} error{}",
-            path.display(),
-            if errors == 1 { "" } else { "s" }
-        ))),
     }
 }

@@ -1,0 +1,413 @@
+//! Reporting a run: what each instruction should cost (exact estimates), what was measured
+//! against them (the `--report` JSON, the one-line summary, the simulation's and the
+//! benchmark's text), and where reports are written.
+
+use sir_compiler::compile::{Budget, Compiled};
+use sir_runtime::exec::{self, Execution, Shape};
+use sir_runtime::net::Role;
+use sir_runtime::npy;
+use sir_runtime::plan::Plan;
+use sir_runtime::proto::Cost;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// `report.json` → `report.3.json` for session 3 of `--serve N`.
+pub fn numbered(path: &Path, n: usize) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("report");
+    let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("json");
+    path.with_file_name(format!("{stem}.{n}.{ext}"))
+}
+
+pub fn human_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.2} GB", b as f64 / 1e9),
+        b if b >= 1 << 20 => format!("{:.2} MB", b as f64 / 1e6),
+        b if b >= 1 << 10 => format!("{:.1} kB", b as f64 / 1e3),
+        b => format!("{b} B"),
+    }
+}
+
+/// What a run should measure, per instruction: its online cost and its preprocessing.
+pub struct Est {
+    pub online: Vec<Cost>,
+    pub pre: Vec<Cost>,
+}
+
+/// The exact estimates of a run of `plan` in `shape`.
+pub fn estimates(plan: &Plan, shape: Shape) -> Result<Est, String> {
+    Ok(Est {
+        online: exec::estimate(plan, shape).map_err(|e| e.to_string())?,
+        pre: exec::estimate_pre(plan, shape).map_err(|e| e.to_string())?,
+    })
+}
+
+/// This party's (sent, received) bytes in a two-party cost.
+fn sides(role: Role, c: &Cost) -> (u64, u64) {
+    match role {
+        Role::Server => (c.server_bytes, c.client_bytes),
+        Role::Client => (c.client_bytes, c.server_bytes),
+    }
+}
+
+/// The costs one after another.
+fn cost_sum(cs: &[Cost]) -> Cost {
+    cs.iter().fold(Cost::ZERO, |a, c| a.then(*c))
+}
+
+/// The measurements added up.
+pub fn measured_sum(ms: &[exec::Measured]) -> exec::Measured {
+    ms.iter()
+        .fold(exec::Measured::default(), |a, m| exec::Measured {
+            bytes_sent: a.bytes_sent + m.bytes_sent,
+            bytes_received: a.bytes_received + m.bytes_received,
+            rounds: a.rounds + m.rounds,
+        })
+}
+
+/// What this party measured against what was estimated, as the report writes it.
+fn versus(role: Role, m: exec::Measured, e: &Cost) -> serde_json::Value {
+    let (es, er) = sides(role, e);
+    serde_json::json!({
+        "bytes_sent": m.bytes_sent,
+        "bytes_received": m.bytes_received,
+        "rounds": m.rounds,
+        "estimated_bytes_sent": es,
+        "estimated_bytes_received": er,
+        "estimated_rounds": e.rounds,
+    })
+}
+
+/// One party's run of a plan and what it should have measured.
+pub struct PartyRun<'a> {
+    pub plan: &'a Plan,
+    pub plan_hash: &'a [u8; 32],
+    pub role: Role,
+    pub shape: Shape,
+    pub ex: &'a Execution,
+    pub est: &'a Est,
+}
+
+/// The `--report` JSON of one party.
+pub fn report_json(run: &PartyRun<'_>) -> serde_json::Value {
+    let PartyRun {
+        plan,
+        plan_hash,
+        role,
+        shape,
+        ex,
+        est,
+    } = *run;
+    let instructions: Vec<serde_json::Value> = plan
+        .instrs
+        .iter()
+        .enumerate()
+        .map(|(k, ins)| {
+            let mut v = versus(role, ex.instrs[k], &est.online[k]);
+            v["id"] = serde_json::json!(k);
+            v["op"] = serde_json::json!(ins.op.name());
+            let (p, pe) = (ex.pre[k], est.pre[k]);
+            if p != Default::default() || pe != Cost::ZERO {
+                v["preprocessing"] = versus(role, p, &pe);
+            }
+            v
+        })
+        .collect();
+    let run = measured_sum(&ex.instrs);
+    let (est_sent, est_recv) = sides(role, &cost_sum(&est.online));
+    let b = shape.batch.max(1) as f64;
+    serde_json::json!({
+        "role": role.to_string(),
+        "plan_hash": hex(plan_hash),
+        "samples": shape.batch,
+        "threads": shape.threads,
+        "bytes_sent": ex.total.bytes_sent,
+        "bytes_received": ex.total.bytes_received,
+        "rounds": run.rounds,
+        "setup_bytes": ex.setup.bytes_sent + ex.setup.bytes_received,
+        "closing_bytes": ex.closing.bytes_sent + ex.closing.bytes_received,
+        "instruction_bytes_sent": run.bytes_sent,
+        "instruction_bytes_received": run.bytes_received,
+        "estimated_bytes_sent": est_sent,
+        "estimated_bytes_received": est_recv,
+        "estimated_rounds": cost_sum(&est.online).rounds,
+        "preprocessing": versus(role, measured_sum(&ex.pre), &cost_sum(&est.pre)),
+        "wall_s": ex.wall.as_secs_f64(),
+        "per_sample": {
+            "bytes": (run.bytes_sent + run.bytes_received) as f64 / b,
+            "wall_s": ex.wall.as_secs_f64() / b,
+        },
+        "instructions": instructions,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The first instruction whose measured bytes or rounds — online or in its preprocessing —
+/// differ from the estimate.
+pub fn first_mismatch(role: Role, ex: &Execution, est: &Est) -> Option<usize> {
+    let differs = |c: &Cost, m: &exec::Measured| {
+        let (s, r) = sides(role, c);
+        m.bytes_sent != s || m.bytes_received != r || m.rounds != c.rounds
+    };
+    (0..est.online.len()).find(|&k| {
+        match (
+            est.online.get(k),
+            ex.instrs.get(k),
+            est.pre.get(k),
+            ex.pre.get(k),
+        ) {
+            (Some(c), Some(m), Some(pc), Some(pm)) => differs(c, m) || differs(pc, pm),
+            _ => true,
+        }
+    })
+}
+
+/// The one-line summary of a party's run.
+pub fn summary(role: Role, shape: Shape, ex: &Execution, est: &Est) -> String {
+    let run = measured_sum(&ex.instrs);
+    let (sent, recv, rounds) = (run.bytes_sent, run.bytes_received, run.rounds);
+    let check = match first_mismatch(role, ex, est) {
+        None => "every instruction as estimated".to_string(),
+        Some(k) => format!("instruction {k} differs from its estimate"),
+    };
+    let per = if shape.batch > 1 {
+        format!(
+            "; per sample {} and {:.3} s",
+            human_bytes((sent + recv) / shape.batch as u64),
+            ex.wall.as_secs_f64() / shape.batch as f64
+        )
+    } else {
+        String::new()
+    };
+    let pre = measured_sum(&ex.pre);
+    let pre = if pre.bytes_sent + pre.bytes_received > 0 {
+        format!(
+            "; preprocessing {} B, {} rounds",
+            pre.bytes_sent + pre.bytes_received,
+            pre.rounds
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{role}: sent {sent} B, received {recv} B, {rounds} rounds ({check}); setup {} B{pre}; {:.3} s for {} sample{}{per}",
+        ex.setup.bytes_sent + ex.setup.bytes_received,
+        ex.wall.as_secs_f64(),
+        shape.batch,
+        if shape.batch == 1 { "" } else { "s" }
+    )
+}
+
+pub fn write_report(path: &Path, v: &serde_json::Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    npy::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// Both parties' runs of one simulation, against the estimates and the cleartext semantics.
+pub struct Simulation<'a> {
+    pub plan: &'a Plan,
+    pub server: &'a Execution,
+    pub client: &'a Execution,
+    pub est: &'a Est,
+    /// Whether the client's outputs equal the cleartext semantics bit for bit.
+    pub equal: bool,
+    pub samples: usize,
+    pub threads: usize,
+}
+
+impl Simulation<'_> {
+    /// The first instruction either party measured differently from its estimate.
+    pub fn mismatch(&self) -> Option<usize> {
+        first_mismatch(Role::Server, self.server, self.est)
+            .or_else(|| first_mismatch(Role::Client, self.client, self.est))
+    }
+
+    /// What `sir simulate` prints after the outputs: measured against estimated, the check
+    /// against the cleartext semantics, the time.
+    pub fn text(&self) -> String {
+        let Simulation {
+            plan,
+            server,
+            client,
+            est,
+            equal,
+            samples,
+            threads,
+        } = *self;
+        let mut t = String::new();
+        let total = cost_sum(&est.online);
+        let (sm, cm) = (measured_sum(&server.instrs), measured_sum(&client.instrs));
+        let (ss, sr, cs) = (sm.bytes_sent, sm.rounds, cm.bytes_sent);
+        let _ = writeln!(
+            t,
+            "measured:  server sent {ss} B, client sent {cs} B, {sr} rounds ({} in total; setup {} B)",
+            human_bytes(ss + cs),
+            server.setup.bytes_sent + server.setup.bytes_received
+        );
+        let _ = writeln!(
+            t,
+            "estimated: server sent {} B, client sent {} B, {} rounds",
+            total.server_bytes, total.client_bytes, total.rounds
+        );
+        let pre = cost_sum(&est.pre);
+        if pre != Cost::ZERO {
+            let (sp, cp) = (measured_sum(&server.pre), measured_sum(&client.pre));
+            let _ = writeln!(
+                t,
+                "preprocessing (input-independent, before the run): server sent {} B, client sent {} B, {} rounds measured; estimated {} B, {} B, {} rounds",
+                sp.bytes_sent,
+                cp.bytes_sent,
+                sp.rounds,
+                pre.server_bytes,
+                pre.client_bytes,
+                pre.rounds,
+            );
+        }
+        let _ = match self.mismatch() {
+            None => writeln!(
+                t,
+                "every instruction's bytes and rounds equal its estimate, for both parties"
+            ),
+            Some(k) => writeln!(
+                t,
+                "MISMATCH: instruction {k} ({}) measured differently from its estimate",
+                plan.instrs[k].op.name()
+            ),
+        };
+        let _ = writeln!(
+            t,
+            "result equals `sir eval --plan` bit for bit: {} ({} sample{})",
+            if equal { "yes" } else { "NO" },
+            samples,
+            if samples == 1 { "" } else { "s" }
+        );
+        let _ = writeln!(
+            t,
+            "time: {:.3} s for {} sample{} ({} connection{})",
+            client.wall.as_secs_f64(),
+            samples,
+            if samples == 1 { "" } else { "s" },
+            threads,
+            if threads == 1 { "" } else { "s" }
+        );
+        t
+    }
+}
+
+/// `sir bench model`'s table of its JSON result.
+pub fn print_model(r: &serde_json::Value) {
+    let u = |k: &str| r[k].as_u64().unwrap_or(0);
+    let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+    println!(
+        "{} ({} sample{}, {} connection{}, median of {}):",
+        r["model"].as_str().unwrap_or(""),
+        u("samples"),
+        if u("samples") == 1 { "" } else { "s" },
+        u("threads"),
+        if u("threads") == 1 { "" } else { "s" },
+        u("reps")
+    );
+    println!(
+        "  bytes   server→client {} B, client→server {} B, total {:.2} MB (setup {} B)",
+        u("server_bytes"),
+        u("client_bytes"),
+        u("total_bytes") as f64 / 1e6,
+        u("setup_bytes")
+    );
+    println!("  rounds  {}", u("rounds"));
+    println!("  time    {:.3} s per execution", f("wall_s_median"));
+    if u("samples") > 1 {
+        println!(
+            "  per sample  {:.2} MB, {:.4} s",
+            f("per_sample_bytes") / 1e6,
+            f("per_sample_wall_s")
+        );
+    }
+    println!(
+        "  {}",
+        if r["exact"].as_bool().unwrap_or(false) {
+            "result equals the plan's cleartext semantics; bytes and rounds equal the estimates"
+        } else {
+            "MISMATCH against the cleartext semantics or the estimates"
+        }
+    );
+}
+
+/// What `sir compile` prints of a compilation on `samples` calibration samples written to
+/// `out`: the plan's size and cost, the accuracy or error against float, every width tried,
+/// the Block-ReLU choices (`relu_budget`: whether --relu-budget was given; `relu_patches`: the
+/// plan they were pinned from), the groups narrowed.
+pub fn print_compiled(
+    c: &Compiled,
+    samples: usize,
+    relu_budget: bool,
+    relu_patches: Option<&Path>,
+    out: &Path,
+) {
+    let total = c.plan.total();
+    println!(
+        "compiled `{}`: {} graph nodes, {} instructions, storage width {} bits",
+        c.plan.model,
+        c.nodes,
+        c.plan.instrs.len(),
+        c.bits
+    );
+    match c.budget {
+        Budget::AccuracyLoss(p) => println!(
+            "accuracy on {} calibration samples: float {:.2}%, fixed point {:.2}% (budget: −{p} points)",
+            samples, c.float_metric, c.fixed_metric
+        ),
+        Budget::MaxError(e) => println!(
+            "largest output error vs float on {} calibration samples: {:.3e} (budget {e:.3e})",
+            samples, c.fixed_metric
+        ),
+    }
+    println!(
+        "communication per inference: server sends {} B, client sends {} B, {} rounds",
+        total.server_bytes, total.client_bytes, total.rounds
+    );
+    for cand in &c.candidates {
+        let what = match (&cand.bytes, cand.metric) {
+            (Ok(b), Some(m)) => format!(
+                "{b} B, metric {m:.4}{}",
+                if cand.within { "" } else { " (over budget)" }
+            ),
+            (Err(e), _) => e.clone(),
+            (Ok(b), None) => format!("{b} B, over budget (stopped at the first failing samples)"),
+        };
+        println!("  {:>2} bits: {what}", cand.bits);
+    }
+    if relu_budget && c.relu_choices.is_empty() {
+        eprintln!(
+            "warning: --relu-budget given, but the model has no `block_relu(x)` without patch sizes"
+        );
+    }
+    for l in &c.relu_choices {
+        let budget = match relu_patches {
+            Some(p) => format!("pinned from {}", p.display()),
+            None => format!("budget {}", l.budget),
+        };
+        println!(
+            "  block_relu `{}` {:?}: {} DReLUs ({budget}, plain ReLU {}), patches {}",
+            l.layer,
+            l.shape,
+            l.drelus,
+            l.relus,
+            sir_runtime::plan::render::patch_runs(&l.patches)
+        );
+    }
+    if !c.narrowed.is_empty() {
+        let parts: Vec<String> = c
+            .narrowed
+            .iter()
+            .map(|(g, w)| format!("{g} → {w}"))
+            .collect();
+        println!("  narrowed within the budget: {}", parts.join(", "));
+    }
+    println!("wrote {} in {:.2} s", out.display(), c.seconds);
+}
