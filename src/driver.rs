@@ -107,7 +107,9 @@ fn run_with_progress(
             pb.set_message(human_bytes(bytes));
         }
     };
-    let r = exec::execute(parties, plan, batch, own, &mut tick);
+    // What the plan's check proved (it was checked when loaded; this is the same check).
+    let info = plan.check().map_err(|e| e.to_string())?;
+    let r = exec::execute(parties, plan, &info, batch, own, &mut tick);
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -453,6 +455,7 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
     };
     let (server_waits, client_waits) = (waits(server_tls), waits(client_tls));
     let limit = exec::max_batch(plan) as u64;
+    let info = &plan.check().map_err(|e| e.to_string())?;
     std::thread::scope(|s| {
         let server = s.spawn(move || -> Result<Execution, String> {
             let offer = Offer {
@@ -465,6 +468,7 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
             exec::execute(
                 &mut ps,
                 plan,
+                info,
                 batch,
                 Own::Server(weights),
                 &mut |_, _, _| {},

@@ -38,9 +38,10 @@ pub struct Est {
 
 /// The exact estimates of a run of `plan` in `shape`.
 pub fn estimates(plan: &Plan, shape: Shape) -> Result<Est, String> {
+    let info = plan.check().map_err(|e| e.to_string())?;
     Ok(Est {
-        online: exec::estimate(plan, shape).map_err(|e| e.to_string())?,
-        pre: exec::estimate_pre(plan, shape).map_err(|e| e.to_string())?,
+        online: exec::estimate(plan, &info, shape).map_err(|e| e.to_string())?,
+        pre: exec::estimate_pre(plan, &info, shape).map_err(|e| e.to_string())?,
     })
 }
 

@@ -23,11 +23,13 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::fixed::linear::MatDims;
+use std::borrow::Cow;
+
 use crate::net::{NetError, Role, Stats};
-use crate::plan::{Op, Owner, Plan, PlanError, Trunc, clear};
+use crate::plan::{
+    Family, InstrInfo, Kernel, Op, OpInfo, Owner, Plan, PlanError, PlanInfo, Trunc, clear,
+};
 use crate::proto::ext::{self, KnownMsb};
-use crate::proto::linear::MatMulParams;
 use crate::proto::poly::{self, PowerTuples};
 use crate::proto::{Cost, Party, ProtoError, mult, relu, share, trunc};
 use crate::ring;
@@ -119,43 +121,10 @@ pub struct Execution {
     pub wall: Duration,
 }
 
-/// Which tensors hold one value per sample: the client's inputs and everything computed from
-/// them. Weights, constants and what is computed from those alone are one value for the batch.
-pub fn per_sample(plan: &Plan) -> Vec<bool> {
-    let mut ps: Vec<bool> = plan
-        .tensors
-        .iter()
-        .map(|t| t.owner == Owner::Client)
-        .collect();
-    for ins in &plan.instrs {
-        if ins
-            .args
-            .iter()
-            .any(|&a| ps.get(a).copied().unwrap_or(false))
-            && let Some(o) = ps.get_mut(ins.out)
-        {
-            *o = true;
-        }
-    }
-    ps
-}
-
-/// Whether instruction `op` may be split across connections (the input and output messages
-/// stay whole: one message each whatever the size).
-fn splits(op: &Op) -> bool {
-    // (Block-ReLU's patches span elements, the polynomial's masks were prepared for the
-    // whole tensor on the first connection: they stay whole.)
-    !op.is_local()
-        && !matches!(
-            op,
-            Op::Share | Op::Reveal | Op::BlockRelu { .. } | Op::Poly { .. }
-        )
-}
-
 /// The unit ranges an instruction of `units` units is split into, one per connection.
-pub fn pieces(op: &Op, units: usize, threads: usize) -> Vec<Range<usize>> {
+pub fn pieces(op: &OpInfo, units: usize, threads: usize) -> Vec<Range<usize>> {
     let t = threads.max(1);
-    if !splits(op) || t == 1 || units < t * MIN_UNITS_PER_CONNECTION {
+    if !op.splits || t == 1 || units < t * MIN_UNITS_PER_CONNECTION {
         return std::iter::once(0..units).collect();
     }
     (0..t).map(|i| units * i / t..units * (i + 1) / t).collect()
@@ -184,7 +153,7 @@ pub fn check_shape(plan: &Plan, shape: Shape) -> Result<(), ExecError> {
 /// [`MAX_RUN_ELEMENTS`], every instruction's traffic within [`MAX_INSTR_BYTES`], every math
 /// instruction within [`crate::plan::MAX_MATH_ELEMENTS`].
 pub fn max_batch(plan: &Plan) -> usize {
-    let ps = per_sample(plan);
+    let ps = plan.per_sample();
     let (mut per, mut fixed) = (0u64, 0u64);
     for (t, &p) in plan.tensors.iter().zip(&ps) {
         if p {
@@ -212,7 +181,7 @@ pub fn max_batch(plan: &Plan) -> usize {
 /// shares (8 bytes an element) three times over — the values, an operand's copy, a protocol's
 /// buffers of the same order. Used to refuse, before allocating, runs beyond a memory budget.
 pub fn bytes_needed(plan: &Plan, batch: usize) -> u64 {
-    let ps = per_sample(plan);
+    let ps = plan.per_sample();
     let elems: u64 = plan
         .tensors
         .iter()
@@ -236,14 +205,18 @@ pub fn max_batch_within(plan: &Plan, budget: u64) -> usize {
 
 /// The exact cost of every instruction in a run of this shape: per connection slice from the
 /// protocols' cost functions, bytes added, rounds of the slowest slice.
-pub fn estimate(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
-    per_instr(plan, shape, |k, op, units| {
-        if op.is_local() {
+pub fn estimate(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Cost>, ExecError> {
+    per_instr(plan, info, shape, |k, ins, units| {
+        if ins.op.family == Family::Local {
             return Ok(Cost::ZERO);
         }
         let mut total = Cost::ZERO;
-        for r in pieces(op, units, shape.threads) {
-            let c = plan.cost_at(k, r.len())?;
+        for r in pieces(&ins.op, units, shape.threads) {
+            let c = ins.kernel.cost(r.len()).map_err(|why| PlanError::Instr {
+                instr: k,
+                op: ins.op.name,
+                why,
+            })?;
             total.server_bytes += c.server_bytes;
             total.client_bytes += c.client_bytes;
             total.rounds = total.rounds.max(c.rounds);
@@ -254,29 +227,36 @@ pub fn estimate(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
 
 /// The exact cost of every instruction's preprocessing in a run of this shape (on the first
 /// connection, before the first instruction).
-pub fn estimate_pre(plan: &Plan, shape: Shape) -> Result<Vec<Cost>, ExecError> {
-    per_instr(plan, shape, |k, _, units| Ok(plan.pre_cost_at(k, units)?))
+pub fn estimate_pre(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Cost>, ExecError> {
+    per_instr(plan, info, shape, |_, ins, units| {
+        Ok(ins.kernel.pre_cost(units))
+    })
 }
 
-/// `cost(k, op, units)` for every instruction, with its units in a run of this shape.
+/// `cost(k, instruction, units)` for every instruction, with its units in a run of this shape.
 fn per_instr(
     plan: &Plan,
+    info: &PlanInfo,
     shape: Shape,
-    cost: impl Fn(usize, &Op, usize) -> Result<Cost, ExecError>,
+    cost: impl Fn(usize, &InstrInfo, usize) -> Result<Cost, ExecError>,
 ) -> Result<Vec<Cost>, ExecError> {
     check_shape(plan, shape)?;
-    let ps = per_sample(plan);
-    plan.instrs
+    info.instrs
         .iter()
         .enumerate()
-        .map(|(k, ins)| cost(k, &ins.op, run_units(plan, &ps, k, shape.batch)))
+        .map(|(k, ins)| cost(k, ins, run_units(plan, info, k, shape.batch)))
         .collect()
 }
 
 /// Instruction `k`'s units in a run of `batch` samples (once for what the weights alone
 /// determine).
-fn run_units(plan: &Plan, ps: &[bool], k: usize, batch: usize) -> usize {
-    plan.units(k) * if ps[plan.instrs[k].out] { batch } else { 1 }
+fn run_units(plan: &Plan, info: &PlanInfo, k: usize, batch: usize) -> usize {
+    info.instrs[k].units * samples(info, plan.instrs[k].out, batch)
+}
+
+/// How many values tensor `t` holds in a run of `batch` samples.
+fn samples(info: &PlanInfo, t: usize, batch: usize) -> usize {
+    if info.per_sample[t] { batch } else { 1 }
 }
 
 /// One party's run of `plan` over `parties` (one per connection, set up with the peer, the
@@ -285,6 +265,7 @@ fn run_units(plan: &Plan, ps: &[bool], k: usize, batch: usize) -> usize {
 pub fn execute(
     parties: &mut [Party],
     plan: &Plan,
+    info: &PlanInfo,
     batch: usize,
     own: Own<'_>,
     progress: &mut dyn FnMut(usize, usize, u64),
@@ -296,39 +277,28 @@ pub fn execute(
     };
     check_shape(plan, shape)?;
     let role = parties[0].role;
-    let ps = per_sample(plan);
     let setup = sum_stats(parties);
     let mut vals = initial_values(plan, batch, own, role)?;
-    // Tensors no later instruction reads are dropped as soon as possible (outputs are kept).
-    let mut last_use = vec![usize::MAX; plan.tensors.len()];
-    for (k, ins) in plan.instrs.iter().enumerate() {
-        for &a in &ins.args {
-            last_use[a] = k;
-        }
-    }
-    for o in &plan.outputs {
-        last_use[o.tensor] = usize::MAX;
-    }
     let n = plan.instrs.len();
     // Preprocessing: every polynomial's mask powers, before any input-dependent message.
     let mut tuples: Vec<Option<PowerTuples>> = (0..n).map(|_| None).collect();
     let mut pre = vec![Measured::default(); n];
     let mut pre_flushes: Vec<Vec<u64>> = vec![vec![0; parties.len()]; n];
-    for (k, ins) in plan.instrs.iter().enumerate() {
-        let Op::Poly { coeffs } = &ins.op else {
+    for (k, ins) in info.instrs.iter().enumerate() {
+        let Kernel::Poly { coeffs, bits } = &ins.kernel else {
             continue;
         };
         let at = |source: ProtoError| ExecError::Instr {
             instr: k,
-            op: ins.op.name(),
+            op: ins.op.name,
             source,
         };
         let before = parties[0].stats();
         let t = poly::preprocess(
             &mut parties[0],
-            run_units(plan, &ps, k, batch),
+            run_units(plan, info, k, batch),
             coeffs.len().saturating_sub(1),
-            plan.tensors[ins.out].bits,
+            *bits,
         )
         .map_err(at)?;
         parties[0].io.end_flight().map_err(|e| at(e.into()))?;
@@ -350,10 +320,16 @@ pub fn execute(
             op: ins.op.name(),
             source,
         };
-        let out = if ins.op.is_local() {
-            local(plan, k, role, &vals, &ps, batch)?
+        let out = if info.instrs[k].kernel == Kernel::Local {
+            local(plan, info, k, role, &vals, batch)?
         } else {
-            let r = protocol(parties, plan, k, &vals, &ps, batch, &mut tuples[k]).map_err(at)?;
+            let run = Run {
+                plan,
+                info,
+                vals: &vals,
+                batch,
+            };
+            let r = protocol(parties, &run, k, &mut tuples[k]).map_err(at)?;
             for p in parties.iter_mut() {
                 p.io.end_flight().map_err(|e| at(e.into()))?;
             }
@@ -371,8 +347,9 @@ pub fn execute(
             rounds: 0,
         });
         flushes.push(deltas.iter().map(|d| d.flushes).collect());
+        // Tensors no later instruction reads are dropped as soon as possible.
         for &a in &ins.args {
-            if last_use[a] == k && !matches!(plan.tensors[a].owner, Owner::Public) {
+            if info.last_use[a] == Some(k) {
                 vals[a] = None;
             }
         }
@@ -398,7 +375,7 @@ pub fn execute(
     let total = sum_stats(parties);
     let outputs = match role {
         Role::Server => None,
-        Role::Client => Some(collect_outputs(plan, &vals, &ps, batch)?),
+        Role::Client => Some(collect_outputs(plan, info, &vals, batch)?),
     };
     Ok(Execution {
         outputs,
@@ -494,10 +471,10 @@ fn sample<'v>(plan: &Plan, v: &'v [u64], per: bool, a: usize, s: usize) -> &'v [
 /// enters: only the server adds it (and embeds it), the client keeps its share.
 fn local(
     plan: &Plan,
+    info: &PlanInfo,
     k: usize,
     role: Role,
     vals: &[Option<Vec<u64>>],
-    ps: &[bool],
     batch: usize,
 ) -> Result<Option<Vec<u64>>, ExecError> {
     let ins = &plan.instrs[k];
@@ -511,13 +488,12 @@ fn local(
         .iter()
         .map(|&a| vals[a].as_deref().ok_or_else(|| missing(plan, k)))
         .collect::<Result<_, _>>()?;
-    let samples = if ps[ins.out] { batch } else { 1 };
     let one = |s: usize| -> Result<Vec<u64>, ExecError> {
         let xs: Vec<&[u64]> = ins
             .args
             .iter()
             .zip(&args)
-            .map(|(&a, v)| sample(plan, v, ps[a], a, s))
+            .map(|(&a, v)| sample(plan, v, info.per_sample[a], a, s))
             .collect();
         Ok(match (&ins.op, role) {
             (Op::Embed, Role::Client) => vec![0; out.numel()],
@@ -525,6 +501,7 @@ fn local(
             _ => clear::step(plan, k, &xs)?,
         })
     };
+    let samples = samples(info, ins.out, batch);
     if samples == 1 {
         return one(0).map(Some);
     }
@@ -535,86 +512,96 @@ fn local(
     Ok(Some(parts.concat()))
 }
 
+/// What a protocol instruction reads: the plan, what its check proved, this party's values.
+struct Run<'a> {
+    plan: &'a Plan,
+    info: &'a PlanInfo,
+    vals: &'a [Option<Vec<u64>>],
+    batch: usize,
+}
+
+impl Run<'_> {
+    /// Operand `a`'s values on this party (a validated plan has them all).
+    fn get(&self, k: usize, a: usize) -> Result<&[u64], ProtoError> {
+        self.vals[a]
+            .as_deref()
+            .ok_or_else(|| ProtoError::Invariant(missing(self.plan, k).to_string()))
+    }
+
+    /// Operand `a` at instruction `k`'s sample count (one held for the batch is repeated: a
+    /// local copy of shares).
+    fn widen(&self, k: usize, a: usize) -> Result<Cow<'_, [u64]>, ProtoError> {
+        let v = self.get(k, a)?;
+        let samples = samples(self.info, self.plan.instrs[k].out, self.batch);
+        Ok(if self.info.per_sample[a] || samples == 1 {
+            Cow::Borrowed(v)
+        } else {
+            Cow::Owned(v.repeat(samples))
+        })
+    }
+}
+
 /// A protocol instruction: input and reveal on the first connection, everything else split
 /// into unit slices across the connections.
 fn protocol(
     parties: &mut [Party],
-    plan: &Plan,
+    run: &Run<'_>,
     k: usize,
-    vals: &[Option<Vec<u64>>],
-    ps: &[bool],
-    batch: usize,
     tuples: &mut Option<PowerTuples>,
 ) -> Result<Option<Vec<u64>>, ProtoError> {
-    let ins = &plan.instrs[k];
-    let out = &plan.tensors[ins.out];
+    let ins = &run.plan.instrs[k];
+    let kernel = &run.info.instrs[k].kernel;
     let role = parties[0].role;
-    let get = |a: usize| vals[a].as_deref();
-    let internal = || ProtoError::Invariant(missing(plan, k).to_string());
-    let samples = if ps[ins.out] { batch } else { 1 };
-    let n = out.numel() * samples;
-    match &ins.op {
-        Op::Share => {
-            let owner = match plan.tensors[ins.args[0]].owner {
-                Owner::Client => Role::Client,
-                _ => Role::Server,
-            };
-            let mine = if role == owner {
-                Some(get(ins.args[0]).ok_or_else(internal)?)
+    let samples = samples(run.info, ins.out, run.batch);
+    let n = run.plan.tensors[ins.out].numel() * samples;
+    match kernel {
+        Kernel::Share { owner, bits } => {
+            let mine = if role == *owner {
+                Some(run.get(k, ins.args[0])?)
             } else {
                 None
             };
-            return share::input(&mut parties[0], owner, mine, n, out.bits).map(Some);
+            return share::input(&mut parties[0], *owner, mine, n, *bits).map(Some);
         }
-        Op::Reveal => {
-            let x = get(ins.args[0]).ok_or_else(internal)?;
-            return share::reveal(&mut parties[0], Role::Client, x, out.bits);
+        Kernel::Reveal { bits } => {
+            let x = run.get(k, ins.args[0])?;
+            return share::reveal(&mut parties[0], Role::Client, x, *bits);
+        }
+        Kernel::Poly { coeffs, bits } => {
+            let x = run.widen(k, ins.args[0])?;
+            let c: Vec<u64> = coeffs
+                .iter()
+                .map(|&c| ring::reduce(c as u64, *bits))
+                .collect();
+            let t = tuples.take().ok_or_else(|| {
+                ProtoError::Invariant("the polynomial's preprocessing is missing".into())
+            })?;
+            return poly::online(&mut parties[0], &x, &c, t, *bits).map(Some);
         }
         _ => {}
     }
-    // Shared operands at the result's sample count (one held for the batch is repeated:
-    // a local copy of shares).
-    let widen = |a: usize| -> Result<std::borrow::Cow<'_, [u64]>, ProtoError> {
-        let v = get(a).ok_or_else(internal)?;
-        Ok(if ps[a] || samples == 1 {
-            std::borrow::Cow::Borrowed(v)
-        } else {
-            std::borrow::Cow::Owned(v.repeat(samples))
-        })
-    };
-    let x = widen(ins.args[0])?;
-    if let Op::Poly { coeffs } = &ins.op {
-        let c: Vec<u64> = coeffs
-            .iter()
-            .map(|&c| ring::reduce(c as u64, out.bits))
-            .collect();
-        let t = tuples.take().ok_or_else(|| {
-            ProtoError::Invariant("the polynomial's preprocessing is missing".into())
-        })?;
-        return poly::online(&mut parties[0], &x, &c, t, out.bits).map(Some);
-    }
-    let y = match ins.op {
-        Op::Mult => widen(ins.args[1])?,
+    let x = run.widen(k, ins.args[0])?;
+    let y = match kernel {
+        Kernel::Mult(_) => run.widen(k, ins.args[1])?,
         // The server's weight matrix (the client passes nothing).
-        Op::MatMul if role == Role::Server => {
-            std::borrow::Cow::Borrowed(get(ins.args[1]).ok_or_else(internal)?)
-        }
-        _ => std::borrow::Cow::Borrowed(&[][..]),
+        Kernel::MatMul { .. } if role == Role::Server => Cow::Borrowed(run.get(k, ins.args[1])?),
+        _ => Cow::Borrowed(&[][..]),
     };
-    let units = plan.units(k) * samples;
-    let ul = plan.unit_len(k);
-    let ranges = pieces(&ins.op, units, parties.len());
+    let info = &run.info.instrs[k];
+    let units = info.units * samples;
+    let ul = info.unit_len;
+    let ranges = pieces(&info.op, units, parties.len());
     let slice = |r: &Range<usize>| -> (&[u64], &[u64]) {
         let xs = &x[r.start * ul..r.end * ul];
-        let ys = match ins.op {
-            Op::Mult => &y[r.clone()],
+        let ys = match kernel {
+            Kernel::Mult(_) => &y[r.clone()],
             _ => &y[..],
         };
         (xs, ys)
     };
     if ranges.len() == 1 {
         let (xs, ys) = slice(&ranges[0]);
-        return piece(&mut parties[0], plan, k, xs, ys, units).map(Some);
+        return piece(&mut parties[0], kernel, xs, ys, units).map(Some);
     }
     let results: Vec<Result<Vec<u64>, ProtoError>> = std::thread::scope(|s| {
         let handles: Vec<_> = parties
@@ -623,7 +610,7 @@ fn protocol(
             .map(|(p, r)| {
                 let (xs, ys) = slice(r);
                 let len = r.len();
-                s.spawn(move || piece(p, plan, k, xs, ys, len))
+                s.spawn(move || piece(p, kernel, xs, ys, len))
             })
             .collect();
         handles
@@ -644,51 +631,48 @@ fn protocol(
     Ok(Some(outv))
 }
 
-/// One slice (`units` units) of a splittable protocol instruction on one connection.
+/// One slice (`units` units) of a protocol instruction on one connection.
 fn piece(
     p: &mut Party,
-    plan: &Plan,
-    k: usize,
+    kernel: &Kernel,
     x: &[u64],
     y: &[u64],
     units: usize,
 ) -> Result<Vec<u64>, ProtoError> {
-    let ins = &plan.instrs[k];
-    let t0 = &plan.tensors[ins.args[0]];
-    let out = &plan.tensors[ins.out];
-    let plan_err = |e: PlanError| ProtoError::Invariant(e.to_string());
-    match &ins.op {
-        Op::Extend if t0.nonneg => {
+    match kernel {
+        Kernel::Extend {
+            from,
+            to,
+            nonneg: true,
+        } => {
             let zeros = vec![0u8; x.len()];
-            ext::zext_known_msb(p, x, t0.bits, out.bits, KnownMsb::Public(&zeros))
+            ext::zext_known_msb(p, x, *from, *to, KnownMsb::Public(&zeros))
         }
-        Op::Extend => ext::sext(p, x, t0.bits, out.bits),
-        Op::Truncate { shift, mode } => match mode {
-            Trunc::Reduce => trunc::trunc_reduce(p, x, t0.bits, *shift),
-            Trunc::Ars => trunc::ars(p, x, t0.bits, *shift),
-            Trunc::ArsRound => trunc::ars_round(p, x, t0.bits, *shift),
+        Kernel::Extend {
+            from,
+            to,
+            nonneg: false,
+        } => ext::sext(p, x, *from, *to),
+        Kernel::Truncate { bits, shift, mode } => match mode {
+            Trunc::Reduce => trunc::trunc_reduce(p, x, *bits, *shift),
+            Trunc::Ars => trunc::ars(p, x, *bits, *shift),
+            Trunc::ArsRound => trunc::ars_round(p, x, *bits, *shift),
         },
-        Op::Mult => mult::mult(p, &plan.mult_params(k).map_err(plan_err)?, x, y),
-        Op::MatMul => {
-            let (dims, _) = plan.matmul_dims(k).map_err(plan_err)?;
-            let params = MatMulParams {
-                dims: MatDims::new(units, dims.d2, dims.d3),
-                x: t0.format(),
-                w: plan.tensors[ins.args[1]].format(),
-                out_bits: out.bits,
-            };
-            mult::matmul_full(p, &params, x, y)
+        Kernel::Mult(params) => mult::mult(p, params, x, y),
+        Kernel::MatMul { params } => {
+            mult::matmul_full(p, &Kernel::matmul_rows(params, units), x, y)
         }
-        Op::Math { func, cols } => func.eval(p, x, &plan.math_params(k, *cols)),
-        Op::Relu => relu::relu(p, x, out.bits),
-        Op::BlockRelu { patches } => match crate::plan::chw(&out.shape) {
-            Some(shape) => relu::block_relu(p, x, shape, patches, out.bits),
-            None => Err(ProtoError::Invariant("block_relu needs [C, H, W]".into())),
-        },
-        other => Err(ProtoError::Invariant(format!(
-            "{} is not a protocol instruction",
-            other.name()
-        ))),
+        Kernel::Math { func, params } => func.eval(p, x, params),
+        Kernel::Relu { bits } => relu::relu(p, x, *bits),
+        Kernel::BlockRelu {
+            shape,
+            patches,
+            bits,
+        } => relu::block_relu(p, x, *shape, patches, *bits),
+        // Run whole by `protocol`, or not a protocol at all.
+        Kernel::Local | Kernel::Share { .. } | Kernel::Reveal { .. } | Kernel::Poly { .. } => Err(
+            ProtoError::Invariant(format!("{kernel:?} is not run in slices")),
+        ),
     }
 }
 
@@ -696,8 +680,8 @@ fn piece(
 /// the same for every sample).
 fn collect_outputs(
     plan: &Plan,
+    info: &PlanInfo,
     vals: &[Option<Vec<u64>>],
-    ps: &[bool],
     batch: usize,
 ) -> Result<Vec<Vec<u64>>, ExecError> {
     plan.outputs
@@ -706,7 +690,7 @@ fn collect_outputs(
             let v = vals[o.tensor].as_deref().ok_or_else(|| {
                 ExecError::Input(format!("output `{}` was never revealed", o.name))
             })?;
-            Ok(if ps[o.tensor] {
+            Ok(if info.per_sample[o.tensor] {
                 v.to_vec()
             } else {
                 v.repeat(batch)

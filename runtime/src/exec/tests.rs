@@ -209,6 +209,7 @@ fn run_pair(plan: &Plan, shape: Shape, x: &[Vec<u64>], w: &[Vec<u64>]) -> (Execu
             execute(
                 &mut ps,
                 plan,
+                &plan.check().expect("a valid plan"),
                 shape.batch,
                 Own::Client(x),
                 &mut |_, _, _| {},
@@ -221,6 +222,7 @@ fn run_pair(plan: &Plan, shape: Shape, x: &[Vec<u64>], w: &[Vec<u64>]) -> (Execu
         let server = execute(
             &mut ps,
             plan,
+            &plan.check().expect("a valid plan"),
             shape.batch,
             Own::Server(w),
             &mut |_, _, _| {},
@@ -259,7 +261,7 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
             );
         }
     }
-    let est = estimate(plan, shape).expect("estimate");
+    let est = estimate(plan, &plan.check().expect("a valid plan"), shape).expect("estimate");
     for (k, e) in est.iter().enumerate() {
         let (sm, cm) = (server.instrs[k], client.instrs[k]);
         let op = plan.instrs[k].op.name();
@@ -276,7 +278,7 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
         assert_eq!(sm.rounds, e.rounds, "instr {k} {op} rounds (server's view)");
         assert_eq!(cm.rounds, e.rounds, "instr {k} {op} rounds (client's view)");
     }
-    let pre = estimate_pre(plan, shape).expect("estimate");
+    let pre = estimate_pre(plan, &plan.check().expect("a valid plan"), shape).expect("estimate");
     for (k, e) in pre.iter().enumerate() {
         let (sm, cm) = (server.pre[k], client.pre[k]);
         let op = plan.instrs[k].op.name();
@@ -287,8 +289,8 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
     }
     if shape == Shape::ONE {
         for (k, e) in est.iter().enumerate() {
-            assert_eq!(crate::plan::Recorded::from(*e), plan.instrs[k].cost);
-            assert_eq!(crate::plan::Recorded::from(pre[k]), plan.instrs[k].pre);
+            assert_eq!(*e, plan.instrs[k].cost);
+            assert_eq!(pre[k], plan.instrs[k].pre);
         }
     }
 }
@@ -356,9 +358,10 @@ fn a_batch_shares_rounds_and_equals_each_sample() {
         },
         2,
     );
-    let one = estimate(&plan, Shape::ONE).expect("one");
+    let one = estimate(&plan, &plan.check().expect("a valid plan"), Shape::ONE).expect("one");
     let five = estimate(
         &plan,
+        &plan.check().expect("a valid plan"),
         Shape {
             batch: 5,
             threads: 1,
@@ -377,7 +380,7 @@ fn split_connections_equal_one() {
         batch: 10,
         threads: 3,
     };
-    let est = estimate(&plan, shape).expect("estimate");
+    let est = estimate(&plan, &plan.check().expect("a valid plan"), shape).expect("estimate");
     assert!(
         plan.instrs
             .iter()
@@ -430,6 +433,7 @@ fn a_session_over_loopback_agrees_and_runs() {
             execute(
                 &mut ps,
                 plan_ref,
+                &plan_ref.check().expect("a valid plan"),
                 batch,
                 Own::Server(w_ref),
                 &mut |_, _, _| {},
@@ -444,6 +448,7 @@ fn a_session_over_loopback_agrees_and_runs() {
         let c = execute(
             &mut ps,
             plan_ref,
+            &plan_ref.check().expect("a valid plan"),
             2,
             Own::Client(std::slice::from_ref(x_ref)),
             &mut |_, _, _| {},

@@ -10,6 +10,7 @@
 //! recorded cost is what the instruction costs.
 
 pub mod clear;
+pub mod kernel;
 pub mod math;
 pub mod render;
 
@@ -18,11 +19,11 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use kernel::Kernel;
 pub use math::{MathOp, MathParams};
 
 use crate::fixed::Fx;
 use crate::fixed::linear::{Format, MatDims};
-use crate::net::Role;
 use crate::proto::Cost;
 use crate::proto::mult::MultParams;
 
@@ -223,35 +224,37 @@ pub struct Instr {
     /// The source-level name the result belongs to (a `let`, a function), for `--by layer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<String>,
-    pub cost: Recorded,
+    pub cost: Cost,
     /// The input-independent preprocessing it needs before the run (the polynomial's mask
     /// powers), recorded apart from its online `cost`.
-    #[serde(default, skip_serializing_if = "Recorded::is_zero")]
-    pub pre: Recorded,
+    #[serde(default, skip_serializing_if = "Cost::is_zero")]
+    pub pre: Cost,
 }
 
-/// A cost as recorded in the plan.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recorded {
-    pub server_bytes: u64,
-    pub client_bytes: u64,
-    pub rounds: u64,
+/// What [`Plan::check`] proved about a plan, for the stages that run it: computed once and
+/// read by [`crate::exec`]'s estimates and execution, which therefore recompute nothing and
+/// keep no error arms for what cannot happen.
+#[derive(Clone, Debug)]
+pub struct PlanInfo {
+    /// Per tensor: it holds one value per sample — the client's inputs and everything computed
+    /// from them (weights, constants and what derives from those alone hold one for the batch).
+    pub per_sample: Vec<bool>,
+    /// Per tensor: the instruction after which a party may drop it (its last reader); `None`
+    /// for the outputs, the public constants and tensors nothing reads.
+    pub last_use: Vec<Option<usize>>,
+    /// Per instruction.
+    pub instrs: Vec<InstrInfo>,
 }
 
-impl Recorded {
-    pub fn is_zero(&self) -> bool {
-        *self == Recorded::default()
-    }
-}
-
-impl From<Cost> for Recorded {
-    fn from(c: Cost) -> Self {
-        Recorded {
-            server_bytes: c.server_bytes,
-            client_bytes: c.client_bytes,
-            rounds: c.rounds,
-        }
-    }
+/// One validated instruction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstrInfo {
+    pub op: OpInfo,
+    /// Units per sample ([`Plan::units`]) and the operand elements of one unit.
+    pub units: usize,
+    pub unit_len: usize,
+    /// Its protocol parameters, resolved from the tensors.
+    pub kernel: Kernel,
 }
 
 /// A named model input, weight or output.
@@ -296,75 +299,144 @@ pub enum PlanError {
     Json(#[from] serde_json::Error),
 }
 
-impl Op {
-    pub fn name(&self) -> &'static str {
+/// The protocol family an instruction belongs to ([`OpInfo::family`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Each party computes it on its own shares (or the public values): no communication.
+    Local,
+    /// Sharing an input or weight, revealing an output.
+    Io,
+    ExtensionTruncation,
+    Multiplication,
+    /// A function of SiRnn's math library.
+    Math,
+    /// CrypTFlow2's comparison (ReLU, Block-ReLU).
+    Comparison,
+    /// The one-round polynomial, with its preprocessing.
+    Polynomial,
+}
+
+impl Family {
+    /// The label of `sir inspect --by protocol`.
+    pub fn label(self) -> &'static str {
         match self {
-            Op::Share => "share",
-            Op::Reveal => "reveal",
-            Op::Embed => "embed",
-            Op::Add => "add",
-            Op::Sub => "sub",
-            Op::Neg => "neg",
-            Op::AddPublic => "add_public",
-            Op::MulPublic => "mul_public",
-            Op::Narrow => "narrow",
-            Op::Broadcast => "broadcast",
-            Op::Select { .. } => "select",
-            Op::Reshape => "reshape",
-            Op::Transpose => "transpose",
-            Op::Patches { .. } => "patches",
-            Op::Concat { .. } => "concat",
-            Op::Sum { .. } => "sum",
-            Op::Extend => "extend",
-            Op::Truncate { .. } => "truncate",
-            Op::Mult => "mult",
-            Op::MatMul => "matmul",
-            Op::Math { func, .. } => func.name(),
-            Op::Relu => "relu",
-            Op::BlockRelu { .. } => "block_relu",
-            Op::Poly { .. } => "poly",
+            Family::Local => "local",
+            Family::Io => "io",
+            Family::ExtensionTruncation => "extension/truncation",
+            Family::Multiplication => "multiplication",
+            Family::Math => "math (SiRnn)",
+            Family::Comparison => "comparison (CrypTFlow2)",
+            Family::Polynomial => "polynomial (one round)",
         }
+    }
+}
+
+/// How many operands an instruction takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    Exactly(usize),
+    AtLeast(usize),
+}
+
+impl Arity {
+    pub fn admits(self, n: usize) -> bool {
+        match self {
+            Arity::Exactly(a) => n == a,
+            Arity::AtLeast(a) => n >= a,
+        }
+    }
+}
+
+impl std::fmt::Display for Arity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arity::Exactly(a) => write!(f, "{a}"),
+            Arity::AtLeast(a) => write!(f, "at least {a}"),
+        }
+    }
+}
+
+/// An instruction's static properties, declared once ([`Op::info`]) and read everywhere else
+/// (validation, cost, execution, reports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpInfo {
+    /// The name in plans' text form and reports.
+    pub name: &'static str,
+    pub family: Family,
+    pub arity: Arity,
+    /// Its units may be sliced across connections ([`Plan::units`]); the input and output
+    /// messages, Block-ReLU's patches (which span elements) and the polynomial's masks
+    /// (prepared for the whole tensor on the first connection) stay whole.
+    pub splits: bool,
+    /// It needs an input-independent preprocessing phase before the run ([`Plan::pre_cost_at`]).
+    pub preprocessed: bool,
+}
+
+impl Op {
+    /// Everything static about this instruction. One exhaustive match: a new instruction
+    /// declares its properties here (docs/add-an-instruction.md lists the other places).
+    pub fn info(&self) -> OpInfo {
+        let local = |name, arity| OpInfo {
+            name,
+            family: Family::Local,
+            arity: Arity::Exactly(arity),
+            splits: false,
+            preprocessed: false,
+        };
+        let protocol = |name, family, arity, splits| OpInfo {
+            name,
+            family,
+            arity: Arity::Exactly(arity),
+            splits,
+            preprocessed: false,
+        };
+        match self {
+            Op::Share => protocol("share", Family::Io, 1, false),
+            Op::Reveal => protocol("reveal", Family::Io, 1, false),
+            Op::Embed => local("embed", 1),
+            Op::Add => local("add", 2),
+            Op::Sub => local("sub", 2),
+            Op::Neg => local("neg", 1),
+            Op::AddPublic => local("add_public", 2),
+            Op::MulPublic => local("mul_public", 2),
+            Op::Narrow => local("narrow", 1),
+            Op::Broadcast => local("broadcast", 1),
+            Op::Select { .. } => local("select", 1),
+            Op::Reshape => local("reshape", 1),
+            Op::Transpose => local("transpose", 1),
+            Op::Patches { .. } => local("patches", 1),
+            Op::Concat { .. } => OpInfo {
+                arity: Arity::AtLeast(1),
+                ..local("concat", 1)
+            },
+            Op::Sum { .. } => local("sum", 1),
+            Op::Extend => protocol("extend", Family::ExtensionTruncation, 1, true),
+            Op::Truncate { .. } => protocol("truncate", Family::ExtensionTruncation, 1, true),
+            Op::Mult => protocol("mult", Family::Multiplication, 2, true),
+            Op::MatMul => protocol("matmul", Family::Multiplication, 2, true),
+            Op::Math { func, .. } => protocol(func.name(), Family::Math, 1, true),
+            Op::Relu => protocol("relu", Family::Comparison, 1, true),
+            Op::BlockRelu { .. } => protocol("block_relu", Family::Comparison, 1, false),
+            Op::Poly { .. } => OpInfo {
+                preprocessed: true,
+                ..protocol("poly", Family::Polynomial, 1, false)
+            },
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.info().name
     }
 
     /// Whether each party computes it on its own shares (or the public values), without
     /// communication.
     pub fn is_local(&self) -> bool {
-        self.protocol() == "local"
+        self.info().family == Family::Local
     }
 
-    /// The protocol family, for `sir inspect --by protocol`.
+    /// The protocol family's label, for `sir inspect --by protocol`.
     pub fn protocol(&self) -> &'static str {
-        match self {
-            Op::Share | Op::Reveal => "io",
-            Op::Extend | Op::Truncate { .. } => "extension/truncation",
-            Op::Mult | Op::MatMul => "multiplication",
-            Op::Math { .. } => "math (SiRnn)",
-            Op::Relu | Op::BlockRelu { .. } => "comparison (CrypTFlow2)",
-            Op::Poly { .. } => "polynomial (one round)",
-            Op::Add
-            | Op::Sub
-            | Op::Neg
-            | Op::Embed
-            | Op::AddPublic
-            | Op::MulPublic
-            | Op::Narrow
-            | Op::Broadcast
-            | Op::Select { .. }
-            | Op::Reshape
-            | Op::Transpose
-            | Op::Patches { .. }
-            | Op::Concat { .. }
-            | Op::Sum { .. } => "local",
-        }
-    }
-
-    /// The number of operands.
-    fn arity(&self) -> Option<usize> {
-        Some(match self {
-            Op::Add | Op::Sub | Op::AddPublic | Op::MulPublic | Op::Mult | Op::MatMul => 2,
-            Op::Concat { .. } => return None,
-            _ => 1,
-        })
+        self.info().family.label()
     }
 }
 
@@ -431,8 +503,8 @@ impl Plan {
             out,
             span,
             layer,
-            cost: Recorded::default(),
-            pre: Recorded::default(),
+            cost: Cost::ZERO,
+            pre: Cost::ZERO,
         });
         let k = self.instrs.len() - 1;
         let r = self.check_instr(k).and_then(|_| {
@@ -441,8 +513,8 @@ impl Plan {
         });
         match r {
             Ok((c, pre)) => {
-                self.instrs[k].cost = c.into();
-                self.instrs[k].pre = pre.into();
+                self.instrs[k].cost = c;
+                self.instrs[k].pre = pre;
                 Ok(())
             }
             Err(e) => {
@@ -498,14 +570,8 @@ impl Plan {
         self.sum(|i| i.pre)
     }
 
-    fn sum(&self, of: impl Fn(&Instr) -> Recorded) -> Cost {
-        self.instrs.iter().map(of).fold(Cost::ZERO, |acc, r| {
-            acc.then(Cost {
-                server_bytes: r.server_bytes,
-                client_bytes: r.client_bytes,
-                rounds: r.rounds,
-            })
-        })
+    fn sum(&self, of: impl Fn(&Instr) -> Cost) -> Cost {
+        self.instrs.iter().map(of).fold(Cost::ZERO, Cost::then)
     }
 
     fn err(&self, k: usize, why: impl Into<String>) -> PlanError {
@@ -552,81 +618,78 @@ impl Plan {
     /// The exact cost of the input-independent preprocessing instruction `k` needs on `units`
     /// units (zero but for the polynomial's mask powers).
     pub fn pre_cost_at(&self, k: usize, units: usize) -> Result<Cost, PlanError> {
-        let ins = &self.instrs[k];
-        Ok(match &ins.op {
-            Op::Poly { coeffs } => crate::proto::poly::preprocess_cost(
-                units,
-                coeffs.len().saturating_sub(1),
-                self.tensors[ins.out].bits,
-            ),
-            _ => Cost::ZERO,
-        })
+        Ok(self.kernel(k)?.pre_cost(units))
     }
 
     /// The exact cost of instruction `k` on `units` units (its own count: [`Plan::instr_cost`]).
     pub fn cost_at(&self, k: usize, units: usize) -> Result<Cost, PlanError> {
+        self.kernel(k)?.cost(units).map_err(|why| self.err(k, why))
+    }
+
+    /// Instruction `k` resolved to its protocol call ([`Kernel`]): every parameter read off its
+    /// tensors. [`Plan::check`] validates the instruction first and hands the kernels on in
+    /// [`PlanInfo`].
+    pub fn kernel(&self, k: usize) -> Result<Kernel, PlanError> {
         let ins = &self.instrs[k];
         let t = |i: usize| &self.tensors[ins.args[i]];
         let out = &self.tensors[ins.out];
-        let n = units;
-        use crate::proto::{ext, linear, mult, relu, share, trunc};
         Ok(match &ins.op {
-            Op::Share => {
-                let owner = match t(0).owner {
-                    Owner::Client => Role::Client,
-                    Owner::Server => Role::Server,
-                    _ => return Err(self.err(k, "shares only a client's or server's tensor")),
-                };
-                share::input_cost(n, out.bits, owner)
-            }
-            Op::Reveal => share::reveal_cost(n, out.bits, Role::Client),
-            Op::Extend => {
-                let (m, to) = (t(0).bits, out.bits);
-                if t(0).nonneg {
-                    ext::ext_known_msb_cost(n, m, to, false)
-                } else {
-                    ext::sext_cost(n, m, to)
-                }
-            }
-            Op::Truncate { shift, mode } => {
-                let bits = t(0).bits;
-                match mode {
-                    Trunc::Reduce => trunc::trunc_reduce_cost(n, bits, *shift),
-                    Trunc::Ars | Trunc::ArsRound => trunc::ars_cost(n, bits, *shift),
-                }
-            }
-            Op::Mult => mult::mult_cost(n, &self.mult_params(k)?),
+            Op::Share => Kernel::Share {
+                owner: kernel::owner(t(0).owner)
+                    .ok_or_else(|| self.err(k, "shares only a client's or server's tensor"))?,
+                bits: out.bits,
+            },
+            Op::Reveal => Kernel::Reveal { bits: out.bits },
+            Op::Extend => Kernel::Extend {
+                from: t(0).bits,
+                to: out.bits,
+                nonneg: t(0).nonneg,
+            },
+            Op::Truncate { shift, mode } => Kernel::Truncate {
+                bits: t(0).bits,
+                shift: *shift,
+                mode: *mode,
+            },
+            Op::Mult => Kernel::Mult(self.mult_params(k)?),
             Op::MatMul => {
                 let (dims, _) = self.matmul_dims(k)?;
-                let p = linear::MatMulParams {
-                    dims: MatDims::new(units, dims.d2, dims.d3),
-                    x: t(0).format(),
-                    w: t(1).format(),
-                    out_bits: out.bits,
-                };
-                mult::matmul_full_cost(&p)
-            }
-            Op::Math { func, cols } => {
-                let len = units.saturating_mul((*cols).max(1));
-                if len > MAX_MATH_ELEMENTS {
-                    return Err(self.err(k, "too many elements for one math instruction"));
+                Kernel::MatMul {
+                    params: crate::proto::linear::MatMulParams {
+                        dims,
+                        x: t(0).format(),
+                        w: t(1).format(),
+                        out_bits: out.bits,
+                    },
                 }
-                func.exact_cost(len, &self.math_params(k, *cols))
-                    .map_err(|e| self.err(k, e.to_string()))?
             }
-            Op::Relu => relu::relu_cost(n, out.bits),
-            Op::Poly { coeffs } => {
-                crate::proto::poly::online_cost(n, coeffs.len().saturating_sub(1), out.bits)
-            }
-            Op::BlockRelu { patches } => {
-                let shape =
-                    chw(&out.shape).ok_or_else(|| self.err(k, "needs a [C, H, W] tensor"))?;
-                let per = out.numel().max(1);
-                relu::block_relu_cost(shape, patches, units / per, out.bits)
-                    .ok_or_else(|| self.err(k, "needs one patch choice or one per channel"))?
-            }
-            // Every other instruction is local (`Op::protocol` lists them).
-            _ => Cost::ZERO,
+            Op::Math { func, cols } => Kernel::Math {
+                func: *func,
+                params: self.math_params(k, *cols),
+            },
+            Op::Relu => Kernel::Relu { bits: out.bits },
+            Op::BlockRelu { patches } => Kernel::BlockRelu {
+                shape: chw(&out.shape).ok_or_else(|| self.err(k, "needs a [C, H, W] tensor"))?,
+                patches: patches.clone(),
+                bits: out.bits,
+            },
+            Op::Poly { coeffs } => Kernel::Poly {
+                coeffs: coeffs.clone(),
+                bits: out.bits,
+            },
+            Op::Embed
+            | Op::Add
+            | Op::Sub
+            | Op::Neg
+            | Op::AddPublic
+            | Op::MulPublic
+            | Op::Narrow
+            | Op::Broadcast
+            | Op::Select { .. }
+            | Op::Reshape
+            | Op::Transpose
+            | Op::Patches { .. }
+            | Op::Concat { .. }
+            | Op::Sum { .. } => Kernel::Local,
         })
     }
 
@@ -666,8 +729,9 @@ impl Plan {
     }
 
     /// Validates the whole plan: every instruction's operands, shapes and formats, the sizes,
-    /// and every recorded cost.
-    pub fn check(&self) -> Result<(), PlanError> {
+    /// and every recorded cost. Returns what it proved ([`PlanInfo`]) for the stages that run
+    /// the plan.
+    pub fn check(&self) -> Result<PlanInfo, PlanError> {
         if self.version != VERSION {
             return Err(PlanError::Version {
                 found: self.version,
@@ -765,14 +829,14 @@ impl Plan {
         for (i, t) in self.tensors.iter().enumerate() {
             written[i] = t.owner == Owner::Public || listed_io.contains(&i);
         }
+        let mut instrs = Vec::with_capacity(self.instrs.len());
         for (k, ins) in self.instrs.iter().enumerate() {
             if !in_range(ins.out) || ins.args.iter().any(|&a| !in_range(a)) {
                 return Err(self.err(k, "names a tensor that does not exist"));
             }
-            if let Some(a) = ins.op.arity()
-                && a != ins.args.len()
-            {
-                return Err(self.err(k, format!("takes {a} operands, not {}", ins.args.len())));
+            let arity = ins.op.info().arity;
+            if !arity.admits(ins.args.len()) {
+                return Err(self.err(k, format!("takes {arity} operands, not {}", ins.args.len())));
             }
             if ins.args.iter().any(|&a| !written[a]) || written[ins.out] {
                 return Err(self.err(
@@ -781,14 +845,21 @@ impl Plan {
                 ));
             }
             self.check_instr(k)?;
-            let c = self.instr_cost(k)?;
-            if Recorded::from(c) != ins.cost {
+            let kernel = self.kernel(k)?;
+            let units = self.units(k);
+            if kernel.cost(units).map_err(|why| self.err(k, why))? != ins.cost {
                 return Err(self.err(k, "its recorded cost is not what it costs"));
             }
-            if Recorded::from(self.pre_cost_at(k, self.units(k))?) != ins.pre {
+            if kernel.pre_cost(units) != ins.pre {
                 return Err(self.err(k, "its recorded preprocessing cost is not what it costs"));
             }
             written[ins.out] = true;
+            instrs.push(InstrInfo {
+                op: ins.op.info(),
+                units,
+                unit_len: self.unit_len(k),
+                kernel,
+            });
         }
         for o in &self.outputs {
             if self.tensors[o.tensor].owner != Owner::Revealed || !written[o.tensor] {
@@ -798,12 +869,62 @@ impl Plan {
                 )));
             }
         }
-        Ok(())
+        Ok(PlanInfo {
+            per_sample: self.per_sample(),
+            last_use: self.last_use(),
+            instrs,
+        })
+    }
+
+    /// Which tensors hold one value per sample: the client's inputs and everything computed
+    /// from them. Weights, constants and what is computed from those alone are one value for
+    /// the batch.
+    pub fn per_sample(&self) -> Vec<bool> {
+        let mut ps: Vec<bool> = self
+            .tensors
+            .iter()
+            .map(|t| t.owner == Owner::Client)
+            .collect();
+        for ins in &self.instrs {
+            if ins
+                .args
+                .iter()
+                .any(|&a| ps.get(a).copied().unwrap_or(false))
+                && let Some(o) = ps.get_mut(ins.out)
+            {
+                *o = true;
+            }
+        }
+        ps
+    }
+
+    /// Per tensor, the last instruction that reads it; `None` for the outputs and public
+    /// constants (kept to the end) and for what nothing reads.
+    fn last_use(&self) -> Vec<Option<usize>> {
+        let mut last = vec![None; self.tensors.len()];
+        for (k, ins) in self.instrs.iter().enumerate() {
+            for &a in &ins.args {
+                last[a] = Some(k);
+            }
+        }
+        for o in &self.outputs {
+            last[o.tensor] = None;
+        }
+        for (i, t) in self.tensors.iter().enumerate() {
+            if t.owner == Owner::Public {
+                last[i] = None;
+            }
+        }
+        last
     }
 
     /// The shape and format rules of one instruction.
     fn check_instr(&self, k: usize) -> Result<(), PlanError> {
         let ins = &self.instrs[k];
+        let arity = ins.op.info().arity;
+        if !arity.admits(ins.args.len()) {
+            return Err(self.err(k, format!("takes {arity} operands, not {}", ins.args.len())));
+        }
         let t = |i: usize| &self.tensors[ins.args[i]];
         let out = &self.tensors[ins.out];
         let bad = |why: &str| Err(self.err(k, why));

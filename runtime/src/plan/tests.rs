@@ -275,8 +275,8 @@ fn hostile_plans_are_refused_before_running() {
         out,
         span: None,
         layer: None,
-        cost: Recorded::default(),
-        pre: Recorded::default(),
+        cost: Cost::default(),
+        pre: Cost::default(),
     });
     refuse(&p, "public");
 }

@@ -112,7 +112,7 @@ impl Party {
 /// The exact communication of one protocol call: bytes each party sends and the sequential
 /// one-way messages (flights, what the papers count as rounds). `cost(params)` functions next
 /// to each protocol return it; tests compare it with the channel counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cost {
     pub server_bytes: u64,
     pub client_bytes: u64,
@@ -172,6 +172,10 @@ impl Cost {
             client_bytes: self.client_bytes + other.client_bytes,
             rounds: self.rounds.max(other.rounds),
         }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Cost::ZERO
     }
 
     pub fn total_bytes(&self) -> u64 {
