@@ -45,34 +45,7 @@ impl Checker<'_> {
                 ty: Ty::Tensor(vec![]),
                 span,
             },
-            AK::Name(n) => match f.lookup(&n.name) {
-                Some(Binding::Local(id)) => {
-                    let info = &mut f.locals[id as usize];
-                    info.used = true;
-                    Expr {
-                        kind: ExprKind::Local(id),
-                        ty: info.ty.clone(),
-                        span,
-                    }
-                }
-                Some(Binding::Loop(id)) => Expr {
-                    kind: ExprKind::Int(IExpr::Loop(id)),
-                    ty: Ty::Tensor(vec![]),
-                    span,
-                },
-                None => match f.shape_vars.get(&n.name) {
-                    Some(Some(v)) => Expr {
-                        kind: ExprKind::Int(IExpr::Lit(*v as i64)),
-                        ty: Ty::Tensor(vec![]),
-                        span,
-                    },
-                    Some(None) => err_expr(span),
-                    None => {
-                        self.undefined(f, n);
-                        err_expr(span)
-                    }
-                },
-            },
+            AK::Name(n) => self.name_expr(f, n, span),
             AK::Neg(a) => {
                 let a = self.tensor_expr(f, a);
                 match a.kind {
@@ -95,31 +68,7 @@ impl Checker<'_> {
                 } else if BUILTINS.contains(&callee.name.as_str()) {
                     self.builtin(f, callee, args, span)
                 } else {
-                    let mut cands: Vec<&str> = self.prog.scopes[f.module]
-                        .keys()
-                        .map(String::as_str)
-                        .collect();
-                    cands.extend(BUILTINS.iter().copied());
-                    let mut d = Diagnostic::error(
-                        "E0204",
-                        format!("cannot find function `{}`", callee.name),
-                        callee.span,
-                        "not a builtin or a function in scope",
-                    );
-                    d = match closest(&callee.name, cands.into_iter()) {
-                        Some(c) => d.with_help(format!("did you mean `{c}`?")),
-                        None => d.with_help("functions come from this file, `use std::MODULE;` or `use \"file.sir\";`"),
-                    };
-                    if !self.prog.is_broken_fn(&callee.name) {
-                        self.err(d);
-                    }
-                    for a in args {
-                        let (ast::Arg::Positional(x) | ast::Arg::Keyword(_, x)) = a;
-                        if !matches!(x.kind, AK::List(_)) {
-                            self.expr(f, x);
-                        }
-                    }
-                    err_expr(span)
+                    self.unknown_fn(f, callee, args, span)
                 }
             }
             AK::Index { base, items } => self.select(f, base, items, span),
@@ -254,5 +203,75 @@ impl Checker<'_> {
             ty,
             span,
         }
+    }
+
+    /// A name used as a value: a local, a loop variable or a bound shape variable.
+    fn name_expr(&mut self, f: &mut Frame, n: &ast::Ident, span: Span) -> Expr {
+        match f.lookup(&n.name) {
+            Some(Binding::Local(id)) => {
+                let info = &mut f.locals[id as usize];
+                info.used = true;
+                Expr {
+                    kind: ExprKind::Local(id),
+                    ty: info.ty.clone(),
+                    span,
+                }
+            }
+            Some(Binding::Loop(id)) => Expr {
+                kind: ExprKind::Int(IExpr::Loop(id)),
+                ty: Ty::Tensor(vec![]),
+                span,
+            },
+            None => match f.shape_vars.get(&n.name) {
+                Some(Some(v)) => Expr {
+                    kind: ExprKind::Int(IExpr::Lit(*v as i64)),
+                    ty: Ty::Tensor(vec![]),
+                    span,
+                },
+                Some(None) => err_expr(span),
+                None => {
+                    self.undefined(f, n);
+                    err_expr(span)
+                }
+            },
+        }
+    }
+
+    /// A call to a name that is neither a function in scope nor a builtin: reported (unless the
+    /// function exists but failed to parse), its arguments still checked.
+    fn unknown_fn(
+        &mut self,
+        f: &mut Frame,
+        callee: &ast::Ident,
+        args: &[ast::Arg],
+        span: Span,
+    ) -> Expr {
+        let mut cands: Vec<&str> = self.prog.scopes[f.module]
+            .keys()
+            .map(String::as_str)
+            .collect();
+        cands.extend(BUILTINS.iter().copied());
+        let mut d = Diagnostic::error(
+            "E0204",
+            format!("cannot find function `{}`", callee.name),
+            callee.span,
+            "not a builtin or a function in scope",
+        );
+        d = match closest(&callee.name, cands.into_iter()) {
+            Some(c) => d.with_help(format!("did you mean `{c}`?")),
+            None => d.with_help(
+                "functions come from this file, `use std::MODULE;` or `use \"file.sir\";`",
+            ),
+        };
+        if !self.prog.is_broken_fn(&callee.name) {
+            self.err(d);
+        }
+        for a in args {
+            let (ast::Arg::Positional(x) | ast::Arg::Keyword(_, x)) = a;
+            if !matches!(x.kind, AK::List(_)) {
+                self.expr(f, x);
+            }
+        }
+        err_expr(span)
     }
 }

@@ -6,6 +6,15 @@ use super::{Checker, Frame, err_expr};
 use crate::diag::{Diagnostic, Span};
 use crate::syntax::ast;
 
+/// The axis an index or slice applies to, for bounds checks and their diagnostics.
+#[derive(Clone, Copy)]
+struct Axis {
+    index: usize,
+    extent: usize,
+    /// The indexed expression.
+    base: Span,
+}
+
 impl Checker<'_> {
     pub(super) fn select(
         &mut self,
@@ -40,6 +49,11 @@ impl Checker<'_> {
         let mut ok = true;
         for (axis, it) in items.iter().enumerate() {
             let dim = shape.as_ref().map(|s| s[axis]);
+            let at = |extent| Axis {
+                index: axis,
+                extent,
+                base: base.span,
+            };
             match it {
                 ast::IndexItem::Full(_) => {
                     sels.push(Sel::Full);
@@ -53,7 +67,7 @@ impl Checker<'_> {
                         continue;
                     };
                     if let Some(d) = dim {
-                        ok &= self.bounds(f, &i, 0, d as i64 - 1, e.span, axis, d, base.span);
+                        ok &= self.bounds(f, &i, e.span, at(d));
                     }
                     sels.push(Sel::Index(i));
                 }
@@ -75,7 +89,7 @@ impl Checker<'_> {
                         ok = false;
                         continue;
                     };
-                    match self.slice_len(f, &lo_i, &hi_i, d, *rspan, axis, base.span) {
+                    match self.slice_len(f, &lo_i, &hi_i, *rspan, at(d)) {
                         Some(len) => out_shape.push(len),
                         None => ok = false,
                     }
@@ -111,19 +125,15 @@ impl Checker<'_> {
         }
     }
 
-    /// Checks `min ≤ i ≤ max` in every iteration of the enclosing loops.
-    #[allow(clippy::too_many_arguments)]
-    fn bounds(
-        &mut self,
-        f: &Frame,
-        i: &IExpr,
-        min: i64,
-        max: i64,
-        span: Span,
-        axis: usize,
-        dim: usize,
-        base: Span,
-    ) -> bool {
+    /// Checks that index `i` (written at `span`) is within the axis in every iteration of the
+    /// enclosing loops.
+    fn bounds(&mut self, f: &Frame, i: &IExpr, span: Span, axis: Axis) -> bool {
+        let Axis {
+            index: axis,
+            extent: dim,
+            base,
+        } = axis;
+        let (min, max) = (0, dim as i64 - 1);
         let mut bad: Option<(i64, Vec<i64>)> = None;
         f.for_each_iteration(|env| {
             if bad.is_none() {
@@ -183,18 +193,20 @@ impl Checker<'_> {
         format!(" when {}", names.join(", "))
     }
 
-    /// The length of `lo..hi` on an axis of extent `dim`, the same in every iteration.
-    #[allow(clippy::too_many_arguments)]
+    /// The length of `lo..hi` (written at `span`) on the axis, the same in every iteration.
     fn slice_len(
         &mut self,
         f: &Frame,
         lo: &IExpr,
         hi: &IExpr,
-        dim: usize,
         span: Span,
-        axis: usize,
-        base: Span,
+        axis: Axis,
     ) -> Option<usize> {
+        let Axis {
+            index: axis,
+            extent: dim,
+            base,
+        } = axis;
         let mut lens: Option<(i64, i64, i64)> = None; // (len, lo, hi) of the first iteration
         let mut varying = false;
         let mut bad: Option<(i64, i64, Vec<i64>)> = None;

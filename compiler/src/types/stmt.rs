@@ -146,323 +146,398 @@ impl Checker<'_> {
     fn stmt(&mut self, f: &mut Frame, s: &ast::Stmt, model_top: bool) -> Option<Stmt> {
         match &s.kind {
             ast::StmtKind::Input { name, shape } | ast::StmtKind::Param { name, shape } => {
-                let is_input = matches!(s.kind, ast::StmtKind::Input { .. });
-                let word = if is_input { "input" } else { "param" };
-                let pin = self.pin(&s.attrs);
-                if !model_top {
-                    let where_ = if f.in_fn { "a function" } else { "a loop" };
-                    self.err(
-                        Diagnostic::error("E0207", format!("`{word}` declared inside {where_}"), s.span, format!("`{word}` not allowed here"))
-                            .with_help(if f.in_fn {
-                                format!("declare the {word} in the model and pass it to the function as an argument")
-                            } else {
-                                format!("declare every {word} at the top level of the model")
-                            }),
-                    );
-                    return None;
-                }
-                self.check_shape_ann(shape, false);
-                let dims: Option<Shape> = shape
-                    .dims
-                    .iter()
-                    .map(|d| {
-                        if let ast::DimAnn::Lit(v, _) = d {
-                            *v
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                let dims = match dims {
-                    Some(d) if tir::numel(&d).is_none() => {
-                        self.err(too_large(&d, shape.span));
-                        None
-                    }
-                    d => d,
-                };
-                if let Some(first) = f.decl_names.get(&name.name) {
-                    self.err(crate::diag::defined_twice(
-                        &format!("`{}`", name.name),
-                        "declared",
-                        name.span,
-                        *first,
-                        "inputs and params each need a distinct name",
-                    ));
-                    return None;
-                }
-                f.decl_names.insert(name.name.clone(), name.span);
-                if let Some(d) = dims.as_ref().and_then(|d| d.iter().position(|&x| x == 0)) {
-                    self.err(
-                        Diagnostic::error(
-                            "E0212",
-                            "a shape extent of zero",
-                            shape.span,
-                            format!("axis {d} is empty"),
-                        )
-                        .with_help("every extent is at least 1"),
-                    );
-                }
-                let ty = dims.clone().map_or(Ty::Unknown, Ty::Tensor);
-                let local = f.bind_local(
-                    name,
-                    false,
-                    ty,
-                    if is_input {
-                        LocalKind::Input
-                    } else {
-                        LocalKind::Param
-                    },
-                );
-                let decl = tir::Decl {
-                    name: name.name.clone(),
-                    shape: dims.unwrap_or_default(),
-                    local,
-                    pin,
-                    span: s.span,
-                };
-                if is_input {
-                    f.inputs.push(decl)
-                } else {
-                    f.params.push(decl)
-                }
-                None
+                self.decl_stmt(f, s, name, shape, model_top)
             }
-            ast::StmtKind::Let { pattern, value } => {
-                let pin = self.pin(&s.attrs);
-                let v = self.ret_expr_or_expr(f, value, matches!(pattern, ast::Pattern::Tuple(..)));
-                let binders = pattern.binders();
-                let tys: Vec<Ty> = match (&v.ty, pattern) {
-                    (Ty::Unknown, _) => vec![Ty::Unknown; binders.len()],
-                    (Ty::Tensor(sh), ast::Pattern::Single(_)) => vec![Ty::Tensor(sh.clone())],
-                    (Ty::Tuple(ss), ast::Pattern::Tuple(bs, _)) if ss.len() == bs.len() => {
-                        ss.iter().cloned().map(Ty::Tensor).collect()
-                    }
-                    (Ty::Tuple(ss), ast::Pattern::Single(b)) => {
-                        self.err(
-                            Diagnostic::error(
-                                "E0310",
-                                format!("a tuple of {} values bound to one name", ss.len()),
-                                b.name.span,
-                                "one name",
-                            )
-                            .with_secondary(v.span, format!("this is {}", &v.ty.to_string()))
-                            .with_help(format!(
-                                "take it apart: `let ({}) = ...;`",
-                                (0..ss.len())
-                                    .map(|i| format!("v{i}"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )),
-                        );
-                        vec![Ty::Unknown]
-                    }
-                    (t, ast::Pattern::Tuple(bs, pspan)) => {
-                        let n = if let Ty::Tuple(ss) = t { ss.len() } else { 1 };
-                        self.err(
-                            Diagnostic::error(
-                                "E0310",
-                                format!(
-                                    "{} names for {} value{}",
-                                    bs.len(),
-                                    n,
-                                    if n == 1 { "" } else { "s" }
-                                ),
-                                *pspan,
-                                format!("{} names", bs.len()),
-                            )
-                            .with_secondary(v.span, format!("this is {}", t))
-                            .with_help("the pattern must have one name per tuple element"),
-                        );
-                        vec![Ty::Unknown; bs.len()]
-                    }
-                };
-                let mut seen: HashMap<&str, Span> = HashMap::new();
-                let mut locals = Vec::new();
-                for (b, ty) in binders.iter().zip(tys) {
-                    if let Some(first) = seen.insert(&b.name.name, b.name.span) {
-                        self.err(crate::diag::defined_twice(
-                            &format!("`{}`", b.name.name),
-                            "bound",
-                            b.name.span,
-                            first,
-                            "a pattern binds each name once; use distinct names",
-                        ));
-                    }
-                    locals.push(f.bind_local(&b.name, b.mutable, ty, LocalKind::Let));
-                }
-                Some(Stmt::Let {
-                    locals,
-                    value: v,
-                    pin,
-                    span: s.span,
-                })
-            }
+            ast::StmtKind::Let { pattern, value } => self.let_stmt(f, s, pattern, value),
             ast::StmtKind::Assign {
                 targets,
                 tuple,
                 value,
-            } => {
-                self.no_attrs(&s.attrs);
-                let v = self.ret_expr_or_expr(f, value, *tuple);
-                let mut locals = Vec::new();
-                let expected: Vec<Option<Ty>> = match (&v.ty, *tuple) {
-                    (Ty::Unknown, _) => vec![None; targets.len()],
-                    (Ty::Tuple(ss), true) if ss.len() == targets.len() => {
-                        ss.iter().cloned().map(|s| Some(Ty::Tensor(s))).collect()
-                    }
-                    (t @ Ty::Tensor(_), false) => vec![Some(t.clone())],
-                    (t, _) => {
-                        self.err(
-                            Diagnostic::error("E0310", format!("cannot assign {} to {} name{}", t, targets.len(), if targets.len() == 1 { "" } else { "s" }), v.span, format!("this is {}", t))
-                                .with_help("assign a tuple to a parenthesised list of names, `(h, c) = f(...);`"),
-                        );
-                        vec![None; targets.len()]
-                    }
-                };
-                for (t, exp) in targets.iter().zip(expected) {
-                    let Some(id) = self.assign_target(f, t) else {
-                        continue;
-                    };
-                    let info = &f.locals[id as usize];
-                    if let (Some(exp), Ty::Tensor(have)) = (&exp, &info.ty)
-                        && exp != &Ty::Tensor(have.clone())
-                    {
-                        let d = Diagnostic::error(
-                            "E0308",
-                            format!(
-                                "cannot assign {} to `{}` of shape {}",
-                                exp,
-                                t.name,
-                                shape_str(have)
-                            ),
-                            v.span,
-                            format!("this is {}", exp),
-                        )
-                        .with_secondary(
-                            info.span,
-                            format!("`{}` is {} from here", t.name, shape_str(have)),
-                        )
-                        .with_help("an assignment keeps the variable's shape");
-                        self.err(d);
-                    }
-                    locals.push(id);
-                }
-                Some(Stmt::Assign {
-                    locals,
-                    value: v,
-                    span: s.span,
-                })
-            }
-            ast::StmtKind::For { var, lo, hi, body } => {
-                self.no_attrs(&s.attrs);
-                let lo_i = self.static_int(f, lo, "a loop bound");
-                let hi_i = self.static_int(f, hi, "a loop bound");
-                if let (Some(a), Some(b)) = (
-                    lo_i.as_ref().and_then(IExpr::constant),
-                    hi_i.as_ref().and_then(IExpr::constant),
-                ) && a >= b
-                {
-                    self.err(
-                        Diagnostic::warning(
-                            "W0002",
-                            format!("this loop never runs: {a}..{b} is empty"),
-                            lo.span.to(hi.span),
-                            "empty range",
-                        )
-                        .with_help("ranges are half-open: `0..3` runs 0, 1, 2"),
-                    );
-                }
-                let id = f.num_loops;
-                f.num_loops += 1;
-                f.loop_names.push(var.name.clone());
-                f.loops.push(LoopCtx {
-                    id,
-                    lo: lo_i.clone(),
-                    hi: hi_i.clone(),
-                });
-                f.scopes
-                    .push(HashMap::from([(var.name.clone(), Binding::Loop(id))]));
-                let stmts = self.block_stmts(f, &body.stmts, false);
-                f.scopes.pop();
-                f.loops.pop();
-                Some(Stmt::For {
-                    var: id,
-                    lo: lo_i.unwrap_or(IExpr::Lit(0)),
-                    hi: hi_i.unwrap_or(IExpr::Lit(0)),
-                    body: stmts,
-                    span: s.span,
-                })
-            }
+            } => self.assign_stmt(f, s, targets, *tuple, value),
+            ast::StmtKind::For { var, lo, hi, body } => self.for_stmt(f, s, var, lo, hi, body),
             ast::StmtKind::Output { name, value } => {
-                self.no_attrs(&s.attrs);
-                if f.in_fn || !model_top {
-                    let (label, help) = if f.in_fn {
-                        (
-                            "`output` in a function",
-                            "return the value and `output` it in the model",
-                        )
-                    } else {
-                        (
-                            "`output` inside a loop",
-                            "outputs are revealed once each; compute the value in the loop and output it after",
-                        )
-                    };
-                    self.err(
-                        Diagnostic::error(
-                            "E0208",
-                            format!("{label} is not allowed"),
-                            s.span,
-                            "not allowed here",
-                        )
-                        .with_help(help),
-                    );
-                    self.expr(f, value);
-                    return None;
-                }
-                let v = self.tensor_expr(f, value);
-                let index = f.outputs.len();
-                let oname = match name {
-                    Some(n) => {
-                        if let Some(first) = f.output_names.get(&n.name) {
-                            self.err(crate::diag::defined_twice(
-                                &format!("output `{}`", n.name),
-                                "named",
-                                n.span,
-                                *first,
-                                "each named output needs a distinct name",
-                            ));
-                        }
-                        f.output_names.insert(n.name.clone(), n.span);
-                        n.name.clone()
-                    }
-                    None => format!("out{index}"),
-                };
-                f.outputs.push(tir::OutputInfo {
-                    name: oname,
-                    shape: v.ty.shape().cloned().unwrap_or_default(),
-                    span: s.span,
-                });
-                Some(Stmt::Output { index, value: v })
+                self.output_stmt(f, s, name.as_ref(), value, model_top)
             }
-            ast::StmtKind::Return(e) => {
-                self.no_attrs(&s.attrs);
-                let msg = if f.in_fn {
-                    "`return` must be the last statement of the function"
+            ast::StmtKind::Return(e) => self.misplaced_return(f, s, e),
+        }
+    }
+
+    /// An `input` or `param` declaration (only at the top level of the model): binds the name and
+    /// records the declaration; no statement in the typed IR.
+    fn decl_stmt(
+        &mut self,
+        f: &mut Frame,
+        s: &ast::Stmt,
+        name: &ast::Ident,
+        shape: &ast::ShapeAnn,
+        model_top: bool,
+    ) -> Option<Stmt> {
+        let is_input = matches!(s.kind, ast::StmtKind::Input { .. });
+        let word = if is_input { "input" } else { "param" };
+        let pin = self.pin(&s.attrs);
+        if !model_top {
+            let where_ = if f.in_fn { "a function" } else { "a loop" };
+            self.err(
+                Diagnostic::error(
+                    "E0207",
+                    format!("`{word}` declared inside {where_}"),
+                    s.span,
+                    format!("`{word}` not allowed here"),
+                )
+                .with_help(if f.in_fn {
+                    format!(
+                        "declare the {word} in the model and pass it to the function as an argument"
+                    )
                 } else {
-                    "`return` outside a function"
-                };
-                let help = if f.in_fn {
-                    "move it to the end of the function body (a `return` inside a loop is not allowed)"
+                    format!("declare every {word} at the top level of the model")
+                }),
+            );
+            return None;
+        }
+        self.check_shape_ann(shape, false);
+        let dims: Option<Shape> = shape
+            .dims
+            .iter()
+            .map(|d| {
+                if let ast::DimAnn::Lit(v, _) = d {
+                    *v
                 } else {
-                    "a model reveals results with `output expr;`"
-                };
-                self.err(
-                    Diagnostic::error("E0209", msg, s.span, "not allowed here").with_help(help),
-                );
-                self.ret_expr(f, e);
+                    None
+                }
+            })
+            .collect();
+        let dims = match dims {
+            Some(d) if tir::numel(&d).is_none() => {
+                self.err(too_large(&d, shape.span));
                 None
             }
+            d => d,
+        };
+        if let Some(first) = f.decl_names.get(&name.name) {
+            self.err(crate::diag::defined_twice(
+                &format!("`{}`", name.name),
+                "declared",
+                name.span,
+                *first,
+                "inputs and params each need a distinct name",
+            ));
+            return None;
         }
+        f.decl_names.insert(name.name.clone(), name.span);
+        if let Some(d) = dims.as_ref().and_then(|d| d.iter().position(|&x| x == 0)) {
+            self.err(
+                Diagnostic::error(
+                    "E0212",
+                    "a shape extent of zero",
+                    shape.span,
+                    format!("axis {d} is empty"),
+                )
+                .with_help("every extent is at least 1"),
+            );
+        }
+        let ty = dims.clone().map_or(Ty::Unknown, Ty::Tensor);
+        let local = f.bind_local(
+            name,
+            false,
+            ty,
+            if is_input {
+                LocalKind::Input
+            } else {
+                LocalKind::Param
+            },
+        );
+        let decl = tir::Decl {
+            name: name.name.clone(),
+            shape: dims.unwrap_or_default(),
+            local,
+            pin,
+            span: s.span,
+        };
+        if is_input {
+            f.inputs.push(decl)
+        } else {
+            f.params.push(decl)
+        }
+        None
+    }
+
+    /// `let x = …;` or `let (a, b) = …;`: one new local per name, typed by the value.
+    fn let_stmt(
+        &mut self,
+        f: &mut Frame,
+        s: &ast::Stmt,
+        pattern: &ast::Pattern,
+        value: &ast::Expr,
+    ) -> Option<Stmt> {
+        let pin = self.pin(&s.attrs);
+        let v = self.ret_expr_or_expr(f, value, matches!(pattern, ast::Pattern::Tuple(..)));
+        let binders = pattern.binders();
+        let tys: Vec<Ty> = match (&v.ty, pattern) {
+            (Ty::Unknown, _) => vec![Ty::Unknown; binders.len()],
+            (Ty::Tensor(sh), ast::Pattern::Single(_)) => vec![Ty::Tensor(sh.clone())],
+            (Ty::Tuple(ss), ast::Pattern::Tuple(bs, _)) if ss.len() == bs.len() => {
+                ss.iter().cloned().map(Ty::Tensor).collect()
+            }
+            (Ty::Tuple(ss), ast::Pattern::Single(b)) => {
+                self.err(
+                    Diagnostic::error(
+                        "E0310",
+                        format!("a tuple of {} values bound to one name", ss.len()),
+                        b.name.span,
+                        "one name",
+                    )
+                    .with_secondary(v.span, format!("this is {}", &v.ty.to_string()))
+                    .with_help(format!(
+                        "take it apart: `let ({}) = ...;`",
+                        (0..ss.len())
+                            .map(|i| format!("v{i}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+                vec![Ty::Unknown]
+            }
+            (t, ast::Pattern::Tuple(bs, pspan)) => {
+                let n = if let Ty::Tuple(ss) = t { ss.len() } else { 1 };
+                self.err(
+                    Diagnostic::error(
+                        "E0310",
+                        format!(
+                            "{} names for {} value{}",
+                            bs.len(),
+                            n,
+                            if n == 1 { "" } else { "s" }
+                        ),
+                        *pspan,
+                        format!("{} names", bs.len()),
+                    )
+                    .with_secondary(v.span, format!("this is {}", t))
+                    .with_help("the pattern must have one name per tuple element"),
+                );
+                vec![Ty::Unknown; bs.len()]
+            }
+        };
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut locals = Vec::new();
+        for (b, ty) in binders.iter().zip(tys) {
+            if let Some(first) = seen.insert(&b.name.name, b.name.span) {
+                self.err(crate::diag::defined_twice(
+                    &format!("`{}`", b.name.name),
+                    "bound",
+                    b.name.span,
+                    first,
+                    "a pattern binds each name once; use distinct names",
+                ));
+            }
+            locals.push(f.bind_local(&b.name, b.mutable, ty, LocalKind::Let));
+        }
+        Some(Stmt::Let {
+            locals,
+            value: v,
+            pin,
+            span: s.span,
+        })
+    }
+
+    /// `x = …;` or `(h, c) = …;`: each target mutable and keeping its shape.
+    fn assign_stmt(
+        &mut self,
+        f: &mut Frame,
+        s: &ast::Stmt,
+        targets: &[ast::Ident],
+        tuple: bool,
+        value: &ast::Expr,
+    ) -> Option<Stmt> {
+        self.no_attrs(&s.attrs);
+        let v = self.ret_expr_or_expr(f, value, tuple);
+        let mut locals = Vec::new();
+        let expected: Vec<Option<Ty>> = match (&v.ty, tuple) {
+            (Ty::Unknown, _) => vec![None; targets.len()],
+            (Ty::Tuple(ss), true) if ss.len() == targets.len() => {
+                ss.iter().cloned().map(|s| Some(Ty::Tensor(s))).collect()
+            }
+            (t @ Ty::Tensor(_), false) => vec![Some(t.clone())],
+            (t, _) => {
+                self.err(
+                    Diagnostic::error(
+                        "E0310",
+                        format!(
+                            "cannot assign {} to {} name{}",
+                            t,
+                            targets.len(),
+                            if targets.len() == 1 { "" } else { "s" }
+                        ),
+                        v.span,
+                        format!("this is {}", t),
+                    )
+                    .with_help(
+                        "assign a tuple to a parenthesised list of names, `(h, c) = f(...);`",
+                    ),
+                );
+                vec![None; targets.len()]
+            }
+        };
+        for (t, exp) in targets.iter().zip(expected) {
+            let Some(id) = self.assign_target(f, t) else {
+                continue;
+            };
+            let info = &f.locals[id as usize];
+            if let (Some(exp), Ty::Tensor(have)) = (&exp, &info.ty)
+                && exp != &Ty::Tensor(have.clone())
+            {
+                let d = Diagnostic::error(
+                    "E0308",
+                    format!(
+                        "cannot assign {} to `{}` of shape {}",
+                        exp,
+                        t.name,
+                        shape_str(have)
+                    ),
+                    v.span,
+                    format!("this is {}", exp),
+                )
+                .with_secondary(
+                    info.span,
+                    format!("`{}` is {} from here", t.name, shape_str(have)),
+                )
+                .with_help("an assignment keeps the variable's shape");
+                self.err(d);
+            }
+            locals.push(id);
+        }
+        Some(Stmt::Assign {
+            locals,
+            value: v,
+            span: s.span,
+        })
+    }
+
+    /// `for v in lo..hi { … }`: static bounds, the body checked once with `v` bound.
+    fn for_stmt(
+        &mut self,
+        f: &mut Frame,
+        s: &ast::Stmt,
+        var: &ast::Ident,
+        lo: &ast::Expr,
+        hi: &ast::Expr,
+        body: &ast::Block,
+    ) -> Option<Stmt> {
+        self.no_attrs(&s.attrs);
+        let lo_i = self.static_int(f, lo, "a loop bound");
+        let hi_i = self.static_int(f, hi, "a loop bound");
+        if let (Some(a), Some(b)) = (
+            lo_i.as_ref().and_then(IExpr::constant),
+            hi_i.as_ref().and_then(IExpr::constant),
+        ) && a >= b
+        {
+            self.err(
+                Diagnostic::warning(
+                    "W0002",
+                    format!("this loop never runs: {a}..{b} is empty"),
+                    lo.span.to(hi.span),
+                    "empty range",
+                )
+                .with_help("ranges are half-open: `0..3` runs 0, 1, 2"),
+            );
+        }
+        let id = f.num_loops;
+        f.num_loops += 1;
+        f.loop_names.push(var.name.clone());
+        f.loops.push(LoopCtx {
+            id,
+            lo: lo_i.clone(),
+            hi: hi_i.clone(),
+        });
+        f.scopes
+            .push(HashMap::from([(var.name.clone(), Binding::Loop(id))]));
+        let stmts = self.block_stmts(f, &body.stmts, false);
+        f.scopes.pop();
+        f.loops.pop();
+        Some(Stmt::For {
+            var: id,
+            lo: lo_i.unwrap_or(IExpr::Lit(0)),
+            hi: hi_i.unwrap_or(IExpr::Lit(0)),
+            body: stmts,
+            span: s.span,
+        })
+    }
+
+    /// `output [name =] …;` (only at the top level of the model).
+    fn output_stmt(
+        &mut self,
+        f: &mut Frame,
+        s: &ast::Stmt,
+        name: Option<&ast::Ident>,
+        value: &ast::Expr,
+        model_top: bool,
+    ) -> Option<Stmt> {
+        self.no_attrs(&s.attrs);
+        if f.in_fn || !model_top {
+            let (label, help) = if f.in_fn {
+                (
+                    "`output` in a function",
+                    "return the value and `output` it in the model",
+                )
+            } else {
+                (
+                    "`output` inside a loop",
+                    "outputs are revealed once each; compute the value in the loop and output it after",
+                )
+            };
+            self.err(
+                Diagnostic::error(
+                    "E0208",
+                    format!("{label} is not allowed"),
+                    s.span,
+                    "not allowed here",
+                )
+                .with_help(help),
+            );
+            self.expr(f, value);
+            return None;
+        }
+        let v = self.tensor_expr(f, value);
+        let index = f.outputs.len();
+        let oname = match name {
+            Some(n) => {
+                if let Some(first) = f.output_names.get(&n.name) {
+                    self.err(crate::diag::defined_twice(
+                        &format!("output `{}`", n.name),
+                        "named",
+                        n.span,
+                        *first,
+                        "each named output needs a distinct name",
+                    ));
+                }
+                f.output_names.insert(n.name.clone(), n.span);
+                n.name.clone()
+            }
+            None => format!("out{index}"),
+        };
+        f.outputs.push(tir::OutputInfo {
+            name: oname,
+            shape: v.ty.shape().cloned().unwrap_or_default(),
+            span: s.span,
+        });
+        Some(Stmt::Output { index, value: v })
+    }
+
+    /// A `return` anywhere but at the end of a function body: reported, its value still checked.
+    fn misplaced_return(&mut self, f: &mut Frame, s: &ast::Stmt, e: &ast::Expr) -> Option<Stmt> {
+        self.no_attrs(&s.attrs);
+        let msg = if f.in_fn {
+            "`return` must be the last statement of the function"
+        } else {
+            "`return` outside a function"
+        };
+        let help = if f.in_fn {
+            "move it to the end of the function body (a `return` inside a loop is not allowed)"
+        } else {
+            "a model reveals results with `output expr;`"
+        };
+        self.err(Diagnostic::error("E0209", msg, s.span, "not allowed here").with_help(help));
+        self.ret_expr(f, e);
+        None
     }
 
     fn ret_expr_or_expr(&mut self, f: &mut Frame, e: &ast::Expr, tuple_ok: bool) -> Expr {
