@@ -12,12 +12,13 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use sir_runtime::Tensor;
+use sir_runtime::fixed::Fx;
 use sir_runtime::plan::Plan;
 use sir_runtime::plan::clear::{dequantize, quantize};
 
 use crate::eval::bind::Batch;
 use crate::graph;
-use crate::lower::{self, Fmt, LowerError, Meta};
+use crate::lower::{self, LowerError, Meta};
 use crate::precision;
 use crate::types::tir;
 
@@ -409,7 +410,7 @@ pub fn run_plan(
     samples: &[Vec<Arc<Tensor>>],
     weights: &[Arc<Tensor>],
 ) -> Result<Vec<Vec<Tensor>>, String> {
-    let fmt = |id: usize| Fmt {
+    let fmt = |id: usize| Fx {
         bits: plan.tensors[id].bits,
         frac: plan.tensors[id].frac,
     };
@@ -442,7 +443,7 @@ pub fn run_plan(
 }
 
 /// Each tensor's encodings in its format.
-pub fn quantize_all(ts: &[Arc<Tensor>], fmts: impl Iterator<Item = Fmt>) -> Vec<Vec<u64>> {
+pub fn quantize_all(ts: &[Arc<Tensor>], fmts: impl Iterator<Item = Fx>) -> Vec<Vec<u64>> {
     ts.iter()
         .zip(fmts)
         .map(|(t, f)| {

@@ -14,20 +14,13 @@ use std::sync::Arc;
 
 use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
-use sir_runtime::fixed::Patch;
+use sir_runtime::fixed::{Fx, Patch};
 use sir_runtime::plan::{Io, MathOp, Op as P, Owner, Plan, PlanError, Sel, TensorDecl, Trunc};
 
 use crate::diag::Span;
 use crate::eval::kernels;
 use crate::graph::{Graph, Op};
 use crate::types::tir::Builtin;
-
-/// A node's fixed-point format: width and fraction bits (two's complement).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Fmt {
-    pub bits: u32,
-    pub frac: u32,
-}
 
 /// Why a graph could not be lowered.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +61,7 @@ enum Val {
 
 struct Lower<'a> {
     graph: &'a Graph,
-    fmts: &'a [Fmt],
+    fmts: &'a [Fx],
     nonneg: &'a [bool],
     plan: Plan,
     vals: Vec<Option<Val>>,
@@ -76,7 +69,7 @@ struct Lower<'a> {
     shared_params: HashMap<usize, usize>,
     /// Nodes a polynomial reads, with the format (its ring, its input scale) the polynomial
     /// wants them in: a convolution then produces that format directly.
-    poly_inputs: HashMap<usize, Fmt>,
+    poly_inputs: HashMap<usize, Fx>,
     node: NodeIndex,
 }
 
@@ -93,7 +86,7 @@ struct PolyPlan {
 
 impl PolyPlan {
     /// The plan for `coeffs` on an operand of format `fx`, or why there is none.
-    fn new(coeffs: &[f64], fx: Fmt) -> Result<PolyPlan, String> {
+    fn new(coeffs: &[f64], fx: Fx) -> Result<PolyPlan, String> {
         if coeffs.iter().any(|c| !c.is_finite()) {
             return Err("a polynomial with an infinite or NaN coefficient".into());
         }
@@ -172,7 +165,7 @@ fn poly_coeffs(op: &Op) -> Option<&[f64]> {
 /// node i.
 pub fn lower(
     graph: &Graph,
-    fmts: &[Fmt],
+    fmts: &[Fx],
     nonneg: &[bool],
     meta: Meta<'_>,
 ) -> Result<Plan, LowerError> {
@@ -190,7 +183,7 @@ pub fn lower(
         if let (Some(c), Some(x)) = (poly_coeffs(&graph.g[n].op), graph.operands(n).first())
             && let Ok(p) = PolyPlan::new(c, fmts[x.index()])
         {
-            l.poly_inputs.entry(x.index()).or_insert(Fmt {
+            l.poly_inputs.entry(x.index()).or_insert(Fx {
                 bits: p.ring,
                 frac: p.f,
             });
@@ -277,7 +270,7 @@ impl Lower<'_> {
         name: Option<String>,
         shape: &[usize],
         owner: Owner,
-        f: Fmt,
+        f: Fx,
         nonneg: bool,
     ) -> usize {
         self.plan.tensor(TensorDecl {
@@ -300,7 +293,7 @@ impl Lower<'_> {
     }
 
     /// A new shared tensor of `shape` and format `f`, named after the current node.
-    fn fresh(&mut self, shape: &[usize], f: Fmt, nonneg: bool) -> usize {
+    fn fresh(&mut self, shape: &[usize], f: Fx, nonneg: bool) -> usize {
         let name = self.graph.g[self.node].name.clone();
         self.tensor(name, shape, Owner::Shared, f, nonneg)
     }
@@ -313,9 +306,9 @@ impl Lower<'_> {
         Ok(())
     }
 
-    fn fmt_of(&self, t: usize) -> Fmt {
+    fn fmt_of(&self, t: usize) -> Fx {
         let t = &self.plan.tensors[t];
-        Fmt {
+        Fx {
             bits: t.bits,
             frac: t.frac,
         }
@@ -328,7 +321,7 @@ impl Lower<'_> {
     /// A public constant tensor (quantized at `f`).
     /// (Rounded, then reduced mod 2^bits rather than saturated: a constant added to a value
     /// only has to be right modulo the ring of the sum.)
-    fn public(&mut self, v: &FTensor, f: Fmt) -> usize {
+    fn public(&mut self, v: &FTensor, f: Fx) -> usize {
         let value = v
             .data()
             .iter()
@@ -380,7 +373,7 @@ impl Lower<'_> {
     }
 
     /// Rescales shared `t` to format `to` (rounding to nearest when dropping fraction bits).
-    fn convert(&mut self, t: usize, to: Fmt) -> Result<usize, LowerError> {
+    fn convert(&mut self, t: usize, to: Fx) -> Result<usize, LowerError> {
         let from = self.fmt_of(t);
         let shape = self.shape_of(t);
         let nonneg = self.plan.tensors[t].nonneg;
@@ -396,7 +389,7 @@ impl Lower<'_> {
             let s = f.frac - to.frac;
             // TR keeps b − s bits: widen first if that would be narrower than the target.
             if f.bits < to.bits + s {
-                let wide = Fmt {
+                let wide = Fx {
                     bits: (to.bits + s).min(64),
                     frac: f.frac,
                 };
@@ -409,7 +402,7 @@ impl Lower<'_> {
             let off = if nonneg { 0 } else { 1u64 << (f.bits - 1) };
             let c = off.wrapping_add(1u64 << (s - 1));
             cur = self.add_scalar(cur, c)?;
-            let r = Fmt {
+            let r = Fx {
                 bits: f.bits - s,
                 frac: to.frac,
             };
@@ -430,7 +423,7 @@ impl Lower<'_> {
         } else if f.frac < to.frac {
             // x at scale f + s is x·2^s: MulPublic by 1.0 held at scale s (encoding 2^s).
             let s = to.frac - f.frac;
-            let wide = Fmt {
+            let wide = Fx {
                 bits: (f.bits + s).min(64),
                 frac: f.frac,
             };
@@ -448,7 +441,7 @@ impl Lower<'_> {
                 nonneg: true,
                 value: Some(vec![1i64 << s]),
             });
-            f = Fmt {
+            f = Fx {
                 bits: wide.bits,
                 frac: to.frac,
             };
@@ -459,7 +452,7 @@ impl Lower<'_> {
         if f.bits > to.bits {
             let n = self.fresh(
                 &shape,
-                Fmt {
+                Fx {
                     bits: to.bits,
                     frac: f.frac,
                 },
@@ -470,7 +463,7 @@ impl Lower<'_> {
         } else if f.bits < to.bits {
             let w = self.fresh(
                 &shape,
-                Fmt {
+                Fx {
                     bits: to.bits,
                     frac: f.frac,
                 },
@@ -590,7 +583,7 @@ impl Lower<'_> {
                         let x = self.broadcast(x, &shape)?;
                         let y = self.broadcast(y, &shape)?;
                         let (fx, fy) = (self.fmt_of(x), self.fmt_of(y));
-                        let pf = Fmt {
+                        let pf = Fx {
                             bits: fx.bits + fy.bits,
                             frac: fx.frac + fy.frac,
                         };
@@ -609,7 +602,7 @@ impl Lower<'_> {
                     let x = self.shared(ops[0])?;
                     let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
                     let d2 = self.plan.tensors[w].shape[0];
-                    let pf = Fmt {
+                    let pf = Fx {
                         bits: fx.bits + fw.bits + ceil_log2(d2),
                         frac: fx.frac + fw.frac,
                     };
@@ -658,7 +651,7 @@ impl Lower<'_> {
         &mut self,
         x: usize,
         c: &FTensor,
-        to: Fmt,
+        to: Fx,
         shape: &[usize],
     ) -> Result<usize, LowerError> {
         let c = broadcast_const(c, shape);
@@ -673,7 +666,7 @@ impl Lower<'_> {
         &mut self,
         x: usize,
         c: &FTensor,
-        to: Fmt,
+        to: Fx,
         shape: &[usize],
     ) -> Result<usize, LowerError> {
         let x = self.broadcast(x, shape)?;
@@ -691,7 +684,7 @@ impl Lower<'_> {
         let fc = (14 - ib).clamp(0, 30) as u32;
         let cb = (ib.max(0) as u32 + fc + 1).max(2);
         let fx = self.fmt_of(x);
-        let wide = Fmt {
+        let wide = Fx {
             bits: (fx.bits + cb).min(64),
             frac: fx.frac,
         };
@@ -699,14 +692,14 @@ impl Lower<'_> {
         self.push(P::Extend, vec![x], xw)?;
         let ct = self.public(
             &c,
-            Fmt {
+            Fx {
                 bits: wide.bits,
                 frac: fc,
             },
         );
         let out = self.fresh(
             shape,
-            Fmt {
+            Fx {
                 bits: wide.bits,
                 frac: fx.frac + fc,
             },
@@ -722,7 +715,7 @@ impl Lower<'_> {
         &mut self,
         ops: &[NodeIndex],
         shape: &[usize],
-        to: Fmt,
+        to: Fx,
         stride: usize,
         pad: usize,
     ) -> Result<usize, LowerError> {
@@ -751,7 +744,7 @@ impl Lower<'_> {
         let wt = self.derived(flat, Owner::Server);
         self.plan.tensors[wt].shape = vec![c * kh * kw, o];
         self.push(P::Transpose, vec![flat], wt)?;
-        let mut pf = Fmt {
+        let mut pf = Fx {
             bits: fx.bits + fw.bits + ceil_log2(c * kh * kw),
             frac: fx.frac + fw.frac,
         };
@@ -786,7 +779,7 @@ impl Lower<'_> {
 
     /// ReLU of node `x`: in x's own format (the output's may not hold x's negative values),
     /// then rescaled.
-    fn relu(&mut self, x: NodeIndex, shape: &[usize], to: Fmt) -> Result<usize, LowerError> {
+    fn relu(&mut self, x: NodeIndex, shape: &[usize], to: Fx) -> Result<usize, LowerError> {
         let x = self.shared(x)?;
         let f = self.fmt_of(x);
         let out = self.fresh(shape, f, true);
@@ -814,14 +807,14 @@ impl Lower<'_> {
         };
         let xf = self.convert(
             xs,
-            Fmt {
+            Fx {
                 bits: plan.ring,
                 frac: plan.f,
             },
         )?;
         let out = self.fresh(
             shape,
-            Fmt {
+            Fx {
                 bits: plan.ring,
                 frac: plan.scale,
             },
@@ -845,7 +838,7 @@ impl Lower<'_> {
         x: NodeIndex,
         patches: &[Patch],
         shape: &[usize],
-        to: Fmt,
+        to: Fx,
     ) -> Result<usize, LowerError> {
         if patches.iter().all(|p| *p == Patch::Block(1, 1)) {
             return self.relu(x, shape, to);
@@ -868,7 +861,7 @@ impl Lower<'_> {
         b: &Builtin,
         ops: &[NodeIndex],
         shape: &[usize],
-        to: Fmt,
+        to: Fx,
         nonneg: bool,
     ) -> Result<usize, LowerError> {
         let math = |b: &Builtin| -> Option<MathOp> {
@@ -932,7 +925,7 @@ impl Lower<'_> {
                     None => xs.iter().product(),
                 };
                 let f = self.fmt_of(x);
-                let wide = Fmt {
+                let wide = Fx {
                     bits: (f.bits + ceil_log2(count.max(1))).min(64),
                     frac: f.frac,
                 };
@@ -977,7 +970,7 @@ impl Lower<'_> {
                     self.push(op, vec![rows], m)?;
                     m
                 } else {
-                    let wide = Fmt {
+                    let wide = Fx {
                         bits: (f.bits + ceil_log2(k * k)).min(64),
                         frac: f.frac,
                     };
@@ -989,7 +982,7 @@ impl Lower<'_> {
                     self.mul_public(
                         sum,
                         &inv,
-                        Fmt {
+                        Fx {
                             bits: f.bits,
                             frac: f.frac,
                         },
@@ -1063,7 +1056,7 @@ impl Lower<'_> {
                 // The normalised values have their own range, unrelated to the output's
                 // (which γ and β set): |x_i − μ|/σ ≤ √(C − 1) on any row of C, so they get
                 // the integer bits of that bound, not calibration's.
-                let nf = Fmt {
+                let nf = Fx {
                     bits: to.bits,
                     frac: to.bits.saturating_sub(1 + layernorm_int_bits(cols)),
                 };
@@ -1080,7 +1073,7 @@ impl Lower<'_> {
                 let g = self.shared(ops[1])?;
                 let g = self.broadcast(g, shape)?;
                 let gf = self.fmt_of(g);
-                let pf = Fmt {
+                let pf = Fx {
                     bits: nf.bits + gf.bits,
                     frac: nf.frac + gf.frac,
                 };
