@@ -15,7 +15,7 @@ use std::sync::Arc;
 use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
 use sir_runtime::fixed::{Fx, Patch};
-use sir_runtime::plan::{Io, MathOp, Op as P, Owner, Plan, PlanError, Sel, TensorDecl, Trunc};
+use sir_runtime::plan::{Io, MathOp, Op as P, Owner, Plan, PlanError, TensorDecl, Trunc};
 
 use crate::diag::Span;
 use crate::eval::kernels;
@@ -623,15 +623,7 @@ impl Lower<'_> {
                 let f = self.fmt_of(x);
                 let nn = self.plan.tensors[x].nonneg;
                 let out = self.fresh(&shape, f, nn);
-                let sels = sels
-                    .iter()
-                    .map(|s| match *s {
-                        kernels::Sel::Index(i) => Sel::Index(i),
-                        kernels::Sel::Range(a, b) => Sel::Range(a, b),
-                        kernels::Sel::Full => Sel::Full,
-                    })
-                    .collect();
-                self.push(P::Select { sels }, vec![x], out)?;
+                self.push(P::Select { sels: sels.clone() }, vec![x], out)?;
                 self.convert(out, to)?
             }
             Op::Builtin(b) => self.builtin(b, &ops, &shape, to, nonneg)?,

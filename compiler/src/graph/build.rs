@@ -19,6 +19,7 @@ use crate::types::tir::{self, Expr, ExprKind, IExpr, Stmt};
 use petgraph::graph::{DiGraph, NodeIndex};
 use sir_runtime::Tensor;
 use sir_runtime::fixed::Patch;
+use sir_runtime::plan::Sel;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -231,9 +232,9 @@ impl OpKey {
             Op::Select(sels) => OpKey::Select(
                 sels.iter()
                     .map(|s| match *s {
-                        k::Sel::Index(i) => (0, i, 0),
-                        k::Sel::Range(a, b) => (1, a, b),
-                        k::Sel::Full => (2, 0, 0),
+                        Sel::Index(i) => (0, i, 0),
+                        Sel::Range(a, b) => (1, a, b),
+                        Sel::Full => (2, 0, 0),
                     })
                     .collect(),
             ),

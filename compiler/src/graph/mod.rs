@@ -23,6 +23,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use sir_runtime::Tensor;
 use sir_runtime::fixed::Patch;
+use sir_runtime::plan::Sel;
 use std::sync::Arc;
 
 /// A flattened model. Edges run from an operand to its user; an edge's weight is the operand's
@@ -106,7 +107,7 @@ pub enum Op {
     Div,
     MatMul,
     /// Indexing and slicing on leading axes with the indices already evaluated.
-    Select(Vec<kernels::Sel>),
+    Select(Vec<Sel>),
     /// A builtin with its static parameters; tensor operands are the node's operands.
     Builtin(tir::Builtin),
     /// Block-ReLU on [C, H, W] with its patch choice per channel (one entry: every channel
