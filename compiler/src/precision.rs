@@ -9,7 +9,7 @@
 //! the protocols' known-MSB variants would compute something else on an input outside the
 //! calibrated range, and the two-party result must equal the cleartext one on every input.
 
-use crate::graph::{Graph, Op, Range};
+use crate::graph::{Graph, NodeOp, Range};
 use crate::types::tir::Builtin;
 use sir_runtime::fixed::Fx;
 
@@ -37,7 +37,7 @@ pub fn assign(graph: &Graph, ranges: &[Range], width: &dyn Fn(usize) -> u32) -> 
         .map(|i| {
             let node = &graph.g[petgraph::graph::NodeIndex::new(i)];
             let bits = node.pin.bits.unwrap_or_else(|| width(i)).clamp(2, 64);
-            if let Op::Builtin(Builtin::Argmax) = node.op {
+            if let NodeOp::Builtin(Builtin::Argmax) = node.op {
                 return Fx { bits, frac: 0 };
             }
             let r = ranges.get(i).copied().unwrap_or(Range::EMPTY);
@@ -87,10 +87,10 @@ pub fn pin_warnings(graph: &Graph, ranges: &[Range], fmts: &[Fx]) -> Vec<String>
         .collect()
 }
 
-fn is_math(op: &Op) -> bool {
+fn is_math(op: &NodeOp) -> bool {
     matches!(
         op,
-        Op::Builtin(
+        NodeOp::Builtin(
             Builtin::Sigmoid
                 | Builtin::Tanh
                 | Builtin::Exp
@@ -111,7 +111,9 @@ pub fn nonneg(graph: &Graph) -> Vec<bool> {
         .map(|n| {
             matches!(
                 n.op,
-                Op::Builtin(Builtin::Sigmoid | Builtin::Softmax | Builtin::Relu | Builtin::Argmax)
+                NodeOp::Builtin(
+                    Builtin::Sigmoid | Builtin::Softmax | Builtin::Relu | Builtin::Argmax
+                )
             )
         })
         .collect()
