@@ -92,13 +92,14 @@ pub fn compile_files(
     }
     let weights: Vec<Arc<_>> = weights.into_iter().collect();
     let c = compile(
-        &prog,
-        &source,
-        &weights,
-        &batch,
-        labels.as_deref(),
-        budget,
-        relu.as_ref(),
+        &sir_compiler::compile::CompileInput {
+            prog: &prog,
+            source: &source,
+            weights: &weights,
+            calib: &batch,
+            labels: labels.as_deref(),
+        },
+        &sir_compiler::compile::CompileOptions { budget, relu },
     )
     .map_err(fail)?;
     let mut c = c;
