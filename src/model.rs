@@ -4,7 +4,7 @@
 
 use crate::fail;
 use crate::files::{load_plan, read_inputs};
-use sir_compiler::compile::{Budget, Compiled, compile};
+use sir_compiler::compile::{Budget, CompileInput, CompileOptions, Compiled, compile};
 use sir_compiler::eval::bind;
 use sir_compiler::relu_budget::{self, ReluChoice};
 use sir_runtime::npy;
@@ -93,13 +93,14 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
     }
     let weights: Vec<Arc<_>> = weights.into_iter().collect();
     let c = compile(
-        &prog,
-        &source,
-        &weights,
-        &batch,
-        labels.as_deref(),
-        budget,
-        relu.as_ref(),
+        &CompileInput {
+            prog: &prog,
+            source: &source,
+            weights: &weights,
+            calib: &batch,
+            labels: labels.as_deref(),
+        },
+        &CompileOptions { budget, relu },
     )
     .map_err(fail)?;
     let mut c = c;

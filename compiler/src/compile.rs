@@ -12,13 +12,15 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use sir_runtime::Tensor;
+use sir_runtime::fixed::Fx;
 use sir_runtime::plan::Plan;
 use sir_runtime::plan::clear::{dequantize, quantize};
 
 use crate::eval::bind::Batch;
 use crate::graph;
-use crate::lower::{self, Fmt, LowerError, Meta};
+use crate::lower::{self, LowerError, Meta};
 use crate::precision;
+use crate::relu_budget::ReluChoice;
 use crate::types::tir;
 
 /// Calibration samples evaluated between budget checks.
@@ -107,20 +109,43 @@ pub struct Compiled {
     pub seconds: f64,
 }
 
-/// Compiles `prog` (source text `source`, for the hash) with the server's `weights` (declaration
-/// order), calibrating on `calib` (and `labels`, one class index per sample). With
-/// `relu` a budget F, every `block_relu(x)` gets per-channel patches within F of plain ReLU's
-/// DReLUs (`crate::relu_budget`), or the pinned patches; without it, it is plain ReLU.
-pub fn compile(
-    prog: &tir::Program,
-    source: &str,
-    weights: &[Arc<Tensor>],
-    calib: &Batch,
-    labels: Option<&[usize]>,
-    budget: Option<Budget>,
-    relu: Option<&crate::relu_budget::ReluChoice>,
-) -> Result<Compiled, CompileError> {
-    use crate::relu_budget::ReluChoice;
+/// What `compile` compiles: the checked program and the data it is calibrated on.
+#[derive(Clone, Copy)]
+pub struct CompileInput<'a> {
+    pub prog: &'a tir::Program,
+    /// The program's source text, for the plan's source hash.
+    pub source: &'a str,
+    /// The server's weights, in declaration order.
+    pub weights: &'a [Arc<Tensor>],
+    /// The calibration samples.
+    pub calib: &'a Batch,
+    /// One class index per calibration sample (accuracy budgets need them).
+    pub labels: Option<&'a [usize]>,
+}
+
+/// How `compile` chooses the plan.
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    /// What the plan must preserve; without one, 1 point of accuracy with labels, else 1% of
+    /// the largest float output.
+    pub budget: Option<Budget>,
+    /// With a budget F, every `block_relu(x)` gets per-channel patches within F of plain
+    /// ReLU's DReLUs (`crate::relu_budget`), or the pinned patches; without it, it is plain
+    /// ReLU.
+    pub relu: Option<ReluChoice>,
+}
+
+/// Compiles the input's program with its weights, calibrating on its samples (and labels),
+/// under the options' budget and Block-ReLU choice.
+pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compiled, CompileError> {
+    let CompileInput {
+        prog,
+        source,
+        weights,
+        calib,
+        labels,
+    } = *input;
+    let (budget, relu) = (options.budget, options.relu.as_ref());
     let t0 = Instant::now();
     let samples: Vec<Vec<Arc<Tensor>>> = (0..calib.samples).map(|i| calib.sample(i)).collect();
     if samples.is_empty() {
@@ -409,7 +434,7 @@ pub fn run_plan(
     samples: &[Vec<Arc<Tensor>>],
     weights: &[Arc<Tensor>],
 ) -> Result<Vec<Vec<Tensor>>, String> {
-    let fmt = |id: usize| Fmt {
+    let fmt = |id: usize| Fx {
         bits: plan.tensors[id].bits,
         frac: plan.tensors[id].frac,
     };
@@ -442,7 +467,7 @@ pub fn run_plan(
 }
 
 /// Each tensor's encodings in its format.
-pub fn quantize_all(ts: &[Arc<Tensor>], fmts: impl Iterator<Item = Fmt>) -> Vec<Vec<u64>> {
+pub fn quantize_all(ts: &[Arc<Tensor>], fmts: impl Iterator<Item = Fx>) -> Vec<Vec<u64>> {
     ts.iter()
         .zip(fmts)
         .map(|(t, f)| {

@@ -49,13 +49,17 @@ fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
     let prog = program(src);
     let weights: Vec<Arc<Tensor>> = w.into_iter().map(Arc::new).collect();
     let c = compile(
-        &prog,
-        src,
-        &weights,
-        &b,
-        None,
-        Some(Budget::MaxError(tol)),
-        None,
+        &CompileInput {
+            prog: &prog,
+            source: src,
+            weights: &weights,
+            calib: &b,
+            labels: None,
+        },
+        &CompileOptions {
+            budget: Some(Budget::MaxError(tol)),
+            relu: None,
+        },
     )
     .expect("compiles");
     let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
@@ -118,27 +122,30 @@ fn a_labelled_budget_compares_accuracy() {
         .iter()
         .map(|s| graph::eval(&g, s, &weights).unwrap()[0].data()[0] as usize)
         .collect();
+    let input = CompileInput {
+        prog: &prog,
+        source: src,
+        weights: &weights,
+        calib: &b,
+        labels: Some(&labels),
+    };
     let c = compile(
-        &prog,
-        src,
-        &weights,
-        &b,
-        Some(&labels),
-        Some(Budget::AccuracyLoss(0.0)),
-        None,
+        &input,
+        &CompileOptions {
+            budget: Some(Budget::AccuracyLoss(0.0)),
+            relu: None,
+        },
     )
     .expect("compiles");
     assert_eq!(c.float_metric, 100.0);
     assert_eq!(c.fixed_metric, 100.0);
     // With labels but an error budget, the metric is the error.
     let c = compile(
-        &prog,
-        src,
-        &weights,
-        &b,
-        Some(&labels),
-        Some(Budget::MaxError(0.5)),
-        None,
+        &input,
+        &CompileOptions {
+            budget: Some(Budget::MaxError(0.5)),
+            relu: None,
+        },
     )
     .expect("compiles");
     assert!(c.fixed_metric <= 0.5);
@@ -264,13 +271,17 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
     let prog = program(src);
     let b = batch(rows);
     let e = compile(
-        &prog,
-        src,
-        &[Arc::new(w)],
-        &b,
-        None,
-        Some(Budget::MaxError(1e-15)),
-        None,
+        &CompileInput {
+            prog: &prog,
+            source: src,
+            weights: &[Arc::new(w)],
+            calib: &b,
+            labels: None,
+        },
+        &CompileOptions {
+            budget: Some(Budget::MaxError(1e-15)),
+            relu: None,
+        },
     )
     .expect_err("no width is exact");
     let CompileError::Budget { best, .. } = e else {
@@ -356,7 +367,20 @@ fn relu_budget_choices_stay_within_the_budget() {
     let b = images(20, [2, 6, 5], (11, 5, 17, 6.0));
     let prog = program(src);
     let with = |relu: ReluChoice, budget: Option<Budget>| {
-        compile(&prog, src, &weights, &b, None, budget, Some(&relu))
+        let input = CompileInput {
+            prog: &prog,
+            source: src,
+            weights: &weights,
+            calib: &b,
+            labels: None,
+        };
+        compile(
+            &input,
+            &CompileOptions {
+                budget,
+                relu: Some(relu),
+            },
+        )
     };
     let within = Some(Budget::MaxError(0.1));
     for f in [0.02, 0.1, 0.25, 0.5, 1.0] {

@@ -14,20 +14,13 @@ use std::sync::Arc;
 
 use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
-use sir_runtime::fixed::Patch;
-use sir_runtime::plan::{Io, MathOp, Op as P, Owner, Plan, PlanError, Sel, TensorDecl, Trunc};
+use sir_runtime::fixed::{Fx, Patch};
+use sir_runtime::plan::{Io, MathOp, Op, Owner, Plan, PlanError, TensorDecl, Trunc};
 
 use crate::diag::Span;
 use crate::eval::kernels;
-use crate::graph::{Graph, Op};
+use crate::graph::{Graph, NodeOp};
 use crate::types::tir::Builtin;
-
-/// A node's fixed-point format: width and fraction bits (two's complement).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Fmt {
-    pub bits: u32,
-    pub frac: u32,
-}
 
 /// Why a graph could not be lowered.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +61,7 @@ enum Val {
 
 struct Lower<'a> {
     graph: &'a Graph,
-    fmts: &'a [Fmt],
+    fmts: &'a [Fx],
     nonneg: &'a [bool],
     plan: Plan,
     vals: Vec<Option<Val>>,
@@ -76,7 +69,7 @@ struct Lower<'a> {
     shared_params: HashMap<usize, usize>,
     /// Nodes a polynomial reads, with the format (its ring, its input scale) the polynomial
     /// wants them in: a convolution then produces that format directly.
-    poly_inputs: HashMap<usize, Fmt>,
+    poly_inputs: HashMap<usize, Fx>,
     node: NodeIndex,
 }
 
@@ -93,7 +86,7 @@ struct PolyPlan {
 
 impl PolyPlan {
     /// The plan for `coeffs` on an operand of format `fx`, or why there is none.
-    fn new(coeffs: &[f64], fx: Fmt) -> Result<PolyPlan, String> {
+    fn new(coeffs: &[f64], fx: Fx) -> Result<PolyPlan, String> {
         if coeffs.iter().any(|c| !c.is_finite()) {
             return Err("a polynomial with an infinite or NaN coefficient".into());
         }
@@ -160,10 +153,10 @@ impl PolyPlan {
 }
 
 /// A polynomial builtin's coefficients.
-fn poly_coeffs(op: &Op) -> Option<&[f64]> {
+fn poly_coeffs(op: &NodeOp) -> Option<&[f64]> {
     match op {
-        Op::Builtin(Builtin::Poly(c)) => Some(c),
-        Op::Builtin(Builtin::PolyRelu) => Some(&kernels::POLY_RELU_COEFFS),
+        NodeOp::Builtin(Builtin::Poly(c)) => Some(c),
+        NodeOp::Builtin(Builtin::PolyRelu) => Some(&kernels::POLY_RELU_COEFFS),
         _ => None,
     }
 }
@@ -172,7 +165,7 @@ fn poly_coeffs(op: &Op) -> Option<&[f64]> {
 /// node i.
 pub fn lower(
     graph: &Graph,
-    fmts: &[Fmt],
+    fmts: &[Fx],
     nonneg: &[bool],
     meta: Meta<'_>,
 ) -> Result<Plan, LowerError> {
@@ -190,7 +183,7 @@ pub fn lower(
         if let (Some(c), Some(x)) = (poly_coeffs(&graph.g[n].op), graph.operands(n).first())
             && let Ok(p) = PolyPlan::new(c, fmts[x.index()])
         {
-            l.poly_inputs.entry(x.index()).or_insert(Fmt {
+            l.poly_inputs.entry(x.index()).or_insert(Fx {
                 bits: p.ring,
                 frac: p.f,
             });
@@ -226,7 +219,7 @@ pub fn lower(
         let client = l.plan.inputs[i].tensor;
         l.node = n;
         let s = l.derived(client, Owner::Shared);
-        l.push(P::Share, vec![client], s)?;
+        l.push(Op::Share, vec![client], s)?;
         l.vals[n.index()] = Some(Val::Shared(s));
     }
     for idx in 0..graph.len() {
@@ -243,7 +236,7 @@ pub fn lower(
         let v = l.shared(*n)?;
         let out = l.derived(v, Owner::Revealed);
         l.plan.tensors[out].name = Some(name.clone());
-        l.push(P::Reveal, vec![v], out)?;
+        l.push(Op::Reveal, vec![v], out)?;
         l.plan.outputs.push(Io {
             name: name.clone(),
             tensor: out,
@@ -277,7 +270,7 @@ impl Lower<'_> {
         name: Option<String>,
         shape: &[usize],
         owner: Owner,
-        f: Fmt,
+        f: Fx,
         nonneg: bool,
     ) -> usize {
         self.plan.tensor(TensorDecl {
@@ -300,12 +293,12 @@ impl Lower<'_> {
     }
 
     /// A new shared tensor of `shape` and format `f`, named after the current node.
-    fn fresh(&mut self, shape: &[usize], f: Fmt, nonneg: bool) -> usize {
+    fn fresh(&mut self, shape: &[usize], f: Fx, nonneg: bool) -> usize {
         let name = self.graph.g[self.node].name.clone();
         self.tensor(name, shape, Owner::Shared, f, nonneg)
     }
 
-    fn push(&mut self, op: P, args: Vec<usize>, out: usize) -> Result<(), LowerError> {
+    fn push(&mut self, op: Op, args: Vec<usize>, out: usize) -> Result<(), LowerError> {
         let sp = self.span();
         let layer = self.graph.g[self.node].name.clone();
         self.plan
@@ -313,9 +306,9 @@ impl Lower<'_> {
         Ok(())
     }
 
-    fn fmt_of(&self, t: usize) -> Fmt {
+    fn fmt_of(&self, t: usize) -> Fx {
         let t = &self.plan.tensors[t];
-        Fmt {
+        Fx {
             bits: t.bits,
             frac: t.frac,
         }
@@ -328,7 +321,7 @@ impl Lower<'_> {
     /// A public constant tensor (quantized at `f`).
     /// (Rounded, then reduced mod 2^bits rather than saturated: a constant added to a value
     /// only has to be right modulo the ring of the sum.)
-    fn public(&mut self, v: &FTensor, f: Fmt) -> usize {
+    fn public(&mut self, v: &FTensor, f: Fx) -> usize {
         let value = v
             .data()
             .iter()
@@ -362,7 +355,7 @@ impl Lower<'_> {
                     return Ok(s);
                 }
                 let s = self.derived(t, Owner::Shared);
-                self.push(P::Share, vec![t], s)?;
+                self.push(Op::Share, vec![t], s)?;
                 self.shared_params.insert(t, s);
                 Ok(s)
             }
@@ -370,7 +363,7 @@ impl Lower<'_> {
                 let f = self.fmts[n.index()];
                 let pt = self.public(&c, f);
                 let s = self.derived(pt, Owner::Shared);
-                self.push(P::Embed, vec![pt], s)?;
+                self.push(Op::Embed, vec![pt], s)?;
                 Ok(s)
             }
             None => Err(LowerError::Plan(PlanError::Plan(
@@ -380,7 +373,7 @@ impl Lower<'_> {
     }
 
     /// Rescales shared `t` to format `to` (rounding to nearest when dropping fraction bits).
-    fn convert(&mut self, t: usize, to: Fmt) -> Result<usize, LowerError> {
+    fn convert(&mut self, t: usize, to: Fx) -> Result<usize, LowerError> {
         let from = self.fmt_of(t);
         let shape = self.shape_of(t);
         let nonneg = self.plan.tensors[t].nonneg;
@@ -396,12 +389,12 @@ impl Lower<'_> {
             let s = f.frac - to.frac;
             // TR keeps b − s bits: widen first if that would be narrower than the target.
             if f.bits < to.bits + s {
-                let wide = Fmt {
+                let wide = Fx {
                     bits: (to.bits + s).min(64),
                     frac: f.frac,
                 };
                 let w = self.fresh(&shape, wide, nonneg);
-                self.push(P::Extend, vec![cur], w)?;
+                self.push(Op::Extend, vec![cur], w)?;
                 cur = w;
                 f = wide;
             }
@@ -409,13 +402,13 @@ impl Lower<'_> {
             let off = if nonneg { 0 } else { 1u64 << (f.bits - 1) };
             let c = off.wrapping_add(1u64 << (s - 1));
             cur = self.add_scalar(cur, c)?;
-            let r = Fmt {
+            let r = Fx {
                 bits: f.bits - s,
                 frac: to.frac,
             };
             let tr = self.fresh(&shape, r, nonneg);
             self.push(
-                P::Truncate {
+                Op::Truncate {
                     shift: s,
                     mode: Trunc::Reduce,
                 },
@@ -430,13 +423,13 @@ impl Lower<'_> {
         } else if f.frac < to.frac {
             // x at scale f + s is x·2^s: MulPublic by 1.0 held at scale s (encoding 2^s).
             let s = to.frac - f.frac;
-            let wide = Fmt {
+            let wide = Fx {
                 bits: (f.bits + s).min(64),
                 frac: f.frac,
             };
             if wide.bits > f.bits {
                 let w = self.fresh(&shape, wide, nonneg);
-                self.push(P::Extend, vec![cur], w)?;
+                self.push(Op::Extend, vec![cur], w)?;
                 cur = w;
             }
             let one = self.plan.tensor(TensorDecl {
@@ -448,35 +441,35 @@ impl Lower<'_> {
                 nonneg: true,
                 value: Some(vec![1i64 << s]),
             });
-            f = Fmt {
+            f = Fx {
                 bits: wide.bits,
                 frac: to.frac,
             };
             let m = self.fresh(&shape, f, nonneg);
-            self.push(P::MulPublic, vec![cur, one], m)?;
+            self.push(Op::MulPublic, vec![cur, one], m)?;
             cur = m;
         }
         if f.bits > to.bits {
             let n = self.fresh(
                 &shape,
-                Fmt {
+                Fx {
                     bits: to.bits,
                     frac: f.frac,
                 },
                 nonneg,
             );
-            self.push(P::Narrow, vec![cur], n)?;
+            self.push(Op::Narrow, vec![cur], n)?;
             cur = n;
         } else if f.bits < to.bits {
             let w = self.fresh(
                 &shape,
-                Fmt {
+                Fx {
                     bits: to.bits,
                     frac: f.frac,
                 },
                 nonneg,
             );
-            self.push(P::Extend, vec![cur], w)?;
+            self.push(Op::Extend, vec![cur], w)?;
             cur = w;
         }
         Ok(cur)
@@ -500,7 +493,7 @@ impl Lower<'_> {
             )]),
         });
         let out = self.fresh(&shape, f, nonneg);
-        self.push(P::AddPublic, vec![t, c], out)?;
+        self.push(Op::AddPublic, vec![t, c], out)?;
         Ok(out)
     }
 
@@ -512,7 +505,7 @@ impl Lower<'_> {
         let f = self.fmt_of(t);
         let nonneg = self.plan.tensors[t].nonneg;
         let out = self.fresh(shape, f, nonneg);
-        self.push(P::Broadcast, vec![t], out)?;
+        self.push(Op::Broadcast, vec![t], out)?;
         Ok(out)
     }
 
@@ -528,17 +521,17 @@ impl Lower<'_> {
         let ops = self.operands(n);
         let val = |l: &Self, i: usize| l.vals[ops[i].index()].clone();
         Ok(Val::Shared(match &node.op {
-            Op::Input(_) | Op::Param(_) => unreachable_val(&self.vals, n)?,
-            Op::Const(t) => return Ok(Val::Public(t.clone())),
-            Op::Neg => {
+            NodeOp::Input(_) | NodeOp::Param(_) => unreachable_val(&self.vals, n)?,
+            NodeOp::Const(t) => return Ok(Val::Public(t.clone())),
+            NodeOp::Neg => {
                 let x = self.shared(ops[0])?;
                 let f = self.fmt_of(x);
                 let out = self.fresh(&self.shape_of(x), f, false);
-                self.push(P::Neg, vec![x], out)?;
+                self.push(Op::Neg, vec![x], out)?;
                 self.convert(out, to)?
             }
-            Op::Add | Op::Sub => {
-                let sub = matches!(node.op, Op::Sub);
+            NodeOp::Add | NodeOp::Sub => {
+                let sub = matches!(node.op, NodeOp::Sub);
                 match (val(self, 0), val(self, 1)) {
                     (Some(Val::Public(c)), _) => {
                         let y = self.shared(ops[1])?;
@@ -562,13 +555,13 @@ impl Lower<'_> {
                         let x = self.broadcast(x, &shape)?;
                         let y = self.broadcast(y, &shape)?;
                         let out = self.fresh(&shape, to, false);
-                        self.push(if sub { P::Sub } else { P::Add }, vec![x, y], out)?;
+                        self.push(if sub { Op::Sub } else { Op::Add }, vec![x, y], out)?;
                         out
                     }
                 }
             }
-            Op::Mul | Op::Div => {
-                let div = matches!(node.op, Op::Div);
+            NodeOp::Mul | NodeOp::Div => {
+                let div = matches!(node.op, NodeOp::Div);
                 match (val(self, 0), val(self, 1)) {
                     (Some(Val::Public(c)), _) if !div => {
                         let y = self.shared(ops[1])?;
@@ -590,7 +583,7 @@ impl Lower<'_> {
                         let x = self.broadcast(x, &shape)?;
                         let y = self.broadcast(y, &shape)?;
                         let (fx, fy) = (self.fmt_of(x), self.fmt_of(y));
-                        let pf = Fmt {
+                        let pf = Fx {
                             bits: fx.bits + fy.bits,
                             frac: fx.frac + fy.frac,
                         };
@@ -598,18 +591,18 @@ impl Lower<'_> {
                             return Err(too_wide("a product", pf.bits));
                         }
                         let out = self.fresh(&shape, pf, false);
-                        self.push(P::Mult, vec![x, y], out)?;
+                        self.push(Op::Mult, vec![x, y], out)?;
                         self.convert(out, to)?
                     }
                 }
             }
-            Op::MatMul => match (val(self, 0), val(self, 1)) {
+            NodeOp::MatMul => match (val(self, 0), val(self, 1)) {
                 // A public X (e.g. a zero initial state) enters as shares.
                 (Some(Val::Shared(_) | Val::Public(_)), Some(Val::Server(w))) => {
                     let x = self.shared(ops[0])?;
                     let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
                     let d2 = self.plan.tensors[w].shape[0];
-                    let pf = Fmt {
+                    let pf = Fx {
                         bits: fx.bits + fw.bits + ceil_log2(d2),
                         frac: fx.frac + fw.frac,
                     };
@@ -617,7 +610,7 @@ impl Lower<'_> {
                         return Err(too_wide("a matrix product", pf.bits));
                     }
                     let out = self.fresh(&shape, pf, false);
-                    self.push(P::MatMul, vec![x, w], out)?;
+                    self.push(Op::MatMul, vec![x, w], out)?;
                     self.convert(out, to)?
                 }
                 _ => {
@@ -625,31 +618,23 @@ impl Lower<'_> {
                         .unsupported("a matrix product other than secret × the server's weights");
                 }
             },
-            Op::Select(sels) => {
+            NodeOp::Select(sels) => {
                 let x = self.shared(ops[0])?;
                 let f = self.fmt_of(x);
                 let nn = self.plan.tensors[x].nonneg;
                 let out = self.fresh(&shape, f, nn);
-                let sels = sels
-                    .iter()
-                    .map(|s| match *s {
-                        kernels::Sel::Index(i) => Sel::Index(i),
-                        kernels::Sel::Range(a, b) => Sel::Range(a, b),
-                        kernels::Sel::Full => Sel::Full,
-                    })
-                    .collect();
-                self.push(P::Select { sels }, vec![x], out)?;
+                self.push(Op::Select { sels: sels.clone() }, vec![x], out)?;
                 self.convert(out, to)?
             }
-            Op::Builtin(b) => self.builtin(b, &ops, &shape, to, nonneg)?,
-            Op::BlockRelu(p) => self.block_relu(ops[0], p, &shape, to)?,
+            NodeOp::Builtin(b) => self.builtin(b, &ops, &shape, to, nonneg)?,
+            NodeOp::BlockRelu(p) => self.block_relu(ops[0], p, &shape, to)?,
         }))
     }
 
     fn neg(&mut self, t: usize) -> Result<usize, LowerError> {
         let f = self.fmt_of(t);
         let out = self.fresh(&self.shape_of(t), f, false);
-        self.push(P::Neg, vec![t], out)?;
+        self.push(Op::Neg, vec![t], out)?;
         Ok(out)
     }
 
@@ -658,13 +643,13 @@ impl Lower<'_> {
         &mut self,
         x: usize,
         c: &FTensor,
-        to: Fmt,
+        to: Fx,
         shape: &[usize],
     ) -> Result<usize, LowerError> {
         let c = broadcast_const(c, shape);
         let ct = self.public(&c, to);
         let out = self.fresh(shape, to, false);
-        self.push(P::AddPublic, vec![x, ct], out)?;
+        self.push(Op::AddPublic, vec![x, ct], out)?;
         Ok(out)
     }
 
@@ -673,7 +658,7 @@ impl Lower<'_> {
         &mut self,
         x: usize,
         c: &FTensor,
-        to: Fmt,
+        to: Fx,
         shape: &[usize],
     ) -> Result<usize, LowerError> {
         let x = self.broadcast(x, shape)?;
@@ -691,28 +676,28 @@ impl Lower<'_> {
         let fc = (14 - ib).clamp(0, 30) as u32;
         let cb = (ib.max(0) as u32 + fc + 1).max(2);
         let fx = self.fmt_of(x);
-        let wide = Fmt {
+        let wide = Fx {
             bits: (fx.bits + cb).min(64),
             frac: fx.frac,
         };
         let xw = self.fresh(shape, wide, false);
-        self.push(P::Extend, vec![x], xw)?;
+        self.push(Op::Extend, vec![x], xw)?;
         let ct = self.public(
             &c,
-            Fmt {
+            Fx {
                 bits: wide.bits,
                 frac: fc,
             },
         );
         let out = self.fresh(
             shape,
-            Fmt {
+            Fx {
                 bits: wide.bits,
                 frac: fx.frac + fc,
             },
             false,
         );
-        self.push(P::MulPublic, vec![xw, ct], out)?;
+        self.push(Op::MulPublic, vec![xw, ct], out)?;
         self.convert(out, to)
     }
 
@@ -722,7 +707,7 @@ impl Lower<'_> {
         &mut self,
         ops: &[NodeIndex],
         shape: &[usize],
-        to: Fmt,
+        to: Fx,
         stride: usize,
         pad: usize,
     ) -> Result<usize, LowerError> {
@@ -736,7 +721,7 @@ impl Lower<'_> {
         let (o, c, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
         let (oh, ow) = (shape[1], shape[2]);
         let rows = self.fresh(&[oh * ow, c * kh * kw], fx, false);
-        let patches = P::Patches {
+        let patches = Op::Patches {
             kh,
             kw,
             stride,
@@ -747,11 +732,11 @@ impl Lower<'_> {
         // The server reshapes and transposes its own kernel: [O, C·KH·KW] → [C·KH·KW, O].
         let flat = self.derived(w, Owner::Server);
         self.plan.tensors[flat].shape = vec![o, c * kh * kw];
-        self.push(P::Reshape, vec![w], flat)?;
+        self.push(Op::Reshape, vec![w], flat)?;
         let wt = self.derived(flat, Owner::Server);
         self.plan.tensors[wt].shape = vec![c * kh * kw, o];
-        self.push(P::Transpose, vec![flat], wt)?;
-        let mut pf = Fmt {
+        self.push(Op::Transpose, vec![flat], wt)?;
+        let mut pf = Fx {
             bits: fx.bits + fw.bits + ceil_log2(c * kh * kw),
             frac: fx.frac + fw.frac,
         };
@@ -768,29 +753,29 @@ impl Lower<'_> {
             _ => to,
         };
         let prod = self.fresh(&[oh * ow, o], pf, false);
-        self.push(P::MatMul, vec![rows, wt], prod)?;
+        self.push(Op::MatMul, vec![rows, wt], prod)?;
         let prod = self.convert(prod, to)?;
         let tr = self.fresh(&[o, oh * ow], to, false);
-        self.push(P::Transpose, vec![prod], tr)?;
+        self.push(Op::Transpose, vec![prod], tr)?;
         let y = self.fresh(shape, to, false);
-        self.push(P::Reshape, vec![tr], y)?;
+        self.push(Op::Reshape, vec![tr], y)?;
         let b = self.shared(ops[2])?;
         let b = self.convert(b, to)?;
         let b3 = self.fresh(&[o, 1, 1], to, false);
-        self.push(P::Reshape, vec![b], b3)?;
+        self.push(Op::Reshape, vec![b], b3)?;
         let b = self.broadcast(b3, shape)?;
         let out = self.fresh(shape, to, false);
-        self.push(P::Add, vec![y, b], out)?;
+        self.push(Op::Add, vec![y, b], out)?;
         Ok(out)
     }
 
     /// ReLU of node `x`: in x's own format (the output's may not hold x's negative values),
     /// then rescaled.
-    fn relu(&mut self, x: NodeIndex, shape: &[usize], to: Fmt) -> Result<usize, LowerError> {
+    fn relu(&mut self, x: NodeIndex, shape: &[usize], to: Fx) -> Result<usize, LowerError> {
         let x = self.shared(x)?;
         let f = self.fmt_of(x);
         let out = self.fresh(shape, f, true);
-        self.push(P::Relu, vec![x], out)?;
+        self.push(Op::Relu, vec![x], out)?;
         self.convert(out, to)
     }
 
@@ -814,21 +799,21 @@ impl Lower<'_> {
         };
         let xf = self.convert(
             xs,
-            Fmt {
+            Fx {
                 bits: plan.ring,
                 frac: plan.f,
             },
         )?;
         let out = self.fresh(
             shape,
-            Fmt {
+            Fx {
                 bits: plan.ring,
                 frac: plan.scale,
             },
             false,
         );
         self.push(
-            P::Poly {
+            Op::Poly {
                 coeffs: plan.coeffs(),
             },
             vec![xf],
@@ -845,7 +830,7 @@ impl Lower<'_> {
         x: NodeIndex,
         patches: &[Patch],
         shape: &[usize],
-        to: Fmt,
+        to: Fx,
     ) -> Result<usize, LowerError> {
         if patches.iter().all(|p| *p == Patch::Block(1, 1)) {
             return self.relu(x, shape, to);
@@ -854,7 +839,7 @@ impl Lower<'_> {
         let f = self.fmt_of(x);
         let out = self.fresh(shape, f, false);
         self.push(
-            P::BlockRelu {
+            Op::BlockRelu {
                 patches: patches.to_vec(),
             },
             vec![x],
@@ -868,7 +853,7 @@ impl Lower<'_> {
         b: &Builtin,
         ops: &[NodeIndex],
         shape: &[usize],
-        to: Fmt,
+        to: Fx,
         nonneg: bool,
     ) -> Result<usize, LowerError> {
         let math = |b: &Builtin| -> Option<MathOp> {
@@ -892,7 +877,7 @@ impl Lower<'_> {
                 _ => 1,
             };
             let out = self.fresh(shape, to, nonneg);
-            self.push(P::Math { func, cols }, vec![x], out)?;
+            self.push(Op::Math { func, cols }, vec![x], out)?;
             return Ok(out);
         }
         match b {
@@ -907,9 +892,9 @@ impl Lower<'_> {
                 let nn = self.plan.tensors[x].nonneg;
                 let out = self.fresh(shape, f, nn);
                 let op = if matches!(b, Builtin::Transpose) {
-                    P::Transpose
+                    Op::Transpose
                 } else {
-                    P::Reshape
+                    Op::Reshape
                 };
                 self.push(op, vec![x], out)?;
                 self.convert(out, to)
@@ -921,7 +906,7 @@ impl Lower<'_> {
                     parts.push(self.convert(x, to)?);
                 }
                 let out = self.fresh(shape, to, false);
-                self.push(P::Concat { axis: *axis }, parts, out)?;
+                self.push(Op::Concat { axis: *axis }, parts, out)?;
                 Ok(out)
             }
             Builtin::Sum(axis) | Builtin::Mean(axis) => {
@@ -932,19 +917,19 @@ impl Lower<'_> {
                     None => xs.iter().product(),
                 };
                 let f = self.fmt_of(x);
-                let wide = Fmt {
+                let wide = Fx {
                     bits: (f.bits + ceil_log2(count.max(1))).min(64),
                     frac: f.frac,
                 };
                 let xw = if wide.bits > f.bits {
                     let w = self.fresh(&xs, wide, false);
-                    self.push(P::Extend, vec![x], w)?;
+                    self.push(Op::Extend, vec![x], w)?;
                     w
                 } else {
                     x
                 };
                 let out = self.fresh(shape, wide, false);
-                self.push(P::Sum { axis: *axis }, vec![xw], out)?;
+                self.push(Op::Sum { axis: *axis }, vec![xw], out)?;
                 if matches!(b, Builtin::Mean(_)) {
                     let inv = FTensor::scalar(1.0 / count.max(1) as f64);
                     self.mul_public(out, &inv, to, shape)
@@ -959,7 +944,7 @@ impl Lower<'_> {
                 let xs = self.shape_of(x);
                 let (c, oh, ow) = (shape[0], shape[1], shape[2]);
                 let rows = self.fresh(&[c * oh * ow, k * k], f, false);
-                let patches = P::Patches {
+                let patches = Op::Patches {
                     kh: *k,
                     kw: *k,
                     stride: *stride,
@@ -970,26 +955,26 @@ impl Lower<'_> {
                 self.push(patches, vec![x], rows)?;
                 let pooled = if matches!(b, Builtin::Maxpool2d { .. }) {
                     let m = self.fresh(&[c * oh * ow], f, false);
-                    let op = P::Math {
+                    let op = Op::Math {
                         func: MathOp::Max,
                         cols: k * k,
                     };
                     self.push(op, vec![rows], m)?;
                     m
                 } else {
-                    let wide = Fmt {
+                    let wide = Fx {
                         bits: (f.bits + ceil_log2(k * k)).min(64),
                         frac: f.frac,
                     };
                     let w = self.fresh(&[c * oh * ow, k * k], wide, false);
-                    self.push(P::Extend, vec![rows], w)?;
+                    self.push(Op::Extend, vec![rows], w)?;
                     let sum = self.fresh(&[c * oh * ow], wide, false);
-                    self.push(P::Sum { axis: Some(1) }, vec![w], sum)?;
+                    self.push(Op::Sum { axis: Some(1) }, vec![w], sum)?;
                     let inv = FTensor::scalar(1.0 / (k * k) as f64);
                     self.mul_public(
                         sum,
                         &inv,
-                        Fmt {
+                        Fx {
                             bits: f.bits,
                             frac: f.frac,
                         },
@@ -999,7 +984,7 @@ impl Lower<'_> {
                 let pf = self.fmt_of(pooled);
                 let nn = self.plan.tensors[pooled].nonneg;
                 let out = self.fresh(shape, pf, nn);
-                self.push(P::Reshape, vec![pooled], out)?;
+                self.push(Op::Reshape, vec![pooled], out)?;
                 self.convert(out, to)
             }
             Builtin::Max(axis) => {
@@ -1012,7 +997,7 @@ impl Lower<'_> {
                     None => {
                         let n: usize = xs.iter().product();
                         let r = self.fresh(&[1, n], f, false);
-                        self.push(P::Reshape, vec![x], r)?;
+                        self.push(Op::Reshape, vec![x], r)?;
                         (r, n)
                     }
                     Some(a) if *a + 1 == xs.len() => (x, xs[*a]),
@@ -1023,11 +1008,11 @@ impl Lower<'_> {
                             x
                         } else {
                             let m2 = self.fresh(&[xs[0], rest], f, false);
-                            self.push(P::Reshape, vec![x], m2)?;
+                            self.push(Op::Reshape, vec![x], m2)?;
                             m2
                         };
                         let r = self.fresh(&[rest, xs[0]], f, false);
-                        self.push(P::Transpose, vec![m2], r)?;
+                        self.push(Op::Transpose, vec![m2], r)?;
                         (r, xs[0])
                     }
                     Some(_) => {
@@ -1039,7 +1024,7 @@ impl Lower<'_> {
                 let want: Vec<usize> = rs[..rs.len() - 1].to_vec();
                 let m = self.fresh(&want, f, false);
                 self.push(
-                    P::Math {
+                    Op::Math {
                         func: MathOp::Max,
                         cols,
                     },
@@ -1050,7 +1035,7 @@ impl Lower<'_> {
                     m
                 } else {
                     let r = self.fresh(shape, f, false);
-                    self.push(P::Reshape, vec![m], r)?;
+                    self.push(Op::Reshape, vec![m], r)?;
                     r
                 };
                 self.convert(m, to)
@@ -1063,13 +1048,13 @@ impl Lower<'_> {
                 // The normalised values have their own range, unrelated to the output's
                 // (which γ and β set): |x_i − μ|/σ ≤ √(C − 1) on any row of C, so they get
                 // the integer bits of that bound, not calibration's.
-                let nf = Fmt {
+                let nf = Fx {
                     bits: to.bits,
                     frac: to.bits.saturating_sub(1 + layernorm_int_bits(cols)),
                 };
                 let norm = self.fresh(shape, nf, false);
                 self.push(
-                    P::Math {
+                    Op::Math {
                         func: MathOp::Layernorm,
                         cols,
                     },
@@ -1080,7 +1065,7 @@ impl Lower<'_> {
                 let g = self.shared(ops[1])?;
                 let g = self.broadcast(g, shape)?;
                 let gf = self.fmt_of(g);
-                let pf = Fmt {
+                let pf = Fx {
                     bits: nf.bits + gf.bits,
                     frac: nf.frac + gf.frac,
                 };
@@ -1088,13 +1073,13 @@ impl Lower<'_> {
                     return Err(too_wide("layernorm's γ product", pf.bits));
                 }
                 let prod = self.fresh(shape, pf, false);
-                self.push(P::Mult, vec![norm, g], prod)?;
+                self.push(Op::Mult, vec![norm, g], prod)?;
                 let scaled = self.convert(prod, to)?;
                 let b = self.shared(ops[2])?;
                 let b = self.convert(b, to)?;
                 let b = self.broadcast(b, shape)?;
                 let out = self.fresh(shape, to, false);
-                self.push(P::Add, vec![scaled, b], out)?;
+                self.push(Op::Add, vec![scaled, b], out)?;
                 Ok(out)
             }
             other => self.unsupported(format!("`{}`", builtin_name(other))),

@@ -9,9 +9,9 @@
 //! the protocols' known-MSB variants would compute something else on an input outside the
 //! calibrated range, and the two-party result must equal the cleartext one on every input.
 
-use crate::graph::{Graph, Op, Range};
-use crate::lower::Fmt;
+use crate::graph::{Graph, NodeOp, Range};
 use crate::types::tir::Builtin;
+use sir_runtime::fixed::Fx;
 
 /// Spare bits above the largest calibration magnitude (inputs beyond it still fit up to 2×).
 pub const HEADROOM: u32 = 1;
@@ -32,13 +32,13 @@ pub fn group(graph: &Graph, i: usize) -> String {
 
 /// Formats for every node: width `width(i)` unless pinned by an attribute, fraction bits from
 /// the range unless pinned.
-pub fn assign(graph: &Graph, ranges: &[Range], width: &dyn Fn(usize) -> u32) -> Vec<Fmt> {
+pub fn assign(graph: &Graph, ranges: &[Range], width: &dyn Fn(usize) -> u32) -> Vec<Fx> {
     (0..graph.len())
         .map(|i| {
             let node = &graph.g[petgraph::graph::NodeIndex::new(i)];
             let bits = node.pin.bits.unwrap_or_else(|| width(i)).clamp(2, 64);
-            if let Op::Builtin(Builtin::Argmax) = node.op {
-                return Fmt { bits, frac: 0 };
+            if let NodeOp::Builtin(Builtin::Argmax) = node.op {
+                return Fx { bits, frac: 0 };
             }
             let r = ranges.get(i).copied().unwrap_or(Range::EMPTY);
             let mut frac = bits
@@ -48,7 +48,7 @@ pub fn assign(graph: &Graph, ranges: &[Range], width: &dyn Fn(usize) -> u32) -> 
                 frac = frac.min(MATH_FRAC);
             }
             let frac = node.pin.frac.unwrap_or(frac).min(bits);
-            Fmt { bits, frac }
+            Fx { bits, frac }
         })
         .collect()
 }
@@ -64,7 +64,7 @@ fn int_bits(r: Range) -> u32 {
 }
 
 /// The pins that cannot hold the calibration range: (node, its name, pinned format, range).
-pub fn pin_warnings(graph: &Graph, ranges: &[Range], fmts: &[Fmt]) -> Vec<String> {
+pub fn pin_warnings(graph: &Graph, ranges: &[Range], fmts: &[Fx]) -> Vec<String> {
     (0..graph.len())
         .filter_map(|i| {
             let node = &graph.g[petgraph::graph::NodeIndex::new(i)];
@@ -87,10 +87,10 @@ pub fn pin_warnings(graph: &Graph, ranges: &[Range], fmts: &[Fmt]) -> Vec<String
         .collect()
 }
 
-fn is_math(op: &Op) -> bool {
+fn is_math(op: &NodeOp) -> bool {
     matches!(
         op,
-        Op::Builtin(
+        NodeOp::Builtin(
             Builtin::Sigmoid
                 | Builtin::Tanh
                 | Builtin::Exp
@@ -111,7 +111,9 @@ pub fn nonneg(graph: &Graph) -> Vec<bool> {
         .map(|n| {
             matches!(
                 n.op,
-                Op::Builtin(Builtin::Sigmoid | Builtin::Softmax | Builtin::Relu | Builtin::Argmax)
+                NodeOp::Builtin(
+                    Builtin::Sigmoid | Builtin::Softmax | Builtin::Relu | Builtin::Argmax
+                )
             )
         })
         .collect()

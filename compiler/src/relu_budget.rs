@@ -19,7 +19,7 @@ use sir_runtime::Tensor;
 use sir_runtime::fixed::Patch;
 
 use crate::eval::kernels;
-use crate::graph::{self, Graph, GraphEvalError, Op};
+use crate::graph::{self, Graph, GraphEvalError, NodeOp};
 use crate::knapsack::{self, Item};
 use crate::types::tir::Builtin;
 
@@ -149,7 +149,7 @@ fn auto_layers(graph: &Graph) -> Vec<usize> {
         .filter(|&i| {
             matches!(
                 graph.g[NodeIndex::new(i)].op,
-                Op::Builtin(Builtin::BlockRelu(None))
+                NodeOp::Builtin(Builtin::BlockRelu(None))
             )
         })
         .collect()
@@ -199,7 +199,7 @@ fn settle(
     };
     let [c, h, w] = shape;
     let drelus = patches.iter().map(|p| p.drelus(h, w)).sum();
-    graph.g[node].op = Op::BlockRelu(Arc::from(patches.as_slice()));
+    graph.g[node].op = NodeOp::BlockRelu(Arc::from(patches.as_slice()));
     LayerChoice {
         layer: graph.g[node].name.clone().unwrap_or_default(),
         span: graph.g[node].span,

@@ -6,6 +6,7 @@ use super::kernels as k;
 use crate::diag::Span;
 use crate::types::tir::{self, Expr, ExprKind, IExpr, Sel, Stmt};
 use sir_runtime::Tensor;
+use sir_runtime::plan;
 use std::sync::Arc;
 
 /// Why an evaluation stopped. The checker rules these out for every program it accepts except
@@ -253,7 +254,11 @@ pub enum SelError {
 /// The positions a selection names, given the loop variables' values, each checked against
 /// its axis (the end of a range may be the extent; an empty range stays empty). Shared by the
 /// interpreter and the graph builder, so both accept and refuse the same selections.
-pub fn resolve_sels(sels: &[Sel], shape: &[usize], loops: &[i64]) -> Result<Vec<k::Sel>, SelError> {
+pub fn resolve_sels(
+    sels: &[Sel],
+    shape: &[usize],
+    loops: &[i64],
+) -> Result<Vec<plan::Sel>, SelError> {
     let mut ks = Vec::with_capacity(sels.len());
     for (axis, s) in sels.iter().enumerate() {
         let extent = *shape.get(axis).ok_or(SelError::Axes)?;
@@ -267,13 +272,13 @@ pub fn resolve_sels(sels: &[Sel], shape: &[usize], loops: &[i64]) -> Result<Vec<
             }
         };
         ks.push(match s {
-            Sel::Index(i) => k::Sel::Index(at(i, false)?),
+            Sel::Index(i) => plan::Sel::Index(at(i, false)?),
             Sel::Range(a, bnd) => {
                 let a = at(a, false)?;
                 let bnd = at(bnd, true)?;
-                k::Sel::Range(a, bnd.max(a))
+                plan::Sel::Range(a, bnd.max(a))
             }
-            Sel::Full => k::Sel::Full,
+            Sel::Full => plan::Sel::Full,
         });
     }
     Ok(ks)

@@ -13,6 +13,7 @@ use crate::syntax::ast::BinOp;
 use crate::types::tir::Builtin;
 use sir_runtime::Tensor;
 use sir_runtime::fixed::Patch;
+use sir_runtime::plan::Sel;
 
 /// A reason why operand shapes are invalid for an operation, for the checker's diagnostics.
 pub type ShapeError = String;
@@ -278,19 +279,9 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Tensor {
 // Indexing and slicing
 // ---------------------------------------------------------------------------------------------
 
-/// One component of an index expression on a leading axis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sel {
-    /// `x[i]`: picks one position and drops the axis.
-    Index(usize),
-    /// `x[a..b]`: keeps positions `a..b` (half-open) and the axis.
-    Range(usize, usize),
-    /// `x[:]`: keeps the whole axis.
-    Full,
-}
-
 /// Output shape of `select(x, sels)`: selections apply to the leading axes, one per axis, and
-/// the remaining axes are kept whole.
+/// the remaining axes are kept whole. `Index(i)` picks one position and drops the axis,
+/// `Range(a, b)` keeps positions `a..b` (half-open) and the axis, `Full` keeps the whole axis.
 pub fn select_shape(shape: &[usize], sels: &[Sel]) -> Result<Vec<usize>, ShapeError> {
     if sels.len() > shape.len() {
         return Err(format!(

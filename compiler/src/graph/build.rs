@@ -10,7 +10,7 @@
 //! only the nodes the outputs need are kept (plus every input and param, so their positions stay
 //! meaningful), in creation order.
 
-use super::{Graph, Node, Op, apply};
+use super::{Graph, Node, NodeOp, apply};
 use crate::diag::Span;
 use crate::eval::interp::{SelError, resolve_sels};
 use crate::eval::kernels as k;
@@ -19,6 +19,7 @@ use crate::types::tir::{self, Expr, ExprKind, IExpr, Stmt};
 use petgraph::graph::{DiGraph, NodeIndex};
 use sir_runtime::Tensor;
 use sir_runtime::fixed::Patch;
+use sir_runtime::plan::Sel;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -98,7 +99,7 @@ fn build_here(prog: &tir::Program) -> Result<Graph, BuildError> {
     let mut f = Frame::new(&m.body);
     let mut inputs = Vec::with_capacity(m.inputs.len());
     for (i, d) in m.inputs.iter().enumerate() {
-        let n = b.leaf(Op::Input(i), d.shape.clone(), d.span)?;
+        let n = b.leaf(NodeOp::Input(i), d.shape.clone(), d.span)?;
         b.name(n, &d.name);
         b.pin(n, d.pin);
         bind(&mut f, d.local, n, d.span)?;
@@ -106,7 +107,7 @@ fn build_here(prog: &tir::Program) -> Result<Graph, BuildError> {
     }
     let mut params = Vec::with_capacity(m.params.len());
     for (i, d) in m.params.iter().enumerate() {
-        let n = b.leaf(Op::Param(i), d.shape.clone(), d.span)?;
+        let n = b.leaf(NodeOp::Param(i), d.shape.clone(), d.span)?;
         b.name(n, &d.name);
         b.pin(n, d.pin);
         bind(&mut f, d.local, n, d.span)?;
@@ -217,28 +218,28 @@ impl Hash for ConstKey {
 }
 
 impl OpKey {
-    fn of(op: &Op) -> OpKey {
+    fn of(op: &NodeOp) -> OpKey {
         match op {
-            Op::Input(i) => OpKey::Input(*i),
-            Op::Param(i) => OpKey::Param(*i),
-            Op::Const(t) => OpKey::Const(ConstKey(t.clone())),
-            Op::Neg => OpKey::Neg,
-            Op::Add => OpKey::Add,
-            Op::Sub => OpKey::Sub,
-            Op::Mul => OpKey::Mul,
-            Op::Div => OpKey::Div,
-            Op::MatMul => OpKey::MatMul,
-            Op::Select(sels) => OpKey::Select(
+            NodeOp::Input(i) => OpKey::Input(*i),
+            NodeOp::Param(i) => OpKey::Param(*i),
+            NodeOp::Const(t) => OpKey::Const(ConstKey(t.clone())),
+            NodeOp::Neg => OpKey::Neg,
+            NodeOp::Add => OpKey::Add,
+            NodeOp::Sub => OpKey::Sub,
+            NodeOp::Mul => OpKey::Mul,
+            NodeOp::Div => OpKey::Div,
+            NodeOp::MatMul => OpKey::MatMul,
+            NodeOp::Select(sels) => OpKey::Select(
                 sels.iter()
                     .map(|s| match *s {
-                        k::Sel::Index(i) => (0, i, 0),
-                        k::Sel::Range(a, b) => (1, a, b),
-                        k::Sel::Full => (2, 0, 0),
+                        Sel::Index(i) => (0, i, 0),
+                        Sel::Range(a, b) => (1, a, b),
+                        Sel::Full => (2, 0, 0),
                     })
                     .collect(),
             ),
-            Op::Builtin(b) => OpKey::Builtin(format!("{b:?}")),
-            Op::BlockRelu(p) => OpKey::Builtin(format!("BlockRelu{p:?}")),
+            NodeOp::Builtin(b) => OpKey::Builtin(format!("{b:?}")),
+            NodeOp::BlockRelu(p) => OpKey::Builtin(format!("BlockRelu{p:?}")),
         }
     }
 }
@@ -271,21 +272,21 @@ impl Builder<'_> {
         }
     }
 
-    fn leaf(&mut self, op: Op, shape: Vec<usize>, span: Span) -> Result<u32, BuildError> {
+    fn leaf(&mut self, op: NodeOp, shape: Vec<usize>, span: Span) -> Result<u32, BuildError> {
         self.intern(op, shape, Vec::new(), span)
     }
 
     /// A constant node holding `t`.
     fn constant(&mut self, t: Tensor, span: Span) -> Result<u32, BuildError> {
         let shape = t.shape().to_vec();
-        self.intern(Op::Const(Arc::new(t)), shape, Vec::new(), span)
+        self.intern(NodeOp::Const(Arc::new(t)), shape, Vec::new(), span)
     }
 
     /// The node computing `op` on `operands`: folded to a constant when every operand is one,
     /// an existing node when the same operation on the same operands was built before.
     fn node(
         &mut self,
-        op: Op,
+        op: NodeOp,
         shape: Vec<usize>,
         operands: Vec<u32>,
         span: Span,
@@ -293,7 +294,7 @@ impl Builder<'_> {
         let consts: Option<Vec<&Tensor>> = operands
             .iter()
             .map(|&o| match self.nodes.get(o as usize).map(|p| &p.node.op) {
-                Some(Op::Const(t)) => Some(&**t),
+                Some(NodeOp::Const(t)) => Some(&**t),
                 _ => None,
             })
             .collect();
@@ -310,7 +311,7 @@ impl Builder<'_> {
     /// Returns the existing node for (op, operands) or adds one.
     fn intern(
         &mut self,
-        op: Op,
+        op: NodeOp,
         shape: Vec<usize>,
         operands: Vec<u32>,
         span: Span,
@@ -330,7 +331,7 @@ impl Builder<'_> {
                 span,
             });
         }
-        if let Op::Const(t) = &op {
+        if let NodeOp::Const(t) = &op {
             self.const_elements = self.const_elements.saturating_add(t.len());
             if self.const_elements > MAX_CONST_ELEMENTS {
                 return Err(BuildError::TooLarge {
@@ -474,12 +475,12 @@ impl Builder<'_> {
                 }),
             ExprKind::Neg(a) => {
                 let a = self.tensor(f, a)?;
-                node(self.node(Op::Neg, Self::shape(e)?, vec![a], e.span))
+                node(self.node(NodeOp::Neg, Self::shape(e)?, vec![a], e.span))
             }
             ExprKind::Binary(op, a, b) => {
                 let a = self.tensor(f, a)?;
                 let b = self.tensor(f, b)?;
-                node(self.node(Op::from_binop(*op), Self::shape(e)?, vec![a, b], e.span))
+                node(self.node(NodeOp::from_binop(*op), Self::shape(e)?, vec![a, b], e.span))
             }
             ExprKind::Call { func, args } => {
                 let inst = self
@@ -529,7 +530,7 @@ impl Builder<'_> {
                         what: "a selection its operand's shape does not admit",
                         span: e.span,
                     })?;
-                node(self.node(Op::Select(ks), shape, vec![b], e.span))
+                node(self.node(NodeOp::Select(ks), shape, vec![b], e.span))
             }
             ExprKind::Builtin { op, args } => {
                 let ns: Vec<u32> = args
@@ -539,9 +540,9 @@ impl Builder<'_> {
                 // An explicit patch is a choice made: the same node as a chosen one.
                 let op = match op {
                     tir::Builtin::BlockRelu(Some([ph, pw])) => {
-                        Op::BlockRelu(Arc::from([Patch::Block(*ph, *pw)]))
+                        NodeOp::BlockRelu(Arc::from([Patch::Block(*ph, *pw)]))
                     }
-                    _ => Op::Builtin(op.clone()),
+                    _ => NodeOp::Builtin(op.clone()),
                 };
                 node(self.node(op, Self::shape(e)?, ns, e.span))
             }

@@ -7,7 +7,7 @@
 //! value is dropped after its last user has run, so memory follows the live set rather than the
 //! whole unrolled program.
 
-use super::{Graph, Op, apply};
+use super::{Graph, NodeOp, apply};
 use crate::eval::kernels;
 use crate::types::tir::shape_str;
 use petgraph::graph::NodeIndex;
@@ -146,9 +146,9 @@ fn walk(
     for (i, w) in graph.g.node_weights().enumerate() {
         let missing = |what| GraphEvalError::Internal { node: i, what };
         let v = match &w.op {
-            Op::Input(j) => inputs.get(*j).cloned().ok_or(missing("no such input"))?,
-            Op::Param(j) => params.get(*j).cloned().ok_or(missing("no such param"))?,
-            Op::Const(t) => t.clone(),
+            NodeOp::Input(j) => inputs.get(*j).cloned().ok_or(missing("no such input"))?,
+            NodeOp::Param(j) => params.get(*j).cloned().ok_or(missing("no such param"))?,
+            NodeOp::Const(t) => t.clone(),
             op => {
                 let ops = sched.operands.get(i).ok_or(missing("not scheduled"))?;
                 let args: Vec<&Tensor> = ops
@@ -281,7 +281,7 @@ pub fn profile(
     // Block-ReLU sums its patches in its operand's format: the operand's range covers the sums.
     let mut patches: Vec<Vec<Arc<[Patch]>>> = vec![Vec::new(); n];
     for j in graph.g.node_indices() {
-        if let Op::BlockRelu(p) = &graph.g[j].op
+        if let NodeOp::BlockRelu(p) = &graph.g[j].op
             && let Some(x) = graph.operands(j).first()
         {
             patches[x.index()].push(p.clone());

@@ -23,6 +23,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use sir_runtime::Tensor;
 use sir_runtime::fixed::Patch;
+use sir_runtime::plan::Sel;
 use std::sync::Arc;
 
 /// A flattened model. Edges run from an operand to its user; an edge's weight is the operand's
@@ -75,7 +76,7 @@ impl Graph {
 /// One operation executed once per sample.
 #[derive(Clone, Debug)]
 pub struct Node {
-    pub op: Op,
+    pub op: NodeOp,
     /// The shape of the value it produces.
     pub shape: Vec<usize>,
     /// Where in the source the operation comes from (inside an inlined function: the function's
@@ -90,7 +91,7 @@ pub struct Node {
 
 /// What a node computes from its operands (in edge-position order).
 #[derive(Clone, Debug)]
-pub enum Op {
+pub enum NodeOp {
     /// The model's `input` number `i` (client-held): no operands.
     Input(usize),
     /// The model's `param` number `i` (server-held weights): no operands.
@@ -106,7 +107,7 @@ pub enum Op {
     Div,
     MatMul,
     /// Indexing and slicing on leading axes with the indices already evaluated.
-    Select(Vec<kernels::Sel>),
+    Select(Vec<Sel>),
     /// A builtin with its static parameters; tensor operands are the node's operands.
     Builtin(tir::Builtin),
     /// Block-ReLU on [C, H, W] with its patch choice per channel (one entry: every channel
@@ -114,44 +115,44 @@ pub enum Op {
     BlockRelu(Arc<[Patch]>),
 }
 
-impl Op {
+impl NodeOp {
     /// The binary operator this node applies, if it is one.
     pub fn binop(&self) -> Option<BinOp> {
         Some(match self {
-            Op::Add => BinOp::Add,
-            Op::Sub => BinOp::Sub,
-            Op::Mul => BinOp::Mul,
-            Op::Div => BinOp::Div,
-            Op::MatMul => BinOp::MatMul,
+            NodeOp::Add => BinOp::Add,
+            NodeOp::Sub => BinOp::Sub,
+            NodeOp::Mul => BinOp::Mul,
+            NodeOp::Div => BinOp::Div,
+            NodeOp::MatMul => BinOp::MatMul,
             _ => return None,
         })
     }
 
-    fn from_binop(op: BinOp) -> Op {
+    fn from_binop(op: BinOp) -> NodeOp {
         match op {
-            BinOp::Add => Op::Add,
-            BinOp::Sub => Op::Sub,
-            BinOp::Mul => Op::Mul,
-            BinOp::Div => Op::Div,
-            BinOp::MatMul => Op::MatMul,
+            BinOp::Add => NodeOp::Add,
+            BinOp::Sub => NodeOp::Sub,
+            BinOp::Mul => NodeOp::Mul,
+            BinOp::Div => NodeOp::Div,
+            BinOp::MatMul => NodeOp::MatMul,
         }
     }
 
     /// A short name of the operation kind, without constant values or indices.
     pub fn kind(&self) -> String {
         match self {
-            Op::Input(_) => "Input".into(),
-            Op::Param(_) => "Param".into(),
-            Op::Const(_) => "Const".into(),
-            Op::Neg => "Neg".into(),
-            Op::Add => "Add".into(),
-            Op::Sub => "Sub".into(),
-            Op::Mul => "Mul".into(),
-            Op::Div => "Div".into(),
-            Op::MatMul => "MatMul".into(),
-            Op::Select(_) => "Select".into(),
-            Op::BlockRelu(_) => "Builtin(BlockRelu)".into(),
-            Op::Builtin(b) => {
+            NodeOp::Input(_) => "Input".into(),
+            NodeOp::Param(_) => "Param".into(),
+            NodeOp::Const(_) => "Const".into(),
+            NodeOp::Neg => "Neg".into(),
+            NodeOp::Add => "Add".into(),
+            NodeOp::Sub => "Sub".into(),
+            NodeOp::Mul => "Mul".into(),
+            NodeOp::Div => "Div".into(),
+            NodeOp::MatMul => "MatMul".into(),
+            NodeOp::Select(_) => "Select".into(),
+            NodeOp::BlockRelu(_) => "Builtin(BlockRelu)".into(),
+            NodeOp::Builtin(b) => {
                 let d = format!("{b:?}");
                 let head = d.split(['(', ' ', '{']).next().unwrap_or("");
                 format!("Builtin({head})")
@@ -165,15 +166,15 @@ impl Op {
 /// folding and evaluation.
 ///
 /// Precondition: the operand shapes are those the checker established for the node.
-fn apply(op: &Op, args: &[&Tensor]) -> Option<Tensor> {
+fn apply(op: &NodeOp, args: &[&Tensor]) -> Option<Tensor> {
     if let Some(b) = op.binop() {
         return Some(kernels::binary(b, args.first()?, args.get(1)?));
     }
     match op {
-        Op::Neg => Some(kernels::neg(args.first()?)),
-        Op::Select(sels) => Some(kernels::select(args.first()?, sels)),
-        Op::BlockRelu(p) => Some(kernels::block_relu_channels(args.first()?, p)),
-        Op::Builtin(b) => kernels::builtin(b, args),
+        NodeOp::Neg => Some(kernels::neg(args.first()?)),
+        NodeOp::Select(sels) => Some(kernels::select(args.first()?, sels)),
+        NodeOp::BlockRelu(p) => Some(kernels::block_relu_channels(args.first()?, p)),
+        NodeOp::Builtin(b) => kernels::builtin(b, args),
         _ => None,
     }
 }

@@ -176,7 +176,7 @@ fn fastgrnn_g30_matches_the_interpreter_and_unrolls_small() {
     );
     // A sigmoid's range lies in [0, 1].
     for (i, w) in g.g.node_weights().enumerate() {
-        if matches!(w.op, Op::Builtin(tir::Builtin::Sigmoid)) {
+        if matches!(w.op, NodeOp::Builtin(tir::Builtin::Sigmoid)) {
             assert!(rs[i].min >= 0.0 && rs[i].max <= 1.0, "{:?}", rs[i]);
         }
     }
@@ -254,7 +254,7 @@ fn common_subexpressions_are_shared() {
     // The shared node keeps the first name it was bound to.
     let mm =
         g.g.node_weights()
-            .find(|w| matches!(w.op, Op::MatMul))
+            .find(|w| matches!(w.op, NodeOp::MatMul))
             .expect("a matmul");
     assert_eq!(mm.name.as_deref(), Some("a"));
 }
@@ -275,7 +275,7 @@ fn constants_fold_into_one_node() {
     let c =
         g.g.node_weights()
             .find_map(|w| match &w.op {
-                Op::Const(t) => Some((t.clone(), w.name.clone())),
+                NodeOp::Const(t) => Some((t.clone(), w.name.clone())),
                 _ => None,
             })
             .expect("a constant");
@@ -321,8 +321,8 @@ fn unused_values_leave_no_node() {
     assert_eq!(g.len(), 5, "{:?}", g.op_counts());
     assert_eq!(g.inputs.len(), 2);
     assert_eq!(g.params.len(), 1);
-    assert!(matches!(g.g[g.inputs[1]].op, Op::Input(1)));
-    assert!(matches!(g.g[g.params[0]].op, Op::Param(0)));
+    assert!(matches!(g.g[g.inputs[1]].op, NodeOp::Input(1)));
+    assert!(matches!(g.g[g.params[0]].op, NodeOp::Param(0)));
     assert_eq!(g.g[g.params[0]].name.as_deref(), Some("unused_p"));
 }
 
@@ -338,11 +338,14 @@ fn creation_order_is_topological_and_operands_ordered() {
     // `1 - g`: the constant is operand 0 of the subtraction.
     let sub =
         g.g.node_indices()
-            .find(|&n| matches!(g.g[n].op, Op::Sub))
+            .find(|&n| matches!(g.g[n].op, NodeOp::Sub))
             .expect("a subtraction");
     let ops = g.operands(sub);
-    assert!(matches!(g.g[ops[0]].op, Op::Const(_)));
-    assert!(matches!(g.g[ops[1]].op, Op::Builtin(tir::Builtin::Sigmoid)));
+    assert!(matches!(g.g[ops[0]].op, NodeOp::Const(_)));
+    assert!(matches!(
+        g.g[ops[1]].op,
+        NodeOp::Builtin(tir::Builtin::Sigmoid)
+    ));
 }
 
 /// A stable description of every node: operation (with constant bits), shape, name, operands.
@@ -351,7 +354,7 @@ fn fingerprint(g: &Graph) -> Vec<String> {
         .map(|n| {
             let w = &g.g[n];
             let op = match &w.op {
-                Op::Const(t) => format!(
+                NodeOp::Const(t) => format!(
                     "Const{:?}",
                     t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
                 ),

@@ -86,6 +86,46 @@ enum Val {
     Missing,
 }
 
+/// A builtin call's checked arguments as its shape rule consumes them, in parameter order.
+struct RuleArgs<'a> {
+    vals: std::vec::IntoIter<Val>,
+    /// The whole call.
+    span: Span,
+    args: &'a [ast::Arg],
+}
+
+impl RuleArgs<'_> {
+    fn next(&mut self) -> Val {
+        self.vals.next().unwrap_or(Val::Missing)
+    }
+
+    /// The next argument as a tensor; `None` for an unknown operand (an error already
+    /// reported, or a generic function body): the rule stops there.
+    fn tensor(&mut self) -> Option<Expr> {
+        match self.next() {
+            Val::Tensor(e) if e.ty != Ty::Unknown => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Where argument `i` was written (the whole call when it was not).
+    fn arg_span(&self, i: usize) -> Span {
+        self.args.get(i).map_or(self.span, ast::Arg::span)
+    }
+
+    fn build(&self, op: Builtin, args: Vec<Expr>, shape: Shape) -> Expr {
+        Expr {
+            kind: ExprKind::Builtin { op, args },
+            ty: Ty::Tensor(shape),
+            span: self.span,
+        }
+    }
+}
+
+fn shape_of(e: &Expr) -> Shape {
+    e.ty.shape().cloned().unwrap_or_default()
+}
+
 impl Checker<'_> {
     pub(super) fn builtin(
         &mut self,
@@ -107,7 +147,31 @@ impl Checker<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        // Bind arguments to parameters.
+        let (slots, ok) = self.bind_args(name, sig, &usage, args, span);
+        let mut vals = Vec::new();
+        for (p, s) in sig.iter().zip(&slots) {
+            let v = match s {
+                None => Val::Missing,
+                Some(e) => self.arg_value(f, p, e, name),
+            };
+            vals.push(v);
+        }
+        if !ok {
+            return err_expr(span);
+        }
+        self.builtin_rule(name, vals, span, args)
+    }
+
+    /// Each parameter's argument (positional, then by keyword), and whether the arguments were
+    /// well formed (each problem reported).
+    fn bind_args<'e>(
+        &mut self,
+        name: &str,
+        sig: &[Param],
+        usage: &str,
+        args: &'e [ast::Arg],
+        span: Span,
+    ) -> (Vec<Option<&'e ast::Expr>>, bool) {
         let mut slots: Vec<Option<&ast::Expr>> = vec![None; sig.len()];
         let mut ok = true;
         let mut positional = 0;
@@ -196,18 +260,7 @@ impl Checker<'_> {
                 ok = false;
             }
         }
-        let mut vals = Vec::new();
-        for (p, s) in sig.iter().zip(&slots) {
-            let v = match s {
-                None => Val::Missing,
-                Some(e) => self.arg_value(f, p, e, name),
-            };
-            vals.push(v);
-        }
-        if !ok {
-            return err_expr(span);
-        }
-        self.builtin_rule(name, vals, span, args)
+        (slots, ok)
     }
 
     fn arg_value(&mut self, f: &mut Frame, p: &Param, e: &ast::Expr, builtin: &str) -> Val {
@@ -280,459 +333,471 @@ impl Checker<'_> {
         }
     }
 
+    /// The builtin's shape rule on its checked arguments: the typed call, or an error
+    /// expression (reported, or after an unknown operand).
     fn builtin_rule(&mut self, name: &str, vals: Vec<Val>, span: Span, args: &[ast::Arg]) -> Expr {
-        let arg_span = |i: usize| args.get(i).map_or(span, ast::Arg::span);
-        let mut it = vals.into_iter();
-        let mut next = || it.next().unwrap_or(Val::Missing);
-        // Any unknown operand (an error already reported, or a generic function body): stop here.
-        macro_rules! tensor {
-            () => {
-                match next() {
-                    Val::Tensor(e) if e.ty != Ty::Unknown => e,
-                    _ => return err_expr(span),
-                }
-            };
-        }
-        let shape_of = |e: &Expr| e.ty.shape().cloned().unwrap_or_default();
-        let build = |op: Builtin, args: Vec<Expr>, shape: Shape| Expr {
-            kind: ExprKind::Builtin { op, args },
-            ty: Ty::Tensor(shape),
+        let mut call = RuleArgs {
+            vals: vals.into_iter(),
             span,
+            args,
         };
-        match name {
-            "zeros" | "ones" => {
-                let Val::Ints(dims, dspan) = next() else {
-                    return err_expr(span);
-                };
-                let Some(shape) = self.extents(&dims, dspan) else {
-                    return err_expr(span);
-                };
-                let op = if name == "zeros" {
-                    Builtin::Zeros(shape.clone())
-                } else {
-                    Builtin::Ones(shape.clone())
-                };
-                build(op, vec![], shape)
-            }
+        let e = match name {
+            "zeros" | "ones" => self.rule_fill(name, &mut call),
             "relu" | "sigmoid" | "tanh" | "exp" | "rsqrt" | "sqrt" | "reciprocal" | "poly_relu" => {
-                let x = tensor!();
-                let op = match name {
-                    "relu" => Builtin::Relu,
-                    "sigmoid" => Builtin::Sigmoid,
-                    "tanh" => Builtin::Tanh,
-                    "exp" => Builtin::Exp,
-                    "rsqrt" => Builtin::Rsqrt,
-                    "sqrt" => Builtin::Sqrt,
-                    "reciprocal" => Builtin::Reciprocal,
-                    _ => Builtin::PolyRelu,
-                };
-                let s = shape_of(&x);
-                build(op, vec![x], s)
+                self.rule_elementwise(name, &mut call)
             }
-            "poly" => {
-                let x = tensor!();
-                let Val::Nums(c) = next() else {
-                    return err_expr(span);
-                };
-                if c.is_empty() {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            "`poly` needs at least one coefficient",
-                            arg_span(1),
-                            "empty list",
-                        )
-                        .with_help("`poly(x, [c0, c1, ..., cd])`"),
-                    );
-                    return err_expr(span);
-                }
-                let s = shape_of(&x);
-                build(Builtin::Poly(c), vec![x], s)
-            }
-            "block_relu" => {
-                let x = tensor!();
-                let s = shape_of(&x);
-                if s.len() != 3 {
-                    self.err(self.rank_error("block_relu", "[C, H, W]", &s, arg_span(0)));
-                    return err_expr(span);
-                }
-                let patch = match next() {
-                    Val::Ints(p, pspan) => {
-                        if p.len() != 2 || p.iter().any(|&v| v < 1) {
-                            self.err(
-                                Diagnostic::error(
-                                    "E0311",
-                                    "a patch is `[ph, pw]` with both at least 1",
-                                    pspan,
-                                    "invalid patch",
-                                )
-                                .with_help("e.g. `block_relu(x, [2, 2])`; `[1, 1]` is plain ReLU"),
-                            );
-                            return err_expr(span);
-                        }
-                        if p[0] as usize > s[1] || p[1] as usize > s[2] {
-                            self.err(
-                                Diagnostic::error(
-                                    "E0311",
-                                    format!(
-                                        "patch [{}, {}] is larger than the {}×{} feature map",
-                                        p[0], p[1], s[1], s[2]
-                                    ),
-                                    pspan,
-                                    "patch too large",
-                                )
-                                .with_help(format!("the whole map is `[{}, {}]`", s[1], s[2])),
-                            );
-                            return err_expr(span);
-                        }
-                        Some([p[0] as usize, p[1] as usize])
-                    }
-                    Val::Missing if args.len() < 2 => None,
-                    _ => return err_expr(span),
-                };
-                build(Builtin::BlockRelu(patch), vec![x], s)
-            }
-            "max" | "sum" | "mean" => {
-                let x = tensor!();
-                let s = shape_of(&x);
-                let axis = match next() {
-                    Val::Int(a, aspan) => match self.axis(a, s.len(), aspan, name) {
-                        Some(a) => Some(a),
-                        None => return err_expr(span),
-                    },
-                    Val::Missing
-                        if !args
-                            .iter()
-                            .any(|a| matches!(a, ast::Arg::Keyword(k, _) if k.name == "axis"))
-                            && args.len() < 2 =>
-                    {
-                        None
-                    }
-                    _ => return err_expr(span),
-                };
-                let out = match axis {
-                    Some(a) => [&s[..a], &s[a + 1..]].concat(),
-                    None => vec![],
-                };
-                let op = match name {
-                    "max" => Builtin::Max(axis),
-                    "sum" => Builtin::Sum(axis),
-                    _ => Builtin::Mean(axis),
-                };
-                build(op, vec![x], out)
-            }
-            "argmax" => {
-                let x = tensor!();
-                let s = shape_of(&x);
-                if s.len() != 1 {
-                    self.err(self.rank_error("argmax", "a vector [N]", &s, arg_span(0)));
-                    return err_expr(span);
-                }
-                build(Builtin::Argmax, vec![x], vec![])
-            }
-            "softmax" | "flatten" | "transpose" => {
-                let x = tensor!();
-                let s = shape_of(&x);
-                match name {
-                    "softmax" => {
-                        if s.is_empty() {
-                            self.err(self.rank_error(
-                                "softmax",
-                                "at least one axis",
-                                &s,
-                                arg_span(0),
-                            ));
-                            return err_expr(span);
-                        }
-                        build(Builtin::Softmax, vec![x], s)
-                    }
-                    "flatten" => {
-                        let n = s.iter().product();
-                        build(Builtin::Flatten, vec![x], vec![n])
-                    }
-                    _ => {
-                        let r: Shape = s.iter().rev().copied().collect();
-                        build(Builtin::Transpose, vec![x], r)
-                    }
-                }
-            }
-            "layernorm" => {
-                let x = tensor!();
-                let g = tensor!();
-                let b = tensor!();
-                let s = shape_of(&x);
-                let Some(&d) = s.last() else {
-                    self.err(self.rank_error("layernorm", "at least one axis", &s, arg_span(0)));
-                    return err_expr(span);
-                };
-                for (i, t) in [(1, &g), (2, &b)] {
-                    if shape_of(t) != [d] {
-                        let which = if i == 1 { "gamma" } else { "beta" };
-                        self.err(
-                            Diagnostic::error("E0311", format!("`{which}` of `layernorm` must be [{d}], the last axis of x"), arg_span(i), format!("this is {}", shape_str(&shape_of(t))))
-                                .with_secondary(arg_span(0), format!("x is {}", shape_str(&s)))
-                                .with_help("layernorm normalises over the last axis; gamma and beta have one entry per position of it"),
-                        );
-                        return err_expr(span);
-                    }
-                }
-                build(Builtin::Layernorm, vec![x, g, b], s)
-            }
-            "conv2d" => {
-                let x = tensor!();
-                let w = tensor!();
-                let b = tensor!();
-                let stride = match next() {
-                    Val::Int(v, _) => v,
-                    Val::Missing => 1,
-                    _ => return err_expr(span),
-                };
-                let pad = match next() {
-                    Val::Int(v, _) => v,
-                    Val::Missing => 0,
-                    _ => return err_expr(span),
-                };
-                let (xs, ws, bs) = (shape_of(&x), shape_of(&w), shape_of(&b));
-                if xs.len() != 3 {
-                    self.err(self.rank_error("conv2d", "x: [C, H, W]", &xs, arg_span(0)));
-                    return err_expr(span);
-                }
-                if ws.len() != 4 {
-                    self.err(self.rank_error("conv2d", "w: [O, C, KH, KW]", &ws, arg_span(1)));
-                    return err_expr(span);
-                }
-                if ws[1] != xs[0] {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            format!(
-                                "conv2d: the filter expects {} input channels but x has {}",
-                                ws[1], xs[0]
-                            ),
-                            arg_span(1),
-                            format!("this is {}", shape_str(&ws)),
-                        )
-                        .with_secondary(arg_span(0), format!("x is {}", shape_str(&xs)))
-                        .with_help("w is [O, C, KH, KW] with C the channels of x"),
-                    );
-                    return err_expr(span);
-                }
-                if bs != [ws[0]] {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            format!(
-                                "conv2d: the bias must be [{}], one per output channel",
-                                ws[0]
-                            ),
-                            arg_span(2),
-                            format!("this is {}", shape_str(&bs)),
-                        )
-                        .with_secondary(arg_span(1), format!("w is {}", shape_str(&ws)))
-                        .with_help("b has one entry per output channel O of w: [O, C, KH, KW]"),
-                    );
-                    return err_expr(span);
-                }
-                if stride < 1 || pad < 0 {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            "conv2d needs stride ≥ 1 and pad ≥ 0",
-                            span,
-                            format!("stride = {stride}, pad = {pad}"),
-                        )
-                        .with_help("the defaults are stride = 1, pad = 0"),
-                    );
-                    return err_expr(span);
-                }
-                let (stride, pad) = (stride as usize, pad as usize);
-                let padded = |d: usize| {
-                    pad.checked_mul(2)
-                        .and_then(|p| p.checked_add(d))
-                        .filter(|&n| n <= super::tir::MAX_ELEMENTS)
-                };
-                let (Some(h), Some(wd)) = (padded(xs[1]), padded(xs[2])) else {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            format!("conv2d: padding {pad} is too large"),
-                            span,
-                            "padding too large",
-                        )
-                        .with_help(
-                            "padding adds `pad` zeros on each side; keep it below the kernel size",
-                        ),
-                    );
-                    return err_expr(span);
-                };
-                if ws[2] > h || ws[3] > wd {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            format!(
-                                "conv2d: a {}×{} kernel does not fit a padded {h}×{wd} input",
-                                ws[2], ws[3]
-                            ),
-                            arg_span(1),
-                            "kernel too large",
-                        )
-                        .with_secondary(arg_span(0), format!("x is {}", shape_str(&xs)))
-                        .with_help("increase `pad` or use a smaller kernel"),
-                    );
-                    return err_expr(span);
-                }
-                let out = vec![ws[0], (h - ws[2]) / stride + 1, (wd - ws[3]) / stride + 1];
-                build(Builtin::Conv2d { stride, pad }, vec![x, w, b], out)
-            }
-            "maxpool2d" | "avgpool2d" => {
-                let x = tensor!();
-                let Val::Int(k, kspan) = next() else {
-                    return err_expr(span);
-                };
-                let stride = match next() {
-                    Val::Int(v, _) => v,
-                    Val::Missing => k,
-                    _ => return err_expr(span),
-                };
-                let s = shape_of(&x);
-                if s.len() != 3 {
-                    self.err(self.rank_error(name, "x: [C, H, W]", &s, arg_span(0)));
-                    return err_expr(span);
-                }
-                if k < 1 || stride < 1 {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            format!("{name} needs k ≥ 1 and stride ≥ 1"),
-                            kspan,
-                            "invalid window",
-                        )
-                        .with_help("e.g. `maxpool2d(x, 2)`"),
-                    );
-                    return err_expr(span);
-                }
-                let (k, stride) = (k as usize, stride as usize);
-                if k > s[1] || k > s[2] {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            format!(
-                                "{name}: a {k}×{k} window does not fit a {}×{} map",
-                                s[1], s[2]
-                            ),
-                            kspan,
-                            "window too large",
-                        )
-                        .with_secondary(arg_span(0), format!("x is {}", shape_str(&s)))
-                        .with_help("pooling has no padding; use a smaller window"),
-                    );
-                    return err_expr(span);
-                }
-                let out = vec![s[0], (s[1] - k) / stride + 1, (s[2] - k) / stride + 1];
-                let op = if name == "maxpool2d" {
-                    Builtin::Maxpool2d { k, stride }
-                } else {
-                    Builtin::Avgpool2d { k, stride }
-                };
-                build(op, vec![x], out)
-            }
-            "reshape" => {
-                let x = tensor!();
-                let Val::Ints(dims, dspan) = next() else {
-                    return err_expr(span);
-                };
-                let Some(shape) = self.extents(&dims, dspan) else {
-                    return err_expr(span);
-                };
-                let s = shape_of(&x);
-                let (n, m): (usize, usize) = (s.iter().product(), shape.iter().product());
-                if n != m {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            format!(
-                                "cannot reshape {} ({n} elements) to {} ({m} elements)",
-                                shape_str(&s),
-                                shape_str(&shape)
-                            ),
-                            dspan,
-                            format!("{m} elements"),
-                        )
-                        .with_secondary(arg_span(0), format!("{n} elements"))
-                        .with_help("a reshape keeps the number of elements"),
-                    );
-                    return err_expr(span);
-                }
-                build(Builtin::Reshape(shape.clone()), vec![x], shape)
-            }
-            "concat" => {
-                let Val::Tensors(xs) = next() else {
-                    return err_expr(span);
-                };
-                if xs.iter().any(|x| x.ty == Ty::Unknown) {
-                    return err_expr(span);
-                }
-                let axis_val = next();
-                if xs.is_empty() {
-                    self.err(
-                        Diagnostic::error(
-                            "E0311",
-                            "`concat` of an empty list",
-                            arg_span(0),
-                            "no tensors",
-                        )
-                        .with_help("`concat([a, b], axis = 0)`"),
-                    );
-                    return err_expr(span);
-                }
-                let s0 = shape_of(&xs[0]);
-                let axis = match axis_val {
-                    Val::Int(a, aspan) => match self.axis(a, s0.len(), aspan, "concat") {
-                        Some(a) => a,
-                        None => return err_expr(span),
-                    },
-                    Val::Missing if s0.is_empty() => {
-                        self.err(self.rank_error(
-                            "concat",
-                            "tensors with at least one axis",
-                            &s0,
-                            xs[0].span,
-                        ));
-                        return err_expr(span);
-                    }
-                    _ => 0,
-                };
-                let mut out = s0.clone();
-                for x in &xs[1..] {
-                    let s = shape_of(x);
-                    let fits = s.len() == s0.len()
-                        && s.iter()
-                            .zip(&s0)
-                            .enumerate()
-                            .all(|(i, (a, b))| i == axis || a == b);
-                    if !fits {
-                        self.err(
-                            Diagnostic::error(
-                                "E0311",
-                                format!(
-                                    "cannot concatenate {} with {} along axis {axis}",
-                                    shape_str(&s0),
-                                    shape_str(&s)
-                                ),
-                                x.span,
-                                format!("this is {}", shape_str(&s)),
-                            )
-                            .with_secondary(xs[0].span, format!("this is {}", shape_str(&s0)))
-                            .with_help("all extents but the one along `axis` must agree"),
-                        );
-                        return err_expr(span);
-                    }
-                    out[axis] += s[axis];
-                }
-                build(Builtin::Concat(axis), xs, out)
-            }
-            _ => err_expr(span),
+            "poly" => self.rule_poly(&mut call),
+            "block_relu" => self.rule_block_relu(&mut call),
+            "max" | "sum" | "mean" => self.rule_reduce(name, &mut call),
+            "argmax" => self.rule_argmax(&mut call),
+            "softmax" | "flatten" | "transpose" => self.rule_whole(name, &mut call),
+            "layernorm" => self.rule_layernorm(&mut call),
+            "conv2d" => self.rule_conv2d(&mut call),
+            "maxpool2d" | "avgpool2d" => self.rule_pool(name, &mut call),
+            "reshape" => self.rule_reshape(&mut call),
+            "concat" => self.rule_concat(&mut call),
+            _ => None,
+        };
+        e.unwrap_or_else(|| err_expr(span))
+    }
+
+    /// `zeros(shape)` and `ones(shape)`.
+    fn rule_fill(&mut self, name: &str, call: &mut RuleArgs) -> Option<Expr> {
+        let Val::Ints(dims, dspan) = call.next() else {
+            return None;
+        };
+        let shape = self.extents(&dims, dspan)?;
+        let op = if name == "zeros" {
+            Builtin::Zeros(shape.clone())
+        } else {
+            Builtin::Ones(shape.clone())
+        };
+        Some(call.build(op, vec![], shape))
+    }
+
+    /// The elementwise functions of one tensor: the shape is kept.
+    fn rule_elementwise(&mut self, name: &str, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let op = match name {
+            "relu" => Builtin::Relu,
+            "sigmoid" => Builtin::Sigmoid,
+            "tanh" => Builtin::Tanh,
+            "exp" => Builtin::Exp,
+            "rsqrt" => Builtin::Rsqrt,
+            "sqrt" => Builtin::Sqrt,
+            "reciprocal" => Builtin::Reciprocal,
+            _ => Builtin::PolyRelu,
+        };
+        let s = shape_of(&x);
+        Some(call.build(op, vec![x], s))
+    }
+
+    /// `poly(x, coeffs)`: at least one coefficient.
+    fn rule_poly(&mut self, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let Val::Nums(c) = call.next() else {
+            return None;
+        };
+        if c.is_empty() {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    "`poly` needs at least one coefficient",
+                    call.arg_span(1),
+                    "empty list",
+                )
+                .with_help("`poly(x, [c0, c1, ..., cd])`"),
+            );
+            return None;
         }
+        let s = shape_of(&x);
+        Some(call.build(Builtin::Poly(c), vec![x], s))
+    }
+
+    /// `block_relu(x[, patch])` on [C, H, W]: the patch within the map.
+    fn rule_block_relu(&mut self, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let s = shape_of(&x);
+        if s.len() != 3 {
+            self.err(self.rank_error("block_relu", "[C, H, W]", &s, call.arg_span(0)));
+            return None;
+        }
+        let patch = match call.next() {
+            Val::Ints(p, pspan) => {
+                if p.len() != 2 || p.iter().any(|&v| v < 1) {
+                    self.err(
+                        Diagnostic::error(
+                            "E0311",
+                            "a patch is `[ph, pw]` with both at least 1",
+                            pspan,
+                            "invalid patch",
+                        )
+                        .with_help("e.g. `block_relu(x, [2, 2])`; `[1, 1]` is plain ReLU"),
+                    );
+                    return None;
+                }
+                if p[0] as usize > s[1] || p[1] as usize > s[2] {
+                    self.err(
+                        Diagnostic::error(
+                            "E0311",
+                            format!(
+                                "patch [{}, {}] is larger than the {}×{} feature map",
+                                p[0], p[1], s[1], s[2]
+                            ),
+                            pspan,
+                            "patch too large",
+                        )
+                        .with_help(format!("the whole map is `[{}, {}]`", s[1], s[2])),
+                    );
+                    return None;
+                }
+                Some([p[0] as usize, p[1] as usize])
+            }
+            Val::Missing if call.args.len() < 2 => None,
+            _ => return None,
+        };
+        Some(call.build(Builtin::BlockRelu(patch), vec![x], s))
+    }
+
+    /// `max`/`sum`/`mean(x[, axis])`: over one axis, or over all to a scalar.
+    fn rule_reduce(&mut self, name: &str, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let s = shape_of(&x);
+        let axis = match call.next() {
+            Val::Int(a, aspan) => Some(self.axis(a, s.len(), aspan, name)?),
+            Val::Missing
+                if !call
+                    .args
+                    .iter()
+                    .any(|a| matches!(a, ast::Arg::Keyword(k, _) if k.name == "axis"))
+                    && call.args.len() < 2 =>
+            {
+                None
+            }
+            _ => return None,
+        };
+        let out = match axis {
+            Some(a) => [&s[..a], &s[a + 1..]].concat(),
+            None => vec![],
+        };
+        let op = match name {
+            "max" => Builtin::Max(axis),
+            "sum" => Builtin::Sum(axis),
+            _ => Builtin::Mean(axis),
+        };
+        Some(call.build(op, vec![x], out))
+    }
+
+    /// `argmax(x)` of a vector.
+    fn rule_argmax(&mut self, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let s = shape_of(&x);
+        if s.len() != 1 {
+            self.err(self.rank_error("argmax", "a vector [N]", &s, call.arg_span(0)));
+            return None;
+        }
+        Some(call.build(Builtin::Argmax, vec![x], vec![]))
+    }
+
+    /// `softmax`, `flatten` and `transpose` of the whole tensor.
+    fn rule_whole(&mut self, name: &str, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let s = shape_of(&x);
+        match name {
+            "softmax" => {
+                if s.is_empty() {
+                    self.err(self.rank_error("softmax", "at least one axis", &s, call.arg_span(0)));
+                    return None;
+                }
+                Some(call.build(Builtin::Softmax, vec![x], s))
+            }
+            "flatten" => {
+                let n = s.iter().product();
+                Some(call.build(Builtin::Flatten, vec![x], vec![n]))
+            }
+            _ => {
+                let r: Shape = s.iter().rev().copied().collect();
+                Some(call.build(Builtin::Transpose, vec![x], r))
+            }
+        }
+    }
+
+    /// `layernorm(x, gamma, beta)` over the last axis.
+    fn rule_layernorm(&mut self, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let g = call.tensor()?;
+        let b = call.tensor()?;
+        let s = shape_of(&x);
+        let Some(&d) = s.last() else {
+            self.err(self.rank_error("layernorm", "at least one axis", &s, call.arg_span(0)));
+            return None;
+        };
+        for (i, t) in [(1, &g), (2, &b)] {
+            if shape_of(t) != [d] {
+                let which = if i == 1 { "gamma" } else { "beta" };
+                self.err(
+                    Diagnostic::error("E0311", format!("`{which}` of `layernorm` must be [{d}], the last axis of x"), call.arg_span(i), format!("this is {}", shape_str(&shape_of(t))))
+                        .with_secondary(call.arg_span(0), format!("x is {}", shape_str(&s)))
+                        .with_help("layernorm normalises over the last axis; gamma and beta have one entry per position of it"),
+                );
+                return None;
+            }
+        }
+        Some(call.build(Builtin::Layernorm, vec![x, g, b], s))
+    }
+
+    /// `conv2d(x, w, b[, stride, pad])`: channels, bias, padding and kernel fit.
+    fn rule_conv2d(&mut self, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let w = call.tensor()?;
+        let b = call.tensor()?;
+        let stride = match call.next() {
+            Val::Int(v, _) => v,
+            Val::Missing => 1,
+            _ => return None,
+        };
+        let pad = match call.next() {
+            Val::Int(v, _) => v,
+            Val::Missing => 0,
+            _ => return None,
+        };
+        let (xs, ws, bs) = (shape_of(&x), shape_of(&w), shape_of(&b));
+        if xs.len() != 3 {
+            self.err(self.rank_error("conv2d", "x: [C, H, W]", &xs, call.arg_span(0)));
+            return None;
+        }
+        if ws.len() != 4 {
+            self.err(self.rank_error("conv2d", "w: [O, C, KH, KW]", &ws, call.arg_span(1)));
+            return None;
+        }
+        if ws[1] != xs[0] {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    format!(
+                        "conv2d: the filter expects {} input channels but x has {}",
+                        ws[1], xs[0]
+                    ),
+                    call.arg_span(1),
+                    format!("this is {}", shape_str(&ws)),
+                )
+                .with_secondary(call.arg_span(0), format!("x is {}", shape_str(&xs)))
+                .with_help("w is [O, C, KH, KW] with C the channels of x"),
+            );
+            return None;
+        }
+        if bs != [ws[0]] {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    format!(
+                        "conv2d: the bias must be [{}], one per output channel",
+                        ws[0]
+                    ),
+                    call.arg_span(2),
+                    format!("this is {}", shape_str(&bs)),
+                )
+                .with_secondary(call.arg_span(1), format!("w is {}", shape_str(&ws)))
+                .with_help("b has one entry per output channel O of w: [O, C, KH, KW]"),
+            );
+            return None;
+        }
+        if stride < 1 || pad < 0 {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    "conv2d needs stride ≥ 1 and pad ≥ 0",
+                    call.span,
+                    format!("stride = {stride}, pad = {pad}"),
+                )
+                .with_help("the defaults are stride = 1, pad = 0"),
+            );
+            return None;
+        }
+        let (stride, pad) = (stride as usize, pad as usize);
+        let padded = |d: usize| {
+            pad.checked_mul(2)
+                .and_then(|p| p.checked_add(d))
+                .filter(|&n| n <= super::tir::MAX_ELEMENTS)
+        };
+        let (Some(h), Some(wd)) = (padded(xs[1]), padded(xs[2])) else {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    format!("conv2d: padding {pad} is too large"),
+                    call.span,
+                    "padding too large",
+                )
+                .with_help("padding adds `pad` zeros on each side; keep it below the kernel size"),
+            );
+            return None;
+        };
+        if ws[2] > h || ws[3] > wd {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    format!(
+                        "conv2d: a {}×{} kernel does not fit a padded {h}×{wd} input",
+                        ws[2], ws[3]
+                    ),
+                    call.arg_span(1),
+                    "kernel too large",
+                )
+                .with_secondary(call.arg_span(0), format!("x is {}", shape_str(&xs)))
+                .with_help("increase `pad` or use a smaller kernel"),
+            );
+            return None;
+        }
+        let out = vec![ws[0], (h - ws[2]) / stride + 1, (wd - ws[3]) / stride + 1];
+        Some(call.build(Builtin::Conv2d { stride, pad }, vec![x, w, b], out))
+    }
+
+    /// `maxpool2d`/`avgpool2d(x, k[, stride])`: the window fits the map.
+    fn rule_pool(&mut self, name: &str, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let Val::Int(k, kspan) = call.next() else {
+            return None;
+        };
+        let stride = match call.next() {
+            Val::Int(v, _) => v,
+            Val::Missing => k,
+            _ => return None,
+        };
+        let s = shape_of(&x);
+        if s.len() != 3 {
+            self.err(self.rank_error(name, "x: [C, H, W]", &s, call.arg_span(0)));
+            return None;
+        }
+        if k < 1 || stride < 1 {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    format!("{name} needs k ≥ 1 and stride ≥ 1"),
+                    kspan,
+                    "invalid window",
+                )
+                .with_help("e.g. `maxpool2d(x, 2)`"),
+            );
+            return None;
+        }
+        let (k, stride) = (k as usize, stride as usize);
+        if k > s[1] || k > s[2] {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    format!(
+                        "{name}: a {k}×{k} window does not fit a {}×{} map",
+                        s[1], s[2]
+                    ),
+                    kspan,
+                    "window too large",
+                )
+                .with_secondary(call.arg_span(0), format!("x is {}", shape_str(&s)))
+                .with_help("pooling has no padding; use a smaller window"),
+            );
+            return None;
+        }
+        let out = vec![s[0], (s[1] - k) / stride + 1, (s[2] - k) / stride + 1];
+        let op = if name == "maxpool2d" {
+            Builtin::Maxpool2d { k, stride }
+        } else {
+            Builtin::Avgpool2d { k, stride }
+        };
+        Some(call.build(op, vec![x], out))
+    }
+
+    /// `reshape(x, shape)` keeps the number of elements.
+    fn rule_reshape(&mut self, call: &mut RuleArgs) -> Option<Expr> {
+        let x = call.tensor()?;
+        let Val::Ints(dims, dspan) = call.next() else {
+            return None;
+        };
+        let shape = self.extents(&dims, dspan)?;
+        let s = shape_of(&x);
+        let (n, m): (usize, usize) = (s.iter().product(), shape.iter().product());
+        if n != m {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    format!(
+                        "cannot reshape {} ({n} elements) to {} ({m} elements)",
+                        shape_str(&s),
+                        shape_str(&shape)
+                    ),
+                    dspan,
+                    format!("{m} elements"),
+                )
+                .with_secondary(call.arg_span(0), format!("{n} elements"))
+                .with_help("a reshape keeps the number of elements"),
+            );
+            return None;
+        }
+        Some(call.build(Builtin::Reshape(shape.clone()), vec![x], shape))
+    }
+
+    /// `concat([a, b, ...][, axis])`: all extents but the axis agree.
+    fn rule_concat(&mut self, call: &mut RuleArgs) -> Option<Expr> {
+        let Val::Tensors(xs) = call.next() else {
+            return None;
+        };
+        if xs.iter().any(|x| x.ty == Ty::Unknown) {
+            return None;
+        }
+        let axis_val = call.next();
+        if xs.is_empty() {
+            self.err(
+                Diagnostic::error(
+                    "E0311",
+                    "`concat` of an empty list",
+                    call.arg_span(0),
+                    "no tensors",
+                )
+                .with_help("`concat([a, b], axis = 0)`"),
+            );
+            return None;
+        }
+        let s0 = shape_of(&xs[0]);
+        let axis = match axis_val {
+            Val::Int(a, aspan) => self.axis(a, s0.len(), aspan, "concat")?,
+            Val::Missing if s0.is_empty() => {
+                self.err(self.rank_error(
+                    "concat",
+                    "tensors with at least one axis",
+                    &s0,
+                    xs[0].span,
+                ));
+                return None;
+            }
+            _ => 0,
+        };
+        let mut out = s0.clone();
+        for x in &xs[1..] {
+            let s = shape_of(x);
+            let fits = s.len() == s0.len()
+                && s.iter()
+                    .zip(&s0)
+                    .enumerate()
+                    .all(|(i, (a, b))| i == axis || a == b);
+            if !fits {
+                self.err(
+                    Diagnostic::error(
+                        "E0311",
+                        format!(
+                            "cannot concatenate {} with {} along axis {axis}",
+                            shape_str(&s0),
+                            shape_str(&s)
+                        ),
+                        x.span,
+                        format!("this is {}", shape_str(&s)),
+                    )
+                    .with_secondary(xs[0].span, format!("this is {}", shape_str(&s0)))
+                    .with_help("all extents but the one along `axis` must agree"),
+                );
+                return None;
+            }
+            out[axis] += s[axis];
+        }
+        Some(call.build(Builtin::Concat(axis), xs, out))
     }
 
     fn extents(&mut self, dims: &[i64], span: Span) -> Option<Shape> {
