@@ -13,6 +13,7 @@ pub mod precision;
 pub mod relu_budget;
 pub mod resolve;
 pub mod schedule;
+pub mod shape;
 pub mod syntax;
 pub mod types;
 

@@ -23,5 +23,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.to_json(), json, "canonical JSON is stable");
     let _ = plan.hash();
     let _ = render(&plan);
-    let _ = estimate(&plan, Shape::ONE);
+    let info = plan.check().expect("a loaded plan checks again");
+    let _ = estimate(&plan, &info, Shape::ONE);
 });

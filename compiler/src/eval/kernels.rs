@@ -15,8 +15,7 @@ use sir_runtime::Tensor;
 use sir_runtime::fixed::Patch;
 use sir_runtime::plan::Sel;
 
-/// A reason why operand shapes are invalid for an operation, for the checker's diagnostics.
-pub type ShapeError = String;
+pub use crate::shape::{ShapeError, broadcast_shapes, matmul_shape};
 
 fn tensor(shape: Vec<usize>, data: Vec<f64>) -> Tensor {
     Tensor::new(shape, data).expect("kernel produced data matching its output shape")
@@ -29,24 +28,6 @@ fn numel(shape: &[usize]) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Elementwise
 // ---------------------------------------------------------------------------------------------
-
-/// The NumPy broadcast of two shapes: align on the right, each pair of dimensions must be equal
-/// or one of them 1. `None` when they are incompatible.
-pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
-    let rank = a.len().max(b.len());
-    let dim = |s: &[usize], i: usize| {
-        let lead = rank - s.len();
-        if i < lead { 1 } else { s[i - lead] }
-    };
-    (0..rank)
-        .map(|i| match (dim(a, i), dim(b, i)) {
-            (x, y) if x == y => Some(x),
-            (1, y) => Some(y),
-            (x, 1) => Some(x),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Strides (in elements) for reading `shape`, right-aligned within `rank` axes, with stride 0
 /// on broadcast axes.
@@ -212,28 +193,6 @@ pub fn poly_relu(x: &Tensor) -> Tensor {
 // ---------------------------------------------------------------------------------------------
 // Matrix product
 // ---------------------------------------------------------------------------------------------
-
-/// Output shape of `a @ b`: `[M,K]@[K,N] -> [M,N]`, `[K]@[K,N] -> [N]`, `[M,K]@[K] -> [M]`,
-/// `[K]@[K] -> []`.
-pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, ShapeError> {
-    let (k_a, k_b, out) = match (a, b) {
-        ([m, k], [k2, n]) => (*k, *k2, vec![*m, *n]),
-        ([k], [k2, n]) => (*k, *k2, vec![*n]),
-        ([m, k], [k2]) => (*k, *k2, vec![*m]),
-        ([k], [k2]) => (*k, *k2, vec![]),
-        _ => {
-            return Err(format!(
-                "`@` needs operands of rank 1 or 2, found {a:?} @ {b:?}"
-            ));
-        }
-    };
-    if k_a != k_b {
-        return Err(format!(
-            "inner dimensions differ in {a:?} @ {b:?} ({k_a} vs {k_b})"
-        ));
-    }
-    Ok(out)
-}
 
 /// The matrix product `a @ b` as in NumPy, for operands of rank 1 or 2.
 ///

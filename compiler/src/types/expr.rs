@@ -152,9 +152,9 @@ impl Checker<'_> {
         let ty = match (&x.ty, &y.ty) {
             (Ty::Tensor(s), Ty::Tensor(t)) => {
                 let r = if op == BinOp::MatMul {
-                    crate::eval::kernels::matmul_shape(s, t)
+                    crate::shape::matmul_shape(s, t)
                 } else {
-                    crate::eval::kernels::broadcast_shapes(s, t)
+                    crate::shape::broadcast_shapes(s, t)
                         .ok_or_else(|| "cannot broadcast".to_string())
                 };
                 match r {

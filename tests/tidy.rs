@@ -1,6 +1,7 @@
-//! Tidy checks of the runtime's structure (in the spirit of rust-analyzer's `tidy` test): the
-//! layers of ARCHITECTURE.md are acyclic — a module uses only modules of the layers below its
-//! own — and the test kit stays out of the default build.
+//! Tidy checks of the workspace's structure (in the spirit of rust-analyzer's `tidy` test): the
+//! layers of ARCHITECTURE.md are acyclic — in the runtime and in the compiler, a module uses
+//! only modules of the layers below its own — and the runtime's test kit stays out of the
+//! default build.
 //!
 //! The check reads the sources as text: every `crate::m` and `super::…::m` path that reaches a
 //! top-level module `m` is a use of `m`, wherever it stands (a `use`, an expression, a type),
@@ -10,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 /// The runtime's layers, bottom first. A module may use the modules of every earlier layer.
-const LAYERS: &[&[&str]] = &[
+const RUNTIME: &[&[&str]] = &[
     &["ring", "tensor"],
     &["npy", "fixed"],
     &["net"],
@@ -22,8 +23,23 @@ const LAYERS: &[&[&str]] = &[
     &["testkit"],
 ];
 
-fn layer(module: &str) -> Option<usize> {
-    LAYERS.iter().position(|l| l.contains(&module))
+/// The compiler's passes, bottom first: each stage reads what the earlier ones produce.
+const COMPILER: &[&[&str]] = &[
+    &["diag", "shape"],
+    &["syntax"],
+    &["resolve"],
+    &["types"],
+    &["eval"],
+    &["graph"],
+    &["precision", "knapsack", "schedule"],
+    &["lower", "relu_budget"],
+    &["compile"],
+];
+
+type Layers = &'static [&'static [&'static str]];
+
+fn layer(layers: Layers, module: &str) -> Option<usize> {
+    layers.iter().position(|l| l.contains(&module))
 }
 
 /// The source with comments and the contents of strings blanked out (so that `"//"` in a
@@ -144,19 +160,20 @@ fn is_test_file(path: &[String]) -> bool {
 }
 
 /// Every use of another top-level module that the layers forbid, as `file: from → to`.
-fn violations(files: &[(String, String)]) -> Vec<String> {
+fn violations(layers: Layers, files: &[(String, String)]) -> Vec<String> {
     let mut bad = Vec::new();
     for (rel, src) in files {
         let path = module_path(rel);
         let Some(top) = path.first().cloned() else {
             continue;
         };
-        if top == "lib" {
+        // The crate root, and test files, which stand above every layer.
+        if top == "lib" || is_test_file(&path) {
             continue;
         }
-        let Some(own) = layer(&top) else {
+        let Some(own) = layer(layers, &top) else {
             bad.push(format!(
-                "{rel}: module `{top}` is in no layer (add it to LAYERS and ARCHITECTURE.md)"
+                "{rel}: module `{top}` is in no layer (add it to the layers here and in ARCHITECTURE.md)"
             ));
             continue;
         };
@@ -167,7 +184,7 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
             if target == top {
                 continue;
             }
-            let allowed = match layer(&target) {
+            let allowed = match layer(layers, &target) {
                 Some(l) => l < own || in_test(at),
                 // Not a module of ours (a crate-root re-export such as `crate::Tensor`).
                 None => true,
@@ -257,44 +274,69 @@ fn sources(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
-fn manifest_dir() -> PathBuf {
+fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[test]
-fn the_runtime_layers_are_acyclic() {
-    let root = manifest_dir().join("src");
+fn check_crate(dir: &str, layers: Layers) {
+    let root = workspace().join(dir).join("src");
     let mut files = Vec::new();
     sources(&root, &root, &mut files);
-    assert!(files.len() > 30, "read {} files", files.len());
-    let bad = violations(&files);
+    assert!(files.len() > 20, "read {} files under {dir}", files.len());
+    let bad = violations(layers, &files);
     assert!(
         bad.is_empty(),
-        "imports against the layers:\n{}",
+        "{dir}: imports against the layers:\n{}",
         bad.join("\n")
     );
 }
 
 #[test]
+fn the_runtime_layers_are_acyclic() {
+    check_crate("runtime", RUNTIME);
+}
+
+#[test]
+fn the_compiler_passes_are_acyclic() {
+    check_crate("compiler", COMPILER);
+}
+
+#[test]
 fn a_wrong_import_is_caught() {
     let file = |rel: &str, src: &str| (rel.to_string(), src.to_string());
-    // `fixed` is the bottom of the semantics: it may not reach up to the protocols.
-    let bad = violations(&[file("fixed/mod.rs", "use crate::proto::Cost;\n")]);
+    // `fixed` is the bottom of the semantics: it may not reach up to the protocols; the
+    // precision pass may not reach forward into the lowering.
+    let bad = violations(
+        RUNTIME,
+        &[file("fixed/mod.rs", "use crate::proto::Cost;\n")],
+    );
     assert_eq!(
         bad,
         ["fixed/mod.rs:1: `fixed` uses `proto`, a layer above it"]
     );
     // The same through `super`, a grouped import, and the test kit outside tests.
     assert_eq!(
-        violations(&[file("proto/relu.rs", "fn f() { super::super::math::x(); }")]).len(),
+        violations(
+            RUNTIME,
+            &[file("proto/relu.rs", "fn f() { super::super::math::x(); }")]
+        )
+        .len(),
         1
     );
     assert_eq!(
-        violations(&[file("net/mod.rs", "use crate::{ring, ot::OtEngine};")]).len(),
+        violations(
+            RUNTIME,
+            &[file("net/mod.rs", "use crate::{ring, ot::OtEngine};")]
+        )
+        .len(),
         1
     );
     assert_eq!(
-        violations(&[file("exec/mod.rs", "use crate::testkit::pair::run_mem;")]).len(),
+        violations(
+            RUNTIME,
+            &[file("exec/mod.rs", "use crate::testkit::pair::run_mem;")]
+        )
+        .len(),
         1
     );
     // Downward uses, comments, strings and the test kit in test code are fine.
@@ -314,14 +356,14 @@ fn a_wrong_import_is_caught() {
             "fn m() {}\n#[cfg(test)]\nmod tests {\n    use crate::testkit::pair::run_mem;\n    use super::m;\n}\n",
         ),
     ];
-    assert_eq!(violations(&fine), Vec::<String>::new());
+    assert_eq!(violations(RUNTIME, &fine), Vec::<String>::new());
     // A new top-level module must be given a layer.
-    assert_eq!(violations(&[file("cache/mod.rs", "")]).len(), 1);
+    assert_eq!(violations(RUNTIME, &[file("cache/mod.rs", "")]).len(), 1);
 }
 
 #[test]
 fn the_test_kit_is_not_in_the_default_build() {
-    let dir = manifest_dir();
+    let dir = workspace().join("runtime");
     let lib = std::fs::read_to_string(dir.join("src/lib.rs")).expect("lib.rs");
     let decl = lib.find("pub mod testkit;").expect("testkit is declared");
     let gate = lib[..decl].trim_end();
