@@ -4,7 +4,7 @@
 
 use super::kernels as k;
 use crate::diag::Span;
-use crate::types::tir::{self, Expr, ExprKind, IExpr, Sel, Stmt};
+use crate::types::tir::{self, Expr, ExprKind, IExpr, Stmt, Subscript};
 use sir_runtime::Tensor;
 use sir_runtime::plan;
 use std::sync::Arc;
@@ -255,7 +255,7 @@ pub enum SelError {
 /// its axis (the end of a range may be the extent; an empty range stays empty). Shared by the
 /// interpreter and the graph builder, so both accept and refuse the same selections.
 pub fn resolve_sels(
-    sels: &[Sel],
+    sels: &[Subscript],
     shape: &[usize],
     loops: &[i64],
 ) -> Result<Vec<plan::Sel>, SelError> {
@@ -272,13 +272,13 @@ pub fn resolve_sels(
             }
         };
         ks.push(match s {
-            Sel::Index(i) => plan::Sel::Index(at(i, false)?),
-            Sel::Range(a, bnd) => {
+            Subscript::Index(i) => plan::Sel::Index(at(i, false)?),
+            Subscript::Range(a, bnd) => {
                 let a = at(a, false)?;
                 let bnd = at(bnd, true)?;
                 plan::Sel::Range(a, bnd.max(a))
             }
-            Sel::Full => plan::Sel::Full,
+            Subscript::Full => plan::Sel::Full,
         });
     }
     Ok(ks)

@@ -306,9 +306,9 @@ impl Renderer<'_> {
                 let items: Vec<String> = sels
                     .iter()
                     .map(|s| match s {
-                        Sel::Index(i) => self.iexpr(i),
-                        Sel::Range(a, b) => format!("{}..{}", self.iexpr(a), self.iexpr(b)),
-                        Sel::Full => ":".into(),
+                        Subscript::Index(i) => self.iexpr(i),
+                        Subscript::Range(a, b) => format!("{}..{}", self.iexpr(a), self.iexpr(b)),
+                        Subscript::Full => ":".into(),
                     })
                     .collect();
                 format!("{}[{}]", self.expr(base), items.join(", "))

@@ -1,7 +1,7 @@
 //! Checking indexing and slicing `x[i, a..b, :]`: every index and slice bound in range in every
 //! iteration of the enclosing loops, slice lengths fixed.
 
-use super::tir::{Expr, ExprKind, IExpr, Sel, Shape, Ty, shape_str};
+use super::tir::{Expr, ExprKind, IExpr, Shape, Subscript, Ty, shape_str};
 use super::{Checker, Frame, err_expr};
 use crate::diag::{Diagnostic, Span};
 use crate::syntax::ast;
@@ -56,7 +56,7 @@ impl Checker<'_> {
             };
             match it {
                 ast::IndexItem::Full(_) => {
-                    sels.push(Sel::Full);
+                    sels.push(Subscript::Full);
                     if let Some(d) = dim {
                         out_shape.push(d);
                     }
@@ -69,7 +69,7 @@ impl Checker<'_> {
                     if let Some(d) = dim {
                         ok &= self.bounds(f, &i, e.span, at(d));
                     }
-                    sels.push(Sel::Index(i));
+                    sels.push(Subscript::Index(i));
                 }
                 ast::IndexItem::Range {
                     lo,
@@ -93,7 +93,7 @@ impl Checker<'_> {
                         Some(len) => out_shape.push(len),
                         None => ok = false,
                     }
-                    sels.push(Sel::Range(lo_i, hi_i));
+                    sels.push(Subscript::Range(lo_i, hi_i));
                 }
             }
         }

@@ -190,16 +190,17 @@ pub enum ExprKind {
     /// Indexing and slicing on leading axes.
     Select {
         base: Box<Expr>,
-        sels: Vec<Sel>,
+        sels: Vec<Subscript>,
     },
     Tuple(Vec<Expr>),
     /// Stands for an expression that did not check; never evaluated.
     Error,
 }
 
-/// One leading axis of a selection.
+/// One leading axis of a selection as written: its indices are static integer expressions
+/// (evaluated later into a [`sir_runtime::plan::Sel`]).
 #[derive(Clone, Debug)]
-pub enum Sel {
+pub enum Subscript {
     /// Picks one position and drops the axis.
     Index(IExpr),
     /// Keeps `[lo, hi)`; its length is the same in every iteration.

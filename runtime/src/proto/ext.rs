@@ -27,7 +27,7 @@
 use rand_core::RngCore;
 
 use super::bool::check_bits;
-use super::millionaire::Plan;
+use super::millionaire::Tree;
 use super::relu::{wrap, wrap_cost};
 use super::{Cost, Party, ProtoError, pack_bits};
 use crate::net::Role;
@@ -285,9 +285,9 @@ pub fn zext_cost(len: usize, m: u32, n: u32) -> Cost {
     if len == 0 || n <= m || m == 0 {
         return Cost::ZERO;
     }
-    let plan = Plan::new(m);
+    let tree = Tree::new(m);
     let w = wrap_cost(len, m);
-    let last = plan.last_sender();
+    let last = tree.last_sender();
     seq(w, last, b2a_by_cost(len, last, n - m), last)
 }
 
@@ -304,7 +304,7 @@ pub fn zext(p: &mut Party, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoE
     if x.is_empty() || n == m {
         return Ok(xm);
     }
-    let last = Plan::new(m).last_sender();
+    let last = Tree::new(m).last_sender();
     let w = wrap(p, &xm, m)?;
     let wa = b2a_by(p, last, &w, n - m)?;
     Ok(xm

@@ -19,7 +19,7 @@
 //!   receiver) in the same message as its OT corrections. A tree of height L costs L + 2
 //!   messages (CrypTFlow2: 2 for the leaves, then 2 per AND level).
 //!
-//! Leaf widths and node arities are chosen by [`Plan::new`], a small dynamic program that
+//! Leaf widths and node arities are chosen by [`Tree::new`], a small dynamic program that
 //! minimises the bits per comparison (leaf: λ_KK + 2^m·(1 + eq) bits with λ_KK = 256; node:
 //! λ_KK + 2^(2k−2+eq)·(1 + eq) bits) plus [`HASH_WEIGHT`] per pad the sender must hash, ties
 //! broken by tree height. For ℓ = 31 (the MSB of 32-bit values) this gives 314 B per
@@ -70,7 +70,7 @@ impl Node {
 /// The tree of one comparison width: leaves and nodes in evaluation order (children before
 /// parents), the root last.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
+pub struct Tree {
     pub bits: u32,
     pub nodes: Vec<Node>,
     /// The root's level (tree height); messages are `height + 2`.
@@ -222,7 +222,7 @@ impl Planner {
     fn build(&self, t: u32, e: bool, lo: u32, nodes: &mut Vec<Node>) -> usize {
         let (_, choice) = self.best[t as usize][e as usize]
             .as_ref()
-            .expect("every width has a plan");
+            .expect("every width has a tree");
         let node = match choice {
             Choice::Leaf => Node {
                 kind: Kind::Leaf { lo, width: t },
@@ -249,27 +249,27 @@ impl Planner {
     }
 }
 
-impl Plan {
+impl Tree {
     /// The cheapest tree for comparing `bits`-bit values (0 ≤ bits ≤ 64; 0 is an empty
     /// tree whose result is 0).
-    pub fn new(bits: u32) -> Plan {
-        Plan::with_eq(bits, false)
+    pub fn new(bits: u32) -> Tree {
+        Tree::with_eq(bits, false)
     }
 
     /// The cheapest tree that also yields the equality bit 1{x = y} at the root (the
     /// comparison-with-equality of SiRnn's Wrap&All1s, App. B). For `bits` = 0 the equality
     /// is 1 and the comparison 0, without communication.
-    pub fn with_eq(bits: u32, root_eq: bool) -> Plan {
+    pub fn with_eq(bits: u32, root_eq: bool) -> Tree {
         assert!(bits <= 64, "comparison width {bits} > 64");
         if bits == 0 {
-            return Plan {
+            return Tree {
                 bits,
                 nodes: Vec::new(),
                 height: 0,
             };
         }
         // Planning searches over tree shapes; every width is planned once per process.
-        type Cache = std::sync::Mutex<std::collections::HashMap<(u32, bool), Plan>>;
+        type Cache = std::sync::Mutex<std::collections::HashMap<(u32, bool), Tree>>;
         static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         if let Some(p) = cache
@@ -283,7 +283,7 @@ impl Plan {
         let mut nodes = Vec::new();
         planner.build(bits, root_eq, 0, &mut nodes);
         let height = nodes.last().map_or(0, |n| n.level);
-        let plan = Plan {
+        let tree = Tree {
             bits,
             nodes,
             height,
@@ -291,8 +291,8 @@ impl Plan {
         cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((bits, root_eq), plan.clone());
-        plan
+            .insert((bits, root_eq), tree.clone());
+        tree
     }
 
     /// The party that sends the last message (the sender of the root's level).
@@ -322,7 +322,7 @@ impl Plan {
 
 /// The exact cost of [`millionaire`] on `n` pairs of ℓ-bit values.
 pub fn cost(n: usize, bits: u32) -> Cost {
-    Plan::new(bits).cost(n)
+    Tree::new(bits).cost(n)
 }
 
 /// The truth table of an inner node over its packed input bits (see [`input_index`]):
@@ -383,41 +383,41 @@ fn input_index(children: &[usize], eq: bool, sh: &[Shares], i: usize) -> u8 {
 
 /// Millionaires' comparison: the server passes x, the client y (each `bits`-bit unsigned,
 /// higher bits ignored); both get their Boolean share (one bit per byte) of 1{x < y}.
-/// `plan` must be `Plan::new(bits)` on both sides. Leaves the last message queued (unflushed)
+/// `tree` must be `Tree::new(bits)` on both sides. Leaves the last message queued (unflushed)
 /// so that a following protocol by the same party can share its flight.
-pub fn millionaire_with(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<Vec<u8>, ProtoError> {
-    Ok(compare(p, plan, input)?.0)
+pub fn millionaire_with(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<Vec<u8>, ProtoError> {
+    Ok(compare(p, tree, input)?.0)
 }
 
-/// [`millionaire_with`] on a plan from [`Plan::with_eq`]`(bits, true)`: this party's shares
+/// [`millionaire_with`] on a tree from [`Tree::with_eq`]`(bits, true)`: this party's shares
 /// of (1{x < y}, 1{x = y}).
 pub fn millionaire_eq_with(
     p: &mut Party,
-    plan: &Plan,
+    tree: &Tree,
     input: &[u64],
 ) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
-    if !plan.nodes.last().is_none_or(|r| r.need_eq) {
+    if !tree.nodes.last().is_none_or(|r| r.need_eq) {
         return Err(ProtoError::Argument(
-            "the comparison plan does not compute equality".into(),
+            "the comparison tree does not compute equality".into(),
         ));
     }
-    compare(p, plan, input)
+    compare(p, tree, input)
 }
 
 /// The comparison tree: shares of the root's (lt, eq); eq is empty unless the root needs it.
-fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
+fn compare(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
     let n = input.len();
-    if plan.nodes.is_empty() {
+    if tree.nodes.is_empty() {
         // Empty inputs are equal: the server holds the share 1.
         let e = p.is_server() as u8;
         return Ok((vec![0u8; n], vec![e; n]));
     }
     let me = p.role;
-    let mut sh: Vec<Shares> = plan.nodes.iter().map(|_| Shares::default()).collect();
+    let mut sh: Vec<Shares> = tree.nodes.iter().map(|_| Shares::default()).collect();
     // Receiver state per node: choices and OT outputs, between extend and finish.
-    let mut choice: Vec<Vec<u8>> = plan.nodes.iter().map(|_| Vec::new()).collect();
-    let mut out: Vec<Vec<u64>> = plan.nodes.iter().map(|_| Vec::new()).collect();
-    let tables: Vec<Vec<u8>> = plan
+    let mut choice: Vec<Vec<u8>> = tree.nodes.iter().map(|_| Vec::new()).collect();
+    let mut out: Vec<Vec<u64>> = tree.nodes.iter().map(|_| Vec::new()).collect();
+    let tables: Vec<Vec<u8>> = tree
         .nodes
         .iter()
         .map(|nd| match &nd.kind {
@@ -436,7 +436,7 @@ fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                   choice: &mut [Vec<u8>],
                   out: &mut [Vec<u64>]|
      -> Result<(), ProtoError> {
-        for (idx, nd) in plan.nodes.iter().enumerate() {
+        for (idx, nd) in tree.nodes.iter().enumerate() {
             if nd.level != level {
                 continue;
             }
@@ -461,10 +461,10 @@ fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
     if me == Role::Client {
         extend(p, 0, &sh, &mut choice, &mut out)?;
     }
-    for level in 0..=plan.height {
+    for level in 0..=tree.height {
         if sender_at(level) == me {
             msg.clear();
-            for (idx, nd) in plan.nodes.iter().enumerate() {
+            for (idx, nd) in tree.nodes.iter().enumerate() {
                 if nd.level != level {
                     continue;
                 }
@@ -535,11 +535,11 @@ fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                 }
             }
             p.io.send(&msg)?;
-            if level < plan.height {
+            if level < tree.height {
                 extend(p, level + 1, &sh, &mut choice, &mut out)?;
             }
         } else {
-            for (idx, nd) in plan.nodes.iter().enumerate() {
+            for (idx, nd) in tree.nodes.iter().enumerate() {
                 if nd.level != level {
                     continue;
                 }
@@ -560,17 +560,17 @@ fn compare(p: &mut Party, plan: &Plan, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
             }
         }
     }
-    let root = plan.nodes.len() - 1;
+    let root = tree.nodes.len() - 1;
     Ok((
         std::mem::take(&mut sh[root].lt),
         std::mem::take(&mut sh[root].eq),
     ))
 }
 
-/// [`millionaire_with`] on `Plan::new(bits)`.
+/// [`millionaire_with`] on `Tree::new(bits)`.
 pub fn millionaire(p: &mut Party, input: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
     super::bool::check_bits(bits)?;
-    millionaire_with(p, &Plan::new(bits), input)
+    millionaire_with(p, &Tree::new(bits), input)
 }
 
 #[cfg(test)]
@@ -580,18 +580,18 @@ mod tests {
     #[test]
     fn plans_cover_every_width_once() {
         for bits in 1..=64 {
-            let plan = Plan::new(bits);
+            let tree = Tree::new(bits);
             let mut covered = vec![0u32; bits as usize];
-            for nd in &plan.nodes {
+            for nd in &tree.nodes {
                 if let Kind::Leaf { lo, width } = nd.kind {
                     for b in lo..lo + width {
                         covered[b as usize] += 1;
                     }
                 }
             }
-            assert!(covered.iter().all(|&c| c == 1), "ℓ = {bits}: {plan:?}");
-            assert!(!plan.nodes.last().unwrap().need_eq);
-            assert!(Plan::with_eq(bits, true).nodes.last().unwrap().need_eq);
+            assert!(covered.iter().all(|&c| c == 1), "ℓ = {bits}: {tree:?}");
+            assert!(!tree.nodes.last().unwrap().need_eq);
+            assert!(Tree::with_eq(bits, true).nodes.last().unwrap().need_eq);
         }
     }
 
@@ -599,7 +599,7 @@ mod tests {
     /// that costs bytes or messages shows up here (and in docs/performance.md).
     #[test]
     fn plans_of_msb_32_and_64_are_pinned() {
-        let p31 = Plan::new(31);
+        let p31 = Tree::new(31);
         let leaves: Vec<u32> = p31
             .nodes
             .iter()
@@ -615,7 +615,7 @@ mod tests {
             (c.server_bytes, c.client_bytes, c.rounds),
             (82 << 16, 232 << 16, 4)
         );
-        let c = Plan::new(63).cost(1 << 16);
+        let c = Tree::new(63).cost(1 << 16);
         assert_eq!(
             (c.server_bytes, c.client_bytes, c.rounds),
             (186 << 16, 464 << 16, 6)

@@ -54,7 +54,7 @@ use super::linear::{
     MatMulParams, correction_bytes, matmul, matmul_cost, mult_ring, mult_ring_cost,
     shrinking_width_sum, vcot_recv_extend, vcot_recv_finish, vcot_send_with,
 };
-use super::millionaire::Plan;
+use super::millionaire::Tree;
 use super::relu::{wrap, wrap_cost};
 use super::{Cost, Party, ProtoError, share};
 use crate::fixed::linear::Format;
@@ -234,7 +234,7 @@ pub(crate) fn wrap_any_cost(count: usize, bits: u32) -> (Cost, Role) {
     if use_table(bits) {
         (table_wrap_cost(count, bits), Role::Server)
     } else {
-        (wrap_cost(count, bits), Plan::new(bits).last_sender())
+        (wrap_cost(count, bits), Tree::new(bits).last_sender())
     }
 }
 

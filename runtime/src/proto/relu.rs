@@ -15,7 +15,7 @@
 //! The comparison itself is [`super::millionaire`].
 
 use super::bool::{check_bits, mux, mux_cost};
-use super::millionaire::{Plan, millionaire_eq_with, millionaire_with};
+use super::millionaire::{Tree, millionaire_eq_with, millionaire_with};
 use super::{Cost, Party, ProtoError};
 use crate::fixed::{Patch, Slot};
 use crate::net::Role;
@@ -23,7 +23,7 @@ use crate::ring;
 
 /// The exact cost of [`wrap`] on `n` elements of Z_{2^ℓ}.
 pub fn wrap_cost(n: usize, bits: u32) -> Cost {
-    Plan::new(bits).cost(n)
+    Tree::new(bits).cost(n)
 }
 
 /// Wrap: this party's shares `x` → its Boolean share of 1{x₀ + x₁ ≥ 2^ℓ}.
@@ -35,12 +35,12 @@ pub fn wrap(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> 
     } else {
         x.iter().map(|&v| v & m).collect()
     };
-    millionaire_with(p, &Plan::new(bits), &input)
+    millionaire_with(p, &Tree::new(bits), &input)
 }
 
 /// The exact cost of [`wrap_and_all_ones`] on `n` elements of Z_{2^ℓ}.
 pub fn wrap_and_all_ones_cost(n: usize, bits: u32) -> Cost {
-    Plan::with_eq(bits, true).cost(n)
+    Tree::with_eq(bits, true).cost(n)
 }
 
 /// Wrap&All1s (SiRnn, S&P 2021, App. B: the millionaires' tree that also carries equality to
@@ -59,29 +59,29 @@ pub fn wrap_and_all_ones(
     } else {
         x.iter().map(|&v| v & m).collect()
     };
-    millionaire_eq_with(p, &Plan::with_eq(bits, true), &input)
+    millionaire_eq_with(p, &Tree::with_eq(bits, true), &input)
 }
 
 /// The exact cost of [`msb`] (and [`drelu`]) on `n` elements of Z_{2^ℓ}.
 pub fn msb_cost(n: usize, bits: u32) -> Cost {
     // Like every cost function, total for any `bits` (the protocols reject ℓ ∉ 1..=64).
-    Plan::new(bits.saturating_sub(1)).cost(n)
+    Tree::new(bits.saturating_sub(1)).cost(n)
 }
 
 /// MSB: this party's shares `x` ∈ Z_{2^ℓ} → its Boolean share of the most significant bit.
 pub fn msb(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
     check_bits(bits)?;
-    msb_with(p, &Plan::new(bits - 1), x, bits)
+    msb_with(p, &Tree::new(bits - 1), x, bits)
 }
 
-fn msb_with(p: &mut Party, plan: &Plan, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+fn msb_with(p: &mut Party, tree: &Tree, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
     let low = ring::mask(bits - 1);
     let input: Vec<u64> = if p.is_server() {
         x.iter().map(|&v| low ^ (v & low)).collect()
     } else {
         x.iter().map(|&v| v & low).collect()
     };
-    let mut carry = millionaire_with(p, plan, &input)?;
+    let mut carry = millionaire_with(p, tree, &input)?;
     for (c, &v) in carry.iter_mut().zip(x) {
         *c ^= ring::msb(v, bits) as u8;
     }
@@ -91,12 +91,12 @@ fn msb_with(p: &mut Party, plan: &Plan, x: &[u64], bits: u32) -> Result<Vec<u8>,
 /// DReLU: this party's shares `x` → its Boolean share of 1{x ≥ 0} (signed ℓ-bit x).
 pub fn drelu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
     check_bits(bits)?;
-    drelu_with(p, &Plan::new(bits - 1), x, bits)
+    drelu_with(p, &Tree::new(bits - 1), x, bits)
 }
 
 /// DReLU on a prepared comparison tree: 1 − MSB, the server flipping its share.
-fn drelu_with(p: &mut Party, plan: &Plan, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
-    let mut d = msb_with(p, plan, x, bits)?;
+fn drelu_with(p: &mut Party, tree: &Tree, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    let mut d = msb_with(p, tree, x, bits)?;
     if p.is_server() {
         for b in d.iter_mut() {
             *b ^= 1;
@@ -106,11 +106,11 @@ fn drelu_with(p: &mut Party, plan: &Plan, x: &[u64], bits: u32) -> Result<Vec<u8
 }
 
 /// Who opens the multiplexer of ReLU: the party that sent the comparison's last message.
-fn mux_opener(plan: &Plan) -> Role {
-    if plan.nodes.is_empty() {
+fn mux_opener(tree: &Tree) -> Role {
+    if tree.nodes.is_empty() {
         Role::Client
     } else {
-        plan.last_sender()
+        tree.last_sender()
     }
 }
 
@@ -120,14 +120,14 @@ pub fn drelu_cost(n: usize, bits: u32) -> Cost {
     if n == 0 {
         return Cost::ZERO;
     }
-    Plan::new(bits.saturating_sub(1)).cost(n)
+    Tree::new(bits.saturating_sub(1)).cost(n)
 }
 
 /// The cost of DReLU on `compared` elements followed by a multiplexer on `n`, the
 /// multiplexer's first message sent with the comparison's last (ReLU, Block-ReLU).
 fn drelu_then_mux_cost(compared: usize, n: usize, bits: u32) -> Cost {
-    let plan = Plan::new(bits.saturating_sub(1));
-    let (a, b) = (plan.cost(compared), mux_cost(n, bits));
+    let tree = Tree::new(bits.saturating_sub(1));
+    let (a, b) = (tree.cost(compared), mux_cost(n, bits));
     let merged = (a.rounds > 0 && b.rounds > 0) as u64;
     Cost {
         rounds: a.rounds + b.rounds - merged,
@@ -143,9 +143,9 @@ pub fn relu_cost(n: usize, bits: u32) -> Cost {
 /// ReLU: this party's shares `x` → its shares of max(x, 0) (signed ℓ-bit x).
 pub fn relu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u64>, ProtoError> {
     check_bits(bits)?;
-    let plan = Plan::new(bits - 1);
-    let d = drelu_with(p, &plan, x, bits)?;
-    mux(p, &d, x, bits, mux_opener(&plan))
+    let tree = Tree::new(bits - 1);
+    let d = drelu_with(p, &tree, x, bits)?;
+    mux(p, &d, x, bits, mux_opener(&tree))
 }
 
 /// The exact cost of [`block_relu`]: DReLU on the patch sums, then a multiplexer per element
@@ -219,8 +219,8 @@ pub fn block_relu(
             *s = ring::sub(*s, 1, bits);
         }
     }
-    let plan = Plan::new(bits - 1);
-    let d = drelu_with(p, &plan, &sums, bits)?;
+    let tree = Tree::new(bits - 1);
+    let d = drelu_with(p, &tree, &sums, bits)?;
     let (spread, xs): (Vec<u8>, Vec<u64>) = patched
         .iter()
         .map(|&i| match slots[i] {
@@ -228,7 +228,7 @@ pub fn block_relu(
             _ => (0, 0),
         })
         .unzip();
-    let kept = mux(p, &spread, &xs, bits, mux_opener(&plan))?;
+    let kept = mux(p, &spread, &xs, bits, mux_opener(&tree))?;
     for (&i, v) in patched.iter().zip(kept) {
         out[i] = v;
     }

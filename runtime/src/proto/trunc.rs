@@ -31,7 +31,7 @@ use super::ext::{
     KnownMsb, Req, add_public, b2a_by, b2a_by_cost, batch_cost, flip_msb, msb_to_wrap_req,
     msb_to_wrap_shape, run_batch, seq,
 };
-use super::millionaire::Plan;
+use super::millionaire::Tree;
 use super::relu::{wrap, wrap_and_all_ones, wrap_and_all_ones_cost, wrap_cost};
 use super::{Cost, Party, ProtoError};
 use crate::net::Role;
@@ -62,7 +62,7 @@ pub fn trunc_reduce_cost(n: usize, bits: u32, s: u32) -> Cost {
     if n == 0 || s == 0 || s >= bits {
         return Cost::ZERO;
     }
-    let last = Plan::new(s).last_sender();
+    let last = Tree::new(s).last_sender();
     seq(wrap_cost(n, s), last, b2a_by_cost(n, last, bits - s), last)
 }
 
@@ -75,7 +75,7 @@ pub fn trunc_reduce(p: &mut Party, x: &[u64], bits: u32, s: u32) -> Result<Vec<u
         return Ok(u);
     }
     let k = bits - s;
-    let last = Plan::new(s).last_sender();
+    let last = Tree::new(s).last_sender();
     let c = wrap(p, &v, s)?;
     let ca = b2a_by(p, last, &c, k)?;
     Ok(u.iter()
@@ -89,7 +89,7 @@ pub fn lrs_cost(n: usize, bits: u32, s: u32) -> Cost {
     if n == 0 || s == 0 || s >= bits {
         return Cost::ZERO;
     }
-    let (p1, p2) = (Plan::new(s), Plan::with_eq(bits - s, true));
+    let (p1, p2) = (Tree::new(s), Tree::with_eq(bits - s, true));
     let (l1, l2) = (p1.last_sender(), p2.last_sender());
     let cmp = seq(
         wrap_cost(n, s),
@@ -109,7 +109,7 @@ pub fn lrs(p: &mut Party, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, Prot
         return Ok(u);
     }
     let n = x.len();
-    let l2 = Plan::with_eq(bits - s, true).last_sender();
+    let l2 = Tree::with_eq(bits - s, true).last_sender();
     let c = wrap(p, &v, s)?;
     let (d, e) = wrap_and_all_ones(p, &u, bits - s)?;
     let hi = bits - s;
@@ -181,7 +181,7 @@ pub fn lrs_known_msb_cost(n: usize, bits: u32, s: u32, shared: bool) -> Cost {
     if n == 0 || s == 0 || s >= bits {
         return Cost::ZERO;
     }
-    let l1 = Plan::new(s).last_sender();
+    let l1 = Tree::new(s).last_sender();
     seq(
         wrap_cost(n, s),
         l1,
@@ -214,7 +214,7 @@ pub fn lrs_known_msb(
     if s == 0 || n == 0 {
         return Ok(u);
     }
-    let l1 = Plan::new(s).last_sender();
+    let l1 = Tree::new(s).last_sender();
     let c = wrap(p, &v, s)?;
     let me_recv = p.role == l1;
     let xr: Vec<u64> = x.iter().map(|&t| ring::reduce(t, bits)).collect();
