@@ -122,7 +122,16 @@ impl Kernel {
             Kernel::Poly { coeffs, bits } => {
                 poly::preprocess_cost(units, coeffs.len().saturating_sub(1), *bits)
             }
-            _ => Cost::ZERO,
+            Kernel::Local
+            | Kernel::Share { .. }
+            | Kernel::Reveal { .. }
+            | Kernel::Extend { .. }
+            | Kernel::Truncate { .. }
+            | Kernel::Mult(_)
+            | Kernel::MatMul { .. }
+            | Kernel::Math { .. }
+            | Kernel::Relu { .. }
+            | Kernel::BlockRelu { .. } => Cost::ZERO,
         }
     }
 }
