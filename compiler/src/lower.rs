@@ -335,15 +335,12 @@ impl Lower<'_> {
                 sir_runtime::ring::to_signed(sir_runtime::ring::reduce(r as u64, f.bits), f.bits)
             })
             .collect();
-        self.plan.tensor(TensorDecl {
-            name: None,
-            shape: v.shape().to_vec(),
-            owner: Owner::Public,
-            bits: f.bits,
-            frac: f.frac,
-            nonneg: false,
-            value: Some(value),
-        })
+        self.plan.tensor(TensorDecl::public(
+            v.shape().to_vec(),
+            f.bits,
+            f.frac,
+            value,
+        ))
     }
 
     /// Node `n` as a shared tensor (a weight is shared once; a constant cannot be).
@@ -433,13 +430,8 @@ impl Lower<'_> {
                 cur = w;
             }
             let one = self.plan.tensor(TensorDecl {
-                name: None,
-                shape: Vec::new(),
-                owner: Owner::Public,
-                bits: wide.bits,
-                frac: s,
                 nonneg: true,
-                value: Some(vec![1i64 << s]),
+                ..TensorDecl::public(Vec::new(), wide.bits, s, vec![1i64 << s])
             });
             f = Fx {
                 bits: wide.bits,
@@ -480,18 +472,10 @@ impl Lower<'_> {
         let f = self.fmt_of(t);
         let shape = self.shape_of(t);
         let nonneg = self.plan.tensors[t].nonneg;
-        let c = self.plan.tensor(TensorDecl {
-            name: None,
-            shape: Vec::new(),
-            owner: Owner::Public,
-            bits: f.bits,
-            frac: f.frac,
-            nonneg: false,
-            value: Some(vec![sir_runtime::ring::to_signed(
-                sir_runtime::ring::reduce(c, f.bits),
-                f.bits,
-            )]),
-        });
+        let v = sir_runtime::ring::to_signed(sir_runtime::ring::reduce(c, f.bits), f.bits);
+        let c = self
+            .plan
+            .tensor(TensorDecl::public(Vec::new(), f.bits, f.frac, vec![v]));
         let out = self.fresh(&shape, f, nonneg);
         self.push(Op::AddPublic, vec![t, c], out)?;
         Ok(out)

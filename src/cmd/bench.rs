@@ -378,6 +378,25 @@ fn print_table(r: &OtBenchReport) {
 mod tests {
     use super::*;
 
+    /// `sir bench op NAME --bits B -n N --threads T [--json]`, one repetition.
+    fn op_cmd(name: String, bits: u32, n: usize, threads: usize, json: bool) -> BenchCmd {
+        BenchCmd::Op {
+            name,
+            bits,
+            bits_in: None,
+            bits_out: None,
+            shift: None,
+            frac_in: None,
+            frac_out: None,
+            digit: None,
+            dims: None,
+            n,
+            threads,
+            reps: 1,
+            json,
+        }
+    }
+
     #[test]
     fn json_has_every_flavour_and_setup() {
         let r = bench_ot(OtBenchConfig {
@@ -397,44 +416,9 @@ mod tests {
         assert!(v["setup"]["ms"].as_f64().is_some());
         assert_eq!(v["setup"]["bytes_client_to_server"], 8192);
         for name in ["relu", "all"] {
-            assert_eq!(
-                run(BenchCmd::Op {
-                    name: name.into(),
-                    bits: 37,
-                    bits_in: None,
-                    bits_out: None,
-                    shift: None,
-                    frac_in: None,
-                    frac_out: None,
-                    digit: None,
-                    dims: None,
-                    n: 100,
-                    threads: 2,
-                    reps: 1,
-                    json: true,
-                }),
-                0,
-                "{name}"
-            );
+            assert_eq!(run(op_cmd(name.into(), 37, 100, 2, true)), 0, "{name}");
         }
-        assert_eq!(
-            run(BenchCmd::Op {
-                name: "nope".into(),
-                bits: 32,
-                bits_in: None,
-                bits_out: None,
-                shift: None,
-                frac_in: None,
-                frac_out: None,
-                digit: None,
-                dims: None,
-                n: 10,
-                threads: 1,
-                reps: 1,
-                json: false,
-            }),
-            2
-        );
+        assert_eq!(run(op_cmd("nope".into(), 32, 10, 1, false)), 2);
         let r = bench_op(&OpBenchConfig {
             op: Operation::Relu,
             params: Params::bits(32),

@@ -22,15 +22,7 @@ impl B {
     }
 
     fn t(&mut self, shape: &[usize], owner: Owner, bits: u32, frac: u32) -> usize {
-        self.p.tensor(T {
-            name: None,
-            shape: shape.to_vec(),
-            owner,
-            bits,
-            frac,
-            nonneg: false,
-            value: None,
-        })
+        self.p.tensor(T::new(shape.to_vec(), owner, bits, frac))
     }
 
     fn constant(&mut self, shape: &[usize], bits: u32, frac: u32, v: Vec<i64>) -> usize {

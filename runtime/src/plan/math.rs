@@ -58,24 +58,20 @@ impl MathParams {
 /// The row length the tuning of the row functions assumes (whatever the instruction's rows).
 const TUNING_COLS: usize = 16;
 
-fn softmax_tuning_row<E: Engine>(
-    e: &mut E,
+/// A row function on rows of [`TUNING_COLS`], as the cost engine runs it for tuning:
+/// `LAYERNORM` picks layernorm, else softmax.
+fn tuning_row<const LAYERNORM: bool>(
+    e: &mut Counter,
     x: &[u64],
     i: Fx,
     o: Fx,
     t: Tuning,
 ) -> Result<Vec<u64>, ProtoError> {
-    funcs::softmax(e, x, TUNING_COLS, i, o, t)
-}
-
-fn layernorm_tuning_row<E: Engine>(
-    e: &mut E,
-    x: &[u64],
-    i: Fx,
-    o: Fx,
-    t: Tuning,
-) -> Result<Vec<u64>, ProtoError> {
-    funcs::layernorm(e, x, TUNING_COLS, i, o, t)
+    if LAYERNORM {
+        funcs::layernorm(e, x, TUNING_COLS, i, o, t)
+    } else {
+        funcs::softmax(e, x, TUNING_COLS, i, o, t)
+    }
 }
 
 impl MathOp {
@@ -126,8 +122,8 @@ impl MathOp {
             MathOp::Tanh => funcs::tanh,
             MathOp::Rsqrt => funcs::rsqrt,
             MathOp::Sqrt => funcs::sqrt,
-            MathOp::Softmax => softmax_tuning_row,
-            MathOp::Layernorm => layernorm_tuning_row,
+            MathOp::Softmax => tuning_row::<false>,
+            MathOp::Layernorm => tuning_row::<true>,
             _ => return None,
         })
     }

@@ -72,6 +72,27 @@ pub struct TensorDecl {
 }
 
 impl TensorDecl {
+    /// An unnamed tensor of this shape, owner and format, not known non-negative, no value.
+    pub fn new(shape: Vec<usize>, owner: Owner, bits: u32, frac: u32) -> TensorDecl {
+        TensorDecl {
+            name: None,
+            shape,
+            owner,
+            bits,
+            frac,
+            nonneg: false,
+            value: None,
+        }
+    }
+
+    /// A public constant: its encodings (two's complement integers at `frac`) in the plan.
+    pub fn public(shape: Vec<usize>, bits: u32, frac: u32, value: Vec<i64>) -> TensorDecl {
+        TensorDecl {
+            value: Some(value),
+            ..TensorDecl::new(shape, Owner::Public, bits, frac)
+        }
+    }
+
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }

@@ -4,12 +4,7 @@ use super::*;
 fn t(name: &str, shape: &[usize], owner: Owner, bits: u32, frac: u32) -> TensorDecl {
     TensorDecl {
         name: Some(name.into()),
-        shape: shape.to_vec(),
-        owner,
-        bits,
-        frac,
-        nonneg: false,
-        value: None,
+        ..TensorDecl::new(shape.to_vec(), owner, bits, frac)
     }
 }
 

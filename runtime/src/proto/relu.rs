@@ -26,15 +26,21 @@ pub fn wrap_cost(n: usize, bits: u32) -> Cost {
     Tree::new(bits).cost(n)
 }
 
-/// Wrap: this party's shares `x` → its Boolean share of 1{x₀ + x₁ ≥ 2^ℓ}.
-pub fn wrap(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
-    check_bits(bits)?;
+/// The millionaires' inputs of the wrap: x₀ + x₁ ≥ 2^ℓ exactly when 2^ℓ − 1 − x₀ < x₁, so the
+/// server compares its complement with the client's share.
+fn wrap_input(p: &Party, x: &[u64], bits: u32) -> Vec<u64> {
     let m = ring::mask(bits);
-    let input: Vec<u64> = if p.is_server() {
+    if p.is_server() {
         x.iter().map(|&v| m ^ (v & m)).collect()
     } else {
         x.iter().map(|&v| v & m).collect()
-    };
+    }
+}
+
+/// Wrap: this party's shares `x` → its Boolean share of 1{x₀ + x₁ ≥ 2^ℓ}.
+pub fn wrap(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    check_bits(bits)?;
+    let input = wrap_input(p, x, bits);
     millionaire_with(p, &Tree::new(bits), &input)
 }
 
@@ -53,12 +59,7 @@ pub fn wrap_and_all_ones(
     bits: u32,
 ) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
     check_bits(bits)?;
-    let m = ring::mask(bits);
-    let input: Vec<u64> = if p.is_server() {
-        x.iter().map(|&v| m ^ (v & m)).collect()
-    } else {
-        x.iter().map(|&v| v & m).collect()
-    };
+    let input = wrap_input(p, x, bits);
     millionaire_eq_with(p, &Tree::with_eq(bits, true), &input)
 }
 

@@ -275,12 +275,7 @@ impl ExtOp {
             }
         };
         let expected = xs.iter().map(|&x| self.expected(x, params)).collect();
-        Instance {
-            server: Inputs { a: server, b: mb_s },
-            client: Inputs { a: client, b: mb_c },
-            expected,
-            max_ulp: None,
-        }
+        Instance::exact((server, mb_s), (client, mb_c), expected)
     }
 }
 

@@ -309,16 +309,8 @@ impl MathEntry for MathOp {
         let expected = self.eval_any(&mut Clear, &xs, params).unwrap_or_default();
         let max_ulp = is_function(self).then(|| self.max_ulp(params, &xs, &expected));
         Instance {
-            server: Inputs {
-                a: server,
-                b: Vec::new(),
-            },
-            client: Inputs {
-                a: client,
-                b: Vec::new(),
-            },
-            expected,
             max_ulp,
+            ..Instance::exact((server, Vec::new()), (client, Vec::new()), expected)
         }
     }
 }

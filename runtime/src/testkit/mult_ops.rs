@@ -3,7 +3,7 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
-use super::ops::{Inputs, Instance, Params};
+use super::ops::{Instance, Params};
 use crate::fixed::linear::{self as fl, Format, MatDims};
 use crate::proto::linear::MatMulParams;
 use crate::proto::mult::MultParams;
@@ -85,12 +85,7 @@ pub fn mult_instance(rng: &mut ChaCha20Rng, n: usize, p: &Params) -> Instance {
         .zip(&y)
         .map(|(&a, &b)| fl::mult(a, mp.x, b, mp.y, mp.out_bits))
         .collect();
-    Instance {
-        server: Inputs { a: xs, b: ys },
-        client: Inputs { a: xc, b: yc },
-        expected,
-        max_ulp: None,
-    }
+    Instance::exact((xs, ys), (xc, yc), expected)
 }
 
 /// The matrix sizes come from `dims` alone (`n` is ignored; the result has M·N entries).
@@ -99,10 +94,5 @@ pub fn matmul_instance(rng: &mut ChaCha20Rng, p: &Params) -> Instance {
     let (x, xs, xc) = shared(rng, mp.dims.x_len(), mp.x.bits);
     let (w, _, _) = shared(rng, mp.dims.w_len(), mp.w.bits);
     let expected = fl::matmul(mp.dims, &x, mp.x, &w, mp.w, mp.out_bits);
-    Instance {
-        server: Inputs { a: xs, b: w },
-        client: Inputs { a: xc, b: vec![] },
-        expected,
-        max_ulp: None,
-    }
+    Instance::exact((xs, w), (xc, vec![]), expected)
 }

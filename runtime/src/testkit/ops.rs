@@ -149,6 +149,29 @@ pub struct Instance {
     pub max_ulp: Option<f64>,
 }
 
+impl Instance {
+    /// An instance whose expected results are exact (no error bound against a real function):
+    /// each party's (first, second) operand vectors.
+    pub fn exact(
+        server: (Vec<u64>, Vec<u64>),
+        client: (Vec<u64>, Vec<u64>),
+        expected: Vec<u64>,
+    ) -> Instance {
+        Instance {
+            server: Inputs {
+                a: server.0,
+                b: server.1,
+            },
+            client: Inputs {
+                a: client.0,
+                b: client.1,
+            },
+            expected,
+            max_ulp: None,
+        }
+    }
+}
+
 impl Operation {
     pub fn name(self) -> &'static str {
         match self {
@@ -298,7 +321,6 @@ impl Operation {
             let c = v.iter().zip(&s).map(|(&x, &a)| (x ^ a) & 1).collect();
             (s, c)
         };
-        let inputs = |a: Vec<u64>, b: Vec<u64>| Inputs { a, b };
         match self {
             Operation::Ext(e) => e.instance(rng, n, params),
             Operation::Math(m) => m.instance(rng, n, params),
@@ -328,12 +350,7 @@ impl Operation {
                         }
                     })
                     .collect();
-                Instance {
-                    server: inputs(x, vec![]),
-                    client: inputs(y, vec![]),
-                    expected,
-                    max_ulp: None,
-                }
+                Instance::exact((x, vec![]), (y, vec![]), expected)
             }
             Operation::Msb | Operation::Drelu | Operation::Relu => {
                 let x = values(rng);
@@ -346,12 +363,7 @@ impl Operation {
                         _ => fixed::relu(v, bits),
                     })
                     .collect();
-                Instance {
-                    server: inputs(s, vec![]),
-                    client: inputs(c, vec![]),
-                    expected,
-                    max_ulp: None,
-                }
+                Instance::exact((s, vec![]), (c, vec![]), expected)
             }
             Operation::And => {
                 let x: Vec<u64> = (0..n).map(|_| rng.next_u64() & 1).collect();
@@ -363,23 +375,13 @@ impl Operation {
                     .zip(&y)
                     .map(|(&a, &b)| fixed::and(a as u8, b as u8) as u64)
                     .collect();
-                Instance {
-                    server: inputs(xs, ys),
-                    client: inputs(xc, yc),
-                    expected,
-                    max_ulp: None,
-                }
+                Instance::exact((xs, ys), (xc, yc), expected)
             }
             Operation::B2a => {
                 let x: Vec<u64> = (0..n).map(|_| rng.next_u64() & 1).collect();
                 let (s, c) = bool_share(rng, &x);
                 let expected = x.iter().map(|&b| fixed::b2a(b as u8, bits)).collect();
-                Instance {
-                    server: inputs(s, vec![]),
-                    client: inputs(c, vec![]),
-                    expected,
-                    max_ulp: None,
-                }
+                Instance::exact((s, vec![]), (c, vec![]), expected)
             }
             Operation::Mux => {
                 let b: Vec<u64> = (0..n)
@@ -393,12 +395,7 @@ impl Operation {
                     .zip(&x)
                     .map(|(&b, &v)| fixed::mux(b as u8, v, bits))
                     .collect();
-                Instance {
-                    server: inputs(bs, xs),
-                    client: inputs(bc, xc),
-                    expected,
-                    max_ulp: None,
-                }
+                Instance::exact((bs, xs), (bc, xc), expected)
             }
         }
     }
