@@ -8,14 +8,15 @@ use crate::encoding::{Inputs, decode_outputs, load_inputs, load_weights, random_
 use crate::files::{check_size, check_writable, load_labels, load_plan};
 use crate::outputs::{check_out, print_outputs, write_outputs};
 use crate::report::{
-    PartyRun, Simulation, estimates, first_mismatch, human_bytes, measured_sum, numbered,
-    report_json, summary, write_report,
+    PartyRun, Simulation, estimates, first_mismatch, human_bytes, link_json, link_text,
+    measured_sum, numbered, report_json, summary, write_report,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sir_runtime::exec::session::{self, Offer, Waits};
 use sir_runtime::exec::{self, Execution, Own, Shape};
+use sir_runtime::net::link::{Link, Relay};
 use sir_runtime::net::tls::Tls;
 use sir_runtime::net::{ChannelOptions, Role};
 use sir_runtime::plan::Plan;
@@ -55,6 +56,8 @@ pub struct SimulateOptions {
     pub report: Option<PathBuf>,
     pub labels: Option<PathBuf>,
     pub tls: bool,
+    /// An emulated link between the parties (`None`: loopback as it is).
+    pub link: Option<Link>,
 }
 
 /// A progress bar on stderr when it is a terminal: instruction i of n, bytes so far.
@@ -416,6 +419,7 @@ pub struct Pair<'a> {
     pub threads: usize,
     pub show: bool,
     pub tls: bool,
+    pub link: Option<Link>,
 }
 
 /// Both parties in this process over a loopback socket pair; returns (server, client) runs.
@@ -427,6 +431,7 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
         threads,
         show,
         tls,
+        link,
     } = *pair;
     let shape = Shape {
         batch: inputs.samples,
@@ -434,10 +439,15 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
     };
     exec::check_shape(plan, shape).map_err(|e| e.to_string())?;
     let listener = session::listen("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| e.to_string())?
-        .to_string();
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Over an emulated link the client reaches the server through the relay.
+    let addr = match link {
+        Some(l) => Relay::start(local, l)
+            .map_err(|e| format!("cannot start the link relay: {e}"))?
+            .addr(),
+        None => local,
+    }
+    .to_string();
     let hash = plan.hash();
     let (server_tls, client_tls) = if tls {
         let (a, b) = Tls::ephemeral_pair().map_err(|e| e.to_string())?;
@@ -523,6 +533,7 @@ pub fn simulate(args: &SimulateOptions) -> Result<bool, String> {
         threads: args.threads,
         show: true,
         tls: args.tls,
+        link: args.link,
     })?;
     let shape = Shape {
         batch: inputs.samples,
@@ -546,19 +557,29 @@ pub fn simulate(args: &SimulateOptions) -> Result<bool, String> {
         threads: args.threads,
     };
     print!("{}", sim.text());
+    // The time on the link is the slower party's.
+    let link = args.link.map(|l| {
+        let wall = server.wall.max(client.wall).as_secs_f64();
+        link_json(&l, wall, &est)
+    });
+    if let Some(l) = &link {
+        println!("{}", link_text(l));
+    }
     let mismatch = sim.mismatch();
     if let Some(r) = &args.report {
-        write_report(
-            r,
-            &report_json(&PartyRun {
-                plan: &plan,
-                plan_hash: &plan.hash(),
-                role: Role::Client,
-                shape,
-                ex: &client,
-                est: &est,
-            }),
-        )?;
+        let mut j = report_json(&PartyRun {
+            plan: &plan,
+            plan_hash: &plan.hash(),
+            role: Role::Client,
+            shape,
+            ex: &client,
+            est: &est,
+        });
+        if let Some(l) = link {
+            j["estimated_s"] = l["estimated_s"].clone();
+            j["link"] = l;
+        }
+        write_report(r, &j)?;
     }
     // Outputs only from a run that checked out.
     let ok = equal && mismatch.is_none();
@@ -581,6 +602,8 @@ pub struct BenchModel<'a> {
     pub threads: usize,
     pub reps: usize,
     pub tls: bool,
+    /// An emulated link between the parties.
+    pub link: Option<Link>,
 }
 
 /// A whole plan between two in-process parties, `reps` times: the median wall time, bytes
@@ -595,6 +618,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
         threads,
         reps,
         tls,
+        link,
     } = *b;
     let plan = load_plan(plan_path)?;
     let mut rng = ChaCha20Rng::seed_from_u64(1);
@@ -640,6 +664,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
             threads,
             show: false,
             tls,
+            link,
         })?;
         exact &= first_mismatch(Role::Server, &s, &est).is_none()
             && first_mismatch(Role::Client, &c, &est).is_none();
@@ -670,6 +695,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
         "per_sample_bytes": (ss + cs) as f64 / b,
         "per_sample_wall_s": wall / b,
         "tls": tls,
+        "link": link.map(|l| link_json(&l, wall, &est)),
         "exact": exact,
     }))
 }

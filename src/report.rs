@@ -5,6 +5,7 @@
 use sir_compiler::compile::{Budget, Compiled};
 use sir_runtime::exec::{self, Execution, Shape};
 use sir_runtime::net::Role;
+use sir_runtime::net::link::Link;
 use sir_runtime::npy;
 use sir_runtime::plan::Plan;
 use sir_runtime::proto::Cost;
@@ -43,6 +44,37 @@ pub fn estimates(plan: &Plan, shape: Shape) -> Result<Est, String> {
         online: exec::estimate(plan, &info, shape).map_err(|e| e.to_string())?,
         pre: exec::estimate_pre(plan, &info, shape).map_err(|e| e.to_string())?,
     })
+}
+
+/// The estimated seconds of a run with these estimates (online and preprocessing) on `link`:
+/// both directions' bytes at the bandwidth, half a round trip per flight.
+pub fn link_estimate(link: &Link, est: &Est) -> f64 {
+    let (o, p) = (cost_sum(&est.online), cost_sum(&est.pre));
+    link.estimate(o.total_bytes() + p.total_bytes(), o.rounds + p.rounds)
+        .as_secs_f64()
+}
+
+/// A report's account of an emulated link: what it was, the time measured on it (the slower
+/// party's), and the estimate.
+pub fn link_json(link: &Link, wall_s: f64, est: &Est) -> serde_json::Value {
+    serde_json::json!({
+        "mbit_per_s": link.bits_per_s / 1e6,
+        "rtt_ms": link.rtt.as_secs_f64() * 1e3,
+        "wall_s": wall_s,
+        "estimated_s": link_estimate(link, est),
+    })
+}
+
+/// One line on a run over an emulated link.
+pub fn link_text(l: &serde_json::Value) -> String {
+    let f = |k: &str| l[k].as_f64().unwrap_or(0.0);
+    format!(
+        "link:      {} Mbit/s, {} ms round trip: {:.3} s measured, {:.3} s estimated",
+        f("mbit_per_s"),
+        f("rtt_ms"),
+        f("wall_s"),
+        f("estimated_s")
+    )
 }
 
 /// This party's (sent, received) bytes in a two-party cost.
@@ -322,6 +354,9 @@ pub fn print_model(r: &serde_json::Value) {
     );
     println!("  rounds  {}", u("rounds"));
     println!("  time    {:.3} s per execution", f("wall_s_median"));
+    if r["link"].is_object() {
+        println!("  {}", link_text(&r["link"]));
+    }
     if u("samples") > 1 {
         println!(
             "  per sample  {:.2} MB, {:.4} s",

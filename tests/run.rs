@@ -347,7 +347,52 @@ fn simulate_equals_the_plan_on_unseen_models() {
         assert_eq!(code, 0, "{name}: {out}{err}");
         assert!(out.contains("bit for bit: yes"), "{name}: {out}");
         assert!(out.contains("equal its estimate"), "{name}: {out}");
+        // Over an emulated link (through the relay, TLS on two connections) the run is the
+        // same, and the report says what the link was, the time on it and the estimate.
+        let rep = tmp(&format!("{name}-link.json"));
+        let (code, out, err) = sir(&[
+            "simulate",
+            &plan,
+            "--weights",
+            &w,
+            "--input",
+            &inp,
+            "--link",
+            "1000,2",
+            "--tls",
+            "--threads",
+            "2",
+            "--report",
+            &rep,
+        ]);
+        assert_eq!(code, 0, "{name} over a link: {out}{err}");
+        assert!(out.contains("bit for bit: yes"), "{name}: {out}");
+        assert!(
+            out.contains("link:      1000 Mbit/s, 2 ms round trip"),
+            "{name}: {out}"
+        );
+        let r = report(&rep);
+        assert_exact(&r, name);
+        assert_eq!(r["link"]["mbit_per_s"], 1000.0, "{name}");
+        assert_eq!(r["link"]["rtt_ms"], 2.0, "{name}");
+        assert!(r["link"]["wall_s"].as_f64().unwrap() > 0.0, "{name}");
+        assert!(r["estimated_s"].as_f64().unwrap() > 0.0, "{name}");
     }
+    let (code, _, err) = sir(&[
+        "simulate",
+        "x.json",
+        "--weights",
+        "w",
+        "--input",
+        "i",
+        "--link",
+        "100",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("expected lan, wan or MBIT_PER_S,RTT_MS"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use sir_cli::driver::{BenchModel, bench_model};
 use sir_cli::fail;
 use sir_cli::report::print_model;
+use sir_runtime::net::link::Link;
 use sir_runtime::testkit::bench::{
     OpBenchConfig, OpBenchReport, OtBenchConfig, OtBenchReport, bench_op, bench_ot,
 };
@@ -104,6 +105,11 @@ pub enum BenchCmd {
         /// Run over TLS with fresh pinned certificates (the default of `sir run`).
         #[arg(long)]
         tls: bool,
+        /// Run over an emulated link (lan, wan or MBIT_PER_S,RTT_MS): every byte held half a
+        /// round trip, each direction paced at the bandwidth; the time on that link is
+        /// measured (`wall_s`) beside its estimate (`estimated_s`).
+        #[arg(long, value_name = "LINK", value_parser = super::run::parse_link)]
+        link: Option<Link>,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -121,6 +127,7 @@ pub fn run(cmd: BenchCmd) -> i32 {
             threads,
             reps,
             tls,
+            link,
             json,
         } => match bench_model(&BenchModel {
             plan: &plan,
@@ -130,6 +137,7 @@ pub fn run(cmd: BenchCmd) -> i32 {
             threads,
             reps,
             tls,
+            link,
         }) {
             Ok(r) => {
                 if json {

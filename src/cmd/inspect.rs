@@ -3,6 +3,7 @@
 //! one-time setup, and an estimated wall time on a network.
 
 use sir_cli::fail;
+use sir_runtime::net::link::Link;
 use sir_runtime::ot::cost::{SETUP_CLIENT_BYTES, SETUP_FLIGHTS, SETUP_SERVER_BYTES};
 use sir_runtime::plan::{BlockReluUse, Owner, Plan, render};
 use std::collections::BTreeMap;
@@ -34,43 +35,15 @@ pub struct InspectArgs {
     pub text: bool,
 }
 
-/// A network: bits per second and round-trip time in seconds.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Net {
-    pub bits_per_s: f64,
-    pub rtt_s: f64,
-}
-
-pub fn parse_net(s: &str) -> Result<Net, String> {
-    match s {
-        "lan" => Ok(Net {
-            bits_per_s: 1e9,
-            rtt_s: 0.5e-3,
-        }),
-        "wan" => Ok(Net {
-            bits_per_s: 100e6,
-            rtt_s: 40e-3,
-        }),
-        _ => {
-            let bad = || format!("--net {s}: expected lan, wan or MBIT_PER_S,RTT_MS (e.g. 100,40)");
-            let (b, r) = s.split_once(',').ok_or_else(bad)?;
-            let b: f64 = b.trim().parse().map_err(|_| bad())?;
-            let r: f64 = r.trim().parse().map_err(|_| bad())?;
-            if !(b > 0.0 && r >= 0.0 && b.is_finite() && r.is_finite()) {
-                return Err(bad());
-            }
-            Ok(Net {
-                bits_per_s: b * 1e6,
-                rtt_s: r * 1e-3,
-            })
-        }
-    }
+/// `--net`: the link the time estimate assumes (one definition with `--link`).
+pub fn parse_net(s: &str) -> Result<Link, String> {
+    Link::parse(s).map_err(|e| format!("--net {e}"))
 }
 
 /// Estimated seconds: both directions' bytes over the link, plus one half round trip per
 /// one-way message (flight).
-pub fn estimate(net: Net, server: u64, client: u64, rounds: u64) -> f64 {
-    (server + client) as f64 * 8.0 / net.bits_per_s + rounds as f64 * net.rtt_s / 2.0
+pub fn estimate(net: Link, server: u64, client: u64, rounds: u64) -> f64 {
+    (server + client) as f64 * 8.0 / net.bits_per_s + rounds as f64 * net.rtt.as_secs_f64() / 2.0
 }
 
 #[derive(Default, Clone, Copy)]
@@ -163,7 +136,7 @@ fn tensor_rows(plan: &Plan) -> Vec<(String, String, String, u32, u32, usize)> {
     rows
 }
 
-fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> String {
+fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let total = plan.total();
@@ -264,10 +237,10 @@ fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> String {
         s,
         "\nestimated time on {:.0} Mbit/s, {:.1} ms RTT: {:.3} s ({:.3} s transfer + {:.3} s latency)",
         net.bits_per_s / 1e6,
-        net.rtt_s * 1e3,
+        net.rtt.as_secs_f64() * 1e3,
         t,
         (total.server_bytes + total.client_bytes) as f64 * 8.0 / net.bits_per_s,
-        total.rounds as f64 * net.rtt_s / 2.0
+        total.rounds as f64 * net.rtt.as_secs_f64() / 2.0
     );
     s
 }
@@ -279,7 +252,7 @@ fn layer_budget(plan: &Plan, b: &BlockReluUse) -> Option<usize> {
         .map(|f| sir_compiler::relu_budget::layer_budget(f, b.relus))
 }
 
-fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> serde_json::Value {
+fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link) -> serde_json::Value {
     let total = plan.total();
     let tensors: Vec<serde_json::Value> = plan
         .tensors
@@ -330,7 +303,7 @@ fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Net) -> serde_jso
             "preprocessing_rounds": plan.pre_total().rounds,
         },
         "estimate": {
-            "bits_per_s": net.bits_per_s, "rtt_s": net.rtt_s,
+            "bits_per_s": net.bits_per_s, "rtt_s": net.rtt.as_secs_f64(),
             "seconds": estimate(net, total.server_bytes, total.client_bytes, total.rounds),
         },
         "by": format!("{by:?}").to_lowercase(),

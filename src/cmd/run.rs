@@ -4,6 +4,7 @@
 use sir_cli::driver::{self, RunOptions, SimulateOptions};
 use sir_cli::fail;
 use sir_runtime::net::Role;
+use sir_runtime::net::link::Link;
 use std::path::PathBuf;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +96,17 @@ pub struct SimulateArgs {
     /// default), to measure its cost.
     #[arg(long)]
     pub tls: bool,
+    /// Run over an emulated link: lan (1 Gbit/s, 0.5 ms), wan (100 Mbit/s, 40 ms) or
+    /// MBIT_PER_S,RTT_MS. A relay on loopback holds every byte half a round trip and paces each
+    /// direction at the bandwidth, so the time on that link is measured; the report adds it
+    /// (`wall_s`) beside the estimate (`estimated_s`).
+    #[arg(long, value_name = "LINK", value_parser = parse_link)]
+    pub link: Option<Link>,
+}
+
+/// `--link`'s value.
+pub fn parse_link(s: &str) -> Result<Link, String> {
+    Link::parse(s)
 }
 
 pub fn run(args: RunArgs) -> i32 {
@@ -136,6 +148,7 @@ pub fn simulate(args: SimulateArgs) -> i32 {
         report: args.report,
         labels: args.labels,
         tls: args.tls,
+        link: args.link,
     };
     match driver::simulate(&options) {
         Ok(true) => 0,

@@ -14,6 +14,7 @@
 //! which any transport buffers.
 
 mod handshake;
+pub mod link;
 mod mem;
 pub mod tls;
 mod wire;
