@@ -141,6 +141,9 @@ pub fn report_json(run: &PartyRun<'_>) -> serde_json::Value {
             let mut v = versus(role, ex.instrs[k], &est.online[k]);
             v["id"] = serde_json::json!(k);
             v["op"] = serde_json::json!(ins.op.name());
+            if let Some(l) = &ex.latency {
+                v["latency_units"] = serde_json::json!(l.instrs[k]);
+            }
             let (p, pe) = (ex.pre[k], est.pre[k]);
             if p != Default::default() || pe != Cost::ZERO {
                 v["preprocessing"] = versus(role, p, &pe);
@@ -159,6 +162,9 @@ pub fn report_json(run: &PartyRun<'_>) -> serde_json::Value {
         "bytes_sent": ex.total.bytes_sent,
         "bytes_received": ex.total.bytes_received,
         "rounds": run.rounds,
+        // One-way delays on the run's critical path (a flight that follows the same party's
+        // previous one, nothing awaited, costs none), measured from both parties' flight logs.
+        "latency_units": ex.latency.as_ref().map(|l| l.total()),
         "setup_bytes": ex.setup.bytes_sent + ex.setup.bytes_received,
         "closing_bytes": ex.closing.bytes_sent + ex.closing.bytes_received,
         "instruction_bytes_sent": run.bytes_sent,
@@ -287,6 +293,13 @@ impl Simulation<'_> {
             "estimated: server sent {} B, client sent {} B, {} rounds",
             total.server_bytes, total.client_bytes, total.rounds
         );
+        if let Some(l) = &server.latency {
+            let _ = writeln!(
+                t,
+                "latency:   {} units on the critical path (one-way delays; a flight that follows the same party's previous one costs none)",
+                l.total()
+            );
+        }
         let pre = cost_sum(&est.pre);
         if pre != Cost::ZERO {
             let (sp, cp) = (measured_sum(&server.pre), measured_sum(&client.pre));
@@ -353,6 +366,9 @@ pub fn print_model(r: &serde_json::Value) {
         u("setup_bytes")
     );
     println!("  rounds  {}", u("rounds"));
+    if let Some(l) = r["latency_units"].as_u64() {
+        println!("  latency {l} units on the critical path");
+    }
     println!("  time    {:.3} s per execution", f("wall_s_median"));
     if r["link"].is_object() {
         println!("  {}", link_text(&r["link"]));

@@ -197,6 +197,18 @@ fn assert_exact(r: &serde_json::Value, who: &str) {
     }
     let sum = |k: &str| ins.iter().map(|i| i[k].as_u64().unwrap()).sum::<u64>();
     assert_eq!(r["rounds"].as_u64(), Some(sum("rounds")));
+    // The latency measured on the critical path, by instruction, adds up, and no more than
+    // the flights.
+    let units = r["latency_units"].as_u64().expect("latency measured");
+    assert!(
+        units <= sum("rounds") && units > 0,
+        "{who}: {units} latency units"
+    );
+    let pre = units - sum("latency_units");
+    assert!(
+        pre <= r["preprocessing"]["rounds"].as_u64().unwrap(),
+        "{who}"
+    );
     assert!(r["bytes_sent"].as_u64().unwrap() >= sum("bytes_sent"));
     assert!(r["setup_bytes"].as_u64().unwrap() > 0);
 }

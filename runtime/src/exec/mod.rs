@@ -13,6 +13,7 @@
 //! and both parties exchange their per-instruction flush counts at the end so each side can
 //! report the rounds (flights of both parties) it measured.
 
+pub mod latency;
 pub mod session;
 
 #[cfg(test)]
@@ -118,7 +119,25 @@ pub struct Execution {
     pub closing: Stats,
     /// Everything this party's connections carried.
     pub total: Stats,
+    /// From the first instruction's start to the last one's end.
     pub wall: Duration,
+    /// The run's latency units on its critical path, by phase; `None` when the peer's flight
+    /// log did not describe a run with ours.
+    pub latency: Option<Latency>,
+}
+
+/// The latency units a run's critical path grew by in each phase: the preprocessing, then
+/// every instruction ([`latency`]). Their sum is the run's latency.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    pub pre: u64,
+    pub instrs: Vec<u64>,
+}
+
+impl Latency {
+    pub fn total(&self) -> u64 {
+        self.pre + self.instrs.iter().sum::<u64>()
+    }
 }
 
 /// The unit ranges an instruction of `units` units is split into, one per connection.
@@ -278,6 +297,7 @@ pub fn execute(
     check_shape(plan, shape)?;
     let role = parties[0].role;
     let setup = sum_stats(parties);
+    let mut log = RunLog::start(parties);
     let mut vals = initial_values(plan, batch, own, role)?;
     let n = plan.instrs.len();
     // Preprocessing: every polynomial's mask powers, before any input-dependent message.
@@ -311,6 +331,7 @@ pub fn execute(
         };
         pre_flushes[k][0] = d.flushes;
     }
+    log.mark(parties);
     let mut flushes: Vec<Vec<u64>> = Vec::with_capacity(n);
     let mut instrs = Vec::with_capacity(n);
     for (k, ins) in plan.instrs.iter().enumerate() {
@@ -353,12 +374,15 @@ pub fn execute(
                 vals[a] = None;
             }
         }
+        log.mark(parties);
         let s = sum_stats(parties);
         progress(k + 1, n, s.bytes_sent + s.bytes_received);
     }
+    let wall = start.elapsed();
     let before_closing = sum_stats(parties);
     let both: Vec<Vec<u64>> = flushes.iter().chain(&pre_flushes).cloned().collect();
     let theirs = exchange_flushes(&mut parties[0], &both)?;
+    let latency = log.measure(parties)?;
     for ((m, mine), theirs) in instrs
         .iter_mut()
         .chain(pre.iter_mut())
@@ -384,8 +408,103 @@ pub fn execute(
         setup,
         closing: total - before_closing,
         total,
-        wall: start.elapsed(),
+        wall,
+        latency,
     })
+}
+
+/// This party's flight log of the run, per connection ([`latency`]).
+struct RunLog {
+    conns: Vec<(usize, latency::ConnLog)>,
+}
+
+impl RunLog {
+    /// Where the run begins on every connection.
+    fn start(parties: &[Party]) -> RunLog {
+        RunLog {
+            conns: parties
+                .iter()
+                .map(|p| {
+                    let s = p.stats();
+                    let log = latency::ConnLog {
+                        base_sent: s.bytes_sent,
+                        base_received: s.bytes_received,
+                        ..Default::default()
+                    };
+                    (p.io.flights().len(), log)
+                })
+                .collect(),
+        }
+    }
+
+    /// The end of a phase (the preprocessing, an instruction) on every connection.
+    fn mark(&mut self, parties: &[Party]) {
+        for ((first, log), p) in self.conns.iter_mut().zip(parties) {
+            log.marks.push(latency::Mark {
+                flights: (p.io.flights().len() - *first) as u64,
+                received: p.stats().bytes_received,
+            });
+        }
+    }
+
+    /// Exchanges both parties' logs on the first connection (the server's first, then the
+    /// client's) and measures the run's latency by phase; `None` when the peer's log does not
+    /// describe a run with ours.
+    fn measure(mut self, parties: &mut [Party]) -> Result<Option<Latency>, NetError> {
+        // The run's flights: up to the last phase's end (the closing exchange is not the run).
+        for ((first, log), p) in self.conns.iter_mut().zip(parties.iter()) {
+            let n = log.marks.last().map_or(0, |m| m.flights as usize);
+            log.flights = p.io.flights()[*first..*first + n].to_vec();
+        }
+        let mine: Vec<latency::ConnLog> = self.conns.into_iter().map(|(_, l)| l).collect();
+        let phases = mine.first().map_or(0, |l| l.marks.len());
+        let bytes = latency::encode(&mine);
+        // A bound on an honest peer's log: as many flights as ours and as many again.
+        let flights: usize = mine.iter().map(|l| l.flights.len()).sum();
+        let limit = 32 * mine.len() + 16 * (2 * flights + 4 * phases * mine.len() + 1024);
+        let p = &mut parties[0];
+        let theirs = if p.is_server() {
+            send_sized(p, &bytes)?;
+            recv_sized(p, limit)?
+        } else {
+            let t = recv_sized(p, limit)?;
+            send_sized(p, &bytes)?;
+            t
+        };
+        let Some(theirs) = theirs.and_then(|t| latency::decode(&t, mine.len(), phases)) else {
+            return Ok(None);
+        };
+        let (server, client) = if p.is_server() {
+            (&mine, &theirs)
+        } else {
+            (&theirs, &mine)
+        };
+        Ok(latency::units(server, client).ok().map(|by_phase| Latency {
+            pre: by_phase.first().copied().unwrap_or(0),
+            instrs: by_phase.iter().skip(1).copied().collect(),
+        }))
+    }
+}
+
+/// Sends a length (8 bytes) and the bytes, in one flight.
+fn send_sized(p: &mut Party, bytes: &[u8]) -> Result<(), NetError> {
+    p.io.send(&(bytes.len() as u64).to_le_bytes())?;
+    p.io.send(bytes)?;
+    p.io.end_flight()
+}
+
+/// Receives what [`send_sized`] sent; `None` (after reading nothing more) when it announces
+/// more than `limit` bytes.
+fn recv_sized(p: &mut Party, limit: usize) -> Result<Option<Vec<u8>>, NetError> {
+    let mut len = [0u8; 8];
+    p.io.recv(&mut len)?;
+    let len = u64::from_le_bytes(len);
+    if len > limit as u64 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; len as usize];
+    p.io.recv(&mut buf)?;
+    Ok(Some(buf))
 }
 
 fn sum_stats(parties: &[Party]) -> Stats {

@@ -253,6 +253,20 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
             );
         }
     }
+    // Both parties measure the same latency from the same two logs; no instruction takes more
+    // latency units than flights.
+    let (ls, lc) = (server.latency.as_ref(), client.latency.as_ref());
+    assert!(
+        ls.is_some() && ls == lc,
+        "latency: server {ls:?}, client {lc:?}"
+    );
+    for (k, (&u, m)) in ls.unwrap().instrs.iter().zip(&server.instrs).enumerate() {
+        assert!(
+            u <= m.rounds,
+            "instr {k}: {u} latency units, {} flights",
+            m.rounds
+        );
+    }
     let est = estimate(plan, &plan.check().expect("a valid plan"), shape).expect("estimate");
     for (k, e) in est.iter().enumerate() {
         let (sm, cm) = (server.instrs[k], client.instrs[k]);
@@ -608,4 +622,38 @@ fn block_relu_runs_batched_and_equals_the_cleartext() {
         },
         8,
     );
+}
+
+/// Latency units follow the flights' senders: a flight that follows the same party's previous
+/// one with nothing awaited costs none, a change of sender costs one.
+#[test]
+fn latency_units_count_changes_of_sender() {
+    // The client shares x, the server shares v (two senders: 2 units); the server's reveal
+    // follows its own share (no unit).
+    let mut b = B::new();
+    let x = b.t(&[3], Owner::Client, 16, 8);
+    let v = b.t(&[3], Owner::Server, 16, 8);
+    b.p.inputs.push(Io {
+        name: "x".into(),
+        tensor: x,
+    });
+    b.p.params.push(Io {
+        name: "v".into(),
+        tensor: v,
+    });
+    let xs = b.op(Op::Share, &[x], &[3], 16, 8);
+    let vs = b.op(Op::Share, &[v], &[3], 16, 8);
+    let sum = b.op(Op::Add, &[xs, vs], &[3], 16, 8);
+    b.output("y", sum);
+    let w = vec![vec![1, 2, 3]];
+    let (server, client) = run_pair(&b.p, Shape::ONE, &[vec![4, 5, 6]], &w);
+    assert_eq!(client.outputs, Some(vec![vec![5, 7, 9]]));
+    let l = server.latency.expect("measured");
+    assert_eq!(
+        l.instrs,
+        vec![1, 1, 0, 0],
+        "share (client), share (server), add, reveal"
+    );
+    assert_eq!(l.total(), 2);
+    assert_eq!(client.latency, Some(l));
 }

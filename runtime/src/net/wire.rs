@@ -10,7 +10,7 @@
 //! ended ride along with the next flight of this party (the "merged" message of a protocol's
 //! cost).
 
-use super::{Channel, NetError, Stats};
+use super::{Channel, Flight, NetError, Stats};
 
 /// A protocol's connection to the peer: messages out, messages in, explicit ends of flights,
 /// and the counters the exact cost model is checked against.
@@ -28,6 +28,8 @@ pub trait Wire: Send {
     fn stats(&self) -> Stats;
     /// Exchanges this side ended ([`Wire::end_exchange`]; not in [`Stats::flushes`]).
     fn exchanges(&self) -> u64;
+    /// Every flight this side has sent, in order (for measuring the run's latency).
+    fn flights(&self) -> &[Flight];
 }
 
 impl Wire for Channel {
@@ -53,5 +55,9 @@ impl Wire for Channel {
 
     fn exchanges(&self) -> u64 {
         self.joint_flushes()
+    }
+
+    fn flights(&self) -> &[Flight] {
+        Channel::flights(self)
     }
 }
