@@ -5,8 +5,9 @@ use std::fmt;
 
 /// First bytes on every connection.
 pub const MAGIC: [u8; 8] = *b"SIR-2PC\0";
-/// Version of the wire protocol; bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version of the wire protocol; bumped on any incompatible change (2: the closing exchange
+/// carries both parties' flight logs).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Size of an encoded [`Hello`]: magic, version, role, plan hash, connection index.
 pub const HANDSHAKE_BYTES: usize = 8 + 4 + 1 + 32 + 4;
 
