@@ -276,7 +276,7 @@ mod tests {
         for _ in 0..3000 {
             let conns = 1 + small(2) as usize;
             let phases = small(4) as usize;
-            let mut party = |small: &mut dyn FnMut(u64) -> u64| -> Vec<ConnLog> {
+            let party = |small: &mut dyn FnMut(u64) -> u64| -> Vec<ConnLog> {
                 (0..conns)
                     .map(|_| {
                         let n = small(5);
