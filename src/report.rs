@@ -233,8 +233,12 @@ pub fn summary(role: Role, shape: Shape, ex: &Execution, est: &Est) -> String {
     } else {
         String::new()
     };
+    let latency = match &ex.latency {
+        Some(l) => format!(", {} latency units", l.total()),
+        None => String::new(),
+    };
     format!(
-        "{role}: sent {sent} B, received {recv} B, {rounds} rounds ({check}); setup {} B{pre}; {:.3} s for {} sample{}{per}",
+        "{role}: sent {sent} B, received {recv} B, {rounds} rounds{latency} ({check}); setup {} B{pre}; {:.3} s for {} sample{}{per}",
         ex.setup.bytes_sent + ex.setup.bytes_received,
         ex.wall.as_secs_f64(),
         shape.batch,
