@@ -691,6 +691,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
         "total_bytes": ss + cs,
         "rounds": rounds,
         "latency_units": s.latency.as_ref().map(|l| l.total()),
+        "estimated_latency_units": est.latency.total(),
         "setup_bytes": s.setup.bytes_sent + s.setup.bytes_received,
         "wall_s_median": wall,
         "per_sample_bytes": (ss + cs) as f64 / b,

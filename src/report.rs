@@ -35,6 +35,8 @@ pub fn human_bytes(b: u64) -> String {
 pub struct Est {
     pub online: Vec<Cost>,
     pub pre: Vec<Cost>,
+    /// Latency units on the critical path, by phase.
+    pub latency: exec::Latency,
 }
 
 /// The exact estimates of a run of `plan` in `shape`.
@@ -43,14 +45,15 @@ pub fn estimates(plan: &Plan, shape: Shape) -> Result<Est, String> {
     Ok(Est {
         online: exec::estimate(plan, &info, shape).map_err(|e| e.to_string())?,
         pre: exec::estimate_pre(plan, &info, shape).map_err(|e| e.to_string())?,
+        latency: exec::estimate_latency(plan, &info, shape).map_err(|e| e.to_string())?,
     })
 }
 
 /// The estimated seconds of a run with these estimates (online and preprocessing) on `link`:
-/// both directions' bytes at the bandwidth, half a round trip per flight.
+/// both directions' bytes at the bandwidth, half a round trip per latency unit.
 pub fn link_estimate(link: &Link, est: &Est) -> f64 {
     let (o, p) = (cost_sum(&est.online), cost_sum(&est.pre));
-    link.estimate(o.total_bytes() + p.total_bytes(), o.rounds + p.rounds)
+    link.estimate(o.total_bytes() + p.total_bytes(), est.latency.total())
         .as_secs_f64()
 }
 
@@ -144,6 +147,7 @@ pub fn report_json(run: &PartyRun<'_>) -> serde_json::Value {
             if let Some(l) = &ex.latency {
                 v["latency_units"] = serde_json::json!(l.instrs[k]);
             }
+            v["estimated_latency_units"] = serde_json::json!(est.latency.instrs[k]);
             let (p, pe) = (ex.pre[k], est.pre[k]);
             if p != Default::default() || pe != Cost::ZERO {
                 v["preprocessing"] = versus(role, p, &pe);
@@ -165,6 +169,7 @@ pub fn report_json(run: &PartyRun<'_>) -> serde_json::Value {
         // One-way delays on the run's critical path (a flight that follows the same party's
         // previous one, nothing awaited, costs none), measured from both parties' flight logs.
         "latency_units": ex.latency.as_ref().map(|l| l.total()),
+        "estimated_latency_units": est.latency.total(),
         "setup_bytes": ex.setup.bytes_sent + ex.setup.bytes_received,
         "closing_bytes": ex.closing.bytes_sent + ex.closing.bytes_received,
         "instruction_bytes_sent": run.bytes_sent,
@@ -300,8 +305,9 @@ impl Simulation<'_> {
         if let Some(l) = &server.latency {
             let _ = writeln!(
                 t,
-                "latency:   {} units on the critical path (one-way delays; a flight that follows the same party's previous one costs none)",
-                l.total()
+                "latency:   {} units on the critical path, estimated {} (one-way delays; a flight that follows the same party's previous one costs none)",
+                l.total(),
+                est.latency.total()
             );
         }
         let pre = cost_sum(&est.pre);

@@ -209,6 +209,15 @@ fn assert_exact(r: &serde_json::Value, who: &str) {
         pre <= r["preprocessing"]["rounds"].as_u64().unwrap(),
         "{who}"
     );
+    // ... and equals what the plan's kernels price, instruction by instruction.
+    for i in ins {
+        assert_eq!(
+            i["latency_units"], i["estimated_latency_units"],
+            "{who}: instruction {} ({}) latency units",
+            i["id"], i["op"]
+        );
+    }
+    assert_eq!(r["latency_units"], r["estimated_latency_units"], "{who}");
     assert!(r["bytes_sent"].as_u64().unwrap() >= sum("bytes_sent"));
     assert!(r["setup_bytes"].as_u64().unwrap() > 0);
 }

@@ -3,6 +3,7 @@
 //! one-time setup, and an estimated wall time on a network.
 
 use sir_cli::fail;
+use sir_runtime::exec::{self, Shape};
 use sir_runtime::net::link::Link;
 use sir_runtime::ot::cost::{SETUP_CLIENT_BYTES, SETUP_FLIGHTS, SETUP_SERVER_BYTES};
 use sir_runtime::plan::{BlockReluUse, Owner, Plan, render};
@@ -41,9 +42,9 @@ pub fn parse_net(s: &str) -> Result<Link, String> {
 }
 
 /// Estimated seconds: both directions' bytes over the link, plus one half round trip per
-/// one-way message (flight).
-pub fn estimate(net: Link, server: u64, client: u64, rounds: u64) -> f64 {
-    (server + client) as f64 * 8.0 / net.bits_per_s + rounds as f64 * net.rtt.as_secs_f64() / 2.0
+/// latency unit on the critical path.
+pub fn estimate(net: Link, server: u64, client: u64, units: u64) -> f64 {
+    (server + client) as f64 * 8.0 / net.bits_per_s + units as f64 * net.rtt.as_secs_f64() / 2.0
 }
 
 #[derive(Default, Clone, Copy)]
@@ -72,11 +73,18 @@ pub fn run(args: &InspectArgs) -> i32 {
         return 0;
     }
     let groups = group(&plan, args.by);
+    // The latency of one inference on the critical path, from what the check proved.
+    let units = match plan.check().map_err(|e| e.to_string()).and_then(|info| {
+        exec::estimate_latency(&plan, &info, Shape::ONE).map_err(|e| e.to_string())
+    }) {
+        Ok(l) => l.total(),
+        Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
+    };
     if args.json {
-        println!("{}", to_json(&plan, &groups, args.by, net));
+        println!("{}", to_json(&plan, &groups, args.by, net, units));
         return 0;
     }
-    print!("{}", tables(&plan, &groups, args.by, net));
+    print!("{}", tables(&plan, &groups, args.by, net, units));
     0
 }
 
@@ -136,7 +144,7 @@ fn tensor_rows(plan: &Plan) -> Vec<(String, String, String, u32, u32, usize)> {
     rows
 }
 
-fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link) -> String {
+fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link, units: u64) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let total = plan.total();
@@ -232,15 +240,16 @@ fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link) -> String {
             );
         }
     }
-    let t = estimate(net, total.server_bytes, total.client_bytes, total.rounds);
+    let t = estimate(net, total.server_bytes, total.client_bytes, units);
     let _ = writeln!(
         s,
-        "\nestimated time on {:.0} Mbit/s, {:.1} ms RTT: {:.3} s ({:.3} s transfer + {:.3} s latency)",
+        "\nestimated time on {:.0} Mbit/s, {:.1} ms RTT: {:.3} s ({:.3} s transfer + {:.3} s latency: {units} latency units on the critical path, one-way delays, for {} flights)",
         net.bits_per_s / 1e6,
         net.rtt.as_secs_f64() * 1e3,
         t,
         (total.server_bytes + total.client_bytes) as f64 * 8.0 / net.bits_per_s,
-        total.rounds as f64 * net.rtt.as_secs_f64() / 2.0
+        units as f64 * net.rtt.as_secs_f64() / 2.0,
+        total.rounds
     );
     s
 }
@@ -252,7 +261,13 @@ fn layer_budget(plan: &Plan, b: &BlockReluUse) -> Option<usize> {
         .map(|f| sir_compiler::relu_budget::layer_budget(f, b.relus))
 }
 
-fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link) -> serde_json::Value {
+fn to_json(
+    plan: &Plan,
+    groups: &[(String, Sum)],
+    by: By,
+    net: Link,
+    units: u64,
+) -> serde_json::Value {
     let total = plan.total();
     let tensors: Vec<serde_json::Value> = plan
         .tensors
@@ -304,7 +319,8 @@ fn to_json(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link) -> serde_js
         },
         "estimate": {
             "bits_per_s": net.bits_per_s, "rtt_s": net.rtt.as_secs_f64(),
-            "seconds": estimate(net, total.server_bytes, total.client_bytes, total.rounds),
+            "latency_units": units,
+            "seconds": estimate(net, total.server_bytes, total.client_bytes, units),
         },
         "by": format!("{by:?}").to_lowercase(),
         "block_relu": plan.block_relus().iter().map(|b| serde_json::json!({

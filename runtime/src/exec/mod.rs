@@ -32,7 +32,7 @@ use crate::plan::{
 };
 use crate::proto::ext::{self, KnownMsb};
 use crate::proto::poly::{self, PowerTuples};
-use crate::proto::{Cost, Party, ProtoError, mult, relu, share, trunc};
+use crate::proto::{Clock, Cost, Party, ProtoError, mult, relu, share, trunc};
 use crate::ring;
 
 /// Below this many units per connection an instruction stays on one connection: a slice
@@ -250,6 +250,38 @@ pub fn estimate_pre(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Co
     per_instr(plan, info, shape, |_, ins, units| {
         Ok(ins.kernel.pre_cost(units))
     })
+}
+
+/// The latency units a run of this shape takes on its critical path, by phase (what
+/// [`execute`] measures): the preprocessing, then every instruction, each instruction's
+/// flights ([`crate::proto::Flow`]) run on one [`Clock`] in plan order — a flight by the party
+/// that sent the previous one costs none.
+pub fn estimate_latency(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Latency, ExecError> {
+    check_shape(plan, shape)?;
+    let err = |k: usize, why: String| {
+        ExecError::Plan(PlanError::Instr {
+            instr: k,
+            op: info.instrs[k].op.name,
+            why,
+        })
+    };
+    let mut clock = Clock::default();
+    for (k, ins) in info.instrs.iter().enumerate() {
+        clock.run(&ins.kernel.pre_flow(run_units(plan, info, k, shape.batch)));
+    }
+    let pre = clock.end;
+    let mut instrs = Vec::with_capacity(info.instrs.len());
+    for (k, ins) in info.instrs.iter().enumerate() {
+        let units = run_units(plan, info, k, shape.batch);
+        // Slices run side by side with one pattern: the flow of one.
+        let piece = pieces(&ins.op, units, shape.threads)
+            .first()
+            .map_or(0, |r| r.len());
+        let before = clock.end;
+        clock.run(&ins.kernel.flow(piece).map_err(|why| err(k, why))?);
+        instrs.push(clock.end - before);
+    }
+    Ok(Latency { pre, instrs })
 }
 
 /// `cost(k, instruction, units)` for every instruction, with its units in a run of this shape.

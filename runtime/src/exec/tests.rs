@@ -267,6 +267,17 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
             m.rounds
         );
     }
+    // ... and the latency the plan's kernels price, instruction by instruction.
+    let want = estimate_latency(plan, &plan.check().expect("a valid plan"), shape).expect("est");
+    for (k, (e, m)) in want.instrs.iter().zip(&ls.unwrap().instrs).enumerate() {
+        assert_eq!(
+            e,
+            m,
+            "instr {k} {}: latency units",
+            plan.instrs[k].op.name()
+        );
+    }
+    assert_eq!(want.pre, ls.unwrap().pre, "preprocessing latency units");
     let est = estimate(plan, &plan.check().expect("a valid plan"), shape).expect("estimate");
     for (k, e) in est.iter().enumerate() {
         let (sm, cm) = (server.instrs[k], client.instrs[k]);

@@ -17,7 +17,7 @@ use crate::proto::ext::{KnownMsb, ext_known_msb_cost, zext_known_msb};
 use crate::proto::lut::{Index, Table, lut, lut_cost, lut_product, lut_product_cost};
 use crate::proto::mult::{MultParams, WrapHint, mult_hinted, mult_hinted_cost};
 use crate::proto::trunc::{trunc_reduce, trunc_reduce_cost};
-use crate::proto::{Cost, Party, ProtoError, bool as pbool, relu};
+use crate::proto::{Cost, Flow, Party, ProtoError, bool as pbool, relu};
 use crate::ring;
 
 /// The primitives of the math library. Values are ring elements (`u64`, low bits), Boolean
@@ -281,11 +281,18 @@ impl Engine for Party {
 #[derive(Debug, Default)]
 pub struct Counter {
     pub cost: Cost,
+    /// Its latency ([`Flow`]): the primitives in sequence.
+    pub flow: Flow,
 }
 
 impl Counter {
     fn add(&mut self, c: Cost) {
         self.cost = self.cost.then(c);
+        // Every primitive alternates from the client's first flight, and the party engine
+        // ends its flights after each one.
+        self.flow
+            .flights
+            .extend(Flow::alternating(Role::Client, c.rounds).flights);
     }
 }
 

@@ -59,10 +59,10 @@ impl Link {
     }
 
     /// The estimated time of a run on this link: both directions' bytes at the bandwidth, and
-    /// half a round trip per one-way message on the critical path (`flights`).
-    pub fn estimate(&self, bytes: u64, flights: u64) -> Duration {
+    /// half a round trip per latency unit (one-way delay on the critical path).
+    pub fn estimate(&self, bytes: u64, units: u64) -> Duration {
         Duration::from_secs_f64(
-            bytes as f64 * 8.0 / self.bits_per_s + flights as f64 * self.rtt.as_secs_f64() / 2.0,
+            bytes as f64 * 8.0 / self.bits_per_s + units as f64 * self.rtt.as_secs_f64() / 2.0,
         )
     }
 

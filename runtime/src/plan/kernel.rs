@@ -9,7 +9,7 @@ use crate::fixed::linear::MatDims;
 use crate::net::Role;
 use crate::proto::linear::MatMulParams;
 use crate::proto::mult::MultParams;
-use crate::proto::{Cost, ext, mult, poly, relu, share, trunc};
+use crate::proto::{Cost, Flow, ext, mult, poly, relu, share, trunc};
 
 use super::{MAX_MATH_ELEMENTS, MathOp, MathParams, Trunc};
 
@@ -113,6 +113,37 @@ impl Kernel {
                 poly::online_cost(n, coeffs.len().saturating_sub(1), *bits)
             }
         })
+    }
+
+    /// The latency of the call on `units` units ([`Flow`]): who sends its first and last
+    /// flights and the one-way delays on its path.
+    pub fn flow(&self, units: usize) -> Result<Flow, String> {
+        Ok(match self {
+            Kernel::Local => Flow::NONE,
+            Kernel::Share { owner, .. } => Flow::alternating(*owner, self.cost(units)?.rounds),
+            Kernel::Reveal { .. } => Flow::alternating(Role::Server, self.cost(units)?.rounds),
+            // Opening x − r: every chunk an exchange.
+            Kernel::Poly { .. } => Flow::exchanges(self.cost(units)?.rounds),
+            Kernel::Math { func, params } => func
+                .exact_flow(units.saturating_mul(params.cols.max(1)), params)
+                .map_err(|e| e.to_string())?,
+            Kernel::Extend { .. }
+            | Kernel::Truncate { .. }
+            | Kernel::Mult(_)
+            | Kernel::MatMul { .. }
+            | Kernel::Relu { .. }
+            | Kernel::BlockRelu { .. } => Flow::alternating(Role::Client, self.cost(units)?.rounds),
+        })
+    }
+
+    /// The flights of the preprocessing on `units` units.
+    pub fn pre_flow(&self, units: usize) -> Flow {
+        match self {
+            Kernel::Poly { coeffs, bits } => {
+                poly::preprocess_flow(units, coeffs.len().saturating_sub(1), *bits)
+            }
+            _ => Flow::NONE,
+        }
     }
 
     /// The exact cost of the input-independent preprocessing on `units` units (zero but for

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::fixed::Fx;
 use crate::math::funcs::{self, CostFn, Tuning};
 use crate::math::{Clear, Counter, Engine};
-use crate::proto::{Cost, ProtoError};
+use crate::proto::{Cost, Flow, ProtoError};
 
 /// A function of the math library by name. The building blocks (`lut`, `digdec`, `msnzb`)
 /// are named too, for the benchmarks, but a plan refuses them as instructions.
@@ -200,21 +200,32 @@ impl MathOp {
     /// asks for the same few (function, formats, size) many times while it is built and
     /// checked.
     pub fn exact_cost(self, n: usize, params: &MathParams) -> Result<Cost, ProtoError> {
+        self.counted(n, params).map(|(c, _)| c)
+    }
+
+    /// The latency of the call on `n` elements ([`Flow`]).
+    pub fn exact_flow(self, n: usize, params: &MathParams) -> Result<Flow, ProtoError> {
+        self.counted(n, params).map(|(_, f)| f)
+    }
+
+    /// Cost and latency on the cost engine, cached.
+    fn counted(self, n: usize, params: &MathParams) -> Result<(Cost, Flow), ProtoError> {
         type Key = (MathOp, usize, MathParams);
-        static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Cost>>> =
-            std::sync::OnceLock::new();
+        type Cache = std::collections::HashMap<Key, (Cost, Flow)>;
+        static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let key = (self, n, *params);
         if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(*c);
+            return Ok(c.clone());
         }
         let mut c = Counter::default();
         self.eval(&mut c, &vec![0; n], params)?;
+        let r = (c.cost, c.flow);
         cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, c.cost);
-        Ok(c.cost)
+            .insert(key, r.clone());
+        Ok(r)
     }
 }
 

@@ -183,6 +183,105 @@ impl Cost {
     }
 }
 
+/// Who sends a flight.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sender {
+    #[default]
+    Nobody,
+    Server,
+    Client,
+    /// Both parties at once (an exchange): each reads the other's part before going on.
+    Both,
+}
+
+impl From<Role> for Sender {
+    fn from(r: Role) -> Sender {
+        match r {
+            Role::Server => Sender::Server,
+            Role::Client => Sender::Client,
+        }
+    }
+}
+
+/// A call's flights in order, by sender: what its latency on a run's critical path depends on
+/// ([`Clock`]). Calls in sequence concatenate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    pub flights: Vec<Sender>,
+}
+
+impl Flow {
+    pub const NONE: Flow = Flow {
+        flights: Vec::new(),
+    };
+
+    /// `flights` flights, each answering the previous, the first sent by `first`. Every
+    /// two-party protocol of this crate has this shape, opened by the client (the receiver of
+    /// its first OT extension); the executor's tests hold it to the measured latency.
+    pub fn alternating(first: Role, flights: u64) -> Flow {
+        let mut who = first;
+        Flow {
+            flights: (0..flights)
+                .map(|_| {
+                    let s = who.into();
+                    who = who.peer();
+                    s
+                })
+                .collect(),
+        }
+    }
+
+    /// `flights` exchanges (both parties send, then both read).
+    pub fn exchanges(flights: u64) -> Flow {
+        Flow {
+            flights: vec![Sender::Both; flights as usize],
+        }
+    }
+
+    /// `self` followed by `next`.
+    pub fn then(mut self, next: &Flow) -> Flow {
+        self.flights.extend_from_slice(&next.flights);
+        self
+    }
+}
+
+/// Where each party stands on a run's critical path, in latency units (one-way delays): a
+/// flight leaves when its sender is ready and arrives one unit later; its receiver reads it
+/// before its own next flight. So a flight that follows the same party's previous one costs
+/// nothing, an answer one unit, and an exchange makes each party wait for the other's part.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    pub server: u64,
+    pub client: u64,
+    /// When the latest flight so far arrives: the path's length.
+    pub end: u64,
+}
+
+impl Clock {
+    /// The clock after `flow`.
+    pub fn run(&mut self, flow: &Flow) {
+        for s in &flow.flights {
+            let (at_s, at_c) = (self.server + 1, self.client + 1);
+            match s {
+                Sender::Nobody => {}
+                Sender::Server => {
+                    self.client = self.client.max(at_s);
+                    self.end = self.end.max(at_s);
+                }
+                Sender::Client => {
+                    self.server = self.server.max(at_c);
+                    self.end = self.end.max(at_c);
+                }
+                Sender::Both => {
+                    self.server = self.server.max(at_c);
+                    self.client = self.client.max(at_s);
+                    self.end = self.end.max(at_s).max(at_c);
+                }
+            }
+        }
+    }
+}
+
 /// Packs bits (one per byte, LSB used) LSB-first into `out` (⌈n/8⌉ bytes), the layout of OT
 /// choice vectors.
 pub fn pack_bits(bits: &[u8], out: &mut Vec<u8>) {

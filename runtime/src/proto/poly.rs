@@ -34,7 +34,8 @@ use rand_core::RngCore;
 use rayon::prelude::*;
 
 use super::linear::{mult_ring, mult_ring_cost};
-use super::{Cost, Party, ProtoError};
+use super::{Cost, Flow, Party, ProtoError};
+use crate::net::Role;
 use crate::ot::bits::{BitReader, BitWriter, packed_len};
 use crate::ring;
 
@@ -114,6 +115,19 @@ fn levels(degree: usize) -> Vec<Vec<(usize, usize)>> {
         h = top;
     }
     out
+}
+
+/// The flights of `preprocess`: one ring multiplication per level, each opened by the client.
+pub fn preprocess_flow(n: usize, degree: usize, bits: u32) -> Flow {
+    if !valid_bits(bits) || degree < 2 || n == 0 {
+        return Flow::NONE;
+    }
+    levels(degree).iter().fold(Flow::NONE, |f, level| {
+        f.then(&Flow::alternating(
+            Role::Client,
+            mult_ring_cost(n * level.len(), bits).rounds,
+        ))
+    })
 }
 
 /// Exact cost of `preprocess`.
