@@ -76,6 +76,12 @@ fn every_example_compiles_deterministically_and_its_reports_are_pinned() {
             Some(sum("bytes_client"))
         );
         assert_eq!(v["totals"]["rounds"].as_u64(), Some(sum("rounds")));
+        // The critical path is the instructions' latency units, and no longer than the flights.
+        assert_eq!(
+            v["estimate"]["latency_units"].as_u64(),
+            Some(sum("latency_units"))
+        );
+        assert!(sum("latency_units") <= sum("rounds"));
         assert!(v["totals"]["setup_bytes"].as_u64().unwrap() > 0);
     }
 }

@@ -3,7 +3,7 @@
 //! one-time setup, and an estimated wall time on a network.
 
 use sir_cli::fail;
-use sir_runtime::exec::{self, Shape};
+use sir_runtime::exec::{self, Latency, Shape};
 use sir_runtime::net::link::Link;
 use sir_runtime::ot::cost::{SETUP_CLIENT_BYTES, SETUP_FLIGHTS, SETUP_SERVER_BYTES};
 use sir_runtime::plan::{BlockReluUse, Owner, Plan, render};
@@ -52,6 +52,8 @@ struct Sum {
     server: u64,
     client: u64,
     rounds: u64,
+    /// Latency units the group adds to the critical path.
+    latency: u64,
     count: usize,
 }
 
@@ -72,19 +74,19 @@ pub fn run(args: &InspectArgs) -> i32 {
         print!("{}", render::render(&plan));
         return 0;
     }
-    let groups = group(&plan, args.by);
     // The latency of one inference on the critical path, from what the check proved.
-    let units = match plan.check().map_err(|e| e.to_string()).and_then(|info| {
+    let latency = match plan.check().map_err(|e| e.to_string()).and_then(|info| {
         exec::estimate_latency(&plan, &info, Shape::ONE).map_err(|e| e.to_string())
     }) {
-        Ok(l) => l.total(),
+        Ok(l) => l,
         Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
     };
+    let groups = group(&plan, args.by, &latency.instrs);
     if args.json {
-        println!("{}", to_json(&plan, &groups, args.by, net, units));
+        println!("{}", to_json(&plan, &groups, args.by, net, &latency));
         return 0;
     }
-    print!("{}", tables(&plan, &groups, args.by, net, units));
+    print!("{}", tables(&plan, &groups, args.by, net, &latency));
     0
 }
 
@@ -97,7 +99,9 @@ fn key(plan: &Plan, k: usize, by: By) -> String {
     }
 }
 
-fn group(plan: &Plan, by: By) -> Vec<(String, Sum)> {
+/// Instructions grouped by `by`, in order of first appearance, with their bytes, flights and
+/// the latency units they add to the critical path (`latency`, per instruction).
+fn group(plan: &Plan, by: By, latency: &[u64]) -> Vec<(String, Sum)> {
     let mut order: Vec<String> = Vec::new();
     let mut m: BTreeMap<String, Sum> = BTreeMap::new();
     for (k, ins) in plan.instrs.iter().enumerate() {
@@ -109,6 +113,7 @@ fn group(plan: &Plan, by: By) -> Vec<(String, Sum)> {
         e.server += ins.cost.server_bytes;
         e.client += ins.cost.client_bytes;
         e.rounds += ins.cost.rounds;
+        e.latency += latency.get(k).copied().unwrap_or(0);
         e.count += 1;
     }
     order
@@ -144,7 +149,8 @@ fn tensor_rows(plan: &Plan) -> Vec<(String, String, String, u32, u32, usize)> {
     rows
 }
 
-fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link, units: u64) -> String {
+fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link, latency: &Latency) -> String {
+    let units = latency.total();
     use std::fmt::Write as _;
     let mut s = String::new();
     let total = plan.total();
@@ -176,40 +182,43 @@ fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link, units: u64) 
     let _ = writeln!(s, "\nby {what}:");
     let _ = writeln!(
         s,
-        "  {:<34} {:>6} {:>14} {:>14} {:>8} {:>7}",
-        what, "instrs", "server→client", "client→server", "rounds", "share"
+        "  {:<34} {:>6} {:>14} {:>14} {:>8} {:>8} {:>7}",
+        what, "instrs", "server→client", "client→server", "rounds", "latency", "share"
     );
     for (k, g) in groups {
         let _ = writeln!(
             s,
-            "  {k:<34} {:>6} {:>14} {:>14} {:>8} {:>6.1}%",
+            "  {k:<34} {:>6} {:>14} {:>14} {:>8} {:>8} {:>6.1}%",
             g.count,
             g.server,
             g.client,
             g.rounds,
+            g.latency,
             100.0 * (g.server + g.client) as f64 / all
         );
     }
     let _ = writeln!(
         s,
-        "  {:<34} {:>6} {:>14} {:>14} {:>8} {:>6.1}%",
+        "  {:<34} {:>6} {:>14} {:>14} {:>8} {:>8} {:>6.1}%",
         "total",
         plan.instrs.len(),
         total.server_bytes,
         total.client_bytes,
         total.rounds,
+        units - latency.pre,
         100.0
     );
     let pre = plan.pre_total();
     if pre != sir_runtime::proto::Cost::ZERO {
         let _ = writeln!(
             s,
-            "  {:<34} {:>6} {:>14} {:>14} {:>8}   (input-independent, before the run)",
+            "  {:<34} {:>6} {:>14} {:>14} {:>8} {:>8}   (input-independent, before the run)",
             "preprocessing",
             plan.instrs.iter().filter(|i| !i.pre.is_zero()).count(),
             pre.server_bytes,
             pre.client_bytes,
-            pre.rounds
+            pre.rounds,
+            latency.pre
         );
     }
     let _ = writeln!(
@@ -266,8 +275,9 @@ fn to_json(
     groups: &[(String, Sum)],
     by: By,
     net: Link,
-    units: u64,
+    latency: &Latency,
 ) -> serde_json::Value {
+    let units = latency.total();
     let total = plan.total();
     let tensors: Vec<serde_json::Value> = plan
         .tensors
@@ -291,6 +301,7 @@ fn to_json(
                 "layer": ins.layer, "args": ins.args, "out": ins.out, "span": ins.span,
                 "bytes_server": ins.cost.server_bytes, "bytes_client": ins.cost.client_bytes,
                 "rounds": ins.cost.rounds,
+                "latency_units": latency.instrs.get(k),
                 "pre_bytes_server": ins.pre.server_bytes, "pre_bytes_client": ins.pre.client_bytes,
                 "pre_rounds": ins.pre.rounds,
             })
@@ -301,7 +312,7 @@ fn to_json(
         .map(|(k, g)| {
             serde_json::json!({
                 "key": k, "instructions": g.count, "bytes_server": g.server,
-                "bytes_client": g.client, "rounds": g.rounds,
+                "bytes_client": g.client, "rounds": g.rounds, "latency_units": g.latency,
             })
         })
         .collect();
