@@ -19,7 +19,7 @@ use sir_runtime::exec::{self, Execution, Own, Shape};
 use sir_runtime::net::link::{Link, Relay};
 use sir_runtime::net::tls::Tls;
 use sir_runtime::net::{ChannelOptions, Role};
-use sir_runtime::plan::Plan;
+use sir_runtime::plan::{Plan, PlanInfo};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +81,7 @@ fn progress_bar(label: &str, n: usize) -> Option<ProgressBar> {
 struct Progress<'a> {
     label: &'a str,
     plan: &'a Plan,
+    info: &'a PlanInfo,
     batch: usize,
     own: Own<'a>,
     show: bool,
@@ -93,6 +94,7 @@ fn run_with_progress(
     let Progress {
         label,
         plan,
+        info,
         batch,
         own,
         show,
@@ -110,9 +112,7 @@ fn run_with_progress(
             pb.set_message(human_bytes(bytes));
         }
     };
-    // What the plan's check proved (it was checked when loaded; this is the same check).
-    let info = plan.check().map_err(|e| e.to_string())?;
-    let r = exec::execute(parties, plan, &info, batch, own, &mut tick);
+    let r = exec::execute(parties, plan, info, batch, own, &mut tick);
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -128,7 +128,7 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
     for f in [&args.weights, &args.input].into_iter().flatten() {
         check_size(f, budget / 4, "the file")?;
     }
-    let plan = load_plan(&args.plan)?;
+    let (plan, info) = load_plan(&args.plan)?;
     if let Some(out) = &args.out {
         if args.role == Role::Server {
             return Err("--out: the server learns no output".into());
@@ -232,12 +232,13 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
                     Progress {
                         label: "server",
                         plan: &plan,
+                        info: &info,
                         batch,
                         own: Own::Server(&weights),
                         show: true,
                     },
                 )?;
-                let est = estimates(&plan, shape)?;
+                let est = estimates(&plan, &info, shape)?;
                 eprintln!("{}", summary(Role::Server, shape, &ex, &est));
                 if let Some(r) = &args.report {
                     let path = if args.serve > 1 {
@@ -346,12 +347,13 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
                 Progress {
                     label: "client",
                     plan: &plan,
+                    info: &info,
                     batch: shape.batch,
                     own: Own::Client(&inputs.values),
                     show: true,
                 },
             )?;
-            let est = estimates(&plan, shape)?;
+            let est = estimates(&plan, &info, shape)?;
             let outs = ex
                 .outputs
                 .as_deref()
@@ -414,6 +416,8 @@ pub fn equals_clear(
 /// to show progress and run over TLS.
 pub struct Pair<'a> {
     pub plan: &'a Plan,
+    /// What the plan's check proved.
+    pub info: &'a PlanInfo,
     pub weights: &'a [Vec<u64>],
     pub inputs: &'a Inputs,
     pub threads: usize,
@@ -426,6 +430,7 @@ pub struct Pair<'a> {
 pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> {
     let Pair {
         plan,
+        info,
         weights,
         inputs,
         threads,
@@ -465,7 +470,6 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
     };
     let (server_waits, client_waits) = (waits(server_tls), waits(client_tls));
     let limit = exec::max_batch(plan) as u64;
-    let info = &plan.check().map_err(|e| e.to_string())?;
     std::thread::scope(|s| {
         let server = s.spawn(move || -> Result<Execution, String> {
             let offer = Offer {
@@ -498,6 +502,7 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
                     Progress {
                         label: "simulate",
                         plan,
+                        info,
                         batch: inputs.samples,
                         own: Own::Client(&inputs.values),
                         show,
@@ -515,7 +520,7 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
 /// `sir simulate`: whether the run checked out (outputs equal to the cleartext semantics,
 /// every instruction as estimated); the outputs are written only then.
 pub fn simulate(args: &SimulateOptions) -> Result<bool, String> {
-    let plan = load_plan(&args.plan)?;
+    let (plan, info) = load_plan(&args.plan)?;
     if let Some(out) = &args.out {
         check_out(out, plan.outputs.len())?;
         check_writable(out, "--out")?;
@@ -528,6 +533,7 @@ pub fn simulate(args: &SimulateOptions) -> Result<bool, String> {
     let labels = load_labels(args.labels.as_deref(), inputs.samples)?;
     let (server, client) = simulate_pair(&Pair {
         plan: &plan,
+        info: &info,
         weights: &weights,
         inputs: &inputs,
         threads: args.threads,
@@ -539,7 +545,7 @@ pub fn simulate(args: &SimulateOptions) -> Result<bool, String> {
         batch: inputs.samples,
         threads: args.threads,
     };
-    let est = estimates(&plan, shape)?;
+    let est = estimates(&plan, &info, shape)?;
     let outs = client
         .outputs
         .as_deref()
@@ -620,7 +626,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
         tls,
         link,
     } = *b;
-    let plan = load_plan(plan_path)?;
+    let (plan, info) = load_plan(plan_path)?;
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let w = match weights {
         Some(p) => load_weights(&plan, p, u64::MAX)?,
@@ -652,13 +658,14 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
         batch: inputs.samples,
         threads,
     };
-    let est = estimates(&plan, shape)?;
+    let est = estimates(&plan, &info, shape)?;
     let mut walls = Vec::new();
     let mut exact = true;
     let mut last = None;
     for _ in 0..reps.max(1) {
         let (s, c) = simulate_pair(&Pair {
             plan: &plan,
+            info: &info,
             weights: &w,
             inputs: &inputs,
             threads,

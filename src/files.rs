@@ -1,7 +1,7 @@
 //! Reading and checking the files a command is given, before any work: sizes against the
 //! memory budget, folders that must exist, plans, inputs and labels.
 
-use sir_runtime::plan::Plan;
+use sir_runtime::plan::{Plan, PlanInfo};
 use sir_runtime::{Tensor, npy};
 use std::path::Path;
 
@@ -44,11 +44,11 @@ pub fn check_size(path: &Path, budget: u64, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads and checks a plan file.
-pub fn load_plan(path: &Path) -> Result<Plan, String> {
+/// Reads and checks a plan file; with it, what the check proved (what running it needs).
+pub fn load_plan(path: &Path) -> Result<(Plan, PlanInfo), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
-    Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    Plan::load(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads an input file as (name, array) pairs; a `.npy` gives one unnamed array.

@@ -114,7 +114,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
 
 /// The patches a plan compiled with `--relu-budget` (or pinned patches) recorded.
 pub fn pinned_patches(path: &Path) -> Result<ReluChoice, String> {
-    let plan = load_plan(path)?;
+    let (plan, _) = load_plan(path)?;
     relu_budget::recorded_patches(&plan.options)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .map(ReluChoice::Pinned)
@@ -169,7 +169,7 @@ fn first_difference(a: &Plan, b: &Plan) -> String {
 /// the exit code.
 pub fn verify(args: &VerifyFiles<'_>) -> i32 {
     let plan = match load_plan(args.plan) {
-        Ok(p) => p,
+        Ok((p, _)) => p,
         Err(e) => return fail(e),
     };
     let source = match std::fs::read(args.source) {

@@ -7,7 +7,7 @@ use sir_runtime::exec::{self, Execution, Shape};
 use sir_runtime::net::Role;
 use sir_runtime::net::link::Link;
 use sir_runtime::npy;
-use sir_runtime::plan::Plan;
+use sir_runtime::plan::{Plan, PlanInfo};
 use sir_runtime::proto::Cost;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,13 +39,12 @@ pub struct Est {
     pub latency: exec::Latency,
 }
 
-/// The exact estimates of a run of `plan` in `shape`.
-pub fn estimates(plan: &Plan, shape: Shape) -> Result<Est, String> {
-    let info = plan.check().map_err(|e| e.to_string())?;
+/// The exact estimates of a run of `plan` (checked: `info`) in `shape`.
+pub fn estimates(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Est, String> {
     Ok(Est {
-        online: exec::estimate(plan, &info, shape).map_err(|e| e.to_string())?,
-        pre: exec::estimate_pre(plan, &info, shape).map_err(|e| e.to_string())?,
-        latency: exec::estimate_latency(plan, &info, shape).map_err(|e| e.to_string())?,
+        online: exec::estimate(plan, info, shape).map_err(|e| e.to_string())?,
+        pre: exec::estimate_pre(plan, info, shape).map_err(|e| e.to_string())?,
+        latency: exec::estimate_latency(plan, info, shape).map_err(|e| e.to_string())?,
     })
 }
 
@@ -54,7 +53,6 @@ pub fn estimates(plan: &Plan, shape: Shape) -> Result<Est, String> {
 pub fn link_estimate(link: &Link, est: &Est) -> f64 {
     let (o, p) = (cost_sum(&est.online), cost_sum(&est.pre));
     link.estimate(o.total_bytes() + p.total_bytes(), est.latency.total())
-        .as_secs_f64()
 }
 
 /// A report's account of an emulated link: what it was, the time measured on it (the slower

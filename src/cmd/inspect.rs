@@ -41,12 +41,6 @@ pub fn parse_net(s: &str) -> Result<Link, String> {
     Link::parse(s).map_err(|e| format!("--net {e}"))
 }
 
-/// Estimated seconds: both directions' bytes over the link, plus one half round trip per
-/// latency unit on the critical path.
-pub fn estimate(net: Link, server: u64, client: u64, units: u64) -> f64 {
-    (server + client) as f64 * 8.0 / net.bits_per_s + units as f64 * net.rtt.as_secs_f64() / 2.0
-}
-
 #[derive(Default, Clone, Copy)]
 struct Sum {
     server: u64,
@@ -66,7 +60,7 @@ pub fn run(args: &InspectArgs) -> i32 {
         Ok(t) => t,
         Err(e) => return fail(format_args!("cannot read {}: {e}", args.plan.display())),
     };
-    let plan = match Plan::from_json(&text) {
+    let (plan, info) = match Plan::load(&text) {
         Ok(p) => p,
         Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
     };
@@ -75,9 +69,7 @@ pub fn run(args: &InspectArgs) -> i32 {
         return 0;
     }
     // The latency of one inference on the critical path, from what the check proved.
-    let latency = match plan.check().map_err(|e| e.to_string()).and_then(|info| {
-        exec::estimate_latency(&plan, &info, Shape::ONE).map_err(|e| e.to_string())
-    }) {
+    let latency = match exec::estimate_latency(&plan, &info, Shape::ONE) {
         Ok(l) => l,
         Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
     };
@@ -249,7 +241,7 @@ fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link, latency: &La
             );
         }
     }
-    let t = estimate(net, total.server_bytes, total.client_bytes, units);
+    let t = net.estimate(total.server_bytes + total.client_bytes, units);
     let _ = writeln!(
         s,
         "\nestimated time on {:.0} Mbit/s, {:.1} ms RTT: {:.3} s ({:.3} s transfer + {:.3} s latency: {units} latency units on the critical path, one-way delays, for {} flights)",
@@ -331,7 +323,7 @@ fn to_json(
         "estimate": {
             "bits_per_s": net.bits_per_s, "rtt_s": net.rtt.as_secs_f64(),
             "latency_units": units,
-            "seconds": estimate(net, total.server_bytes, total.client_bytes, units),
+            "seconds": net.estimate(total.server_bytes + total.client_bytes, units),
         },
         "by": format!("{by:?}").to_lowercase(),
         "block_relu": plan.block_relus().iter().map(|b| serde_json::json!({

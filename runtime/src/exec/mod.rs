@@ -257,45 +257,47 @@ pub fn estimate_pre(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Co
 /// flights ([`crate::proto::Flow`]) run on one [`Clock`] in plan order — a flight by the party
 /// that sent the previous one costs none.
 pub fn estimate_latency(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Latency, ExecError> {
-    check_shape(plan, shape)?;
-    let err = |k: usize, why: String| {
-        ExecError::Plan(PlanError::Instr {
-            instr: k,
-            op: info.instrs[k].op.name,
-            why,
-        })
-    };
-    let mut clock = Clock::default();
-    for (k, ins) in info.instrs.iter().enumerate() {
-        clock.run(&ins.kernel.pre_flow(run_units(plan, info, k, shape.batch)));
-    }
-    let pre = clock.end;
-    let mut instrs = Vec::with_capacity(info.instrs.len());
-    for (k, ins) in info.instrs.iter().enumerate() {
-        let units = run_units(plan, info, k, shape.batch);
+    // (preprocessing, online) flights of every instruction.
+    let flows = per_instr(plan, info, shape, |k, ins, units| {
         // Slices run side by side with one pattern: the flow of one.
         let piece = pieces(&ins.op, units, shape.threads)
             .first()
             .map_or(0, |r| r.len());
-        let before = clock.end;
-        clock.run(&ins.kernel.flow(piece).map_err(|why| err(k, why))?);
-        instrs.push(clock.end - before);
+        let online = ins.kernel.flow(piece).map_err(|why| PlanError::Instr {
+            instr: k,
+            op: ins.op.name,
+            why,
+        })?;
+        Ok((ins.kernel.pre_flow(units), online))
+    })?;
+    let mut clock = Clock::default();
+    for (pre, _) in &flows {
+        clock.run(pre);
     }
+    let pre = clock.end;
+    let instrs = flows
+        .iter()
+        .map(|(_, online)| {
+            let before = clock.end;
+            clock.run(online);
+            clock.end - before
+        })
+        .collect();
     Ok(Latency { pre, instrs })
 }
 
-/// `cost(k, instruction, units)` for every instruction, with its units in a run of this shape.
-fn per_instr(
+/// `of(k, instruction, units)` for every instruction, with its units in a run of this shape.
+fn per_instr<T>(
     plan: &Plan,
     info: &PlanInfo,
     shape: Shape,
-    cost: impl Fn(usize, &InstrInfo, usize) -> Result<Cost, ExecError>,
-) -> Result<Vec<Cost>, ExecError> {
+    of: impl Fn(usize, &InstrInfo, usize) -> Result<T, ExecError>,
+) -> Result<Vec<T>, ExecError> {
     check_shape(plan, shape)?;
     info.instrs
         .iter()
         .enumerate()
-        .map(|(k, ins)| cost(k, ins, run_units(plan, info, k, shape.batch)))
+        .map(|(k, ins)| of(k, ins, run_units(plan, info, k, shape.batch)))
         .collect()
 }
 
@@ -373,7 +375,7 @@ pub fn execute(
             op: ins.op.name(),
             source,
         };
-        let out = if info.instrs[k].kernel == Kernel::Local {
+        let out = if info.instrs[k].op.family == Family::Local {
             local(plan, info, k, role, &vals, batch)?
         } else {
             let run = Run {

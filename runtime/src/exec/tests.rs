@@ -25,6 +25,20 @@ impl B {
         self.p.tensor(T::new(shape.to_vec(), owner, bits, frac))
     }
 
+    /// The client's input (owner `Client`) or the server's weight (`Server`) named `name`.
+    fn io(&mut self, name: &str, shape: &[usize], owner: Owner, bits: u32, frac: u32) -> usize {
+        let t = self.t(shape, owner, bits, frac);
+        let io = Io {
+            name: name.into(),
+            tensor: t,
+        };
+        match owner {
+            Owner::Client => self.p.inputs.push(io),
+            _ => self.p.params.push(io),
+        }
+        t
+    }
+
     fn constant(&mut self, shape: &[usize], bits: u32, frac: u32, v: Vec<i64>) -> usize {
         let id = self.t(shape, Owner::Public, bits, frac);
         self.p.tensors[id].value = Some(v);
@@ -58,21 +72,9 @@ impl B {
 /// server (v enters an elementwise product, so a batch repeats its shares).
 fn mixed(n: usize) -> Plan {
     let mut b = B::new();
-    let x = b.t(&[n], Owner::Client, 16, 10);
-    let v = b.t(&[n], Owner::Server, 16, 10);
-    let w = b.t(&[10, 4], Owner::Server, 8, 6);
-    b.p.inputs.push(Io {
-        name: "x".into(),
-        tensor: x,
-    });
-    b.p.params.push(Io {
-        name: "v".into(),
-        tensor: v,
-    });
-    b.p.params.push(Io {
-        name: "W".into(),
-        tensor: w,
-    });
+    let x = b.io("x", &[n], Owner::Client, 16, 10);
+    let v = b.io("v", &[n], Owner::Server, 16, 10);
+    let w = b.io("W", &[10, 4], Owner::Server, 8, 6);
     let xs = b.op(Op::Share, &[x], &[n], 16, 10);
     let vs = b.op(Op::Share, &[v], &[n], 16, 10);
     let prod = b.op(Op::Mult, &[xs, vs], &[n], 32, 20);
@@ -318,11 +320,7 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
 #[test]
 fn poly_prepares_its_masks_first_and_opens_once() {
     let mut b = B::new();
-    let x = b.t(&[7, 5], Owner::Client, 16, 8);
-    b.p.inputs.push(Io {
-        name: "x".into(),
-        tensor: x,
-    });
+    let x = b.io("x", &[7, 5], Owner::Client, 16, 8);
     let xs = b.op(Op::Share, &[x], &[7, 5], 16, 8);
     let wide = b.op(Op::Extend, &[xs], &[7, 5], 48, 8);
     // PILLAR's poly_relu at scale 4·8 + 10, pre-scaled: (322·2^32, 512·2^24, 160·2^16, 0, −3).
@@ -607,11 +605,7 @@ fn a_stray_connection_does_not_stop_the_server() {
 #[test]
 fn block_relu_runs_batched_and_equals_the_cleartext() {
     let mut b = B::new();
-    let x = b.t(&[3, 9, 10], Owner::Client, 16, 10);
-    b.p.inputs.push(Io {
-        name: "x".into(),
-        tensor: x,
-    });
+    let x = b.io("x", &[3, 9, 10], Owner::Client, 16, 10);
     let xs = b.op(Op::Share, &[x], &[3, 9, 10], 16, 10);
     let y = b.op(
         Op::BlockRelu {
@@ -642,16 +636,8 @@ fn latency_units_count_changes_of_sender() {
     // The client shares x, the server shares v (two senders: 2 units); the server's reveal
     // follows its own share (no unit).
     let mut b = B::new();
-    let x = b.t(&[3], Owner::Client, 16, 8);
-    let v = b.t(&[3], Owner::Server, 16, 8);
-    b.p.inputs.push(Io {
-        name: "x".into(),
-        tensor: x,
-    });
-    b.p.params.push(Io {
-        name: "v".into(),
-        tensor: v,
-    });
+    let x = b.io("x", &[3], Owner::Client, 16, 8);
+    let v = b.io("v", &[3], Owner::Server, 16, 8);
     let xs = b.op(Op::Share, &[x], &[3], 16, 8);
     let vs = b.op(Op::Share, &[v], &[3], 16, 8);
     let sum = b.op(Op::Add, &[xs, vs], &[3], 16, 8);

@@ -58,12 +58,10 @@ impl Link {
         }
     }
 
-    /// The estimated time of a run on this link: both directions' bytes at the bandwidth, and
-    /// half a round trip per latency unit (one-way delay on the critical path).
-    pub fn estimate(&self, bytes: u64, units: u64) -> Duration {
-        Duration::from_secs_f64(
-            bytes as f64 * 8.0 / self.bits_per_s + units as f64 * self.rtt.as_secs_f64() / 2.0,
-        )
+    /// The estimated seconds of a run on this link: both directions' bytes at the bandwidth,
+    /// and half a round trip per latency unit (one-way delay on the critical path).
+    pub fn estimate(&self, bytes: u64, units: u64) -> f64 {
+        bytes as f64 * 8.0 / self.bits_per_s + units as f64 * self.rtt.as_secs_f64() / 2.0
     }
 
     /// How long `bytes` take to leave at the bandwidth.
@@ -186,7 +184,7 @@ mod tests {
             assert!(Link::parse(bad).is_err(), "{bad}");
         }
         // 1 MB at 100 Mbit/s is 80 ms, plus 10 one-way messages of 20 ms.
-        let t = Link::WAN.estimate(1_000_000, 10).as_secs_f64();
+        let t = Link::WAN.estimate(1_000_000, 10);
         assert!((t - 0.28).abs() < 1e-9, "{t}");
     }
 

@@ -449,12 +449,6 @@ impl Op {
         self.info().name
     }
 
-    /// Whether each party computes it on its own shares (or the public values), without
-    /// communication.
-    pub fn is_local(&self) -> bool {
-        self.info().family == Family::Local
-    }
-
     /// The protocol family's label, for `sir inspect --by protocol`.
     pub fn protocol(&self) -> &'static str {
         self.info().family.label()
@@ -480,14 +474,19 @@ impl Plan {
 
     /// Parses and checks a plan.
     pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        Plan::load(text).map(|(plan, _)| plan)
+    }
+
+    /// Parses and checks a plan, and returns what the check proved (for running it).
+    pub fn load(text: &str) -> Result<(Plan, PlanInfo), PlanError> {
         let v: serde_json::Value = serde_json::from_str(text)?;
         let found = v.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
         if found != VERSION {
             return Err(PlanError::Version { found });
         }
         let plan: Plan = serde_json::from_value(v)?;
-        plan.check()?;
-        Ok(plan)
+        let info = plan.check()?;
+        Ok((plan, info))
     }
 
     /// The canonical JSON text (what is hashed and written).
