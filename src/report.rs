@@ -164,9 +164,13 @@ pub fn report_json(run: &PartyRun<'_>) -> serde_json::Value {
         "bytes_sent": ex.total.bytes_sent,
         "bytes_received": ex.total.bytes_received,
         "rounds": run.rounds,
-        // One-way delays on the run's critical path (a flight that follows the same party's
-        // previous one, nothing awaited, costs none), measured from both parties' flight logs.
+        // One-way delays on the run's critical path: the turns of shared flights until the last
+        // instruction ended, measured by both parties.
         "latency_units": ex.latency.as_ref().map(|l| l.total()),
+        // The flights' headers (which task sent how much), both directions, and this party's
+        // flights.
+        "framing_bytes": ex.framing.bytes_sent + ex.framing.bytes_received,
+        "flights_sent": ex.framing.flushes,
         "estimated_latency_units": est.latency.total(),
         "setup_bytes": ex.setup.bytes_sent + ex.setup.bytes_received,
         "closing_bytes": ex.closing.bytes_sent + ex.closing.bytes_received,
@@ -303,9 +307,11 @@ impl Simulation<'_> {
         if let Some(l) = &server.latency {
             let _ = writeln!(
                 t,
-                "latency:   {} units on the critical path, estimated {} (one-way delays; a flight that follows the same party's previous one costs none)",
+                "latency:   {} units on the critical path, estimated {} (one-way delays: turns of flights shared by every instruction whose operands are ready); framing {} B in {} flights",
                 l.total(),
-                est.latency.total()
+                est.latency.total(),
+                server.framing.bytes_sent + server.framing.bytes_received,
+                server.framing.flushes + client.framing.flushes
             );
         }
         let pre = cost_sum(&est.pre);

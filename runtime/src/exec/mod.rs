@@ -13,26 +13,26 @@
 //! and both parties exchange their per-instruction flush counts at the end so each side can
 //! report the rounds (flights of both parties) it measured.
 
+pub mod driver;
 pub mod latency;
+pub mod mux;
 pub mod session;
 
 #[cfg(test)]
 mod tests;
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-
-use std::borrow::Cow;
 
 use crate::net::{NetError, Role, Stats};
 use crate::plan::{
     Family, InstrInfo, Kernel, Op, OpInfo, Owner, Plan, PlanError, PlanInfo, Trunc, clear,
 };
 use crate::proto::ext::{self, KnownMsb};
-use crate::proto::poly::{self, PowerTuples};
-use crate::proto::{Clock, Cost, Party, ProtoError, mult, relu, share, trunc};
+use crate::proto::{Cost, Party, ProtoError, mult, relu, trunc};
 use crate::ring;
 
 /// Below this many units per connection an instruction stays on one connection: a slice
@@ -81,6 +81,20 @@ pub enum ExecError {
     /// The closing exchange of measurements failed.
     #[error("after the last instruction: {0}")]
     Closing(#[from] NetError),
+    /// A flight could not be sent or read (the peer left, timed out, or sent what does not
+    /// parse).
+    #[error("instruction {instr} ({op}), flight {turn}: {source}")]
+    Flight {
+        turn: u64,
+        /// The first instruction not yet done on this party.
+        instr: usize,
+        op: &'static str,
+        source: NetError,
+    },
+    /// The jobs cannot complete in turns: the parties are out of step (never for a checked
+    /// plan run by two parties of this build).
+    #[error("{0}")]
+    Schedule(String),
 }
 
 /// This party's own data, as encodings in the plan's formats (declaration order).
@@ -115,6 +129,8 @@ pub struct Execution {
     /// What the connections carried before the first instruction (handshake, session
     /// agreement, OT setup), both directions.
     pub setup: Stats,
+    /// The flights' headers ([`mux`]): bytes sent and received, and this party's flights.
+    pub framing: Stats,
     /// The closing exchange of flush counts, both directions.
     pub closing: Stats,
     /// Everything this party's connections carried.
@@ -137,6 +153,22 @@ pub struct Latency {
 impl Latency {
     pub fn total(&self) -> u64 {
         self.pre + self.instrs.iter().sum::<u64>()
+    }
+
+    /// The critical path's charges ([`latency::critical_path`]) of jobs that ended at `end`.
+    fn of(jobs: &driver::Jobs, end: &[u64]) -> Latency {
+        let share = latency::critical_path(&jobs.deps, end);
+        let mut l = Latency {
+            pre: 0,
+            instrs: vec![0; jobs.pre.len()],
+        };
+        for (w, c) in jobs.work.iter().zip(share) {
+            match w {
+                driver::Work::Instr(k) => l.instrs[*k] += c,
+                driver::Work::Pre(_) => l.pre += c,
+            }
+        }
+        l
     }
 }
 
@@ -252,38 +284,24 @@ pub fn estimate_pre(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Co
     })
 }
 
-/// The latency units a run of this shape takes on its critical path, by phase (what
-/// [`execute`] measures): the preprocessing, then every instruction, each instruction's
-/// flights ([`crate::proto::Flow`]) run on one [`Clock`] in plan order — a flight by the party
-/// that sent the previous one costs none.
+/// The latency units a run of this shape takes ([`latency`]): its whole length, and how much
+/// the preprocessing and every instruction lengthen its critical path — what [`execute`]
+/// measures.
 pub fn estimate_latency(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Latency, ExecError> {
-    // (preprocessing, online) flights of every instruction.
-    let flows = per_instr(plan, info, shape, |k, ins, units| {
-        // Slices run side by side with one pattern: the flow of one.
-        let piece = pieces(&ins.op, units, shape.threads)
-            .first()
-            .map_or(0, |r| r.len());
-        let online = ins.kernel.flow(piece).map_err(|why| PlanError::Instr {
-            instr: k,
-            op: ins.op.name,
-            why,
-        })?;
-        Ok((ins.kernel.pre_flow(units), online))
-    })?;
-    let mut clock = Clock::default();
-    for (pre, _) in &flows {
-        clock.run(pre);
-    }
-    let pre = clock.end;
-    let instrs = flows
-        .iter()
-        .map(|(_, online)| {
-            let before = clock.end;
-            clock.run(online);
-            clock.end - before
-        })
-        .collect();
-    Ok(Latency { pre, instrs })
+    let jobs = driver::Jobs::of(plan, info, shape)?;
+    let sched = jobs.simulate(plan, info)?;
+    let end: Vec<u64> = (0..jobs.work.len()).map(|j| sched.end(j)).collect();
+    Ok(Latency::of(&jobs, &end))
+}
+
+/// The turns a run of this shape takes ([`latency::Schedule`]): every job's end on each party,
+/// the flights and the framing bytes each party sends.
+pub fn estimate_schedule(
+    plan: &Plan,
+    info: &PlanInfo,
+    shape: Shape,
+) -> Result<latency::Schedule, ExecError> {
+    driver::Jobs::of(plan, info, shape)?.simulate(plan, info)
 }
 
 /// `of(k, instruction, units)` for every instruction, with its units in a run of this shape.
@@ -312,9 +330,11 @@ fn samples(info: &PlanInfo, t: usize, batch: usize) -> usize {
     if info.per_sample[t] { batch } else { 1 }
 }
 
-/// One party's run of `plan` over `parties` (one per connection, set up with the peer, the
-/// first carrying the input and output messages). `progress` hears (instructions done, of
-/// how many, bytes both ways so far) after each instruction.
+/// One party's run of `plan` over `parties` (one per connection, set up with the peer; the
+/// first carries the flights' headers). Every instruction starts as soon as its operands are
+/// ready and the parties take turns, each turn one flight carrying every running protocol's
+/// messages ([`driver`]). `progress` hears (instructions done, of how many, bytes both ways so
+/// far) after each of this party's turns.
 pub fn execute(
     parties: &mut [Party],
     plan: &Plan,
@@ -328,217 +348,71 @@ pub fn execute(
         batch,
         threads: parties.len(),
     };
-    check_shape(plan, shape)?;
+    let jobs = driver::Jobs::of(plan, info, shape)?;
     let role = parties[0].role;
     let setup = sum_stats(parties);
-    let mut log = RunLog::start(parties);
-    let mut vals = initial_values(plan, batch, own, role)?;
-    let n = plan.instrs.len();
-    // Preprocessing: every polynomial's mask powers, before any input-dependent message.
-    let mut tuples: Vec<Option<PowerTuples>> = (0..n).map(|_| None).collect();
-    let mut pre = vec![Measured::default(); n];
-    let mut pre_flushes: Vec<Vec<u64>> = vec![vec![0; parties.len()]; n];
-    for (k, ins) in info.instrs.iter().enumerate() {
-        let Kernel::Poly { coeffs, bits } = &ins.kernel else {
-            continue;
-        };
-        let at = |source: ProtoError| ExecError::Instr {
-            instr: k,
-            op: ins.op.name,
-            source,
-        };
-        let before = parties[0].stats();
-        let t = poly::preprocess(
-            &mut parties[0],
-            run_units(plan, info, k, batch),
-            coeffs.len().saturating_sub(1),
-            *bits,
-        )
-        .map_err(at)?;
-        parties[0].io.end_flight().map_err(|e| at(e.into()))?;
-        tuples[k] = Some(t);
-        let d = parties[0].stats() - before;
-        pre[k] = Measured {
-            bytes_sent: d.bytes_sent,
-            bytes_received: d.bytes_received,
-            rounds: 0,
-        };
-        pre_flushes[k][0] = d.flushes;
-    }
-    log.mark(parties);
-    let mut flushes: Vec<Vec<u64>> = Vec::with_capacity(n);
-    let mut instrs = Vec::with_capacity(n);
-    for (k, ins) in plan.instrs.iter().enumerate() {
-        let before: Vec<Stats> = parties.iter().map(|p| p.stats()).collect();
-        let at = |source: ProtoError| ExecError::Instr {
-            instr: k,
-            op: ins.op.name(),
-            source,
-        };
-        let out = if info.instrs[k].op.family == Family::Local {
-            local(plan, info, k, role, &vals, batch)?
-        } else {
-            let run = Run {
-                plan,
-                info,
-                vals: &vals,
-                batch,
-            };
-            let r = protocol(parties, &run, k, &mut tuples[k]).map_err(at)?;
-            for p in parties.iter_mut() {
-                p.io.end_flight().map_err(|e| at(e.into()))?;
-            }
-            r
-        };
-        vals[ins.out] = out;
-        let deltas: Vec<Stats> = parties
-            .iter()
-            .zip(&before)
-            .map(|(p, &b)| p.stats() - b)
-            .collect();
-        instrs.push(Measured {
-            bytes_sent: deltas.iter().map(|d| d.bytes_sent).sum(),
-            bytes_received: deltas.iter().map(|d| d.bytes_received).sum(),
-            rounds: 0,
-        });
-        flushes.push(deltas.iter().map(|d| d.flushes).collect());
-        // Tensors no later instruction reads are dropped as soon as possible.
-        for &a in &ins.args {
-            if info.last_use[a] == Some(k) {
-                vals[a] = None;
-            }
-        }
-        log.mark(parties);
-        let s = sum_stats(parties);
-        progress(k + 1, n, s.bytes_sent + s.bytes_received);
-    }
+    let vals = initial_values(plan, batch, own, role)?
+        .into_iter()
+        .map(|v| v.map(Arc::new))
+        .collect();
+    let mut run = driver::Run {
+        plan,
+        info,
+        batch,
+        role,
+        vals,
+    };
+    let m = driver::drive(parties, &mut run, &jobs, progress)?;
     let wall = start.elapsed();
     let before_closing = sum_stats(parties);
-    let both: Vec<Vec<u64>> = flushes.iter().chain(&pre_flushes).cloned().collect();
-    let theirs = exchange_flushes(&mut parties[0], &both)?;
-    let latency = log.measure(parties)?;
-    for ((m, mine), theirs) in instrs
-        .iter_mut()
-        .chain(pre.iter_mut())
-        .zip(&both)
-        .zip(&theirs)
-    {
-        m.rounds = mine
-            .iter()
-            .zip(theirs)
-            .map(|(a, b)| a + b)
-            .max()
-            .unwrap_or(0);
+    // Both parties' flights per task and ends per job, for the rounds and the latency.
+    let mine: Vec<Vec<u64>> = m
+        .task_flights
+        .iter()
+        .chain(&m.finish)
+        .map(|&f| vec![f])
+        .collect();
+    let theirs = exchange_flushes(&mut parties[0], &mine)?;
+    let theirs: Vec<u64> = theirs.iter().map(|r| r[0]).collect();
+    let (their_flights, their_finish) = theirs.split_at(m.task_flights.len());
+    let n = plan.instrs.len();
+    let mut instrs = vec![Measured::default(); n];
+    let mut pre = vec![Measured::default(); n];
+    let mut task = 0;
+    for (j, w) in jobs.work.iter().enumerate() {
+        let mut meas = m.jobs[j];
+        for _ in &jobs.pieces[j] {
+            meas.rounds = meas.rounds.max(m.task_flights[task] + their_flights[task]);
+            task += 1;
+        }
+        match w {
+            driver::Work::Instr(k) => instrs[*k] = meas,
+            driver::Work::Pre(k) => pre[*k] = meas,
+        }
     }
+    let end: Vec<u64> = m
+        .finish
+        .iter()
+        .zip(their_finish)
+        .map(|(a, b)| *a.max(b))
+        .collect();
+    let latency = Some(Latency::of(&jobs, &end));
     let total = sum_stats(parties);
     let outputs = match role {
         Role::Server => None,
-        Role::Client => Some(collect_outputs(plan, info, &vals, batch)?),
+        Role::Client => Some(collect_outputs(plan, info, &run.vals, batch)?),
     };
     Ok(Execution {
         outputs,
         instrs,
         pre,
         setup,
+        framing: m.framing,
         closing: total - before_closing,
         total,
         wall,
         latency,
     })
-}
-
-/// This party's flight log of the run, per connection ([`latency`]).
-struct RunLog {
-    conns: Vec<(usize, latency::ConnLog)>,
-}
-
-impl RunLog {
-    /// Where the run begins on every connection.
-    fn start(parties: &[Party]) -> RunLog {
-        RunLog {
-            conns: parties
-                .iter()
-                .map(|p| {
-                    let s = p.stats();
-                    let log = latency::ConnLog {
-                        base_sent: s.bytes_sent,
-                        base_received: s.bytes_received,
-                        ..Default::default()
-                    };
-                    (p.io.flights().len(), log)
-                })
-                .collect(),
-        }
-    }
-
-    /// The end of a phase (the preprocessing, an instruction) on every connection.
-    fn mark(&mut self, parties: &[Party]) {
-        for ((first, log), p) in self.conns.iter_mut().zip(parties) {
-            log.marks.push(latency::Mark {
-                flights: (p.io.flights().len() - *first) as u64,
-                received: p.stats().bytes_received,
-            });
-        }
-    }
-
-    /// Exchanges both parties' logs on the first connection (the server's first, then the
-    /// client's) and measures the run's latency by phase; `None` when the peer's log does not
-    /// describe a run with ours.
-    fn measure(mut self, parties: &mut [Party]) -> Result<Option<Latency>, NetError> {
-        // The run's flights: up to the last phase's end (the closing exchange is not the run).
-        for ((first, log), p) in self.conns.iter_mut().zip(parties.iter()) {
-            let n = log.marks.last().map_or(0, |m| m.flights as usize);
-            log.flights = p.io.flights()[*first..*first + n].to_vec();
-        }
-        let mine: Vec<latency::ConnLog> = self.conns.into_iter().map(|(_, l)| l).collect();
-        let phases = mine.first().map_or(0, |l| l.marks.len());
-        let bytes = latency::encode(&mine);
-        // A bound on an honest peer's log: as many flights as ours and as many again.
-        let flights: usize = mine.iter().map(|l| l.flights.len()).sum();
-        let limit = 32 * mine.len() + 16 * (2 * flights + 4 * phases * mine.len() + 1024);
-        let p = &mut parties[0];
-        let theirs = if p.is_server() {
-            send_sized(p, &bytes)?;
-            recv_sized(p, limit)?
-        } else {
-            let t = recv_sized(p, limit)?;
-            send_sized(p, &bytes)?;
-            t
-        };
-        let Some(theirs) = theirs.and_then(|t| latency::decode(&t, mine.len(), phases)) else {
-            return Ok(None);
-        };
-        let (server, client) = if p.is_server() {
-            (&mine, &theirs)
-        } else {
-            (&theirs, &mine)
-        };
-        Ok(latency::units(server, client).ok().map(|by_phase| Latency {
-            pre: by_phase.first().copied().unwrap_or(0),
-            instrs: by_phase.iter().skip(1).copied().collect(),
-        }))
-    }
-}
-
-/// Sends a length (8 bytes) and the bytes, in one flight.
-fn send_sized(p: &mut Party, bytes: &[u8]) -> Result<(), NetError> {
-    p.io.send(&(bytes.len() as u64).to_le_bytes())?;
-    p.io.send(bytes)?;
-    p.io.end_flight()
-}
-
-/// Receives what [`send_sized`] sent; `None` (after reading nothing more) when it announces
-/// more than `limit` bytes.
-fn recv_sized(p: &mut Party, limit: usize) -> Result<Option<Vec<u8>>, NetError> {
-    let mut len = [0u8; 8];
-    p.io.recv(&mut len)?;
-    let len = u64::from_le_bytes(len);
-    if len > limit as u64 {
-        return Ok(None);
-    }
-    let mut buf = vec![0u8; len as usize];
-    p.io.recv(&mut buf)?;
-    Ok(Some(buf))
 }
 
 fn sum_stats(parties: &[Party]) -> Stats {
@@ -627,7 +501,7 @@ fn local(
     info: &PlanInfo,
     k: usize,
     role: Role,
-    vals: &[Option<Vec<u64>>],
+    vals: &[Option<Arc<Vec<u64>>>],
     batch: usize,
 ) -> Result<Option<Vec<u64>>, ExecError> {
     let ins = &plan.instrs[k];
@@ -639,7 +513,12 @@ fn local(
     let args: Vec<&[u64]> = ins
         .args
         .iter()
-        .map(|&a| vals[a].as_deref().ok_or_else(|| missing(plan, k)))
+        .map(|&a| {
+            vals[a]
+                .as_deref()
+                .map(Vec::as_slice)
+                .ok_or_else(|| missing(plan, k))
+        })
         .collect::<Result<_, _>>()?;
     let one = |s: usize| -> Result<Vec<u64>, ExecError> {
         let xs: Vec<&[u64]> = ins
@@ -663,125 +542,6 @@ fn local(
         .map(one)
         .collect::<Result<_, _>>()?;
     Ok(Some(parts.concat()))
-}
-
-/// What a protocol instruction reads: the plan, what its check proved, this party's values.
-struct Run<'a> {
-    plan: &'a Plan,
-    info: &'a PlanInfo,
-    vals: &'a [Option<Vec<u64>>],
-    batch: usize,
-}
-
-impl Run<'_> {
-    /// Operand `a`'s values on this party (a validated plan has them all).
-    fn get(&self, k: usize, a: usize) -> Result<&[u64], ProtoError> {
-        self.vals[a]
-            .as_deref()
-            .ok_or_else(|| ProtoError::Invariant(missing(self.plan, k).to_string()))
-    }
-
-    /// Operand `a` at instruction `k`'s sample count (one held for the batch is repeated: a
-    /// local copy of shares).
-    fn widen(&self, k: usize, a: usize) -> Result<Cow<'_, [u64]>, ProtoError> {
-        let v = self.get(k, a)?;
-        let samples = samples(self.info, self.plan.instrs[k].out, self.batch);
-        Ok(if self.info.per_sample[a] || samples == 1 {
-            Cow::Borrowed(v)
-        } else {
-            Cow::Owned(v.repeat(samples))
-        })
-    }
-}
-
-/// A protocol instruction: input and reveal on the first connection, everything else split
-/// into unit slices across the connections.
-fn protocol(
-    parties: &mut [Party],
-    run: &Run<'_>,
-    k: usize,
-    tuples: &mut Option<PowerTuples>,
-) -> Result<Option<Vec<u64>>, ProtoError> {
-    let ins = &run.plan.instrs[k];
-    let kernel = &run.info.instrs[k].kernel;
-    let role = parties[0].role;
-    let samples = samples(run.info, ins.out, run.batch);
-    let n = run.plan.tensors[ins.out].numel() * samples;
-    match kernel {
-        Kernel::Share { owner, bits } => {
-            let mine = if role == *owner {
-                Some(run.get(k, ins.args[0])?)
-            } else {
-                None
-            };
-            return share::input(&mut parties[0], *owner, mine, n, *bits).map(Some);
-        }
-        Kernel::Reveal { bits } => {
-            let x = run.get(k, ins.args[0])?;
-            return share::reveal(&mut parties[0], Role::Client, x, *bits);
-        }
-        Kernel::Poly { coeffs, bits } => {
-            let x = run.widen(k, ins.args[0])?;
-            let c: Vec<u64> = coeffs
-                .iter()
-                .map(|&c| ring::reduce(c as u64, *bits))
-                .collect();
-            let t = tuples.take().ok_or_else(|| {
-                ProtoError::Invariant("the polynomial's preprocessing is missing".into())
-            })?;
-            return poly::online(&mut parties[0], &x, &c, t, *bits).map(Some);
-        }
-        _ => {}
-    }
-    let x = run.widen(k, ins.args[0])?;
-    let y = match kernel {
-        Kernel::Mult(_) => run.widen(k, ins.args[1])?,
-        // The server's weight matrix (the client passes nothing).
-        Kernel::MatMul { .. } if role == Role::Server => Cow::Borrowed(run.get(k, ins.args[1])?),
-        _ => Cow::Borrowed(&[][..]),
-    };
-    let info = &run.info.instrs[k];
-    let units = info.units * samples;
-    let ul = info.unit_len;
-    let ranges = pieces(&info.op, units, parties.len());
-    let slice = |r: &Range<usize>| -> (&[u64], &[u64]) {
-        let xs = &x[r.start * ul..r.end * ul];
-        let ys = match kernel {
-            Kernel::Mult(_) => &y[r.clone()],
-            _ => &y[..],
-        };
-        (xs, ys)
-    };
-    if ranges.len() == 1 {
-        let (xs, ys) = slice(&ranges[0]);
-        return piece(&mut parties[0], kernel, xs, ys, units).map(Some);
-    }
-    let results: Vec<Result<Vec<u64>, ProtoError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = parties
-            .iter_mut()
-            .zip(&ranges)
-            .map(|(p, r)| {
-                let (xs, ys) = slice(r);
-                let len = r.len();
-                s.spawn(move || piece(p, kernel, xs, ys, len))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(ProtoError::Invariant(
-                        "a connection's thread panicked".into(),
-                    ))
-                })
-            })
-            .collect()
-    });
-    let mut outv = Vec::with_capacity(n);
-    for r in results {
-        outv.extend(r?);
-    }
-    Ok(Some(outv))
 }
 
 /// One slice (`units` units) of a protocol instruction on one connection.
@@ -834,7 +594,7 @@ fn piece(
 fn collect_outputs(
     plan: &Plan,
     info: &PlanInfo,
-    vals: &[Option<Vec<u64>>],
+    vals: &[Option<Arc<Vec<u64>>>],
     batch: usize,
 ) -> Result<Vec<Vec<u64>>, ExecError> {
     plan.outputs

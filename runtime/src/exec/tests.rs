@@ -243,7 +243,7 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
         .collect();
     let (server, client) = run_pair(plan, shape, std::slice::from_ref(&x), &w);
     assert!(server.outputs.is_none(), "the server learns no output");
-    let outs = client.outputs.expect("the client's outputs");
+    let outs = client.outputs.clone().expect("the client's outputs");
     for s in 0..shape.batch {
         let want = clear::run(plan, &[x[s * per..(s + 1) * per].to_vec()], &w).expect("clear");
         for (j, o) in want.iter().enumerate() {
@@ -255,20 +255,23 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
             );
         }
     }
-    // Both parties measure the same latency from the same two logs; no instruction takes more
-    // latency units than flights.
+    // Both parties measure the same latency; shared flights make the run no longer than its
+    // instructions' flights one after the other.
     let (ls, lc) = (server.latency.as_ref(), client.latency.as_ref());
     assert!(
         ls.is_some() && ls == lc,
         "latency: server {ls:?}, client {lc:?}"
     );
-    for (k, (&u, m)) in ls.unwrap().instrs.iter().zip(&server.instrs).enumerate() {
-        assert!(
-            u <= m.rounds,
-            "instr {k}: {u} latency units, {} flights",
-            m.rounds
-        );
-    }
+    let flights: u64 = server
+        .instrs
+        .iter()
+        .chain(&server.pre)
+        .map(|m| m.rounds)
+        .sum();
+    assert!(
+        ls.unwrap().total() <= flights + 1,
+        "{ls:?} against {flights} flights"
+    );
     // ... and the latency the plan's kernels price, instruction by instruction.
     let want = estimate_latency(plan, &plan.check().expect("a valid plan"), shape).expect("est");
     for (k, (e, m)) in want.instrs.iter().zip(&ls.unwrap().instrs).enumerate() {
@@ -280,6 +283,20 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
         );
     }
     assert_eq!(want.pre, ls.unwrap().pre, "preprocessing latency units");
+    // The flights' framing: as many flights and header bytes as the schedule predicts.
+    let sched = estimate_schedule(plan, &plan.check().expect("a valid plan"), shape).expect("est");
+    for (m, i) in [(&server, 0), (&client, 1)] {
+        assert_eq!(m.framing.flushes, sched.flights[i], "flights of party {i}");
+        assert_eq!(
+            m.framing.bytes_sent, sched.framing[i],
+            "framing of party {i}"
+        );
+        assert_eq!(
+            m.framing.bytes_received,
+            sched.framing[1 - i],
+            "framing to {i}"
+        );
+    }
     let est = estimate(plan, &plan.check().expect("a valid plan"), shape).expect("estimate");
     for (k, e) in est.iter().enumerate() {
         let (sm, cm) = (server.instrs[k], client.instrs[k]);
@@ -629,12 +646,12 @@ fn block_relu_runs_batched_and_equals_the_cleartext() {
     );
 }
 
-/// Latency units follow the flights' senders: a flight that follows the same party's previous
-/// one with nothing awaited costs none, a change of sender costs one.
+/// Latency units are turns: independent instructions share them, and an instruction is charged
+/// the turns from its latest operand's end to its own.
 #[test]
 fn latency_units_count_changes_of_sender() {
-    // The client shares x, the server shares v (two senders: 2 units); the server's reveal
-    // follows its own share (no unit).
+    // The client shares x in turn 0, the server shares v in turn 1 (independent: they overlap);
+    // the add is local and the server's reveal rides in the same turn as its share.
     let mut b = B::new();
     let x = b.io("x", &[3], Owner::Client, 16, 8);
     let v = b.io("v", &[3], Owner::Server, 16, 8);
@@ -648,7 +665,7 @@ fn latency_units_count_changes_of_sender() {
     let l = server.latency.expect("measured");
     assert_eq!(
         l.instrs,
-        vec![1, 1, 0, 0],
+        vec![0, 2, 0, 0],
         "share (client), share (server), add, reveal"
     );
     assert_eq!(l.total(), 2);

@@ -14,7 +14,12 @@
 //! matrix in place of r, so that q_j = t_j ⊕ (C(r_j) ∧ s) for a code C of distance ≥ 128.
 //!
 //! Every chunk consumes fresh PRG blocks (`offset` only grows) and advances the OT counter
-//! used as hash tweak, so no correlation can be produced twice.
+//! used as hash tweak, so no correlation can be produced twice. A fork (`fork(stream)`) keeps
+//! the base seeds and s but draws its PRG blocks from its own stream (the high 64 bits of the
+//! AES-CTR block) with fresh counters, so the two parties' forks of one task stay in step
+//! whatever order other tasks run in, and no block or tweak is shared between streams.
+
+use std::sync::Arc;
 
 use super::prim::{Prg, as_bytes, as_bytes_mut};
 use super::transpose::transpose;
@@ -38,7 +43,8 @@ pub(crate) enum Choices<'a> {
 
 /// The extension receiver: holds both seeds of every base OT.
 pub(crate) struct ExtReceiver<const WORDS: usize> {
-    prg: Vec<[Prg; 2]>,
+    prg: Arc<[[Prg; 2]]>,
+    stream: u64,
     offset: u64,
     /// OTs produced so far: the tweak of the next OT.
     pub(crate) count: u64,
@@ -50,7 +56,8 @@ pub(crate) struct ExtReceiver<const WORDS: usize> {
 
 /// The extension sender: holds s and the seed k_i^{s_i} of every base OT.
 pub(crate) struct ExtSender<const WORDS: usize> {
-    prg: Vec<Prg>,
+    prg: Arc<[Prg]>,
+    stream: u64,
     /// The secret column-selection vector s (the IKNP Δ).
     pub(crate) s: [u128; WORDS],
     offset: u64,
@@ -71,6 +78,7 @@ impl<const WORDS: usize> ExtReceiver<WORDS> {
                 .iter()
                 .map(|[a, b]| [Prg::new(*a), Prg::new(*b)])
                 .collect(),
+            stream: 0,
             offset: 0,
             count: 0,
             t0: Vec::new(),
@@ -101,8 +109,8 @@ impl<const WORDS: usize> ExtReceiver<WORDS> {
         for (i, [g0, g1]) in self.prg.iter().enumerate() {
             let t0 = &mut self.t0[i * cw..(i + 1) * cw];
             let t1 = &mut self.t1[i * cw..(i + 1) * cw];
-            g0.fill(self.offset, t0);
-            g1.fill(self.offset, t1);
+            g0.fill(self.stream, self.offset, t0);
+            g1.fill(self.stream, self.offset, t1);
             let c = match choices {
                 Choices::Same(r) => &r[..cw],
                 Choices::PerColumn(cols) => &cols[i * cw..(i + 1) * cw],
@@ -129,6 +137,20 @@ impl<const WORDS: usize> ExtReceiver<WORDS> {
     pub(crate) fn advance(&mut self, len: usize) {
         self.count += len as u64;
     }
+
+    /// The same base seeds on stream `stream` (≠ 0, never used before), from its start.
+    pub(crate) fn fork(&self, stream: u64) -> Self {
+        ExtReceiver {
+            prg: self.prg.clone(),
+            stream,
+            offset: 0,
+            count: 0,
+            t0: Vec::new(),
+            t1: Vec::new(),
+            u: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
 }
 
 impl<const WORDS: usize> ExtSender<WORDS> {
@@ -138,6 +160,7 @@ impl<const WORDS: usize> ExtSender<WORDS> {
         assert_eq!(seeds.len(), Self::W);
         ExtSender {
             prg: seeds.iter().map(|k| Prg::new(*k)).collect(),
+            stream: 0,
             s,
             offset: 0,
             count: 0,
@@ -158,7 +181,7 @@ impl<const WORDS: usize> ExtSender<WORDS> {
         ch.recv(&mut self.u)?;
         for (i, g) in self.prg.iter().enumerate() {
             let q = &mut self.q[i * cw..(i + 1) * cw];
-            g.fill(self.offset, q);
+            g.fill(self.stream, self.offset, q);
             // XOR u_i under a mask rather than a branch: s is the sender's secret.
             let mask = 0u8.wrapping_sub(((self.s[i / 128] >> (i % 128)) & 1) as u8);
             let u = &self.u[i * nb..(i + 1) * nb];
@@ -174,5 +197,19 @@ impl<const WORDS: usize> ExtSender<WORDS> {
 
     pub(crate) fn advance(&mut self, len: usize) {
         self.count += len as u64;
+    }
+
+    /// The same base seeds and s on stream `stream` (≠ 0, never used before), from its start.
+    pub(crate) fn fork(&self, stream: u64) -> Self {
+        ExtSender {
+            prg: self.prg.clone(),
+            stream,
+            s: self.s,
+            offset: 0,
+            count: 0,
+            q: Vec::new(),
+            u: Vec::new(),
+            rows: Vec::new(),
+        }
     }
 }

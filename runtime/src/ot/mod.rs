@@ -55,6 +55,7 @@ mod transpose;
 mod tests;
 
 use std::mem::take;
+use std::sync::Arc;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -123,9 +124,12 @@ fn check_choices(choices: &[u8], n: usize) -> Result<(), OtError> {
 }
 
 /// Tweak domain of an extension instance: which party is the sender, IKNP or KK13, which half.
-fn domain(sender: Role, kk: bool, half: u64) -> u64 {
-    (sender == Role::Client) as u64 | (kk as u64) << 1 | half << 2
+fn domain(sender: Role, kk: bool, half: u64, stream: u64) -> u64 {
+    (sender == Role::Client) as u64 | (kk as u64) << 1 | half << 2 | stream << 8
 }
+
+/// The most forks one engine hands out: stream numbers fit the tweak's domain above bit 8.
+const MAX_STREAMS: u64 = 1 << 55;
 
 /// The Walsh–Hadamard code of length 256: bit i of C(v) is the parity of v ∧ i. Distinct
 /// codewords differ in exactly 128 positions, the distance KK13 needs for κ = 128.
@@ -150,9 +154,13 @@ pub struct OtEngine {
     iknp_r: ExtReceiver<1>,
     kk_s: ExtSender<2>,
     kk_r: ExtReceiver<2>,
-    code: Box<[[u128; 2]; 256]>,
+    code: Arc<[[u128; 2]; 256]>,
     rng: ChaCha20Rng,
     poisoned: bool,
+    /// This engine's stream: 0 for the engine of a connection, the fork's number for a fork.
+    stream: u64,
+    /// The next fork's stream number (both parties fork in the same order).
+    next_stream: u64,
     // Scratch reused across calls, so batches allocate nothing per element.
     h0: Vec<u128>,
     h1: Vec<u128>,
@@ -193,9 +201,11 @@ impl OtEngine {
             iknp_r: ExtReceiver::new(&[[0; 2]; 128]),
             kk_s: ExtSender::new(&[0; 256], [0; 2]),
             kk_r: ExtReceiver::new(&[[0; 2]; 256]),
-            code: hadamard(),
+            code: hadamard().into(),
             rng,
             poisoned: false,
+            stream: 0,
+            next_stream: 1,
             h0: Vec::new(),
             h1: Vec::new(),
             packed: Vec::new(),
@@ -247,6 +257,43 @@ impl OtEngine {
         Ok(e)
     }
 
+    /// An engine for one task of a run in which several protocols progress at once: the same
+    /// base OTs, its own PRG stream and tweak domain (the next unused stream number, so both
+    /// parties' n-th forks match whatever order their tasks then run in), fresh counters, and
+    /// its own CSPRNG seeded from this one's. Forks of forks are not supported (a fork cannot
+    /// fork: its streams would collide with its parent's).
+    pub fn fork(&mut self) -> Result<OtEngine, OtError> {
+        self.ready()?;
+        if self.stream != 0 || self.next_stream >= MAX_STREAMS {
+            return Err(OtError::Argument(
+                "a fork cannot fork, and an engine forks fewer than 2^55 times".into(),
+            ));
+        }
+        let stream = self.next_stream;
+        self.next_stream += 1;
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        Ok(OtEngine {
+            role: self.role,
+            hash: CrHash::new(),
+            iknp_s: self.iknp_s.fork(stream),
+            iknp_r: self.iknp_r.fork(stream),
+            kk_s: self.kk_s.fork(stream),
+            kk_r: self.kk_r.fork(stream),
+            code: self.code.clone(),
+            rng: ChaCha20Rng::from_seed(seed),
+            poisoned: false,
+            stream,
+            next_stream: MAX_STREAMS,
+            h0: Vec::new(),
+            h1: Vec::new(),
+            packed: Vec::new(),
+            cols: Vec::new(),
+            codebuf: Vec::new(),
+            msg: Vec::new(),
+        })
+    }
+
     /// This party's role.
     pub fn role(&self) -> Role {
         self.role
@@ -279,7 +326,7 @@ impl OtEngine {
     where
         F: FnMut(usize, u64, &[u128], u128, &CrHash, u64),
     {
-        let dom = domain(self.role, false, 0);
+        let dom = domain(self.role, false, 0, self.stream);
         let mut start = 0;
         while start < n {
             let len = (n - start).min(CHUNK);
@@ -304,7 +351,7 @@ impl OtEngine {
     where
         F: FnMut(usize, u64, &[u128], &CrHash, u64),
     {
-        let dom = domain(self.role.peer(), false, 0);
+        let dom = domain(self.role.peer(), false, 0, self.stream);
         self.cols.resize(CHUNK / 128, 0);
         let mut start = 0;
         while start < n {
@@ -677,8 +724,8 @@ impl OtEngine {
         let mask_lo: Vec<u128> = self.code[..n].iter().map(|c| c[0] & s[0]).collect();
         let mask_hi: Vec<u128> = self.code[..n].iter().map(|c| c[1] & s[1]).collect();
         let (dlo, dhi) = (
-            (domain(self.role, true, 0) as u128) << 64,
-            (domain(self.role, true, 1) as u128) << 64,
+            (domain(self.role, true, 0, self.stream) as u128) << 64,
+            (domain(self.role, true, 1, self.stream) as u128) << 64,
         );
         let mut packed = take(&mut self.packed);
         let mut w = BitWriter::new(&mut packed);
@@ -790,8 +837,8 @@ impl OtEngine {
         Self::check_one_of_n(n, choices, out)?;
         let count = out.len();
         let m = mask(bits);
-        let dom_lo = domain(self.role.peer(), true, 0);
-        let dom_hi = domain(self.role.peer(), true, 1);
+        let dom_lo = domain(self.role.peer(), true, 0, self.stream);
+        let dom_hi = domain(self.role.peer(), true, 1, self.stream);
         let (mut h0, mut h1) = (take(&mut self.h0), take(&mut self.h1));
         let mut r = Ok(());
         let mut start = 0;

@@ -33,7 +33,9 @@ pub(crate) fn as_bytes_mut(x: &mut [u128]) -> &mut [u8] {
 }
 
 /// AES-128 in counter mode under a base-OT seed: column `i` of the IKNP/KK13 matrices is this
-/// stream. The caller advances the block counter so no block is ever produced twice.
+/// stream. A counter block is (stream, counter): an engine's forks ([`super::OtEngine::fork`])
+/// share the keys and draw from disjoint streams, and within a stream the caller advances the
+/// counter, so no block is ever produced twice.
 pub(crate) struct Prg(Aes128);
 
 impl Prg {
@@ -41,10 +43,11 @@ impl Prg {
         Prg(Aes128::new(&seed.to_le_bytes().into()))
     }
 
-    /// Fills `out` with the stream blocks `counter..counter + out.len()`.
-    pub(crate) fn fill(&self, counter: u64, out: &mut [u128]) {
+    /// Fills `out` with the blocks `counter..counter + out.len()` of stream `stream`.
+    pub(crate) fn fill(&self, stream: u64, counter: u64, out: &mut [u128]) {
+        let hi = (stream as u128) << 64;
         for (k, o) in out.iter_mut().enumerate() {
-            *o = (counter + k as u64) as u128;
+            *o = hi | (counter + k as u64) as u128;
         }
         self.0.encrypt_blocks(as_blocks_mut(out));
     }
@@ -195,7 +198,7 @@ mod tests {
         let mut buf = vec![0u128; 1 << 16];
         let t = std::time::Instant::now();
         for i in 0..200 {
-            prg.fill(i << 16, &mut buf);
+            prg.fill(0, i << 16, &mut buf);
         }
         let per = t.elapsed().as_secs_f64() / (200.0 * 65536.0);
         println!("AES-128 CTR: {:.2} ns per block", per * 1e9);

@@ -528,3 +528,57 @@ fn split_halves_share_flights_and_cost_the_sum() {
         }
     }
 }
+
+/// Forks: the n-th fork of each party pair up whatever order they then run in, each on its own
+/// stream (no output repeats across forks or the parent), and a fork cannot fork.
+#[test]
+fn forks_pair_up_in_any_order_and_never_repeat() {
+    let mut p = pair();
+    let mut sf: Vec<OtEngine> = (0..3).map(|_| p.server.ot.fork().unwrap()).collect();
+    let mut cf: Vec<OtEngine> = (0..3).map(|_| p.client.ot.fork().unwrap()).collect();
+    let mut seen = std::collections::HashSet::new();
+    let choices = random_bits(&mut rng(9), 300);
+    for i in [2, 0, 1] {
+        let (s, c) = (&mut sf[i], &mut cf[i]);
+        let (ch_s, ch_c) = (&mut p.server.ch, &mut p.client.ch);
+        let ((m0, m1), got) = thread::scope(|sc| {
+            let h = sc.spawn(|| {
+                let (mut a, mut b) = (vec![0u128; 300], vec![0u128; 300]);
+                s.rot_send(ch_s, &mut a, &mut b).unwrap();
+                (a, b)
+            });
+            let mut o = vec![0u128; 300];
+            c.rot_recv(ch_c, &choices, &mut o).unwrap();
+            (h.join().unwrap(), o)
+        });
+        for j in 0..300 {
+            let want = if bits::bit(&choices, j) == 1 {
+                m1[j]
+            } else {
+                m0[j]
+            };
+            assert_eq!(got[j], want, "fork {i}, OT {j}");
+        }
+        for v in m0.into_iter().chain(m1) {
+            assert!(seen.insert(v), "an OT output repeated across forks");
+        }
+    }
+    // The parent's own OTs stay in step and fresh.
+    let ((m0, m1), _, _, _) = run(
+        &mut p,
+        true,
+        |ch, ot| {
+            let (mut a, mut b) = (vec![0u128; 300], vec![0u128; 300]);
+            ot.rot_send(ch, &mut a, &mut b).unwrap();
+            (a, b)
+        },
+        |ch, ot| {
+            let mut o = vec![0u128; 300];
+            ot.rot_recv(ch, &choices, &mut o).unwrap();
+        },
+    );
+    for v in m0.into_iter().chain(m1) {
+        assert!(seen.insert(v), "a fork repeated its parent's OT outputs");
+    }
+    assert!(matches!(sf[0].fork(), Err(OtError::Argument(_))));
+}

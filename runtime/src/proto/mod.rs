@@ -30,7 +30,7 @@ pub(crate) mod tests;
 use crate::net::{Channel, NetError, Role, Stats, Wire};
 use crate::ot::{OtEngine, OtError};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
 /// Why a protocol stopped. [`ProtoError::is_peer`] tells a failure of the peer or the link
 /// (retry with another peer, tell the user) from one of ours (a bug to report).
@@ -91,6 +91,21 @@ impl Party {
             io: Box::new(ch),
             ot,
             rng,
+        })
+    }
+
+    /// A party for one task of a run in which several protocols share flights: `io` is the
+    /// task's own wire, the OT engine a fork of this one ([`OtEngine::fork`]: both parties'
+    /// n-th forks match), the CSPRNG seeded from this one's.
+    pub fn fork(&mut self, io: Box<dyn Wire>) -> Result<Party, ProtoError> {
+        let ot = self.ot.fork()?;
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        Ok(Party {
+            role: self.role,
+            io,
+            ot,
+            rng: ChaCha20Rng::from_seed(seed),
         })
     }
 

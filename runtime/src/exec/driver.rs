@@ -1,0 +1,712 @@
+//! The engine under [`super::execute`]: every job of the plan (an instruction, or a polynomial's
+//! preprocessing) starts as soon as the jobs it reads are done, each protocol piece on its own
+//! thread with its own [`Party`] (a fork of the connection's: its own OT stream and CSPRNG), and
+//! the parties take turns sending one flight that carries every task's messages
+//! ([`super::mux`], [`super::latency`] for the rules and why).
+//!
+//! Determinism: what a party sends in a turn depends only on the flights it has read, because
+//! it sends only once every task has run as far as it can (quiescence). So the turns, the
+//! flights' framing and every job's end are the same on every run of a plan and shape, and
+//! equal to what [`super::latency::simulate`] predicts.
+//!
+//! Security: the tasks' order of execution varies between the parties, so nothing shared
+//! between tasks may be consumed in an order that matters. Each task's OT engine is the n-th
+//! fork of the connection's, made in task order by both parties before the first turn; forks
+//! draw PRG blocks and hash tweaks from disjoint streams, so no correlation is produced twice
+//! and both parties' n-th forks agree whatever runs first (docs/security.md).
+
+use std::ops::Range;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use super::latency::{self, Job, Schedule};
+use super::mux::{HEADER_BYTES, Mux, SEGMENT_BYTES, Segment, TaskWire, encode_header};
+use super::{
+    ExecError, MAX_INSTR_BYTES, Measured, Shape, check_shape, local, missing, piece, pieces,
+    run_units, samples,
+};
+use crate::net::{NetError, Role, Stats};
+use crate::plan::{Family, Kernel, Plan, PlanError, PlanInfo};
+use crate::proto::poly::{self, PowerTuples};
+use crate::proto::{Party, ProtoError, share};
+use crate::ring;
+
+/// What a job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// Instruction `k`.
+    Instr(usize),
+    /// The preprocessing of instruction `k` (a polynomial's mask powers).
+    Pre(usize),
+}
+
+impl Work {
+    pub fn instr(self) -> usize {
+        match self {
+            Work::Instr(k) | Work::Pre(k) => k,
+        }
+    }
+}
+
+/// A run's jobs: instructions first (job k is instruction k), then the preprocessing jobs.
+#[derive(Clone, Debug)]
+pub struct Jobs {
+    pub work: Vec<Work>,
+    pub deps: Vec<Vec<usize>>,
+    /// The unit ranges each job runs as, one task each (none: a local job).
+    pub pieces: Vec<Vec<Range<usize>>>,
+    /// Each instruction's preprocessing job.
+    pub pre: Vec<Option<usize>>,
+}
+
+impl Jobs {
+    /// The jobs of a run of this shape.
+    pub fn of(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Jobs, ExecError> {
+        check_shape(plan, shape)?;
+        let n = plan.instrs.len();
+        let mut producer = vec![None; plan.tensors.len()];
+        for (k, ins) in plan.instrs.iter().enumerate() {
+            producer[ins.out] = Some(k);
+        }
+        let mut jobs = Jobs {
+            work: (0..n).map(Work::Instr).collect(),
+            deps: Vec::with_capacity(n),
+            pieces: Vec::with_capacity(n),
+            pre: vec![None; n],
+        };
+        for (k, ins) in plan.instrs.iter().enumerate() {
+            let mut d: Vec<usize> = ins.args.iter().filter_map(|&a| producer[a]).collect();
+            d.sort_unstable();
+            d.dedup();
+            jobs.deps.push(d);
+            let units = run_units(plan, info, k, shape.batch);
+            let info = &info.instrs[k];
+            jobs.pieces.push(match &info.kernel {
+                _ if info.op.family == Family::Local => Vec::new(),
+                Kernel::Share { .. } | Kernel::Reveal { .. } | Kernel::Poly { .. } => {
+                    std::iter::once(0..units).collect()
+                }
+                _ => pieces(&info.op, units, shape.threads),
+            });
+        }
+        for k in 0..n {
+            if let Kernel::Poly { .. } = info.instrs[k].kernel {
+                let j = jobs.work.len();
+                jobs.work.push(Work::Pre(k));
+                jobs.deps.push(Vec::new());
+                jobs.pieces
+                    .push(std::iter::once(0..run_units(plan, info, k, shape.batch)).collect());
+                jobs.deps[k].push(j);
+                jobs.pre[k] = Some(j);
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// The flights of every job's pieces, for [`latency::simulate`].
+    pub fn flows(&self, plan: &Plan, info: &PlanInfo) -> Result<Vec<Job>, ExecError> {
+        self.work
+            .iter()
+            .zip(&self.deps)
+            .zip(&self.pieces)
+            .map(|((w, deps), pieces)| {
+                let k = w.instr();
+                let kernel = &info.instrs[k].kernel;
+                let flows = pieces
+                    .iter()
+                    .map(|r| match w {
+                        Work::Pre(_) => Ok(kernel.pre_flow(r.len())),
+                        Work::Instr(_) => kernel.flow(r.len()).map_err(|why| PlanError::Instr {
+                            instr: k,
+                            op: plan.instrs[k].op.name(),
+                            why,
+                        }),
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(Job {
+                    deps: deps.clone(),
+                    pieces: flows,
+                })
+            })
+            .collect()
+    }
+
+    /// The schedule a run of these jobs follows.
+    pub fn simulate(&self, plan: &Plan, info: &PlanInfo) -> Result<Schedule, ExecError> {
+        latency::simulate(&self.flows(plan, info)?).map_err(ExecError::Schedule)
+    }
+
+    fn tasks(&self) -> usize {
+        self.pieces.iter().map(Vec::len).sum()
+    }
+}
+
+/// What a task hands back.
+enum Output {
+    /// This piece's output shares (`None`: this party receives nothing, e.g. the server at a
+    /// reveal).
+    Values(Option<Vec<u64>>),
+    Tuples(PowerTuples),
+}
+
+/// A task's report when its thread ends.
+struct Done {
+    task: usize,
+    result: Result<Output, ProtoError>,
+    stats: Stats,
+}
+
+/// One party's side of a run, as [`super::execute`] hands it over.
+pub struct Run<'a> {
+    pub plan: &'a Plan,
+    pub info: &'a PlanInfo,
+    pub batch: usize,
+    pub role: Role,
+    pub vals: Vec<Option<Arc<Vec<u64>>>>,
+}
+
+/// What a run measured, per job and in total.
+pub struct Measure {
+    /// Per job: bytes and this party's flights, summed over its pieces; `rounds` holds the
+    /// largest piece's flights.
+    pub jobs: Vec<Measured>,
+    /// Per task: this party's flights (to pair with the peer's).
+    pub task_flights: Vec<u64>,
+    /// Per job: the turn at which this party finished it.
+    pub finish: Vec<u64>,
+    /// Framing bytes sent and received, flights sent.
+    pub framing: Stats,
+}
+
+/// Runs every job to its end, taking turns with the peer over `parties` (the first carries the
+/// flights' headers; a split job's piece i travels on connection i mod the connection count).
+pub fn drive(
+    parties: &mut [Party],
+    run: &mut Run<'_>,
+    jobs: &Jobs,
+    progress: &mut dyn FnMut(usize, usize, u64),
+) -> Result<Measure, ExecError> {
+    let ntasks = jobs.tasks();
+    let mux = Arc::new(Mux::new(ntasks));
+    let mut owner = Vec::with_capacity(ntasks);
+    let mut lane = Vec::with_capacity(ntasks);
+    let mut first = Vec::with_capacity(jobs.work.len());
+    for (j, ps) in jobs.pieces.iter().enumerate() {
+        first.push(owner.len());
+        for i in 0..ps.len() {
+            owner.push(j);
+            lane.push(i % parties.len());
+        }
+    }
+    // Every task's party, forked in task order before anything runs.
+    let mut forks: Vec<Option<Party>> = Vec::with_capacity(ntasks);
+    for (t, &j) in owner.iter().enumerate() {
+        let p = parties[0]
+            .fork(Box::new(TaskWire::new(mux.clone(), t)))
+            .map_err(|source| at(run.plan, jobs.work[j].instr(), source))?;
+        forks.push(Some(p));
+    }
+    let (tx, rx) = mpsc::channel::<Done>();
+    let plan = run.plan;
+    let n_instrs = plan.instrs.len();
+    let mut st = State {
+        run,
+        jobs,
+        first,
+        owner: &owner,
+        waiting: jobs.deps.iter().map(Vec::len).collect(),
+        dependents: dependents(&jobs.deps),
+        left: jobs.pieces.iter().map(Vec::len).collect(),
+        outputs: jobs.pieces.iter().map(|p| vec![None; p.len()]).collect(),
+        tuples: (0..jobs.work.len()).map(|_| None).collect(),
+        readers: readers(plan),
+        ready: (0..jobs.work.len())
+            .filter(|&j| jobs.deps[j].is_empty())
+            .collect(),
+        ended: vec![false; jobs.work.len()],
+        done: 0,
+        instrs_done: 0,
+        measure: Measure {
+            jobs: vec![Measured::default(); jobs.work.len()],
+            task_flights: vec![0; ntasks],
+            finish: vec![0; jobs.work.len()],
+            framing: Stats::default(),
+        },
+        forks,
+    };
+    std::thread::scope(|scope| {
+        // However the loop ends, parked tasks wake (with an error if the run did not finish)
+        // before the scope joins them.
+        let _stop = StopOnDrop(&mux);
+        let role = st.run.role;
+        let mut my_turn = role == Role::Client;
+        let (mut me_done, mut peer_done, mut peer_empty) = (false, false, false);
+        let mut turn = 0u64;
+        let mut inbuf = Vec::new();
+        loop {
+            if my_turn {
+                let before = st.done;
+                st.settle(turn, &mux, &rx, &tx, scope)?;
+                let segs = mux.take_flight();
+                let done = st.done == jobs.work.len();
+                let stalled = !done && segs.is_empty() && st.done == before && peer_empty;
+                if (!done && peer_done) || stalled {
+                    return Err(ExecError::Schedule(format!(
+                        "at turn {turn} this party's jobs wait on flights its peer will not \
+                         send (the parties' plans or protocols are out of step)"
+                    )));
+                }
+                send_flight(parties, &lane, &segs, done, &mut st.measure.framing)
+                    .map_err(|source| st.flight_error(turn, source))?;
+                me_done = done;
+                let s = super::sum_stats(parties);
+                progress(st.instrs_done, n_instrs, s.bytes_sent + s.bytes_received);
+            } else {
+                let (n, done) =
+                    recv_flight(parties, &lane, &mux, &mut inbuf, &mut st.measure.framing)
+                        .map_err(|source| st.flight_error(turn, source))?;
+                peer_done = done;
+                peer_empty = n == 0;
+            }
+            if me_done && peer_done {
+                return Ok(());
+            }
+            my_turn = !my_turn;
+            turn += 1;
+        }
+    })?;
+    Ok(st.measure)
+}
+
+/// Fails the mux when dropped: parked tasks wake and end.
+struct StopOnDrop<'m>(&'m Mux);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.fail();
+    }
+}
+
+/// Calls [`Mux::finished`] when the task's thread ends, however it ends.
+struct FinishOnDrop(Arc<Mux>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        self.0.finished();
+    }
+}
+
+fn at(plan: &Plan, k: usize, source: ProtoError) -> ExecError {
+    ExecError::Instr {
+        instr: k,
+        op: plan.instrs[k].op.name(),
+        source,
+    }
+}
+
+fn dependents(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new(); deps.len()];
+    for (j, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            out[d].push(j);
+        }
+    }
+    out
+}
+
+/// How many instructions read each tensor (each reading instruction once).
+fn readers(plan: &Plan) -> Vec<usize> {
+    let mut n = vec![0; plan.tensors.len()];
+    for ins in &plan.instrs {
+        let mut args = ins.args.clone();
+        args.sort_unstable();
+        args.dedup();
+        for a in args {
+            n[a] += 1;
+        }
+    }
+    n
+}
+
+struct State<'r, 'a, 'j> {
+    run: &'r mut Run<'a>,
+    jobs: &'j Jobs,
+    /// Each job's first task.
+    first: Vec<usize>,
+    owner: &'j [usize],
+    waiting: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    /// Pieces each job still runs.
+    left: Vec<usize>,
+    outputs: Vec<Vec<Option<Option<Vec<u64>>>>>,
+    tuples: Vec<Option<PowerTuples>>,
+    /// Instructions yet to start that read each tensor (dropped at zero).
+    readers: Vec<usize>,
+    ready: Vec<usize>,
+    /// Jobs this party has finished.
+    ended: Vec<bool>,
+    done: usize,
+    instrs_done: usize,
+    measure: Measure,
+    forks: Vec<Option<Party>>,
+}
+
+impl<'r, 'a, 'j> State<'r, 'a, 'j> {
+    /// A flight failed: named by the first instruction this party has not finished.
+    fn flight_error(&self, turn: u64, source: NetError) -> ExecError {
+        let plan = self.run.plan;
+        let instr = (0..plan.instrs.len())
+            .find(|&k| !self.ended[k])
+            .unwrap_or(plan.instrs.len().saturating_sub(1));
+        ExecError::Flight {
+            turn,
+            instr,
+            op: plan.instrs.get(instr).map_or("end", |i| i.op.name()),
+            source,
+        }
+    }
+
+    /// Runs every task as far as it goes without the peer: starts what is ready, collects
+    /// what ended, until nothing moves.
+    fn settle<'s>(
+        &mut self,
+        turn: u64,
+        mux: &Arc<Mux>,
+        rx: &mpsc::Receiver<Done>,
+        tx: &mpsc::Sender<Done>,
+        scope: &'s std::thread::Scope<'s, '_>,
+    ) -> Result<(), ExecError>
+    where
+        'a: 's,
+    {
+        loop {
+            while let Some(j) = self.ready.pop() {
+                self.start(j, turn, mux, tx, scope)?;
+            }
+            mux.quiesce();
+            let mut any = false;
+            while let Ok(d) = rx.try_recv() {
+                any = true;
+                self.ended(d, turn, mux)?;
+            }
+            if !any && self.ready.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Job `j` ended on this party at `turn`.
+    fn end_job(&mut self, j: usize, turn: u64) {
+        self.measure.finish[j] = turn;
+        self.ended[j] = true;
+        self.done += 1;
+        if let Work::Instr(_) = self.jobs.work[j] {
+            self.instrs_done += 1;
+        }
+        for i in 0..self.dependents[j].len() {
+            let d = self.dependents[j][i];
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 {
+                self.ready.push(d);
+            }
+        }
+    }
+
+    fn start<'s>(
+        &mut self,
+        j: usize,
+        turn: u64,
+        mux: &Arc<Mux>,
+        tx: &mpsc::Sender<Done>,
+        scope: &'s std::thread::Scope<'s, '_>,
+    ) -> Result<(), ExecError>
+    where
+        'a: 's,
+    {
+        let work = self.jobs.work[j];
+        let k = work.instr();
+        let (plan, info): (&'a Plan, &'a PlanInfo) = (self.run.plan, self.run.info);
+        if self.jobs.pieces[j].is_empty() {
+            let run = &*self.run;
+            let out = local(plan, info, k, run.role, &run.vals, run.batch)?;
+            self.run.vals[plan.instrs[k].out] = out.map(Arc::new);
+            self.release_operands(k);
+            self.end_job(j, turn);
+            return Ok(());
+        }
+        let ops = self.operands(j).map_err(|e| at(plan, k, e))?;
+        if let Work::Instr(_) = work {
+            self.release_operands(k);
+        }
+        for (i, r) in self.jobs.pieces[j].clone().into_iter().enumerate() {
+            let task = self.first[j] + i;
+            let mut party = self.forks[task]
+                .take()
+                .ok_or_else(|| at(plan, k, ProtoError::Invariant("a task ran twice".into())))?;
+            let ops = ops.clone();
+            let tx = tx.clone();
+            let guard = FinishOnDrop(mux.clone());
+            mux.started();
+            let spawned = std::thread::Builder::new()
+                .name(format!("sir-task-{task}"))
+                .spawn_scoped(scope, move || {
+                    let _guard = guard;
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        let out = body(&mut party, plan, info, k, work, &ops, r)?;
+                        // Its last message ends its last flight (counted, as on a channel).
+                        party.io.end_flight()?;
+                        Ok(out)
+                    }))
+                    .unwrap_or_else(|_| Err(ProtoError::Invariant("a task panicked".into())));
+                    // The driver is gone only if the run already failed.
+                    let _ = tx.send(Done {
+                        task,
+                        result,
+                        stats: party.io.stats(),
+                    });
+                });
+            if let Err(e) = spawned {
+                return Err(at(
+                    plan,
+                    k,
+                    ProtoError::Invariant(format!("cannot start a task thread: {e}")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Instruction `k` took its operands: tensors no instruction will read any more go.
+    fn release_operands(&mut self, k: usize) {
+        let mut args = self.run.plan.instrs[k].args.clone();
+        args.sort_unstable();
+        args.dedup();
+        for a in args {
+            self.readers[a] -= 1;
+            let is_output = self.run.plan.outputs.iter().any(|o| o.tensor == a);
+            if self.readers[a] == 0 && !is_output {
+                self.run.vals[a] = None;
+            }
+        }
+    }
+
+    /// Job `j`'s operands on this party.
+    fn operands(&mut self, j: usize) -> Result<Operands, ProtoError> {
+        let run = &*self.run;
+        let k = self.jobs.work[j].instr();
+        let ins = &run.plan.instrs[k];
+        let kernel = &run.info.instrs[k].kernel;
+        let get = |a: usize| -> Result<Arc<Vec<u64>>, ProtoError> {
+            run.vals[a]
+                .clone()
+                .ok_or_else(|| ProtoError::Invariant(missing(run.plan, k).to_string()))
+        };
+        let s = samples(run.info, ins.out, run.batch);
+        let widen = |a: usize| -> Result<Arc<Vec<u64>>, ProtoError> {
+            let v = get(a)?;
+            Ok(if run.info.per_sample[a] || s == 1 {
+                v
+            } else {
+                Arc::new(v.repeat(s))
+            })
+        };
+        let empty = || Arc::new(Vec::new());
+        if let Work::Pre(_) = self.jobs.work[j] {
+            return Ok(Operands::default());
+        }
+        let mut ops = Operands {
+            n: run.plan.tensors[ins.out].numel() * s,
+            ..Operands::default()
+        };
+        match kernel {
+            Kernel::Share { owner, .. } => {
+                ops.x = (run.role == *owner).then(|| get(ins.args[0])).transpose()?;
+            }
+            Kernel::Reveal { .. } => ops.x = Some(get(ins.args[0])?),
+            Kernel::Poly { .. } => {
+                ops.x = Some(widen(ins.args[0])?);
+                let pre = self.jobs.pre[k].and_then(|p| self.tuples[p].take());
+                ops.tuples = Some(Arc::new(std::sync::Mutex::new(pre)));
+            }
+            Kernel::Mult(_) => {
+                ops.x = Some(widen(ins.args[0])?);
+                ops.y = widen(ins.args[1])?;
+            }
+            Kernel::MatMul { .. } if run.role == Role::Server => {
+                ops.x = Some(widen(ins.args[0])?);
+                ops.y = get(ins.args[1])?;
+            }
+            _ => {
+                ops.x = Some(widen(ins.args[0])?);
+                ops.y = empty();
+            }
+        }
+        Ok(ops)
+    }
+
+    /// A task's report: its piece's output is kept; the job ends with its last piece.
+    fn ended(&mut self, d: Done, turn: u64, mux: &Mux) -> Result<(), ExecError> {
+        let j = self.owner[d.task];
+        let work = self.jobs.work[j];
+        let k = work.instr();
+        let plan = self.run.plan;
+        let out = d.result.map_err(|e| at(plan, k, e))?;
+        if mux.unread(d.task) > 0 {
+            return Err(at(
+                plan,
+                k,
+                ProtoError::Invariant("the protocol ended with the peer's bytes unread".into()),
+            ));
+        }
+        let m = &mut self.measure.jobs[j];
+        m.bytes_sent += d.stats.bytes_sent;
+        m.bytes_received += d.stats.bytes_received;
+        self.measure.task_flights[d.task] = d.stats.flushes;
+        let i = d.task - self.first[j];
+        match out {
+            Output::Values(v) => self.outputs[j][i] = Some(v),
+            Output::Tuples(t) => self.tuples[j] = Some(t),
+        }
+        self.left[j] -= 1;
+        if self.left[j] > 0 {
+            return Ok(());
+        }
+        if let Work::Instr(_) = work {
+            let parts = std::mem::take(&mut self.outputs[j]);
+            let mut all: Option<Vec<u64>> = None;
+            for p in parts.into_iter().flatten().flatten() {
+                all.get_or_insert_with(Vec::new).extend(p);
+            }
+            self.run.vals[plan.instrs[k].out] = all.map(Arc::new);
+        }
+        self.end_job(j, turn);
+        Ok(())
+    }
+}
+
+/// What a job's tasks read: shared, since a split job's pieces read slices of the same values.
+#[derive(Clone, Default)]
+struct Operands {
+    x: Option<Arc<Vec<u64>>>,
+    y: Arc<Vec<u64>>,
+    tuples: Option<Arc<std::sync::Mutex<Option<PowerTuples>>>>,
+    /// Elements of the output (all samples).
+    n: usize,
+}
+
+/// One task: piece `r` of job `work` on its own party.
+fn body(
+    p: &mut Party,
+    plan: &Plan,
+    info: &PlanInfo,
+    k: usize,
+    work: Work,
+    ops: &Operands,
+    r: Range<usize>,
+) -> Result<Output, ProtoError> {
+    let ins = &info.instrs[k];
+    let kernel = &ins.kernel;
+    if let Work::Pre(_) = work {
+        let Kernel::Poly { coeffs, bits } = kernel else {
+            return Err(ProtoError::Invariant(
+                "a preprocessing job of a non-polynomial".into(),
+            ));
+        };
+        let t = poly::preprocess(p, r.len(), coeffs.len().saturating_sub(1), *bits)?;
+        return Ok(Output::Tuples(t));
+    }
+    let x = ops.x.as_deref().map(Vec::as_slice);
+    Ok(Output::Values(match kernel {
+        Kernel::Share { owner, bits } => Some(share::input(p, *owner, x, ops.n, *bits)?),
+        Kernel::Reveal { bits } => share::reveal(p, Role::Client, x.unwrap_or(&[]), *bits)?,
+        Kernel::Poly { coeffs, bits } => {
+            let c: Vec<u64> = coeffs
+                .iter()
+                .map(|&c| ring::reduce(c as u64, *bits))
+                .collect();
+            let t = ops
+                .tuples
+                .as_ref()
+                .and_then(|m| m.lock().ok().and_then(|mut g| g.take()))
+                .ok_or_else(|| {
+                    ProtoError::Invariant("the polynomial's preprocessing is missing".into())
+                })?;
+            Some(poly::online(p, x.unwrap_or(&[]), &c, t, *bits)?)
+        }
+        _ => {
+            let ul = ins.unit_len;
+            let xs = x.unwrap_or(&[]);
+            let xs = xs
+                .get(r.start * ul..r.end * ul)
+                .ok_or_else(|| ProtoError::Invariant(missing(plan, k).to_string()))?;
+            let ys = match kernel {
+                Kernel::Mult(_) => ops
+                    .y
+                    .get(r.clone())
+                    .ok_or_else(|| ProtoError::Invariant(missing(plan, k).to_string()))?,
+                _ => &ops.y[..],
+            };
+            Some(piece(p, kernel, xs, ys, r.len())?)
+        }
+    }))
+}
+
+/// Writes one flight: the header on the first connection, each segment on its task's.
+fn send_flight(
+    parties: &mut [Party],
+    lane: &[usize],
+    segs: &[Segment],
+    done: bool,
+    framing: &mut Stats,
+) -> Result<(), NetError> {
+    let header = encode_header(segs, done)?;
+    parties[0].io.send(&header)?;
+    for (t, bytes) in segs {
+        parties[lane[*t as usize]].io.send(bytes)?;
+    }
+    for p in parties.iter_mut() {
+        p.io.end_flight()?;
+    }
+    framing.bytes_sent += header.len() as u64;
+    framing.flushes += 1;
+    Ok(())
+}
+
+/// Reads the peer's flight and hands every segment to its task: (segments, peer done).
+fn recv_flight(
+    parties: &mut [Party],
+    lane: &[usize],
+    mux: &Mux,
+    buf: &mut Vec<u8>,
+    framing: &mut Stats,
+) -> Result<(usize, bool), NetError> {
+    let bad = |what: String| NetError::Io(std::io::Error::other(what));
+    let mut w = [0u8; 4];
+    parties[0].io.recv(&mut w)?;
+    let w = u32::from_le_bytes(w);
+    let (n, done) = ((w >> 1) as usize, w & 1 == 1);
+    if n > lane.len() {
+        return Err(bad(format!(
+            "the peer's flight names {n} segments; this run has {} tasks",
+            lane.len()
+        )));
+    }
+    let mut head = vec![0u8; n * SEGMENT_BYTES as usize];
+    parties[0].io.recv(&mut head)?;
+    framing.bytes_received += HEADER_BYTES + head.len() as u64;
+    for s in head.chunks_exact(8) {
+        let task = u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize;
+        let len = u32::from_le_bytes([s[4], s[5], s[6], s[7]]) as u64;
+        if task >= lane.len() || len > MAX_INSTR_BYTES {
+            return Err(bad(format!(
+                "the peer's flight has a segment of {len} bytes for task {task} of {}",
+                lane.len()
+            )));
+        }
+        buf.resize(len as usize, 0);
+        parties[lane[task]].io.recv(buf)?;
+        mux.deliver(task, buf);
+    }
+    Ok((n, done))
+}
