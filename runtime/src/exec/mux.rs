@@ -15,7 +15,7 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::net::{Flight, NetError, Stats, Wire};
+use crate::net::{NetError, Stats, Wire};
 
 /// Bytes of a flight's header: its segment count and whether the sender has finished.
 pub const HEADER_BYTES: u64 = 4;
@@ -271,9 +271,5 @@ impl Wire for TaskWire {
 
     fn exchanges(&self) -> u64 {
         self.joint
-    }
-
-    fn flights(&self) -> &[Flight] {
-        &[]
     }
 }

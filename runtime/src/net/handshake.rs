@@ -5,9 +5,10 @@ use std::fmt;
 
 /// First bytes on every connection.
 pub const MAGIC: [u8; 8] = *b"SIR-2PC\0";
-/// Version of the wire protocol; bumped on any incompatible change (2: the closing exchange
-/// carries both parties' flight logs).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version of the wire protocol; bumped on any incompatible change (3: runs travel in framed
+/// flights shared by all running protocols, the closing exchange carries flights per task and
+/// turns per job).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Size of an encoded [`Hello`]: magic, version, role, plan hash, connection index.
 pub const HANDSHAKE_BYTES: usize = 8 + 4 + 1 + 32 + 4;
 

@@ -105,16 +105,6 @@ impl std::ops::Sub for Stats {
     }
 }
 
-/// One flight this side sent: the bytes sent on the connection up to and including it, and
-/// the bytes it had received from the peer when it left. Two parties' logs of one connection
-/// give the run's causal order, hence its latency on the critical path
-/// ([`crate::exec`] measures it so).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Flight {
-    pub sent: u64,
-    pub received: u64,
-}
-
 /// How a channel is set up.
 #[derive(Clone, Copy, Debug)]
 pub struct ChannelOptions {
@@ -152,8 +142,6 @@ pub struct Channel {
     direct: usize,
     /// Flushes by [`Channel::flush_joint`] (kept out of `stats.flushes`).
     joint: u64,
-    /// Every flight this side sent (explicit, joint or implied flushes that pushed bytes).
-    flights: Vec<Flight>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -182,7 +170,6 @@ impl Channel {
             unflushed: false,
             direct: size / 4,
             joint: 0,
-            flights: Vec::new(),
         })
     }
 
@@ -285,11 +272,6 @@ impl Channel {
         self.joint
     }
 
-    /// Every flight this side has sent on this connection, in order.
-    pub fn flights(&self) -> &[Flight] {
-        &self.flights
-    }
-
     /// Writes the queued bytes and flushes the transport; whether anything was pushed.
     fn push(&mut self) -> Result<bool, NetError> {
         if !self.unflushed {
@@ -299,10 +281,6 @@ impl Channel {
         self.stream.flush().map_err(|e| self.map_io(e, 0))?;
         self.unflushed = false;
         self.flushed_since_recv = true;
-        self.flights.push(Flight {
-            sent: self.stats.bytes_sent,
-            received: self.stats.bytes_received,
-        });
         Ok(true)
     }
 

@@ -1,7 +1,8 @@
 //! The one way protocol code talks to the peer. Every protocol family, the math engine and the
 //! OT engine send, receive and end their flights through [`Wire`] and nothing else, so how
-//! messages travel (today: straight onto a blocking [`super::Channel`]; later: flights shared
-//! by independent protocol steps) changes in one place, not in every protocol.
+//! messages travel (straight onto a blocking [`super::Channel`], or, in a run, into a task's
+//! share of the flights the executor sends for all running protocols) changes in one place,
+//! not in every protocol.
 //!
 //! A *flight* is what one party sends before it waits on its peer. A protocol ends each of its
 //! flights explicitly with [`Wire::end_flight`], or, when both parties send in the same
@@ -10,7 +11,7 @@
 //! ended ride along with the next flight of this party (the "merged" message of a protocol's
 //! cost).
 
-use super::{Channel, Flight, NetError, Stats};
+use super::{Channel, NetError, Stats};
 
 /// A protocol's connection to the peer: messages out, messages in, explicit ends of flights,
 /// and the counters the exact cost model is checked against.
@@ -28,8 +29,6 @@ pub trait Wire: Send {
     fn stats(&self) -> Stats;
     /// Exchanges this side ended ([`Wire::end_exchange`]; not in [`Stats::flushes`]).
     fn exchanges(&self) -> u64;
-    /// Every flight this side has sent, in order (for measuring the run's latency).
-    fn flights(&self) -> &[Flight];
 }
 
 impl Wire for Channel {
@@ -55,9 +54,5 @@ impl Wire for Channel {
 
     fn exchanges(&self) -> u64 {
         self.joint_flushes()
-    }
-
-    fn flights(&self) -> &[Flight] {
-        Channel::flights(self)
     }
 }

@@ -219,7 +219,7 @@ impl From<Role> for Sender {
 }
 
 /// A call's flights in order, by sender: what its latency on a run's critical path depends on
-/// ([`Clock`]). Calls in sequence concatenate.
+/// (`exec::latency` steps a run's flows). Calls in sequence concatenate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Flow {
     pub flights: Vec<Sender>,
@@ -232,7 +232,7 @@ impl Flow {
 
     /// `flights` flights, each answering the previous, the first sent by `first`. Every
     /// two-party protocol of this crate has this shape, opened by the client (the receiver of
-    /// its first OT extension); the executor's tests hold it to the measured latency.
+    /// its first OT extension); the executor's tests hold it to the measured turns.
     pub fn alternating(first: Role, flights: u64) -> Flow {
         let mut who = first;
         Flow {
@@ -257,43 +257,6 @@ impl Flow {
     pub fn then(mut self, next: &Flow) -> Flow {
         self.flights.extend_from_slice(&next.flights);
         self
-    }
-}
-
-/// Where each party stands on a run's critical path, in latency units (one-way delays): a
-/// flight leaves when its sender is ready and arrives one unit later; its receiver reads it
-/// before its own next flight. So a flight that follows the same party's previous one costs
-/// nothing, an answer one unit, and an exchange makes each party wait for the other's part.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Clock {
-    pub server: u64,
-    pub client: u64,
-    /// When the latest flight so far arrives: the path's length.
-    pub end: u64,
-}
-
-impl Clock {
-    /// The clock after `flow`.
-    pub fn run(&mut self, flow: &Flow) {
-        for s in &flow.flights {
-            let (at_s, at_c) = (self.server + 1, self.client + 1);
-            match s {
-                Sender::Nobody => {}
-                Sender::Server => {
-                    self.client = self.client.max(at_s);
-                    self.end = self.end.max(at_s);
-                }
-                Sender::Client => {
-                    self.server = self.server.max(at_c);
-                    self.end = self.end.max(at_c);
-                }
-                Sender::Both => {
-                    self.server = self.server.max(at_c);
-                    self.client = self.client.max(at_s);
-                    self.end = self.end.max(at_s).max(at_c);
-                }
-            }
-        }
     }
 }
 

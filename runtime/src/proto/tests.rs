@@ -370,35 +370,3 @@ fn block_relu_matches_fixed_and_cost() {
     });
     assert!(matches!(run, Err(ProtoError::Argument(_))));
 }
-
-/// The latency clock: an answer costs one unit, a second flight of the same sender none, and an
-/// exchange waits for the later of the two parts.
-#[test]
-fn the_latency_clock_prices_answers_repeats_and_exchanges() {
-    use super::{Clock, Flow};
-    use crate::net::Role;
-    let mut c = Clock::default();
-    c.run(&Flow::alternating(Role::Client, 3));
-    assert_eq!((c.server, c.client, c.end), (3, 2, 3));
-    // The client sends again without waiting: no unit; the server answers: one.
-    c.run(&Flow::alternating(Role::Client, 1));
-    assert_eq!(c.end, 3);
-    c.run(&Flow::alternating(Role::Server, 1));
-    assert_eq!(c.end, 4);
-    // An exchange after the server's flight: the client's part leaves at 4, the server's at 3,
-    // so the server waits for the client's (5) and the path ends at 5.
-    let mut e = c;
-    e.run(&Flow::exchanges(1));
-    assert_eq!((e.server, e.client, e.end), (5, 4, 5));
-    // Then a server flight costs one more, a client flight too.
-    let mut s = e;
-    s.run(&Flow::alternating(Role::Server, 1));
-    assert_eq!(s.end, 6);
-    assert_eq!(
-        Flow::alternating(Role::Client, 2)
-            .then(&Flow::exchanges(1))
-            .flights
-            .len(),
-        3
-    );
-}
