@@ -52,7 +52,10 @@ struct State {
 #[derive(Default)]
 pub struct Mux {
     state: Mutex<State>,
+    /// The driver waits here for tasks to park or end.
     changed: Condvar,
+    /// Parked tasks wait here for their bytes (apart, so a task parking wakes only the driver).
+    arrived: Condvar,
 }
 
 /// A segment of a flight: task, bytes.
@@ -67,6 +70,7 @@ impl Mux {
                 failed: false,
             }),
             changed: Condvar::new(),
+            arrived: Condvar::new(),
         }
     }
 
@@ -100,6 +104,7 @@ impl Mux {
     pub fn fail(&self) {
         self.lock().failed = true;
         self.changed.notify_all();
+        self.arrived.notify_all();
     }
 
     /// Takes every non-empty outbox, in task order.
@@ -129,7 +134,7 @@ impl Mux {
         if slot.wants.is_some_and(|w| slot.unread() >= w) {
             slot.wants = None;
             s.running += 1;
-            self.changed.notify_all();
+            self.arrived.notify_all();
         }
     }
 
@@ -244,7 +249,7 @@ impl Wire for TaskWire {
                 s.running -= 1;
                 mux.changed.notify_all();
             }
-            s = mux.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+            s = mux.arrived.wait(s).unwrap_or_else(|p| p.into_inner());
         }
         self.stats.messages_received += 1;
         self.stats.bytes_received += buf.len() as u64;
