@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::sync::mpsc;
 
 use super::latency::{self, Job, Schedule};
-use super::mux::{HEADER_BYTES, Mux, SEGMENT_BYTES, Segment, TaskWire, encode_header};
+use super::mux::{Mux, Stop, TaskWire, Wake};
+use super::pool::Pool;
 use super::{
-    ExecError, MAX_INSTR_BYTES, Measured, Shape, check_shape, local, missing, piece, pieces,
-    run_units, samples,
+    ExecError, Measured, Shape, check_shape, local, missing, piece, pieces, run_units, samples,
 };
-use crate::net::{NetError, Role, Stats};
+use crate::net::{NetError, Role, Stats, Wire};
 use crate::plan::{Family, Kernel, Plan, PlanError, PlanInfo};
 use crate::proto::poly::{self, PowerTuples};
 use crate::proto::{Party, ProtoError, share};
@@ -188,7 +188,7 @@ pub fn drive(
     progress: &mut dyn FnMut(usize, usize, u64),
 ) -> Result<Measure, ExecError> {
     let ntasks = jobs.tasks();
-    let mux = Arc::new(Mux::new(ntasks));
+    let role = run.role;
     let mut owner = Vec::with_capacity(ntasks);
     let mut lane = Vec::with_capacity(ntasks);
     let mut first = Vec::with_capacity(jobs.work.len());
@@ -199,6 +199,33 @@ pub fn drive(
             lane.push(i % parties.len());
         }
     }
+    // The connections belong to the turns while the run lasts.
+    let wires: Vec<Box<dyn Wire>> = parties
+        .iter_mut()
+        .map(|p| std::mem::replace(&mut p.io, Box::new(Lent)))
+        .collect();
+    let mux = Arc::new(Mux::new(role, wires, lane, jobs.work.len()));
+    let result = run_jobs(parties, run, jobs, &mux, &owner, first, progress);
+    let (wires, framing) = mux.take_io();
+    for (p, w) in parties.iter_mut().zip(wires) {
+        p.io = w;
+    }
+    let mut m = result?;
+    m.framing = framing;
+    Ok(m)
+}
+
+/// [`drive`] with the connections in the mux.
+fn run_jobs(
+    parties: &mut [Party],
+    run: &mut Run<'_>,
+    jobs: &Jobs,
+    mux: &Arc<Mux>,
+    owner: &[usize],
+    first: Vec<usize>,
+    progress: &mut dyn FnMut(usize, usize, u64),
+) -> Result<Measure, ExecError> {
+    let ntasks = owner.len();
     // Every task's party, forked in task order before anything runs.
     let mut forks: Vec<Option<Party>> = Vec::with_capacity(ntasks);
     for (t, &j) in owner.iter().enumerate() {
@@ -210,11 +237,12 @@ pub fn drive(
     let (tx, rx) = mpsc::channel::<Done>();
     let plan = run.plan;
     let n_instrs = plan.instrs.len();
+    let role = run.role;
     let mut st = State {
         run,
         jobs,
         first,
-        owner: &owner,
+        owner,
         waiting: jobs.deps.iter().map(Vec::len).collect(),
         dependents: dependents(&jobs.deps),
         left: jobs.pieces.iter().map(Vec::len).collect(),
@@ -238,45 +266,80 @@ pub fn drive(
     std::thread::scope(|scope| {
         // However the loop ends, parked tasks wake (with an error if the run did not finish)
         // before the scope joins them.
-        let _stop = StopOnDrop(&mux);
-        let role = st.run.role;
-        let mut my_turn = role == Role::Client;
-        let (mut me_done, mut peer_done, mut peer_empty) = (false, false, false);
-        let mut turn = 0u64;
-        let mut inbuf = Vec::new();
+        let _stop = StopOnDrop(mux);
+        let pool = Pool::new(scope);
+        let _close = CloseOnDrop(&pool);
+        // The server's first turn follows the client's first flight.
+        if role == Role::Server {
+            mux.driver_step();
+        }
         loop {
-            if my_turn {
-                let before = st.done;
-                st.settle(turn, &mux, &rx, &tx, scope)?;
-                let segs = mux.take_flight();
-                let done = st.done == jobs.work.len();
-                let stalled = !done && segs.is_empty() && st.done == before && peer_empty;
-                if (!done && peer_done) || stalled {
-                    return Err(ExecError::Schedule(format!(
-                        "at turn {turn} this party's jobs wait on flights its peer will not \
-                         send (the parties' plans or protocols are out of step)"
-                    )));
+            while let Some(j) = st.ready.pop() {
+                st.start(j, mux, &tx, &pool)?;
+            }
+            match mux.wait() {
+                Wake::Collect(k) => {
+                    let turn = mux.turn();
+                    for _ in 0..k {
+                        let d = rx.recv().map_err(|_| {
+                            at(
+                                plan,
+                                0,
+                                ProtoError::Invariant("a task's report is lost".into()),
+                            )
+                        })?;
+                        st.ended(d, turn, mux)?;
+                    }
                 }
-                send_flight(parties, &lane, &segs, done, &mut st.measure.framing)
-                    .map_err(|source| st.flight_error(turn, source))?;
-                me_done = done;
-                let s = super::sum_stats(parties);
-                progress(st.instrs_done, n_instrs, s.bytes_sent + s.bytes_received);
-            } else {
-                let (n, done) =
-                    recv_flight(parties, &lane, &mux, &mut inbuf, &mut st.measure.framing)
-                        .map_err(|source| st.flight_error(turn, source))?;
-                peer_done = done;
-                peer_empty = n == 0;
+                Wake::Step => mux.driver_step(),
+                Wake::Over => return Ok(()),
+                Wake::Failed(stop) => {
+                    return Err(match stop {
+                        Some(Stop::Net(turn, e)) => st.flight_error(turn, e),
+                        Some(Stop::Stalled(turn)) => ExecError::Schedule(format!(
+                            "at turn {turn} this party's jobs wait on flights its peer will \
+                             not send (the parties' plans or protocols are out of step)"
+                        )),
+                        None => ExecError::Schedule("the run stopped".into()),
+                    });
+                }
             }
-            if me_done && peer_done {
-                return Ok(());
+            if let Some(bytes) = mux.bytes() {
+                progress(st.instrs_done, n_instrs, bytes);
             }
-            my_turn = !my_turn;
-            turn += 1;
         }
     })?;
     Ok(st.measure)
+}
+
+/// A party's connection while the run's turns hold it: any use is a bug.
+struct Lent;
+
+impl Wire for Lent {
+    fn send(&mut self, _: &[u8]) -> Result<(), NetError> {
+        Err(lent())
+    }
+    fn recv(&mut self, _: &mut [u8]) -> Result<(), NetError> {
+        Err(lent())
+    }
+    fn end_flight(&mut self) -> Result<(), NetError> {
+        Err(lent())
+    }
+    fn end_exchange(&mut self) -> Result<(), NetError> {
+        Err(lent())
+    }
+    fn stats(&self) -> Stats {
+        Stats::default()
+    }
+    fn exchanges(&self) -> u64 {
+        0
+    }
+}
+
+fn lent() -> NetError {
+    NetError::Io(std::io::Error::other(
+        "the connection is lent to the run's flights",
+    ))
 }
 
 /// Fails the mux when dropped: parked tasks wake and end.
@@ -285,6 +348,15 @@ struct StopOnDrop<'m>(&'m Mux);
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.fail();
+    }
+}
+
+/// Closes the pool when dropped: its threads end.
+struct CloseOnDrop<'p, 's, 'e>(&'p Pool<'s, 'e>);
+
+impl Drop for CloseOnDrop<'_, '_, '_> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -334,7 +406,7 @@ struct State<'r, 'a, 'j> {
     jobs: &'j Jobs,
     /// Each job's first task.
     first: Vec<usize>,
-    owner: &'j [usize],
+    owner: &'r [usize],
     waiting: Vec<usize>,
     dependents: Vec<Vec<usize>>,
     /// Pieces each job still runs.
@@ -367,37 +439,9 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
         }
     }
 
-    /// Runs every task as far as it goes without the peer: starts what is ready, collects
-    /// what ended, until nothing moves.
-    fn settle<'s>(
-        &mut self,
-        turn: u64,
-        mux: &Arc<Mux>,
-        rx: &mpsc::Receiver<Done>,
-        tx: &mpsc::Sender<Done>,
-        scope: &'s std::thread::Scope<'s, '_>,
-    ) -> Result<(), ExecError>
-    where
-        'a: 's,
-    {
-        loop {
-            while let Some(j) = self.ready.pop() {
-                self.start(j, turn, mux, tx, scope)?;
-            }
-            mux.quiesce();
-            let mut any = false;
-            while let Ok(d) = rx.try_recv() {
-                any = true;
-                self.ended(d, turn, mux)?;
-            }
-            if !any && self.ready.is_empty() {
-                return Ok(());
-            }
-        }
-    }
-
     /// Job `j` ended on this party at `turn`.
-    fn end_job(&mut self, j: usize, turn: u64) {
+    fn end_job(&mut self, j: usize, turn: u64, mux: &Mux) {
+        mux.job_ended();
         self.measure.finish[j] = turn;
         self.ended[j] = true;
         self.done += 1;
@@ -416,10 +460,9 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
     fn start<'s>(
         &mut self,
         j: usize,
-        turn: u64,
         mux: &Arc<Mux>,
         tx: &mpsc::Sender<Done>,
-        scope: &'s std::thread::Scope<'s, '_>,
+        pool: &Pool<'s, '_>,
     ) -> Result<(), ExecError>
     where
         'a: 's,
@@ -432,7 +475,7 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
             let out = local(plan, info, k, run.role, &run.vals, run.batch)?;
             self.run.vals[plan.instrs[k].out] = out.map(Arc::new);
             self.release_operands(k);
-            self.end_job(j, turn);
+            self.end_job(j, mux.turn(), mux);
             return Ok(());
         }
         let ops = self.operands(j).map_err(|e| at(plan, k, e))?;
@@ -448,24 +491,22 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
             let tx = tx.clone();
             let guard = FinishOnDrop(mux.clone());
             mux.started();
-            let spawned = std::thread::Builder::new()
-                .name(format!("sir-task-{task}"))
-                .spawn_scoped(scope, move || {
-                    let _guard = guard;
-                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        let out = body(&mut party, plan, info, k, work, &ops, r)?;
-                        // Its last message ends its last flight (counted, as on a channel).
-                        party.io.end_flight()?;
-                        Ok(out)
-                    }))
-                    .unwrap_or_else(|_| Err(ProtoError::Invariant("a task panicked".into())));
-                    // The driver is gone only if the run already failed.
-                    let _ = tx.send(Done {
-                        task,
-                        result,
-                        stats: party.io.stats(),
-                    });
+            let spawned = pool.submit(move || {
+                let _guard = guard;
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    let out = body(&mut party, plan, info, k, work, &ops, r)?;
+                    // Its last message ends its last flight (counted, as on a channel).
+                    party.io.end_flight()?;
+                    Ok(out)
+                }))
+                .unwrap_or_else(|_| Err(ProtoError::Invariant("a task panicked".into())));
+                // The driver is gone only if the run already failed.
+                let _ = tx.send(Done {
+                    task,
+                    result,
+                    stats: party.io.stats(),
                 });
+            });
             if let Err(e) = spawned {
                 return Err(at(
                     plan,
@@ -580,7 +621,7 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
             }
             self.run.vals[plan.instrs[k].out] = all.map(Arc::new);
         }
-        self.end_job(j, turn);
+        self.end_job(j, turn, mux);
         Ok(())
     }
 }
@@ -650,63 +691,4 @@ fn body(
             Some(piece(p, kernel, xs, ys, r.len())?)
         }
     }))
-}
-
-/// Writes one flight: the header on the first connection, each segment on its task's.
-fn send_flight(
-    parties: &mut [Party],
-    lane: &[usize],
-    segs: &[Segment],
-    done: bool,
-    framing: &mut Stats,
-) -> Result<(), NetError> {
-    let header = encode_header(segs, done)?;
-    parties[0].io.send(&header)?;
-    for (t, bytes) in segs {
-        parties[lane[*t as usize]].io.send(bytes)?;
-    }
-    for p in parties.iter_mut() {
-        p.io.end_flight()?;
-    }
-    framing.bytes_sent += header.len() as u64;
-    framing.flushes += 1;
-    Ok(())
-}
-
-/// Reads the peer's flight and hands every segment to its task: (segments, peer done).
-fn recv_flight(
-    parties: &mut [Party],
-    lane: &[usize],
-    mux: &Mux,
-    buf: &mut Vec<u8>,
-    framing: &mut Stats,
-) -> Result<(usize, bool), NetError> {
-    let bad = |what: String| NetError::Io(std::io::Error::other(what));
-    let mut w = [0u8; 4];
-    parties[0].io.recv(&mut w)?;
-    let w = u32::from_le_bytes(w);
-    let (n, done) = ((w >> 1) as usize, w & 1 == 1);
-    if n > lane.len() {
-        return Err(bad(format!(
-            "the peer's flight names {n} segments; this run has {} tasks",
-            lane.len()
-        )));
-    }
-    let mut head = vec![0u8; n * SEGMENT_BYTES as usize];
-    parties[0].io.recv(&mut head)?;
-    framing.bytes_received += HEADER_BYTES + head.len() as u64;
-    for s in head.chunks_exact(8) {
-        let task = u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize;
-        let len = u32::from_le_bytes([s[4], s[5], s[6], s[7]]) as u64;
-        if task >= lane.len() || len > MAX_INSTR_BYTES {
-            return Err(bad(format!(
-                "the peer's flight has a segment of {len} bytes for task {task} of {}",
-                lane.len()
-            )));
-        }
-        buf.resize(len as usize, 0);
-        parties[lane[task]].io.recv(buf)?;
-        mux.deliver(task, buf);
-    }
-    Ok((n, done))
 }

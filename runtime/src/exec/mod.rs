@@ -16,6 +16,7 @@
 pub mod driver;
 pub mod latency;
 pub mod mux;
+mod pool;
 pub mod session;
 
 #[cfg(test)]

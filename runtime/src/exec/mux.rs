@@ -2,20 +2,22 @@
 //! own [`Wire`], travel in one flight per party per turn.
 //!
 //! Every task gets a [`TaskWire`]: `send` appends to the task's outbox, `recv` takes from its
-//! inbox and, when the bytes are not there yet, parks the task thread. The executor's driver
-//! waits until every task is parked or finished ([`Mux::quiesce`]), then writes all outboxes as
-//! one flight ([`Mux::take_flight`], [`encode_header`]): a header naming each task's segment
-//! and its length, then the segments in task order. The peer's driver reads the header and
-//! routes every segment to its task's inbox ([`Mux::deliver`]). Protocol code is unchanged; its
+//! inbox and, when the bytes are not there yet, parks the task. When every task is parked or
+//! ended and the executor has nothing to collect (quiescence), the party's turn comes:
+//! [`Mux::step`] writes all outboxes as one flight — a header naming each task's segment and
+//! its length, then the segments in task order — and reads the peer's, routing every segment
+//! to its task's inbox. The thread that takes the step is the task that parked last (or the
+//! executor's driver when it was the last to act), so a chain of protocols runs on one thread
+//! with no hand-off per turn, as a sequential run would. Protocol code is unchanged; its
 //! `end_flight` and `end_exchange` only count (as on a [`crate::net::Channel`]) because the
-//! driver decides when bytes leave.
+//! turns decide when bytes leave.
 //!
 //! Framing is public and exact: a flight costs [`HEADER_BYTES`] plus [`SEGMENT_BYTES`] per
 //! task that sent in it, what [`super::latency::simulate`] predicts.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crate::net::{NetError, Stats, Wire};
+use crate::net::{NetError, Role, Stats, Wire};
 
 /// Bytes of a flight's header: its segment count and whether the sender has finished.
 pub const HEADER_BYTES: u64 = 4;
@@ -39,38 +41,99 @@ impl Slot {
     }
 }
 
+/// Why the turns stopped.
+#[derive(Debug)]
+pub enum Stop {
+    /// A flight could not be written or read, at this turn.
+    Net(u64, NetError),
+    /// This party's jobs wait on flights the peer will not send, at this turn.
+    Stalled(u64),
+}
+
 #[derive(Default)]
 struct State {
     slots: Vec<Slot>,
-    /// Task threads neither parked nor finished.
+    /// Threads neither parked nor ended: tasks, and the driver while it is not waiting (so
+    /// no task takes a step while the driver collects or starts jobs).
     running: usize,
+    /// Tasks that ended and the driver has not collected.
+    pending: usize,
+    /// Jobs this party has not finished.
+    jobs_left: usize,
+    /// A thread is taking a step.
+    stepping: bool,
+    /// The current turn (a job that ends now ends at this turn).
+    turn: u64,
+    /// Both parties have sent their last flight.
+    over: bool,
     /// Set when the run stops: parked tasks wake with an error.
     failed: bool,
+    stop: Option<Stop>,
 }
 
-/// The shared state of one party's run: every task's queues and who is running.
-#[derive(Default)]
+/// The turn-taking end of the connections: held by whichever thread takes a step.
+pub struct Io {
+    pub wires: Vec<Box<dyn Wire>>,
+    /// The connection each task's segments travel on.
+    lane: Vec<usize>,
+    my_turn: bool,
+    me_done: bool,
+    peer_done: bool,
+    peer_empty: bool,
+    /// `jobs_left` when the peer's last flight arrived (to tell a stall).
+    left_at_recv: usize,
+    pub framing: Stats,
+    buf: Vec<u8>,
+}
+
+/// The shared state of one party's run: every task's queues, who is running, the turns.
 pub struct Mux {
     state: Mutex<State>,
-    /// The driver waits here for tasks to park or end.
+    io: Mutex<Io>,
+    /// The driver waits here for work (tasks ended, or the run over or failed).
     changed: Condvar,
-    /// Parked tasks wait here for their bytes (apart, so a task parking wakes only the driver).
-    arrived: Condvar,
+    /// Each parked task waits on its own condition for its bytes.
+    arrived: Vec<Condvar>,
 }
 
 /// A segment of a flight: task, bytes.
 pub type Segment = (u32, Vec<u8>);
 
+/// What the driver is woken for.
+pub enum Wake {
+    /// Tasks ended: collect this many reports.
+    Collect(usize),
+    /// Nothing runs and nothing is to collect: the driver takes the step itself.
+    Step,
+    Over,
+    Failed(Option<Stop>),
+}
+
 impl Mux {
-    pub fn new(tasks: usize) -> Mux {
+    /// The mux of a run of `jobs` jobs whose tasks' segments travel on `lane[task]` of `wires`.
+    pub fn new(role: Role, wires: Vec<Box<dyn Wire>>, lane: Vec<usize>, jobs: usize) -> Mux {
+        let tasks = lane.len();
         Mux {
             state: Mutex::new(State {
-                slots: (0..tasks).map(|_| Slot::default()).collect(),
-                running: 0,
-                failed: false,
+                slots: (0..lane.len()).map(|_| Slot::default()).collect(),
+                // The driver, until it waits.
+                running: 1,
+                jobs_left: jobs,
+                ..State::default()
+            }),
+            io: Mutex::new(Io {
+                wires,
+                lane,
+                my_turn: role == Role::Client,
+                me_done: false,
+                peer_done: false,
+                peer_empty: false,
+                left_at_recv: jobs,
+                framing: Stats::default(),
+                buf: Vec::new(),
             }),
             changed: Condvar::new(),
-            arrived: Condvar::new(),
+            arrived: (0..tasks).map(|_| Condvar::new()).collect(),
         }
     }
 
@@ -80,52 +143,188 @@ impl Mux {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn lock_io(&self) -> MutexGuard<'_, Io> {
+        self.io.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The connections back, and the framing they carried, once the run is over.
+    pub fn take_io(&self) -> (Vec<Box<dyn Wire>>, Stats) {
+        let mut io = self.lock_io();
+        (std::mem::take(&mut io.wires), io.framing)
+    }
+
+    /// The current turn.
+    pub fn turn(&self) -> u64 {
+        self.lock().turn
+    }
+
+    /// Bytes both ways on the connections so far (`None` while a step holds them).
+    pub fn bytes(&self) -> Option<u64> {
+        let io = self.io.try_lock().ok()?;
+        Some(
+            io.wires
+                .iter()
+                .map(|w| w.stats().bytes_sent + w.stats().bytes_received)
+                .sum(),
+        )
+    }
+
     /// A task thread is about to start.
     pub fn started(&self) {
         self.lock().running += 1;
     }
 
-    /// A task thread has returned.
+    /// A task thread has returned (after sending its report).
     pub fn finished(&self) {
         let mut s = self.lock();
         s.running -= 1;
+        s.pending += 1;
         self.changed.notify_all();
     }
 
-    /// Waits until every task thread is parked in `recv` or has returned.
-    pub fn quiesce(&self) {
-        let mut s = self.lock();
-        while s.running > 0 && !s.failed {
-            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
-        }
+    /// The driver finished a job.
+    pub fn job_ended(&self) {
+        self.lock().jobs_left -= 1;
     }
 
     /// Stops the run: every parked task and every later `recv` fails.
     pub fn fail(&self) {
         self.lock().failed = true;
         self.changed.notify_all();
-        self.arrived.notify_all();
+        self.arrived.iter().for_each(Condvar::notify_all);
     }
 
-    /// Takes every non-empty outbox, in task order.
-    pub fn take_flight(&self) -> Vec<Segment> {
+    /// The driver waits for work: reports to collect, a step nobody else takes, or the end.
+    /// While it waits it does not count as running; when it returns it does again.
+    pub fn wait(&self) -> Wake {
         let mut s = self.lock();
-        s.slots
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, t)| !t.outbox.is_empty())
-            .map(|(i, t)| (i as u32, std::mem::take(&mut t.outbox)))
-            .collect()
+        s.running -= 1;
+        loop {
+            if s.failed {
+                s.running += 1;
+                return Wake::Failed(s.stop.take());
+            }
+            if s.over {
+                s.running += 1;
+                return Wake::Over;
+            }
+            if s.pending > 0 {
+                s.running += 1;
+                return Wake::Collect(std::mem::take(&mut s.pending));
+            }
+            if s.running == 0 && !s.stepping {
+                s.running += 1;
+                s.stepping = true;
+                return Wake::Step;
+            }
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The driver's step (after [`Wake::Step`]).
+    pub fn driver_step(&self) {
+        let r = self.step();
+        self.after_step(r);
+    }
+
+    /// Ends a step: records how it ended, wakes whoever must act next.
+    fn after_step(&self, r: Result<(), Stop>) {
+        let mut s = self.lock();
+        s.stepping = false;
+        if let Err(e) = r {
+            s.stop = Some(e);
+            s.failed = true;
+            self.arrived.iter().for_each(Condvar::notify_all);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The party's turn and the peer's: sends every outbox as one flight, then reads the
+    /// peer's flight and hands its segments to their tasks. Taken only at quiescence (nothing
+    /// running, nothing to collect), by one thread at a time.
+    fn step(&self) -> Result<(), Stop> {
+        let mut io = self.lock_io();
+        let io = &mut *io;
+        if io.my_turn {
+            let (segs, turn, left) = {
+                let mut s = self.lock();
+                let segs: Vec<Segment> = s
+                    .slots
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(_, t)| !t.outbox.is_empty())
+                    .map(|(i, t)| (i as u32, std::mem::take(&mut t.outbox)))
+                    .collect();
+                (segs, s.turn, s.jobs_left)
+            };
+            let done = left == 0;
+            let stalled = !done && segs.is_empty() && io.peer_empty && left == io.left_at_recv;
+            if (!done && io.peer_done) || stalled {
+                return Err(Stop::Stalled(turn));
+            }
+            send_flight(io, &segs, done).map_err(|e| Stop::Net(turn, e))?;
+            io.me_done = done;
+            io.my_turn = false;
+            let mut s = self.lock();
+            s.turn += 1;
+            if io.me_done && io.peer_done {
+                s.over = true;
+                return Ok(());
+            }
+        }
+        let turn = self.lock().turn;
+        let (n, done) = self.recv_flight(io).map_err(|e| Stop::Net(turn, e))?;
+        io.peer_done = done;
+        io.peer_empty = n == 0;
+        io.my_turn = true;
+        if io.me_done && io.peer_done {
+            self.lock().over = true;
+        }
+        Ok(())
+    }
+
+    /// Reads the peer's flight and hands every segment to its task: (segments, peer done).
+    /// The turn moves on first: tasks that the segments wake run in this party's next turn.
+    fn recv_flight(&self, io: &mut Io) -> Result<(usize, bool), NetError> {
+        let bad = |what: String| NetError::Io(std::io::Error::other(what));
+        let mut w = [0u8; 4];
+        io.wires[0].recv(&mut w)?;
+        let w = u32::from_le_bytes(w);
+        let (n, done) = ((w >> 1) as usize, w & 1 == 1);
+        let tasks = io.lane.len();
+        if n > tasks {
+            return Err(bad(format!(
+                "the peer's flight names {n} segments; this run has {tasks} tasks"
+            )));
+        }
+        let mut head = vec![0u8; n * SEGMENT_BYTES as usize];
+        io.wires[0].recv(&mut head)?;
+        io.framing.bytes_received += HEADER_BYTES + head.len() as u64;
+        {
+            let mut s = self.lock();
+            s.turn += 1;
+            io.left_at_recv = s.jobs_left;
+        }
+        for seg in head.chunks_exact(8) {
+            let task = u32::from_le_bytes([seg[0], seg[1], seg[2], seg[3]]) as usize;
+            let len = u32::from_le_bytes([seg[4], seg[5], seg[6], seg[7]]) as u64;
+            if task >= tasks || len > super::MAX_INSTR_BYTES {
+                return Err(bad(format!(
+                    "the peer's flight has a segment of {len} bytes for task {task} of {tasks}"
+                )));
+            }
+            io.buf.resize(len as usize, 0);
+            io.wires[io.lane[task]].recv(&mut io.buf)?;
+            self.deliver(task, &io.buf);
+        }
+        Ok((n, done))
     }
 
     /// Appends the peer's segment to task `task`'s inbox, waking the task if it now has what
-    /// it waits for (it counts as running again from here, so a quiescence that follows waits
-    /// for it).
-    pub fn deliver(&self, task: usize, bytes: &[u8]) {
+    /// it waits for (it counts as running again from here).
+    fn deliver(&self, task: usize, bytes: &[u8]) {
         let mut s = self.lock();
-        let Some(slot) = s.slots.get_mut(task) else {
-            return;
-        };
+        let slot = &mut s.slots[task];
         if slot.read == slot.inbox.len() {
             slot.inbox.clear();
             slot.read = 0;
@@ -134,7 +333,7 @@ impl Mux {
         if slot.wants.is_some_and(|w| slot.unread() >= w) {
             slot.wants = None;
             s.running += 1;
-            self.arrived.notify_all();
+            self.arrived[task].notify_all();
         }
     }
 
@@ -143,6 +342,21 @@ impl Mux {
     pub fn unread(&self, task: usize) -> usize {
         self.lock().slots.get(task).map_or(0, Slot::unread)
     }
+}
+
+/// Writes one flight: the header on the first connection, each segment on its task's.
+fn send_flight(io: &mut Io, segs: &[Segment], done: bool) -> Result<(), NetError> {
+    let header = encode_header(segs, done)?;
+    io.wires[0].send(&header)?;
+    for (t, bytes) in segs {
+        io.wires[io.lane[*t as usize]].send(bytes)?;
+    }
+    for w in io.wires.iter_mut() {
+        w.end_flight()?;
+    }
+    io.framing.bytes_sent += header.len() as u64;
+    io.framing.flushes += 1;
+    Ok(())
 }
 
 /// Encodes a flight's header: segment count and the `done` flag, then (task, length) per
@@ -170,7 +384,7 @@ pub fn encode_header(segments: &[Segment], done: bool) -> Result<Vec<u8>, NetErr
 /// A task's wire: its outbox and inbox in the [`Mux`], and its own counters (what the
 /// executor reports per instruction).
 pub struct TaskWire {
-    mux: Arc<Mux>,
+    mux: std::sync::Arc<Mux>,
     task: usize,
     stats: Stats,
     /// Bytes were sent since the last end of a flight.
@@ -181,7 +395,7 @@ pub struct TaskWire {
 }
 
 impl TaskWire {
-    pub fn new(mux: Arc<Mux>, task: usize) -> TaskWire {
+    pub fn new(mux: std::sync::Arc<Mux>, task: usize) -> TaskWire {
         TaskWire {
             mux,
             task,
@@ -247,9 +461,19 @@ impl Wire for TaskWire {
             if slot.wants.is_none() {
                 slot.wants = Some(buf.len());
                 s.running -= 1;
-                mux.changed.notify_all();
             }
-            s = mux.arrived.wait(s).unwrap_or_else(|p| p.into_inner());
+            if s.running == 0 && s.pending == 0 && !s.stepping && !s.over {
+                // The last task to park takes the turn itself: no hand-off to the driver.
+                s.stepping = true;
+                drop(s);
+                let r = mux.step();
+                mux.after_step(r);
+                s = mux.lock();
+                continue;
+            }
+            s = mux.arrived[self.task]
+                .wait(s)
+                .unwrap_or_else(|p| p.into_inner());
         }
         self.stats.messages_received += 1;
         self.stats.bytes_received += buf.len() as u64;
