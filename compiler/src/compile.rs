@@ -186,12 +186,13 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         }
     });
     let nonneg = precision::nonneg(&graph);
-    let meta = |opts: serde_json::Value| Meta {
+    let meta = |opts: serde_json::Value, fuse_rounding: bool| Meta {
         model: &prog.model.name,
         source_hash: blake3::hash(source.as_bytes()).to_hex().to_string(),
         options: opts,
         input_names: prog.model.inputs.iter().map(|d| d.name.clone()).collect(),
         param_names: prog.model.params.iter().map(|d| d.name.clone()).collect(),
+        fuse_rounding,
     };
     let options = serde_json::json!({
         "budget": match budget {
@@ -219,15 +220,18 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         within: bool,
         error: Option<String>,
         stopped: Option<String>,
+        /// Lowered with rounding chains fused.
+        fuse: bool,
     }
     let trial = |width: &dyn Fn(usize) -> u32,
-                 set: std::ops::Range<usize>|
+                 set: std::ops::Range<usize>,
+                 fuse: bool|
      -> Result<Result<Trial, String>, CompileError> {
         let (samples, floats) = (&samples[set.clone()], &floats[set.clone()]);
         let labels = labels.map(|l| &l[set.clone()]);
         let float_metric = labels.map_or(0.0, |l| accuracy(floats, l));
         let fmts = precision::assign(&graph, &ranges, width);
-        let plan = match lower::lower(&graph, &fmts, &nonneg, meta(options.clone())) {
+        let plan = match lower::lower(&graph, &fmts, &nonneg, meta(options.clone(), fuse)) {
             Ok(p) => p,
             Err(e @ LowerError::Unsupported { .. }) => return Err(e.into()),
             Err(e) => return Ok(Err(e.to_string())),
@@ -270,6 +274,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     within: false,
                     error: None,
                     stopped: Some(reached),
+                    fuse,
                 }));
             }
         }
@@ -290,13 +295,22 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             within,
             error,
             stopped: None,
+            fuse,
         }))
     };
     // Stage 1: one storage width for every tensor, the cheapest within the budget.
     let mut candidates = Vec::new();
     let mut best: Option<(u32, Trial)> = None;
+    // Per width, rounding chains fused (fewer rounds and bytes) and, if that misses the
+    // budget, unfused (each value rounded to its own format first).
     for bits in WIDTHS {
-        let t = trial(&|_| bits, 0..samples.len())?;
+        let mut t = trial(&|_| bits, 0..samples.len(), true)?;
+        if !t.as_ref().is_ok_and(|t| t.within)
+            && let Ok(u) = trial(&|_| bits, 0..samples.len(), false)?
+            && (u.within || t.is_err())
+        {
+            t = Ok(u);
+        }
         candidates.push(Candidate {
             bits,
             bytes: match &t {
@@ -337,10 +351,11 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     // three quarters of the calibration set and must then hold on the last quarter, which
     // they were not chosen on; otherwise stage 1's plan stands (many trials on one set would
     // otherwise fit its samples rather than the model).
+    let fuse = chosen.fuse;
     let stage1 = chosen;
     let select = 0..(samples.len() * 3 / 4).max(1);
     let validate = select.end..samples.len();
-    let mut chosen = match trial(&|_| bits, select.clone())? {
+    let mut chosen = match trial(&|_| bits, select.clone(), fuse)? {
         Ok(t) => t,
         Err(e) => {
             return Err(CompileError::Budget {
@@ -374,7 +389,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     *widths.get(&node_group[i]).unwrap_or(&bits)
                 }
             };
-            if let Ok(t) = trial(&width, select.clone())?
+            if let Ok(t) = trial(&width, select.clone(), fuse)?
                 && t.within
                 && t.bytes < chosen.bytes
             {
@@ -389,9 +404,9 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     let mut kept = None;
     if !narrowed.is_empty() {
         let valid = validate.is_empty()
-            || matches!(trial(&final_width, validate.clone())?, Ok(t) if t.within);
+            || matches!(trial(&final_width, validate.clone(), fuse)?, Ok(t) if t.within);
         if valid
-            && let Ok(t) = trial(&final_width, 0..samples.len())?
+            && let Ok(t) = trial(&final_width, 0..samples.len(), fuse)?
             && t.within
         {
             kept = Some(t);

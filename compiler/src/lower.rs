@@ -47,6 +47,10 @@ pub struct Meta<'a> {
     pub options: serde_json::Value,
     pub input_names: Vec<String>,
     pub param_names: Vec<String>,
+    /// Whether a conversion that drops fraction bits from a value itself rounded from a finer
+    /// one rounds that finer one once (fewer rounds and bytes, a slightly different result;
+    /// the search tries both).
+    pub fuse_rounding: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +74,13 @@ struct Lower<'a> {
     /// Nodes a polynomial reads, with the format (its ring, its input scale) the polynomial
     /// wants them in: a convolution then produces that format directly.
     poly_inputs: HashMap<usize, Fx>,
+    /// Each tensor made by `Narrow` → the widest tensor it was narrowed from (same fraction,
+    /// same sign knowledge): widening it again narrows that one instead (`Lower::widen`).
+    narrowed_from: HashMap<usize, usize>,
+    /// Each tensor `convert` made by dropping fraction bits → the tensor it rounded (the first
+    /// of a chain): dropping more bits rounds that one once instead of rounding twice.
+    rounded_from: HashMap<usize, usize>,
+    fuse_rounding: bool,
     node: NodeIndex,
 }
 
@@ -177,6 +188,9 @@ pub fn lower(
         vals: vec![None; graph.len()],
         shared_params: HashMap::new(),
         poly_inputs: HashMap::new(),
+        narrowed_from: HashMap::new(),
+        rounded_from: HashMap::new(),
+        fuse_rounding: meta.fuse_rounding,
         node: NodeIndex::new(0),
     };
     for n in graph.g.node_indices() {
@@ -242,11 +256,35 @@ pub fn lower(
             tensor: out,
         });
     }
+    drop_dead(&mut l.plan);
     // Independent instructions of one kind share their messages.
     let plan = crate::schedule::group_rounds(l.plan)?;
     // The compiler holds its own output to the rules every reader applies.
     plan.check()?;
     Ok(plan)
+}
+
+/// Removes the instructions nothing revealed depends on (a rescaled copy every consumer
+/// bypassed: see `Lower::convert`). The inputs' shares stay: the client always sends them.
+fn drop_dead(plan: &mut Plan) {
+    let mut needed = vec![false; plan.tensors.len()];
+    let mut keep = vec![false; plan.instrs.len()];
+    for (k, ins) in plan.instrs.iter().enumerate().rev() {
+        let root = matches!(ins.op, Op::Reveal)
+            || (matches!(ins.op, Op::Share)
+                && plan.inputs.iter().any(|i| ins.args.contains(&i.tensor)));
+        if root || needed[ins.out] {
+            keep[k] = true;
+            for &a in &ins.args {
+                needed[a] = true;
+            }
+        }
+    }
+    let mut k = 0;
+    plan.instrs.retain(|_| {
+        k += 1;
+        keep[k - 1]
+    });
 }
 
 fn ceil_log2(n: usize) -> u32 {
@@ -380,8 +418,16 @@ impl Lower<'_> {
                 to.bits, to.frac, from.bits, from.frac
             ))));
         }
+        if self.fuse_rounding
+            && to.frac < from.frac
+            && let Some(&src) = self.rounded_from.get(&t)
+            && (!nonneg || self.plan.tensors[src].nonneg)
+        {
+            return self.convert(src, to);
+        }
         let mut cur = t;
         let mut f = from;
+        let rounds = f.frac > to.frac;
         if f.frac > to.frac {
             let s = f.frac - to.frac;
             // TR keeps b − s bits: widen first if that would be narrower than the target.
@@ -390,9 +436,7 @@ impl Lower<'_> {
                     bits: (to.bits + s).min(64),
                     frac: f.frac,
                 };
-                let w = self.fresh(&shape, wide, nonneg);
-                self.push(Op::Extend, vec![cur], w)?;
-                cur = w;
+                cur = self.widen(cur, wide.bits, nonneg)?;
                 f = wide;
             }
             // floor((x + 2^{b−1} + 2^{s−1})/2^s) − 2^{b−1−s}: the signed value, rounded.
@@ -420,14 +464,14 @@ impl Lower<'_> {
         } else if f.frac < to.frac {
             // x at scale f + s is x·2^s: MulPublic by 1.0 held at scale s (encoding 2^s).
             let s = to.frac - f.frac;
+            // Only the target's bits of x·2^s are kept, and MulPublic is exact modulo its width:
+            // extend straight to the target (never wider), or multiply at x's width and narrow.
             let wide = Fx {
-                bits: (f.bits + s).min(64),
+                bits: f.bits.max(to.bits),
                 frac: f.frac,
             };
             if wide.bits > f.bits {
-                let w = self.fresh(&shape, wide, nonneg);
-                self.push(Op::Extend, vec![cur], w)?;
-                cur = w;
+                cur = self.widen(cur, wide.bits, nonneg)?;
             }
             let one = self.plan.tensor(TensorDecl {
                 nonneg: true,
@@ -451,20 +495,43 @@ impl Lower<'_> {
                 nonneg,
             );
             self.push(Op::Narrow, vec![cur], n)?;
+            let src = self.narrowed_from.get(&cur).copied().unwrap_or(cur);
+            self.narrowed_from.insert(n, src);
             cur = n;
         } else if f.bits < to.bits {
-            let w = self.fresh(
-                &shape,
-                Fx {
-                    bits: to.bits,
-                    frac: f.frac,
-                },
-                nonneg,
-            );
-            self.push(Op::Extend, vec![cur], w)?;
-            cur = w;
+            cur = self.widen(cur, to.bits, nonneg)?;
+        }
+        if rounds {
+            self.rounded_from.insert(cur, t);
         }
         Ok(cur)
+    }
+
+    /// Shared `t` at `bits` (more than its own), same fraction, as a tensor of sign knowledge
+    /// `nonneg`. A tensor narrowed from one at least that wide is narrowed from it again: a
+    /// local cut instead of an extension's rounds and bytes. (The plan is the semantics: a
+    /// value that overflowed the narrow format keeps its high bits here, and the precision
+    /// search measures the plan as lowered.)
+    fn widen(&mut self, t: usize, bits: u32, nonneg: bool) -> Result<usize, LowerError> {
+        let f = self.fmt_of(t);
+        let shape = self.shape_of(t);
+        let out_fmt = Fx { bits, frac: f.frac };
+        if let Some(&src) = self.narrowed_from.get(&t) {
+            let same_sign = self.plan.tensors[src].nonneg == self.plan.tensors[t].nonneg;
+            let knows = !nonneg || self.plan.tensors[src].nonneg;
+            if same_sign && knows && self.fmt_of(src).bits >= bits {
+                if self.fmt_of(src).bits == bits {
+                    return Ok(src);
+                }
+                let n = self.fresh(&shape, out_fmt, nonneg);
+                self.push(Op::Narrow, vec![src], n)?;
+                self.narrowed_from.insert(n, src);
+                return Ok(n);
+            }
+        }
+        let w = self.fresh(&shape, out_fmt, nonneg);
+        self.push(Op::Extend, vec![t], w)?;
+        Ok(w)
     }
 
     /// Shared `t` + a public scalar (an integer in t's encoding).
@@ -657,22 +724,51 @@ impl Lower<'_> {
         } else {
             0
         };
-        let fc = (14 - ib).clamp(0, 30) as u32;
-        let cb = (ib.max(0) as u32 + fc + 1).max(2);
+        let mut fc = (14 - ib).clamp(0, 30) as u32;
+        let mut m: Vec<i64> = c
+            .data()
+            .iter()
+            .map(|&v| (v * (fc as f64).exp2()).round() as i64)
+            .collect();
+        // Common factors of two leave the scale (1/4 is 1·2^-2, not 8192·2^-15), so that the
+        // product needs only the extra bits the integers need: none at all for ±1 and powers
+        // of two, which then skip the extension.
+        while fc > 0 && m.iter().any(|&v| v != 0) && m.iter().all(|&v| v % 2 == 0) {
+            m.iter_mut().for_each(|v| *v /= 2);
+            fc -= 1;
+        }
+        let mmax = m.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+        // |x·m| ≤ 2^{b−1}·M: b + ⌈log2 M⌉ bits when every m ≥ 0, one more (for −2^{b−1}·−M)
+        // otherwise.
+        let extra = if m.iter().all(|&v| v >= 0) {
+            ceil_log2(mmax as usize)
+        } else {
+            ceil_log2(mmax as usize + 1)
+        };
         let fx = self.fmt_of(x);
+        // A format holds at most as many fraction bits as bits.
+        let extra = extra.max((fx.frac + fc).saturating_sub(fx.bits));
         let wide = Fx {
-            bits: (fx.bits + cb).min(64),
+            bits: (fx.bits + extra).min(64),
             frac: fx.frac,
         };
-        let xw = self.fresh(shape, wide, false);
-        self.push(Op::Extend, vec![x], xw)?;
-        let ct = self.public(
-            &c,
-            Fx {
-                bits: wide.bits,
-                frac: fc,
-            },
-        );
+        let xw = if wide.bits > fx.bits {
+            self.widen(x, wide.bits, false)?
+        } else {
+            x
+        };
+        let value = m
+            .iter()
+            .map(|&v| {
+                sir_runtime::ring::to_signed(
+                    sir_runtime::ring::reduce(v as u64, wide.bits),
+                    wide.bits,
+                )
+            })
+            .collect();
+        let ct = self
+            .plan
+            .tensor(TensorDecl::public(c.shape().to_vec(), wide.bits, fc, value));
         let out = self.fresh(
             shape,
             Fx {
@@ -906,9 +1002,7 @@ impl Lower<'_> {
                     frac: f.frac,
                 };
                 let xw = if wide.bits > f.bits {
-                    let w = self.fresh(&xs, wide, false);
-                    self.push(Op::Extend, vec![x], w)?;
-                    w
+                    self.widen(x, wide.bits, false)?
                 } else {
                     x
                 };
