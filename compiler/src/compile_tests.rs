@@ -154,7 +154,8 @@ fn a_labelled_budget_compares_accuracy() {
 /// Two independent sigmoids of one format share one protocol call (and its messages).
 #[test]
 fn independent_same_kind_instructions_share_one_call() {
-    let src = "model m { input x: [5]; output y = sigmoid(x) + sigmoid(0.0 - x); }";
+    // Two values of one kind and range, so one format (the search narrows by group).
+    let src = "model m { input x: [5]; output y = sigmoid(x + 1.0) + sigmoid(x + -1.0); }";
     let rows: Vec<Vec<f64>> = (0..16)
         .map(|i| {
             (0..5)

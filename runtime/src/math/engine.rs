@@ -14,7 +14,9 @@ use crate::fixed::linear::Format;
 use crate::net::Role;
 use crate::proto::digdec::{Digits, digdec, digdec_cost};
 use crate::proto::ext::{KnownMsb, ext_known_msb_cost, zext_known_msb};
-use crate::proto::lut::{Index, Table, lut, lut_cost, lut_product, lut_product_cost};
+use crate::proto::lut::{
+    Index, Table, lut, lut_cost, lut_many, lut_many_cost, lut_product, lut_product_cost,
+};
 use crate::proto::mult::{MultParams, WrapHint, mult_hinted, mult_hinted_cost};
 use crate::proto::trunc::{trunc_reduce, trunc_reduce_cost};
 use crate::proto::{Cost, Flow, Party, ProtoError, bool as pbool, relu};
@@ -27,6 +29,8 @@ pub trait Engine {
     fn adds_constants(&self) -> bool;
     /// F_LUT on an index made of parts (see [`crate::proto::lut`]): one vector per field.
     fn lut(&mut self, idx: &[(&[u64], u32)], table: &Table) -> Result<Vec<Vec<u64>>, ProtoError>;
+    /// Independent F_LUTs in the same flights: one [`Engine::lut`] result per call.
+    fn lut_many(&mut self, calls: &[LutCall<'_>]) -> Result<Vec<Vec<Vec<u64>>>, ProtoError>;
     /// table[index]·y mod 2^bits.
     fn lut_product(
         &mut self,
@@ -58,6 +62,9 @@ pub trait Engine {
     fn sext(&mut self, x: &[u64], m: u32, n: u32) -> Result<Vec<u64>, ProtoError>;
 }
 
+/// One F_LUT of [`Engine::lut_many`]: the index's parts and the table.
+pub type LutCall<'a> = (&'a [(&'a [u64], u32)], &'a Table);
+
 /// x + c mod 2^bits (the constant enters once: on the side that [`Engine::adds_constants`]).
 pub fn add_const<E: Engine + ?Sized>(e: &E, x: &[u64], c: u64, bits: u32) -> Vec<u64> {
     let c = if e.adds_constants() { c } else { 0 };
@@ -84,6 +91,10 @@ impl Engine for Clear {
         Ok((0..table.fields.len())
             .map(|f| rows.iter().map(|&r| table.get(r, f)).collect())
             .collect())
+    }
+
+    fn lut_many(&mut self, calls: &[LutCall<'_>]) -> Result<Vec<Vec<Vec<u64>>>, ProtoError> {
+        calls.iter().map(|&(idx, t)| self.lut(idx, t)).collect()
     }
 
     fn lut_product(
@@ -208,6 +219,16 @@ impl Engine for Party {
         r
     }
 
+    fn lut_many(&mut self, calls: &[LutCall<'_>]) -> Result<Vec<Vec<Vec<u64>>>, ProtoError> {
+        let calls: Vec<_> = calls
+            .iter()
+            .map(|&(parts, t)| (Index { parts }, t))
+            .collect();
+        let r = lut_many(self, &calls);
+        self.io.end_flight()?;
+        r
+    }
+
     fn lut_product(
         &mut self,
         idx: &[(&[u64], u32)],
@@ -305,6 +326,18 @@ impl Engine for Counter {
         let len = idx.first().map_or(0, |p| p.0.len());
         self.add(lut_cost(len, table));
         Ok(vec![vec![0; len]; table.fields.len()])
+    }
+
+    fn lut_many(&mut self, calls: &[LutCall<'_>]) -> Result<Vec<Vec<Vec<u64>>>, ProtoError> {
+        let lens: Vec<(usize, &Table)> = calls
+            .iter()
+            .map(|&(idx, t)| (idx.first().map_or(0, |p| p.0.len()), t))
+            .collect();
+        self.add(lut_many_cost(&lens));
+        Ok(lens
+            .iter()
+            .map(|&(len, t)| vec![vec![0; len]; t.fields.len()])
+            .collect())
     }
 
     fn lut_product(

@@ -24,8 +24,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use super::engine::{Clear, Counter, Engine, add_const, not, unsigned};
-use super::table::{self, Curve, Spec};
+use super::engine::{Clear, Counter, Engine, LutCall, add_const, not, unsigned};
+use super::table::{self, Curve, Smooth, Spec};
 use crate::fixed::Fx;
 use crate::fixed::linear::{Format, ceil_log2};
 use crate::proto::ProtoError;
@@ -44,7 +44,17 @@ pub struct Tuning {
     pub guard: u32,
     /// Interpolation table index bits (None: from the output scale).
     pub g: Option<u32>,
+    /// sigmoid and tanh by [`spline`] on this many top input bits instead of from rExp and
+    /// the reciprocal (None). Chosen only where exhaustively within [`SPLINE_MAX_ULP`].
+    pub spline: Option<u32>,
 }
+
+/// The largest error (output ULPs, every input) at which [`Tuning::best`] takes the spline:
+/// below the exp construction's proved bounds (sigmoid 3, tanh 4 ULP).
+pub const SPLINE_MAX_ULP: f64 = 2.0;
+
+/// The widest input whose every value [`Tuning::best`] checks before taking the spline.
+const SPLINE_CHECK_BITS: u32 = 20;
 
 impl Default for Tuning {
     fn default() -> Self {
@@ -53,6 +63,7 @@ impl Default for Tuning {
             msnzb_digit: 8,
             guard: 1,
             g: None,
+            spline: None,
         }
     }
 }
@@ -96,6 +107,25 @@ impl Tuning {
         };
         pick(&mut best, &|t, d| t.exp_digit = d);
         pick(&mut best, &|t, d| t.msnzb_digit = d);
+        // sigmoid and tanh: the spline where it is accurate on every input and no dearer.
+        let smooth = match name {
+            "sigmoid" => Some(Smooth::Sigmoid),
+            "tanh" => Some(Smooth::Tanh),
+            _ => None,
+        };
+        if let Some(func) = smooth {
+            let t = Tuning {
+                spline: Some(inp.bits.min(8)),
+                ..best
+            };
+            if bytes(t) <= bytes(best)
+                && inp.bits <= SPLINE_CHECK_BITS
+                && spline_max_ulp(func, inp, out, inp.bits.min(8))
+                    .is_some_and(|u| u <= SPLINE_MAX_ULP)
+            {
+                best = t;
+            }
+        }
         cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -232,9 +262,10 @@ fn exp_core<E: Engine>(
     let digits = e.digdec(z, &widths)?.digits;
     let c = widths.len();
     let low_max = (1u64 << p.t) - 1;
-    let mut items: Vec<(Vec<u64>, u32, u128)> = Vec::with_capacity(c);
+    // One table per digit, all looked up in the same flights.
+    let mut tabs = Vec::with_capacity(c);
     let mut off = 0;
-    for (i, (&w, dig)) in widths.iter().zip(&digits).enumerate() {
+    for (i, &w) in widths.iter().enumerate() {
         let top = i == c - 1;
         let max = if top { p.top_max } else { low_max };
         let field = width_of(max as u128);
@@ -247,10 +278,25 @@ fn exp_core<E: Engine>(
             max,
             field,
         });
-        let v = e.lut(&[(dig, w)], &tab)?.remove(0);
-        items.push((v, field, max as u128));
+        tabs.push((tab, field, max as u128));
         off += w;
     }
+    let parts: Vec<[(&[u64], u32); 1]> = digits
+        .iter()
+        .zip(&widths)
+        .map(|(d, &w)| [(d.as_slice(), w)])
+        .collect();
+    let calls: Vec<LutCall<'_>> = parts
+        .iter()
+        .zip(&tabs)
+        .map(|(p, (t, _, _))| (p.as_slice(), &**t))
+        .collect();
+    let looked = e.lut_many(&calls)?;
+    let mut items: Vec<(Vec<u64>, u32, u128)> = looked
+        .into_iter()
+        .zip(&tabs)
+        .map(|(mut v, &(_, field, max))| (v.swap_remove(0), field, max))
+        .collect();
     // Multiply in a balanced tree, truncating back to scale t (the last product: to `out`).
     while items.len() > 1 {
         let last_level = items.len() == 2;
@@ -528,6 +574,9 @@ pub fn sigmoid<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "sigmoid")?;
     check_out(out, "sigmoid")?;
+    if let Some(g) = tune.spline {
+        return spline(e, x, inp, out, Smooth::Sigmoid, g);
+    }
     let n = out.bits;
     let (ax, b) = abs(e, x, inp.bits)?;
     let r = logistic(e, &ax, inp.bits, inp.frac, 0, out.frac, n, tune)?;
@@ -536,6 +585,80 @@ pub fn sigmoid<E: Engine>(
     let flip = add_const(e, &neg(&flip, n), 1 << out.frac, n);
     let m = e.mux(&b, &flip, n)?;
     Ok(add(&r, &m, n))
+}
+
+/// f(x) for sigmoid or tanh by one interpolation on the signed input, without |x|, rExp or
+/// a reciprocal (ours; the table is SiRnn Fig. 5's linear interpolation moved from 1/v on
+/// [1, 2) to f on the input's whole range): DigDec into the low k = m − g bits δ and the top
+/// g bits j, one LUT for (c₀, c₁) of interval j, f ≈ c₁ + c₀·δ by a UMult whose wrap is the
+/// DigDec carry, rounded to the output scale. An m ≤ 8-bit input is one LUT of f itself.
+/// Flights: DigDec, LUT, UMult, TR, ⋆ZExt (17 at 16 bits, against 41 through rExp). Its
+/// error depends on the formats; [`Tuning::best`] takes it only where every input is within
+/// [`SPLINE_MAX_ULP`]. Domain: all inputs.
+pub fn spline<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    func: Smooth,
+    g: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    let (m, s, f, n) = (inp.bits, inp.frac, out.frac, out.bits);
+    let g = g.clamp(1, 8).min(m);
+    let k = m - g;
+    // c₁ + lift ∈ [0, 2] at scale f, MSB 0.
+    let c1_bits = f + 2 + func.lift() as u32;
+    // c₀ at scale s0 errs by at most 2^{−s0−1}·h = 2^{−f−2} over an interval.
+    let s0 = (f + 1 + k).saturating_sub(s).max(1);
+    if c1_bits > 64 || s0 + 1 + k > 64 || (k > 0 && k + f < s) {
+        return Err(arg(format!(
+            "spline: no interpolation from {m} bits at scale {s} to scale {f}"
+        )));
+    }
+    let tab = table::get(Spec::Spline {
+        func,
+        m,
+        s,
+        g,
+        s0,
+        f,
+        c1_bits,
+    });
+    let lift = (func.lift() << f).wrapping_neg();
+    let xr = reduce(x, m);
+    if k == 0 {
+        let y = e.lut(&[(&xr, g)], &tab)?.remove(0);
+        let y = fit(e, y, c1_bits, n)?;
+        return Ok(add_const(e, &y, lift, n));
+    }
+    let dig = e.digdec(&xr, &[k, g])?;
+    let mut c = e.lut(&[(&dig.digits[1], g)], &tab)?;
+    let c1 = c.pop().unwrap_or_default();
+    let c0 = c.pop().unwrap_or_default();
+    let pbits = s0 + 1 + k;
+    let mp = MultParams {
+        x: unsigned(s0 + 1),
+        y: unsigned(k),
+        out_bits: pbits,
+    };
+    let hints = [WrapHint::Msb(false), WrapHint::Shares(&dig.carries[0])];
+    let prod = e.mult(&mp, hints, &c0, &dig.digits[0])?;
+    // c₀·δ at scale s0 + s → scale f: 1 + k + f − s bits left, MSB 0.
+    let sh = s0 + s - f;
+    let d = round_shift(e, &prod, pbits, sh)?;
+    let d = fit(e, d, pbits - sh, c1_bits)?;
+    let y = fit(e, add(&c1, &d, c1_bits), c1_bits, n)?;
+    Ok(add_const(e, &y, lift, n))
+}
+
+/// The largest error of [`spline`] over every input, in output ULPs (None: not applicable).
+pub fn spline_max_ulp(func: Smooth, inp: Fx, out: Fx, g: u32) -> Option<f64> {
+    let xs: Vec<u64> = (0..1u64 << inp.bits).collect();
+    let ys = spline(&mut Clear, &xs, inp, out, func, g).ok()?;
+    let ulp = (out.frac as f64).exp2();
+    Some(xs.iter().zip(&ys).fold(0.0f64, |w, (&x, &y)| {
+        w.max((out.real(y) - func.f(inp.real(x))).abs() * ulp)
+    }))
 }
 
 /// tanh(x) = 2h(2x) − 1 with h the logistic function (SiRnn §V-C). Domain: all inputs.
@@ -548,6 +671,9 @@ pub fn tanh<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "tanh")?;
     check_out(out, "tanh")?;
+    if let Some(g) = tune.spline {
+        return spline(e, x, inp, out, Smooth::Tanh, g);
+    }
     let n = out.bits;
     let (ax, b) = abs(e, x, inp.bits)?;
     // h(2|x|) at scale frac + 1 is 2h(2|x|) at scale frac.
@@ -593,13 +719,26 @@ pub fn msnzb_index<E: Engine>(
     let mut idx = Vec::with_capacity(c);
     let mut zero = Vec::with_capacity(c);
     let mut off = 0;
-    for (&w, d) in widths.iter().zip(&digits) {
-        let tab = table::get(Spec::MsnzbDigit {
+    let mut tabs = Vec::with_capacity(c);
+    for &w in &widths {
+        tabs.push(table::get(Spec::MsnzbDigit {
             width: w,
             base: off,
             iota,
-        });
-        let mut f = e.lut(&[(d, w)], &tab)?;
+        }));
+        off += w;
+    }
+    let parts: Vec<[(&[u64], u32); 1]> = digits
+        .iter()
+        .zip(&widths)
+        .map(|(d, &w)| [(d.as_slice(), w)])
+        .collect();
+    let calls: Vec<LutCall<'_>> = parts
+        .iter()
+        .zip(&tabs)
+        .map(|(p, t)| (p.as_slice(), &**t))
+        .collect();
+    for mut f in e.lut_many(&calls)? {
         zero.push(
             f.pop()
                 .unwrap_or_default()
@@ -608,7 +747,6 @@ pub fn msnzb_index<E: Engine>(
                 .collect::<Vec<u8>>(),
         );
         idx.push(f.pop().unwrap_or_default());
-        off += w;
     }
     if c == 1 {
         return Ok(idx.pop().unwrap_or_default());

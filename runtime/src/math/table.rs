@@ -57,6 +57,30 @@ impl Curve {
     }
 }
 
+/// A smooth bounded function interpolated on its signed input ([`Spec::Spline`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Smooth {
+    Sigmoid,
+    Tanh,
+}
+
+impl Smooth {
+    pub fn f(self, x: f64) -> f64 {
+        match self {
+            Smooth::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Smooth::Tanh => x.tanh(),
+        }
+    }
+
+    /// The offset the table adds so that every result is non-negative (tanh ≥ −1).
+    pub fn lift(self) -> u64 {
+        match self {
+            Smooth::Sigmoid => 0,
+            Smooth::Tanh => 1,
+        }
+    }
+}
+
 /// What a table computes; all parameters are public.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Spec {
@@ -77,6 +101,21 @@ pub enum Spec {
     /// `f` (`c1_bits` bits).
     Interp {
         curve: Curve,
+        g: u32,
+        s0: u32,
+        f: u32,
+        c1_bits: u32,
+    },
+    /// `func` + lift on the m-bit two's-complement input x at scale `s`, by 2^g intervals
+    /// of its top g bits (entry j: x ∈ [p_j, p_j + h), p_j = signed(j)·2^{m−g−s},
+    /// h = 2^{m−g−s}): entry (c₀, c₁) with f(x) ≈ c₁ + c₀·(x − p_j); c₀ = the secant's slope at
+    /// scale `s0` (s0 + 1 bits, clamped below 2^{s0}), c₁ = f(p_j) plus the offset that
+    /// centres the deviation from the secant, at scale `f` (`c1_bits` bits). When g = m the
+    /// table is the function itself: one field, f(x) rounded.
+    Spline {
+        func: Smooth,
+        m: u32,
+        s: u32,
         g: u32,
         s0: u32,
         f: u32,
@@ -155,6 +194,43 @@ fn build(spec: Spec) -> Table {
                 let c1 = fp + dev / 2.0;
                 // Clamped so c₀ < 2^{s0}: its MSB is public in the product.
                 let c0 = (round_fix(a.abs(), s0) as u64).min((1u64 << s0) - 1);
+                vec![c0, round_fix(c1, f) as u64]
+            })
+        }
+        Spec::Spline {
+            func,
+            m,
+            s,
+            g,
+            s0,
+            f,
+            c1_bits,
+        } => {
+            let lift = func.lift() as f64;
+            let scale = (-(s as f64)).exp2();
+            if g == m {
+                return Table::build(g, &[c1_bits], |j| {
+                    let x = crate::ring::to_signed(j, m) as f64 * scale;
+                    vec![round_fix(func.f(x) + lift, f) as u64]
+                });
+            }
+            let k = m - g;
+            let h = (k as f64).exp2() * scale;
+            Table::build(g, &[s0 + 1, c1_bits], |j| {
+                let p = crate::ring::to_signed(j, g) as f64 * h;
+                let (fp, fq) = (func.f(p), func.f(p + h));
+                let a = (fq - fp) / h;
+                // The deviation of f from the secant over the interval, sampled finely: the
+                // line through its midpoint band errs least at both extremes.
+                let (mut lo, mut hi) = (0.0f64, 0.0f64);
+                for t in 1..256 {
+                    let x = p + h * t as f64 / 256.0;
+                    let d = func.f(x) - (fp + a * (x - p));
+                    lo = lo.min(d);
+                    hi = hi.max(d);
+                }
+                let c1 = fp + (lo + hi) / 2.0 + lift;
+                let c0 = (round_fix(a.max(0.0), s0) as u64).min((1u64 << s0) - 1);
                 vec![c0, round_fix(c1, f) as u64]
             })
         }

@@ -156,72 +156,123 @@ pub fn lut_cost(len: usize, table: &Table) -> Cost {
     )
 }
 
+/// The exact cost of [`lut_many`] on calls of these lengths and tables: one call's flights,
+/// every call's bytes.
+pub fn lut_many_cost(calls: &[(usize, &Table)]) -> Cost {
+    calls
+        .iter()
+        .fold(Cost::ZERO, |c, &(len, t)| c.alongside(lut_cost(len, t)))
+}
+
 /// F_LUT: this party's shares of the index → its shares of each field of `table[index]`
 /// (`out[f][e]` in Z_{2^{fields[f]}}). Two messages (client, server).
 pub fn lut(p: &mut Party, idx: Index<'_>, table: &Table) -> Result<Vec<Vec<u64>>, ProtoError> {
-    table.check()?;
-    idx.check(table)?;
+    let mut out = lut_many(p, &[(idx, table)])?;
+    Ok(out.pop().unwrap_or_default())
+}
+
+/// Independent F_LUTs (e.g. one per digit of a DigDec) in the same two messages: the client
+/// sends every call's KK13 extension matrix in one flight, the server every call's masked
+/// tables in the next. Each call's OTs are its own (the engine's counters advance call by
+/// call in the same order on both sides); only the flights are shared.
+pub fn lut_many(
+    p: &mut Party,
+    calls: &[(Index<'_>, &Table)],
+) -> Result<Vec<Vec<Vec<u64>>>, ProtoError> {
+    for (idx, table) in calls {
+        table.check()?;
+        idx.check(table)?;
+    }
+    let mut outs: Vec<Vec<Vec<u64>>> = calls
+        .iter()
+        .map(|(idx, t)| vec![vec![0u64; idx.len()]; t.fields.len()])
+        .collect();
+    let live = || calls.iter().zip(0..).filter(|((idx, _), _)| idx.len() > 0);
+    if live().next().is_none() {
+        return Ok(outs);
+    }
+    if p.is_server() {
+        let mut msg = Vec::new();
+        for ((idx, table), c) in live() {
+            let masks = send_masked(p, idx, table, &mut msg)?;
+            let nf = table.fields.len();
+            for (k, &m) in masks.iter().enumerate() {
+                outs[c][k % nf][k / nf] = m;
+            }
+        }
+        p.io.send(&msg)?;
+        p.io.end_flight()?;
+    } else {
+        let mut choices: Vec<Vec<u8>> = Vec::with_capacity(calls.len());
+        let mut got: Vec<Vec<u64>> = Vec::with_capacity(calls.len());
+        for ((idx, table), _) in live() {
+            let ch: Vec<u8> = (0..idx.len()).map(|e| idx.own(e) as u8).collect();
+            let mut g = vec![0u64; idx.len()];
+            p.ot.one_of_n_recv_extend(&mut *p.io, table.len(), table.msg_bits(), &ch, &mut g)?;
+            choices.push(ch);
+            got.push(g);
+        }
+        p.io.end_flight()?;
+        for ((((_, table), c), ch), mut g) in live().zip(&choices).zip(got) {
+            p.ot.one_of_n_recv_finish(&mut *p.io, table.len(), table.msg_bits(), ch, &mut g)?;
+            for (e, v) in g.into_iter().enumerate() {
+                unpack(v, &table.fields, |f, x| outs[c][f][e] = x);
+            }
+        }
+    }
+    Ok(outs)
+}
+
+/// The server's half of one F_LUT: fresh masks r (returned, element-major), and for every
+/// element the 2^m messages T[rotated row] − r appended to `msg` under the OT pads.
+fn send_masked(
+    p: &mut Party,
+    idx: &Index<'_>,
+    table: &Table,
+    msg: &mut Vec<u8>,
+) -> Result<Vec<u64>, ProtoError> {
     let len = idx.len();
     let nf = table.fields.len();
     let n = table.len();
     let bits = table.msg_bits();
-    let mut out = vec![vec![0u64; len]; nf];
-    if len == 0 {
-        return Ok(out);
+    let mut masks = vec![0u64; len * nf];
+    for (k, m) in masks.iter_mut().enumerate() {
+        *m = ring::reduce(p.rng().next_u64(), table.fields[k % nf]);
     }
-    if p.is_server() {
-        let mut masks = vec![0u64; len * nf];
-        for (k, m) in masks.iter_mut().enumerate() {
-            *m = ring::reduce(p.rng().next_u64(), table.fields[k % nf]);
-        }
-        let mut msg = Vec::new();
-        let single = idx.parts.len() == 1;
-        let nmask = n - 1;
-        let fill = |e: usize, buf: &mut [u64]| {
-            let own = idx.own(e);
-            let r = &masks[e * nf..(e + 1) * nf];
-            match (single, nf) {
-                // The common shapes without the general loops (the sender fills 2^m messages
-                // per element; this is most of its local work).
-                (true, 1) => {
-                    let (w, r) = (table.fields[0], r[0]);
-                    let own = own as usize;
-                    for (v, slot) in buf.iter_mut().enumerate() {
-                        *slot = ring::sub(table.entries[(own + v) & nmask], r, w);
-                    }
-                }
-                (true, 2) => {
-                    let (w0, w1) = (table.fields[0], table.fields[1]);
-                    let own = own as usize;
-                    for (v, slot) in buf.iter_mut().enumerate() {
-                        let row = (own + v) & nmask;
-                        *slot = ring::sub(table.entries[2 * row], r[0], w0)
-                            | ring::sub(table.entries[2 * row + 1], r[1], w1) << w0;
-                    }
-                }
-                _ => {
-                    for (v, slot) in buf.iter_mut().enumerate() {
-                        let row = idx.rotate(own, v as u64) as usize;
-                        *slot = pack(&table.entries[row * nf..(row + 1) * nf], r, &table.fields);
-                    }
+    let single = idx.parts.len() == 1;
+    let nmask = n - 1;
+    let fill = |e: usize, buf: &mut [u64]| {
+        let own = idx.own(e);
+        let r = &masks[e * nf..(e + 1) * nf];
+        match (single, nf) {
+            // The common shapes without the general loops (the sender fills 2^m messages
+            // per element; this is most of its local work).
+            (true, 1) => {
+                let (w, r) = (table.fields[0], r[0]);
+                let own = own as usize;
+                for (v, slot) in buf.iter_mut().enumerate() {
+                    *slot = ring::sub(table.entries[(own + v) & nmask], r, w);
                 }
             }
-        };
-        p.ot.one_of_n_send_deferred(&mut *p.io, n, bits, len, fill, &mut msg)?;
-        p.io.send(&msg)?;
-        p.io.end_flight()?;
-        for (k, &m) in masks.iter().enumerate() {
-            out[k % nf][k / nf] = m;
+            (true, 2) => {
+                let (w0, w1) = (table.fields[0], table.fields[1]);
+                let own = own as usize;
+                for (v, slot) in buf.iter_mut().enumerate() {
+                    let row = (own + v) & nmask;
+                    *slot = ring::sub(table.entries[2 * row], r[0], w0)
+                        | ring::sub(table.entries[2 * row + 1], r[1], w1) << w0;
+                }
+            }
+            _ => {
+                for (v, slot) in buf.iter_mut().enumerate() {
+                    let row = idx.rotate(own, v as u64) as usize;
+                    *slot = pack(&table.entries[row * nf..(row + 1) * nf], r, &table.fields);
+                }
+            }
         }
-    } else {
-        let choices: Vec<u8> = (0..len).map(|e| idx.own(e) as u8).collect();
-        let mut got = vec![0u64; len];
-        p.ot.one_of_n_recv(&mut *p.io, n, bits, &choices, &mut got)?;
-        for (e, g) in got.into_iter().enumerate() {
-            unpack(g, &table.fields, |f, v| out[f][e] = v);
-        }
-    }
-    Ok(out)
+    };
+    p.ot.one_of_n_send_deferred(&mut *p.io, n, bits, len, fill, msg)?;
+    Ok(masks)
 }
 
 /// Packs (entry_f − r_f) mod 2^{w_f} for every field.
