@@ -173,7 +173,7 @@ fn handshake_names_each_mismatch() {
                 version: 99,
                 ..peer
             },
-            "protocol version mismatch: we speak version 3, the peer speaks version 99",
+            "protocol version mismatch: we speak version 4, the peer speaks version 99",
         ),
         (
             Hello {

@@ -868,7 +868,10 @@ impl Plan {
             let kernel = self.kernel(k)?;
             let units = self.units(k);
             if kernel.cost(units).map_err(|why| self.err(k, why))? != ins.cost {
-                return Err(self.err(k, "its recorded cost is not what it costs"));
+                return Err(self.err(
+                    k,
+                    "its recorded cost is not what it costs (compiled by another version of sir? compile it again)",
+                ));
             }
             if kernel.pre_cost(units) != ins.pre {
                 return Err(self.err(k, "its recorded preprocessing cost is not what it costs"));
