@@ -430,8 +430,14 @@ impl Lower<'_> {
         let rounds = f.frac > to.frac;
         if f.frac > to.frac {
             let s = f.frac - to.frac;
-            // TR keeps b − s bits: widen first if that would be narrower than the target.
-            if f.bits < to.bits + s {
+            // TR keeps b − s bits: if that is narrower than the target, widen first when that
+            // is free (a re-narrowing) or TR would keep nothing; otherwise truncate first and
+            // extend the narrower result (an extension's cost grows with its input's width).
+            let free = self
+                .narrowed_from
+                .get(&cur)
+                .is_some_and(|&src| self.fmt_of(src).bits >= to.bits + s);
+            if f.bits < to.bits + s && (free || f.bits <= s) {
                 let wide = Fx {
                     bits: (to.bits + s).min(64),
                     frac: f.frac,

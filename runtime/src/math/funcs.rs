@@ -44,9 +44,18 @@ pub struct Tuning {
     pub guard: u32,
     /// Interpolation table index bits (None: from the output scale).
     pub g: Option<u32>,
-    /// sigmoid and tanh by [`spline`] on this many top input bits instead of from rExp and
-    /// the reciprocal (None). Chosen only where exhaustively within [`SPLINE_MAX_ULP`].
-    pub spline: Option<u32>,
+    /// sigmoid and tanh by a spline instead of from rExp and the reciprocal (None). Chosen
+    /// only where exhaustively within [`SPLINE_MAX_ULP`].
+    pub spline: Option<Spline>,
+}
+
+/// The spline constructions of sigmoid and tanh, with their table index bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Spline {
+    /// [`spline`]: a line per interval of the whole input.
+    Linear { g: u32 },
+    /// [`spline_quad`]: a quadratic per interval of a window, saturating outside it.
+    Quadratic { g: u32 },
 }
 
 /// The largest error (output ULPs, every input) at which [`Tuning::best`] takes the spline:
@@ -113,17 +122,27 @@ impl Tuning {
             "tanh" => Some(Smooth::Tanh),
             _ => None,
         };
-        if let Some(func) = smooth {
-            let t = Tuning {
-                spline: Some(inp.bits.min(8)),
+        if let Some(func) = smooth
+            && inp.bits <= SPLINE_CHECK_BITS
+        {
+            let g = inp.bits.min(8);
+            let linear = Tuning {
+                spline: Some(Spline::Linear { g }),
                 ..best
             };
-            if bytes(t) <= bytes(best)
-                && inp.bits <= SPLINE_CHECK_BITS
-                && spline_max_ulp(func, inp, out, inp.bits.min(8))
-                    .is_some_and(|u| u <= SPLINE_MAX_ULP)
+            let quad = Tuning {
+                spline: Some(Spline::Quadratic { g: 8 }),
+                ..best
+            };
+            let base = bytes(best);
+            if bytes(linear) <= base
+                && spline_max_ulp(func, inp, out, g).is_some_and(|u| u <= SPLINE_MAX_ULP)
             {
-                best = t;
+                best = linear;
+            } else if bytes(quad) <= base
+                && spline_quad_max_ulp(func, inp, out, 8).is_some_and(|u| u <= SPLINE_MAX_ULP)
+            {
+                best = quad;
             }
         }
         cache
@@ -574,8 +593,10 @@ pub fn sigmoid<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "sigmoid")?;
     check_out(out, "sigmoid")?;
-    if let Some(g) = tune.spline {
-        return spline(e, x, inp, out, Smooth::Sigmoid, g);
+    match tune.spline {
+        Some(Spline::Linear { g }) => return spline(e, x, inp, out, Smooth::Sigmoid, g),
+        Some(Spline::Quadratic { g }) => return spline_quad(e, x, inp, out, Smooth::Sigmoid, g),
+        None => {}
     }
     let n = out.bits;
     let (ax, b) = abs(e, x, inp.bits)?;
@@ -651,14 +672,210 @@ pub fn spline<E: Engine>(
     Ok(add_const(e, &y, lift, n))
 }
 
-/// The largest error of [`spline`] over every input, in output ULPs (None: not applicable).
+/// f(x) for sigmoid or tanh by a quadratic per interval on a window of the signed input
+/// (ours, extending [`spline`] to wide formats): the window is the b low bits of x with
+/// |f(±2^W) − f(±∞)| < 2^{−f−2}; DigDec into δ (low k bits) and the interval j (the next g
+/// bits; when bits lie above the window, a second DigDec parts j's low bits from its top bit
+/// and the bits above, all that saturation depends on); in one pair of
+/// flights the LUTs of (c₂, a), c₁ and — above the window — whether x saturates and to what;
+/// f ≈ a + δ·(c₁ + c₂·δ) by two UMults without a truncation between them (c₂ and the running
+/// sum are signed: each is offset by a power of two that makes its MSB 0, and the offset's
+/// product with δ is taken off locally, the DigDec carry's parity being all its wrap needs);
+/// one TR to the output scale, ⋆ZExt, and a MUX for the saturated inputs. Flights: DigDec,
+/// LUT, 2 × UMult, TR, ⋆ZExt, MUX (30 for 20-bit inputs, against 53 through rExp).
+/// [`Tuning::best`] takes it only where every input is within [`SPLINE_MAX_ULP`].
+pub fn spline_quad<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    func: Smooth,
+    g: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    let (m, s, f, n) = (inp.bits, inp.frac, out.frac, out.bits);
+    let na = || {
+        arg(format!(
+            "spline: no quadratic from {m} bits at scale {s} to scale {f}"
+        ))
+    };
+    let g = g.clamp(2, 8);
+    let zsat = match func {
+        Smooth::Sigmoid => (f + 2) as f64 * std::f64::consts::LN_2,
+        Smooth::Tanh => (f + 3) as f64 * std::f64::consts::LN_2 / 2.0,
+    };
+    let w = zsat.log2().ceil().max(0.0) as u32;
+    let b = (w + 1 + s).min(m);
+    if b <= g + 1 || m - b > 7 {
+        return Err(na());
+    }
+    let (k, hb) = (b - g, m - b);
+    let s2 = f + 2 + 2 * k;
+    let lift = func.lift() as u32;
+    let a_bits = f + 2 + lift;
+    let sh = s2 - f;
+    // Magnitudes: |c₂| ≤ max|f''|/2, c₁ + c₂δ ≤ max f' (with a margin), per unit δ at s2.
+    let (cmax, bmax) = match func {
+        Smooth::Sigmoid => (0.05, 0.25),
+        Smooth::Tanh => (0.4, 1.0),
+    };
+    let need = |v: f64| (v + 1.0).log2().ceil() as u32;
+    let e2 = |d: i64| (d as f64).exp2();
+    let c2_need = need(cmax * e2(s2 as i64 - 2 * s as i64)) + 2;
+    let v_need = need(1.1 * bmax * e2(s2 as i64 - s as i64)) + 2;
+    // L1 = c2_bits + k − 1 holds c₁ + c₂δ; L2 = L1 + k − 1 holds the product and, after the
+    // TR by sh, the result's a_bits.
+    let c2_bits = c2_need
+        .max((v_need + 1).saturating_sub(k))
+        .max((sh + a_bits + 2).saturating_sub(2 * k))
+        .max(3);
+    let l1 = c2_bits + k - 1;
+    let l2 = l1 + k - 1;
+    if l2 > 64 || c2_bits + a_bits > 64 || l2 < sh + a_bits {
+        return Err(na());
+    }
+    let ta = table::get(Spec::QuadA {
+        func,
+        b,
+        s,
+        g,
+        f,
+        s2,
+        c2_bits,
+        a_bits,
+    });
+    let tb = table::get(Spec::QuadB {
+        func,
+        b,
+        s,
+        g,
+        s2,
+        l1_bits: l1,
+    });
+    let ts = (hb > 0).then(|| table::get(Spec::Saturate { func, hb, f, n }));
+    // δ and the rest; above the window the rest splits again into j's low g − 1 bits and
+    // the hb + 1 bits from j's top (the window's sign) up, whose lowest bit is j's top bit
+    // (shares mod 2 of it: the shares of that digit reduced).
+    let dig = e.digdec(&reduce(x, m), &[k, g + hb])?;
+    let (delta, carry) = (&dig.digits[0], &dig.carries[0]);
+    let (top, jtop) = if hb > 0 {
+        let d = e.digdec(&dig.digits[1], &[g - 1, hb + 1])?;
+        let mut dd = d.digits;
+        let hi = dd.pop().unwrap_or_default();
+        let lo = dd.pop().unwrap_or_default();
+        let jt = reduce(&hi, 1);
+        (Some((lo, hi)), jt)
+    } else {
+        (None, Vec::new())
+    };
+    let idx_j: Vec<(&[u64], u32)> = match &top {
+        Some((lo, _)) => vec![(lo, g - 1), (&jtop, 1)],
+        None => vec![(&dig.digits[1], g)],
+    };
+    let idx_s: Vec<(&[u64], u32)> = match &top {
+        Some((_, hi)) => vec![(hi, hb + 1)],
+        None => Vec::new(),
+    };
+    let mut calls: Vec<LutCall<'_>> = vec![(&idx_j, &*ta), (&idx_j, &*tb)];
+    if let Some(t) = &ts {
+        calls.push((&idx_s, &**t));
+    }
+    let mut got = e.lut_many(&calls)?;
+    let sat = if hb > 0 { got.pop() } else { None };
+    let c1 = got.pop().and_then(|mut v| v.pop()).unwrap_or_default();
+    let mut qa = got.pop().unwrap_or_default();
+    let a = qa.pop().unwrap_or_default();
+    let c2u = qa.pop().unwrap_or_default();
+    let hints = [WrapHint::Msb(false), WrapHint::Shares(carry)];
+    // u = c₂·δ in Z_{2^{L1}}.
+    let mp = MultParams {
+        x: unsigned(c2_bits),
+        y: unsigned(k),
+        out_bits: l1,
+    };
+    let u = e.mult(&mp, hints, &c2u, delta)?;
+    let u = unoffset(&u, delta, carry, c2_bits - 2, l1);
+    // v = c₁ + c₂δ, offset to MSB 0; δ·v in Z_{2^{L2}}.
+    let v = add_const(e, &add(&c1, &u, l1), 1 << (l1 - 2), l1);
+    let mp = MultParams {
+        x: unsigned(l1),
+        y: unsigned(k),
+        out_bits: l2,
+    };
+    let wv = e.mult(&mp, hints, &v, delta)?;
+    let wv = unoffset(&wv, delta, carry, l1 - 2, l2);
+    let d = round_shift(e, &wv, l2, sh)?;
+    let y = add(&a, &reduce(&d, a_bits), a_bits);
+    let y = fit(e, y, a_bits, n)?;
+    let y = add_const(e, &y, ((func.lift()) << f).wrapping_neg(), n);
+    match sat {
+        Some(mut st) => {
+            let satv = st.pop().unwrap_or_default();
+            let flag: Vec<u8> = st
+                .pop()
+                .unwrap_or_default()
+                .iter()
+                .map(|&b| b as u8 & 1)
+                .collect();
+            let m = e.mux(&flag, &sub(&satv, &y, n), n)?;
+            Ok(add(&y, &m, n))
+        }
+        None => Ok(y),
+    }
+}
+
+/// Shares of p − 2^o·δ mod 2^L from shares of p, of the k-bit δ and of its wrap w (Boolean),
+/// where o + k = L − 1: 2^o·δ = 2^o·(δ₀ + δ₁) − 2^{L−1}·w, and 2^{L−1}·w mod 2^L needs only
+/// w's parity, so each party corrects its own shares.
+fn unoffset(p: &[u64], delta: &[u64], w: &[u8], o: u32, l: u32) -> Vec<u64> {
+    p.iter()
+        .zip(delta)
+        .zip(w)
+        .map(|((&p, &d), &w)| {
+            let v = p
+                .wrapping_sub(d << o)
+                .wrapping_add(((w & 1) as u64) << (l - 1));
+            ring::reduce(v, l)
+        })
+        .collect()
+}
+
+/// The largest error of [`spline_quad`] over every input, in output ULPs (None: not
+/// applicable, or over [`SPLINE_MAX_ULP`] already on a sample of the inputs).
+pub fn spline_quad_max_ulp(func: Smooth, inp: Fx, out: Fx, g: u32) -> Option<f64> {
+    max_ulp_all(func, inp, out, |xs| {
+        spline_quad(&mut Clear, xs, inp, out, func, g)
+    })
+}
+
+/// The largest error of [`spline`] over every input, in output ULPs (None as for
+/// [`spline_quad_max_ulp`]).
 pub fn spline_max_ulp(func: Smooth, inp: Fx, out: Fx, g: u32) -> Option<f64> {
-    let xs: Vec<u64> = (0..1u64 << inp.bits).collect();
-    let ys = spline(&mut Clear, &xs, inp, out, func, g).ok()?;
+    max_ulp_all(func, inp, out, |xs| {
+        spline(&mut Clear, xs, inp, out, func, g)
+    })
+}
+
+/// f's largest error in output ULPs over every input of `inp`, evaluated by `eval` (values in,
+/// values out); one input in 64 first, so that a hopeless construction costs little.
+fn max_ulp_all(
+    func: Smooth,
+    inp: Fx,
+    out: Fx,
+    eval: impl Fn(&[u64]) -> Result<Vec<u64>, ProtoError>,
+) -> Option<f64> {
     let ulp = (out.frac as f64).exp2();
-    Some(xs.iter().zip(&ys).fold(0.0f64, |w, (&x, &y)| {
-        w.max((out.real(y) - func.f(inp.real(x))).abs() * ulp)
-    }))
+    let worst = |xs: &[u64]| -> Option<f64> {
+        let ys = eval(xs).ok()?;
+        Some(xs.iter().zip(&ys).fold(0.0f64, |w, (&x, &y)| {
+            w.max((out.real(y) - func.f(inp.real(x))).abs() * ulp)
+        }))
+    };
+    let sample: Vec<u64> = (0..1u64 << inp.bits).step_by(64).collect();
+    if worst(&sample)? > SPLINE_MAX_ULP {
+        return None;
+    }
+    let xs: Vec<u64> = (0..1u64 << inp.bits).collect();
+    worst(&xs)
 }
 
 /// tanh(x) = 2h(2x) − 1 with h the logistic function (SiRnn §V-C). Domain: all inputs.
@@ -671,8 +888,10 @@ pub fn tanh<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "tanh")?;
     check_out(out, "tanh")?;
-    if let Some(g) = tune.spline {
-        return spline(e, x, inp, out, Smooth::Tanh, g);
+    match tune.spline {
+        Some(Spline::Linear { g }) => return spline(e, x, inp, out, Smooth::Tanh, g),
+        Some(Spline::Quadratic { g }) => return spline_quad(e, x, inp, out, Smooth::Tanh, g),
+        None => {}
     }
     let n = out.bits;
     let (ax, b) = abs(e, x, inp.bits)?;

@@ -121,6 +121,38 @@ pub enum Spec {
         f: u32,
         c1_bits: u32,
     },
+    /// `func` on the b-bit two's-complement window x at scale `s` by a quadratic per interval
+    /// of its top g bits (p_j = signed(j)·h, h = 2^{b−g−s}; k = b − g): with δ the low k bits
+    /// (an integer, x = p_j + δ·2^{−s}), f(x) ≈ a + δ·(c₁ + c₂·δ)·2^{−s2}. Fields: c₂ + 2^{c2_bits−2}
+    /// (`c2_bits`, MSB 0), and a + lift at scale `f` (`a_bits`).
+    QuadA {
+        func: Smooth,
+        b: u32,
+        s: u32,
+        g: u32,
+        f: u32,
+        s2: u32,
+        c2_bits: u32,
+        a_bits: u32,
+    },
+    /// The c₁ of [`Spec::QuadA`]'s intervals at scale `s2`, in `l1_bits` (two's complement).
+    QuadB {
+        func: Smooth,
+        b: u32,
+        s: u32,
+        g: u32,
+        s2: u32,
+        l1_bits: u32,
+    },
+    /// Saturation of a window test: index (the window's sign bit, the `hb` bits above the
+    /// window); entry (1 if those bits are not all equal, the saturated f(±∞) + 0 at scale `f`
+    /// in `n` bits).
+    Saturate {
+        func: Smooth,
+        hb: u32,
+        f: u32,
+        n: u32,
+    },
     /// The normaliser of an ℓ-bit positive x with leading one at k: 2^{ℓ−2−k}
     /// (k ≤ ℓ − 2; 0 otherwise), so x·2^{ℓ−2−k} ∈ [2^{ℓ−2}, 2^{ℓ−1}).
     Normalise { iota: u32, ell: u32 },
@@ -156,6 +188,39 @@ pub fn get(spec: Spec) -> Arc<Table> {
         .entry(spec)
         .or_insert(t)
         .clone()
+}
+
+/// Interval j of [`Spec::QuadA`]: (a, c₁ as an integer at scale s2 per unit δ, c₂ likewise):
+/// the quadratic through f at the interval's three Chebyshev nodes, its constant moved to the
+/// middle of the deviation band.
+pub fn quad_fit(func: Smooth, b: u32, s: u32, g: u32, s2: u32, j: u64) -> (f64, i64, i64) {
+    let k = b - g;
+    let h = ((k as f64) - (s as f64)).exp2();
+    let p = crate::ring::to_signed(j, g) as f64 * h;
+    let nodes: Vec<f64> = (0..3)
+        .map(|i| h / 2.0 * (1.0 - ((2 * i + 1) as f64 * std::f64::consts::PI / 6.0).cos()))
+        .collect();
+    let ys: Vec<f64> = nodes.iter().map(|&t| func.f(p + t)).collect();
+    // Newton's divided differences in t.
+    let d1 = (ys[1] - ys[0]) / (nodes[1] - nodes[0]);
+    let d2 = ((ys[2] - ys[1]) / (nodes[2] - nodes[1]) - d1) / (nodes[2] - nodes[0]);
+    // q(t) = ys0 + d1 (t − t0) + d2 (t − t0)(t − t1) = c + bt + at².
+    let qa = d2;
+    let qb = d1 - d2 * (nodes[0] + nodes[1]);
+    // Per unit δ (t = δ·2^{−s}) at scale s2, as integers; the constant absorbs the rest.
+    let sc = |v: f64, e: i32| (v * ((s2 as i32 - e * s as i32) as f64).exp2()).round() as i64;
+    let (c1, c2) = (sc(qb, 1), sc(qa, 2));
+    let unit = (-(s2 as f64)).exp2();
+    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+    let steps = (1u64 << k.min(10)) as f64;
+    for i in 0..=steps as u64 {
+        let d = (i as f64 / steps * ((1u64 << k) - 1) as f64).round();
+        let q = d * (c1 as f64 + c2 as f64 * d) * unit;
+        let e = func.f(p + d * (-(s as f64)).exp2()) - q;
+        lo = lo.min(e);
+        hi = hi.max(e);
+    }
+    ((lo + hi) / 2.0, c1, c2)
 }
 
 fn round_fix(v: f64, scale: u32) -> f64 {
@@ -234,6 +299,48 @@ fn build(spec: Spec) -> Table {
                 vec![c0, round_fix(c1, f) as u64]
             })
         }
+        Spec::QuadA {
+            func,
+            b,
+            s,
+            g,
+            f,
+            s2,
+            c2_bits,
+            a_bits,
+        } => Table::build(g, &[c2_bits, a_bits], |j| {
+            let (a, _, c2) = quad_fit(func, b, s, g, s2, j);
+            let off = 1i64 << (c2_bits - 2);
+            let c2u = (c2 + off).clamp(0, 2 * off - 1) as u64;
+            vec![c2u, round_fix(a + func.lift() as f64, f) as u64]
+        }),
+        Spec::QuadB {
+            func,
+            b,
+            s,
+            g,
+            s2,
+            l1_bits,
+        } => Table::build(g, &[l1_bits], |j| {
+            let (_, c1, _) = quad_fit(func, b, s, g, s2, j);
+            vec![c1 as u64]
+        }),
+        Spec::Saturate { func, hb, f, n } => Table::build(hb + 1, &[1, n], |u| {
+            let all = (1u64 << (hb + 1)) - 1;
+            if u == 0 || u == all {
+                return vec![0, 0];
+            }
+            // The top index bit is the input's sign.
+            let v = if u >> hb == 0 {
+                1i64 << f
+            } else {
+                match func {
+                    Smooth::Sigmoid => 0,
+                    Smooth::Tanh => -(1i64 << f),
+                }
+            };
+            vec![1, v as u64]
+        }),
         Spec::Normalise { iota, ell } => Table::build(iota, &[64], |k| {
             vec![if k + 2 <= ell as u64 {
                 1u64 << (ell as u64 - 2 - k)

@@ -170,6 +170,47 @@ fn costs_at_scale_12_are_below_sci() {
     }
 }
 
+/// The cost model takes each construction of sigmoid and tanh where it should: one LUT of an
+/// 8-bit input, a line per interval at 16 bits with fine inputs, a quadratic on a window for
+/// wide inputs (with and without bits above the window), rExp where no spline is within 2 ULP.
+#[test]
+fn sigmoid_and_tanh_constructions_are_chosen_by_format() {
+    let pick = |name: &'static str, i: Fx, o: Fx| {
+        let f: CostFn = if name == "sigmoid" { sigmoid } else { tanh };
+        Tuning::best(name, f, i, o).spline
+    };
+    for name in ["sigmoid", "tanh"] {
+        assert_eq!(
+            pick(name, Fx::new(8, 4), Fx::new(8, 6)),
+            Some(Spline::Linear { g: 8 })
+        );
+        assert_eq!(
+            pick(name, Fx::new(16, 12), Fx::new(16, 12)),
+            Some(Spline::Linear { g: 8 })
+        );
+        for (i, o) in [
+            ((20, 15), (20, 18)),
+            ((20, 11), (20, 17)),
+            ((16, 10), (16, 14)),
+        ] {
+            assert_eq!(
+                pick(name, Fx::new(i.0, i.1), Fx::new(o.0, o.1)),
+                Some(Spline::Quadratic { g: 8 }),
+                "{name} {i:?} -> {o:?}"
+            );
+        }
+        // Inputs too wide to check every value keep rExp.
+        assert_eq!(pick(name, Fx::new(32, 16), Fx::new(32, 16)), None);
+    }
+    // Every input of the chosen quadratics is within the bound (what the choice checked).
+    for (i, o) in [((20, 15), (20, 18)), ((20, 11), (20, 17))] {
+        for func in [table::Smooth::Sigmoid, table::Smooth::Tanh] {
+            let u = spline_quad_max_ulp(func, Fx::new(i.0, i.1), Fx::new(o.0, o.1), 8).unwrap();
+            assert!(u <= SPLINE_MAX_ULP, "{func:?} {i:?} -> {o:?}: {u} ULP");
+        }
+    }
+}
+
 /// Tables are built once per parameter set and shared.
 #[test]
 fn tables_are_cached() {
@@ -240,16 +281,27 @@ fn two_party_equals_cleartext_and_cost() {
                 fmt(20, 12, 20, 12),
                 fmt(13, 9, 20, 11),
             ],
-            _ => vec![
-                fmt(16, 12, 16, 12),
-                fmt(16, 8, 16, 14),
-                fmt(16, 14, 16, 8),
-                fmt(32, 16, 32, 16),
-                fmt(13, 9, 20, 11),
-                fmt(24, 20, 12, 9),
-                fmt(8, 3, 8, 5),
-                fmt(40, 20, 24, 16),
-            ],
+            _ => {
+                let mut v = vec![
+                    fmt(16, 12, 16, 12),
+                    fmt(16, 8, 16, 14),
+                    fmt(16, 14, 16, 8),
+                    fmt(32, 16, 32, 16),
+                    fmt(13, 9, 20, 11),
+                    fmt(24, 20, 12, 9),
+                    fmt(8, 3, 8, 5),
+                    fmt(40, 20, 24, 16),
+                ];
+                if matches!(op, MathOp::Sigmoid | MathOp::Tanh) {
+                    // The quadratic spline: inside its window, saturating above it, at 16 bits.
+                    v.extend([
+                        fmt(20, 15, 20, 18),
+                        fmt(20, 11, 20, 17),
+                        fmt(16, 10, 16, 14),
+                    ]);
+                }
+                v
+            }
         };
         for p in ps {
             if op.check_args(&p).is_err() {
