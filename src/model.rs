@@ -4,9 +4,12 @@
 
 use crate::fail;
 use crate::files::{load_plan, read_inputs};
-use sir_compiler::compile::{Budget, CompileInput, CompileOptions, Compiled, compile};
+use sir_compiler::compile::{
+    Budget, CompileInput, CompileOptions, Compiled, compile, recorded_net,
+};
 use sir_compiler::eval::bind;
 use sir_compiler::relu_budget::{self, ReluChoice};
+use sir_runtime::net::link::Link;
 use sir_runtime::npy;
 use sir_runtime::plan::Plan;
 use std::path::Path;
@@ -43,6 +46,8 @@ pub struct CompileFiles<'a> {
     /// The default budget when `None`.
     pub budget: Option<Budget>,
     pub relu: Option<ReluChoice>,
+    /// `--net`: minimise the estimated time on this link instead of the bytes.
+    pub net: Option<Link>,
 }
 
 /// Loads the model, weights, calibration set and labels, and compiles under the budget: what
@@ -56,6 +61,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
         labels,
         budget,
         relu,
+        net,
     } = files;
     if let Some(ReluChoice::Budget(f)) = relu
         && let Err(e) = relu_budget::check_fraction(f)
@@ -100,7 +106,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
             calib: &batch,
             labels: labels.as_deref(),
         },
-        &CompileOptions { budget, relu },
+        &CompileOptions { budget, relu, net },
     )
     .map_err(fail)?;
     let mut c = c;
@@ -193,6 +199,10 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         Ok(r) => r,
         Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
     };
+    let net = match recorded_net(&plan.options) {
+        Ok(n) => n,
+        Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
+    };
     let (c, samples) = match compile_files(CompileFiles {
         model: args.source,
         weights: args.weights,
@@ -200,6 +210,7 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         labels: args.labels,
         budget: Some(budget),
         relu,
+        net,
     }) {
         Ok(c) => c,
         Err(code) => return code,

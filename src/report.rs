@@ -437,14 +437,26 @@ pub fn print_compiled(
         "communication per inference: server sends {} B, client sends {} B, {} rounds",
         total.server_bytes, total.client_bytes, total.rounds
     );
+    if let Ok(Some(l)) = sir_compiler::compile::recorded_net(&c.plan.options) {
+        println!(
+            "chosen for the least estimated time on {} Mbit/s, {} ms RTT (--net), not the fewest bytes",
+            l.bits_per_s / 1e6,
+            l.rtt.as_secs_f64() * 1e3
+        );
+    }
     for cand in &c.candidates {
+        let est = cand
+            .seconds
+            .map_or(String::new(), |s| format!(", estimated {s:.3} s"));
         let what = match (&cand.bytes, cand.metric) {
             (Ok(b), Some(m)) => format!(
-                "{b} B, metric {m:.4}{}",
+                "{b} B{est}, metric {m:.4}{}",
                 if cand.within { "" } else { " (over budget)" }
             ),
             (Err(e), _) => e.clone(),
-            (Ok(b), None) => format!("{b} B, over budget (stopped at the first failing samples)"),
+            (Ok(b), None) => {
+                format!("{b} B{est}, over budget (stopped at the first failing samples)")
+            }
         };
         println!("  {:>2} bits: {what}", cand.bits);
     }

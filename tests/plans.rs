@@ -380,3 +380,67 @@ fn digits_block_relu_budget_and_poly_relu_rounds() {
         assert!(out.contains("equal its estimate"), "{out}");
     }
 }
+
+/// `sir compile --net LINK` chooses for the least estimated time on that link (never slower
+/// there than the fewest-bytes plan), records the link among the plan's options, and `sir
+/// verify` recompiles the same plan from them; a malformed link is refused.
+#[test]
+fn compile_for_a_link_minimises_its_estimated_time() {
+    let ex = "gru_motion";
+    let estimate = |plan: &str| {
+        let (code, json, err) = sir(&["inspect", plan, "--net", "wan", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        v["estimate"]["seconds"].as_f64().expect("seconds")
+    };
+    let bytes_plan = tmp("gru-bytes.json");
+    compile(ex, "calib.npy", &bytes_plan);
+    let net_plan = tmp("gru-net.json");
+    let args = |out: &str, net: &str| -> Vec<String> {
+        [
+            "compile",
+            &path(ex, "model.sir"),
+            "--weights",
+            &path(ex, "weights.npz"),
+            "--calib",
+            &path(ex, "calib.npy"),
+            "--net",
+            net,
+            "-o",
+            out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        sir(&a)
+    };
+    let (code, out, err) = run(args(&net_plan, "wan"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("least estimated time"), "{out}");
+    assert!(out.contains("estimated"), "{out}");
+    assert!(estimate(&net_plan) <= estimate(&bytes_plan) + 1e-9);
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&net_plan).unwrap()).unwrap();
+    assert_eq!(plan["options"]["net"]["mbit_per_s"], 100.0);
+    assert_eq!(plan["options"]["net"]["rtt_ms"], 40.0);
+    let (code, out, err) = sir(&[
+        "verify",
+        &net_plan,
+        "--source",
+        &path(ex, "model.sir"),
+        "--weights",
+        &path(ex, "weights.npz"),
+        "--calib",
+        &path(ex, "calib.npy"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = run(args(&tmp("gru-bad.json"), "fast"));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("expected lan, wan or MBIT_PER_S,RTT_MS"),
+        "{err}"
+    );
+}

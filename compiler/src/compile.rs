@@ -13,6 +13,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use sir_runtime::Tensor;
 use sir_runtime::fixed::Fx;
+use sir_runtime::net::link::Link;
 use sir_runtime::plan::Plan;
 use sir_runtime::plan::clear::{dequantize, quantize};
 
@@ -86,6 +87,8 @@ pub struct Candidate {
     /// it had reached on the samples evaluated so far.
     pub stopped: Option<String>,
     pub within: bool,
+    /// With `--net`, the estimated seconds of one inference on that link.
+    pub seconds: Option<f64>,
 }
 
 /// The chosen plan and how it was chosen.
@@ -133,6 +136,31 @@ pub struct CompileOptions {
     /// ReLU's DReLUs (`crate::relu_budget`), or the pinned patches; without it, it is plain
     /// ReLU.
     pub relu: Option<ReluChoice>,
+    /// Minimise the estimated time on this link (transfer + latency units × RTT/2) instead of
+    /// the bytes.
+    pub net: Option<Link>,
+}
+
+/// The link a plan's options record as its objective (`sir compile --net`), if any.
+pub fn recorded_net(options: &serde_json::Value) -> Result<Option<Link>, String> {
+    let n = &options["net"];
+    if n.is_null() {
+        return Ok(None);
+    }
+    match (n["mbit_per_s"].as_f64(), n["rtt_ms"].as_f64()) {
+        (Some(b), Some(r)) => Link::parse(&format!("{b},{r}")).map(Some),
+        _ => Err(format!("the plan's `net` option is malformed: {n}")),
+    }
+}
+
+/// Estimated seconds of one inference of `plan` on `link` (None: its latency cannot be
+/// simulated, which a checked plan never meets).
+fn estimated_seconds(plan: &Plan, link: &Link) -> Option<f64> {
+    let info = plan.check().ok()?;
+    let units = sir_runtime::exec::estimate_latency(plan, &info, sir_runtime::exec::Shape::ONE)
+        .ok()?
+        .total();
+    Some(link.estimate(plan.total().total_bytes(), units))
 }
 
 /// Compiles the input's program with its weights, calibrating on its samples (and labels),
@@ -145,7 +173,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         calib,
         labels,
     } = *input;
-    let (budget, relu) = (options.budget, options.relu.as_ref());
+    let (budget, relu, net) = (options.budget, options.relu.as_ref(), options.net);
     let t0 = Instant::now();
     let samples: Vec<Vec<Arc<Tensor>>> = (0..calib.samples).map(|i| calib.sample(i)).collect();
     if samples.is_empty() {
@@ -203,6 +231,12 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         "widths": WIDTHS,
     });
     let mut options = options;
+    if let Some(l) = net {
+        options["net"] = serde_json::json!({
+            "mbit_per_s": l.bits_per_s / 1e6,
+            "rtt_ms": l.rtt.as_secs_f64() * 1e3,
+        });
+    }
     if let Some(ReluChoice::Budget(f)) = relu {
         options["relu_budget"] = serde_json::json!(f);
     }
@@ -222,6 +256,8 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         stopped: Option<String>,
         /// Lowered with rounding chains fused.
         fuse: bool,
+        /// What the search minimises: bytes, or with `--net` the estimated seconds.
+        cost: f64,
     }
     let trial = |width: &dyn Fn(usize) -> u32,
                  set: std::ops::Range<usize>,
@@ -237,6 +273,10 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             Err(e) => return Ok(Err(e.to_string())),
         };
         let bytes = plan.total().total_bytes();
+        let cost = match &net {
+            None => bytes as f64,
+            Some(l) => estimated_seconds(&plan, l).unwrap_or(f64::INFINITY),
+        };
         // Chunk by chunk, stopping as soon as the budget is certainly exceeded (most failing
         // trials end after the first chunk).
         let mut fixed: Vec<Vec<Tensor>> = Vec::with_capacity(samples.len());
@@ -275,6 +315,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     error: None,
                     stopped: Some(reached),
                     fuse,
+                    cost,
                 }));
             }
         }
@@ -296,6 +337,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             error,
             stopped: None,
             fuse,
+            cost,
         }))
     };
     // Stage 1: one storage width for every tensor, the cheapest within the budget.
@@ -320,10 +362,11 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             metric: t.as_ref().ok().and_then(|t| t.metric),
             stopped: t.as_ref().ok().and_then(|t| t.stopped.clone()),
             within: t.as_ref().is_ok_and(|t| t.within),
+            seconds: net.and(t.as_ref().ok().map(|t| t.cost)),
         });
         if let Ok(t) = t
             && t.within
-            && best.as_ref().is_none_or(|b| t.bytes < b.1.bytes)
+            && best.as_ref().is_none_or(|b| t.cost < b.1.cost)
         {
             best = Some((bits, t));
         }
@@ -391,7 +434,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             };
             if let Ok(t) = trial(&width, select.clone(), fuse)?
                 && t.within
-                && t.bytes < chosen.bytes
+                && t.cost < chosen.cost
             {
                 chosen = t;
                 widths.insert(g.clone(), w);

@@ -59,6 +59,7 @@ fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
         &CompileOptions {
             budget: Some(Budget::MaxError(tol)),
             relu: None,
+            net: None,
         },
     )
     .expect("compiles");
@@ -134,6 +135,7 @@ fn a_labelled_budget_compares_accuracy() {
         &CompileOptions {
             budget: Some(Budget::AccuracyLoss(0.0)),
             relu: None,
+            net: None,
         },
     )
     .expect("compiles");
@@ -145,6 +147,7 @@ fn a_labelled_budget_compares_accuracy() {
         &CompileOptions {
             budget: Some(Budget::MaxError(0.5)),
             relu: None,
+            net: None,
         },
     )
     .expect("compiles");
@@ -282,6 +285,7 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
         &CompileOptions {
             budget: Some(Budget::MaxError(1e-15)),
             relu: None,
+            net: None,
         },
     )
     .expect_err("no width is exact");
@@ -380,6 +384,7 @@ fn relu_budget_choices_stay_within_the_budget() {
             &CompileOptions {
                 budget,
                 relu: Some(relu),
+                net: None,
             },
         )
     };

@@ -1,11 +1,13 @@
 //! `sir compile MODEL --weights W.npz --calib C.npy [--labels L.npy] [--max-accuracy-loss P |
-//! --max-error E] -o PLAN.json`: the plan, chosen on calibration data, and a summary.
+//! --max-error E] [--net LINK] -o PLAN.json`: the plan, chosen on calibration data, and a
+//! summary.
 
 use sir_cli::fail;
 use sir_cli::model::{CompileFiles, compile_files, pinned_patches};
 use sir_cli::report::print_compiled;
 use sir_compiler::compile::Budget;
 use sir_compiler::relu_budget::ReluChoice;
+use sir_runtime::net::link::Link;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -38,6 +40,11 @@ pub struct CompileArgs {
     /// --relu-budget), e.g. to compile weights fine-tuned for that choice.
     #[arg(long, value_name = "PLAN")]
     pub relu_patches: Option<PathBuf>,
+    /// Choose the formats for the least estimated time on this link (lan: 1 Gbit/s, 0.5 ms;
+    /// wan: 100 Mbit/s, 40 ms; or MBIT_PER_S,RTT_MS) instead of the fewest bytes: transfer
+    /// plus latency units × RTT/2, as `sir inspect --net` prices it.
+    #[arg(long, value_name = "LINK", value_parser = super::run::parse_link)]
+    pub net: Option<Link>,
     /// Where to write the plan (JSON).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
@@ -64,6 +71,7 @@ pub fn run(args: &CompileArgs) -> i32 {
         labels: args.labels.as_deref(),
         budget,
         relu,
+        net: args.net,
     }) {
         Ok(c) => c,
         Err(code) => return code,
