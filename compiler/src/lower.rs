@@ -15,6 +15,7 @@ use std::sync::Arc;
 use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
 use sir_runtime::fixed::{Fx, Patch};
+use sir_runtime::plan::math::MathParams;
 use sir_runtime::plan::{Io, MathOp, Op, Owner, Plan, PlanError, TensorDecl, Trunc};
 
 use crate::diag::Span;
@@ -963,7 +964,15 @@ impl Lower<'_> {
                 _ => 1,
             };
             let out = self.fresh(shape, to, nonneg);
-            self.push(Op::Math { func, cols }, vec![x], out)?;
+            // sigmoid and tanh: the construction the cost model takes for these formats (it
+            // checks every input, so the plan records it and loaders need not).
+            let spline = if matches!(func, MathOp::Sigmoid | MathOp::Tanh) {
+                let params = MathParams::new(self.fmt_of(x), to, cols);
+                func.tuning(&params).spline
+            } else {
+                None
+            };
+            self.push(Op::Math { func, cols, spline }, vec![x], out)?;
             return Ok(out);
         }
         match b {
@@ -1042,6 +1051,7 @@ impl Lower<'_> {
                     let op = Op::Math {
                         func: MathOp::Max,
                         cols: k * k,
+                        spline: None,
                     };
                     self.push(op, vec![rows], m)?;
                     m
@@ -1111,6 +1121,7 @@ impl Lower<'_> {
                     Op::Math {
                         func: MathOp::Max,
                         cols,
+                        spline: None,
                     },
                     vec![rows_in],
                     m,
@@ -1141,6 +1152,7 @@ impl Lower<'_> {
                     Op::Math {
                         func: MathOp::Layernorm,
                         cols,
+                        spline: None,
                     },
                     vec![x],
                     norm,

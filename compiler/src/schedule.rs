@@ -26,7 +26,7 @@ struct Key {
 fn groupable(op: &Op) -> bool {
     match op {
         Op::Extend | Op::Truncate { .. } | Op::Mult | Op::Relu => true,
-        Op::Math { cols, func } => {
+        Op::Math { cols, func, .. } => {
             *cols == 1 && !matches!(func, MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax)
         }
         _ => false,

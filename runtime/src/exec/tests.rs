@@ -140,6 +140,8 @@ fn mixed(n: usize) -> Plan {
         Op::Math {
             func: MathOp::Sigmoid,
             cols: 1,
+            // The quadratic spline, as a compiled plan records it.
+            spline: Some(crate::math::funcs::Spline::Quadratic { g: 8 }),
         },
         &[sig_in],
         &[rows, 4],
@@ -150,6 +152,7 @@ fn mixed(n: usize) -> Plan {
         Op::Math {
             func: MathOp::Max,
             cols: 10,
+            spline: None,
         },
         &[m],
         &[rows],

@@ -49,8 +49,11 @@ pub struct Tuning {
     pub spline: Option<Spline>,
 }
 
-/// The spline constructions of sigmoid and tanh, with their table index bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The spline constructions of sigmoid and tanh, with their table index bits. A plan records
+/// the compiler's choice on each instruction (the choice checks every input, which is a
+/// compiler's work, not a loader's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Spline {
     /// [`spline`]: a line per interval of the whole input.
     Linear { g: u32 },
@@ -86,10 +89,19 @@ impl Tuning {
     /// (function, formats). The measured winners: 8-bit rExp digits at 16 bits, 7-bit at 32;
     /// 6-bit MSNZB digits at both.
     pub fn best(name: &'static str, f: CostFn, inp: Fx, out: Fx) -> Tuning {
-        type Key = (&'static str, Fx, Fx);
+        Self::search(name, f, inp, out, true)
+    }
+
+    /// [`Tuning::best`]'s digit widths alone (no spline: a plan records that choice).
+    pub fn best_digits(name: &'static str, f: CostFn, inp: Fx, out: Fx) -> Tuning {
+        Self::search(name, f, inp, out, false)
+    }
+
+    fn search(name: &'static str, f: CostFn, inp: Fx, out: Fx, splines: bool) -> Tuning {
+        type Key = (&'static str, Fx, Fx, bool);
         static CACHE: OnceLock<Mutex<HashMap<Key, Tuning>>> = OnceLock::new();
         let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-        let key = (name, inp, out);
+        let key = (name, inp, out, splines);
         if let Some(t) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return *t;
         }
@@ -123,6 +135,7 @@ impl Tuning {
             _ => None,
         };
         if let Some(func) = smooth
+            && splines
             && inp.bits <= SPLINE_CHECK_BITS
         {
             let g = inp.bits.min(8);

@@ -386,14 +386,15 @@ pub(crate) fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, P
                 bits,
             )
         }
-        Op::Math { func, cols } => func
+        Op::Math { func, cols, spline } => func
             .clear(
                 args[0],
                 &MathParams::new(
                     Fx::new(t(0).bits, t(0).frac),
                     Fx::new(bits, out.frac),
                     *cols,
-                ),
+                )
+                .pinned(*spline),
             )
             .map_err(|e| plan.err(k, e.to_string()))?,
         Op::Relu => args[0].iter().map(|&a| fixed::relu(a, bits)).collect(),

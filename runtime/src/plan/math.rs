@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::fixed::Fx;
-use crate::math::funcs::{self, CostFn, Tuning};
+use crate::math::funcs::{self, CostFn, Spline, Tuning};
 use crate::math::{Clear, Counter, Engine};
 use crate::proto::{Cost, Flow, ProtoError};
 
@@ -41,6 +41,17 @@ pub struct MathParams {
     pub cols: usize,
     /// DigDec's digit width for both rExp and MSNZB; `None`: the cheapest by the cost model.
     pub digit: Option<u32>,
+    /// sigmoid/tanh's construction: as a plan records it, or chosen by [`Tuning::best`].
+    pub spline: SplineChoice,
+}
+
+/// Who chooses sigmoid and tanh's construction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SplineChoice {
+    /// [`Tuning::best`] (benchmarks, the compiler).
+    Auto,
+    /// As recorded in a plan (None: rExp and the reciprocal).
+    Pinned(Option<Spline>),
 }
 
 impl MathParams {
@@ -51,6 +62,15 @@ impl MathParams {
             output,
             cols: cols.max(1),
             digit: None,
+            spline: SplineChoice::Auto,
+        }
+    }
+
+    /// With the construction a plan records.
+    pub fn pinned(self, spline: Option<Spline>) -> MathParams {
+        MathParams {
+            spline: SplineChoice::Pinned(spline),
+            ..self
         }
     }
 }
@@ -130,16 +150,24 @@ impl MathOp {
 
     /// The digit widths: pinned by `params.digit`, else the cheapest by the cost model.
     pub fn tuning(self, params: &MathParams) -> Tuning {
-        match params.digit {
-            Some(d) => Tuning {
+        let t = match (params.digit, params.spline) {
+            (Some(d), _) => Tuning {
                 exp_digit: d,
                 msnzb_digit: d,
                 ..Tuning::default()
             },
-            None => match self.tuned_function() {
+            (None, SplineChoice::Auto) => match self.tuned_function() {
                 Some(f) => Tuning::best(self.name(), f, params.input, params.output),
                 None => Tuning::default(),
             },
+            (None, SplineChoice::Pinned(_)) => match self.tuned_function() {
+                Some(f) => Tuning::best_digits(self.name(), f, params.input, params.output),
+                None => Tuning::default(),
+            },
+        };
+        match params.spline {
+            SplineChoice::Pinned(spline) => Tuning { spline, ..t },
+            SplineChoice::Auto => t,
         }
     }
 

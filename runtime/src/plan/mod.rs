@@ -209,6 +209,10 @@ pub enum Op {
         func: MathOp,
         #[serde(default = "one")]
         cols: usize,
+        /// sigmoid and tanh: the spline the compiler chose (checked on every input there);
+        /// absent: rExp and the reciprocal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spline: Option<crate::math::funcs::Spline>,
     },
     Relu,
     /// Block-ReLU on a [C, H, W] tensor with a patch choice per channel (one entry: every
@@ -682,9 +686,9 @@ impl Plan {
                     },
                 }
             }
-            Op::Math { func, cols } => Kernel::Math {
+            Op::Math { func, cols, spline } => Kernel::Math {
                 func: *func,
-                params: self.math_params(k, *cols),
+                params: self.math_params(k, *cols).pinned(*spline),
             },
             Op::Relu => Kernel::Relu { bits: out.bits },
             Op::BlockRelu { patches } => Kernel::BlockRelu {
@@ -1145,8 +1149,11 @@ impl Plan {
                     return bad("multiplies shared X by the server's W (scales add)");
                 }
             }
-            Op::Math { func, cols } => {
+            Op::Math { func, cols, spline } => {
                 let x = t(0);
+                if spline.is_some() && !matches!(func, MathOp::Sigmoid | MathOp::Tanh) {
+                    return bad("records a spline, which only sigmoid and tanh have");
+                }
                 if x.numel() > MAX_MATH_ELEMENTS {
                     return bad("applies a math function to more than 2^22 elements at once");
                 }
@@ -1170,7 +1177,7 @@ impl Plan {
                 if !shared(x) || !shared(out) || !rows_ok || out.shape != want {
                     return bad("applies a math function to a shared tensor");
                 }
-                func.check(&self.math_params(k, *cols))
+                func.check(&self.math_params(k, *cols).pinned(*spline))
                     .map_err(|e| self.err(k, e.to_string()))?;
             }
         }

@@ -61,7 +61,19 @@ pub fn op_text(op: &Op) -> String {
             }
         ),
         Op::BlockRelu { patches } => format!("block_relu({})", patch_runs(patches)),
-        Op::Math { func, cols } if *cols > 1 => format!("{}(rows of {cols})", func.name()),
+        Op::Math { func, cols, .. } if *cols > 1 => format!("{}(rows of {cols})", func.name()),
+        Op::Math {
+            func,
+            spline: Some(sp),
+            ..
+        } => match sp {
+            crate::math::funcs::Spline::Linear { g } => {
+                format!("{}(spline, 2^{g} lines)", func.name())
+            }
+            crate::math::funcs::Spline::Quadratic { g } => {
+                format!("{}(spline, 2^{g} quadratics)", func.name())
+            }
+        },
         other => other.name().to_string(),
     }
 }

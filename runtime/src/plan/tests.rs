@@ -70,6 +70,7 @@ fn dense_sigmoid() -> Plan {
         Op::Math {
             func: MathOp::Sigmoid,
             cols: 1,
+            spline: None,
         },
         vec![pre],
         y,
@@ -249,14 +250,31 @@ fn hostile_plans_are_refused_before_running() {
     p.instrs[5].op = Op::Math {
         func: MathOp::Sigmoid,
         cols: 3,
+        spline: None,
     };
     refuse(&p, "math function");
     let mut p = good.clone();
     p.instrs[5].op = Op::Math {
         func: MathOp::Lut,
         cols: 1,
+        spline: None,
     };
     refuse(&p, "building block");
+    // A spline recorded on a function that has none; one whose cost is not the recorded one.
+    let mut p = good.clone();
+    p.instrs[5].op = Op::Math {
+        func: MathOp::Exp,
+        cols: 1,
+        spline: Some(crate::math::funcs::Spline::Linear { g: 8 }),
+    };
+    refuse(&p, "only sigmoid and tanh");
+    let mut p = good.clone();
+    p.instrs[5].op = Op::Math {
+        func: MathOp::Sigmoid,
+        cols: 1,
+        spline: Some(crate::math::funcs::Spline::Linear { g: 8 }),
+    };
+    refuse(&p, "recorded cost");
     // A product with a public constant that widens the ring is not local.
     let mut p = good.clone();
     let c = p.tensor(TensorDecl {

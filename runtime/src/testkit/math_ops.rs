@@ -84,6 +84,7 @@ pub fn math_params(params: &Params, len: usize) -> MathParams {
         output,
         cols: cols(params, len),
         digit: params.digit,
+        spline: crate::plan::math::SplineChoice::Auto,
     }
 }
 
