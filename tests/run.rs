@@ -231,6 +231,16 @@ fn first_sample(input: &str, out: &str) {
     npy::write_npy(out, &one).expect("write");
 }
 
+/// The first `n` samples of a batch.
+fn first_samples(input: &str, n: usize, out: &str) {
+    let t = npy::read_npy(input).expect("input");
+    let per: usize = t.shape()[1..].iter().product();
+    let mut shape = t.shape().to_vec();
+    shape[0] = n;
+    let some = sir_runtime::Tensor::new(shape, t.data()[..n * per].to_vec()).expect("tensor");
+    npy::write_npy(out, &some).expect("write");
+}
+
 fn two_processes(name: &str, plan: &str, input: &str, threads: &str) {
     let weights = ex(name, "weights.npz");
     let (out, want) = (
@@ -298,6 +308,11 @@ fn two_processes_equal_eval_plan_on_every_example() {
     let one = tmp("g30-one.npy");
     first_sample(&ex(name, "inputs.npy"), &one);
     two_processes(name, &plan, &one, "2");
+    // A batch of 4 over 2 connections: flights of megabytes on both connections (they
+    // deadlocked while a flight's connections were flushed in another order than read).
+    let four = tmp("g30-four.npy");
+    first_samples(&ex(name, "inputs.npy"), 4, &four);
+    two_processes(name, &plan, &four, "2");
 }
 
 /// Models no example has: convolution, pooling, softmax, a dense ReLU network,

@@ -262,7 +262,7 @@ impl Mux {
             if (!done && io.peer_done) || stalled {
                 return Err(Stop::Stalled(turn));
             }
-            send_flight(io, &segs, done).map_err(|e| Stop::Net(turn, e))?;
+            send_flight(io, segs, done).map_err(|e| Stop::Net(turn, e))?;
             io.me_done = done;
             io.my_turn = false;
             let mut s = self.lock();
@@ -344,15 +344,21 @@ impl Mux {
     }
 }
 
-/// Writes one flight: the header on the first connection, each segment on its task's.
-fn send_flight(io: &mut Io, segs: &[Segment], done: bool) -> Result<(), NetError> {
-    let header = encode_header(segs, done)?;
+/// Writes one flight: the header on the first connection, each segment on its task's. The
+/// segments go connection by connection, each connection flushed before the next is written,
+/// and the header lists them in that order, which is the order the peer reads them in: were a
+/// later connection's bytes read first, a flight larger than the sockets' buffers would leave
+/// this side blocked flushing one connection while the peer waits on another.
+fn send_flight(io: &mut Io, mut segs: Vec<Segment>, done: bool) -> Result<(), NetError> {
+    segs.sort_by_key(|(t, _)| io.lane[*t as usize]);
+    let header = encode_header(&segs, done)?;
     io.wires[0].send(&header)?;
-    for (t, bytes) in segs {
-        io.wires[io.lane[*t as usize]].send(bytes)?;
-    }
-    for w in io.wires.iter_mut() {
-        w.end_flight()?;
+    let mut next = segs.iter().peekable();
+    for lane in 0..io.wires.len() {
+        while let Some((_, bytes)) = next.next_if(|(t, _)| io.lane[*t as usize] == lane) {
+            io.wires[lane].send(bytes)?;
+        }
+        io.wires[lane].end_flight()?;
     }
     io.framing.bytes_sent += header.len() as u64;
     io.framing.flushes += 1;
