@@ -26,18 +26,30 @@ fn path(ex: &str, file: &str) -> String {
 }
 
 fn compile(ex: &str, calib: &str, out: &str) -> String {
-    let (code, stdout, stderr) = sir(&[
-        "compile",
-        &path(ex, "model.sir"),
-        "--weights",
-        &path(ex, "weights.npz"),
-        "--calib",
-        &path(ex, calib),
-        "-o",
-        out,
-    ]);
+    let (code, stdout, stderr) = compile_with(ex, calib, out, &[]);
     assert_eq!(code, 0, "{ex}: {stderr}");
     stdout
+}
+
+/// `sir compile` of an example with more options: (exit code, stdout, stderr).
+fn compile_with(ex: &str, calib: &str, out: &str, extra: &[&str]) -> (i32, String, String) {
+    let (model, weights, calib) = (
+        path(ex, "model.sir"),
+        path(ex, "weights.npz"),
+        path(ex, calib),
+    );
+    let mut args = vec![
+        "compile",
+        &model,
+        "--weights",
+        &weights,
+        "--calib",
+        &calib,
+        "-o",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    sir(&args)
 }
 
 #[test]
@@ -396,28 +408,7 @@ fn compile_for_a_link_minimises_its_estimated_time() {
     let bytes_plan = tmp("gru-bytes.json");
     compile(ex, "calib.npy", &bytes_plan);
     let net_plan = tmp("gru-net.json");
-    let args = |out: &str, net: &str| -> Vec<String> {
-        [
-            "compile",
-            &path(ex, "model.sir"),
-            "--weights",
-            &path(ex, "weights.npz"),
-            "--calib",
-            &path(ex, "calib.npy"),
-            "--net",
-            net,
-            "-o",
-            out,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let run = |a: Vec<String>| {
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        sir(&a)
-    };
-    let (code, out, err) = run(args(&net_plan, "wan"));
+    let (code, out, err) = compile_with(ex, "calib.npy", &net_plan, &["--net", "wan"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("least estimated time"), "{out}");
     assert!(out.contains("estimated"), "{out}");
@@ -437,7 +428,7 @@ fn compile_for_a_link_minimises_its_estimated_time() {
         &path(ex, "calib.npy"),
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    let (code, _, err) = run(args(&tmp("gru-bad.json"), "fast"));
+    let (code, _, err) = compile_with(ex, "calib.npy", &tmp("gru-bad.json"), &["--net", "fast"]);
     assert_ne!(code, 0);
     assert!(
         err.contains("expected lan, wan or MBIT_PER_S,RTT_MS"),

@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use sir_runtime::Tensor;
 use sir_runtime::fixed::Fx;
 use sir_runtime::net::link::Link;
-use sir_runtime::plan::Plan;
 use sir_runtime::plan::clear::{dequantize, quantize};
+use sir_runtime::plan::{Plan, PlanInfo};
 
 use crate::eval::bind::Batch;
 use crate::graph;
@@ -153,11 +153,10 @@ pub fn recorded_net(options: &serde_json::Value) -> Result<Option<Link>, String>
     }
 }
 
-/// Estimated seconds of one inference of `plan` on `link` (None: its latency cannot be
-/// simulated, which a checked plan never meets).
-fn estimated_seconds(plan: &Plan, link: &Link) -> Option<f64> {
-    let info = plan.check().ok()?;
-    let units = sir_runtime::exec::estimate_latency(plan, &info, sir_runtime::exec::Shape::ONE)
+/// Estimated seconds of one inference of `plan` (checked: `info`) on `link` (None: its
+/// latency cannot be simulated, which a checked plan never meets).
+fn estimated_seconds(plan: &Plan, info: &PlanInfo, link: &Link) -> Option<f64> {
+    let units = sir_runtime::exec::estimate_latency(plan, info, sir_runtime::exec::Shape::ONE)
         .ok()?
         .total();
     Some(link.estimate(plan.total().total_bytes(), units))
@@ -267,7 +266,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         let labels = labels.map(|l| &l[set.clone()]);
         let float_metric = labels.map_or(0.0, |l| accuracy(floats, l));
         let fmts = precision::assign(&graph, &ranges, width);
-        let plan = match lower::lower(&graph, &fmts, &nonneg, meta(options.clone(), fuse)) {
+        let (plan, info) = match lower::lower(&graph, &fmts, &nonneg, meta(options.clone(), fuse)) {
             Ok(p) => p,
             Err(e @ LowerError::Unsupported { .. }) => return Err(e.into()),
             Err(e) => return Ok(Err(e.to_string())),
@@ -275,7 +274,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         let bytes = plan.total().total_bytes();
         let cost = match &net {
             None => bytes as f64,
-            Some(l) => estimated_seconds(&plan, l).unwrap_or(f64::INFINITY),
+            Some(l) => estimated_seconds(&plan, &info, l).unwrap_or(f64::INFINITY),
         };
         // Chunk by chunk, stopping as soon as the budget is certainly exceeded (most failing
         // trials end after the first chunk).

@@ -16,7 +16,7 @@ use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
 use sir_runtime::fixed::{Fx, Patch};
 use sir_runtime::plan::math::MathParams;
-use sir_runtime::plan::{Io, MathOp, Op, Owner, Plan, PlanError, TensorDecl, Trunc};
+use sir_runtime::plan::{Io, MathOp, Op, Owner, Plan, PlanError, PlanInfo, TensorDecl, Trunc};
 
 use crate::diag::Span;
 use crate::eval::kernels;
@@ -180,7 +180,7 @@ pub fn lower(
     fmts: &[Fx],
     nonneg: &[bool],
     meta: Meta<'_>,
-) -> Result<Plan, LowerError> {
+) -> Result<(Plan, PlanInfo), LowerError> {
     let mut l = Lower {
         graph,
         fmts,
@@ -260,9 +260,10 @@ pub fn lower(
     drop_dead(&mut l.plan);
     // Independent instructions of one kind share their messages.
     let plan = crate::schedule::group_rounds(l.plan)?;
-    // The compiler holds its own output to the rules every reader applies.
-    plan.check()?;
-    Ok(plan)
+    // The compiler holds its own output to the rules every reader applies, and hands on what
+    // the check proved.
+    let info = plan.check()?;
+    Ok((plan, info))
 }
 
 /// Removes the instructions nothing revealed depends on (a rescaled copy every consumer

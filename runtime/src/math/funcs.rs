@@ -29,6 +29,7 @@ use super::table::{self, Curve, Smooth, Spec};
 use crate::fixed::Fx;
 use crate::fixed::linear::{Format, ceil_log2};
 use crate::proto::ProtoError;
+use crate::proto::lut::Table;
 use crate::proto::mult::{MultParams, WrapHint};
 use crate::ring;
 
@@ -511,8 +512,33 @@ fn interp<E: Engine>(
         let c1 = e.lut(&[(&vf, g)], &tab)?.remove(1);
         return fit(e, c1, c1_bits, nbits);
     }
-    let dig = e.digdec(&vf, &[k, g])?;
-    let mut c = e.lut(&[(&dig.digits[1], g)], &tab)?;
+    // c₀·δ at scale f, rounded: s0 + vs − f = k + 1 bits dropped, s0 bits left (MSB 0).
+    let (c1, d) = line_parts(e, &vf, k, g, &tab, s0, s0 + vs - f, c1_bits)?;
+    let y = if curve.increasing() {
+        add(&c1, &d, c1_bits)
+    } else {
+        sub(&c1, &d, c1_bits)
+    };
+    fit(e, y, c1_bits, nbits)
+}
+
+/// The line of [`interp`] and [`spline`] on the k + g low bits of v: DigDec into δ (the low
+/// k bits) and the interval j (the next g), one LUT of `tab`'s (c₀, c₁) at j, and c₀·δ by a
+/// UMult (c₀ has s0 + 1 bits, MSB 0; δ's wrap is the DigDec carry), rounded down by `sh` bits
+/// and widened to `c1_bits` (its MSB is 0). Returns (c₁, c₀·δ / 2^sh).
+#[allow(clippy::too_many_arguments)]
+fn line_parts<E: Engine>(
+    e: &mut E,
+    v: &[u64],
+    k: u32,
+    g: u32,
+    tab: &Table,
+    s0: u32,
+    sh: u32,
+    c1_bits: u32,
+) -> Result<(Vec<u64>, Vec<u64>), ProtoError> {
+    let dig = e.digdec(v, &[k, g])?;
+    let mut c = e.lut(&[(&dig.digits[1], g)], tab)?;
     let c1 = c.pop().unwrap_or_default();
     let c0 = c.pop().unwrap_or_default();
     let pbits = s0 + 1 + k;
@@ -523,16 +549,8 @@ fn interp<E: Engine>(
     };
     let hints = [WrapHint::Msb(false), WrapHint::Shares(&dig.carries[0])];
     let prod = e.mult(&mp, hints, &c0, &dig.digits[0])?;
-    // c₀·δ at scale f, rounded: s0 + vs − f = k + 1 bits dropped, s0 bits left (MSB 0).
-    let sh = s0 + vs - f;
     let d = round_shift(e, &prod, pbits, sh)?;
-    let d = e.zext_msb0(&d, pbits - sh, c1_bits)?;
-    let y = if curve.increasing() {
-        add(&c1, &d, c1_bits)
-    } else {
-        sub(&c1, &d, c1_bits)
-    };
-    fit(e, y, c1_bits, nbits)
+    Ok((c1, fit(e, d, pbits - sh, c1_bits)?))
 }
 
 /// Interpolation index bits for an error of about 2^{−f−2}: the minimax error of a line on
@@ -665,22 +683,8 @@ pub fn spline<E: Engine>(
         let y = fit(e, y, c1_bits, n)?;
         return Ok(add_const(e, &y, lift, n));
     }
-    let dig = e.digdec(&xr, &[k, g])?;
-    let mut c = e.lut(&[(&dig.digits[1], g)], &tab)?;
-    let c1 = c.pop().unwrap_or_default();
-    let c0 = c.pop().unwrap_or_default();
-    let pbits = s0 + 1 + k;
-    let mp = MultParams {
-        x: unsigned(s0 + 1),
-        y: unsigned(k),
-        out_bits: pbits,
-    };
-    let hints = [WrapHint::Msb(false), WrapHint::Shares(&dig.carries[0])];
-    let prod = e.mult(&mp, hints, &c0, &dig.digits[0])?;
     // c₀·δ at scale s0 + s → scale f: 1 + k + f − s bits left, MSB 0.
-    let sh = s0 + s - f;
-    let d = round_shift(e, &prod, pbits, sh)?;
-    let d = fit(e, d, pbits - sh, c1_bits)?;
+    let (c1, d) = line_parts(e, &xr, k, g, &tab, s0, s0 + s - f, c1_bits)?;
     let y = fit(e, add(&c1, &d, c1_bits), c1_bits, n)?;
     Ok(add_const(e, &y, lift, n))
 }

@@ -245,36 +245,18 @@ fn hostile_plans_are_refused_before_running() {
     let mut p = good.clone();
     p.tensors[6].value = Some(vec![1 << 40, 0, 0]);
     refuse(&p, "fitting its width");
-    // Sigmoid applied "in rows" it does not have; a building block as an instruction.
-    let mut p = good.clone();
-    p.instrs[5].op = Op::Math {
-        func: MathOp::Sigmoid,
-        cols: 3,
-        spline: None,
+    // Sigmoid applied "in rows" it does not have; a building block as an instruction; a
+    // spline recorded on a function that has none; one whose cost is not the recorded one.
+    let math = |func, cols, spline, why| {
+        let mut p = good.clone();
+        p.instrs[5].op = Op::Math { func, cols, spline };
+        refuse(&p, why);
     };
-    refuse(&p, "math function");
-    let mut p = good.clone();
-    p.instrs[5].op = Op::Math {
-        func: MathOp::Lut,
-        cols: 1,
-        spline: None,
-    };
-    refuse(&p, "building block");
-    // A spline recorded on a function that has none; one whose cost is not the recorded one.
-    let mut p = good.clone();
-    p.instrs[5].op = Op::Math {
-        func: MathOp::Exp,
-        cols: 1,
-        spline: Some(crate::math::funcs::Spline::Linear { g: 8 }),
-    };
-    refuse(&p, "only sigmoid and tanh");
-    let mut p = good.clone();
-    p.instrs[5].op = Op::Math {
-        func: MathOp::Sigmoid,
-        cols: 1,
-        spline: Some(crate::math::funcs::Spline::Linear { g: 8 }),
-    };
-    refuse(&p, "recorded cost");
+    let linear = Some(crate::math::funcs::Spline::Linear { g: 8 });
+    math(MathOp::Sigmoid, 3, None, "math function");
+    math(MathOp::Lut, 1, None, "building block");
+    math(MathOp::Exp, 1, linear, "only sigmoid and tanh");
+    math(MathOp::Sigmoid, 1, linear, "recorded cost");
     // A product with a public constant that widens the ring is not local.
     let mut p = good.clone();
     let c = p.tensor(TensorDecl {
