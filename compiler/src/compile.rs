@@ -220,6 +220,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         input_names: prog.model.inputs.iter().map(|d| d.name.clone()).collect(),
         param_names: prog.model.params.iter().map(|d| d.name.clone()).collect(),
         fuse_rounding,
+        net,
     };
     let options = serde_json::json!({
         "budget": match budget {

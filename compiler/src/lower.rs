@@ -15,6 +15,7 @@ use std::sync::Arc;
 use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
 use sir_runtime::fixed::{Fx, Patch};
+use sir_runtime::net::link::Link;
 use sir_runtime::plan::math::MathParams;
 use sir_runtime::plan::{Io, MathOp, Op, Owner, Plan, PlanError, PlanInfo, TensorDecl, Trunc};
 
@@ -52,6 +53,9 @@ pub struct Meta<'a> {
     /// one rounds that finer one once (fewer rounds and bytes, a slightly different result;
     /// the search tries both).
     pub fuse_rounding: bool,
+    /// The link `sir compile --net` optimises for: constructions that trade bytes for
+    /// flights are taken where they save time on it (else the fewest bytes).
+    pub net: Option<Link>,
 }
 
 #[derive(Clone, Debug)]
@@ -82,6 +86,7 @@ struct Lower<'a> {
     /// of a chain): dropping more bits rounds that one once instead of rounding twice.
     rounded_from: HashMap<usize, usize>,
     fuse_rounding: bool,
+    net: Option<Link>,
     node: NodeIndex,
 }
 
@@ -192,6 +197,7 @@ pub fn lower(
         narrowed_from: HashMap::new(),
         rounded_from: HashMap::new(),
         fuse_rounding: meta.fuse_rounding,
+        net: meta.net,
         node: NodeIndex::new(0),
     };
     for n in graph.g.node_indices() {
@@ -965,11 +971,11 @@ impl Lower<'_> {
                 _ => 1,
             };
             let out = self.fresh(shape, to, nonneg);
-            // sigmoid and tanh: the construction the cost model takes for these formats (it
-            // checks every input, so the plan records it and loaders need not).
+            // sigmoid and tanh: the construction the cost model takes for these formats and
+            // this link (it checks every input, so the plan records it and loaders need not).
             let spline = if matches!(func, MathOp::Sigmoid | MathOp::Tanh) {
                 let params = MathParams::new(self.fmt_of(x), to, cols);
-                func.tuning(&params).spline
+                func.spline_for(&params, xs.iter().product(), self.net)
             } else {
                 None
             };

@@ -65,8 +65,7 @@ pub fn run(args: &InspectArgs) -> i32 {
         Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
     };
     if args.text {
-        print!("{}", render::render(&plan));
-        return 0;
+        return super::print_out(&render::render(&plan));
     }
     // The latency of one inference on the critical path, from what the check proved.
     let latency = match exec::estimate_latency(&plan, &info, Shape::ONE) {
@@ -75,11 +74,11 @@ pub fn run(args: &InspectArgs) -> i32 {
     };
     let groups = group(&plan, args.by, &latency.instrs);
     if args.json {
-        println!("{}", to_json(&plan, &groups, args.by, net, &latency));
-        return 0;
+        let mut j = to_json(&plan, &groups, args.by, net, &latency).to_string();
+        j.push('\n');
+        return super::print_out(&j);
     }
-    print!("{}", tables(&plan, &groups, args.by, net, &latency));
-    0
+    super::print_out(&tables(&plan, &groups, args.by, net, &latency))
 }
 
 fn key(plan: &Plan, k: usize, by: By) -> String {

@@ -94,3 +94,18 @@ pub fn main() -> i32 {
         Command::Bench { cmd } => bench::run(cmd),
     }
 }
+
+/// Writes a command's report to stdout; a reader that stopped early (`| head`) ends the
+/// command quietly, as it does for other Unix tools, instead of a panic. Returns the exit code.
+pub fn print_out(text: &str) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("error: cannot write the output: {e}");
+            1
+        }
+    }
+}

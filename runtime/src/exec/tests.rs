@@ -141,12 +141,24 @@ fn mixed(n: usize) -> Plan {
             func: MathOp::Sigmoid,
             cols: 1,
             // The quadratic spline, as a compiled plan records it.
-            spline: Some(crate::math::funcs::Spline::Quadratic { g: 8 }),
+            spline: Some(crate::math::funcs::Spline::Quadratic { g: 8, wide: false }),
         },
         &[sig_in],
         &[rows, 4],
         16,
         14,
+    );
+    let th = b.op(
+        Op::Math {
+            func: MathOp::Tanh,
+            cols: 1,
+            // The wide variant (--net's choice on slow links).
+            spline: Some(crate::math::funcs::Spline::Quadratic { g: 8, wide: true }),
+        },
+        &[sig_in],
+        &[rows, 4],
+        16,
+        13,
     );
     let mx = b.op(
         Op::Math {
@@ -176,6 +188,7 @@ fn mixed(n: usize) -> Plan {
     let vv = b.op(Op::Mult, &[vs, vs], &[n], 32, 20);
     b.output("cat", cat);
     b.output("max", mx);
+    b.output("th", th);
     b.output("vv", vv);
     b.output("mp", mp);
     b.p.check().expect("the test plan is valid");

@@ -88,8 +88,19 @@ impl Engine for Clear {
 
     fn lut(&mut self, idx: &[(&[u64], u32)], table: &Table) -> Result<Vec<Vec<u64>>, ProtoError> {
         let rows = clear_rows(idx);
-        Ok((0..table.fields.len())
-            .map(|f| rows.iter().map(|&r| table.get(r, f)).collect())
+        // Plain values are one share and a zero share: no field's shares wrap.
+        Ok((0..table.outputs())
+            .map(|f| {
+                rows.iter()
+                    .map(|&r| {
+                        if f < table.fields.len() {
+                            table.get(r, f)
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
             .collect())
     }
 
@@ -325,7 +336,7 @@ impl Engine for Counter {
     fn lut(&mut self, idx: &[(&[u64], u32)], table: &Table) -> Result<Vec<Vec<u64>>, ProtoError> {
         let len = idx.first().map_or(0, |p| p.0.len());
         self.add(lut_cost(len, table));
-        Ok(vec![vec![0; len]; table.fields.len()])
+        Ok(vec![vec![0; len]; table.outputs()])
     }
 
     fn lut_many(&mut self, calls: &[LutCall<'_>]) -> Result<Vec<Vec<Vec<u64>>>, ProtoError> {
@@ -336,7 +347,7 @@ impl Engine for Counter {
         self.add(lut_many_cost(&lens));
         Ok(lens
             .iter()
-            .map(|&(len, t)| vec![vec![0; len]; t.fields.len()])
+            .map(|&(len, t)| vec![vec![0; len]; t.outputs()])
             .collect())
     }
 

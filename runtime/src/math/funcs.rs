@@ -58,8 +58,13 @@ pub struct Tuning {
 pub enum Spline {
     /// [`spline`]: a line per interval of the whole input.
     Linear { g: u32 },
-    /// [`spline_quad`]: a quadratic per interval of a window, saturating outside it.
-    Quadratic { g: u32 },
+    /// [`spline_quad`]: a quadratic per interval of a window, saturating outside it; `wide`
+    /// takes its running sum in the product's ring (more table bits, two flights fewer).
+    Quadratic {
+        g: u32,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        wide: bool,
+    },
 }
 
 /// The largest error (output ULPs, every input) at which [`Tuning::best`] takes the spline:
@@ -145,7 +150,7 @@ impl Tuning {
                 ..best
             };
             let quad = Tuning {
-                spline: Some(Spline::Quadratic { g: 8 }),
+                spline: Some(Spline::Quadratic { g: 8, wide: false }),
                 ..best
             };
             let base = bytes(best);
@@ -154,7 +159,8 @@ impl Tuning {
             {
                 best = linear;
             } else if bytes(quad) <= base
-                && spline_quad_max_ulp(func, inp, out, 8).is_some_and(|u| u <= SPLINE_MAX_ULP)
+                && spline_quad_max_ulp(func, inp, out, 8, false)
+                    .is_some_and(|u| u <= SPLINE_MAX_ULP)
             {
                 best = quad;
             }
@@ -538,16 +544,22 @@ fn line_parts<E: Engine>(
     c1_bits: u32,
 ) -> Result<(Vec<u64>, Vec<u64>), ProtoError> {
     let dig = e.digdec(v, &[k, g])?;
-    let mut c = e.lut(&[(&dig.digits[1], g)], tab)?;
-    let c1 = c.pop().unwrap_or_default();
-    let c0 = c.pop().unwrap_or_default();
+    // (c₀, c₁, c₀'s wrap)
+    let mut c = e.lut(&[(&dig.digits[1], g)], tab)?.into_iter();
+    let (c0, c1) = (c.next().unwrap_or_default(), c.next().unwrap_or_default());
+    let w0: Vec<u8> = c
+        .next()
+        .unwrap_or_default()
+        .iter()
+        .map(|&b| b as u8)
+        .collect();
     let pbits = s0 + 1 + k;
     let mp = MultParams {
         x: unsigned(s0 + 1),
         y: unsigned(k),
         out_bits: pbits,
     };
-    let hints = [WrapHint::Msb(false), WrapHint::Shares(&dig.carries[0])];
+    let hints = [WrapHint::Shares(&w0), WrapHint::Shares(&dig.carries[0])];
     let prod = e.mult(&mp, hints, &c0, &dig.digits[0])?;
     let d = round_shift(e, &prod, pbits, sh)?;
     Ok((c1, fit(e, d, pbits - sh, c1_bits)?))
@@ -626,7 +638,9 @@ pub fn sigmoid<E: Engine>(
     check_out(out, "sigmoid")?;
     match tune.spline {
         Some(Spline::Linear { g }) => return spline(e, x, inp, out, Smooth::Sigmoid, g),
-        Some(Spline::Quadratic { g }) => return spline_quad(e, x, inp, out, Smooth::Sigmoid, g),
+        Some(Spline::Quadratic { g, wide }) => {
+            return spline_quad(e, x, inp, out, Smooth::Sigmoid, g, wide);
+        }
         None => {}
     }
     let n = out.bits;
@@ -698,9 +712,13 @@ pub fn spline<E: Engine>(
 /// f ≈ a + δ·(c₁ + c₂·δ) by two UMults without a truncation between them (c₂ and the running
 /// sum are signed: each is offset by a power of two that makes its MSB 0, and the offset's
 /// product with δ is taken off locally, the DigDec carry's parity being all its wrap needs);
-/// one TR to the output scale, ⋆ZExt, and a MUX for the saturated inputs. Flights: DigDec,
-/// LUT, 2 × UMult, TR, ⋆ZExt, MUX (30 for 20-bit inputs, against 53 through rExp).
-/// [`Tuning::best`] takes it only where every input is within [`SPLINE_MAX_ULP`].
+/// one TR to the output scale, ⋆ZExt, and a MUX for the saturated inputs. The LUT gives c₂'s
+/// wrap with it, so the first UMult needs no Wrap; the second needs the running sum's (an AND
+/// of MSBs, 2 flights), unless `wide`: then c₂ (offset by half its ring), c₁ and the sum
+/// live in the product's ring Z_{2^{L2}}, where the sum's wrap does not matter (ring
+/// arithmetic), for 2^g·(2k − 3) more table bits per element. Flights at 20 bits: 20, 18
+/// wide (53 through rExp). [`Tuning::best`] takes it only where every input is within
+/// [`SPLINE_MAX_ULP`].
 pub fn spline_quad<E: Engine>(
     e: &mut E,
     x: &[u64],
@@ -708,6 +726,7 @@ pub fn spline_quad<E: Engine>(
     out: Fx,
     func: Smooth,
     g: u32,
+    wide: bool,
 ) -> Result<Vec<u64>, ProtoError> {
     let (m, s, f, n) = (inp.bits, inp.frac, out.frac, out.bits);
     let na = || {
@@ -747,7 +766,14 @@ pub fn spline_quad<E: Engine>(
         .max(3);
     let l1 = c2_bits + k - 1;
     let l2 = l1 + k - 1;
-    if l2 > 64 || c2_bits + a_bits > 64 || l2 < sh + a_bits {
+    // The operand widths of c₂ and of the running sum, and c₂'s offset bit o (o + k = its
+    // product's width − 1, what `unoffset` needs).
+    let (ca_bits, sum_bits, off) = if wide {
+        (l2 - k, l2, l2 - k - 1)
+    } else {
+        (c2_bits, l1, c2_bits - 2)
+    };
+    if l2 > 64 || ca_bits + a_bits + 1 > 64 || l2 < sh + a_bits {
         return Err(na());
     }
     let ta = table::get(Spec::QuadA {
@@ -757,7 +783,8 @@ pub fn spline_quad<E: Engine>(
         g,
         f,
         s2,
-        c2_bits,
+        c2_bits: ca_bits,
+        off,
         a_bits,
     });
     let tb = table::get(Spec::QuadB {
@@ -766,7 +793,7 @@ pub fn spline_quad<E: Engine>(
         s,
         g,
         s2,
-        l1_bits: l1,
+        l1_bits: sum_bits,
     });
     let ts = (hb > 0).then(|| table::get(Spec::Saturate { func, hb, f, n }));
     // δ and the rest; above the window the rest splits again into j's low g − 1 bits and
@@ -799,27 +826,43 @@ pub fn spline_quad<E: Engine>(
     let mut got = e.lut_many(&calls)?;
     let sat = if hb > 0 { got.pop() } else { None };
     let c1 = got.pop().and_then(|mut v| v.pop()).unwrap_or_default();
-    let mut qa = got.pop().unwrap_or_default();
-    let a = qa.pop().unwrap_or_default();
-    let c2u = qa.pop().unwrap_or_default();
-    let hints = [WrapHint::Msb(false), WrapHint::Shares(carry)];
-    // u = c₂·δ in Z_{2^{L1}}.
+    // (c₂ offset, a, c₂'s wrap)
+    let mut qa = got.pop().unwrap_or_default().into_iter();
+    let (c2u, a) = (qa.next().unwrap_or_default(), qa.next().unwrap_or_default());
+    let w2: Vec<u8> = qa
+        .next()
+        .unwrap_or_default()
+        .iter()
+        .map(|&b| b as u8)
+        .collect();
+    // u = c₂·δ in the running sum's ring.
     let mp = MultParams {
-        x: unsigned(c2_bits),
+        x: unsigned(ca_bits),
         y: unsigned(k),
-        out_bits: l1,
+        out_bits: sum_bits,
     };
-    let u = e.mult(&mp, hints, &c2u, delta)?;
-    let u = unoffset(&u, delta, carry, c2_bits - 2, l1);
-    // v = c₁ + c₂δ, offset to MSB 0; δ·v in Z_{2^{L2}}.
-    let v = add_const(e, &add(&c1, &u, l1), 1 << (l1 - 2), l1);
+    let u = e.mult(
+        &mp,
+        [WrapHint::Shares(&w2), WrapHint::Shares(carry)],
+        &c2u,
+        delta,
+    )?;
+    let u = unoffset(&u, delta, carry, off, sum_bits);
+    let v = add(&c1, &u, sum_bits);
     let mp = MultParams {
-        x: unsigned(l1),
+        x: unsigned(sum_bits),
         y: unsigned(k),
         out_bits: l2,
     };
-    let wv = e.mult(&mp, hints, &v, delta)?;
-    let wv = unoffset(&wv, delta, carry, l1 - 2, l2);
+    // δ·v in Z_{2^{L2}}: v as a ring element when wide (no wrap needed), else offset to MSB 0.
+    let wv = if wide {
+        e.mult(&mp, [WrapHint::Unknown, WrapHint::Shares(carry)], &v, delta)?
+    } else {
+        let v = add_const(e, &v, 1 << (l1 - 2), l1);
+        let hints = [WrapHint::Msb(false), WrapHint::Shares(carry)];
+        let wv = e.mult(&mp, hints, &v, delta)?;
+        unoffset(&wv, delta, carry, l1 - 2, l2)
+    };
     let d = round_shift(e, &wv, l2, sh)?;
     let y = add(&a, &reduce(&d, a_bits), a_bits);
     let y = fit(e, y, a_bits, n)?;
@@ -858,10 +901,29 @@ fn unoffset(p: &[u64], delta: &[u64], w: &[u8], o: u32, l: u32) -> Vec<u64> {
 
 /// The largest error of [`spline_quad`] over every input, in output ULPs (None: not
 /// applicable, or over [`SPLINE_MAX_ULP`] already on a sample of the inputs).
-pub fn spline_quad_max_ulp(func: Smooth, inp: Fx, out: Fx, g: u32) -> Option<f64> {
+pub fn spline_quad_max_ulp(func: Smooth, inp: Fx, out: Fx, g: u32, wide: bool) -> Option<f64> {
     max_ulp_all(func, inp, out, |xs| {
-        spline_quad(&mut Clear, xs, inp, out, func, g)
+        spline_quad(&mut Clear, xs, inp, out, func, g, wide)
     })
+}
+
+/// Whether [`spline_quad`]'s wide variant is within [`SPLINE_MAX_ULP`] on every input of
+/// these formats (cached: the compiler asks once per instruction).
+pub fn spline_quad_wide_ok(func: Smooth, inp: Fx, out: Fx, g: u32) -> bool {
+    type Key = (Smooth, Fx, Fx, u32);
+    static CACHE: OnceLock<Mutex<HashMap<Key, bool>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = (func, inp, out, g);
+    if let Some(&ok) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return ok;
+    }
+    let ok = inp.bits <= SPLINE_CHECK_BITS
+        && spline_quad_max_ulp(func, inp, out, g, true).is_some_and(|u| u <= SPLINE_MAX_ULP);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, ok);
+    ok
 }
 
 /// The largest error of [`spline`] over every input, in output ULPs (None as for
@@ -907,7 +969,9 @@ pub fn tanh<E: Engine>(
     check_out(out, "tanh")?;
     match tune.spline {
         Some(Spline::Linear { g }) => return spline(e, x, inp, out, Smooth::Tanh, g),
-        Some(Spline::Quadratic { g }) => return spline_quad(e, x, inp, out, Smooth::Tanh, g),
+        Some(Spline::Quadratic { g, wide }) => {
+            return spline_quad(e, x, inp, out, Smooth::Tanh, g, wide);
+        }
         None => {}
     }
     let n = out.bits;

@@ -123,8 +123,9 @@ pub enum Spec {
     },
     /// `func` on the b-bit two's-complement window x at scale `s` by a quadratic per interval
     /// of its top g bits (p_j = signed(j)·h, h = 2^{b−g−s}; k = b − g): with δ the low k bits
-    /// (an integer, x = p_j + δ·2^{−s}), f(x) ≈ a + δ·(c₁ + c₂·δ)·2^{−s2}. Fields: c₂ + 2^{c2_bits−2}
-    /// (`c2_bits`, MSB 0), and a + lift at scale `f` (`a_bits`).
+    /// (an integer, x = p_j + δ·2^{−s}), f(x) ≈ a + δ·(c₁ + c₂·δ)·2^{−s2}. Fields: c₂ + 2^{off}
+    /// (`c2_bits`, clamped to [0, 2^{off+1})) with its wrap, and a + lift at scale `f`
+    /// (`a_bits`).
     QuadA {
         func: Smooth,
         b: u32,
@@ -133,6 +134,7 @@ pub enum Spec {
         f: u32,
         s2: u32,
         c2_bits: u32,
+        off: u32,
         a_bits: u32,
     },
     /// The c₁ of [`Spec::QuadA`]'s intervals at scale `s2`, in `l1_bits` (two's complement).
@@ -261,6 +263,7 @@ fn build(spec: Spec) -> Table {
                 let c0 = (round_fix(a.abs(), s0) as u64).min((1u64 << s0) - 1);
                 vec![c0, round_fix(c1, f) as u64]
             })
+            .with_wrap(0)
         }
         Spec::Spline {
             func,
@@ -298,6 +301,7 @@ fn build(spec: Spec) -> Table {
                 let c0 = (round_fix(a.max(0.0), s0) as u64).min((1u64 << s0) - 1);
                 vec![c0, round_fix(c1, f) as u64]
             })
+            .with_wrap(0)
         }
         Spec::QuadA {
             func,
@@ -307,13 +311,15 @@ fn build(spec: Spec) -> Table {
             f,
             s2,
             c2_bits,
+            off,
             a_bits,
         } => Table::build(g, &[c2_bits, a_bits], |j| {
             let (a, _, c2) = quad_fit(func, b, s, g, s2, j);
-            let off = 1i64 << (c2_bits - 2);
+            let off = 1i64 << off;
             let c2u = (c2 + off).clamp(0, 2 * off - 1) as u64;
             vec![c2u, round_fix(a + func.lift() as f64, f) as u64]
-        }),
+        })
+        .with_wrap(0),
         Spec::QuadB {
             func,
             b,

@@ -7,8 +7,9 @@ use std::fmt;
 pub const MAGIC: [u8; 8] = *b"SIR-2PC\0";
 /// Version of the wire protocol; bumped on any incompatible change (3: runs travel in framed
 /// flights shared by all running protocols, the closing exchange carries flights per task and
-/// turns per job; 4: sigmoid and tanh may run as a spline, LUTs share flights).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// turns per job; 4: sigmoid and tanh may run as a spline, LUTs share flights; 5: a LUT may
+/// give a field's wrap, which the splines' UMults take).
+pub const PROTOCOL_VERSION: u32 = 5;
 /// Size of an encoded [`Hello`]: magic, version, role, plan hash, connection index.
 pub const HANDSHAKE_BYTES: usize = 8 + 4 + 1 + 32 + 4;
 

@@ -167,13 +167,17 @@ fn handshake_names_each_mismatch() {
     let h = [1u8; 32];
     let base = Hello::new(Role::Server, h, 0);
     let peer = Hello::new(Role::Client, h, 0);
+    let version = format!(
+        "protocol version mismatch: we speak version {}, the peer speaks version 99",
+        super::PROTOCOL_VERSION
+    );
     let cases: Vec<(Hello, &str)> = vec![
         (
             Hello {
                 version: 99,
                 ..peer
             },
-            "protocol version mismatch: we speak version 4, the peer speaks version 99",
+            &version,
         ),
         (
             Hello {

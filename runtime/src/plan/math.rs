@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::fixed::Fx;
 use crate::math::funcs::{self, CostFn, Spline, Tuning};
+use crate::math::table::Smooth;
 use crate::math::{Clear, Counter, Engine};
+use crate::net::link::Link;
 use crate::proto::{Cost, Flow, ProtoError};
 
 /// A function of the math library by name. The building blocks (`lut`, `digdec`, `msnzb`)
@@ -168,6 +170,46 @@ impl MathOp {
         match params.spline {
             SplineChoice::Pinned(spline) => Tuning { spline, ..t },
             SplineChoice::Auto => t,
+        }
+    }
+
+    /// sigmoid and tanh's construction for a call on `len` elements: [`MathOp::tuning`]'s
+    /// (the fewest bytes) or, given a link, whichever of it and its variants that trade bytes
+    /// for flights (the wide quadratic) takes the least estimated time alone on that link
+    /// (transfer + latency units × RTT/2). None for the other functions.
+    pub fn spline_for(self, params: &MathParams, len: usize, link: Option<Link>) -> Option<Spline> {
+        let smooth = match self {
+            MathOp::Sigmoid => Smooth::Sigmoid,
+            MathOp::Tanh => Smooth::Tanh,
+            _ => return None,
+        };
+        let t = self.tuning(params);
+        let (Some(link), Some(Spline::Quadratic { g, wide: false }), Some(f)) =
+            (link, t.spline, self.tuned_function())
+        else {
+            return t.spline;
+        };
+        let zeros = vec![0u64; len.max(1)];
+        let seconds = |spline: Spline| -> Option<f64> {
+            let mut c = Counter::default();
+            let tune = Tuning {
+                spline: Some(spline),
+                ..t
+            };
+            f(&mut c, &zeros, params.input, params.output, tune).ok()?;
+            Some(
+                c.cost.total_bytes() as f64 * 8.0 / link.bits_per_s
+                    + c.flow.units() as f64 * link.rtt.as_secs_f64() / 2.0,
+            )
+        };
+        let wide = Spline::Quadratic { g, wide: true };
+        match (seconds(wide), t.spline.and_then(seconds)) {
+            (Some(w), Some(n))
+                if w < n && funcs::spline_quad_wide_ok(smooth, params.input, params.output, g) =>
+            {
+                Some(wide)
+            }
+            _ => t.spline,
         }
     }
 

@@ -70,8 +70,9 @@ pub fn op_text(op: &Op) -> String {
             crate::math::funcs::Spline::Linear { g } => {
                 format!("{}(spline, 2^{g} lines)", func.name())
             }
-            crate::math::funcs::Spline::Quadratic { g } => {
-                format!("{}(spline, 2^{g} quadratics)", func.name())
+            crate::math::funcs::Spline::Quadratic { g, wide } => {
+                let w = if *wide { ", wide" } else { "" };
+                format!("{}(spline, 2^{g} quadratics{w})", func.name())
             }
         },
         other => other.name().to_string(),

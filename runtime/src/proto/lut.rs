@@ -9,6 +9,11 @@
 //!   made of several parts, each shared in its own ring Z_{2^{m_i}} (e.g. a digit and an
 //!   exponent); the server rotates each part separately, the client chooses with the
 //!   concatenation of its parts. Cost: 2λ + 2^m·Σwᵢ bits (λ = 128: KK13's 256-bit code).
+//! - **Wrap outputs** (ours): a field may also give Boolean shares of the wrap of its own
+//!   arithmetic shares (the carry of r + (T[x] − r mod 2^w), which is 1{T[x] < r}): the server
+//!   knows r, so every message carries one more bit, 1{T[row] < r} ⊕ ρ for a fresh bit ρ (the
+//!   server's share). A UMult by that field then needs no Wrap and no AND of MSBs (SiRnn's
+//!   ⋆ variants): the wrap costs 2^m bits per element instead of a protocol and its flights.
 //! - **LUT-product** (ours, from the same OT): shares of T[x]·y mod 2^R for a secret index x
 //!   and a secret y ∈ Z_{2^R}. Since T[x]·y = T[x]·y₀ + T[x]·y₁ (mod 2^R), each party acts as
 //!   LUT sender for its own summand with a per-element table v ↦ T[(own + v)]·y_own − r, and
@@ -39,6 +44,9 @@ pub struct Table {
     pub fields: Vec<u32>,
     /// `entries[j * fields.len() + f]` = field f of entry j (low `fields[f]` bits used).
     pub entries: Vec<u64>,
+    /// The fields whose wrap the lookup also gives (Boolean shares, one output each after the
+    /// fields', in this order).
+    pub wraps: Vec<usize>,
 }
 
 impl Table {
@@ -57,7 +65,27 @@ impl Table {
             index_bits,
             fields: fields.to_vec(),
             entries,
+            wraps: Vec::new(),
         }
+    }
+
+    /// With the wrap of field `f`'s shares as an extra output (see the module docs).
+    pub fn with_wrap(mut self, f: usize) -> Table {
+        debug_assert!(f < self.fields.len() && !self.wraps.contains(&f));
+        self.wraps.push(f);
+        self
+    }
+
+    /// The number of outputs of a lookup: the fields, then the wraps.
+    pub fn outputs(&self) -> usize {
+        self.fields.len() + self.wraps.len()
+    }
+
+    /// Each output's ring width: the fields', then 1 per wrap.
+    pub fn output_widths(&self) -> Vec<u32> {
+        let mut w = self.fields.clone();
+        w.resize(self.outputs(), 1);
+        w
     }
 
     pub fn len(&self) -> usize {
@@ -73,13 +101,18 @@ impl Table {
         self.entries[j as usize * self.fields.len() + f]
     }
 
-    /// The width of one OT message: all fields packed.
+    /// The width of one OT message: all fields packed, then one bit per wrap.
     pub fn msg_bits(&self) -> u32 {
-        self.fields.iter().sum()
+        self.fields.iter().sum::<u32>() + self.wraps.len() as u32
     }
 
     fn check(&self) -> Result<(), ProtoError> {
-        if !(1..=8).contains(&self.index_bits) || self.msg_bits() > 64 || self.fields.is_empty() {
+        let wraps_ok = self.wraps.iter().all(|&f| f < self.fields.len());
+        if !(1..=8).contains(&self.index_bits)
+            || self.msg_bits() > 64
+            || self.fields.is_empty()
+            || !wraps_ok
+        {
             return Err(ProtoError::Argument(format!(
                 "a table needs 1..=8 index bits and 1..=64 entry bits (got {} and {})",
                 self.index_bits,
@@ -165,7 +198,8 @@ pub fn lut_many_cost(calls: &[(usize, &Table)]) -> Cost {
 }
 
 /// F_LUT: this party's shares of the index → its shares of each field of `table[index]`
-/// (`out[f][e]` in Z_{2^{fields[f]}}). Two messages (client, server).
+/// (`out[f][e]` in Z_{2^{fields[f]}}), then of each wrap (`out[fields.len() + i][e]`, a bit:
+/// the wrap of field `wraps[i]`'s shares). Two messages (client, server).
 pub fn lut(p: &mut Party, idx: Index<'_>, table: &Table) -> Result<Vec<Vec<u64>>, ProtoError> {
     let mut out = lut_many(p, &[(idx, table)])?;
     Ok(out.pop().unwrap_or_default())
@@ -185,7 +219,7 @@ pub fn lut_many(
     }
     let mut outs: Vec<Vec<Vec<u64>>> = calls
         .iter()
-        .map(|(idx, t)| vec![vec![0u64; idx.len()]; t.fields.len()])
+        .map(|(idx, t)| vec![vec![0u64; idx.len()]; t.outputs()])
         .collect();
     let live = || calls.iter().zip(0..).filter(|((idx, _), _)| idx.len() > 0);
     if live().next().is_none() {
@@ -195,7 +229,7 @@ pub fn lut_many(
         let mut msg = Vec::new();
         for ((idx, table), c) in live() {
             let masks = send_masked(p, idx, table, &mut msg)?;
-            let nf = table.fields.len();
+            let nf = table.outputs();
             for (k, &m) in masks.iter().enumerate() {
                 outs[c][k % nf][k / nf] = m;
             }
@@ -215,16 +249,18 @@ pub fn lut_many(
         p.io.end_flight()?;
         for ((((_, table), c), ch), mut g) in live().zip(&choices).zip(got) {
             p.ot.one_of_n_recv_finish(&mut *p.io, table.len(), table.msg_bits(), ch, &mut g)?;
+            let widths = table.output_widths();
             for (e, v) in g.into_iter().enumerate() {
-                unpack(v, &table.fields, |f, x| outs[c][f][e] = x);
+                unpack(v, &widths, |f, x| outs[c][f][e] = x);
             }
         }
     }
     Ok(outs)
 }
 
-/// The server's half of one F_LUT: fresh masks r (returned, element-major), and for every
-/// element the 2^m messages T[rotated row] − r appended to `msg` under the OT pads.
+/// The server's half of one F_LUT: fresh masks r and wrap shares ρ (returned, element-major,
+/// [`Table::outputs`] per element), and for every element the 2^m messages T[rotated row] − r
+/// (and 1{T[row] < r} ⊕ ρ per wrap) appended to `msg` under the OT pads.
 fn send_masked(
     p: &mut Party,
     idx: &Index<'_>,
@@ -233,18 +269,20 @@ fn send_masked(
 ) -> Result<Vec<u64>, ProtoError> {
     let len = idx.len();
     let nf = table.fields.len();
+    let no = table.outputs();
+    let widths = table.output_widths();
     let n = table.len();
     let bits = table.msg_bits();
-    let mut masks = vec![0u64; len * nf];
+    let mut masks = vec![0u64; len * no];
     for (k, m) in masks.iter_mut().enumerate() {
-        *m = ring::reduce(p.rng().next_u64(), table.fields[k % nf]);
+        *m = ring::reduce(p.rng().next_u64(), widths[k % no]);
     }
     let single = idx.parts.len() == 1;
     let nmask = n - 1;
     let fill = |e: usize, buf: &mut [u64]| {
         let own = idx.own(e);
-        let r = &masks[e * nf..(e + 1) * nf];
-        match (single, nf) {
+        let r = &masks[e * no..(e + 1) * no];
+        match (single && table.wraps.is_empty(), nf) {
             // The common shapes without the general loops (the sender fills 2^m messages
             // per element; this is most of its local work).
             (true, 1) => {
@@ -266,7 +304,13 @@ fn send_masked(
             _ => {
                 for (v, slot) in buf.iter_mut().enumerate() {
                     let row = idx.rotate(own, v as u64) as usize;
-                    *slot = pack(&table.entries[row * nf..(row + 1) * nf], r, &table.fields);
+                    let entry = &table.entries[row * nf..(row + 1) * nf];
+                    let mut m = pack(entry, r, &table.fields);
+                    let base = bits - table.wraps.len() as u32;
+                    for (i, &f) in table.wraps.iter().enumerate() {
+                        m |= (((entry[f] < r[f]) as u64) ^ r[nf + i]) << (base + i as u32);
+                    }
+                    *slot = m;
                 }
             }
         }
@@ -320,9 +364,9 @@ pub fn lut_product(
 ) -> Result<Vec<u64>, ProtoError> {
     idx.check(table)?;
     super::bool::check_bits(out_bits)?;
-    if table.fields.len() != 1 || !(1..=8).contains(&table.index_bits) {
+    if table.fields.len() != 1 || !table.wraps.is_empty() || !(1..=8).contains(&table.index_bits) {
         return Err(ProtoError::Argument(
-            "a LUT-product needs a one-field table with 1..=8 index bits".into(),
+            "a LUT-product needs a one-field table (no wrap) with 1..=8 index bits".into(),
         ));
     }
     let len = idx.len();

@@ -258,6 +258,23 @@ impl Flow {
         self.flights.extend_from_slice(&next.flights);
         self
     }
+
+    /// Its latency units alone: one per flight, except a flight that follows the same
+    /// party's (it leaves without waiting); an exchange always waits.
+    pub fn units(&self) -> u64 {
+        let mut prev = Sender::Nobody;
+        let mut n = 0;
+        for &s in &self.flights {
+            if s == Sender::Nobody {
+                continue;
+            }
+            if s != prev || s == Sender::Both {
+                n += 1;
+            }
+            prev = s;
+        }
+        n
+    }
 }
 
 /// Packs bits (one per byte, LSB used) LSB-first into `out` (⌈n/8⌉ bytes), the layout of OT
