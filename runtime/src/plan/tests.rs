@@ -275,3 +275,29 @@ fn hostile_plans_are_refused_before_running() {
     });
     refuse(&p, "public");
 }
+
+/// sigmoid/tanh's construction follows the objective: the fewest bytes without a link; on a
+/// slow link the wide quadratic (fewer flights) for a call small enough that its extra table
+/// bits cost less than the flights it saves, and not for a call large enough that they cost
+/// more.
+#[test]
+fn the_spline_variant_follows_the_link() {
+    use crate::fixed::Fx;
+    use crate::math::funcs::Spline;
+    use crate::net::link::Link;
+    use math::MathParams;
+    for op in [MathOp::Sigmoid, MathOp::Tanh] {
+        let p = MathParams::new(Fx::new(20, 17), Fx::new(20, 18), 1);
+        let narrow = Some(Spline::Quadratic { g: 8, wide: false });
+        let wide = Some(Spline::Quadratic { g: 8, wide: true });
+        assert_eq!(op.spline_for(&p, 100, None), narrow, "{op:?}");
+        assert_eq!(op.spline_for(&p, 100, Some(Link::WAN)), wide, "{op:?}");
+        assert_eq!(
+            op.spline_for(&p, 1 << 20, Some(Link::LAN)),
+            narrow,
+            "{op:?}"
+        );
+        // Other functions have no spline to choose.
+        assert_eq!(MathOp::Exp.spline_for(&p, 100, Some(Link::WAN)), None);
+    }
+}
