@@ -9,7 +9,7 @@ use crate::files::{check_size, check_writable, load_labels, load_plan};
 use crate::outputs::{check_out, print_outputs, write_outputs};
 use crate::report::{
     PartyRun, Simulation, estimates, first_mismatch, human_bytes, link_json, link_text,
-    measured_sum, numbered, report_json, summary, write_report,
+    measured_sum, report_json, summary, write_report,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use rand_chacha::ChaCha20Rng;
@@ -37,12 +37,17 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     pub report: Option<PathBuf>,
     pub identity: Option<PathBuf>,
-    pub peer_cert: Option<PathBuf>,
+    /// The peer's certificate; for a server, one per client it serves (files or directories
+    /// of `*.pem`).
+    pub peer_cert: Vec<PathBuf>,
     pub insecure_plaintext: bool,
     pub wait: u64,
     pub labels: Option<PathBuf>,
     pub max_memory: u64,
+    /// Completed sessions a server serves before it exits (0: until interrupted).
     pub serve: usize,
+    /// Sessions a server runs at once (0: as many as the cores).
+    pub concurrency: usize,
     pub timeout: u64,
 }
 
@@ -152,10 +157,19 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
         );
         None
     } else {
-        let (Some(dir), Some(peer)) = (&args.identity, &args.peer_cert) else {
-            return Err("--identity and --peer-cert are needed (or --insecure-plaintext)".into());
+        let Some(dir) = &args.identity else {
+            return Err(
+                "--identity is needed: a folder made by `sir keygen --out DIR` (or --insecure-plaintext)"
+                    .into(),
+            );
         };
-        let t = Tls::load(&dir.join("cert.pem"), &dir.join("key.pem"), peer)
+        if args.peer_cert.is_empty() {
+            return Err(
+                "--peer-cert is needed: the peer's cert.pem, made by its `sir keygen` (or --insecure-plaintext)"
+                    .into(),
+            );
+        }
+        let t = Tls::load_peers(&dir.join("cert.pem"), &dir.join("key.pem"), &args.peer_cert)
             .map_err(|e| e.to_string())?;
         Some(Arc::new(t))
     };
@@ -208,78 +222,39 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
                         gave_up: Some(
                             "its weights do not fit the plan (details on its side)".into(),
                         ),
+                        session: [0; 16],
                     };
                     let _ = session::serve(&listener, hash, &offer, &waits);
                     return Err("the server could not load its weights".into());
                 }
             };
-            let offer = Offer {
-                threads,
-                batch: limit,
-                gave_up: None,
-            };
-            // One client after another, each a fresh session (new OT setup, new randomness);
-            // a client that fails or leaves does not stop the others.
-            let serve_one = |n: usize| -> Result<(), String> {
-                let (mut parties, batch) =
-                    session::serve(&listener, hash, &offer, &waits).map_err(|e| e.to_string())?;
-                let shape = Shape {
-                    batch,
-                    threads: args.threads,
-                };
-                let ex = run_with_progress(
-                    &mut parties,
-                    Progress {
-                        label: "server",
-                        plan: &plan,
-                        info: &info,
-                        batch,
-                        own: Own::Server(&weights),
-                        show: true,
-                    },
-                )?;
-                let est = estimates(&plan, &info, shape)?;
-                eprintln!("{}", summary(Role::Server, shape, &ex, &est));
-                if let Some(r) = &args.report {
-                    let path = if args.serve > 1 {
-                        numbered(r, n)
-                    } else {
-                        r.clone()
-                    };
-                    write_report(
-                        &path,
-                        &report_json(&PartyRun {
-                            plan: &plan,
-                            plan_hash: &hash,
-                            role: Role::Server,
-                            shape,
-                            ex: &ex,
-                            est: &est,
-                        }),
-                    )?;
-                }
-                Ok(())
-            };
-            if args.serve <= 1 {
-                return serve_one(1);
-            }
-            let mut failed = 0;
-            for n in 1..=args.serve {
-                eprintln!("server: session {n} of {}", args.serve);
-                if let Err(e) = serve_one(n) {
-                    eprintln!("error: session {n}: {e}");
-                    failed += 1;
-                }
-            }
-            eprintln!(
-                "server: {} session(s) completed, {failed} failed",
-                args.serve - failed
-            );
-            if failed > 0 {
-                Err(format!("{failed} of {} sessions failed", args.serve))
+            let concurrency = if args.concurrency == 0 {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
             } else {
-                Ok(())
+                args.concurrency
+            };
+            let served = crate::serve::serve(
+                &crate::serve::Serving {
+                    plan: &plan,
+                    info: &info,
+                    weights: &weights,
+                    threads: args.threads,
+                    serve: args.serve,
+                    concurrency,
+                    budget,
+                    report: args.report.clone(),
+                    wait: Duration::from_secs(args.wait),
+                    waits,
+                },
+                listener,
+            )?;
+            if served.completed == 0 && served.failed > 0 {
+                return Err(format!(
+                    "{} session(s) failed, none completed",
+                    served.failed
+                ));
             }
+            Ok(())
         }
         Role::Client => {
             let addr = args.connect.as_deref().unwrap_or_default();
@@ -326,6 +301,7 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
                             "its input does not fit the plan or its options (details on its side)"
                                 .into(),
                         ),
+                        session: [0; 16],
                     };
                     let _ = session::connect(addr, hash, &offer, &waits, &mut |_| {});
                     return Err(e);
@@ -335,6 +311,7 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
                 threads,
                 batch: inputs.samples as u64,
                 gave_up: None,
+                session: [0; 16],
             };
             let mut parties = session::connect(addr, hash, &offer, &waits, &mut waiting)
                 .map_err(|e| e.to_string())?;
@@ -476,6 +453,7 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
                 threads: threads as u32,
                 batch: limit,
                 gave_up: None,
+                session: [0; 16],
             };
             let (mut ps, batch) = session::serve(&listener, hash, &offer, &server_waits)
                 .map_err(|e| e.to_string())?;
@@ -493,6 +471,7 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
             threads: threads as u32,
             batch: inputs.samples as u64,
             gave_up: None,
+            session: [0; 16],
         };
         let client = session::connect(&addr, hash, &offer, &client_waits, &mut |_| {})
             .map_err(|e| e.to_string())

@@ -8,6 +8,7 @@ pub mod model;
 pub mod outputs;
 pub mod reference;
 pub mod report;
+pub mod serve;
 
 /// Prints `error: …` to stderr and returns exit code 1.
 pub fn fail(msg: impl std::fmt::Display) -> i32 {

@@ -104,9 +104,12 @@ fn server(plan: &str, weights: &str, extra: &[&str]) -> Server {
             weights,
             "--listen",
             "127.0.0.1:0",
-            "--wait",
-            "60",
         ])
+        .args(if extra.contains(&"--wait") {
+            &[][..]
+        } else {
+            &["--wait", "60"][..]
+        })
         .args(extra)
         .args(tls_args("server", extra))
         .stdout(Stdio::null())
@@ -440,8 +443,11 @@ fn bad_inputs_stop_both_sides_with_a_named_problem_and_no_output() {
     let gw = ex("gru_motion", "weights.npz");
     let gin = ex("gru_motion", "inputs.npy");
 
+    // (A session that fails does not count: the server then waits `--wait` for another
+    // client and stops with an error.)
+    let fails = ["--wait", "2"];
     // The client's input has the wrong shape.
-    let s = server(&gru, &gw, &[]);
+    let s = server(&gru, &gw, &fails);
     let (code, _, err) = client(
         &gru,
         &ex("lstm_vowels", "inputs.npy"),
@@ -477,7 +483,7 @@ fn bad_inputs_stop_both_sides_with_a_named_problem_and_no_output() {
     no_output();
 
     // The two sides loaded different plans.
-    let s = server(&gru, &gw, &[]);
+    let s = server(&gru, &gw, &fails);
     let (code, _, err) = client(
         &lstm,
         &ex("lstm_vowels", "inputs.npy"),
@@ -492,7 +498,13 @@ fn bad_inputs_stop_both_sides_with_a_named_problem_and_no_output() {
     no_output();
 
     // The two sides disagree on the connections.
-    let (err, serr) = both_refuse(&gru, &gw, &gin, &["--threads", "2"], &["--out", &out]);
+    let (err, serr) = both_refuse(
+        &gru,
+        &gw,
+        &gin,
+        &["--threads", "2", "--wait", "2"],
+        &["--out", &out],
+    );
     assert!(
         err.contains("--threads") && serr.contains("--threads"),
         "{err}\n{serr}"
@@ -605,47 +617,56 @@ fn by_default_an_observer_sees_only_tls_records_and_strangers_are_refused() {
     assert!(!up.windows(magic.len()).any(|w| w == magic));
     assert!(!down.windows(magic.len()).any(|w| w == magic));
 
-    // A client with another certificate than the server pinned: both name it.
+    // Strangers never cost a session (issue 19): a client with another certificate than the
+    // server pinned, a client expecting another server, a plaintext client at a TLS server,
+    // and garbage each stop on their side, named; the server logs and drops each and serves
+    // the real client that comes after them.
     let [_, _, stranger] = keys();
     let (w, input) = (ex(name, "weights.npz"), ex(name, "inputs.npy"));
     let server_cert = format!("{}/cert.pem", keys()[0]);
-    let (err, serr) = both_refuse(
-        &plan,
-        &w,
-        &input,
-        &[],
-        &["--identity", stranger, "--peer-cert", &server_cert],
-    );
-    assert!(serr.contains("--peer-cert"), "server: {serr}");
-    assert!(
-        err.contains("refused") && err.contains("certificate"),
-        "client: {err}"
-    );
-
-    // A client expecting another server: both name it.
     let client_id = keys()[1].clone();
-    let (err, serr) = both_refuse(
-        &plan,
-        &w,
-        &input,
-        &[],
-        &[
-            "--identity",
-            &client_id,
+    let stranger_cert = format!("{stranger}/cert.pem");
+    let s = server(&plan, &w, &["--serve", "1"]);
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--identity", stranger, "--peer-cert", &server_cert],
+            "refused",
+        ),
+        (
+            &["--identity", &client_id, "--peer-cert", &stranger_cert],
             "--peer-cert",
-            &format!("{stranger}/cert.pem"),
-        ],
+        ),
+        (&["--insecure-plaintext"], "--insecure-plaintext"),
+    ];
+    for (extra, want) in cases {
+        let (code, _, err) = client(&plan, &input, &s.addr, extra);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(want), "client {extra:?}: {err}");
+    }
+    {
+        use std::io::Write;
+        let mut g = std::net::TcpStream::connect(&s.addr).expect("connects");
+        let _ = g.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    }
+    let (code, _, err) = client(&plan, &input, &s.addr, &[]);
+    assert_eq!(code, 0, "the real client after the strangers: {err}");
+    let (scode, serr) = s.finish();
+    assert_eq!(scode, 0, "{serr}");
+    assert_eq!(
+        serr.matches("connection_dropped").count(),
+        4,
+        "server: {serr}"
     );
-    assert!(err.contains("--peer-cert"), "client: {err}");
+    assert!(
+        serr.contains("is not one given with --peer-cert"),
+        "server: {serr}"
+    );
     assert!(
         serr.contains("refused") && serr.contains("certificate"),
         "server: {serr}"
     );
-
-    // Plaintext on one side only.
-    let (err, serr) = both_refuse(&plan, &w, &input, &[], &["--insecure-plaintext"]);
     assert!(serr.contains("without TLS"), "server: {serr}");
-    assert!(err.contains("--insecure-plaintext"), "client: {err}");
+    assert!(serr.contains("outcome=\"completed\""), "server: {serr}");
 }
 
 /// A client process running in the background.
@@ -683,8 +704,9 @@ fn a_killed_peer_stops_the_other_at_an_instruction_and_serve_goes_on() {
     let w = ex(name, "weights.npz");
     let mid_run = std::time::Duration::from_millis(600);
 
-    // The client dies mid-run: the server (serving 2) reports it and serves the next client.
-    let s = server(&plan, &w, &["--serve", "2", "--timeout", "10"]);
+    // The client dies mid-run: the server logs it and serves the next client (`--serve 1`
+    // counts completed sessions).
+    let s = server(&plan, &w, &["--serve", "1", "--timeout", "10"]);
     let mut c1 = spawn_client(&plan, &one, &s.addr, &[]);
     std::thread::sleep(mid_run);
     c1.kill().expect("kill");
@@ -694,12 +716,13 @@ fn a_killed_peer_stops_the_other_at_an_instruction_and_serve_goes_on() {
     assert_eq!(code, 0, "the second client: {err}");
     assert!(Path::new(&out).exists());
     let (scode, serr) = s.finish();
-    assert_eq!(scode, 1, "{serr}");
-    assert!(serr.contains("session 1: instruction"), "server: {serr}");
+    assert_eq!(scode, 0, "{serr}");
     assert!(
-        serr.contains("1 session(s) completed, 1 failed"),
+        serr.contains("session=1") && serr.contains("outcome=\"failed\""),
         "server: {serr}"
     );
+    assert!(serr.contains("instruction"), "server: {serr}");
+    assert!(serr.contains("completed=1 failed=1"), "server: {serr}");
 
     // The server dies mid-run: the client stops at an instruction and writes nothing.
     let mut s = server(&plan, &w, &[]);
@@ -823,4 +846,192 @@ fn files_and_batches_beyond_the_memory_budget_are_refused_before_reading() {
         err.contains("40 samples") && err.contains("--max-memory"),
         "{err}"
     );
+}
+
+/// Issue 19: a server pins one certificate per client (a directory of them): each session's
+/// log names its client by fingerprint, and a client whose certificate is not there is
+/// refused (and dropped, not costing a session).
+#[test]
+fn a_server_tells_its_clients_apart_and_refuses_a_revoked_one() {
+    let name = "gru_motion";
+    let plan = example_plan(name, "calib.npy");
+    let (w, input) = (ex(name, "weights.npz"), ex(name, "inputs.npy"));
+    let [server_id, client_id, _] = keys();
+    let second = tmp("keys-second-client");
+    if !Path::new(&format!("{second}/cert.pem")).exists() {
+        let (code, _, err) = sir(&["keygen", "--out", &second]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let dir = tmp("clients-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(format!("{client_id}/cert.pem"), format!("{dir}/alice.pem")).expect("copy");
+    std::fs::copy(format!("{second}/cert.pem"), format!("{dir}/bob.pem")).expect("copy");
+    let server_cert = format!("{server_id}/cert.pem");
+    let srv = |extra: &[&str]| {
+        let mut a = vec![
+            "--identity",
+            server_id.as_str(),
+            "--peer-cert",
+            dir.as_str(),
+        ];
+        a.extend_from_slice(extra);
+        server(&plan, &w, &a)
+    };
+    let s = srv(&["--serve", "2"]);
+    for id in [client_id.as_str(), second.as_str()] {
+        let (code, _, err) = client(
+            &plan,
+            &input,
+            &s.addr,
+            &["--identity", id, "--peer-cert", &server_cert],
+        );
+        assert_eq!(code, 0, "{id}: {err}");
+    }
+    let (code, serr) = s.finish();
+    assert_eq!(code, 0, "{serr}");
+    let clients: std::collections::BTreeSet<&str> = serr
+        .lines()
+        .filter(|l| l.contains("session_end"))
+        .filter_map(|l| l.split("client=").nth(1))
+        .filter_map(|r| r.split_whitespace().next())
+        .collect();
+    assert_eq!(clients.len(), 2, "two clients told apart: {serr}");
+
+    // Bob's certificate removed: Bob is refused, Alice still served.
+    std::fs::remove_file(format!("{dir}/bob.pem")).expect("revoke");
+    let s = srv(&["--serve", "1"]);
+    let (code, _, err) = client(
+        &plan,
+        &input,
+        &s.addr,
+        &["--identity", &second, "--peer-cert", &server_cert],
+    );
+    assert_eq!(code, 1, "a revoked client is refused: {err}");
+    let (code, _, err) = client(
+        &plan,
+        &input,
+        &s.addr,
+        &["--identity", client_id, "--peer-cert", &server_cert],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, serr) = s.finish();
+    assert_eq!(code, 0, "{serr}");
+    assert!(serr.contains("connection_dropped"), "{serr}");
+}
+
+/// Issue 19's soak, short (the long one is `benches/soak.sh`): a server running 2 sessions at
+/// once, serving until SIGTERM, serves every honest client — each result bit-equal to
+/// `sir eval --plan` — while hostile connections come in between: a TLS client with another
+/// certificate, garbage, a connection that trickles bytes (cut at the handshake deadline), one
+/// that hangs up during the handshake, and a client killed mid-run.
+#[test]
+fn a_server_under_hostile_connections_serves_every_honest_client() {
+    use std::io::Write;
+    let name = "gru_motion";
+    let plan = example_plan(name, "calib.npy");
+    let (w, input) = (ex(name, "weights.npz"), ex(name, "inputs.npy"));
+    let want = tmp("soak-eval.npz");
+    let (code, _, err) = sir(&[
+        "eval",
+        &ex(name, "model.sir"),
+        "--weights",
+        &w,
+        "--input",
+        &input,
+        "--plan",
+        &plan,
+        "--out",
+        &want,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let s = server(
+        &plan,
+        &w,
+        &["--serve", "0", "--concurrency", "2", "--timeout", "10"],
+    );
+    let addr = s.addr.clone();
+    let trickler = std::thread::spawn(move || {
+        let t0 = std::time::Instant::now();
+        let mut t = std::net::TcpStream::connect(&addr).expect("connects");
+        // A TLS record header announcing 512 bytes, then one byte at a time.
+        let _ = t.write_all(b"\x16\x03\x01\x02\x00");
+        for _ in 0..60 {
+            if t.write_all(b"A").is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        t0.elapsed()
+    });
+    let [_, _, stranger] = keys();
+    let server_cert = format!("{}/cert.pem", keys()[0]);
+    let mut honest = Vec::new();
+    for round in 0..3 {
+        // Hostile: another certificate, garbage, a hang-up mid-handshake, a killed client.
+        let mut st = spawn_client(
+            &plan,
+            &input,
+            &s.addr,
+            &["--identity", stranger, "--peer-cert", &server_cert],
+        );
+        if let Ok(mut g) = std::net::TcpStream::connect(&s.addr) {
+            let _ = g.write_all(b"\x16\x03\x01garbage garbage garbage");
+        }
+        drop(std::net::TcpStream::connect(&s.addr));
+        let mut killed = spawn_client(&plan, &input, &s.addr, &[]);
+        std::thread::sleep(std::time::Duration::from_millis(40 + 30 * round));
+        let _ = killed.kill();
+        let _ = killed.wait();
+        // Honest: two at once.
+        for i in 0..2 {
+            let out = tmp(&format!("soak-{round}-{i}.npz"));
+            let _ = std::fs::remove_file(&out);
+            honest.push((spawn_client(&plan, &input, &s.addr, &["--out", &out]), out));
+        }
+        assert_eq!(
+            st.wait().expect("ends").code(),
+            Some(1),
+            "the stranger is refused"
+        );
+    }
+    for (c, out) in honest {
+        let r = c.wait_with_output().expect("ends");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(0), "an honest client failed: {err}");
+        let (a, b) = (npy::read_npz(&out).unwrap(), npy::read_npz(&want).unwrap());
+        let bits =
+            |t: &sir_runtime::Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for ((_, t1), (_, t2)) in a.iter().zip(&b) {
+            assert_eq!(
+                bits(t1),
+                bits(t2),
+                "an honest result differs from eval --plan"
+            );
+        }
+    }
+    let cut = trickler.join().expect("trickler");
+    assert!(
+        cut < std::time::Duration::from_secs(12),
+        "the trickling connection was held {cut:?}"
+    );
+    let pid = s.child.id().to_string();
+    let (code, _, _) = {
+        let st = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        (st.code().unwrap_or(-1), (), ())
+    };
+    assert_eq!(code, 0);
+    let (scode, serr) = s.finish();
+    assert_eq!(scode, 0, "{serr}");
+    assert!(serr.contains("no complete handshake within"), "{serr}");
+    assert!(serr.contains("is not one given with --peer-cert"), "{serr}");
+    let completed = serr
+        .lines()
+        .filter(|l| l.contains("outcome=\"completed\""))
+        .count();
+    assert!(completed >= 6, "{completed} sessions completed: {serr}");
+    assert!(serr.contains("server_stopped"), "{serr}");
 }

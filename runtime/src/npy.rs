@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use npyz::WriterBuilder;
 use npyz::zip;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
 
 use crate::tensor::Tensor;
 
@@ -231,7 +233,10 @@ fn write_npy_to(out: &mut impl Write, tensor: &Tensor) -> io::Result<()> {
 }
 
 /// Runs `write` on a fresh temporary file next to `path` and renames it over `path` only when
-/// everything, including the flush to disk, succeeded.
+/// everything, including the flush to disk, succeeded. The temporary file has an unpredictable
+/// name and is created exclusively (never through a planted file or symlink) with mode 0600:
+/// results, reports and weights are private to their owner; the rename replaces `path`
+/// itself, even when it is a symlink, never the file a symlink points to.
 fn write_atomically(
     path: &Path,
     write: impl FnOnce(&File) -> io::Result<()>,
@@ -250,12 +255,29 @@ fn write_atomically(
             "path does not name a file",
         ))
     })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
+    let mut rng = ChaCha20Rng::try_from_os_rng().map_err(|e| io_err(io::Error::other(e)))?;
+    let (file, tmp) = {
+        let mut tries = 0;
+        loop {
+            let mut tmp_name = std::ffi::OsString::from(".");
+            tmp_name.push(file_name);
+            tmp_name.push(format!(".{:016x}.tmp", rng.next_u64()));
+            let tmp = dir.join(tmp_name);
+            let mut opts = fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            match opts.open(&tmp) {
+                Ok(f) => break (f, tmp),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+    };
     let result = (|| {
-        let file = File::create(&tmp)?;
         write(&file)?;
         file.sync_all()?;
         drop(file);

@@ -13,6 +13,12 @@ pub enum RoleArg {
     Client,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// Which party this process plays.
@@ -45,9 +51,12 @@ pub struct RunArgs {
     /// This party's TLS identity: a folder made by `sir keygen` (cert.pem, key.pem).
     #[arg(long, required_unless_present = "insecure_plaintext")]
     pub identity: Option<PathBuf>,
-    /// The peer's certificate (its cert.pem): every connection must present exactly this one.
+    /// The peer's certificate (its cert.pem, made by its `sir keygen`): every connection must
+    /// present one of these. A server gives one per client it serves: repeat the option, or
+    /// name a directory whose *.pem files are the clients' certificates (the log names each
+    /// session's client by its certificate's fingerprint; remove a file to revoke a client).
     #[arg(long, required_unless_present = "insecure_plaintext")]
-    pub peer_cert: Option<PathBuf>,
+    pub peer_cert: Vec<PathBuf>,
     /// Plain TCP: no encryption, no authentication (benchmarks on a trusted network only).
     #[arg(long, conflicts_with_all = ["identity", "peer_cert"])]
     pub insecure_plaintext: bool,
@@ -61,10 +70,19 @@ pub struct RunArgs {
     /// that would need more is refused before anything is allocated.
     #[arg(long, default_value_t = 8192)]
     pub max_memory: u64,
-    /// The server serves this many clients one after another (each a fresh session) before it
-    /// exits; a client that fails or disconnects does not stop the others.
+    /// The server exits after this many completed sessions (each a fresh session: its own OT
+    /// setup and randomness); 0 serves until SIGINT/SIGTERM, which finish the running sessions.
+    /// A client that fails or disconnects does not stop the others, and connections that are
+    /// not a greeted client (scans, other certificates, garbage) never count.
     #[arg(long, default_value_t = 1)]
     pub serve: usize,
+    /// Sessions the server runs at once (0: as many as this machine has cores); they share
+    /// --max-memory, each client offered at most its share of what is free.
+    #[arg(long, default_value_t = 0)]
+    pub concurrency: usize,
+    /// The server's log of session events on stderr: text, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Seconds one read or write may wait on the peer during the run.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
@@ -110,6 +128,14 @@ pub fn parse_link(s: &str) -> Result<Link, String> {
 }
 
 pub fn run(args: RunArgs) -> i32 {
+    let log = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    let _ = match args.log_format {
+        LogFormat::Text => log.try_init(),
+        LogFormat::Json => log.json().try_init(),
+    };
     let options = RunOptions {
         role: match args.role {
             RoleArg::Server => Role::Server,
@@ -130,6 +156,7 @@ pub fn run(args: RunArgs) -> i32 {
         labels: args.labels,
         max_memory: args.max_memory,
         serve: args.serve,
+        concurrency: args.concurrency,
         timeout: args.timeout,
     };
     match driver::run_party(&options) {

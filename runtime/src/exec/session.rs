@@ -6,14 +6,18 @@
 //! Either side may instead use the agreement to give up with a reason (a bad input file, a
 //! missing weight): the peer then stops with that reason rather than a bare disconnect.
 
+use std::collections::HashMap;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
 use crate::net::tls::Tls;
-use crate::net::{
-    Channel, ChannelOptions, HandshakeError, Hello, MAGIC, NetError, Role, Transport,
-};
+use crate::net::{Channel, ChannelOptions, Hello, MAGIC, NetError, Role, Transport};
 use crate::proto::{Party, ProtoError};
 use std::sync::Arc;
 
@@ -47,7 +51,16 @@ pub enum SessionError {
     Tls { index: usize, why: String },
     #[error("{0}")]
     Transport(String),
+    #[error("client {client} opened {got} of its {want} connections within the deadline")]
+    MoreConnections {
+        got: usize,
+        want: usize,
+        client: String,
+    },
 }
+
+/// Bytes of an [`Offer`] before its reason.
+const OFFER_HEAD: usize = 1 + 4 + 8 + 16 + 2;
 
 /// What one side states after the handshake.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,20 +71,25 @@ pub struct Offer {
     pub batch: u64,
     /// Set when this side gives up (the reason is shown to the peer).
     pub gave_up: Option<String>,
+    /// The server: the token of this session, which the client's further connections present
+    /// in their hello (fresh randomness per session). The client: zeros.
+    pub session: [u8; 16],
 }
 
 impl Offer {
-    /// The wire encoding: status, threads, batch, reason length, reason (≤ 1 KiB).
+    /// The wire encoding: status, threads, batch, session token, reason length, reason
+    /// (≤ 1 KiB).
     pub fn to_bytes(&self) -> Vec<u8> {
         let reason = self.gave_up.as_deref().unwrap_or("");
         let mut cut = reason.len().min(MAX_REASON_BYTES);
         while !reason.is_char_boundary(cut) {
             cut -= 1;
         }
-        let mut b = Vec::with_capacity(15 + cut);
+        let mut b = Vec::with_capacity(OFFER_HEAD + cut);
         b.push(self.gave_up.is_some() as u8);
         b.extend_from_slice(&self.threads.to_le_bytes());
         b.extend_from_slice(&self.batch.to_le_bytes());
+        b.extend_from_slice(&self.session);
         b.extend_from_slice(&(cut as u16).to_le_bytes());
         b.extend_from_slice(&reason.as_bytes()[..cut]);
         b
@@ -79,7 +97,7 @@ impl Offer {
 
     /// Reads the peer's offer; anything malformed is a handshake failure, not a panic.
     pub fn read(ch: &mut Channel) -> Result<Offer, NetError> {
-        let mut head = [0u8; 15];
+        let mut head = [0u8; OFFER_HEAD];
         ch.recv(&mut head)?;
         let bad = |what: &str| {
             NetError::Io(io::Error::new(
@@ -95,7 +113,9 @@ impl Offer {
         let mut w = [0u8; 8];
         w.copy_from_slice(&head[5..13]);
         let batch = u64::from_le_bytes(w);
-        let len = u16::from_le_bytes([head[13], head[14]]) as usize;
+        let mut session = [0u8; 16];
+        session.copy_from_slice(&head[13..29]);
+        let len = u16::from_le_bytes([head[29], head[30]]) as usize;
         if len > MAX_REASON_BYTES {
             return Err(bad("reason too long"));
         }
@@ -104,7 +124,7 @@ impl Offer {
         // The reason is printed on our terminal: no control characters from the peer.
         let reason: String = String::from_utf8_lossy(&reason)
             .chars()
-            .map(|c| if is_unsafe(c) { ' ' } else { c })
+            .map(|c| if crate::plan::unsafe_char(c) { ' ' } else { c })
             .take(MAX_REASON_BYTES)
             .collect();
         let reason = match reason.trim() {
@@ -115,15 +135,9 @@ impl Offer {
             threads,
             batch,
             gave_up: (status == 1).then_some(reason),
+            session,
         })
     }
-}
-
-/// Characters a peer's text may not put on our terminal: controls, and the format characters
-/// (bidirectional overrides, zero-width joiners) that make text read differently.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF)
 }
 
 /// How long the first handshake may take: a connection that says nothing in this time is not
@@ -150,54 +164,6 @@ pub fn listen(addr: &str) -> Result<TcpListener, SessionError> {
         addr: addr.into(),
         source,
     })
-}
-
-/// Accepts one connection within the deadline.
-fn accept_until(
-    listener: &TcpListener,
-    deadline: Instant,
-    wait: Duration,
-) -> Result<TcpStream, SessionError> {
-    let nb = |on: bool| {
-        listener
-            .set_nonblocking(on)
-            .map_err(|source| SessionError::Listen {
-                addr: listener
-                    .local_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default(),
-                source,
-            })
-    };
-    nb(true)?;
-    let r = loop {
-        match listener.accept() {
-            Ok((s, _)) => break Ok(s),
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
-                if Instant::now() >= deadline {
-                    break Err(SessionError::NoPeer(wait));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(source) => {
-                break Err(SessionError::Listen {
-                    addr: listener
-                        .local_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default(),
-                    source,
-                });
-            }
-        }
-    };
-    nb(false)?;
-    let s = r?;
-    s.set_nonblocking(false)
-        .map_err(|e| SessionError::Connection {
-            index: 0,
-            source: e.into(),
-        })?;
-    Ok(s)
 }
 
 /// Connects, retrying until the deadline; `waiting` is called once, on the first failure.
@@ -259,13 +225,15 @@ fn tls_why(e: &io::Error, role: Role) -> Option<String> {
     }
 }
 
-/// Secures (with TLS when configured) and greets one connection.
+/// Secures (with TLS when configured) and greets one connection: the client's side with
+/// `hello`, the server's by answering the client's hello. Returns the channel, the peer's
+/// hello and (server, TLS) the client's certificate fingerprint.
 fn shake(
     stream: TcpStream,
     waits: &Waits,
     hello: Hello,
     index: usize,
-) -> Result<Channel, SessionError> {
+) -> Result<(Channel, Hello, Option<String>), SessionError> {
     let conn = |source: NetError| SessionError::Connection { index, source };
     let io = |e: io::Error| match tls_why(&e, hello.role) {
         Some(why) => SessionError::Tls { index, why },
@@ -276,11 +244,11 @@ fn shake(
         .set_read_timeout(Some(HELLO_TIMEOUT))
         .and_then(|_| stream.set_write_timeout(Some(HELLO_TIMEOUT)))
         .map_err(io)?;
-    let transport: Box<dyn Transport> = match &waits.tls {
-        None => Box::new(stream),
+    let (transport, client): (Box<dyn Transport>, Option<String>) = match &waits.tls {
+        None => (Box::new(stream), None),
         Some(t) => match hello.role {
-            Role::Server => t.accept(stream),
-            Role::Client => t.connect(stream),
+            Role::Server => t.accept(stream).map(|(s, fp)| (s, Some(fp))),
+            Role::Client => t.connect(stream).map(|s| (s, None)),
         }
         .map_err(io)?,
     };
@@ -289,7 +257,11 @@ fn shake(
         ..waits.channel
     };
     let mut ch = Channel::new(transport, opts).map_err(conn)?;
-    ch.handshake(&hello).map_err(|e| match e {
+    let greeted = match hello.role {
+        Role::Server => ch.handshake_server(hello.plan_hash),
+        Role::Client => ch.handshake(&hello),
+    };
+    let theirs = greeted.map_err(|e| match e {
         NetError::Io(e) => io(e),
         // A server that hangs up on our greeting has refused our transport.
         NetError::Closed { .. } if hello.role == Role::Client => SessionError::Transport(
@@ -300,7 +272,7 @@ fn shake(
         e => conn(e),
     })?;
     ch.set_timeout(waits.channel.timeout).map_err(conn)?;
-    Ok(ch)
+    Ok((ch, theirs, client))
 }
 
 /// What the first bytes of a new connection say about a transport mismatch (a plaintext sir
@@ -372,53 +344,374 @@ fn parties(chans: Vec<Channel>, role: Role) -> Result<Vec<Party>, SessionError> 
     })
 }
 
-/// The server's side: waits for a client, agrees on the run, accepts the further connections
-/// and sets each up. Returns the parties and the client's batch size. With `offer.gave_up`
-/// set it only tells the first client why and returns `Ok` with no parties.
+/// A connection the server's door dropped before it became part of a session (for the
+/// log): where it came from and why.
+#[derive(Clone, Debug)]
+pub struct Dropped {
+    pub addr: String,
+    pub why: String,
+}
+
+/// Where the door reports what it dropped.
+pub type DropLog = Arc<dyn Fn(Dropped) + Send + Sync>;
+
+/// A connection that completed the handshake: its channel, the client's hello, where it came
+/// from and, with TLS, the fingerprint of the client's certificate.
+pub struct Greeted {
+    pub ch: Channel,
+    pub hello: Hello,
+    pub client: Option<String>,
+    pub addr: String,
+}
+
+/// Handshakes in progress at once; a connection beyond them is dropped at once (a flood of
+/// silent connections costs threads up to this bound, and each at most [`HELLO_TIMEOUT`]).
+const MAX_HANDSHAKES: usize = 64;
+
+/// What the door's threads share.
+struct Hall {
+    /// Sessions waiting for their further connections, by token.
+    routes: Mutex<HashMap<[u8; 16], mpsc::Sender<Greeted>>>,
+    first: mpsc::Sender<Greeted>,
+    stop: AtomicBool,
+    handshakes: AtomicUsize,
+    log: DropLog,
+}
+
+/// The server's door: accepts connections on its own thread and greets each on another, the
+/// whole TLS and sir handshake within [`HELLO_TIMEOUT`] (a watchdog shuts the socket at the
+/// deadline, so a peer trickling bytes cannot hold it). Whatever fails before the handshake
+/// completes — a scan, garbage, a TLS client with another certificate or none, a plaintext
+/// client at a TLS server, a version or plan mismatch, silence — is logged and dropped: it
+/// never costs a session. A greeted first connection waits in [`Door::next_client`]; a
+/// further one is handed to the session whose token its hello carries, or dropped.
+pub struct Door {
+    hall: Arc<Hall>,
+    first: Mutex<mpsc::Receiver<Greeted>>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Door {
+    /// Starts accepting on `listener`.
+    pub fn open(
+        listener: TcpListener,
+        plan_hash: [u8; 32],
+        waits: Waits,
+        log: DropLog,
+    ) -> Result<Door, SessionError> {
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| SessionError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+        let (tx, rx) = mpsc::channel();
+        let hall = Arc::new(Hall {
+            routes: Mutex::new(HashMap::new()),
+            first: tx,
+            stop: AtomicBool::new(false),
+            handshakes: AtomicUsize::new(0),
+            log,
+        });
+        let h = hall.clone();
+        let acceptor = std::thread::Builder::new()
+            .name("sir-door".into())
+            .spawn(move || accept_loop(&listener, &h, plan_hash, &waits))
+            .map_err(|source| SessionError::Listen { addr, source })?;
+        Ok(Door {
+            hall,
+            first: Mutex::new(rx),
+            acceptor: Some(acceptor),
+        })
+    }
+
+    /// The next client's first connection, greeted; `None` if none arrives within `wait`.
+    pub fn next_client(&self, wait: Duration) -> Option<Greeted> {
+        lock(&self.first).recv_timeout(wait).ok()
+    }
+
+    fn log(&self, d: Dropped) {
+        (self.hall.log)(d)
+    }
+
+    fn expect(&self, token: [u8; 16]) -> mpsc::Receiver<Greeted> {
+        let (tx, rx) = mpsc::channel();
+        lock(&self.hall.routes).insert(token, tx);
+        rx
+    }
+
+    fn forget(&self, token: &[u8; 16]) {
+        lock(&self.hall.routes).remove(token);
+    }
+
+    /// Stops accepting (handshakes in progress finish on their own and are dropped).
+    pub fn close(&mut self) {
+        self.hall.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Door {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn accept_loop(listener: &TcpListener, hall: &Arc<Hall>, plan_hash: [u8; 32], waits: &Waits) {
+    while !hall.stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, addr)) => {
+                let addr = addr.to_string();
+                if hall.handshakes.load(Ordering::SeqCst) >= MAX_HANDSHAKES {
+                    (hall.log)(Dropped {
+                        addr,
+                        why: format!("{MAX_HANDSHAKES} handshakes in progress already"),
+                    });
+                    continue;
+                }
+                hall.handshakes.fetch_add(1, Ordering::SeqCst);
+                let (h, w) = (hall.clone(), waits.clone());
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("sir-greet".into())
+                        .spawn(move || {
+                            greet(stream, addr, &h, plan_hash, &w);
+                            h.handshakes.fetch_sub(1, Ordering::SeqCst);
+                        });
+                if spawned.is_err() {
+                    hall.handshakes.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // (Out of file descriptors, a connection reset before accept: keep serving.)
+            Err(e) => {
+                (hall.log)(Dropped {
+                    addr: "?".into(),
+                    why: format!("accept failed: {e}"),
+                });
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// One connection's handshake within the deadline; routed on success, logged and dropped
+/// otherwise.
+fn greet(stream: TcpStream, addr: String, hall: &Hall, plan_hash: [u8; 32], waits: &Waits) {
+    let dropped = |why: String| {
+        (hall.log)(Dropped {
+            addr: addr.clone(),
+            why,
+        })
+    };
+    let Ok(sock) = stream.try_clone() else {
+        return dropped("cannot watch its handshake (no file descriptor left)".into());
+    };
+    let _ = stream.set_nonblocking(false);
+    let (done, watch) = mpsc::channel::<()>();
+    let expired = Arc::new(AtomicBool::new(false));
+    let fired = expired.clone();
+    let watchdog = std::thread::Builder::new()
+        .name("sir-greet-deadline".into())
+        .spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(HELLO_TIMEOUT) {
+                fired.store(true, Ordering::SeqCst);
+                let _ = sock.shutdown(std::net::Shutdown::Both);
+            }
+        });
+    if watchdog.is_err() {
+        return dropped("cannot watch its handshake (no thread left)".into());
+    }
+    let r = match transport_mismatch(&stream, waits.tls.is_some()) {
+        Some(why) => Err(SessionError::Transport(why)),
+        None => shake(stream, waits, Hello::new(Role::Server, plan_hash, 0), 0),
+    };
+    let _ = done.send(());
+    let (ch, hello, client) = match r {
+        Ok(g) => g,
+        Err(_) if expired.load(Ordering::SeqCst) => {
+            return dropped(format!(
+                "no complete handshake within {} s",
+                HELLO_TIMEOUT.as_secs()
+            ));
+        }
+        Err(e) => return dropped(e.to_string()),
+    };
+    let g = Greeted {
+        ch,
+        hello,
+        client,
+        addr: addr.clone(),
+    };
+    if hello.connection == 0 {
+        if hall.first.send(g).is_err() {
+            dropped("the server is closing".into());
+        }
+        return;
+    }
+    let route = lock(&hall.routes).get(&hello.session).cloned();
+    let delivered = match route {
+        Some(r) => r.send(g).is_ok(),
+        None => false,
+    };
+    if !delivered {
+        dropped(format!(
+            "connection {} presents no session this server is opening",
+            hello.connection
+        ));
+    }
+}
+
+/// A session opened on the server: one party per connection, the client's batch, and who
+/// the client is.
+pub struct Opened {
+    pub parties: Vec<Party>,
+    pub batch: usize,
+    /// The client's certificate fingerprint (TLS), else its address.
+    pub client: String,
+}
+
+/// Opens a client's session from its greeted first connection: a fresh session token in the
+/// server's offer, the agreement, then the client's further connections (those presenting
+/// the token from the same client certificate; others are dropped) within
+/// [`MORE_CONNECTIONS`], and each connection's OT setup. With `offer.gave_up` set it only
+/// tells the client why and returns no parties.
+pub fn open(door: &Door, first: Greeted, offer: &Offer) -> Result<Opened, SessionError> {
+    let Greeted {
+        mut ch,
+        client,
+        addr,
+        ..
+    } = first;
+    let mut token = [0u8; 16];
+    ChaCha20Rng::try_from_os_rng()
+        .map_err(|e| SessionError::Setup {
+            index: 0,
+            source: ProtoError::Entropy(e.to_string()),
+        })?
+        .fill_bytes(&mut token);
+    let offer = Offer {
+        session: token,
+        ..offer.clone()
+    };
+    let rx = door.expect(token);
+    let chans = agree(&mut ch, &offer, Role::Server).and_then(|theirs| {
+        if offer.gave_up.is_some() {
+            return Ok(None);
+        }
+        let more = Expected {
+            rx: &rx,
+            threads: offer.threads as usize,
+            client: &client,
+            addr: &addr,
+        };
+        collect(door, more, &theirs, ch)
+    });
+    door.forget(&token);
+    let who = client.clone().unwrap_or(addr);
+    let (chans, batch) = match chans? {
+        Some(c) => c,
+        None => {
+            return Ok(Opened {
+                parties: Vec::new(),
+                batch: 0,
+                client: who,
+            });
+        }
+    };
+    Ok(Opened {
+        parties: parties(chans, Role::Server)?,
+        batch,
+        client: who,
+    })
+}
+
+/// The further connections a session waits for.
+struct Expected<'a> {
+    rx: &'a mpsc::Receiver<Greeted>,
+    threads: usize,
+    client: &'a Option<String>,
+    addr: &'a str,
+}
+
+/// The session's connections in index order once all have arrived (None: we gave up).
+fn collect(
+    door: &Door,
+    more: Expected<'_>,
+    theirs: &Offer,
+    ch0: Channel,
+) -> Result<Option<(Vec<Channel>, usize)>, SessionError> {
+    let Expected {
+        rx,
+        threads: t,
+        client,
+        addr,
+    } = more;
+    let mut chans: Vec<Option<Channel>> = (0..t).map(|_| None).collect();
+    chans[0] = Some(ch0);
+    let deadline = Instant::now() + MORE_CONNECTIONS;
+    let mut got = 1;
+    while got < t {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(g) = rx.recv_timeout(left) else {
+            return Err(SessionError::MoreConnections {
+                got,
+                want: t,
+                client: client.clone().unwrap_or_else(|| addr.to_string()),
+            });
+        };
+        let i = g.hello.connection as usize;
+        if i >= t || chans[i].is_some() || g.client != *client {
+            door.log(Dropped {
+                addr: g.addr,
+                why: format!(
+                    "connection {i} presents the token of a session of another client or a \
+                     connection it has already"
+                ),
+            });
+            continue;
+        }
+        chans[i] = Some(g.ch);
+        got += 1;
+    }
+    Ok(Some((
+        chans.into_iter().flatten().collect(),
+        theirs.batch as usize,
+    )))
+}
+
+/// One session on `listener` (both parties in one process: `sir simulate`, `sir bench`;
+/// and a server that only tells its first client why it gives up): a door for one client.
 pub fn serve(
     listener: &TcpListener,
     plan_hash: [u8; 32],
     offer: &Offer,
     waits: &Waits,
 ) -> Result<(Vec<Party>, usize), SessionError> {
-    let deadline = Instant::now() + waits.connect;
-    let mut ch0 = loop {
-        let first = accept_until(listener, deadline, waits.connect)?;
-        if let Some(why) = transport_mismatch(&first, waits.tls.is_some()) {
-            return Err(SessionError::Transport(why));
-        }
-        match shake(first, waits, Hello::new(Role::Server, plan_hash, 0), 0) {
-            Ok(ch) => break ch,
-            // Something that is not a sir client (a port scan, a health check, a silent
-            // connection) is dropped; the server keeps waiting for its client.
-            Err(SessionError::Connection {
-                source:
-                    NetError::Handshake(HandshakeError::BadMagic(_))
-                    | NetError::Closed { .. }
-                    | NetError::Timeout(_)
-                    | NetError::Io(_),
-                ..
-            }) => continue,
-            Err(e) => return Err(e),
-        }
-    };
-    let theirs = agree(&mut ch0, offer, Role::Server)?;
-    if offer.gave_up.is_some() {
-        return Ok((Vec::new(), 0));
-    }
-    let mut chans = vec![ch0];
-    for index in 1..offer.threads as usize {
-        // The client connects its further connections right after agreeing.
-        let deadline = Instant::now() + MORE_CONNECTIONS;
-        let s = accept_until(listener, deadline, MORE_CONNECTIONS)?;
-        chans.push(shake(
-            s,
-            waits,
-            Hello::new(Role::Server, plan_hash, index as u32),
-            index,
-        )?);
-    }
-    Ok((parties(chans, Role::Server)?, theirs.batch as usize))
+    let l = listener
+        .try_clone()
+        .map_err(|source| SessionError::Listen {
+            addr: String::new(),
+            source,
+        })?;
+    let door = Door::open(l, plan_hash, waits.clone(), Arc::new(|_| {}))?;
+    let first = door
+        .next_client(waits.connect)
+        .ok_or(SessionError::NoPeer(waits.connect))?;
+    let o = open(&door, first, offer)?;
+    Ok((o.parties, o.batch))
 }
 
 /// The client's side: connects (retrying until `waits.connect`), agrees on the run, opens the
@@ -433,8 +726,8 @@ pub fn connect(
 ) -> Result<Vec<Party>, SessionError> {
     let deadline = Instant::now() + waits.connect;
     let first = connect_until(addr, deadline, waits.connect, waiting)?;
-    let mut ch0 = shake(first, waits, Hello::new(Role::Client, plan_hash, 0), 0)?;
-    agree(&mut ch0, offer, Role::Client)?;
+    let (mut ch0, _, _) = shake(first, waits, Hello::new(Role::Client, plan_hash, 0), 0)?;
+    let theirs = agree(&mut ch0, offer, Role::Client)?;
     if offer.gave_up.is_some() {
         return Ok(Vec::new());
     }
@@ -442,12 +735,8 @@ pub fn connect(
     for index in 1..offer.threads as usize {
         let deadline = Instant::now() + MORE_CONNECTIONS;
         let s = connect_until(addr, deadline, MORE_CONNECTIONS, &mut |_| {})?;
-        chans.push(shake(
-            s,
-            waits,
-            Hello::new(Role::Client, plan_hash, index as u32),
-            index,
-        )?);
+        let hello = Hello::new(Role::Client, plan_hash, index as u32).in_session(theirs.session);
+        chans.push(shake(s, waits, hello, index)?.0);
     }
     parties(chans, Role::Client)
 }

@@ -488,6 +488,7 @@ fn loopback_session(n: usize, batch: usize) {
                 threads: 2,
                 batch: max_batch(plan_ref) as u64,
                 gave_up: None,
+                session: [0; 16],
             };
             let (mut ps, got) = session::serve(&listener, hash, &offer, waits).expect("serve");
             assert_eq!(got, batch);
@@ -504,6 +505,7 @@ fn loopback_session(n: usize, batch: usize) {
             threads: 2,
             batch: batch as u64,
             gave_up: None,
+            session: [0; 16],
         };
         let mut ps = session::connect(&addr, hash, &offer, waits, &mut |_| {}).expect("connect");
         let c = execute(
@@ -542,6 +544,7 @@ fn a_session_refuses_disagreements_on_both_sides() {
                     threads: st,
                     batch: limit,
                     gave_up: None,
+                    session: [0; 16],
                 };
                 session::serve(&listener, sh, &offer, waits).map(|_| ())
             });
@@ -549,6 +552,7 @@ fn a_session_refuses_disagreements_on_both_sides() {
                 threads: ct,
                 batch: 1,
                 gave_up: gave_up.then(|| "bad input".to_string()),
+                session: [0; 16],
             };
             let c = session::connect(&addr, ch, &offer, waits, &mut |_| {});
             let s = server.join().expect("joins");
@@ -625,6 +629,7 @@ fn a_stray_connection_does_not_stop_the_server() {
                 threads: 1,
                 batch: limit,
                 gave_up: None,
+                session: [0; 16],
             };
             session::serve(&listener, hash, &offer, waits).map(|(_, b)| b)
         });
@@ -639,6 +644,7 @@ fn a_stray_connection_does_not_stop_the_server() {
             threads: 1,
             batch: 3,
             gave_up: None,
+            session: [0; 16],
         };
         let c = session::connect(&addr, hash, &offer, waits, &mut |_| {});
         assert!(c.is_ok(), "{:?}", c.err());

@@ -8,10 +8,12 @@ pub const MAGIC: [u8; 8] = *b"SIR-2PC\0";
 /// Version of the wire protocol; bumped on any incompatible change (3: runs travel in framed
 /// flights shared by all running protocols, the closing exchange carries flights per task and
 /// turns per job; 4: sigmoid and tanh may run as a spline, LUTs share flights; 5: a LUT may
-/// give a field's wrap, which the splines' UMults take).
-pub const PROTOCOL_VERSION: u32 = 5;
-/// Size of an encoded [`Hello`]: magic, version, role, plan hash, connection index.
-pub const HANDSHAKE_BYTES: usize = 8 + 4 + 1 + 32 + 4;
+/// give a field's wrap, which the splines' UMults take; 6: hellos carry a session token, the
+/// server answers the client's hello, offers carry the token).
+pub const PROTOCOL_VERSION: u32 = 6;
+/// Size of an encoded [`Hello`]: magic, version, role, plan hash, connection index, session
+/// token.
+pub const HANDSHAKE_BYTES: usize = 8 + 4 + 1 + 32 + 4 + 16;
 
 /// Which party a process plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -59,6 +61,9 @@ pub struct Hello {
     pub plan_hash: [u8; 32],
     /// Which of the parallel connections of one session this is (0 for the first).
     pub connection: u32,
+    /// The session a further connection belongs to: the token the server gave in its offer
+    /// on connection 0 (zeros on connection 0). The server echoes the client's.
+    pub session: [u8; 16],
 }
 
 /// What the two parties disagreed on.
@@ -78,6 +83,8 @@ pub enum HandshakeError {
     PlanHash { ours: String, theirs: String },
     #[error("connection index mismatch: this is our connection {ours}, the peer's {theirs}")]
     Connection { ours: u32, theirs: u32 },
+    #[error("session token mismatch: the peer answered for another session")]
+    Session,
 }
 
 impl Hello {
@@ -88,7 +95,23 @@ impl Hello {
             role,
             plan_hash,
             connection,
+            session: [0; 16],
         }
+    }
+
+    /// With the session token of a further connection.
+    pub fn in_session(self, session: [u8; 16]) -> Hello {
+        Hello { session, ..self }
+    }
+
+    /// The connection index and session token a hello claims, read without checking anything
+    /// else (the server answers with them; `check_peer` then checks the whole hello).
+    pub fn claimed_ids(b: &[u8; HANDSHAKE_BYTES]) -> (u32, [u8; 16]) {
+        let mut word = [0u8; 4];
+        word.copy_from_slice(&b[45..49]);
+        let mut session = [0u8; 16];
+        session.copy_from_slice(&b[49..65]);
+        (u32::from_le_bytes(word), session)
     }
 
     /// The wire encoding (little-endian integers).
@@ -99,6 +122,7 @@ impl Hello {
         b[12] = self.role.code();
         b[13..45].copy_from_slice(&self.plan_hash);
         b[45..49].copy_from_slice(&self.connection.to_le_bytes());
+        b[49..65].copy_from_slice(&self.session);
         b
     }
 
@@ -142,11 +166,16 @@ impl Hello {
                 theirs: connection,
             });
         }
+        let (_, session) = Hello::claimed_ids(b);
+        if session != self.session {
+            return Err(HandshakeError::Session);
+        }
         Ok(Hello {
             version,
             role,
             plan_hash,
             connection,
+            session,
         })
     }
 }

@@ -329,6 +329,22 @@ impl Channel {
         Ok(ours.check_peer(&theirs)?)
     }
 
+    /// The server's handshake: reads the client's hello first and, if it begins with our
+    /// magic, answers with the connection index and session token it claims (the server
+    /// learns which session a connection belongs to from it), then checks the rest. A
+    /// stranger's bytes get no answer.
+    pub fn handshake_server(&mut self, plan_hash: [u8; 32]) -> Result<Hello, NetError> {
+        let mut theirs = [0u8; HANDSHAKE_BYTES];
+        self.recv(&mut theirs)?;
+        let (connection, session) = Hello::claimed_ids(&theirs);
+        let ours = Hello::new(Role::Server, plan_hash, connection).in_session(session);
+        if theirs[..8] == handshake::MAGIC {
+            self.send(&ours.to_bytes())?;
+            self.flush()?;
+        }
+        Ok(ours.check_peer(&theirs)?)
+    }
+
     fn read_some_direct(&mut self, buf: &mut [u8], want: usize) -> Result<usize, NetError> {
         Self::read_into(&mut self.stream, buf, self.timeout, want)
     }

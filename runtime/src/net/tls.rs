@@ -1,9 +1,11 @@
 //! TLS 1.3 between the parties (rustls, ring), with pinned certificates: each side has a
-//! self-signed certificate ([`keygen`]) and names the one certificate it accepts from its peer.
-//! No certificate authority is involved — the parties know each other's certificate out of
-//! band, as they know the plan — so verification is "the peer's end-entity certificate is
-//! byte-for-byte this one, and it signed the handshake". Both directions are authenticated
-//! (the server asks for the client's certificate).
+//! self-signed certificate ([`keygen`]) and names the certificates it accepts from its peer
+//! (the client: the server's; a server: one per client it serves, so clients are told apart
+//! by fingerprint and one is revoked by removing its file). No certificate authority is
+//! involved — the parties know each other's certificate out of band, as they know the plan —
+//! so verification is "the peer's end-entity certificate is byte-for-byte one of these, and
+//! it signed the handshake". Both directions are authenticated (the server asks for the
+//! client's certificate).
 
 use std::io;
 use std::net::TcpStream;
@@ -39,13 +41,13 @@ pub enum TlsError {
     Config(String),
 }
 
-/// This party's certificate and the one certificate it accepts from its peer, with the TLS
+/// This party's certificate and the certificates it accepts from its peer, with the TLS
 /// configurations of both ends built from them once (a key that does not suit its certificate
 /// is refused at load, not at the first connection).
 #[derive(Clone)]
 pub struct Tls {
     cert: CertificateDer<'static>,
-    peer: CertificateDer<'static>,
+    peers: Vec<CertificateDer<'static>>,
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
 }
@@ -54,7 +56,14 @@ impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tls")
             .field("cert", &fingerprint(&self.cert))
-            .field("peer", &fingerprint(&self.peer))
+            .field(
+                "peers",
+                &self
+                    .peers
+                    .iter()
+                    .map(|p| fingerprint(p))
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -111,11 +120,52 @@ fn read_cert(path: &Path) -> Result<CertificateDer<'static>, TlsError> {
 impl Tls {
     /// Loads this party's certificate and key and the peer's certificate (PEM files).
     pub fn load(cert: &Path, key: &Path, peer: &Path) -> Result<Tls, TlsError> {
+        Tls::load_peers(cert, key, &[peer.to_path_buf()])
+    }
+
+    /// Loads this party's certificate and key and every certificate it accepts: each path a
+    /// PEM file or a directory whose `*.pem` files are all read (a server's clients).
+    pub fn load_peers(
+        cert: &Path,
+        key: &Path,
+        peers: &[std::path::PathBuf],
+    ) -> Result<Tls, TlsError> {
         let k = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::File {
             path: key.display().to_string(),
             why: format!("not a PEM private key ({e})"),
         })?;
-        Tls::new(read_cert(cert)?, k, read_cert(peer)?)
+        let mut certs = Vec::new();
+        for p in peers {
+            if p.is_dir() {
+                let dir_err = |e: io::Error| TlsError::File {
+                    path: p.display().to_string(),
+                    why: e.to_string(),
+                };
+                let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(p)
+                    .map_err(dir_err)?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|f| f.extension().is_some_and(|x| x == "pem"))
+                    .collect();
+                files.sort();
+                if files.is_empty() {
+                    return Err(TlsError::File {
+                        path: p.display().to_string(),
+                        why: "holds no *.pem certificate".into(),
+                    });
+                }
+                for f in files {
+                    certs.push(read_cert(&f)?);
+                }
+            } else {
+                certs.push(read_cert(p)?);
+            }
+        }
+        Tls::new(read_cert(cert)?, k, certs)
+    }
+
+    /// This party's certificate's fingerprint.
+    pub fn own_fingerprint(&self) -> String {
+        fingerprint(&self.cert)
     }
 
     /// Two fresh identities that accept each other (server's, client's): for running both
@@ -130,17 +180,30 @@ impl Tls {
         };
         let (sc, sk) = make()?;
         let (cc, ck) = make()?;
-        Ok((Tls::new(sc.clone(), sk, cc.clone())?, Tls::new(cc, ck, sc)?))
+        Ok((
+            Tls::new(sc.clone(), sk, vec![cc.clone()])?,
+            Tls::new(cc, ck, vec![sc])?,
+        ))
+    }
+
+    /// A fresh identity of its own that accepts `peer` (tests: a stranger with a valid TLS
+    /// certificate that the other side does not pin).
+    pub fn ephemeral_for(peer: &Tls) -> Result<Tls, TlsError> {
+        let ck = rcgen::generate_simple_self_signed(vec![PEER_NAME.to_string()])
+            .map_err(|e| TlsError::Keygen(e.to_string()))?;
+        let key = PrivateKeyDer::try_from(ck.key_pair.serialize_der())
+            .map_err(|e| TlsError::Keygen(e.to_string()))?;
+        Tls::new(ck.cert.der().clone(), key, vec![peer.cert.clone()])
     }
 
     fn new(
         cert: CertificateDer<'static>,
         key: PrivateKeyDer<'static>,
-        peer: CertificateDer<'static>,
+        peers: Vec<CertificateDer<'static>>,
     ) -> Result<Tls, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let pinned = Arc::new(Pinned {
-            peer: peer.clone(),
+            peers: peers.clone(),
             algs: provider.signature_verification_algorithms,
         });
         let config = |e: rustls::Error| TlsError::Config(e.to_string());
@@ -159,17 +222,27 @@ impl Tls {
             .map_err(config)?;
         Ok(Tls {
             cert,
-            peer,
+            peers,
             server: Arc::new(server),
             client: Arc::new(client),
         })
     }
 
     /// The server's end of a connection, the TLS handshake completed (or failed) within the
-    /// stream's timeout.
-    pub fn accept(&self, tcp: TcpStream) -> io::Result<Box<dyn Transport>> {
+    /// stream's timeout, with the fingerprint of the client's certificate.
+    pub fn accept(&self, tcp: TcpStream) -> io::Result<(Box<dyn Transport>, String)> {
         let conn = ServerConnection::new(self.server.clone()).map_err(io::Error::other)?;
-        finish(StreamOwned::new(conn, tcp))
+        let mut s = StreamOwned::new(conn, tcp);
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock)?;
+        }
+        let client = s
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| fingerprint(c))
+            .unwrap_or_default();
+        Ok((Box::new(s), client))
     }
 
     /// The client's end of a connection.
@@ -203,24 +276,24 @@ where
     }
 }
 
-/// Accepts exactly one certificate, and signatures made with its key.
+/// Accepts exactly these certificates, and signatures made with their keys.
 #[derive(Debug)]
 struct Pinned {
-    peer: CertificateDer<'static>,
+    peers: Vec<CertificateDer<'static>>,
     algs: WebPkiSupportedAlgorithms,
 }
 
 impl Pinned {
     fn check(&self, presented: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-        if presented.as_ref() == self.peer.as_ref() {
-            Ok(())
-        } else {
-            Err(rustls::Error::General(format!(
-                "the peer's certificate ({}) is not the one given with --peer-cert ({})",
-                fingerprint(presented),
-                fingerprint(&self.peer)
-            )))
+        if self.peers.iter().any(|p| p.as_ref() == presented.as_ref()) {
+            return Ok(());
         }
+        let pinned: Vec<String> = self.peers.iter().map(|p| fingerprint(p)).collect();
+        Err(rustls::Error::General(format!(
+            "the peer's certificate ({}) is not one given with --peer-cert ({})",
+            fingerprint(presented),
+            pinned.join(", ")
+        )))
     }
 }
 

@@ -289,6 +289,14 @@ pub struct Io {
     pub tensor: usize,
 }
 
+/// Characters a plan's (or a peer's) text may not put on a terminal: controls (escape
+/// sequences), and the format characters (bidirectional overrides, zero-width joiners) that
+/// make text read differently from what it is.
+pub fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF)
+}
+
 /// A whole plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -460,6 +468,58 @@ impl Op {
 }
 
 impl Plan {
+    /// Every string of the plan is printable as it is: names, the model, the layers and the
+    /// recorded options hold no control or format characters (`sir` prints them; a compiled
+    /// plan never has any, so one that does was made to attack a terminal).
+    fn check_text(&self) -> Result<(), PlanError> {
+        fn json_ok(v: &serde_json::Value) -> bool {
+            match v {
+                serde_json::Value::String(s) => !s.chars().any(unsafe_char),
+                serde_json::Value::Array(a) => a.iter().all(json_ok),
+                serde_json::Value::Object(o) => o
+                    .iter()
+                    .all(|(k, v)| !k.chars().any(unsafe_char) && json_ok(v)),
+                _ => true,
+            }
+        }
+        let bad = |what: String| {
+            Err(PlanError::Plan(format!(
+                "{what} contains a control or format character (a terminal escape?)"
+            )))
+        };
+        let clean = |t: &str| !t.chars().any(unsafe_char);
+        if !clean(&self.model) || !clean(&self.source_hash) {
+            return bad("the model name or source hash".into());
+        }
+        for (kind, ios) in [
+            ("input", &self.inputs),
+            ("param", &self.params),
+            ("output", &self.outputs),
+        ] {
+            if let Some(i) = ios.iter().position(|io| !clean(&io.name)) {
+                return bad(format!("{kind} {i}'s name"));
+            }
+        }
+        if let Some(i) = self
+            .tensors
+            .iter()
+            .position(|t| t.name.as_deref().is_some_and(|n| !clean(n)))
+        {
+            return bad(format!("tensor {i}'s name"));
+        }
+        if let Some(i) = self
+            .instrs
+            .iter()
+            .position(|x| x.layer.as_deref().is_some_and(|n| !clean(n)))
+        {
+            return bad(format!("instruction {i}'s layer"));
+        }
+        if !json_ok(&self.options) {
+            return bad("the recorded options".into());
+        }
+        Ok(())
+    }
+
     /// An empty plan of this format version, to be filled by [`Plan::tensor`] and
     /// [`Plan::push`].
     pub fn new(model: impl Into<String>, source_hash: String, options: serde_json::Value) -> Plan {
@@ -761,6 +821,7 @@ impl Plan {
                 found: self.version,
             });
         }
+        self.check_text()?;
         let nt = self.tensors.len();
         let mut total: u64 = 0;
         for (i, t) in self.tensors.iter().enumerate() {
