@@ -1062,6 +1062,41 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Issue 19: results are private and no planted file redirects them. The old temporary
+    /// name (`.NAME.<pid>.tmp`) was predictable and opened with `File::create`: a symlink
+    /// planted there made the write truncate another file, and the result was 0644.
+    #[cfg(unix)]
+    #[test]
+    fn writes_are_private_and_follow_no_planted_symlink() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = tmpdir("private");
+        let victim = dir.join("victim.txt");
+        fs::write(&victim, b"keep me").unwrap();
+        let out = dir.join("out.npy");
+        symlink(
+            &victim,
+            dir.join(format!(".out.npy.{}.tmp", std::process::id())),
+        )
+        .unwrap();
+        write_npy(&out, &arange_234()).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"keep me");
+        let mode = fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the output's mode is {mode:o}");
+        // A symlink at the destination itself is replaced, not written through.
+        let link = dir.join("link.npy");
+        symlink(&victim, &link).unwrap();
+        write_atomic(&link, b"report").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"keep me");
+        assert_eq!(fs::read(&link).unwrap(), b"report");
+        assert!(
+            !fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn failed_write_leaves_nothing() {
         let dir = tmpdir("failwrite");

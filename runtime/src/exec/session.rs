@@ -740,3 +740,129 @@ pub fn connect(
     }
     parties(chans, Role::Client)
 }
+
+#[cfg(test)]
+mod door_tests {
+    use super::*;
+    use crate::net::ChannelOptions;
+
+    fn waits() -> Waits {
+        Waits {
+            connect: Duration::from_secs(10),
+            channel: ChannelOptions::default(),
+            tls: None,
+        }
+    }
+
+    /// Issue 19: in the window where a session waits for its further connections, a stray
+    /// one presenting another session's token and one claiming an index the session does not
+    /// have are dropped (named in the log), and the session opens with the real one. (Before,
+    /// the server took whatever connected next and failed the session.)
+    #[test]
+    fn stray_further_connections_are_dropped_and_the_session_opens() {
+        let hash = [7u8; 32];
+        let listener = listen("127.0.0.1:0").expect("listen");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let log: Arc<Mutex<Vec<Dropped>>> = Arc::default();
+        let sink = log.clone();
+        let door = Door::open(
+            listener,
+            hash,
+            waits(),
+            Arc::new(move |d| lock(&sink).push(d)),
+        )
+        .expect("door");
+        let w = waits();
+        let dial = |index: u32, token: [u8; 16]| {
+            let s = TcpStream::connect(&addr).expect("connects");
+            let hello = Hello::new(Role::Client, hash, index).in_session(token);
+            shake(s, &w, hello, index as usize).map(|g| g.0)
+        };
+        std::thread::scope(|sc| {
+            let server = sc.spawn(|| {
+                let first = door.next_client(Duration::from_secs(10)).expect("a client");
+                let offer = Offer {
+                    threads: 2,
+                    batch: 4,
+                    gave_up: None,
+                    session: [0; 16],
+                };
+                open(&door, first, &offer).map(|o| (o.parties.len(), o.batch))
+            });
+            let mut ch0 = dial(0, [0; 16]).expect("connection 0");
+            let offer = Offer {
+                threads: 2,
+                batch: 3,
+                gave_up: None,
+                session: [0; 16],
+            };
+            let theirs = agree(&mut ch0, &offer, Role::Client).expect("agreed");
+            assert_ne!(theirs.session, [0; 16], "the server hands out a token");
+            // Another session's token: the handshake completes, the door finds no session.
+            let _stray = dial(1, [9; 16]);
+            // The right token for an index the session does not have.
+            let _beyond = dial(5, theirs.session);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while lock(&log).len() < 2 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let ch1 = dial(1, theirs.session).expect("connection 1");
+            let client = parties(vec![ch0, ch1], Role::Client).expect("client set up");
+            assert_eq!(client.len(), 2);
+            let (n, batch) = server.join().expect("joins").expect("the session opens");
+            assert_eq!((n, batch), (2, 3));
+        });
+        let log = lock(&log);
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert!(log[0].why.contains("no session"), "{log:?}");
+        assert!(log[1].why.contains("connection 5"), "{log:?}");
+    }
+
+    /// Issue 19: a connection that trickles bytes is cut at the whole-handshake deadline,
+    /// and a client that comes meanwhile is greeted at once. (Before, the per-read timeout
+    /// never fired and the single-threaded server held the trickler indefinitely.)
+    #[test]
+    fn a_trickling_connection_is_cut_at_the_deadline_and_others_pass() {
+        use std::io::Write;
+        let hash = [3u8; 32];
+        let listener = listen("127.0.0.1:0").expect("listen");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let log: Arc<Mutex<Vec<Dropped>>> = Arc::default();
+        let sink = log.clone();
+        let door = Door::open(
+            listener,
+            hash,
+            waits(),
+            Arc::new(move |d| lock(&sink).push(d)),
+        )
+        .expect("door");
+        let t0 = Instant::now();
+        let a = addr.clone();
+        let trickler = std::thread::spawn(move || {
+            let mut t = TcpStream::connect(&a).expect("connects");
+            while t.write_all(b"S").is_ok() && t0.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            t0.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let s = TcpStream::connect(&addr).expect("connects");
+        let (_ch, _, _) =
+            shake(s, &waits(), Hello::new(Role::Client, hash, 0), 0).expect("greeted");
+        let g = door
+            .next_client(Duration::from_secs(2))
+            .expect("greeted at once");
+        assert!(t0.elapsed() < Duration::from_secs(3));
+        drop(g);
+        let held = trickler.join().expect("trickler");
+        assert!(
+            held >= HELLO_TIMEOUT && held < HELLO_TIMEOUT + Duration::from_secs(3),
+            "held {held:?}"
+        );
+        let log = lock(&log);
+        assert!(
+            log.iter().any(|d| d.why.contains("no complete handshake")),
+            "{log:?}"
+        );
+    }
+}

@@ -301,3 +301,27 @@ fn the_spline_variant_follows_the_link() {
         assert_eq!(MathOp::Exp.spline_for(&p, 100, Some(Link::WAN)), None);
     }
 }
+
+/// Issue 19: a plan's strings reach terminals (outputs, inputs, layers, the model): one with
+/// an escape sequence or a bidirectional override anywhere is refused at load.
+#[test]
+fn plans_with_terminal_escapes_are_refused() {
+    let evil = ["out\u{1b}]0;owned\u{7}", "x\u{202e}gnp.exe", "a\u{0}b"];
+    for e in evil {
+        let mut p = dense_sigmoid();
+        p.outputs[0].name = e.into();
+        let err = p.check().expect_err("refused").to_string();
+        assert!(err.contains("output 0's name"), "{err}");
+        assert!(
+            !err.contains('\u{1b}'),
+            "the message repeats the escape: {err}"
+        );
+        let mut p = dense_sigmoid();
+        p.model = e.into();
+        assert!(p.check().is_err());
+        let mut p = dense_sigmoid();
+        p.options = serde_json::json!({"note": e});
+        assert!(p.check().is_err());
+    }
+    assert!(dense_sigmoid().check().is_ok());
+}
