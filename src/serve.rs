@@ -315,17 +315,18 @@ fn run_session(
             numbered(r, id as usize)
         };
         let hash = s.plan.hash();
-        write_report(
-            &path,
-            &report_json(&PartyRun {
-                plan: s.plan,
-                plan_hash: &hash,
-                role: Role::Server,
-                shape,
-                ex: &ex,
-                est: &est,
-            }),
-        )?;
+        let mut v = report_json(&PartyRun {
+            plan: s.plan,
+            plan_hash: &hash,
+            role: Role::Server,
+            shape,
+            ex: &ex,
+            est: &est,
+        });
+        // Which session and which client (certificate fingerprint, or address in plaintext).
+        v["session"] = serde_json::json!(id);
+        v["client"] = serde_json::json!(opened.client);
+        write_report(&path, &v)?;
     }
     Ok(Some(Ran {
         batch: opened.batch,
