@@ -336,7 +336,7 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
                 .as_deref()
                 .ok_or_else(|| "the run revealed no outputs".to_string())?;
             let named = decode_outputs(&plan, outs, &inputs);
-            print_outputs(&named, &inputs, labels.as_deref());
+            print_outputs(&named, &inputs, labels.as_deref())?;
             eprintln!("{}", summary(Role::Client, shape, &ex, &est));
             // The report first: if it fails, no output file is left behind either.
             if let Some(r) = &args.report {
@@ -531,7 +531,7 @@ pub fn simulate(args: &SimulateOptions) -> Result<bool, String> {
         .ok_or_else(|| "the run revealed no outputs".to_string())?;
     let equal = equals_clear(&plan, &weights, &inputs, outs)?;
     let named = decode_outputs(&plan, outs, &inputs);
-    print_outputs(&named, &inputs, labels.as_deref());
+    print_outputs(&named, &inputs, labels.as_deref())?;
     let sim = Simulation {
         plan: &plan,
         server: &server,

@@ -86,13 +86,16 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
         .map_err(fail)?;
     let labels = match labels {
         None => None,
-        Some(l) => Some(
-            npy::read_labels(l)
-                .map_err(fail)?
-                .into_iter()
-                .map(|x| x.max(0) as usize)
-                .collect::<Vec<_>>(),
-        ),
+        Some(l) => {
+            let v = npy::read_labels(l).map_err(fail)?;
+            if let Some(i) = v.iter().position(|&x| x < 0) {
+                return Err(fail(format_args!(
+                    "--labels: label {} at index {i} is not a class (class indices are ≥ 0)",
+                    v[i]
+                )));
+            }
+            Some(v.into_iter().map(|x| x as usize).collect::<Vec<_>>())
+        }
     };
     if matches!(budget, Some(Budget::AccuracyLoss(_))) && labels.is_none() {
         return Err(fail("--max-accuracy-loss needs --labels"));

@@ -3,6 +3,7 @@
 
 use crate::encoding::Inputs;
 use crate::files::ext;
+use sir_runtime::tensor::{ClassRule, classes};
 use sir_runtime::{Tensor, npy};
 use std::path::Path;
 
@@ -28,27 +29,42 @@ pub fn write_outputs(out: &Path, results: &[(String, Tensor)]) -> Result<(), Str
     r.map_err(|e| e.to_string())
 }
 
-/// The class each sample predicts: the value itself for a scalar output, the argmax of a vector.
-pub fn predictions(t: &Tensor, per_sample: &[usize], samples: usize) -> Option<Vec<i64>> {
-    let n: usize = per_sample.iter().product();
-    match per_sample.len() {
-        0 => Some(t.data().iter().map(|v| v.round() as i64).collect()),
-        1 => Some(
-            (0..samples)
-                .map(|s| {
-                    let row = &t.data()[s * n..(s + 1) * n];
-                    let mut best = 0;
-                    for (i, v) in row.iter().enumerate() {
-                        if *v > row[best] {
-                            best = i;
-                        }
-                    }
-                    best as i64
-                })
-                .collect(),
-        ),
-        _ => None,
+/// The accuracy of the first output against the labels (`sir_runtime::tensor::ClassRule`: a
+/// vector's argmax, one probability thresholded at 0.5, or a class index), with the rule's
+/// words; an error names a label the output cannot predict, or an output that names no class.
+pub fn accuracy(
+    named: &[(String, Tensor)],
+    (samples, batched): (usize, bool),
+    labels: &[i64],
+) -> Result<(f64, usize, String), String> {
+    let Some((name, first)) = named.first() else {
+        return Err("the model has no output to compare with labels".into());
+    };
+    let per = if batched {
+        &first.shape()[1..]
+    } else {
+        first.shape()
+    };
+    if per.len() > 1 {
+        return Err(format!(
+            "output `{name}` is {per:?} per sample; accuracy needs a class index, a probability \
+             or a vector of scores"
+        ));
     }
+    let (preds, rule) = classes(first.data(), per.iter().product(), samples);
+    rule.check_labels(labels)
+        .map_err(|e| format!("--labels: {e}"))?;
+    let ok = preds.iter().zip(labels).filter(|(a, b)| a == b).count();
+    let how = match rule {
+        ClassRule::Argmax { classes } => format!("argmax of {classes} scores"),
+        ClassRule::Probability => "one probability, class 1 from 0.5".into(),
+        ClassRule::Index => "a class index".into(),
+    };
+    Ok((
+        100.0 * ok as f64 / labels.len().max(1) as f64,
+        ok,
+        format!("on output `{name}`, {how}"),
+    ))
 }
 
 /// `[shape] [v0, v1, …]`, eliding the middle of long tensors.
@@ -84,37 +100,22 @@ pub fn format_tensor(t: &Tensor) -> String {
     }
 }
 
-/// `accuracy: …` of the first output against the labels.
-fn accuracy_line(named: &[(String, Tensor)], inp: &Inputs, labels: &[i64]) -> String {
-    let Some((name, first)) = named.first() else {
-        return "no output to compare with labels".into();
-    };
-    let per = if inp.batched {
-        &first.shape()[1..]
-    } else {
-        first.shape()
-    };
-    match predictions(first, per, inp.samples) {
-        None => format!("output `{name}` is no class index or score vector"),
-        Some(p) => {
-            let ok = p.iter().zip(labels).filter(|(a, b)| a == b).count();
-            format!(
-                "accuracy: {:.2}% ({ok}/{}) on output `{name}` (two-party)",
-                100.0 * ok as f64 / labels.len().max(1) as f64,
-                labels.len()
-            )
-        }
-    }
-}
-
 /// What a two-party run prints of its outputs: the accuracy with labels, else every output.
-pub fn print_outputs(named: &[(String, Tensor)], inp: &Inputs, labels: Option<&[i64]>) {
+pub fn print_outputs(
+    named: &[(String, Tensor)],
+    inp: &Inputs,
+    labels: Option<&[i64]>,
+) -> Result<(), String> {
     match labels {
-        Some(l) => println!("{}", accuracy_line(named, inp, l)),
+        Some(l) => {
+            let (pct, ok, how) = accuracy(named, (inp.samples, inp.batched), l)?;
+            println!("accuracy: {pct:.2}% ({ok}/{}) {how} (two-party)", l.len());
+        }
         None => {
             for (name, t) in named {
                 println!("{name}: {}", format_tensor(t));
             }
         }
     }
+    Ok(())
 }

@@ -5,7 +5,7 @@
 use crate::fail;
 use crate::files::read_inputs;
 use crate::model::load_model;
-use crate::outputs::{check_out, format_tensor, predictions, write_outputs};
+use crate::outputs::{check_out, format_tensor, write_outputs};
 use sir_compiler::eval::bind;
 use sir_runtime::{Tensor, npy};
 use std::path::Path;
@@ -85,29 +85,10 @@ pub fn eval(args: &EvalOptions<'_>) -> i32 {
         },
     };
     if let Some(labels) = labels {
-        let Some((name, first)) = results.first() else {
-            return fail("the model has no output to compare with labels");
-        };
-        let per = if batch.batched {
-            &first.shape()[1..]
-        } else {
-            first.shape()
-        };
-        let Some(preds) = predictions(first, per, batch.samples) else {
-            return fail(format_args!(
-                "output `{name}` is {per:?}; accuracy needs a class index (a scalar, e.g. argmax) or a vector of scores"
-            ));
-        };
-        let correct = preds
-            .iter()
-            .zip(&labels)
-            .filter(|(p, l)| **p == **l)
-            .count();
-        println!(
-            "accuracy: {:.2}% ({correct}/{}) on output `{name}`",
-            100.0 * correct as f64 / labels.len().max(1) as f64,
-            labels.len()
-        );
+        match crate::outputs::accuracy(&results, (batch.samples, batch.batched), &labels) {
+            Ok((pct, ok, how)) => println!("accuracy: {pct:.2}% ({ok}/{}) {how}", labels.len()),
+            Err(e) => return fail(e),
+        }
     } else {
         for (name, t) in &results {
             println!("{name}: {}", format_tensor(t));

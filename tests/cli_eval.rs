@@ -152,7 +152,96 @@ fn single_sample_batch_and_labels() {
         &labels.display().to_string(),
     ]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.trim(), "accuracy: 50.00% (4/8) on output `out0`");
+    assert_eq!(
+        out.trim(),
+        "accuracy: 50.00% (4/8) on output `out0`, a class index"
+    );
+}
+
+/// Issue 22: a binary model with one probability per sample (scikit-learn's binary head) is
+/// scored by threshold 0.5, not by the argmax of one element (which always said class 0), and
+/// labels it cannot predict (UCR's 1/2) are refused naming the first, not scored as misses.
+#[test]
+fn a_single_probability_output_is_scored_and_bad_labels_are_named() {
+    let model = tmp("binary.sir");
+    std::fs::write(
+        &model,
+        "model binary {\n    input x: [3];\n    param w: [3, 1];\n    output p = sigmoid(x @ w);\n}\n",
+    )
+    .expect("write");
+    let (m, w, x, y) = (
+        model.display().to_string(),
+        tmp("binary-w.npz").display().to_string(),
+        tmp("binary-x.npy").display().to_string(),
+        tmp("binary-y.npy").display().to_string(),
+    );
+    let (code, _, err) = sir(&[
+        "generate",
+        &m,
+        "--seed",
+        "3",
+        "--weights",
+        &w,
+        "--inputs",
+        &x,
+        "--samples",
+        "40",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sir(&["eval", &m, "--weights", &w, "--input", &x, "--out", &y]);
+    assert_eq!(code, 0, "{err}");
+    let p = npy::read_npy(&y).expect("probabilities");
+    let classes: Vec<f64> = p.data().iter().map(|&v| (v >= 0.5) as u8 as f64).collect();
+    let ones = classes.iter().filter(|&&c| c == 1.0).count();
+    assert!(ones > 0 && ones < 40, "both classes occur ({ones} of 40)");
+    let write = |name: &str, v: Vec<f64>| {
+        let path = tmp(name);
+        npy::write_npy(&path, &Tensor::new(vec![40], v).expect("shape")).expect("write");
+        path.display().to_string()
+    };
+    let right = write("binary-labels.npy", classes.clone());
+    let (code, out, err) = sir(&[
+        "eval",
+        &m,
+        "--weights",
+        &w,
+        "--input",
+        &x,
+        "--labels",
+        &right,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("accuracy: 100.00% (40/40)"), "{out}");
+    assert!(out.contains("probability"), "{out}");
+    let shifted = write("binary-12.npy", classes.iter().map(|c| c + 1.0).collect());
+    let (code, _, err) = sir(&[
+        "eval",
+        &m,
+        "--weights",
+        &w,
+        "--input",
+        &x,
+        "--labels",
+        &shifted,
+    ]);
+    assert_eq!(code, 1, "labels 1/2 against a probability are refused");
+    let first = classes.iter().position(|&c| c == 1.0).expect("a class 1");
+    assert!(err.contains(&format!("label 2 at index {first}")), "{err}");
+    // `sir compile --labels` refuses them too, instead of "0.00%" and exit 0.
+    let (code, _, err) = sir(&[
+        "compile",
+        &m,
+        "--weights",
+        &w,
+        "--calib",
+        &x,
+        "--labels",
+        &shifted,
+        "-o",
+        &tmp("binary.plan.json").display().to_string(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("label 2 at index"), "{err}");
 }
 
 #[test]

@@ -16,6 +16,7 @@ use sir_runtime::fixed::Fx;
 use sir_runtime::net::link::Link;
 use sir_runtime::plan::clear::{dequantize, quantize};
 use sir_runtime::plan::{Plan, PlanInfo};
+use sir_runtime::tensor::ClassRule;
 
 use crate::eval::bind::Batch;
 use crate::graph;
@@ -71,6 +72,8 @@ pub enum CompileError {
     ReluBudget(#[from] crate::relu_budget::BudgetError),
     #[error("{labels} labels for {samples} calibration samples")]
     Labels { labels: usize, samples: usize },
+    #[error("--labels: {0}")]
+    LabelValues(String),
     #[error("no storage width meets the budget ({budget}); best: {best}")]
     Budget { budget: String, best: String },
 }
@@ -196,8 +199,15 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     };
     let graph = graph;
     let (ranges, floats) = graph::profile(&graph, &samples, weights)?;
+    // How outputs name classes, decided once on float's outputs (the fixed-point trials are
+    // scored by the same rule); labels it cannot predict are refused, not scored as misses.
+    let rule = class_rule(&floats);
+    if let Some(l) = labels {
+        let l: Vec<i64> = l.iter().map(|&v| v as i64).collect();
+        rule.check_labels(&l).map_err(CompileError::LabelValues)?;
+    }
     let float_metric = match labels {
-        Some(l) => accuracy(&floats, l),
+        Some(l) => accuracy(&floats, l, rule),
         None => 0.0,
     };
     let budget = budget.unwrap_or(match labels {
@@ -265,7 +275,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
      -> Result<Result<Trial, String>, CompileError> {
         let (samples, floats) = (&samples[set.clone()], &floats[set.clone()]);
         let labels = labels.map(|l| &l[set.clone()]);
-        let float_metric = labels.map_or(0.0, |l| accuracy(floats, l));
+        let float_metric = labels.map_or(0.0, |l| accuracy(floats, l, rule));
         let fmts = precision::assign(&graph, &ranges, width);
         let (plan, info) = match lower::lower(&graph, &fmts, &nonneg, meta(options.clone(), fuse)) {
             Ok(p) => p,
@@ -295,7 +305,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     // Misclassified so far only grows: past float's mistakes plus p% of all
                     // samples, the budget cannot hold.
                     let allowed = (100.0 - float_metric + p) / 100.0 * l.len() as f64;
-                    let w = wrong(&fixed, l);
+                    let w = wrong(&fixed, l, rule);
                     (w as f64 > allowed + 1e-9).then(|| {
                         format!("{w} of the first {n} samples misclassified, over the {allowed:.1} the budget allows")
                     })
@@ -320,7 +330,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             }
         }
         let metric = match (&error, labels, budget) {
-            (None, Some(l), Budget::AccuracyLoss(_)) => Some(accuracy(&fixed, l)),
+            (None, Some(l), Budget::AccuracyLoss(_)) => Some(accuracy(&fixed, l, rule)),
             (None, _, Budget::MaxError(_)) => Some(max_error(&fixed, floats)),
             _ => None,
         };
@@ -537,36 +547,40 @@ pub fn quantize_all(ts: &[Arc<Tensor>], fmts: impl Iterator<Item = Fx>) -> Vec<V
         .collect()
 }
 
-/// The class a sample's first output names: the value itself for a scalar, else the argmax.
-fn class_of(outs: &[Tensor]) -> Option<usize> {
-    let t = outs.first()?;
-    let d = t.data();
-    if d.len() == 1 {
-        return Some(d[0].round().max(0.0) as usize);
-    }
-    d.iter()
-        .enumerate()
-        .fold(None, |best: Option<(usize, f64)>, (i, &v)| match best {
-            Some((_, b)) if b >= v => best,
-            _ => Some((i, v)),
-        })
-        .map(|(i, _)| i)
+/// How the first output names classes (`ClassRule`), from float's outputs on every sample.
+fn class_rule(floats: &[Vec<Tensor>]) -> ClassRule {
+    let per = floats
+        .first()
+        .and_then(|o| o.first())
+        .map_or(1, |t| t.data().len());
+    let data: Vec<f64> = floats
+        .iter()
+        .filter_map(|o| o.first())
+        .flat_map(|t| t.data().iter().copied())
+        .collect();
+    ClassRule::of(&data, per)
+}
+
+/// The class a sample's first output names.
+fn class_of(outs: &[Tensor], rule: ClassRule) -> Option<usize> {
+    let c = rule.class(outs.first()?.data());
+    usize::try_from(c).ok()
 }
 
 /// Samples (of those evaluated so far) whose class differs from the label.
-fn wrong(outs: &[Vec<Tensor>], labels: &[usize]) -> usize {
+fn wrong(outs: &[Vec<Tensor>], labels: &[usize], rule: ClassRule) -> usize {
     outs.iter()
         .zip(labels)
-        .filter(|(o, l)| class_of(o) != Some(**l))
+        .filter(|(o, l)| class_of(o, rule) != Some(**l))
         .count()
 }
 
 /// Percentage of samples whose class equals the label.
-fn accuracy(outs: &[Vec<Tensor>], labels: &[usize]) -> f64 {
+fn accuracy(outs: &[Vec<Tensor>], labels: &[usize], rule: ClassRule) -> f64 {
     let right = outs
         .iter()
         .zip(labels)
-        .filter(|(o, l)| class_of(o) == Some(**l))
+        .filter(|(o, l)| class_of(o, rule) == Some(**l))
         .count();
     100.0 * right as f64 / labels.len().max(1) as f64
 }
