@@ -48,6 +48,8 @@ pub struct CompileFiles<'a> {
     pub relu: Option<ReluChoice>,
     /// `--net`: minimise the estimated time on this link instead of the bytes.
     pub net: Option<Link>,
+    /// For `sir verify` (its messages name the plan's recorded options, not flags).
+    pub verifying: bool,
 }
 
 /// Loads the model, weights, calibration set and labels, and compiles under the budget: what
@@ -62,6 +64,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
         budget,
         relu,
         net,
+        verifying,
     } = files;
     if let Some(ReluChoice::Budget(f)) = relu
         && let Err(e) = relu_budget::check_fraction(f)
@@ -97,8 +100,14 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
             Some(v.into_iter().map(|x| x as usize).collect::<Vec<_>>())
         }
     };
-    if matches!(budget, Some(Budget::AccuracyLoss(_))) && labels.is_none() {
-        return Err(fail("--max-accuracy-loss needs --labels"));
+    if let (Some(Budget::AccuracyLoss(p)), None) = (budget, &labels) {
+        return Err(fail(if verifying {
+            format!(
+                "the plan was compiled with --labels (its budget: at most {p} points of accuracy lost): pass the same --labels to verify it"
+            )
+        } else {
+            "--max-accuracy-loss needs --labels".to_string()
+        }));
     }
     let weights: Vec<Arc<_>> = weights.into_iter().collect();
     let c = compile(
@@ -156,7 +165,40 @@ fn first_difference(a: &Plan, b: &Plan) -> String {
     if let Some(i) =
         (0..a.tensors.len().min(b.tensors.len())).find(|&i| a.tensors[i] != b.tensors[i])
     {
-        return format!("tensor {i}: {:?} against {:?}", a.tensors[i], b.tensors[i]);
+        let show = |t: &sir_runtime::plan::TensorDecl| {
+            format!(
+                "{} {:?} {:?} {}.{}{}",
+                t.name.as_deref().unwrap_or("-"),
+                t.shape,
+                t.owner,
+                t.bits,
+                t.frac,
+                if t.nonneg { "+" } else { "" }
+            )
+        };
+        let (ta, tb) = (&a.tensors[i], &b.tensors[i]);
+        if show(ta) == show(tb) {
+            // Same declaration: a constant's values differ.
+            let (va, vb) = (
+                ta.value.as_deref().unwrap_or(&[]),
+                tb.value.as_deref().unwrap_or(&[]),
+            );
+            let k = (0..va.len().max(vb.len()))
+                .find(|&k| va.get(k) != vb.get(k))
+                .unwrap_or(0);
+            let at = |v: &[i64]| v.get(k).map_or("none".to_string(), |x| x.to_string());
+            return format!(
+                "tensor {i} ({}): constant element {k} is {} in the plan, {} compiled now",
+                show(ta),
+                at(va),
+                at(vb)
+            );
+        }
+        return format!(
+            "tensor {i}: {} (plan) against {} (compiled now)",
+            show(ta),
+            show(tb)
+        );
     }
     if a.tensors.len() != b.tensors.len() {
         return format!("{} tensors against {}", a.tensors.len(), b.tensors.len());
@@ -214,6 +256,7 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         budget: Some(budget),
         relu,
         net,
+        verifying: true,
     }) {
         Ok(c) => c,
         Err(code) => return code,

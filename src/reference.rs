@@ -79,7 +79,7 @@ pub fn eval(args: &EvalOptions<'_>) -> i32 {
             Ok(r) => r,
             Err(e) => return fail(format_args!("evaluation failed: {e}")),
         },
-        Some(p) => match eval_plan(p, &prog, &batch, &params) {
+        Some(p) => match eval_plan(p, args.model, &prog, &batch, &params) {
             Ok(r) => r,
             Err(e) => return fail(e),
         },
@@ -105,6 +105,7 @@ pub fn eval(args: &EvalOptions<'_>) -> i32 {
 /// The plan's fixed-point outputs on every sample of the batch.
 fn eval_plan(
     path: &Path,
+    model: &Path,
     prog: &sir_compiler::types::tir::Program,
     batch: &bind::Batch,
     params: &[std::sync::Arc<Tensor>],
@@ -119,6 +120,19 @@ fn eval_plan(
             path.display(),
             plan.model,
             prog.model.name
+        ));
+    }
+    // Same name is not same model: the plan records its source's hash.
+    let source =
+        std::fs::read(model).map_err(|e| format!("cannot read {}: {e}", model.display()))?;
+    let hash = blake3::hash(&source).to_hex().to_string();
+    if hash != plan.source_hash {
+        return Err(format!(
+            "{} was not compiled from {}: the plan's source hash is {}, the file's {hash} \
+             (compile it again, or pass the model it was compiled from)",
+            path.display(),
+            model.display(),
+            plan.source_hash
         ));
     }
     let samples: Vec<_> = (0..batch.samples).map(|i| batch.sample(i)).collect();

@@ -242,6 +242,61 @@ fn a_single_probability_output_is_scored_and_bad_labels_are_named() {
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("label 2 at index"), "{err}");
+
+    // A plan compiled with labels: `verify` without them names what the plan recorded, not a
+    // flag the user never passed; `eval --plan` with another source of the same model name is
+    // refused by the recorded source hash (issue 22).
+    let plan = tmp("binary.plan.json").display().to_string();
+    let (code, _, err) = sir(&[
+        "compile",
+        &m,
+        "--weights",
+        &w,
+        "--calib",
+        &x,
+        "--labels",
+        &right,
+        "-o",
+        &plan,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sir(&[
+        "verify",
+        &plan,
+        "--source",
+        &m,
+        "--weights",
+        &w,
+        "--calib",
+        &x,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pass the same --labels"), "{err}");
+    assert!(!err.contains("--max-accuracy-loss needs"), "{err}");
+    let other = tmp("binary-other.sir");
+    std::fs::write(
+        &other,
+        "// same name, other model\nmodel binary {\n    input x: [3];\n    param w: [3, 1];\n    output p = sigmoid(x @ w * 2.0);\n}\n",
+    )
+    .expect("write");
+    let other = other.display().to_string();
+    let (code, _, err) = sir(&[
+        "eval",
+        &other,
+        "--weights",
+        &w,
+        "--input",
+        &x,
+        "--plan",
+        &plan,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("was not compiled from") && err.contains("source hash"),
+        "{err}"
+    );
+    let (code, _, err) = sir(&["eval", &m, "--weights", &w, "--input", &x, "--plan", &plan]);
+    assert_eq!(code, 0, "{err}");
 }
 
 #[test]

@@ -816,6 +816,12 @@ fn verify_confirms_a_compiled_plan_and_names_an_edit() {
     let (code, _, err) = run(&edited);
     assert_eq!(code, 1);
     assert!(err.contains("NOT what") && err.contains("tensor"), "{err}");
+    // Named for a reader, not as a Rust debug struct (issue 22).
+    assert!(err.contains("constant element 0 is 0 in the plan"), "{err}");
+    assert!(
+        !err.contains("TensorDecl") && !err.contains("Some("),
+        "{err}"
+    );
 }
 
 #[test]

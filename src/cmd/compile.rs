@@ -72,6 +72,7 @@ pub fn run(args: &CompileArgs) -> i32 {
         budget,
         relu,
         net: args.net,
+        verifying: false,
     }) {
         Ok(c) => c,
         Err(code) => return code,
