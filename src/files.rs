@@ -46,8 +46,26 @@ pub fn check_size(path: &Path, budget: u64, what: &str) -> Result<(), String> {
 
 /// Reads and checks a plan file; with it, what the check proved (what running it needs).
 pub fn load_plan(path: &Path) -> Result<(Plan, PlanInfo), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+    let not_a_plan = |what: &str| {
+        format!(
+            "{} is not a plan ({what}): a plan is the JSON file `sir compile … -o PLAN.json` writes",
+            path.display()
+        )
+    };
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(not_a_plan(
+            "it is a zip archive, e.g. a NumPy .npz of weights",
+        ));
+    }
+    if bytes.starts_with(b"\x93NUMPY") {
+        return Err(not_a_plan("it is a NumPy .npy array"));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| not_a_plan("it is not text"))?;
+    if !text.trim_start().starts_with('{') {
+        return Err(not_a_plan("it is not JSON"));
+    }
     Plan::load(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 

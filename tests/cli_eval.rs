@@ -347,3 +347,37 @@ fn a_model_too_large_to_evaluate_is_refused_before_allocating() {
     assert_eq!(code, 1);
     assert!(err.contains("a tensor of 4294967296 elements"), "{err}");
 }
+
+/// Issue 22's messages: a weights archive given as a plan, another framework's name for a
+/// builtin, and arrays saved without names each say what to do.
+#[test]
+fn newcomer_mistakes_get_messages_that_say_what_to_do() {
+    let (code, _, err) = sir(&["inspect", WEIGHTS]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("is not a plan") && err.contains("sir compile"),
+        "{err}"
+    );
+    assert!(!err.contains("UTF-8"), "{err}");
+
+    let model = tmp("logistic.sir");
+    std::fs::write(
+        &model,
+        "model m {\n    input x: [3];\n    output y = logistic(x);\n}\n",
+    )
+    .expect("write");
+    let (code, _, err) = sir(&["check", &model.display().to_string()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("did you mean `sigmoid`"), "{err}");
+
+    let unnamed = weights_with(|w| {
+        let t = w.remove(0).1;
+        w.push(("arr_0".into(), t));
+    });
+    let (code, _, err) = sir(&["eval", MODEL, "--weights", &unnamed, "--input", INPUTS]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("arr_0") && err.contains("np.savez(path, W1=W1"),
+        "{err}"
+    );
+}

@@ -56,13 +56,9 @@ pub fn run(args: &InspectArgs) -> i32 {
         Ok(n) => n,
         Err(e) => return fail(e),
     };
-    let text = match std::fs::read_to_string(&args.plan) {
-        Ok(t) => t,
-        Err(e) => return fail(format_args!("cannot read {}: {e}", args.plan.display())),
-    };
-    let (plan, info) = match Plan::load(&text) {
+    let (plan, info) = match sir_cli::files::load_plan(&args.plan) {
         Ok(p) => p,
-        Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
+        Err(e) => return fail(e),
     };
     if args.text {
         return super::print_out(&render::render(&plan));

@@ -7,6 +7,19 @@ use rayon::prelude::*;
 use sir_runtime::Tensor;
 use std::sync::Arc;
 
+/// NumPy's name for the n-th array saved without a name: `np.savez(path, a, b)`.
+fn savez_hint(name: &str) -> &'static str {
+    let unnamed = name
+        .strip_prefix("arr_")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if unnamed {
+        "; `np.savez(path, a, b)` names arrays arr_0, arr_1, …: save each under its param's \
+         name, `np.savez(path, W1=W1, b1=b1)`"
+    } else {
+        ""
+    }
+}
+
 /// A weights or input file that does not fit the model. Messages name the file and the array.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -16,7 +29,10 @@ pub enum BindError {
         name: String,
         expected: String,
     },
-    #[error("{file}: array `{name}` matches no {what} of the model (it has: {known})")]
+    #[error(
+        "{file}: array `{name}` matches no {what} of the model (it has: {known}){}",
+        savez_hint(name)
+    )]
     ExtraArray {
         file: String,
         name: String,

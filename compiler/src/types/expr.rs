@@ -2,7 +2,7 @@
 //! dispatched to functions or builtins, misplaced lists and tuples.
 
 use super::tir::{self, Expr, ExprKind, IExpr, Ty, shape_str};
-use super::{Binding, Checker, Frame, closest, err_expr, too_large};
+use super::{Binding, Checker, Frame, closest, err_expr, synonym, too_large};
 use crate::diag::{Diagnostic, Span};
 use crate::resolve::BUILTINS;
 use crate::syntax::ast::{self, BinOp, ExprKind as AK};
@@ -257,7 +257,7 @@ impl Checker<'_> {
             callee.span,
             "not a builtin or a function in scope",
         );
-        d = match closest(&callee.name, cands.into_iter()) {
+        d = match synonym(&callee.name).or_else(|| closest(&callee.name, cands.into_iter())) {
             Some(c) => d.with_help(format!("did you mean `{c}`?")),
             None => d.with_help(
                 "functions come from this file, `use std::MODULE;` or `use \"file.sir\";`",

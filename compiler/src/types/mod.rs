@@ -256,6 +256,20 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The builtin other frameworks call by another name (no edit distance finds these).
+fn synonym(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "logistic" | "expit" | "Sigmoid" => "sigmoid",
+        "Tanh" => "tanh",
+        "ReLU" | "Relu" => "relu",
+        "matmul" | "dot" | "mm" => "@",
+        "Softmax" => "softmax",
+        "inv" | "recip" => "reciprocal",
+        "LayerNorm" | "layer_norm" => "layernorm",
+        _ => return None,
+    })
+}
+
 fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .filter(|c| *c != name)
