@@ -424,19 +424,44 @@ pub fn print_compiled(
         c.bits
     );
     match c.budget {
-        Budget::AccuracyLoss(p) => println!(
-            "accuracy on {} calibration samples: float {:.2}%, fixed point {:.2}% (budget: −{p} points)",
-            samples, c.float_metric, c.fixed_metric
-        ),
+        Budget::AccuracyLoss(p) => {
+            println!(
+                "accuracy on {} calibration samples: float {:.2}%, fixed point {:.2}% (budget: at most {p} points lost)",
+                samples, c.float_metric, c.fixed_metric
+            );
+            // The budget's resolution: fewer samples make each one weigh more.
+            let one = 100.0 / samples.max(1) as f64;
+            if one >= 0.25 {
+                println!(
+                    "  (one calibration sample is {one:.2} points: with {samples} samples the budget allows {} differing prediction(s))",
+                    ((p + 1e-9) / one).floor() as u64
+                );
+            }
+        }
         Budget::MaxError(e) => println!(
             "largest output error vs float on {} calibration samples: {:.3e} (budget {e:.3e})",
             samples, c.fixed_metric
         ),
     }
     println!(
-        "communication per inference: server sends {} B, client sends {} B, {} rounds",
+        "communication per inference: server sends {} B, client sends {} B, {} flights (see docs/glossary.md)",
         total.server_bytes, total.client_bytes, total.rounds
     );
+    for io in &c.plan.outputs {
+        let t = &c.plan.tensors[io.tensor];
+        println!(
+            "output `{}` is revealed in {} bits with {} fraction bits: values are multiples of 2^-{} = {}",
+            io.name,
+            t.bits,
+            t.frac,
+            t.frac,
+            (-(t.frac as f64)).exp2()
+        );
+    }
+    let metric = |m: f64| match c.budget {
+        Budget::AccuracyLoss(_) => format!("fixed-point accuracy {m:.2}%"),
+        Budget::MaxError(_) => format!("largest error {m:.3e}"),
+    };
     if let Ok(Some(l)) = sir_compiler::compile::recorded_net(&c.plan.options) {
         println!(
             "chosen for the least estimated time on {} Mbit/s, {} ms RTT (--net), not the fewest bytes",
@@ -450,10 +475,11 @@ pub fn print_compiled(
             .map_or(String::new(), |s| format!(", estimated {s:.3} s"));
         let what = match (&cand.bytes, cand.metric) {
             (Ok(b), Some(m)) => format!(
-                "{b} B{est}, metric {m:.4}{}",
+                "{b} B{est}, {}{}",
+                metric(m),
                 if cand.within { "" } else { " (over budget)" }
             ),
-            (Err(e), _) => e.clone(),
+            (Err(e), _) => format!("skipped: {e}"),
             (Ok(b), None) => {
                 format!("{b} B{est}, over budget (stopped at the first failing samples)")
             }

@@ -247,7 +247,7 @@ fn a_single_probability_output_is_scored_and_bad_labels_are_named() {
     // flag the user never passed; `eval --plan` with another source of the same model name is
     // refused by the recorded source hash (issue 22).
     let plan = tmp("binary.plan.json").display().to_string();
-    let (code, _, err) = sir(&[
+    let (code, out, err) = sir(&[
         "compile",
         &m,
         "--weights",
@@ -260,6 +260,17 @@ fn a_single_probability_output_is_scored_and_bad_labels_are_named() {
         &plan,
     ]);
     assert_eq!(code, 0, "{err}");
+    // The compile report says what its numbers are (issue 22): the budget, the weight of one
+    // sample, each width's metric by name, the outputs' resolution, flights by name.
+    assert!(out.contains("budget: at most 1 points lost"), "{out}");
+    assert!(
+        out.contains("one calibration sample is 2.50 points"),
+        "{out}"
+    );
+    assert!(out.contains("fixed-point accuracy"), "{out}");
+    assert!(!out.contains("metric"), "{out}");
+    assert!(out.contains("values are multiples of 2^-"), "{out}");
+    assert!(out.contains("flights (see docs/glossary.md)"), "{out}");
     let (code, _, err) = sir(&[
         "verify",
         &plan,
@@ -380,4 +391,29 @@ fn newcomer_mistakes_get_messages_that_say_what_to_do() {
         err.contains("arr_0") && err.contains("np.savez(path, W1=W1"),
         "{err}"
     );
+}
+
+/// Issue 22: the words the CLI prints are defined where they are read.
+#[test]
+fn the_printed_words_are_defined() {
+    for cmd in ["compile", "inspect", "run"] {
+        let (code, out, _) = sir(&[cmd, "--help"]);
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("latency unit") && out.contains("flight") && out.contains("glossary"),
+            "sir {cmd} --help: {out}"
+        );
+    }
+    let g = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/glossary.md"))
+        .expect("docs/glossary.md");
+    for word in [
+        "**flight**",
+        "**latency unit**",
+        "**storage width**",
+        "**bits.frac**",
+        "**preprocessing**",
+        "**setup**",
+    ] {
+        assert!(g.contains(word), "the glossary lacks {word}");
+    }
 }

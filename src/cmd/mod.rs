@@ -35,11 +35,26 @@ enum Command {
     /// Evaluate a model in floating point (the reference semantics).
     Eval(eval::EvalArgs),
     /// Compile a model to a two-party plan, choosing fixed-point formats on calibration data.
+    ///
+    /// Words it prints: a flight is what one party sends at once before waiting (JSON:
+    /// `rounds`); a latency unit is one one-way network delay on the run's critical path;
+    /// `bits.frac` is a fixed-point format (20.17: 20 bits, 17 of them fraction); see
+    /// docs/glossary.md.
     Compile(compile::CompileArgs),
     /// Show a plan's tensor formats and per-instruction, per-layer or per-protocol costs.
+    ///
+    /// Words it prints: a flight is what one party sends at once before waiting (JSON:
+    /// `rounds`); a latency unit is one one-way network delay on the run's critical path;
+    /// `bits.frac` is a fixed-point format (20.17: 20 bits, 17 of them fraction); see
+    /// docs/glossary.md.
     Inspect(inspect::InspectArgs),
     /// Run a plan as one party: the server (weights) listens, the client (input) connects and
     /// learns the outputs.
+    ///
+    /// Words it prints: a flight is what one party sends at once before waiting (JSON:
+    /// `rounds`); a latency unit is one one-way network delay on the run's critical path;
+    /// `bits.frac` is a fixed-point format (20.17: 20 bits, 17 of them fraction); see
+    /// docs/glossary.md.
     Run(run::RunArgs),
     /// Run a plan as both parties in this process over a loopback socket pair; compares the
     /// result with the plan's cleartext semantics and the measured bytes with the estimates.
@@ -56,7 +71,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Measure throughput, bytes and rounds.
+    /// Measure throughput, bytes and flights ("rounds").
+    ///
+    /// Words it prints: a flight is what one party sends at once before waiting (JSON:
+    /// `rounds`); a latency unit is one one-way network delay on the run's critical path;
+    /// `bits.frac` is a fixed-point format (20.17: 20 bits, 17 of them fraction); see
+    /// docs/glossary.md.
     Bench {
         #[command(subcommand)]
         cmd: bench::BenchCmd,
