@@ -26,12 +26,57 @@ pub fn load_weights(plan: &Plan, path: &Path, limit: u64) -> Result<Vec<Vec<u64>
         &path.display().to_string(),
     )
     .map_err(|e| e.to_string())?;
+    let file = path.display().to_string();
+    for (io, t) in plan.params.iter().zip(&ts) {
+        check_range(plan, io, t, &file, false)?;
+    }
     Ok(plan
         .params
         .iter()
         .zip(&ts)
         .map(|(io, t)| encode(plan, io.tensor, t))
         .collect())
+}
+
+/// Every value of a tensor fits its format in the plan: a value beyond the format's range
+/// would be saturated and the run silently wrong (weights scaled after compiling, inputs
+/// unlike the calibration data). Checked locally by each party on its own data, revealing
+/// nothing. `batched`: the tensor carries a leading sample axis (for the index named).
+fn check_range(
+    plan: &Plan,
+    io: &sir_runtime::plan::Io,
+    t: &Tensor,
+    file: &str,
+    batched: bool,
+) -> Result<(), String> {
+    let f = &plan.tensors[io.tensor];
+    let scale = (f.frac as f64).exp2();
+    let top = ((1u64 << (f.bits - 1)) - 1) as f64;
+    let (lo, hi) = (-(top + 1.0) / scale, top / scale);
+    let per = f.numel().max(1);
+    match t
+        .data()
+        .iter()
+        .position(|&x| !((x * scale).round() >= -(top + 1.0) && (x * scale).round() <= top))
+    {
+        None => Ok(()),
+        Some(i) => {
+            let at = if batched {
+                format!("sample {}, element {}", i / per, i % per)
+            } else {
+                format!("element {i}")
+            };
+            Err(format!(
+                "{file}: `{}` holds {} at {at}, outside what the plan's format for it holds \
+                 ({} bits, {} fraction bits: {lo} to {hi}); compile the plan with calibration \
+                 data (or weights) that cover such values",
+                io.name,
+                t.data()[i],
+                f.bits,
+                f.frac
+            ))
+        }
+    }
 }
 
 fn encode(plan: &Plan, id: usize, t: &Tensor) -> Vec<u64> {
@@ -64,6 +109,10 @@ pub fn load_inputs(plan: &Plan, path: &Path, limit: u64) -> Result<Inputs, Strin
         &path.display().to_string(),
     )
     .map_err(|e| e.to_string())?;
+    let file = path.display().to_string();
+    for (io, t) in plan.inputs.iter().zip(&batch.inputs) {
+        check_range(plan, io, t, &file, batch.batched)?;
+    }
     Ok(Inputs {
         values: plan
             .inputs

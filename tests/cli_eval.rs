@@ -308,6 +308,47 @@ fn a_single_probability_output_is_scored_and_bad_labels_are_named() {
     );
     let (code, _, err) = sir(&["eval", &m, "--weights", &w, "--input", &x, "--plan", &plan]);
     assert_eq!(code, 0, "{err}");
+
+    // Values beyond the plan's formats are refused by the party that holds them, naming the
+    // tensor, the value and where (issue 22): before, weights scaled after compiling or
+    // inputs unlike the calibration set were saturated and the run silently wrong.
+    let scaled = |src: &str, k: f64, name: &str| {
+        let path = tmp(name).display().to_string();
+        if src.ends_with(".npz") {
+            let a: Vec<(String, Tensor)> = npy::read_npz(src)
+                .expect("npz")
+                .into_iter()
+                .map(|(n, t)| {
+                    let d = t.data().iter().map(|v| v * k).collect();
+                    (n, Tensor::new(t.shape().to_vec(), d).expect("shape"))
+                })
+                .collect();
+            npy::write_npz(&path, &a).expect("write");
+        } else {
+            let t = npy::read_npy(src).expect("npy");
+            let d = t.data().iter().map(|v| v * k).collect();
+            npy::write_npy(&path, &Tensor::new(t.shape().to_vec(), d).expect("shape"))
+                .expect("write");
+        }
+        path
+    };
+    let (code, _, err) = sir(&["simulate", &plan, "--weights", &w, "--input", &x]);
+    assert_eq!(code, 0, "{err}");
+    let big_x = scaled(&x, 10.0, "binary-x10.npy");
+    let (code, _, err) = sir(&["simulate", &plan, "--weights", &w, "--input", &big_x]);
+    assert_eq!(code, 1, "inputs ×10: {err}");
+    assert!(
+        err.contains("`x` holds") && err.contains("outside what the plan's format"),
+        "{err}"
+    );
+    assert!(err.contains("sample "), "{err}");
+    let big_w = scaled(&w, 5.0, "binary-w5.npz");
+    let (code, _, err) = sir(&["simulate", &plan, "--weights", &big_w, "--input", &x]);
+    assert_eq!(code, 1, "weights ×5: {err}");
+    assert!(
+        err.contains("`w` holds") && err.contains("fraction bits"),
+        "{err}"
+    );
 }
 
 #[test]
