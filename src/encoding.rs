@@ -19,7 +19,7 @@ fn io_decls<'a>(plan: &'a Plan, ios: &'a [sir_runtime::plan::Io]) -> Vec<Decl<'a
 /// The server's weights in the plan's formats; an archive declaring more than `limit` bytes
 /// is refused before anything is decompressed.
 pub fn load_weights(plan: &Plan, path: &Path, limit: u64) -> Result<Vec<Vec<u64>>, String> {
-    let arrays = npy::read_npz_within(path, limit).map_err(|e| e.to_string())?;
+    let arrays = npy::read_weights_within(path, limit).map_err(|e| e.to_string())?;
     let ts = bind::bind_weights_to(
         &io_decls(plan, &plan.params),
         arrays,

@@ -74,7 +74,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
     let (prog, checked) = load_model(model)?;
     let source = std::fs::read_to_string(model)
         .map_err(|e| fail(format_args!("cannot read {}: {e}", model.display())))?;
-    let weights = npy::read_npz(weights)
+    let weights = npy::read_weights_within(weights, u64::MAX)
         .map_err(|e| e.to_string())
         .and_then(|w| {
             bind::bind_weights(&prog.model, w, &weights.display().to_string())

@@ -43,7 +43,7 @@ pub fn eval(args: &EvalOptions<'_>) -> i32 {
         return fail(e);
     }
     let wfile = args.weights.display().to_string();
-    let weights = match npy::read_npz(args.weights) {
+    let weights = match npy::read_weights_within(args.weights, u64::MAX) {
         Ok(w) => w,
         Err(e) => return fail(e),
     };

@@ -101,6 +101,15 @@ pub enum NpyError {
     DuplicateArray { loc: Location, name: String },
     #[error("{loc}: labels {reason}")]
     BadLabels { loc: Location, reason: String },
+    #[error(
+        "{loc}: array `{name}` holds {what}; weights are float32 or float64 \
+         (save it as `np.asarray(w, dtype=np.float32)`)"
+    )]
+    NotFloat {
+        loc: Location,
+        name: String,
+        what: &'static str,
+    },
 }
 
 /// The largest header we accept; NumPy itself refuses headers above 10 000 bytes by default.
@@ -159,6 +168,31 @@ pub fn read_npz_within(
             .map(|(name, raw)| (name, raw.to_tensor()))
             .collect()
     })
+}
+
+/// [`read_npz_within`] for weights: every array must be float32 or float64 (the files'
+/// contract), so integer or boolean arrays saved by mistake are named, not converted.
+pub fn read_weights_within(
+    path: impl AsRef<Path>,
+    limit: u64,
+) -> Result<Vec<(String, Tensor)>, NpyError> {
+    let path = path.as_ref();
+    let arrays = read_npz_raw(path, limit)?;
+    if let Some((name, raw)) = arrays.iter().find(|(_, r)| r.dtype.kind != Kind::Float) {
+        return Err(NpyError::NotFloat {
+            loc: Location::file(path),
+            name: name.clone(),
+            what: match raw.dtype.kind {
+                Kind::Bool => "booleans",
+                Kind::Int => "signed integers",
+                _ => "unsigned integers",
+            },
+        });
+    }
+    Ok(arrays
+        .into_iter()
+        .map(|(name, raw)| (name, raw.to_tensor()))
+        .collect())
 }
 
 /// Reads a 1-D array of class labels from a `.npy` file. Integer and boolean dtypes are taken
@@ -1104,6 +1138,55 @@ mod tests {
         let err = write_npy(&missing, &arange_234()).unwrap_err();
         assert!(err.to_string().contains("out.npy"), "{err}");
         assert!(!missing.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 22: weights saved as integers (or booleans) are refused, naming the array,
+    /// instead of converted; float32 and float64 pass.
+    #[test]
+    fn integer_weights_are_refused() {
+        let dir = tmpdir("intweights");
+        let path = dir.join("w.npz");
+        let write = |entries: &[(&str, Vec<u8>)]| {
+            let file = File::create(&path).unwrap();
+            let mut zip = zip::ZipWriter::new(file);
+            for (name, bytes) in entries {
+                let o = zip::write::FileOptions::default()
+                    .compression_method(zip::CompressionMethod::Stored);
+                zip.start_file(format!("{name}.npy"), o).unwrap();
+                zip.write_all(bytes).unwrap();
+            }
+            zip.finish().unwrap();
+        };
+        let header = |descr: &str| {
+            let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (2,), }}");
+            while (10 + h.len() + 1) % 64 != 0 {
+                h.push(' ');
+            }
+            h.push('\n');
+            h
+        };
+        let f4: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let i8s: Vec<u8> = [3i64, -4].iter().flat_map(|v| v.to_le_bytes()).collect();
+        write(&[("a", npy_bytes(&header("<f4"), &f4))]);
+        let ok = read_weights_within(&path, u64::MAX).unwrap();
+        assert_eq!(ok[0].1.data(), &[1.5, -2.0]);
+        write(&[
+            ("a", npy_bytes(&header("<f4"), &f4)),
+            ("b", npy_bytes(&header("<i8"), &i8s)),
+        ]);
+        let err = read_weights_within(&path, u64::MAX)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`b` holds signed integers") && err.contains("float32"),
+            "{err}"
+        );
+        // Plain reading (inputs) still converts them.
+        assert_eq!(read_npz(&path).unwrap()[1].1.data(), &[3.0, -4.0]);
         fs::remove_dir_all(&dir).unwrap();
     }
 
