@@ -458,3 +458,59 @@ fn the_printed_words_are_defined() {
         assert!(g.contains(word), "the glossary lacks {word}");
     }
 }
+
+/// Issue 22: `sir inspect --by layer` counts every instruction under the statement it comes
+/// from — the matrix product of `let z1 = x @ W1 + b1;` under `z1`, an inlined call's
+/// statements under the calling statement — with nothing left `(unnamed)`.
+#[test]
+fn every_instruction_belongs_to_a_layer() {
+    let model = tmp("mlp.sir");
+    std::fs::write(
+        &model,
+        "use std::nn;\nmodel mlp {\n    input x: [6];\n    param W1: [6, 5];  param b1: [5];\n    param W2: [5, 3];  param b2: [3];\n    let z1 = x @ W1 + b1;\n    let h = relu(z1);\n    output y = dense(h, W2, b2);\n}\n",
+    )
+    .expect("write");
+    let (m, w, x, plan) = (
+        model.display().to_string(),
+        tmp("mlp-w.npz").display().to_string(),
+        tmp("mlp-x.npy").display().to_string(),
+        tmp("mlp.plan.json").display().to_string(),
+    );
+    let (code, _, err) = sir(&[
+        "generate",
+        &m,
+        "--seed",
+        "5",
+        "--weights",
+        &w,
+        "--inputs",
+        &x,
+        "--samples",
+        "30",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sir(&["compile", &m, "--weights", &w, "--calib", &x, "-o", &plan]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = sir(&["inspect", &plan, "--by", "layer"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("(unnamed)"), "{out}");
+    let layers = out.split("by layer:").nth(1).unwrap_or_default();
+    let row = |name: &str| {
+        layers
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no row `{name}`: {out}"))
+            .to_string()
+    };
+    // z1 holds the first matrix product, the output statement the inlined `dense`.
+    let bytes = |l: &str| -> u64 {
+        l.split_whitespace()
+            .rev()
+            .skip(3)
+            .take(2)
+            .map(|v| v.parse::<u64>().unwrap_or(0))
+            .sum()
+    };
+    assert!(bytes(&row("z1 ")) > 0, "{out}");
+    assert!(bytes(&row("output y = dense(…)")) > 0, "{out}");
+}

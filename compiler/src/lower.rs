@@ -346,7 +346,8 @@ impl Lower<'_> {
 
     fn push(&mut self, op: Op, args: Vec<usize>, out: usize) -> Result<(), LowerError> {
         let sp = self.span();
-        let layer = self.graph.g[self.node].name.clone();
+        let node = &self.graph.g[self.node];
+        let layer = node.layer.clone().or_else(|| node.name.clone());
         self.plan
             .push(op, args, out, Some([sp.start, sp.end]), layer)?;
         Ok(())

@@ -95,6 +95,9 @@ fn build_here(prog: &tir::Program) -> Result<Graph, BuildError> {
         memo: HashMap::new(),
         steps: 0,
         const_elements: 0,
+        depth: 0,
+        label: None,
+        base: None,
     };
     let mut f = Frame::new(&m.body);
     let mut inputs = Vec::with_capacity(m.inputs.len());
@@ -251,9 +254,27 @@ struct Builder<'p> {
     memo: HashMap<Key, u32>,
     steps: u64,
     const_elements: usize,
+    /// Calls being inlined (0: the model's own body).
+    depth: u32,
+    /// The label new nodes get ([`Node::layer`]): the model-level statement being built, and
+    /// inside a call it makes, the callee's statement.
+    label: Option<String>,
+    /// The model-level statement's own label.
+    base: Option<String>,
 }
 
 impl Builder<'_> {
+    /// The layer label of a model-level statement binding `name` to `value`.
+    fn label_of(&self, name: &str, value: &Expr) -> String {
+        match &value.kind {
+            ExprKind::Call { func, .. } => match self.prog.fns.get(*func as usize) {
+                Some(inst) => format!("{name} = {}(…)", inst.name),
+                None => name.to_string(),
+            },
+            _ => name.to_string(),
+        }
+    }
+
     /// Gives `n` the name `name` unless it already has one (first binding wins).
     fn name(&mut self, n: u32, name: &str) {
         if let Some(p) = self.nodes.get_mut(n as usize)
@@ -349,6 +370,7 @@ impl Builder<'_> {
                 shape,
                 span,
                 name: None,
+                layer: self.label.clone(),
                 pin: Pin::default(),
             },
             operands: key.operands.clone(),
@@ -381,6 +403,25 @@ impl Builder<'_> {
                         Stmt::Let { pin, .. } => *pin,
                         _ => Pin::default(),
                     };
+                    let names: Vec<&str> = locals
+                        .iter()
+                        .filter_map(|&l| body.local_names.get(l as usize))
+                        .map(String::as_str)
+                        .collect();
+                    match self.depth {
+                        0 => {
+                            let l = self.label_of(&names.join(", "), value);
+                            self.base = Some(l.clone());
+                            self.label = Some(l);
+                        }
+                        // Inside a call of the model's body: the innermost statement too.
+                        _ => {
+                            self.label = self
+                                .base
+                                .as_ref()
+                                .map(|b| format!("{b} › {}", names.join(", ")));
+                        }
+                    }
                     let bound: Vec<(tir::LocalId, u32)> = match self.expr(f, value)? {
                         Value::Node(n) => locals.first().map(|&l| (l, n)).into_iter().collect(),
                         Value::Tuple(ns) => locals.iter().copied().zip(ns).collect(),
@@ -416,6 +457,17 @@ impl Builder<'_> {
                     }
                 }
                 Stmt::Output { index, value } => {
+                    if self.depth == 0 {
+                        let name = self
+                            .prog
+                            .model
+                            .outputs
+                            .get(*index)
+                            .map_or_else(|| format!("out{index}"), |o| o.name.clone());
+                        let l = self.label_of(&format!("output {name}"), value);
+                        self.base = Some(l.clone());
+                        self.label = Some(l);
+                    }
                     let n = self.tensor(f, value)?;
                     if let Some(slot) = outputs.get_mut(*index) {
                         *slot = Some(n);
@@ -497,8 +549,18 @@ impl Builder<'_> {
                     bind(&mut callee, *p, n, a.span)?;
                 }
                 let mut no_outputs: [Option<u32>; 0] = [];
-                self.stmts(&mut callee, &inst.body, &inst.body.stmts, &mut no_outputs)?;
-                self.expr(&mut callee, &inst.ret)
+                self.depth += 1;
+                let outer = self.label.clone();
+                let r = self
+                    .stmts(&mut callee, &inst.body, &inst.body.stmts, &mut no_outputs)
+                    .and_then(|()| {
+                        // The returned expression belongs to the calling statement.
+                        self.label = outer.clone();
+                        self.expr(&mut callee, &inst.ret)
+                    });
+                self.label = outer;
+                self.depth -= 1;
+                r
             }
             ExprKind::Tuple(items) => Ok(Value::Tuple(
                 items

@@ -84,6 +84,10 @@ pub struct Node {
     pub span: Span,
     /// The `let`/`input`/`param` name the value was first bound to, for human-readable reports.
     pub name: Option<String>,
+    /// The statement of the model's own body the operation was first built for (`sir inspect
+    /// --by layer`): its `let`, assigned or output name, with the function it calls, so every
+    /// operation of `let z1 = x @ W1 + b1;` or of an inlined `gru_cell(…)` is counted there.
+    pub layer: Option<String>,
     /// Precision pinned by attributes on the bindings of this value (`#[bits(8)]`), the
     /// first pin of each kind winning.
     pub pin: tir::Pin,
