@@ -432,6 +432,36 @@ fn newcomer_mistakes_get_messages_that_say_what_to_do() {
         err.contains("arr_0") && err.contains("np.savez(path, W1=W1"),
         "{err}"
     );
+
+    // A run without a TLS identity names the command that makes one.
+    let plan = tmp("nokey.plan.json").display().to_string();
+    let (code, _, err) = sir(&[
+        "compile",
+        "examples/gru_motion/model.sir",
+        "--weights",
+        "examples/gru_motion/weights.npz",
+        "--calib",
+        "examples/gru_motion/calib.npy",
+        "-o",
+        &plan,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sir(&[
+        "run",
+        "--role",
+        "client",
+        "--plan",
+        &plan,
+        "--input",
+        "examples/gru_motion/inputs.npy",
+        "--connect",
+        "127.0.0.1:9",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--identity") && err.contains("sir keygen"),
+        "{err}"
+    );
 }
 
 /// Issue 22: the words the CLI prints are defined where they are read.

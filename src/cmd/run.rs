@@ -48,14 +48,15 @@ pub struct RunArgs {
     /// Write measured and estimated communication, per instruction, as JSON.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// This party's TLS identity: a folder made by `sir keygen` (cert.pem, key.pem).
-    #[arg(long, required_unless_present = "insecure_plaintext")]
+    /// This party's TLS identity: a folder made by `sir keygen --out DIR` (cert.pem, key.pem).
+    /// Needed unless --insecure-plaintext (the run says so, naming `sir keygen`).
+    #[arg(long)]
     pub identity: Option<PathBuf>,
     /// The peer's certificate (its cert.pem, made by its `sir keygen`): every connection must
     /// present one of these. A server gives one per client it serves: repeat the option, or
     /// name a directory whose *.pem files are the clients' certificates (the log names each
     /// session's client by its certificate's fingerprint; remove a file to revoke a client).
-    #[arg(long, required_unless_present = "insecure_plaintext")]
+    #[arg(long)]
     pub peer_cert: Vec<PathBuf>,
     /// Plain TCP: no encryption, no authentication (benchmarks on a trusted network only).
     #[arg(long, conflicts_with_all = ["identity", "peer_cert"])]
