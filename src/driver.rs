@@ -216,14 +216,11 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
                     eprintln!("error: {e}");
                     eprintln!("waiting up to {} s to tell the client…", args.wait);
                     // Only what the plan already says goes to the peer: no values, paths or shapes.
-                    let offer = Offer {
+                    let offer = Offer::new(
                         threads,
-                        batch: limit,
-                        gave_up: Some(
-                            "its weights do not fit the plan (details on its side)".into(),
-                        ),
-                        session: [0; 16],
-                    };
+                        limit,
+                        Some("its weights do not fit the plan (details on its side)".into()),
+                    );
                     let _ = session::serve(&listener, hash, &offer, &waits);
                     return Err("the server could not load its weights".into());
                 }
@@ -236,6 +233,7 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
             let served = crate::serve::serve(
                 &crate::serve::Serving {
                     plan: &plan,
+                    hash,
                     info: &info,
                     weights: &weights,
                     threads: args.threads,
@@ -289,30 +287,21 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
             };
             let inputs =
                 inputs.and_then(|i| load_labels(args.labels.as_deref(), i.samples).map(|l| (i, l)));
-            let (inputs, labels) = match inputs {
-                Ok(i) => i,
-                Err(e) => {
-                    // Only a category goes to the peer: the details (values, indices, paths,
-                    // shapes) are the client's own.
-                    let offer = Offer {
-                        threads,
-                        batch: 0,
-                        gave_up: Some(
+            let (inputs, labels) =
+                match inputs {
+                    Ok(i) => i,
+                    Err(e) => {
+                        // Only a category goes to the peer: the details (values, indices, paths,
+                        // shapes) are the client's own.
+                        let offer = Offer::new(threads, 0, Some(
                             "its input does not fit the plan or its options (details on its side)"
                                 .into(),
-                        ),
-                        session: [0; 16],
-                    };
-                    let _ = session::connect(addr, hash, &offer, &waits, &mut |_| {});
-                    return Err(e);
-                }
-            };
-            let offer = Offer {
-                threads,
-                batch: inputs.samples as u64,
-                gave_up: None,
-                session: [0; 16],
-            };
+                        ));
+                        let _ = session::connect(addr, hash, &offer, &waits, &mut |_| {});
+                        return Err(e);
+                    }
+                };
+            let offer = Offer::new(threads, inputs.samples as u64, None);
             let mut parties = session::connect(addr, hash, &offer, &waits, &mut waiting)
                 .map_err(|e| e.to_string())?;
             let shape = Shape {
@@ -449,12 +438,7 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
     let limit = exec::max_batch(plan) as u64;
     std::thread::scope(|s| {
         let server = s.spawn(move || -> Result<Execution, String> {
-            let offer = Offer {
-                threads: threads as u32,
-                batch: limit,
-                gave_up: None,
-                session: [0; 16],
-            };
+            let offer = Offer::new(threads as u32, limit, None);
             let (mut ps, batch) = session::serve(&listener, hash, &offer, &server_waits)
                 .map_err(|e| e.to_string())?;
             exec::execute(
@@ -467,12 +451,7 @@ pub fn simulate_pair(pair: &Pair<'_>) -> Result<(Execution, Execution), String> 
             )
             .map_err(|e| format!("server: {e}"))
         });
-        let offer = Offer {
-            threads: threads as u32,
-            batch: inputs.samples as u64,
-            gave_up: None,
-            session: [0; 16],
-        };
+        let offer = Offer::new(threads as u32, inputs.samples as u64, None);
         let client = session::connect(&addr, hash, &offer, &client_waits, &mut |_| {})
             .map_err(|e| e.to_string())
             .and_then(|mut ps| {

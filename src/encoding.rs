@@ -6,7 +6,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 use sir_compiler::eval::bind::{self, Decl};
 use sir_runtime::plan::Plan;
-use sir_runtime::plan::clear::{dequantize, quantize};
+use sir_runtime::plan::clear::{dequantize, fits, quantize};
 use sir_runtime::{Tensor, npy};
 use std::path::Path;
 
@@ -50,17 +50,13 @@ fn check_range(
     batched: bool,
 ) -> Result<(), String> {
     let f = &plan.tensors[io.tensor];
-    let scale = (f.frac as f64).exp2();
-    let top = ((1u64 << (f.bits - 1)) - 1) as f64;
-    let (lo, hi) = (-(top + 1.0) / scale, top / scale);
     let per = f.numel().max(1);
-    match t
-        .data()
-        .iter()
-        .position(|&x| !((x * scale).round() >= -(top + 1.0) && (x * scale).round() <= top))
-    {
+    match t.data().iter().position(|&x| !fits(x, f.bits, f.frac)) {
         None => Ok(()),
         Some(i) => {
+            // The range quantising saturates to.
+            let end = |x: f64| dequantize(quantize(x, f.bits, f.frac), f.bits, f.frac);
+            let (lo, hi) = (end(f64::MIN), end(f64::MAX));
             let at = if batched {
                 format!("sample {}, element {}", i / per, i % per)
             } else {

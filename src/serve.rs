@@ -25,6 +25,8 @@ const MAX_QUEUED: usize = 64;
 /// What the server serves, and how.
 pub struct Serving<'a> {
     pub plan: &'a Plan,
+    /// The plan's hash (computed once: it serialises the whole plan).
+    pub hash: [u8; 32],
     pub info: &'a PlanInfo,
     pub weights: &'a [Vec<u64>],
     pub threads: usize,
@@ -45,6 +47,16 @@ pub struct Serving<'a> {
 pub struct Served {
     pub completed: usize,
     pub failed: usize,
+}
+
+impl Served {
+    fn record(&mut self, completed: bool) {
+        if completed {
+            self.completed += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
 }
 
 /// The memory budget the running sessions share: each reserves what the batch it offers
@@ -109,8 +121,8 @@ pub fn serve(s: &Serving<'_>, listener: TcpListener) -> Result<Served, String> {
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .map_err(|e| e.to_string())?;
     }
-    let hash = s.plan.hash();
-    let plan_hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    let hash = s.hash;
+    let plan_hex = blake3::Hash::from(hash).to_hex().to_string();
     let log = Arc::new(|d: Dropped| {
         tracing::info!(event = "connection_dropped", addr = %d.addr, why = %d.why);
     });
@@ -131,11 +143,7 @@ pub fn serve(s: &Serving<'_>, listener: TcpListener) -> Result<Served, String> {
         loop {
             while let Ok(ok) = done_rx.try_recv() {
                 running -= 1;
-                if ok {
-                    served.completed += 1;
-                } else {
-                    served.failed += 1;
-                }
+                served.record(ok);
                 idle_since = Instant::now();
             }
             let enough = s.serve > 0 && served.completed >= s.serve;
@@ -177,11 +185,8 @@ pub fn serve(s: &Serving<'_>, listener: TcpListener) -> Result<Served, String> {
             tell(door_ref, g, s, "the server is closing; try again later");
         }
         while running > 0 {
-            match done_rx.recv() {
-                Ok(true) => served.completed += 1,
-                Ok(false) => served.failed += 1,
-                Err(_) => break,
-            }
+            let Ok(ok) = done_rx.recv() else { break };
+            served.record(ok);
             running -= 1;
         }
     });
@@ -196,12 +201,7 @@ pub fn serve(s: &Serving<'_>, listener: TcpListener) -> Result<Served, String> {
 
 /// Tells a waiting client why it is not served (it stops with that reason).
 fn tell(door: &Door, g: Greeted, s: &Serving<'_>, why: &str) {
-    let offer = Offer {
-        threads: s.threads as u32,
-        batch: 0,
-        gave_up: Some(why.into()),
-        session: [0; 16],
-    };
+    let offer = Offer::new(s.threads as u32, 0, Some(why.into()));
     let addr = g.addr.clone();
     let _ = session::open(door, g, &offer);
     tracing::info!(event = "client_turned_away", addr = %addr, why);
@@ -219,14 +219,13 @@ fn one_session(
     let client = g.client.clone().unwrap_or_else(|| g.addr.clone());
     tracing::info!(event = "session_start", session = id, client = %client, addr = %g.addr);
     let (limit, reserved) = ledger.reserve(s.plan);
-    let offer = Offer {
-        threads: s.threads as u32,
-        batch: limit,
-        gave_up: (limit == 0).then(|| {
+    let offer = Offer::new(
+        s.threads as u32,
+        limit,
+        (limit == 0).then(|| {
             "the server's memory budget is taken by running sessions; try again later".into()
         }),
-        session: [0; 16],
-    };
+    );
     let started = Instant::now();
     let r = run_session(s, door, g, &offer, id);
     ledger.release(reserved);
@@ -314,10 +313,9 @@ fn run_session(
         } else {
             numbered(r, id as usize)
         };
-        let hash = s.plan.hash();
         let mut v = report_json(&PartyRun {
             plan: s.plan,
-            plan_hash: &hash,
+            plan_hash: &s.hash,
             role: Role::Server,
             shape,
             ex: &ex,

@@ -29,6 +29,33 @@ fn weights_with(edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> String {
     path.display().to_string()
 }
 
+/// A model written from `source` with `sir generate`d weights and `samples` inputs (seeded):
+/// the paths of the model, its weights and its inputs.
+fn toy_model(name: &str, source: &str, seed: u32, samples: u32) -> (String, String, String) {
+    let model = tmp(&format!("{name}.sir"));
+    std::fs::write(&model, source).expect("write");
+    let (m, w, x) = (
+        model.display().to_string(),
+        tmp(&format!("{name}-w.npz")).display().to_string(),
+        tmp(&format!("{name}-x.npy")).display().to_string(),
+    );
+    let (seed, samples) = (seed.to_string(), samples.to_string());
+    let (code, _, err) = sir(&[
+        "generate",
+        &m,
+        "--seed",
+        &seed,
+        "--weights",
+        &w,
+        "--inputs",
+        &x,
+        "--samples",
+        &samples,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    (m, w, x)
+}
+
 #[test]
 fn bad_weights_are_named() {
     let missing = weights_with(|w| w.retain(|(n, _)| n != "U2"));
@@ -163,31 +190,13 @@ fn single_sample_batch_and_labels() {
 /// labels it cannot predict (UCR's 1/2) are refused naming the first, not scored as misses.
 #[test]
 fn a_single_probability_output_is_scored_and_bad_labels_are_named() {
-    let model = tmp("binary.sir");
-    std::fs::write(
-        &model,
+    let (m, w, x) = toy_model(
+        "binary",
         "model binary {\n    input x: [3];\n    param w: [3, 1];\n    output p = sigmoid(x @ w);\n}\n",
-    )
-    .expect("write");
-    let (m, w, x, y) = (
-        model.display().to_string(),
-        tmp("binary-w.npz").display().to_string(),
-        tmp("binary-x.npy").display().to_string(),
-        tmp("binary-y.npy").display().to_string(),
+        3,
+        40,
     );
-    let (code, _, err) = sir(&[
-        "generate",
-        &m,
-        "--seed",
-        "3",
-        "--weights",
-        &w,
-        "--inputs",
-        &x,
-        "--samples",
-        "40",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let y = tmp("binary-y.npy").display().to_string();
     let (code, _, err) = sir(&["eval", &m, "--weights", &w, "--input", &x, "--out", &y]);
     assert_eq!(code, 0, "{err}");
     let p = npy::read_npy(&y).expect("probabilities");
@@ -494,31 +503,13 @@ fn the_printed_words_are_defined() {
 /// statements under the calling statement — with nothing left `(unnamed)`.
 #[test]
 fn every_instruction_belongs_to_a_layer() {
-    let model = tmp("mlp.sir");
-    std::fs::write(
-        &model,
+    let (m, w, x) = toy_model(
+        "mlp",
         "use std::nn;\nmodel mlp {\n    input x: [6];\n    param W1: [6, 5];  param b1: [5];\n    param W2: [5, 3];  param b2: [3];\n    let z1 = x @ W1 + b1;\n    let h = relu(z1);\n    output y = dense(h, W2, b2);\n}\n",
-    )
-    .expect("write");
-    let (m, w, x, plan) = (
-        model.display().to_string(),
-        tmp("mlp-w.npz").display().to_string(),
-        tmp("mlp-x.npy").display().to_string(),
-        tmp("mlp.plan.json").display().to_string(),
+        5,
+        30,
     );
-    let (code, _, err) = sir(&[
-        "generate",
-        &m,
-        "--seed",
-        "5",
-        "--weights",
-        &w,
-        "--inputs",
-        &x,
-        "--samples",
-        "30",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let plan = tmp("mlp.plan.json").display().to_string();
     let (code, _, err) = sir(&["compile", &m, "--weights", &w, "--calib", &x, "-o", &plan]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = sir(&["inspect", &plan, "--by", "layer"]);

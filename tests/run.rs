@@ -244,6 +244,22 @@ fn first_samples(input: &str, n: usize, out: &str) {
     npy::write_npy(out, &some).expect("write");
 }
 
+/// Two `.npz` output files hold the same arrays (names, shapes, every value bit for bit).
+fn assert_same_outputs(got: &str, want: &str, who: &str) {
+    let (a, b) = (npy::read_npz(got).unwrap(), npy::read_npz(want).unwrap());
+    assert_eq!(a.len(), b.len());
+    let bits = |t: &sir_runtime::Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for ((n1, t1), (n2, t2)) in a.iter().zip(&b) {
+        assert_eq!(n1, n2);
+        assert_eq!(t1.shape(), t2.shape(), "{who}: {n1}");
+        assert_eq!(
+            bits(t1),
+            bits(t2),
+            "{who}: output `{n1}` differs from eval --plan"
+        );
+    }
+}
+
 fn two_processes(name: &str, plan: &str, input: &str, threads: &str) {
     let weights = ex(name, "weights.npz");
     let (out, want) = (
@@ -277,19 +293,7 @@ fn two_processes(name: &str, plan: &str, input: &str, threads: &str) {
         &want,
     ]);
     assert_eq!(code, 0, "{err}");
-    let (a, b) = (npy::read_npz(&out).unwrap(), npy::read_npz(&want).unwrap());
-    assert_eq!(a.len(), b.len());
-    for ((n1, t1), (n2, t2)) in a.iter().zip(&b) {
-        assert_eq!(n1, n2);
-        assert_eq!(t1.shape(), t2.shape(), "{name}: {n1}");
-        let bits =
-            |t: &sir_runtime::Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(
-            bits(t1),
-            bits(t2),
-            "{name}: output `{n1}` differs from eval --plan"
-        );
-    }
+    assert_same_outputs(&out, &want, name);
     let (s, c) = (report(&rs), report(&rc));
     assert_exact(&s, "server");
     assert_exact(&c, "client");
@@ -926,7 +930,7 @@ fn a_server_tells_its_clients_apart_and_refuses_a_revoked_one() {
     assert!(serr.contains("connection_dropped"), "{serr}");
 }
 
-/// Issue 19's soak, short (the long one is `benches/soak.sh`): a server running 2 sessions at
+/// Issue 19's soak, short (the long one is `benches/soak.py`): a server running 2 sessions at
 /// once, serving until SIGTERM, serves every honest client — each result bit-equal to
 /// `sir eval --plan` — while hostile connections come in between: a TLS client with another
 /// certificate, garbage, a connection that trickles bytes (cut at the handshake deadline), one
@@ -1005,16 +1009,7 @@ fn a_server_under_hostile_connections_serves_every_honest_client() {
         let r = c.wait_with_output().expect("ends");
         let err = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(0), "an honest client failed: {err}");
-        let (a, b) = (npy::read_npz(&out).unwrap(), npy::read_npz(&want).unwrap());
-        let bits =
-            |t: &sir_runtime::Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        for ((_, t1), (_, t2)) in a.iter().zip(&b) {
-            assert_eq!(
-                bits(t1),
-                bits(t2),
-                "an honest result differs from eval --plan"
-            );
-        }
+        assert_same_outputs(&out, &want, "an honest client");
     }
     let cut = trickler.join().expect("trickler");
     assert!(
@@ -1022,14 +1017,8 @@ fn a_server_under_hostile_connections_serves_every_honest_client() {
         "the trickling connection was held {cut:?}"
     );
     let pid = s.child.id().to_string();
-    let (code, _, _) = {
-        let st = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        (st.code().unwrap_or(-1), (), ())
-    };
-    assert_eq!(code, 0);
+    let term = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(term.expect("kill -TERM").success());
     let (scode, serr) = s.finish();
     assert_eq!(scode, 0, "{serr}");
     assert!(serr.contains("no complete handshake within"), "{serr}");

@@ -77,6 +77,16 @@ pub struct Offer {
 }
 
 impl Offer {
+    /// This side's statement; the server's session token is set when the session opens.
+    pub fn new(threads: u32, batch: u64, gave_up: Option<String>) -> Offer {
+        Offer {
+            threads,
+            batch,
+            gave_up,
+            session: [0; 16],
+        }
+    }
+
     /// The wire encoding: status, threads, batch, session token, reason length, reason
     /// (≤ 1 KiB).
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -754,13 +764,8 @@ mod door_tests {
         }
     }
 
-    /// Issue 19: in the window where a session waits for its further connections, a stray
-    /// one presenting another session's token and one claiming an index the session does not
-    /// have are dropped (named in the log), and the session opens with the real one. (Before,
-    /// the server took whatever connected next and failed the session.)
-    #[test]
-    fn stray_further_connections_are_dropped_and_the_session_opens() {
-        let hash = [7u8; 32];
+    /// A plaintext door on a free loopback port, its address, and what it dropped.
+    fn logged_door(hash: [u8; 32]) -> (Door, String, Arc<Mutex<Vec<Dropped>>>) {
         let listener = listen("127.0.0.1:0").expect("listen");
         let addr = listener.local_addr().expect("addr").to_string();
         let log: Arc<Mutex<Vec<Dropped>>> = Arc::default();
@@ -772,6 +777,17 @@ mod door_tests {
             Arc::new(move |d| lock(&sink).push(d)),
         )
         .expect("door");
+        (door, addr, log)
+    }
+
+    /// Issue 19: in the window where a session waits for its further connections, a stray
+    /// one presenting another session's token and one claiming an index the session does not
+    /// have are dropped (named in the log), and the session opens with the real one. (Before,
+    /// the server took whatever connected next and failed the session.)
+    #[test]
+    fn stray_further_connections_are_dropped_and_the_session_opens() {
+        let hash = [7u8; 32];
+        let (door, addr, log) = logged_door(hash);
         let w = waits();
         let dial = |index: u32, token: [u8; 16]| {
             let s = TcpStream::connect(&addr).expect("connects");
@@ -781,21 +797,11 @@ mod door_tests {
         std::thread::scope(|sc| {
             let server = sc.spawn(|| {
                 let first = door.next_client(Duration::from_secs(10)).expect("a client");
-                let offer = Offer {
-                    threads: 2,
-                    batch: 4,
-                    gave_up: None,
-                    session: [0; 16],
-                };
+                let offer = Offer::new(2, 4, None);
                 open(&door, first, &offer).map(|o| (o.parties.len(), o.batch))
             });
             let mut ch0 = dial(0, [0; 16]).expect("connection 0");
-            let offer = Offer {
-                threads: 2,
-                batch: 3,
-                gave_up: None,
-                session: [0; 16],
-            };
+            let offer = Offer::new(2, 3, None);
             let theirs = agree(&mut ch0, &offer, Role::Client).expect("agreed");
             assert_ne!(theirs.session, [0; 16], "the server hands out a token");
             // Another session's token: the handshake completes, the door finds no session.
@@ -825,17 +831,7 @@ mod door_tests {
     fn a_trickling_connection_is_cut_at_the_deadline_and_others_pass() {
         use std::io::Write;
         let hash = [3u8; 32];
-        let listener = listen("127.0.0.1:0").expect("listen");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let log: Arc<Mutex<Vec<Dropped>>> = Arc::default();
-        let sink = log.clone();
-        let door = Door::open(
-            listener,
-            hash,
-            waits(),
-            Arc::new(move |d| lock(&sink).push(d)),
-        )
-        .expect("door");
+        let (door, addr, log) = logged_door(hash);
         let t0 = Instant::now();
         let a = addr.clone();
         let trickler = std::thread::spawn(move || {

@@ -484,12 +484,7 @@ fn loopback_session(n: usize, batch: usize) {
     std::thread::scope(|s| {
         let waits = &waits;
         let server = s.spawn(move || {
-            let offer = Offer {
-                threads: 2,
-                batch: max_batch(plan_ref) as u64,
-                gave_up: None,
-                session: [0; 16],
-            };
+            let offer = Offer::new(2, max_batch(plan_ref) as u64, None);
             let (mut ps, got) = session::serve(&listener, hash, &offer, waits).expect("serve");
             assert_eq!(got, batch);
             execute(
@@ -501,12 +496,7 @@ fn loopback_session(n: usize, batch: usize) {
                 &mut |_, _, _| {},
             )
         });
-        let offer = Offer {
-            threads: 2,
-            batch: batch as u64,
-            gave_up: None,
-            session: [0; 16],
-        };
+        let offer = Offer::new(2, batch as u64, None);
         let mut ps = session::connect(&addr, hash, &offer, waits, &mut |_| {}).expect("connect");
         let c = execute(
             &mut ps,
@@ -542,20 +532,10 @@ fn a_session_refuses_disagreements_on_both_sides() {
         std::thread::scope(|s| {
             let waits = &waits;
             let server = s.spawn(move || {
-                let offer = Offer {
-                    threads: st,
-                    batch: limit,
-                    gave_up: None,
-                    session: [0; 16],
-                };
+                let offer = Offer::new(st, limit, None);
                 session::serve(&listener, sh, &offer, waits).map(|_| ())
             });
-            let offer = Offer {
-                threads: ct,
-                batch: 1,
-                gave_up: gave_up.then(|| "bad input".to_string()),
-                session: [0; 16],
-            };
+            let offer = Offer::new(ct, 1, gave_up.then(|| "bad input".to_string()));
             let c = session::connect(&addr, ch, &offer, waits, &mut |_| {});
             let s = server.join().expect("joins");
             let se = s.expect_err("the server refuses").to_string();
@@ -629,12 +609,7 @@ fn a_stray_connection_does_not_stop_the_server() {
     std::thread::scope(|s| {
         let waits = &waits;
         let server = s.spawn(move || {
-            let offer = Offer {
-                threads: 1,
-                batch: limit,
-                gave_up: None,
-                session: [0; 16],
-            };
+            let offer = Offer::new(1, limit, None);
             session::serve(&listener, hash, &offer, waits).map(|(_, b)| b)
         });
         // A port scan: connects, sends garbage, leaves.
@@ -644,12 +619,7 @@ fn a_stray_connection_does_not_stop_the_server() {
             let _ =
                 junk.write_all(b"GET / HTTP/1.1\r\n\r\n0123456789012345678901234567890123456789");
         }
-        let offer = Offer {
-            threads: 1,
-            batch: 3,
-            gave_up: None,
-            session: [0; 16],
-        };
+        let offer = Offer::new(1, 3, None);
         let c = session::connect(&addr, hash, &offer, waits, &mut |_| {});
         assert!(c.is_ok(), "{:?}", c.err());
         assert_eq!(server.join().expect("joins").expect("serves"), 3);

@@ -197,6 +197,11 @@ fn add(x: &[u64], y: &[u64], bits: u32) -> Vec<u64> {
         .collect()
 }
 
+/// A one-bit LUT output (a flag, a wrap) as Boolean shares.
+fn bits_of(x: &[u64]) -> Vec<u8> {
+    x.iter().map(|&b| b as u8 & 1).collect()
+}
+
 fn reduce(x: &[u64], bits: u32) -> Vec<u64> {
     x.iter().map(|&v| ring::reduce(v, bits)).collect()
 }
@@ -547,12 +552,7 @@ fn line_parts<E: Engine>(
     // (c₀, c₁, c₀'s wrap)
     let mut c = e.lut(&[(&dig.digits[1], g)], tab)?.into_iter();
     let (c0, c1) = (c.next().unwrap_or_default(), c.next().unwrap_or_default());
-    let w0: Vec<u8> = c
-        .next()
-        .unwrap_or_default()
-        .iter()
-        .map(|&b| b as u8)
-        .collect();
+    let w0 = bits_of(&c.next().unwrap_or_default());
     let pbits = s0 + 1 + k;
     let mp = MultParams {
         x: unsigned(s0 + 1),
@@ -829,12 +829,7 @@ pub fn spline_quad<E: Engine>(
     // (c₂ offset, a, c₂'s wrap)
     let mut qa = got.pop().unwrap_or_default().into_iter();
     let (c2u, a) = (qa.next().unwrap_or_default(), qa.next().unwrap_or_default());
-    let w2: Vec<u8> = qa
-        .next()
-        .unwrap_or_default()
-        .iter()
-        .map(|&b| b as u8)
-        .collect();
+    let w2 = bits_of(&qa.next().unwrap_or_default());
     // u = c₂·δ in the running sum's ring.
     let mp = MultParams {
         x: unsigned(ca_bits),
@@ -870,12 +865,7 @@ pub fn spline_quad<E: Engine>(
     match sat {
         Some(mut st) => {
             let satv = st.pop().unwrap_or_default();
-            let flag: Vec<u8> = st
-                .pop()
-                .unwrap_or_default()
-                .iter()
-                .map(|&b| b as u8 & 1)
-                .collect();
+            let flag = bits_of(&st.pop().unwrap_or_default());
             let m = e.mux(&flag, &sub(&satv, &y, n), n)?;
             Ok(add(&y, &m, n))
         }
@@ -1039,13 +1029,7 @@ pub fn msnzb_index<E: Engine>(
         .map(|(p, t)| (p.as_slice(), &**t))
         .collect();
     for mut f in e.lut_many(&calls)? {
-        zero.push(
-            f.pop()
-                .unwrap_or_default()
-                .iter()
-                .map(|&b| b as u8 & 1)
-                .collect::<Vec<u8>>(),
-        );
+        zero.push(bits_of(&f.pop().unwrap_or_default()));
         idx.push(f.pop().unwrap_or_default());
     }
     if c == 1 {

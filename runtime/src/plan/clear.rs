@@ -15,14 +15,25 @@ use crate::ring;
 
 /// A real number's encoding in a format: rounded to nearest, saturated to the range.
 pub fn quantize(x: f64, bits: u32, frac: u32) -> u64 {
-    let max = ((1u128 << (bits - 1)) - 1) as f64;
-    let v = (x * (frac as f64).exp2()).round();
+    let (v, max) = scaled(x, bits, frac);
     let v = if v.is_nan() {
         0.0
     } else {
         v.clamp(-max - 1.0, max)
     };
     ring::reduce(v as i64 as u64, bits)
+}
+
+/// x at scale `frac`, rounded, and the largest encoding of `bits` bits.
+fn scaled(x: f64, bits: u32, frac: u32) -> (f64, f64) {
+    let max = ((1u128 << (bits - 1)) - 1) as f64;
+    ((x * (frac as f64).exp2()).round(), max)
+}
+
+/// Whether [`quantize`] encodes x without saturating it.
+pub fn fits(x: f64, bits: u32, frac: u32) -> bool {
+    let (v, max) = scaled(x, bits, frac);
+    (-max - 1.0..=max).contains(&v)
 }
 
 /// The real number an encoding stands for.
