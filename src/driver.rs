@@ -4,7 +4,9 @@
 //! sent; a party whose file is bad still tells its peer why, so both sides name the problem.
 //! Outputs are written only after a complete run.
 
-use crate::encoding::{Inputs, decode_outputs, load_inputs, load_weights, random_encodings};
+use crate::encoding::{
+    Inputs, RangeCheck, decode_outputs, load_inputs, load_weights, random_encodings,
+};
 use crate::files::{check_size, check_writable, load_labels, load_plan};
 use crate::outputs::{check_out, print_outputs, write_outputs};
 use crate::report::{
@@ -49,6 +51,8 @@ pub struct RunOptions {
     /// Sessions a server runs at once (0: as many as the cores).
     pub concurrency: usize,
     pub timeout: u64,
+    /// Values beyond the calibrated range: warned about or refused.
+    pub range: RangeCheck,
 }
 
 /// What `sir simulate` was asked to do.
@@ -63,6 +67,8 @@ pub struct SimulateOptions {
     pub tls: bool,
     /// An emulated link between the parties (`None`: loopback as it is).
     pub link: Option<Link>,
+    /// Values beyond the calibrated range: warned about or refused.
+    pub range: RangeCheck,
 }
 
 /// A progress bar on stderr when it is a terminal: instruction i of n, bytes so far.
@@ -198,7 +204,7 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
                 .weights
                 .as_deref()
                 .ok_or_else(|| "--weights is required for the server".to_string())
-                .and_then(|w| load_weights(&plan, w, budget / 4));
+                .and_then(|w| load_weights(&plan, w, budget / 4, args.range));
             let limit = exec::max_batch_within(&plan, budget) as u64;
             let weights = if limit == 0 {
                 Err(format!(
@@ -260,7 +266,7 @@ pub fn run_party(args: &RunOptions) -> Result<(), String> {
                 .input
                 .as_deref()
                 .ok_or_else(|| "--input is required for the client".to_string())
-                .and_then(|p| load_inputs(&plan, p, budget / 4))
+                .and_then(|p| load_inputs(&plan, p, budget / 4, args.range))
                 .and_then(|i| {
                     let shape = Shape {
                         batch: i.samples,
@@ -486,8 +492,8 @@ pub fn simulate(args: &SimulateOptions) -> Result<bool, String> {
     if let Some(r) = &args.report {
         check_writable(r, "--report")?;
     }
-    let weights = load_weights(&plan, &args.weights, u64::MAX)?;
-    let inputs = load_inputs(&plan, &args.input, u64::MAX)?;
+    let weights = load_weights(&plan, &args.weights, u64::MAX, args.range)?;
+    let inputs = load_inputs(&plan, &args.input, u64::MAX, args.range)?;
     let labels = load_labels(args.labels.as_deref(), inputs.samples)?;
     let (server, client) = simulate_pair(&Pair {
         plan: &plan,
@@ -587,7 +593,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
     let (plan, info) = load_plan(plan_path)?;
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let w = match weights {
-        Some(p) => load_weights(&plan, p, u64::MAX)?,
+        Some(p) => load_weights(&plan, p, u64::MAX, RangeCheck::Warn)?,
         None => plan
             .params
             .iter()
@@ -598,7 +604,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
             .collect(),
     };
     let inputs = match input {
-        Some(p) => load_inputs(&plan, p, u64::MAX)?,
+        Some(p) => load_inputs(&plan, p, u64::MAX, RangeCheck::Warn)?,
         None => Inputs {
             values: plan
                 .inputs

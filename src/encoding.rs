@@ -16,9 +16,24 @@ fn io_decls<'a>(plan: &'a Plan, ios: &'a [sir_runtime::plan::Io]) -> Vec<Decl<'a
         .collect()
 }
 
+/// What a party does with its values beyond the calibrated range (within the format's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RangeCheck {
+    /// Print a warning and run.
+    #[default]
+    Warn,
+    /// Refuse (`--strict-range`).
+    Strict,
+}
+
 /// The server's weights in the plan's formats; an archive declaring more than `limit` bytes
 /// is refused before anything is decompressed.
-pub fn load_weights(plan: &Plan, path: &Path, limit: u64) -> Result<Vec<Vec<u64>>, String> {
+pub fn load_weights(
+    plan: &Plan,
+    path: &Path,
+    limit: u64,
+    check: RangeCheck,
+) -> Result<Vec<Vec<u64>>, String> {
     let arrays = npy::read_weights_within(path, limit).map_err(|e| e.to_string())?;
     let ts = bind::bind_weights_to(
         &io_decls(plan, &plan.params),
@@ -28,7 +43,7 @@ pub fn load_weights(plan: &Plan, path: &Path, limit: u64) -> Result<Vec<Vec<u64>
     .map_err(|e| e.to_string())?;
     let file = path.display().to_string();
     for (io, t) in plan.params.iter().zip(&ts) {
-        check_range(plan, io, t, &file, false)?;
+        check_range(plan, io, t, &file, false, check)?;
     }
     Ok(plan
         .params
@@ -40,7 +55,9 @@ pub fn load_weights(plan: &Plan, path: &Path, limit: u64) -> Result<Vec<Vec<u64>
 
 /// Every value of a tensor fits its format in the plan: a value beyond the format's range
 /// would be saturated and the run silently wrong (weights scaled after compiling, inputs
-/// unlike the calibration data). Checked locally by each party on its own data, revealing
+/// unlike the calibration data). A value within the format but beyond what `sir compile`
+/// calibrated on runs where the accuracy was never measured: a warning on stderr, or with
+/// [`RangeCheck::Strict`] a refusal. Checked locally by each party on its own data, revealing
 /// nothing. `batched`: the tensor carries a leading sample axis (for the index named).
 fn check_range(
     plan: &Plan,
@@ -48,30 +65,57 @@ fn check_range(
     t: &Tensor,
     file: &str,
     batched: bool,
+    check: RangeCheck,
 ) -> Result<(), String> {
     let f = &plan.tensors[io.tensor];
     let per = f.numel().max(1);
-    match t.data().iter().position(|&x| !fits(x, f.bits, f.frac)) {
-        None => Ok(()),
-        Some(i) => {
-            // The range quantising saturates to.
-            let end = |x: f64| dequantize(quantize(x, f.bits, f.frac), f.bits, f.frac);
-            let (lo, hi) = (end(f64::MIN), end(f64::MAX));
-            let at = if batched {
-                format!("sample {}, element {}", i / per, i % per)
-            } else {
-                format!("element {i}")
-            };
-            Err(format!(
-                "{file}: `{}` holds {} at {at}, outside what the plan's format for it holds \
-                 ({} bits, {} fraction bits: {lo} to {hi}); compile the plan with calibration \
-                 data (or weights) that cover such values",
-                io.name,
-                t.data()[i],
-                f.bits,
-                f.frac
-            ))
+    let at = |i: usize| {
+        if batched {
+            format!("sample {}, element {}", i / per, i % per)
+        } else {
+            format!("element {i}")
         }
+    };
+    if let Some(i) = t.data().iter().position(|&x| !fits(x, f.bits, f.frac)) {
+        // The range quantising saturates to.
+        let end = |x: f64| dequantize(quantize(x, f.bits, f.frac), f.bits, f.frac);
+        let (lo, hi) = (end(f64::MIN), end(f64::MAX));
+        return Err(format!(
+            "{file}: `{}` holds {} at {}, outside what the plan's format for it holds \
+             ({} bits, {} fraction bits: {lo} to {hi}); compile the plan with calibration \
+             data (or weights) that cover such values",
+            io.name,
+            t.data()[i],
+            at(i),
+            f.bits,
+            f.frac
+        ));
+    }
+    let Some(k) = io.calibrated_log2 else {
+        return Ok(());
+    };
+    let bound = (k as f64).exp2();
+    let beyond = t.data().iter().filter(|x| x.abs() >= bound).count();
+    let Some(i) = t.data().iter().position(|x| x.abs() >= bound) else {
+        return Ok(());
+    };
+    let what = format!(
+        "{file}: `{}` holds {} at {} ({beyond} value(s) in all), beyond the calibrated range \
+         (every value `sir compile` saw there was within ±{bound}): the plan's format holds it, \
+         but its accuracy was measured on smaller values",
+        io.name,
+        t.data()[i],
+        at(i),
+    );
+    match check {
+        RangeCheck::Warn => {
+            eprintln!("warning: {what} (--strict-range refuses such values)");
+            Ok(())
+        }
+        RangeCheck::Strict => Err(format!(
+            "{what}; refused by --strict-range (recompile with calibration data that covers \
+             them, or drop --strict-range)"
+        )),
     }
 }
 
@@ -91,7 +135,12 @@ pub struct Inputs {
     pub batched: bool,
 }
 
-pub fn load_inputs(plan: &Plan, path: &Path, limit: u64) -> Result<Inputs, String> {
+pub fn load_inputs(
+    plan: &Plan,
+    path: &Path,
+    limit: u64,
+    check: RangeCheck,
+) -> Result<Inputs, String> {
     let arrays = if path.extension().is_some_and(|e| e == "npz") {
         npy::read_npz_within(path, limit)
             .map(|v| v.into_iter().map(|(n, t)| (Some(n), t)).collect())
@@ -107,7 +156,7 @@ pub fn load_inputs(plan: &Plan, path: &Path, limit: u64) -> Result<Inputs, Strin
     .map_err(|e| e.to_string())?;
     let file = path.display().to_string();
     for (io, t) in plan.inputs.iter().zip(&batch.inputs) {
-        check_range(plan, io, t, &file, batch.batched)?;
+        check_range(plan, io, t, &file, batch.batched, check)?;
     }
     Ok(Inputs {
         values: plan

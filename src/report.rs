@@ -426,8 +426,11 @@ pub fn print_compiled(
     match c.budget {
         Budget::AccuracyLoss(p) => {
             println!(
-                "accuracy on {} calibration samples: float {:.2}%, fixed point {:.2}% (budget: at most {p} points lost)",
-                samples, c.float_metric, c.fixed_metric
+                "accuracy on {} calibration samples: float {:.2}%, fixed point {:.2}% (budget: at most {p} point{} lost)",
+                samples,
+                c.float_metric,
+                c.fixed_metric,
+                if p == 1.0 { "" } else { "s" }
             );
             // The budget's resolution: fewer samples make each one weigh more.
             let one = 100.0 / samples.max(1) as f64;

@@ -271,7 +271,7 @@ fn a_single_probability_output_is_scored_and_bad_labels_are_named() {
     assert_eq!(code, 0, "{err}");
     // The compile report says what its numbers are (issue 22): the budget, the weight of one
     // sample, each width's metric by name, the outputs' resolution, flights by name.
-    assert!(out.contains("budget: at most 1 points lost"), "{out}");
+    assert!(out.contains("budget: at most 1 point lost"), "{out}");
     assert!(
         out.contains("one calibration sample is 2.50 points"),
         "{out}"
@@ -358,6 +358,59 @@ fn a_single_probability_output_is_scored_and_bad_labels_are_named() {
         err.contains("`w` holds") && err.contains("fraction bits"),
         "{err}"
     );
+
+    // Within the format but beyond what the plan was calibrated on: a warning naming the
+    // tensor, the value and its place; `--strict-range` refuses instead (issue 22).
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).expect("plan")).expect("json");
+    let k = p["inputs"][0]["calibrated_log2"]
+        .as_u64()
+        .expect("calibrated_log2");
+    let top = npy::read_npy(&x)
+        .expect("npy")
+        .data()
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    // The largest input lands at 1.5 × 2^k: beyond the calibrated 2^k, within the format's
+    // 2^(k+1) (one bit of headroom).
+    let wide_x = scaled(&x, 1.5 * (k as f64).exp2() / top, "binary-x-beyond.npy");
+    let (code, out, err) = sir(&["simulate", &plan, "--weights", &w, "--input", &wide_x]);
+    assert_eq!(code, 0, "beyond the calibrated range runs: {err}");
+    assert!(
+        err.contains("warning:")
+            && err.contains("`x` holds")
+            && err.contains("beyond the calibrated range"),
+        "{err}"
+    );
+    assert!(out.contains("bit for bit: yes"), "{out}");
+    let (code, _, err) = sir(&[
+        "simulate",
+        &plan,
+        "--weights",
+        &w,
+        "--input",
+        &wide_x,
+        "--strict-range",
+    ]);
+    assert_eq!(code, 1, "--strict-range: {err}");
+    assert!(
+        err.contains("refused by --strict-range") && err.contains("sample "),
+        "{err}"
+    );
+    let (code, _, err) = sir(&[
+        "simulate",
+        &plan,
+        "--weights",
+        &w,
+        "--input",
+        &x,
+        "--strict-range",
+    ]);
+    assert_eq!(
+        code, 0,
+        "calibration-like inputs pass --strict-range: {err}"
+    );
+    assert!(!err.contains("warning"), "{err}");
 }
 
 #[test]
@@ -499,8 +552,9 @@ fn the_printed_words_are_defined() {
 }
 
 /// Issue 22: `sir inspect --by layer` counts every instruction under the statement it comes
-/// from — the matrix product of `let z1 = x @ W1 + b1;` under `z1`, an inlined call's
-/// statements under the calling statement — with nothing left `(unnamed)`.
+/// from — the matrix product of `let z1 = x @ W1 + b1;` under `z1`, a call under
+/// `function@line` — with nothing left `(unnamed)`, rows in source order, and a tensor that
+/// joins several (batched into one protocol call) named after each member, not the first.
 #[test]
 fn every_instruction_belongs_to_a_layer() {
     let (m, w, x) = toy_model(
@@ -533,5 +587,49 @@ fn every_instruction_belongs_to_a_layer() {
             .sum()
     };
     assert!(bytes(&row("z1 ")) > 0, "{out}");
-    assert!(bytes(&row("output y = dense(…)")) > 0, "{out}");
+    assert!(bytes(&row("output y = dense@8")) > 0, "{out}");
+    let at = |name: &str| layers.find(&format!("\n  {name} ")).unwrap_or(usize::MAX);
+    let order = ["x", "z1", "h", "output y = dense@8"].map(at);
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "not in source order: {out}"
+    );
+    // Roundings of 5 and 3 elements (the two layers' bias terms) run as one call on 8.
+    let tensors = out.split("by layer:").next().unwrap_or_default();
+    assert!(
+        !tensors
+            .lines()
+            .any(|l| l.contains("[8]") && !l.contains(" ‖ ")),
+        "a join named after one member: {out}"
+    );
+    assert!(
+        tensors
+            .lines()
+            .any(|l| l.contains(" ‖ ") && l.contains("[8]")),
+        "no joined tensor named by its members: {out}"
+    );
+}
+
+/// Issue 22: a call nested in a statement is its own layer (`y › dense@L`), apart from the
+/// statement's other work and from the call that is the statement's value (`y = dense@L`).
+#[test]
+fn nested_calls_are_layers_of_their_own() {
+    let (m, w, x) = toy_model(
+        "nest",
+        "use std::nn;\nmodel nest {\n    input x: [6];\n    param W1: [6, 5];  param b1: [5];\n    param W2: [5, 3];  param b2: [3];\n    let y = dense(relu(dense(x, W1, b1)), W2, b2);\n    output p = sigmoid(y);\n}\n",
+        5,
+        30,
+    );
+    let plan = tmp("nest.plan.json").display().to_string();
+    let (code, _, err) = sir(&["compile", &m, "--weights", &w, "--calib", &x, "-o", &plan]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = sir(&["inspect", &plan, "--by", "layer", "--brief"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("tensors (identical rows counted)"),
+        "--brief: {out}"
+    );
+    for row in ["y › dense@6 ", "y = dense@6 ", "y ", "output p "] {
+        assert!(out.contains(&format!("\n  {row}")), "no row `{row}`: {out}");
+    }
 }

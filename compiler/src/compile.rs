@@ -189,7 +189,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             samples: samples.len(),
         });
     }
-    let mut graph = graph::build(prog)?;
+    let mut graph = graph::build(prog, Some(source))?;
     let relu_choices = match relu {
         Some(ReluChoice::Budget(f)) => {
             crate::relu_budget::choose(&mut graph, &samples, weights, *f)?
@@ -231,6 +231,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         param_names: prog.model.params.iter().map(|d| d.name.clone()).collect(),
         fuse_rounding,
         net,
+        ranges: &ranges,
     };
     let options = serde_json::json!({
         "budget": match budget {

@@ -66,7 +66,7 @@ fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
     let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
     let fixed = run_plan(&c.plan, &samples, &weights).expect("runs");
     for (s, f) in samples.iter().zip(&fixed) {
-        let want = graph::eval(&graph::build(&prog).unwrap(), s, &weights).unwrap();
+        let want = graph::eval(&graph::build(&prog, None).unwrap(), s, &weights).unwrap();
         for (a, b) in want[0].data().iter().zip(f[0].data()) {
             assert!((a - b).abs() <= tol, "{a} vs {b}");
         }
@@ -118,7 +118,7 @@ fn a_labelled_budget_compares_accuracy() {
     let weights = vec![Arc::new(w)];
     let b = batch(rows);
     let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
-    let g = graph::build(&prog).unwrap();
+    let g = graph::build(&prog, None).unwrap();
     let labels: Vec<usize> = samples
         .iter()
         .map(|s| graph::eval(&g, s, &weights).unwrap()[0].data()[0] as usize)

@@ -56,6 +56,9 @@ pub struct Meta<'a> {
     /// The link `sir compile --net` optimises for: constructions that trade bytes for
     /// flights are taken where they save time on it (else the fewest bytes).
     pub net: Option<Link>,
+    /// Each graph node's range on the calibration set (the inputs' and weights' bound what a
+    /// party is warned about).
+    pub ranges: &'a [crate::graph::Range],
 }
 
 #[derive(Clone, Debug)]
@@ -221,7 +224,9 @@ pub fn lower(
             f,
             false,
         );
-        l.plan.inputs.push(Io { name, tensor: t });
+        let mut io = Io::new(name, t);
+        io.calibrated_log2 = calibrated_log2(meta.ranges, n.index());
+        l.plan.inputs.push(io);
     }
     for (i, &n) in graph.params.iter().enumerate() {
         let f = fmts[n.index()];
@@ -233,7 +238,9 @@ pub fn lower(
             f,
             false,
         );
-        l.plan.params.push(Io { name, tensor: t });
+        let mut io = Io::new(name, t);
+        io.calibrated_log2 = calibrated_log2(meta.ranges, n.index());
+        l.plan.params.push(io);
         l.vals[n.index()] = Some(Val::Server(t));
     }
     for (i, &n) in graph.inputs.iter().enumerate() {
@@ -258,18 +265,23 @@ pub fn lower(
         let out = l.derived(v, Owner::Revealed);
         l.plan.tensors[out].name = Some(name.clone());
         l.push(Op::Reveal, vec![v], out)?;
-        l.plan.outputs.push(Io {
-            name: name.clone(),
-            tensor: out,
-        });
+        l.plan.outputs.push(Io::new(name.clone(), out));
     }
     drop_dead(&mut l.plan);
+    // Lowered in graph order, which is source order; grouping reorders.
+    l.plan.record_layer_order();
     // Independent instructions of one kind share their messages.
     let plan = crate::schedule::group_rounds(l.plan)?;
     // The compiler holds its own output to the rules every reader applies, and hands on what
     // the check proved.
     let info = plan.check()?;
     Ok((plan, info))
+}
+
+/// The power of two the calibrated values of node `i` stayed below (none without a range).
+fn calibrated_log2(ranges: &[crate::graph::Range], i: usize) -> Option<u32> {
+    let r = ranges.get(i)?;
+    (r.min <= r.max).then(|| crate::precision::int_bits(*r))
 }
 
 /// Removes the instructions nothing revealed depends on (a rescaled copy every consumer

@@ -54,7 +54,7 @@ pub fn assign(graph: &Graph, ranges: &[Range], width: &dyn Fn(usize) -> u32) -> 
 }
 
 /// Bits left of the point for values up to the range's magnitude (1 needs 1, 0.3 needs 0).
-fn int_bits(r: Range) -> u32 {
+pub(crate) fn int_bits(r: Range) -> u32 {
     let m = r.max.abs().max(r.min.abs());
     if m.is_finite() && m > 0.0 {
         (m.log2().floor() as i64 + 1).max(0) as u32

@@ -122,11 +122,11 @@ fn re_push(plan: &mut Plan, ins: &Instr) -> Result<(), PlanError> {
     )
 }
 
-/// A shared tensor like `like` with another shape.
-fn shaped(plan: &mut Plan, like: usize, shape: Vec<usize>) -> usize {
+/// A shared tensor like `like` with another shape (and, given one, another name).
+fn shaped(plan: &mut Plan, like: usize, shape: Vec<usize>, name: Option<String>) -> usize {
     let t = &plan.tensors[like];
     let t = TensorDecl {
-        name: t.name.clone(),
+        name: name.or_else(|| t.name.clone()),
         shape,
         owner: Owner::Shared,
         bits: t.bits,
@@ -135,6 +135,22 @@ fn shaped(plan: &mut Plan, like: usize, shape: Vec<usize>) -> usize {
         value: None,
     };
     plan.tensor(t)
+}
+
+/// The name of a join of `parts`: each member's name once, in order, joined by ` ‖ ` (so a
+/// join of `b1` and `b2` is not listed as `b1`); unnamed members show as `-`.
+fn joined_name(plan: &Plan, parts: &[usize]) -> Option<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for &p in parts {
+        let n = plan.tensors[p].name.as_deref().unwrap_or("-");
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    match names.as_slice() {
+        ["-"] => None,
+        _ => Some(names.join(" ‖ ")),
+    }
 }
 
 /// `members` (same key, one level) as concat → one call → slices.
@@ -154,22 +170,23 @@ fn merge(plan: &mut Plan, old: &[Instr], members: &[usize]) -> Result<(), PlanEr
             let flat = if plan.tensors[a].shape.len() == 1 {
                 a
             } else {
-                let f = shaped(plan, a, vec![plan.tensors[a].numel()]);
+                let f = shaped(plan, a, vec![plan.tensors[a].numel()], None);
                 plan.push(Op::Reshape, vec![a], f, span, layer.clone())?;
                 f
             };
             parts.push(flat);
         }
-        let wide = shaped(plan, parts[0], vec![total]);
+        let wide = shaped(plan, parts[0], vec![total], joined_name(plan, &parts));
         plan.push(Op::Concat { axis: 0 }, parts, wide, span, layer.clone())?;
         wide_args.push(wide);
     }
-    let out = shaped(plan, first.out, vec![total]);
+    let outs: Vec<usize> = members.iter().map(|&k| old[k].out).collect();
+    let out = shaped(plan, first.out, vec![total], joined_name(plan, &outs));
     plan.push(first.op.clone(), wide_args, out, span, layer.clone())?;
     let mut off = 0;
     for (&k, &sz) in members.iter().zip(&sizes) {
         let target = old[k].out;
-        let piece = shaped(plan, target, vec![sz]);
+        let piece = shaped(plan, target, vec![sz], None);
         plan.push(
             Op::Select {
                 sels: vec![Sel::Range(off, off + sz)],

@@ -34,6 +34,9 @@ pub struct InspectArgs {
     /// Print the whole plan as text (tensors, instructions with costs, I/O, totals) instead.
     #[arg(long, conflicts_with = "json")]
     pub text: bool,
+    /// Leave out the table of tensors (the cost table, totals and estimate only).
+    #[arg(long, conflicts_with_all = ["json", "text"])]
+    pub brief: bool,
 }
 
 /// `--net`: the link the time estimate assumes (one definition with `--link`).
@@ -74,7 +77,7 @@ pub fn run(args: &InspectArgs) -> i32 {
         j.push('\n');
         return super::print_out(&j);
     }
-    super::print_out(&tables(&plan, &groups, args.by, net, &latency))
+    super::print_out(&tables(&plan, &groups, args, net, &latency))
 }
 
 fn key(plan: &Plan, k: usize, by: By) -> String {
@@ -102,6 +105,16 @@ fn group(plan: &Plan, by: By, latency: &[u64]) -> Vec<(String, Sum)> {
         e.rounds += ins.cost.rounds;
         e.latency += latency.get(k).copied().unwrap_or(0);
         e.count += 1;
+    }
+    if by == By::Layer {
+        // Source order where the plan records it (older plans: order of execution).
+        let rank = |k: &String| {
+            plan.layers
+                .iter()
+                .position(|l| l == k)
+                .unwrap_or(usize::MAX)
+        };
+        order.sort_by_key(rank);
     }
     order
         .into_iter()
@@ -136,7 +149,14 @@ fn tensor_rows(plan: &Plan) -> Vec<(String, String, String, u32, u32, usize)> {
     rows
 }
 
-fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link, latency: &Latency) -> String {
+fn tables(
+    plan: &Plan,
+    groups: &[(String, Sum)],
+    args: &InspectArgs,
+    net: Link,
+    latency: &Latency,
+) -> String {
+    let by = args.by;
     let units = latency.total();
     use std::fmt::Write as _;
     let mut s = String::new();
@@ -149,17 +169,19 @@ fn tables(plan: &Plan, groups: &[(String, Sum)], by: By, net: Link, latency: &La
         plan.tensors.len(),
         plan.instrs.len()
     );
-    let _ = writeln!(s, "\ntensors (identical rows counted):");
-    let _ = writeln!(
-        s,
-        "  {:<16} {:<14} {:<9} {:>4} {:>4} {:>6}",
-        "name", "shape", "owner", "bits", "frac", "count"
-    );
-    for (name, shape, owner, bits, frac, count) in tensor_rows(plan) {
+    if !args.brief {
+        let _ = writeln!(s, "\ntensors (identical rows counted):");
         let _ = writeln!(
             s,
-            "  {name:<16} {shape:<14} {owner:<9} {bits:>4} {frac:>4} {count:>6}"
+            "  {:<16} {:<14} {:<9} {:>4} {:>4} {:>6}",
+            "name", "shape", "owner", "bits", "frac", "count"
         );
+        for (name, shape, owner, bits, frac, count) in tensor_rows(plan) {
+            let _ = writeln!(
+                s,
+                "  {name:<16} {shape:<14} {owner:<9} {bits:>4} {frac:>4} {count:>6}"
+            );
+        }
     }
     let what = match by {
         By::Instruction => "instruction",

@@ -4,6 +4,7 @@
 pub mod bench;
 mod check;
 pub mod compile;
+mod demo;
 mod eval;
 mod generate;
 mod inspect;
@@ -24,6 +25,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the main job end to end on an example built into this binary: compile it with
+    /// calibration data, inspect the plan, run it between the two parties over TLS on
+    /// loopback. Needs no files; prints each step's command line.
+    Demo(demo::DemoArgs),
     /// Parse, resolve and shape-check a model; prints only diagnostics.
     Check {
         /// The `.sir` file holding the model.
@@ -86,6 +91,7 @@ enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Check { model, print_typed } => check::run(&model, print_typed),
         Command::Eval(args) => eval::run(&args),
         Command::Compile(args) => compile::run(&args),

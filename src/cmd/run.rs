@@ -87,6 +87,10 @@ pub struct RunArgs {
     /// Seconds one read or write may wait on the peer during the run.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Refuse (exit 1) a weight or input value beyond the range the plan was calibrated on
+    /// (by default a warning; a value beyond the plan's format is always refused).
+    #[arg(long)]
+    pub strict_range: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,6 +125,18 @@ pub struct SimulateArgs {
     /// (`wall_s`) beside the estimate (`estimated_s`).
     #[arg(long, value_name = "LINK", value_parser = parse_link)]
     pub link: Option<Link>,
+    /// Refuse (exit 1) a weight or input value beyond the range the plan was calibrated on
+    /// (by default a warning; a value beyond the plan's format is always refused).
+    #[arg(long)]
+    pub strict_range: bool,
+}
+
+/// `--strict-range`'s policy.
+fn range_check(strict: bool) -> sir_cli::encoding::RangeCheck {
+    match strict {
+        true => sir_cli::encoding::RangeCheck::Strict,
+        false => sir_cli::encoding::RangeCheck::Warn,
+    }
 }
 
 /// `--link`'s value.
@@ -159,6 +175,7 @@ pub fn run(args: RunArgs) -> i32 {
         serve: args.serve,
         concurrency: args.concurrency,
         timeout: args.timeout,
+        range: range_check(args.strict_range),
     };
     match driver::run_party(&options) {
         Ok(()) => 0,
@@ -177,6 +194,7 @@ pub fn simulate(args: SimulateArgs) -> i32 {
         labels: args.labels,
         tls: args.tls,
         link: args.link,
+        range: range_check(args.strict_range),
     };
     match driver::simulate(&options) {
         Ok(true) => 0,

@@ -70,27 +70,32 @@ impl BuildError {
 ///
 /// The walk recurses once per nesting level of expressions, statements and calls, like the
 /// checker, so it runs on a thread with the frontend's large stack.
-pub fn build(prog: &tir::Program) -> Result<Graph, BuildError> {
+///
+/// `source`, the model file's text, numbers the lines in layer labels (`h = gru_cell@14`);
+/// without it calls are labelled `gru_cell(…)`.
+pub fn build(prog: &tir::Program, source: Option<&str>) -> Result<Graph, BuildError> {
     const STACK: usize = 256 << 20;
     std::thread::scope(|s| {
         let spawned = std::thread::Builder::new()
             .name("sir-graph".into())
             .stack_size(STACK)
-            .spawn_scoped(s, || build_here(prog));
+            .spawn_scoped(s, || build_here(prog, source));
         match spawned {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             // No thread to be had: build on this one.
-            Err(_) => build_here(prog),
+            Err(_) => build_here(prog, source),
         }
     })
 }
 
-fn build_here(prog: &tir::Program) -> Result<Graph, BuildError> {
+fn build_here(prog: &tir::Program, source: Option<&str>) -> Result<Graph, BuildError> {
     let m = &prog.model;
     let mut b = Builder {
         prog,
+        source,
+        stmt: None,
         nodes: Vec::new(),
         memo: HashMap::new(),
         steps: 0,
@@ -249,6 +254,10 @@ impl OpKey {
 
 struct Builder<'p> {
     prog: &'p tir::Program,
+    /// The model file's text (for line numbers in labels).
+    source: Option<&'p str>,
+    /// The model-level statement being built: its bound names and its value's span.
+    stmt: Option<(String, Span)>,
     /// Every node built so far, in creation order (indices are `u32` node ids).
     nodes: Vec<Proto>,
     memo: HashMap<Key, u32>,
@@ -264,14 +273,36 @@ struct Builder<'p> {
 }
 
 impl Builder<'_> {
-    /// The layer label of a model-level statement binding `name` to `value`.
-    fn label_of(&self, name: &str, value: &Expr) -> String {
-        match &value.kind {
-            ExprKind::Call { func, .. } => match self.prog.fns.get(*func as usize) {
-                Some(inst) => format!("{name} = {}(…)", inst.name),
-                None => name.to_string(),
-            },
-            _ => name.to_string(),
+    /// The layer label of a model-level statement binding `name` to `value` (a call in it
+    /// labels its own nodes: [`Builder::call_label`]).
+    fn label_of(&mut self, name: &str, value: &Expr) -> String {
+        self.stmt = Some((name.to_string(), value.span));
+        name.to_string()
+    }
+
+    /// `function@line` of a call in the model's file, `function(…)` without its text.
+    fn call_name(&self, func: u32, span: Span) -> String {
+        let name = self
+            .prog
+            .fns
+            .get(func as usize)
+            .map_or("?", |inst| inst.name.as_str());
+        match self.source.and_then(|s| s.get(..span.start as usize)) {
+            Some(before) if span.file == self.prog.model.span.file => {
+                format!("{name}@{}", before.matches('\n').count() + 1)
+            }
+            _ => format!("{name}(…)"),
+        }
+    }
+
+    /// The label of the nodes a call at the model's level builds: the statement's label when
+    /// the call is its value, else the statement's name with the call's (`y › dense@5`).
+    fn call_label(&self, func: u32, span: Span) -> String {
+        let call = self.call_name(func, span);
+        match &self.stmt {
+            Some((name, value)) if *value == span => format!("{name} = {call}"),
+            Some((name, _)) => format!("{name} › {call}"),
+            None => call,
         }
     }
 
@@ -549,16 +580,26 @@ impl Builder<'_> {
                     bind(&mut callee, *p, n, a.span)?;
                 }
                 let mut no_outputs: [Option<u32>; 0] = [];
+                let (outer, outer_base) = (self.label.clone(), self.base.clone());
+                // A call from the model's body names its nodes after itself; the returned
+                // expression belongs to the call (a nested call's) or its statement.
+                let own = match self.depth {
+                    0 => Some(self.call_label(*func, e.span)),
+                    _ => outer.clone(),
+                };
+                if self.depth == 0 {
+                    self.base = own.clone();
+                    self.label = own.clone();
+                }
                 self.depth += 1;
-                let outer = self.label.clone();
                 let r = self
                     .stmts(&mut callee, &inst.body, &inst.body.stmts, &mut no_outputs)
                     .and_then(|()| {
-                        // The returned expression belongs to the calling statement.
-                        self.label = outer.clone();
+                        self.label = own.clone();
                         self.expr(&mut callee, &inst.ret)
                     });
                 self.label = outer;
+                self.base = outer_base;
                 self.depth -= 1;
                 r
             }

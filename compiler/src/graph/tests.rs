@@ -74,7 +74,7 @@ fn bits(ts: &[Tensor]) -> Vec<(Vec<usize>, Vec<u64>)> {
 
 /// Builds the graph and checks its outputs equal the interpreter's bit for bit.
 fn same_as_interp(what: &str, prog: &Program, ins: &[Arc<Tensor>], ps: &[Arc<Tensor>]) -> Graph {
-    let g = build(prog).unwrap_or_else(|e| panic!("{what}: build: {e}"));
+    let g = build(prog, None).unwrap_or_else(|e| panic!("{what}: build: {e}"));
     let want = interp::run(prog, ins, ps).unwrap_or_else(|e| panic!("{what}: interp: {e}"));
     let got = eval(&g, ins, ps).unwrap_or_else(|e| panic!("{what}: graph eval: {e}"));
     assert_eq!(
@@ -120,7 +120,7 @@ fn every_numpy_case_matches_the_interpreter() {
                 .collect()
         };
         let batch = bind::bind_inputs(&prog.model, arrays, "input").expect("bind inputs");
-        let g = build(&prog).unwrap_or_else(|e| panic!("{name}: build: {e}"));
+        let g = build(&prog, None).unwrap_or_else(|e| panic!("{name}: build: {e}"));
         for i in 0..batch.samples {
             let ins = batch.sample(i);
             let want = interp::run(&prog, &ins, &ps).expect("interp");
@@ -329,7 +329,7 @@ fn unused_values_leave_no_node() {
 #[test]
 fn creation_order_is_topological_and_operands_ordered() {
     let (prog, _, _) = fastgrnn();
-    let g = build(&prog).expect("build");
+    let g = build(&prog, None).expect("build");
     for n in g.g.node_indices() {
         for o in g.operands(n) {
             assert!(o < n, "operand {o:?} of {n:?} comes later");
@@ -368,8 +368,8 @@ fn fingerprint(g: &Graph) -> Vec<String> {
 #[test]
 fn building_is_deterministic() {
     let (prog, _, _) = fastgrnn();
-    let a = build(&prog).expect("build");
-    let b = build(&prog).expect("build");
+    let a = build(&prog, None).expect("build");
+    let b = build(&prog, None).expect("build");
     assert_eq!(fingerprint(&a), fingerprint(&b));
     assert_eq!(
         a.outputs
@@ -391,7 +391,7 @@ fn ranges_cover_all_samples() {
              output r = relu(x) * 3;
          }",
     );
-    let g = build(&prog).expect("build");
+    let g = build(&prog, None).expect("build");
     let s = |a: f64, b: f64| vec![Arc::new(Tensor::new(vec![2], vec![a, b]).expect("sized"))];
     let rs = ranges(&g, &[s(-1.0, 2.0), s(0.5, -4.0)], &[]).expect("ranges");
     let (_, out) = &g.outputs[0];
@@ -408,7 +408,7 @@ fn ranges_cover_all_samples() {
 #[test]
 fn wrong_inputs_are_an_error() {
     let prog = check("model m { input x: [2]; output x + 1; }");
-    let g = build(&prog).expect("build");
+    let g = build(&prog, None).expect("build");
     assert!(matches!(
         eval(&g, &[], &[]),
         Err(GraphEvalError::Count { .. })

@@ -28,10 +28,7 @@ impl B {
     /// The client's input (owner `Client`) or the server's weight (`Server`) named `name`.
     fn io(&mut self, name: &str, shape: &[usize], owner: Owner, bits: u32, frac: u32) -> usize {
         let t = self.t(shape, owner, bits, frac);
-        let io = Io {
-            name: name.into(),
-            tensor: t,
-        };
+        let io = Io::new(name, t);
         match owner {
             Owner::Client => self.p.inputs.push(io),
             _ => self.p.params.push(io),
@@ -61,10 +58,7 @@ impl B {
         self.p
             .push(Op::Reveal, vec![x], out, None, None)
             .expect("reveal");
-        self.p.outputs.push(Io {
-            name: name.into(),
-            tensor: out,
-        });
+        self.p.outputs.push(Io::new(name, out));
     }
 }
 

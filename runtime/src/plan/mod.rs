@@ -287,6 +287,22 @@ pub struct InstrInfo {
 pub struct Io {
     pub name: String,
     pub tensor: usize,
+    /// Every value `sir compile` saw here (the calibration inputs; the weights it compiled)
+    /// had a magnitude below 2^this: a party warns about its values beyond it (its format, with
+    /// headroom, holds more). The format's integer bits already tell as much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrated_log2: Option<u32>,
+}
+
+impl Io {
+    /// A named input, weight or output with no calibrated range.
+    pub fn new(name: impl Into<String>, tensor: usize) -> Io {
+        Io {
+            name: name.into(),
+            tensor,
+            calibrated_log2: None,
+        }
+    }
 }
 
 /// Characters a plan's (or a peer's) text may not put on a terminal: controls (escape
@@ -313,6 +329,10 @@ pub struct Plan {
     pub params: Vec<Io>,
     pub outputs: Vec<Io>,
     pub instrs: Vec<Instr>,
+    /// The instructions' layer labels in source order (instructions run in another order:
+    /// independent ones are grouped), for listing layers as the model reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
 }
 
 /// Why a plan is refused.
@@ -517,6 +537,9 @@ impl Plan {
         if !json_ok(&self.options) {
             return bad("the recorded options".into());
         }
+        if self.layers.iter().any(|l| !clean(l)) {
+            return bad("a layer name".into());
+        }
         Ok(())
     }
 
@@ -533,7 +556,19 @@ impl Plan {
             params: Vec::new(),
             outputs: Vec::new(),
             instrs: Vec::new(),
+            layers: Vec::new(),
         }
+    }
+
+    /// Records the instructions' layers in their current order as the source order.
+    pub fn record_layer_order(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        self.layers = self
+            .instrs
+            .iter()
+            .filter_map(|i| i.layer.clone())
+            .filter(|l| seen.insert(l.clone()))
+            .collect();
     }
 
     /// Parses and checks a plan.

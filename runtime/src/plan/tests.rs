@@ -31,18 +31,9 @@ fn dense_sigmoid() -> Plan {
         ..t("y", &[3], Owner::Shared, 16, 12)
     });
     let out = p.tensor(t("y", &[3], Owner::Revealed, 16, 12));
-    p.inputs.push(Io {
-        name: "x".into(),
-        tensor: x,
-    });
-    p.params.push(Io {
-        name: "W".into(),
-        tensor: w,
-    });
-    p.outputs.push(Io {
-        name: "y".into(),
-        tensor: out,
-    });
+    p.inputs.push(Io::new("x", x));
+    p.params.push(Io::new("W", w));
+    p.outputs.push(Io::new("y", out));
     p.push(Op::Share, vec![x], xs, Some([0, 5]), None).unwrap();
     p.push(Op::MatMul, vec![xs, w], xw, None, Some("dense".into()))
         .unwrap();
