@@ -5,7 +5,7 @@
 use crate::fail;
 use crate::files::{load_plan, read_inputs};
 use sir_compiler::compile::{
-    Budget, CompileInput, CompileOptions, Compiled, compile, recorded_net,
+    Budget, CompileInput, CompileOptions, Compiled, compile, recorded_bits, recorded_net,
 };
 use sir_compiler::eval::bind;
 use sir_compiler::relu_budget::{self, ReluChoice};
@@ -48,6 +48,8 @@ pub struct CompileFiles<'a> {
     pub relu: Option<ReluChoice>,
     /// `--net`: minimise the estimated time on this link instead of the bytes.
     pub net: Option<Link>,
+    /// `--bits`: the storage width, pinned.
+    pub bits: Option<u32>,
     /// For `sir verify` (its messages name the plan's recorded options, not flags).
     pub verifying: bool,
 }
@@ -64,9 +66,10 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
         budget,
         relu,
         net,
+        bits,
         verifying,
     } = files;
-    if let Some(ReluChoice::Budget(f)) = relu
+    if let Some(ReluChoice::Budget(f) | ReluChoice::BudgetPerLayer(f)) = relu
         && let Err(e) = relu_budget::check_fraction(f)
     {
         return Err(fail(format_args!("--relu-budget: {e}")));
@@ -118,7 +121,12 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
             calib: &batch,
             labels: labels.as_deref(),
         },
-        &CompileOptions { budget, relu, net },
+        &CompileOptions {
+            budget,
+            relu,
+            net,
+            bits,
+        },
     )
     .map_err(fail)?;
     let mut c = c;
@@ -248,6 +256,10 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         Ok(n) => n,
         Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
     };
+    let bits = match recorded_bits(&plan.options) {
+        Ok(b) => b,
+        Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
+    };
     let (c, samples) = match compile_files(CompileFiles {
         model: args.source,
         weights: args.weights,
@@ -256,6 +268,7 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         budget: Some(budget),
         relu,
         net,
+        bits,
         verifying: true,
     }) {
         Ok(c) => c,

@@ -494,10 +494,21 @@ pub fn print_compiled(
             "warning: --relu-budget given, but the model has no `block_relu(x)` without patch sizes"
         );
     }
+    // A model-wide budget (`relu_budget`) is printed once; a per-layer one with each layer.
+    let model_budget = c.plan.options["relu_budget"].as_f64();
+    if let Some(f) = model_budget {
+        let relus: usize = c.relu_choices.iter().map(|l| l.relus).sum();
+        let drelus: usize = c.relu_choices.iter().map(|l| l.drelus).sum();
+        println!(
+            "  block_relu: {drelus} DReLUs of plain ReLU's {relus} over the model (budget {}: {f} of them)",
+            sir_compiler::relu_budget::layer_budget(f, relus)
+        );
+    }
     for l in &c.relu_choices {
-        let budget = match relu_patches {
-            Some(p) => format!("pinned from {}", p.display()),
-            None => format!("budget {}", l.budget),
+        let budget = match (relu_patches, model_budget) {
+            (Some(p), _) => format!("pinned from {}", p.display()),
+            (None, Some(_)) => "of the model's budget".to_string(),
+            (None, None) => format!("budget {}", l.budget),
         };
         println!(
             "  block_relu `{}` {:?}: {} DReLUs ({budget}, plain ReLU {}), patches {}",

@@ -76,6 +76,8 @@ pub enum CompileError {
     LabelValues(String),
     #[error("no storage width meets the budget ({budget}); best: {best}")]
     Budget { budget: String, best: String },
+    #[error("--bits {0} is not a storage width the compiler uses (8, 10, 12, 16, 20, 24 or 32)")]
+    Width(u32),
 }
 
 /// One candidate width and how it did.
@@ -142,6 +144,22 @@ pub struct CompileOptions {
     /// Minimise the estimated time on this link (transfer + latency units × RTT/2) instead of
     /// the bytes.
     pub net: Option<Link>,
+    /// Pin the storage width (`sir compile --bits N`): only this width is tried and no group is
+    /// narrowed below it, so plans of one model compare at equal width. The budget still
+    /// holds.
+    pub bits: Option<u32>,
+}
+
+/// The storage width a plan's options pin (`sir compile --bits`), if any.
+pub fn recorded_bits(options: &serde_json::Value) -> Result<Option<u32>, String> {
+    match &options["bits"] {
+        serde_json::Value::Null => Ok(None),
+        v => v
+            .as_u64()
+            .filter(|b| WIDTHS.contains(&(*b as u32)))
+            .map(|b| Some(b as u32))
+            .ok_or_else(|| format!("the plan's `bits` option is malformed: {v}")),
+    }
 }
 
 /// The link a plan's options record as its objective (`sir compile --net`), if any.
@@ -176,6 +194,12 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         labels,
     } = *input;
     let (budget, relu, net) = (options.budget, options.relu.as_ref(), options.net);
+    let pinned = options.bits;
+    let widths: Vec<u32> = match pinned {
+        Some(b) if WIDTHS.contains(&b) => vec![b],
+        Some(b) => return Err(CompileError::Width(b)),
+        None => WIDTHS.to_vec(),
+    };
     let t0 = Instant::now();
     let samples: Vec<Vec<Arc<Tensor>>> = (0..calib.samples).map(|i| calib.sample(i)).collect();
     if samples.is_empty() {
@@ -192,13 +216,17 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     let mut graph = graph::build(prog, Some(source))?;
     let relu_choices = match relu {
         Some(ReluChoice::Budget(f)) => {
-            crate::relu_budget::choose(&mut graph, &samples, weights, *f)?
+            crate::relu_budget::choose(&mut graph, &samples, weights, *f, false)?
+        }
+        Some(ReluChoice::BudgetPerLayer(f)) => {
+            crate::relu_budget::choose(&mut graph, &samples, weights, *f, true)?
         }
         Some(ReluChoice::Pinned(p)) => crate::relu_budget::pin(&mut graph, p)?,
         None => Vec::new(),
     };
     let graph = graph;
     let (ranges, floats) = graph::profile(&graph, &samples, weights)?;
+    let patch_sums = graph::patch_sum_ranges(&graph, &samples, weights)?;
     // How outputs name classes, decided once on float's outputs (the fixed-point trials are
     // scored by the same rule); labels it cannot predict are refused, not scored as misses.
     let rule = class_rule(&floats);
@@ -232,6 +260,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         fuse_rounding,
         net,
         ranges: &ranges,
+        patch_sums: &patch_sums,
     };
     let options = serde_json::json!({
         "budget": match budget {
@@ -239,7 +268,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             Budget::MaxError(e) => serde_json::json!({"max_error": e}),
         },
         "calibration_samples": samples.len(),
-        "widths": WIDTHS,
+        "widths": widths,
     });
     let mut options = options;
     if let Some(l) = net {
@@ -248,8 +277,15 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             "rtt_ms": l.rtt.as_secs_f64() * 1e3,
         });
     }
-    if let Some(ReluChoice::Budget(f)) = relu {
-        options["relu_budget"] = serde_json::json!(f);
+    match relu {
+        Some(ReluChoice::Budget(f)) => options["relu_budget"] = serde_json::json!(f),
+        Some(ReluChoice::BudgetPerLayer(f)) => {
+            options["relu_budget_per_layer"] = serde_json::json!(f)
+        }
+        _ => {}
+    }
+    if let Some(b) = pinned {
+        options["bits"] = serde_json::json!(b);
     }
     if relu.is_some() {
         let choices: Vec<&[sir_runtime::fixed::Patch]> =
@@ -356,7 +392,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     let mut best: Option<(u32, Trial)> = None;
     // Per width, rounding chains fused (fewer rounds and bytes) and, if that misses the
     // budget, unfused (each value rounded to its own format first).
-    for bits in WIDTHS {
+    for &bits in &widths {
         let mut t = trial(&|_| bits, 0..samples.len(), true)?;
         if !t.as_ref().is_ok_and(|t| t.within)
             && let Ok(u) = trial(&|_| bits, 0..samples.len(), false)?
@@ -430,7 +466,9 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     };
     let mut widths: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     let mut narrowed = Vec::new();
-    for g in &groups {
+    // A pinned width is every tensor's.
+    let groups: &[String] = if pinned.is_some() { &[] } else { &groups };
+    for g in groups {
         for step in [8u32, 4] {
             let w = bits.saturating_sub(step);
             if w < 6 {

@@ -60,6 +60,7 @@ fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
             budget: Some(Budget::MaxError(tol)),
             relu: None,
             net: None,
+            bits: None,
         },
     )
     .expect("compiles");
@@ -136,6 +137,7 @@ fn a_labelled_budget_compares_accuracy() {
             budget: Some(Budget::AccuracyLoss(0.0)),
             relu: None,
             net: None,
+            bits: None,
         },
     )
     .expect("compiles");
@@ -148,6 +150,7 @@ fn a_labelled_budget_compares_accuracy() {
             budget: Some(Budget::MaxError(0.5)),
             relu: None,
             net: None,
+            bits: None,
         },
     )
     .expect("compiles");
@@ -286,6 +289,7 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
             budget: Some(Budget::MaxError(1e-15)),
             relu: None,
             net: None,
+            bits: None,
         },
     )
     .expect_err("no width is exact");
@@ -385,12 +389,19 @@ fn relu_budget_choices_stay_within_the_budget() {
                 budget,
                 relu: Some(relu),
                 net: None,
+                bits: None,
             },
         )
     };
     let within = Some(Budget::MaxError(0.1));
     for f in [0.02, 0.1, 0.25, 0.5, 1.0] {
+        // Over the whole model: one budget for both layers' 180 DReLUs.
         let c = with(ReluChoice::Budget(f), within).expect("compiles");
+        let spent: usize = c.relu_choices.iter().map(|ch| ch.drelus).sum();
+        assert!(spent <= (f * 180.0).floor() as usize, "{spent} at {f}");
+        assert_eq!(c.plan.options["relu_budget"].as_f64(), Some(f));
+        // Per layer.
+        let c = with(ReluChoice::BudgetPerLayer(f), within).expect("compiles");
         assert_eq!(c.relu_choices.len(), 2, "both layers chosen at {f}");
         let uses = c.plan.block_relus();
         for ch in &c.relu_choices {
@@ -423,7 +434,7 @@ fn relu_budget_choices_stay_within_the_budget() {
                 );
             }
         }
-        assert_eq!(c.plan.options["relu_budget"].as_f64(), Some(f));
+        assert_eq!(c.plan.options["relu_budget_per_layer"].as_f64(), Some(f));
     }
     // A fraction outside (0, 1] is refused.
     let e = with(ReluChoice::Budget(1.5), None);

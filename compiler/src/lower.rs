@@ -59,6 +59,9 @@ pub struct Meta<'a> {
     /// Each graph node's range on the calibration set (the inputs' and weights' bound what a
     /// party is warned about).
     pub ranges: &'a [crate::graph::Range],
+    /// Each `block_relu` node's patch sums' range on the calibration set (the ring they are
+    /// summed in).
+    pub patch_sums: &'a [crate::graph::Range],
 }
 
 #[derive(Clone, Debug)]
@@ -90,6 +93,7 @@ struct Lower<'a> {
     rounded_from: HashMap<usize, usize>,
     fuse_rounding: bool,
     net: Option<Link>,
+    patch_sums: &'a [crate::graph::Range],
     node: NodeIndex,
 }
 
@@ -201,6 +205,7 @@ pub fn lower(
         rounded_from: HashMap::new(),
         fuse_rounding: meta.fuse_rounding,
         net: meta.net,
+        patch_sums: meta.patch_sums,
         node: NodeIndex::new(0),
     };
     for n in graph.g.node_indices() {
@@ -558,6 +563,83 @@ impl Lower<'_> {
         }
         let w = self.fresh(&shape, out_fmt, nonneg);
         self.push(Op::Extend, vec![t], w)?;
+        Ok(w)
+    }
+
+    /// The instruction that wrote tensor `t`.
+    fn producer(&self, t: usize) -> Option<&sir_runtime::plan::Instr> {
+        self.plan.instrs.iter().rev().find(|i| i.out == t)
+    }
+
+    /// Elements a widening of shared `t` to `bits` through its producers would extend (0:
+    /// free), or `None` where no such route exists. The route follows layout moves and sums
+    /// back to values narrowed from ones at least that wide (a product's accumulator after
+    /// its one truncation), so e.g. a convolution plus its bias is re-taken at the wider
+    /// width by extending only the bias.
+    fn widen_route(&self, t: usize, bits: u32, depth: u32) -> Option<usize> {
+        let nonneg = self.plan.tensors[t].nonneg;
+        if let Some(&src) = self.narrowed_from.get(&t)
+            && self.fmt_of(src).bits >= bits
+            && self.plan.tensors[src].nonneg == nonneg
+        {
+            return Some(0);
+        }
+        if depth > 12 {
+            return None;
+        }
+        let ins = self.producer(t)?;
+        let arg = |i: usize| ins.args.get(i).copied();
+        // An operand widened by its own route or extended, whichever extends fewer.
+        let leaf = |a: usize| {
+            let n = self.plan.tensors[a].numel();
+            self.widen_route(a, bits, depth + 1).map_or(n, |r| r.min(n))
+        };
+        match ins.op {
+            Op::Narrow => {
+                let a = arg(0)?;
+                (self.fmt_of(a).bits >= bits && self.plan.tensors[a].nonneg == nonneg).then_some(0)
+            }
+            Op::Reshape | Op::Transpose | Op::Broadcast => Some(leaf(arg(0)?)),
+            Op::Add | Op::Sub => Some(leaf(arg(0)?) + leaf(arg(1)?)),
+            _ => None,
+        }
+    }
+
+    /// Shared `t` at `bits` (more than its own, same fraction, signed as `t`): through its
+    /// producers where [`Lower::widen_route`] extends fewer elements than `t` has, else
+    /// [`Lower::widen`].
+    fn widen_through(&mut self, t: usize, bits: u32, depth: u32) -> Result<usize, LowerError> {
+        let nonneg = self.plan.tensors[t].nonneg;
+        let cheaper = self
+            .widen_route(t, bits, depth)
+            .is_some_and(|r| r < self.plan.tensors[t].numel());
+        if !cheaper || self.narrowed_from.contains_key(&t) {
+            return self.widen(t, bits, nonneg);
+        }
+        let Some(ins) = self.producer(t).cloned() else {
+            return self.widen(t, bits, nonneg);
+        };
+        let shape = self.shape_of(t);
+        let out_fmt = Fx {
+            bits,
+            frac: self.fmt_of(t).frac,
+        };
+        let args: Vec<usize> = match ins.op {
+            Op::Narrow => {
+                let a = ins.args[0];
+                if self.fmt_of(a).bits == bits {
+                    return Ok(a);
+                }
+                vec![a]
+            }
+            _ => ins
+                .args
+                .iter()
+                .map(|&a| self.widen_through(a, bits, depth + 1))
+                .collect::<Result<_, _>>()?,
+        };
+        let w = self.fresh(&shape, out_fmt, nonneg);
+        self.push(ins.op.clone(), args, w)?;
         Ok(w)
     }
 
@@ -929,9 +1011,11 @@ impl Lower<'_> {
         Ok(out)
     }
 
-    /// Block-ReLU of node `x` with its patch choices (all 1×1: plain ReLU). In x's format, whose
-    /// range the profile widened to hold every patch sum (so the sums, taken in x's ring, do
-    /// not wrap); kept elements may be negative.
+    /// Block-ReLU of node `x` with its patch choices (all 1×1: plain ReLU), in x's own format.
+    /// The patch sums are taken over x at ⌈log2 k⌉ more bits (k the largest patch's elements),
+    /// where they cannot wrap: narrowed free from the wider value x was itself narrowed from
+    /// (a convolution's or product's accumulator, truncated once), else extended. Kept
+    /// elements may be negative.
     fn block_relu(
         &mut self,
         x: NodeIndex,
@@ -942,14 +1026,41 @@ impl Lower<'_> {
         if patches.iter().all(|p| *p == Patch::Block(1, 1)) {
             return self.relu(x, shape, to);
         }
+        let node = self.node;
         let x = self.shared(x)?;
         let f = self.fmt_of(x);
+        let (h, w) = match shape {
+            [_, h, w] => (*h, *w),
+            _ => (1, 1),
+        };
+        let k = patches
+            .iter()
+            .map(|p| match *p {
+                Patch::Block(ph, pw) => ph.min(h) * pw.min(w),
+                _ => 1,
+            })
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        // As wide as the calibrated sums need (with the precision pass's headroom), at most
+        // what k elements of x's format can sum to.
+        let worst = (f.bits + k.next_power_of_two().trailing_zeros()).min(64);
+        let sum_bits = match self.patch_sums.get(node.index()) {
+            Some(r) if r.min <= r.max => {
+                (1 + crate::precision::int_bits(*r) + f.frac).clamp(f.bits, worst)
+            }
+            _ => worst,
+        };
+        let s = match sum_bits > f.bits {
+            true => self.widen_through(x, sum_bits, 0)?,
+            false => x,
+        };
         let out = self.fresh(shape, f, false);
         self.push(
             Op::BlockRelu {
                 patches: patches.to_vec(),
             },
-            vec![x],
+            vec![x, s],
             out,
         )?;
         self.convert(out, to)

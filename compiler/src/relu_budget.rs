@@ -68,8 +68,10 @@ pub struct LayerChoice {
 /// How `block_relu(x)` gets its patches.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReluChoice {
-    /// Chosen per layer within this fraction of plain ReLU's DReLUs ([`choose`]).
+    /// Chosen within this fraction of plain ReLU's DReLUs over the whole model ([`choose`]).
     Budget(f64),
+    /// Chosen within this fraction of each layer's DReLUs.
+    BudgetPerLayer(f64),
     /// Given: one list per `block_relu(x)` layer in model order, one patch per channel (e.g.
     /// the choice a budgeted compilation recorded, kept while the weights are fine-tuned).
     Pinned(Vec<Vec<Patch>>),
@@ -80,6 +82,9 @@ impl ReluChoice {
     pub fn recorded(options: &serde_json::Value) -> Result<Option<ReluChoice>, String> {
         if let Some(f) = options["relu_budget"].as_f64() {
             return Ok(Some(ReluChoice::Budget(f)));
+        }
+        if let Some(f) = options["relu_budget_per_layer"].as_f64() {
+            return Ok(Some(ReluChoice::BudgetPerLayer(f)));
         }
         Ok(recorded_patches(options)?.map(ReluChoice::Pinned))
     }
@@ -212,14 +217,26 @@ fn settle(
     }
 }
 
+/// One `block_relu(x)` layer's knapsack groups: per channel, each option's DReLUs and minus
+/// its distortion.
+struct Measured {
+    node: usize,
+    opts: Vec<Patch>,
+    groups: Vec<Vec<Item>>,
+    relus: usize,
+}
+
 /// Chooses the patches of every `block_relu(x)` in `graph` within `fraction` of plain ReLU's
-/// DReLUs per layer, measuring distortions on `samples` (at most [`MAX_SAMPLES`] of them),
-/// and rewrites those nodes with their choices. Returns the choices, in graph order.
+/// DReLUs — over the whole model (`per_layer` false: one knapsack over every layer's channels,
+/// as the paper's, so the DReLUs go where they distort least) or per layer — measuring
+/// distortions on `samples` (at most [`MAX_SAMPLES`] of them), and rewrites those nodes with
+/// their choices. Returns the choices, in graph order.
 pub fn choose(
     graph: &mut Graph,
     samples: &[Vec<Arc<Tensor>>],
     params: &[Arc<Tensor>],
     fraction: f64,
+    per_layer: bool,
 ) -> Result<Vec<LayerChoice>, BudgetError> {
     check_fraction(fraction)?;
     let layers = auto_layers(graph);
@@ -232,7 +249,8 @@ pub fn choose(
         .par_iter()
         .map(|s| graph::values(graph, s, params))
         .collect::<Result<_, _>>()?;
-    let mut chosen = Vec::new();
+    // Per layer: its options and, per channel, each option's DReLUs and distortion.
+    let mut measured: Vec<Measured> = Vec::new();
     for &j in &layers {
         let node = NodeIndex::new(j);
         let x = graph
@@ -274,12 +292,51 @@ pub fn choose(
                     .collect()
             })
             .collect();
-        let relus = c * h * w;
-        let budget = layer_budget(fraction, relus);
-        // Identity and zero weigh nothing, so a choice always exists.
-        let (picks, value) = knapsack::solve(&groups, budget).ok_or(BudgetError::Shape(j))?;
-        let patches: Vec<Patch> = picks.iter().map(|&o| opts[o]).collect();
-        chosen.push(settle(graph, j, patches, Some(budget), -value));
+        measured.push(Measured {
+            node: j,
+            opts,
+            groups,
+            relus: c * h * w,
+        });
+    }
+    let mut chosen = Vec::new();
+    if per_layer {
+        for Measured {
+            node: j,
+            opts,
+            groups,
+            relus,
+        } in measured
+        {
+            let budget = layer_budget(fraction, relus);
+            // Identity and zero weigh nothing, so a choice always exists.
+            let (picks, value) = knapsack::solve(&groups, budget).ok_or(BudgetError::Shape(j))?;
+            let patches: Vec<Patch> = picks.iter().map(|&o| opts[o]).collect();
+            chosen.push(settle(graph, j, patches, Some(budget), -value));
+        }
+        return Ok(chosen);
+    }
+    // One knapsack over every channel of every layer, under the model's budget.
+    let relus: usize = measured.iter().map(|m| m.relus).sum();
+    let budget = layer_budget(fraction, relus);
+    let all: Vec<Vec<Item>> = measured
+        .iter()
+        .flat_map(|m| m.groups.iter().cloned())
+        .collect();
+    let (picks, _) = knapsack::solve(&all, budget).ok_or(BudgetError::Shape(layers[0]))?;
+    let mut at = 0;
+    for Measured {
+        node: j,
+        opts,
+        groups,
+        ..
+    } in measured
+    {
+        let mine = &picks[at..at + groups.len()];
+        at += groups.len();
+        let patches: Vec<Patch> = mine.iter().map(|&o| opts[o]).collect();
+        let distortion: f64 = mine.iter().zip(&groups).map(|(&o, g)| -g[o].value).sum();
+        chosen.push(settle(graph, j, patches, None, distortion));
     }
     Ok(chosen)
 }

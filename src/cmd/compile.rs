@@ -31,11 +31,14 @@ pub struct CompileArgs {
     /// float output).
     #[arg(long)]
     pub max_error: Option<f64>,
-    /// Patch sizes for every `block_relu(x)`: per layer at most this fraction of plain ReLU's
-    /// DReLUs (e.g. 0.1), chosen per channel by a knapsack on calibration distortion. Without
-    /// it, `block_relu(x)` is plain ReLU.
-    #[arg(long, value_name = "F", conflicts_with = "relu_patches")]
+    /// Patch sizes for every `block_relu(x)`: at most this fraction of plain ReLU's DReLUs
+    /// over the whole model (e.g. 0.1), chosen per channel by one knapsack over every layer's
+    /// channels on calibration distortion. Without it, `block_relu(x)` is plain ReLU.
+    #[arg(long, value_name = "F", conflicts_with_all = ["relu_patches", "relu_budget_per_layer"])]
     pub relu_budget: Option<f64>,
+    /// As --relu-budget, but the fraction holds in every layer (a knapsack per layer).
+    #[arg(long, value_name = "F", conflicts_with = "relu_patches")]
+    pub relu_budget_per_layer: Option<f64>,
     /// Give every `block_relu(x)` the patches recorded in an earlier plan (compiled with
     /// --relu-budget), e.g. to compile weights fine-tuned for that choice.
     #[arg(long, value_name = "PLAN")]
@@ -45,6 +48,11 @@ pub struct CompileArgs {
     /// plus latency units × RTT/2, as `sir inspect --net` prices it.
     #[arg(long, value_name = "LINK", value_parser = super::run::parse_link)]
     pub net: Option<Link>,
+    /// Pin the storage width (8, 10, 12, 16, 20, 24 or 32): only this width is tried and no
+    /// tensor group is narrowed below it, so plans of one model (ReLU, Block-ReLU, polynomial)
+    /// compare at equal width. The budget must still hold.
+    #[arg(long, value_name = "N")]
+    pub bits: Option<u32>,
     /// Where to write the plan (JSON).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
@@ -58,6 +66,9 @@ pub fn run(args: &CompileArgs) -> i32 {
     };
     let relu = match (args.relu_budget, &args.relu_patches) {
         (Some(f), _) => Some(ReluChoice::Budget(f)),
+        (None, _) if args.relu_budget_per_layer.is_some() => {
+            args.relu_budget_per_layer.map(ReluChoice::BudgetPerLayer)
+        }
         (None, Some(p)) => match pinned_patches(p) {
             Ok(c) => Some(c),
             Err(e) => return fail(e),
@@ -72,6 +83,7 @@ pub fn run(args: &CompileArgs) -> i32 {
         budget,
         relu,
         net: args.net,
+        bits: args.bits,
         verifying: false,
     }) {
         Ok(c) => c,
@@ -86,7 +98,7 @@ pub fn run(args: &CompileArgs) -> i32 {
     print_compiled(
         &c,
         samples,
-        args.relu_budget.is_some(),
+        args.relu_budget.is_some() || args.relu_budget_per_layer.is_some(),
         args.relu_patches.as_deref(),
         &args.out,
     );

@@ -178,8 +178,10 @@ pub fn run(args: &DemoArgs) -> i32 {
         max_accuracy_loss: None,
         max_error: None,
         relu_budget: None,
+        relu_budget_per_layer: None,
         relu_patches: None,
         net: None,
+        bits: None,
         out: plan.clone(),
     });
     if code != 0 {

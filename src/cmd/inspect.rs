@@ -238,6 +238,15 @@ fn tables(
     let blocks = plan.block_relus();
     if !blocks.is_empty() {
         let _ = writeln!(s, "\nblock_relu layers (per sample):");
+        if let Some(f) = plan.options["relu_budget"].as_f64() {
+            let relus: usize = blocks.iter().map(|b| b.relus).sum();
+            let drelus: usize = blocks.iter().map(|b| b.drelus).sum();
+            let _ = writeln!(
+                s,
+                "  model: {drelus} DReLUs of plain ReLU's {relus}, budget {} ({f} over every layer)",
+                sir_compiler::relu_budget::layer_budget(f, relus)
+            );
+        }
         for b in &blocks {
             let [c, h, w] = b.shape;
             let within = match layer_budget(plan, b) {
@@ -246,7 +255,7 @@ fn tables(
             };
             let _ = writeln!(
                 s,
-                "  i{} {} [{c}, {h}, {w}]: {} DReLUs of plain ReLU's {}{within}; DReLU bytes {} ({:.1}% of ReLU's {})\n    patches: {}",
+                "  i{} {} [{c}, {h}, {w}]: {} DReLUs of plain ReLU's {}{within}; DReLU bytes {} ({:.1}% of ReLU's {}, sums at {} bits)\n    whole layer {} B (comparisons, one selection per patch, the sums' extension) = {:.1}% of a ReLU's {} B at {} bits\n    patches: {}",
                 b.instr,
                 b.layer.as_deref().unwrap_or("(unnamed)"),
                 b.drelus,
@@ -254,6 +263,11 @@ fn tables(
                 b.drelu_bytes,
                 100.0 * b.drelu_bytes as f64 / b.relu_drelu_bytes.max(1) as f64,
                 b.relu_drelu_bytes,
+                b.sum_bits,
+                b.layer_bytes,
+                100.0 * b.layer_bytes as f64 / b.relu_bytes.max(1) as f64,
+                b.relu_bytes,
+                plan.tensors[plan.instrs[b.instr].out].bits,
                 render::patch_runs(&b.patches)
             );
         }
@@ -274,7 +288,7 @@ fn tables(
 
 /// A Block-ReLU layer's DReLU budget, for a plan compiled with `--relu-budget`.
 fn layer_budget(plan: &Plan, b: &BlockReluUse) -> Option<usize> {
-    plan.options["relu_budget"]
+    plan.options["relu_budget_per_layer"]
         .as_f64()
         .map(|f| sir_compiler::relu_budget::layer_budget(f, b.relus))
 }
@@ -348,6 +362,7 @@ fn to_json(
             "patches": b.patches, "drelus": b.drelus, "relus": b.relus,
             "budget": layer_budget(plan, b),
             "drelu_bytes": b.drelu_bytes, "relu_drelu_bytes": b.relu_drelu_bytes,
+            "sum_bits": b.sum_bits, "layer_bytes": b.layer_bytes, "relu_bytes": b.relu_bytes,
         })).collect::<Vec<_>>(),
         "groups": grouped,
         "tensors": tensors,

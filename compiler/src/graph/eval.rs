@@ -270,47 +270,47 @@ pub fn ranges(
     Ok(profile(graph, samples, params)?.0)
 }
 
-/// [`ranges`] and, from the same pass, every sample's outputs (in order).
-pub fn profile(
+/// For every `block_relu` node (indexed like the graph's nodes; others `Range::EMPTY`), the
+/// range of its operand's patch sums over `samples`: how wide the ring the two parties sum in
+/// must be (lowering takes the sums there, not in the operand's own format).
+pub fn patch_sum_ranges(
     graph: &Graph,
     samples: &[Vec<Arc<Tensor>>],
     params: &[Arc<Tensor>],
-) -> Result<(Vec<Range>, Vec<Vec<Tensor>>), GraphEvalError> {
-    let sched = Schedule::new(graph);
+) -> Result<Vec<Range>, GraphEvalError> {
     let n = graph.g.node_count();
-    // Block-ReLU sums its patches in its operand's format: the operand's range covers the sums.
-    let mut patches: Vec<Vec<Arc<[Patch]>>> = vec![Vec::new(); n];
+    let mut of_operand: Vec<Vec<(usize, Arc<[Patch]>)>> = vec![Vec::new(); n];
     for j in graph.g.node_indices() {
         if let NodeOp::BlockRelu(p) = &graph.g[j].op
             && let Some(x) = graph.operands(j).first()
         {
-            patches[x.index()].push(p.clone());
+            of_operand[x.index()].push((j.index(), p.clone()));
         }
     }
-    let per: Vec<(Vec<Range>, Vec<Tensor>)> = samples
+    if of_operand.iter().all(Vec::is_empty) {
+        return Ok(vec![Range::EMPTY; n]);
+    }
+    let sched = Schedule::new(graph);
+    let per: Vec<Vec<Range>> = samples
         .par_iter()
         .map(|inputs| {
             let mut rs = vec![Range::EMPTY; n];
-            let outs = walk(graph, &sched, inputs, params, |i, t| {
-                rs[i] = Range::of(t);
-                for p in &patches[i] {
+            walk(graph, &sched, inputs, params, |i, t| {
+                for (j, p) in &of_operand[i] {
                     if let Some(s) = patch_sums(t, p) {
-                        rs[i] = rs[i].merge(Range::of(&s));
+                        rs[*j] = rs[*j].merge(Range::of(&s));
                     }
                 }
             })?;
-            Ok((rs, outs))
+            Ok(rs)
         })
         .collect::<Result<_, GraphEvalError>>()?;
-    let mut ranges = vec![Range::EMPTY; n];
-    let mut outputs = Vec::with_capacity(per.len());
-    for (rs, outs) in per {
-        for (r, x) in ranges.iter_mut().zip(rs) {
-            *r = r.merge(x);
+    Ok(per.into_iter().fold(vec![Range::EMPTY; n], |mut acc, rs| {
+        for (a, r) in acc.iter_mut().zip(rs) {
+            *a = a.merge(r);
         }
-        outputs.push(outs);
-    }
-    Ok((ranges, outputs))
+        acc
+    }))
 }
 
 /// The sums of a [C, H, W] tensor's patches (per channel, tiled from the top-left; identity
@@ -327,4 +327,33 @@ fn patch_sums(t: &Tensor, patches: &[Patch]) -> Option<Tensor> {
         }
     }
     Tensor::new(vec![sums.len()], sums)
+}
+
+/// [`ranges`] and, from the same pass, every sample's outputs (in order).
+pub fn profile(
+    graph: &Graph,
+    samples: &[Vec<Arc<Tensor>>],
+    params: &[Arc<Tensor>],
+) -> Result<(Vec<Range>, Vec<Vec<Tensor>>), GraphEvalError> {
+    let sched = Schedule::new(graph);
+    let n = graph.g.node_count();
+    let per: Vec<(Vec<Range>, Vec<Tensor>)> = samples
+        .par_iter()
+        .map(|inputs| {
+            let mut rs = vec![Range::EMPTY; n];
+            let outs = walk(graph, &sched, inputs, params, |i, t| {
+                rs[i] = Range::of(t);
+            })?;
+            Ok((rs, outs))
+        })
+        .collect::<Result<_, GraphEvalError>>()?;
+    let mut ranges = vec![Range::EMPTY; n];
+    let mut outputs = Vec::with_capacity(per.len());
+    for (rs, outs) in per {
+        for (r, x) in ranges.iter_mut().zip(rs) {
+            *r = r.merge(x);
+        }
+        outputs.push(outs);
+    }
+    Ok((ranges, outputs))
 }

@@ -570,7 +570,8 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
                 let pre = self.jobs.pre[k].and_then(|p| self.tuples[p].take());
                 ops.tuples = Some(Arc::new(std::sync::Mutex::new(pre)));
             }
-            Kernel::Mult(_) => {
+            // Block-ReLU's second operand: the sums' values (run whole, never sliced).
+            Kernel::Mult(_) | Kernel::BlockRelu { .. } => {
                 ops.x = Some(widen(ins.args[0])?);
                 ops.y = widen(ins.args[1])?;
             }

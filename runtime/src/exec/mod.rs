@@ -582,7 +582,8 @@ fn piece(
             shape,
             patches,
             bits,
-        } => relu::block_relu(p, x, *shape, patches, *bits),
+            sum_bits,
+        } => relu::block_relu(p, x, y, *shape, patches, *bits, *sum_bits),
         // Run whole by `protocol`, or not a protocol at all.
         Kernel::Local | Kernel::Share { .. } | Kernel::Reveal { .. } | Kernel::Poly { .. } => Err(
             ProtoError::Invariant(format!("{kernel:?} is not run in slices")),

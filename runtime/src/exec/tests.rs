@@ -627,11 +627,13 @@ fn block_relu_runs_batched_and_equals_the_cleartext() {
     let mut b = B::new();
     let x = b.io("x", &[3, 9, 10], Owner::Client, 16, 10);
     let xs = b.op(Op::Share, &[x], &[3, 9, 10], 16, 10);
+    // The sums over x sign-extended to 20 bits.
+    let wide = b.op(Op::Extend, &[xs], &[3, 9, 10], 20, 10);
     let y = b.op(
         Op::BlockRelu {
             patches: vec![Patch::Block(2, 4), Patch::Identity, Patch::Block(3, 3)],
         },
-        &[xs],
+        &[xs, wide],
         &[3, 9, 10],
         16,
         10,

@@ -232,20 +232,33 @@ pub fn patch_sums(x: &[u64], slots: &[Slot], m: usize, bits: u32) -> Vec<u64> {
 }
 
 /// Block-ReLU (Gorski, Jevnisek, Avidan, arXiv 2304.10442): each element of a patched channel
-/// kept if the sum of its patch, mod 2^ℓ, is positive as a signed ℓ-bit value — computed as
-/// DReLU(sum − 1) — else 0; identity channels kept, zero channels 0. `x` holds `samples`
-/// tensors of `shape` back to back. With 1×1 patches this is ReLU. `None` when `patches` has
-/// neither 1 nor C entries.
-pub fn block_relu(x: &[u64], shape: [usize; 3], patches: &[Patch], bits: u32) -> Option<Vec<u64>> {
+/// kept if the sum of its patch is positive — computed as DReLU(sum − 1) — else 0; identity
+/// channels kept, zero channels 0. The sums are taken over `s`, the same values as `x` held in
+/// a ring of `sum_bits` ≥ ℓ bits (sign-extended: the compiler takes them free from a wider
+/// value x was narrowed from, so the sums do not wrap and x keeps its own format); `s` = `x`
+/// with `sum_bits` = ℓ sums in x's ring. `x` holds `samples` tensors of `shape` back to back.
+/// With 1×1 patches this is ReLU. `None` when `patches` has neither 1 nor C entries or `s`
+/// is not as long as `x`.
+pub fn block_relu(
+    x: &[u64],
+    s: &[u64],
+    shape: [usize; 3],
+    patches: &[Patch],
+    bits: u32,
+    sum_bits: u32,
+) -> Option<Vec<u64>> {
     let per: usize = shape.iter().product();
     let samples = x.len() / per.max(1);
+    if s.len() != x.len() {
+        return None;
+    }
     let (slots, m) = block_slots(shape, patches, samples)?;
-    let sums = patch_sums(x, &slots, m, bits);
+    let sums = patch_sums(s, &slots, m, sum_bits);
     Some(
         x.iter()
             .zip(&slots)
-            .map(|(&v, s)| match *s {
-                Slot::Patch(k) => mux(drelu(ring::sub(sums[k], 1, bits), bits), v, bits),
+            .map(|(&v, slot)| match *slot {
+                Slot::Patch(k) => mux(drelu(ring::sub(sums[k], 1, sum_bits), sum_bits), v, bits),
                 Slot::Identity => ring::reduce(v, bits),
                 Slot::Zero => 0,
             })

@@ -46,6 +46,12 @@ pub fn cot(n: usize, bits: u32) -> OtCost {
     cost(n, u_bytes(n, 128), packed_len(n, bits) as u64, 2)
 }
 
+/// `n` additive correlated OTs of vectors mod 2^ℓ, `elements` values in all: IKNP (one row per
+/// OT) plus ℓ bits per element from the sender.
+pub fn cot_vec(n: usize, elements: usize, bits: u32) -> OtCost {
+    cost(n, u_bytes(n, 128), packed_len(elements, bits) as u64, 2)
+}
+
 /// `n` chosen-message 1-of-2 OTs of ℓ-bit messages: IKNP plus 2ℓ bits per OT.
 pub fn chosen(n: usize, bits: u32) -> OtCost {
     cost(n, u_bytes(n, 128), packed_len(2 * n, bits) as u64, 2)

@@ -124,6 +124,47 @@ fn check_choices(choices: &[u8], n: usize) -> Result<(), OtError> {
 }
 
 /// Tweak domain of an extension instance: which party is the sender, IKNP or KK13, which half.
+/// The element offsets of OTs of these widths (n + 1 of them), checked against the lengths
+/// of the correlation and output buffers.
+fn check_widths(widths: &[usize], corr: usize, out: usize) -> Result<Vec<usize>, OtError> {
+    let mut offsets = Vec::with_capacity(widths.len() + 1);
+    let mut total = 0usize;
+    offsets.push(0);
+    for &w in widths {
+        total = total
+            .checked_add(w)
+            .ok_or_else(|| arg("vector widths overflow".into()))?;
+        offsets.push(total);
+    }
+    if corr != total || out != total {
+        return Err(arg(format!(
+            "{corr} correlations and {out} outputs for vectors of {total} elements"
+        )));
+    }
+    Ok(offsets)
+}
+
+/// One OT's 128-bit pad as `width` values of ℓ bits: its own bits while they last (two values
+/// per 64 bits at most: ℓ ≤ 64), beyond that AES-128-CTR keyed by the pad (a PRG: the pad of
+/// the message not chosen is pseudo-random to the receiver, so the whole stretch is).
+fn stretch(pad: u128, width: usize, bits: u32, out: &mut Vec<u64>) {
+    out.clear();
+    let m = mask(bits);
+    let per = (128 / bits.max(1)) as usize;
+    if width <= per {
+        out.extend((0..width).map(|e| (pad >> (e as u32 * bits)) as u64 & m));
+        return;
+    }
+    let mut blocks = vec![0u128; width.div_ceil(2)];
+    prim::Prg::new(pad).fill(0, 0, &mut blocks);
+    out.extend(
+        blocks
+            .iter()
+            .flat_map(|&b| [b as u64 & m, (b >> 64) as u64 & m])
+            .take(width),
+    );
+}
+
 fn domain(sender: Role, kk: bool, half: u64, stream: u64) -> u64 {
     (sender == Role::Client) as u64 | (kk as u64) << 1 | half << 2 | stream << 8
 }
@@ -585,6 +626,112 @@ impl OtEngine {
                 let d = rd.next(bits);
                 let c = bit(choices, j);
                 *o = o.wrapping_sub(d & 0u64.wrapping_sub(c)) & m;
+            }
+        }
+        self.packed = packed;
+        self.poison_on(r)
+    }
+
+    /// Additive correlated OT of vectors mod 2^ℓ, sender side: OT j carries `widths[j]`
+    /// correlations (`corr` and `out` hold them back to back, Σ widths in all); the receiver,
+    /// with one choice c_j per OT, gets a + c_j·corr for every element of OT j. One extension
+    /// row per OT, whatever its width: each pad is stretched to the OT's elements
+    /// ([`stretch`]), so a vector of k values costs the receiver 16 bytes and the sender k·ℓ
+    /// bits ([`cost::cot_vec`]) instead of 16·k and k·ℓ. Appends the correction to `msg` as
+    /// [`OtEngine::cot_send_deferred`] does.
+    pub fn cot_vec_send_deferred(
+        &mut self,
+        ch: &mut dyn Wire,
+        bits: u32,
+        widths: &[usize],
+        corr: &[u64],
+        out: &mut [u64],
+        msg: &mut Vec<u8>,
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        let offsets = check_widths(widths, corr.len(), out.len())?;
+        let m = mask(bits);
+        let mut packed = take(&mut self.packed);
+        let mut w = BitWriter::new(&mut packed);
+        let (mut p0, mut p1) = (Vec::new(), Vec::new());
+        let r = self.iknp_send_pads(ch, widths.len(), |start, h0, h1| {
+            for j in 0..h0.len() {
+                let (lo, hi) = (offsets[start + j], offsets[start + j + 1]);
+                stretch(h0[j], hi - lo, bits, &mut p0);
+                stretch(h1[j], hi - lo, bits, &mut p1);
+                for (e, (&a, &b)) in (lo..hi).zip(p0.iter().zip(&p1)) {
+                    out[e] = a;
+                    w.push(b.wrapping_sub(a).wrapping_sub(corr[e]) & m, bits);
+                }
+            }
+        });
+        w.finish();
+        if r.is_ok() {
+            msg.extend_from_slice(&packed);
+        }
+        self.packed = packed;
+        self.poison_on(r)
+    }
+
+    /// The receiver's first half of [`OtEngine::cot_vec_send_deferred`]: sends the extension
+    /// matrix for these choices (one per OT; queued, not flushed) and leaves each OT's stretched
+    /// pad in its elements of `out`.
+    pub fn cot_vec_recv_extend(
+        &mut self,
+        ch: &mut dyn Wire,
+        bits: u32,
+        choices: &[u8],
+        widths: &[usize],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        check_choices(choices, widths.len())?;
+        let offsets = check_widths(widths, out.len(), out.len())?;
+        let mut h0 = take(&mut self.h0);
+        let mut pad = Vec::new();
+        let r = self.iknp_recv(ch, choices, widths.len(), |start, idx, rows, hash, dom| {
+            h0.resize(rows.len(), 0);
+            hash.hash((dom, idx), rows, 1, 0, 0, &mut h0);
+            for (j, &h) in h0.iter().enumerate() {
+                let (lo, hi) = (offsets[start + j], offsets[start + j + 1]);
+                stretch(h, hi - lo, bits, &mut pad);
+                out[lo..hi].copy_from_slice(&pad);
+            }
+        });
+        self.h0 = h0;
+        self.poison_on(r)
+    }
+
+    /// The receiver's second half: reads the sender's correction (Σ widths values of ℓ bits)
+    /// and turns the pads in `out` into the outputs.
+    pub fn cot_vec_recv_finish(
+        &mut self,
+        ch: &mut dyn Wire,
+        bits: u32,
+        choices: &[u8],
+        widths: &[usize],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        self.ready()?;
+        check_bits(bits)?;
+        check_choices(choices, widths.len())?;
+        let offsets = check_widths(widths, out.len(), out.len())?;
+        let m = mask(bits);
+        if out.is_empty() {
+            return Ok(());
+        }
+        let mut packed = take(&mut self.packed);
+        packed.resize(packed_len(out.len(), bits), 0);
+        let r = ch.recv(&mut packed);
+        if r.is_ok() {
+            let mut rd = BitReader::new(&packed);
+            for j in 0..widths.len() {
+                let c = 0u64.wrapping_sub(bit(choices, j));
+                for o in &mut out[offsets[j]..offsets[j + 1]] {
+                    *o = o.wrapping_sub(rd.next(bits) & c) & m;
+                }
             }
         }
         self.packed = packed;

@@ -206,6 +206,62 @@ fn additive_cot_many_widths() {
     }
 }
 
+/// Vector COT: one extension row per OT carries all its elements' correlations (widths 0 to
+/// 40, so both the pad's own bits and the AES stretch are used), exact in cost.
+#[test]
+fn vector_cot_many_widths() {
+    let mut p = pair();
+    let mut g = rng(12);
+    for server_sends in [true, false] {
+        for bits in [1u32, 7, 8, 16, 33, 64] {
+            for n in [0usize, 1, 5, 300] {
+                let widths: Vec<usize> = (0..n).map(|j| (j * 7 + bits as usize) % 41).collect();
+                let total: usize = widths.iter().sum();
+                let corr = random_words(&mut g, total);
+                let choices = random_bits(&mut g, n);
+                let (a, b, ss, rs) = run(
+                    &mut p,
+                    server_sends,
+                    |ch, ot| {
+                        let mut out = vec![0u64; total];
+                        let mut msg = Vec::new();
+                        ot.cot_vec_send_deferred(ch, bits, &widths, &corr, &mut out, &mut msg)
+                            .unwrap();
+                        ch.send(&msg).unwrap();
+                        ch.end_flight().unwrap();
+                        out
+                    },
+                    |ch, ot| {
+                        let mut out = vec![0u64; total];
+                        ot.cot_vec_recv_extend(ch, bits, &choices, &widths, &mut out)
+                            .unwrap();
+                        ch.end_flight().unwrap();
+                        ot.cot_vec_recv_finish(ch, bits, &choices, &widths, &mut out)
+                            .unwrap();
+                        out
+                    },
+                );
+                let m = mask(bits);
+                let mut e = 0;
+                for (j, &w) in widths.iter().enumerate() {
+                    let c = bits::bit(&choices, j);
+                    for _ in 0..w {
+                        assert_eq!(b[e], a[e].wrapping_add(c * corr[e]) & m, "ℓ={bits} j={j}");
+                        e += 1;
+                    }
+                }
+                // Every element's pad differs from its neighbours' (not one value repeated).
+                if total > 2 {
+                    assert!(a.windows(2).any(|w| w[0] != w[1]) || bits == 1);
+                }
+                let want = cost::cot_vec(n, total, bits);
+                assert_eq!(ss.bytes_sent, want.sender_bytes);
+                assert_eq!(rs.bytes_sent, want.receiver_bytes);
+            }
+        }
+    }
+}
+
 #[test]
 fn chosen_message_ot_many_widths() {
     let mut p = pair();

@@ -418,7 +418,7 @@ pub(crate) fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, P
         }
         Op::BlockRelu { patches } => {
             let shape = super::chw(&out.shape).ok_or_else(|| plan.err(k, "needs [C, H, W]"))?;
-            fixed::block_relu(args[0], shape, patches, bits)
+            fixed::block_relu(args[0], args[1], shape, patches, bits, t(1).bits)
                 .ok_or_else(|| plan.err(k, "needs one patch choice or one per channel"))?
         }
     })

@@ -54,6 +54,8 @@ pub enum Kernel {
         shape: [usize; 3],
         patches: Vec<Patch>,
         bits: u32,
+        /// The ring of the patch sums (the second operand's).
+        sum_bits: u32,
     },
     /// Σ coeffs[k]·x^k in Z_{2^bits}, with its preprocessing.
     Poly {
@@ -104,9 +106,10 @@ impl Kernel {
                 shape,
                 patches,
                 bits,
+                sum_bits,
             } => {
                 let per = shape.iter().product::<usize>().max(1);
-                relu::block_relu_cost(*shape, patches, units / per, *bits)
+                relu::block_relu_cost(*shape, patches, units / per, *bits, *sum_bits)
                     .ok_or("needs one patch choice or one per channel")?
             }
             Kernel::Poly { coeffs, bits } => {

@@ -118,6 +118,13 @@ pub struct BlockReluUse {
     /// The bytes of those comparisons per sample, and of plain ReLU's at the same width.
     pub drelu_bytes: u64,
     pub relu_drelu_bytes: u64,
+    /// The ring the patch sums are compared in.
+    pub sum_bits: u32,
+    /// The whole layer's bytes per sample — the instruction (comparisons and selections) and
+    /// every instruction that only prepares its sums (their extension) — and plain ReLU's
+    /// (comparison and multiplexer) on the same tensor at the same width.
+    pub layer_bytes: u64,
+    pub relu_bytes: u64,
 }
 
 /// A [C, H, W] shape as an array.
@@ -215,11 +222,11 @@ pub enum Op {
         spline: Option<crate::math::funcs::Spline>,
     },
     Relu,
-    /// Block-ReLU on a [C, H, W] tensor with a patch choice per channel (one entry: every
-    /// channel alike): each patch (tiled from the top-left) kept where its sum mod 2^ℓ is
-    /// positive, else zeroed; identity channels kept, zero channels dropped. The sum is taken
-    /// in the operand's ring, so its format must leave ⌈log2(ph·pw)⌉ bits of headroom for the
-    /// decision to follow the real sum.
+    /// Block-ReLU on a [C, H, W] tensor x with a patch choice per channel (one entry: every
+    /// channel alike), operands [x, s]: each patch (tiled from the top-left) of x kept where
+    /// the sum of s over it is positive (mod 2^bits(s)), else zeroed; identity channels kept,
+    /// zero channels dropped. s holds x's values at x's fraction in a ring wide enough for the
+    /// sums (the compiler narrows it free from a wider value x was itself narrowed from).
     BlockRelu {
         patches: Vec<crate::fixed::Patch>,
     },
@@ -469,7 +476,7 @@ impl Op {
             Op::MatMul => protocol("matmul", Family::Multiplication, 2, true),
             Op::Math { func, .. } => protocol(func.name(), Family::Math, 1, true),
             Op::Relu => protocol("relu", Family::Comparison, 1, true),
-            Op::BlockRelu { .. } => protocol("block_relu", Family::Comparison, 1, false),
+            Op::BlockRelu { .. } => protocol("block_relu", Family::Comparison, 2, false),
             Op::Poly { .. } => OpInfo {
                 preprocessed: true,
                 ..protocol("poly", Family::Polynomial, 1, false)
@@ -661,6 +668,12 @@ impl Plan {
             let Some(shape @ [c, h, w]) = chw(&t.shape) else {
                 continue;
             };
+            let sum_bits = ins.args.get(1).map_or(t.bits, |&a| self.tensors[a].bits);
+            let layer_bytes = ins.cost.total_bytes()
+                + ins
+                    .args
+                    .get(1)
+                    .map_or(0, |&s| self.preparing(s, ins.args[0]));
             let drelus: usize = (0..c)
                 .filter_map(|ch| crate::fixed::Patch::of_channel(patches, ch))
                 .map(|p| p.drelus(h, w))
@@ -672,11 +685,42 @@ impl Plan {
                 patches: patches.clone(),
                 drelus,
                 relus: c * h * w,
-                drelu_bytes: crate::proto::relu::drelu_cost(drelus, t.bits).total_bytes(),
+                drelu_bytes: crate::proto::relu::drelu_cost(drelus, sum_bits).total_bytes(),
                 relu_drelu_bytes: crate::proto::relu::drelu_cost(c * h * w, t.bits).total_bytes(),
+                sum_bits,
+                layer_bytes,
+                relu_bytes: crate::proto::relu::relu_cost(c * h * w, t.bits).total_bytes(),
             });
         }
         out
+    }
+
+    /// The bytes of the instructions that compute tensor `t` and nothing `x` depends on: what
+    /// preparing `t` alone costs beside `x` (e.g. a Block-ReLU's sums beside its operand).
+    fn preparing(&self, t: usize, x: usize) -> u64 {
+        let mut writer = vec![usize::MAX; self.tensors.len()];
+        for (k, ins) in self.instrs.iter().enumerate() {
+            writer[ins.out] = k;
+        }
+        let ancestors = |start: usize| {
+            let mut seen = vec![false; self.tensors.len()];
+            let mut stack = vec![start];
+            while let Some(u) = stack.pop() {
+                if std::mem::replace(&mut seen[u], true) {
+                    continue;
+                }
+                if let Some(ins) = self.instrs.get(writer[u]) {
+                    stack.extend(ins.args.iter().copied());
+                }
+            }
+            seen
+        };
+        let (of_x, of_t) = (ancestors(x), ancestors(t));
+        (0..self.tensors.len())
+            .filter(|&u| of_t[u] && !of_x[u])
+            .filter_map(|u| self.instrs.get(writer[u]))
+            .map(|ins| ins.cost.total_bytes())
+            .sum()
     }
 
     /// The sum of the instructions' recorded costs (one after another).
@@ -790,6 +834,7 @@ impl Plan {
                 shape: chw(&out.shape).ok_or_else(|| self.err(k, "needs a [C, H, W] tensor"))?,
                 patches: patches.clone(),
                 bits: out.bits,
+                sum_bits: t(1).bits,
             },
             Op::Poly { coeffs } => Kernel::Poly {
                 coeffs: coeffs.clone(),
@@ -1112,14 +1157,18 @@ impl Plan {
             Op::BlockRelu { patches } => {
                 let channels = chw(&out.shape).map(|s| s[0]);
                 if !shared(t(0))
+                    || !shared(t(1))
                     || !shared(out)
                     || t(0).shape != out.shape
+                    || t(1).shape != out.shape
                     || !same_fmt(t(0), out)
+                    || t(1).frac != t(0).frac
+                    || t(1).bits < t(0).bits
                     || channels.is_none()
                     || !(patches.len() == 1 || Some(patches.len()) == channels)
                 {
                     return bad(
-                        "maps a shared [C, H, W] tensor to one like it, with one patch choice or one per channel",
+                        "maps a shared [C, H, W] tensor, with its values at as many or more bits for the sums, to one like it, with one patch choice or one per channel",
                     );
                 }
             }

@@ -164,6 +164,72 @@ pub fn mux_cost(n: usize, bits: u32) -> Cost {
     Cost { rounds: 3, ..b }
 }
 
+/// The exact cost of [`mux_vec`]: `groups` selections of `n` elements in all.
+pub fn mux_vec_cost(groups: usize, n: usize, bits: u32) -> Cost {
+    if groups == 0 {
+        return Cost::ZERO;
+    }
+    let c = otc::cot_vec(groups, n, bits);
+    let b = Cost::ot(Role::Server, c).alongside(Cost::ot(Role::Client, c));
+    Cost { rounds: 3, ..b }
+}
+
+/// Multiplexer of vectors: bit `b[j]` selects all `widths[j]` elements of group j (back to
+/// back in `x`) — the product b·x of [`mux`] with one vector COT per group and direction
+/// ([`crate::ot::OtEngine::cot_vec_send_deferred`]), so a group of k elements costs each
+/// receiver one extension row instead of k (Block-ReLU's one selection per patch).
+pub fn mux_vec(
+    p: &mut Party,
+    b: &[u8],
+    widths: &[usize],
+    x: &[u64],
+    bits: u32,
+    first: Role,
+) -> Result<Vec<u64>, ProtoError> {
+    check_bits(bits)?;
+    check_len(b.len(), widths.len(), "mux_vec")?;
+    check_len(widths.iter().sum(), x.len(), "mux_vec")?;
+    let n = x.len();
+    if widths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let m = ring::mask(bits);
+    // Each element's selecting bit, spread over its group.
+    let spread: Vec<u64> = b
+        .iter()
+        .zip(widths)
+        .flat_map(|(&bj, &w)| std::iter::repeat_n(0u64.wrapping_sub((bj & 1) as u64), w))
+        .collect();
+    // As in `mux`: correlation (1 − 2b)·x as sender, b·corr' received.
+    let corr: Vec<u64> = spread
+        .iter()
+        .zip(x)
+        .map(|(&s, &xi)| (xi ^ s).wrapping_sub(s) & m)
+        .collect();
+    let mut choices = Vec::new();
+    pack_bits(b, &mut choices);
+    let mut sent = vec![0u64; n];
+    let mut got = vec![0u64; n];
+    let mut msg = Vec::new();
+    if p.role == first {
+        p.ot.cot_vec_recv_extend(&mut *p.io, bits, &choices, widths, &mut got)?;
+        p.ot.cot_vec_recv_finish(&mut *p.io, bits, &choices, widths, &mut got)?;
+        p.ot.cot_vec_send_deferred(&mut *p.io, bits, widths, &corr, &mut sent, &mut msg)?;
+        p.io.send(&msg)?;
+    } else {
+        p.ot.cot_vec_send_deferred(&mut *p.io, bits, widths, &corr, &mut sent, &mut msg)?;
+        p.io.send(&msg)?;
+        p.ot.cot_vec_recv_extend(&mut *p.io, bits, &choices, widths, &mut got)?;
+        p.ot.cot_vec_recv_finish(&mut *p.io, bits, &choices, widths, &mut got)?;
+    }
+    Ok((0..n)
+        .map(|i| {
+            let own = x[i] & spread[i];
+            own.wrapping_sub(sent[i]).wrapping_add(got[i]) & m
+        })
+        .collect())
+}
+
 /// Multiplexer: this party's shares of a bit `b` (one per byte) and of `x` ∈ Z_{2^ℓ} → its
 /// share of b·x. `first` sends the first message (its COT extension); three messages.
 pub fn mux(

@@ -354,15 +354,29 @@ pub(super) fn weigh(o: &[u64]) -> u64 {
 /// roles, pipelined into 3 flights (client's extension; server's corrections with its own
 /// extension; client's corrections).
 pub fn mult_ring_cost(len: usize, bits: u32) -> Cost {
+    mult_ring_squares_cost(len, 0, bits)
+}
+
+/// The exact cost of [`mult_ring_squares`]: the first cross term on all `len` elements, the
+/// second only on the `len − squares` products (2 flights when all are squares).
+pub fn mult_ring_squares_cost(len: usize, squares: usize, bits: u32) -> Cost {
     if len == 0 {
         return Cost::ZERO;
     }
-    let ots = len * bits as usize;
-    let u = otc::rot(ots).receiver_bytes;
-    let corr = correction_bytes(1, len as u64 * shrinking_width_sum(bits, bits));
-    Cost::message(Role::Client, u)
-        .then(Cost::message(Role::Server, corr + u))
-        .then(Cost::message(Role::Client, corr))
+    let term = |n: usize| {
+        (
+            otc::rot(n * bits as usize).receiver_bytes,
+            correction_bytes(1, n as u64 * shrinking_width_sum(bits, bits)),
+        )
+    };
+    let (u, corr) = term(len);
+    let (u2, corr2) = term(len - squares.min(len));
+    let c = Cost::message(Role::Client, u).then(Cost::message(Role::Server, corr + u2));
+    if u2 == 0 {
+        c
+    } else {
+        c.then(Cost::message(Role::Client, corr2))
+    }
 }
 
 /// Elementwise product of two shared vectors in one ring (SiRnn's UMult with m = n = ℓ, where
@@ -372,12 +386,32 @@ pub fn mult_ring_cost(len: usize, bits: u32) -> Cost {
 /// x·y = x_s·y_s + x_c·y_c + x_c·y_s + x_s·y_c: the local terms, and two cross terms by
 /// shrinking COTs (Alg. 4), the client choosing with x_c's bits, then the server with x_s's.
 pub fn mult_ring(p: &mut Party, bits: u32, x: &[u64], y: &[u64]) -> Result<Vec<u64>, ProtoError> {
+    mult_ring_squares(p, bits, x, y, 0)
+}
+
+/// [`mult_ring`] where the last `squares` elements are squares (their `y` is `x`, ignored):
+/// x² = x_s² + x_c² + 2·x_c·x_s needs only the first cross term, so a square costs half a
+/// product's OTs, and a call of squares alone takes 2 flights.
+pub fn mult_ring_squares(
+    p: &mut Party,
+    bits: u32,
+    x: &[u64],
+    y: &[u64],
+    squares: usize,
+) -> Result<Vec<u64>, ProtoError> {
     check_width("ℓ", bits)?;
     check_len("y", y.len(), x.len())?;
     let (len, l, k) = (x.len(), bits, bits as usize);
+    if squares > len {
+        return Err(ProtoError::Argument(format!(
+            "{squares} squares among {len} products"
+        )));
+    }
     if len == 0 {
         return Ok(Vec::new());
     }
+    let prods = len - squares;
+    let y_of = |e: usize| if e < prods { y[e] } else { x[e] };
     let widths: Vec<u32> = (0..len)
         .flat_map(|_| (0..bits).map(move |i| l - i))
         .collect();
@@ -385,26 +419,53 @@ pub fn mult_ring(p: &mut Party, bits: u32, x: &[u64], y: &[u64]) -> Result<Vec<u
         .iter()
         .flat_map(|&v| (0..k).map(move |i| (v >> i) as u8 & 1))
         .collect();
-    let mut corr = |j: usize, c: &mut [u64]| c[0] = y[j / k];
-    let (mine, theirs) = if p.is_server() {
-        // Cross term x_c·y_s (server sends), then x_s·y_c (server chooses); the corrections
-        // ride with the server's extension.
-        let a = vcot_send_with(p, 1, &widths, &mut corr, false)?;
-        let h = vcot_recv_extend(p, 1, &choices)?;
-        let o = vcot_recv_finish(p, 1, &widths, &choices, &h)?;
-        (o, a)
+    let (wp, cp) = (&widths[..prods * k], &choices[..prods * k]);
+    let mut corr_all = |j: usize, c: &mut [u64]| c[0] = y_of(j / k);
+    let mut corr_prods = |j: usize, c: &mut [u64]| c[0] = y[j / k];
+    // (first cross term: client chooses, server's correlation y_s; second: reversed, products
+    // only)
+    let (first, second) = if p.is_server() {
+        let a = vcot_send_with(p, 1, &widths, &mut corr_all, prods == 0)?;
+        let o = if prods > 0 {
+            let h = vcot_recv_extend(p, 1, cp)?;
+            vcot_recv_finish(p, 1, wp, cp, &h)?
+        } else {
+            Vec::new()
+        };
+        (a, o)
     } else {
         let h = vcot_recv_extend(p, 1, &choices)?;
         let o = vcot_recv_finish(p, 1, &widths, &choices, &h)?;
-        let a = vcot_send_with(p, 1, &widths, &mut corr, true)?;
+        let a = if prods > 0 {
+            vcot_send_with(p, 1, wp, &mut corr_prods, true)?
+        } else {
+            Vec::new()
+        };
         (o, a)
     };
+    let server = p.is_server();
     Ok((0..len)
         .map(|e| {
-            let local = x[e].wrapping_mul(y[e]);
-            let r = local
-                .wrapping_add(weigh(&mine[e * k..(e + 1) * k]))
-                .wrapping_sub(weigh(&theirs[e * k..(e + 1) * k]));
+            let local = x[e].wrapping_mul(y_of(e));
+            let one = weigh(&first[e * k..(e + 1) * k]);
+            let r = if e >= prods {
+                // 2·x_c·x_s: the server holds −2a, the client 2(a + x_c·x_s).
+                let two = one.wrapping_shl(1);
+                if server {
+                    local.wrapping_sub(two)
+                } else {
+                    local.wrapping_add(two)
+                }
+            } else {
+                let other = weigh(&second[e * k..(e + 1) * k]);
+                // The server sent the first term and received the second; the client the
+                // reverse.
+                if server {
+                    local.wrapping_add(other).wrapping_sub(one)
+                } else {
+                    local.wrapping_add(one).wrapping_sub(other)
+                }
+            };
             ring::reduce(r, l)
         })
         .collect())

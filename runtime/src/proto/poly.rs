@@ -8,10 +8,12 @@
 //!
 //! - **Preprocessing** ([`preprocess`], input-independent): each party draws its share of a
 //!   fresh uniform mask r ∈ Z_{2^ℓ} per element, and the parties compute shares of r², …, r^d
-//!   with [`super::linear::mult_ring`] (OT-based ring multiplication on our own OT engine; the
-//!   paper takes the powers from a trusted dealer instead). The powers are built by doubling —
-//!   level t makes r^k for 2^(t−1) < k ≤ 2^t as r^(2^(t−1))·r^(k−2^(t−1)) — and each level is
-//!   one concatenated `mult_ring` call, so the depth is ⌈log2 d⌉ calls of 3 flights.
+//!   with [`super::linear::mult_ring_squares`] (OT-based ring multiplication on our own OT
+//!   engine; the paper takes the powers from a trusted dealer instead). The powers are built by
+//!   doubling — level t makes r^k for 2^(t−1) < k ≤ 2^t as r^(2^(t−1))·r^(k−2^(t−1)) — and each
+//!   level is one concatenated call, so the depth is ⌈log2 d⌉ calls of 3 flights (2 for the
+//!   first, r² alone). Squares (r², r⁴, …) need one cross term, r_s·r_c, not two: degree 4 costs
+//!   4 cross terms instead of 6.
 //! - **Online** ([`online`]): the parties open m = x − r in one exchange (both send their share
 //!   of x − r in the same flight), then locally x^k = (m + r)^k = Σ_j C(k,j)·m^(k−j)·r^j gives
 //!   out = Σ_j β_j(m)·[r^j] with β_j(m) = Σ_{k≥j} c_k·C(k,j)·m^(k−j) mod 2^ℓ, the Taylor
@@ -33,7 +35,7 @@
 use rand_core::RngCore;
 use rayon::prelude::*;
 
-use super::linear::{mult_ring, mult_ring_cost};
+use super::linear::{mult_ring_squares, mult_ring_squares_cost};
 use super::{Cost, Flow, Party, ProtoError};
 use crate::net::Role;
 use crate::ot::bits::{BitReader, BitWriter, packed_len};
@@ -105,7 +107,8 @@ fn check_bits(bits: u32) -> Result<(), ProtoError> {
 
 /// The products of each preprocessing level, as pairs (a, b) with r^(a+b) = r^a·r^b, in
 /// increasing a + b: level t makes every power in (h, min(2h, d)] for h = 2^(t−1), so after
-/// ⌈log2 d⌉ levels every power up to d exists.
+/// ⌈log2 d⌉ levels every power up to d exists. The last pair of a level may be a square
+/// (a = b, the power 2h), which costs half a product ([`super::linear::mult_ring_squares`]).
 fn levels(degree: usize) -> Vec<Vec<(usize, usize)>> {
     let mut out = Vec::new();
     let mut h = 1;
@@ -125,7 +128,7 @@ pub fn preprocess_flow(n: usize, degree: usize, bits: u32) -> Flow {
     levels(degree).iter().fold(Flow::NONE, |f, level| {
         f.then(&Flow::alternating(
             Role::Client,
-            mult_ring_cost(n * level.len(), bits).rounds,
+            level_cost(n, level, bits).rounds,
         ))
     })
 }
@@ -135,9 +138,19 @@ pub fn preprocess_cost(n: usize, degree: usize, bits: u32) -> Cost {
     if !valid_bits(bits) || degree < 2 || n == 0 {
         return Cost::ZERO;
     }
-    levels(degree).iter().fold(Cost::ZERO, |c, level| {
-        c.then(mult_ring_cost(n * level.len(), bits))
-    })
+    levels(degree)
+        .iter()
+        .fold(Cost::ZERO, |c, level| c.then(level_cost(n, level, bits)))
+}
+
+/// How many of a level's products are squares (they come last).
+fn squares(level: &[(usize, usize)]) -> usize {
+    level.iter().filter(|(a, b)| a == b).count()
+}
+
+/// One level's products and squares on `n` masks.
+fn level_cost(n: usize, level: &[(usize, usize)], bits: u32) -> Cost {
+    mult_ring_squares_cost(n * level.len(), n * squares(level), bits)
 }
 
 /// Input-independent phase: each party samples its share of r from p.rng(); the powers come from
@@ -175,7 +188,7 @@ pub fn preprocess(
             xs.extend_from_slice(&powers[a - 1]);
             ys.extend_from_slice(&powers[b - 1]);
         }
-        let prod = mult_ring(p, bits, &xs, &ys)?;
+        let prod = mult_ring_squares(p, bits, &xs, &ys, n * squares(&level))?;
         powers.extend(prod.chunks_exact(n).map(<[u64]>::to_vec));
     }
     debug_assert_eq!(powers.len(), degree);
@@ -452,12 +465,21 @@ mod tests {
             }
             let cost = preprocess_cost(n, d, bits);
             assert_eq!(measured(ss, cs), cost, "d {d} bits {bits} n {n}");
+            // ⌈log2 d⌉ levels of 3 flights, but 2 for a level of squares alone (r² = r·r).
             assert_eq!(
                 cost.rounds,
-                mult_ring_cost(1, bits).rounds * ceil_log2(d),
+                super::super::linear::mult_ring_cost(1, bits).rounds * ceil_log2(d) - 1,
                 "depth ⌈log2 {d}⌉"
             );
         }
+        // Squares cost one cross term: degree 4 at 40 bits takes a third fewer bytes than
+        // three products of two cross terms each (to the byte the packing rounds up).
+        let products = super::super::linear::mult_ring_cost(3, 40);
+        let now = preprocess_cost(1, 4, 40);
+        assert!(
+            now.total_bytes() * 3 <= products.total_bytes() * 2 + 3,
+            "{now:?}"
+        );
         assert_eq!(preprocess_cost(0, 4, 40), Cost::ZERO);
         assert_eq!(preprocess_cost(10, 1, 40), Cost::ZERO);
     }

@@ -14,7 +14,7 @@
 //!
 //! The comparison itself is [`super::millionaire`].
 
-use super::bool::{check_bits, mux, mux_cost};
+use super::bool::{check_bits, mux, mux_cost, mux_vec, mux_vec_cost};
 use super::millionaire::{Tree, millionaire_eq_with, millionaire_with};
 use super::{Cost, Party, ProtoError};
 use crate::fixed::{Patch, Slot};
@@ -149,46 +149,59 @@ pub fn relu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u64>, ProtoError>
     mux(p, &d, x, bits, mux_opener(&tree))
 }
 
-/// The exact cost of [`block_relu`]: DReLU on the patch sums, then a multiplexer per element
-/// of a patched channel (its first message merged with the comparison's last, as in ReLU);
-/// identity and zero channels are free. `None` when `patches` has neither 1 nor C entries.
+/// The exact cost of [`block_relu`]: DReLU on the patch sums (in the sums' ring of
+/// `sum_bits`), then one vector multiplexer per patch over its elements (its first message
+/// merged with the comparison's last, as in ReLU); identity and zero channels are free.
+/// `None` when `patches` has neither 1 nor C entries.
 pub fn block_relu_cost(
     shape: [usize; 3],
     patches: &[Patch],
     samples: usize,
     bits: u32,
+    sum_bits: u32,
 ) -> Option<Cost> {
     let (slots, m) = crate::fixed::block_slots(shape, patches, samples)?;
     let n = slots.iter().filter(|s| matches!(s, Slot::Patch(_))).count();
-    Some(if n == 0 {
-        Cost::ZERO
-    } else {
-        drelu_then_mux_cost(m, n, bits)
+    if n == 0 {
+        return Some(Cost::ZERO);
+    }
+    let tree = Tree::new(sum_bits.saturating_sub(1));
+    let (a, b) = (tree.cost(m), mux_vec_cost(m, n, bits));
+    let merged = (a.rounds > 0 && b.rounds > 0) as u64;
+    Some(Cost {
+        rounds: a.rounds + b.rounds - merged,
+        ..a.alongside(b)
     })
 }
 
 /// Block-ReLU (Gorski, Jevnisek, Avidan, "Securing neural networks with knapsack
 /// optimization", arXiv 2304.10442, ported to two parties as their notes' §B.8 suggests): the
-/// patch sums are local sums of shares, one DReLU (CrypTFlow2's comparison) per patch on
-/// sum − 1 (so a zero sum zeroes the patch), its Boolean share copied to the patch's elements,
-/// and one multiplexer per element. Each channel has its own patch shape, or is left linear
-/// (identity: shares copied) or dropped (zero): all patches of all channels share one
-/// comparison batch, so the rounds are one ReLU's and the comparison bytes are per patch
-/// instead of per element. `x` holds `samples` tensors of `shape` back to back; the result
-/// is [`crate::fixed::block_relu`].
+/// patch sums are local sums of shares of `s` (x held in a ring of `sum_bits`, wide enough
+/// that the sums do not wrap), one DReLU (CrypTFlow2's comparison) per patch on sum − 1 (so a
+/// zero sum zeroes the patch), and one selection per patch: a vector multiplexer
+/// ([`mux_vec`]) whose one OT per direction carries all the patch's elements. Each channel
+/// has its own patch shape, or is left linear (identity: shares copied) or dropped (zero):
+/// all patches of all channels share one comparison batch, so the rounds are one ReLU's and
+/// both the comparison and the selection's OT rows are per patch instead of per element.
+/// `x` holds `samples` tensors of `shape` back to back; the result is
+/// [`crate::fixed::block_relu`].
 pub fn block_relu(
     p: &mut Party,
     x: &[u64],
+    s: &[u64],
     shape: [usize; 3],
     patches: &[Patch],
     bits: u32,
+    sum_bits: u32,
 ) -> Result<Vec<u64>, ProtoError> {
     check_bits(bits)?;
+    check_bits(sum_bits)?;
     let per: usize = shape.iter().product();
-    if per == 0 || !x.len().is_multiple_of(per) {
+    if per == 0 || !x.len().is_multiple_of(per) || s.len() != x.len() {
         return Err(ProtoError::Argument(format!(
-            "block_relu: {} elements are not whole {shape:?} tensors",
-            x.len()
+            "block_relu: {} elements (sums over {}) are not whole {shape:?} tensors",
+            x.len(),
+            s.len()
         )));
     }
     let Some((slots, m)) = crate::fixed::block_slots(shape, patches, x.len() / per) else {
@@ -206,31 +219,44 @@ pub fn block_relu(
             _ => 0,
         })
         .collect();
-    let patched: Vec<usize> = (0..x.len())
-        .filter(|&i| matches!(slots[i], Slot::Patch(_)))
-        .collect();
-    if patched.is_empty() {
-        return Ok(out);
-    }
-    // Sums of shares are shares of the sums.
-    let mut sums = crate::fixed::patch_sums(x, &slots, m, bits);
-    // sum − 1: the server subtracts the public 1 from its share.
-    if p.is_server() {
-        for s in sums.iter_mut() {
-            *s = ring::sub(*s, 1, bits);
+    // The patched elements grouped by patch (a counting sort on the patch index).
+    let mut widths = vec![0usize; m];
+    for slot in &slots {
+        if let Slot::Patch(k) = *slot {
+            widths[k] += 1;
         }
     }
-    let tree = Tree::new(bits - 1);
-    let d = drelu_with(p, &tree, &sums, bits)?;
-    let (spread, xs): (Vec<u8>, Vec<u64>) = patched
+    if m == 0 {
+        return Ok(out);
+    }
+    let mut next: Vec<usize> = widths
         .iter()
-        .map(|&i| match slots[i] {
-            Slot::Patch(k) => (d[k], x[i]),
-            _ => (0, 0),
+        .scan(0, |acc, &w| {
+            let at = *acc;
+            *acc += w;
+            Some(at)
         })
-        .unzip();
-    let kept = mux(p, &spread, &xs, bits, mux_opener(&tree))?;
-    for (&i, v) in patched.iter().zip(kept) {
+        .collect();
+    let n: usize = widths.iter().sum();
+    let mut order = vec![0usize; n];
+    for (i, slot) in slots.iter().enumerate() {
+        if let Slot::Patch(k) = *slot {
+            order[next[k]] = i;
+            next[k] += 1;
+        }
+    }
+    // Sums of shares are shares of the sums; sum − 1: the server subtracts the public 1.
+    let mut sums = crate::fixed::patch_sums(s, &slots, m, sum_bits);
+    if p.is_server() {
+        for v in sums.iter_mut() {
+            *v = ring::sub(*v, 1, sum_bits);
+        }
+    }
+    let tree = Tree::new(sum_bits - 1);
+    let d = drelu_with(p, &tree, &sums, sum_bits)?;
+    let xs: Vec<u64> = order.iter().map(|&i| x[i]).collect();
+    let kept = mux_vec(p, &d, &widths, &xs, bits, mux_opener(&tree))?;
+    for (&i, v) in order.iter().zip(kept) {
         out[i] = v;
     }
     Ok(out)

@@ -320,19 +320,39 @@ fn block_relu_matches_fixed_and_cost() {
                 }
             }
         }
-        let want = crate::fixed::block_relu(&x, shape, &patches, bits).expect("valid");
+        // The sums' operand: x sign-extended 4 bits (as the compiler takes it from a wider
+        // value), shared independently of x.
+        let sum_bits = (bits + 4).min(64);
+        let sx: Vec<u64> = x
+            .iter()
+            .map(|&v| ring::reduce(ring::to_signed(v, bits) as u64, sum_bits))
+            .collect();
+        let want =
+            crate::fixed::block_relu(&x, &sx, shape, &patches, bits, sum_bits).expect("valid");
         if matches!(first, Block(_, pw) if pw >= 2) {
             assert_eq!(want[0], 0, "a zero-sum patch is zeroed");
         }
-        let s: Vec<u64> = (0..n).map(|_| rng.next_u64() & ring::mask(bits)).collect();
-        let c: Vec<u64> = x
-            .iter()
-            .zip(&s)
-            .map(|(&v, &a)| ring::sub(v, a, bits))
-            .collect();
+        let share = |v: &[u64], bits: u32, rng: &mut ChaCha20Rng| -> (Vec<u64>, Vec<u64>) {
+            let a: Vec<u64> = v
+                .iter()
+                .map(|_| rng.next_u64() & ring::mask(bits))
+                .collect();
+            let b = v
+                .iter()
+                .zip(&a)
+                .map(|(&v, &a)| ring::sub(v, a, bits))
+                .collect();
+            (a, b)
+        };
+        let (xs, xc) = share(&x, bits, &mut rng);
+        let (ss, sc) = share(&sx, sum_bits, &mut rng);
         let run = run_mem(|p: &mut Party| -> Result<Vec<u64>, ProtoError> {
-            let mine = if p.is_server() { &s } else { &c };
-            super::relu::block_relu(p, mine, shape, &patches, bits)
+            let (mine, sums) = if p.is_server() {
+                (&xs, &ss)
+            } else {
+                (&xc, &sc)
+            };
+            super::relu::block_relu(p, mine, sums, shape, &patches, bits, sum_bits)
         })
         .expect("runs");
         let got: Vec<u64> = run
@@ -342,7 +362,8 @@ fn block_relu_matches_fixed_and_cost() {
             .map(|(&a, &b)| ring::add(a, b, bits))
             .collect();
         assert_eq!(got, want, "{shape:?} {patches:?} ×{samples} at {bits} bits");
-        let cost = super::relu::block_relu_cost(shape, &patches, samples, bits).expect("valid");
+        let cost =
+            super::relu::block_relu_cost(shape, &patches, samples, bits, sum_bits).expect("valid");
         assert_eq!(run.measured(), cost, "{shape:?} {patches:?}");
         if patches == [Block(1, 1)] {
             let relu: Vec<u64> = x.iter().map(|&v| crate::fixed::relu(v, bits)).collect();
@@ -358,15 +379,22 @@ fn block_relu_matches_fixed_and_cost() {
             }
         }
     }
-    // The comparison's bytes are per patch: 2×2 patches cost a quarter of ReLU's DReLU bytes.
-    let full = super::relu::block_relu_cost([8, 8, 8], &[Block(1, 1)], 1, 32).expect("valid");
-    let quarter = super::relu::block_relu_cost([8, 8, 8], &[Block(2, 2)], 1, 32).expect("valid");
-    assert_eq!(full.rounds, quarter.rounds);
-    assert!(quarter.total_bytes() < full.total_bytes());
+    // The comparison and the selection's OT rows are per patch: 2×2 patches (sums 2 bits
+    // wider) cost under half of ReLU's bytes at 8 bits, in the rounds of a ReLU at the sums'
+    // width.
+    let full = super::relu::relu_cost(512, 8);
+    let quarter = super::relu::block_relu_cost([8, 8, 8], &[Block(2, 2)], 1, 8, 10).expect("valid");
+    assert_eq!(super::relu::relu_cost(512, 10).rounds, quarter.rounds);
+    assert!(
+        quarter.total_bytes() * 2 <= full.total_bytes(),
+        "{} vs {}",
+        quarter.total_bytes(),
+        full.total_bytes()
+    );
     // A choice list that fits neither one nor every channel is refused, nothing sent.
-    assert!(super::relu::block_relu_cost([3, 4, 4], &[Identity, Zero], 1, 16).is_none());
+    assert!(super::relu::block_relu_cost([3, 4, 4], &[Identity, Zero], 1, 16, 16).is_none());
     let run = run_mem(|p: &mut Party| {
-        super::relu::block_relu(p, &[0; 48], [3, 4, 4], &[Identity, Zero], 16)
+        super::relu::block_relu(p, &[0; 48], &[0; 48], [3, 4, 4], &[Identity, Zero], 16, 16)
     });
     assert!(matches!(run, Err(ProtoError::Argument(_))));
 }
