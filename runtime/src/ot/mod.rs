@@ -12,6 +12,7 @@
 //! |---|---|---|---|
 //! | random OT ([`OtEngine::rot_send`]) | 16 B | 0 | 1 |
 //! | additive COT mod 2^ℓ ([`OtEngine::cot_send`]) | 16 B | ℓ bits | 2 |
+//! | additive COT of k values ([`OtEngine::cot_vec_send_deferred`]) | 16 B | k·ℓ bits | 2 |
 //! | chosen-message 1-of-2, ℓ-bit ([`OtEngine::chosen_send`]) | 16 B | 2ℓ bits | 2 |
 //! | 1-of-N, ℓ-bit, N ≤ 256 ([`OtEngine::one_of_n_send`]) | 32 B | N·ℓ bits | 2 |
 //!
