@@ -4,11 +4,13 @@
 pub mod driver;
 pub mod encoding;
 pub mod files;
+pub mod html;
 pub mod model;
 pub mod outputs;
 pub mod reference;
 pub mod report;
 pub mod serve;
+pub mod summary;
 
 /// Prints `error: …` to stderr and returns exit code 1.
 pub fn fail(msg: impl std::fmt::Display) -> i32 {

@@ -95,6 +95,10 @@ fn every_example_compiles_deterministically_and_its_reports_are_pinned() {
         );
         assert!(sum("latency_units") <= sum("rounds"));
         assert!(v["totals"]["setup_bytes"].as_u64().unwrap() > 0);
+        // Its report page shows the same totals, fetches nothing, and stays small (issue 21:
+        // fastgrnn_g30's under 2 MB).
+        let page = cli_support::check_report(&a, &[], &tmp(&format!("{ex}.html")), 2_000_000);
+        assert!(page.contains("<h2>3. Precision</h2>") && page.contains("Widths the search tried"));
     }
 }
 

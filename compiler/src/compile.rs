@@ -512,7 +512,24 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             stage1
         }
     };
-    let (plan, fixed_metric) = (chosen.plan, chosen.metric.unwrap_or(0.0));
+    let (mut plan, fixed_metric) = (chosen.plan, chosen.metric.unwrap_or(0.0));
+    // What the search tried, for reports (deterministic, so `sir verify` recompiles it too).
+    plan.options["search"] = serde_json::json!({
+        "metric": match budget {
+            Budget::AccuracyLoss(_) => "accuracy_percent",
+            Budget::MaxError(_) => "max_error",
+        },
+        "float": float_metric,
+        "widths": candidates.iter().map(|c| serde_json::json!({
+            "bits": c.bits,
+            "bytes": c.bytes.as_ref().ok(),
+            "skipped": c.bytes.as_ref().err(),
+            "metric": c.metric,
+            "within": c.within,
+        })).collect::<Vec<_>>(),
+        "chosen_bits": bits,
+        "narrowed": narrowed.iter().map(|(g, w)| serde_json::json!([g, w])).collect::<Vec<_>>(),
+    });
     let pin_warnings = {
         let fmts = precision::assign(&graph, &ranges, &|i| {
             *widths.get(&node_group[i]).unwrap_or(&bits)

@@ -262,6 +262,12 @@ pub fn lower(
         }
         l.node = n;
         let v = l.node_val(n)?;
+        // The tensor holding the node's value records its calibrated magnitude.
+        if let Val::Shared(t) = v
+            && l.plan.tensors[t].calibrated_log2.is_none()
+        {
+            l.plan.tensors[t].calibrated_log2 = calibrated_log2(meta.ranges, idx);
+        }
         l.vals[idx] = Some(v);
     }
     for (name, n) in &graph.outputs {
@@ -344,6 +350,7 @@ impl Lower<'_> {
             frac: f.frac,
             nonneg,
             value: None,
+            calibrated_log2: None,
         })
     }
 

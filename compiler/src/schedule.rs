@@ -133,6 +133,7 @@ fn shaped(plan: &mut Plan, like: usize, shape: Vec<usize>, name: Option<String>)
         frac: t.frac,
         nonneg: t.nonneg,
         value: None,
+        calibrated_log2: None,
     };
     plan.tensor(t)
 }

@@ -3,19 +3,13 @@
 //! one-time setup, and an estimated wall time on a network.
 
 use sir_cli::fail;
+pub use sir_cli::summary::By;
+use sir_cli::summary::{Sum, group, layer_budget, tensor_rows, to_json};
 use sir_runtime::exec::{self, Latency, Shape};
 use sir_runtime::net::link::Link;
 use sir_runtime::ot::cost::{SETUP_CLIENT_BYTES, SETUP_FLIGHTS, SETUP_SERVER_BYTES};
-use sir_runtime::plan::{BlockReluUse, Owner, Plan, render};
-use std::collections::BTreeMap;
+use sir_runtime::plan::{Plan, render};
 use std::path::PathBuf;
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum By {
-    Instruction,
-    Layer,
-    Protocol,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
@@ -44,16 +38,6 @@ pub fn parse_net(s: &str) -> Result<Link, String> {
     Link::parse(s).map_err(|e| format!("--net {e}"))
 }
 
-#[derive(Default, Clone, Copy)]
-struct Sum {
-    server: u64,
-    client: u64,
-    rounds: u64,
-    /// Latency units the group adds to the critical path.
-    latency: u64,
-    count: usize,
-}
-
 pub fn run(args: &InspectArgs) -> i32 {
     let net = match parse_net(&args.net) {
         Ok(n) => n,
@@ -78,75 +62,6 @@ pub fn run(args: &InspectArgs) -> i32 {
         return super::print_out(&j);
     }
     super::print_out(&tables(&plan, &groups, args, net, &latency))
-}
-
-fn key(plan: &Plan, k: usize, by: By) -> String {
-    let ins = &plan.instrs[k];
-    match by {
-        By::Instruction => format!("i{k} {}", render::op_text(&ins.op)),
-        By::Layer => ins.layer.clone().unwrap_or_else(|| "(unnamed)".into()),
-        By::Protocol => ins.op.protocol().to_string(),
-    }
-}
-
-/// Instructions grouped by `by`, in order of first appearance, with their bytes, flights and
-/// the latency units they add to the critical path (`latency`, per instruction).
-fn group(plan: &Plan, by: By, latency: &[u64]) -> Vec<(String, Sum)> {
-    let mut order: Vec<String> = Vec::new();
-    let mut m: BTreeMap<String, Sum> = BTreeMap::new();
-    for (k, ins) in plan.instrs.iter().enumerate() {
-        let key = key(plan, k, by);
-        let e = m.entry(key.clone()).or_insert_with(|| {
-            order.push(key);
-            Sum::default()
-        });
-        e.server += ins.cost.server_bytes;
-        e.client += ins.cost.client_bytes;
-        e.rounds += ins.cost.rounds;
-        e.latency += latency.get(k).copied().unwrap_or(0);
-        e.count += 1;
-    }
-    if by == By::Layer {
-        // Source order where the plan records it (older plans: order of execution).
-        let rank = |k: &String| {
-            plan.layers
-                .iter()
-                .position(|l| l == k)
-                .unwrap_or(usize::MAX)
-        };
-        order.sort_by_key(rank);
-    }
-    order
-        .into_iter()
-        .map(|k| {
-            let s = m[&k];
-            (k, s)
-        })
-        .collect()
-}
-
-/// Tensors with the same name, shape and format (e.g. one per unrolled step) collapse into
-/// one row with a count.
-fn tensor_rows(plan: &Plan) -> Vec<(String, String, String, u32, u32, usize)> {
-    let mut rows: Vec<(String, String, String, u32, u32, usize)> = Vec::new();
-    let mut index: BTreeMap<(String, String, String, u32, u32), usize> = BTreeMap::new();
-    for t in &plan.tensors {
-        if t.owner == Owner::Public {
-            continue;
-        }
-        let name = t.name.clone().unwrap_or_else(|| "-".into());
-        let shape = format!("{:?}", t.shape);
-        let owner = format!("{:?}", t.owner).to_lowercase();
-        let k = (name.clone(), shape.clone(), owner.clone(), t.bits, t.frac);
-        match index.get(&k) {
-            Some(&i) => rows[i].5 += 1,
-            None => {
-                index.insert(k, rows.len());
-                rows.push((name, shape, owner, t.bits, t.frac, 1));
-            }
-        }
-    }
-    rows
 }
 
 fn tables(
@@ -284,88 +199,4 @@ fn tables(
         total.rounds
     );
     s
-}
-
-/// A Block-ReLU layer's DReLU budget, for a plan compiled with `--relu-budget`.
-fn layer_budget(plan: &Plan, b: &BlockReluUse) -> Option<usize> {
-    plan.options["relu_budget_per_layer"]
-        .as_f64()
-        .map(|f| sir_compiler::relu_budget::layer_budget(f, b.relus))
-}
-
-fn to_json(
-    plan: &Plan,
-    groups: &[(String, Sum)],
-    by: By,
-    net: Link,
-    latency: &Latency,
-) -> serde_json::Value {
-    let units = latency.total();
-    let total = plan.total();
-    let tensors: Vec<serde_json::Value> = plan
-        .tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            serde_json::json!({
-                "id": i, "name": t.name, "shape": t.shape,
-                "owner": format!("{:?}", t.owner).to_lowercase(),
-                "bits": t.bits, "frac": t.frac, "nonneg": t.nonneg,
-            })
-        })
-        .collect();
-    let instructions: Vec<serde_json::Value> = plan
-        .instrs
-        .iter()
-        .enumerate()
-        .map(|(k, ins)| {
-            serde_json::json!({
-                "id": k, "op": ins.op.name(), "protocol": ins.op.protocol(),
-                "layer": ins.layer, "args": ins.args, "out": ins.out, "span": ins.span,
-                "bytes_server": ins.cost.server_bytes, "bytes_client": ins.cost.client_bytes,
-                "rounds": ins.cost.rounds,
-                "latency_units": latency.instrs.get(k),
-                "pre_bytes_server": ins.pre.server_bytes, "pre_bytes_client": ins.pre.client_bytes,
-                "pre_rounds": ins.pre.rounds,
-            })
-        })
-        .collect();
-    let grouped: Vec<serde_json::Value> = groups
-        .iter()
-        .map(|(k, g)| {
-            serde_json::json!({
-                "key": k, "instructions": g.count, "bytes_server": g.server,
-                "bytes_client": g.client, "rounds": g.rounds, "latency_units": g.latency,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "model": plan.model,
-        "totals": {
-            "bytes_server": total.server_bytes,
-            "bytes_client": total.client_bytes,
-            "rounds": total.rounds,
-            "setup_bytes": SETUP_SERVER_BYTES + SETUP_CLIENT_BYTES,
-            "setup_rounds": SETUP_FLIGHTS,
-            "preprocessing_bytes_server": plan.pre_total().server_bytes,
-            "preprocessing_bytes_client": plan.pre_total().client_bytes,
-            "preprocessing_rounds": plan.pre_total().rounds,
-        },
-        "estimate": {
-            "bits_per_s": net.bits_per_s, "rtt_s": net.rtt.as_secs_f64(),
-            "latency_units": units,
-            "seconds": net.estimate(total.server_bytes + total.client_bytes, units),
-        },
-        "by": format!("{by:?}").to_lowercase(),
-        "block_relu": plan.block_relus().iter().map(|b| serde_json::json!({
-            "instruction": b.instr, "layer": b.layer, "shape": b.shape,
-            "patches": b.patches, "drelus": b.drelus, "relus": b.relus,
-            "budget": layer_budget(plan, b),
-            "drelu_bytes": b.drelu_bytes, "relu_drelu_bytes": b.relu_drelu_bytes,
-            "sum_bits": b.sum_bits, "layer_bytes": b.layer_bytes, "relu_bytes": b.relu_bytes,
-        })).collect::<Vec<_>>(),
-        "groups": grouped,
-        "tensors": tensors,
-        "instructions": instructions,
-    })
 }

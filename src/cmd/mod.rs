@@ -8,6 +8,7 @@ mod demo;
 mod eval;
 mod generate;
 mod inspect;
+mod report;
 mod run;
 mod verify;
 
@@ -53,6 +54,10 @@ enum Command {
     /// `bits.frac` is a fixed-point format (20.17: 20 bits, 17 of them fraction); see
     /// docs/glossary.md.
     Inspect(inspect::InspectArgs),
+    /// One self-contained HTML page of a plan's cost (per layer and protocol), precision
+    /// (formats against calibrated ranges, the widths tried), co-design choices and, with
+    /// --run, measured against estimated and a timeline.
+    Report(report::ReportArgs),
     /// Run a plan as one party: the server (weights) listens, the client (input) connects and
     /// learns the outputs.
     ///
@@ -96,6 +101,7 @@ pub fn main() -> i32 {
         Command::Eval(args) => eval::run(&args),
         Command::Compile(args) => compile::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Run(args) => run::run(args),
         Command::Verify(args) => verify::run(&args),

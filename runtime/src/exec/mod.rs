@@ -305,6 +305,20 @@ pub fn estimate_schedule(
     driver::Jobs::of(plan, info, shape)?.simulate(plan, info)
 }
 
+/// The turn at which each instruction ends (on both parties) in a run of this shape: the
+/// schedule [`estimate_schedule`] prices, per instruction (for timelines).
+pub fn estimate_ends(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<u64>, ExecError> {
+    let jobs = driver::Jobs::of(plan, info, shape)?;
+    let schedule = jobs.simulate(plan, info)?;
+    let mut ends = vec![0u64; plan.instrs.len()];
+    for (j, w) in jobs.work.iter().enumerate() {
+        if let driver::Work::Instr(k) = w {
+            ends[*k] = ends[*k].max(schedule.end(j));
+        }
+    }
+    Ok(ends)
+}
+
 /// `of(k, instruction, units)` for every instruction, with its units in a run of this shape.
 fn per_instr<T>(
     plan: &Plan,

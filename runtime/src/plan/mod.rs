@@ -69,6 +69,11 @@ pub struct TensorDecl {
     /// A public constant's encodings (two's complement integers at `frac`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Vec<i64>>,
+    /// For a model value's tensor: every value it took on the calibration set had a magnitude
+    /// below 2^this (the headroom its format leaves is bits − frac − 1 − this). No more than
+    /// the format's integer bits already tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrated_log2: Option<u32>,
 }
 
 impl TensorDecl {
@@ -82,6 +87,7 @@ impl TensorDecl {
             frac,
             nonneg: false,
             value: None,
+            calibrated_log2: None,
         }
     }
 
