@@ -79,12 +79,13 @@ r.forEach(function(x){b.appendChild(x);});});});});";
 const SERVER: &str = "#3b6fb6";
 const CLIENT: &str = "#e0883a";
 const UNITS: &str = "#6a9f58";
+const PRE: &str = "#a98bc9";
 
 /// A horizontal stacked bar chart: per row, server and client bytes, and latency units beside.
 fn bars(rows: &[(String, summary::Sum)]) -> String {
     let max_b = rows
         .iter()
-        .map(|(_, g)| g.server + g.client)
+        .map(|(_, g)| g.server + g.client + g.pre)
         .max()
         .unwrap_or(1)
         .max(1) as f64;
@@ -104,7 +105,7 @@ fn bars(rows: &[(String, summary::Sum)]) -> String {
     );
     let _ = write!(
         s,
-        "<text x=\"{label_w}\" y=\"12\">bytes: <tspan fill=\"{SERVER}\">server→client</tspan> + <tspan fill=\"{CLIENT}\">client→server</tspan></text>\
+        "<text x=\"{label_w}\" y=\"12\">bytes: <tspan fill=\"{SERVER}\">server→client</tspan> + <tspan fill=\"{CLIENT}\">client→server</tspan> + <tspan fill=\"{PRE}\">preprocessing</tspan></text>\
          <text x=\"{}\" y=\"12\" fill=\"{UNITS}\">latency units on the critical path</text>",
         label_w + bw + 20.0
     );
@@ -113,12 +114,14 @@ fn bars(rows: &[(String, summary::Sum)]) -> String {
         let ws = g.server as f64 / max_b * bw;
         let wc = g.client as f64 / max_b * bw;
         let wu = g.latency as f64 / max_u * uw;
+        let wp = g.pre as f64 / max_b * bw;
         let label: String = k.chars().take(40).collect();
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
              <rect x=\"{label_w}\" y=\"{y}\" width=\"{ws:.1}\" height=\"{}\" fill=\"{SERVER}\"><title>{}: server→client {} B</title></rect>\
              <rect x=\"{:.1}\" y=\"{y}\" width=\"{wc:.1}\" height=\"{}\" fill=\"{CLIENT}\"><title>{}: client→server {} B</title></rect>\
+             <rect x=\"{:.1}\" y=\"{y}\" width=\"{wp:.1}\" height=\"{}\" fill=\"{PRE}\"><title>{}: preprocessing {} B</title></rect>\
              <rect x=\"{}\" y=\"{y}\" width=\"{wu:.1}\" height=\"{}\" fill=\"{UNITS}\"><title>{}: {} latency units</title></rect>",
             label_w - 6.0,
             y + 12.0,
@@ -130,6 +133,10 @@ fn bars(rows: &[(String, summary::Sum)]) -> String {
             row_h - 4.0,
             esc(k),
             num(g.client),
+            label_w + ws + wc,
+            row_h - 4.0,
+            esc(k),
+            num(g.pre),
             label_w + bw + 20.0,
             row_h - 4.0,
             esc(k),
@@ -162,6 +169,7 @@ fn fold(groups: &[(String, summary::Sum)]) -> Vec<(String, summary::Sum)> {
             rest.rounds += g.rounds;
             rest.latency += g.latency;
             rest.count += g.count;
+            rest.pre += g.pre;
         }
     }
     out.push((format!("({n} others)"), rest));
@@ -173,18 +181,19 @@ fn cost_table(what: &str, rows: &[(String, summary::Sum)]) -> String {
     let _ = write!(
         s,
         "<table class=sort><thead><tr><th>{what}</th><th>instructions</th><th>server→client B</th>\
-         <th>client→server B</th><th>flights</th><th>latency units</th></tr></thead><tbody>"
+         <th>client→server B</th><th>flights</th><th>latency units</th><th>preprocessing B</th></tr></thead><tbody>"
     );
     for (k, g) in rows {
         let _ = write!(
             s,
-            "<tr><td>{}</td>{}{}{}{}{}</tr>",
+            "<tr><td>{}</td>{}{}{}{}{}{}</tr>",
             esc(k),
             ncell(g.count as u64),
             ncell(g.server),
             ncell(g.client),
             ncell(g.rounds),
-            ncell(g.latency)
+            ncell(g.latency),
+            ncell(g.pre)
         );
     }
     s.push_str("</tbody></table>");

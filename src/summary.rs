@@ -25,6 +25,8 @@ pub struct Sum {
     /// Latency units the group adds to the critical path.
     pub latency: u64,
     pub count: usize,
+    /// Input-independent preprocessing bytes (both parties).
+    pub pre: u64,
 }
 
 fn key(plan: &Plan, k: usize, by: By) -> String {
@@ -52,6 +54,7 @@ pub fn group(plan: &Plan, by: By, latency: &[u64]) -> Vec<(String, Sum)> {
         e.rounds += ins.cost.rounds;
         e.latency += latency.get(k).copied().unwrap_or(0);
         e.count += 1;
+        e.pre += ins.pre.total_bytes();
     }
     if by == By::Layer {
         // Source order where the plan records it (older plans: order of execution).
@@ -147,6 +150,7 @@ pub fn to_json(
             serde_json::json!({
                 "key": k, "instructions": g.count, "bytes_server": g.server,
                 "bytes_client": g.client, "rounds": g.rounds, "latency_units": g.latency,
+                "preprocessing_bytes": g.pre,
             })
         })
         .collect();
