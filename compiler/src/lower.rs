@@ -617,9 +617,22 @@ impl Lower<'_> {
     /// [`Lower::widen`].
     fn widen_through(&mut self, t: usize, bits: u32, depth: u32) -> Result<usize, LowerError> {
         let nonneg = self.plan.tensors[t].nonneg;
+        // An extension is taken again from its source, straight to the new width: one
+        // extension's rounds, not two in a row.
+        if let Some(ins) = self.producer(t)
+            && ins.op == Op::Extend
+            && !self.narrowed_from.contains_key(&t)
+        {
+            let a = ins.args[0];
+            if self.plan.tensors[a].nonneg == nonneg || !nonneg {
+                return self.widen(a, bits, self.plan.tensors[a].nonneg && nonneg);
+            }
+        }
+        // (No dearer than extending t itself: a tie still takes the route, whose extensions
+        // start earlier, from the sources.)
         let cheaper = self
             .widen_route(t, bits, depth)
-            .is_some_and(|r| r < self.plan.tensors[t].numel());
+            .is_some_and(|r| r <= self.plan.tensors[t].numel());
         if !cheaper || self.narrowed_from.contains_key(&t) {
             return self.widen(t, bits, nonneg);
         }

@@ -691,7 +691,7 @@ impl Plan {
                 patches: patches.clone(),
                 drelus,
                 relus: c * h * w,
-                drelu_bytes: crate::proto::relu::drelu_cost(drelus, sum_bits).total_bytes(),
+                drelu_bytes: crate::proto::relu::patch_drelu_cost(drelus, sum_bits).total_bytes(),
                 relu_drelu_bytes: crate::proto::relu::drelu_cost(c * h * w, t.bits).total_bytes(),
                 sum_bits,
                 layer_bytes,

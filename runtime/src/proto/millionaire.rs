@@ -105,10 +105,6 @@ enum Choice {
 /// and halves the time (measured with `sir bench op relu`, see docs/performance.md).
 pub const HASH_WEIGHT: u64 = 2;
 
-fn gamma() -> u64 {
-    HASH_WEIGHT
-}
-
 /// A memoised split: its score and the width of its top subtree.
 type SplitEntry = Option<(Score, u32)>;
 
@@ -120,7 +116,9 @@ struct Planner {
 }
 
 impl Planner {
-    fn new(max: u32) -> Planner {
+    /// Plans every width up to `max`, weighing each hashed pad `weight` bits.
+    fn new(max: u32, weight: u64) -> Planner {
+        let gamma = || weight;
         let mut p = Planner {
             best: vec![[None, None]; max as usize + 1],
             split: vec![[[None; 6]; 2]; max as usize + 1],
@@ -260,6 +258,17 @@ impl Tree {
     /// comparison-with-equality of SiRnn's Wrap&All1s, App. B). For `bits` = 0 the equality
     /// is 1 and the comparison 0, without communication.
     pub fn with_eq(bits: u32, root_eq: bool) -> Tree {
+        Tree::planned(bits, root_eq, HASH_WEIGHT)
+    }
+
+    /// The tree with the fewest bytes, hashing not weighed: for comparisons few enough that
+    /// the sender's hashing does not matter (Block-ReLU's one per patch), where the 1-of-256
+    /// leaf also saves a level (an 8-bit comparison: 64 B in one level, not 102.5 B in two).
+    pub fn fewest_bytes(bits: u32) -> Tree {
+        Tree::planned(bits, false, 0)
+    }
+
+    fn planned(bits: u32, root_eq: bool, weight: u64) -> Tree {
         assert!(bits <= 64, "comparison width {bits} > 64");
         if bits == 0 {
             return Tree {
@@ -269,17 +278,17 @@ impl Tree {
             };
         }
         // Planning searches over tree shapes; every width is planned once per process.
-        type Cache = std::sync::Mutex<std::collections::HashMap<(u32, bool), Tree>>;
+        type Cache = std::sync::Mutex<std::collections::HashMap<(u32, bool, u64), Tree>>;
         static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         if let Some(p) = cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&(bits, root_eq))
+            .get(&(bits, root_eq, weight))
         {
             return p.clone();
         }
-        let planner = Planner::new(bits);
+        let planner = Planner::new(bits, weight);
         let mut nodes = Vec::new();
         planner.build(bits, root_eq, 0, &mut nodes);
         let height = nodes.last().map_or(0, |n| n.level);
@@ -291,7 +300,7 @@ impl Tree {
         cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((bits, root_eq), tree.clone());
+            .insert((bits, root_eq, weight), tree.clone());
         tree
     }
 

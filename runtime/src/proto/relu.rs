@@ -149,6 +149,20 @@ pub fn relu(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u64>, ProtoError>
     mux(p, &d, x, bits, mux_opener(&tree))
 }
 
+/// The comparison tree of Block-ReLU's DReLUs on sums of `sum_bits`: the fewest bytes, since
+/// there is one per patch rather than per element (hashing matters little).
+fn sums_tree(sum_bits: u32) -> Tree {
+    Tree::fewest_bytes(sum_bits.saturating_sub(1))
+}
+
+/// The cost of Block-ReLU's DReLUs alone on `n` patch sums of `sum_bits` bits.
+pub fn patch_drelu_cost(n: usize, sum_bits: u32) -> Cost {
+    if n == 0 {
+        return Cost::ZERO;
+    }
+    sums_tree(sum_bits).cost(n)
+}
+
 /// The exact cost of [`block_relu`]: DReLU on the patch sums (in the sums' ring of
 /// `sum_bits`), then one vector multiplexer per patch over its elements (its first message
 /// merged with the comparison's last, as in ReLU); identity and zero channels are free.
@@ -165,7 +179,7 @@ pub fn block_relu_cost(
     if n == 0 {
         return Some(Cost::ZERO);
     }
-    let tree = Tree::new(sum_bits.saturating_sub(1));
+    let tree = sums_tree(sum_bits);
     let (a, b) = (tree.cost(m), mux_vec_cost(m, n, bits));
     let merged = (a.rounds > 0 && b.rounds > 0) as u64;
     Some(Cost {
@@ -252,7 +266,7 @@ pub fn block_relu(
             *v = ring::sub(*v, 1, sum_bits);
         }
     }
-    let tree = Tree::new(sum_bits - 1);
+    let tree = sums_tree(sum_bits);
     let d = drelu_with(p, &tree, &sums, sum_bits)?;
     let xs: Vec<u64> = order.iter().map(|&i| x[i]).collect();
     let kept = mux_vec(p, &d, &widths, &xs, bits, mux_opener(&tree))?;
