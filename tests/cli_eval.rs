@@ -633,3 +633,24 @@ fn nested_calls_are_layers_of_their_own() {
         assert!(out.contains(&format!("\n  {row}")), "no row `{row}`: {out}");
     }
 }
+
+/// Output into a closed pipe (`sir … | head`) ends the process quietly — killed by SIGPIPE as
+/// other Unix tools are — rather than with a Rust panic from `println!`.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sir"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["eval", MODEL, "--weights", WEIGHTS, "--input", INPUTS])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sir runs");
+    // The reader goes away before anything is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waits");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(13), "{:?} {err}", out.status);
+}

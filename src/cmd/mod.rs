@@ -93,8 +93,30 @@ enum Command {
     },
 }
 
+/// Output into a closed pipe (`sir … | head`) ends the process quietly, as it does other Unix
+/// tools, instead of a panic in `println!`: SIGPIPE back to its default action. Not for `sir
+/// run`, whose sessions must outlive a closed log pipe (its sockets never raise SIGPIPE: the
+/// standard library sends with MSG_NOSIGNAL).
+fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    {
+        unsafe extern "C" {
+            fn signal(signum: i32, handler: usize) -> usize;
+        }
+        const SIGPIPE: i32 = 13;
+        const SIG_DFL: usize = 0;
+        // SAFETY: restores the default disposition of one signal before any thread starts.
+        unsafe {
+            signal(SIGPIPE, SIG_DFL);
+        }
+    }
+}
+
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_)) {
+        quiet_broken_pipe();
+    }
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Check { model, print_typed } => check::run(&model, print_typed),
