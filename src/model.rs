@@ -128,7 +128,14 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
             bits,
         },
     )
-    .map_err(fail)?;
+    .map_err(|e| match e.diagnostic() {
+        // At the expression it concerns, as `sir check` reports.
+        Some(d) => {
+            d.emit_stderr(&checked.sources);
+            1
+        }
+        None => fail(e),
+    })?;
     let mut c = c;
     // Unnamed Block-ReLU layers are named by where they are.
     for l in c.relu_choices.iter_mut().filter(|l| l.layer.is_empty()) {

@@ -654,3 +654,21 @@ fn a_closed_output_pipe_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.signal(), Some(13), "{:?} {err}", out.status);
 }
+
+/// Issue 24: a `compile` refusal carries the span of the expression it refuses, as a
+/// diagnostic (here the product of two secret operands in attention).
+#[test]
+fn compile_refusals_point_at_the_expression() {
+    let (m, w, x) = toy_model(
+        "att",
+        "model att {\n    input x: [4, 8];\n    param wq: [8, 8]; param wk: [8, 8];\n    let q = x @ wq;  let k = x @ wk;\n    output s = softmax(q @ transpose(k) * 0.35);\n}\n",
+        1,
+        4,
+    );
+    let plan = tmp("att.plan.json").display().to_string();
+    let (code, _, err) = sir(&["compile", &m, "--weights", &w, "--calib", &x, "-o", &plan]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("error[E0501]"), "{err}");
+    assert!(err.contains("att.sir:5:24"), "{err}");
+    assert!(err.contains("q @ transpose(k)"), "{err}");
+}

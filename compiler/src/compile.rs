@@ -80,6 +80,32 @@ pub enum CompileError {
     Width(u32),
 }
 
+impl CompileError {
+    /// The error as a diagnostic at the source expression it concerns, where it has one: an
+    /// operation the two-party runtime cannot run yet (E0501), a program that cannot be
+    /// unrolled (E0502).
+    pub fn diagnostic(&self) -> Option<crate::diag::Diagnostic> {
+        use crate::diag::Diagnostic;
+        match self {
+            CompileError::Lower(LowerError::Unsupported { what, span }) => Some(
+                Diagnostic::error("E0501", self.to_string(), *span, "this expression").with_help(
+                    format!(
+                        "`sir check` and `sir eval` accept it; two parties cannot compute {what} \
+                         yet"
+                    ),
+                ),
+            ),
+            CompileError::Build(e) => Some(Diagnostic::error(
+                "E0502",
+                e.to_string(),
+                e.span(),
+                "while unrolling this",
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// One candidate width and how it did.
 #[derive(Clone, Debug)]
 pub struct Candidate {
