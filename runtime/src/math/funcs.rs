@@ -1001,6 +1001,19 @@ pub fn msnzb_index<E: Engine>(
     bits: u32,
     digit: u32,
 ) -> Result<Vec<u64>, ProtoError> {
+    msnzb_index_and_zero(e, x, bits, digit, false).map(|(k, _)| k)
+}
+
+/// [`msnzb_index`] and, with `want_zero`, Boolean shares of 1{x = 0} (the AND of the digits'
+/// zero flags the index already computes, one AND more), which the index alone cannot tell
+/// from x = 1.
+fn msnzb_index_and_zero<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    bits: u32,
+    digit: u32,
+    want_zero: bool,
+) -> Result<(Vec<u64>, Vec<u8>), ProtoError> {
     check_digit(digit)?;
     let iota = ceil_log2(bits as usize).max(1);
     let widths = digit_widths(bits, digit);
@@ -1033,7 +1046,12 @@ pub fn msnzb_index<E: Engine>(
         idx.push(f.pop().unwrap_or_default());
     }
     if c == 1 {
-        return Ok(idx.pop().unwrap_or_default());
+        let z = if want_zero {
+            zero.pop().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        return Ok((idx.pop().unwrap_or_default(), z));
     }
     // all_zero[i] = digits i.. are all zero, for i ≥ 1.
     let mut all_zero = vec![Vec::new(); c];
@@ -1041,6 +1059,11 @@ pub fn msnzb_index<E: Engine>(
     for i in (1..c - 1).rev() {
         all_zero[i] = e.and(&all_zero[i + 1], &zero[i])?;
     }
+    let is_zero = if want_zero {
+        e.and(&all_zero[1], &zero[0])?
+    } else {
+        Vec::new()
+    };
     let h: Vec<u8> = (1..c).flat_map(|i| not(e, &all_zero[i])).collect();
     let diffs: Vec<u64> = (1..c)
         .flat_map(|i| sub(&idx[i], &idx[i - 1], iota))
@@ -1051,7 +1074,7 @@ pub fn msnzb_index<E: Engine>(
     for i in 0..c - 1 {
         k = add(&k, &m[i * len..(i + 1) * len], iota);
     }
-    Ok(k)
+    Ok((k, is_zero))
 }
 
 /// MSNZB with SiRnn's one-hot output: Boolean shares of bit i = 1{i = ⌊log2 x⌋}, packed
@@ -1094,7 +1117,9 @@ fn normalised<E: Engine>(
     let ell = inp.bits;
     let iota = ceil_log2(ell as usize).max(1);
     let xr = reduce(x, ell);
-    let k = msnzb_index(e, &xr, ell, tune.msnzb_digit)?;
+    // √0 = 0: the only curve defined at 0; its zero flag selects the result at the end.
+    let at_zero = curve == Curve::Sqrt;
+    let (k, is_zero) = msnzb_index_and_zero(e, &xr, ell, tune.msnzb_digit, at_zero)?;
     let norm = table::get(Spec::Normalise { iota, ell });
     let v = e.lut_product(&[(&k, iota)], &norm, &xr, ell)?;
     let v = reduce(&v, ell - 1);
@@ -1155,7 +1180,11 @@ fn normalised<E: Engine>(
     let p = e.lut_product(&[(&k, iota)], &scale, &y0, r)?;
     let sh = f + sc - out.frac;
     let y = round_shift(e, &p, r, sh)?;
-    fit(e, y, r - sh, out.bits)
+    let y = fit(e, y, r - sh, out.bits)?;
+    if at_zero {
+        return e.mux(&not(e, &is_zero), &y, out.bits);
+    }
+    Ok(y)
 }
 
 /// 1/x for x > 0 (SiRnn's `div` with MSNZB normalisation). Domain: x > 0, 1/x representable.
@@ -1180,7 +1209,9 @@ pub fn rsqrt<E: Engine>(
     normalised(e, x, inp, out, Curve::Rsqrt, (0, 1), tune)
 }
 
-/// √x. Domain: x > 0 (√0 is not defined by this construction; it returns garbage).
+/// √x. Domain: x ≥ 0: the normalisation cannot tell 0 from the smallest positive input, so
+/// MSNZB's digit zero flags give 1{x = 0} (one AND more) and a multiplexer zeroes the result
+/// there.
 pub fn sqrt<E: Engine>(
     e: &mut E,
     x: &[u64],
