@@ -345,7 +345,7 @@ pub fn page(p: &Page<'_>) -> Result<String, String> {
 
     // 5. Runs.
     if !runs.is_empty() {
-        runs_section(&mut s, plan, info, runs)?;
+        runs_section(&mut s, plan, &hash, info, runs)?;
     }
 
     // The data.
@@ -693,9 +693,11 @@ fn codesign(s: &mut String, plan: &Plan) {
     }
 }
 
+/// The runs' section; `hash` is the plan's (hex), which every report must name.
 fn runs_section(
     s: &mut String,
     plan: &Plan,
+    hash: &str,
     info: &PlanInfo,
     runs: &[RunReport],
 ) -> Result<(), String> {
@@ -707,15 +709,7 @@ fn runs_section(
     );
     for r in runs {
         let j = &r.json;
-        if j["plan_hash"].as_str()
-            != Some(
-                &plan
-                    .hash()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>(),
-            )
-        {
+        if j["plan_hash"].as_str() != Some(hash) {
             return Err(format!("{}: a report of another plan", r.name));
         }
         let samples = j["samples"].as_u64().unwrap_or(1).max(1) as usize;

@@ -251,8 +251,11 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         None => Vec::new(),
     };
     let graph = graph;
-    let (ranges, floats) = graph::profile(&graph, &samples, weights)?;
-    let patch_sums = graph::patch_sum_ranges(&graph, &samples, weights)?;
+    let graph::Profile {
+        ranges,
+        patch_sums,
+        outputs: floats,
+    } = graph::profile(&graph, &samples, weights)?;
     // How outputs name classes, decided once on float's outputs (the fixed-point trials are
     // scored by the same rule); labels it cannot predict are refused, not scored as misses.
     let rule = class_rule(&floats);

@@ -624,8 +624,8 @@ impl Lower<'_> {
             && !self.narrowed_from.contains_key(&t)
         {
             let a = ins.args[0];
-            if self.plan.tensors[a].nonneg == nonneg || !nonneg {
-                return self.widen(a, bits, self.plan.tensors[a].nonneg && nonneg);
+            if !nonneg || self.plan.tensors[a].nonneg {
+                return self.widen(a, bits, nonneg);
             }
         }
         // (No dearer than extending t itself: a tie still takes the route, whose extensions
@@ -1062,8 +1062,8 @@ impl Lower<'_> {
             .max()
             .unwrap_or(1)
             .max(1);
-        // As wide as the calibrated sums need (with the precision pass's headroom), at most
-        // what k elements of x's format can sum to.
+        // As wide as the calibrated sums need (no headroom: the search measures the plan as
+        // lowered), at most what k elements of x's format can sum to.
         let worst = (f.bits + k.next_power_of_two().trailing_zeros()).min(64);
         let sum_bits = match self.patch_sums.get(node.index()) {
             Some(r) if r.min <= r.max => {

@@ -139,9 +139,8 @@ pub fn run(args: &DemoArgs) -> i32 {
             return fail(format_args!("cannot write {}: {e}", p.display()));
         }
     }
-    let at = |f: &str| dir.path.join(f);
     // Command lines name the files as seen from the folder.
-    let shown = |f: &str| f.to_string();
+    let at = |f: &str| dir.path.join(f);
     println!(
         "sir demo: {} — {}\nthe commands below run in {}{}",
         ex.name,
@@ -155,14 +154,10 @@ pub fn run(args: &DemoArgs) -> i32 {
     );
 
     let plan = at("plan.json");
-    let mut compile_line = format!(
-        "sir compile {} --weights {} --calib {}",
-        shown("model.sir"),
-        shown("weights.npz"),
-        shown("calib.npy")
-    );
+    let mut compile_line =
+        "sir compile model.sir --weights weights.npz --calib calib.npy".to_string();
     if let Some(l) = ex.calib_labels {
-        compile_line += &format!(" --labels {}", shown(l));
+        compile_line += &format!(" --labels {l}");
     }
     compile_line += " -o plan.json";
     step(
@@ -205,13 +200,10 @@ pub fn run(args: &DemoArgs) -> i32 {
         return code;
     }
 
-    let mut run_line = format!(
-        "sir simulate plan.json --weights {} --input {} --tls",
-        shown("weights.npz"),
-        shown("inputs.npy")
-    );
+    let mut run_line =
+        "sir simulate plan.json --weights weights.npz --input inputs.npy --tls".to_string();
     if let Some(l) = ex.labels {
-        run_line += &format!(" --labels {}", shown(l));
+        run_line += &format!(" --labels {l}");
     }
     step(
         3,

@@ -267,50 +267,7 @@ pub fn ranges(
     samples: &[Vec<Arc<Tensor>>],
     params: &[Arc<Tensor>],
 ) -> Result<Vec<Range>, GraphEvalError> {
-    Ok(profile(graph, samples, params)?.0)
-}
-
-/// For every `block_relu` node (indexed like the graph's nodes; others `Range::EMPTY`), the
-/// range of its operand's patch sums over `samples`: how wide the ring the two parties sum in
-/// must be (lowering takes the sums there, not in the operand's own format).
-pub fn patch_sum_ranges(
-    graph: &Graph,
-    samples: &[Vec<Arc<Tensor>>],
-    params: &[Arc<Tensor>],
-) -> Result<Vec<Range>, GraphEvalError> {
-    let n = graph.g.node_count();
-    let mut of_operand: Vec<Vec<(usize, Arc<[Patch]>)>> = vec![Vec::new(); n];
-    for j in graph.g.node_indices() {
-        if let NodeOp::BlockRelu(p) = &graph.g[j].op
-            && let Some(x) = graph.operands(j).first()
-        {
-            of_operand[x.index()].push((j.index(), p.clone()));
-        }
-    }
-    if of_operand.iter().all(Vec::is_empty) {
-        return Ok(vec![Range::EMPTY; n]);
-    }
-    let sched = Schedule::new(graph);
-    let per: Vec<Vec<Range>> = samples
-        .par_iter()
-        .map(|inputs| {
-            let mut rs = vec![Range::EMPTY; n];
-            walk(graph, &sched, inputs, params, |i, t| {
-                for (j, p) in &of_operand[i] {
-                    if let Some(s) = patch_sums(t, p) {
-                        rs[*j] = rs[*j].merge(Range::of(&s));
-                    }
-                }
-            })?;
-            Ok(rs)
-        })
-        .collect::<Result<_, GraphEvalError>>()?;
-    Ok(per.into_iter().fold(vec![Range::EMPTY; n], |mut acc, rs| {
-        for (a, r) in acc.iter_mut().zip(rs) {
-            *a = a.merge(r);
-        }
-        acc
-    }))
+    Ok(profile(graph, samples, params)?.ranges)
 }
 
 /// The sums of a [C, H, W] tensor's patches (per channel, tiled from the top-left; identity
@@ -329,31 +286,66 @@ fn patch_sums(t: &Tensor, patches: &[Patch]) -> Option<Tensor> {
     Tensor::new(vec![sums.len()], sums)
 }
 
-/// [`ranges`] and, from the same pass, every sample's outputs (in order).
+/// What one pass over the calibration samples measures.
+pub struct Profile {
+    /// Every node's range ([`ranges`]).
+    pub ranges: Vec<Range>,
+    /// For every `block_relu` node (others `Range::EMPTY`), the range of its operand's patch
+    /// sums: how wide the ring the two parties sum in must be (lowering takes the sums there,
+    /// not in the operand's own format).
+    pub patch_sums: Vec<Range>,
+    /// Every sample's outputs, in order.
+    pub outputs: Vec<Vec<Tensor>>,
+}
+
+/// [`ranges`], the Block-ReLU patch sums' ranges and every sample's outputs, in one pass.
 pub fn profile(
     graph: &Graph,
     samples: &[Vec<Arc<Tensor>>],
     params: &[Arc<Tensor>],
-) -> Result<(Vec<Range>, Vec<Vec<Tensor>>), GraphEvalError> {
+) -> Result<Profile, GraphEvalError> {
     let sched = Schedule::new(graph);
     let n = graph.g.node_count();
-    let per: Vec<(Vec<Range>, Vec<Tensor>)> = samples
+    // The Block-ReLU nodes reading each node.
+    let mut block_relus: Vec<Vec<(usize, Arc<[Patch]>)>> = vec![Vec::new(); n];
+    for j in graph.g.node_indices() {
+        if let NodeOp::BlockRelu(p) = &graph.g[j].op
+            && let Some(x) = graph.operands(j).first()
+        {
+            block_relus[x.index()].push((j.index(), p.clone()));
+        }
+    }
+    let per: Vec<(Vec<Range>, Vec<Range>, Vec<Tensor>)> = samples
         .par_iter()
         .map(|inputs| {
             let mut rs = vec![Range::EMPTY; n];
+            let mut sums = vec![Range::EMPTY; n];
             let outs = walk(graph, &sched, inputs, params, |i, t| {
                 rs[i] = Range::of(t);
+                for (j, p) in &block_relus[i] {
+                    if let Some(s) = patch_sums(t, p) {
+                        sums[*j] = sums[*j].merge(Range::of(&s));
+                    }
+                }
             })?;
-            Ok((rs, outs))
+            Ok((rs, sums, outs))
         })
         .collect::<Result<_, GraphEvalError>>()?;
     let mut ranges = vec![Range::EMPTY; n];
+    let mut patch_sums = vec![Range::EMPTY; n];
     let mut outputs = Vec::with_capacity(per.len());
-    for (rs, outs) in per {
+    for (rs, sums, outs) in per {
         for (r, x) in ranges.iter_mut().zip(rs) {
+            *r = r.merge(x);
+        }
+        for (r, x) in patch_sums.iter_mut().zip(sums) {
             *r = r.merge(x);
         }
         outputs.push(outs);
     }
-    Ok((ranges, outputs))
+    Ok(Profile {
+        ranges,
+        patch_sums,
+        outputs,
+    })
 }

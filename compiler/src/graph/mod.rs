@@ -12,7 +12,7 @@ mod build;
 mod eval;
 
 pub use build::{BuildError, MAX_NODES, MAX_STEPS, build};
-pub use eval::{GraphEvalError, Range, eval, patch_sum_ranges, profile, ranges, replay, values};
+pub use eval::{GraphEvalError, Profile, Range, eval, profile, ranges, replay, values};
 
 use crate::diag::Span;
 use crate::eval::kernels;

@@ -128,7 +128,12 @@ pub fn drelu_cost(n: usize, bits: u32) -> Cost {
 /// multiplexer's first message sent with the comparison's last (ReLU, Block-ReLU).
 fn drelu_then_mux_cost(compared: usize, n: usize, bits: u32) -> Cost {
     let tree = Tree::new(bits.saturating_sub(1));
-    let (a, b) = (tree.cost(compared), mux_cost(n, bits));
+    then_mux(tree.cost(compared), mux_cost(n, bits))
+}
+
+/// A comparison's cost `a` then a multiplexer's `b`, whose first message rides with the
+/// comparison's last.
+fn then_mux(a: Cost, b: Cost) -> Cost {
     let merged = (a.rounds > 0 && b.rounds > 0) as u64;
     Cost {
         rounds: a.rounds + b.rounds - merged,
@@ -179,13 +184,10 @@ pub fn block_relu_cost(
     if n == 0 {
         return Some(Cost::ZERO);
     }
-    let tree = sums_tree(sum_bits);
-    let (a, b) = (tree.cost(m), mux_vec_cost(m, n, bits));
-    let merged = (a.rounds > 0 && b.rounds > 0) as u64;
-    Some(Cost {
-        rounds: a.rounds + b.rounds - merged,
-        ..a.alongside(b)
-    })
+    Some(then_mux(
+        sums_tree(sum_bits).cost(m),
+        mux_vec_cost(m, n, bits),
+    ))
 }
 
 /// Block-ReLU (Gorski, Jevnisek, Avidan, "Securing neural networks with knapsack
