@@ -571,7 +571,7 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
                 ops.tuples = Some(Arc::new(std::sync::Mutex::new(pre)));
             }
             // Block-ReLU's second operand: the sums' values (run whole, never sliced).
-            Kernel::Mult(_) | Kernel::BlockRelu { .. } => {
+            Kernel::Mult(_) | Kernel::BlockRelu { .. } | Kernel::MatMulShared { .. } => {
                 ops.x = Some(widen(ins.args[0])?);
                 ops.y = widen(ins.args[1])?;
             }
@@ -687,6 +687,12 @@ fn body(
                     .y
                     .get(r.clone())
                     .ok_or_else(|| ProtoError::Invariant(missing(plan, k).to_string()))?,
+                Kernel::MatMulShared { params } => {
+                    let yl = params.dims.w_len();
+                    ops.y
+                        .get(r.start * yl..r.end * yl)
+                        .ok_or_else(|| ProtoError::Invariant(missing(plan, k).to_string()))?
+                }
                 _ => &ops.y[..],
             };
             Some(piece(p, kernel, xs, ys, r.len())?)

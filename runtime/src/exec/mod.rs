@@ -590,6 +590,7 @@ fn piece(
         Kernel::MatMul { params } => {
             mult::matmul_full(p, &Kernel::matmul_rows(params, units), x, y)
         }
+        Kernel::MatMulShared { params } => mult::matmul_shared_full(p, params, units, x, y),
         Kernel::Math { func, params } => func.eval(p, x, params),
         Kernel::Relu { bits } => relu::relu(p, x, *bits),
         Kernel::BlockRelu {

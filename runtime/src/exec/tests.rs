@@ -178,6 +178,25 @@ fn mixed(n: usize) -> Plan {
     let tot = b.op(Op::Sum { axis: Some(0) }, &[sel], &[rows], 16, 14);
     let bc = b.op(Op::Broadcast, &[tot], &[2, rows], 16, 14);
     let cat = b.op(Op::Concat { axis: 0 }, &[bc, sel], &[4, rows], 16, 14);
+    // Shared × shared: m·mᵀ (Y per sample), and m × the shared weights (Y the same for
+    // every sample of a batch), Y extended to the product's ring first.
+    let mt = b.op(Op::Transpose, &[m], &[10, rows], 20, 8);
+    let l = 40 + (rows as u32).next_power_of_two().trailing_zeros().max(1);
+    let mte = b.op(Op::Extend, &[mt], &[10, rows], l, 8);
+    let mm2 = b.op(Op::MatMulShared, &[m, mte], &[rows, rows], l, 16);
+    let ws = b.op(Op::Share, &[w], &[10, 4], 8, 6);
+    let wse = b.op(Op::Extend, &[ws], &[10, 4], 32, 6);
+    let mm3 = b.op(Op::MatMulShared, &[m, wse], &[rows, 4], 32, 14);
+    let v10 = b.op(
+        Op::Select {
+            sels: vec![Sel::Index(0)],
+        },
+        &[m],
+        &[10],
+        20,
+        8,
+    );
+    let mm4 = b.op(Op::MatMulShared, &[v10, wse], &[4], 32, 14);
     // A value of the weights alone: computed once for the whole batch.
     let vv = b.op(Op::Mult, &[vs, vs], &[n], 32, 20);
     b.output("cat", cat);
@@ -185,6 +204,9 @@ fn mixed(n: usize) -> Plan {
     b.output("th", th);
     b.output("vv", vv);
     b.output("mp", mp);
+    b.output("mm2", mm2);
+    b.output("mm3", mm3);
+    b.output("mm4", mm4);
     b.p.check().expect("the test plan is valid");
     b.p
 }

@@ -386,7 +386,7 @@ pub(crate) fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, P
                 })
                 .collect()
         }
-        Op::MatMul => {
+        Op::MatMul | Op::MatMulShared => {
             let (dims, _) = plan.matmul_dims(k)?;
             fixed::linear::matmul(
                 dims,

@@ -43,6 +43,11 @@ pub enum Kernel {
     MatMul {
         params: MatMulParams,
     },
+    /// Shared X × shared Y, one product per unit (a sample); `params` per product, `params.w`
+    /// Y's format in the result's ring.
+    MatMulShared {
+        params: MatMulParams,
+    },
     Math {
         func: MathOp,
         params: MathParams,
@@ -94,6 +99,7 @@ impl Kernel {
             },
             Kernel::Mult(p) => mult::mult_cost(n, p),
             Kernel::MatMul { params } => mult::matmul_full_cost(&Self::matmul_rows(params, n)),
+            Kernel::MatMulShared { params } => mult::matmul_shared_full_cost(params, n),
             Kernel::Math { func, params } => {
                 let len = units.saturating_mul(params.cols.max(1));
                 if len > MAX_MATH_ELEMENTS {
@@ -134,6 +140,7 @@ impl Kernel {
             | Kernel::Truncate { .. }
             | Kernel::Mult(_)
             | Kernel::MatMul { .. }
+            | Kernel::MatMulShared { .. }
             | Kernel::Relu { .. }
             | Kernel::BlockRelu { .. } => Flow::alternating(Role::Client, self.cost(units)?.rounds),
         })
@@ -163,6 +170,7 @@ impl Kernel {
             | Kernel::Truncate { .. }
             | Kernel::Mult(_)
             | Kernel::MatMul { .. }
+            | Kernel::MatMulShared { .. }
             | Kernel::Math { .. }
             | Kernel::Relu { .. }
             | Kernel::BlockRelu { .. } => Cost::ZERO,

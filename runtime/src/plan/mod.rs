@@ -217,6 +217,9 @@ pub enum Op {
     Mult,
     /// Shared X [d1, d2] (or [d2]) × the server's W [d2, d3] (SiRnn's MatMul).
     MatMul,
+    /// Shared X [d1, d2] (or [d2]) × shared Y [d2, d3], Y already in the result's ring
+    /// (SiRnn's MatMul in both directions, [`crate::proto::linear::matmul_shared`]).
+    MatMulShared,
     /// A function of the math library over rows of `cols` (elementwise ones ignore it).
     Math {
         func: MathOp,
@@ -480,6 +483,7 @@ impl Op {
             Op::Truncate { .. } => protocol("truncate", Family::ExtensionTruncation, 1, true),
             Op::Mult => protocol("mult", Family::Multiplication, 2, true),
             Op::MatMul => protocol("matmul", Family::Multiplication, 2, true),
+            Op::MatMulShared => protocol("matmul_shared", Family::Multiplication, 2, true),
             Op::Math { func, .. } => protocol(func.name(), Family::Math, 1, true),
             Op::Relu => protocol("relu", Family::Comparison, 1, true),
             Op::BlockRelu { .. } => protocol("block_relu", Family::Comparison, 2, false),
@@ -768,6 +772,8 @@ impl Plan {
                 [d1, _] => d1,
                 _ => 1,
             },
+            // Each sample's Y differs: a sample's whole product is the unit.
+            Op::MatMulShared => 1,
             Op::Math { cols, .. } => x.numel() / (*cols).max(1),
             _ => self.tensors[ins.out].numel(),
         }
@@ -779,6 +785,7 @@ impl Plan {
         let x = &self.tensors[ins.args[0]];
         match &ins.op {
             Op::MatMul => x.shape.last().copied().unwrap_or(1),
+            Op::MatMulShared => x.numel(),
             Op::Math { cols, .. } => (*cols).max(1),
             _ => 1,
         }
@@ -823,6 +830,17 @@ impl Plan {
             Op::MatMul => {
                 let (dims, _) = self.matmul_dims(k)?;
                 Kernel::MatMul {
+                    params: crate::proto::linear::MatMulParams {
+                        dims,
+                        x: t(0).format(),
+                        w: t(1).format(),
+                        out_bits: out.bits,
+                    },
+                }
+            }
+            Op::MatMulShared => {
+                let (dims, _) = self.matmul_dims(k)?;
+                Kernel::MatMulShared {
                     params: crate::proto::linear::MatMulParams {
                         dims,
                         x: t(0).format(),
@@ -1298,6 +1316,29 @@ impl Plan {
                     || out.bits > 64
                 {
                     return bad("multiplies shared X by the server's W (scales add)");
+                }
+            }
+            Op::MatMulShared => {
+                let (dims, vec) = self.matmul_dims(k)?;
+                let work = (dims.d1 as u128) * (dims.d2 as u128) * (dims.d3 as u128);
+                if work > 1 << 32 {
+                    return bad("multiplies matrices too large (d1·d2·d3 ≤ 2^32)");
+                }
+                let want = if vec {
+                    vec![dims.d3]
+                } else {
+                    vec![dims.d1, dims.d3]
+                };
+                if !shared(t(0))
+                    || !shared(t(1))
+                    || !shared(out)
+                    || out.shape != want
+                    || t(1).bits != out.bits
+                    || t(0).frac + t(1).frac != out.frac
+                {
+                    return bad(
+                        "multiplies shared X by shared Y in the result's ring (scales add)",
+                    );
                 }
             }
             Op::Math { func, cols, spline } => {

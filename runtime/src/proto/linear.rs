@@ -481,7 +481,159 @@ struct BitTerm<'a> {
     negate: bool,
 }
 
-/// The OT part shared by the matrix products: this party's shares of
+impl BitTerm<'_> {
+    fn coef(&self) -> u64 {
+        let c = 1u64 << self.shift;
+        if self.negate { c.wrapping_neg() } else { c }
+    }
+}
+
+/// The OT layout of a matrix cross term X_R·V (+ ±2^s·B·V): per entry of X, one COT per bit
+/// of X_R below ℓ (width ℓ − q) and one for the bit term (width ℓ − s), each carrying a row
+/// of V. `block_rows` rows of X share one d2×d3 block of V (a batch of independent products
+/// stacks its blocks; one product with the server's weights has a single block).
+struct MatLayout {
+    dims: MatDims,
+    block_rows: usize,
+    kb: usize,
+    per: usize,
+    widths: Vec<u32>,
+    coef: Vec<u64>,
+}
+
+impl MatLayout {
+    fn new(
+        dims: MatDims,
+        block_rows: usize,
+        xbits: u32,
+        out_bits: u32,
+        bit: Option<&BitTerm<'_>>,
+    ) -> MatLayout {
+        let l = out_bits;
+        let kb = xbits.min(l) as usize;
+        let per = kb + bit.is_some() as usize;
+        let bit_width = bit.map_or(l, |b| l - b.shift);
+        let widths = (0..dims.x_len())
+            .flat_map(|_| (0..per).map(|q| if q < kb { l - q as u32 } else { bit_width }))
+            .collect();
+        let coef = (0..per)
+            .map(|q| match bit {
+                Some(b) if q >= kb => b.coef(),
+                _ => 1u64 << q,
+            })
+            .collect();
+        MatLayout {
+            dims,
+            block_rows: block_rows.max(1),
+            kb,
+            per,
+            widths,
+            coef,
+        }
+    }
+
+    /// Row k of the V block that entry e of X (row-major) multiplies.
+    fn v_row<'v>(&self, v: &'v [u64], e: usize) -> &'v [u64] {
+        let MatDims { d2, d3, .. } = self.dims;
+        let (i, k) = (e / d2, e % d2);
+        let r = (i / self.block_rows) * d2 + k;
+        &v[r * d3..(r + 1) * d3]
+    }
+
+    /// The V holder's half (OT sender): sends the corrections, returns its pads.
+    fn send(
+        &self,
+        p: &mut Party,
+        bit: Option<&BitTerm<'_>>,
+        v: &[u64],
+        flush: bool,
+    ) -> Result<Vec<u64>, ProtoError> {
+        let (kb, per) = (self.kb, self.per);
+        let bit_shares = bit.map(|b| b.shares);
+        let mut corr = |j: usize, c: &mut [u64]| {
+            let (e, q) = (j / per, j % per);
+            let row = self.v_row(v, e);
+            if q < kb || bit_shares.is_some_and(|s| s[e] & 1 == 0) {
+                c.copy_from_slice(row);
+            } else {
+                for (c, &w) in c.iter_mut().zip(row) {
+                    *c = w.wrapping_neg();
+                }
+            }
+        };
+        vcot_send_with(p, self.dims.d3, &self.widths, &mut corr, flush)
+    }
+
+    /// The receiver's choice bits: X_R's low bits, then its share of B.
+    fn choices(&self, x_r: &[u64], bit: Option<&BitTerm<'_>>) -> Vec<u8> {
+        let (kb, per) = (self.kb, self.per);
+        let bit_shares = bit.map(|b| b.shares);
+        (0..self.dims.x_len())
+            .flat_map(|e| {
+                let x = if kb > 0 { x_r[e] } else { 0 };
+                (0..per).map(move |q| {
+                    if q < kb {
+                        (x >> q) as u8 & 1
+                    } else {
+                        bit_shares.map_or(0, |s| s[e] & 1)
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// This party's shares of X_R·V (± 2^s·B·V) mod 2^ℓ from its OT outputs: the weighted sum
+    /// of the slots; the holder (whose pads are −a) negates it and adds its local b_H·V.
+    fn combine(
+        &self,
+        ots: &[u64],
+        holder: bool,
+        bit: Option<&BitTerm<'_>>,
+        v: &[u64],
+        out_bits: u32,
+    ) -> Vec<u64> {
+        let MatDims { d1, d2, d3 } = self.dims;
+        let per = self.per;
+        let mut res = vec![0u64; self.dims.out_len()];
+        if per > 0 {
+            for i in 0..d1 {
+                let out = &mut res[i * d3..(i + 1) * d3];
+                for (q_all, slot) in ots[i * d2 * per * d3..(i + 1) * d2 * per * d3]
+                    .chunks(d3.max(1))
+                    .enumerate()
+                {
+                    let c = self.coef[q_all % per];
+                    for (o, &s) in out.iter_mut().zip(slot) {
+                        *o = o.wrapping_add(s.wrapping_mul(c));
+                    }
+                }
+            }
+        }
+        if holder {
+            for o in res.iter_mut() {
+                *o = o.wrapping_neg();
+            }
+            if let Some(b) = bit {
+                let c = b.coef();
+                for e in 0..self.dims.x_len() {
+                    if b.shares[e] & 1 == 1 {
+                        let row = self.v_row(v, e);
+                        let i = e / d2;
+                        for (o, &w) in res[i * d3..(i + 1) * d3].iter_mut().zip(row) {
+                            *o = o.wrapping_add(w.wrapping_mul(c));
+                        }
+                    }
+                }
+            }
+        }
+        for o in res.iter_mut() {
+            *o = ring::reduce(*o, out_bits);
+        }
+        res
+    }
+}
+
+/// The OT part shared by the matrix products with the server's V: this party's shares of
 /// X_c·V + (±2^s·B·V if `bit`) mod 2^ℓ, where X_c (d1×d2, `xbits` bits, `x_c`) is the
 /// client's, V (d2×d3, already in Z_{2^ℓ}, `v`) the server's, and B = b_s ⊕ b_c. One batch of
 /// random OTs (client = receiver) and one correction message: 2 flights. The server's output
@@ -495,105 +647,14 @@ fn mat_core(
     bit: Option<BitTerm<'_>>,
     v: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
-    let l = out_bits;
-    let MatDims { d1, d2, d3 } = dims;
-    let kb = xbits.min(l) as usize;
-    let per = kb + bit.is_some() as usize;
-    let bit_width = bit.as_ref().map(|b| l - b.shift);
-    let widths: Vec<u32> = (0..d1 * d2)
-        .flat_map(|_| {
-            (0..per).map(|q| {
-                if q < kb {
-                    l - q as u32
-                } else {
-                    bit_width.unwrap_or(l)
-                }
-            })
-        })
-        .collect();
-    // coefficient of OT slot q in the result
-    let coef: Vec<u64> = (0..per)
-        .map(|q| {
-            if q < kb {
-                1u64 << q
-            } else {
-                let b = bit.as_ref().expect("bit term");
-                let c = 1u64 << b.shift;
-                if b.negate { c.wrapping_neg() } else { c }
-            }
-        })
-        .collect();
-    let mut res = vec![0u64; dims.out_len()];
+    let lay = MatLayout::new(dims, dims.d1, xbits, out_bits, bit.as_ref());
     let ots = if p.is_server() {
-        let bit_shares = bit.as_ref().map(|b| b.shares);
-        vcot_send(p, d3, &widths, |j, c| {
-            let (e, q) = (j / per, j % per);
-            let row = &v[(e % d2) * d3..(e % d2 + 1) * d3];
-            if q < kb || bit_shares.is_some_and(|s| s[e] & 1 == 0) {
-                c.copy_from_slice(row);
-            } else {
-                for (c, &w) in c.iter_mut().zip(row) {
-                    *c = w.wrapping_neg();
-                }
-            }
-        })?
+        lay.send(p, bit.as_ref(), v, true)?
     } else {
-        let bit_shares = bit.as_ref().map(|b| b.shares);
-        let choices: Vec<u8> = (0..d1 * d2)
-            .flat_map(|e| {
-                let x = if kb > 0 { x_c[e] } else { 0 };
-                (0..per).map(move |q| {
-                    if q < kb {
-                        (x >> q) as u8 & 1
-                    } else {
-                        bit_shares.map_or(0, |s| s[e] & 1)
-                    }
-                })
-            })
-            .collect();
-        vcot_recv(p, d3, &widths, &choices)?
+        let choices = lay.choices(x_c, bit.as_ref());
+        vcot_recv(p, dims.d3, &lay.widths, &choices)?
     };
-    if per > 0 {
-        for i in 0..d1 {
-            let out = &mut res[i * d3..(i + 1) * d3];
-            for (q_all, slot) in ots[i * d2 * per * d3..(i + 1) * d2 * per * d3]
-                .chunks(d3.max(1))
-                .enumerate()
-            {
-                let c = coef[q_all % per];
-                for (o, &s) in out.iter_mut().zip(slot) {
-                    *o = o.wrapping_add(s.wrapping_mul(c));
-                }
-            }
-        }
-    }
-    if p.is_server() {
-        // The sender holds −a: negate the pads' sum, then add b_s·V locally.
-        for o in res.iter_mut() {
-            *o = o.wrapping_neg();
-        }
-        if let Some(b) = &bit {
-            let c = if b.negate {
-                (1u64 << b.shift).wrapping_neg()
-            } else {
-                1u64 << b.shift
-            };
-            for i in 0..d1 {
-                for k in 0..d2 {
-                    if b.shares[i * d2 + k] & 1 == 1 {
-                        let row = &v[k * d3..(k + 1) * d3];
-                        for (o, &w) in res[i * d3..(i + 1) * d3].iter_mut().zip(row) {
-                            *o = o.wrapping_add(w.wrapping_mul(c));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    for o in res.iter_mut() {
-        *o = ring::reduce(*o, l);
-    }
-    Ok(res)
+    Ok(lay.combine(&ots, p.is_server(), bit.as_ref(), v, out_bits))
 }
 
 /// W extended to ℓ bits (val(W) mod 2^ℓ), checked to be d2×d3 on the server.
@@ -816,4 +877,120 @@ pub fn matmul_ring(
         &[],
         w,
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrix products of two shared matrices.
+
+/// The exact cost of [`matmul_shared`] on `count` products: per direction, per entry of X
+/// min(m, ℓ) random OTs plus one for the wrap bit if m < ℓ (16 B each) and
+/// ⌈count·d1·d2·d3·(Σ_{j<min(m,ℓ)}(ℓ − j) + (ℓ − m if m < ℓ))/8⌉ bytes of corrections; the
+/// client's extension, the server's corrections with its extension, the client's corrections:
+/// 3 flights.
+pub fn matmul_shared_cost(params: &MatMulParams, count: usize) -> Cost {
+    let (m, l) = (params.x.bits, params.out_bits);
+    let k = m.min(l);
+    let wrap = params.needs_wrap();
+    let e = count * params.dims.x_len();
+    let n = e * (k as usize + wrap as usize);
+    if n == 0 || params.dims.d3 == 0 {
+        return Cost::ZERO;
+    }
+    let width_sum = shrinking_width_sum(k, l) + if wrap { (l - m) as u64 } else { 0 };
+    let u = otc::rot(n).receiver_bytes;
+    let corr = correction_bytes(params.dims.d3, e as u64 * width_sum);
+    Cost::message(Role::Client, u)
+        .then(Cost::message(Role::Server, corr + u))
+        .then(Cost::message(Role::Client, corr))
+}
+
+/// The product of two shared matrices, `count` independent products at once (SiRnn's MatMul,
+/// Alg. 5, with the weight matrix itself shared): val(X)·val(Y) = val(X)·Y_s + val(X)·Y_c
+/// mod 2^ℓ once Y's shares live in Z_{2^ℓ}, and each term is the product with a matrix one
+/// party knows — the server's Y_s as with server weights (the client chooses with X_c's
+/// bits), and the mirror image for the client's Y_c (the server chooses with the bits of its
+/// offset share X_s'). Both directions share X's wrap bits and run in 3 flights (the server's
+/// corrections travel with its extension). So a product costs two matrix cross terms and
+/// two wrap terms, and one Wrap of X (the caller's).
+/// - `x`: this party's m-bit shares of X (count·d1·d2, row-major per product);
+/// - `wrap`: this party's Boolean shares of the wrap bits of (X_s + offset, X_c)
+///   ([`matmul_wrap`](crate::fixed::linear::matmul_wrap)); only read if m < ℓ;
+/// - `y`: this party's shares of val(Y) mod 2^ℓ (count·d2·d3), `params.w.bits` = ℓ.
+///
+/// Returns shares of `Σ_k val(X[i][k])·val(Y[k][j]) mod 2^ℓ` per product.
+pub fn matmul_shared(
+    p: &mut Party,
+    params: &MatMulParams,
+    count: usize,
+    x: &[u64],
+    wrap: &[u8],
+    y: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    params.check()?;
+    let MatMulParams {
+        dims,
+        x: xf,
+        out_bits: l,
+        ..
+    } = *params;
+    if params.w.bits != l {
+        return Err(arg(format!(
+            "Y's shares must be in the output ring ({} bits, not {})",
+            l, params.w.bits
+        )));
+    }
+    let MatDims { d1, d2, d3 } = dims;
+    let all = MatDims::new(count * d1, d2, d3);
+    let m = xf.bits;
+    check_len("X share", x.len(), all.x_len())?;
+    check_len("Y share", y.len(), count * dims.w_len())?;
+    if params.needs_wrap() {
+        check_len("wrap shares", wrap.len(), all.x_len())?;
+    }
+    let server = p.is_server();
+    let off = xf.offset();
+    // This party's share of X + offset (the server adds it) in m bits: its choice bits.
+    let x_r: Vec<u64> = x
+        .iter()
+        .map(|&v| ring::add(v, if server { off } else { 0 }, m))
+        .collect();
+    let v: Vec<u64> = y.iter().map(|&w| ring::reduce(w, l)).collect();
+    let bit = params.needs_wrap().then_some(BitTerm {
+        shares: wrap,
+        shift: m,
+        negate: true,
+    });
+    let lay = MatLayout::new(all, d1, m, l, bit.as_ref());
+    let choices = lay.choices(&x_r, bit.as_ref());
+    let (held, chosen) = if server {
+        let a = lay.send(p, bit.as_ref(), &v, false)?;
+        let h = vcot_recv_extend(p, d3, &choices)?;
+        let o = vcot_recv_finish(p, d3, &lay.widths, &choices, &h)?;
+        (a, o)
+    } else {
+        let h = vcot_recv_extend(p, d3, &choices)?;
+        let o = vcot_recv_finish(p, d3, &lay.widths, &choices, &h)?;
+        let a = lay.send(p, bit.as_ref(), &v, true)?;
+        (a, o)
+    };
+    let mut res = lay.combine(&held, true, bit.as_ref(), &v, l);
+    let other = lay.combine(&chosen, false, None, &v, l);
+    // The holder's local term (X_own' − offset)·V_own.
+    for i in 0..all.d1 {
+        let out = &mut res[i * d3..(i + 1) * d3];
+        for (o, &t) in out.iter_mut().zip(&other[i * d3..(i + 1) * d3]) {
+            *o = o.wrapping_add(t);
+        }
+        for kk in 0..d2 {
+            let e = i * d2 + kk;
+            let xo = x_r[e].wrapping_sub(off);
+            for (o, &w) in out.iter_mut().zip(lay.v_row(&v, e)) {
+                *o = o.wrapping_add(xo.wrapping_mul(w));
+            }
+        }
+        for o in out.iter_mut() {
+            *o = ring::reduce(*o, l);
+        }
+    }
+    Ok(res)
 }

@@ -613,22 +613,54 @@ pub fn matmul_full(
             params.dims.x_len()
         )));
     }
-    let wraps = if params.needs_wrap() {
-        let m = params.x.bits;
-        if !(1..=64).contains(&m) {
-            return Err(arg(format!("m = {m} is not in 1..=64")));
-        }
-        let off = params.x.offset();
-        let input: Vec<u64> = if p.is_server() {
-            x.iter().map(|&v| ring::add(v, off, m)).collect()
-        } else {
-            x.iter().map(|&v| ring::reduce(v, m)).collect()
-        };
-        wrap_any(p, &input, m)?
-    } else {
-        Vec::new()
+    let wraps = match params.needs_wrap() {
+        true => offset_wraps(p, params, x)?,
+        false => Vec::new(),
     };
     matmul(p, params, x, &wraps, w)
+}
+
+/// The exact cost of [`matmul_shared_full`] on `count` products: the Wrap of X's entries at
+/// m bits (if m < ℓ), then [`matmul_shared_cost`].
+pub fn matmul_shared_full_cost(params: &MatMulParams, count: usize) -> Cost {
+    let next = super::linear::matmul_shared_cost(params, count);
+    if params.needs_wrap() {
+        after_wrap(count * params.dims.x_len(), params.x.bits, next)
+    } else {
+        next
+    }
+}
+
+/// The product of two shared matrices, `count` at once: the wrap bits of X's (offset) shares
+/// from the Wrap protocol, then [`matmul_shared`](super::linear::matmul_shared) (see there for
+/// the operands).
+pub fn matmul_shared_full(
+    p: &mut Party,
+    params: &MatMulParams,
+    count: usize,
+    x: &[u64],
+    y: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    let wraps = match params.needs_wrap() {
+        true => offset_wraps(p, params, x)?,
+        false => Vec::new(),
+    };
+    super::linear::matmul_shared(p, params, count, x, &wraps, y)
+}
+
+/// Boolean shares of the wrap bits of X's shares with the server's offset added.
+fn offset_wraps(p: &mut Party, params: &MatMulParams, x: &[u64]) -> Result<Vec<u8>, ProtoError> {
+    let m = params.x.bits;
+    if !(1..=64).contains(&m) {
+        return Err(arg(format!("m = {m} is not in 1..=64")));
+    }
+    let off = params.x.offset();
+    let input: Vec<u64> = if p.is_server() {
+        x.iter().map(|&v| ring::add(v, off, m)).collect()
+    } else {
+        x.iter().map(|&v| ring::reduce(v, m)).collect()
+    };
+    wrap_any(p, &input, m)
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ fn cases(op: Operation) -> Vec<(Params, usize)> {
                 })
                 .collect();
         }
-        Operation::Matmul => {
+        Operation::Matmul | Operation::MatmulShared => {
             return MATMUL_SHAPES
                 .iter()
                 .flat_map(|&d| {
@@ -215,6 +215,11 @@ fn mult_matches_fixed_and_cost() {
 #[test]
 fn matmul_matches_fixed_and_cost() {
     check(Operation::Matmul);
+}
+
+#[test]
+fn matmul_shared_matches_fixed_and_cost() {
+    check(Operation::MatmulShared);
 }
 
 #[test]

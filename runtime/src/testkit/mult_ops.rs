@@ -1,4 +1,4 @@
-//! The registry entries `mult` and `matmul` ([`super::ops`]): parameters from the command line's
+//! The registry entries `mult`, `matmul` and `matmul_shared` ([`super::ops`]): parameters from the command line's
 //! widths, and inputs with their expected products.
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
@@ -95,4 +95,33 @@ pub fn matmul_instance(rng: &mut ChaCha20Rng, p: &Params) -> Instance {
     let (w, _, _) = shared(rng, mp.dims.w_len(), mp.w.bits);
     let expected = fl::matmul(mp.dims, &x, mp.x, &w, mp.w, mp.out_bits);
     Instance::exact((xs, w), (xc, vec![]), expected)
+}
+
+/// `matmul_shared`: [`matmul_params`]' X and output width, Y shared like X (m bits, signed)
+/// and handed to the protocol as shares in the output ring (what the plan's extension of Y
+/// gives).
+pub fn matmul_shared_params(p: &Params) -> MatMulParams {
+    let mp = matmul_params(p);
+    MatMulParams {
+        w: Format::signed(mp.out_bits),
+        ..mp
+    }
+}
+
+pub fn matmul_shared_instance(rng: &mut ChaCha20Rng, p: &Params) -> Instance {
+    let mp = matmul_params(p);
+    let (x, xs, xc) = shared(rng, mp.dims.x_len(), mp.x.bits);
+    let (y, _, _) = shared(rng, mp.dims.w_len(), mp.w.bits);
+    let l = mp.out_bits;
+    let wide: Vec<u64> = y.iter().map(|&v| mp.w.extend(v, l)).collect();
+    let ys: Vec<u64> = (0..wide.len())
+        .map(|_| rng.next_u64() & ring::mask(l))
+        .collect();
+    let yc = wide
+        .iter()
+        .zip(&ys)
+        .map(|(&v, &a)| ring::sub(v, a, l))
+        .collect();
+    let expected = fl::matmul(mp.dims, &x, mp.x, &y, mp.w, l);
+    Instance::exact((xs, ys), (xc, yc), expected)
 }

@@ -28,6 +28,8 @@ pub enum Operation {
     Mux,
     Mult,
     Matmul,
+    /// Shared X × shared Y.
+    MatmulShared,
     /// The extension and truncation family ([`super::ext_ops`]).
     Ext(ExtOp),
     /// The math library ([`super::math_ops`]).
@@ -35,7 +37,7 @@ pub enum Operation {
 }
 
 /// Every registered operation, in the order `sir bench op all` runs them.
-pub const ALL: [Operation; 25] = [
+pub const ALL: [Operation; 26] = [
     Operation::Relu,
     Operation::Drelu,
     Operation::Msb,
@@ -47,6 +49,7 @@ pub const ALL: [Operation; 25] = [
     Operation::Millionaire,
     Operation::Mult,
     Operation::Matmul,
+    Operation::MatmulShared,
     Operation::Ext(ExtOp::Zext),
     Operation::Ext(ExtOp::Sext),
     Operation::Ext(ExtOp::ZextKnownMsb),
@@ -188,6 +191,7 @@ impl Operation {
             Operation::Math(m) => m.name(),
             Operation::Mult => "mult",
             Operation::Matmul => "matmul",
+            Operation::MatmulShared => "matmul_shared",
         }
     }
 
@@ -221,7 +225,9 @@ impl Operation {
             Operation::Math(m) => m.output(params),
             Operation::Relu | Operation::B2a | Operation::Mux => Output::Arith(params.bits),
             Operation::Mult => Output::Arith(mult_ops::mult_params(params).out_bits),
-            Operation::Matmul => Output::Arith(mult_ops::matmul_params(params).out_bits),
+            Operation::Matmul | Operation::MatmulShared => {
+                Output::Arith(mult_ops::matmul_params(params).out_bits)
+            }
             Operation::WrapAllOnes => Output::BoolPair,
             _ => Output::Bool,
         }
@@ -244,6 +250,10 @@ impl Operation {
             Operation::Mult => mult::mult_cost(n, &mult_ops::mult_params(params)),
             Operation::Matmul if n == 0 => Cost::ZERO,
             Operation::Matmul => mult::matmul_full_cost(&mult_ops::matmul_params(params)),
+            Operation::MatmulShared if n == 0 => Cost::ZERO,
+            Operation::MatmulShared => {
+                mult::matmul_shared_full_cost(&mult_ops::matmul_shared_params(params), 1)
+            }
         }
     }
 
@@ -275,6 +285,10 @@ impl Operation {
             Operation::Mult => mult::mult(p, &mult_ops::mult_params(params), &inp.a, &inp.b)?,
             Operation::Matmul => {
                 mult::matmul_full(p, &mult_ops::matmul_params(params), &inp.a, &inp.b)?
+            }
+            Operation::MatmulShared => {
+                let mp = mult_ops::matmul_shared_params(params);
+                mult::matmul_shared_full(p, &mp, 1, &inp.a, &inp.b)?
             }
         })
     }
@@ -326,6 +340,7 @@ impl Operation {
             Operation::Math(m) => m.instance(rng, n, params),
             Operation::Mult => mult_ops::mult_instance(rng, n, params),
             Operation::Matmul => mult_ops::matmul_instance(rng, params),
+            Operation::MatmulShared => mult_ops::matmul_shared_instance(rng, params),
             Operation::Millionaire | Operation::Wrap | Operation::WrapAllOnes => {
                 let x = values(rng);
                 let mut y = values(rng);
