@@ -656,19 +656,20 @@ fn a_closed_output_pipe_is_not_a_panic() {
 }
 
 /// Issue 24: a `compile` refusal carries the span of the expression it refuses, as a
-/// diagnostic (here the product of two secret operands in attention).
+/// diagnostic (here a maximum over an inner axis of a rank-3 tensor, which the runtime cannot
+/// run yet).
 #[test]
 fn compile_refusals_point_at_the_expression() {
     let (m, w, x) = toy_model(
-        "att",
-        "model att {\n    input x: [4, 8];\n    param wq: [8, 8]; param wk: [8, 8];\n    let q = x @ wq;  let k = x @ wk;\n    output s = softmax(q @ transpose(k) * 0.35);\n}\n",
+        "cv",
+        "model cv {\n    input x: [2, 3, 4];\n    param b: [4];\n    output y = max(x + b, axis = 1);\n}\n",
         1,
         4,
     );
-    let plan = tmp("att.plan.json").display().to_string();
+    let plan = tmp("cv.plan.json").display().to_string();
     let (code, _, err) = sir(&["compile", &m, "--weights", &w, "--calib", &x, "-o", &plan]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("error[E0501]"), "{err}");
-    assert!(err.contains("att.sir:5:24"), "{err}");
-    assert!(err.contains("q @ transpose(k)"), "{err}");
+    assert!(err.contains("cv.sir:4:16"), "{err}");
+    assert!(err.contains("max(x + b, axis = 1)"), "{err}");
 }

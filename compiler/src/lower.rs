@@ -776,28 +776,7 @@ impl Lower<'_> {
                     }
                 }
             }
-            NodeOp::MatMul => match (val(self, 0), val(self, 1)) {
-                // A public X (e.g. a zero initial state) enters as shares.
-                (Some(Val::Shared(_) | Val::Public(_)), Some(Val::Server(w))) => {
-                    let x = self.shared(ops[0])?;
-                    let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
-                    let d2 = self.plan.tensors[w].shape[0];
-                    let pf = Fx {
-                        bits: fx.bits + fw.bits + ceil_log2(d2),
-                        frac: fx.frac + fw.frac,
-                    };
-                    if pf.bits > 64 {
-                        return Err(too_wide("a matrix product", pf.bits));
-                    }
-                    let out = self.fresh(&shape, pf, false);
-                    self.push(Op::MatMul, vec![x, w], out)?;
-                    self.convert(out, to)?
-                }
-                _ => {
-                    return self
-                        .unsupported("a matrix product other than secret × the server's weights");
-                }
-            },
+            NodeOp::MatMul => self.matmul(ops[0], ops[1], &shape, to)?,
             NodeOp::Select(sels) => {
                 let x = self.shared(ops[0])?;
                 let f = self.fmt_of(x);
@@ -908,6 +887,154 @@ impl Lower<'_> {
         );
         self.push(Op::MulPublic, vec![xw, ct], out)?;
         self.convert(out, to)
+    }
+
+    /// `a @ b` whoever holds the operands, as a product of matrices: a vector operand is a
+    /// one-row (left) or one-column (right) matrix, reshaped freely, and the result takes the
+    /// expression's shape again. With the server's weights on the right SiRnn's MatMul; on the
+    /// left the same on the transposes ((Bᵀ·Aᵀ)ᵀ, the server transposing its own matrix);
+    /// otherwise the product of two shared matrices, oriented for the fewest bytes.
+    fn matmul(
+        &mut self,
+        a: NodeIndex,
+        b: NodeIndex,
+        shape: &[usize],
+        to: Fx,
+    ) -> Result<usize, LowerError> {
+        let is_server = |l: &Self, n: NodeIndex| matches!(l.vals[n.index()], Some(Val::Server(_)));
+        let (a_server, b_server) = (is_server(self, a), is_server(self, b));
+        let prod = if b_server || a_server {
+            // X·W with X as it is (a vector X gives a vector), or for A·Y: Y as X (a vector
+            // as it is, a matrix transposed) times Aᵀ, the result transposed back.
+            let (x, w, back) = if b_server {
+                (self.shared(a)?, self.server_of(b)?, false)
+            } else {
+                let y = self.shared(b)?;
+                let a = self.server_of(a)?;
+                match self.shape_of(y).len() {
+                    1 => (y, a, false),
+                    _ => (self.transposed(y)?, a, true),
+                }
+            };
+            let w = match self.shape_of(w)[..] {
+                [k] => self.server_view(w, vec![k, 1], Op::Reshape)?,
+                [m, k] if !b_server => self.server_view(w, vec![k, m], Op::Transpose)?,
+                _ => w,
+            };
+            let (fx, fw) = (self.fmt_of(x), self.fmt_of(w));
+            let (xs, ws) = (self.shape_of(x), self.shape_of(w));
+            let pf = Fx {
+                bits: fx.bits + fw.bits + ceil_log2(ws[0]),
+                frac: fx.frac + fw.frac,
+            };
+            if pf.bits > 64 {
+                return Err(too_wide("a matrix product", pf.bits));
+            }
+            let ps: Vec<usize> = match xs[..] {
+                [_] => vec![ws[1]],
+                _ => vec![xs[0], ws[1]],
+            };
+            let out = self.fresh(&ps, pf, false);
+            self.push(Op::MatMul, vec![x, w], out)?;
+            let out = self.convert(out, to)?;
+            if back { self.transposed(out)? } else { out }
+        } else {
+            let x = self.shared(a)?;
+            let y = self.shared(b)?;
+            let (x, y) = (self.as_matrix(x, true)?, self.as_matrix(y, false)?);
+            let (xs, ys) = (self.shape_of(x), self.shape_of(y));
+            let (fx, fy) = (self.fmt_of(x), self.fmt_of(y));
+            let pf = Fx {
+                bits: fx.bits + fy.bits + ceil_log2(xs[1]),
+                frac: fx.frac + fy.frac,
+            };
+            if pf.bits > 64 {
+                return Err(too_wide("a matrix product", pf.bits));
+            }
+            // X·Y directly, or (Yᵀ·Xᵀ)ᵀ: the operand in the role of Y is extended to the
+            // product's ring, the other's bits are chosen by.
+            let cost = |m: u32, n: u32, d: [usize; 3]| -> u64 {
+                use sir_runtime::fixed::linear::{Format, MatDims};
+                let params = sir_runtime::proto::linear::MatMulParams {
+                    dims: MatDims::new(d[0], d[1], d[2]),
+                    x: Format::signed(m),
+                    w: Format::signed(pf.bits),
+                    out_bits: pf.bits,
+                };
+                sir_runtime::proto::ext::sext_cost(d[1] * d[2], n, pf.bits)
+                    .then(sir_runtime::proto::mult::matmul_shared_full_cost(
+                        &params, 1,
+                    ))
+                    .total_bytes()
+            };
+            let direct = cost(fx.bits, fy.bits, [xs[0], xs[1], ys[1]]);
+            let swapped = cost(fy.bits, fx.bits, [ys[1], xs[1], xs[0]]);
+            let flip = swapped < direct;
+            let (x, y) = if flip {
+                (self.transposed(y)?, self.transposed(x)?)
+            } else {
+                (x, y)
+            };
+            let nonneg = self.plan.tensors[y].nonneg;
+            let ye = if self.fmt_of(y).bits < pf.bits {
+                self.widen(y, pf.bits, nonneg)?
+            } else {
+                y
+            };
+            let (xs, ys) = (self.shape_of(x), self.shape_of(ye));
+            let out = self.fresh(&[xs[0], ys[1]], pf, false);
+            self.push(Op::MatMulShared, vec![x, ye], out)?;
+            let out = self.convert(out, to)?;
+            if flip { self.transposed(out)? } else { out }
+        };
+        if self.shape_of(prod) == shape {
+            return Ok(prod);
+        }
+        let f = self.fmt_of(prod);
+        let out = self.fresh(shape, f, false);
+        self.push(Op::Reshape, vec![prod], out)?;
+        Ok(out)
+    }
+
+    /// A shared vector as a one-row (`left`) or one-column matrix; a matrix as it is.
+    fn as_matrix(&mut self, t: usize, left: bool) -> Result<usize, LowerError> {
+        let [k] = self.shape_of(t)[..] else {
+            return Ok(t);
+        };
+        let f = self.fmt_of(t);
+        let nn = self.plan.tensors[t].nonneg;
+        let s = if left { [1, k] } else { [k, 1] };
+        let out = self.fresh(&s, f, nn);
+        self.push(Op::Reshape, vec![t], out)?;
+        Ok(out)
+    }
+
+    /// The transpose of a shared matrix (free).
+    fn transposed(&mut self, t: usize) -> Result<usize, LowerError> {
+        let s = self.shape_of(t);
+        let f = self.fmt_of(t);
+        let nn = self.plan.tensors[t].nonneg;
+        let out = self.fresh(&[s[1], s[0]], f, nn);
+        self.push(Op::Transpose, vec![t], out)?;
+        Ok(out)
+    }
+
+    /// The server's weight tensor behind node `n`.
+    fn server_of(&mut self, n: NodeIndex) -> Result<usize, LowerError> {
+        match self.vals[n.index()].clone() {
+            Some(Val::Server(w)) => Ok(w),
+            _ => Err(LowerError::Plan(PlanError::Plan(
+                "a server operand that is not the server's".into(),
+            ))),
+        }
+    }
+
+    /// The server rearranging its own weights (reshape or transpose): a tensor of its own.
+    fn server_view(&mut self, w: usize, shape: Vec<usize>, op: Op) -> Result<usize, LowerError> {
+        let v = self.derived(w, Owner::Server);
+        self.plan.tensors[v].shape = shape;
+        self.push(op, vec![w], v)?;
+        Ok(v)
     }
 
     /// conv2d(x, W, b): the input's windows as rows (free), times the server's kernel as a
