@@ -82,6 +82,7 @@ const TOKENS: &[&str] = &[
     "fastgrnn_cell",
     "lstm_cell",
     "gru_cell",
+    "gru_cell_lbr",
     "conv3x3_relu",
     "global_avgpool",
     // builtins
@@ -90,6 +91,7 @@ const TOKENS: &[&str] = &[
     "relu",
     "sigmoid",
     "tanh",
+    "gelu",
     "exp",
     "rsqrt",
     "sqrt",

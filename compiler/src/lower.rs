@@ -1225,6 +1225,7 @@ impl Lower<'_> {
             Some(match b {
                 Builtin::Sigmoid => MathOp::Sigmoid,
                 Builtin::Tanh => MathOp::Tanh,
+                Builtin::Gelu => MathOp::Gelu,
                 Builtin::Exp => MathOp::Exp,
                 Builtin::Rsqrt => MathOp::Rsqrt,
                 Builtin::Sqrt => MathOp::Sqrt,

@@ -93,6 +93,7 @@ fn is_math(op: &NodeOp) -> bool {
         NodeOp::Builtin(
             Builtin::Sigmoid
                 | Builtin::Tanh
+                | Builtin::Gelu
                 | Builtin::Exp
                 | Builtin::Rsqrt
                 | Builtin::Sqrt

@@ -21,6 +21,7 @@ pub const BUILTINS: &[&str] = &[
     "relu",
     "sigmoid",
     "tanh",
+    "gelu",
     "exp",
     "rsqrt",
     "sqrt",

@@ -11,6 +11,7 @@ Run from anywhere: `python3 tests/eval/gen_cases.py` (needs numpy only). The gen
 are committed; the Rust test (tests/eval_numpy.rs) only reads them.
 """
 
+import math
 import os
 import sys
 
@@ -822,6 +823,51 @@ def fn_body_loops(rng):
 
 
 # Case functions named like a kernel above get a suffix (they would shadow it).
+@case()
+def gru_lbr(rng):
+    # PyTorch's nn.GRU layout (weight_ih [3H, D], weight_hh [3H, H], gate order r, z, n) and
+    # its documented equations; the .sir parameters are the port of docs/porting: transposed
+    # blocks, summed r/z biases, b_in and b_hn apart.
+    D, H, T = 3, 4, 5
+    w_ih, w_hh = N(rng, 3 * H, D, scale=0.6), N(rng, 3 * H, H, scale=0.6)
+    b_ih, b_hh = N(rng, 3 * H, scale=0.4), N(rng, 3 * H, scale=0.4)
+    blk = lambda m, g: m[g * H:(g + 1) * H]
+    W = dict(
+        Wz=blk(w_ih, 1).T.copy(), Uz=blk(w_hh, 1).T.copy(), bz=blk(b_ih, 1) + blk(b_hh, 1),
+        Wr=blk(w_ih, 0).T.copy(), Ur=blk(w_hh, 0).T.copy(), br=blk(b_ih, 0) + blk(b_hh, 0),
+        Wn=blk(w_ih, 2).T.copy(), Un=blk(w_hh, 2).T.copy(), bin=blk(b_ih, 2).copy(),
+        bhn=blk(b_hh, 2).copy(),
+    )
+    I = dict(x=N(rng, T, D))
+
+    def model(i, w):
+        h = np.zeros(H)
+        for t in range(T):
+            x = i["x"][t]
+            r = sigmoid(blk(w_ih, 0) @ x + blk(b_ih, 0) + blk(w_hh, 0) @ h + blk(b_hh, 0))
+            z = sigmoid(blk(w_ih, 1) @ x + blk(b_ih, 1) + blk(w_hh, 1) @ h + blk(b_hh, 1))
+            n = np.tanh(blk(w_ih, 2) @ x + blk(b_ih, 2) + r * (blk(w_hh, 2) @ h + blk(b_hh, 2)))
+            h = (1 - z) * n + z * h
+        return [(None, h)]
+
+    return W, I, model
+
+
+@case()
+def gelu_act(rng):
+    erf = np.vectorize(math.erf)
+    gelu = lambda v: 0.5 * v * (1.0 + erf(v / math.sqrt(2.0)))
+    W = dict(w=N(rng, 12, 6, scale=0.5))
+    x = N(rng, 12, scale=1.5)
+    x[0], x[1], x[2] = 0.0, -3.0, 3.0
+    I = dict(x=x)
+
+    def model(i, w):
+        return [(None, gelu(i["x"])), ("y", gelu(i["x"] @ w["w"]))]
+
+    return W, I, model
+
+
 DIRS = {"block_relu_case": "block_relu", "poly_case": "poly"}
 
 

@@ -151,6 +151,11 @@ pub fn tanh(x: &Tensor) -> Tensor {
     map(x, f64::tanh)
 }
 
+/// GELU: x·Φ(x), Φ the standard normal CDF (erf-based, as PyTorch's default).
+pub fn gelu(x: &Tensor) -> Tensor {
+    map(x, sir_runtime::math::table::gelu)
+}
+
 /// e^x.
 pub fn exp(x: &Tensor) -> Tensor {
     map(x, f64::exp)
@@ -918,6 +923,7 @@ pub fn builtin(op: &Builtin, args: &[&Tensor]) -> Option<Tensor> {
         Builtin::Relu => relu(x()?),
         Builtin::Sigmoid => sigmoid(x()?),
         Builtin::Tanh => tanh(x()?),
+        Builtin::Gelu => gelu(x()?),
         Builtin::Exp => exp(x()?),
         Builtin::Rsqrt => rsqrt(x()?),
         Builtin::Sqrt => sqrt(x()?),

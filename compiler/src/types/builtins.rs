@@ -52,8 +52,10 @@ fn signature(name: &str) -> &'static [Param] {
     use Kind::*;
     match name {
         "zeros" | "ones" => const { &[p("shape", ShapeList)] },
-        "relu" | "sigmoid" | "tanh" | "exp" | "rsqrt" | "sqrt" | "reciprocal" | "poly_relu"
-        | "argmax" | "softmax" | "flatten" | "transpose" => const { &[p("x", Tensor)] },
+        "relu" | "sigmoid" | "tanh" | "gelu" | "exp" | "rsqrt" | "sqrt" | "reciprocal"
+        | "poly_relu" | "argmax" | "softmax" | "flatten" | "transpose" => {
+            const { &[p("x", Tensor)] }
+        }
         "poly" => const { &[p("x", Tensor), p("coeffs", NumList)] },
         "block_relu" => const { &[p("x", Tensor), opt("patch", ShapeList)] },
         "max" | "sum" | "mean" => const { &[p("x", Tensor), opt("axis", Int)] },
@@ -343,9 +345,8 @@ impl Checker<'_> {
         };
         let e = match name {
             "zeros" | "ones" => self.rule_fill(name, &mut call),
-            "relu" | "sigmoid" | "tanh" | "exp" | "rsqrt" | "sqrt" | "reciprocal" | "poly_relu" => {
-                self.rule_elementwise(name, &mut call)
-            }
+            "relu" | "sigmoid" | "tanh" | "gelu" | "exp" | "rsqrt" | "sqrt" | "reciprocal"
+            | "poly_relu" => self.rule_elementwise(name, &mut call),
             "poly" => self.rule_poly(&mut call),
             "block_relu" => self.rule_block_relu(&mut call),
             "max" | "sum" | "mean" => self.rule_reduce(name, &mut call),
@@ -382,6 +383,7 @@ impl Checker<'_> {
             "relu" => Builtin::Relu,
             "sigmoid" => Builtin::Sigmoid,
             "tanh" => Builtin::Tanh,
+            "gelu" => Builtin::Gelu,
             "exp" => Builtin::Exp,
             "rsqrt" => Builtin::Rsqrt,
             "sqrt" => Builtin::Sqrt,

@@ -261,6 +261,7 @@ fn synonym(name: &str) -> Option<&'static str> {
     Some(match name {
         "logistic" | "expit" | "Sigmoid" => "sigmoid",
         "Tanh" => "tanh",
+        "GELU" | "Gelu" => "gelu",
         "ReLU" | "Relu" => "relu",
         "matmul" | "dot" | "mm" => "@",
         "Softmax" => "softmax",

@@ -243,6 +243,7 @@ impl Renderer<'_> {
                     Builtin::Relu => "relu",
                     Builtin::Sigmoid => "sigmoid",
                     Builtin::Tanh => "tanh",
+                    Builtin::Gelu => "gelu",
                     Builtin::Exp => "exp",
                     Builtin::Rsqrt => "rsqrt",
                     Builtin::Sqrt => "sqrt",

@@ -262,6 +262,7 @@ pub enum Builtin {
     Relu,
     Sigmoid,
     Tanh,
+    Gelu,
     Exp,
     Rsqrt,
     Sqrt,

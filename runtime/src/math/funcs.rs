@@ -738,6 +738,14 @@ pub fn spline_quad<E: Engine>(
     let zsat = match func {
         Smooth::Sigmoid => (f + 2) as f64 * std::f64::consts::LN_2,
         Smooth::Tanh => (f + 3) as f64 * std::f64::consts::LN_2 / 2.0,
+        // 1 − Φ(z) < 2^{−f−2}: the first such z on a grid of 1/64.
+        Smooth::Phi => {
+            let eps = (-(f as f64) - 2.0).exp2();
+            (1..2048)
+                .map(|i| i as f64 / 64.0)
+                .find(|&z| table::phi(-z) < eps)
+                .unwrap_or(32.0)
+        }
     };
     let w = zsat.log2().ceil().max(0.0) as u32;
     let b = (w + 1 + s).min(m);
@@ -753,6 +761,8 @@ pub fn spline_quad<E: Engine>(
     let (cmax, bmax) = match func {
         Smooth::Sigmoid => (0.05, 0.25),
         Smooth::Tanh => (0.4, 1.0),
+        // max|Φ''|/2 = φ(1)/2 ≈ 0.121, max Φ' = φ(0) ≈ 0.399.
+        Smooth::Phi => (0.125, 0.4),
     };
     let need = |v: f64| (v + 1.0).log2().ceil() as u32;
     let e2 = |d: i64| (d as f64).exp2();
@@ -945,6 +955,73 @@ fn max_ulp_all(
     }
     let xs: Vec<u64> = (0..1u64 << inp.bits).collect();
     worst(&xs)
+}
+
+/// The largest error of [`gelu`] that its construction is tested to (output ULPs, every
+/// input of the 8–16-bit formats the tests sweep).
+pub const GELU_MAX_ULP: f64 = 3.0;
+
+/// GELU's construction of Φ for these formats when the caller does not pin one: Φ itself as
+/// a table for inputs of ≤ 8 bits, else the quadratic spline (a line per interval where the
+/// quadratic's window does not fit the input).
+pub fn gelu_spline(inp: Fx) -> Spline {
+    if inp.bits <= 8 {
+        Spline::Linear { g: inp.bits }
+    } else {
+        Spline::Quadratic { g: 8, wide: false }
+    }
+}
+
+/// gelu(x) = x·Φ(x), Φ the standard normal CDF (ours, from SiRnn's pieces): Φ(x) by a spline
+/// on the signed input (as sigmoid's, [`spline_quad`] or a table) at t = m − s guard bits
+/// beyond the output scale, so that its error times |x| < 2^{m−1−s} stays within an output
+/// ULP; the SMult x·Φ (Φ's MSB is 0: ⋆ variant, one Wrap for x); one TR with rounding to
+/// the output scale and the output width (SExt if wider). Error ≤ [`GELU_MAX_ULP`] (tested
+/// exhaustively); why not a spline of gelu itself: gelu is unbounded, so its table would
+/// carry the input's whole range at the output's precision, and its slope changes sign.
+/// Domain: all inputs of up to s + 11 bits (the quadratic's window and 7 bits above it).
+pub fn gelu<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    check_in(inp, "gelu")?;
+    check_out(out, "gelu")?;
+    let (m, s, f, n) = (inp.bits, inp.frac, out.frac, out.bits);
+    let fp = f + m.saturating_sub(s).max(1);
+    let pbits = fp + 2;
+    let wide = m + pbits;
+    if wide > 64 {
+        return Err(arg(format!(
+            "gelu: x·Φ(x) from {m} bits at scale {s} to scale {f} needs {wide} bits (at most 64)"
+        )));
+    }
+    let pf = Fx::new(pbits, fp);
+    let xr = reduce(x, m);
+    let phi = match tune.spline.unwrap_or(gelu_spline(inp)) {
+        Spline::Linear { g } => spline(e, &xr, inp, pf, Smooth::Phi, g)?,
+        Spline::Quadratic { g, wide } => match spline_quad(e, &xr, inp, pf, Smooth::Phi, g, wide) {
+            Ok(v) => v,
+            Err(ProtoError::Argument(_)) => spline(e, &xr, inp, pf, Smooth::Phi, g.min(m))?,
+            Err(err) => return Err(err),
+        },
+    };
+    let mp = MultParams {
+        x: Format::signed(m),
+        y: unsigned(pbits),
+        out_bits: wide,
+    };
+    let p = e.mult(&mp, [WrapHint::Unknown, WrapHint::Msb(false)], &xr, &phi)?;
+    let sh = s + fp - f;
+    let r = round_shift(e, &p, wide, sh)?;
+    let rb = wide - sh;
+    if n > rb {
+        e.sext(&r, rb, n)
+    } else {
+        Ok(reduce(&r, n))
+    }
 }
 
 /// tanh(x) = 2h(2x) − 1 with h the logistic function (SiRnn §V-C). Domain: all inputs.

@@ -62,6 +62,8 @@ impl Curve {
 pub enum Smooth {
     Sigmoid,
     Tanh,
+    /// Φ, the standard normal CDF (GELU's gate).
+    Phi,
 }
 
 impl Smooth {
@@ -69,16 +71,28 @@ impl Smooth {
         match self {
             Smooth::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Smooth::Tanh => x.tanh(),
+            Smooth::Phi => phi(x),
         }
     }
 
     /// The offset the table adds so that every result is non-negative (tanh ≥ −1).
     pub fn lift(self) -> u64 {
         match self {
-            Smooth::Sigmoid => 0,
+            Smooth::Sigmoid | Smooth::Phi => 0,
             Smooth::Tanh => 1,
         }
     }
+}
+
+/// Φ(x) = erfc(−x/√2)/2, the standard normal CDF (erfc keeps the lower tail's relative
+/// precision).
+pub fn phi(x: f64) -> f64 {
+    0.5 * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
+}
+
+/// GELU(x) = x·Φ(x) (Hendrycks and Gimpel; PyTorch's default, erf-based).
+pub fn gelu(x: f64) -> f64 {
+    x * phi(x)
 }
 
 /// What a table computes; all parameters are public.
@@ -341,7 +355,7 @@ fn build(spec: Spec) -> Table {
                 1i64 << f
             } else {
                 match func {
-                    Smooth::Sigmoid => 0,
+                    Smooth::Sigmoid | Smooth::Phi => 0,
                     Smooth::Tanh => -(1i64 << f),
                 }
             };

@@ -114,6 +114,40 @@ fn tanh_within_4_ulp() {
     check_exhaustive("tanh", tanh, tanh, f64::tanh, |_| true, 4.0);
 }
 
+/// gelu: all inputs (16-bit formats at scales 8..14); bound [`GELU_MAX_ULP`] = 3 ULP.
+#[test]
+fn gelu_within_3_ulp() {
+    check_exhaustive(
+        "gelu",
+        gelu,
+        gelu,
+        crate::math::table::gelu,
+        |_| true,
+        GELU_MAX_ULP,
+    );
+}
+
+/// gelu at narrower inputs: the table of Φ (≤ 8 bits) and the quadratic with bits above its
+/// window, every input.
+#[test]
+fn gelu_within_3_ulp_at_narrow_widths() {
+    for (bi, si, bo, so) in [(8, 4, 8, 4), (8, 6, 12, 8), (10, 6, 10, 6), (12, 8, 12, 8)] {
+        let (i, o) = (Fx::new(bi, si), Fx::new(bo, so));
+        let (err, x) = max_ulp(
+            gelu,
+            crate::math::table::gelu,
+            |_| true,
+            i,
+            o,
+            Tuning::default(),
+        );
+        assert!(
+            err <= GELU_MAX_ULP,
+            "{bi}.{si}→{bo}.{so}: {err:.3} ULP at {x}"
+        );
+    }
+}
+
 /// rsqrt: x ≥ ε = 0.1 (SiRnn Fig. 6), results representable; bound 4 ULP.
 #[test]
 fn rsqrt_within_4_ulp_above_a_tenth() {

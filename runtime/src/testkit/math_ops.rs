@@ -16,7 +16,7 @@ use crate::proto::{Cost, Party, ProtoError};
 use crate::ring;
 
 /// Every math operation, in the order `sir bench op all` runs them.
-pub const ALL: [MathOp; 14] = [
+pub const ALL: [MathOp; 15] = [
     MathOp::Lut,
     MathOp::Digdec,
     MathOp::Msnzb,
@@ -24,6 +24,7 @@ pub const ALL: [MathOp; 14] = [
     MathOp::Exp,
     MathOp::Sigmoid,
     MathOp::Tanh,
+    MathOp::Gelu,
     MathOp::Reciprocal,
     MathOp::Rsqrt,
     MathOp::Sqrt,
@@ -212,6 +213,7 @@ impl MathEntry for MathOp {
             MathOp::Reciprocal => 1.0 / x,
             MathOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             MathOp::Tanh => x.tanh(),
+            MathOp::Gelu => crate::math::table::gelu(x),
             MathOp::Rsqrt => 1.0 / x.sqrt(),
             MathOp::Sqrt => x.sqrt(),
             MathOp::Softmax | MathOp::Layernorm | MathOp::Argmax | MathOp::Max => x,
