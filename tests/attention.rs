@@ -84,3 +84,77 @@ fn attention_of_several_shapes_runs_two_party_exactly() {
         );
     }
 }
+
+/// The count of correct predictions in `sir eval --labels`' line "accuracy: P% (k/n) …".
+fn correct(out: &str) -> (usize, usize) {
+    let s = out
+        .lines()
+        .find(|l| l.starts_with("accuracy:"))
+        .unwrap_or_else(|| panic!("no accuracy line in {out}"));
+    let inner = &s[s.find('(').expect("(") + 1..s.find(')').expect(")")];
+    let (k, n) = inner.split_once('/').expect("k/n");
+    (k.parse().expect("k"), n.parse().expect("n"))
+}
+
+/// examples/transformer_vowels (issue 24): compiled under a 1-point budget on the training
+/// utterances, the plan's test accuracy (its cleartext semantics, which two-party runs equal
+/// bit for bit) is within 1 point of float on the 370 test utterances, and a two-party run of
+/// one utterance per speaker equals it bit for bit at its estimated cost.
+#[test]
+fn transformer_vowels_is_within_a_point_of_float_between_two_parties() {
+    let (m, w) = (
+        "examples/transformer_vowels/model.sir",
+        "examples/transformer_vowels/weights.npz",
+    );
+    let data = |f: &str| format!("examples/lstm_vowels/{f}");
+    let plan = tmp("attention", "transformer_vowels.plan.json")
+        .to_string_lossy()
+        .into_owned();
+    let (calib, labels) = (data("calib.npy"), data("train_labels.npy"));
+    let (code, _, err) = sir(&[
+        "compile",
+        m,
+        "--weights",
+        w,
+        "--calib",
+        &calib,
+        "--labels",
+        &labels,
+        "-o",
+        &plan,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (test, test_labels) = (data("test.npy"), data("test_labels.npy"));
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", m, "--weights", w, "--input", &test];
+        args.extend(["--labels", &test_labels]);
+        args.extend(extra);
+        let (code, out, err) = sir(&args);
+        assert_eq!(code, 0, "{err}");
+        correct(&out)
+    };
+    let (float, n) = eval(&[]);
+    let (fixed, _) = eval(&["--plan", &plan]);
+    assert_eq!(n, 370);
+    assert!(
+        100 * (float as i64 - fixed as i64) <= n as i64,
+        "fixed point {fixed}/{n} against float {float}/{n}"
+    );
+    let (inputs, inputs_labels) = (data("inputs.npy"), data("inputs_labels.npy"));
+    let (code, out, err) = sir(&[
+        "simulate",
+        &plan,
+        "--weights",
+        w,
+        "--input",
+        &inputs,
+        "--labels",
+        &inputs_labels,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("bit for bit: yes (9 samples)"), "{out}");
+    assert!(
+        out.contains("every instruction's bytes and rounds equal its estimate"),
+        "{out}"
+    );
+}
