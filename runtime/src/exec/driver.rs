@@ -687,15 +687,20 @@ fn body(
                     .y
                     .get(r.clone())
                     .ok_or_else(|| ProtoError::Invariant(missing(plan, k).to_string()))?,
+                // The Y blocks of the samples whose rows the piece holds.
                 Kernel::MatMulShared { params } => {
-                    let yl = params.dims.w_len();
+                    let (d1, yl) = (params.dims.d1.max(1), params.dims.w_len());
+                    let blocks = match r.is_empty() {
+                        true => 0..0,
+                        false => r.start / d1..(r.end - 1) / d1 + 1,
+                    };
                     ops.y
-                        .get(r.start * yl..r.end * yl)
+                        .get(blocks.start * yl..blocks.end * yl)
                         .ok_or_else(|| ProtoError::Invariant(missing(plan, k).to_string()))?
                 }
                 _ => &ops.y[..],
             };
-            Some(piece(p, kernel, xs, ys, r.len())?)
+            Some(piece(p, kernel, xs, ys, r)?)
         }
     }))
 }

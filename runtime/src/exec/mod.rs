@@ -559,14 +559,15 @@ fn local(
     Ok(Some(parts.concat()))
 }
 
-/// One slice (`units` units) of a protocol instruction on one connection.
+/// One slice (units `r`) of a protocol instruction on one connection.
 fn piece(
     p: &mut Party,
     kernel: &Kernel,
     x: &[u64],
     y: &[u64],
-    units: usize,
+    r: std::ops::Range<usize>,
 ) -> Result<Vec<u64>, ProtoError> {
+    let units = r.len();
     match kernel {
         Kernel::Extend {
             from,
@@ -590,7 +591,11 @@ fn piece(
         Kernel::MatMul { params } => {
             mult::matmul_full(p, &Kernel::matmul_rows(params, units), x, y)
         }
-        Kernel::MatMulShared { params } => mult::matmul_shared_full(p, params, units, x, y),
+        Kernel::MatMulShared { params } => {
+            let d1 = params.dims.d1.max(1);
+            let rows = Kernel::matmul_rows(params, units);
+            mult::matmul_shared_full(p, &rows, (d1, r.start % d1), x, y)
+        }
         Kernel::Math { func, params } => func.eval(p, x, params),
         Kernel::Relu { bits } => relu::relu(p, x, *bits),
         Kernel::BlockRelu {

@@ -454,6 +454,27 @@ fn split_connections_equal_one() {
     check(&plan, shape, 3);
 }
 
+/// A product of two shared matrices split across connections inside a sample: 90 rows × a
+/// batch of 7 over 2 connections, the second piece starting at row 45 of the fourth sample
+/// (its Y blocks are those of samples 3..6).
+#[test]
+fn shared_products_split_inside_a_sample() {
+    let plan = mixed(900);
+    let shape = Shape {
+        batch: 7,
+        threads: 2,
+    };
+    let k = plan
+        .instrs
+        .iter()
+        .position(|i| matches!(i.op, Op::MatMulShared))
+        .expect("a shared product");
+    let units = plan.units(k) * shape.batch;
+    let split = pieces(&plan.instrs[k].op.info(), units, shape.threads);
+    assert_eq!(split, vec![0..315, 315..630]);
+    check(&plan, shape, 4);
+}
+
 /// Plaintext session waits of `secs` seconds to connect.
 fn plain_waits(secs: u64) -> Waits {
     Waits {

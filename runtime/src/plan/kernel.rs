@@ -43,8 +43,8 @@ pub enum Kernel {
     MatMul {
         params: MatMulParams,
     },
-    /// Shared X × shared Y, one product per unit (a sample); `params` per product, `params.w`
-    /// Y's format in the result's ring.
+    /// Shared X × shared Y, a unit per row of X (`params.dims.d1` rows per sample, each
+    /// sample with its own Y); `params.w` Y's format in the result's ring.
     MatMulShared {
         params: MatMulParams,
     },
@@ -99,7 +99,9 @@ impl Kernel {
             },
             Kernel::Mult(p) => mult::mult_cost(n, p),
             Kernel::MatMul { params } => mult::matmul_full_cost(&Self::matmul_rows(params, n)),
-            Kernel::MatMulShared { params } => mult::matmul_shared_full_cost(params, n),
+            Kernel::MatMulShared { params } => {
+                mult::matmul_shared_full_cost(&Self::matmul_rows(params, n))
+            }
             Kernel::Math { func, params } => {
                 let len = units.saturating_mul(params.cols.max(1));
                 if len > MAX_MATH_ELEMENTS {

@@ -768,12 +768,10 @@ impl Plan {
         let ins = &self.instrs[k];
         let x = &self.tensors[ins.args[0]];
         match &ins.op {
-            Op::MatMul => match x.shape[..] {
+            Op::MatMul | Op::MatMulShared => match x.shape[..] {
                 [d1, _] => d1,
                 _ => 1,
             },
-            // Each sample's Y differs: a sample's whole product is the unit.
-            Op::MatMulShared => 1,
             Op::Math { cols, .. } => x.numel() / (*cols).max(1),
             _ => self.tensors[ins.out].numel(),
         }
@@ -784,8 +782,7 @@ impl Plan {
         let ins = &self.instrs[k];
         let x = &self.tensors[ins.args[0]];
         match &ins.op {
-            Op::MatMul => x.shape.last().copied().unwrap_or(1),
-            Op::MatMulShared => x.numel(),
+            Op::MatMul | Op::MatMulShared => x.shape.last().copied().unwrap_or(1),
             Op::Math { cols, .. } => (*cols).max(1),
             _ => 1,
         }

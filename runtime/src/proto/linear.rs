@@ -491,10 +491,12 @@ impl BitTerm<'_> {
 /// The OT layout of a matrix cross term X_R·V (+ ±2^s·B·V): per entry of X, one COT per bit
 /// of X_R below ℓ (width ℓ − q) and one for the bit term (width ℓ − s), each carrying a row
 /// of V. `block_rows` rows of X share one d2×d3 block of V (a batch of independent products
-/// stacks its blocks; one product with the server's weights has a single block).
+/// stacks its blocks; one product with the server's weights has a single block); X's first row
+/// is row `row0` of its block (a slice of a batch may start inside a product).
 struct MatLayout {
     dims: MatDims,
     block_rows: usize,
+    row0: usize,
     kb: usize,
     per: usize,
     widths: Vec<u32>,
@@ -504,7 +506,7 @@ struct MatLayout {
 impl MatLayout {
     fn new(
         dims: MatDims,
-        block_rows: usize,
+        (block_rows, row0): (usize, usize),
         xbits: u32,
         out_bits: u32,
         bit: Option<&BitTerm<'_>>,
@@ -525,6 +527,7 @@ impl MatLayout {
         MatLayout {
             dims,
             block_rows: block_rows.max(1),
+            row0,
             kb,
             per,
             widths,
@@ -536,7 +539,7 @@ impl MatLayout {
     fn v_row<'v>(&self, v: &'v [u64], e: usize) -> &'v [u64] {
         let MatDims { d2, d3, .. } = self.dims;
         let (i, k) = (e / d2, e % d2);
-        let r = (i / self.block_rows) * d2 + k;
+        let r = ((i + self.row0) / self.block_rows - self.row0 / self.block_rows) * d2 + k;
         &v[r * d3..(r + 1) * d3]
     }
 
@@ -647,7 +650,7 @@ fn mat_core(
     bit: Option<BitTerm<'_>>,
     v: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
-    let lay = MatLayout::new(dims, dims.d1, xbits, out_bits, bit.as_ref());
+    let lay = MatLayout::new(dims, (dims.d1, 0), xbits, out_bits, bit.as_ref());
     let ots = if p.is_server() {
         lay.send(p, bit.as_ref(), v, true)?
     } else {
@@ -882,16 +885,15 @@ pub fn matmul_ring(
 // ---------------------------------------------------------------------------------------------
 // Matrix products of two shared matrices.
 
-/// The exact cost of [`matmul_shared`] on `count` products: per direction, per entry of X
-/// min(m, ℓ) random OTs plus one for the wrap bit if m < ℓ (16 B each) and
-/// ⌈count·d1·d2·d3·(Σ_{j<min(m,ℓ)}(ℓ − j) + (ℓ − m if m < ℓ))/8⌉ bytes of corrections; the
-/// client's extension, the server's corrections with its extension, the client's corrections:
-/// 3 flights.
-pub fn matmul_shared_cost(params: &MatMulParams, count: usize) -> Cost {
+/// The exact cost of [`matmul_shared`] on `params.dims.d1` rows of X: per direction, per entry
+/// of X min(m, ℓ) random OTs plus one for the wrap bit if m < ℓ (16 B each) and
+/// ⌈d1·d2·d3·(Σ_{j<min(m,ℓ)}(ℓ − j) + (ℓ − m if m < ℓ))/8⌉ bytes of corrections; the client's
+/// extension, the server's corrections with its extension, the client's corrections: 3 flights.
+pub fn matmul_shared_cost(params: &MatMulParams) -> Cost {
     let (m, l) = (params.x.bits, params.out_bits);
     let k = m.min(l);
     let wrap = params.needs_wrap();
-    let e = count * params.dims.x_len();
+    let e = params.dims.x_len();
     let n = e * (k as usize + wrap as usize);
     if n == 0 || params.dims.d3 == 0 {
         return Cost::ZERO;
@@ -904,7 +906,7 @@ pub fn matmul_shared_cost(params: &MatMulParams, count: usize) -> Cost {
         .then(Cost::message(Role::Client, corr))
 }
 
-/// The product of two shared matrices, `count` independent products at once (SiRnn's MatMul,
+/// The product of two shared matrices, several independent products at once (SiRnn's MatMul,
 /// Alg. 5, with the weight matrix itself shared): val(X)·val(Y) = val(X)·Y_s + val(X)·Y_c
 /// mod 2^ℓ once Y's shares live in Z_{2^ℓ}, and each term is the product with a matrix one
 /// party knows — the server's Y_s as with server weights (the client chooses with X_c's
@@ -912,16 +914,19 @@ pub fn matmul_shared_cost(params: &MatMulParams, count: usize) -> Cost {
 /// offset share X_s'). Both directions share X's wrap bits and run in 3 flights (the server's
 /// corrections travel with its extension). So a product costs two matrix cross terms and
 /// two wrap terms, and one Wrap of X (the caller's).
-/// - `x`: this party's m-bit shares of X (count·d1·d2, row-major per product);
+/// - `x`: this party's m-bit shares of d1 rows of X (`params.dims.d1`·d2, row-major): rows of
+///   products of `rows` rows each, the first being row `row0` of its product (a slice of a
+///   batch, as a connection's piece is);
 /// - `wrap`: this party's Boolean shares of the wrap bits of (X_s + offset, X_c)
 ///   ([`matmul_wrap`](crate::fixed::linear::matmul_wrap)); only read if m < ℓ;
-/// - `y`: this party's shares of val(Y) mod 2^ℓ (count·d2·d3), `params.w.bits` = ℓ.
+/// - `y`: this party's shares of val(Y) mod 2^ℓ, one d2×d3 block per product the rows touch,
+///   `params.w.bits` = ℓ.
 ///
 /// Returns shares of `Σ_k val(X[i][k])·val(Y[k][j]) mod 2^ℓ` per product.
 pub fn matmul_shared(
     p: &mut Party,
     params: &MatMulParams,
-    count: usize,
+    (rows, row0): (usize, usize),
     x: &[u64],
     wrap: &[u8],
     y: &[u64],
@@ -939,11 +944,17 @@ pub fn matmul_shared(
             l, params.w.bits
         )));
     }
+    let all = dims;
     let MatDims { d1, d2, d3 } = dims;
-    let all = MatDims::new(count * d1, d2, d3);
+    let rows = rows.max(1);
+    let blocks = if d1 == 0 {
+        0
+    } else {
+        (row0 + d1 - 1) / rows - row0 / rows + 1
+    };
     let m = xf.bits;
     check_len("X share", x.len(), all.x_len())?;
-    check_len("Y share", y.len(), count * dims.w_len())?;
+    check_len("Y share", y.len(), blocks * dims.w_len())?;
     if params.needs_wrap() {
         check_len("wrap shares", wrap.len(), all.x_len())?;
     }
@@ -960,7 +971,7 @@ pub fn matmul_shared(
         shift: m,
         negate: true,
     });
-    let lay = MatLayout::new(all, d1, m, l, bit.as_ref());
+    let lay = MatLayout::new(all, (rows, row0), m, l, bit.as_ref());
     let choices = lay.choices(&x_r, bit.as_ref());
     let (held, chosen) = if server {
         let a = lay.send(p, bit.as_ref(), &v, false)?;

@@ -620,24 +620,25 @@ pub fn matmul_full(
     matmul(p, params, x, &wraps, w)
 }
 
-/// The exact cost of [`matmul_shared_full`] on `count` products: the Wrap of X's entries at
-/// m bits (if m < ℓ), then [`matmul_shared_cost`].
-pub fn matmul_shared_full_cost(params: &MatMulParams, count: usize) -> Cost {
-    let next = super::linear::matmul_shared_cost(params, count);
+/// The exact cost of [`matmul_shared_full`] on `params.dims.d1` rows: the Wrap of X's entries
+/// at m bits (if m < ℓ), then [`matmul_shared_cost`].
+pub fn matmul_shared_full_cost(params: &MatMulParams) -> Cost {
+    let next = super::linear::matmul_shared_cost(params);
     if params.needs_wrap() {
-        after_wrap(count * params.dims.x_len(), params.x.bits, next)
+        after_wrap(params.dims.x_len(), params.x.bits, next)
     } else {
         next
     }
 }
 
-/// The product of two shared matrices, `count` at once: the wrap bits of X's (offset) shares
-/// from the Wrap protocol, then [`matmul_shared`](super::linear::matmul_shared) (see there for
-/// the operands).
+/// The product of two shared matrices on `params.dims.d1` rows of X (products of `rows` rows,
+/// the first row being row `row0` of its product): the wrap bits of X's (offset) shares from
+/// the Wrap protocol, then [`matmul_shared`](super::linear::matmul_shared) (see there for the
+/// operands).
 pub fn matmul_shared_full(
     p: &mut Party,
     params: &MatMulParams,
-    count: usize,
+    rows: (usize, usize),
     x: &[u64],
     y: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
@@ -645,7 +646,7 @@ pub fn matmul_shared_full(
         true => offset_wraps(p, params, x)?,
         false => Vec::new(),
     };
-    super::linear::matmul_shared(p, params, count, x, &wraps, y)
+    super::linear::matmul_shared(p, params, rows, x, &wraps, y)
 }
 
 /// Boolean shares of the wrap bits of X's shares with the server's offset added.

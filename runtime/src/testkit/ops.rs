@@ -252,7 +252,7 @@ impl Operation {
             Operation::Matmul => mult::matmul_full_cost(&mult_ops::matmul_params(params)),
             Operation::MatmulShared if n == 0 => Cost::ZERO,
             Operation::MatmulShared => {
-                mult::matmul_shared_full_cost(&mult_ops::matmul_shared_params(params), 1)
+                mult::matmul_shared_full_cost(&mult_ops::matmul_shared_params(params))
             }
         }
     }
@@ -288,7 +288,7 @@ impl Operation {
             }
             Operation::MatmulShared => {
                 let mp = mult_ops::matmul_shared_params(params);
-                mult::matmul_shared_full(p, &mp, 1, &inp.a, &inp.b)?
+                mult::matmul_shared_full(p, &mp, (mp.dims.d1, 0), &inp.a, &inp.b)?
             }
         })
     }
