@@ -824,26 +824,17 @@ impl Plan {
                 mode: *mode,
             },
             Op::Mult => Kernel::Mult(self.mult_params(k)?),
-            Op::MatMul => {
+            Op::MatMul | Op::MatMulShared => {
                 let (dims, _) = self.matmul_dims(k)?;
-                Kernel::MatMul {
-                    params: crate::proto::linear::MatMulParams {
-                        dims,
-                        x: t(0).format(),
-                        w: t(1).format(),
-                        out_bits: out.bits,
-                    },
-                }
-            }
-            Op::MatMulShared => {
-                let (dims, _) = self.matmul_dims(k)?;
-                Kernel::MatMulShared {
-                    params: crate::proto::linear::MatMulParams {
-                        dims,
-                        x: t(0).format(),
-                        w: t(1).format(),
-                        out_bits: out.bits,
-                    },
+                let params = crate::proto::linear::MatMulParams {
+                    dims,
+                    x: t(0).format(),
+                    w: t(1).format(),
+                    out_bits: out.bits,
+                };
+                match ins.op {
+                    Op::MatMul => Kernel::MatMul { params },
+                    _ => Kernel::MatMulShared { params },
                 }
             }
             Op::Math { func, cols, spline } => Kernel::Math {
@@ -1294,28 +1285,7 @@ impl Plan {
                     return bad("multiplies shared tensors of one shape (scales add)");
                 }
             }
-            Op::MatMul => {
-                let (dims, vec) = self.matmul_dims(k)?;
-                let work = (dims.d1 as u128) * (dims.d2 as u128) * (dims.d3 as u128);
-                if work > 1 << 32 || t(0).bits + t(1).bits > 64 {
-                    return bad("multiplies matrices too large (d1·d2·d3 ≤ 2^32, m + n ≤ 64)");
-                }
-                let want = if vec {
-                    vec![dims.d3]
-                } else {
-                    vec![dims.d1, dims.d3]
-                };
-                if !shared(t(0))
-                    || t(1).owner != Owner::Server
-                    || !shared(out)
-                    || out.shape != want
-                    || t(0).frac + t(1).frac != out.frac
-                    || out.bits > 64
-                {
-                    return bad("multiplies shared X by the server's W (scales add)");
-                }
-            }
-            Op::MatMulShared => {
+            Op::MatMul | Op::MatMulShared => {
                 let (dims, vec) = self.matmul_dims(k)?;
                 let work = (dims.d1 as u128) * (dims.d2 as u128) * (dims.d3 as u128);
                 if work > 1 << 32 {
@@ -1326,16 +1296,20 @@ impl Plan {
                 } else {
                     vec![dims.d1, dims.d3]
                 };
-                if !shared(t(0))
-                    || !shared(t(1))
-                    || !shared(out)
-                    || out.shape != want
-                    || t(1).bits != out.bits
-                    || t(0).frac + t(1).frac != out.frac
-                {
-                    return bad(
-                        "multiplies shared X by shared Y in the result's ring (scales add)",
-                    );
+                if !shared(t(0)) || !shared(out) || out.shape != want {
+                    return bad("multiplies a shared X [d1, d2] (or [d2]) into a shared result");
+                }
+                if t(0).frac + t(1).frac != out.frac {
+                    return bad("multiplies matrices whose scales do not add up to the result's");
+                }
+                match ins.op {
+                    Op::MatMul if t(1).owner != Owner::Server || t(0).bits + t(1).bits > 64 => {
+                        return bad("multiplies shared X by the server's W (m + n ≤ 64)");
+                    }
+                    Op::MatMulShared if !shared(t(1)) || t(1).bits != out.bits => {
+                        return bad("multiplies shared X by shared Y in the result's ring");
+                    }
+                    _ => {}
                 }
             }
             Op::Math { func, cols, spline } => {

@@ -140,6 +140,10 @@ fn a_tampered_plan_is_refused_with_the_reason() {
     let mut p = good.clone();
     p.version = 99;
     refuse(&p, "version 99");
+    // A product of two shared matrices whose Y is the server's (and not in the result's ring).
+    let mut p = good.clone();
+    p.instrs[1].op = Op::MatMulShared;
+    refuse(&p, "shared Y in the result's ring");
     assert!(Plan::from_json("{").is_err());
     assert!(Plan::from_json("{\"version\": 1}").is_err());
 }
