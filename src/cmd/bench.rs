@@ -29,7 +29,8 @@ pub enum BenchCmd {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
-        /// Run only these flavours (rot, cot64, cot16, chosen64, ot1ofN_256x16).
+        /// Run only these flavours (rot, cot64, cot16, chosen64, ot1ofN_256x16; scot, the silent
+        /// random COT of Ferret, runs only when named).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },

@@ -5,6 +5,8 @@
 //! - `ext`: semi-honest IKNP extension (128 columns) and KK13 extension (256 columns, the
 //!   Walsh–Hadamard code), AES-128-CTR as PRG, our SSE2/AVX2 bit-matrix `transpose`;
 //! - `prim`: the fixed-key AES correlation-robust hash with per-OT tweaks;
+//! - [`silent`]: Ferret's silent COT (LPN expansion of IKNP's rows: ≈ 0.06 B per COT in steady
+//!   state), a generator of COT pools with one global Δ; not yet a source of the flavours below;
 //! - the flavours on [`OtEngine`], each one extension pass plus (except random OT) one
 //!   bit-packed correction message from the sender:
 //!
@@ -50,6 +52,7 @@ pub(crate) mod bits;
 pub mod cost;
 mod ext;
 mod prim;
+pub mod silent;
 mod transpose;
 
 #[cfg(test)]
@@ -453,6 +456,44 @@ impl OtEngine {
         });
         self.h0 = h0;
         r
+    }
+
+    /// IKNP's correlation itself, sender side: the rows q_j of `n` OTs and the global Δ = s
+    /// (the receiver holds t_j = q_j ⊕ c_j·Δ): the base COTs of [`silent`]'s bootstrap. One
+    /// message from the receiver, 16 bytes per OT.
+    pub fn raw_cot_send(
+        &mut self,
+        ch: &mut dyn Wire,
+        n: usize,
+    ) -> Result<(Vec<u128>, u128), OtError> {
+        self.ready()?;
+        let mut q = vec![0u128; n];
+        let mut delta = 0;
+        let r = self.iknp_send(ch, n, |start, _, rows, s, _, _| {
+            q[start..start + rows.len()].copy_from_slice(rows);
+            delta = s;
+        });
+        self.poison_on(r)?;
+        Ok((q, delta))
+    }
+
+    /// IKNP's correlation itself, receiver side, on these packed choice bits: t_j (flushed).
+    pub fn raw_cot_recv(
+        &mut self,
+        ch: &mut dyn Wire,
+        choices: &[u8],
+        n: usize,
+    ) -> Result<Vec<u128>, OtError> {
+        self.ready()?;
+        check_choices(choices, n)?;
+        let mut t = vec![0u128; n];
+        let r = self
+            .iknp_recv(ch, choices, n, |start, _, rows, _, _| {
+                t[start..start + rows.len()].copy_from_slice(rows);
+            })
+            .and_then(|_| ch.end_flight());
+        self.poison_on(r)?;
+        Ok(t)
     }
 
     /// Random OT, sender side: `out0[j]`, `out1[j]` are the two random 128-bit messages of OT j.

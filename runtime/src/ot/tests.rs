@@ -638,3 +638,64 @@ fn forks_pair_up_in_any_order_and_never_repeat() {
     }
     assert!(matches!(sf[0].fork(), Err(OtError::Argument(_))));
 }
+
+/// Silent COT (Ferret): bootstrapped from IKNP's rows, a [`silent::SETUP`] iteration and a
+/// [`silent::MAIN`] iteration fed by its output give COTs with the sender's Δ on every
+/// position (z_j = y_j ⊕ x_j·Δ), random-looking choice bits, and exactly the bytes the
+/// parameters say (the receiver sends nothing after the bootstrap).
+#[test]
+fn silent_cots_are_correlated_and_cost_what_the_parameters_say() {
+    use silent::{MAIN, SETUP, SilentReceiver, SilentSender};
+    let mut p = pair();
+    let n0 = SETUP.base();
+    let mut bits = vec![0u8; n0.div_ceil(8)];
+    p.client.ot.random_bytes(&mut bits);
+    let unpacked: Vec<u8> = (0..n0).map(|j| (bits[j / 8] >> (j % 8)) & 1).collect();
+    let ((q, delta), t, _, _) = run(
+        &mut p,
+        true,
+        |ch, ot| ot.raw_cot_send(ch, n0).unwrap(),
+        |ch, ot| ot.raw_cot_recv(ch, &bits, n0).unwrap(),
+    );
+    for j in 0..n0 {
+        assert_eq!(t[j], q[j] ^ (unpacked[j] as u128 * delta), "IKNP row {j}");
+    }
+    let rng = ChaCha20Rng::seed_from_u64(5);
+    let mut sender = SilentSender::new(Role::Server, delta, 0, rng);
+    let mut receiver = SilentReceiver::new(Role::Server, 0);
+    let check = |y: &[u128], x: &[u8], z: &[u128]| {
+        let bad = (0..y.len())
+            .filter(|&j| z[j] != y[j] ^ (x[j] as u128 * delta))
+            .count();
+        assert_eq!(bad, 0, "{bad} of {} COTs uncorrelated", y.len());
+        let ones = x.iter().filter(|&&b| b == 1).count() as f64 / x.len() as f64;
+        assert!((0.49..0.51).contains(&ones), "choice bits: {ones} ones");
+    };
+    let (y, (x, z), s, r) = run(
+        &mut p,
+        true,
+        |ch, _| sender.extend(ch, &SETUP, &q).unwrap(),
+        |ch, _| receiver.extend(ch, &SETUP, &unpacked, &t).unwrap(),
+    );
+    check(&y, &x, &z);
+    assert_eq!((s.bytes_sent, r.bytes_sent), (SETUP.sender_bytes(), 0));
+    let b = MAIN.base();
+    let (y2, (x2, z2), s, r) = run(
+        &mut p,
+        true,
+        |ch, _| sender.extend(ch, &MAIN, &y[..b]).unwrap(),
+        |ch, _| receiver.extend(ch, &MAIN, &x[..b], &z[..b]).unwrap(),
+    );
+    check(&y2, &x2, &z2);
+    assert_eq!((s.bytes_sent, r.bytes_sent), (MAIN.sender_bytes(), 0));
+    // Another iteration on the reserve of the last: fresh outputs, unrelated to the first.
+    let (y3, (x3, z3), _, _) = run(
+        &mut p,
+        true,
+        |ch, _| sender.extend(ch, &MAIN, &y2[..b]).unwrap(),
+        |ch, _| receiver.extend(ch, &MAIN, &x2[..b], &z2[..b]).unwrap(),
+    );
+    check(&y3, &x3, &z3);
+    let same = y2.iter().zip(&y3).filter(|(a, b)| a == b).count();
+    assert_eq!(same, 0);
+}

@@ -6,7 +6,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::net::{Channel, ChannelOptions, Role, Stats};
+use crate::ot::silent::{MAIN, SETUP, SilentReceiver, SilentSender};
 use crate::ot::{OtEngine, OtError};
+use rand_core::SeedableRng;
 
 /// What `bench_ot` runs.
 #[derive(Clone, Debug, Default)]
@@ -21,8 +23,46 @@ pub struct OtBenchConfig {
     pub only: Vec<String>,
 }
 
-/// The flavours measured, in order.
-pub const OT_FLAVOURS: [&str; 5] = ["rot", "cot64", "cot16", "chosen64", "ot1ofN_256x16"];
+/// The flavours measured, in order. `scot` (silent random COT, [`crate::ot::silent`]) runs only
+/// when named: one rep bootstraps from IKNP (a [`SETUP`] iteration) and runs as many [`MAIN`]
+/// iterations as `n` COTs need (at least one), all counted.
+pub const OT_FLAVOURS: [&str; 6] = ["rot", "cot64", "cot16", "chosen64", "ot1ofN_256x16", "scot"];
+
+/// The COTs one `scot` rep hands out for a request of `n`: whole [`MAIN`] iterations, each
+/// keeping its successor's base COTs.
+pub fn silent_ots(n: usize) -> usize {
+    let usable = MAIN.n - MAIN.base();
+    n.div_ceil(usable).max(1) * usable
+}
+
+/// One `scot` rep on this party: the IKNP bootstrap, a [`SETUP`] iteration, then [`MAIN`]
+/// iterations until `n` COTs (see [`silent_ots`]); returns how many it handed out.
+fn silent_rep(ch: &mut Channel, ot: &mut OtEngine, role: Role, n: usize) -> Result<usize, OtError> {
+    let iterations = silent_ots(n) / (MAIN.n - MAIN.base());
+    let b0 = SETUP.base();
+    if role == Role::Server {
+        let (q, delta) = ot.raw_cot_send(ch, b0)?;
+        let mut seed = [0u8; 32];
+        ot.random_bytes(&mut seed);
+        let rng = rand_chacha::ChaCha20Rng::from_seed(seed);
+        let mut s = SilentSender::new(role, delta, 0, rng);
+        let mut base = s.extend(ch, &SETUP, &q)?;
+        for _ in 0..iterations {
+            base = s.extend(ch, &MAIN, &base[..MAIN.base()])?;
+        }
+    } else {
+        let mut packed = vec![0u8; b0.div_ceil(8)];
+        ot.random_bytes(&mut packed);
+        let bits: Vec<u8> = (0..b0).map(|j| (packed[j / 8] >> (j % 8)) & 1).collect();
+        let t = ot.raw_cot_recv(ch, &packed, b0)?;
+        let mut r = SilentReceiver::new(Role::Server, 0);
+        let (mut x, mut z) = r.extend(ch, &SETUP, &bits, &t)?;
+        for _ in 0..iterations {
+            (x, z) = r.extend(ch, &MAIN, &x[..MAIN.base()], &z[..MAIN.base()])?;
+        }
+    }
+    Ok(iterations * (MAIN.n - MAIN.base()))
+}
 
 /// Measurements of one flavour.
 #[derive(Clone, Debug)]
@@ -158,6 +198,9 @@ fn party(
                 }
                 ("chosen64", true) => ot.chosen_send(&mut ch, 64, &corr, &corr)?,
                 ("chosen64", false) => ot.chosen_recv(&mut ch, 64, &choices, &mut out)?,
+                ("scot", _) => {
+                    silent_rep(&mut ch, &mut ot, role, n)?;
+                }
                 (_, true) => ot.one_of_n_send(&mut ch, 256, 16, &msgs)?,
                 (_, false) => ot.one_of_n_recv(&mut ch, 256, 16, &idx, &mut out[..count_1ofn])?,
             }
@@ -191,7 +234,7 @@ pub fn bench_ot(cfg: OtBenchConfig) -> Result<OtBenchReport, OtError> {
     }
     let selected: Vec<&'static str> = OT_FLAVOURS
         .into_iter()
-        .filter(|f| cfg.only.is_empty() || cfg.only.iter().any(|o| o == f))
+        .filter(|f| (cfg.only.is_empty() && *f != "scot") || cfg.only.iter().any(|o| o == f))
         .collect();
     let threads = cfg.threads.max(1);
     let per = cfg.n.div_ceil(threads).max(1);
@@ -237,10 +280,10 @@ pub fn bench_ot(cfg: OtBenchConfig) -> Result<OtBenchReport, OtError> {
         .iter()
         .enumerate()
         .map(|(i, &name)| {
-            let per_ots = if name == "ot1ofN_256x16" {
-                (per / 256).max(1)
-            } else {
-                per
+            let per_ots = match name {
+                "ot1ofN_256x16" => (per / 256).max(1),
+                "scot" => silent_ots(per),
+                _ => per,
             };
             let ots = per_ots * threads;
             let seconds = median(walls(&logs, |l| &l.runs[i]));
