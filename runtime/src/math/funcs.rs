@@ -735,19 +735,7 @@ pub fn spline_quad<E: Engine>(
         ))
     };
     let g = g.clamp(2, 8);
-    let zsat = match func {
-        Smooth::Sigmoid => (f + 2) as f64 * std::f64::consts::LN_2,
-        Smooth::Tanh => (f + 3) as f64 * std::f64::consts::LN_2 / 2.0,
-        // 1 − Φ(z) < 2^{−f−2}: the first such z on a grid of 1/64.
-        Smooth::Phi => {
-            let eps = (-(f as f64) - 2.0).exp2();
-            (1..2048)
-                .map(|i| i as f64 / 64.0)
-                .find(|&z| table::phi(-z) < eps)
-                .unwrap_or(32.0)
-        }
-    };
-    let w = zsat.log2().ceil().max(0.0) as u32;
+    let w = window(func, f);
     let b = (w + 1 + s).min(m);
     if b <= g + 1 || m - b > 7 {
         return Err(na());
@@ -957,6 +945,24 @@ fn max_ulp_all(
     worst(&xs)
 }
 
+/// The window of [`spline_quad`]: |x| < 2^w holds every input where f is not yet within
+/// 2^{−f−2} of its limits (output scale `f`).
+fn window(func: Smooth, f: u32) -> u32 {
+    let zsat = match func {
+        Smooth::Sigmoid => (f + 2) as f64 * std::f64::consts::LN_2,
+        Smooth::Tanh => (f + 3) as f64 * std::f64::consts::LN_2 / 2.0,
+        // 1 − Φ(z) < 2^{−f−2}: the first such z on a grid of 1/64.
+        Smooth::Phi => {
+            let eps = (-(f as f64) - 2.0).exp2();
+            (1..2048)
+                .map(|i| i as f64 / 64.0)
+                .find(|&z| table::phi(-z) < eps)
+                .unwrap_or(32.0)
+        }
+    };
+    zsat.log2().ceil().max(0.0) as u32
+}
+
 /// The largest error of [`gelu`] that its construction is tested to (output ULPs, every
 /// input of the 8–16-bit formats the tests sweep).
 pub const GELU_MAX_ULP: f64 = 3.0;
@@ -973,13 +979,15 @@ pub fn gelu_spline(inp: Fx) -> Spline {
 }
 
 /// gelu(x) = x·Φ(x), Φ the standard normal CDF (ours, from SiRnn's pieces): Φ(x) by a spline
-/// on the signed input (as sigmoid's, [`spline_quad`] or a table) at t = m − s guard bits
-/// beyond the output scale, so that its error times |x| < 2^{m−1−s} stays within an output
-/// ULP; the SMult x·Φ (Φ's MSB is 0: ⋆ variant, one Wrap for x); one TR with rounding to
-/// the output scale and the output width (SExt if wider). Error ≤ [`GELU_MAX_ULP`] (tested
-/// exhaustively); why not a spline of gelu itself: gelu is unbounded, so its table would
-/// carry the input's whole range at the output's precision, and its slope changes sign.
-/// Domain: all inputs of up to s + 11 bits (the quadratic's window and 7 bits above it).
+/// on the signed input (as sigmoid's, [`spline_quad`] or a table) at t guard bits beyond the
+/// output scale; beyond the window |x| < 2^w Φ is exactly 0 or 1, so only |x| < 2^w scales
+/// Φ's error and t = min(m − s, w + 1) keeps it within an output ULP; the SMult x·Φ (Φ's MSB is
+/// 0: ⋆ variant, one Wrap for x); one TR with rounding to the output scale and the output
+/// width (SExt if wider). Inputs with more than 7 bits above the window ([`phi_wide`]) take
+/// Φ of their window bits and the saturation from two comparisons. Error ≤ [`GELU_MAX_ULP`]
+/// (tested exhaustively at 8–16 bits, densely at 32). Why not a spline of gelu itself: gelu
+/// is unbounded, so its table would carry the input's whole range at the output's precision,
+/// and its slope changes sign. Domain: all inputs.
 pub fn gelu<E: Engine>(
     e: &mut E,
     x: &[u64],
@@ -990,7 +998,8 @@ pub fn gelu<E: Engine>(
     check_in(inp, "gelu")?;
     check_out(out, "gelu")?;
     let (m, s, f, n) = (inp.bits, inp.frac, out.frac, out.bits);
-    let fp = f + m.saturating_sub(s).max(1);
+    let w = window(Smooth::Phi, f + 6);
+    let fp = f + m.saturating_sub(s).min(w + 1).max(1);
     let pbits = fp + 2;
     let wide = m + pbits;
     if wide > 64 {
@@ -1000,13 +1009,19 @@ pub fn gelu<E: Engine>(
     }
     let pf = Fx::new(pbits, fp);
     let xr = reduce(x, m);
-    let phi = match tune.spline.unwrap_or(gelu_spline(inp)) {
-        Spline::Linear { g } => spline(e, &xr, inp, pf, Smooth::Phi, g)?,
-        Spline::Quadratic { g, wide } => match spline_quad(e, &xr, inp, pf, Smooth::Phi, g, wide) {
-            Ok(v) => v,
-            Err(ProtoError::Argument(_)) => spline(e, &xr, inp, pf, Smooth::Phi, g.min(m))?,
-            Err(err) => return Err(err),
-        },
+    let phi = if m > window(Smooth::Phi, fp) + 1 + s + 7 {
+        phi_wide(e, &xr, inp, pf)?
+    } else {
+        match tune.spline.unwrap_or(gelu_spline(inp)) {
+            Spline::Linear { g } => spline(e, &xr, inp, pf, Smooth::Phi, g)?,
+            Spline::Quadratic { g, wide } => {
+                match spline_quad(e, &xr, inp, pf, Smooth::Phi, g, wide) {
+                    Ok(v) => v,
+                    Err(ProtoError::Argument(_)) => spline(e, &xr, inp, pf, Smooth::Phi, g.min(m))?,
+                    Err(err) => return Err(err),
+                }
+            }
+        }
     };
     let mp = MultParams {
         x: Format::signed(m),
@@ -1022,6 +1037,34 @@ pub fn gelu<E: Engine>(
     } else {
         Ok(reduce(&r, n))
     }
+}
+
+/// Φ(x) at format `pf` for an m-bit input with more bits above Φ's window |x| < 2^w than a
+/// saturation table can index: the quadratic spline of the window's b = w + 1 + s low bits
+/// (x itself inside the window), T = ⌊x/2^{b−1}⌋ by TR (x is inside iff T ∈ {−1, 0}), SExt by
+/// one bit, the MSBs of T + 1 (x below the window) and T − 1 (not above) in one call, and Φ
+/// set to 1 above and 0 below by one multiplexer call.
+fn phi_wide<E: Engine>(e: &mut E, x: &[u64], inp: Fx, pf: Fx) -> Result<Vec<u64>, ProtoError> {
+    let (m, s) = (inp.bits, inp.frac);
+    let b = window(Smooth::Phi, pf.frac) + 1 + s;
+    let len = x.len();
+    let inside = spline_quad(e, &reduce(x, b), Fx::new(b, s), pf, Smooth::Phi, 8, false)?;
+    let tb = m - b + 1;
+    let t = e.trunc_reduce(x, m, b - 1)?;
+    let t = e.sext(&t, tb, tb + 1)?;
+    let mut both = add_const(e, &t, 1, tb + 1);
+    both.extend(add_const(e, &t, ring::reduce(u64::MAX, tb + 1), tb + 1));
+    let msbs = e.msb(&both, tb + 1)?;
+    let (below, not_above) = msbs.split_at(len);
+    let mut flags = not(e, not_above);
+    flags.extend_from_slice(below);
+    let n = pf.bits;
+    let one = 1u64 << pf.frac;
+    let mut vals = add_const(e, &neg(&inside, n), one, n);
+    vals.extend_from_slice(&inside);
+    let sel = e.mux(&flags, &vals, n)?;
+    let (up, down) = sel.split_at(len);
+    Ok(sub(&add(&inside, up, n), down, n))
 }
 
 /// tanh(x) = 2h(2x) − 1 with h the logistic function (SiRnn §V-C). Domain: all inputs.
