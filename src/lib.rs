@@ -6,6 +6,7 @@ pub mod encoding;
 pub mod files;
 pub mod html;
 pub mod model;
+pub mod onnx;
 pub mod outputs;
 pub mod reference;
 pub mod report;

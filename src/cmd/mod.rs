@@ -7,6 +7,7 @@ pub mod compile;
 mod demo;
 mod eval;
 mod generate;
+mod import;
 mod inspect;
 mod report;
 mod run;
@@ -74,6 +75,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Write deterministic random weights (and inputs) for a model.
     Generate(generate::GenerateArgs),
+    /// Import an ONNX model (MLPs and CNNs as torch.onnx, tf2onnx and skl2onnx export them):
+    /// writes DIR/model.sir and DIR/weights.npz and checks the model. An operator it does not
+    /// support is refused with the node's name.
+    Import(import::ImportArgs),
     /// Make this party's TLS identity: a private key (key.pem, owner-only) and its self-signed
     /// certificate (cert.pem, to give to the peer, who passes it as --peer-cert).
     Keygen {
@@ -125,6 +130,7 @@ pub fn main() -> i32 {
         Command::Inspect(args) => inspect::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Import(args) => import::run(&args),
         Command::Run(args) => run::run(args),
         Command::Verify(args) => verify::run(&args),
         Command::Keygen { out } => match sir_runtime::net::tls::keygen(&out) {

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Writes the ONNX import suite (tests/onnx/<case>/): `model.onnx`, an input batch `input.npy`
+(float32) and `expected.npz`, onnxruntime's outputs on it (float32, by graph output name).
+
+Graphs are built with onnx.helper in the patterns torch.onnx and tf2onnx export (Gemm with
+transB, Conv + BatchNormalization, Flatten, Reshape with a batch entry of -1 or 0), and one comes
+from skl2onnx (an MLPClassifier, zipmap off). `unsupported/` holds a model with an operator
+sir import refuses. The Rust test (tests/onnx_import.rs) only reads these files.
+
+    /tmp/venv/bin/pip install onnx onnxruntime skl2onnx scikit-learn
+    python3 tests/onnx/gen.py
+"""
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPSET = 17
+
+
+def init(name, arr):
+    return numpy_helper.from_array(np.asarray(arr, dtype=np.float32), name)
+
+
+def save(case, model, x):
+    d = os.path.join(HERE, case)
+    os.makedirs(d, exist_ok=True)
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    x = np.asarray(x, dtype=np.float32)
+    np.save(os.path.join(d, "input.npy"), x)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    outs = sess.run(None, {name: x})
+    names = [o.name for o in sess.get_outputs()]
+    np.savez(os.path.join(d, "expected.npz"),
+             **{n: np.asarray(v, dtype=np.float64) for n, v in zip(names, outs)})
+
+
+def model_of(nodes, inputs, outputs, inits, name):
+    g = helper.make_graph(nodes, name, inputs, outputs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
+                             producer_name="sir-tests")
+
+
+def mlp_gemm(rng):
+    # torch.nn.Linear exports Gemm with transB = 1 (weight [out, in]).
+    w1, b1 = rng.standard_normal((16, 10)) * 0.4, rng.standard_normal(16) * 0.1
+    w2, b2 = rng.standard_normal((5, 16)) * 0.4, rng.standard_normal(5) * 0.1
+    nodes = [
+        helper.make_node("Gemm", ["x", "fc1.weight", "fc1.bias"], ["h"], name="/fc1/Gemm", transB=1),
+        helper.make_node("Relu", ["h"], ["r"], name="/relu/Relu"),
+        helper.make_node("Gemm", ["r", "fc2.weight", "fc2.bias"], ["z"], name="/fc2/Gemm", transB=1),
+        helper.make_node("Softmax", ["z"], ["probs"], name="/softmax/Softmax", axis=-1),
+    ]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 10])],
+                 [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 5])],
+                 [init("fc1.weight", w1), init("fc1.bias", b1), init("fc2.weight", w2),
+                  init("fc2.bias", b2)], "mlp")
+    save("mlp_gemm", m, rng.standard_normal((6, 10)))
+
+
+def cnn_bn(rng):
+    c1 = rng.standard_normal((4, 2, 3, 3)) * 0.4
+    cb1 = rng.standard_normal(4) * 0.1
+    bn = lambda c: [rng.uniform(0.5, 1.5, c), rng.standard_normal(c) * 0.1,
+                    rng.standard_normal(c) * 0.1, rng.uniform(0.5, 1.5, c)]
+    s1, b1, m1, v1 = bn(4)
+    c2 = rng.standard_normal((6, 4, 3, 3)) * 0.3
+    s2, b2, m2, v2 = bn(6)
+    fc = rng.standard_normal((6, 3)) * 0.5
+    fcb = rng.standard_normal(3) * 0.1
+    nodes = [
+        helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c1"], name="/conv1/Conv",
+                         pads=[1, 1, 1, 1], strides=[1, 1], kernel_shape=[3, 3]),
+        # Folded into conv1: nothing else reads c1.
+        helper.make_node("BatchNormalization", ["c1", "bn1.weight", "bn1.bias", "bn1.mean", "bn1.var"],
+                         ["n1"], name="/bn1/BatchNormalization", epsilon=1e-5),
+        helper.make_node("Relu", ["n1"], ["r1"], name="/relu1/Relu"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], name="/pool/MaxPool", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "conv2.weight"], ["c2"], name="/conv2/Conv",
+                         strides=[2, 2], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="/relu2/Relu"),
+        # After a ReLU: a per-channel affine map.
+        helper.make_node("BatchNormalization", ["r2", "bn2.weight", "bn2.bias", "bn2.mean", "bn2.var"],
+                         ["n2"], name="/bn2/BatchNormalization", epsilon=1e-3),
+        helper.make_node("GlobalAveragePool", ["n2"], ["g"], name="/gap/GlobalAveragePool"),
+        helper.make_node("Flatten", ["g"], ["f"], name="/flatten/Flatten", axis=1),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="/fc/Gemm",
+                         alpha=0.5, beta=2.0),
+    ]
+    inits = [init("conv1.weight", c1), init("conv1.bias", cb1), init("conv2.weight", c2),
+             init("fc.weight", fc), init("fc.bias", fcb)]
+    for p, (s, b, m, v) in (("bn1", (s1, b1, m1, v1)), ("bn2", (s2, b2, m2, v2))):
+        inits += [init(f"{p}.weight", s), init(f"{p}.bias", b), init(f"{p}.mean", m),
+                  init(f"{p}.var", v)]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 8, 8])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+                 inits, "cnn")
+    save("cnn_bn", m, rng.standard_normal((4, 2, 8, 8)))
+
+
+def ops_mix(rng):
+    # MatMul + broadcast bias [1, M], LeakyRelu, arithmetic with constants and initializers,
+    # Reshape (0 and -1), Transpose of a sample's two axes, a product of two activations,
+    # Identity, Dropout, Cast and two outputs.
+    w = rng.standard_normal((12, 8)) * 0.4
+    bias = rng.standard_normal((1, 8)) * 0.1
+    scale = rng.uniform(0.5, 2.0, 8)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["a"], name="mm"),
+        helper.make_node("Add", ["a", "bias"], ["b"], name="add_bias"),
+        helper.make_node("LeakyRelu", ["b"], ["c"], name="leaky", alpha=0.1),
+        helper.make_node("Constant", [], ["half"], name="const_half",
+                         value=numpy_helper.from_array(np.array(0.5, dtype=np.float32))),
+        helper.make_node("Mul", ["c", "half"], ["d"], name="times_half"),
+        helper.make_node("Div", ["d", "scale"], ["e"], name="div_scale"),
+        helper.make_node("Sub", ["e", "half"], ["f"], name="minus_half"),
+        helper.make_node("Sigmoid", ["f"], ["g"], name="sig"),
+        helper.make_node("Tanh", ["f"], ["h"], name="tanh"),
+        helper.make_node("Identity", ["h"], ["h2"], name="ident"),
+        helper.make_node("Dropout", ["h2"], ["h3"], name="drop"),
+        helper.make_node("Cast", ["h3"], ["h4"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("Constant", [], ["shape"], name="const_shape",
+                         value=numpy_helper.from_array(np.array([0, 2, -1], dtype=np.int64))),
+        helper.make_node("Reshape", ["g", "shape"], ["gr"], name="reshape"),
+        helper.make_node("Transpose", ["gr"], ["gt"], name="transpose", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["gt", "gr"], ["gram"], name="gram"),
+        helper.make_node("Mul", ["h4", "g"], ["out2"], name="gate"),
+    ]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 12])],
+                 [helper.make_tensor_value_info("gram", TensorProto.FLOAT, ["N", 4, 4]),
+                  helper.make_tensor_value_info("out2", TensorProto.FLOAT, ["N", 8])],
+                 [init("w", w), init("bias", bias), init("scale", scale)], "ops_mix")
+    save("ops_mix", m, rng.standard_normal((5, 12)))
+
+
+def sklearn_mlp(rng):
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+    x, y = load_breast_cancer(return_X_y=True)
+    x = StandardScaler().fit_transform(x).astype(np.float32)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=400, random_state=0).fit(x, y)
+    m = to_onnx(clf, x[:1], options={id(clf): {"zipmap": False}}, target_opset=OPSET)
+    save("sklearn_mlp", m, x[::71][:8])
+
+
+def unsupported(rng):
+    nodes = [helper.make_node("Erf", ["x"], ["y"], name="/act/Erf")]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [], "erf")
+    save("unsupported", m, rng.standard_normal((2, 4)))
+
+
+if __name__ == "__main__":
+    rng = np.random.default_rng(24)
+    for f in (mlp_gemm, cnn_bn, ops_mix, sklearn_mlp, unsupported):
+        f(rng)
+    print("wrote", sorted(d for d in os.listdir(HERE) if os.path.isdir(os.path.join(HERE, d))))
