@@ -10,7 +10,16 @@ use cli_support::{sir, tmp};
 use sir_runtime::npy;
 use std::path::Path;
 
-const CASES: [&str; 4] = ["mlp_gemm", "cnn_bn", "ops_mix", "sklearn_mlp"];
+const CASES: [&str; 8] = [
+    "mlp_gemm",
+    "cnn_bn",
+    "ops_mix",
+    "sklearn_mlp",
+    "gru_torch",
+    "gru_lbr0_y",
+    "lstm_torch",
+    "lstm_y",
+];
 
 #[test]
 fn onnx_models_import_evaluate_like_onnxruntime_and_run_two_party() {

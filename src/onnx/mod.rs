@@ -44,8 +44,13 @@ pub enum ImportError {
 /// A value of the ONNX graph.
 #[derive(Clone, Debug)]
 enum Val {
-    /// Computed per sample by the `.sir` model: its name there and its per-sample shape.
-    Act { name: String, shape: Vec<usize> },
+    /// Computed per sample by the `.sir` model: its name there, its per-sample shape, and where
+    /// the batch axis sits in its ONNX shape (0 but after the transposes RNNs take).
+    Act {
+        name: String,
+        shape: Vec<usize>,
+        batch: usize,
+    },
     /// Known at import: its ONNX shape and values, and where it came from (for param names).
     Const {
         shape: Vec<usize>,
@@ -118,6 +123,9 @@ pub fn import(bytes: &[u8], source_name: &str) -> Result<Imported, ImportError> 
         source_name.replace('\n', " "),
         model.producer_name.replace('\n', " ")
     );
+    if t.uses_rnn {
+        let _ = writeln!(src, "use std::rnn;\n");
+    }
     let _ = writeln!(src, "model {name} {{");
     for l in &t.decls {
         let _ = writeln!(src, "{l}");
@@ -252,6 +260,10 @@ struct Translator {
     /// Activations holding class indices (argmax and what passes them on): integer casts of
     /// these are exact.
     integral: HashSet<String>,
+    /// ONNX values some node or graph output reads.
+    read: HashSet<String>,
+    /// Whether the model calls `std::rnn`'s cells.
+    uses_rnn: bool,
     used: HashSet<String>,
     decls: Vec<String>,
     body: Vec<String>,
@@ -309,6 +321,7 @@ impl Translator {
         for o in &g.output {
             *readers.entry(o.name.as_str()).or_default() += 1;
         }
+        self.read = readers.keys().map(|k| k.to_string()).collect();
         let mut nodes = g.node.clone();
         let mut drop = vec![false; nodes.len()];
         for b in 0..nodes.len() {
@@ -414,7 +427,22 @@ impl Translator {
                 .ok_or_else(|| {
                     ImportError::Model(format!("graph input `{}` has no tensor shape", i.name))
                 })?;
-            let per: &[Option<i64>] = if dims.len() >= 2 { &dims[1..] } else { &dims };
+            // The batch axis: the one dimension without a fixed size, else the first.
+            let free: Vec<usize> = (0..dims.len())
+                .filter(|&k| dims[k].is_none_or(|d| d <= 0))
+                .collect();
+            let batch = if dims.len() >= 2 && free.len() == 1 {
+                free[0]
+            } else {
+                0
+            };
+            let per: Vec<Option<i64>> = if dims.len() >= 2 {
+                let mut p = dims.clone();
+                p.remove(batch);
+                p
+            } else {
+                dims.clone()
+            };
             let shape: Vec<usize> = per
                 .iter()
                 .map(|d| match d {
@@ -428,7 +456,8 @@ impl Translator {
             let name = self.fresh(&i.name);
             self.decls
                 .push(format!("    input {name}: {};", Self::shape_str(&shape)));
-            self.vals.insert(i.name.clone(), Val::Act { name, shape });
+            self.vals
+                .insert(i.name.clone(), Val::Act { name, shape, batch });
         }
         Ok(())
     }
@@ -445,9 +474,14 @@ impl Translator {
             .ok_or_else(|| format!("input `{name}` is produced by no earlier node"))
     }
 
-    /// `let OUT = expr;` for the node's first output.
+    /// `let OUT = expr;` for the node's first output (batch axis first).
     fn emit(&mut self, n: &NodeProto, expr: String, shape: Vec<usize>) {
         let out = n.output.first().cloned().unwrap_or_default();
+        self.emit_as(n, &out, expr, shape, 0);
+    }
+
+    /// `let NAME = expr;` for ONNX value `out`, its batch axis at `batch`.
+    fn emit_as(&mut self, n: &NodeProto, out: &str, expr: String, shape: Vec<usize>, batch: usize) {
         let name = self.fresh(&out);
         let what = if n.name.is_empty() {
             n.op_type.clone()
@@ -456,7 +490,8 @@ impl Translator {
         };
         self.body
             .push(format!("    let {name} = {expr};  // {what}"));
-        self.vals.insert(out, Val::Act { name, shape });
+        self.vals
+            .insert(out.to_string(), Val::Act { name, shape, batch });
     }
 
     /// An elementwise operand next to an activation of per-sample rank `rank`: an activation's
@@ -464,7 +499,14 @@ impl Translator {
     /// leading 1 dropped.
     fn operand(&mut self, v: &Val, rank: usize) -> Result<(String, Vec<usize>), String> {
         match v {
-            Val::Act { name, shape } => Ok((name.clone(), shape.clone())),
+            Val::Act { name, shape, batch } => {
+                if *batch != 0 {
+                    return Err(
+                        "an operand's batch axis is not its first: transpose it back".into(),
+                    );
+                }
+                Ok((name.clone(), shape.clone()))
+            }
             Val::Const { data, .. } if data.len() == 1 => {
                 Ok((literal(data[0]).ok_or("a constant is not finite")?, vec![]))
             }
@@ -490,9 +532,18 @@ impl Translator {
         }
     }
 
+    /// An activation whose batch axis comes first (what every operator but the RNNs and the
+    /// data movement around them expects).
     fn act(v: &Val, what: &str) -> Result<(String, Vec<usize>), String> {
         match v {
-            Val::Act { name, shape } => Ok((name.clone(), shape.clone())),
+            Val::Act {
+                name,
+                shape,
+                batch: 0,
+            } => Ok((name.clone(), shape.clone())),
+            Val::Act { .. } => Err(format!(
+                "{what} has its batch axis elsewhere than first (an RNN's layout): transpose it back first"
+            )),
             Val::Const { origin, .. } => Err(format!(
                 "{what} is the constant `{origin}`: sir import needs it computed from the input"
             )),
@@ -510,6 +561,240 @@ impl Translator {
                 "{what} is computed by the model: sir import needs it as a constant (an initializer)"
             )),
         }
+    }
+
+    /// GRU (both `linear_before_reset` conventions) and LSTM, forward, one layer, default
+    /// activations, unrolled over the sequence: `std::rnn`'s `gru_cell_lbr` and `lstm_cell`
+    /// where they match ONNX's equations, the GRU with the reset gate before the product
+    /// (`linear_before_reset = 0`) written out. Y (every step's state) is built only if read.
+    fn rnn(&mut self, n: &NodeProto) -> Result<(), String> {
+        let lstm = n.op_type == "LSTM";
+        let Val::Act {
+            name: x,
+            shape: s,
+            batch: b,
+        } = self.get(n, 0)?
+        else {
+            return Err("X is a constant".into());
+        };
+        let layout = attr_i(n, "layout", 0);
+        if b != if layout == 0 { 1 } else { 0 } || s.len() != 2 {
+            return Err(format!(
+                "X must be [seq, batch, input] (layout 0) or [batch, seq, input] (layout 1), not per-sample {s:?} with the batch axis at {b}"
+            ));
+        }
+        let dir = attr(n, "direction").map(|a| String::from_utf8_lossy(&a.s).to_string());
+        if dir.as_deref().is_some_and(|d| d != "forward") {
+            return Err("only direction = forward is supported".into());
+        }
+        if attr(n, "activations").is_some() || attr(n, "clip").is_some() {
+            return Err("only the default activations without clip are supported".into());
+        }
+        if attr_i(n, "input_forget", 0) != 0 {
+            return Err("input_forget is not supported".into());
+        }
+        let (t_len, i_len) = (s[0], s[1]);
+        let gates = if lstm { 4 } else { 3 };
+        let (ws, wd, wo) = Self::constant(&self.get(n, 1)?, "W")?;
+        let (_, rd, ro) = Self::constant(&self.get(n, 2)?, "R")?;
+        let hh = attr_i(
+            n,
+            "hidden_size",
+            (ws.get(1).copied().unwrap_or(0) / gates) as i64,
+        ) as usize;
+        if ws != [1, gates * hh, i_len] || rd.len() != gates * hh * hh {
+            return Err(format!(
+                "W is {ws:?}: one direction, {gates}·hidden × input expected"
+            ));
+        }
+        let bd = match self.get(n, 3) {
+            Ok(v) => Self::constant(&v, "B")?.1,
+            Err(_) => vec![0.0; 2 * gates * hh],
+        };
+        if bd.len() != 2 * gates * hh {
+            return Err("B must hold 2·gates·hidden values".into());
+        }
+        if self.get(n, 4).is_ok() {
+            return Err(
+                "sequence_lens is not supported: every sequence has the full length".into(),
+            );
+        }
+        if lstm && self.get(n, 7).is_ok() {
+            return Err("peepholes (P) are not supported".into());
+        }
+        // Gate g's input block transposed to [input, hidden], its recurrent block to
+        // [hidden, hidden], its two biases.
+        let block = |data: &[f64], g: usize, cols: usize| -> Vec<f64> {
+            let mut out = vec![0.0; cols * hh];
+            for r in 0..hh {
+                for c in 0..cols {
+                    out[c * hh + r] = data[(g * hh + r) * cols + c];
+                }
+            }
+            out
+        };
+        let bias = |g: usize, rec: bool| -> Vec<f64> {
+            let o = if rec { gates * hh } else { 0 } + g * hh;
+            bd[o..o + hh].to_vec()
+        };
+        let initial = |me: &mut Self, k: usize, what: &str| -> Result<Option<String>, String> {
+            match me.get(n, k) {
+                Ok(v) => {
+                    let (sh, d, o) = Self::constant(&v, what)?;
+                    if d.len() != hh {
+                        return Err(format!(
+                            "{what} of shape {sh:?}: one direction and a batch of one expected"
+                        ));
+                    }
+                    Ok(Some(me.param(&o, vec![hh], d)?))
+                }
+                Err(_) => Ok(None),
+            }
+        };
+        let h0 = initial(self, 5, "initial_h")?;
+        let c0 = if lstm {
+            initial(self, 6, "initial_c")?
+        } else {
+            None
+        };
+        let node = sanitize(if n.name.is_empty() {
+            &n.op_type
+        } else {
+            &n.name
+        });
+        let p = |me: &mut Self, what: &str, shape: Vec<usize>, data: Vec<f64>| {
+            me.param(&format!("{node}_{what}"), shape, data)
+        };
+        // ONNX gate orders: GRU z, r, h; LSTM i, o, f, c.
+        let names: &[&str] = if lstm {
+            &["i", "o", "f", "g"]
+        } else {
+            &["z", "r", "n"]
+        };
+        let mut w = Vec::new();
+        let mut u = Vec::new();
+        let mut bsum = Vec::new();
+        let mut bin = Vec::new();
+        let mut bhn = Vec::new();
+        for (g, gn) in names.iter().enumerate() {
+            w.push(p(
+                self,
+                &format!("W{gn}"),
+                vec![i_len, hh],
+                block(&wd, g, i_len),
+            )?);
+            u.push(p(self, &format!("U{gn}"), vec![hh, hh], block(&rd, g, hh))?);
+            let (bw, br) = (bias(g, false), bias(g, true));
+            if !lstm && g == 2 {
+                bin.push(p(self, "bin", vec![hh], bw)?);
+                bhn.push(p(self, "bhn", vec![hh], br)?);
+            } else {
+                let sum: Vec<f64> = bw.iter().zip(&br).map(|(a, c)| a + c).collect();
+                bsum.push(p(self, &format!("b{gn}"), vec![hh], sum)?);
+            }
+        }
+        let _ = (wo, ro);
+        let lbr = attr_i(n, "linear_before_reset", 0) == 1;
+        let outs: Vec<String> = n.output.clone();
+        let want_y = outs
+            .first()
+            .is_some_and(|o| !o.is_empty() && self.read.contains(o));
+        let h = self.fresh(&format!("{node}_h"));
+        let c = self.fresh(&format!("{node}_c"));
+        let what = format!("{} ({})", n.name, n.op_type);
+        let (zn, rn, nn) = (
+            self.fresh(&format!("{node}_z")),
+            self.fresh(&format!("{node}_r")),
+            self.fresh(&format!("{node}_n")),
+        );
+        self.body.push(format!(
+            "    let mut {h} = {};  // {what}",
+            h0.clone().unwrap_or_else(|| format!("zeros([{hh}])"))
+        ));
+        if lstm {
+            self.body.push(format!(
+                "    let mut {c} = {};",
+                c0.clone().unwrap_or_else(|| format!("zeros([{hh}])"))
+            ));
+        }
+        // One step at x[t]: the statements updating h (and c).
+        let step = |t: &str| -> Vec<String> {
+            if lstm {
+                vec![format!(
+                    "({h}, {c}) = lstm_cell({x}[{t}], {h}, {c}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});",
+                    w[0],
+                    u[0],
+                    bsum[0],
+                    w[2],
+                    u[2],
+                    bsum[2],
+                    w[3],
+                    u[3],
+                    bsum[3],
+                    w[1],
+                    u[1],
+                    bsum[1]
+                )]
+            } else if lbr {
+                vec![format!(
+                    "{h} = gru_cell_lbr({x}[{t}], {h}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});",
+                    w[0], u[0], bsum[0], w[1], u[1], bsum[1], w[2], u[2], bin[0], bhn[0]
+                )]
+            } else {
+                vec![
+                    format!(
+                        "let {zn} = sigmoid({x}[{t}] @ {} + {h} @ {} + {});",
+                        w[0], u[0], bsum[0]
+                    ),
+                    format!(
+                        "let {rn} = sigmoid({x}[{t}] @ {} + {h} @ {} + {});",
+                        w[1], u[1], bsum[1]
+                    ),
+                    format!(
+                        "let {nn} = tanh({x}[{t}] @ {} + ({rn} * {h}) @ {} + {} + {});",
+                        w[2], u[2], bin[0], bhn[0]
+                    ),
+                    format!("{h} = (1 - {zn}) * {nn} + {zn} * {h};"),
+                ]
+            }
+        };
+        self.uses_rnn |= lstm || lbr;
+        let mut states = Vec::new();
+        if want_y {
+            for t in 0..t_len {
+                // (A step's lets shadow the previous step's.)
+                for l in step(&t.to_string()) {
+                    self.body.push(format!("    {l}"));
+                }
+                let st = self.fresh(&format!("{node}_y{t}"));
+                self.body
+                    .push(format!("    let {st} = reshape({h}, [1, 1, {hh}]);"));
+                states.push(st);
+            }
+        } else {
+            self.body.push(format!("    for t in 0..{t_len} {{"));
+            for l in step("t") {
+                self.body.push(format!("        {l}"));
+            }
+            self.body.push("    }".into());
+        }
+        // Y [seq, 1, batch, hidden] (batch axis 2), Y_h and Y_c [1, batch, hidden] (axis 1).
+        if want_y {
+            let y = outs[0].clone();
+            let e = if states.len() == 1 {
+                states[0].clone()
+            } else {
+                format!("concat([{}], axis = 0)", states.join(", "))
+            };
+            self.emit_as(n, &y, e, vec![t_len, 1, hh], 2);
+        }
+        for (k, src) in [(1, &h), (2, &c)] {
+            let read = |o: &&String| !o.is_empty() && self.read.contains(*o);
+            if let Some(o) = outs.get(k).filter(|o| read(o) && (k == 1 || lstm)) {
+                self.emit_as(n, o, format!("reshape({src}, [1, {hh}])"), vec![1, hh], 1);
+            }
+        }
+        Ok(())
     }
 
     fn mark_integral(&mut self, n: &NodeProto) {
@@ -594,7 +879,9 @@ impl Translator {
                     }
                     (Val::Act { shape, .. }, _) | (_, Val::Act { shape, .. }) => shape.len(),
                     _ => {
-                        return Err("both operands are constants: fold them before exporting".into());
+                        return Err(
+                            "both operands are constants: fold them before exporting".into()
+                        );
                     }
                 };
                 let b = match (op, &b) {
@@ -674,7 +961,11 @@ impl Translator {
                 let (a, b) = (self.get(n, 0)?, self.get(n, 1)?);
                 let (e, shape) = match (&a, &b) {
                     (
-                        Val::Act { name, shape },
+                        Val::Act {
+                            name,
+                            shape,
+                            batch: 0,
+                        },
                         Val::Const {
                             shape: ws,
                             data,
@@ -693,20 +984,27 @@ impl Translator {
                         s[last] = m;
                         (format!("{name} @ {w}"), s)
                     }
-                    (Val::Act { name: x, shape: s1 }, Val::Act { name: y, shape: s2 }) => {
-                        match (&s1[..], &s2[..]) {
-                            ([mm, k], [k2, nn]) if k == k2 => {
-                                (format!("{x} @ {y}"), vec![*mm, *nn])
-                            }
-                            ([k], [k2, nn]) if k == k2 => (format!("{x} @ {y}"), vec![*nn]),
-                            ([mm, k], [k2]) if k == k2 => (format!("{x} @ {y}"), vec![*mm]),
-                            _ => {
-                                return Err(format!(
-                                    "{s1:?} @ {s2:?}: per-sample products of rank ≤ 2 only"
-                                ));
-                            }
+                    (
+                        Val::Act {
+                            name: x,
+                            shape: s1,
+                            batch: 0,
+                        },
+                        Val::Act {
+                            name: y,
+                            shape: s2,
+                            batch: 0,
+                        },
+                    ) => match (&s1[..], &s2[..]) {
+                        ([mm, k], [k2, nn]) if k == k2 => (format!("{x} @ {y}"), vec![*mm, *nn]),
+                        ([k], [k2, nn]) if k == k2 => (format!("{x} @ {y}"), vec![*nn]),
+                        ([mm, k], [k2]) if k == k2 => (format!("{x} @ {y}"), vec![*mm]),
+                        _ => {
+                            return Err(format!(
+                                "{s1:?} @ {s2:?}: per-sample products of rank ≤ 2 only"
+                            ));
                         }
-                    }
+                    },
                     _ => return Err(
                         "a constant on the left of MatMul: transpose the product before exporting"
                             .into(),
@@ -874,16 +1172,147 @@ impl Translator {
                 }
             }
             "Transpose" => {
-                let (x, s) = Self::act(&self.get(n, 0)?, "its input")?;
-                let perm =
-                    attr_ints(n, "perm").unwrap_or_else(|| (0..=s.len() as i64).rev().collect());
-                if perm != [0, 2, 1] || s.len() != 2 {
+                let Val::Act {
+                    name: x,
+                    shape: s,
+                    batch: b,
+                } = self.get(n, 0)?
+                else {
+                    return Err("its input is a constant: fold it before exporting".into());
+                };
+                let r = s.len() + 1;
+                let perm = attr_ints(n, "perm").unwrap_or_else(|| (0..r as i64).rev().collect());
+                if perm.len() != r || (0..r as i64).any(|k| !perm.contains(&k)) {
+                    return Err(format!("perm {perm:?} is not a permutation of {r} axes"));
+                }
+                let nb = perm.iter().position(|&p| p as usize == b).unwrap_or(0);
+                // The permutation of the per-sample axes.
+                let q: Vec<usize> = perm
+                    .iter()
+                    .filter(|&&p| p as usize != b)
+                    .map(|&p| p as usize - (p as usize > b) as usize)
+                    .collect();
+                let out: Vec<usize> = q.iter().map(|&k| s[k]).collect();
+                let out_name = n.output.first().cloned().unwrap_or_default();
+                if q.iter().enumerate().all(|(i, &k)| i == k) {
+                    let v = Val::Act {
+                        name: x,
+                        shape: s,
+                        batch: nb,
+                    };
+                    self.vals.insert(out_name, v);
+                } else if q == [1, 0] {
+                    self.emit_as(n, &out_name, format!("transpose({x})"), out, nb);
+                } else {
                     return Err(format!(
-                        "perm {perm:?}: only swapping a sample's two axes ([0, 2, 1]) is supported"
+                        "perm {perm:?}: only swapping a sample's two axes, or moving the batch axis, is supported"
                     ));
                 }
-                self.emit(n, format!("transpose({x})"), vec![s[1], s[0]]);
             }
+            "Squeeze" | "Unsqueeze" => {
+                let Val::Act {
+                    name: x,
+                    shape: s,
+                    batch: b,
+                } = self.get(n, 0)?
+                else {
+                    return Err("its input is a constant: fold it before exporting".into());
+                };
+                let axes: Vec<i64> = match attr_ints(n, "axes") {
+                    Some(a) => a,
+                    None => match self.get(n, 1) {
+                        Ok(v) => Self::constant(&v, "axes")?
+                            .1
+                            .iter()
+                            .map(|&a| a as i64)
+                            .collect(),
+                        Err(_) => return Err("axes must be given".into()),
+                    },
+                };
+                // The ONNX shape with a marker for the batch axis.
+                let mut full: Vec<Option<usize>> = s.iter().map(|&d| Some(d)).collect();
+                full.insert(b, None);
+                if op == "Squeeze" {
+                    let r = full.len() as i64;
+                    let mut ax: Vec<usize> = axes
+                        .iter()
+                        .map(|&a| (if a < 0 { a + r } else { a }) as usize)
+                        .collect();
+                    ax.sort_unstable();
+                    ax.dedup();
+                    for &a in ax.iter().rev() {
+                        match full.get(a) {
+                            Some(Some(1)) => {
+                                full.remove(a);
+                            }
+                            _ => {
+                                return Err(format!("axis {a} is not a per-sample axis of size 1"));
+                            }
+                        }
+                    }
+                } else {
+                    let r = (full.len() + axes.len()) as i64;
+                    let mut ax: Vec<usize> = axes
+                        .iter()
+                        .map(|&a| (if a < 0 { a + r } else { a }) as usize)
+                        .collect();
+                    ax.sort_unstable();
+                    for a in ax {
+                        if a > full.len() {
+                            return Err(format!("axis {a} is out of range"));
+                        }
+                        full.insert(a, Some(1));
+                    }
+                }
+                let nb = full.iter().position(|d| d.is_none()).unwrap_or(0);
+                let out: Vec<usize> = full.into_iter().flatten().collect();
+                let out_name = n.output.first().cloned().unwrap_or_default();
+                self.emit_as(
+                    n,
+                    &out_name,
+                    format!("reshape({x}, {})", Self::shape_str(&out)),
+                    out,
+                    nb,
+                );
+            }
+            "Gather" => {
+                let Val::Act {
+                    name: x,
+                    shape: s,
+                    batch: b,
+                } = self.get(n, 0)?
+                else {
+                    return Err("gathering from a constant: fold it before exporting".into());
+                };
+                let (ishape, idx, _) = Self::constant(&self.get(n, 1)?, "the indices")?;
+                if !ishape.is_empty() || idx.len() != 1 {
+                    return Err("only a single constant index is supported".into());
+                }
+                let r = s.len() as i64 + 1;
+                let axis = attr_i(n, "axis", 0);
+                let axis = if axis < 0 { axis + r } else { axis } as usize;
+                if axis == b {
+                    return Err("gathering along the batch axis".into());
+                }
+                let a = axis - (axis > b) as usize;
+                let d = s[a] as i64;
+                let i = if idx[0] < 0.0 {
+                    idx[0] as i64 + d
+                } else {
+                    idx[0] as i64
+                };
+                if !(0..d).contains(&i) {
+                    return Err(format!("index {} is outside 0..{d}", idx[0]));
+                }
+                let mut sel: Vec<String> = vec![":".into(); a];
+                sel.push(i.to_string());
+                let mut out = s.clone();
+                out.remove(a);
+                let nb = b - (axis < b) as usize;
+                let out_name = n.output.first().cloned().unwrap_or_default();
+                self.emit_as(n, &out_name, format!("{x}[{}]", sel.join(", ")), out, nb);
+            }
+            "GRU" | "LSTM" => self.rnn(n)?,
             "ArgMax" => {
                 let (x, s) = Self::act(&self.get(n, 0)?, "its input")?;
                 let axis = attr_i(n, "axis", 0);
@@ -912,7 +1341,14 @@ impl Translator {
                     return Err("the index is not a class index (argmax)".into());
                 }
                 let out = n.output.first().cloned().unwrap_or_default();
-                self.vals.insert(out, Val::Act { name: x, shape: s });
+                self.vals.insert(
+                    out,
+                    Val::Act {
+                        name: x,
+                        shape: s,
+                        batch: 0,
+                    },
+                );
             }
             "Cast" => {
                 let to = attr_i(n, "to", dtype::FLOAT as i64) as i32;

@@ -5,7 +5,9 @@
 Graphs are built with onnx.helper in the patterns torch.onnx and tf2onnx export (Gemm with
 transB, Conv + BatchNormalization, Flatten, Reshape with a batch entry of -1 or 0), and one comes
 from skl2onnx (an MLPClassifier, zipmap off). `unsupported/` holds a model with an operator
-sir import refuses. The Rust test (tests/onnx_import.rs) only reads these files.
+sir import refuses; the RNN cases are GRUs in both `linear_before_reset` conventions (PyTorch's
+is 1: both biases) and LSTMs, fed through torch's batch-first transpose, read through Y_h or
+the last step of Y. The Rust test (tests/onnx_import.rs) only reads these files.
 
     /tmp/venv/bin/pip install onnx onnxruntime skl2onnx scikit-learn
     python3 tests/onnx/gen.py
@@ -162,8 +164,52 @@ def unsupported(rng):
     save("unsupported", m, rng.standard_normal((2, 4)))
 
 
+
+
+def rnn_case(rng, case, op, lbr=0, use_y=False):
+    # torch.onnx's pattern for nn.GRU/nn.LSTM(batch_first=True): a Transpose to [seq, batch,
+    # input], the RNN, then its last state (Y_h squeezed) or the last step of Y into a Linear.
+    T, D, H, C = 6, 3, 5, 4
+    g = 4 if op == "LSTM" else 3
+    W = rng.standard_normal((1, g * H, D)) * 0.5
+    R = rng.standard_normal((1, g * H, H)) * 0.5
+    B = rng.standard_normal((1, 2 * g * H)) * 0.3
+    fc, fcb = rng.standard_normal((C, H)) * 0.5, rng.standard_normal(C) * 0.1
+    outs = ["Y", "Y_h"] + (["Y_c"] if op == "LSTM" else [])
+    attrs = dict(hidden_size=H)
+    if op == "GRU":
+        attrs["linear_before_reset"] = lbr
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], name="/rnn/Transpose", perm=[1, 0, 2]),
+        helper.make_node(op, ["xt", "W", "R", "B"], outs, name=f"/rnn/{op}", **attrs),
+    ]
+    if use_y:
+        nodes += [
+            helper.make_node("Squeeze", ["Y", "axis1"], ["ys"], name="/rnn/Squeeze"),
+            helper.make_node("Gather", ["ys", "last"], ["hl"], name="/Gather", axis=0),
+        ]
+        extra = [numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+                 numpy_helper.from_array(np.array(-1, dtype=np.int64), "last")]
+    else:
+        nodes += [helper.make_node("Squeeze", ["Y_h", "axis0"], ["hl"], name="/rnn/Squeeze")]
+        extra = [numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0")]
+    nodes += [helper.make_node("Gemm", ["hl", "fc.weight", "fc.bias"], ["logits"], name="/fc/Gemm",
+                               transB=1)]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D])],
+                 [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", C])],
+                 [init("W", W), init("R", R), init("B", B), init("fc.weight", fc),
+                  init("fc.bias", fcb)] + extra, case)
+    save(case, m, rng.standard_normal((4, T, D)))
+
+
 if __name__ == "__main__":
     rng = np.random.default_rng(24)
     for f in (mlp_gemm, cnn_bn, ops_mix, sklearn_mlp, unsupported):
         f(rng)
+    rng = np.random.default_rng(25)
+    rnn_case(rng, "gru_torch", "GRU", lbr=1)
+    rnn_case(rng, "gru_lbr0_y", "GRU", lbr=0, use_y=True)
+    rnn_case(rng, "lstm_torch", "LSTM")
+    rnn_case(rng, "lstm_y", "LSTM", use_y=True)
     print("wrote", sorted(d for d in os.listdir(HERE) if os.path.isdir(os.path.join(HERE, d))))
