@@ -482,7 +482,7 @@ impl Translator {
 
     /// `let NAME = expr;` for ONNX value `out`, its batch axis at `batch`.
     fn emit_as(&mut self, n: &NodeProto, out: &str, expr: String, shape: Vec<usize>, batch: usize) {
-        let name = self.fresh(&out);
+        let name = self.fresh(out);
         let what = if n.name.is_empty() {
             n.op_type.clone()
         } else {
