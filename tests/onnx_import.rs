@@ -10,7 +10,8 @@ use cli_support::{sir, tmp};
 use sir_runtime::npy;
 use std::path::Path;
 
-const CASES: [&str; 8] = [
+const CASES: [&str; 9] = [
+    "transformer_bits",
     "mlp_gemm",
     "cnn_bn",
     "ops_mix",

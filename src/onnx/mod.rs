@@ -1313,6 +1313,92 @@ impl Translator {
                 self.emit_as(n, &out_name, format!("{x}[{}]", sel.join(", ")), out, nb);
             }
             "GRU" | "LSTM" => self.rnn(n)?,
+            "LayerNormalization" => {
+                let (x, s) = Self::act(&self.get(n, 0)?, "X")?;
+                let axis = attr_i(n, "axis", -1);
+                if !(axis == -1 || axis == s.len() as i64) {
+                    return Err(format!("axis {axis}: normalising over the last axis only"));
+                }
+                let eps = attr_f(n, "epsilon", 1e-5);
+                if (eps - 1e-5).abs() > 1e-9 {
+                    return Err(format!(
+                        "epsilon {eps}: sir's layernorm uses 1e-5 (PyTorch's default); set it when exporting"
+                    ));
+                }
+                let d = *s.last().ok_or("a scalar input")?;
+                let (_, g, go) = Self::constant(&self.get(n, 1)?, "the scale")?;
+                let out0 = n.output.first().cloned().unwrap_or_default();
+                let (b, bo) = match self.get(n, 2) {
+                    Ok(v) => {
+                        let (_, b, o) = Self::constant(&v, "the bias")?;
+                        (b, o)
+                    }
+                    Err(_) => (vec![0.0; d], format!("{out0}_bias")),
+                };
+                if g.len() != d || b.len() != d {
+                    return Err(format!("scale and bias must have {d} entries"));
+                }
+                let gn = self.param(&go, vec![d], g)?;
+                let bn = self.param(&bo, vec![d], b)?;
+                self.emit(n, format!("layernorm({x}, {gn}, {bn})"), s);
+            }
+            "Slice" => {
+                let Val::Act {
+                    name: x,
+                    shape: s,
+                    batch: b,
+                } = self.get(n, 0)?
+                else {
+                    return Err("slicing a constant: fold it before exporting".into());
+                };
+                let ints = |me: &Self, k: usize, what: &str| -> Result<Option<Vec<i64>>, String> {
+                    match me.get(n, k) {
+                        Ok(v) => Ok(Some(
+                            Self::constant(&v, what)?
+                                .1
+                                .iter()
+                                .map(|&a| a as i64)
+                                .collect(),
+                        )),
+                        Err(_) => Ok(None),
+                    }
+                };
+                let starts = ints(self, 1, "starts")?.ok_or("starts must be given")?;
+                let ends = ints(self, 2, "ends")?.ok_or("ends must be given")?;
+                let r = s.len() as i64 + 1;
+                let axes =
+                    ints(self, 3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+                if ints(self, 4, "steps")?.is_some_and(|st| st.iter().any(|&v| v != 1)) {
+                    return Err("only steps of 1 are supported".into());
+                }
+                let mut sel: Vec<String> = vec![":".into(); s.len()];
+                let mut out = s.clone();
+                for ((&st, &en), &ax) in starts.iter().zip(&ends).zip(&axes) {
+                    let ax = if ax < 0 { ax + r } else { ax } as usize;
+                    if ax == b {
+                        return Err("slicing along the batch axis".into());
+                    }
+                    let a = ax - (ax > b) as usize;
+                    let d = s[a] as i64;
+                    let fix = |v: i64| (if v < 0 { v + d } else { v }).clamp(0, d);
+                    let (lo, hi) = (fix(st), fix(en));
+                    if hi <= lo {
+                        return Err(format!("an empty slice {st}..{en} of {d}"));
+                    }
+                    sel[a] = format!("{lo}..{hi}");
+                    out[a] = (hi - lo) as usize;
+                }
+                while sel.last().is_some_and(|v| v == ":") {
+                    sel.pop();
+                }
+                let e = if sel.is_empty() {
+                    x.clone()
+                } else {
+                    format!("{x}[{}]", sel.join(", "))
+                };
+                let out_name = n.output.first().cloned().unwrap_or_default();
+                self.emit_as(n, &out_name, e, out, b);
+            }
             "ArgMax" => {
                 let (x, s) = Self::act(&self.get(n, 0)?, "its input")?;
                 let axis = attr_i(n, "axis", 0);

@@ -144,6 +144,29 @@ def ops_mix(rng):
     save("ops_mix", m, rng.standard_normal((5, 12)))
 
 
+def transformer_bits(rng):
+    # LayerNormalization (opset 17) and Slice as torch exports them around attention heads.
+    g, b = rng.uniform(0.5, 1.5, 8), rng.standard_normal(8) * 0.1
+    wq = rng.standard_normal((8, 8)) * 0.4
+    c = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.int64), name)
+    nodes = [
+        helper.make_node("LayerNormalization", ["x", "ln.weight", "ln.bias"], ["n"],
+                         name="/ln/LayerNormalization", axis=-1, epsilon=1e-5),
+        helper.make_node("MatMul", ["n", "wq"], ["q"], name="/q/MatMul"),
+        helper.make_node("Slice", ["q", "s0", "s4", "a2"], ["q0"], name="/head0/Slice"),
+        helper.make_node("Slice", ["q", "s4", "s8", "a2"], ["q1"], name="/head1/Slice"),
+        helper.make_node("Transpose", ["q1"], ["q1t"], name="/head1/Transpose", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q0", "q1t"], ["s"], name="/scores/MatMul"),
+        helper.make_node("Softmax", ["s"], ["p"], name="/Softmax", axis=-1),
+    ]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 8])],
+                 [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 5, 5])],
+                 [init("ln.weight", g), init("ln.bias", b), init("wq", wq), c("s0", [0]),
+                  c("s4", [4]), c("s8", [8]), c("a2", [2])], "attn_bits")
+    save("transformer_bits", m, rng.standard_normal((3, 5, 8)))
+
+
 def sklearn_mlp(rng):
     from skl2onnx import to_onnx
     from sklearn.datasets import load_breast_cancer
@@ -207,6 +230,7 @@ if __name__ == "__main__":
     rng = np.random.default_rng(24)
     for f in (mlp_gemm, cnn_bn, ops_mix, sklearn_mlp, unsupported):
         f(rng)
+    transformer_bits(np.random.default_rng(26))
     rng = np.random.default_rng(25)
     rnn_case(rng, "gru_torch", "GRU", lbr=1)
     rnn_case(rng, "gru_lbr0_y", "GRU", lbr=0, use_y=True)
