@@ -115,3 +115,45 @@ fn a_file_that_is_not_onnx_is_refused() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not a readable ONNX model"), "{err}");
 }
+
+/// The README's "Import from ONNX": the walkthrough's scikit-learn MLP converted by skl2onnx
+/// (examples/port_sklearn/model.onnx) imports, compiles under the accuracy budget and runs
+/// two-party bit-exact with the accuracy the README states.
+#[test]
+fn the_readme_import_flow_runs() {
+    let out = tmp("onnx-import", "readme");
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let (model, weights, plan) = (
+        s(&out.join("model.sir")),
+        s(&out.join("weights.npz")),
+        s(&out.join("plan.json")),
+    );
+    let (code, _, err) = sir(&["import", "examples/port_sklearn/model.onnx", "-o", &s(&out)]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sir(&[
+        "compile",
+        &model,
+        "--weights",
+        &weights,
+        "--calib",
+        "examples/port_sklearn/calib.npy",
+        "--labels",
+        "examples/port_sklearn/calib_labels.npy",
+        "-o",
+        &plan,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = sir(&[
+        "simulate",
+        &plan,
+        "--weights",
+        &weights,
+        "--input",
+        "examples/port_sklearn/test.npy",
+        "--labels",
+        "examples/port_sklearn/test_labels.npy",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("bit for bit: yes (143 samples)"), "{out}");
+    assert!(out.contains("accuracy: 95.10% (136/143)"), "{out}");
+}

@@ -53,3 +53,15 @@ np.save(HERE / "test.npy", x_test)
 np.save(HERE / "test_labels.npy", y_test.astype(np.int64))
 # What the float model says on the test set, to compare with `sir eval` (one probability each).
 print("first test probabilities:", mlp.predict_proba(x_test[:4])[:, 1].round(4))
+
+# The same model as ONNX, for `sir import` (README, "Import from ONNX"): skl2onnx, float32,
+# probabilities as a tensor (no ZipMap). Optional: skipped without skl2onnx.
+try:
+    from skl2onnx import to_onnx
+except ImportError:
+    print("skl2onnx not installed: model.onnx not written")
+else:
+    onx = to_onnx(mlp, x_train[:1].astype(np.float32), target_opset=17,
+                  options={id(mlp): {"zipmap": False}})
+    (HERE / "model.onnx").write_bytes(onx.SerializeToString())
+    print("wrote model.onnx")

@@ -823,22 +823,103 @@ def fn_body_loops(rng):
 
 
 # Case functions named like a kernel above get a suffix (they would shadow it).
+# --------------------------------------------------------------------------------------------
+# Ports from frameworks (docs/porting.md shows these functions verbatim; a test checks it):
+# each case draws the framework's own parameters, computes the framework's documented
+# equations in NumPy, and its .sir model runs on the ported parameters.
+# --------------------------------------------------------------------------------------------
+
+
+# porting: torch_gru
+def port_torch_gru(w_ih, w_hh, b_ih, b_hh):
+    """nn.GRU (one layer): weight_ih_l0 [3H, D], weight_hh_l0 [3H, H], gate rows r, z, n;
+    for std::rnn::gru_cell_lbr (PyTorch's linear_before_reset GRU)."""
+    H = w_hh.shape[1]
+    r, z, n = (slice(g * H, (g + 1) * H) for g in range(3))
+    return dict(
+        Wz=w_ih[z].T, Uz=w_hh[z].T, bz=b_ih[z] + b_hh[z],
+        Wr=w_ih[r].T, Ur=w_hh[r].T, br=b_ih[r] + b_hh[r],
+        Wn=w_ih[n].T, Un=w_hh[n].T, bin=b_ih[n], bhn=b_hh[n],
+    )
+# end porting
+
+
+# porting: torch_lstm
+def port_torch_lstm(w_ih, w_hh, b_ih, b_hh):
+    """nn.LSTM (one layer): weight_ih_l0 [4H, D], weight_hh_l0 [4H, H], gate rows i, f, g, o;
+    for std::rnn::lstm_cell."""
+    H = w_hh.shape[1]
+    p = {}
+    for k, gate in enumerate("ifgo"):
+        rows = slice(k * H, (k + 1) * H)
+        p["W" + gate] = w_ih[rows].T
+        p["U" + gate] = w_hh[rows].T
+        p["b" + gate] = b_ih[rows] + b_hh[rows]
+    return p
+# end porting
+
+
+# porting: keras_gru
+def port_keras_gru(kernel, recurrent_kernel, bias):
+    """keras.layers.GRU(reset_after=True), the default: kernel [D, 3H], recurrent_kernel
+    [H, 3H], columns z, r, h; bias [2, 3H] (input row, recurrent row); for gru_cell_lbr."""
+    H = recurrent_kernel.shape[0]
+    z, r, h = (slice(g * H, (g + 1) * H) for g in range(3))
+    return dict(
+        Wz=kernel[:, z], Uz=recurrent_kernel[:, z], bz=bias[0, z] + bias[1, z],
+        Wr=kernel[:, r], Ur=recurrent_kernel[:, r], br=bias[0, r] + bias[1, r],
+        Wn=kernel[:, h], Un=recurrent_kernel[:, h], bin=bias[0, h], bhn=bias[1, h],
+    )
+# end porting
+
+
+# porting: keras_lstm
+def port_keras_lstm(kernel, recurrent_kernel, bias):
+    """keras.layers.LSTM: kernel [D, 4H], recurrent_kernel [H, 4H], columns i, f, c, o;
+    bias [4H]; for lstm_cell (its g is Keras' c)."""
+    H = recurrent_kernel.shape[0]
+    p = {}
+    for k, gate in enumerate("ifgo"):
+        cols = slice(k * H, (k + 1) * H)
+        p["W" + gate] = kernel[:, cols]
+        p["U" + gate] = recurrent_kernel[:, cols]
+        p["b" + gate] = bias[cols]
+    return p
+# end porting
+
+
+# porting: edgeml_fastgrnn
+def port_edgeml_fastgrnn(W1, W2, U1, U2, bias_gate, bias_update, zeta, nu):
+    """EdgeML's FastGRNNCell (low-rank W = W1 W2, U = U1 U2; biases [1, H]; zeta and nu
+    stored raw, passed through a sigmoid in the cell); for std::rnn::fastgrnn_cell, which
+    takes zeta and nu as used."""
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))
+    return dict(W1=W1, W2=W2, U1=U1, U2=U2, bg=bias_gate[0], bh=bias_update[0],
+                zeta=sig(np.asarray(zeta)).reshape(()), nu=sig(np.asarray(nu)).reshape(()))
+# end porting
+
+
+# porting: torch_cnn
+def port_torch_cnn(conv_w, conv_b, fc_w, fc_b):
+    """nn.Conv2d weight [O, C, KH, KW] and bias are conv2d's as they are (both NCHW);
+    nn.Linear weight [out, in] is transposed; x.flatten(1) is flatten(x) (C, H, W order)."""
+    return dict(cw=conv_w, cb=conv_b, fw=fc_w.T, fb=fc_b)
+# end porting
+
+
+def contiguous(p):
+    return {k: np.array(v, dtype=np.float64, order="C") for k, v in p.items()}
+
+
 @case()
 def gru_lbr(rng):
-    # PyTorch's nn.GRU layout (weight_ih [3H, D], weight_hh [3H, H], gate order r, z, n) and
-    # its documented equations; the .sir parameters are the port of docs/porting: transposed
-    # blocks, summed r/z biases, b_in and b_hn apart.
+    # PyTorch's nn.GRU and its documented equations (r, z, n; b_hn inside the reset product).
     D, H, T = 3, 4, 5
     w_ih, w_hh = N(rng, 3 * H, D, scale=0.6), N(rng, 3 * H, H, scale=0.6)
     b_ih, b_hh = N(rng, 3 * H, scale=0.4), N(rng, 3 * H, scale=0.4)
-    blk = lambda m, g: m[g * H:(g + 1) * H]
-    W = dict(
-        Wz=blk(w_ih, 1).T.copy(), Uz=blk(w_hh, 1).T.copy(), bz=blk(b_ih, 1) + blk(b_hh, 1),
-        Wr=blk(w_ih, 0).T.copy(), Ur=blk(w_hh, 0).T.copy(), br=blk(b_ih, 0) + blk(b_hh, 0),
-        Wn=blk(w_ih, 2).T.copy(), Un=blk(w_hh, 2).T.copy(), bin=blk(b_ih, 2).copy(),
-        bhn=blk(b_hh, 2).copy(),
-    )
+    W = contiguous(port_torch_gru(w_ih, w_hh, b_ih, b_hh))
     I = dict(x=N(rng, T, D))
+    blk = lambda m, g: m[g * H:(g + 1) * H]
 
     def model(i, w):
         h = np.zeros(H)
@@ -864,6 +945,113 @@ def gelu_act(rng):
 
     def model(i, w):
         return [(None, gelu(i["x"])), ("y", gelu(i["x"] @ w["w"]))]
+
+    return W, I, model
+
+
+@case()
+def ported_torch_lstm(rng):
+    # nn.LSTM's documented equations (i, f, g, o; both biases) on its own parameters.
+    D, H, T = 3, 4, 5
+    w_ih, w_hh = N(rng, 4 * H, D, scale=0.6), N(rng, 4 * H, H, scale=0.6)
+    b_ih, b_hh = N(rng, 4 * H, scale=0.4), N(rng, 4 * H, scale=0.4)
+    W = contiguous(port_torch_lstm(w_ih, w_hh, b_ih, b_hh))
+    I = dict(x=N(rng, T, D))
+    blk = lambda m, g: m[g * H:(g + 1) * H]
+
+    def model(i, w):
+        h, c = np.zeros(H), np.zeros(H)
+        for t in range(T):
+            x = i["x"][t]
+            gate = lambda k: blk(w_ih, k) @ x + blk(b_ih, k) + blk(w_hh, k) @ h + blk(b_hh, k)
+            ig, fg, gg, og = sigmoid(gate(0)), sigmoid(gate(1)), np.tanh(gate(2)), sigmoid(gate(3))
+            c = fg * c + ig * gg
+            h = og * np.tanh(c)
+        return [(None, h)]
+
+    return W, I, model
+
+
+@case()
+def ported_keras_gru(rng):
+    # keras.layers.GRU(reset_after=True): z, r, hh columns; h' = z·h + (1 − z)·hh.
+    D, H, T = 3, 4, 5
+    kernel, rec = N(rng, D, 3 * H, scale=0.6), N(rng, H, 3 * H, scale=0.6)
+    bias = N(rng, 2, 3 * H, scale=0.4)
+    W = contiguous(port_keras_gru(kernel, rec, bias))
+    I = dict(x=N(rng, T, D))
+    col = lambda m, g: m[..., g * H:(g + 1) * H]
+
+    def model(i, w):
+        h = np.zeros(H)
+        for t in range(T):
+            x = i["x"][t]
+            xz, xr, xh = (x @ col(kernel, g) + col(bias[0], g) for g in range(3))
+            hz, hr, hh_ = (h @ col(rec, g) + col(bias[1], g) for g in range(3))
+            z, r = sigmoid(xz + hz), sigmoid(xr + hr)
+            hh = np.tanh(xh + r * hh_)
+            h = z * h + (1 - z) * hh
+        return [(None, h)]
+
+    return W, I, model
+
+
+@case()
+def ported_keras_lstm(rng):
+    # keras.layers.LSTM: i, f, c, o columns, one bias.
+    D, H, T = 3, 4, 5
+    kernel, rec = N(rng, D, 4 * H, scale=0.6), N(rng, H, 4 * H, scale=0.6)
+    bias = N(rng, 4 * H, scale=0.4)
+    W = contiguous(port_keras_lstm(kernel, rec, bias))
+    I = dict(x=N(rng, T, D))
+
+    def model(i, w):
+        h, c = np.zeros(H), np.zeros(H)
+        for t in range(T):
+            zz = i["x"][t] @ kernel + h @ rec + bias
+            ig, fg = sigmoid(zz[:H]), sigmoid(zz[H:2 * H])
+            cc, og = np.tanh(zz[2 * H:3 * H]), sigmoid(zz[3 * H:])
+            c = fg * c + ig * cc
+            h = og * np.tanh(c)
+        return [(None, h)]
+
+    return W, I, model
+
+
+@case()
+def ported_edgeml_fastgrnn(rng):
+    # EdgeML FastGRNNCell's forward pass with its raw zeta and nu.
+    D, H, T, rw, ru = 4, 5, 6, 2, 3
+    W1, W2 = N(rng, D, rw, scale=0.6), N(rng, rw, H, scale=0.6)
+    U1, U2 = N(rng, H, ru, scale=0.6), N(rng, ru, H, scale=0.6)
+    bg, bu = N(rng, 1, H, scale=0.3), N(rng, 1, H, scale=0.3)
+    zeta, nu = np.array([[1.0]]), np.array([[-4.0]])
+    W = contiguous(port_edgeml_fastgrnn(W1, W2, U1, U2, bg, bu, zeta, nu))
+    I = dict(x=N(rng, T, D))
+
+    def model(i, w):
+        h = np.zeros(H)
+        for t in range(T):
+            pre = i["x"][t] @ W1 @ W2 + h @ U1 @ U2
+            z = sigmoid(pre + bg[0])
+            c = np.tanh(pre + bu[0])
+            h = z * h + (sigmoid(zeta[0, 0]) * (1 - z) + sigmoid(nu[0, 0])) * c
+        return [(None, h)]
+
+    return W, I, model
+
+
+@case()
+def ported_torch_cnn(rng):
+    # nn.Conv2d (NCHW cross-correlation) → ReLU → x.flatten(1) → nn.Linear.
+    cw, cb = N(rng, 3, 2, 3, 3, scale=0.4), N(rng, 3, scale=0.1)
+    fw, fb = N(rng, 4, 3 * 4 * 4, scale=0.2), N(rng, 4, scale=0.1)
+    W = contiguous(port_torch_cnn(cw, cb, fw, fb))
+    I = dict(x=N(rng, 2, 6, 6))
+
+    def model(i, w):
+        y = relu(conv2d(i["x"], cw, cb))
+        return [(None, fw @ y.reshape(-1) + fb)]
 
     return W, I, model
 
