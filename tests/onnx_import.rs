@@ -10,8 +10,10 @@ use cli_support::{sir, tmp};
 use sir_runtime::npy;
 use std::path::Path;
 
-const CASES: [&str; 9] = [
+const CASES: [&str; 11] = [
     "transformer_bits",
+    "keras_cnn_nhwc",
+    "stacked_gru",
     "mlp_gemm",
     "cnn_bn",
     "ops_mix",

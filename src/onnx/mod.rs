@@ -1203,9 +1203,21 @@ impl Translator {
                     self.vals.insert(out_name, v);
                 } else if q == [1, 0] {
                     self.emit_as(n, &out_name, format!("transpose({x})"), out, nb);
+                } else if let Some(k) = (1..q.len())
+                    .find(|&k| q.iter().enumerate().all(|(i, &p)| p == (i + k) % q.len()))
+                {
+                    // A rotation of the axes (NHWC ↔ NCHW): the two groups of axes as the two
+                    // axes of a matrix, transposed.
+                    let (a, b2): (usize, usize) =
+                        (s[..k].iter().product(), s[k..].iter().product());
+                    let e = format!(
+                        "reshape(transpose(reshape({x}, [{a}, {b2}])), {})",
+                        Self::shape_str(&out)
+                    );
+                    self.emit_as(n, &out_name, e, out, nb);
                 } else {
                     return Err(format!(
-                        "perm {perm:?}: only swapping a sample's two axes, or moving the batch axis, is supported"
+                        "perm {perm:?}: only rotations of a sample's axes (e.g. NHWC ↔ NCHW) and moving the batch axis are supported"
                     ));
                 }
             }

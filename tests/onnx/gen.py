@@ -167,6 +167,53 @@ def transformer_bits(rng):
     save("transformer_bits", m, rng.standard_normal((3, 5, 8)))
 
 
+def keras_cnn_nhwc(rng):
+    # tf2onnx's pattern for a Keras CNN: NHWC input, a Transpose to NCHW around each Conv and
+    # back, Flatten in NHWC order, MatMul + Add for Dense.
+    cw, cb = rng.standard_normal((4, 3, 3, 3)) * 0.4, rng.standard_normal(4) * 0.1
+    fw, fb = rng.standard_normal((6 * 6 * 4, 2)) * 0.2, rng.standard_normal(2) * 0.1
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xc"], name="conv/Transpose", perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["xc", "conv.kernel", "conv.bias"], ["c"], name="conv/Conv",
+                         kernel_shape=[3, 3], pads=[0, 0, 0, 0], strides=[1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="conv/Relu"),
+        helper.make_node("Transpose", ["r"], ["rh"], name="conv/Transpose_back", perm=[0, 2, 3, 1]),
+        helper.make_node("Flatten", ["rh"], ["f"], name="flatten/Reshape", axis=1),
+        helper.make_node("MatMul", ["f", "dense.kernel"], ["d"], name="dense/MatMul"),
+        helper.make_node("Add", ["d", "dense.bias"], ["y"], name="dense/BiasAdd"),
+    ]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["unk__1", 8, 8, 3])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["unk__1", 2])],
+                 [init("conv.kernel", cw), init("conv.bias", cb), init("dense.kernel", fw),
+                  init("dense.bias", fb)], "keras_cnn")
+    save("keras_cnn_nhwc", m, rng.standard_normal((3, 8, 8, 3)))
+
+
+def stacked_gru(rng):
+    # torch's nn.GRU(num_layers=2, batch_first=True): the second layer reads the first's Y
+    # (its direction axis squeezed).
+    T, D, H = 5, 3, 4
+    p = lambda *s: rng.standard_normal(s) * 0.5
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], name="/gru/Transpose", perm=[1, 0, 2]),
+        helper.make_node("GRU", ["xt", "W0", "R0", "B0"], ["Y0", ""], name="/gru/GRU_0",
+                         hidden_size=H, linear_before_reset=1),
+        helper.make_node("Squeeze", ["Y0", "ax1"], ["Y0s"], name="/gru/Squeeze_0"),
+        helper.make_node("GRU", ["Y0s", "W1", "R1", "B1"], ["", "Yh1"], name="/gru/GRU_1",
+                         hidden_size=H, linear_before_reset=1),
+        helper.make_node("Squeeze", ["Yh1", "ax0"], ["h"], name="/gru/Squeeze_1"),
+    ]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, D])],
+                 [helper.make_tensor_value_info("h", TensorProto.FLOAT, ["N", H])],
+                 [init("W0", p(1, 3 * H, D)), init("R0", p(1, 3 * H, H)), init("B0", p(1, 6 * H)),
+                  init("W1", p(1, 3 * H, H)), init("R1", p(1, 3 * H, H)), init("B1", p(1, 6 * H)),
+                  numpy_helper.from_array(np.array([1], dtype=np.int64), "ax1"),
+                  numpy_helper.from_array(np.array([0], dtype=np.int64), "ax0")], "stacked_gru")
+    save("stacked_gru", m, rng.standard_normal((3, T, D)))
+
+
 def sklearn_mlp(rng):
     from skl2onnx import to_onnx
     from sklearn.datasets import load_breast_cancer
@@ -231,6 +278,8 @@ if __name__ == "__main__":
     for f in (mlp_gemm, cnn_bn, ops_mix, sklearn_mlp, unsupported):
         f(rng)
     transformer_bits(np.random.default_rng(26))
+    keras_cnn_nhwc(np.random.default_rng(27))
+    stacked_gru(np.random.default_rng(28))
     rng = np.random.default_rng(25)
     rnn_case(rng, "gru_torch", "GRU", lbr=1)
     rnn_case(rng, "gru_lbr0_y", "GRU", lbr=0, use_y=True)
