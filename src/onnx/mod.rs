@@ -193,7 +193,11 @@ fn tensor_values(t: &TensorProto) -> Result<Vec<f64>, String> {
             t.name
         ));
     }
-    let n: usize = t.dims.iter().map(|&d| d.max(0) as usize).product();
+    let n = t
+        .dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?))
+        .ok_or_else(|| format!("tensor `{}` has dims {:?}", t.name, t.dims))?;
     let raw = &t.raw_data;
     let v: Vec<f64> = match t.data_type {
         dtype::FLOAT if !raw.is_empty() => raw
@@ -1104,6 +1108,9 @@ impl Translator {
                 {
                     return Err("pooling with padding or ceil_mode is not supported".into());
                 }
+                if k[0] < 1 || st[0] < 1 {
+                    return Err("windows and strides must be at least 1".into());
+                }
                 let (k, st) = (k[0] as usize, st[0] as usize);
                 if k > h || k > w {
                     return Err("the window is larger than the input".into());
@@ -1302,7 +1309,11 @@ impl Translator {
                 }
                 let r = s.len() as i64 + 1;
                 let axis = attr_i(n, "axis", 0);
-                let axis = if axis < 0 { axis + r } else { axis } as usize;
+                let axis = if axis < 0 { axis + r } else { axis };
+                if !(0..r).contains(&axis) {
+                    return Err(format!("axis {axis} is outside the input's {r} axes"));
+                }
+                let axis = axis as usize;
                 if axis == b {
                     return Err("gathering along the batch axis".into());
                 }
@@ -1386,7 +1397,11 @@ impl Translator {
                 let mut sel: Vec<String> = vec![":".into(); s.len()];
                 let mut out = s.clone();
                 for ((&st, &en), &ax) in starts.iter().zip(&ends).zip(&axes) {
-                    let ax = if ax < 0 { ax + r } else { ax } as usize;
+                    let ax = if ax < 0 { ax + r } else { ax };
+                    if !(0..r).contains(&ax) {
+                        return Err(format!("axis {ax} is outside the input's {r} axes"));
+                    }
+                    let ax = ax as usize;
                     if ax == b {
                         return Err("slicing along the batch axis".into());
                     }
