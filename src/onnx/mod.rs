@@ -605,7 +605,11 @@ impl Translator {
             n,
             "hidden_size",
             (ws.get(1).copied().unwrap_or(0) / gates) as i64,
-        ) as usize;
+        );
+        if !(1..=1 << 20).contains(&hh) {
+            return Err(format!("hidden_size {hh}"));
+        }
+        let hh = hh as usize;
         if ws != [1, gates * hh, i_len] || rd.len() != gates * hh * hh {
             return Err(format!(
                 "W is {ws:?}: one direction, {gates}·hidden × input expected"
