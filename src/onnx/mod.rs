@@ -408,10 +408,20 @@ impl Translator {
                 },
             );
         }
+        // Nodes no graph output depends on are left out (exporters' dead size computations).
+        let mut live: HashSet<String> = g.output.iter().map(|o| o.name.clone()).collect();
+        let mut keep = vec![false; nodes.len()];
+        for (k, n) in nodes.iter().enumerate().rev() {
+            if drop[k] || !n.output.iter().any(|o| live.contains(o)) {
+                continue;
+            }
+            keep[k] = true;
+            live.extend(n.input.iter().cloned());
+        }
         Ok(nodes
             .into_iter()
-            .zip(drop)
-            .filter(|(_, d)| !d)
+            .zip(keep)
+            .filter(|(_, k)| *k)
             .map(|(n, _)| n)
             .collect())
     }
@@ -805,6 +815,219 @@ impl Translator {
         Ok(())
     }
 
+    /// The node's value when it is known at import: exporters compute reshape targets from
+    /// `Shape` through Gather, Unsqueeze, Concat and arithmetic (torch's `x.view(x.size(0),
+    /// -1)`). `Shape` of an activation gives its per-sample dimensions and 1 for the batch
+    /// axis (which Reshape reads as the batch entry, whatever its value). None: not constant.
+    fn fold(&self, n: &NodeProto) -> Result<Option<Val>, String> {
+        let op = n.op_type.as_str();
+        let konst = |shape: Vec<usize>, data: Vec<f64>| {
+            Some(Val::Const {
+                shape,
+                data,
+                origin: n.output.first().cloned().unwrap_or_default(),
+            })
+        };
+        if op == "Shape" {
+            let Val::Act { shape, batch, .. } = self.get(n, 0)? else {
+                let (sh, _, _) = Self::constant(&self.get(n, 0)?, "its input")?;
+                let d: Vec<f64> = sh.iter().map(|&v| v as f64).collect();
+                return Ok(konst(vec![d.len()], d));
+            };
+            let mut full: Vec<f64> = shape.iter().map(|&v| v as f64).collect();
+            full.insert(batch.min(full.len()), 1.0);
+            let r = full.len() as i64;
+            let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+            let (a, b) = (clamp(attr_i(n, "start", 0)), clamp(attr_i(n, "end", r)));
+            let d = full.get(a..b.max(a)).unwrap_or(&[]).to_vec();
+            return Ok(konst(vec![d.len()], d));
+        }
+        let foldable = matches!(
+            op,
+            "Gather"
+                | "Unsqueeze"
+                | "Squeeze"
+                | "Concat"
+                | "Cast"
+                | "Add"
+                | "Sub"
+                | "Mul"
+                | "Div"
+                | "Reshape"
+                | "Slice"
+                | "Neg"
+        );
+        let inputs: Vec<Val> = (0..n.input.len())
+            .filter(|&k| !n.input[k].is_empty())
+            .map(|k| self.get(n, k))
+            .collect::<Result<_, _>>()?;
+        if !foldable || inputs.iter().any(|v| matches!(v, Val::Act { .. })) {
+            return Ok(None);
+        }
+        let c = |k: usize| -> (Vec<usize>, Vec<f64>) {
+            match inputs.get(k) {
+                Some(Val::Const { shape, data, .. }) => (shape.clone(), data.clone()),
+                _ => (vec![], vec![]),
+            }
+        };
+        let ints = |k: usize| -> Vec<i64> { c(k).1.iter().map(|&v| v as i64).collect() };
+        Ok(match op {
+            "Cast" => {
+                let (sh, d) = c(0);
+                let to = attr_i(n, "to", dtype::FLOAT as i64) as i32;
+                let int = to != dtype::FLOAT && to != dtype::DOUBLE;
+                konst(
+                    sh,
+                    d.iter().map(|&v| if int { v.trunc() } else { v }).collect(),
+                )
+            }
+            "Neg" => {
+                let (sh, d) = c(0);
+                konst(sh, d.iter().map(|v| -v).collect())
+            }
+            "Add" | "Sub" | "Mul" | "Div" => {
+                let ((sa, a), (sb, b)) = (c(0), c(1));
+                let shape = broadcast(&sa, &sb).ok_or("operand shapes do not broadcast")?;
+                let len: usize = shape.iter().product();
+                let at = |s: &[usize], d: &[f64], i: usize| -> f64 {
+                    // Row-major index i of the broadcast shape, mapped into s.
+                    let (mut rem, mut off, mut stride) = (i, 0usize, 1usize);
+                    for (k, &dim) in shape.iter().enumerate().rev() {
+                        let coord = rem % dim.max(1);
+                        rem /= dim.max(1);
+                        let pad = shape.len() - s.len();
+                        if k >= pad {
+                            let sd = s[k - pad];
+                            off += if sd == 1 { 0 } else { coord * stride };
+                            stride *= sd;
+                        }
+                    }
+                    d.get(off).copied().unwrap_or(0.0)
+                };
+                let integral = a.iter().chain(&b).all(|v| v.fract() == 0.0);
+                let data = (0..len)
+                    .map(|i| {
+                        let (x, y) = (at(&sa, &a, i), at(&sb, &b, i));
+                        match op {
+                            "Add" => x + y,
+                            "Sub" => x - y,
+                            "Mul" => x * y,
+                            _ if integral && y != 0.0 => (x / y).trunc(),
+                            _ => x / y,
+                        }
+                    })
+                    .collect();
+                konst(shape, data)
+            }
+            "Unsqueeze" | "Squeeze" | "Reshape" => {
+                let (sh, d) = c(0);
+                let axes: Vec<i64> = attr_ints(n, "axes")
+                    .unwrap_or_else(|| if inputs.len() > 1 { ints(1) } else { vec![] });
+                let out: Vec<usize> = match op {
+                    "Squeeze" if axes.is_empty() => {
+                        sh.iter().copied().filter(|&v| v != 1).collect()
+                    }
+                    "Squeeze" => {
+                        let r = sh.len() as i64;
+                        sh.iter()
+                            .enumerate()
+                            .filter(|(k, _)| {
+                                !axes
+                                    .iter()
+                                    .any(|&a| (if a < 0 { a + r } else { a }) == *k as i64)
+                            })
+                            .map(|(_, &v)| v)
+                            .collect()
+                    }
+                    "Unsqueeze" => {
+                        let r = (sh.len() + axes.len()) as i64;
+                        let mut ax: Vec<i64> = axes
+                            .iter()
+                            .map(|&a| if a < 0 { a + r } else { a })
+                            .collect();
+                        ax.sort_unstable();
+                        let mut out = sh.clone();
+                        for a in ax {
+                            if a < 0 || a as usize > out.len() {
+                                return Err(format!("axis {a} is out of range"));
+                            }
+                            out.insert(a as usize, 1);
+                        }
+                        out
+                    }
+                    _ => {
+                        let t = ints(1);
+                        let total = d.len();
+                        let known: usize = t
+                            .iter()
+                            .enumerate()
+                            .map(|(k, &v)| match v {
+                                0 => sh.get(k).copied().unwrap_or(1),
+                                -1 => 1,
+                                v => v.max(0) as usize,
+                            })
+                            .product();
+                        t.iter()
+                            .enumerate()
+                            .map(|(k, &v)| match v {
+                                0 => sh.get(k).copied().unwrap_or(1),
+                                -1 => total / known.max(1),
+                                v => v.max(0) as usize,
+                            })
+                            .collect()
+                    }
+                };
+                if out.iter().product::<usize>() != d.len() {
+                    return Err(format!("a constant of shape {sh:?} cannot become {out:?}"));
+                }
+                konst(out, d)
+            }
+            "Concat" => {
+                let axis = attr_i(n, "axis", 0);
+                let parts: Vec<(Vec<usize>, Vec<f64>)> = (0..inputs.len()).map(c).collect();
+                if parts.iter().any(|(s, _)| s.len() > 1) || axis != 0 && axis != -1 {
+                    return Ok(None);
+                }
+                let d: Vec<f64> = parts.into_iter().flat_map(|(_, d)| d).collect();
+                konst(vec![d.len()], d)
+            }
+            "Gather" => {
+                let ((sh, d), (ish, idx)) = (c(0), c(1));
+                if sh.len() != 1 || attr_i(n, "axis", 0) != 0 {
+                    return Ok(None);
+                }
+                let len = sh[0] as i64;
+                let picked: Vec<f64> = idx
+                    .iter()
+                    .map(|&i| {
+                        let i = i as i64;
+                        let i = if i < 0 { i + len } else { i };
+                        d.get(i.max(0) as usize)
+                            .copied()
+                            .ok_or(format!("index {i} outside {len}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+                konst(ish, picked)
+            }
+            "Slice" => {
+                let (sh, d) = c(0);
+                if sh.len() != 1 || inputs.len() < 3 {
+                    return Ok(None);
+                }
+                let len = sh[0] as i64;
+                let fix = |v: i64| (if v < 0 { v + len } else { v }).clamp(0, len) as usize;
+                let first = |k: usize| ints(k).first().copied();
+                let (Some(a), Some(b)) = (first(1), first(2)) else {
+                    return Ok(None);
+                };
+                let (a, b) = (fix(a), fix(b));
+                let out = d.get(a..b.max(a)).unwrap_or(&[]).to_vec();
+                konst(vec![out.len()], out)
+            }
+            _ => None,
+        })
+    }
+
     fn mark_integral(&mut self, n: &NodeProto) {
         if let Some(Val::Act { name, .. }) = n.output.first().and_then(|o| self.vals.get(o)) {
             self.integral.insert(name.clone());
@@ -832,6 +1055,11 @@ impl Translator {
     }
 
     fn translate(&mut self, n: &NodeProto) -> Result<(), String> {
+        if let Some(v) = self.fold(n)? {
+            let out = n.output.first().cloned().unwrap_or_default();
+            self.vals.insert(out, v);
+            return Ok(());
+        }
         let op = n.op_type.as_str();
         match op {
             "Identity" | "Dropout" => {

@@ -214,6 +214,34 @@ def stacked_gru(rng):
     save("stacked_gru", m, rng.standard_normal((3, T, D)))
 
 
+def torch_view_flatten(rng):
+    # torch.onnx's x.view(x.size(0), -1) with a dynamic batch: Shape → Gather(0) → Unsqueeze →
+    # Concat with [-1] → Reshape, then a Linear; and a size computed by arithmetic (C·H·W).
+    cw, cb = rng.standard_normal((3, 1, 3, 3)) * 0.5, rng.standard_normal(3) * 0.1
+    fw, fb = rng.standard_normal((2, 3 * 4 * 4)) * 0.3, rng.standard_normal(2) * 0.1
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.int64), name)
+    nodes = [
+        helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["c"], name="/conv/Conv",
+                         kernel_shape=[3, 3]),
+        helper.make_node("Relu", ["c"], ["r"], name="/relu/Relu"),
+        helper.make_node("Shape", ["r"], ["s"], name="/Shape"),
+        helper.make_node("Gather", ["s", "zero"], ["n"], name="/Gather", axis=0),
+        helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"], name="/Unsqueeze"),
+        helper.make_node("Slice", ["s", "one", "four"], ["chw"], name="/Slice"),
+        helper.make_node("ReduceProd", ["chw"], ["size"], name="/ReduceProd", keepdims=1),
+        helper.make_node("Concat", ["n1", "minus1"], ["target"], name="/Concat", axis=0),
+        helper.make_node("Reshape", ["r", "target"], ["f"], name="/Reshape"),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="/fc/Gemm", transB=1),
+    ]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 6, 6])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
+                 [init("conv.weight", cw), init("conv.bias", cb), init("fc.weight", fw),
+                  init("fc.bias", fb), i64("zero", 0), i64("ax0", [0]), i64("one", [1]),
+                  i64("four", [4]), i64("minus1", [-1])], "view_flatten")
+    save("torch_view_flatten", m, rng.standard_normal((3, 1, 6, 6)))
+
+
 def sklearn_mlp(rng):
     from skl2onnx import to_onnx
     from sklearn.datasets import load_breast_cancer
@@ -280,6 +308,7 @@ if __name__ == "__main__":
     transformer_bits(np.random.default_rng(26))
     keras_cnn_nhwc(np.random.default_rng(27))
     stacked_gru(np.random.default_rng(28))
+    torch_view_flatten(np.random.default_rng(29))
     rng = np.random.default_rng(25)
     rnn_case(rng, "gru_torch", "GRU", lbr=1)
     rnn_case(rng, "gru_lbr0_y", "GRU", lbr=0, use_y=True)
