@@ -1243,7 +1243,7 @@ impl Lower<'_> {
             let out = self.fresh(shape, to, nonneg);
             // sigmoid and tanh: the construction the cost model takes for these formats and
             // this link (it checks every input, so the plan records it and loaders need not).
-            let spline = if matches!(func, MathOp::Sigmoid | MathOp::Tanh) {
+            let spline = if matches!(func, MathOp::Sigmoid | MathOp::Tanh | MathOp::Gelu) {
                 let params = MathParams::new(self.fmt_of(x), to, cols);
                 func.spline_for(&params, xs.iter().product(), self.net)
             } else {

@@ -138,6 +138,8 @@ impl Tuning {
         let smooth = match name {
             "sigmoid" => Some(Smooth::Sigmoid),
             "tanh" => Some(Smooth::Tanh),
+            // gelu's spline is of its bump (within 2 ULP, + ReLU's rounding: within 3).
+            "gelu" => Some(Smooth::GeluBump),
             _ => None,
         };
         if let Some(func) = smooth
@@ -751,6 +753,8 @@ pub fn spline_quad<E: Engine>(
         Smooth::Tanh => (0.4, 1.0),
         // max|Φ''|/2 = φ(1)/2 ≈ 0.121, max Φ' = φ(0) ≈ 0.399.
         Smooth::Phi => (0.125, 0.4),
+        // The bump: |β''| ≤ 2φ(0) ≈ 0.80 (halved: 0.40), |β'| ≤ 1/2.
+        Smooth::GeluBump => (0.4, 0.6),
     };
     let need = |v: f64| (v + 1.0).log2().ceil() as u32;
     let e2 = |d: i64| (d as f64).exp2();
@@ -951,12 +955,16 @@ fn window(func: Smooth, f: u32) -> u32 {
     let zsat = match func {
         Smooth::Sigmoid => (f + 2) as f64 * std::f64::consts::LN_2,
         Smooth::Tanh => (f + 3) as f64 * std::f64::consts::LN_2 / 2.0,
-        // 1 − Φ(z) < 2^{−f−2}: the first such z on a grid of 1/64.
-        Smooth::Phi => {
+        // 1 − Φ(z) < 2^{−f−2} (or z·Φ(−z) for the bump): the first such z on a grid of 1/64.
+        Smooth::Phi | Smooth::GeluBump => {
             let eps = (-(f as f64) - 2.0).exp2();
+            let tail = |z: f64| match func {
+                Smooth::Phi => table::phi(-z),
+                _ => z * table::phi(-z),
+            };
             (1..2048)
                 .map(|i| i as f64 / 64.0)
-                .find(|&z| table::phi(-z) < eps)
+                .find(|&z| tail(z) < eps)
                 .unwrap_or(32.0)
         }
     };
@@ -967,27 +975,17 @@ fn window(func: Smooth, f: u32) -> u32 {
 /// input of the 8–16-bit formats the tests sweep).
 pub const GELU_MAX_ULP: f64 = 3.0;
 
-/// GELU's construction of Φ for these formats when the caller does not pin one: Φ itself as
-/// a table for inputs of ≤ 8 bits, else the quadratic spline (a line per interval where the
-/// quadratic's window does not fit the input).
-pub fn gelu_spline(inp: Fx) -> Spline {
-    if inp.bits <= 8 {
-        Spline::Linear { g: inp.bits }
-    } else {
-        Spline::Quadratic { g: 8, wide: false }
-    }
-}
-
-/// gelu(x) = x·Φ(x), Φ the standard normal CDF (ours, from SiRnn's pieces): Φ(x) by a spline
-/// on the signed input (as sigmoid's, [`spline_quad`] or a table) at t guard bits beyond the
-/// output scale; beyond the window |x| < 2^w Φ is exactly 0 or 1, so only |x| < 2^w scales
-/// Φ's error and t = min(m − s, w + 1) keeps it within an output ULP; the SMult x·Φ (Φ's MSB is
-/// 0: ⋆ variant, one Wrap for x); one TR with rounding to the output scale and the output
-/// width (SExt if wider). Inputs with more than 7 bits above the window ([`phi_wide`]) take
-/// Φ of their window bits and the saturation from two comparisons. Error ≤ [`GELU_MAX_ULP`]
-/// (tested exhaustively at 8–16 bits, densely at 32). Why not a spline of gelu itself: gelu
-/// is unbounded, so its table would carry the input's whole range at the output's precision,
-/// and its slope changes sign. Domain: all inputs.
+/// gelu(x) = max(x, 0) + β(x) with β(x) = −|x|·Φ(−|x|), Φ the standard normal CDF (ours, from
+/// SiRnn's pieces): ReLU by MSB and multiplexer, rescaled to the output format (exact, or one
+/// rounding TR), plus β — even, within [−0.17, 0], 0 at both ends — by the signed-input spline
+/// of sigmoid and tanh ([`spline_quad`]; a table for inputs of ≤ 8 bits; for inputs with more
+/// than 7 bits above β's window, [`smooth_wide`]; a line per interval where [`Tuning::best`]
+/// finds it within [`SPLINE_MAX_ULP`] on every input) directly at the output format. Interval
+/// boundaries fall on 0, so β's kink there costs no accuracy. Error ≤ [`GELU_MAX_ULP`] (tested
+/// exhaustively at 8–16 bits, densely at 24–32). Why not x·Φ(x) with one product: Φ must
+/// then carry the input's integer bits beyond the output scale (a dearer table) and the
+/// product is 2.7 × the bytes; why not a spline of gelu itself: it is unbounded. Domain: all
+/// inputs.
 pub fn gelu<E: Engine>(
     e: &mut E,
     x: &[u64],
@@ -997,58 +995,67 @@ pub fn gelu<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "gelu")?;
     check_out(out, "gelu")?;
-    let (m, s, f, n) = (inp.bits, inp.frac, out.frac, out.bits);
-    let w = window(Smooth::Phi, f + 6);
-    let fp = f + m.saturating_sub(s).min(w + 1).max(1);
-    let pbits = fp + 2;
-    let wide = m + pbits;
-    if wide > 64 {
-        return Err(arg(format!(
-            "gelu: x·Φ(x) from {m} bits at scale {s} to scale {f} needs {wide} bits (at most 64)"
-        )));
-    }
-    let pf = Fx::new(pbits, fp);
+    let (m, n) = (inp.bits, out.bits);
     let xr = reduce(x, m);
-    let phi = if m > window(Smooth::Phi, fp) + 1 + s + 7 {
-        phi_wide(e, &xr, inp, pf)?
-    } else {
-        match tune.spline.unwrap_or(gelu_spline(inp)) {
-            Spline::Linear { g } => spline(e, &xr, inp, pf, Smooth::Phi, g)?,
-            Spline::Quadratic { g, wide } => {
-                match spline_quad(e, &xr, inp, pf, Smooth::Phi, g, wide) {
-                    Ok(v) => v,
-                    Err(ProtoError::Argument(_)) => spline(e, &xr, inp, pf, Smooth::Phi, g.min(m))?,
-                    Err(err) => return Err(err),
-                }
-            }
-        }
+    let func = Smooth::GeluBump;
+    let bump = match tune.spline {
+        _ if m <= 8 => spline(e, &xr, inp, out, func, m)?,
+        // The line per interval where the cost model found it exhaustively accurate.
+        Some(Spline::Linear { g }) => spline(e, &xr, inp, out, func, g)?,
+        _ if m > window(func, out.frac) + 1 + inp.frac + 7 => smooth_wide(e, &xr, inp, out, func)?,
+        Some(Spline::Quadratic { g, wide }) => spline_quad(e, &xr, inp, out, func, g, wide)?,
+        None => match spline_quad(e, &xr, inp, out, func, 8, false) {
+            Err(ProtoError::Argument(_)) => spline(e, &xr, inp, out, func, 8)?,
+            r => r?,
+        },
     };
-    let mp = MultParams {
-        x: Format::signed(m),
-        y: unsigned(pbits),
-        out_bits: wide,
-    };
-    let p = e.mult(&mp, [WrapHint::Unknown, WrapHint::Msb(false)], &xr, &phi)?;
-    let sh = s + fp - f;
-    let r = round_shift(e, &p, wide, sh)?;
-    let rb = wide - sh;
-    if n > rb {
-        e.sext(&r, rb, n)
-    } else {
-        Ok(reduce(&r, n))
-    }
+    let r = relu_to(e, &xr, inp, out)?;
+    Ok(add(&r, &bump, n))
 }
 
-/// Φ(x) at format `pf` for an m-bit input with more bits above Φ's window |x| < 2^w than a
-/// saturation table can index: the quadratic spline of the window's b = w + 1 + s low bits
-/// (x itself inside the window), T = ⌊x/2^{b−1}⌋ by TR (x is inside iff T ∈ {−1, 0}), SExt by
-/// one bit, the MSBs of T + 1 (x below the window) and T − 1 (not above) in one call, and Φ
-/// set to 1 above and 0 below by one multiplexer call.
-fn phi_wide<E: Engine>(e: &mut E, x: &[u64], inp: Fx, pf: Fx) -> Result<Vec<u64>, ProtoError> {
+/// max(x, 0) of an m-bit input at the output format: MSB and multiplexer, then a left shift
+/// (a finer output scale) or one TR rounding to nearest (a coarser one, in a ring one bit
+/// wider so that rounding the largest value up cannot wrap), and a ⋆ZExt to the output width
+/// (the value is non-negative).
+fn relu_to<E: Engine>(e: &mut E, x: &[u64], inp: Fx, out: Fx) -> Result<Vec<u64>, ProtoError> {
+    let (m, s, f, n) = (inp.bits, inp.frac, out.frac, out.bits);
+    let neg = e.msb(x, m)?;
+    let r = e.mux(&not(e, &neg), x, m)?;
+    let (r, bits) = if f >= s {
+        (r, m)
+    } else {
+        let sh = s - f;
+        let w = e.zext_msb0(&r, m, m + 1)?;
+        let h = add_const(e, &w, 1 << (sh - 1), m + 1);
+        (e.trunc_reduce(&h, m + 1, sh)?, m + 1 - sh)
+    };
+    let up = f.saturating_sub(s);
+    let r = if n > bits {
+        e.zext_msb0(&r, bits, n)?
+    } else {
+        reduce(&r, n)
+    };
+    Ok(r.iter()
+        .map(|&v| ring::reduce(v << up.min(63), n))
+        .collect())
+}
+
+/// f(x) at format `out` for an m-bit input with more bits above f's window than a saturation
+/// table can index: the quadratic spline of the window's b = w + 1 + s low bits (x itself
+/// inside the window), T = ⌊x/2^{b−1}⌋ by TR (x is inside iff T ∈ {−1, 0}), SExt by one bit,
+/// the MSBs of T + 1 (x below the window) and T − 1 (not above) in one call, and f's limits
+/// put in place outside by one multiplexer call.
+fn smooth_wide<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    func: Smooth,
+) -> Result<Vec<u64>, ProtoError> {
     let (m, s) = (inp.bits, inp.frac);
-    let b = window(Smooth::Phi, pf.frac) + 1 + s;
+    let b = window(func, out.frac) + 1 + s;
     let len = x.len();
-    let inside = spline_quad(e, &reduce(x, b), Fx::new(b, s), pf, Smooth::Phi, 8, false)?;
+    let inside = spline_quad(e, &reduce(x, b), Fx::new(b, s), out, func, 8, false)?;
     let tb = m - b + 1;
     let t = e.trunc_reduce(x, m, b - 1)?;
     let t = e.sext(&t, tb, tb + 1)?;
@@ -1058,13 +1065,14 @@ fn phi_wide<E: Engine>(e: &mut E, x: &[u64], inp: Fx, pf: Fx) -> Result<Vec<u64>
     let (below, not_above) = msbs.split_at(len);
     let mut flags = not(e, not_above);
     flags.extend_from_slice(below);
-    let n = pf.bits;
-    let one = 1u64 << pf.frac;
-    let mut vals = add_const(e, &neg(&inside, n), one, n);
-    vals.extend_from_slice(&inside);
+    let n = out.bits;
+    let limit = |v: f64| ring::reduce((v * (out.frac as f64).exp2()).round() as i64 as u64, n);
+    let (hi, lo) = (limit(func.f(1e9)), limit(func.f(-1e9)));
+    let mut vals = add_const(e, &neg(&inside, n), hi, n);
+    vals.extend(add_const(e, &neg(&inside, n), lo, n));
     let sel = e.mux(&flags, &vals, n)?;
     let (up, down) = sel.split_at(len);
-    Ok(sub(&add(&inside, up, n), down, n))
+    Ok(add(&add(&inside, up, n), down, n))
 }
 
 /// tanh(x) = 2h(2x) − 1 with h the logistic function (SiRnn §V-C). Domain: all inputs.

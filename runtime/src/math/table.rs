@@ -64,6 +64,8 @@ pub enum Smooth {
     Tanh,
     /// Φ, the standard normal CDF (GELU's gate).
     Phi,
+    /// gelu(x) − max(x, 0) = −|x|·Φ(−|x|): even, in [−0.17, 0], 0 at both ends.
+    GeluBump,
 }
 
 impl Smooth {
@@ -72,6 +74,7 @@ impl Smooth {
             Smooth::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Smooth::Tanh => x.tanh(),
             Smooth::Phi => phi(x),
+            Smooth::GeluBump => -x.abs() * phi(-x.abs()),
         }
     }
 
@@ -79,7 +82,7 @@ impl Smooth {
     pub fn lift(self) -> u64 {
         match self {
             Smooth::Sigmoid | Smooth::Phi => 0,
-            Smooth::Tanh => 1,
+            Smooth::Tanh | Smooth::GeluBump => 1,
         }
     }
 }
@@ -351,13 +354,11 @@ fn build(spec: Spec) -> Table {
                 return vec![0, 0];
             }
             // The top index bit is the input's sign.
-            let v = if u >> hb == 0 {
-                1i64 << f
-            } else {
-                match func {
-                    Smooth::Sigmoid | Smooth::Phi => 0,
-                    Smooth::Tanh => -(1i64 << f),
-                }
+            let v = match (func, u >> hb == 0) {
+                (Smooth::GeluBump, _) => 0,
+                (_, true) => 1i64 << f,
+                (Smooth::Sigmoid | Smooth::Phi, false) => 0,
+                (Smooth::Tanh, false) => -(1i64 << f),
             };
             vec![1, v as u64]
         }),

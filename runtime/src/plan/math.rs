@@ -176,7 +176,7 @@ impl MathOp {
         }
     }
 
-    /// sigmoid and tanh's construction for a call on `len` elements: [`MathOp::tuning`]'s
+    /// sigmoid, tanh and gelu's construction for a call on `len` elements: [`MathOp::tuning`]'s
     /// (the fewest bytes) or, given a link, whichever of it and its variants that trade bytes
     /// for flights (the wide quadratic) takes the least estimated time alone on that link
     /// (transfer + latency units × RTT/2). None for the other functions.
@@ -184,6 +184,7 @@ impl MathOp {
         let smooth = match self {
             MathOp::Sigmoid => Smooth::Sigmoid,
             MathOp::Tanh => Smooth::Tanh,
+            MathOp::Gelu => Smooth::GeluBump,
             _ => return None,
         };
         let t = self.tuning(params);

@@ -1314,8 +1314,10 @@ impl Plan {
             }
             Op::Math { func, cols, spline } => {
                 let x = t(0);
-                if spline.is_some() && !matches!(func, MathOp::Sigmoid | MathOp::Tanh) {
-                    return bad("records a spline, which only sigmoid and tanh have");
+                if spline.is_some()
+                    && !matches!(func, MathOp::Sigmoid | MathOp::Tanh | MathOp::Gelu)
+                {
+                    return bad("records a spline, which only sigmoid, tanh and gelu have");
                 }
                 if x.numel() > MAX_MATH_ELEMENTS {
                     return bad("applies a math function to more than 2^22 elements at once");

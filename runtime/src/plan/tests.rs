@@ -250,7 +250,7 @@ fn hostile_plans_are_refused_before_running() {
     let linear = Some(crate::math::funcs::Spline::Linear { g: 8 });
     math(MathOp::Sigmoid, 3, None, "math function");
     math(MathOp::Lut, 1, None, "building block");
-    math(MathOp::Exp, 1, linear, "only sigmoid and tanh");
+    math(MathOp::Exp, 1, linear, "only sigmoid, tanh and gelu");
     math(MathOp::Sigmoid, 1, linear, "recorded cost");
     // A product with a public constant that widens the ring is not local.
     let mut p = good.clone();
