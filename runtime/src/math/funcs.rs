@@ -751,8 +751,6 @@ pub fn spline_quad<E: Engine>(
     let (cmax, bmax) = match func {
         Smooth::Sigmoid => (0.05, 0.25),
         Smooth::Tanh => (0.4, 1.0),
-        // max|Φ''|/2 = φ(1)/2 ≈ 0.121, max Φ' = φ(0) ≈ 0.399.
-        Smooth::Phi => (0.125, 0.4),
         // The bump: |β''| ≤ 2φ(0) ≈ 0.80 (halved: 0.40), |β'| ≤ 1/2.
         Smooth::GeluBump => (0.4, 0.6),
     };
@@ -955,16 +953,12 @@ fn window(func: Smooth, f: u32) -> u32 {
     let zsat = match func {
         Smooth::Sigmoid => (f + 2) as f64 * std::f64::consts::LN_2,
         Smooth::Tanh => (f + 3) as f64 * std::f64::consts::LN_2 / 2.0,
-        // 1 − Φ(z) < 2^{−f−2} (or z·Φ(−z) for the bump): the first such z on a grid of 1/64.
-        Smooth::Phi | Smooth::GeluBump => {
+        // z·Φ(−z) < 2^{−f−2}: the first such z on a grid of 1/64.
+        Smooth::GeluBump => {
             let eps = (-(f as f64) - 2.0).exp2();
-            let tail = |z: f64| match func {
-                Smooth::Phi => table::phi(-z),
-                _ => z * table::phi(-z),
-            };
             (1..2048)
                 .map(|i| i as f64 / 64.0)
-                .find(|&z| tail(z) < eps)
+                .find(|&z| z * table::phi(-z) < eps)
                 .unwrap_or(32.0)
         }
     };

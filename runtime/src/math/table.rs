@@ -62,8 +62,6 @@ impl Curve {
 pub enum Smooth {
     Sigmoid,
     Tanh,
-    /// Φ, the standard normal CDF (GELU's gate).
-    Phi,
     /// gelu(x) − max(x, 0) = −|x|·Φ(−|x|): even, in [−0.17, 0], 0 at both ends.
     GeluBump,
 }
@@ -73,7 +71,6 @@ impl Smooth {
         match self {
             Smooth::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Smooth::Tanh => x.tanh(),
-            Smooth::Phi => phi(x),
             Smooth::GeluBump => -x.abs() * phi(-x.abs()),
         }
     }
@@ -81,7 +78,7 @@ impl Smooth {
     /// The offset the table adds so that every result is non-negative (tanh ≥ −1).
     pub fn lift(self) -> u64 {
         match self {
-            Smooth::Sigmoid | Smooth::Phi => 0,
+            Smooth::Sigmoid => 0,
             Smooth::Tanh | Smooth::GeluBump => 1,
         }
     }
@@ -357,7 +354,7 @@ fn build(spec: Spec) -> Table {
             let v = match (func, u >> hb == 0) {
                 (Smooth::GeluBump, _) => 0,
                 (_, true) => 1i64 << f,
-                (Smooth::Sigmoid | Smooth::Phi, false) => 0,
+                (Smooth::Sigmoid, false) => 0,
                 (Smooth::Tanh, false) => -(1i64 << f),
             };
             vec![1, v as u64]
