@@ -344,11 +344,14 @@ impl Translator {
             let (Some(sc), Some(bi), Some(me), Some(va)) = (get(1), get(2), get(3), get(4)) else {
                 continue;
             };
-            let Some((ws, w)) = consts.get(&nodes[p].input[1]).cloned() else {
+            let Some((ws, w)) = nodes[p].input.get(1).and_then(|i| consts.get(i)).cloned() else {
                 continue;
             };
             let eps = attr_f(&nodes[b], "epsilon", 1e-5);
             let c = sc.1.len();
+            if [&bi, &me, &va].iter().any(|t| t.1.len() != c) || c == 0 {
+                continue;
+            }
             let a: Vec<f64> = (0..c).map(|i| sc.1[i] / (va.1[i] + eps).sqrt()).collect();
             // Output channel of each weight entry: Conv's axis 0; Gemm's B axis 0 if transB.
             let trans_b = attr_i(&nodes[p], "transB", 0) == 1;
@@ -1331,7 +1334,8 @@ impl Translator {
                 if k.len() != 2 || k[0] != k[1] {
                     return Err(format!("kernel_shape {k:?}: square windows only"));
                 }
-                let st = attr_ints(n, "strides").unwrap_or(k.clone());
+                // (ONNX's default stride is 1, not the window.)
+                let st = attr_ints(n, "strides").unwrap_or(vec![1, 1]);
                 if st.len() != 2 || st[0] != st[1] {
                     return Err(format!("strides {st:?}: equal strides only"));
                 }

@@ -242,6 +242,41 @@ def torch_view_flatten(rng):
     save("torch_view_flatten", m, rng.standard_normal((3, 1, 6, 6)))
 
 
+def gemm_bn_avgpool(rng):
+    # AveragePool, BatchNormalization folded into a Gemm (transB 0 and 1), Div by an
+    # activation, Exp and Sqrt.
+    cw, cb = rng.standard_normal((2, 1, 3, 3)) * 0.5, rng.standard_normal(2) * 0.1
+    g1, g1b = rng.standard_normal((2 * 2 * 2, 6)) * 0.4, rng.standard_normal(6) * 0.1
+    g2, g2b = rng.standard_normal((5, 6)) * 0.4, rng.standard_normal(5) * 0.1
+    bn = lambda c: [rng.uniform(0.5, 1.5, c), rng.standard_normal(c) * 0.1,
+                    rng.standard_normal(c) * 0.1, rng.uniform(0.5, 1.5, c)]
+    b1, b2 = bn(6), bn(5)
+    nodes = [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], name="conv", kernel_shape=[3, 3]),
+        helper.make_node("AveragePool", ["c"], ["p"], name="avgpool", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("MaxPool", ["p"], ["p1"], name="maxpool_stride1", kernel_shape=[1, 1]),
+        helper.make_node("Flatten", ["p1"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "g1", "g1b"], ["h"], name="fc1"),
+        helper.make_node("BatchNormalization", ["h", "s1", "o1", "m1", "v1"], ["hn"], name="bn1"),
+        helper.make_node("Relu", ["hn"], ["hr"], name="relu"),
+        helper.make_node("Gemm", ["hr", "g2", "g2b"], ["z"], name="fc2", transB=1),
+        helper.make_node("BatchNormalization", ["z", "s2", "o2", "m2", "v2"], ["zn"], name="bn2"),
+        helper.make_node("Exp", ["zn"], ["e"], name="exp"),
+        helper.make_node("Sqrt", ["e"], ["q"], name="sqrt"),
+        helper.make_node("Div", ["zn", "q"], ["y"], name="div_by_activation"),
+    ]
+    inits = [init("cw", cw), init("cb", cb), init("g1", g1), init("g1b", g1b), init("g2", g2),
+             init("g2b", g2b)]
+    for k, (sc, o, m, v) in ((1, b1), (2, b2)):
+        inits += [init(f"s{k}", sc), init(f"o{k}", o), init(f"m{k}", m), init(f"v{k}", v)]
+    m = model_of(nodes,
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 6, 6])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
+                 inits, "gemm_bn")
+    save("gemm_bn_avgpool", m, rng.standard_normal((4, 1, 6, 6)))
+
+
 def sklearn_mlp(rng):
     from skl2onnx import to_onnx
     from sklearn.datasets import load_breast_cancer
@@ -309,6 +344,7 @@ if __name__ == "__main__":
     keras_cnn_nhwc(np.random.default_rng(27))
     stacked_gru(np.random.default_rng(28))
     torch_view_flatten(np.random.default_rng(29))
+    gemm_bn_avgpool(np.random.default_rng(30))
     rng = np.random.default_rng(25)
     rnn_case(rng, "gru_torch", "GRU", lbr=1)
     rnn_case(rng, "gru_lbr0_y", "GRU", lbr=0, use_y=True)
