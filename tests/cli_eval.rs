@@ -673,3 +673,24 @@ fn compile_refusals_point_at_the_expression() {
     assert!(err.contains("cv.sir:4:16"), "{err}");
     assert!(err.contains("max(x + b, axis = 1)"), "{err}");
 }
+
+/// A model with several inputs cannot be written to one `.npy`: `generate` says so instead of
+/// writing an `.npz` under that name (which every reader then refuses as "not a .npy").
+#[test]
+fn generate_refuses_several_inputs_into_one_npy() {
+    let model = tmp("two.sir");
+    std::fs::write(
+        &model,
+        "model two {\n    input a: [2];\n    input b: [2];\n    output a + b;\n}\n",
+    )
+    .expect("write");
+    let m = model.display().to_string();
+    let npy = tmp("two.npy").display().to_string();
+    let (code, _, err) = sir(&["generate", &m, "--inputs", &npy]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("has 2 inputs: write them to an .npz"), "{err}");
+    assert!(!Path::new(&npy).exists());
+    let npz = tmp("two.npz").display().to_string();
+    let (code, _, err) = sir(&["generate", &m, "--inputs", &npz]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -69,6 +69,16 @@ pub fn run(args: &GenerateArgs) -> i32 {
             return fail(e);
         }
     }
+    if let Some(path) = &args.inputs
+        && prog.model.inputs.len() != 1
+        && path.extension().is_some_and(|e| e == "npy")
+    {
+        return fail(format_args!(
+            "the model has {} inputs: write them to an .npz (one array per input name), not {}",
+            prog.model.inputs.len(),
+            path.display()
+        ));
+    }
     if let Some(path) = &args.inputs {
         let arrays: Vec<(String, Tensor)> = prog
             .model
