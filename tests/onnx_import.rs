@@ -10,7 +10,8 @@ use cli_support::{sir, tmp};
 use sir_runtime::npy;
 use std::path::Path;
 
-const CASES: [&str; 13] = [
+const CASES: [&str; 14] = [
+    "torch_layernorm_gelu",
     "gemm_bn_avgpool",
     "torch_view_flatten",
     "transformer_bits",

@@ -845,6 +845,19 @@ impl Translator {
             let d = full.get(a..b.max(a)).unwrap_or(&[]).to_vec();
             return Ok(konst(vec![d.len()], d));
         }
+        if op == "ConstantOfShape" {
+            let (_, dims, _) = Self::constant(&self.get(n, 0)?, "the shape")?;
+            let v = match attr(n, "value").and_then(|a| a.t.as_ref()) {
+                Some(t) => *tensor_values(t)?.first().unwrap_or(&0.0),
+                None => 0.0,
+            };
+            let shape: Vec<usize> = dims.iter().map(|&d| d.max(0.0) as usize).collect();
+            let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            let len = len
+                .filter(|&l| l <= 1 << 24)
+                .ok_or("a constant too large")?;
+            return Ok(konst(shape, vec![v; len]));
+        }
         let foldable = matches!(
             op,
             "Gather"
@@ -1572,6 +1585,76 @@ impl Translator {
                 self.emit_as(n, &out_name, format!("{x}[{}]", sel.join(", ")), out, nb);
             }
             "GRU" | "LSTM" => self.rnn(n)?,
+            "Gelu" => {
+                let (x, s) = Self::act(&self.get(n, 0)?, "its input")?;
+                let approx =
+                    attr(n, "approximate").map(|a| String::from_utf8_lossy(&a.s).to_string());
+                if approx.as_deref().is_some_and(|a| a != "none") {
+                    return Err(
+                        "the tanh approximation is not supported: gelu is the erf-based one".into(),
+                    );
+                }
+                self.emit(n, format!("gelu({x})"), s);
+            }
+            "Pow" => {
+                let (x, s) = Self::act(&self.get(n, 0)?, "the base")?;
+                let (_, e, _) = Self::constant(&self.get(n, 1)?, "the exponent")?;
+                let e = match e[..] {
+                    [v] => v,
+                    _ => return Err("only a scalar exponent is supported".into()),
+                };
+                let expr = if e == 1.0 {
+                    x.clone()
+                } else if e == 2.0 {
+                    format!("{x} * {x}")
+                } else if e == 3.0 {
+                    format!("{x} * {x} * {x}")
+                } else if e == 0.5 {
+                    format!("sqrt({x})")
+                } else if e == -0.5 {
+                    format!("rsqrt({x})")
+                } else if e == -1.0 {
+                    format!("reciprocal({x})")
+                } else {
+                    return Err(format!(
+                        "exponent {e}: 1, 2, 3, 0.5, −0.5 and −1 are supported"
+                    ));
+                };
+                self.emit(n, expr, s);
+            }
+            "ReduceMean" | "ReduceSum" => {
+                let (x, s) = Self::act(&self.get(n, 0)?, "its input")?;
+                let axes: Vec<i64> = match attr_ints(n, "axes") {
+                    Some(a) => a,
+                    None => match self.get(n, 1) {
+                        Ok(v) => Self::constant(&v, "axes")?
+                            .1
+                            .iter()
+                            .map(|&a| a as i64)
+                            .collect(),
+                        Err(_) => vec![],
+                    },
+                };
+                let r = s.len() as i64 + 1;
+                let [a] = axes[..] else {
+                    return Err("only a reduction over one axis is supported".into());
+                };
+                let a = if a < 0 { a + r } else { a };
+                if !(1..r).contains(&a) {
+                    return Err(format!("axis {a}: reducing over the batch axis"));
+                }
+                let k = (a - 1) as usize;
+                let f = if op == "ReduceMean" { "mean" } else { "sum" };
+                let mut out = s.clone();
+                let e = format!("{f}({x}, axis = {k})");
+                if attr_i(n, "keepdims", 1) == 1 {
+                    out[k] = 1;
+                    self.emit(n, format!("reshape({e}, {})", Self::shape_str(&out)), out);
+                } else {
+                    out.remove(k);
+                    self.emit(n, e, out);
+                }
+            }
             "LayerNormalization" => {
                 let (x, s) = Self::act(&self.get(n, 0)?, "X")?;
                 let axis = attr_i(n, "axis", -1);

@@ -277,6 +277,36 @@ def gemm_bn_avgpool(rng):
     save("gemm_bn_avgpool", m, rng.standard_normal((4, 1, 6, 6)))
 
 
+def torch_layernorm_gelu(rng):
+    # LayerNorm as torch exports it below opset 17 (ReduceMean, Sub, Pow, Add, Sqrt, Div, Mul,
+    # Add), a Linear, and opset 20's Gelu.
+    g, b = rng.uniform(0.5, 1.5, 6), rng.standard_normal(6) * 0.1
+    w, wb = rng.standard_normal((6, 4)) * 0.5, rng.standard_normal(4) * 0.1
+    f32 = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.float32), name)
+    nodes = [
+        helper.make_node("ReduceMean", ["x", "axes"], ["mu"], name="/ln/ReduceMean", keepdims=1),
+        helper.make_node("Sub", ["x", "mu"], ["d"], name="/ln/Sub"),
+        helper.make_node("Pow", ["d", "two"], ["d2"], name="/ln/Pow"),
+        helper.make_node("ReduceMean", ["d2", "axes"], ["var"], name="/ln/ReduceMean_1", keepdims=1),
+        helper.make_node("Add", ["var", "eps"], ["ve"], name="/ln/Add"),
+        helper.make_node("Sqrt", ["ve"], ["sd"], name="/ln/Sqrt"),
+        helper.make_node("Div", ["d", "sd"], ["nrm"], name="/ln/Div"),
+        helper.make_node("Mul", ["nrm", "ln.weight"], ["sc"], name="/ln/Mul"),
+        helper.make_node("Add", ["sc", "ln.bias"], ["y0"], name="/ln/Add_1"),
+        helper.make_node("MatMul", ["y0", "fc.weight"], ["h"], name="/fc/MatMul"),
+        helper.make_node("Add", ["h", "fc.bias"], ["h1"], name="/fc/Add"),
+        helper.make_node("Gelu", ["h1"], ["y"], name="/act/Gelu"),
+    ]
+    g20 = helper.make_graph(nodes, "ln_gelu",
+                            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6])],
+                            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 4])],
+                            [init("ln.weight", g), init("ln.bias", b), init("fc.weight", w),
+                             init("fc.bias", wb), f32("two", 2.0), f32("eps", 1e-5),
+                             numpy_helper.from_array(np.array([-1], dtype=np.int64), "axes")])
+    m = helper.make_model(g20, opset_imports=[helper.make_opsetid("", 20)], producer_name="sir-tests")
+    save("torch_layernorm_gelu", m, rng.standard_normal((3, 3, 6)))
+
+
 def sklearn_mlp(rng):
     from skl2onnx import to_onnx
     from sklearn.datasets import load_breast_cancer
@@ -345,6 +375,7 @@ if __name__ == "__main__":
     stacked_gru(np.random.default_rng(28))
     torch_view_flatten(np.random.default_rng(29))
     gemm_bn_avgpool(np.random.default_rng(30))
+    torch_layernorm_gelu(np.random.default_rng(31))
     rng = np.random.default_rng(25)
     rnn_case(rng, "gru_torch", "GRU", lbr=1)
     rnn_case(rng, "gru_lbr0_y", "GRU", lbr=0, use_y=True)
