@@ -238,6 +238,20 @@ fn tensor_values(t: &TensorProto) -> Result<Vec<f64>, String> {
     Ok(v)
 }
 
+/// An ONNX axis of a tensor of rank `r` whose batch axis is `batch`: the axis and the
+/// per-sample axis it is, or why not (out of range, or the batch axis itself).
+fn sample_axis(axis: i64, r: i64, batch: usize, what: &str) -> Result<(usize, usize), String> {
+    let axis = if axis < 0 { axis + r } else { axis };
+    if !(0..r).contains(&axis) {
+        return Err(format!("axis {axis} is outside the input's {r} axes"));
+    }
+    let axis = axis as usize;
+    if axis == batch {
+        return Err(format!("{what} along the batch axis"));
+    }
+    Ok((axis, axis - (axis > batch) as usize))
+}
+
 fn dims(t: &TensorProto) -> Vec<usize> {
     t.dims.iter().map(|&d| d.max(0) as usize).collect()
 }
@@ -1557,16 +1571,7 @@ impl Translator {
                     return Err("only a single constant index is supported".into());
                 }
                 let r = s.len() as i64 + 1;
-                let axis = attr_i(n, "axis", 0);
-                let axis = if axis < 0 { axis + r } else { axis };
-                if !(0..r).contains(&axis) {
-                    return Err(format!("axis {axis} is outside the input's {r} axes"));
-                }
-                let axis = axis as usize;
-                if axis == b {
-                    return Err("gathering along the batch axis".into());
-                }
-                let a = axis - (axis > b) as usize;
+                let (axis, a) = sample_axis(attr_i(n, "axis", 0), r, b, "gathering")?;
                 let d = s[a] as i64;
                 let i = if idx[0] < 0.0 {
                     idx[0] as i64 + d
@@ -1639,11 +1644,7 @@ impl Translator {
                 let [a] = axes[..] else {
                     return Err("only a reduction over one axis is supported".into());
                 };
-                let a = if a < 0 { a + r } else { a };
-                if !(1..r).contains(&a) {
-                    return Err(format!("axis {a}: reducing over the batch axis"));
-                }
-                let k = (a - 1) as usize;
+                let (_, k) = sample_axis(a, r, 0, "reducing")?;
                 let f = if op == "ReduceMean" { "mean" } else { "sum" };
                 let mut out = s.clone();
                 let e = format!("{f}({x}, axis = {k})");
@@ -1716,15 +1717,7 @@ impl Translator {
                 let mut sel: Vec<String> = vec![":".into(); s.len()];
                 let mut out = s.clone();
                 for ((&st, &en), &ax) in starts.iter().zip(&ends).zip(&axes) {
-                    let ax = if ax < 0 { ax + r } else { ax };
-                    if !(0..r).contains(&ax) {
-                        return Err(format!("axis {ax} is outside the input's {r} axes"));
-                    }
-                    let ax = ax as usize;
-                    if ax == b {
-                        return Err("slicing along the batch axis".into());
-                    }
-                    let a = ax - (ax > b) as usize;
+                    let (_, a) = sample_axis(ax, r, b, "slicing")?;
                     let d = s[a] as i64;
                     let fix = |v: i64| (if v < 0 { v + d } else { v }).clamp(0, d);
                     let (lo, hi) = (fix(st), fix(en));
