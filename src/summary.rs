@@ -75,24 +75,54 @@ pub fn group(plan: &Plan, by: By, latency: &[u64]) -> Vec<(String, Sum)> {
         .collect()
 }
 
-/// Tensors with the same name, shape and format (e.g. one per unrolled step) collapse into
-/// one row with a count.
-pub fn tensor_rows(plan: &Plan) -> Vec<(String, String, String, u32, u32, usize)> {
-    let mut rows: Vec<(String, String, String, u32, u32, usize)> = Vec::new();
-    let mut index: BTreeMap<(String, String, String, u32, u32), usize> = BTreeMap::new();
-    for t in &plan.tensors {
+/// The power of two tensor `i`'s calibration values stayed below, if the plan records it (on
+/// the tensor, or for an input or weight on its declaration).
+pub fn calibrated_log2(plan: &Plan, i: usize) -> Option<u32> {
+    plan.tensors[i].calibrated_log2.or_else(|| {
+        plan.inputs
+            .iter()
+            .chain(&plan.params)
+            .find(|io| io.tensor == i)
+            .and_then(|io| io.calibrated_log2)
+    })
+}
+
+/// The integer bits a format leaves above a calibrated range: bits − frac − 1 − log2.
+pub fn headroom(bits: u32, frac: u32, log2: u32) -> i64 {
+    bits as i64 - frac as i64 - 1 - log2 as i64
+}
+
+/// One row of [`tensor_rows`]: name, shape, owner, bits, frac, calibrated log2, count.
+pub type TensorRow = (String, String, String, u32, u32, Option<u32>, usize);
+
+/// Tensors with the same name, shape, format and calibrated range (e.g. one per unrolled step)
+/// collapse into one row with a count.
+pub fn tensor_rows(plan: &Plan) -> Vec<TensorRow> {
+    let mut rows: Vec<TensorRow> = Vec::new();
+    // A row's position by its key (everything but the count).
+    let mut index: BTreeMap<TensorRow, usize> = BTreeMap::new();
+    for (i, t) in plan.tensors.iter().enumerate() {
         if t.owner == Owner::Public {
             continue;
         }
         let name = t.name.clone().unwrap_or_else(|| "-".into());
         let shape = format!("{:?}", t.shape);
         let owner = format!("{:?}", t.owner).to_lowercase();
-        let k = (name.clone(), shape.clone(), owner.clone(), t.bits, t.frac);
+        let cal = calibrated_log2(plan, i);
+        let k = (
+            name.clone(),
+            shape.clone(),
+            owner.clone(),
+            t.bits,
+            t.frac,
+            cal,
+            0,
+        );
         match index.get(&k) {
-            Some(&i) => rows[i].5 += 1,
+            Some(&r) => rows[r].6 += 1,
             None => {
                 index.insert(k, rows.len());
-                rows.push((name, shape, owner, t.bits, t.frac, 1));
+                rows.push((name, shape, owner, t.bits, t.frac, cal, 1));
             }
         }
     }
@@ -121,10 +151,13 @@ pub fn to_json(
         .iter()
         .enumerate()
         .map(|(i, t)| {
+            let cal = calibrated_log2(plan, i);
             serde_json::json!({
                 "id": i, "name": t.name, "shape": t.shape,
                 "owner": format!("{:?}", t.owner).to_lowercase(),
                 "bits": t.bits, "frac": t.frac, "nonneg": t.nonneg,
+                "calibrated_log2": cal,
+                "headroom_bits": cal.map(|k| headroom(t.bits, t.frac, k)),
             })
         })
         .collect();

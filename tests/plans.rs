@@ -94,6 +94,18 @@ fn every_example_compiles_deterministically_and_its_reports_are_pinned() {
             Some(sum("latency_units"))
         );
         assert!(sum("latency_units") <= sum("rounds"));
+        // Every tensor with a calibrated range shows the headroom its format leaves, and the
+        // search left none short (issue 20: ranges against formats in `sir inspect`).
+        let mut calibrated = 0;
+        for t in v["tensors"].as_array().unwrap() {
+            if let Some(k) = t["calibrated_log2"].as_i64() {
+                let (bits, frac) = (t["bits"].as_i64().unwrap(), t["frac"].as_i64().unwrap());
+                assert_eq!(t["headroom_bits"].as_i64(), Some(bits - frac - 1 - k));
+                assert!(bits - frac - 1 - k >= 0, "{ex}: {t}");
+                calibrated += 1;
+            }
+        }
+        assert!(calibrated > 0, "{ex}: no tensor shows its calibrated range");
         assert!(v["totals"]["setup_bytes"].as_u64().unwrap() > 0);
         // Its report page shows the same totals, fetches nothing, and stays small (issue 21:
         // fastgrnn_g30's under 2 MB).

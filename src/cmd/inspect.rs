@@ -4,7 +4,7 @@
 
 use sir_cli::fail;
 pub use sir_cli::summary::By;
-use sir_cli::summary::{Sum, group, layer_budget, tensor_rows, to_json};
+use sir_cli::summary::{Sum, group, headroom, layer_budget, tensor_rows, to_json};
 use sir_runtime::exec::{self, Latency, Shape};
 use sir_runtime::net::link::Link;
 use sir_runtime::ot::cost::{SETUP_CLIENT_BYTES, SETUP_FLIGHTS, SETUP_SERVER_BYTES};
@@ -85,16 +85,24 @@ fn tables(
         plan.instrs.len()
     );
     if !args.brief {
-        let _ = writeln!(s, "\ntensors (identical rows counted):");
         let _ = writeln!(
             s,
-            "  {:<16} {:<14} {:<9} {:>4} {:>4} {:>6}",
-            "name", "shape", "owner", "bits", "frac", "count"
+            "\ntensors (identical rows counted; calib: calibration values stayed below this \
+             power of two; headroom: integer bits the format leaves above it):"
         );
-        for (name, shape, owner, bits, frac, count) in tensor_rows(plan) {
+        let _ = writeln!(
+            s,
+            "  {:<16} {:<14} {:<9} {:>4} {:>4} {:>6} {:>8} {:>6}",
+            "name", "shape", "owner", "bits", "frac", "calib", "headroom", "count"
+        );
+        for (name, shape, owner, bits, frac, cal, count) in tensor_rows(plan) {
+            let (c, h) = match cal {
+                Some(k) => (format!("2^{k}"), headroom(bits, frac, k).to_string()),
+                None => ("-".into(), "-".into()),
+            };
             let _ = writeln!(
                 s,
-                "  {name:<16} {shape:<14} {owner:<9} {bits:>4} {frac:>4} {count:>6}"
+                "  {name:<16} {shape:<14} {owner:<9} {bits:>4} {frac:>4} {c:>6} {h:>8} {count:>6}"
             );
         }
     }
