@@ -252,6 +252,11 @@ fn sample_axis(axis: i64, r: i64, batch: usize, what: &str) -> Result<(usize, us
     Ok((axis, axis - (axis > batch) as usize))
 }
 
+/// A node's first output's name ("" if it has none).
+fn first_output(n: &NodeProto) -> String {
+    n.output.first().cloned().unwrap_or_default()
+}
+
 fn dims(t: &TensorProto) -> Vec<usize> {
     t.dims.iter().map(|&d| d.max(0) as usize).collect()
 }
@@ -507,8 +512,12 @@ impl Translator {
 
     /// `let OUT = expr;` for the node's first output (batch axis first).
     fn emit(&mut self, n: &NodeProto, expr: String, shape: Vec<usize>) {
-        let out = n.output.first().cloned().unwrap_or_default();
-        self.emit_as(n, &out, expr, shape, 0);
+        self.emit_at(n, expr, shape, 0);
+    }
+
+    /// [`Translator::emit`] with the batch axis at `batch`.
+    fn emit_at(&mut self, n: &NodeProto, expr: String, shape: Vec<usize>, batch: usize) {
+        self.emit_as(n, &first_output(n), expr, shape, batch);
     }
 
     /// `let NAME = expr;` for ONNX value `out`, its batch axis at `batch`.
@@ -563,20 +572,23 @@ impl Translator {
         }
     }
 
+    /// An activation wherever its batch axis sits: (name, per-sample shape, batch axis).
+    fn act_any(v: &Val, what: &str) -> Result<(String, Vec<usize>, usize), String> {
+        match v {
+            Val::Act { name, shape, batch } => Ok((name.clone(), shape.clone(), *batch)),
+            Val::Const { origin, .. } => Err(format!(
+                "{what} is the constant `{origin}`: sir import needs it computed from the input"
+            )),
+        }
+    }
+
     /// An activation whose batch axis comes first (what every operator but the RNNs and the
     /// data movement around them expects).
     fn act(v: &Val, what: &str) -> Result<(String, Vec<usize>), String> {
-        match v {
-            Val::Act {
-                name,
-                shape,
-                batch: 0,
-            } => Ok((name.clone(), shape.clone())),
-            Val::Act { .. } => Err(format!(
+        match Self::act_any(v, what)? {
+            (name, shape, 0) => Ok((name, shape)),
+            _ => Err(format!(
                 "{what} has its batch axis elsewhere than first (an RNN's layout): transpose it back first"
-            )),
-            Val::Const { origin, .. } => Err(format!(
-                "{what} is the constant `{origin}`: sir import needs it computed from the input"
             )),
         }
     }
@@ -600,14 +612,7 @@ impl Translator {
     /// (`linear_before_reset = 0`) written out. Y (every step's state) is built only if read.
     fn rnn(&mut self, n: &NodeProto) -> Result<(), String> {
         let lstm = n.op_type == "LSTM";
-        let Val::Act {
-            name: x,
-            shape: s,
-            batch: b,
-        } = self.get(n, 0)?
-        else {
-            return Err("X is a constant".into());
-        };
+        let (x, s, b) = Self::act_any(&self.get(n, 0)?, "X")?;
         let layout = attr_i(n, "layout", 0);
         if b != if layout == 0 { 1 } else { 0 } || s.len() != 2 {
             return Err(format!(
@@ -842,7 +847,7 @@ impl Translator {
             Some(Val::Const {
                 shape,
                 data,
-                origin: n.output.first().cloned().unwrap_or_default(),
+                origin: first_output(n),
             })
         };
         if op == "Shape" {
@@ -887,11 +892,23 @@ impl Translator {
                 | "Slice"
                 | "Neg"
         );
+        // Every named input must come from an earlier node, folded or not (an operator that
+        // reads an input as optional must not take a dangling name for an absent one).
+        if let Some(i) = n
+            .input
+            .iter()
+            .find(|i| !i.is_empty() && !self.vals.contains_key(*i))
+        {
+            return Err(format!("input `{i}` is produced by no earlier node"));
+        }
+        if !foldable {
+            return Ok(None);
+        }
         let inputs: Vec<Val> = (0..n.input.len())
             .filter(|&k| !n.input[k].is_empty())
             .map(|k| self.get(n, k))
             .collect::<Result<_, _>>()?;
-        if !foldable || inputs.iter().any(|v| matches!(v, Val::Act { .. })) {
+        if inputs.iter().any(|v| matches!(v, Val::Act { .. })) {
             return Ok(None);
         }
         let c = |k: usize| -> (Vec<usize>, Vec<f64>) {
@@ -1067,7 +1084,7 @@ impl Translator {
     fn node(&mut self, n: &NodeProto) -> Result<(), ImportError> {
         let fail = |why: String| ImportError::Node {
             node: if n.name.is_empty() {
-                n.output.first().cloned().unwrap_or_default()
+                first_output(n)
             } else {
                 n.name.clone()
             },
@@ -1086,7 +1103,7 @@ impl Translator {
 
     fn translate(&mut self, n: &NodeProto) -> Result<(), String> {
         if let Some(v) = self.fold(n)? {
-            let out = n.output.first().cloned().unwrap_or_default();
+            let out = first_output(n);
             self.vals.insert(out, v);
             return Ok(());
         }
@@ -1094,14 +1111,14 @@ impl Translator {
         match op {
             "Identity" | "Dropout" => {
                 let v = self.get(n, 0)?;
-                let out = n.output.first().cloned().unwrap_or_default();
+                let out = first_output(n);
                 self.vals.insert(out, v);
             }
             "Constant" => {
                 let t = attr(n, "value")
                     .and_then(|a| a.t.as_ref())
                     .ok_or("only a `value` tensor attribute is read")?;
-                let out = n.output.first().cloned().unwrap_or_default();
+                let out = first_output(n);
                 let v = Val::Const {
                     shape: dims(t),
                     data: tensor_values(t)?,
@@ -1347,7 +1364,7 @@ impl Translator {
                 let b: Vec<f64> = (0..c).map(|i| parts[1][i] - parts[2][i] * a[i]).collect();
                 let mut cs = vec![c];
                 cs.extend(std::iter::repeat_n(1, s.len() - 1));
-                let out0 = n.output.first().cloned().unwrap_or_default();
+                let out0 = first_output(n);
                 let an = self.param(&format!("{out0}_scale"), cs.clone(), a)?;
                 let bn = self.param(&format!("{out0}_shift"), cs, b)?;
                 self.emit(n, format!("{x} * {an} + {bn}"), s);
@@ -1442,14 +1459,7 @@ impl Translator {
                 }
             }
             "Transpose" => {
-                let Val::Act {
-                    name: x,
-                    shape: s,
-                    batch: b,
-                } = self.get(n, 0)?
-                else {
-                    return Err("its input is a constant: fold it before exporting".into());
-                };
+                let (x, s, b) = Self::act_any(&self.get(n, 0)?, "its input")?;
                 let r = s.len() + 1;
                 let perm = attr_ints(n, "perm").unwrap_or_else(|| (0..r as i64).rev().collect());
                 if perm.len() != r || (0..r as i64).any(|k| !perm.contains(&k)) {
@@ -1463,16 +1473,15 @@ impl Translator {
                     .map(|&p| p as usize - (p as usize > b) as usize)
                     .collect();
                 let out: Vec<usize> = q.iter().map(|&k| s[k]).collect();
-                let out_name = n.output.first().cloned().unwrap_or_default();
                 if q.iter().enumerate().all(|(i, &k)| i == k) {
                     let v = Val::Act {
                         name: x,
                         shape: s,
                         batch: nb,
                     };
-                    self.vals.insert(out_name, v);
+                    self.vals.insert(first_output(n), v);
                 } else if q == [1, 0] {
-                    self.emit_as(n, &out_name, format!("transpose({x})"), out, nb);
+                    self.emit_at(n, format!("transpose({x})"), out, nb);
                 } else if let Some(k) = (1..q.len())
                     .find(|&k| q.iter().enumerate().all(|(i, &p)| p == (i + k) % q.len()))
                 {
@@ -1484,7 +1493,7 @@ impl Translator {
                         "reshape(transpose(reshape({x}, [{a}, {b2}])), {})",
                         Self::shape_str(&out)
                     );
-                    self.emit_as(n, &out_name, e, out, nb);
+                    self.emit_at(n, e, out, nb);
                 } else {
                     return Err(format!(
                         "perm {perm:?}: only rotations of a sample's axes (e.g. NHWC ↔ NCHW) and moving the batch axis are supported"
@@ -1492,14 +1501,7 @@ impl Translator {
                 }
             }
             "Squeeze" | "Unsqueeze" => {
-                let Val::Act {
-                    name: x,
-                    shape: s,
-                    batch: b,
-                } = self.get(n, 0)?
-                else {
-                    return Err("its input is a constant: fold it before exporting".into());
-                };
+                let (x, s, b) = Self::act_any(&self.get(n, 0)?, "its input")?;
                 let axes: Vec<i64> = match attr_ints(n, "axes") {
                     Some(a) => a,
                     None => match self.get(n, 1) {
@@ -1548,24 +1550,15 @@ impl Translator {
                 }
                 let nb = full.iter().position(|d| d.is_none()).unwrap_or(0);
                 let out: Vec<usize> = full.into_iter().flatten().collect();
-                let out_name = n.output.first().cloned().unwrap_or_default();
-                self.emit_as(
+                self.emit_at(
                     n,
-                    &out_name,
                     format!("reshape({x}, {})", Self::shape_str(&out)),
                     out,
                     nb,
                 );
             }
             "Gather" => {
-                let Val::Act {
-                    name: x,
-                    shape: s,
-                    batch: b,
-                } = self.get(n, 0)?
-                else {
-                    return Err("gathering from a constant: fold it before exporting".into());
-                };
+                let (x, s, b) = Self::act_any(&self.get(n, 0)?, "the data")?;
                 let (ishape, idx, _) = Self::constant(&self.get(n, 1)?, "the indices")?;
                 if !ishape.is_empty() || idx.len() != 1 {
                     return Err("only a single constant index is supported".into());
@@ -1586,8 +1579,7 @@ impl Translator {
                 let mut out = s.clone();
                 out.remove(a);
                 let nb = b - (axis < b) as usize;
-                let out_name = n.output.first().cloned().unwrap_or_default();
-                self.emit_as(n, &out_name, format!("{x}[{}]", sel.join(", ")), out, nb);
+                self.emit_at(n, format!("{x}[{}]", sel.join(", ")), out, nb);
             }
             "GRU" | "LSTM" => self.rnn(n)?,
             "Gelu" => {
@@ -1670,7 +1662,7 @@ impl Translator {
                 }
                 let d = *s.last().ok_or("a scalar input")?;
                 let (_, g, go) = Self::constant(&self.get(n, 1)?, "the scale")?;
-                let out0 = n.output.first().cloned().unwrap_or_default();
+                let out0 = first_output(n);
                 let (b, bo) = match self.get(n, 2) {
                     Ok(v) => {
                         let (_, b, o) = Self::constant(&v, "the bias")?;
@@ -1686,14 +1678,7 @@ impl Translator {
                 self.emit(n, format!("layernorm({x}, {gn}, {bn})"), s);
             }
             "Slice" => {
-                let Val::Act {
-                    name: x,
-                    shape: s,
-                    batch: b,
-                } = self.get(n, 0)?
-                else {
-                    return Err("slicing a constant: fold it before exporting".into());
-                };
+                let (x, s, b) = Self::act_any(&self.get(n, 0)?, "the data")?;
                 let ints = |me: &Self, k: usize, what: &str| -> Result<Option<Vec<i64>>, String> {
                     match me.get(n, k) {
                         Ok(v) => Ok(Some(
@@ -1735,8 +1720,7 @@ impl Translator {
                 } else {
                     format!("{x}[{}]", sel.join(", "))
                 };
-                let out_name = n.output.first().cloned().unwrap_or_default();
-                self.emit_as(n, &out_name, e, out, b);
+                self.emit_at(n, e, out, b);
             }
             "ArgMax" => {
                 let (x, s) = Self::act(&self.get(n, 0)?, "its input")?;
@@ -1765,7 +1749,7 @@ impl Translator {
                 if !self.integral.contains(&x) {
                     return Err("the index is not a class index (argmax)".into());
                 }
-                let out = n.output.first().cloned().unwrap_or_default();
+                let out = first_output(n);
                 self.vals.insert(
                     out,
                     Val::Act {
@@ -1788,7 +1772,7 @@ impl Translator {
                 {
                     return Err("only casts between float types (or of class indices to integers) are supported".into());
                 }
-                let out = n.output.first().cloned().unwrap_or_default();
+                let out = first_output(n);
                 self.vals.insert(out, v);
             }
             "Concat" => {
