@@ -963,6 +963,7 @@ impl Lower<'_> {
                 };
                 sir_runtime::proto::ext::sext_cost(d[1] * d[2], n, pf.bits)
                     .then(sir_runtime::proto::mult::matmul_shared_full_cost(&params))
+                    .on(sir_runtime::ot::OtKind::Iknp)
                     .total_bytes()
             };
             let direct = cost(fx.bits, fy.bits, [xs[0], xs[1], ys[1]]);

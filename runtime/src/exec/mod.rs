@@ -264,11 +264,15 @@ pub fn estimate(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Cost>,
         }
         let mut total = Cost::ZERO;
         for r in pieces(&ins.op, units, shape.threads) {
-            let c = ins.kernel.cost(r.len()).map_err(|why| PlanError::Instr {
-                instr: k,
-                op: ins.op.name,
-                why,
-            })?;
+            let c = ins
+                .kernel
+                .cost(r.len())
+                .map_err(|why| PlanError::Instr {
+                    instr: k,
+                    op: ins.op.name,
+                    why,
+                })?
+                .on(info.ot);
             total.server_bytes += c.server_bytes;
             total.client_bytes += c.client_bytes;
             total.rounds = total.rounds.max(c.rounds);
@@ -281,7 +285,7 @@ pub fn estimate(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Cost>,
 /// connection, before the first instruction).
 pub fn estimate_pre(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Cost>, ExecError> {
     per_instr(plan, info, shape, |_, ins, units| {
-        Ok(ins.kernel.pre_cost(units))
+        Ok(ins.kernel.pre_cost(units).on(info.ot))
     })
 }
 

@@ -28,6 +28,7 @@ use super::engine::{Clear, Counter, Engine, LutCall, add_const, not, unsigned};
 use super::table::{self, Curve, Smooth, Spec};
 use crate::fixed::Fx;
 use crate::fixed::linear::{Format, ceil_log2};
+use crate::ot::OtKind;
 use crate::proto::ProtoError;
 use crate::proto::lut::Table;
 use crate::proto::mult::{MultParams, WrapHint};
@@ -115,7 +116,8 @@ impl Tuning {
         let bytes = |t: Tuning| -> u64 {
             let mut c = Counter::default();
             match f(&mut c, &zeros, inp, out, t) {
-                Ok(_) => c.cost.total_bytes(),
+                // Constructions are chosen once for both engines, by their IKNP bytes.
+                Ok(_) => c.cost.on(OtKind::Iknp).total_bytes(),
                 Err(_) => u64::MAX,
             }
         };

@@ -51,6 +51,7 @@ mod base;
 pub(crate) mod bits;
 pub mod cost;
 mod ext;
+pub mod pool;
 mod prim;
 pub mod silent;
 mod transpose;
@@ -69,7 +70,7 @@ use bits::{BitReader, BitWriter, bit, mask, packed_len};
 use ext::{CHUNK, Choices, ExtReceiver, ExtSender};
 use prim::{CrHash, as_bytes_mut};
 
-pub use cost::OtCost;
+pub use cost::{OtCost, OtKind};
 
 #[cfg(target_endian = "big")]
 compile_error!("the OT engine assumes a little-endian target (bit order of u128 words)");
@@ -213,6 +214,9 @@ pub struct OtEngine {
     cols: Vec<u128>,
     codebuf: Vec<u128>,
     msg: Vec<u8>,
+    /// Silent COTs (after [`OtEngine::preprocess_silent`]): every flavour then draws its
+    /// 1-of-2 correlations from them instead of extending IKNP/KK13.
+    silent: Option<pool::Pools>,
 }
 
 impl std::fmt::Debug for OtEngine {
@@ -257,6 +261,7 @@ impl OtEngine {
             cols: Vec::new(),
             codebuf: Vec::new(),
             msg: Vec::new(),
+            silent: None,
         };
         let words = |b: &[u8]| -> Vec<u128> {
             b.chunks(16)
@@ -308,7 +313,28 @@ impl OtEngine {
     /// its own CSPRNG seeded from this one's. Forks of forks are not supported (a fork cannot
     /// fork: its streams would collide with its parent's).
     pub fn fork(&mut self) -> Result<OtEngine, OtError> {
+        self.fork_with([0, 0])
+    }
+
+    /// [`OtEngine::fork`] on a session with silent COTs: the fork takes the next
+    /// `cots[0]` COTs whose sender is the server and `cots[1]` whose sender is the client
+    /// (both parties' n-th forks take the same ranges, so they match); without silent COTs
+    /// `cots` must be zero.
+    pub fn fork_with(&mut self, cots: [u64; 2]) -> Result<OtEngine, OtError> {
         self.ready()?;
+        let (send, recv) = match self.role {
+            Role::Server => (cots[0], cots[1]),
+            Role::Client => (cots[1], cots[0]),
+        };
+        let silent = match &mut self.silent {
+            Some(p) => Some(p.split(send as usize, recv as usize)?),
+            None if send == 0 && recv == 0 => None,
+            None => {
+                return Err(arg(
+                    "a fork asked for silent COTs on a session without them".into(),
+                ));
+            }
+        };
         if self.stream != 0 || self.next_stream >= MAX_STREAMS {
             return Err(OtError::Argument(
                 "a fork cannot fork, and an engine forks fewer than 2^55 times".into(),
@@ -336,7 +362,52 @@ impl OtEngine {
             cols: Vec::new(),
             codebuf: Vec::new(),
             msg: Vec::new(),
+            silent,
         })
+    }
+
+    /// Generates silent COTs for the rest of the session (the peer calls it with the same
+    /// `demand`): `demand[0]` with the server as OT sender, `demand[1]` with the client; the
+    /// exact cost is [`pool::generate_cost`] of each, in that order. From then on every
+    /// flavour draws on them ([`OtKind::Silent`]'s costs) and fails once they run out.
+    pub fn preprocess_silent(&mut self, ch: &mut dyn Wire, demand: [u64; 2]) -> Result<(), OtError> {
+        self.ready()?;
+        if self.silent.is_some() {
+            return Err(arg("this engine already has silent COTs".into()));
+        }
+        match pool::generate(self, ch, demand) {
+            Ok(p) => {
+                self.silent = Some(p);
+                Ok(())
+            }
+            Err(e) => {
+                self.poisoned = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Which engine the flavours run on now.
+    pub fn kind(&self) -> OtKind {
+        if self.silent.is_some() {
+            OtKind::Silent
+        } else {
+            OtKind::Iknp
+        }
+    }
+
+    /// Silent COTs left: [as OT sender, as OT receiver] (zero without).
+    pub fn silent_left(&self) -> [usize; 2] {
+        self.silent.as_ref().map_or([0, 0], |p| p.left())
+    }
+
+    /// Silent COTs used so far: [as OT sender, as OT receiver] (zero without).
+    pub fn silent_used(&self) -> [usize; 2] {
+        self.silent.as_ref().map_or([0, 0], |p| p.used())
+    }
+
+    pub(crate) fn stream_id(&self) -> u64 {
+        self.stream
     }
 
     /// This party's role.
@@ -358,19 +429,35 @@ impl OtEngine {
         }
     }
 
-    fn poison_on<T>(&mut self, r: Result<T, NetError>) -> Result<T, OtError> {
-        if r.is_err() {
+    fn poison_on<T, E: Into<OtError>>(&mut self, r: Result<T, E>) -> Result<T, OtError> {
+        r.map_err(|e| {
             self.poisoned = true;
-        }
-        Ok(r?)
+            e.into()
+        })
     }
 
     /// Runs the IKNP sender over `n` OTs chunk by chunk; `f(start, tweak, rows, s, hash,
     /// domain)` consumes the rows q_j of OTs `start..start + rows.len()`.
-    fn iknp_send<F>(&mut self, ch: &mut dyn Wire, n: usize, mut f: F) -> Result<(), NetError>
+    fn iknp_send<F>(&mut self, ch: &mut dyn Wire, n: usize, mut f: F) -> Result<(), OtError>
     where
         F: FnMut(usize, u64, &[u128], u128, &CrHash, u64),
     {
+        if let Some(pool) = &mut self.silent {
+            // Silent COTs: the same rows relation, from the pool (see `pool`), hashed under
+            // their own domain.
+            let dom = domain(self.role, false, 3, self.stream);
+            let mut start = 0;
+            while start < n {
+                let len = (n - start).min(CHUNK);
+                let idx = self.iknp_s.count;
+                let delta = pool.delta();
+                let rows = pool.send_rows(ch, len)?;
+                f(start, idx, rows, delta, &self.hash, dom);
+                self.iknp_s.advance(len);
+                start += len;
+            }
+            return Ok(());
+        }
         let dom = domain(self.role, false, 0, self.stream);
         let mut start = 0;
         while start < n {
@@ -392,10 +479,23 @@ impl OtEngine {
         choices: &[u8],
         n: usize,
         mut f: F,
-    ) -> Result<(), NetError>
+    ) -> Result<(), OtError>
     where
         F: FnMut(usize, u64, &[u128], &CrHash, u64),
     {
+        if let Some(pool) = &mut self.silent {
+            let dom = domain(self.role.peer(), false, 3, self.stream);
+            let mut start = 0;
+            while start < n {
+                let len = (n - start).min(CHUNK);
+                let idx = self.iknp_r.count;
+                let rows = pool.recv_rows(ch, |j| bit(choices, start + j) as u8, len)?;
+                f(start, idx, rows, &self.hash, dom);
+                self.iknp_r.advance(len);
+                start += len;
+            }
+            return Ok(());
+        }
         let dom = domain(self.role.peer(), false, 0, self.stream);
         self.cols.resize(CHUNK / 128, 0);
         let mut start = 0;
@@ -419,7 +519,7 @@ impl OtEngine {
 
     /// IKNP sender over `n` OTs: hands `f(start, p0, p1)` each chunk's two pads (the hashes of
     /// q_j and q_j ⊕ s) so a flavour only derives its correction from them.
-    fn iknp_send_pads<F>(&mut self, ch: &mut dyn Wire, n: usize, mut f: F) -> Result<(), NetError>
+    fn iknp_send_pads<F>(&mut self, ch: &mut dyn Wire, n: usize, mut f: F) -> Result<(), OtError>
     where
         F: FnMut(usize, &[u128], &[u128]),
     {
@@ -444,7 +544,7 @@ impl OtEngine {
         bits: u32,
         choices: &[u8],
         out: &mut [u64],
-    ) -> Result<(), NetError> {
+    ) -> Result<(), OtError> {
         let m = mask(bits);
         let mut h0 = take(&mut self.h0);
         let r = self.iknp_recv(ch, choices, out.len(), |start, idx, rows, hash, dom| {
@@ -491,7 +591,7 @@ impl OtEngine {
             .iknp_recv(ch, choices, n, |start, _, rows, _, _| {
                 t[start..start + rows.len()].copy_from_slice(rows);
             })
-            .and_then(|_| ch.end_flight());
+            .and_then(|_| Ok(ch.end_flight()?));
         self.poison_on(r)?;
         Ok(t)
     }
@@ -541,7 +641,7 @@ impl OtEngine {
                     &mut out[start..start + rows.len()],
                 );
             })
-            .and_then(|_| ch.end_flight());
+            .and_then(|_| Ok(ch.end_flight()?));
         self.poison_on(r)
     }
 
@@ -809,7 +909,7 @@ impl OtEngine {
         w.finish();
         let r = r.and_then(|_| {
             ch.send(&packed)?;
-            ch.end_flight()
+            Ok(ch.end_flight()?)
         });
         self.packed = packed;
         self.poison_on(r)
@@ -830,7 +930,7 @@ impl OtEngine {
         let mut packed = take(&mut self.packed);
         let r = self.iknp_recv_pads(ch, bits, choices, out).and_then(|_| {
             packed.resize(packed_len(2 * n, bits), 0);
-            ch.recv(&mut packed)
+            Ok(ch.recv(&mut packed)?)
         });
         if r.is_ok() {
             let mut rd = BitReader::new(&packed);
@@ -907,6 +1007,9 @@ impl OtEngine {
         check_bits(bits)?;
         if !(2..=256).contains(&n) {
             return Err(arg(format!("N = {n} is not in 2..=256")));
+        }
+        if self.silent.is_some() {
+            return self.one_of_n_send_silent(ch, n, bits, count, fill, msg);
         }
         let m = mask(bits);
         let s = self.kk_s.s;
@@ -1024,6 +1127,9 @@ impl OtEngine {
         self.ready()?;
         check_bits(bits)?;
         Self::check_one_of_n(n, choices, out)?;
+        if self.silent.is_some() {
+            return self.one_of_n_recv_silent(ch, n, bits, choices, out);
+        }
         let count = out.len();
         let m = mask(bits);
         let dom_lo = domain(self.role.peer(), true, 0, self.stream);
@@ -1097,5 +1203,174 @@ impl OtEngine {
         }
         self.packed = packed;
         self.poison_on(r)
+    }
+
+    /// 1-of-N from ⌈log2 N⌉ random OTs on silent COTs, sender side (Naor–Pinkas, "Efficient
+    /// Oblivious Transfer Protocols", SODA 2001, the 1-of-N from 1-of-2 construction; with
+    /// random OTs as CrypTFlow2 runs it on Ferret). OT j's bit i is a 1-of-2 random OT with
+    /// keys K⁰_{j,i}, K¹_{j,i} (the hashes of q and q ⊕ Δ); message v is masked by
+    /// H(τ_{j,v}, ⊕_i K^{v_i}_{j,i}). The receiver knows the keys of its choice r's bits only,
+    /// so every other v's hash input contains a key it lacks. The XOR must be hashed: the
+    /// sums alone satisfy linear relations (S(r) ⊕ S(r⊕a) ⊕ S(r⊕b) ⊕ S(r⊕a⊕b) = 0) that would
+    /// leak messages' XORs. Costs the receiver ⌈log2 N⌉ correction bits per OT
+    /// ([`cost::one_of_n`]); the sender hashes 2⌈log2 N⌉ + N blocks per OT (KK13: 2N).
+    fn one_of_n_send_silent<F>(
+        &mut self,
+        ch: &mut dyn Wire,
+        n: usize,
+        bits: u32,
+        count: usize,
+        mut fill: F,
+        msg: &mut Vec<u8>,
+    ) -> Result<(), OtError>
+    where
+        F: FnMut(usize, &mut [u64]),
+    {
+        let m = mask(bits);
+        let w = cost::log_n(n) as usize;
+        let dom_key = domain(self.role, true, 4, self.stream);
+        let dom_pad = (domain(self.role, true, 5, self.stream) as u128) << 64;
+        let mut packed = take(&mut self.packed);
+        let mut wr = BitWriter::new(&mut packed);
+        let (mut k0, mut k1) = (take(&mut self.h0), take(&mut self.h1));
+        let mut buf = [0u64; 256];
+        let mut sums = [0u128; 256];
+        let mut pads = [0u128; 256];
+        let mut start = 0;
+        let mut r = Ok(());
+        while start < count {
+            let len = (count - start).min(CHUNK);
+            let idx = self.kk_s.count;
+            k0.resize(w * len, 0);
+            k1.resize(w * len, 0);
+            for i in 0..w {
+                let Some(pool) = self.silent.as_mut() else {
+                    return Err(OtError::Poisoned);
+                };
+                let delta = pool.delta();
+                let rows = match pool.send_rows(ch, len) {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        r = Err(e);
+                        break;
+                    }
+                };
+                let t = ((i as u64) << 56 | idx, 0);
+                let tw = (dom_key, t.0);
+                self.hash
+                    .hash(tw, rows, 1, 0, 0, &mut k0[i * len..(i + 1) * len]);
+                self.hash
+                    .hash(tw, rows, 1, 0, delta, &mut k1[i * len..(i + 1) * len]);
+            }
+            if r.is_err() {
+                break;
+            }
+            for j in 0..len {
+                fill(start + j, &mut buf[..n]);
+                let mut s0 = 0u128;
+                for i in 0..w {
+                    s0 ^= k0[i * len + j];
+                }
+                sums[0] = s0;
+                for v in 1..n {
+                    let i = v.trailing_zeros() as usize;
+                    sums[v] = sums[v & (v - 1)] ^ k0[i * len + j] ^ k1[i * len + j];
+                }
+                let tj = dom_pad ^ (((idx + j as u64) as u128) << 8);
+                for (v, s) in sums[..n].iter_mut().enumerate() {
+                    *s ^= tj ^ v as u128;
+                }
+                self.hash.mmo(&sums[..n], &mut pads[..n]);
+                push_masked(&mut wr, &buf[..n], &pads[..n], bits, m);
+            }
+            self.kk_s.advance(len);
+            start += len;
+        }
+        wr.finish();
+        if r.is_ok() {
+            msg.extend_from_slice(&packed);
+        }
+        self.packed = packed;
+        (self.h0, self.h1) = (k0, k1);
+        self.poison_on(r)
+    }
+
+    /// The receiver's side of [`OtEngine::one_of_n_send_silent`]: sends the corrections of
+    /// every bit of every choice (queued, not flushed) and leaves the chosen pads in `out`.
+    fn one_of_n_recv_silent(
+        &mut self,
+        ch: &mut dyn Wire,
+        n: usize,
+        bits: u32,
+        choices: &[u8],
+        out: &mut [u64],
+    ) -> Result<(), OtError> {
+        let m = mask(bits);
+        let w = cost::log_n(n) as usize;
+        let dom_key = domain(self.role.peer(), true, 4, self.stream);
+        let dom_pad = (domain(self.role.peer(), true, 5, self.stream) as u128) << 64;
+        let count = out.len();
+        let (mut keys, mut sums) = (take(&mut self.h0), take(&mut self.h1));
+        let mut start = 0;
+        let mut r = Ok(());
+        while start < count {
+            let len = (count - start).min(CHUNK);
+            let idx = self.kk_r.count;
+            keys.resize(len, 0);
+            sums.clear();
+            sums.resize(len, 0);
+            for i in 0..w {
+                let Some(pool) = self.silent.as_mut() else {
+                    return Err(OtError::Poisoned);
+                };
+                let c = &choices[start..start + len];
+                let rows = match pool.recv_rows(ch, |j| (c[j] >> i) & 1, len) {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        r = Err(e);
+                        break;
+                    }
+                };
+                self.hash
+                    .hash((dom_key, (i as u64) << 56 | idx), rows, 1, 0, 0, &mut keys);
+                for (s, k) in sums.iter_mut().zip(&keys) {
+                    *s ^= k;
+                }
+            }
+            if r.is_err() {
+                break;
+            }
+            for (j, s) in sums.iter_mut().enumerate() {
+                let v = choices[start + j] as u128;
+                *s ^= dom_pad ^ (((idx + j as u64) as u128) << 8) ^ v;
+            }
+            self.hash.mmo(&sums, &mut keys);
+            for (o, h) in out[start..start + len].iter_mut().zip(&keys) {
+                *o = *h as u64 & m;
+            }
+            self.kk_r.advance(len);
+            start += len;
+        }
+        (self.h0, self.h1) = (keys, sums);
+        self.poison_on(r)
+    }
+}
+
+/// Appends m_v ⊕ pad_v (low ℓ bits) for every message of one OT; short messages (the
+/// comparisons' 1- and 2-bit ones) packed a word at a time.
+fn push_masked(w: &mut BitWriter<'_>, msgs: &[u64], pads: &[u128], bits: u32, m: u64) {
+    const G: usize = 32;
+    for (mg, pg) in msgs.chunks(G).zip(pads.chunks(G)) {
+        if bits as usize * mg.len() <= 64 {
+            let mut word = 0u64;
+            for (k, (&x, &h)) in mg.iter().zip(pg).enumerate() {
+                word |= ((x ^ h as u64) & m) << (k as u32 * bits);
+            }
+            w.push(word, bits * mg.len() as u32);
+        } else {
+            for (&x, &h) in mg.iter().zip(pg) {
+                w.push((x ^ h as u64) & m, bits);
+            }
+        }
     }
 }

@@ -40,6 +40,38 @@ fn pair() -> Pair {
     setup_over(a, b)
 }
 
+/// COTs each direction of a silent test pair holds: one [`silent::SETUP`] iteration's.
+const TEST_POOL: u64 = silent::SETUP.n as u64;
+
+/// A pair on `kind`: for silent OT, with a pool of [`TEST_POOL`] COTs each way, its
+/// generation checked against [`pool::generate_cost`].
+fn pair_on(kind: OtKind) -> Pair {
+    let mut p = pair();
+    if kind == OtKind::Silent {
+        preprocess(&mut p, [TEST_POOL, TEST_POOL]);
+    }
+    p
+}
+
+fn preprocess(p: &mut Pair, demand: [u64; 2]) {
+    let (s0, c0) = (p.server.ch.stats(), p.client.ch.stats());
+    thread::scope(|sc| {
+        let c = &mut p.client;
+        let h = sc.spawn(move || c.ot.preprocess_silent(&mut c.ch, demand).unwrap());
+        p.server
+            .ot
+            .preprocess_silent(&mut p.server.ch, demand)
+            .unwrap();
+        h.join().unwrap();
+    });
+    let (s, c) = (p.server.ch.stats() - s0, p.client.ch.stats() - c0);
+    let (a, b) = (pool::generate_cost(demand[0]), pool::generate_cost(demand[1]));
+    assert_eq!(s.bytes_sent, a.sender_bytes + b.receiver_bytes);
+    assert_eq!(c.bytes_sent, a.receiver_bytes + b.sender_bytes);
+    assert_eq!(s.flushes + c.flushes, a.flights + b.flights);
+    assert_eq!(p.server.ot.kind(), OtKind::Silent);
+}
+
 /// Runs `fs` as the OT sender and `fr` as the receiver, on two threads; the server is the
 /// sender when `server_sends`. Returns both results and both sides' traffic of this call.
 fn run<A: Send, B: Send>(
@@ -62,9 +94,9 @@ fn run<A: Send, B: Send>(
     (a, b, s.ch.stats() - s0, r.ch.stats() - r0)
 }
 
-fn check_cost(c: OtCost, ss: Stats, rs: Stats) {
+fn check_cost(c: OtCost, kind: OtKind, ss: Stats, rs: Stats) {
     assert_eq!(ss.bytes_sent, c.sender_bytes, "sender bytes");
-    assert_eq!(rs.bytes_sent, c.receiver_bytes, "receiver bytes");
+    assert_eq!(rs.bytes_sent, c.receiver_total(kind), "receiver bytes");
     assert_eq!(ss.bytes_received, rs.bytes_sent);
     assert_eq!(rs.bytes_received, ss.bytes_sent);
     assert_eq!(ss.flushes + rs.flushes, c.flights, "flights");
@@ -99,7 +131,8 @@ fn setup_costs_what_cost_says() {
 
 #[test]
 fn random_ot_both_directions() {
-    let mut p = pair();
+    for kind in OtKind::ALL {
+    let mut p = pair_on(kind);
     let mut g = rng(1);
     for server_sends in [true, false] {
         for n in SIZES {
@@ -131,8 +164,9 @@ fn random_ot_both_directions() {
             if n > 1 {
                 assert_ne!(m0[0], m0[1]);
             }
-            check_cost(cost::rot(n), ss, rs);
+            check_cost(cost::rot(n), kind, ss, rs);
         }
+    }
     }
 }
 
@@ -162,7 +196,8 @@ fn random_ot_outputs_never_repeat_across_calls() {
 
 #[test]
 fn additive_cot_many_widths() {
-    let mut p = pair();
+    for kind in OtKind::ALL {
+    let mut p = pair_on(kind);
     let mut g = rng(2);
     for server_sends in [true, false] {
         for (k, bits) in [1u32, 2, 7, 8, 13, 16, 31, 32, 33, 50, 63, 64]
@@ -200,9 +235,10 @@ fn additive_cot_many_widths() {
                     );
                     assert_eq!(a[j] & !m, 0);
                 }
-                check_cost(cost::cot(n, bits), ss, rs);
+                check_cost(cost::cot(n, bits), kind, ss, rs);
             }
         }
+    }
     }
 }
 
@@ -210,7 +246,8 @@ fn additive_cot_many_widths() {
 /// 40, so both the pad's own bits and the AES stretch are used), exact in cost.
 #[test]
 fn vector_cot_many_widths() {
-    let mut p = pair();
+    for kind in OtKind::ALL {
+    let mut p = pair_on(kind);
     let mut g = rng(12);
     for server_sends in [true, false] {
         for bits in [1u32, 7, 8, 16, 33, 64] {
@@ -256,15 +293,17 @@ fn vector_cot_many_widths() {
                 }
                 let want = cost::cot_vec(n, total, bits);
                 assert_eq!(ss.bytes_sent, want.sender_bytes);
-                assert_eq!(rs.bytes_sent, want.receiver_bytes);
+                assert_eq!(rs.bytes_sent, want.receiver_total(kind));
             }
         }
+    }
     }
 }
 
 #[test]
 fn chosen_message_ot_many_widths() {
-    let mut p = pair();
+    for kind in OtKind::ALL {
+    let mut p = pair_on(kind);
     let mut g = rng(3);
     for server_sends in [true, false] {
         for (k, bits) in [1u32, 3, 8, 16, 24, 37, 64].into_iter().enumerate() {
@@ -294,15 +333,17 @@ fn chosen_message_ot_many_widths() {
                     };
                     assert_eq!(got[j], want & m, "ℓ={bits} n={n} j={j}");
                 }
-                check_cost(cost::chosen(n, bits), ss, rs);
+                check_cost(cost::chosen(n, bits), kind, ss, rs);
             }
         }
+    }
     }
 }
 
 #[test]
 fn one_of_n_many_n_and_widths() {
-    let mut p = pair();
+    for kind in OtKind::ALL {
+    let mut p = pair_on(kind);
     let mut g = rng(4);
     let cases: &[(usize, u32, &[usize])] = &[
         (2, 1, &SIZES),
@@ -334,9 +375,10 @@ fn one_of_n_many_n_and_widths() {
                     let want = msgs[j * nn + choices[j] as usize] & mask(bits);
                     assert_eq!(got[j], want, "N={nn} ℓ={bits} count={count} j={j}");
                 }
-                check_cost(cost::one_of_n(count, nn, bits), ss, rs);
+                check_cost(cost::one_of_n(count, nn, bits), kind, ss, rs);
             }
         }
+    }
     }
 }
 
@@ -369,7 +411,7 @@ fn zero_ots_cost_nothing() {
         |ch, ot| ot.cot_send(ch, 8, &[], &mut []).unwrap(),
         |ch, ot| ot.cot_recv(ch, 8, &[], &mut []).unwrap(),
     );
-    check_cost(cost::cot(0, 8), ss, rs);
+    check_cost(cost::cot(0, 8), OtKind::Iknp, ss, rs);
 }
 
 #[test]
@@ -405,7 +447,7 @@ fn channel_counters_equal_transport_bytes_through_setup_and_flavours() {
     assert_eq!(s.bytes_received, r.load(Ordering::Relaxed));
     let want = cost::SETUP_SERVER_BYTES
         + cost::one_of_n(10, 7, 3).sender_bytes
-        + cost::cot(99, 5).receiver_bytes;
+        + cost::cot(99, 5).receiver_total(OtKind::Iknp);
     assert_eq!(s.bytes_sent, want);
 }
 
@@ -436,7 +478,7 @@ fn works_over_tcp() {
             a[j].wrapping_add(bits::bit(&choices, j) * corr[j]) & mask(40)
         );
     }
-    check_cost(cost::cot(n, 40), ss, rs);
+    check_cost(cost::cot(n, 40), OtKind::Iknp, ss, rs);
 }
 
 #[test]
@@ -576,8 +618,10 @@ fn split_halves_share_flights_and_cost_the_sum() {
                 OtCost {
                     sender_bytes: x.sender_bytes + y.sender_bytes + z.sender_bytes,
                     receiver_bytes: x.receiver_bytes + y.receiver_bytes + z.receiver_bytes,
+                    ext: x.ext.add(y.ext).add(z.ext),
                     flights: 2,
                 },
+                OtKind::Iknp,
                 ss,
                 rs,
             );

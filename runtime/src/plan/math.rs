@@ -10,6 +10,7 @@ use crate::math::funcs::{self, CostFn, Spline, Tuning};
 use crate::math::table::Smooth;
 use crate::math::{Clear, Counter, Engine};
 use crate::net::link::Link;
+use crate::ot::OtKind;
 use crate::proto::{Cost, Flow, ProtoError};
 
 /// A function of the math library by name. The building blocks (`lut`, `digdec`, `msnzb`)
@@ -202,7 +203,7 @@ impl MathOp {
             };
             f(&mut c, &zeros, params.input, params.output, tune).ok()?;
             Some(
-                c.cost.total_bytes() as f64 * 8.0 / link.bits_per_s
+                c.cost.on(OtKind::Iknp).total_bytes() as f64 * 8.0 / link.bits_per_s
                     + c.flow.units() as f64 * link.rtt.as_secs_f64() / 2.0,
             )
         };

@@ -24,6 +24,7 @@ pub use math::{MathOp, MathParams};
 
 use crate::fixed::Fx;
 use crate::fixed::linear::{Format, MatDims};
+use crate::ot::cost::OtKind;
 use crate::proto::Cost;
 use crate::proto::mult::MultParams;
 
@@ -285,6 +286,8 @@ pub struct PlanInfo {
     pub last_use: Vec<Option<usize>>,
     /// Per instruction.
     pub instrs: Vec<InstrInfo>,
+    /// The OT engine the plan's costs are priced for.
+    pub ot: OtKind,
 }
 
 /// One validated instruction.
@@ -339,6 +342,9 @@ pub struct Plan {
     /// The options it was compiled with (recorded for `sir verify`).
     #[serde(default)]
     pub options: serde_json::Value,
+    /// The OT engine its costs are priced for (both parties must run it).
+    #[serde(default = "OtKind::iknp", skip_serializing_if = "OtKind::is_iknp")]
+    pub ot: OtKind,
     pub tensors: Vec<TensorDecl>,
     /// The client's inputs, the server's weights and the outputs, in declaration order.
     pub inputs: Vec<Io>,
@@ -568,6 +574,7 @@ impl Plan {
             model: model.into(),
             source_hash,
             options,
+            ot: OtKind::Iknp,
             tensors: Vec::new(),
             inputs: Vec::new(),
             params: Vec::new(),
@@ -695,11 +702,11 @@ impl Plan {
                 patches: patches.clone(),
                 drelus,
                 relus: c * h * w,
-                drelu_bytes: crate::proto::relu::patch_drelu_cost(drelus, sum_bits).total_bytes(),
-                relu_drelu_bytes: crate::proto::relu::drelu_cost(c * h * w, t.bits).total_bytes(),
+                drelu_bytes: crate::proto::relu::patch_drelu_cost(drelus, sum_bits).on(self.ot).total_bytes(),
+                relu_drelu_bytes: crate::proto::relu::drelu_cost(c * h * w, t.bits).on(self.ot).total_bytes(),
                 sum_bits,
                 layer_bytes,
-                relu_bytes: crate::proto::relu::relu_cost(c * h * w, t.bits).total_bytes(),
+                relu_bytes: crate::proto::relu::relu_cost(c * h * w, t.bits).on(self.ot).total_bytes(),
             });
         }
         out
@@ -791,12 +798,16 @@ impl Plan {
     /// The exact cost of the input-independent preprocessing instruction `k` needs on `units`
     /// units (zero but for the polynomial's mask powers).
     pub fn pre_cost_at(&self, k: usize, units: usize) -> Result<Cost, PlanError> {
-        Ok(self.kernel(k)?.pre_cost(units))
+        Ok(self.kernel(k)?.pre_cost(units).on(self.ot))
     }
 
     /// The exact cost of instruction `k` on `units` units (its own count: [`Plan::instr_cost`]).
     pub fn cost_at(&self, k: usize, units: usize) -> Result<Cost, PlanError> {
-        self.kernel(k)?.cost(units).map_err(|why| self.err(k, why))
+        Ok(self
+            .kernel(k)?
+            .cost(units)
+            .map_err(|why| self.err(k, why))?
+            .on(self.ot))
     }
 
     /// Instruction `k` resolved to its protocol call ([`Kernel`]): every parameter read off its
@@ -1024,13 +1035,13 @@ impl Plan {
             self.check_instr(k)?;
             let kernel = self.kernel(k)?;
             let units = self.units(k);
-            if kernel.cost(units).map_err(|why| self.err(k, why))? != ins.cost {
+            if kernel.cost(units).map_err(|why| self.err(k, why))?.on(self.ot) != ins.cost {
                 return Err(self.err(
                     k,
                     "its recorded cost is not what it costs (compiled by another version of sir? compile it again)",
                 ));
             }
-            if kernel.pre_cost(units) != ins.pre {
+            if kernel.pre_cost(units).on(self.ot) != ins.pre {
                 return Err(self.err(k, "its recorded preprocessing cost is not what it costs"));
             }
             written[ins.out] = true;
@@ -1053,6 +1064,7 @@ impl Plan {
             per_sample: self.per_sample(),
             last_use: self.last_use(),
             instrs,
+            ot: self.ot,
         })
     }
 

@@ -365,14 +365,16 @@ pub fn mult_ring_squares_cost(len: usize, squares: usize, bits: u32) -> Cost {
     }
     let term = |n: usize| {
         (
-            otc::rot(n * bits as usize).receiver_bytes,
+            otc::rot(n * bits as usize),
             correction_bytes(1, n as u64 * shrinking_width_sum(bits, bits)),
         )
     };
     let (u, corr) = term(len);
     let (u2, corr2) = term(len - squares.min(len));
-    let c = Cost::message(Role::Client, u).then(Cost::message(Role::Server, corr + u2));
-    if u2 == 0 {
+    let c = Cost::ot_request(Role::Client, u).then(
+        Cost::ot_request(Role::Server, u2).alongside(Cost::message(Role::Server, corr)),
+    );
+    if u2.flights == 0 {
         c
     } else {
         c.then(Cost::message(Role::Client, corr2))
@@ -899,10 +901,10 @@ pub fn matmul_shared_cost(params: &MatMulParams) -> Cost {
         return Cost::ZERO;
     }
     let width_sum = shrinking_width_sum(k, l) + if wrap { (l - m) as u64 } else { 0 };
-    let u = otc::rot(n).receiver_bytes;
+    let u = otc::rot(n);
     let corr = correction_bytes(params.dims.d3, e as u64 * width_sum);
-    Cost::message(Role::Client, u)
-        .then(Cost::message(Role::Server, corr + u))
+    Cost::ot_request(Role::Client, u)
+        .then(Cost::ot_request(Role::Server, u).alongside(Cost::message(Role::Server, corr)))
         .then(Cost::message(Role::Client, corr))
 }
 

@@ -619,12 +619,12 @@ mod tests {
             .collect();
         assert_eq!(leaves, [6, 5, 5, 5, 5, 5]);
         assert_eq!(p31.height, 2);
-        let c = p31.cost(1 << 16);
+        let c = p31.cost(1 << 16).on(crate::ot::OtKind::Iknp);
         assert_eq!(
             (c.server_bytes, c.client_bytes, c.rounds),
             (82 << 16, 232 << 16, 4)
         );
-        let c = Tree::new(63).cost(1 << 16);
+        let c = Tree::new(63).cost(1 << 16).on(crate::ot::OtKind::Iknp);
         assert_eq!(
             (c.server_bytes, c.client_bytes, c.rounds),
             (186 << 16, 464 << 16, 6)

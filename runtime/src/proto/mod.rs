@@ -28,6 +28,8 @@ mod ext_tests;
 pub(crate) mod tests;
 
 use crate::net::{Channel, NetError, Role, Stats, Wire};
+use crate::ot::cost::{Ext, OtKind};
+use crate::ot::pool;
 use crate::ot::{OtEngine, OtError};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -81,10 +83,56 @@ impl std::fmt::Debug for Party {
     }
 }
 
+/// Where a session's OTs come from: the engine, and for silent OT how many COTs to generate
+/// before the first protocol runs (by OT sender: server, client), the sum of
+/// [`Cost::silent_cots`] over everything the session will run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OtSession {
+    pub kind: OtKind,
+    pub demand: [u64; 2],
+}
+
+impl OtSession {
+    pub const IKNP: OtSession = OtSession {
+        kind: OtKind::Iknp,
+        demand: [0, 0],
+    };
+
+    /// A session on `kind` that will run calls costing `work` in all.
+    pub fn for_work(kind: OtKind, work: Cost) -> OtSession {
+        OtSession {
+            kind,
+            demand: match kind {
+                OtKind::Iknp => [0, 0],
+                OtKind::Silent => work.silent_cots(),
+            },
+        }
+    }
+
+    /// The exact cost of generating the silent COTs (zero on IKNP): the input-independent
+    /// preprocessing of the session, after the one-time setup.
+    pub fn preprocess_cost(&self) -> Cost {
+        match self.kind {
+            OtKind::Iknp => Cost::ZERO,
+            OtKind::Silent => Cost::ot(Role::Server, pool::generate_cost(self.demand[0]))
+                .then(Cost::ot(Role::Client, pool::generate_cost(self.demand[1]))),
+        }
+    }
+}
+
 impl Party {
-    /// Runs the OT setup with the peer (who calls `new` with the other role).
-    pub fn new(mut ch: Channel, role: Role) -> Result<Party, ProtoError> {
-        let ot = OtEngine::setup(&mut ch, role)?;
+    /// Runs the OT setup with the peer (who calls `new` with the other role): an IKNP session.
+    pub fn new(ch: Channel, role: Role) -> Result<Party, ProtoError> {
+        Party::with(ch, role, OtSession::IKNP)
+    }
+
+    /// Runs the OT setup and then the session's OT preprocessing ([`OtSession`]) with the
+    /// peer, who calls it with the other role and the same session.
+    pub fn with(mut ch: Channel, role: Role, session: OtSession) -> Result<Party, ProtoError> {
+        let mut ot = OtEngine::setup(&mut ch, role)?;
+        if session.kind == OtKind::Silent {
+            ot.preprocess_silent(&mut ch, session.demand)?;
+        }
         let rng = ChaCha20Rng::try_from_os_rng().map_err(|e| ProtoError::Entropy(e.to_string()))?;
         Ok(Party {
             role,
@@ -98,7 +146,13 @@ impl Party {
     /// task's own wire, the OT engine a fork of this one ([`OtEngine::fork`]: both parties'
     /// n-th forks match), the CSPRNG seeded from this one's.
     pub fn fork(&mut self, io: Box<dyn Wire>) -> Result<Party, ProtoError> {
-        let ot = self.ot.fork()?;
+        self.fork_with(io, [0, 0])
+    }
+
+    /// [`Party::fork`] on a silent session: the fork takes the next `cots` silent COTs (by OT
+    /// sender, as [`Cost::silent_cots`] counts them for the fork's work).
+    pub fn fork_with(&mut self, io: Box<dyn Wire>, cots: [u64; 2]) -> Result<Party, ProtoError> {
+        let ot = self.ot.fork_with(cots)?;
         let mut seed = [0u8; 32];
         self.rng.fill_bytes(&mut seed);
         Ok(Party {
@@ -107,6 +161,11 @@ impl Party {
             ot,
             rng: ChaCha20Rng::from_seed(seed),
         })
+    }
+
+    /// The engine this party's OTs run on.
+    pub fn ot_kind(&self) -> OtKind {
+        self.ot.kind()
     }
 
     pub fn is_server(&self) -> bool {
@@ -127,11 +186,21 @@ impl Party {
 /// The exact communication of one protocol call: bytes each party sends and the sequential
 /// one-way messages (flights, what the papers count as rounds). `cost(params)` functions next
 /// to each protocol return it; tests compare it with the channel counters.
+///
+/// Cost functions are engine-neutral: the OT receivers' extension messages are kept apart
+/// (`server_ext`, `client_ext`, not serialised) and priced by [`Cost::on`] for the session's
+/// [`OtKind`]; a priced cost (what plans record and channels measure) has none left.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cost {
     pub server_bytes: u64,
     pub client_bytes: u64,
     pub rounds: u64,
+    /// Extension messages the server sends as OT receiver, not yet in `server_bytes`.
+    #[serde(skip)]
+    pub server_ext: Ext,
+    /// Extension messages the client sends as OT receiver, not yet in `client_bytes`.
+    #[serde(skip)]
+    pub client_ext: Ext,
 }
 
 impl Cost {
@@ -139,22 +208,46 @@ impl Cost {
         server_bytes: 0,
         client_bytes: 0,
         rounds: 0,
+        server_ext: Ext::ZERO,
+        client_ext: Ext::ZERO,
     };
+
+    /// A priced cost: these bytes, no extension left to price.
+    pub fn bytes(server_bytes: u64, client_bytes: u64, rounds: u64) -> Cost {
+        Cost {
+            server_bytes,
+            client_bytes,
+            rounds,
+            ..Cost::ZERO
+        }
+    }
+
+    /// What the channels counted: bytes each party sent, and both parties' flushes.
+    pub fn measured(server: &Stats, client: &Stats) -> Cost {
+        Cost::bytes(
+            server.bytes_sent,
+            client.bytes_sent,
+            server.flushes + client.flushes,
+        )
+    }
 
     /// One message of `bytes` from `from`, a flight of its own.
     pub fn message(from: Role, bytes: u64) -> Cost {
         match from {
-            Role::Server => Cost {
-                server_bytes: bytes,
-                client_bytes: 0,
-                rounds: 1,
-            },
-            Role::Client => Cost {
-                server_bytes: 0,
-                client_bytes: bytes,
-                rounds: 1,
-            },
+            Role::Server => Cost::bytes(bytes, 0, 1),
+            Role::Client => Cost::bytes(0, bytes, 1),
         }
+    }
+
+    /// One message from `from` carrying the receiver's side of this OT call (its extension
+    /// and other bytes), a flight of its own: for protocols that send it with other data.
+    pub fn ot_request(from: Role, c: crate::ot::cost::OtCost) -> Cost {
+        let mut m = Cost::message(from, c.receiver_bytes);
+        match from {
+            Role::Server => m.server_ext = c.ext,
+            Role::Client => m.client_ext = c.ext,
+        }
+        m
     }
 
     /// An OT call with `sender` as the OT sender.
@@ -163,19 +256,35 @@ impl Cost {
             Role::Server => (c.sender_bytes, c.receiver_bytes),
             Role::Client => (c.receiver_bytes, c.sender_bytes),
         };
-        Cost {
-            server_bytes,
-            client_bytes,
-            rounds: c.flights,
+        let mut cost = Cost::bytes(server_bytes, client_bytes, c.flights);
+        match sender {
+            Role::Server => cost.client_ext = c.ext,
+            Role::Client => cost.server_ext = c.ext,
         }
+        cost
+    }
+
+    /// This cost on a session whose OTs come from `kind`: the extensions priced into the
+    /// bytes.
+    pub fn on(self, kind: OtKind) -> Cost {
+        Cost::bytes(
+            self.server_bytes + self.server_ext.bytes(kind),
+            self.client_bytes + self.client_ext.bytes(kind),
+            self.rounds,
+        )
+    }
+
+    /// Silent COTs this call consumes, by OT sender: `[server's pool, client's pool]` (the
+    /// server's pool holds the COTs whose Δ the server knows).
+    pub fn silent_cots(&self) -> [u64; 2] {
+        [self.client_ext.silent_cots(), self.server_ext.silent_cots()]
     }
 
     /// `self` followed by `next`: bytes and rounds add.
     pub fn then(self, next: Cost) -> Cost {
         Cost {
-            server_bytes: self.server_bytes + next.server_bytes,
-            client_bytes: self.client_bytes + next.client_bytes,
             rounds: self.rounds + next.rounds,
+            ..self.alongside(next)
         }
     }
 
@@ -186,6 +295,8 @@ impl Cost {
             server_bytes: self.server_bytes + other.server_bytes,
             client_bytes: self.client_bytes + other.client_bytes,
             rounds: self.rounds.max(other.rounds),
+            server_ext: self.server_ext.add(other.server_ext),
+            client_ext: self.client_ext.add(other.client_ext),
         }
     }
 
@@ -193,6 +304,7 @@ impl Cost {
         *self == Cost::ZERO
     }
 
+    /// Bytes of a priced cost (see [`Cost::on`]).
     pub fn total_bytes(&self) -> u64 {
         self.server_bytes + self.client_bytes
     }

@@ -59,6 +59,7 @@ use super::relu::{wrap, wrap_cost};
 use super::{Cost, Party, ProtoError, share};
 use crate::fixed::linear::Format;
 use crate::net::Role;
+use crate::ot::OtKind;
 use crate::ot::cost as otc;
 use crate::ring;
 
@@ -165,10 +166,10 @@ fn two_way_cost(ots: usize, width_sum: u64) -> Cost {
     if ots == 0 {
         return Cost::ZERO;
     }
-    let u = otc::rot(ots).receiver_bytes;
+    let u = otc::rot(ots);
     let corr = correction_bytes(1, width_sum);
-    Cost::message(Role::Client, u)
-        .then(Cost::message(Role::Server, corr + u))
+    Cost::ot_request(Role::Client, u)
+        .then(Cost::ot_request(Role::Server, u).alongside(Cost::message(Role::Server, corr)))
         .then(Cost::message(Role::Client, corr))
 }
 
@@ -226,7 +227,9 @@ fn table_wrap_cost(count: usize, bits: u32) -> Cost {
 
 /// Whether [`wrap_any`] uses the direct table (k ≤ 8 and cheaper than the millionaire).
 fn use_table(bits: u32) -> bool {
-    bits <= 8 && table_wrap_cost(1, bits).total_bytes() < wrap_cost(1, bits).total_bytes()
+    // One choice for both engines (cost functions are engine-neutral): by IKNP bytes.
+    let bytes = |c: Cost| c.on(OtKind::Iknp).total_bytes();
+    bits <= 8 && bytes(table_wrap_cost(1, bits)) < bytes(wrap_cost(1, bits))
 }
 
 /// The cost of [`wrap_any`] and the sender of its last message.
@@ -390,7 +393,7 @@ fn vcot_cost_1(count: usize) -> Cost {
     if count == 0 {
         return Cost::ZERO;
     }
-    Cost::message(Role::Client, otc::rot(count).receiver_bytes).then(Cost::message(
+    Cost::ot_request(Role::Client, otc::rot(count)).then(Cost::message(
         Role::Server,
         correction_bytes(1, count as u64),
     ))
@@ -729,14 +732,10 @@ mod tests {
                     y[i]
                 );
             }
-            let measured = Cost {
-                server_bytes: ss.bytes_sent,
-                client_bytes: cs.bytes_sent,
-                rounds: ss.flushes + cs.flushes,
-            };
+            let measured = Cost::measured(&ss, &cs);
             assert_eq!(
                 measured,
-                mult_known_msb_cost(x.len(), mp, known),
+                mult_known_msb_cost(x.len(), mp, known).on(OtKind::Iknp),
                 "{mp:?} {known:?} n={}",
                 x.len()
             );

@@ -209,11 +209,7 @@ pub fn online_cost(n: usize, degree: usize, bits: u32) -> Cost {
     let per = chunk_elems(bits);
     let (full, rest) = (n / per, n % per);
     let bytes = (full * packed_len(per, bits) + packed_len(rest, bits)) as u64;
-    Cost {
-        server_bytes: bytes,
-        client_bytes: bytes,
-        rounds: (full + usize::from(rest > 0)) as u64,
-    }
+    Cost::bytes(bytes, bytes, (full + usize::from(rest > 0)) as u64)
 }
 
 /// Opens the shared vector whose shares are `mine` (ℓ-bit values) in chunked exchanges: per
@@ -355,16 +351,13 @@ mod tests {
     use super::*;
     use crate::fixed;
     use crate::net::Stats;
+    use crate::ot::OtKind;
     use crate::testkit::pair::{run_mem, run_tcp};
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
     fn measured(s: &Stats, c: &Stats) -> Cost {
-        Cost {
-            server_bytes: s.bytes_sent,
-            client_bytes: c.bytes_sent,
-            rounds: s.flushes + c.flushes,
-        }
+        Cost::measured(&s, &c)
     }
 
     fn ceil_log2(d: usize) -> u64 {
@@ -463,7 +456,7 @@ mod tests {
                     );
                 }
             }
-            let cost = preprocess_cost(n, d, bits);
+            let cost = preprocess_cost(n, d, bits).on(OtKind::Iknp);
             assert_eq!(measured(ss, cs), cost, "d {d} bits {bits} n {n}");
             // ⌈log2 d⌉ levels of 3 flights, but 2 for a level of squares alone (r² = r·r).
             assert_eq!(
@@ -560,7 +553,10 @@ mod tests {
                 "shares reduced"
             );
             assert_eq!(got, want, "d {d} bits {bits} n {n}");
-            assert_eq!(measured(&pre_s, &pre_c), preprocess_cost(n, d, bits));
+            assert_eq!(
+                measured(&pre_s, &pre_c),
+                preprocess_cost(n, d, bits).on(OtKind::Iknp)
+            );
             let cost = online_cost(n, d, bits);
             assert_eq!(
                 measured(&on_s, &on_c),
@@ -682,7 +678,7 @@ mod tests {
         );
         assert_eq!(
             run.measured(),
-            preprocess_cost(n, 4, BITS).then(online_cost(n, 4, BITS))
+            preprocess_cost(n, 4, BITS).then(online_cost(n, 4, BITS)).on(OtKind::Iknp)
         );
     }
 

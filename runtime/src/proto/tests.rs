@@ -5,10 +5,11 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use super::{Cost, Party, ProtoError};
+use super::{Cost, OtSession, Party, ProtoError};
 use crate::net::Stats;
+use crate::ot::OtKind;
 use crate::testkit::ops::{ALL, Operation, Params};
-use crate::testkit::pair::run_mem;
+use crate::testkit::pair::{run_mem, run_mem_session};
 
 const WIDTHS: [u32; 10] = [1, 2, 7, 8, 16, 31, 32, 37, 63, 64];
 const SIZES: [usize; 3] = [1, 3, 1000];
@@ -86,10 +87,16 @@ pub(crate) fn seed(op: Operation, params: &Params, n: usize) -> [u8; 32] {
 /// One case: an operation, its parameters and a size.
 pub(crate) type Case = (Operation, Params, usize);
 
-/// Runs every case in one session (so consecutive protocols must also leave the channel in
-/// step) and returns, per case, both parties' outputs and the measured cost.
-pub(crate) fn run_cases(cases: &[Case]) -> Vec<(Vec<u64>, Vec<u64>, Cost)> {
-    let run = run_mem(
+/// Runs every case in one session on `kind` (so consecutive protocols must also leave the
+/// channel in step; a silent session holds exactly the COTs the cases' costs count) and
+/// returns, per case, both parties' outputs and the measured cost.
+pub(crate) fn run_cases(cases: &[Case], kind: OtKind) -> Vec<(Vec<u64>, Vec<u64>, Cost)> {
+    let work = cases
+        .iter()
+        .fold(Cost::ZERO, |a, (op, params, n)| a.then(op.cost(*n, params)));
+    let session = OtSession::for_work(kind, work);
+    let run = run_mem_session(
+        session,
         |p: &mut Party| -> Result<Vec<(Vec<u64>, Stats)>, ProtoError> {
             let mut res = Vec::new();
             for (op, params, n) in cases {
@@ -106,6 +113,14 @@ pub(crate) fn run_cases(cases: &[Case]) -> Vec<(Vec<u64>, Vec<u64>, Cost)> {
                 p.io.end_flight()?;
                 res.push((out, p.stats() - before));
             }
+            // The calls used exactly the silent COTs their costs count.
+            let d = session.demand.map(|d| d as usize);
+            let want = match (kind, p.role) {
+                (OtKind::Iknp, _) => [0, 0],
+                (OtKind::Silent, crate::net::Role::Server) => d,
+                (OtKind::Silent, crate::net::Role::Client) => [d[1], d[0]],
+            };
+            assert_eq!(p.ot.silent_used(), want, "silent COTs used");
             Ok(res)
         },
     )
@@ -114,20 +129,23 @@ pub(crate) fn run_cases(cases: &[Case]) -> Vec<(Vec<u64>, Vec<u64>, Cost)> {
         .into_iter()
         .zip(run.client)
         .map(|((s, ss), (c, cs))| {
-            let measured = Cost {
-                server_bytes: ss.bytes_sent,
-                client_bytes: cs.bytes_sent,
-                rounds: ss.flushes + cs.flushes,
-            };
+            let measured = Cost::measured(&ss, &cs);
             (s, c, measured)
         })
         .collect()
 }
 
-/// Runs the cases and asserts, for each, that the two-party result equals `fixed` bit for
-/// bit and that the measured bytes per party and messages equal `cost`.
+/// Runs the cases on both OT engines and asserts, for each, that the two-party result equals
+/// `fixed` bit for bit and that the measured bytes per party and messages equal `cost`.
 pub(crate) fn check_cases(cases: &[Case]) {
-    for ((op, params, n), (s, c, measured)) in cases.iter().zip(run_cases(cases)) {
+    for kind in OtKind::ALL {
+        check_cases_on(cases, kind);
+    }
+}
+
+/// [`check_cases`] on one engine.
+pub(crate) fn check_cases_on(cases: &[Case], kind: OtKind) {
+    for ((op, params, n), (s, c, measured)) in cases.iter().zip(run_cases(cases, kind)) {
         let n = *n;
         op.check(params).expect("valid params");
         let mut rng = ChaCha20Rng::from_seed(seed(*op, params, n));
@@ -150,8 +168,8 @@ pub(crate) fn check_cases(cases: &[Case]) {
         }
         assert_eq!(
             measured,
-            op.cost(n, params),
-            "{} {params:?} n={n}: measured vs cost",
+            op.cost(n, params).on(kind),
+            "{} {params:?} n={n} on {kind}: measured vs cost",
             op.name(),
         );
     }
@@ -243,7 +261,7 @@ fn outputs_are_masked() {
         .into_iter()
         .map(|(p, n)| (Operation::Relu, p, n))
         .collect();
-    for ((_, params, n), (_s, c, _)) in cases.iter().zip(run_cases(&cases)) {
+    for ((_, params, n), (_s, c, _)) in cases.iter().zip(run_cases(&cases, OtKind::Iknp)) {
         let (params, n) = (*params, *n);
         if n == 1000 && params.bits >= 16 {
             let mut rng = ChaCha20Rng::from_seed(seed(Operation::Relu, &params, n));
@@ -369,7 +387,7 @@ fn block_relu_matches_fixed_and_cost() {
         assert_eq!(got, want, "{shape:?} {patches:?} ×{samples} at {bits} bits");
         let cost =
             super::relu::block_relu_cost(shape, &patches, samples, bits, sum_bits).expect("valid");
-        assert_eq!(run.measured(), cost, "{shape:?} {patches:?}");
+        assert_eq!(run.measured(), cost.on(OtKind::Iknp), "{shape:?} {patches:?}");
         if patches == [Block(1, 1)] {
             let relu: Vec<u64> = x.iter().map(|&v| crate::fixed::relu(v, bits)).collect();
             assert_eq!(want, relu, "1×1 Block-ReLU is ReLU");

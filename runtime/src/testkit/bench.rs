@@ -477,11 +477,7 @@ pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::Prot
                 bit_exact &= out_kind.reconstruct(s.0[i], c.0[i]) == *e;
             }
             bit_exact &= s.0.len() == inst.expected.len() && c.0.len() == inst.expected.len();
-            let measured = Cost {
-                server_bytes: s.1.bytes_sent,
-                client_bytes: c.1.bytes_sent,
-                rounds: s.1.flushes + c.1.flushes,
-            };
+            let measured = Cost::measured(&s.1, &c.1);
             cost_exact &= measured == cfg.op.cost(sizes[t], &cfg.params);
             if rep == 0 {
                 bytes_server += measured.server_bytes;

@@ -3,7 +3,7 @@
 //! the communication of the protocol itself (setup excluded) measured on the channels.
 
 use crate::net::{Channel, ChannelOptions, Role, Stats};
-use crate::proto::{Cost, Party, ProtoError};
+use crate::proto::{Cost, OtSession, Party, ProtoError};
 
 /// What one two-party run returns: each party's result and the communication of the body.
 #[derive(Debug)]
@@ -18,21 +18,27 @@ pub struct PairRun<R> {
 impl<R> PairRun<R> {
     /// The measured cost: bytes each party sent, and flights (flushes of both parties).
     pub fn measured(&self) -> Cost {
-        Cost {
-            server_bytes: self.server_stats.bytes_sent,
-            client_bytes: self.client_stats.bytes_sent,
-            rounds: self.server_stats.flushes + self.client_stats.flushes,
-        }
+        Cost::measured(&self.server_stats, &self.client_stats)
     }
 }
 
-/// Sets up a session on `channels` and runs `body` as both parties.
+/// Sets up an IKNP session on `channels` and runs `body` as both parties.
 pub fn run_on<R: Send>(
+    channels: (Channel, Channel),
+    body: impl Fn(&mut Party) -> Result<R, ProtoError> + Sync,
+) -> Result<PairRun<R>, ProtoError> {
+    run_session(channels, OtSession::IKNP, body)
+}
+
+/// Sets up `session` on `channels` (setup and OT preprocessing not measured) and runs `body`
+/// as both parties.
+pub fn run_session<R: Send>(
     (server_ch, client_ch): (Channel, Channel),
+    session: OtSession,
     body: impl Fn(&mut Party) -> Result<R, ProtoError> + Sync,
 ) -> Result<PairRun<R>, ProtoError> {
     let run = |ch: Channel, role: Role| -> Result<(R, Stats), ProtoError> {
-        let mut p = Party::new(ch, role)?;
+        let mut p = Party::with(ch, role, session)?;
         let before = p.stats();
         let r = body(&mut p)?;
         p.io.end_flight()?;
@@ -61,6 +67,14 @@ pub fn run_mem<R: Send>(
     run_on(Channel::mem_pair(ChannelOptions::default()), body)
 }
 
+/// [`run_session`] over an in-memory channel pair.
+pub fn run_mem_session<R: Send>(
+    session: OtSession,
+    body: impl Fn(&mut Party) -> Result<R, ProtoError> + Sync,
+) -> Result<PairRun<R>, ProtoError> {
+    run_session(Channel::mem_pair(ChannelOptions::default()), session, body)
+}
+
 /// [`run_on`] over a loopback TCP pair.
 pub fn run_tcp<R: Send>(
     body: impl Fn(&mut Party) -> Result<R, ProtoError> + Sync,
@@ -71,7 +85,7 @@ pub fn run_tcp<R: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ot::cost;
+    use crate::ot::{OtKind, cost};
 
     /// The harness measures what a protocol sends: a chosen-message OT costs what `ot::cost`
     /// says, seen through `Cost::ot`.
@@ -94,6 +108,6 @@ mod tests {
         .expect("runs");
         assert_eq!(run.client[1], 8);
         assert_eq!(run.client[2], 2);
-        assert_eq!(run.measured(), Cost::ot(Role::Server, cost::chosen(n, 13)));
+        assert_eq!(run.measured(), Cost::ot(Role::Server, cost::chosen(n, 13)).on(OtKind::Iknp));
     }
 }

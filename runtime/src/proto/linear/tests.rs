@@ -6,6 +6,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::*;
 use crate::fixed::linear as fl;
+use crate::ot::OtKind;
 use crate::testkit::pair::{PairRun, run_mem};
 
 fn rng(seed: u64) -> ChaCha20Rng {
@@ -132,7 +133,7 @@ fn check_cross_term(params: CrossTermParams, len: usize, seed: u64) {
     }
     assert_eq!(
         run.measured(),
-        cross_term_cost(len, &params),
+        cross_term_cost(len, &params).on(OtKind::Iknp),
         "{params:?} len {len}"
     );
 }
@@ -210,7 +211,7 @@ fn cross_term_edge_values_exhaustive_pairs() {
         for i in 0..x.len() {
             assert_eq!(got[i], x[i] * y[i], "{} × {}", x[i], y[i]);
         }
-        assert_eq!(run.measured(), cross_term_cost(x.len(), &params));
+        assert_eq!(run.measured(), cross_term_cost(x.len(), &params).on(OtKind::Iknp));
     }
 }
 
@@ -226,7 +227,8 @@ fn cross_term_cost_matches_sirnn_formula() {
             n: 16,
             out_bits: 32,
         },
-    );
+    )
+    .on(OtKind::Iknp);
     assert_eq!(c.total_bytes(), 8 * 305);
     assert_eq!(c.server_bytes, 8 * 16 * 16);
     assert_eq!(c.rounds, 2);
@@ -240,7 +242,8 @@ fn cross_term_cost_matches_sirnn_formula() {
             n: 8,
             out_bits: 40,
         },
-    );
+    )
+    .on(OtKind::Iknp);
     assert_eq!(c.client_bytes, 8 * 8 * 16);
     assert_eq!(
         c.server_bytes,
@@ -284,13 +287,13 @@ fn mult_ring_matches_fixed_and_cost() {
             assert_eq!(reconstruct(&run, bits), want, "ℓ {bits} len {len}");
             assert_eq!(
                 run.measured(),
-                mult_ring_cost(len, bits),
+                mult_ring_cost(len, bits).on(OtKind::Iknp),
                 "ℓ {bits} len {len}"
             );
         }
     }
     // 32×32→32: 2·(32·16 + 528/8) = 1156 B per element (SCI: 1184 B), 3 flights.
-    let c = mult_ring_cost(8, 32);
+    let c = mult_ring_cost(8, 32).on(OtKind::Iknp);
     assert_eq!(c.total_bytes(), 8 * 1156);
     assert_eq!(c.rounds, 3);
 }
@@ -324,7 +327,7 @@ fn check_matmul(params: MatMulParams, seed: u64) {
     let got = reconstruct(&run, l);
     let want = fl::matmul(d, &x, params.x, &w, params.w, l);
     assert_eq!(got, want, "{params:?}");
-    assert_eq!(run.measured(), matmul_cost(&params), "{params:?}");
+    assert_eq!(run.measured(), matmul_cost(&params).on(OtKind::Iknp), "{params:?}");
 }
 
 #[test]
@@ -445,7 +448,7 @@ fn matmul_edge_matrices() {
                 Format::unsigned(params.out_bits)
             };
             assert_eq!(out_f.value(got[0]), exact);
-            assert_eq!(run.measured(), matmul_cost(&params));
+            assert_eq!(run.measured(), matmul_cost(&params).on(OtKind::Iknp));
         }
     }
 }
@@ -525,7 +528,7 @@ fn matmul_ring_matches_fixed_and_cost() {
                 fl::matmul(d, &x, f, &w, f, bits),
                 "{d:?} ℓ {bits}"
             );
-            assert_eq!(run.measured(), matmul_ring_cost(d, bits));
+            assert_eq!(run.measured(), matmul_ring_cost(d, bits).on(OtKind::Iknp));
         }
     }
     // Same ring: the cost is the matrix cross term's with m = ℓ (no wrap term).
@@ -573,12 +576,12 @@ fn matrix_cross_term_matches_fixed_and_cost() {
             .expect("runs");
             let want = fl::matmul(d, &xc, Format::unsigned(m), &w, wf, l);
             assert_eq!(reconstruct(&run, l), want, "{d:?} {m} {n} {l}");
-            assert_eq!(run.measured(), matrix_cross_term_cost(d, m, l));
+            assert_eq!(run.measured(), matrix_cross_term_cost(d, m, l).on(OtKind::Iknp));
         }
     }
     // SiRnn App. D2: d1d2(mλ + (mn' + m²/2 + m/2)d3) bits with n' = ℓ − m, here for
     // m = 16, ℓ = 39, d = 1×100×35: whole bytes since 100·35·… is a multiple of 8.
-    let c = matrix_cross_term_cost(MatDims::new(1, 100, 35), 16, 39);
+    let c = matrix_cross_term_cost(MatDims::new(1, 100, 35), 16, 39).on(OtKind::Iknp);
     let bits = 100 * (16 * 128 + (16 * 23 + 128 + 8) * 35);
     assert_eq!(c.total_bytes() * 8, bits);
     assert_eq!(c.rounds, 2);
@@ -614,7 +617,7 @@ fn bit_matmul_matches_fixed_and_cost() {
                 fl::bit_matmul(d, &b, &w, wf, l),
                 "{d:?} {n} {l}"
             );
-            assert_eq!(run.measured(), bit_matmul_cost(d, l));
+            assert_eq!(run.measured(), bit_matmul_cost(d, l).on(OtKind::Iknp));
         }
     }
 }
@@ -687,7 +690,7 @@ fn linear_figures() {
                 Ok((r, t0.elapsed()))
             })
             .expect("runs");
-            assert_eq!(run.measured(), cost.then(cost), "{what}");
+            assert_eq!(run.measured(), cost.then(cost).on(OtKind::Iknp), "{what}");
             let _ = &run.server.0;
             times.push(run.server.1.max(run.client.1));
         }
