@@ -285,7 +285,9 @@ fn digits_block_relu_budget_and_poly_relu_rounds() {
         assert_eq!(count as usize, n);
         assert!(drelus <= l["budget"].as_u64().unwrap());
         assert!(drelus * 10 <= count, "{drelus} of {count}");
-        let plain = sir_runtime::proto::relu::relu_cost(n, bits).total_bytes();
+        let plain = sir_runtime::proto::relu::relu_cost(n, bits)
+            .on(sir_runtime::ot::OtKind::Iknp)
+            .total_bytes();
         assert_eq!(l["relu_bytes"].as_u64(), Some(plain));
         let bytes = l["layer_bytes"].as_u64().unwrap();
         assert!(

@@ -6,6 +6,7 @@ use sir_cli::driver::{BenchModel, bench_model};
 use sir_cli::fail;
 use sir_cli::report::print_model;
 use sir_runtime::net::link::Link;
+use sir_runtime::ot::OtKind;
 use sir_runtime::testkit::bench::{
     OpBenchConfig, OpBenchReport, OtBenchConfig, OtBenchReport, bench_op, bench_ot,
 };
@@ -77,6 +78,10 @@ pub enum BenchCmd {
         /// Timed calls (after one warm-up); the median is reported.
         #[arg(long, default_value_t = 3)]
         reps: usize,
+        /// OT engine: silent (Ferret COTs generated before the calls; B/elem adds their
+        /// amortised generation) or iknp.
+        #[arg(long, default_value = "silent", value_parser = parse_ot)]
+        ot: OtKind,
         /// Print one JSON object per operation instead of a table.
         #[arg(long)]
         json: bool,
@@ -163,6 +168,7 @@ pub fn run(cmd: BenchCmd) -> i32 {
             n,
             threads,
             reps,
+            ot,
             json,
         } => {
             let ops: Vec<Operation> = if name == "all" {
@@ -215,6 +221,7 @@ pub fn run(cmd: BenchCmd) -> i32 {
                     n,
                     threads,
                     reps,
+                    ot,
                 }) {
                     Ok(r) => {
                         if !(r.bit_exact && r.cost_exact) {
@@ -294,13 +301,24 @@ fn to_json(r: &OtBenchReport) -> serde_json::Value {
     serde_json::Value::Object(o)
 }
 
+/// `--ot`'s values.
+pub fn parse_ot(s: &str) -> Result<OtKind, String> {
+    s.parse()
+}
+
 fn op_json(r: &OpBenchReport) -> serde_json::Value {
     serde_json::json!({
         "op": r.op,
         "n": r.n,
         "bits": r.params.bits,
         "threads": r.threads,
+        "ot": r.ot.name(),
         "bytes_per_elem": r.bytes_per_elem(),
+        "online_bytes_per_elem": r.online_bytes_per_elem(),
+        "silent_cots": r.silent_cots,
+        "correlation_bytes": r.correlation_bytes,
+        "setup_bytes": r.pre_bytes,
+        "setup_s": r.pre_seconds,
         "bytes_server": r.bytes_server,
         "bytes_client": r.bytes_client,
         "us_per_elem": r.us_per_elem(),
@@ -314,12 +332,14 @@ fn op_json(r: &OpBenchReport) -> serde_json::Value {
 fn print_op_header() {
     let _ = writeln!(
         std::io::stdout(),
-        "{:<12} {:>4} {:>9} {:>8} {:>10} {:>10} {:>10} {:>7} {:>9} {:>10} {:>8}",
+        "{:<12} {:>4} {:>9} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9} {:>10} {:>8}",
         "op",
         "bits",
         "n",
+        "ot",
         "threads",
         "B/elem",
+        "online",
         "B/el S",
         "B/el C",
         "us/elem",
@@ -333,12 +353,14 @@ fn print_op_row(r: &OpBenchReport) {
     let n = r.n.max(1) as f64;
     let _ = writeln!(
         std::io::stdout(),
-        "{:<12} {:>4} {:>9} {:>8} {:>10.2} {:>10.2} {:>10.2} {:>7.3} {:>9} {:>10} {:>8}",
+        "{:<12} {:>4} {:>9} {:>6} {:>7} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>7.3} {:>9} {:>10} {:>8}",
         r.op,
         r.params.bits,
         r.n,
+        r.ot.name(),
         r.threads,
         r.bytes_per_elem(),
+        r.online_bytes_per_elem(),
         r.bytes_server as f64 / n,
         r.bytes_client as f64 / n,
         r.us_per_elem(),
@@ -402,6 +424,7 @@ mod tests {
             n,
             threads,
             reps: 1,
+            ot: OtKind::Silent,
             json,
         }
     }
@@ -434,6 +457,7 @@ mod tests {
             n: 1000,
             threads: 1,
             reps: 1,
+            ot: OtKind::Silent,
         })
         .unwrap();
         let v = op_json(&r);
@@ -442,7 +466,10 @@ mod tests {
         assert_eq!(v["cost_exact"], true);
         assert_eq!(
             v["bytes_server"].as_u64().unwrap() + v["bytes_client"].as_u64().unwrap(),
-            Operation::Relu.cost(1000, &Params::bits(32)).total_bytes()
+            Operation::Relu
+                .cost(1000, &Params::bits(32))
+                .on(OtKind::Silent)
+                .total_bytes()
         );
         assert_eq!(
             run(BenchCmd::Ot {

@@ -370,7 +370,11 @@ impl OtEngine {
     /// `demand`): `demand[0]` with the server as OT sender, `demand[1]` with the client; the
     /// exact cost is [`pool::generate_cost`] of each, in that order. From then on every
     /// flavour draws on them ([`OtKind::Silent`]'s costs) and fails once they run out.
-    pub fn preprocess_silent(&mut self, ch: &mut dyn Wire, demand: [u64; 2]) -> Result<(), OtError> {
+    pub fn preprocess_silent(
+        &mut self,
+        ch: &mut dyn Wire,
+        demand: [u64; 2],
+    ) -> Result<(), OtError> {
         self.ready()?;
         if self.silent.is_some() {
             return Err(arg("this engine already has silent COTs".into()));

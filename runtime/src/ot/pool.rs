@@ -61,6 +61,12 @@ pub fn generate_cost(demand: u64) -> OtCost {
     }
 }
 
+/// What a COT costs to generate in steady state: one [`MAIN`] iteration's message over the
+/// COTs it hands out (≈ 0.056 B). A call's correlations, amortised, cost its COTs times this.
+pub fn steady_bytes_per_cot() -> f64 {
+    MAIN.sender_bytes() as f64 / (MAIN.n - MAIN.base()) as f64
+}
+
 /// One party's silent COTs in both directions: as OT sender, Δ and keys K_j; as OT
 /// receiver, random choice bits b_j and M_j. Shared by an engine and its forks, each of which
 /// owns a disjoint range of each.
@@ -90,7 +96,10 @@ impl Pools {
 
     /// COTs used so far: as sender, as receiver.
     pub(crate) fn used(&self) -> [usize; 2] {
-        [self.send_at - self.send_start, self.recv_at - self.recv_start]
+        [
+            self.send_at - self.send_start,
+            self.recv_at - self.recv_start,
+        ]
     }
 
     pub(crate) fn delta(&self) -> u128 {

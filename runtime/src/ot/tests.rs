@@ -65,7 +65,10 @@ fn preprocess(p: &mut Pair, demand: [u64; 2]) {
         h.join().unwrap();
     });
     let (s, c) = (p.server.ch.stats() - s0, p.client.ch.stats() - c0);
-    let (a, b) = (pool::generate_cost(demand[0]), pool::generate_cost(demand[1]));
+    let (a, b) = (
+        pool::generate_cost(demand[0]),
+        pool::generate_cost(demand[1]),
+    );
     assert_eq!(s.bytes_sent, a.sender_bytes + b.receiver_bytes);
     assert_eq!(c.bytes_sent, a.receiver_bytes + b.sender_bytes);
     assert_eq!(s.flushes + c.flushes, a.flights + b.flights);
@@ -132,41 +135,41 @@ fn setup_costs_what_cost_says() {
 #[test]
 fn random_ot_both_directions() {
     for kind in OtKind::ALL {
-    let mut p = pair_on(kind);
-    let mut g = rng(1);
-    for server_sends in [true, false] {
-        for n in SIZES {
-            let choices = random_bits(&mut g, n);
-            let ch2 = choices.clone();
-            let ((m0, m1), got, ss, rs) = run(
-                &mut p,
-                server_sends,
-                |ch, ot| {
-                    let (mut a, mut b) = (vec![0u128; n], vec![0u128; n]);
-                    ot.rot_send(ch, &mut a, &mut b).unwrap();
-                    (a, b)
-                },
-                |ch, ot| {
-                    let mut o = vec![0u128; n];
-                    ot.rot_recv(ch, &ch2, &mut o).unwrap();
-                    o
-                },
-            );
-            for j in 0..n {
-                let want = if bits::bit(&choices, j) == 1 {
-                    m1[j]
-                } else {
-                    m0[j]
-                };
-                assert_eq!(got[j], want, "n={n} j={j}");
-                assert_ne!(m0[j], m1[j]);
+        let mut p = pair_on(kind);
+        let mut g = rng(1);
+        for server_sends in [true, false] {
+            for n in SIZES {
+                let choices = random_bits(&mut g, n);
+                let ch2 = choices.clone();
+                let ((m0, m1), got, ss, rs) = run(
+                    &mut p,
+                    server_sends,
+                    |ch, ot| {
+                        let (mut a, mut b) = (vec![0u128; n], vec![0u128; n]);
+                        ot.rot_send(ch, &mut a, &mut b).unwrap();
+                        (a, b)
+                    },
+                    |ch, ot| {
+                        let mut o = vec![0u128; n];
+                        ot.rot_recv(ch, &ch2, &mut o).unwrap();
+                        o
+                    },
+                );
+                for j in 0..n {
+                    let want = if bits::bit(&choices, j) == 1 {
+                        m1[j]
+                    } else {
+                        m0[j]
+                    };
+                    assert_eq!(got[j], want, "n={n} j={j}");
+                    assert_ne!(m0[j], m1[j]);
+                }
+                if n > 1 {
+                    assert_ne!(m0[0], m0[1]);
+                }
+                check_cost(cost::rot(n), kind, ss, rs);
             }
-            if n > 1 {
-                assert_ne!(m0[0], m0[1]);
-            }
-            check_cost(cost::rot(n), kind, ss, rs);
         }
-    }
     }
 }
 
@@ -197,48 +200,48 @@ fn random_ot_outputs_never_repeat_across_calls() {
 #[test]
 fn additive_cot_many_widths() {
     for kind in OtKind::ALL {
-    let mut p = pair_on(kind);
-    let mut g = rng(2);
-    for server_sends in [true, false] {
-        for (k, bits) in [1u32, 2, 7, 8, 13, 16, 31, 32, 33, 50, 63, 64]
-            .into_iter()
-            .enumerate()
-        {
-            for n in SIZES {
-                // The largest size for a few widths only, to keep debug runs fast.
-                if n > 1000 && k % 4 != 0 {
-                    continue;
-                }
-                let corr = random_words(&mut g, n);
-                let choices = random_bits(&mut g, n);
-                let (a, b, ss, rs) = run(
-                    &mut p,
-                    server_sends,
-                    |ch, ot| {
-                        let mut out = vec![0u64; n];
-                        ot.cot_send(ch, bits, &corr, &mut out).unwrap();
-                        out
-                    },
-                    |ch, ot| {
-                        let mut out = vec![0u64; n];
-                        ot.cot_recv(ch, bits, &choices, &mut out).unwrap();
-                        out
-                    },
-                );
-                let m = mask(bits);
-                for j in 0..n {
-                    let c = bits::bit(&choices, j);
-                    assert_eq!(
-                        b[j],
-                        a[j].wrapping_add(c * corr[j]) & m,
-                        "ℓ={bits} n={n} j={j}"
+        let mut p = pair_on(kind);
+        let mut g = rng(2);
+        for server_sends in [true, false] {
+            for (k, bits) in [1u32, 2, 7, 8, 13, 16, 31, 32, 33, 50, 63, 64]
+                .into_iter()
+                .enumerate()
+            {
+                for n in SIZES {
+                    // The largest size for a few widths only, to keep debug runs fast.
+                    if n > 1000 && k % 4 != 0 {
+                        continue;
+                    }
+                    let corr = random_words(&mut g, n);
+                    let choices = random_bits(&mut g, n);
+                    let (a, b, ss, rs) = run(
+                        &mut p,
+                        server_sends,
+                        |ch, ot| {
+                            let mut out = vec![0u64; n];
+                            ot.cot_send(ch, bits, &corr, &mut out).unwrap();
+                            out
+                        },
+                        |ch, ot| {
+                            let mut out = vec![0u64; n];
+                            ot.cot_recv(ch, bits, &choices, &mut out).unwrap();
+                            out
+                        },
                     );
-                    assert_eq!(a[j] & !m, 0);
+                    let m = mask(bits);
+                    for j in 0..n {
+                        let c = bits::bit(&choices, j);
+                        assert_eq!(
+                            b[j],
+                            a[j].wrapping_add(c * corr[j]) & m,
+                            "ℓ={bits} n={n} j={j}"
+                        );
+                        assert_eq!(a[j] & !m, 0);
+                    }
+                    check_cost(cost::cot(n, bits), kind, ss, rs);
                 }
-                check_cost(cost::cot(n, bits), kind, ss, rs);
             }
         }
-    }
     }
 }
 
@@ -247,138 +250,138 @@ fn additive_cot_many_widths() {
 #[test]
 fn vector_cot_many_widths() {
     for kind in OtKind::ALL {
-    let mut p = pair_on(kind);
-    let mut g = rng(12);
-    for server_sends in [true, false] {
-        for bits in [1u32, 7, 8, 16, 33, 64] {
-            for n in [0usize, 1, 5, 300] {
-                let widths: Vec<usize> = (0..n).map(|j| (j * 7 + bits as usize) % 41).collect();
-                let total: usize = widths.iter().sum();
-                let corr = random_words(&mut g, total);
-                let choices = random_bits(&mut g, n);
-                let (a, b, ss, rs) = run(
-                    &mut p,
-                    server_sends,
-                    |ch, ot| {
-                        let mut out = vec![0u64; total];
-                        let mut msg = Vec::new();
-                        ot.cot_vec_send_deferred(ch, bits, &widths, &corr, &mut out, &mut msg)
-                            .unwrap();
-                        ch.send(&msg).unwrap();
-                        ch.end_flight().unwrap();
-                        out
-                    },
-                    |ch, ot| {
-                        let mut out = vec![0u64; total];
-                        ot.cot_vec_recv_extend(ch, bits, &choices, &widths, &mut out)
-                            .unwrap();
-                        ch.end_flight().unwrap();
-                        ot.cot_vec_recv_finish(ch, bits, &choices, &widths, &mut out)
-                            .unwrap();
-                        out
-                    },
-                );
-                let m = mask(bits);
-                let mut e = 0;
-                for (j, &w) in widths.iter().enumerate() {
-                    let c = bits::bit(&choices, j);
-                    for _ in 0..w {
-                        assert_eq!(b[e], a[e].wrapping_add(c * corr[e]) & m, "ℓ={bits} j={j}");
-                        e += 1;
+        let mut p = pair_on(kind);
+        let mut g = rng(12);
+        for server_sends in [true, false] {
+            for bits in [1u32, 7, 8, 16, 33, 64] {
+                for n in [0usize, 1, 5, 300] {
+                    let widths: Vec<usize> = (0..n).map(|j| (j * 7 + bits as usize) % 41).collect();
+                    let total: usize = widths.iter().sum();
+                    let corr = random_words(&mut g, total);
+                    let choices = random_bits(&mut g, n);
+                    let (a, b, ss, rs) = run(
+                        &mut p,
+                        server_sends,
+                        |ch, ot| {
+                            let mut out = vec![0u64; total];
+                            let mut msg = Vec::new();
+                            ot.cot_vec_send_deferred(ch, bits, &widths, &corr, &mut out, &mut msg)
+                                .unwrap();
+                            ch.send(&msg).unwrap();
+                            ch.end_flight().unwrap();
+                            out
+                        },
+                        |ch, ot| {
+                            let mut out = vec![0u64; total];
+                            ot.cot_vec_recv_extend(ch, bits, &choices, &widths, &mut out)
+                                .unwrap();
+                            ch.end_flight().unwrap();
+                            ot.cot_vec_recv_finish(ch, bits, &choices, &widths, &mut out)
+                                .unwrap();
+                            out
+                        },
+                    );
+                    let m = mask(bits);
+                    let mut e = 0;
+                    for (j, &w) in widths.iter().enumerate() {
+                        let c = bits::bit(&choices, j);
+                        for _ in 0..w {
+                            assert_eq!(b[e], a[e].wrapping_add(c * corr[e]) & m, "ℓ={bits} j={j}");
+                            e += 1;
+                        }
                     }
+                    // Every element's pad differs from its neighbours' (not one value repeated).
+                    if total > 2 {
+                        assert!(a.windows(2).any(|w| w[0] != w[1]) || bits == 1);
+                    }
+                    let want = cost::cot_vec(n, total, bits);
+                    assert_eq!(ss.bytes_sent, want.sender_bytes);
+                    assert_eq!(rs.bytes_sent, want.receiver_total(kind));
                 }
-                // Every element's pad differs from its neighbours' (not one value repeated).
-                if total > 2 {
-                    assert!(a.windows(2).any(|w| w[0] != w[1]) || bits == 1);
-                }
-                let want = cost::cot_vec(n, total, bits);
-                assert_eq!(ss.bytes_sent, want.sender_bytes);
-                assert_eq!(rs.bytes_sent, want.receiver_total(kind));
             }
         }
-    }
     }
 }
 
 #[test]
 fn chosen_message_ot_many_widths() {
     for kind in OtKind::ALL {
-    let mut p = pair_on(kind);
-    let mut g = rng(3);
-    for server_sends in [true, false] {
-        for (k, bits) in [1u32, 3, 8, 16, 24, 37, 64].into_iter().enumerate() {
-            for n in SIZES {
-                if n > 1000 && k % 3 != 0 {
-                    continue;
+        let mut p = pair_on(kind);
+        let mut g = rng(3);
+        for server_sends in [true, false] {
+            for (k, bits) in [1u32, 3, 8, 16, 24, 37, 64].into_iter().enumerate() {
+                for n in SIZES {
+                    if n > 1000 && k % 3 != 0 {
+                        continue;
+                    }
+                    let m0 = random_words(&mut g, n);
+                    let m1 = random_words(&mut g, n);
+                    let choices = random_bits(&mut g, n);
+                    let ((), got, ss, rs) = run(
+                        &mut p,
+                        server_sends,
+                        |ch, ot| ot.chosen_send(ch, bits, &m0, &m1).unwrap(),
+                        |ch, ot| {
+                            let mut out = vec![0u64; n];
+                            ot.chosen_recv(ch, bits, &choices, &mut out).unwrap();
+                            out
+                        },
+                    );
+                    let m = mask(bits);
+                    for j in 0..n {
+                        let want = if bits::bit(&choices, j) == 1 {
+                            m1[j]
+                        } else {
+                            m0[j]
+                        };
+                        assert_eq!(got[j], want & m, "ℓ={bits} n={n} j={j}");
+                    }
+                    check_cost(cost::chosen(n, bits), kind, ss, rs);
                 }
-                let m0 = random_words(&mut g, n);
-                let m1 = random_words(&mut g, n);
-                let choices = random_bits(&mut g, n);
-                let ((), got, ss, rs) = run(
-                    &mut p,
-                    server_sends,
-                    |ch, ot| ot.chosen_send(ch, bits, &m0, &m1).unwrap(),
-                    |ch, ot| {
-                        let mut out = vec![0u64; n];
-                        ot.chosen_recv(ch, bits, &choices, &mut out).unwrap();
-                        out
-                    },
-                );
-                let m = mask(bits);
-                for j in 0..n {
-                    let want = if bits::bit(&choices, j) == 1 {
-                        m1[j]
-                    } else {
-                        m0[j]
-                    };
-                    assert_eq!(got[j], want & m, "ℓ={bits} n={n} j={j}");
-                }
-                check_cost(cost::chosen(n, bits), kind, ss, rs);
             }
         }
-    }
     }
 }
 
 #[test]
 fn one_of_n_many_n_and_widths() {
     for kind in OtKind::ALL {
-    let mut p = pair_on(kind);
-    let mut g = rng(4);
-    let cases: &[(usize, u32, &[usize])] = &[
-        (2, 1, &SIZES),
-        (3, 64, &[1, 7, 128, 1000]),
-        (16, 8, &SIZES),
-        (100, 13, &[1, 7, 128]),
-        (256, 16, &[1, 7, 128, 1000]),
-        (256, 1, &[7, 300]),
-        (255, 64, &[7]),
-    ];
-    for server_sends in [true, false] {
-        for &(nn, bits, sizes) in cases {
-            for &count in sizes {
-                let msgs = random_words(&mut g, count * nn);
-                let choices: Vec<u8> = (0..count)
-                    .map(|_| (g.next_u32() as usize % nn) as u8)
-                    .collect();
-                let ((), got, ss, rs) = run(
-                    &mut p,
-                    server_sends,
-                    |ch, ot| ot.one_of_n_send(ch, nn, bits, &msgs).unwrap(),
-                    |ch, ot| {
-                        let mut out = vec![0u64; count];
-                        ot.one_of_n_recv(ch, nn, bits, &choices, &mut out).unwrap();
-                        out
-                    },
-                );
-                for j in 0..count {
-                    let want = msgs[j * nn + choices[j] as usize] & mask(bits);
-                    assert_eq!(got[j], want, "N={nn} ℓ={bits} count={count} j={j}");
+        let mut p = pair_on(kind);
+        let mut g = rng(4);
+        let cases: &[(usize, u32, &[usize])] = &[
+            (2, 1, &SIZES),
+            (3, 64, &[1, 7, 128, 1000]),
+            (16, 8, &SIZES),
+            (100, 13, &[1, 7, 128]),
+            (256, 16, &[1, 7, 128, 1000]),
+            (256, 1, &[7, 300]),
+            (255, 64, &[7]),
+        ];
+        for server_sends in [true, false] {
+            for &(nn, bits, sizes) in cases {
+                for &count in sizes {
+                    let msgs = random_words(&mut g, count * nn);
+                    let choices: Vec<u8> = (0..count)
+                        .map(|_| (g.next_u32() as usize % nn) as u8)
+                        .collect();
+                    let ((), got, ss, rs) = run(
+                        &mut p,
+                        server_sends,
+                        |ch, ot| ot.one_of_n_send(ch, nn, bits, &msgs).unwrap(),
+                        |ch, ot| {
+                            let mut out = vec![0u64; count];
+                            ot.one_of_n_recv(ch, nn, bits, &choices, &mut out).unwrap();
+                            out
+                        },
+                    );
+                    for j in 0..count {
+                        let want = msgs[j * nn + choices[j] as usize] & mask(bits);
+                        assert_eq!(got[j], want, "N={nn} ℓ={bits} count={count} j={j}");
+                    }
+                    check_cost(cost::one_of_n(count, nn, bits), kind, ss, rs);
                 }
-                check_cost(cost::one_of_n(count, nn, bits), kind, ss, rs);
             }
         }
-    }
     }
 }
 

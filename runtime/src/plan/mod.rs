@@ -702,11 +702,17 @@ impl Plan {
                 patches: patches.clone(),
                 drelus,
                 relus: c * h * w,
-                drelu_bytes: crate::proto::relu::patch_drelu_cost(drelus, sum_bits).on(self.ot).total_bytes(),
-                relu_drelu_bytes: crate::proto::relu::drelu_cost(c * h * w, t.bits).on(self.ot).total_bytes(),
+                drelu_bytes: crate::proto::relu::patch_drelu_cost(drelus, sum_bits)
+                    .on(self.ot)
+                    .total_bytes(),
+                relu_drelu_bytes: crate::proto::relu::drelu_cost(c * h * w, t.bits)
+                    .on(self.ot)
+                    .total_bytes(),
                 sum_bits,
                 layer_bytes,
-                relu_bytes: crate::proto::relu::relu_cost(c * h * w, t.bits).on(self.ot).total_bytes(),
+                relu_bytes: crate::proto::relu::relu_cost(c * h * w, t.bits)
+                    .on(self.ot)
+                    .total_bytes(),
             });
         }
         out
@@ -1035,7 +1041,12 @@ impl Plan {
             self.check_instr(k)?;
             let kernel = self.kernel(k)?;
             let units = self.units(k);
-            if kernel.cost(units).map_err(|why| self.err(k, why))?.on(self.ot) != ins.cost {
+            if kernel
+                .cost(units)
+                .map_err(|why| self.err(k, why))?
+                .on(self.ot)
+                != ins.cost
+            {
                 return Err(self.err(
                     k,
                     "its recorded cost is not what it costs (compiled by another version of sir? compile it again)",

@@ -371,9 +371,8 @@ pub fn mult_ring_squares_cost(len: usize, squares: usize, bits: u32) -> Cost {
     };
     let (u, corr) = term(len);
     let (u2, corr2) = term(len - squares.min(len));
-    let c = Cost::ot_request(Role::Client, u).then(
-        Cost::ot_request(Role::Server, u2).alongside(Cost::message(Role::Server, corr)),
-    );
+    let c = Cost::ot_request(Role::Client, u)
+        .then(Cost::ot_request(Role::Server, u2).alongside(Cost::message(Role::Server, corr)));
     if u2.flights == 0 {
         c
     } else {

@@ -346,7 +346,10 @@ pub fn lut_product_cost(len: usize, index_bits: u32, out_bits: u32) -> Cost {
     let c = otc::one_of_n(len, 1 << index_bits, out_bits);
     // Client's extension; server's messages with its extension; client's messages.
     Cost::ot_request(Role::Client, c)
-        .then(Cost::ot_request(Role::Server, c).alongside(Cost::message(Role::Server, c.sender_bytes)))
+        .then(
+            Cost::ot_request(Role::Server, c)
+                .alongside(Cost::message(Role::Server, c.sender_bytes)),
+        )
         .then(Cost::message(Role::Client, c.sender_bytes))
 }
 

@@ -678,7 +678,9 @@ mod tests {
         );
         assert_eq!(
             run.measured(),
-            preprocess_cost(n, 4, BITS).then(online_cost(n, 4, BITS)).on(OtKind::Iknp)
+            preprocess_cost(n, 4, BITS)
+                .then(online_cost(n, 4, BITS))
+                .on(OtKind::Iknp)
         );
     }
 

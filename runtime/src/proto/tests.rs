@@ -387,7 +387,11 @@ fn block_relu_matches_fixed_and_cost() {
         assert_eq!(got, want, "{shape:?} {patches:?} ×{samples} at {bits} bits");
         let cost =
             super::relu::block_relu_cost(shape, &patches, samples, bits, sum_bits).expect("valid");
-        assert_eq!(run.measured(), cost.on(OtKind::Iknp), "{shape:?} {patches:?}");
+        assert_eq!(
+            run.measured(),
+            cost.on(OtKind::Iknp),
+            "{shape:?} {patches:?}"
+        );
         if patches == [Block(1, 1)] {
             let relu: Vec<u64> = x.iter().map(|&v| crate::fixed::relu(v, bits)).collect();
             assert_eq!(want, relu, "1×1 Block-ReLU is ReLU");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::{Channel, ChannelOptions, Role, Stats};
 use crate::ot::silent::{MAIN, SETUP, SilentReceiver, SilentSender};
-use crate::ot::{OtEngine, OtError};
+use crate::ot::{OtEngine, OtError, OtKind};
 use rand_core::SeedableRng;
 
 /// What `bench_ot` runs.
@@ -362,6 +362,8 @@ pub struct OpBenchConfig {
     pub threads: usize,
     /// Timed calls after one warm-up; the median is reported.
     pub reps: usize,
+    /// The OT engine (a silent session generates exactly the COTs of all its calls first).
+    pub ot: OtKind,
 }
 
 /// Everything `sir bench op` reports.
@@ -371,9 +373,18 @@ pub struct OpBenchReport {
     pub params: crate::testkit::ops::Params,
     pub n: usize,
     pub threads: usize,
+    pub ot: OtKind,
     /// Bytes each party sent in one call (all connections).
     pub bytes_server: u64,
     pub bytes_client: u64,
+    /// Silent COTs one call consumed (all connections; zero on IKNP), and what generating
+    /// them costs amortised ([`crate::ot::pool::steady_bytes_per_cot`]).
+    pub silent_cots: u64,
+    pub correlation_bytes: f64,
+    /// The session's setup and OT preprocessing on the first connection (bytes both ways,
+    /// seconds): base OTs, and on silent OT the pools for the warm-up and the timed calls.
+    pub pre_bytes: u64,
+    pub pre_seconds: f64,
     /// Messages of one call on one connection (flushes of both parties).
     pub rounds: u64,
     /// Median wall time of one call.
@@ -388,7 +399,12 @@ pub struct OpBenchReport {
 }
 
 impl OpBenchReport {
+    /// Online bytes and the call's correlations (amortised), per element.
     pub fn bytes_per_elem(&self) -> f64 {
+        self.online_bytes_per_elem() + self.correlation_bytes / self.n.max(1) as f64
+    }
+    /// What the call itself sent, per element.
+    pub fn online_bytes_per_elem(&self) -> f64 {
         (self.bytes_server + self.bytes_client) as f64 / self.n.max(1) as f64
     }
     pub fn us_per_elem(&self) -> f64 {
@@ -400,8 +416,8 @@ impl OpBenchReport {
 /// random inputs (edge values first), and checks results against `fixed` and traffic
 /// against `cost`.
 pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::ProtoError> {
-    use crate::proto::Cost;
-    use crate::testkit::pair::run_tcp;
+    use crate::proto::{Cost, OtSession};
+    use crate::testkit::pair::run_tcp_session;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
@@ -413,7 +429,11 @@ pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::Prot
         .map(|t| cfg.n.saturating_sub(t * chunk).min(chunk))
         .collect();
     let barrier = Barrier::new(2 * threads);
+    for &len in &sizes {
+        cfg.op.check_size(len, &cfg.params)?;
+    }
     type Rep = (Vec<u64>, Stats, Instant, Instant);
+    let call_cost = |len: usize| cfg.op.cost(len, &cfg.params);
     let runs = thread::scope(|s| {
         let handles: Vec<_> = sizes
             .iter()
@@ -426,28 +446,42 @@ pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::Prot
                     let inst = cfg
                         .op
                         .instance(&mut ChaCha20Rng::from_seed(seed), len, &cfg.params);
-                    let run = run_tcp(|p| -> Result<Vec<Rep>, crate::proto::ProtoError> {
-                        let inp = if p.is_server() {
-                            &inst.server
-                        } else {
-                            &inst.client
-                        };
-                        let mut out = Vec::new();
-                        for rep in 0..=reps {
-                            p.io.end_flight()?;
-                            let before = p.stats();
-                            barrier.wait();
-                            let t0 = Instant::now();
-                            let r = cfg.op.run(p, inp, &cfg.params)?;
-                            p.io.end_flight()?;
-                            let t1 = Instant::now();
-                            if rep > 0 {
-                                out.push((r, p.stats() - before, t0, t1));
+                    let one = call_cost(len);
+                    let work = (0..reps).fold(one, |a, _| a.then(one));
+                    let session = OtSession::for_work(cfg.ot, work);
+                    let t0 = Instant::now();
+                    let pre = std::sync::Mutex::new((0.0, 0u64));
+                    let run = run_tcp_session(
+                        session,
+                        |p| -> Result<Vec<Rep>, crate::proto::ProtoError> {
+                            if p.is_server() {
+                                let s = p.stats();
+                                *pre.lock().unwrap_or_else(|e| e.into_inner()) =
+                                    (t0.elapsed().as_secs_f64(), s.bytes_sent + s.bytes_received);
                             }
-                        }
-                        Ok(out)
-                    })?;
-                    Ok::<_, crate::proto::ProtoError>((inst, run))
+                            let inp = if p.is_server() {
+                                &inst.server
+                            } else {
+                                &inst.client
+                            };
+                            let mut out = Vec::new();
+                            for rep in 0..=reps {
+                                p.io.end_flight()?;
+                                let before = p.stats();
+                                barrier.wait();
+                                let t0 = Instant::now();
+                                let r = cfg.op.run(p, inp, &cfg.params)?;
+                                p.io.end_flight()?;
+                                let t1 = Instant::now();
+                                if rep > 0 {
+                                    out.push((r, p.stats() - before, t0, t1));
+                                }
+                            }
+                            Ok(out)
+                        },
+                    )?;
+                    let pre = pre.into_inner().unwrap_or_else(|e| e.into_inner());
+                    Ok::<_, crate::proto::ProtoError>((inst, run, pre))
                 })
             })
             .collect();
@@ -466,19 +500,19 @@ pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::Prot
     let mut times = Vec::new();
     let max_ulp = runs
         .iter()
-        .filter_map(|(inst, _)| inst.max_ulp)
+        .filter_map(|(inst, _, _)| inst.max_ulp)
         .reduce(f64::max);
     for rep in 0..reps {
         let mut start: Option<Instant> = None;
         let mut end: Option<Instant> = None;
-        for (t, (inst, run)) in runs.iter().enumerate() {
+        for (t, (inst, run, _)) in runs.iter().enumerate() {
             let (s, c) = (&run.server[rep], &run.client[rep]);
             for (i, e) in inst.expected.iter().enumerate() {
                 bit_exact &= out_kind.reconstruct(s.0[i], c.0[i]) == *e;
             }
             bit_exact &= s.0.len() == inst.expected.len() && c.0.len() == inst.expected.len();
             let measured = Cost::measured(&s.1, &c.1);
-            cost_exact &= measured == cfg.op.cost(sizes[t], &cfg.params);
+            cost_exact &= measured == call_cost(sizes[t]).on(cfg.ot);
             if rep == 0 {
                 bytes_server += measured.server_bytes;
                 bytes_client += measured.client_bytes;
@@ -491,13 +525,26 @@ pub fn bench_op(cfg: &OpBenchConfig) -> Result<OpBenchReport, crate::proto::Prot
             times.push(b.duration_since(a).as_secs_f64());
         }
     }
+    let silent_cots: u64 = match cfg.ot {
+        OtKind::Iknp => 0,
+        OtKind::Silent => sizes
+            .iter()
+            .map(|&len| call_cost(len).silent_cots().iter().sum::<u64>())
+            .sum(),
+    };
+    let (pre_seconds, pre_bytes) = runs.first().map_or((0.0, 0), |r| r.2);
     Ok(OpBenchReport {
         op: cfg.op.name(),
         params: cfg.params,
         n: cfg.n,
         threads,
+        ot: cfg.ot,
         bytes_server,
         bytes_client,
+        silent_cots,
+        correlation_bytes: silent_cots as f64 * crate::ot::pool::steady_bytes_per_cot(),
+        pre_bytes,
+        pre_seconds,
         rounds,
         seconds: median(times),
         bit_exact,

@@ -104,6 +104,9 @@ pub trait MathEntry: Copy {
     ) -> Result<Vec<u64>, ProtoError>;
     /// The exact cost, zero for parameters that cannot run (the registry checks them first).
     fn cost(self, n: usize, params: &Params) -> Cost;
+    /// Whether a call on `n` elements can run: what only the construction finds out (e.g. a
+    /// row's squares too wide for 64 bits) before anything is sent.
+    fn check_size(self, n: usize, params: &Params) -> Result<(), ProtoError>;
     fn run(self, p: &mut Party, inp: &Inputs, params: &Params) -> Result<Vec<u64>, ProtoError>;
     fn real(self, x: f64) -> f64;
     fn domain(self, params: &Params) -> (i64, i64);
@@ -134,7 +137,8 @@ impl MathEntry for MathOp {
             _ if params.digit.is_some_and(|d| !(1..=8).contains(&d)) => {
                 return bad("--digit must be 1..=8");
             }
-            // The formats are checked by the function itself.
+            // The formats are checked by the function itself, and what only its construction
+            // finds out (e.g. squares too wide for 64 bits) by costing it.
             _ => self.check(&math_params(params, 0))?,
         }
         Ok(())
@@ -200,6 +204,13 @@ impl MathEntry for MathOp {
         }
         self.exact_cost(n, &math_params(params, n))
             .unwrap_or(Cost::ZERO)
+    }
+
+    fn check_size(self, n: usize, params: &Params) -> Result<(), ProtoError> {
+        if self.is_building_block() {
+            return Ok(());
+        }
+        self.exact_cost(n, &math_params(params, n)).map(|_| ())
     }
 
     fn run(self, p: &mut Party, inp: &Inputs, params: &Params) -> Result<Vec<u64>, ProtoError> {

@@ -233,6 +233,15 @@ impl Operation {
         }
     }
 
+    /// Whether a call on `n` elements can run (after [`Operation::check`]): refused before
+    /// anything is sent, rather than midway.
+    pub fn check_size(self, n: usize, params: &Params) -> Result<(), ProtoError> {
+        match self {
+            Operation::Math(m) => m.check_size(n, params),
+            _ => Ok(()),
+        }
+    }
+
     /// The exact cost of one call on `n` elements.
     pub fn cost(self, n: usize, params: &Params) -> Cost {
         let bits = params.bits;

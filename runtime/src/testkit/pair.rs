@@ -82,6 +82,14 @@ pub fn run_tcp<R: Send>(
     run_on(Channel::tcp_pair(ChannelOptions::default())?, body)
 }
 
+/// [`run_session`] over a loopback TCP pair.
+pub fn run_tcp_session<R: Send>(
+    session: OtSession,
+    body: impl Fn(&mut Party) -> Result<R, ProtoError> + Sync,
+) -> Result<PairRun<R>, ProtoError> {
+    run_session(Channel::tcp_pair(ChannelOptions::default())?, session, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +116,9 @@ mod tests {
         .expect("runs");
         assert_eq!(run.client[1], 8);
         assert_eq!(run.client[2], 2);
-        assert_eq!(run.measured(), Cost::ot(Role::Server, cost::chosen(n, 13)).on(OtKind::Iknp));
+        assert_eq!(
+            run.measured(),
+            Cost::ot(Role::Server, cost::chosen(n, 13)).on(OtKind::Iknp)
+        );
     }
 }

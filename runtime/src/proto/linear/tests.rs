@@ -211,7 +211,10 @@ fn cross_term_edge_values_exhaustive_pairs() {
         for i in 0..x.len() {
             assert_eq!(got[i], x[i] * y[i], "{} × {}", x[i], y[i]);
         }
-        assert_eq!(run.measured(), cross_term_cost(x.len(), &params).on(OtKind::Iknp));
+        assert_eq!(
+            run.measured(),
+            cross_term_cost(x.len(), &params).on(OtKind::Iknp)
+        );
     }
 }
 
@@ -327,7 +330,11 @@ fn check_matmul(params: MatMulParams, seed: u64) {
     let got = reconstruct(&run, l);
     let want = fl::matmul(d, &x, params.x, &w, params.w, l);
     assert_eq!(got, want, "{params:?}");
-    assert_eq!(run.measured(), matmul_cost(&params).on(OtKind::Iknp), "{params:?}");
+    assert_eq!(
+        run.measured(),
+        matmul_cost(&params).on(OtKind::Iknp),
+        "{params:?}"
+    );
 }
 
 #[test]
@@ -576,7 +583,10 @@ fn matrix_cross_term_matches_fixed_and_cost() {
             .expect("runs");
             let want = fl::matmul(d, &xc, Format::unsigned(m), &w, wf, l);
             assert_eq!(reconstruct(&run, l), want, "{d:?} {m} {n} {l}");
-            assert_eq!(run.measured(), matrix_cross_term_cost(d, m, l).on(OtKind::Iknp));
+            assert_eq!(
+                run.measured(),
+                matrix_cross_term_cost(d, m, l).on(OtKind::Iknp)
+            );
         }
     }
     // SiRnn App. D2: d1d2(mλ + (mn' + m²/2 + m/2)d3) bits with n' = ℓ − m, here for
