@@ -10,6 +10,7 @@ use sir_compiler::compile::{
 use sir_compiler::eval::bind;
 use sir_compiler::relu_budget::{self, ReluChoice};
 use sir_runtime::net::link::Link;
+use sir_runtime::ot::OtKind;
 use sir_runtime::npy;
 use sir_runtime::plan::Plan;
 use std::path::Path;
@@ -50,6 +51,8 @@ pub struct CompileFiles<'a> {
     pub net: Option<Link>,
     /// `--bits`: the storage width, pinned.
     pub bits: Option<u32>,
+    /// `--ot`: the OT engine the plan is priced for.
+    pub ot: OtKind,
     /// For `sir verify` (its messages name the plan's recorded options, not flags).
     pub verifying: bool,
 }
@@ -67,6 +70,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
         relu,
         net,
         bits,
+        ot,
         verifying,
     } = files;
     if let Some(ReluChoice::Budget(f) | ReluChoice::BudgetPerLayer(f)) = relu
@@ -126,6 +130,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
             relu,
             net,
             bits,
+            ot,
         },
     )
     .map_err(|e| match e.diagnostic() {
@@ -276,6 +281,7 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         relu,
         net,
         bits,
+        ot: plan.ot,
         verifying: true,
     }) {
         Ok(c) => c,

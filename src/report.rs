@@ -35,6 +35,8 @@ pub fn human_bytes(b: u64) -> String {
 pub struct Est {
     pub online: Vec<Cost>,
     pub pre: Vec<Cost>,
+    /// The OT preprocessing (silent COT generation; zero on IKNP).
+    pub ot_pre: Cost,
     /// Latency units on the critical path, by phase.
     pub latency: exec::Latency,
 }
@@ -44,6 +46,9 @@ pub fn estimates(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Est, Stri
     Ok(Est {
         online: exec::estimate(plan, info, shape).map_err(|e| e.to_string())?,
         pre: exec::estimate_pre(plan, info, shape).map_err(|e| e.to_string())?,
+        ot_pre: exec::ot_session(plan, info, shape)
+            .map_err(|e| e.to_string())?
+            .preprocess_cost(),
         latency: exec::estimate_latency(plan, info, shape).map_err(|e| e.to_string())?,
     })
 }
@@ -312,6 +317,20 @@ impl Simulation<'_> {
                 est.latency.total(),
                 server.framing.bytes_sent + server.framing.bytes_received,
                 server.framing.flushes + client.framing.flushes
+            );
+        }
+        if est.ot_pre != Cost::ZERO {
+            let (sp, cp) = (&server.ot_pre, &client.ot_pre);
+            let _ = writeln!(
+                t,
+                "OT preprocessing (silent COTs, before the input is used): server sent {} B, client sent {} B, {} flights in {:.3} s measured; estimated {} B, {} B, {} flights",
+                sp.bytes_sent,
+                cp.bytes_sent,
+                sp.flushes + cp.flushes,
+                server.ot_pre_wall.as_secs_f64(),
+                est.ot_pre.server_bytes,
+                est.ot_pre.client_bytes,
+                est.ot_pre.rounds,
             );
         }
         let pre = cost_sum(&est.pre);

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use sir_runtime::Tensor;
 use sir_runtime::fixed::Fx;
 use sir_runtime::net::link::Link;
+use sir_runtime::ot::OtKind;
 use sir_runtime::plan::clear::{dequantize, quantize};
 use sir_runtime::plan::{Plan, PlanInfo};
 use sir_runtime::tensor::ClassRule;
@@ -174,6 +175,8 @@ pub struct CompileOptions {
     /// narrowed below it, so plans of one model compare at equal width. The budget still
     /// holds.
     pub bits: Option<u32>,
+    /// The OT engine the plan's costs are priced for (and the search minimises).
+    pub ot: OtKind,
 }
 
 /// The storage width a plan's options pin (`sir compile --bits`), if any.
@@ -288,6 +291,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         param_names: prog.model.params.iter().map(|d| d.name.clone()).collect(),
         fuse_rounding,
         net,
+        ot: options.ot,
         ranges: &ranges,
         patch_sums: &patch_sums,
     };

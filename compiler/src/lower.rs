@@ -16,6 +16,7 @@ use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
 use sir_runtime::fixed::{Fx, Patch};
 use sir_runtime::net::link::Link;
+use sir_runtime::ot::OtKind;
 use sir_runtime::plan::math::MathParams;
 use sir_runtime::plan::{Io, MathOp, Op, Owner, Plan, PlanError, PlanInfo, TensorDecl, Trunc};
 
@@ -56,6 +57,8 @@ pub struct Meta<'a> {
     /// The link `sir compile --net` optimises for: constructions that trade bytes for
     /// flights are taken where they save time on it (else the fewest bytes).
     pub net: Option<Link>,
+    /// The OT engine the plan is priced for.
+    pub ot: OtKind,
     /// Each graph node's range on the calibration set (the inputs' and weights' bound what a
     /// party is warned about).
     pub ranges: &'a [crate::graph::Range],
@@ -197,7 +200,10 @@ pub fn lower(
         graph,
         fmts,
         nonneg,
-        plan: Plan::new(meta.model, meta.source_hash, meta.options),
+        plan: Plan {
+            ot: meta.ot,
+            ..Plan::new(meta.model, meta.source_hash, meta.options)
+        },
         vals: vec![None; graph.len()],
         shared_params: HashMap::new(),
         poly_inputs: HashMap::new(),

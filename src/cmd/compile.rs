@@ -8,6 +8,7 @@ use sir_cli::report::print_compiled;
 use sir_compiler::compile::Budget;
 use sir_compiler::relu_budget::ReluChoice;
 use sir_runtime::net::link::Link;
+use sir_runtime::ot::OtKind;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -53,6 +54,12 @@ pub struct CompileArgs {
     /// compare at equal width. The budget must still hold.
     #[arg(long, value_name = "N")]
     pub bits: Option<u32>,
+    /// The OT engine the plan runs on and is priced for: iknp (IKNP/KK13, nothing ahead of
+    /// the run) or silent (Ferret COTs generated before the input is used: far fewer
+    /// bytes per OT, plus a preprocessing phase `sir inspect` shows apart). Both parties run
+    /// the plan's engine.
+    #[arg(long, default_value = "iknp", value_parser = super::bench::parse_ot)]
+    pub ot: OtKind,
     /// Where to write the plan (JSON).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
@@ -84,6 +91,7 @@ pub fn run(args: &CompileArgs) -> i32 {
         relu,
         net: args.net,
         bits: args.bits,
+        ot: args.ot,
         verifying: false,
     }) {
         Ok(c) => c,

@@ -177,6 +177,7 @@ pub fn run(args: &DemoArgs) -> i32 {
         relu_patches: None,
         net: None,
         bits: None,
+        ot: sir_runtime::ot::OtKind::Iknp,
         out: plan.clone(),
     });
     if code != 0 {

@@ -27,6 +27,7 @@ use super::{
     ExecError, Measured, Shape, check_shape, local, missing, piece, pieces, run_units, samples,
 };
 use crate::net::{NetError, Role, Stats, Wire};
+use crate::ot::OtKind;
 use crate::plan::{Family, Kernel, Plan, PlanError, PlanInfo};
 use crate::proto::poly::{self, PowerTuples};
 use crate::proto::{Party, ProtoError, share};
@@ -102,6 +103,28 @@ impl Jobs {
             }
         }
         Ok(jobs)
+    }
+
+    /// The silent COTs each task consumes, in task order (job by job, piece by piece), by
+    /// OT sender ([`crate::proto::Cost::silent_cots`]): what its fork takes from the pool.
+    pub fn task_cots(&self, plan: &Plan, info: &PlanInfo) -> Result<Vec<[u64; 2]>, ExecError> {
+        let mut out = Vec::new();
+        for (w, pieces) in self.work.iter().zip(&self.pieces) {
+            let k = w.instr();
+            let kernel = &info.instrs[k].kernel;
+            for r in pieces {
+                let c = match w {
+                    Work::Pre(_) => kernel.pre_cost(r.len()),
+                    Work::Instr(_) => kernel.cost(r.len()).map_err(|why| PlanError::Instr {
+                        instr: k,
+                        op: plan.instrs[k].op.name(),
+                        why,
+                    })?,
+                };
+                out.push(c.silent_cots());
+            }
+        }
+        Ok(out)
     }
 
     /// The flights of every job's pieces, for [`latency::simulate`].
@@ -226,11 +249,16 @@ fn run_jobs(
     progress: &mut dyn FnMut(usize, usize, u64),
 ) -> Result<Measure, ExecError> {
     let ntasks = owner.len();
-    // Every task's party, forked in task order before anything runs.
+    // Every task's party, forked in task order before anything runs, each with the silent
+    // COTs its work consumes (none on IKNP).
+    let cots = match parties[0].ot_kind() {
+        OtKind::Iknp => vec![[0, 0]; ntasks],
+        OtKind::Silent => jobs.task_cots(run.plan, run.info)?,
+    };
     let mut forks: Vec<Option<Party>> = Vec::with_capacity(ntasks);
     for (t, &j) in owner.iter().enumerate() {
         let p = parties[0]
-            .fork(Box::new(TaskWire::new(mux.clone(), t)))
+            .fork_with(Box::new(TaskWire::new(mux.clone(), t)), cots[t])
             .map_err(|source| at(run.plan, jobs.work[j].instr(), source))?;
         forks.push(Some(p));
     }

@@ -33,7 +33,8 @@ use crate::plan::{
     Family, InstrInfo, Kernel, Op, OpInfo, Owner, Plan, PlanError, PlanInfo, Trunc, clear,
 };
 use crate::proto::ext::{self, KnownMsb};
-use crate::proto::{Cost, Party, ProtoError, mult, relu, trunc};
+use crate::ot::OtKind;
+use crate::proto::{Cost, OtSession, Party, ProtoError, mult, relu, trunc};
 use crate::ring;
 
 /// Below this many units per connection an instruction stays on one connection: a slice
@@ -96,6 +97,9 @@ pub enum ExecError {
     /// plan run by two parties of this build).
     #[error("{0}")]
     Schedule(String),
+    /// The OT preprocessing (silent COT generation) failed.
+    #[error("OT preprocessing: {0}")]
+    OtPre(#[source] crate::ot::OtError),
 }
 
 /// This party's own data, as encodings in the plan's formats (declaration order).
@@ -130,6 +134,11 @@ pub struct Execution {
     /// What the connections carried before the first instruction (handshake, session
     /// agreement, OT setup), both directions.
     pub setup: Stats,
+    /// The silent COT generation ([`ot_session`]; zero on IKNP), both directions: after the
+    /// setup, before the input is used. Its exact cost is [`OtSession::preprocess_cost`].
+    pub ot_pre: Stats,
+    /// How long it took.
+    pub ot_pre_wall: Duration,
     /// The flights' headers ([`mux`]): bytes sent and received, and this party's flights.
     pub framing: Stats,
     /// The closing exchange of flush counts, both directions.
@@ -281,6 +290,23 @@ pub fn estimate(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Cost>,
     })
 }
 
+/// The OT session a run of this shape needs on its first connection (where every task's OTs
+/// come from): on silent OT, the COTs of all its tasks, generated before the input is used.
+pub fn ot_session(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<OtSession, ExecError> {
+    Ok(match info.ot {
+        OtKind::Iknp => OtSession::IKNP,
+        OtKind::Silent => {
+            let cots = driver::Jobs::of(plan, info, shape)?.task_cots(plan, info)?;
+            OtSession {
+                kind: OtKind::Silent,
+                demand: cots
+                    .iter()
+                    .fold([0, 0], |a, c| [a[0] + c[0], a[1] + c[1]]),
+            }
+        }
+    })
+}
+
 /// The exact cost of every instruction's preprocessing in a run of this shape (on the first
 /// connection, before the first instruction).
 pub fn estimate_pre(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<Vec<Cost>, ExecError> {
@@ -370,6 +396,18 @@ pub fn execute(
     let jobs = driver::Jobs::of(plan, info, shape)?;
     let role = parties[0].role;
     let setup = sum_stats(parties);
+    // The OT preprocessing, before the input is read: every task's COTs on the first
+    // connection, which every task forks from.
+    let session = ot_session(plan, info, shape)?;
+    if session.kind == OtKind::Silent {
+        let p = &mut parties[0];
+        p.ot
+            .preprocess_silent(&mut *p.io, session.demand)
+            .map_err(ExecError::OtPre)?;
+    }
+    let ot_pre = sum_stats(parties) - setup;
+    let ot_pre_wall = start.elapsed();
+    let start = Instant::now();
     let vals = initial_values(plan, batch, own, role)?
         .into_iter()
         .map(|v| v.map(Arc::new))
@@ -426,6 +464,8 @@ pub fn execute(
         instrs,
         pre,
         setup,
+        ot_pre,
+        ot_pre_wall,
         framing: m.framing,
         closing: total - before_closing,
         total,

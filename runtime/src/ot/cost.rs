@@ -6,10 +6,14 @@ use super::bits::packed_len;
 /// Where the 1-of-2 correlations under every flavour come from, chosen per session (both
 /// parties must agree). Costs below are per engine: only the receiver's extension message
 /// differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OtKind {
-    /// IKNP for 1-of-2, KK13 for 1-of-N: the receiver sends 16 B (32 B) per OT.
+    /// IKNP for 1-of-2, KK13 for 1-of-N: the receiver sends 16 B (32 B) per OT. The engine
+    /// of plans that record none (compiled before there was a choice).
+    #[default]
     Iknp,
     /// Ferret's silent COTs ([`super::silent`]), generated ahead: the receiver sends one bit
     /// per 1-of-2 OT (its choice against the pool's random one) and ⌈log2 N⌉ bits per 1-of-N
