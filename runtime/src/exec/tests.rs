@@ -361,6 +361,50 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
             assert_eq!(pre[k], plan.instrs[k].pre);
         }
     }
+    // The OT preprocessing: on silent OT exactly the COTs the tasks use, generated first.
+    let session = ot_session(plan, &plan.check().expect("valid"), shape).expect("session");
+    let want = session.preprocess_cost();
+    assert_eq!(session.kind, plan.ot);
+    assert_eq!(
+        (
+            server.ot_pre.bytes_sent,
+            client.ot_pre.bytes_sent,
+            server.ot_pre.flushes + client.ot_pre.flushes
+        ),
+        (want.server_bytes, want.client_bytes, want.rounds),
+        "OT preprocessing"
+    );
+    assert_eq!(want.is_zero(), plan.ot == OtKind::Iknp);
+}
+
+/// The plan with its costs priced for `ot`.
+fn on(mut plan: Plan, ot: OtKind) -> Plan {
+    plan.ot = ot;
+    for k in 0..plan.instrs.len() {
+        plan.instrs[k].cost = plan.instr_cost(k).expect("cost");
+        plan.instrs[k].pre = plan.pre_cost_at(k, plan.units(k)).expect("pre");
+    }
+    plan.check().expect("still valid");
+    plan
+}
+
+/// A plan on silent OT: every task draws its COTs from the pool generated before the input,
+/// results equal the cleartext, every instruction costs its (silent) estimate, and the
+/// generation costs what the session's cost says; batched and split over connections too.
+#[test]
+fn silent_ot_plans_equal_the_cleartext_and_their_estimates() {
+    let iknp = mixed(40);
+    let plan = on(iknp.clone(), OtKind::Silent);
+    assert!(plan.total().total_bytes() * 2 < iknp.total().total_bytes());
+    check(&plan, Shape::ONE, 21);
+    check(
+        &plan,
+        Shape {
+            batch: 3,
+            threads: 2,
+        },
+        22,
+    );
 }
 
 /// Polynomials in a plan: the mask powers are prepared before the first instruction (their
@@ -403,6 +447,15 @@ fn poly_prepares_its_masks_first_and_opens_once() {
             threads: 2,
         },
         10,
+    );
+    // The mask powers' products draw on silent COTs too.
+    check(
+        &on(b.p.clone(), OtKind::Silent),
+        Shape {
+            batch: 4,
+            threads: 2,
+        },
+        11,
     );
 }
 
