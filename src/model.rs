@@ -10,8 +10,8 @@ use sir_compiler::compile::{
 use sir_compiler::eval::bind;
 use sir_compiler::relu_budget::{self, ReluChoice};
 use sir_runtime::net::link::Link;
-use sir_runtime::ot::OtKind;
 use sir_runtime::npy;
+use sir_runtime::ot::OtKind;
 use sir_runtime::plan::Plan;
 use std::path::Path;
 use std::sync::Arc;

@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::net::{NetError, Role, Stats};
+use crate::ot::OtKind;
 use crate::plan::{
     Family, InstrInfo, Kernel, Op, OpInfo, Owner, Plan, PlanError, PlanInfo, Trunc, clear,
 };
 use crate::proto::ext::{self, KnownMsb};
-use crate::ot::OtKind;
 use crate::proto::{Cost, OtSession, Party, ProtoError, mult, relu, trunc};
 use crate::ring;
 
@@ -299,9 +299,7 @@ pub fn ot_session(plan: &Plan, info: &PlanInfo, shape: Shape) -> Result<OtSessio
             let cots = driver::Jobs::of(plan, info, shape)?.task_cots(plan, info)?;
             OtSession {
                 kind: OtKind::Silent,
-                demand: cots
-                    .iter()
-                    .fold([0, 0], |a, c| [a[0] + c[0], a[1] + c[1]]),
+                demand: cots.iter().fold([0, 0], |a, c| [a[0] + c[0], a[1] + c[1]]),
             }
         }
     })
@@ -401,8 +399,7 @@ pub fn execute(
     let session = ot_session(plan, info, shape)?;
     if session.kind == OtKind::Silent {
         let p = &mut parties[0];
-        p.ot
-            .preprocess_silent(&mut *p.io, session.demand)
+        p.ot.preprocess_silent(&mut *p.io, session.demand)
             .map_err(ExecError::OtPre)?;
     }
     let ot_pre = sum_stats(parties) - setup;

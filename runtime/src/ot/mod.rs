@@ -405,6 +405,12 @@ impl OtEngine {
         self.silent.as_ref().map_or([0, 0], |p| p.left())
     }
 
+    /// This party's Δ as silent-OT sender (tests only: it is the sender's secret).
+    #[cfg(test)]
+    pub(crate) fn silent_delta(&self) -> Option<u128> {
+        self.silent.as_ref().map(|p| p.delta())
+    }
+
     /// Silent COTs used so far: [as OT sender, as OT receiver] (zero without).
     pub fn silent_used(&self) -> [usize; 2] {
         self.silent.as_ref().map_or([0, 0], |p| p.used())

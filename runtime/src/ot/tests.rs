@@ -175,7 +175,13 @@ fn random_ot_both_directions() {
 
 #[test]
 fn random_ot_outputs_never_repeat_across_calls() {
-    let mut p = pair();
+    for kind in OtKind::ALL {
+        never_repeat_across_calls(kind);
+    }
+}
+
+fn never_repeat_across_calls(kind: OtKind) {
+    let mut p = pair_on(kind);
     let mut seen = std::collections::HashSet::new();
     for _ in 0..3 {
         let ((m0, m1), _, _, _) = run(
@@ -636,9 +642,24 @@ fn split_halves_share_flights_and_cost_the_sum() {
 /// stream (no output repeats across forks or the parent), and a fork cannot fork.
 #[test]
 fn forks_pair_up_in_any_order_and_never_repeat() {
-    let mut p = pair();
-    let mut sf: Vec<OtEngine> = (0..3).map(|_| p.server.ot.fork().unwrap()).collect();
-    let mut cf: Vec<OtEngine> = (0..3).map(|_| p.client.ot.fork().unwrap()).collect();
+    for kind in OtKind::ALL {
+        forks_pair_up(kind);
+    }
+}
+
+fn forks_pair_up(kind: OtKind) {
+    let mut p = pair_on(kind);
+    // On silent OT each fork takes the COTs of its 300 OTs (server as sender).
+    let cots = match kind {
+        OtKind::Iknp => [0, 0],
+        OtKind::Silent => [304, 0],
+    };
+    let mut sf: Vec<OtEngine> = (0..3)
+        .map(|_| p.server.ot.fork_with(cots).unwrap())
+        .collect();
+    let mut cf: Vec<OtEngine> = (0..3)
+        .map(|_| p.client.ot.fork_with(cots).unwrap())
+        .collect();
     let mut seen = std::collections::HashSet::new();
     let choices = random_bits(&mut rng(9), 300);
     for i in [2, 0, 1] {
@@ -684,6 +705,50 @@ fn forks_pair_up_in_any_order_and_never_repeat() {
         assert!(seen.insert(v), "a fork repeated its parent's OT outputs");
     }
     assert!(matches!(sf[0].fork(), Err(OtError::Argument(_))));
+    if kind == OtKind::Silent {
+        // A fork holds exactly its share: one more OT is refused, not served twice.
+        let (s, c) = (&mut sf[0], &mut cf[0]);
+        let (ch_s, ch_c) = (&mut p.server.ch, &mut p.client.ch);
+        let (a, b) = thread::scope(|sc| {
+            let h = sc.spawn(|| s.rot_send(ch_s, &mut [0; 1], &mut [0; 1]));
+            let b = c.rot_recv(ch_c, &[0], &mut [0; 1]);
+            (h.join().unwrap(), b)
+        });
+        assert!(matches!(a, Err(OtError::Argument(_))), "{a:?}");
+        assert!(matches!(b, Err(OtError::Argument(_))), "{b:?}");
+        // And the parent cannot hand out more than it holds.
+        assert!(p.server.ot.fork_with([u64::MAX / 2, 0]).is_err());
+    }
+}
+
+/// Two silent sessions share nothing: different Δ, different COTs, different outputs (each
+/// generates its pools from its own base OTs and CSPRNG).
+#[test]
+fn two_silent_sessions_never_share_correlations() {
+    let outputs = |p: &mut Pair| {
+        let ((m0, m1), _, _, _) = run(
+            p,
+            true,
+            |ch, ot| {
+                let (mut a, mut b) = (vec![0u128; 1000], vec![0u128; 1000]);
+                ot.rot_send(ch, &mut a, &mut b).unwrap();
+                (a, b)
+            },
+            |ch, ot| {
+                let mut o = vec![0u128; 1000];
+                ot.rot_recv(ch, &[0u8; 125], &mut o).unwrap();
+            },
+        );
+        let delta = m0[0] ^ m1[0];
+        (m0, m1, delta)
+    };
+    let (mut a, mut b) = (pair_on(OtKind::Silent), pair_on(OtKind::Silent));
+    let (a0, a1, _) = outputs(&mut a);
+    let (b0, b1, _) = outputs(&mut b);
+    let seen: std::collections::HashSet<u128> = a0.iter().chain(&a1).copied().collect();
+    assert!(b0.iter().chain(&b1).all(|v| !seen.contains(v)));
+    assert_ne!(a.server.ot.silent_delta(), b.server.ot.silent_delta());
+    assert_ne!(a.client.ot.silent_delta(), b.client.ot.silent_delta());
 }
 
 /// Silent COT (Ferret): bootstrapped from IKNP's rows, a [`silent::SETUP`] iteration and a
