@@ -2,10 +2,12 @@
 //! layer or protocol, totals, latency, Block-ReLU layers, tensors — built once for `sir
 //! inspect` and `sir report` (whose page embeds the same JSON).
 
-use sir_runtime::exec::Latency;
+use sir_runtime::exec::{self, Latency, Shape};
 use sir_runtime::net::link::Link;
 use sir_runtime::ot::cost::{SETUP_CLIENT_BYTES, SETUP_FLIGHTS, SETUP_SERVER_BYTES};
+use sir_runtime::ot::pool;
 use sir_runtime::plan::{BlockReluUse, Owner, Plan, render};
+use sir_runtime::proto::{Cost, OtSession};
 use std::collections::BTreeMap;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +138,30 @@ pub fn layer_budget(plan: &Plan, b: &BlockReluUse) -> Option<usize> {
         .map(|f| sir_compiler::relu_budget::layer_budget(f, b.relus))
 }
 
+/// The OT preprocessing of one inference on the plan's engine: the silent COTs its tasks use
+/// (by OT sender: server, client), the exact cost of generating them in one run (setup
+/// iteration included: a fixed ≈ 1.3 MB per direction for small demands) and what they cost
+/// amortised over many inferences ([`pool::steady_bytes_per_cot`]). Zero on IKNP.
+pub struct OtPre {
+    pub cots: [u64; 2],
+    pub cost: Cost,
+    pub amortised_bytes: f64,
+}
+
+pub fn ot_pre(plan: &Plan) -> OtPre {
+    let session = plan
+        .check()
+        .ok()
+        .and_then(|info| exec::ot_session(plan, &info, Shape::ONE).ok())
+        .unwrap_or(OtSession::IKNP);
+    OtPre {
+        cots: session.demand,
+        cost: session.preprocess_cost(),
+        amortised_bytes: (session.demand[0] + session.demand[1]) as f64
+            * pool::steady_bytes_per_cot(),
+    }
+}
+
 /// The JSON of `sir inspect --json`: `groups` grouped `by`, the estimate on `net`.
 pub fn to_json(
     plan: &Plan,
@@ -146,6 +172,7 @@ pub fn to_json(
 ) -> serde_json::Value {
     let units = latency.total();
     let total = plan.total();
+    let ot = ot_pre(plan);
     let tensors: Vec<serde_json::Value> = plan
         .tensors
         .iter()
@@ -198,6 +225,12 @@ pub fn to_json(
             "preprocessing_bytes_server": plan.pre_total().server_bytes,
             "preprocessing_bytes_client": plan.pre_total().client_bytes,
             "preprocessing_rounds": plan.pre_total().rounds,
+            "ot": plan.ot.name(),
+            "silent_cots": ot.cots[0] + ot.cots[1],
+            "ot_preprocessing_bytes_server": ot.cost.server_bytes,
+            "ot_preprocessing_bytes_client": ot.cost.client_bytes,
+            "ot_preprocessing_rounds": ot.cost.rounds,
+            "ot_preprocessing_amortised_bytes": ot.amortised_bytes,
         },
         "estimate": {
             "bits_per_s": net.bits_per_s, "rtt_s": net.rtt.as_secs_f64(),

@@ -79,10 +79,11 @@ fn tables(
     let all = (total.server_bytes + total.client_bytes).max(1) as f64;
     let _ = writeln!(
         s,
-        "plan `{}`: {} tensors, {} instructions",
+        "plan `{}`: {} tensors, {} instructions, OT engine {}",
         plan.model,
         plan.tensors.len(),
-        plan.instrs.len()
+        plan.instrs.len(),
+        plan.ot
     );
     if !args.brief {
         let _ = writeln!(
@@ -151,6 +152,20 @@ fn tables(
             pre.client_bytes,
             pre.rounds,
             latency.pre
+        );
+    }
+    let ot = sir_cli::summary::ot_pre(plan);
+    if !ot.cost.is_zero() {
+        let _ = writeln!(
+            s,
+            "  {:<34} {:>6} {:>14} {:>14} {:>8}   (silent OT: {} COTs generated before the input; {:.0} B amortised over many inferences)",
+            "OT preprocessing",
+            "",
+            ot.cost.server_bytes,
+            ot.cost.client_bytes,
+            ot.cost.rounds,
+            ot.cots[0] + ot.cots[1],
+            ot.amortised_bytes,
         );
     }
     let _ = writeln!(
