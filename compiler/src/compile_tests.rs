@@ -61,6 +61,7 @@ fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
             relu: None,
             net: None,
             bits: None,
+            ot: sir_runtime::ot::OtKind::Iknp,
         },
     )
     .expect("compiles");
@@ -138,6 +139,7 @@ fn a_labelled_budget_compares_accuracy() {
             relu: None,
             net: None,
             bits: None,
+            ot: sir_runtime::ot::OtKind::Iknp,
         },
     )
     .expect("compiles");
@@ -151,6 +153,7 @@ fn a_labelled_budget_compares_accuracy() {
             relu: None,
             net: None,
             bits: None,
+            ot: sir_runtime::ot::OtKind::Iknp,
         },
     )
     .expect("compiles");
@@ -290,6 +293,7 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
             relu: None,
             net: None,
             bits: None,
+            ot: sir_runtime::ot::OtKind::Iknp,
         },
     )
     .expect_err("no width is exact");
@@ -390,6 +394,7 @@ fn relu_budget_choices_stay_within_the_budget() {
                 relu: Some(relu),
                 net: None,
                 bits: None,
+                ot: sir_runtime::ot::OtKind::Iknp,
             },
         )
     };

@@ -77,7 +77,7 @@ impl Ext {
         kk_bits8: 0,
     };
 
-    pub fn add(self, o: Ext) -> Ext {
+    pub fn plus(self, o: Ext) -> Ext {
         Ext {
             rot8: self.rot8 + o.rot8,
             kk8: self.kk8 + o.kk8,

@@ -627,7 +627,7 @@ fn split_halves_share_flights_and_cost_the_sum() {
                 OtCost {
                     sender_bytes: x.sender_bytes + y.sender_bytes + z.sender_bytes,
                     receiver_bytes: x.receiver_bytes + y.receiver_bytes + z.receiver_bytes,
-                    ext: x.ext.add(y.ext).add(z.ext),
+                    ext: x.ext.plus(y.ext).plus(z.ext),
                     flights: 2,
                 },
                 OtKind::Iknp,

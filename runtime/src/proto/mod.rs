@@ -295,8 +295,8 @@ impl Cost {
             server_bytes: self.server_bytes + other.server_bytes,
             client_bytes: self.client_bytes + other.client_bytes,
             rounds: self.rounds.max(other.rounds),
-            server_ext: self.server_ext.add(other.server_ext),
-            client_ext: self.client_ext.add(other.client_ext),
+            server_ext: self.server_ext.plus(other.server_ext),
+            client_ext: self.client_ext.plus(other.client_ext),
         }
     }
 

@@ -732,7 +732,7 @@ mod tests {
                     y[i]
                 );
             }
-            let measured = Cost::measured(&ss, &cs);
+            let measured = Cost::measured(ss, cs);
             assert_eq!(
                 measured,
                 mult_known_msb_cost(x.len(), mp, known).on(OtKind::Iknp),

@@ -357,7 +357,7 @@ mod tests {
     use rand_core::SeedableRng;
 
     fn measured(s: &Stats, c: &Stats) -> Cost {
-        Cost::measured(&s, &c)
+        Cost::measured(s, c)
     }
 
     fn ceil_log2(d: usize) -> u64 {
