@@ -38,6 +38,36 @@ pub fn load_model(
     }
 }
 
+/// `sir compile --ot`: an engine, or `auto` (the default): the formats are searched on silent
+/// OT's prices and the plan keeps the engine with fewer bytes for one inference, silent OT's
+/// preprocessing included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtChoice {
+    Auto,
+    Fixed(OtKind),
+}
+
+impl OtChoice {
+    pub fn parse(s: &str) -> Result<OtChoice, String> {
+        match s {
+            "auto" => Ok(OtChoice::Auto),
+            _ => s
+                .parse()
+                .map(OtChoice::Fixed)
+                .map_err(|e: String| e.replace("(iknp or silent)", "(auto, iknp or silent)")),
+        }
+    }
+
+    /// What a plan was compiled with (for `sir verify`).
+    pub fn recorded(plan: &Plan) -> OtChoice {
+        if plan.options["ot"].as_str() == Some("auto") {
+            OtChoice::Auto
+        } else {
+            OtChoice::Fixed(plan.ot)
+        }
+    }
+}
+
 /// The files and choices a compilation starts from.
 pub struct CompileFiles<'a> {
     pub model: &'a Path,
@@ -51,8 +81,8 @@ pub struct CompileFiles<'a> {
     pub net: Option<Link>,
     /// `--bits`: the storage width, pinned.
     pub bits: Option<u32>,
-    /// `--ot`: the OT engine the plan is priced for.
-    pub ot: OtKind,
+    /// `--ot`: the OT engine the plan is priced for, or the cheaper one.
+    pub ot: OtChoice,
     /// For `sir verify` (its messages name the plan's recorded options, not flags).
     pub verifying: bool,
 }
@@ -130,7 +160,11 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
             relu,
             net,
             bits,
-            ot,
+            ot: match ot {
+                OtChoice::Fixed(k) => k,
+                OtChoice::Auto => OtKind::Silent,
+            },
+            pick_ot: ot == OtChoice::Auto,
         },
     )
     .map_err(|e| match e.diagnostic() {
@@ -281,7 +315,7 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         relu,
         net,
         bits,
-        ot: plan.ot,
+        ot: OtChoice::recorded(&plan),
         verifying: true,
     }) {
         Ok(c) => c,

@@ -177,6 +177,17 @@ pub struct CompileOptions {
     pub bits: Option<u32>,
     /// The OT engine the plan's costs are priced for (and the search minimises).
     pub ot: OtKind,
+    /// Choose the engine (`sir compile --ot auto`): search priced for `ot`, then keep the
+    /// engine with fewer bytes for one inference, OT preprocessing included (silent OT's
+    /// generation is a fixed ≈ 2.6 MB per run, which small models do not recoup).
+    pub pick_ot: bool,
+}
+
+/// Bytes of one inference of `plan`, its OT preprocessing included.
+pub fn bytes_with_ot_preprocessing(plan: &Plan) -> Option<u64> {
+    let info = plan.check().ok()?;
+    let session = sir_runtime::exec::ot_session(plan, &info, sir_runtime::exec::Shape::ONE).ok()?;
+    Some(plan.total().total_bytes() + session.preprocess_cost().total_bytes())
 }
 
 /// The storage width a plan's options pin (`sir compile --bits`), if any.
@@ -222,6 +233,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         calib,
         labels,
     } = *input;
+    let options_in = options;
     let (budget, relu, net) = (options.budget, options.relu.as_ref(), options.net);
     let pinned = options.bits;
     let widths: Vec<u32> = match pinned {
@@ -319,6 +331,9 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     }
     if let Some(b) = pinned {
         options["bits"] = serde_json::json!(b);
+    }
+    if options_in.pick_ot {
+        options["ot"] = serde_json::json!("auto");
     }
     if relu.is_some() {
         let choices: Vec<&[sir_runtime::fixed::Patch]> =
@@ -569,6 +584,20 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         });
         precision::pin_warnings(&graph, &ranges, &fmts)
     };
+    let mut plan = plan;
+    if options_in.pick_ot
+        && let Some(here) = bytes_with_ot_preprocessing(&plan)
+    {
+        let searched = plan.ot;
+        for other in OtKind::ALL.into_iter().filter(|&k| k != searched) {
+            let mut alt = plan.clone();
+            if alt.reprice(other).is_ok()
+                && bytes_with_ot_preprocessing(&alt).is_some_and(|b| b < here)
+            {
+                plan = alt;
+            }
+        }
+    }
     Ok(Compiled {
         plan,
         bits,

@@ -62,6 +62,7 @@ fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
             net: None,
             bits: None,
             ot: sir_runtime::ot::OtKind::Iknp,
+            pick_ot: false,
         },
     )
     .expect("compiles");
@@ -140,6 +141,7 @@ fn a_labelled_budget_compares_accuracy() {
             net: None,
             bits: None,
             ot: sir_runtime::ot::OtKind::Iknp,
+            pick_ot: false,
         },
     )
     .expect("compiles");
@@ -154,6 +156,7 @@ fn a_labelled_budget_compares_accuracy() {
             net: None,
             bits: None,
             ot: sir_runtime::ot::OtKind::Iknp,
+            pick_ot: false,
         },
     )
     .expect("compiles");
@@ -294,6 +297,7 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
             net: None,
             bits: None,
             ot: sir_runtime::ot::OtKind::Iknp,
+            pick_ot: false,
         },
     )
     .expect_err("no width is exact");
@@ -395,6 +399,7 @@ fn relu_budget_choices_stay_within_the_budget() {
                 net: None,
                 bits: None,
                 ot: sir_runtime::ot::OtKind::Iknp,
+                pick_ot: false,
             },
         )
     };

@@ -3,12 +3,11 @@
 //! summary.
 
 use sir_cli::fail;
-use sir_cli::model::{CompileFiles, compile_files, pinned_patches};
+use sir_cli::model::{CompileFiles, OtChoice, compile_files, pinned_patches};
 use sir_cli::report::print_compiled;
 use sir_compiler::compile::Budget;
 use sir_compiler::relu_budget::ReluChoice;
 use sir_runtime::net::link::Link;
-use sir_runtime::ot::OtKind;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -55,11 +54,12 @@ pub struct CompileArgs {
     #[arg(long, value_name = "N")]
     pub bits: Option<u32>,
     /// The OT engine the plan runs on and is priced for: iknp (IKNP/KK13, nothing ahead of
-    /// the run) or silent (Ferret COTs generated before the input is used: far fewer
-    /// bytes per OT, plus a preprocessing phase `sir inspect` shows apart). Both parties run
-    /// the plan's engine.
-    #[arg(long, default_value = "iknp", value_parser = super::bench::parse_ot)]
-    pub ot: OtKind,
+    /// the run), silent (Ferret COTs generated before the input is used: a fraction of the
+    /// bytes per OT, plus a preprocessing phase of ≈ 2.6 MB and more that `sir inspect`
+    /// shows apart), or auto: formats searched on silent OT's prices, then the engine with
+    /// fewer bytes per inference, preprocessing included. Both parties run the plan's engine.
+    #[arg(long, default_value = "auto", value_parser = OtChoice::parse)]
+    pub ot: OtChoice,
     /// Where to write the plan (JSON).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,

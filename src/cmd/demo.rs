@@ -177,7 +177,7 @@ pub fn run(args: &DemoArgs) -> i32 {
         relu_patches: None,
         net: None,
         bits: None,
-        ot: sir_runtime::ot::OtKind::Iknp,
+        ot: sir_cli::model::OtChoice::Auto,
         out: plan.clone(),
     });
     if code != 0 {

@@ -379,11 +379,7 @@ fn check(plan: &Plan, shape: Shape, seed: u64) {
 
 /// The plan with its costs priced for `ot`.
 fn on(mut plan: Plan, ot: OtKind) -> Plan {
-    plan.ot = ot;
-    for k in 0..plan.instrs.len() {
-        plan.instrs[k].cost = plan.instr_cost(k).expect("cost");
-        plan.instrs[k].pre = plan.pre_cost_at(k, plan.units(k)).expect("pre");
-    }
+    plan.reprice(ot).expect("reprices");
     plan.check().expect("still valid");
     plan
 }

@@ -584,6 +584,17 @@ impl Plan {
         }
     }
 
+    /// The same plan priced for another OT engine: every instruction's recorded cost and
+    /// preprocessing recomputed (the instructions themselves do not depend on the engine).
+    pub fn reprice(&mut self, ot: OtKind) -> Result<(), PlanError> {
+        self.ot = ot;
+        for k in 0..self.instrs.len() {
+            self.instrs[k].cost = self.instr_cost(k)?;
+            self.instrs[k].pre = self.pre_cost_at(k, self.units(k))?;
+        }
+        Ok(())
+    }
+
     /// Records the instructions' layers in their current order as the source order.
     pub fn record_layer_order(&mut self) {
         let mut seen = std::collections::HashSet::new();
