@@ -584,7 +584,6 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         });
         precision::pin_warnings(&graph, &ranges, &fmts)
     };
-    let mut plan = plan;
     if options_in.pick_ot
         && let Some(here) = bytes_with_ot_preprocessing(&plan)
     {
