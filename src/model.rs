@@ -38,9 +38,9 @@ pub fn load_model(
     }
 }
 
-/// `sir compile --ot`: an engine, or `auto` (the default): the formats are searched on silent
-/// OT's prices and the plan keeps the engine with fewer bytes for one inference, silent OT's
-/// preprocessing included.
+/// `sir compile --ot`: an engine, or `auto` (the default): the formats are searched on IKNP's
+/// prices (what small models keep) and the plan moves to silent OT when that is fewer bytes for
+/// one inference, its preprocessing included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OtChoice {
     Auto,
@@ -162,7 +162,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
             bits,
             ot: match ot {
                 OtChoice::Fixed(k) => k,
-                OtChoice::Auto => OtKind::Silent,
+                OtChoice::Auto => OtKind::Iknp,
             },
             pick_ot: ot == OtChoice::Auto,
         },

@@ -7,6 +7,7 @@ use sir_runtime::exec::{self, Execution, Shape};
 use sir_runtime::net::Role;
 use sir_runtime::net::link::Link;
 use sir_runtime::npy;
+use sir_runtime::ot::OtKind;
 use sir_runtime::plan::{Plan, PlanInfo};
 use sir_runtime::proto::Cost;
 use std::fmt::Write as _;
@@ -427,6 +428,34 @@ pub fn print_model(r: &serde_json::Value) {
 /// `out`: the plan's size and cost, the accuracy or error against float, every width tried,
 /// the Block-ReLU choices (`relu_budget`: whether --relu-budget was given; `relu_patches`: the
 /// plan they were pinned from), the groups narrowed.
+/// Which OT engine the plan runs on, and what the other would cost (one inference, silent
+/// OT's preprocessing included).
+fn engine_line(plan: &Plan) -> String {
+    let ot = crate::summary::ot_pre(plan);
+    let mut other = plan.clone();
+    let alt = match plan.ot {
+        OtKind::Iknp => OtKind::Silent,
+        OtKind::Silent => OtKind::Iknp,
+    };
+    let alt_bytes = other
+        .reprice(alt)
+        .ok()
+        .and_then(|_| sir_compiler::compile::bytes_with_ot_preprocessing(&other));
+    let head = match plan.ot {
+        OtKind::Iknp => "OT engine: iknp".to_string(),
+        OtKind::Silent => format!(
+            "OT engine: silent, plus {} B of OT preprocessing before the input ({} COTs; {:.0} B amortised over many inferences)",
+            ot.cost.total_bytes(),
+            ot.cots[0] + ot.cots[1],
+            ot.amortised_bytes
+        ),
+    };
+    match alt_bytes {
+        Some(b) => format!("{head}; on {alt} this plan would send {b} B in all"),
+        None => head,
+    }
+}
+
 pub fn print_compiled(
     c: &Compiled,
     samples: usize,
@@ -469,6 +498,7 @@ pub fn print_compiled(
         "communication per inference: server sends {} B, client sends {} B, {} flights (see docs/glossary.md)",
         total.server_bytes, total.client_bytes, total.rounds
     );
+    println!("{}", engine_line(&c.plan));
     for io in &c.plan.outputs {
         let t = &c.plan.tensors[io.tensor];
         println!(

@@ -725,7 +725,10 @@ fn a_killed_peer_stops_the_other_at_an_instruction_and_serve_goes_on() {
         serr.contains("session=1") && serr.contains("outcome=\"failed\""),
         "server: {serr}"
     );
-    assert!(serr.contains("instruction"), "server: {serr}");
+    assert!(
+        serr.contains("instruction") || serr.contains("OT preprocessing"),
+        "server: {serr}"
+    );
     assert!(serr.contains("completed=1 failed=1"), "server: {serr}");
 
     // The server dies mid-run: the client stops at an instruction and writes nothing.
@@ -740,7 +743,12 @@ fn a_killed_peer_stops_the_other_at_an_instruction_and_serve_goes_on() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(t.elapsed().as_secs() < 10);
-    assert!(err.contains("instruction"), "client: {err}");
+    // Where it stopped: an instruction, or (fastgrnn_g30 runs on silent OT) the generation of
+    // its COTs before the first.
+    assert!(
+        err.contains("instruction") || err.contains("OT preprocessing"),
+        "client: {err}"
+    );
     assert!(!Path::new(&out).exists(), "an output after a failed run");
 }
 

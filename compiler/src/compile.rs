@@ -179,7 +179,8 @@ pub struct CompileOptions {
     pub ot: OtKind,
     /// Choose the engine (`sir compile --ot auto`): search priced for `ot`, then keep the
     /// engine with fewer bytes for one inference, OT preprocessing included (silent OT's
-    /// generation is a fixed ≈ 2.6 MB per run, which small models do not recoup).
+    /// generation is a fixed ≈ 2.6 MB per run, which small models do not recoup). Searching on
+    /// IKNP's prices keeps small models' plans exactly what an IKNP search gives.
     pub pick_ot: bool,
 }
 

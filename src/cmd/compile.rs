@@ -56,8 +56,8 @@ pub struct CompileArgs {
     /// The OT engine the plan runs on and is priced for: iknp (IKNP/KK13, nothing ahead of
     /// the run), silent (Ferret COTs generated before the input is used: a fraction of the
     /// bytes per OT, plus a preprocessing phase of ≈ 2.6 MB and more that `sir inspect`
-    /// shows apart), or auto: formats searched on silent OT's prices, then the engine with
-    /// fewer bytes per inference, preprocessing included. Both parties run the plan's engine.
+    /// shows apart), or auto: formats searched on IKNP's prices, then the engine with fewer
+    /// bytes per inference, preprocessing included. Both parties run the plan's engine.
     #[arg(long, default_value = "auto", value_parser = OtChoice::parse)]
     pub ot: OtChoice,
     /// Where to write the plan (JSON).

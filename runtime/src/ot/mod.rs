@@ -64,6 +64,7 @@ use std::sync::Arc;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+use rayon::prelude::*;
 
 use crate::net::{NetError, Role, Wire};
 use bits::{BitReader, BitWriter, bit, mask, packed_len};
@@ -173,6 +174,10 @@ fn stretch(pad: u128, width: usize, bits: u32, out: &mut Vec<u64>) {
 fn domain(sender: Role, kk: bool, half: u64, stream: u64) -> u64 {
     (sender == Role::Client) as u64 | (kk as u64) << 1 | half << 2 | stream << 8
 }
+
+/// OTs per parallel block of a 1-of-N sender's hashing (a multiple of 8: blocks' packed
+/// messages end on a byte).
+const PAR_OTS: usize = 512;
 
 /// The most forks one engine hands out: stream numbers fit the tweak's domain above bit 8.
 const MAX_STREAMS: u64 = 1 << 55;
@@ -1007,11 +1012,11 @@ impl OtEngine {
         n: usize,
         bits: u32,
         count: usize,
-        mut fill: F,
+        fill: F,
         msg: &mut Vec<u8>,
     ) -> Result<(), OtError>
     where
-        F: FnMut(usize, &mut [u64]),
+        F: Fn(usize, &mut [u64]) + Sync,
     {
         self.ready()?;
         check_bits(bits)?;
@@ -1029,11 +1034,55 @@ impl OtEngine {
             (domain(self.role, true, 0, self.stream) as u128) << 64,
             (domain(self.role, true, 1, self.stream) as u128) << 64,
         );
-        let mut packed = take(&mut self.packed);
-        let mut w = BitWriter::new(&mut packed);
+        let hash = &self.hash;
+        // The masked messages of OTs `first..first + rows.len() / 2`, packed: blocks of
+        // `PAR_OTS` OTs (a multiple of 8, so every block but the last ends on a byte) hash in
+        // parallel and their bytes concatenate to the sequential packing.
+        let encode = |first: u64, start: usize, rows: &[u128], out: &mut Vec<u8>| {
+            let mut w = BitWriter::new(out);
+            let mut buf = [0u64; 256];
+            let mut pre = [0u128; 32];
+            let mut enc = [0u128; 32];
+            for (j, row) in rows.chunks_exact(2).enumerate() {
+                let t = (first + j as u64) as u128;
+                let (q0, q1) = (row[0] ^ dlo ^ t, row[1] ^ dhi ^ t);
+                fill(start + j, &mut buf[..n]);
+                let msgs = &buf[..n];
+                // Groups of 32 values: both halves' pre-images and hashes stay in L1.
+                for ((lo, hi), mg) in mask_lo
+                    .chunks(32)
+                    .zip(mask_hi.chunks(32))
+                    .zip(msgs.chunks(32))
+                {
+                    let g = lo.len();
+                    // Chained over the two halves (see above): the low half's hash enters
+                    // the high half's pre-image, so the pad cannot be split into a function
+                    // of each half's unknown bits.
+                    for k in 0..g {
+                        enc[k] = q0 ^ lo[k];
+                        pre[k] = q1 ^ hi[k];
+                    }
+                    hash.mmo_chain(&mut enc[..g], &pre[..g]);
+                    if bits as usize * g <= 64 {
+                        // Short messages (the comparison protocols' 1- and 2-bit ones): pack
+                        // the group into one word, one push instead of g.
+                        let mut word = 0u64;
+                        for k in 0..g {
+                            word |= ((mg[k] ^ enc[k] as u64) & m) << (k as u32 * bits);
+                        }
+                        w.push(word, bits * g as u32);
+                    } else {
+                        for k in 0..g {
+                            w.push((mg[k] ^ enc[k] as u64) & m, bits);
+                        }
+                    }
+                }
+            }
+            w.finish();
+        };
         let mut r = Ok(());
         let mut start = 0;
-        let mut buf = [0u64; 256];
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
         while start < count {
             let len = (count - start).min(CHUNK);
             let idx = self.kk_s.count;
@@ -1044,50 +1093,21 @@ impl OtEngine {
                     break;
                 }
             };
-            for j in 0..len {
-                let t = (idx + j as u64) as u128;
-                let (q0, q1) = (rows[2 * j] ^ dlo ^ t, rows[2 * j + 1] ^ dhi ^ t);
-                fill(start + j, &mut buf[..n]);
-                let msgs = &buf[..n];
-                // Groups of G values: both halves' pre-images and hashes stay in L1.
-                const G: usize = 32;
-                let mut pre = [0u128; G];
-                let mut enc = [0u128; G];
-                for ((lo, hi), mg) in mask_lo.chunks(G).zip(mask_hi.chunks(G)).zip(msgs.chunks(G)) {
-                    let g = lo.len();
-                    // Chained over the two halves (see `one_of_n_send_deferred`): the low half's
-                    // hash enters the high half's pre-image, so the pad cannot be split into a
-                    // function of each half's unknown bits.
-                    for k in 0..g {
-                        enc[k] = q0 ^ lo[k];
-                        pre[k] = q1 ^ hi[k];
-                    }
-                    self.hash.mmo_chain(&mut enc[..g], &pre[..g]);
-                    if bits as usize * g <= 64 {
-                        // Short messages (the comparison protocols' 1- and 2-bit ones): pack
-                        // the group into one word, one push instead of g.
-                        let mut word = 0u64;
-                        for k in 0..g {
-                            let h = enc[k];
-                            word |= ((mg[k] ^ h as u64) & m) << (k as u32 * bits);
-                        }
-                        w.push(word, bits * g as u32);
-                    } else {
-                        for k in 0..g {
-                            let h = enc[k];
-                            w.push((mg[k] ^ h as u64) & m, bits);
-                        }
-                    }
-                }
+            rows.par_chunks(2 * PAR_OTS)
+                .enumerate()
+                .map(|(b, rows)| {
+                    let mut out = Vec::new();
+                    let at = b * PAR_OTS;
+                    encode(idx + at as u64, start + at, rows, &mut out);
+                    out
+                })
+                .collect_into_vec(&mut blocks);
+            for b in &blocks {
+                msg.extend_from_slice(b);
             }
             self.kk_s.advance(len);
             start += len;
         }
-        w.finish();
-        if r.is_ok() {
-            msg.extend_from_slice(&packed);
-        }
-        self.packed = packed;
         self.poison_on(r)
     }
 
@@ -1230,30 +1250,27 @@ impl OtEngine {
         n: usize,
         bits: u32,
         count: usize,
-        mut fill: F,
+        fill: F,
         msg: &mut Vec<u8>,
     ) -> Result<(), OtError>
     where
-        F: FnMut(usize, &mut [u64]),
+        F: Fn(usize, &mut [u64]) + Sync,
     {
         let m = mask(bits);
-        let w = cost::log_n(n) as usize;
+        let w_bits = cost::log_n(n) as usize;
         let dom_key = domain(self.role, true, 4, self.stream);
         let dom_pad = (domain(self.role, true, 5, self.stream) as u128) << 64;
-        let mut packed = take(&mut self.packed);
-        let mut wr = BitWriter::new(&mut packed);
         let (mut k0, mut k1) = (take(&mut self.h0), take(&mut self.h1));
-        let mut buf = [0u64; 256];
-        let mut sums = [0u128; 256];
-        let mut pads = [0u128; 256];
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
+        let mut msg_out = Vec::new();
         let mut start = 0;
         let mut r = Ok(());
         while start < count {
             let len = (count - start).min(CHUNK);
             let idx = self.kk_s.count;
-            k0.resize(w * len, 0);
-            k1.resize(w * len, 0);
-            for i in 0..w {
+            k0.resize(w_bits * len, 0);
+            k1.resize(w_bits * len, 0);
+            for i in 0..w_bits {
                 let Some(pool) = self.silent.as_mut() else {
                     return Err(OtError::Poisoned);
                 };
@@ -1265,8 +1282,7 @@ impl OtEngine {
                         break;
                     }
                 };
-                let t = ((i as u64) << 56 | idx, 0);
-                let tw = (dom_key, t.0);
+                let tw = (dom_key, (i as u64) << 56 | idx);
                 self.hash
                     .hash(tw, rows, 1, 0, 0, &mut k0[i * len..(i + 1) * len]);
                 self.hash
@@ -1275,32 +1291,48 @@ impl OtEngine {
             if r.is_err() {
                 break;
             }
-            for j in 0..len {
-                fill(start + j, &mut buf[..n]);
-                let mut s0 = 0u128;
-                for i in 0..w {
-                    s0 ^= k0[i * len + j];
-                }
-                sums[0] = s0;
-                for v in 1..n {
-                    let i = v.trailing_zeros() as usize;
-                    sums[v] = sums[v & (v - 1)] ^ k0[i * len + j] ^ k1[i * len + j];
-                }
-                let tj = dom_pad ^ (((idx + j as u64) as u128) << 8);
-                for (v, s) in sums[..n].iter_mut().enumerate() {
-                    *s ^= tj ^ v as u128;
-                }
-                self.hash.mmo(&sums[..n], &mut pads[..n]);
-                push_masked(&mut wr, &buf[..n], &pads[..n], bits, m);
+            // Blocks of PAR_OTS OTs in parallel; their packed bytes concatenate in order (see
+            // `one_of_n_send_deferred`).
+            let (k0, k1, hash) = (&k0, &k1, &self.hash);
+            (0..len.div_ceil(PAR_OTS))
+                .into_par_iter()
+                .map(|b| {
+                    let mut out = Vec::new();
+                    let mut w = BitWriter::new(&mut out);
+                    let mut buf = [0u64; 256];
+                    let mut sums = [0u128; 256];
+                    let mut pads = [0u128; 256];
+                    for j in b * PAR_OTS..((b + 1) * PAR_OTS).min(len) {
+                        fill(start + j, &mut buf[..n]);
+                        let mut s0 = 0u128;
+                        for i in 0..w_bits {
+                            s0 ^= k0[i * len + j];
+                        }
+                        sums[0] = s0;
+                        for v in 1..n {
+                            let i = v.trailing_zeros() as usize;
+                            sums[v] = sums[v & (v - 1)] ^ k0[i * len + j] ^ k1[i * len + j];
+                        }
+                        let tj = dom_pad ^ (((idx + j as u64) as u128) << 8);
+                        for (v, s) in sums[..n].iter_mut().enumerate() {
+                            *s ^= tj ^ v as u128;
+                        }
+                        hash.mmo(&sums[..n], &mut pads[..n]);
+                        push_masked(&mut w, &buf[..n], &pads[..n], bits, m);
+                    }
+                    w.finish();
+                    out
+                })
+                .collect_into_vec(&mut blocks);
+            for b in &blocks {
+                msg_out.extend_from_slice(b);
             }
             self.kk_s.advance(len);
             start += len;
         }
-        wr.finish();
         if r.is_ok() {
-            msg.extend_from_slice(&packed);
+            msg.extend_from_slice(&msg_out);
         }
-        self.packed = packed;
         (self.h0, self.h1) = (k0, k1);
         self.poison_on(r)
     }

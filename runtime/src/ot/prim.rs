@@ -122,16 +122,19 @@ impl CrHash {
     /// unknown bits spread over both halves cannot be attacked half by half.
     pub(crate) fn mmo_chain(&self, lo: &mut [u128], hi: &[u128]) {
         const G: usize = 64;
-        let mut pre = [0u128; G];
+        let mut mid = [0u128; G];
         for (lo, hi) in lo.chunks_mut(G).zip(hi.chunks(G)) {
-            let pre = &mut pre[..lo.len()];
-            pre.copy_from_slice(lo);
-            self.mmo(pre, lo);
-            for (l, h) in lo.iter_mut().zip(hi) {
-                *l ^= h;
+            let mid = &mut mid[..lo.len()];
+            // mid = MMO(lo) ⊕ hi, then lo = MMO(mid): no copies of the pre-images.
+            // Same lengths by construction, so b2b cannot fail.
+            let _ = self.0.encrypt_blocks_b2b(as_blocks(lo), as_blocks_mut(mid));
+            for ((m, l), h) in mid.iter_mut().zip(lo.iter()).zip(hi) {
+                *m ^= l ^ h;
             }
-            pre.copy_from_slice(lo);
-            self.mmo(pre, lo);
+            let _ = self.0.encrypt_blocks_b2b(as_blocks(mid), as_blocks_mut(lo));
+            for (l, m) in lo.iter_mut().zip(mid.iter()) {
+                *l ^= m;
+            }
         }
     }
 

@@ -32,8 +32,8 @@
 //! 2^{m+n} only needs w_x's parity, so each party subtracts its Boolean share locally
 //! ("piggy-backed" wraps: no extra communication). Mixed signedness works the same way.
 //!
-//! Wraps of k ≤ 7-bit shares, where it is cheaper than the millionaire tree, take one
-//! 1-of-2^k OT per element (a single-leaf millionaire, CrypTFlow2 §3): 7×7→14 costs 407 B on IKNP; 8×8→16 takes the millionaire (554 B on IKNP, 49 B on silent OT).
+//! Wraps of k ≤ 8-bit shares, where it is cheaper than the millionaire tree, take one
+//! 1-of-2^k OT per element (a single-leaf millionaire, CrypTFlow2 §3): 8×8→16 costs 477 B on IKNP, 100 B on silent OT.
 //!
 //! ## ⋆UMult/⋆SMult (SiRnn Table V)
 //! [`mult_known_msb`]: when the operands' MSBs are public (e.g. after a ReLU), the carry into
@@ -220,21 +220,16 @@ fn after_wrap(count: usize, bits: u32, next: Cost) -> Cost {
     }
 }
 
-/// The cost of the direct wrap: one 1-of-2^k OT of 1-bit messages per element (k ≤ 7).
+/// The cost of the direct wrap: one 1-of-2^k OT of 1-bit messages per element (k ≤ 8).
 fn table_wrap_cost(count: usize, bits: u32) -> Cost {
     Cost::ot(Role::Server, otc::one_of_n(count, 1 << bits, 1))
 }
 
-/// Whether [`wrap_any`] uses the direct table (k ≤ 7 and cheaper than the millionaire).
-///
-/// Not at k = 8: the 1-of-256 table saved 77 B per 8×8→16 product on IKNP but hashing 256
-/// messages per OT made the product 2.5× slower than by the millionaire (3.56 against
-/// 1.41 µs, slower than 16×16→32), and on silent OT the millionaire is fewer bytes too (49 B
-/// against 100 B).
+/// Whether [`wrap_any`] uses the direct table (k ≤ 8 and cheaper than the millionaire).
 fn use_table(bits: u32) -> bool {
     // One choice for both engines (cost functions are engine-neutral): by IKNP bytes.
     let bytes = |c: Cost| c.on(OtKind::Iknp).total_bytes();
-    bits <= 7 && bytes(table_wrap_cost(1, bits)) < bytes(wrap_cost(1, bits))
+    bits <= 8 && bytes(table_wrap_cost(1, bits)) < bytes(wrap_cost(1, bits))
 }
 
 /// The cost of [`wrap_any`] and the sender of its last message.
@@ -246,7 +241,7 @@ pub(crate) fn wrap_any_cost(count: usize, bits: u32) -> (Cost, Role) {
     }
 }
 
-/// The wrap bits of k-bit shares (SiRnn §III-E, F_Wrap). For k ≤ 7 where it is cheaper, by
+/// The wrap bits of k-bit shares (SiRnn §III-E, F_Wrap). For k ≤ 8 where it is cheaper, by
 /// one 1-of-2^k OT per element (the millionaire with a single leaf, CrypTFlow2 §3 with
 /// radix 2^k): the server offers T[v] = r ⊕ 1{x₀ + v ≥ 2^k} for a fresh random r (its
 /// share), the client chooses v = x₁. Otherwise the millionaire tree ([`wrap`]).
