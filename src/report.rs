@@ -179,6 +179,9 @@ pub fn report_json(run: &PartyRun<'_>) -> serde_json::Value {
         "flights_sent": ex.framing.flushes,
         "estimated_latency_units": est.latency.total(),
         "setup_bytes": ex.setup.bytes_sent + ex.setup.bytes_received,
+        // Silent OT's COT generation (zero on IKNP), both directions, before the input.
+        "ot_preprocessing_bytes": ex.ot_pre.bytes_sent + ex.ot_pre.bytes_received,
+        "ot_preprocessing_s": ex.ot_pre_wall.as_secs_f64(),
         "closing_bytes": ex.closing.bytes_sent + ex.closing.bytes_received,
         "instruction_bytes_sent": run.bytes_sent,
         "instruction_bytes_received": run.bytes_received,
@@ -399,6 +402,13 @@ pub fn print_model(r: &serde_json::Value) {
         u("total_bytes") as f64 / 1e6,
         u("setup_bytes")
     );
+    if u("ot_preprocessing_bytes") > 0 {
+        println!(
+            "  OT preprocessing (silent COTs, before the input) {:.2} MB in {:.3} s, not in the figures above or below",
+            u("ot_preprocessing_bytes") as f64 / 1e6,
+            f("ot_preprocessing_s")
+        );
+    }
     println!("  rounds  {}", u("rounds"));
     if let Some(l) = r["latency_units"].as_u64() {
         println!("  latency {l} units on the critical path");
