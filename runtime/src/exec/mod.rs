@@ -240,7 +240,8 @@ pub fn max_batch(plan: &Plan) -> usize {
 
 /// A bound on what one party holds in a run of `batch` samples, in bytes: every tensor's
 /// shares (8 bytes an element) three times over — the values, an operand's copy, a protocol's
-/// buffers of the same order. Used to refuse, before allocating, runs beyond a memory budget.
+/// buffers of the same order — and on silent OT the COT pools ([`silent_pool_bytes`]). Used
+/// to refuse, before allocating, runs beyond a memory budget.
 pub fn bytes_needed(plan: &Plan, batch: usize) -> u64 {
     let ps = plan.per_sample();
     let elems: u64 = plan
@@ -249,7 +250,30 @@ pub fn bytes_needed(plan: &Plan, batch: usize) -> u64 {
         .zip(&ps)
         .map(|(t, &p)| t.numel() as u64 * if p { batch as u64 } else { 1 })
         .sum();
-    elems.saturating_mul(24)
+    elems
+        .saturating_mul(24)
+        .saturating_add(silent_pool_bytes(plan, batch))
+}
+
+/// What one party's silent COT pools take in a run of `batch` samples (zero on IKNP): 17 bytes
+/// a COT (a 128-bit key or MAC and a choice bit), at most `batch` times one sample's COTs, and
+/// the generation's working set (a main iteration's outputs and the next one's inputs, 346 MB).
+pub fn silent_pool_bytes(plan: &Plan, batch: usize) -> u64 {
+    if plan.ot == OtKind::Iknp {
+        return 0;
+    }
+    let Some(one) = plan
+        .check()
+        .ok()
+        .and_then(|info| ot_session(plan, &info, Shape::ONE).ok())
+    else {
+        return u64::MAX;
+    };
+    let cots = (one.demand[0] + one.demand[1]).saturating_mul(batch as u64);
+    // A main iteration's working set whatever the batch (a setup iteration's is smaller), so
+    // that the bound grows linearly with the batch (`max_batch_within` extrapolates it).
+    let working = crate::ot::silent::MAIN.n as u64 * 16 * 2;
+    cots.saturating_mul(17).saturating_add(working)
 }
 
 /// The largest batch within `budget` bytes ([`bytes_needed`]) and [`max_batch`]; 0 when not
