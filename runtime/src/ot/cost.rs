@@ -116,6 +116,14 @@ pub struct OtCost {
 }
 
 impl OtCost {
+    /// No OTs.
+    pub const ZERO: OtCost = OtCost {
+        sender_bytes: 0,
+        receiver_bytes: 0,
+        ext: Ext::ZERO,
+        flights: 0,
+    };
+
     /// Everything the receiver sends under `kind`.
     pub fn receiver_total(&self, kind: OtKind) -> u64 {
         self.receiver_bytes + self.ext.bytes(kind)
@@ -137,12 +145,7 @@ pub fn log_n(n: usize) -> u32 {
 
 fn cost(n: usize, ext: Ext, sender_bytes: u64, flights: u64) -> OtCost {
     if n == 0 {
-        return OtCost {
-            sender_bytes: 0,
-            receiver_bytes: 0,
-            ext: Ext::ZERO,
-            flights: 0,
-        };
+        return OtCost::ZERO;
     }
     OtCost {
         sender_bytes,

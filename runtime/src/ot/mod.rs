@@ -1063,19 +1063,7 @@ impl OtEngine {
                         pre[k] = q1 ^ hi[k];
                     }
                     hash.mmo_chain(&mut enc[..g], &pre[..g]);
-                    if bits as usize * g <= 64 {
-                        // Short messages (the comparison protocols' 1- and 2-bit ones): pack
-                        // the group into one word, one push instead of g.
-                        let mut word = 0u64;
-                        for k in 0..g {
-                            word |= ((mg[k] ^ enc[k] as u64) & m) << (k as u32 * bits);
-                        }
-                        w.push(word, bits * g as u32);
-                    } else {
-                        for k in 0..g {
-                            w.push((mg[k] ^ enc[k] as u64) & m, bits);
-                        }
-                    }
+                    push_masked(&mut w, mg, &enc[..g], bits, m);
                 }
             }
             w.finish();

@@ -21,7 +21,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use super::bits::bit;
-use super::cost::{Ext, OtCost};
+use super::cost::OtCost;
 use super::silent::{LpnParams, MAIN, SETUP, SilentReceiver, SilentSender};
 use super::{OtEngine, OtError};
 use crate::net::{Role, Wire};
@@ -45,19 +45,14 @@ fn mains(demand: u64) -> Option<u64> {
 /// one message per iteration from the sender.
 pub fn generate_cost(demand: u64) -> OtCost {
     let Some(k) = mains(demand) else {
-        return OtCost {
-            sender_bytes: 0,
-            receiver_bytes: 0,
-            ext: Ext::ZERO,
-            flights: 0,
-        };
+        return OtCost::ZERO;
     };
     OtCost {
         sender_bytes: SETUP.sender_bytes() + k * MAIN.sender_bytes(),
         // The bootstrap always runs on IKNP.
         receiver_bytes: 128 * SETUP.base().div_ceil(8) as u64,
-        ext: Ext::ZERO,
         flights: 2 + k,
+        ..OtCost::ZERO
     }
 }
 
