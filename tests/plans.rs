@@ -519,3 +519,92 @@ fn block_relu_pays_at_equal_width() {
         "{b10} B, {b10_units} units against {relu} B, {relu_units}"
     );
 }
+
+/// Issue 16: `sir compile --ot` prices a plan for its OT engine. `auto` (the default) keeps
+/// IKNP for gru_motion (silent OT's COT generation would cost more than it saves on 2 MB) and
+/// records the choice; `--ot silent` gives the same instructions at a fraction of the online
+/// bytes plus a preprocessing `sir inspect` shows apart; `sir verify` replays both; a bad
+/// engine is a usage error.
+#[test]
+fn compile_prices_the_plan_for_its_ot_engine() {
+    let ex = "gru_motion";
+    let load = |p: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let inspect = |p: &str| -> serde_json::Value {
+        let (code, json, err) = sir(&["inspect", p, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&json).expect("json")
+    };
+    let verify = |p: &str| {
+        let (code, out, err) = sir(&[
+            "verify",
+            p,
+            "--source",
+            &path(ex, "model.sir"),
+            "--weights",
+            &path(ex, "weights.npz"),
+            "--calib",
+            &path(ex, "calib.npy"),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+    };
+    let auto = tmp("gru-ot-auto.json");
+    let out = compile(ex, "calib.npy", &auto);
+    assert!(
+        out.contains("OT engine: iknp; on silent this plan would send"),
+        "{out}"
+    );
+    let a = load(&auto);
+    assert_eq!(a["options"]["ot"], "auto");
+    assert!(a.get("ot").is_none(), "an IKNP plan records no engine");
+    let silent = tmp("gru-ot-silent.json");
+    let (code, out, err) = compile_with(ex, "calib.npy", &silent, &["--ot", "silent"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("OT engine: silent, plus"), "{out}");
+    let s = load(&silent);
+    assert_eq!(s["ot"], "silent");
+    // The same instructions, priced differently.
+    let ops = |v: &serde_json::Value| -> Vec<String> {
+        v["instrs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["op"].to_string())
+            .collect()
+    };
+    assert_eq!(ops(&a), ops(&s));
+    let (ja, js) = (inspect(&auto), inspect(&silent));
+    let online = |j: &serde_json::Value| {
+        j["totals"]["bytes_server"].as_u64().unwrap()
+            + j["totals"]["bytes_client"].as_u64().unwrap()
+    };
+    let pre = |j: &serde_json::Value| {
+        j["totals"]["ot_preprocessing_bytes_server"]
+            .as_u64()
+            .unwrap()
+            + j["totals"]["ot_preprocessing_bytes_client"]
+                .as_u64()
+                .unwrap()
+    };
+    assert!(
+        online(&js) * 2 < online(&ja),
+        "{} vs {}",
+        online(&js),
+        online(&ja)
+    );
+    assert_eq!(pre(&ja), 0);
+    assert!(pre(&js) > 0 && js["totals"]["silent_cots"].as_u64().unwrap() > 0);
+    // What auto weighed: IKNP's bytes below silent's online bytes and its preprocessing.
+    assert!(online(&ja) < online(&js) + pre(&js));
+    verify(&auto);
+    verify(&silent);
+    let (code, _, err) = compile_with(
+        ex,
+        "calib.npy",
+        &tmp("gru-ot-bad.json"),
+        &["--ot", "ferret"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("auto, iknp or silent"), "{err}");
+}
