@@ -31,9 +31,13 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
         /// Run only these flavours (rot, cot64, cot16, chosen64, ot1ofN_256x16; scot, the silent
-        /// random COT of Ferret, runs only when named).
+        /// random COT of Ferret, runs by default only with --ot silent).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// The engine under the flavours: iknp, or silent (each connection first generates
+        /// the COTs of every rep, reported as `preprocessing`).
+        #[arg(long, default_value = "iknp", value_parser = parse_ot)]
+        ot: OtKind,
     },
     /// One two-party protocol between two in-process parties over loopback TCP on random
     /// inputs: bytes, time and rounds per call, checked against the cleartext semantics and
@@ -251,11 +255,13 @@ pub fn run(cmd: BenchCmd) -> i32 {
             reps,
             json,
             only,
+            ot,
         } => match bench_ot(OtBenchConfig {
             n,
             threads,
             reps,
             only,
+            ot,
         }) {
             Ok(r) => {
                 if json {
@@ -289,15 +295,19 @@ fn to_json(r: &OtBenchReport) -> serde_json::Value {
             }),
         );
     }
-    o.insert(
-        "setup".to_string(),
+    let phase = |s: &sir_runtime::testkit::bench::SetupResult| {
         serde_json::json!({
-            "ms": r.setup.ms,
-            "bytes_server_to_client": r.setup.server_bytes,
-            "bytes_client_to_server": r.setup.client_bytes,
-            "rounds": r.setup.rounds,
-        }),
-    );
+            "ms": s.ms,
+            "bytes_server_to_client": s.server_bytes,
+            "bytes_client_to_server": s.client_bytes,
+            "rounds": s.rounds,
+        })
+    };
+    o.insert("setup".to_string(), phase(&r.setup));
+    o.insert("ot".to_string(), serde_json::json!(r.ot.name()));
+    if let Some(p) = &r.preprocessing {
+        o.insert("preprocessing".to_string(), phase(p));
+    }
     serde_json::Value::Object(o)
 }
 
@@ -383,6 +393,13 @@ fn print_table(r: &OtBenchReport) {
         "setup (base OTs): {:.1} ms, {} bytes server->client, {} bytes client->server, {} messages",
         r.setup.ms, r.setup.server_bytes, r.setup.client_bytes, r.setup.rounds
     );
+    if let Some(p) = &r.preprocessing {
+        let _ = writeln!(
+            t,
+            "silent COT generation for every rep: {:.1} ms, {} bytes server->client, {} bytes client->server, {} messages",
+            p.ms, p.server_bytes, p.client_bytes, p.rounds
+        );
+    }
     let _ = writeln!(
         t,
         "{:<15} {:>10} {:>10} {:>11} {:>11} {:>10} {:>7}",
@@ -436,6 +453,7 @@ mod tests {
             threads: 1,
             reps: 1,
             only: vec![],
+            ot: OtKind::Iknp,
         })
         .unwrap();
         let v = to_json(&r);
@@ -478,6 +496,7 @@ mod tests {
                 reps: 1,
                 json: true,
                 only: vec![],
+                ot: OtKind::Silent,
             }),
             0
         );

@@ -584,10 +584,14 @@ impl OtEngine {
         self.ready()?;
         let mut q = vec![0u128; n];
         let mut delta = 0;
+        // IKNP's own extension even on an engine with silent COTs (a bootstrap is never drawn
+        // from a pool).
+        let pools = self.silent.take();
         let r = self.iknp_send(ch, n, |start, _, rows, s, _, _| {
             q[start..start + rows.len()].copy_from_slice(rows);
             delta = s;
         });
+        self.silent = pools;
         self.poison_on(r)?;
         Ok((q, delta))
     }
@@ -602,11 +606,13 @@ impl OtEngine {
         self.ready()?;
         check_choices(choices, n)?;
         let mut t = vec![0u128; n];
+        let pools = self.silent.take();
         let r = self
             .iknp_recv(ch, choices, n, |start, _, rows, _, _| {
                 t[start..start + rows.len()].copy_from_slice(rows);
             })
             .and_then(|_| Ok(ch.end_flight()?));
+        self.silent = pools;
         self.poison_on(r)?;
         Ok(t)
     }

@@ -19,8 +19,12 @@ pub struct OtBenchConfig {
     pub threads: usize,
     /// Timed repetitions after one warm-up; the median is reported.
     pub reps: usize,
-    /// Flavours to run (names from [`OT_FLAVOURS`]); empty runs them all.
+    /// Flavours to run (names from [`OT_FLAVOURS`]); empty runs them all (`scot` only on
+    /// silent OT).
     pub only: Vec<String>,
+    /// The engine the flavours run on: on silent OT each connection first generates exactly
+    /// the COTs of every flavour's reps (reported as `preprocessing`).
+    pub ot: OtKind,
 }
 
 /// The flavours measured, in order. `scot` (silent random COT, [`crate::ot::silent`]) runs only
@@ -106,7 +110,10 @@ pub struct SetupResult {
 /// Everything `sir bench ot` reports.
 #[derive(Clone, Debug)]
 pub struct OtBenchReport {
+    pub ot: OtKind,
     pub setup: SetupResult,
+    /// The silent COT generation before the flavours (`None` on IKNP).
+    pub preprocessing: Option<SetupResult>,
     pub flavours: Vec<FlavourResult>,
 }
 
@@ -114,6 +121,8 @@ pub struct OtBenchReport {
 struct PartyLog {
     setup: Vec<(Instant, Instant)>,
     setup_stats: Stats,
+    pre: Vec<(Instant, Instant)>,
+    pre_stats: Stats,
     runs: Vec<Vec<(Instant, Instant)>>,
     stats: Vec<Stats>,
 }
@@ -138,6 +147,27 @@ fn walls(logs: &[PartyLog], pick: impl Fn(&PartyLog) -> &Vec<(Instant, Instant)>
         .collect()
 }
 
+/// The silent COTs (server as sender) of one call of each flavour but `scot`.
+fn flavour_cots(flavours: &[&str], n: usize) -> u64 {
+    use crate::ot::cost as otc;
+    use crate::proto::Cost;
+    flavours
+        .iter()
+        .map(|&f| {
+            let c = match f {
+                "rot" => otc::rot(n),
+                "cot64" => otc::cot(n, 64),
+                "cot16" => otc::cot(n, 16),
+                "chosen64" => otc::chosen(n, 64),
+                "ot1ofN_256x16" => otc::one_of_n((n / 256).max(1), 256, 16),
+                _ => otc::OtCost::ZERO,
+            };
+            Cost::ot(Role::Server, c).silent_cots()[0]
+        })
+        .sum()
+}
+
+#[allow(clippy::too_many_arguments)]
 fn party(
     mut ch: Channel,
     role: Role,
@@ -145,6 +175,7 @@ fn party(
     reps: usize,
     flavours: Vec<&'static str>,
     barrier: Arc<Barrier>,
+    kind: OtKind,
 ) -> Result<PartyLog, OtError> {
     let sync = |b: &Barrier| {
         b.wait();
@@ -164,6 +195,15 @@ fn party(
     let Some(mut ot) = ot else {
         unreachable!("at least one setup ran")
     };
+    let (mut pre, mut pre_stats) = (Vec::new(), Stats::default());
+    if kind == OtKind::Silent {
+        let demand = flavour_cots(&flavours, n) * (reps as u64 + 1);
+        let before = ch.stats();
+        let t0 = sync(&barrier);
+        ot.preprocess_silent(&mut ch, [demand, 0])?;
+        pre.push((t0, Instant::now()));
+        pre_stats = ch.stats() - before;
+    }
     let sender = role == Role::Server;
     let count_1ofn = (n / 256).max(1);
     // Buffers allocated and touched once, reused by every rep.
@@ -216,6 +256,8 @@ fn party(
     Ok(PartyLog {
         setup,
         setup_stats,
+        pre,
+        pre_stats,
         runs,
         stats,
     })
@@ -234,7 +276,10 @@ pub fn bench_ot(cfg: OtBenchConfig) -> Result<OtBenchReport, OtError> {
     }
     let selected: Vec<&'static str> = OT_FLAVOURS
         .into_iter()
-        .filter(|f| (cfg.only.is_empty() && *f != "scot") || cfg.only.iter().any(|o| o == f))
+        .filter(|f| {
+            (cfg.only.is_empty() && (*f != "scot" || cfg.ot == OtKind::Silent))
+                || cfg.only.iter().any(|o| o == f)
+        })
         .collect();
     let threads = cfg.threads.max(1);
     let per = cfg.n.div_ceil(threads).max(1);
@@ -249,7 +294,10 @@ pub fn bench_ot(cfg: OtBenchConfig) -> Result<OtBenchReport, OtError> {
         let (a, b) = Channel::tcp_pair(opts)?;
         for (ch, role) in [(a, Role::Server), (b, Role::Client)] {
             let (bar, sel) = (barrier.clone(), selected.clone());
-            handles.push(thread::spawn(move || party(ch, role, per, reps, sel, bar)));
+            let kind = cfg.ot;
+            handles.push(thread::spawn(move || {
+                party(ch, role, per, reps, sel, bar, kind)
+            }));
         }
     }
     let mut logs = Vec::new();
@@ -302,7 +350,18 @@ pub fn bench_ot(cfg: OtBenchConfig) -> Result<OtBenchReport, OtError> {
             }
         })
         .collect();
-    Ok(OtBenchReport { setup, flavours })
+    let preprocessing = (cfg.ot == OtKind::Silent).then(|| SetupResult {
+        ms: median(walls(&logs, |l| &l.pre)) * 1e3,
+        server_bytes: srv.pre_stats.bytes_sent,
+        client_bytes: cli.pre_stats.bytes_sent,
+        rounds: srv.pre_stats.flushes + cli.pre_stats.flushes,
+    });
+    Ok(OtBenchReport {
+        ot: cfg.ot,
+        setup,
+        preprocessing,
+        flavours,
+    })
 }
 
 #[cfg(test)]
@@ -316,6 +375,7 @@ mod tests {
             threads: 2,
             reps: 1,
             only: vec![],
+            ot: OtKind::Iknp,
         })
         .unwrap();
         assert_eq!(r.setup.server_bytes, crate::ot::cost::SETUP_SERVER_BYTES);
@@ -334,10 +394,25 @@ mod tests {
             threads: 1,
             reps: 1,
             only: vec!["cot16".into()],
+            ot: OtKind::Iknp,
         };
-        let r = bench_ot(only).unwrap();
+        let r = bench_ot(only.clone()).unwrap();
         assert_eq!(r.flavours.len(), 1);
         assert_eq!(r.flavours[0].bytes_per_ot(), 16.0 * 104.0 / 100.0 + 2.0);
+        // On silent OT: one choice bit per OT (whole bytes per call), the pools generated
+        // first and reported apart.
+        let r = bench_ot(OtBenchConfig {
+            ot: OtKind::Silent,
+            ..only
+        })
+        .unwrap();
+        assert_eq!(r.flavours[0].bytes_per_ot(), 13.0 / 100.0 + 2.0);
+        let pre = r.preprocessing.expect("silent pools");
+        let want = crate::ot::pool::generate_cost(flavour_cots(&["cot16"], 100) * 2);
+        assert_eq!(
+            (pre.server_bytes, pre.client_bytes, pre.rounds),
+            (want.sender_bytes, want.receiver_bytes, want.flights)
+        );
         let bad = OtBenchConfig {
             only: vec!["nope".into()],
             ..OtBenchConfig::default()
