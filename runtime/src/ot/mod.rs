@@ -331,6 +331,12 @@ impl OtEngine {
             Role::Server => (cots[0], cots[1]),
             Role::Client => (cots[1], cots[0]),
         };
+        // Every check before the pools move, so a refused fork costs no COTs.
+        if self.stream != 0 || self.next_stream >= MAX_STREAMS {
+            return Err(OtError::Argument(
+                "a fork cannot fork, and an engine forks fewer than 2^55 times".into(),
+            ));
+        }
         let silent = match &mut self.silent {
             Some(p) => Some(p.split(send as usize, recv as usize)?),
             None if send == 0 && recv == 0 => None,
@@ -340,11 +346,6 @@ impl OtEngine {
                 ));
             }
         };
-        if self.stream != 0 || self.next_stream >= MAX_STREAMS {
-            return Err(OtError::Argument(
-                "a fork cannot fork, and an engine forks fewer than 2^55 times".into(),
-            ));
-        }
         let stream = self.next_stream;
         self.next_stream += 1;
         let mut seed = [0u8; 32];
@@ -1000,8 +1001,9 @@ impl OtEngine {
 
     /// The first half of [`OtEngine::one_of_n_send`] for protocols that batch several OT
     /// calls into the same flights: receives the receiver's extension matrix for `count` OTs,
-    /// asks `fill(j, buf)` for the N messages of OT j (low ℓ bits used; called in order of j,
-    /// so no message table needs to be materialised), and appends the masked messages
+    /// asks `fill(j, buf)` for the N messages of OT j (low ℓ bits used; no message table is
+    /// materialised; called from several threads in any order, so `fill` must be a pure
+    /// function of j — no randomness drawn, no state kept), and appends the masked messages
     /// (exactly `cost::one_of_n(count, N, ℓ).sender_bytes` bytes) to `msg` without sending
     /// them. The caller sends `msg` before the peer's [`OtEngine::one_of_n_recv_finish`].
     ///
@@ -1250,6 +1252,7 @@ impl OtEngine {
     where
         F: Fn(usize, &mut [u64]) + Sync,
     {
+        tweak_room(self.kk_s.count, count)?;
         let m = mask(bits);
         let w_bits = cost::log_n(n) as usize;
         let dom_key = domain(self.role, true, 4, self.stream);
@@ -1341,6 +1344,7 @@ impl OtEngine {
         choices: &[u8],
         out: &mut [u64],
     ) -> Result<(), OtError> {
+        tweak_room(self.kk_r.count, out.len())?;
         let m = mask(bits);
         let w = cost::log_n(n) as usize;
         let dom_key = domain(self.role.peer(), true, 4, self.stream);
@@ -1390,6 +1394,16 @@ impl OtEngine {
         (self.h0, self.h1) = (keys, sums);
         self.poison_on(r)
     }
+}
+
+/// Silent 1-of-N tweaks put the bit index above bit 56 of the OT index and shift the OT
+/// index left by 8 below the domain word: refused (before anything is sent) once an engine's
+/// 1-of-N OTs would reach 2^56.
+fn tweak_room(done: u64, more: usize) -> Result<(), OtError> {
+    if done.saturating_add(more as u64) >= 1 << 56 {
+        return Err(arg("an engine runs fewer than 2^56 1-of-N OTs".into()));
+    }
+    Ok(())
 }
 
 /// Appends m_v ⊕ pad_v (low ℓ bits) for every message of one OT; short messages (the

@@ -64,8 +64,8 @@ pub fn steady_bytes_per_cot() -> f64 {
 
 /// One party's silent COTs in both directions: as OT sender, Δ and keys K_j; as OT
 /// receiver, random choice bits b_j and M_j. Shared by an engine and its forks, each of which
-/// owns a disjoint range of each.
-#[derive(Clone)]
+/// owns a disjoint range of each. Not `Clone`: a copy would hand out the same COTs again; only
+/// [`Pools::split`] makes a second holder, of the next range.
 pub(crate) struct Pools {
     delta: u128,
     keys: Arc<Vec<u128>>,
@@ -107,13 +107,20 @@ impl Pools {
         if send > s || recv > r {
             return Err(exhausted(send.max(recv), s.min(r)));
         }
-        let mut fork = self.clone();
-        fork.rows = Vec::new();
-        fork.packed = Vec::new();
-        fork.send_start = self.send_at;
-        fork.recv_start = self.recv_at;
-        fork.send_end = self.send_at + send;
-        fork.recv_end = self.recv_at + recv;
+        let fork = Pools {
+            delta: self.delta,
+            keys: self.keys.clone(),
+            macs: self.macs.clone(),
+            bits: self.bits.clone(),
+            send_start: self.send_at,
+            recv_start: self.recv_at,
+            send_at: self.send_at,
+            send_end: self.send_at + send,
+            recv_at: self.recv_at,
+            recv_end: self.recv_at + recv,
+            rows: Vec::new(),
+            packed: Vec::new(),
+        };
         self.send_at += send;
         self.recv_at += recv;
         Ok(fork)
