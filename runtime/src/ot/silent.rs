@@ -22,13 +22,16 @@
 //!    sender outputs y = v·A ⊕ s, the receiver x = u·A ⊕ e and z = w·A ⊕ r, so z = y ⊕ x·Δ.
 //!    Under regular-noise primal LPN x is pseudo-random.
 //!
-//! Parameters (Ferret Table 2, semi-honest, ≥ 128-bit computational security by the paper's
-//! analysis of regular-noise primal LPN against the attacks it lists — Pooled Gauss,
-//! statistical decoding, ISD, low-weight parity checks): [`MAIN`] n = 10,805,248 = 1,319·2^13,
-//! k = 589,760, t = 1,319; [`SETUP`] n = 642,048 = 2,508·2^8, k = 19,870, t = 2,508, whose
-//! output bootstraps the first [`MAIN`] iteration. [`SETUP`]'s own k + t·h = 39,934 base COTs
-//! come from IKNP. Each [`MAIN`] iteration keeps k + t·h = 606,907 of its n outputs for the
-//! next and hands out 10,198,341.
+//! Parameters (semi-honest, ≥ 128-bit computational security for regular-noise primal LPN):
+//! [`MAIN`] is Ferret's Table 2 set, n = 10,805,248 = 1,319·2^13, k = 589,760, t = 1,319 (by the
+//! paper's analysis against the attacks it lists — Pooled Gauss, statistical decoding, ISD,
+//! low-weight parity checks; emp-ot, the authors' code, runs the neighbouring 10,608,640 /
+//! 589,824 / 1,295). [`SETUP`] is the setup set emp-ot uses today, n = 607,232 = 593·2^10,
+//! k = 69,454, t = 593 (noise rate 2^-10), not Table 2's setup set (k = 19,870, t = 2,508:
+//! rate 2^-8 on a small secret, the low-k, high-noise shape later attacks on regular noise
+//! target, e.g. Briaud–Øygarden, Eurocrypt 2023); its output bootstraps the first [`MAIN`]
+//! iteration, and its own k + t·h = 75,384 base COTs come from IKNP. Each [`MAIN`] iteration
+//! keeps k + t·h = 606,907 of its n outputs for the next and hands out 10,198,341.
 //!
 //! Every COT of an iteration's output is handed out once (the pools only move forward); each
 //! iteration's base COTs are the previous iteration's reserve, consumed by it alone. The GGM
@@ -76,14 +79,18 @@ pub const MAIN: LpnParams = LpnParams {
     d: 10,
 };
 
-/// Ferret's setup parameters (Table 2): bootstraps [`MAIN`] from IKNP's 39,934 COTs.
+/// The setup parameters (emp-ot's current setup set, see the module docs): bootstraps
+/// [`MAIN`] (606,907 base COTs of its 607,232 outputs) from IKNP's 75,384 COTs.
 pub const SETUP: LpnParams = LpnParams {
-    n: 2_508 << 8,
-    k: 19_870,
-    t: 2_508,
-    h: 8,
+    n: 593 << 10,
+    k: 69_454,
+    t: 593,
+    h: 10,
     d: 10,
 };
+
+// The setup's output must hold a main iteration's base COTs.
+const _: () = assert!(SETUP.n >= MAIN.base());
 
 /// The GGM tree's length-doubling PRG: G(x) = (π₀(x) ⊕ x, π₁(x) ⊕ x), π_b fixed-key AES.
 struct Ggm {
