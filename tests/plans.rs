@@ -31,6 +31,22 @@ fn compile(ex: &str, calib: &str, out: &str) -> String {
     stdout
 }
 
+/// `sir verify` of a plan compiled from an example's model on its `calib.npy` without labels:
+/// it must be exactly what they compile to.
+fn verify_unlabelled(ex: &str, plan: &str) {
+    let (code, out, err) = sir(&[
+        "verify",
+        plan,
+        "--source",
+        &path(ex, "model.sir"),
+        "--weights",
+        &path(ex, "weights.npz"),
+        "--calib",
+        &path(ex, "calib.npy"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
 /// `sir compile` of an example with more options: (exit code, stdout, stderr).
 fn compile_with(ex: &str, calib: &str, out: &str, extra: &[&str]) -> (i32, String, String) {
     let (model, weights, calib) = (
@@ -437,17 +453,7 @@ fn compile_for_a_link_minimises_its_estimated_time() {
         serde_json::from_str(&std::fs::read_to_string(&net_plan).unwrap()).unwrap();
     assert_eq!(plan["options"]["net"]["mbit_per_s"], 100.0);
     assert_eq!(plan["options"]["net"]["rtt_ms"], 40.0);
-    let (code, out, err) = sir(&[
-        "verify",
-        &net_plan,
-        "--source",
-        &path(ex, "model.sir"),
-        "--weights",
-        &path(ex, "weights.npz"),
-        "--calib",
-        &path(ex, "calib.npy"),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    verify_unlabelled(ex, &net_plan);
     let (code, _, err) = compile_with(ex, "calib.npy", &tmp("gru-bad.json"), &["--net", "fast"]);
     assert_ne!(code, 0);
     assert!(
@@ -536,19 +542,7 @@ fn compile_prices_the_plan_for_its_ot_engine() {
         assert_eq!(code, 0, "{err}");
         serde_json::from_str(&json).expect("json")
     };
-    let verify = |p: &str| {
-        let (code, out, err) = sir(&[
-            "verify",
-            p,
-            "--source",
-            &path(ex, "model.sir"),
-            "--weights",
-            &path(ex, "weights.npz"),
-            "--calib",
-            &path(ex, "calib.npy"),
-        ]);
-        assert_eq!(code, 0, "{out}{err}");
-    };
+    let verify = |p: &str| verify_unlabelled(ex, p);
     let auto = tmp("gru-ot-auto.json");
     let out = compile(ex, "calib.npy", &auto);
     assert!(

@@ -1043,42 +1043,9 @@ impl OtEngine {
             (domain(self.role, true, 1, self.stream) as u128) << 64,
         );
         let hash = &self.hash;
-        // The masked messages of OTs `first..first + rows.len() / 2`, packed: blocks of
-        // `PAR_OTS` OTs (a multiple of 8, so every block but the last ends on a byte) hash in
-        // parallel and their bytes concatenate to the sequential packing.
-        let encode = |first: u64, start: usize, rows: &[u128], out: &mut Vec<u8>| {
-            let mut w = BitWriter::new(out);
-            let mut buf = [0u64; 256];
-            let mut pre = [0u128; 32];
-            let mut enc = [0u128; 32];
-            for (j, row) in rows.chunks_exact(2).enumerate() {
-                let t = (first + j as u64) as u128;
-                let (q0, q1) = (row[0] ^ dlo ^ t, row[1] ^ dhi ^ t);
-                fill(start + j, &mut buf[..n]);
-                let msgs = &buf[..n];
-                // Groups of 32 values: both halves' pre-images and hashes stay in L1.
-                for ((lo, hi), mg) in mask_lo
-                    .chunks(32)
-                    .zip(mask_hi.chunks(32))
-                    .zip(msgs.chunks(32))
-                {
-                    let g = lo.len();
-                    // Chained over the two halves (see above): the low half's hash enters
-                    // the high half's pre-image, so the pad cannot be split into a function
-                    // of each half's unknown bits.
-                    for k in 0..g {
-                        enc[k] = q0 ^ lo[k];
-                        pre[k] = q1 ^ hi[k];
-                    }
-                    hash.mmo_chain(&mut enc[..g], &pre[..g]);
-                    push_masked(&mut w, mg, &enc[..g], bits, m);
-                }
-            }
-            w.finish();
-        };
         let mut r = Ok(());
         let mut start = 0;
-        let mut blocks: Vec<Vec<u8>> = Vec::new();
+        let (mut blocks, mut packed) = (Vec::new(), Vec::new());
         while start < count {
             let len = (count - start).min(CHUNK);
             let idx = self.kk_s.count;
@@ -1089,20 +1056,39 @@ impl OtEngine {
                     break;
                 }
             };
-            rows.par_chunks(2 * PAR_OTS)
-                .enumerate()
-                .map(|(b, rows)| {
-                    let mut out = Vec::new();
-                    let at = b * PAR_OTS;
-                    encode(idx + at as u64, start + at, rows, &mut out);
-                    out
-                })
-                .collect_into_vec(&mut blocks);
-            for b in &blocks {
-                msg.extend_from_slice(b);
-            }
+            pack_parallel(len, &mut blocks, &mut packed, |ots, w| {
+                let mut buf = [0u64; 256];
+                let mut pre = [0u128; 32];
+                let mut enc = [0u128; 32];
+                for j in ots {
+                    let t = (idx + j as u64) as u128;
+                    let (q0, q1) = (rows[2 * j] ^ dlo ^ t, rows[2 * j + 1] ^ dhi ^ t);
+                    fill(start + j, &mut buf[..n]);
+                    let msgs = &buf[..n];
+                    // Groups of 32 values: both halves' pre-images and hashes stay in L1.
+                    for ((lo, hi), mg) in mask_lo
+                        .chunks(32)
+                        .zip(mask_hi.chunks(32))
+                        .zip(msgs.chunks(32))
+                    {
+                        let g = lo.len();
+                        // Chained over the two halves (see above): the low half's hash enters
+                        // the high half's pre-image, so the pad cannot be split into a function
+                        // of each half's unknown bits.
+                        for k in 0..g {
+                            enc[k] = q0 ^ lo[k];
+                            pre[k] = q1 ^ hi[k];
+                        }
+                        hash.mmo_chain(&mut enc[..g], &pre[..g]);
+                        push_masked(w, mg, &enc[..g], bits, m);
+                    }
+                }
+            });
             self.kk_s.advance(len);
             start += len;
+        }
+        if r.is_ok() {
+            msg.extend_from_slice(&packed);
         }
         self.poison_on(r)
     }
@@ -1258,8 +1244,7 @@ impl OtEngine {
         let dom_key = domain(self.role, true, 4, self.stream);
         let dom_pad = (domain(self.role, true, 5, self.stream) as u128) << 64;
         let (mut k0, mut k1) = (take(&mut self.h0), take(&mut self.h1));
-        let mut blocks: Vec<Vec<u8>> = Vec::new();
-        let mut msg_out = Vec::new();
+        let (mut blocks, mut packed) = (Vec::new(), Vec::new());
         let mut start = 0;
         let mut r = Ok(());
         while start < count {
@@ -1288,47 +1273,35 @@ impl OtEngine {
             if r.is_err() {
                 break;
             }
-            // Blocks of PAR_OTS OTs in parallel; their packed bytes concatenate in order (see
-            // `one_of_n_send_deferred`).
             let (k0, k1, hash) = (&k0, &k1, &self.hash);
-            (0..len.div_ceil(PAR_OTS))
-                .into_par_iter()
-                .map(|b| {
-                    let mut out = Vec::new();
-                    let mut w = BitWriter::new(&mut out);
-                    let mut buf = [0u64; 256];
-                    let mut sums = [0u128; 256];
-                    let mut pads = [0u128; 256];
-                    for j in b * PAR_OTS..((b + 1) * PAR_OTS).min(len) {
-                        fill(start + j, &mut buf[..n]);
-                        let mut s0 = 0u128;
-                        for i in 0..w_bits {
-                            s0 ^= k0[i * len + j];
-                        }
-                        sums[0] = s0;
-                        for v in 1..n {
-                            let i = v.trailing_zeros() as usize;
-                            sums[v] = sums[v & (v - 1)] ^ k0[i * len + j] ^ k1[i * len + j];
-                        }
-                        let tj = dom_pad ^ (((idx + j as u64) as u128) << 8);
-                        for (v, s) in sums[..n].iter_mut().enumerate() {
-                            *s ^= tj ^ v as u128;
-                        }
-                        hash.mmo(&sums[..n], &mut pads[..n]);
-                        push_masked(&mut w, &buf[..n], &pads[..n], bits, m);
+            pack_parallel(len, &mut blocks, &mut packed, |ots, w| {
+                let mut buf = [0u64; 256];
+                let mut sums = [0u128; 256];
+                let mut pads = [0u128; 256];
+                for j in ots {
+                    fill(start + j, &mut buf[..n]);
+                    let mut s0 = 0u128;
+                    for i in 0..w_bits {
+                        s0 ^= k0[i * len + j];
                     }
-                    w.finish();
-                    out
-                })
-                .collect_into_vec(&mut blocks);
-            for b in &blocks {
-                msg_out.extend_from_slice(b);
-            }
+                    sums[0] = s0;
+                    for v in 1..n {
+                        let i = v.trailing_zeros() as usize;
+                        sums[v] = sums[v & (v - 1)] ^ k0[i * len + j] ^ k1[i * len + j];
+                    }
+                    let tj = dom_pad ^ (((idx + j as u64) as u128) << 8);
+                    for (v, s) in sums[..n].iter_mut().enumerate() {
+                        *s ^= tj ^ v as u128;
+                    }
+                    hash.mmo(&sums[..n], &mut pads[..n]);
+                    push_masked(w, &buf[..n], &pads[..n], bits, m);
+                }
+            });
             self.kk_s.advance(len);
             start += len;
         }
         if r.is_ok() {
-            msg.extend_from_slice(&msg_out);
+            msg.extend_from_slice(&packed);
         }
         (self.h0, self.h1) = (k0, k1);
         self.poison_on(r)
@@ -1393,6 +1366,29 @@ impl OtEngine {
         }
         (self.h0, self.h1) = (keys, sums);
         self.poison_on(r)
+    }
+}
+
+/// The masked messages of OTs `0..len` (one chunk), packed onto `out`: `encode(ots, w)` writes
+/// those of a block of OTs; blocks of [`PAR_OTS`] run in parallel (into `blocks`, reused across
+/// chunks) and, PAR_OTS being a multiple of 8, every block but the last ends on a byte, so their
+/// bytes concatenate to the sequential packing.
+fn pack_parallel<E>(len: usize, blocks: &mut Vec<Vec<u8>>, out: &mut Vec<u8>, encode: E)
+where
+    E: Fn(std::ops::Range<usize>, &mut BitWriter<'_>) + Sync,
+{
+    (0..len.div_ceil(PAR_OTS))
+        .into_par_iter()
+        .map(|b| {
+            let mut bytes = Vec::new();
+            let mut w = BitWriter::new(&mut bytes);
+            encode(b * PAR_OTS..((b + 1) * PAR_OTS).min(len), &mut w);
+            w.finish();
+            bytes
+        })
+        .collect_into_vec(blocks);
+    for b in blocks.iter() {
+        out.extend_from_slice(b);
     }
 }
 
