@@ -634,7 +634,7 @@ fn precision(s: &mut String, plan: &Plan) {
 fn codesign(s: &mut String, plan: &Plan) {
     let blocks = plan.block_relus();
     let polys: Vec<usize> = (0..plan.instrs.len())
-        .filter(|&k| !plan.instrs[k].pre.is_zero())
+        .filter(|&k| matches!(plan.instrs[k].op, sir_runtime::plan::Op::Poly { .. }))
         .collect();
     if blocks.is_empty() && polys.is_empty() {
         return;

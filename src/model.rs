@@ -83,6 +83,8 @@ pub struct CompileFiles<'a> {
     pub bits: Option<u32>,
     /// `--ot`: the OT engine the plan is priced for, or the cheaper one.
     pub ot: OtChoice,
+    /// `--products offline`: products with the server's weights on masks prepared ahead.
+    pub masked_products: bool,
     /// For `sir verify` (its messages name the plan's recorded options, not flags).
     pub verifying: bool,
 }
@@ -101,6 +103,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
         net,
         bits,
         ot,
+        masked_products,
         verifying,
     } = files;
     if let Some(ReluChoice::Budget(f) | ReluChoice::BudgetPerLayer(f)) = relu
@@ -165,6 +168,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
                 OtChoice::Auto => OtKind::Iknp,
             },
             pick_ot: ot == OtChoice::Auto,
+            masked_products,
         },
     )
     .map_err(|e| match e.diagnostic() {
@@ -316,6 +320,7 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         net,
         bits,
         ot: OtChoice::recorded(&plan),
+        masked_products: plan.masked_products,
         verifying: true,
     }) {
         Ok(c) => c,

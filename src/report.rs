@@ -508,6 +508,30 @@ pub fn print_compiled(
         "communication per inference: server sends {} B, client sends {} B, {} flights (see docs/glossary.md)",
         total.server_bytes, total.client_bytes, total.rounds
     );
+    let pre = c.plan.pre_total();
+    if !pre.is_zero() {
+        let has = |f: fn(&sir_runtime::plan::Op) -> bool| {
+            c.plan.instrs.iter().any(|i| f(&i.op) && !i.pre.is_zero())
+        };
+        let what: Vec<&str> = [
+            (
+                has(|op| matches!(op, sir_runtime::plan::Op::MatMul)),
+                "the products' masks times the weights (--products offline)",
+            ),
+            (
+                has(|op| matches!(op, sir_runtime::plan::Op::Poly { .. })),
+                "the polynomials' mask powers",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(yes, what)| yes.then_some(what))
+        .collect();
+        let what = what.join("; ");
+        println!(
+            "preprocessing before the input: server sends {} B, client sends {} B, {} flights ({what})",
+            pre.server_bytes, pre.client_bytes, pre.rounds
+        );
+    }
     println!("{}", engine_line(&c.plan));
     for io in &c.plan.outputs {
         let t = &c.plan.tensors[io.tensor];

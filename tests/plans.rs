@@ -104,10 +104,16 @@ fn every_example_compiles_deterministically_and_its_reports_are_pinned() {
             Some(sum("bytes_client"))
         );
         assert_eq!(v["totals"]["rounds"].as_u64(), Some(sum("rounds")));
-        // The critical path is the instructions' latency units, and no longer than the flights.
+        // The critical path is the instructions' latency units (and the preprocessing's, which
+        // runs first on the same connections), and no longer than the flights.
         assert_eq!(
             v["estimate"]["latency_units"].as_u64(),
-            Some(sum("latency_units"))
+            Some(
+                sum("latency_units")
+                    + v["estimate"]["preprocessing_latency_units"]
+                        .as_u64()
+                        .unwrap()
+            )
         );
         assert!(sum("latency_units") <= sum("rounds"));
         // Every tensor with a calibrated range shows the headroom its format leaves, and the

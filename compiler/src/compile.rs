@@ -182,13 +182,20 @@ pub struct CompileOptions {
     /// generation is a fixed ≈ 2.6 MB per run, which small models do not recoup). Searching on
     /// IKNP's prices keeps small models' plans exactly what an IKNP search gives.
     pub pick_ot: bool,
+    /// Products with the server's weights pay their OT payloads in the preprocessing
+    /// (`sir compile --products offline`, [`sir_runtime::proto::masked`]).
+    pub masked_products: bool,
 }
 
-/// Bytes of one inference of `plan`, its OT preprocessing included.
+/// Bytes of one inference of `plan`, its preprocessing and OT preprocessing included.
 pub fn bytes_with_ot_preprocessing(plan: &Plan) -> Option<u64> {
     let info = plan.check().ok()?;
     let session = sir_runtime::exec::ot_session(plan, &info, sir_runtime::exec::Shape::ONE).ok()?;
-    Some(plan.total().total_bytes() + session.preprocess_cost().total_bytes())
+    Some(
+        plan.total().total_bytes()
+            + plan.pre_total().total_bytes()
+            + session.preprocess_cost().total_bytes(),
+    )
 }
 
 /// The storage width a plan's options pin (`sir compile --bits`), if any.
@@ -305,6 +312,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         fuse_rounding,
         net,
         ot: options.ot,
+        masked_products: options.masked_products,
         ranges: &ranges,
         patch_sums: &patch_sums,
     };
@@ -368,7 +376,8 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             Err(e @ LowerError::Unsupported { .. }) => return Err(e.into()),
             Err(e) => return Ok(Err(e.to_string())),
         };
-        let bytes = plan.total().total_bytes();
+        // Bytes per inference: online and the preprocessing (masked products, polynomials).
+        let bytes = plan.total().total_bytes() + plan.pre_total().total_bytes();
         let cost = match &net {
             None => bytes as f64,
             Some(l) => estimated_seconds(&plan, &info, l).unwrap_or(f64::INFINITY),

@@ -63,6 +63,7 @@ fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
             bits: None,
             ot: sir_runtime::ot::OtKind::Iknp,
             pick_ot: false,
+            masked_products: false,
         },
     )
     .expect("compiles");
@@ -142,6 +143,7 @@ fn a_labelled_budget_compares_accuracy() {
             bits: None,
             ot: sir_runtime::ot::OtKind::Iknp,
             pick_ot: false,
+            masked_products: false,
         },
     )
     .expect("compiles");
@@ -157,6 +159,7 @@ fn a_labelled_budget_compares_accuracy() {
             bits: None,
             ot: sir_runtime::ot::OtKind::Iknp,
             pick_ot: false,
+            masked_products: false,
         },
     )
     .expect("compiles");
@@ -298,6 +301,7 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
             bits: None,
             ot: sir_runtime::ot::OtKind::Iknp,
             pick_ot: false,
+            masked_products: false,
         },
     )
     .expect_err("no width is exact");
@@ -400,6 +404,7 @@ fn relu_budget_choices_stay_within_the_budget() {
                 bits: None,
                 ot: sir_runtime::ot::OtKind::Iknp,
                 pick_ot: false,
+                masked_products: false,
             },
         )
     };

@@ -59,6 +59,8 @@ pub struct Meta<'a> {
     pub net: Option<Link>,
     /// The OT engine the plan is priced for.
     pub ot: OtKind,
+    /// Products with the server's weights on masks prepared ahead.
+    pub masked_products: bool,
     /// Each graph node's range on the calibration set (the inputs' and weights' bound what a
     /// party is warned about).
     pub ranges: &'a [crate::graph::Range],
@@ -202,6 +204,7 @@ pub fn lower(
         nonneg,
         plan: Plan {
             ot: meta.ot,
+            masked_products: meta.masked_products,
             ..Plan::new(meta.model, meta.source_hash, meta.options)
         },
         vals: vec![None; graph.len()],

@@ -60,6 +60,12 @@ pub struct CompileArgs {
     /// bytes per inference, preprocessing included. Both parties run the plan's engine.
     #[arg(long, default_value = "auto", value_parser = OtChoice::parse)]
     pub ot: OtChoice,
+    /// Where products with the server's weights pay their OT payloads: offline (the client's
+    /// random mask times the weights is prepared before the input, Delphi-style; online the
+    /// client sends its masked share and the wrap term: a few percent of the bytes), or
+    /// online (all of it after the input, nothing prepared).
+    #[arg(long, default_value = "offline", value_parser = ["offline", "online"])]
+    pub products: String,
     /// Where to write the plan (JSON).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
@@ -92,6 +98,7 @@ pub fn run(args: &CompileArgs) -> i32 {
         net: args.net,
         bits: args.bits,
         ot: args.ot,
+        masked_products: args.products == "offline",
         verifying: false,
     }) {
         Ok(c) => c,

@@ -178,6 +178,7 @@ pub fn run(args: &DemoArgs) -> i32 {
         net: None,
         bits: None,
         ot: sir_cli::model::OtChoice::Auto,
+        products: "offline".into(),
         out: plan.clone(),
     });
     if code != 0 {

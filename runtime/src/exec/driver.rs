@@ -29,6 +29,7 @@ use super::{
 use crate::net::{NetError, Role, Stats, Wire};
 use crate::ot::OtKind;
 use crate::plan::{Family, Kernel, Plan, PlanError, PlanInfo};
+use crate::proto::masked::{self, Masks};
 use crate::proto::poly::{self, PowerTuples};
 use crate::proto::{Party, ProtoError, share};
 use crate::ring;
@@ -92,10 +93,16 @@ impl Jobs {
             });
         }
         for k in 0..n {
-            if let Kernel::Poly { .. } = info.instrs[k].kernel {
+            if info.instrs[k].kernel.has_pre() {
                 let j = jobs.work.len();
                 jobs.work.push(Work::Pre(k));
-                jobs.deps.push(Vec::new());
+                // A masked product's preprocessing multiplies by W, which local instructions
+                // may derive from the weights (never from the input).
+                let w = match info.instrs[k].kernel {
+                    Kernel::MatMul { .. } => producer[plan.instrs[k].args[1]],
+                    _ => None,
+                };
+                jobs.deps.push(w.into_iter().collect());
                 jobs.pieces
                     .push(std::iter::once(0..run_units(plan, info, k, shape.batch)).collect());
                 jobs.deps[k].push(j);
@@ -170,7 +177,15 @@ enum Output {
     /// This piece's output shares (`None`: this party receives nothing, e.g. the server at a
     /// reveal).
     Values(Option<Vec<u64>>),
-    Tuples(PowerTuples),
+    Prepared(Prepared),
+}
+
+/// A preprocessing job's output, kept until its instruction runs.
+enum Prepared {
+    /// A polynomial's mask powers (taken whole by its one task).
+    Powers(PowerTuples),
+    /// A masked product's R and R·W shares (each piece takes its rows).
+    Masks(Arc<Masks>),
 }
 
 /// A task's report when its thread ends.
@@ -275,7 +290,7 @@ fn run_jobs(
         dependents: dependents(&jobs.deps),
         left: jobs.pieces.iter().map(Vec::len).collect(),
         outputs: jobs.pieces.iter().map(|p| vec![None; p.len()]).collect(),
-        tuples: (0..jobs.work.len()).map(|_| None).collect(),
+        prepared: (0..jobs.work.len()).map(|_| None).collect(),
         readers: readers(plan),
         ready: (0..jobs.work.len())
             .filter(|&j| jobs.deps[j].is_empty())
@@ -440,7 +455,7 @@ struct State<'r, 'a, 'j> {
     /// Pieces each job still runs.
     left: Vec<usize>,
     outputs: Vec<Vec<Option<Option<Vec<u64>>>>>,
-    tuples: Vec<Option<PowerTuples>>,
+    prepared: Vec<Option<Prepared>>,
     /// Instructions yet to start that read each tensor (dropped at zero).
     readers: Vec<usize>,
     ready: Vec<usize>,
@@ -582,7 +597,12 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
         };
         let empty = || Arc::new(Vec::new());
         if let Work::Pre(_) = self.jobs.work[j] {
-            return Ok(Operands::default());
+            // A masked product's preprocessing multiplies by the server's W.
+            let w = matches!(kernel, Kernel::MatMul { .. }) && run.role == Role::Server;
+            return Ok(Operands {
+                y: if w { get(ins.args[1])? } else { empty() },
+                ..Operands::default()
+            });
         }
         let mut ops = Operands {
             n: run.plan.tensors[ins.out].numel() * s,
@@ -595,7 +615,10 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
             Kernel::Reveal { .. } => ops.x = Some(get(ins.args[0])?),
             Kernel::Poly { .. } => {
                 ops.x = Some(widen(ins.args[0])?);
-                let pre = self.jobs.pre[k].and_then(|p| self.tuples[p].take());
+                let pre = match self.jobs.pre[k].and_then(|p| self.prepared[p].take()) {
+                    Some(Prepared::Powers(t)) => Some(t),
+                    _ => None,
+                };
                 ops.tuples = Some(Arc::new(std::sync::Mutex::new(pre)));
             }
             // Block-ReLU's second operand: the sums' values (run whole, never sliced).
@@ -603,9 +626,18 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
                 ops.x = Some(widen(ins.args[0])?);
                 ops.y = widen(ins.args[1])?;
             }
-            Kernel::MatMul { .. } if run.role == Role::Server => {
+            Kernel::MatMul { masked, .. } => {
                 ops.x = Some(widen(ins.args[0])?);
-                ops.y = get(ins.args[1])?;
+                ops.y = match run.role {
+                    Role::Server => get(ins.args[1])?,
+                    Role::Client => empty(),
+                };
+                if *masked {
+                    ops.masks = match self.jobs.pre[k].and_then(|p| self.prepared[p].take()) {
+                        Some(Prepared::Masks(m)) => Some(m),
+                        _ => None,
+                    };
+                }
             }
             _ => {
                 ops.x = Some(widen(ins.args[0])?);
@@ -636,7 +668,7 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
         let i = d.task - self.first[j];
         match out {
             Output::Values(v) => self.outputs[j][i] = Some(v),
-            Output::Tuples(t) => self.tuples[j] = Some(t),
+            Output::Prepared(t) => self.prepared[j] = Some(t),
         }
         self.left[j] -= 1;
         if self.left[j] > 0 {
@@ -661,6 +693,8 @@ struct Operands {
     x: Option<Arc<Vec<u64>>>,
     y: Arc<Vec<u64>>,
     tuples: Option<Arc<std::sync::Mutex<Option<PowerTuples>>>>,
+    /// A masked product's preprocessing (every piece reads its rows).
+    masks: Option<Arc<Masks>>,
     /// Elements of the output (all samples).
     n: usize,
 }
@@ -678,13 +712,27 @@ fn body(
     let ins = &info.instrs[k];
     let kernel = &ins.kernel;
     if let Work::Pre(_) = work {
-        let Kernel::Poly { coeffs, bits } = kernel else {
-            return Err(ProtoError::Invariant(
-                "a preprocessing job of a non-polynomial".into(),
-            ));
-        };
-        let t = poly::preprocess(p, r.len(), coeffs.len().saturating_sub(1), *bits)?;
-        return Ok(Output::Tuples(t));
+        return Ok(Output::Prepared(match kernel {
+            Kernel::Poly { coeffs, bits } => Prepared::Powers(poly::preprocess(
+                p,
+                r.len(),
+                coeffs.len().saturating_sub(1),
+                *bits,
+            )?),
+            Kernel::MatMul {
+                params,
+                masked: true,
+            } => Prepared::Masks(Arc::new(masked::matmul_pre(
+                p,
+                &Kernel::matmul_rows(params, r.len()),
+                &ops.y,
+            )?)),
+            _ => {
+                return Err(ProtoError::Invariant(
+                    "a preprocessing job of an instruction without one".into(),
+                ));
+            }
+        }));
     }
     let x = ops.x.as_deref().map(Vec::as_slice);
     Ok(Output::Values(match kernel {
@@ -728,7 +776,7 @@ fn body(
                 }
                 _ => &ops.y[..],
             };
-            Some(piece(p, kernel, xs, ys, r)?)
+            Some(piece(p, kernel, xs, ys, r, ops.masks.as_deref())?)
         }
     }))
 }

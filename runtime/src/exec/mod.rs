@@ -631,6 +631,7 @@ fn piece(
     x: &[u64],
     y: &[u64],
     r: std::ops::Range<usize>,
+    masks: Option<&crate::proto::masked::Masks>,
 ) -> Result<Vec<u64>, ProtoError> {
     let units = r.len();
     match kernel {
@@ -653,8 +654,19 @@ fn piece(
             Trunc::ArsRound => trunc::ars_round(p, x, *bits, *shift),
         },
         Kernel::Mult(params) => mult::mult(p, params, x, y),
-        Kernel::MatMul { params } => {
-            mult::matmul_full(p, &Kernel::matmul_rows(params, units), x, y)
+        Kernel::MatMul {
+            params,
+            masked: false,
+        } => mult::matmul_full(p, &Kernel::matmul_rows(params, units), x, y),
+        Kernel::MatMul {
+            params,
+            masked: true,
+        } => {
+            let masks = masks.ok_or_else(|| {
+                ProtoError::Invariant("the product's preprocessing is missing".into())
+            })?;
+            let rows = masks.rows(r, params.dims.d2, params.dims.d3);
+            mult::matmul_masked_full(p, &Kernel::matmul_rows(params, units), rows, x, y)
         }
         Kernel::MatMulShared { params } => {
             let d1 = params.dims.d1.max(1);

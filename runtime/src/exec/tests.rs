@@ -403,6 +403,30 @@ fn silent_ot_plans_equal_the_cleartext_and_their_estimates() {
     );
 }
 
+/// Products with the server's weights on masks prepared ahead ([`crate::proto::masked`]): R·W
+/// before the first instruction, as estimated and recorded apart; the online product sends
+/// less; results equal the cleartext on both engines, batched and split over connections.
+#[test]
+fn masked_products_prepare_offline_and_equal_the_cleartext() {
+    for ot in OtKind::ALL {
+        let plain = on(mixed(40), ot);
+        let mut plan = mixed(40);
+        plan.masked_products = true;
+        let plan = on(plan, ot);
+        assert!(plain.pre_total().is_zero() && !plan.pre_total().is_zero());
+        assert!(plan.total().total_bytes() < plain.total().total_bytes());
+        check(&plan, Shape::ONE, 31);
+        check(
+            &plan,
+            Shape {
+                batch: 3,
+                threads: 2,
+            },
+            32,
+        );
+    }
+}
+
 /// Polynomials in a plan: the mask powers are prepared before the first instruction (their
 /// bytes and rounds as estimated, recorded apart), the online phase is one exchange, batches
 /// and several connections (the polynomial stays on the first) equal the cleartext.

@@ -9,7 +9,7 @@ use crate::fixed::linear::MatDims;
 use crate::net::Role;
 use crate::proto::linear::MatMulParams;
 use crate::proto::mult::MultParams;
-use crate::proto::{Cost, Flow, ext, mult, poly, relu, share, trunc};
+use crate::proto::{Cost, Flow, ext, masked, mult, poly, relu, share, trunc};
 
 use super::{MAX_MATH_ELEMENTS, MathOp, MathParams, Trunc};
 
@@ -40,8 +40,10 @@ pub enum Kernel {
     },
     Mult(MultParams),
     /// Shared X × the server's W; `params.dims.d1` is X's rows per sample (a vector X: 1).
+    /// `masked`: the OT payloads are paid in the preprocessing ([`crate::proto::masked`]).
     MatMul {
         params: MatMulParams,
+        masked: bool,
     },
     /// Shared X × shared Y, a unit per row of X (`params.dims.d1` rows per sample, each
     /// sample with its own Y); `params.w` Y's format in the result's ring.
@@ -98,7 +100,13 @@ impl Kernel {
                 Trunc::Ars | Trunc::ArsRound => trunc::ars_cost(n, *bits, *shift),
             },
             Kernel::Mult(p) => mult::mult_cost(n, p),
-            Kernel::MatMul { params } => mult::matmul_full_cost(&Self::matmul_rows(params, n)),
+            Kernel::MatMul { params, masked } => {
+                let rows = Self::matmul_rows(params, n);
+                match masked {
+                    true => mult::matmul_masked_full_cost(&rows),
+                    false => mult::matmul_full_cost(&rows),
+                }
+            }
             Kernel::MatMulShared { params } => {
                 mult::matmul_shared_full_cost(&Self::matmul_rows(params, n))
             }
@@ -154,17 +162,32 @@ impl Kernel {
             Kernel::Poly { coeffs, bits } => {
                 poly::preprocess_flow(units, coeffs.len().saturating_sub(1), *bits)
             }
+            Kernel::MatMul { masked: true, .. } => {
+                Flow::alternating(Role::Client, self.pre_cost(units).rounds)
+            }
             _ => Flow::NONE,
         }
     }
 
-    /// The exact cost of the input-independent preprocessing on `units` units (zero but for
-    /// the polynomial's mask powers).
+    /// Whether the call needs a preprocessing job before it runs.
+    pub fn has_pre(&self) -> bool {
+        matches!(
+            self,
+            Kernel::Poly { .. } | Kernel::MatMul { masked: true, .. }
+        )
+    }
+
+    /// The exact cost of the input-independent preprocessing on `units` units: the
+    /// polynomial's mask powers, a masked product's R·W; zero for the rest.
     pub fn pre_cost(&self, units: usize) -> Cost {
         match self {
             Kernel::Poly { coeffs, bits } => {
                 poly::preprocess_cost(units, coeffs.len().saturating_sub(1), *bits)
             }
+            Kernel::MatMul {
+                params,
+                masked: true,
+            } => masked::matmul_pre_cost(&Self::matmul_rows(params, units)),
             Kernel::Local
             | Kernel::Share { .. }
             | Kernel::Reveal { .. }

@@ -345,6 +345,10 @@ pub struct Plan {
     /// The OT engine its costs are priced for (both parties must run it).
     #[serde(default = "OtKind::iknp", skip_serializing_if = "OtKind::is_iknp")]
     pub ot: OtKind,
+    /// Products with the server's weights pay their OT payloads in the preprocessing
+    /// ([`crate::proto::masked`]); absent: online, as plans compiled before the choice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub masked_products: bool,
     pub tensors: Vec<TensorDecl>,
     /// The client's inputs, the server's weights and the outputs, in declaration order.
     pub inputs: Vec<Io>,
@@ -575,6 +579,7 @@ impl Plan {
             source_hash,
             options,
             ot: OtKind::Iknp,
+            masked_products: false,
             tensors: Vec::new(),
             inputs: Vec::new(),
             params: Vec::new(),
@@ -861,7 +866,10 @@ impl Plan {
                     out_bits: out.bits,
                 };
                 match ins.op {
-                    Op::MatMul => Kernel::MatMul { params },
+                    Op::MatMul => Kernel::MatMul {
+                        params,
+                        masked: self.masked_products,
+                    },
                     _ => Kernel::MatMulShared { params },
                 }
             }

@@ -63,14 +63,14 @@ fn arg(msg: String) -> ProtoError {
     ProtoError::Argument(msg)
 }
 
-fn check_width(what: &str, bits: u32) -> Result<(), ProtoError> {
+pub(super) fn check_width(what: &str, bits: u32) -> Result<(), ProtoError> {
     if !(1..=64).contains(&bits) {
         return Err(arg(format!("{what} = {bits} is not in 1..=64")));
     }
     Ok(())
 }
 
-fn check_len(what: &str, got: usize, want: usize) -> Result<(), ProtoError> {
+pub(super) fn check_len(what: &str, got: usize, want: usize) -> Result<(), ProtoError> {
     if got != want {
         return Err(arg(format!("{what} has {got} entries, expected {want}")));
     }
@@ -121,7 +121,7 @@ pub(super) fn correction_bytes(t: usize, width_sum: u64) -> u64 {
 
 /// The exact cost of one [`vcot_send`]/[`vcot_recv`] pair: `n` OTs with `chooser` as the OT
 /// receiver, `t` correlations per OT, widths summing to `width_sum`.
-fn vcot_cost(chooser: Role, n: usize, t: usize, width_sum: u64) -> Cost {
+pub(super) fn vcot_cost(chooser: Role, n: usize, t: usize, width_sum: u64) -> Cost {
     if n == 0 || t == 0 {
         return Cost::ZERO;
     }
@@ -274,7 +274,7 @@ impl CrossTermParams {
         self.m.min(self.n).min(self.out_bits)
     }
 
-    fn check(&self) -> Result<(), ProtoError> {
+    pub(super) fn check(&self) -> Result<(), ProtoError> {
         check_width("m", self.m)?;
         check_width("n", self.n)?;
         check_width("ℓ", self.out_bits)
@@ -476,10 +476,10 @@ pub fn mult_ring_squares(
 // Matrix products with the server's clear W.
 
 /// A bit-matrix term ±2^shift·(B·V) with B Boolean-shared.
-struct BitTerm<'a> {
-    shares: &'a [u8],
-    shift: u32,
-    negate: bool,
+pub(super) struct BitTerm<'a> {
+    pub(super) shares: &'a [u8],
+    pub(super) shift: u32,
+    pub(super) negate: bool,
 }
 
 impl BitTerm<'_> {
@@ -642,7 +642,7 @@ impl MatLayout {
 /// client's, V (d2×d3, already in Z_{2^ℓ}, `v`) the server's, and B = b_s ⊕ b_c. One batch of
 /// random OTs (client = receiver) and one correction message: 2 flights. The server's output
 /// includes its local part ±2^s·b_s·V.
-fn mat_core(
+pub(super) fn mat_core(
     p: &mut Party,
     dims: MatDims,
     xbits: u32,
@@ -662,7 +662,7 @@ fn mat_core(
 }
 
 /// W extended to ℓ bits (val(W) mod 2^ℓ), checked to be d2×d3 on the server.
-fn server_weights(
+pub(super) fn server_weights(
     p: &Party,
     dims: MatDims,
     w: &[u64],
@@ -767,7 +767,7 @@ impl MatMulParams {
         self.x.bits < self.out_bits
     }
 
-    fn check(&self) -> Result<(), ProtoError> {
+    pub(super) fn check(&self) -> Result<(), ProtoError> {
         check_width("m", self.x.bits)?;
         check_width("n", self.w.bits)?;
         check_width("ℓ", self.out_bits)

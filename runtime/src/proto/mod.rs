@@ -15,6 +15,7 @@ pub mod digdec;
 pub mod ext;
 pub mod linear;
 pub mod lut;
+pub mod masked;
 pub mod millionaire;
 pub mod mult;
 pub mod poly;

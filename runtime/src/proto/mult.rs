@@ -623,6 +623,41 @@ pub fn matmul_full(
     matmul(p, params, x, &wraps, w)
 }
 
+/// The exact cost of [`matmul_masked_full`] (online; [`super::masked::matmul_pre_cost`] is
+/// the preprocessing): the Wrap of X's entries at m bits (if m < ℓ), then
+/// [`super::masked::matmul_masked_cost`].
+pub fn matmul_masked_full_cost(params: &MatMulParams) -> Cost {
+    let next = super::masked::matmul_masked_cost(params);
+    if params.needs_wrap() {
+        after_wrap(params.dims.x_len(), params.x.bits, next)
+    } else {
+        next
+    }
+}
+
+/// [`matmul_full`] on preprocessed masks ([`super::masked`]): the Wrap protocol on X's
+/// (offset) shares, then [`super::masked::matmul_masked`].
+pub fn matmul_masked_full(
+    p: &mut Party,
+    params: &MatMulParams,
+    masks: super::masked::Masks,
+    x: &[u64],
+    w: &[u64],
+) -> Result<Vec<u64>, ProtoError> {
+    if x.len() != params.dims.x_len() {
+        return Err(arg(format!(
+            "X share has {} entries, expected {}",
+            x.len(),
+            params.dims.x_len()
+        )));
+    }
+    let wraps = match params.needs_wrap() {
+        true => offset_wraps(p, params, x)?,
+        false => Vec::new(),
+    };
+    super::masked::matmul_masked(p, params, masks, x, &wraps, w)
+}
+
 /// The exact cost of [`matmul_shared_full`] on `params.dims.d1` rows: the Wrap of X's entries
 /// at m bits (if m < ℓ), then [`matmul_shared_cost`].
 pub fn matmul_shared_full_cost(params: &MatMulParams) -> Cost {
