@@ -650,6 +650,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
     let wall = walls[walls.len() / 2];
     let (sm, cm) = (measured_sum(&s.instrs), measured_sum(&c.instrs));
     let (ss, cs, rounds) = (sm.bytes_sent, cm.bytes_sent, sm.rounds);
+    let (sp, cp) = (measured_sum(&s.pre), measured_sum(&c.pre));
     let b = inputs.samples.max(1) as f64;
     Ok(serde_json::json!({
         "plan": plan_path.display().to_string(),
@@ -664,6 +665,8 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
         "latency_units": s.latency.as_ref().map(|l| l.total()),
         "estimated_latency_units": est.latency.total(),
         "setup_bytes": s.setup.bytes_sent + s.setup.bytes_received,
+        "preprocessing_bytes": sp.bytes_sent + cp.bytes_sent,
+        "preprocessing_rounds": sp.rounds,
         "ot": plan.ot.name(),
         "ot_preprocessing_bytes": s.ot_pre.bytes_sent + s.ot_pre.bytes_received,
         "ot_preprocessing_s": s.ot_pre_wall.max(c.ot_pre_wall).as_secs_f64(),

@@ -235,7 +235,7 @@ pub fn page(p: &Page<'_>) -> Result<String, String> {
     let total = plan.total();
     let pre = plan.pre_total();
     let units = latency.total();
-    let bytes = total.server_bytes + total.client_bytes;
+    let bytes = total.server_bytes + total.client_bytes + pre.total_bytes();
     let mut s = String::new();
     let _ = write!(
         s,

@@ -402,6 +402,13 @@ pub fn print_model(r: &serde_json::Value) {
         u("total_bytes") as f64 / 1e6,
         u("setup_bytes")
     );
+    if u("preprocessing_bytes") > 0 {
+        println!(
+            "  preprocessing (input-independent: products' masks, polynomials' mask powers) {:.2} MB in {} flights, part of each execution's time",
+            u("preprocessing_bytes") as f64 / 1e6,
+            u("preprocessing_rounds")
+        );
+    }
     if u("ot_preprocessing_bytes") > 0 {
         println!(
             "  OT preprocessing (silent COTs, before the input) {:.2} MB in {:.3} s, not in the figures above or below",

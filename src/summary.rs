@@ -236,7 +236,7 @@ pub fn to_json(
             "bits_per_s": net.bits_per_s, "rtt_s": net.rtt.as_secs_f64(),
             "latency_units": units,
             "preprocessing_latency_units": latency.pre,
-            "seconds": net.estimate(total.server_bytes + total.client_bytes, units),
+            "seconds": net.estimate(total.server_bytes + total.client_bytes + plan.pre_total().total_bytes(), units),
         },
         "by": format!("{by:?}").to_lowercase(),
         "block_relu": plan.block_relus().iter().map(|b| serde_json::json!({

@@ -210,14 +210,23 @@ fn tables(
             );
         }
     }
-    let t = net.estimate(total.server_bytes + total.client_bytes, units);
+    // A run does its preprocessing too: its bytes are on the link, its flights in `units`.
+    let bytes = total.server_bytes + total.client_bytes + pre.total_bytes();
+    let t = net.estimate(bytes, units);
+    let of_pre = match pre.is_zero() {
+        true => String::new(),
+        false => format!(
+            ", {:.3} s of it the preprocessing's bytes",
+            pre.total_bytes() as f64 * 8.0 / net.bits_per_s
+        ),
+    };
     let _ = writeln!(
         s,
-        "\nestimated time on {:.0} Mbit/s, {:.1} ms RTT: {:.3} s ({:.3} s transfer + {:.3} s latency: {units} latency units on the critical path, one-way delays, for {} flights)",
+        "\nestimated time on {:.0} Mbit/s, {:.1} ms RTT: {:.3} s ({:.3} s transfer{of_pre} + {:.3} s latency: {units} latency units on the critical path, one-way delays, for {} flights)",
         net.bits_per_s / 1e6,
         net.rtt.as_secs_f64() * 1e3,
         t,
-        (total.server_bytes + total.client_bytes) as f64 * 8.0 / net.bits_per_s,
+        bytes as f64 * 8.0 / net.bits_per_s,
         units as f64 * net.rtt.as_secs_f64() / 2.0,
         total.rounds
     );
