@@ -228,7 +228,10 @@ fn estimated_seconds(plan: &Plan, info: &PlanInfo, link: &Link) -> Option<f64> {
     let units = sir_runtime::exec::estimate_latency(plan, info, sir_runtime::exec::Shape::ONE)
         .ok()?
         .total();
-    Some(link.estimate(plan.total().total_bytes() + plan.pre_total().total_bytes(), units))
+    Some(link.estimate(
+        plan.total().total_bytes() + plan.pre_total().total_bytes(),
+        units,
+    ))
 }
 
 /// Compiles the input's program with its weights, calibrating on its samples (and labels),
