@@ -58,8 +58,10 @@ impl std::str::FromStr for OtKind {
     }
 }
 
-/// The extension work in the messages one party sends as OT receiver, in units of 8 OTs
-/// (every extension call covers ⌈n/8⌉ such units): what the engines price differently.
+/// What one party sends that the engines price differently: its extension work as OT
+/// receiver, in units of 8 OTs (every extension call covers ⌈n/8⌉ such units), and the
+/// messages of constructions chosen per engine ([`crate::proto::Cost::per_engine`]: the bytes
+/// under each engine outright).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ext {
     /// 1-of-2 OTs: IKNP's U (128 B per unit) or silent choice bits (1 B per unit).
@@ -68,6 +70,12 @@ pub struct Ext {
     pub kk8: u64,
     /// 1-of-N OTs weighted by ⌈log2 N⌉: silent choice bits (1 B per unit).
     pub kk_bits8: u64,
+    /// Bytes of a per-engine construction under IKNP.
+    pub iknp: u64,
+    /// Bytes of a per-engine construction under silent OT.
+    pub silent: u64,
+    /// Silent COTs a per-engine construction takes from the peer's pool (this party receiving).
+    pub cots: u64,
 }
 
 impl Ext {
@@ -75,6 +83,9 @@ impl Ext {
         rot8: 0,
         kk8: 0,
         kk_bits8: 0,
+        iknp: 0,
+        silent: 0,
+        cots: 0,
     };
 
     pub fn plus(self, o: Ext) -> Ext {
@@ -82,20 +93,23 @@ impl Ext {
             rot8: self.rot8 + o.rot8,
             kk8: self.kk8 + o.kk8,
             kk_bits8: self.kk_bits8 + o.kk_bits8,
+            iknp: self.iknp + o.iknp,
+            silent: self.silent + o.silent,
+            cots: self.cots + o.cots,
         }
     }
 
     /// Bytes these extensions send under `kind`.
     pub fn bytes(self, kind: OtKind) -> u64 {
         match kind {
-            OtKind::Iknp => 128 * self.rot8 + 256 * self.kk8,
-            OtKind::Silent => self.rot8 + self.kk_bits8,
+            OtKind::Iknp => 128 * self.rot8 + 256 * self.kk8 + self.iknp,
+            OtKind::Silent => self.rot8 + self.kk_bits8 + self.silent,
         }
     }
 
     /// Silent COTs they consume from the peer's pool (whole units of 8).
     pub fn silent_cots(self) -> u64 {
-        8 * (self.rot8 + self.kk_bits8)
+        8 * (self.rot8 + self.kk_bits8) + self.cots
     }
 }
 
@@ -182,9 +196,9 @@ pub fn chosen(n: usize, bits: u32) -> OtCost {
 pub fn one_of_n(count: usize, n: usize, bits: u32) -> OtCost {
     let units = count.div_ceil(8) as u64;
     let ext = Ext {
-        rot8: 0,
         kk8: units,
         kk_bits8: units * log_n(n) as u64,
+        ..Ext::ZERO
     };
     cost(count, ext, packed_len(count * n, bits) as u64, 2)
 }

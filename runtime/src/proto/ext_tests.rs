@@ -130,7 +130,12 @@ fn registered_and_known_msb_saves() {
     let ext = params(32, Some(16), Some(32), None);
     let tr = params(32, None, None, Some(12));
     let n = 1 << 16;
-    let c = |e: ExtOp, p: &Params| Operation::Ext(e).cost(n, p).total_bytes();
+    let c = |e: ExtOp, p: &Params| {
+        Operation::Ext(e)
+            .cost(n, p)
+            .on(crate::ot::OtKind::Iknp)
+            .total_bytes()
+    };
     assert!(c(ExtOp::SextKnownMsb, &ext) < c(ExtOp::SextSharedMsb, &ext));
     assert!(c(ExtOp::SextSharedMsb, &ext) < c(ExtOp::Sext, &ext));
     assert!(c(ExtOp::ArsKnownMsb, &tr) < c(ExtOp::ArsSharedMsb, &tr));

@@ -32,6 +32,7 @@
 use super::bool::random_bits;
 use super::{Cost, Party, ProtoError};
 use crate::net::Role;
+use crate::ot::OtKind;
 use crate::ot::cost as otc;
 use crate::ring;
 
@@ -75,6 +76,10 @@ pub struct Tree {
     pub nodes: Vec<Node>,
     /// The root's level (tree height); messages are `height + 2`.
     pub height: u32,
+    /// The tree silent OT runs instead, where one with the same height costs fewer bytes at
+    /// silent prices (a 1-of-N OT's receiver sends ⌈log2 N⌉ bits there, not KK13's 32 B, so
+    /// smaller leaves and nodes pay): same flights, so the two engines' calls have one shape.
+    pub silent: Option<Box<Tree>>,
 }
 
 /// Who sends the OT corrections of a level: the server for the leaves, then alternating.
@@ -108,6 +113,26 @@ pub const HASH_WEIGHT: u64 = 2;
 /// A memoised split: its score and the width of its top subtree.
 type SplitEntry = Option<(Score, u32)>;
 
+/// What the planner minimises: the bits of one comparison on an engine, plus `weight` bits per
+/// pad the sender hashes, over trees no higher than `max_height`.
+#[derive(Clone, Copy, Debug)]
+struct Prices {
+    kind: OtKind,
+    weight: u64,
+    max_height: u32,
+}
+
+impl Prices {
+    /// The receiver's bits for a (2^c choose 1)-OT: KK13's 256-column row on IKNP; on silent
+    /// OT c choice bits and c COTs (≈ 0.45 bits each to generate), 3c/2 rounded up.
+    fn receiver(&self, c: u32) -> u64 {
+        match self.kind {
+            OtKind::Iknp => KK_BITS,
+            OtKind::Silent => (3 * c as u64).div_ceil(2),
+        }
+    }
+}
+
 /// Dynamic program over (width, needs eq); `split[t][e][k]` memoises the best split of t
 /// bits into k subtrees.
 struct Planner {
@@ -116,9 +141,9 @@ struct Planner {
 }
 
 impl Planner {
-    /// Plans every width up to `max`, weighing each hashed pad `weight` bits.
-    fn new(max: u32, weight: u64) -> Planner {
-        let gamma = || weight;
+    /// Plans every width up to `max` at `prices`.
+    fn new(max: u32, prices: Prices) -> Planner {
+        let gamma = || prices.weight;
         let mut p = Planner {
             best: vec![[None, None]; max as usize + 1],
             split: vec![[[None; 6]; 2]; max as usize + 1],
@@ -133,14 +158,16 @@ impl Planner {
             for e in 0..2u32 {
                 let mut cand: Option<(Score, Choice)> = None;
                 let mut consider = |s: Score, c: Choice| {
-                    if cand.as_ref().is_none_or(|(b, _)| s < *b) {
+                    if s.height <= prices.max_height && cand.as_ref().is_none_or(|(b, _)| s < *b) {
                         cand = Some((s, c));
                     }
                 };
                 if t <= 8 {
                     consider(
                         Score {
-                            bits: KK_BITS + (1u64 << t) * (1 + e) as u64 + gamma() * (1u64 << t),
+                            bits: prices.receiver(t)
+                                + (1u64 << t) * (1 + e) as u64
+                                + gamma() * (1u64 << t),
                             height: 0,
                         },
                         Choice::Leaf,
@@ -148,7 +175,7 @@ impl Planner {
                 }
                 let kmax = if e == 1 { 4 } else { 5 };
                 for k in 2..=kmax.min(t) {
-                    let own = KK_BITS
+                    let own = prices.receiver(2 * k - 2 + e)
                         + (1u64 << (2 * k - 2 + e)) * (1 + e) as u64
                         + gamma() * (1u64 << (2 * k - 2 + e));
                     if let Some((s, _)) = p.split[t as usize][e as usize][k as usize] {
@@ -247,6 +274,133 @@ impl Planner {
     }
 }
 
+/// The planner under a height bound (silent OT's trees must take the flights of IKNP's): the
+/// cheapest tree of height at most h for t bits, by memoised recursion over (t, eq, h) — the
+/// children of a node planned under h − 1, so no cheaper but taller subtree crowds out one that
+/// fits.
+struct Bounded {
+    prices: Prices,
+    best: std::collections::HashMap<(u32, bool, u32), Option<(u64, Vec<u32>)>>,
+    split: std::collections::HashMap<(u32, bool, u32, u32), Option<(u64, u32)>>,
+}
+
+impl Bounded {
+    fn new(prices: Prices) -> Bounded {
+        Bounded {
+            prices,
+            best: Default::default(),
+            split: Default::default(),
+        }
+    }
+
+    /// The OT bits (with the hashing weight) of a node over a (2^c choose 1)-OT.
+    fn ot(&self, c: u32, e: bool) -> u64 {
+        self.prices.receiver(c) + (1u64 << c) * (1 + e as u64) + self.prices.weight * (1u64 << c)
+    }
+
+    /// Best tree of t bits, height ≤ h: its bits and child widths (empty: a leaf).
+    fn best(&mut self, t: u32, e: bool, h: u32) -> Option<(u64, Vec<u32>)> {
+        if let Some(r) = self.best.get(&(t, e, h)) {
+            return r.clone();
+        }
+        let mut cand: Option<(u64, Vec<u32>)> = (t <= 8).then(|| (self.ot(t, e), Vec::new()));
+        if h >= 1 {
+            let kmax = if e { 4 } else { 5 };
+            for k in 2..=kmax.min(t) {
+                let own = self.ot(2 * k - 2 + e as u32, e);
+                if let Some((b, _)) = self.split(t, e, k, h - 1)
+                    && cand.as_ref().is_none_or(|(c, _)| own + b < *c)
+                {
+                    cand = Some((own + b, self.widths(t, e, k, h - 1)));
+                }
+            }
+        }
+        self.best.insert((t, e, h), cand.clone());
+        cand
+    }
+
+    /// Best split of t bits into k subtrees of height ≤ h (the lowest with eq flag e, the
+    /// others with eq): bits and the top subtree's width.
+    fn split(&mut self, t: u32, e: bool, k: u32, h: u32) -> Option<(u64, u32)> {
+        if k == 1 {
+            return self.best(t, e, h).map(|(b, _)| (b, t));
+        }
+        if let Some(r) = self.split.get(&(t, e, k, h)) {
+            return *r;
+        }
+        let mut cand: Option<(u64, u32)> = None;
+        for top in 1..=t.saturating_sub(k - 1) {
+            let (Some((a, _)), Some((b, _))) =
+                (self.best(top, true, h), self.split(t - top, e, k - 1, h))
+            else {
+                continue;
+            };
+            if cand.is_none_or(|(c, _)| a + b < c) {
+                cand = Some((a + b, top));
+            }
+        }
+        self.split.insert((t, e, k, h), cand);
+        cand
+    }
+
+    /// The child widths of the best k-split, least significant first.
+    fn widths(&mut self, t: u32, e: bool, k: u32, h: u32) -> Vec<u32> {
+        let mut w = Vec::with_capacity(k as usize);
+        let (mut t, mut k) = (t, k);
+        while k > 1 {
+            let Some((_, top)) = self.split(t, e, k, h) else {
+                break;
+            };
+            w.push(top);
+            t -= top;
+            k -= 1;
+        }
+        w.push(t);
+        w.reverse();
+        w
+    }
+
+    fn build(&mut self, t: u32, e: bool, lo: u32, h: u32, nodes: &mut Vec<Node>) -> Option<usize> {
+        let (_, widths) = self.best(t, e, h)?;
+        let node = if widths.is_empty() {
+            Node {
+                kind: Kind::Leaf { lo, width: t },
+                need_eq: e,
+                level: 0,
+            }
+        } else {
+            let mut children = Vec::with_capacity(widths.len());
+            let mut at = lo;
+            for (i, &w) in widths.iter().enumerate() {
+                children.push(self.build(w, i > 0 || e, at, h - 1, nodes)?);
+                at += w;
+            }
+            let level = 1 + children.iter().map(|&c| nodes[c].level).max().unwrap_or(0);
+            Node {
+                kind: Kind::Inner { children },
+                need_eq: e,
+                level,
+            }
+        };
+        nodes.push(node);
+        Some(nodes.len() - 1)
+    }
+
+    /// The cheapest tree of `bits` bits no higher than the bound, if any.
+    fn tree(mut self, bits: u32, root_eq: bool) -> Option<Tree> {
+        let mut nodes = Vec::new();
+        let h = self.prices.max_height;
+        self.build(bits, root_eq, 0, h, &mut nodes)?;
+        let height = nodes.last().map_or(0, |n| n.level);
+        Some(Tree {
+            bits,
+            nodes,
+            height,
+            silent: None,
+        })
+    }
+}
+
 impl Tree {
     /// The cheapest tree for comparing `bits`-bit values (0 ≤ bits ≤ 64; 0 is an empty
     /// tree whose result is 0).
@@ -275,6 +429,7 @@ impl Tree {
                 bits,
                 nodes: Vec::new(),
                 height: 0,
+                silent: None,
             };
         }
         // Planning searches over tree shapes; every width is planned once per process.
@@ -288,15 +443,33 @@ impl Tree {
         {
             return p.clone();
         }
-        let planner = Planner::new(bits, weight);
-        let mut nodes = Vec::new();
-        planner.build(bits, root_eq, 0, &mut nodes);
-        let height = nodes.last().map_or(0, |n| n.level);
-        let tree = Tree {
-            bits,
-            nodes,
-            height,
+        let plan = |prices: Prices| {
+            let planner = Planner::new(bits, prices);
+            let mut nodes = Vec::new();
+            planner.build(bits, root_eq, 0, &mut nodes);
+            let height = nodes.last().map_or(0, |n| n.level);
+            Tree {
+                bits,
+                nodes,
+                height,
+                silent: None,
+            }
         };
+        let mut tree = plan(Prices {
+            kind: OtKind::Iknp,
+            weight,
+            max_height: u32::MAX,
+        });
+        // Silent OT's hashing weighs half as much against its far smaller messages.
+        let silent = Bounded::new(Prices {
+            kind: OtKind::Silent,
+            weight: weight / 2,
+            max_height: tree.height,
+        })
+        .tree(bits, root_eq);
+        if let Some(t) = silent.filter(|t| t.height == tree.height && t.nodes != tree.nodes) {
+            tree.silent = Some(Box::new(t));
+        }
         cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -309,8 +482,24 @@ impl Tree {
         sender_at(self.height)
     }
 
-    /// The exact cost of comparing `n` pairs with this tree.
+    /// The tree an engine runs.
+    pub fn on(&self, kind: OtKind) -> &Tree {
+        match (kind, &self.silent) {
+            (OtKind::Silent, Some(t)) => t,
+            _ => self,
+        }
+    }
+
+    /// The exact cost of comparing `n` pairs with this tree (with [`Tree::silent`] on silent
+    /// OT).
     pub fn cost(&self, n: usize) -> Cost {
+        match &self.silent {
+            Some(s) => Cost::per_engine(self.own_cost(n), s.own_cost(n)),
+            None => self.own_cost(n),
+        }
+    }
+
+    fn own_cost(&self, n: usize) -> Cost {
         if n == 0 || self.nodes.is_empty() {
             return Cost::ZERO;
         }
@@ -415,6 +604,7 @@ pub fn millionaire_eq_with(
 
 /// The comparison tree: shares of the root's (lt, eq); eq is empty unless the root needs it.
 fn compare(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
+    let tree = tree.on(p.ot_kind());
     let n = input.len();
     if tree.nodes.is_empty() {
         // Empty inputs are equal: the server holds the share 1.

@@ -275,6 +275,31 @@ impl Cost {
         )
     }
 
+    /// A call whose construction differs per engine, `iknp` on IKNP and `silent` on silent
+    /// OT (each priced for its engine). Both must take the same flights in the same order —
+    /// the latency model and the executor's turns see one shape per call.
+    pub fn per_engine(iknp: Cost, silent: Cost) -> Cost {
+        let (i, s) = (iknp.on(OtKind::Iknp), silent.on(OtKind::Silent));
+        debug_assert_eq!(
+            i.rounds, s.rounds,
+            "per-engine constructions' flights differ"
+        );
+        let [server_pool, client_pool] = silent.silent_cots();
+        let ext = |iknp, silent, cots| Ext {
+            iknp,
+            silent,
+            cots,
+            ..Ext::ZERO
+        };
+        Cost {
+            server_bytes: 0,
+            client_bytes: 0,
+            rounds: i.rounds,
+            server_ext: ext(i.server_bytes, s.server_bytes, client_pool),
+            client_ext: ext(i.client_bytes, s.client_bytes, server_pool),
+        }
+    }
+
     /// Silent COTs this call consumes, by OT sender: `[server's pool, client's pool]` (the
     /// server's pool holds the COTs whose Δ the server knows).
     pub fn silent_cots(&self) -> [u64; 2] {

@@ -949,7 +949,12 @@ mod tests {
             x: Some(false),
             y: Some(false),
         };
-        assert!(mult_known_msb_cost(1, &mp, k).total_bytes() < mult_cost(1, &mp).total_bytes());
+        for kind in OtKind::ALL {
+            assert!(
+                mult_known_msb_cost(1, &mp, k).on(kind).total_bytes()
+                    < mult_cost(1, &mp).on(kind).total_bytes()
+            );
+        }
     }
 
     #[test]

@@ -245,7 +245,10 @@ fn every_op_has_a_name_and_nonzero_cost() {
     for op in ALL {
         assert_eq!(Operation::from_name(op.name()), Some(op));
         assert!(
-            op.cost(1000, &Params::bits(32)).total_bytes() > 0,
+            op.cost(1000, &Params::bits(32))
+                .on(OtKind::Iknp)
+                .total_bytes()
+                > 0,
             "{}",
             op.name()
         );
