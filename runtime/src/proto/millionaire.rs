@@ -35,6 +35,7 @@ use crate::net::Role;
 use crate::ot::OtKind;
 use crate::ot::cost as otc;
 use crate::ring;
+use std::collections::HashMap;
 
 /// The KK13 receiver's cost per OT in bits (the 256-column extension matrix).
 const KK_BITS: u64 = 256;
@@ -280,9 +281,17 @@ impl Planner {
 /// fits.
 struct Bounded {
     prices: Prices,
-    best: std::collections::HashMap<(u32, bool, u32), Option<(u64, Vec<u32>)>>,
-    split: std::collections::HashMap<(u32, bool, u32, u32), Option<(u64, u32)>>,
+    /// (t, eq, h) → bits and child widths (empty: a leaf).
+    best: HashMap<(u32, bool, u32), Option<BoundedBest>>,
+    /// (t, eq, k, h) → bits and the top subtree's width.
+    split: HashMap<(u32, bool, u32, u32), BoundedSplit>,
 }
+
+/// A bounded subtree's bits and child widths (empty: a leaf).
+type BoundedBest = (u64, Vec<u32>);
+
+/// A bounded split's bits and its top subtree's width.
+type BoundedSplit = Option<(u64, u32)>;
 
 impl Bounded {
     fn new(prices: Prices) -> Bounded {
