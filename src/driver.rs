@@ -624,6 +624,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
     };
     let est = estimates(&plan, &info, shape)?;
     let mut walls = Vec::new();
+    let mut pre_walls = Vec::new();
     let mut exact = true;
     let mut last = None;
     for _ in 0..reps.max(1) {
@@ -640,6 +641,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
         exact &= first_mismatch(Role::Server, &s, &est).is_none()
             && first_mismatch(Role::Client, &c, &est).is_none();
         walls.push(s.wall.max(c.wall).as_secs_f64());
+        pre_walls.push(s.pre_wall.max(c.pre_wall).as_secs_f64());
         last = Some((s, c));
     }
     let (s, c) = last.ok_or("no run")?;
@@ -648,6 +650,8 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
     exact &= equals_clear(&plan, &w, &inputs, outs)?;
     walls.sort_by(f64::total_cmp);
     let wall = walls[walls.len() / 2];
+    pre_walls.sort_by(f64::total_cmp);
+    let pre_wall = pre_walls[pre_walls.len() / 2];
     let (sm, cm) = (measured_sum(&s.instrs), measured_sum(&c.instrs));
     let (ss, cs, rounds) = (sm.bytes_sent, cm.bytes_sent, sm.rounds);
     let (sp, cp) = (measured_sum(&s.pre), measured_sum(&c.pre));
@@ -667,6 +671,7 @@ pub fn bench_model(b: &BenchModel<'_>) -> Result<serde_json::Value, String> {
         "setup_bytes": s.setup.bytes_sent + s.setup.bytes_received,
         "preprocessing_bytes": sp.bytes_sent + cp.bytes_sent,
         "preprocessing_rounds": sp.rounds,
+        "preprocessing_s_median": pre_wall,
         "ot": plan.ot.name(),
         "ot_preprocessing_bytes": s.ot_pre.bytes_sent + s.ot_pre.bytes_received,
         "ot_preprocessing_s": s.ot_pre_wall.max(c.ot_pre_wall).as_secs_f64(),

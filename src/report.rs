@@ -404,9 +404,10 @@ pub fn print_model(r: &serde_json::Value) {
     );
     if u("preprocessing_bytes") > 0 {
         println!(
-            "  preprocessing (input-independent: products' masks, polynomials' mask powers) {:.2} MB in {} flights, part of each execution's time",
+            "  preprocessing (input-independent: products' masks, polynomials' mask powers) {:.2} MB in {} flights, the first {:.3} s of each execution (the input is used after it)",
             u("preprocessing_bytes") as f64 / 1e6,
-            u("preprocessing_rounds")
+            u("preprocessing_rounds"),
+            f("preprocessing_s_median")
         );
     }
     if u("ot_preprocessing_bytes") > 0 {
@@ -420,7 +421,14 @@ pub fn print_model(r: &serde_json::Value) {
     if let Some(l) = r["latency_units"].as_u64() {
         println!("  latency {l} units on the critical path");
     }
-    println!("  time    {:.3} s per execution", f("wall_s_median"));
+    match f("preprocessing_s_median") {
+        p if p > 0.0 => println!(
+            "  time    {:.3} s per execution, {:.3} s of it after the preprocessing",
+            f("wall_s_median"),
+            f("wall_s_median") - p
+        ),
+        _ => println!("  time    {:.3} s per execution", f("wall_s_median")),
+    }
     if r["link"].is_object() {
         println!("  {}", link_text(&r["link"]));
     }

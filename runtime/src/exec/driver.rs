@@ -109,6 +109,26 @@ impl Jobs {
                 jobs.pre[k] = Some(j);
             }
         }
+        // The preprocessing is a phase of its own: the first protocols (those no protocol
+        // precedes) wait for all of it, so the input is used only after it and its time is
+        // measured apart.
+        let pre_jobs: Vec<usize> = (n..jobs.work.len()).collect();
+        if !pre_jobs.is_empty() {
+            let mut after_protocol = vec![false; n];
+            for k in 0..n {
+                let local = info.instrs[k].op.family == Family::Local;
+                let mut before = false;
+                for &d in jobs.deps[k].iter().filter(|&&d| d < n) {
+                    before |= after_protocol[d] || info.instrs[d].op.family != Family::Local;
+                }
+                after_protocol[k] = before;
+                if !local && !before {
+                    jobs.deps[k].extend(&pre_jobs);
+                    jobs.deps[k].sort_unstable();
+                    jobs.deps[k].dedup();
+                }
+            }
+        }
         Ok(jobs)
     }
 
@@ -215,6 +235,8 @@ pub struct Measure {
     pub finish: Vec<u64>,
     /// Framing bytes sent and received, flights sent.
     pub framing: Stats,
+    /// When this party ended the last preprocessing job (none: the plan has none).
+    pub pre_end: Option<std::time::Instant>,
 }
 
 /// Runs every job to its end, taking turns with the peer over `parties` (the first carries the
@@ -303,6 +325,7 @@ fn run_jobs(
             task_flights: vec![0; ntasks],
             finish: vec![0; jobs.work.len()],
             framing: Stats::default(),
+            pre_end: None,
         },
         forks,
     };
@@ -488,8 +511,9 @@ impl<'r, 'a, 'j> State<'r, 'a, 'j> {
         self.measure.finish[j] = turn;
         self.ended[j] = true;
         self.done += 1;
-        if let Work::Instr(_) = self.jobs.work[j] {
-            self.instrs_done += 1;
+        match self.jobs.work[j] {
+            Work::Instr(_) => self.instrs_done += 1,
+            Work::Pre(_) => self.measure.pre_end = Some(std::time::Instant::now()),
         }
         for i in 0..self.dependents[j].len() {
             let d = self.dependents[j][i];

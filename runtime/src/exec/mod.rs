@@ -139,6 +139,9 @@ pub struct Execution {
     pub ot_pre: Stats,
     /// How long it took.
     pub ot_pre_wall: Duration,
+    /// Of `wall`, the part until this party ended the last preprocessing job (the masks of
+    /// polynomials and products, which the first protocols wait for); zero without any.
+    pub pre_wall: Duration,
     /// The flights' headers ([`mux`]): bytes sent and received, and this party's flights.
     pub framing: Stats,
     /// The closing exchange of flush counts, both directions.
@@ -442,6 +445,9 @@ pub fn execute(
     };
     let m = driver::drive(parties, &mut run, &jobs, progress)?;
     let wall = start.elapsed();
+    let pre_wall = m
+        .pre_end
+        .map_or(Duration::ZERO, |t| t.duration_since(start));
     let before_closing = sum_stats(parties);
     // Both parties' flights per task and ends per job, for the rounds and the latency.
     let mine: Vec<Vec<u64>> = m
@@ -487,6 +493,7 @@ pub fn execute(
         setup,
         ot_pre,
         ot_pre_wall,
+        pre_wall,
         framing: m.framing,
         closing: total - before_closing,
         total,
