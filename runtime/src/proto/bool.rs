@@ -8,6 +8,10 @@
 //!   server offers, for every possible choice v, ((x₀ ⊕ v_x)(y₀ ⊕ v_y) ⊕ r, …) with fresh
 //!   random output shares r. Same bytes as a triple pair (2λ + 16·2 bits per two ANDs, 18 B
 //!   per AND; SiRnn counts λ + 20 bits), no opening afterwards: 2 messages instead of 4.
+//!   On silent OT, where a COT costs a choice bit, each cross term x₀y₁ and x₁y₀ is one
+//!   1-bit COT instead (the server's share as correlation, the client's as choice): 4 bits
+//!   per gate in the same 2 messages, as few as CrypTFlow2's triples from random OTs, which
+//!   take an exchange per level.
 //! - **B2A** is F_B2A as SiRnn uses it (§III-E, after CrypTFlow2: one COT): b = b₀ + b₁ −
 //!   2·b₀b₁ over Z_{2^ℓ}; the product b₀b₁ is shared by one additive COT with the server as
 //!   sender (correlation b₀, client's choice b₁). Since only 2·b₀b₁ matters, the COT works
