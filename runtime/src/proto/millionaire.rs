@@ -835,6 +835,45 @@ mod tests {
         );
     }
 
+    /// Silent OT's plan of every width: it covers every bit once, has IKNP's height (so both
+    /// engines' calls take the same flights and the same last sender) and root flag, and costs
+    /// no more on silent OT than IKNP's plan would there.
+    #[test]
+    fn silent_plans_keep_the_height_and_cost_less() {
+        use crate::ot::OtKind::{Iknp, Silent};
+        let mut cheaper = 0;
+        for bits in 1..=64 {
+            for tree in [
+                Tree::new(bits),
+                Tree::with_eq(bits, true),
+                Tree::fewest_bytes(bits),
+            ] {
+                let s = tree.on(Silent);
+                assert_eq!(s.height, tree.height, "ℓ = {bits}");
+                assert_eq!(s.last_sender(), tree.last_sender());
+                let root = |t: &Tree| t.nodes.last().map(|n| n.need_eq);
+                assert_eq!(root(s), root(&tree));
+                let mut covered = vec![0u32; bits as usize];
+                for nd in &s.nodes {
+                    if let Kind::Leaf { lo, width } = nd.kind {
+                        (lo..lo + width).for_each(|b| covered[b as usize] += 1);
+                    }
+                }
+                assert!(covered.iter().all(|&c| c == 1), "ℓ = {bits}: {s:?}");
+                let n = 1 << 10;
+                let on_silent = |t: &Tree| t.own_cost(n).on(Silent).total_bytes();
+                assert!(on_silent(s) <= on_silent(&tree), "ℓ = {bits}");
+                cheaper += (on_silent(s) < on_silent(&tree)) as u32;
+                assert_eq!(tree.cost(n).on(Iknp), tree.own_cost(n).on(Iknp));
+                assert_eq!(tree.cost(n).on(Silent), s.own_cost(n).on(Silent));
+            }
+        }
+        assert!(
+            cheaper > 100,
+            "silent plans differ from IKNP's for most widths: {cheaper}"
+        );
+    }
+
     #[test]
     fn node_table_is_the_comparison_combination() {
         // k = 2 with eq: inputs lt0 (bit 0), eq1 (bit 1), eq0 (bit 2).
