@@ -230,5 +230,17 @@ fn tables(
         units as f64 * net.rtt.as_secs_f64() / 2.0,
         total.rounds
     );
+    if !ot.cost.is_zero() {
+        // Each of its flights waits for the previous one at most.
+        let ot_bytes = ot.cost.total_bytes();
+        let _ = writeln!(
+            s,
+            "before it, the silent COTs' generation: at most {:.3} s ({:.3} s transfer + {} flights × {:.1} ms)",
+            net.estimate(ot_bytes, ot.cost.rounds),
+            ot_bytes as f64 * 8.0 / net.bits_per_s,
+            ot.cost.rounds,
+            net.rtt.as_secs_f64() * 1e3 / 2.0
+        );
+    }
     s
 }

@@ -592,11 +592,7 @@ fn mult_impl(
 /// The exact cost of [`matmul_full`]: the Wrap of X's d1·d2 entries at m bits (if m < ℓ),
 /// then [`matmul_cost`].
 pub fn matmul_full_cost(params: &MatMulParams) -> Cost {
-    if params.needs_wrap() {
-        after_wrap(params.dims.x_len(), params.x.bits, matmul_cost(params))
-    } else {
-        matmul_cost(params)
-    }
+    with_wraps(params, matmul_cost(params))
 }
 
 /// The matrix product X·W with the server's clear W (SiRnn Alg. 5 with a public weight
@@ -609,6 +605,13 @@ pub fn matmul_full(
     x: &[u64],
     w: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
+    let wraps = checked_wraps(p, params, x)?;
+    matmul(p, params, x, &wraps, w)
+}
+
+/// X's length checked, then the wrap bits of its (offset) shares by the Wrap protocol if the
+/// product needs them (m < ℓ).
+fn checked_wraps(p: &mut Party, params: &MatMulParams, x: &[u64]) -> Result<Vec<u8>, ProtoError> {
     if x.len() != params.dims.x_len() {
         return Err(arg(format!(
             "X share has {} entries, expected {}",
@@ -616,23 +619,26 @@ pub fn matmul_full(
             params.dims.x_len()
         )));
     }
-    let wraps = match params.needs_wrap() {
-        true => offset_wraps(p, params, x)?,
-        false => Vec::new(),
-    };
-    matmul(p, params, x, &wraps, w)
+    match params.needs_wrap() {
+        true => offset_wraps(p, params, x),
+        false => Ok(Vec::new()),
+    }
+}
+
+/// The cost of the Wrap of X's entries at m bits (if m < ℓ) followed by `next`.
+fn with_wraps(params: &MatMulParams, next: Cost) -> Cost {
+    if params.needs_wrap() {
+        after_wrap(params.dims.x_len(), params.x.bits, next)
+    } else {
+        next
+    }
 }
 
 /// The exact cost of [`matmul_masked_full`] (online; [`super::masked::matmul_pre_cost`] is
 /// the preprocessing): the Wrap of X's entries at m bits (if m < ℓ), then
 /// [`super::masked::matmul_masked_cost`].
 pub fn matmul_masked_full_cost(params: &MatMulParams) -> Cost {
-    let next = super::masked::matmul_masked_cost(params);
-    if params.needs_wrap() {
-        after_wrap(params.dims.x_len(), params.x.bits, next)
-    } else {
-        next
-    }
+    with_wraps(params, super::masked::matmul_masked_cost(params))
 }
 
 /// [`matmul_full`] on preprocessed masks ([`super::masked`]): the Wrap protocol on X's
@@ -644,29 +650,14 @@ pub fn matmul_masked_full(
     x: &[u64],
     w: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
-    if x.len() != params.dims.x_len() {
-        return Err(arg(format!(
-            "X share has {} entries, expected {}",
-            x.len(),
-            params.dims.x_len()
-        )));
-    }
-    let wraps = match params.needs_wrap() {
-        true => offset_wraps(p, params, x)?,
-        false => Vec::new(),
-    };
+    let wraps = checked_wraps(p, params, x)?;
     super::masked::matmul_masked(p, params, masks, x, &wraps, w)
 }
 
 /// The exact cost of [`matmul_shared_full`] on `params.dims.d1` rows: the Wrap of X's entries
 /// at m bits (if m < ℓ), then [`matmul_shared_cost`].
 pub fn matmul_shared_full_cost(params: &MatMulParams) -> Cost {
-    let next = super::linear::matmul_shared_cost(params);
-    if params.needs_wrap() {
-        after_wrap(params.dims.x_len(), params.x.bits, next)
-    } else {
-        next
-    }
+    with_wraps(params, super::linear::matmul_shared_cost(params))
 }
 
 /// The product of two shared matrices on `params.dims.d1` rows of X (products of `rows` rows,
