@@ -52,6 +52,10 @@ pub enum Kind {
     Leaf { lo: u32, width: u32 },
     /// Children (node indices), least significant first; 2 ≤ k ≤ 5.
     Inner { children: Vec<usize> },
+    /// Two children combined by AND gates on 1-bit COTs instead of a 1-of-N OT (silent OT's
+    /// trees only): lt = lt_hi ⊕ eq_hi ∧ lt_lo, eq = eq_hi ∧ eq_lo, each AND two COTs with the
+    /// level's sender as OT sender (its shares as correlations, the receiver's as choices).
+    And { lo: usize, hi: usize },
 }
 
 /// A node: what it compares, whether its parent needs its equality bit, and its level (the
@@ -64,13 +68,31 @@ pub struct Node {
 }
 
 impl Node {
-    /// (N, message bits) of this node's OT.
+    /// (N, message bits) of this node's OT (an AND node's: N = 2, COTs of 1 bit).
     fn ot_shape(&self) -> (usize, u32) {
         let e = self.need_eq as u32;
         match &self.kind {
             Kind::Leaf { width, .. } => (1usize << width, 1 + e),
             Kind::Inner { children } => (1usize << (2 * children.len() as u32 - 2 + e), 1 + e),
+            Kind::And { .. } => (2, 1),
         }
+    }
+
+    /// An AND node's COTs per comparison: two per gate, one gate more with eq.
+    fn and_cots(&self) -> usize {
+        2 + 2 * self.need_eq as usize
+    }
+
+    /// The cost of this node's OTs on `n` comparisons.
+    fn cost(&self, n: usize) -> Cost {
+        let c = match self.kind {
+            Kind::And { .. } => otc::cot(n * self.and_cots(), 1),
+            _ => {
+                let (big_n, bits) = self.ot_shape();
+                otc::one_of_n(n, big_n, bits)
+            }
+        };
+        Cost::ot(sender_at(self.level), c)
     }
 }
 
@@ -292,8 +314,9 @@ struct Bounded {
     split: HashMap<(u32, bool, u32, u32), BoundedSplit>,
 }
 
-/// A bounded subtree's bits and child widths (empty: a leaf).
-type BoundedBest = (u64, Vec<u32>);
+/// A bounded subtree's bits, child widths (empty: a leaf) and whether its two children are
+/// combined by AND gates.
+type BoundedBest = (u64, Vec<u32>, bool);
 
 /// A bounded split's bits and its top subtree's width.
 type BoundedSplit = Option<(u64, u32)>;
@@ -312,20 +335,31 @@ impl Bounded {
         self.prices.receiver(c) + (1u64 << c) * (1 + e as u64) + self.prices.weight * (1u64 << c)
     }
 
-    /// Best tree of t bits, height ≤ h: its bits and child widths (empty: a leaf).
-    fn best(&mut self, t: u32, e: bool, h: u32) -> Option<(u64, Vec<u32>)> {
+    /// The bits (with the hashing weight) of an AND node: per COT a choice bit, a correction
+    /// bit, its generation and a pad hashed.
+    fn and(&self, e: bool) -> u64 {
+        let cots = 2 + 2 * e as u64;
+        2 * cots + cots.div_ceil(2) + self.prices.weight * cots
+    }
+
+    /// Best tree of t bits, height ≤ h: its bits, child widths (empty: a leaf) and AND flag.
+    fn best(&mut self, t: u32, e: bool, h: u32) -> Option<BoundedBest> {
         if let Some(r) = self.best.get(&(t, e, h)) {
             return r.clone();
         }
-        let mut cand: Option<(u64, Vec<u32>)> = (t <= 8).then(|| (self.ot(t, e), Vec::new()));
+        let mut cand: Option<BoundedBest> = (t <= 8).then(|| (self.ot(t, e), Vec::new(), false));
         if h >= 1 {
             let kmax = if e { 4 } else { 5 };
             for k in 2..=kmax.min(t) {
-                let own = self.ot(2 * k - 2 + e as u32, e);
+                let by_ot = self.ot(2 * k - 2 + e as u32, e);
+                let (own, and) = match k == 2 && self.and(e) < by_ot {
+                    true => (self.and(e), true),
+                    false => (by_ot, false),
+                };
                 if let Some((b, _)) = self.split(t, e, k, h - 1)
-                    && cand.as_ref().is_none_or(|(c, _)| own + b < *c)
+                    && cand.as_ref().is_none_or(|(c, _, _)| own + b < *c)
                 {
-                    cand = Some((own + b, self.widths(t, e, k, h - 1)));
+                    cand = Some((own + b, self.widths(t, e, k, h - 1), and));
                 }
             }
         }
@@ -337,14 +371,14 @@ impl Bounded {
     /// others with eq): bits and the top subtree's width.
     fn split(&mut self, t: u32, e: bool, k: u32, h: u32) -> Option<(u64, u32)> {
         if k == 1 {
-            return self.best(t, e, h).map(|(b, _)| (b, t));
+            return self.best(t, e, h).map(|(b, _, _)| (b, t));
         }
         if let Some(r) = self.split.get(&(t, e, k, h)) {
             return *r;
         }
         let mut cand: Option<(u64, u32)> = None;
         for top in 1..=t.saturating_sub(k - 1) {
-            let (Some((a, _)), Some((b, _))) =
+            let (Some((a, _, _)), Some((b, _))) =
                 (self.best(top, true, h), self.split(t - top, e, k - 1, h))
             else {
                 continue;
@@ -375,7 +409,7 @@ impl Bounded {
     }
 
     fn build(&mut self, t: u32, e: bool, lo: u32, h: u32, nodes: &mut Vec<Node>) -> Option<usize> {
-        let (_, widths) = self.best(t, e, h)?;
+        let (_, widths, and) = self.best(t, e, h)?;
         let node = if widths.is_empty() {
             Node {
                 kind: Kind::Leaf { lo, width: t },
@@ -390,8 +424,12 @@ impl Bounded {
                 at += w;
             }
             let level = 1 + children.iter().map(|&c| nodes[c].level).max().unwrap_or(0);
+            let kind = match (and, &children[..]) {
+                (true, &[lo, hi]) => Kind::And { lo, hi },
+                _ => Kind::Inner { children },
+            };
             Node {
-                kind: Kind::Inner { children },
+                kind,
                 need_eq: e,
                 level,
             }
@@ -519,11 +557,7 @@ impl Tree {
         }
         let mut c = Cost::ZERO;
         for node in &self.nodes {
-            let (big_n, bits) = node.ot_shape();
-            c = c.alongside(Cost::ot(
-                sender_at(node.level),
-                otc::one_of_n(n, big_n, bits),
-            ));
+            c = c.alongside(node.cost(n));
         }
         Cost {
             rounds: self.height as u64 + 2,
@@ -635,7 +669,7 @@ fn compare(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
         .iter()
         .map(|nd| match &nd.kind {
             Kind::Inner { children } => node_table(children.len(), nd.need_eq),
-            Kind::Leaf { .. } => Vec::new(),
+            Kind::Leaf { .. } | Kind::And { .. } => Vec::new(),
         })
         .collect();
     let mut msg = Vec::new();
@@ -664,6 +698,18 @@ fn compare(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                 Kind::Inner { children } => {
                     ch.extend((0..n).map(|i| input_index(children, nd.need_eq, sh, i)));
                 }
+                &Kind::And { lo, hi } => {
+                    // Choices lt_lo, eq_hi (then eq_lo, eq_hi for eq), packed: one COT each.
+                    let a = &sh[hi].eq;
+                    let mut c: Vec<u8> = sh[lo].lt.iter().chain(a).copied().collect();
+                    if nd.need_eq {
+                        c.extend(sh[lo].eq.iter().chain(a));
+                    }
+                    super::pack_bits(&c, ch);
+                    out[idx].resize(c.len(), 0);
+                    p.ot.cot_recv_extend(&mut *p.io, 1, ch, &mut out[idx])?;
+                    continue;
+                }
             }
             out[idx].resize(n, 0);
             p.ot.one_of_n_recv_extend(&mut *p.io, big_n, bits, ch, &mut out[idx])?;
@@ -682,10 +728,26 @@ fn compare(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                     continue;
                 }
                 let (big_n, bits) = nd.ot_shape();
+                let e = nd.need_eq;
+                if let &Kind::And { lo, hi } = &nd.kind {
+                    // Correlations eq_hi, lt_lo (then eq_hi, eq_lo): the receiver's choices'
+                    // partners; this party's output shares are its pads.
+                    let a = &sh[hi].eq;
+                    let mut corr: Vec<u64> =
+                        a.iter().chain(&sh[lo].lt).map(|&b| b as u64).collect();
+                    if e {
+                        corr.extend(a.iter().chain(&sh[lo].eq).map(|&b| b as u64));
+                    }
+                    let mut t = vec![0u64; corr.len()];
+                    p.ot.cot_send_deferred(&mut *p.io, 1, &corr, &mut t, &mut msg)?;
+                    let (lt, eq) = and_outputs(&sh, (lo, hi), e, &t, n);
+                    sh[idx].lt = lt;
+                    sh[idx].eq = eq;
+                    continue;
+                }
                 // Fresh output shares: bit 0 for lt (or G), bit 1 for eq.
                 r.resize(n, 0);
                 random_bits(p, &mut r);
-                let e = nd.need_eq;
                 rw.resize(n, 0);
                 if e {
                     random_bits(p, &mut rw);
@@ -745,6 +807,7 @@ fn compare(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                             sh[idx].eq = rw.clone();
                         }
                     }
+                    Kind::And { .. } => {}
                 }
             }
             p.io.send(&msg)?;
@@ -756,16 +819,23 @@ fn compare(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
                 if nd.level != level {
                     continue;
                 }
+                if let &Kind::And { lo, hi } = &nd.kind {
+                    p.ot.cot_recv_finish(&mut *p.io, 1, &choice[idx], &mut out[idx])?;
+                    let (lt, eq) = and_outputs(&sh, (lo, hi), nd.need_eq, &out[idx], n);
+                    sh[idx].lt = lt;
+                    sh[idx].eq = eq;
+                    continue;
+                }
                 let (big_n, bits) = nd.ot_shape();
                 p.ot.one_of_n_recv_finish(&mut *p.io, big_n, bits, &choice[idx], &mut out[idx])?;
                 let o = &out[idx];
                 let g: Vec<u8> = o.iter().map(|&v| (v & 1) as u8).collect();
                 sh[idx].lt = match &nd.kind {
-                    Kind::Leaf { .. } => g,
                     Kind::Inner { children } => {
                         let top = &sh[*children.last().expect("k ≥ 2")].lt;
                         top.iter().zip(&g).map(|(a, b)| a ^ b).collect()
                     }
+                    Kind::Leaf { .. } | Kind::And { .. } => g,
                 };
                 if nd.need_eq {
                     sh[idx].eq = o.iter().map(|&v| ((v >> 1) & 1) as u8).collect();
@@ -778,6 +848,31 @@ fn compare(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<(Vec<u8>, Vec<u8
         std::mem::take(&mut sh[root].lt),
         std::mem::take(&mut sh[root].eq),
     ))
+}
+
+/// An AND node's output shares from this party's COT values `v` (pads as sender, outputs as
+/// receiver; in the order of the choices: lt_lo·eq_hi's two cross terms, then eq_lo·eq_hi's):
+/// lt = lt_hi ⊕ eq_hi ∧ lt_lo, eq = eq_hi ∧ eq_lo (empty unless `e`), the local products of
+/// this party's own shares included.
+fn and_outputs(
+    sh: &[Shares],
+    (lo, hi): (usize, usize),
+    e: bool,
+    v: &[u64],
+    n: usize,
+) -> (Vec<u8>, Vec<u8>) {
+    let cross = |k: usize, i: usize| ((v[k * n + i] ^ v[(k + 1) * n + i]) & 1) as u8;
+    let a = &sh[hi].eq;
+    let lt = (0..n)
+        .map(|i| sh[hi].lt[i] ^ (a[i] & sh[lo].lt[i]) ^ cross(0, i))
+        .collect();
+    let eq = match e {
+        true => (0..n)
+            .map(|i| (a[i] & sh[lo].eq[i]) ^ cross(2, i))
+            .collect(),
+        false => Vec::new(),
+    };
+    (lt, eq)
 }
 
 /// [`millionaire_with`] on `Tree::new(bits)`.
