@@ -537,6 +537,18 @@ impl Tree {
         sender_at(self.height)
     }
 
+    /// The cheapest tree of exactly `height` at silent prices (none if every cheapest one is
+    /// lower): for a caller whose flights fit that height on silent OT only.
+    pub fn silent_of_height(bits: u32, height: u32) -> Option<Tree> {
+        Bounded::new(Prices {
+            kind: OtKind::Silent,
+            weight: HASH_WEIGHT / 2,
+            max_height: height,
+        })
+        .tree(bits, false)
+        .filter(|t| t.height == height)
+    }
+
     /// The tree an engine runs.
     pub fn on(&self, kind: OtKind) -> &Tree {
         match (kind, &self.silent) {

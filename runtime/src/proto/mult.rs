@@ -213,10 +213,55 @@ pub fn mult_hinted_cost(len: usize, params: &MultParams, hx: HintKind, hy: HintK
 /// travels with it (one flight fewer).
 fn after_wrap(count: usize, bits: u32, next: Cost) -> Cost {
     let (w, last) = wrap_any_cost(count, bits);
+    let plain = merge_wrap(w, last, next);
+    match merging_tree(count, bits, next.rounds > 0) {
+        Some(t) => Cost::per_engine(plain, merge_wrap(t.cost(count), Role::Client, next)),
+        None => plain,
+    }
+}
+
+/// A Wrap's cost `w` whose last message `last` sends, then `next` (opened by the client).
+fn merge_wrap(w: Cost, last: Role, next: Cost) -> Cost {
     let merged = (w.rounds > 0 && next.rounds > 0 && last == Role::Client) as u64;
     Cost {
         rounds: w.rounds + next.rounds - merged,
         ..w.alongside(next)
+    }
+}
+
+/// The comparison tree silent OT runs for a wrap that IKNP takes from the 1-of-2^k table,
+/// when a client-opened phase follows (`then_client`): a tree of height 1 ends with the
+/// client's flight, which that phase's first joins, so it takes the table's flights (2 + the
+/// phase's) for fewer bytes (8 bits: ≈ 8 B against the table's 33 B). None where it does not
+/// pay or does not exist.
+fn merging_tree(count: usize, bits: u32, then_client: bool) -> Option<&'static Tree> {
+    static TREES: std::sync::OnceLock<Vec<Option<Tree>>> = std::sync::OnceLock::new();
+    if count == 0 || !then_client || !use_table(bits) {
+        return None;
+    }
+    let trees = TREES.get_or_init(|| {
+        (0..=8u32)
+            .map(|b| {
+                let t = Tree::silent_of_height(b, 1)?;
+                let silent = |c: Cost| c.on(OtKind::Silent).total_bytes();
+                (b > 0 && silent(t.cost(64)) < silent(table_wrap_cost(64, b))).then_some(t)
+            })
+            .collect()
+    });
+    trees.get(bits as usize)?.as_ref()
+}
+
+/// [`wrap_any`] where a client-opened phase follows (`then_client`, as [`after_wrap`] prices
+/// it): on silent OT the [`merging_tree`] where there is one.
+fn wrap_before_client(
+    p: &mut Party,
+    input: &[u64],
+    bits: u32,
+    then_client: bool,
+) -> Result<Vec<u8>, ProtoError> {
+    match merging_tree(input.len(), bits, then_client) {
+        Some(t) if p.ot_kind() == OtKind::Silent => super::relu::wrap_with(p, t, input, bits),
+        _ => wrap_any(p, input, bits),
     }
 }
 
@@ -379,7 +424,8 @@ fn operand_wraps(
         for &s in &unk_slots {
             input.extend(ops[s].1.iter().map(|&v| v << (wb - ops[s].2)));
         }
-        let w = wrap_any(p, &input, wb)?;
+        // The products' two-way phase follows, opened by the client (see `after_wrap`).
+        let w = wrap_before_client(p, &input, wb, true)?;
         for (i, &s) in unk_slots.iter().enumerate() {
             out[s].copy_from_slice(&w[i * len..(i + 1) * len]);
         }
@@ -605,13 +651,18 @@ pub fn matmul_full(
     x: &[u64],
     w: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
-    let wraps = checked_wraps(p, params, x)?;
+    let wraps = checked_wraps(p, params, x, matmul_cost(params))?;
     matmul(p, params, x, &wraps, w)
 }
 
 /// X's length checked, then the wrap bits of its (offset) shares by the Wrap protocol if the
 /// product needs them (m < ℓ).
-fn checked_wraps(p: &mut Party, params: &MatMulParams, x: &[u64]) -> Result<Vec<u8>, ProtoError> {
+fn checked_wraps(
+    p: &mut Party,
+    params: &MatMulParams,
+    x: &[u64],
+    next: Cost,
+) -> Result<Vec<u8>, ProtoError> {
     if x.len() != params.dims.x_len() {
         return Err(arg(format!(
             "X share has {} entries, expected {}",
@@ -620,7 +671,7 @@ fn checked_wraps(p: &mut Party, params: &MatMulParams, x: &[u64]) -> Result<Vec<
         )));
     }
     match params.needs_wrap() {
-        true => offset_wraps(p, params, x),
+        true => offset_wraps(p, params, x, next),
         false => Ok(Vec::new()),
     }
 }
@@ -650,7 +701,8 @@ pub fn matmul_masked_full(
     x: &[u64],
     w: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
-    let wraps = checked_wraps(p, params, x)?;
+    let next = super::masked::matmul_masked_cost(params);
+    let wraps = checked_wraps(p, params, x, next)?;
     super::masked::matmul_masked(p, params, masks, x, &wraps, w)
 }
 
@@ -672,14 +724,20 @@ pub fn matmul_shared_full(
     y: &[u64],
 ) -> Result<Vec<u64>, ProtoError> {
     let wraps = match params.needs_wrap() {
-        true => offset_wraps(p, params, x)?,
+        true => offset_wraps(p, params, x, super::linear::matmul_shared_cost(params))?,
         false => Vec::new(),
     };
     super::linear::matmul_shared(p, params, rows, x, &wraps, y)
 }
 
-/// Boolean shares of the wrap bits of X's shares with the server's offset added.
-fn offset_wraps(p: &mut Party, params: &MatMulParams, x: &[u64]) -> Result<Vec<u8>, ProtoError> {
+/// Boolean shares of the wrap bits of X's shares with the server's offset added, before a
+/// phase costing `next` (which [`after_wrap`] merges with).
+fn offset_wraps(
+    p: &mut Party,
+    params: &MatMulParams,
+    x: &[u64],
+    next: Cost,
+) -> Result<Vec<u8>, ProtoError> {
     let m = params.x.bits;
     if !(1..=64).contains(&m) {
         return Err(arg(format!("m = {m} is not in 1..=64")));
@@ -690,7 +748,7 @@ fn offset_wraps(p: &mut Party, params: &MatMulParams, x: &[u64]) -> Result<Vec<u
     } else {
         x.iter().map(|&v| ring::reduce(v, m)).collect()
     };
-    wrap_any(p, &input, m)
+    wrap_before_client(p, &input, m, next.rounds > 0)
 }
 
 #[cfg(test)]

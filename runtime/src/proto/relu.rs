@@ -39,9 +39,14 @@ fn wrap_input(p: &Party, x: &[u64], bits: u32) -> Vec<u64> {
 
 /// Wrap: this party's shares `x` → its Boolean share of 1{x₀ + x₁ ≥ 2^ℓ}.
 pub fn wrap(p: &mut Party, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
+    wrap_with(p, &Tree::new(bits), x, bits)
+}
+
+/// [`wrap`] on a given comparison tree of `bits` bits.
+pub fn wrap_with(p: &mut Party, tree: &Tree, x: &[u64], bits: u32) -> Result<Vec<u8>, ProtoError> {
     check_bits(bits)?;
     let input = wrap_input(p, x, bits);
-    millionaire_with(p, &Tree::new(bits), &input)
+    millionaire_with(p, tree, &input)
 }
 
 /// The exact cost of [`wrap_and_all_ones`] on `n` elements of Z_{2^ℓ}.
