@@ -221,7 +221,7 @@ fn after_wrap(count: usize, bits: u32, next: Cost) -> Cost {
 }
 
 /// A Wrap's cost `w` whose last message `last` sends, then `next` (opened by the client).
-fn merge_wrap(w: Cost, last: Role, next: Cost) -> Cost {
+pub(crate) fn merge_wrap(w: Cost, last: Role, next: Cost) -> Cost {
     let merged = (w.rounds > 0 && next.rounds > 0 && last == Role::Client) as u64;
     Cost {
         rounds: w.rounds + next.rounds - merged,
@@ -234,7 +234,7 @@ fn merge_wrap(w: Cost, last: Role, next: Cost) -> Cost {
 /// client's flight, which that phase's first joins, so it takes the table's flights (2 + the
 /// phase's) for fewer bytes (8 bits: ≈ 8 B against the table's 33 B). None where it does not
 /// pay or does not exist.
-fn merging_tree(count: usize, bits: u32, then_client: bool) -> Option<&'static Tree> {
+pub(crate) fn merging_tree(count: usize, bits: u32, then_client: bool) -> Option<&'static Tree> {
     static TREES: std::sync::OnceLock<Vec<Option<Tree>>> = std::sync::OnceLock::new();
     if count == 0 || !then_client || !use_table(bits) {
         return None;
