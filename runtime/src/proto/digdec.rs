@@ -13,11 +13,9 @@
 //! another Wrap.
 
 use super::bool::{and, and_cost, b2a, b2a_cost};
-use super::mult::{merge_wrap, merging_tree, wrap_any, wrap_any_cost};
-use super::relu::{wrap_and_all_ones, wrap_and_all_ones_cost, wrap_with};
+use super::mult::{or_merging_tree, wrap_any_cost, wrap_before_client};
+use super::relu::{wrap_and_all_ones, wrap_and_all_ones_cost};
 use super::{Cost, Party, ProtoError};
-use crate::net::Role;
-use crate::ot::OtKind;
 use crate::ring;
 
 /// The digits of x and the carries between them.
@@ -52,11 +50,7 @@ pub fn digdec_cost(len: usize, widths: &[u32]) -> Cost {
     let b2a = b2a_cost(len * (c - 1), carry_ring(widths));
     if c == 2 {
         // On silent OT the wrap may be a tree whose last flight B2A's first joins.
-        let plain = wrap_any_cost(len, d).0.then(b2a);
-        return match merging_tree(len, d, b2a.rounds > 0) {
-            Some(t) => Cost::per_engine(plain, merge_wrap(t.cost(len), Role::Client, b2a)),
-            None => plain,
-        };
+        return or_merging_tree(len, d, b2a, wrap_any_cost(len, d).0.then(b2a));
     }
     let mut k = wrap_and_all_ones_cost(len * (c - 1), d);
     for _ in 0..c - 2 {
@@ -93,16 +87,13 @@ pub fn digdec(p: &mut Party, x: &[u64], widths: &[u32]) -> Result<Digits, ProtoE
     let d = widths[0];
     let then_client = b2a_cost(len, carry_ring(widths)).rounds > 0;
     let carries: Vec<Vec<u8>> = if c == 2 {
-        match merging_tree(len, d, then_client) {
-            // B2A's first flight (the client's) joins the tree's last.
-            Some(t) if p.ot_kind() == OtKind::Silent => vec![wrap_with(p, t, &digits[0], d)?],
-            // Each step is flushed on its own so the flights are the sum of the steps'.
-            _ => {
-                let w = wrap_any(p, &digits[0], d)?;
-                p.io.end_flight()?;
-                vec![w]
-            }
+        let (w, merged) = wrap_before_client(p, &digits[0], d, then_client)?;
+        // Each step is flushed on its own so the flights are the sum of the steps', except a
+        // merging tree's last flight, which B2A's first joins.
+        if !merged {
+            p.io.end_flight()?;
         }
+        vec![w]
     } else {
         let low: Vec<u64> = digits[..c - 1].concat();
         let (w, e) = wrap_and_all_ones(p, &low, d)?;

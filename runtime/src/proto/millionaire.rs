@@ -144,26 +144,6 @@ pub const HASH_WEIGHT: u64 = 2;
 /// A memoised split: its score and the width of its top subtree.
 type SplitEntry = Option<(Score, u32)>;
 
-/// What the planner minimises: the bits of one comparison on an engine, plus `weight` bits per
-/// pad the sender hashes, over trees no higher than `max_height`.
-#[derive(Clone, Copy, Debug)]
-struct Prices {
-    kind: OtKind,
-    weight: u64,
-    max_height: u32,
-}
-
-impl Prices {
-    /// The receiver's bits for a (2^c choose 1)-OT: KK13's 256-column row on IKNP; on silent
-    /// OT c choice bits and c COTs (≈ 0.45 bits each to generate), 3c/2 rounded up.
-    fn receiver(&self, c: u32) -> u64 {
-        match self.kind {
-            OtKind::Iknp => KK_BITS,
-            OtKind::Silent => (3 * c as u64).div_ceil(2),
-        }
-    }
-}
-
 /// Dynamic program over (width, needs eq); `split[t][e][k]` memoises the best split of t
 /// bits into k subtrees.
 struct Planner {
@@ -172,9 +152,9 @@ struct Planner {
 }
 
 impl Planner {
-    /// Plans every width up to `max` at `prices`.
-    fn new(max: u32, prices: Prices) -> Planner {
-        let gamma = || prices.weight;
+    /// Plans every width up to `max`, weighing each hashed pad `weight` bits.
+    fn new(max: u32, weight: u64) -> Planner {
+        let gamma = || weight;
         let mut p = Planner {
             best: vec![[None, None]; max as usize + 1],
             split: vec![[[None; 6]; 2]; max as usize + 1],
@@ -189,16 +169,14 @@ impl Planner {
             for e in 0..2u32 {
                 let mut cand: Option<(Score, Choice)> = None;
                 let mut consider = |s: Score, c: Choice| {
-                    if s.height <= prices.max_height && cand.as_ref().is_none_or(|(b, _)| s < *b) {
+                    if cand.as_ref().is_none_or(|(b, _)| s < *b) {
                         cand = Some((s, c));
                     }
                 };
                 if t <= 8 {
                     consider(
                         Score {
-                            bits: prices.receiver(t)
-                                + (1u64 << t) * (1 + e) as u64
-                                + gamma() * (1u64 << t),
+                            bits: KK_BITS + (1u64 << t) * (1 + e) as u64 + gamma() * (1u64 << t),
                             height: 0,
                         },
                         Choice::Leaf,
@@ -206,7 +184,7 @@ impl Planner {
                 }
                 let kmax = if e == 1 { 4 } else { 5 };
                 for k in 2..=kmax.min(t) {
-                    let own = prices.receiver(2 * k - 2 + e)
+                    let own = KK_BITS
                         + (1u64 << (2 * k - 2 + e)) * (1 + e) as u64
                         + gamma() * (1u64 << (2 * k - 2 + e));
                     if let Some((s, _)) = p.split[t as usize][e as usize][k as usize] {
@@ -310,7 +288,9 @@ impl Planner {
 /// children of a node planned under h − 1, so no cheaper but taller subtree crowds out one that
 /// fits.
 struct Bounded {
-    prices: Prices,
+    /// Bits per pad the sender hashes.
+    weight: u64,
+    max_height: u32,
     /// (t, eq, h) → bits and child widths (empty: a leaf).
     best: HashMap<(u32, bool, u32), Option<BoundedBest>>,
     /// (t, eq, k, h) → bits and the top subtree's width.
@@ -325,24 +305,28 @@ type BoundedBest = (u64, Vec<u32>, bool);
 type BoundedSplit = Option<(u64, u32)>;
 
 impl Bounded {
-    fn new(prices: Prices) -> Bounded {
+    /// The planner of trees at most `max_height` high, weighing each hashed pad `weight` bits.
+    fn new(weight: u64, max_height: u32) -> Bounded {
         Bounded {
-            prices,
+            weight,
+            max_height,
             best: Default::default(),
             split: Default::default(),
         }
     }
 
-    /// The OT bits (with the hashing weight) of a node over a (2^c choose 1)-OT.
+    /// The bits (with the hashing weight) of a node over a silent (2^c choose 1)-OT: the
+    /// receiver's c choice bits and c COTs (≈ 0.45 bits each to generate, 3c/2 rounded up),
+    /// the sender's 2^c messages.
     fn ot(&self, c: u32, e: bool) -> u64 {
-        self.prices.receiver(c) + (1u64 << c) * (1 + e as u64) + self.prices.weight * (1u64 << c)
+        (3 * c as u64).div_ceil(2) + (1u64 << c) * (1 + e as u64) + self.weight * (1u64 << c)
     }
 
     /// The bits (with the hashing weight) of an AND node: per COT a choice bit, a correction
     /// bit, its generation and a pad hashed.
     fn and(&self, e: bool) -> u64 {
         let cots = 2 + 2 * e as u64;
-        2 * cots + cots.div_ceil(2) + self.prices.weight * cots
+        2 * cots + cots.div_ceil(2) + self.weight * cots
     }
 
     /// Best tree of t bits, height ≤ h: its bits, child widths (empty: a leaf) and AND flag.
@@ -444,7 +428,7 @@ impl Bounded {
     /// The cheapest tree of `bits` bits no higher than the bound, if any.
     fn tree(mut self, bits: u32, root_eq: bool) -> Option<Tree> {
         let mut nodes = Vec::new();
-        let h = self.prices.max_height;
+        let h = self.max_height;
         self.build(bits, root_eq, 0, h, &mut nodes)?;
         let height = nodes.last().map_or(0, |n| n.level);
         Some(Tree {
@@ -498,30 +482,18 @@ impl Tree {
         {
             return p.clone();
         }
-        let plan = |prices: Prices| {
-            let planner = Planner::new(bits, prices);
-            let mut nodes = Vec::new();
-            planner.build(bits, root_eq, 0, &mut nodes);
-            let height = nodes.last().map_or(0, |n| n.level);
-            Tree {
-                bits,
-                nodes,
-                height,
-                silent: None,
-            }
+        let planner = Planner::new(bits, weight);
+        let mut nodes = Vec::new();
+        planner.build(bits, root_eq, 0, &mut nodes);
+        let height = nodes.last().map_or(0, |n| n.level);
+        let mut tree = Tree {
+            bits,
+            nodes,
+            height,
+            silent: None,
         };
-        let mut tree = plan(Prices {
-            kind: OtKind::Iknp,
-            weight,
-            max_height: u32::MAX,
-        });
         // Silent OT's hashing weighs half as much against its far smaller messages.
-        let silent = Bounded::new(Prices {
-            kind: OtKind::Silent,
-            weight: weight / 2,
-            max_height: tree.height,
-        })
-        .tree(bits, root_eq);
+        let silent = Bounded::new(weight / 2, tree.height).tree(bits, root_eq);
         if let Some(t) = silent.filter(|t| t.height == tree.height && t.nodes != tree.nodes) {
             tree.silent = Some(Box::new(t));
         }
@@ -540,13 +512,9 @@ impl Tree {
     /// The cheapest tree of exactly `height` at silent prices (none if every cheapest one is
     /// lower): for a caller whose flights fit that height on silent OT only.
     pub fn silent_of_height(bits: u32, height: u32) -> Option<Tree> {
-        Bounded::new(Prices {
-            kind: OtKind::Silent,
-            weight: HASH_WEIGHT / 2,
-            max_height: height,
-        })
-        .tree(bits, false)
-        .filter(|t| t.height == height)
+        Bounded::new(HASH_WEIGHT / 2, height)
+            .tree(bits, false)
+            .filter(|t| t.height == height)
     }
 
     /// The tree an engine runs.

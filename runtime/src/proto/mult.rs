@@ -213,7 +213,13 @@ pub fn mult_hinted_cost(len: usize, params: &MultParams, hx: HintKind, hy: HintK
 /// travels with it (one flight fewer).
 fn after_wrap(count: usize, bits: u32, next: Cost) -> Cost {
     let (w, last) = wrap_any_cost(count, bits);
-    let plain = merge_wrap(w, last, next);
+    or_merging_tree(count, bits, next, merge_wrap(w, last, next))
+}
+
+/// `plain`, the cost of a Wrap of `count` elements of `bits` bits and then the client-opened
+/// phase `next` as IKNP runs them, or on silent OT the [`merging_tree`] with `next`'s first
+/// flight joining its last, where there is one ([`wrap_before_client`] runs it).
+pub(crate) fn or_merging_tree(count: usize, bits: u32, next: Cost, plain: Cost) -> Cost {
     match merging_tree(count, bits, next.rounds > 0) {
         Some(t) => Cost::per_engine(plain, merge_wrap(t.cost(count), Role::Client, next)),
         None => plain,
@@ -221,7 +227,7 @@ fn after_wrap(count: usize, bits: u32, next: Cost) -> Cost {
 }
 
 /// A Wrap's cost `w` whose last message `last` sends, then `next` (opened by the client).
-pub(crate) fn merge_wrap(w: Cost, last: Role, next: Cost) -> Cost {
+fn merge_wrap(w: Cost, last: Role, next: Cost) -> Cost {
     let merged = (w.rounds > 0 && next.rounds > 0 && last == Role::Client) as u64;
     Cost {
         rounds: w.rounds + next.rounds - merged,
@@ -234,7 +240,7 @@ pub(crate) fn merge_wrap(w: Cost, last: Role, next: Cost) -> Cost {
 /// client's flight, which that phase's first joins, so it takes the table's flights (2 + the
 /// phase's) for fewer bytes (8 bits: ≈ 8 B against the table's 33 B). None where it does not
 /// pay or does not exist.
-pub(crate) fn merging_tree(count: usize, bits: u32, then_client: bool) -> Option<&'static Tree> {
+fn merging_tree(count: usize, bits: u32, then_client: bool) -> Option<&'static Tree> {
     static TREES: std::sync::OnceLock<Vec<Option<Tree>>> = std::sync::OnceLock::new();
     if count == 0 || !then_client || !use_table(bits) {
         return None;
@@ -251,17 +257,20 @@ pub(crate) fn merging_tree(count: usize, bits: u32, then_client: bool) -> Option
     trees.get(bits as usize)?.as_ref()
 }
 
-/// [`wrap_any`] where a client-opened phase follows (`then_client`, as [`after_wrap`] prices
-/// it): on silent OT the [`merging_tree`] where there is one.
-fn wrap_before_client(
+/// [`wrap_any`] where a client-opened phase follows (`then_client`, as [`or_merging_tree`]
+/// prices it): on silent OT the [`merging_tree`] where there is one. Also says whether it ran
+/// the tree, whose last flight (the client's, left open) the phase's first must join.
+pub(crate) fn wrap_before_client(
     p: &mut Party,
     input: &[u64],
     bits: u32,
     then_client: bool,
-) -> Result<Vec<u8>, ProtoError> {
+) -> Result<(Vec<u8>, bool), ProtoError> {
     match merging_tree(input.len(), bits, then_client) {
-        Some(t) if p.ot_kind() == OtKind::Silent => super::relu::wrap_with(p, t, input, bits),
-        _ => wrap_any(p, input, bits),
+        Some(t) if p.ot_kind() == OtKind::Silent => {
+            Ok((super::relu::wrap_with(p, t, input, bits)?, true))
+        }
+        _ => Ok((wrap_any(p, input, bits)?, false)),
     }
 }
 
@@ -425,7 +434,7 @@ fn operand_wraps(
             input.extend(ops[s].1.iter().map(|&v| v << (wb - ops[s].2)));
         }
         // The products' two-way phase follows, opened by the client (see `after_wrap`).
-        let w = wrap_before_client(p, &input, wb, true)?;
+        let (w, _) = wrap_before_client(p, &input, wb, true)?;
         for (i, &s) in unk_slots.iter().enumerate() {
             out[s].copy_from_slice(&w[i * len..(i + 1) * len]);
         }
@@ -748,7 +757,7 @@ fn offset_wraps(
     } else {
         x.iter().map(|&v| ring::reduce(v, m)).collect()
     };
-    wrap_before_client(p, &input, m, next.rounds > 0)
+    Ok(wrap_before_client(p, &input, m, next.rounds > 0)?.0)
 }
 
 #[cfg(test)]
