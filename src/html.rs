@@ -297,6 +297,12 @@ pub fn page(p: &Page<'_>) -> Result<String, String> {
             true => format!("{v:.2} %"),
             false => format!("{v:.3e}"),
         };
+        // The widths' metrics are on the search part (plans from before the held-back split:
+        // the whole calibration set).
+        let (f, part) = match search["float_search_part"].as_f64() {
+            Some(fs) => (fs, " on the search part"),
+            None => (f, ""),
+        };
         let float = if acc {
             format!("float {}, ", fmt(f))
         } else {
@@ -304,9 +310,16 @@ pub fn page(p: &Page<'_>) -> Result<String, String> {
         };
         let _ = write!(
             s,
-            "<tr><td>{what} (at compile time)</td><td>{float}fixed point {} at {} bits</td></tr>",
+            "<tr><td>{what}{part} (at compile time)</td><td>{float}fixed point {} at {} bits</td></tr>",
             chosen.map_or("—".into(), fmt),
             search["chosen_bits"]
+        );
+    }
+    if let Some(line) = sir_compiler::compile::bound_summary(&plan.options) {
+        let _ = write!(
+            s,
+            "<tr><td>on unseen inputs</td><td>{}</td></tr>",
+            esc(&line)
         );
     }
     let _ = write!(
@@ -410,6 +423,9 @@ fn budget_text(o: &serde_json::Value) -> String {
     }
     if let Some(e) = o["budget"]["max_error"].as_f64() {
         parts.push(format!("--max-error {e:.3e}"));
+    }
+    if let Some(c) = o["budget"]["confidence"].as_f64() {
+        parts.push(format!("--confidence {c}"));
     }
     if let Some(n) = o["calibration_samples"].as_u64() {
         parts.push(format!("{n} calibration samples"));

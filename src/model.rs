@@ -85,6 +85,8 @@ pub struct CompileFiles<'a> {
     pub ot: OtChoice,
     /// `--products offline`: products with the server's weights on masks prepared ahead.
     pub masked_products: bool,
+    /// `--confidence`: of the bound on unseen inputs (the default when `None`).
+    pub confidence: Option<f64>,
     /// For `sir verify` (its messages name the plan's recorded options, not flags).
     pub verifying: bool,
 }
@@ -104,6 +106,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
         bits,
         ot,
         masked_products,
+        confidence,
         verifying,
     } = files;
     if let Some(ReluChoice::Budget(f) | ReluChoice::BudgetPerLayer(f)) = relu
@@ -169,6 +172,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
             },
             pick_ot: ot == OtChoice::Auto,
             masked_products,
+            confidence,
         },
     )
     .map_err(|e| match e.diagnostic() {
@@ -298,6 +302,10 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
+    let confidence = match Budget::recorded_confidence(&plan.options) {
+        Ok(c) => c,
+        Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
+    };
     let relu = match ReluChoice::recorded(&plan.options) {
         Ok(r) => r,
         Err(e) => return fail(format_args!("{}: {e}", args.plan.display())),
@@ -321,6 +329,7 @@ pub fn verify(args: &VerifyFiles<'_>) -> i32 {
         bits,
         ot: OtChoice::recorded(&plan),
         masked_products: plan.masked_products,
+        confidence: Some(confidence),
         verifying: true,
     }) {
         Ok(c) => c,

@@ -496,28 +496,31 @@ pub fn print_compiled(
         c.plan.instrs.len(),
         c.bits
     );
+    let b = &c.bound;
     match c.budget {
         Budget::AccuracyLoss(p) => {
             println!(
-                "accuracy on {} calibration samples: float {:.2}%, fixed point {:.2}% (budget: at most {p} point{} lost)",
+                "accuracy on {} calibration samples: float {:.2}%, fixed point {:.2}% (budget: at most {p} point{} lost at {}% confidence)",
                 samples,
                 c.float_metric,
                 c.fixed_metric,
-                if p == 1.0 { "" } else { "s" }
+                if p == 1.0 { "" } else { "s" },
+                b.confidence * 100.0
             );
-            // The budget's resolution: fewer samples make each one weigh more.
-            let one = 100.0 / samples.max(1) as f64;
-            if one >= 0.25 {
-                println!(
-                    "  (one calibration sample is {one:.2} points: with {samples} samples the budget allows {} differing prediction(s))",
-                    ((p + 1e-9) / one).floor() as u64
-                );
-            }
         }
         Budget::MaxError(e) => println!(
-            "largest output error vs float on {} calibration samples: {:.3e} (budget {e:.3e})",
-            samples, c.fixed_metric
+            "largest output error vs float on {} calibration samples: {:.3e} (budget {e:.3e} at {}% confidence)",
+            samples,
+            c.fixed_metric,
+            b.confidence * 100.0
         ),
+    }
+    println!(
+        "  widths ranked on {} samples, confirmed on the {} held back (docs/precision.md)",
+        b.search, b.held_back
+    );
+    if let Some(line) = sir_compiler::compile::bound_summary(&c.plan.options) {
+        println!("  {line}");
     }
     println!(
         "communication per inference: server sends {} B, client sends {} B, {} flights (see docs/glossary.md)",
@@ -574,9 +577,19 @@ pub fn print_compiled(
         let est = cand
             .seconds
             .map_or(String::new(), |s| format!(", estimated {s:.3} s"));
+        let confirmed = match (cand.confirmed, c.budget) {
+            (Some((u, ok)), Budget::AccuracyLoss(_)) => format!(
+                "; held back: bound {u:.2} points{}",
+                if ok { "" } else { ", not confirmed" }
+            ),
+            (Some((_, ok)), Budget::MaxError(_)) => {
+                format!("; held back: {}", if ok { "within" } else { "over budget" })
+            }
+            (None, _) => String::new(),
+        };
         let what = match (&cand.bytes, cand.metric) {
             (Ok(b), Some(m)) => format!(
-                "{b} B{est}, {}{}",
+                "{b} B{est}, {} on the search part{}{confirmed}",
                 metric(m),
                 if cand.within { "" } else { " (over budget)" }
             ),

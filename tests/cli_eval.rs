@@ -256,24 +256,46 @@ fn a_single_probability_output_is_scored_and_bad_labels_are_named() {
     // flag the user never passed; `eval --plan` with another source of the same model name is
     // refused by the recorded source hash (issue 22).
     let plan = tmp("binary.plan.json").display().to_string();
-    let (code, out, err) = sir(&[
-        "compile",
-        &m,
-        "--weights",
-        &w,
-        "--calib",
-        &x,
-        "--labels",
-        &right,
-        "-o",
-        &plan,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    // The compile report says what its numbers are (issue 22): the budget, the weight of one
-    // sample, each width's metric by name, the outputs' resolution, flights by name.
-    assert!(out.contains("budget: at most 1 point lost"), "{out}");
+    let compile = |budget: &str| {
+        sir(&[
+            "compile",
+            &m,
+            "--weights",
+            &w,
+            "--calib",
+            &x,
+            "--labels",
+            &right,
+            "--max-accuracy-loss",
+            budget,
+            "-o",
+            &plan,
+        ])
+    };
+    // 40 samples cannot confirm 1 point at 95 % (issue 20): refused, naming what would do.
+    let (code, _, err) = compile("1");
+    assert_eq!(code, 1, "{err}");
     assert!(
-        out.contains("one calibration sample is 2.50 points"),
+        err.contains("bounded only by 9.50 points")
+            && err.contains("a calibration set of at least 398"),
+        "{err}"
+    );
+    assert!(!PathBuf::from(&plan).exists());
+    let (code, out, err) = compile("10");
+    assert_eq!(code, 0, "{err}");
+    // The compile report says what its numbers are (issues 20, 22): the budget and its
+    // confidence, the split, the bound, each width's metric by name, the outputs' resolution,
+    // flights by name.
+    assert!(
+        out.contains("budget: at most 10 points lost at 95% confidence"),
+        "{out}"
+    );
+    assert!(
+        out.contains("widths ranked on 10 samples, confirmed on the 30 held back"),
+        "{out}"
+    );
+    assert!(
+        out.contains("accuracy points lost on unseen inputs"),
         "{out}"
     );
     assert!(out.contains("fixed-point accuracy"), "{out}");

@@ -160,7 +160,9 @@ fn the_readme_import_flow_runs() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("bit for bit: yes (143 samples)"), "{out}");
-    assert!(out.contains("accuracy: 95.10% (136/143)"), "{out}");
+    // 8 bits flips one of the 320 held-back samples, so the 1-point bound takes 10 bits,
+    // which equal float on the test set.
+    assert!(out.contains("accuracy: 95.80% (137/143)"), "{out}");
 }
 
 /// A damaged or hostile file is refused, never a panic: every committed model with random

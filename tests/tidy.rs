@@ -25,7 +25,7 @@ const RUNTIME: &[&[&str]] = &[
 
 /// The compiler's passes, bottom first: each stage reads what the earlier ones produce.
 const COMPILER: &[&[&str]] = &[
-    &["diag", "shape"],
+    &["diag", "shape", "confidence"],
     &["syntax"],
     &["resolve"],
     &["types"],

@@ -19,6 +19,7 @@ use sir_runtime::plan::clear::{dequantize, quantize};
 use sir_runtime::plan::{Plan, PlanInfo};
 use sir_runtime::tensor::ClassRule;
 
+use crate::confidence;
 use crate::eval::bind::Batch;
 use crate::graph;
 use crate::lower::{self, LowerError, Meta};
@@ -46,6 +47,18 @@ pub enum Budget {
 }
 
 impl Budget {
+    /// The confidence a plan's options record for its budget's bound (plans from before
+    /// `--confidence`: the default).
+    pub fn recorded_confidence(options: &serde_json::Value) -> Result<f64, String> {
+        match &options["budget"]["confidence"] {
+            serde_json::Value::Null => Ok(confidence::DEFAULT),
+            v => v
+                .as_f64()
+                .filter(|c| valid_confidence(*c))
+                .ok_or_else(|| format!("the plan's budget confidence is malformed: {v}")),
+        }
+    }
+
     /// The budget a plan's options record (what `compile` writes there).
     pub fn recorded(options: &serde_json::Value) -> Result<Budget, String> {
         let b = &options["budget"];
@@ -79,6 +92,29 @@ pub enum CompileError {
     Budget { budget: String, best: String },
     #[error("--bits {0} is not a storage width the compiler uses (8, 10, 12, 16, 20, 24 or 32)")]
     Width(u32),
+    #[error("--confidence {0} is not a probability strictly between 0.5 and 1 (e.g. 0.95)")]
+    Confidence(f64),
+    #[error(
+        "the calibration set is too small for a loss of at most {budget} point(s) at {pct}% \
+         confidence: of its {samples} samples {held} are held back to confirm the plan, and even \
+         with no prediction changed among them the loss on unseen inputs is bounded only by \
+         {best:.2} points; {need}",
+        pct = confidence * 100.0
+    )]
+    TooFewSamples {
+        budget: f64,
+        confidence: f64,
+        samples: usize,
+        held: usize,
+        best: f64,
+        /// How many samples would do, or why none would.
+        need: String,
+    },
+}
+
+/// Confidences the bound is computed at: above a coin flip, below certainty.
+fn valid_confidence(c: f64) -> bool {
+    c.is_finite() && c > 0.5 && c < 1.0
 }
 
 impl CompileError {
@@ -121,6 +157,51 @@ pub struct Candidate {
     pub within: bool,
     /// With `--net`, the estimated seconds of one inference on that link.
     pub seconds: Option<f64>,
+    /// For a width within the budget on the search part: its bound on the held-back part
+    /// (accuracy points, or % of inputs over the error budget) and whether it confirmed the
+    /// budget; None when the confirmation stopped before it (a more expensive width failed).
+    pub confirmed: Option<(f64, bool)>,
+}
+
+/// What the held-back samples say of the chosen plan ([`crate::confidence`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    pub confidence: f64,
+    /// Calibration samples the search ranked candidates on.
+    pub search: usize,
+    /// Samples held back to confirm them (0: a single calibration sample, nothing held back).
+    pub held_back: usize,
+    /// The plan's loss on the held-back samples: accuracy points lost against float, or the
+    /// largest output error.
+    pub point: f64,
+    /// The upper bound at `confidence`: accuracy points lost on unseen inputs, or for error
+    /// budgets the % of unseen inputs whose error may exceed the budget.
+    pub upper: f64,
+    /// Held-back samples float classifies right and the plan wrong (classifiers), or whose
+    /// error exceeds the budget (error budgets: 0 for a confirmed plan).
+    pub flips: usize,
+}
+
+impl Bound {
+    /// The bound as a plan records it among its options.
+    pub fn to_json(&self, budget: Budget) -> serde_json::Value {
+        let (method, point) = match budget {
+            Budget::AccuracyLoss(_) => ("clopper_pearson_harmful_flips", "accuracy_points_lost"),
+            Budget::MaxError(_) => ("held_back_maximum_quantile", "max_error"),
+        };
+        serde_json::json!({
+            "method": method,
+            "confidence": self.confidence,
+            "search_samples": self.search,
+            "held_back_samples": self.held_back,
+            point: self.point,
+            "flips": self.flips,
+            match budget {
+                Budget::AccuracyLoss(_) => "upper_accuracy_points_lost",
+                Budget::MaxError(_) => "upper_percent_over_budget",
+            }: self.upper,
+        })
+    }
 }
 
 /// The chosen plan and how it was chosen.
@@ -137,6 +218,8 @@ pub struct Compiled {
     pub float_metric: f64,
     pub fixed_metric: f64,
     pub budget: Budget,
+    /// The chosen plan's loss on the held-back samples and its confidence bound.
+    pub bound: Bound,
     pub candidates: Vec<Candidate>,
     /// The patches `--relu-budget` chose for each `block_relu(x)` layer.
     pub relu_choices: Vec<crate::relu_budget::LayerChoice>,
@@ -185,6 +268,9 @@ pub struct CompileOptions {
     /// Products with the server's weights pay their OT payloads in the preprocessing
     /// (`sir compile --products offline`, [`sir_runtime::proto::masked`]).
     pub masked_products: bool,
+    /// The confidence of the reported bound (`--confidence`; [`confidence::DEFAULT`] when
+    /// None): the plan's loss on unseen inputs stays within the budget with this probability.
+    pub confidence: Option<f64>,
 }
 
 /// Bytes of one inference of `plan`, its preprocessing and OT preprocessing included.
@@ -196,6 +282,36 @@ pub fn bytes_with_ot_preprocessing(plan: &Plan) -> Option<u64> {
             + plan.pre_total().total_bytes()
             + session.preprocess_cost().total_bytes(),
     )
+}
+
+/// One sentence on what a plan's recorded bound says of unseen inputs (None for plans compiled
+/// before the held-back split).
+pub fn bound_summary(options: &serde_json::Value) -> Option<String> {
+    let b = &options["bound"];
+    let conf = b["confidence"].as_f64()? * 100.0;
+    let held = b["held_back_samples"].as_u64()?;
+    let flips = b["flips"].as_u64()?;
+    if held == 0 {
+        return Some(
+            "a single calibration sample: nothing held back, so no bound on unseen inputs".into(),
+        );
+    }
+    if let Some(upper) = b["upper_accuracy_points_lost"].as_f64() {
+        let point = b["accuracy_points_lost"].as_f64()?;
+        Some(format!(
+            "at {conf}% confidence at most {upper:.2} accuracy points lost on unseen inputs \
+             (Clopper–Pearson on {flips} of {held} held-back samples classified right by float \
+             and wrong by the plan; {point:.2} points lost on them)"
+        ))
+    } else {
+        let upper = b["upper_percent_over_budget"].as_f64()?;
+        let point = b["max_error"].as_f64()?;
+        let e = options["budget"]["max_error"].as_f64()?;
+        Some(format!(
+            "largest error {point:.3e} on {held} held-back samples (budget {e:.3e}): at {conf}% \
+             confidence at most {upper:.2}% of unseen inputs exceed the budget"
+        ))
+    }
 }
 
 /// The storage width a plan's options pin (`sir compile --bits`), if any.
@@ -253,7 +369,14 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         None => WIDTHS.to_vec(),
     };
     let t0 = Instant::now();
-    let samples: Vec<Vec<Arc<Tensor>>> = (0..calib.samples).map(|i| calib.sample(i)).collect();
+    let conf = options.confidence.unwrap_or(confidence::DEFAULT);
+    if !valid_confidence(conf) {
+        return Err(CompileError::Confidence(conf));
+    }
+    // The samples in the split's order: the search part first, then the held-back part
+    // (`crate::confidence`); the formats' ranges are measured on all of them.
+    let order = confidence::split_order(calib.samples);
+    let samples: Vec<Vec<Arc<Tensor>>> = order.iter().map(|&i| calib.sample(i)).collect();
     if samples.is_empty() {
         return Err(CompileError::NoCalibration);
     }
@@ -265,6 +388,14 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             samples: samples.len(),
         });
     }
+    let labels_ordered: Option<Vec<usize>> = labels.map(|l| order.iter().map(|&i| l[i]).collect());
+    let labels = labels_ordered.as_deref();
+    let n = samples.len();
+    let (n_search, n_held) = confidence::split_sizes(n);
+    let search = 0..n_search;
+    // One sample is both parts (and nothing is held back).
+    let held = if n < 2 { 0..n } else { n_search..n };
+    let held_count = if n < 2 { 0 } else { n_held };
     let mut graph = graph::build(prog, Some(source))?;
     let relu_choices = match relu {
         Some(ReluChoice::Budget(f)) => {
@@ -293,6 +424,15 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         Some(l) => accuracy(&floats, l, rule),
         None => 0.0,
     };
+    // Which samples float classifies right (harmful flips are counted among them).
+    let float_right: Vec<bool> = match labels {
+        Some(l) => floats
+            .iter()
+            .zip(l)
+            .map(|(o, l)| class_of(o, rule) == Some(*l))
+            .collect(),
+        None => vec![false; n],
+    };
     let budget = budget.unwrap_or(match labels {
         Some(_) => Budget::AccuracyLoss(1.0),
         None => {
@@ -305,6 +445,36 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             Budget::MaxError((m * 0.01).max(1e-3))
         }
     });
+    // The most harmful flips among the held-back samples that still confirm an accuracy
+    // budget; refused up front when even none would not.
+    let most_flips = match (labels, budget) {
+        (Some(_), Budget::AccuracyLoss(p)) => {
+            match confidence::most_flips_within(held_count, conf, p / 100.0) {
+                Some(k) => Some(k),
+                None => {
+                    let need = match confidence::held_back_needed(conf, p / 100.0) {
+                        Some(h) => format!(
+                            "{p} point(s) need at least {h} held-back samples, a calibration set \
+                             of at least {} (or allow a larger loss, or a lower --confidence)",
+                            confidence::calibration_needed(h)
+                        ),
+                        None => "no calibration set confirms a loss of exactly 0: allow a \
+                                 small one (e.g. --max-accuracy-loss 1)"
+                            .into(),
+                    };
+                    return Err(CompileError::TooFewSamples {
+                        budget: p,
+                        confidence: conf,
+                        samples: n,
+                        held: held_count,
+                        best: 100.0 * confidence::clopper_pearson_upper(0, held_count, conf),
+                        need,
+                    });
+                }
+            }
+        }
+        _ => None,
+    };
     let nonneg = precision::nonneg(&graph);
     let meta = |opts: serde_json::Value, fuse_rounding: bool| Meta {
         model: &prog.model.name,
@@ -321,8 +491,8 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     };
     let options = serde_json::json!({
         "budget": match budget {
-            Budget::AccuracyLoss(p) => serde_json::json!({"max_accuracy_loss": p}),
-            Budget::MaxError(e) => serde_json::json!({"max_error": e}),
+            Budget::AccuracyLoss(p) => serde_json::json!({"max_accuracy_loss": p, "confidence": conf}),
+            Budget::MaxError(e) => serde_json::json!({"max_error": e, "confidence": conf}),
         },
         "calibration_samples": samples.len(),
         "widths": widths,
@@ -352,8 +522,8 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             relu_choices.iter().map(|c| c.patches.as_slice()).collect();
         options["relu_choices"] = serde_json::json!(choices);
     }
-    // One trial: formats from a width per node, lowering, the fixed-point run on the
-    // calibration set. Ok(None) when the formats cannot be lowered.
+    // One trial: formats from a width per node, lowering, the fixed-point run on a part of
+    // the calibration set. Ok(Err) when the formats cannot be lowered.
     struct Trial {
         plan: Plan,
         bytes: u64,
@@ -365,13 +535,28 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         fuse: bool,
         /// What the search minimises: bytes, or with `--net` the estimated seconds.
         cost: f64,
+        /// Over the samples run (all of the part unless stopped early): how many the plan
+        /// classifies right, how many float classifies right and the plan wrong, the largest
+        /// output error.
+        right: usize,
+        flips: usize,
+        max_err: f64,
+    }
+    /// What a trial decides: whether the point estimate on the search part is within the
+    /// budget, or whether the held-back part confirms it.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Test {
+        Rank,
+        Confirm,
     }
     let trial = |width: &dyn Fn(usize) -> u32,
                  set: std::ops::Range<usize>,
-                 fuse: bool|
+                 fuse: bool,
+                 test: Test|
      -> Result<Result<Trial, String>, CompileError> {
         let (samples, floats) = (&samples[set.clone()], &floats[set.clone()]);
         let labels = labels.map(|l| &l[set.clone()]);
+        let float_right = &float_right[set.clone()];
         let float_metric = labels.map_or(0.0, |l| accuracy(floats, l, rule));
         let fmts = precision::assign(&graph, &ranges, width);
         let (plan, info) = match lower::lower(&graph, &fmts, &nonneg, meta(options.clone(), fuse)) {
@@ -389,6 +574,18 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         // trials end after the first chunk).
         let mut fixed: Vec<Vec<Tensor>> = Vec::with_capacity(samples.len());
         let mut error = None;
+        let tally = |fixed: &[Vec<Tensor>]| {
+            let right = labels.map_or(0, |l| fixed.len() - wrong(fixed, l, rule));
+            let flips = labels.map_or(0, |l| {
+                fixed
+                    .iter()
+                    .zip(l)
+                    .zip(float_right)
+                    .filter(|((o, l), f)| **f && class_of(o, rule) != Some(**l))
+                    .count()
+            });
+            (right, flips, max_error(fixed, floats))
+        };
         for chunk in samples.chunks(CHUNK) {
             match run_plan(&plan, chunk, weights) {
                 Ok(f) => fixed.extend(f),
@@ -397,20 +594,25 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     break;
                 }
             }
-            let n = fixed.len();
-            let hopeless = match (labels, budget) {
-                (Some(l), Budget::AccuracyLoss(p)) => {
+            let k = fixed.len();
+            let (_, flips, max_err) = tally(&fixed);
+            let hopeless = match (labels, budget, test, most_flips) {
+                (Some(l), Budget::AccuracyLoss(p), Test::Rank, _) => {
                     // Misclassified so far only grows: past float's mistakes plus p% of all
                     // samples, the budget cannot hold.
                     let allowed = (100.0 - float_metric + p) / 100.0 * l.len() as f64;
                     let w = wrong(&fixed, l, rule);
                     (w as f64 > allowed + 1e-9).then(|| {
-                        format!("{w} of the first {n} samples misclassified, over the {allowed:.1} the budget allows")
+                        format!("{w} of the first {k} samples misclassified, over the {allowed:.1} the budget allows")
                     })
                 }
-                (_, Budget::MaxError(m)) => {
-                    let e = max_error(&fixed, floats);
-                    (e > m).then(|| format!("error {e:.3e} on the first {n} samples"))
+                (Some(_), Budget::AccuracyLoss(_), Test::Confirm, Some(most)) => {
+                    (flips > most).then(|| {
+                        format!("{flips} of the first {k} held-back samples classified right by float and wrong by the plan, over the {most} the bound allows")
+                    })
+                }
+                (_, Budget::MaxError(m), _, _) => {
+                    (max_err > m).then(|| format!("error {max_err:.3e} on the first {k} samples"))
                 }
                 _ => None,
             };
@@ -424,18 +626,25 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     stopped: Some(reached),
                     fuse,
                     cost,
+                    right: 0,
+                    flips,
+                    max_err,
                 }));
             }
         }
+        let (right, flips, max_err) = tally(&fixed);
         let metric = match (&error, labels, budget) {
             (None, Some(l), Budget::AccuracyLoss(_)) => Some(accuracy(&fixed, l, rule)),
-            (None, _, Budget::MaxError(_)) => Some(max_error(&fixed, floats)),
+            (None, _, Budget::MaxError(_)) => Some(max_err),
             _ => None,
         };
-        let within = match (metric, budget) {
-            (Some(a), Budget::AccuracyLoss(p)) => float_metric - a <= p + 1e-9,
-            (Some(e), Budget::MaxError(m)) => e <= m,
-            (None, _) => false,
+        let within = match (metric, budget, test) {
+            (Some(a), Budget::AccuracyLoss(p), Test::Rank) => float_metric - a <= p + 1e-9,
+            (Some(_), Budget::AccuracyLoss(_), Test::Confirm) => {
+                most_flips.is_some_and(|most| flips <= most)
+            }
+            (Some(e), Budget::MaxError(m), _) => e <= m,
+            (None, _, _) => false,
         };
         Ok(Ok(Trial {
             plan,
@@ -446,17 +655,27 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             stopped: None,
             fuse,
             cost,
+            right,
+            flips,
+            max_err,
         }))
     };
-    // Stage 1: one storage width for every tensor, the cheapest within the budget.
+    // The bound a held-back trial gives (accuracy points, or % of inputs over the budget).
+    let upper = |t: &Trial| match budget {
+        Budget::AccuracyLoss(_) => {
+            100.0 * confidence::clopper_pearson_upper(t.flips, held_count, conf)
+        }
+        Budget::MaxError(_) => 100.0 * confidence::clopper_pearson_upper(0, held_count, conf),
+    };
+    // Stage 1: one storage width for every tensor, ranked on the search part.
     let mut candidates = Vec::new();
-    let mut best: Option<(u32, Trial)> = None;
+    let mut ranked: Vec<(u32, Trial)> = Vec::new();
     // Per width, rounding chains fused (fewer rounds and bytes) and, if that misses the
     // budget, unfused (each value rounded to its own format first).
     for &bits in &widths {
-        let mut t = trial(&|_| bits, 0..samples.len(), true)?;
+        let mut t = trial(&|_| bits, search.clone(), true, Test::Rank)?;
         if !t.as_ref().is_ok_and(|t| t.within)
-            && let Ok(u) = trial(&|_| bits, 0..samples.len(), false)?
+            && let Ok(u) = trial(&|_| bits, search.clone(), false, Test::Rank)?
             && (u.within || t.is_err())
         {
             t = Ok(u);
@@ -471,21 +690,21 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             stopped: t.as_ref().ok().and_then(|t| t.stopped.clone()),
             within: t.as_ref().is_ok_and(|t| t.within),
             seconds: net.and(t.as_ref().ok().map(|t| t.cost)),
+            confirmed: None,
         });
         if let Ok(t) = t
             && t.within
-            && best.as_ref().is_none_or(|b| t.cost < b.1.cost)
         {
-            best = Some((bits, t));
+            ranked.push((bits, t));
         }
     }
-    let Some((bits, chosen)) = best else {
-        let describe = |c: &Candidate| match (&c.bytes, c.metric, &c.stopped) {
-            (Ok(b), Some(m), _) => format!("{} bits: {b} B, metric {m:.4}", c.bits),
-            (Err(e), _, _) => format!("{} bits: {e}", c.bits),
-            (Ok(b), None, Some(r)) => format!("{} bits: {b} B, stopped early: {r}", c.bits),
-            (Ok(b), None, None) => format!("{} bits: {b} B", c.bits),
-        };
+    let describe = |c: &Candidate| match (&c.bytes, c.metric, &c.stopped) {
+        (Ok(b), Some(m), _) => format!("{} bits: {b} B, metric {m:.4}", c.bits),
+        (Err(e), _, _) => format!("{} bits: {e}", c.bits),
+        (Ok(b), None, Some(r)) => format!("{} bits: {b} B, stopped early: {r}", c.bits),
+        (Ok(b), None, None) => format!("{} bits: {b} B", c.bits),
+    };
+    if ranked.is_empty() {
         return Err(CompileError::Budget {
             budget: format!("{budget:?}"),
             best: candidates
@@ -494,27 +713,62 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                 .collect::<Vec<_>>()
                 .join("; "),
         });
+    }
+    // Confirmation on the held-back part, most expensive first, until one fails
+    // (fixed-sequence testing: the order is the search part's, so every test keeps the full
+    // confidence). The cheapest confirmed width is stage 1's plan.
+    ranked.sort_by(|a, b| b.1.cost.total_cmp(&a.1.cost).then(b.0.cmp(&a.0)));
+    let cheapest_ranked = ranked.last().map(|r| r.0);
+    let mut confirmed: Option<(u32, Trial, Trial)> = None;
+    let mut failed = None;
+    for (bits, t) in ranked {
+        let c = match trial(&|_| bits, held.clone(), t.fuse, Test::Confirm)? {
+            Ok(c) => c,
+            Err(e) => {
+                failed = Some(format!("{bits} bits: {e}"));
+                break;
+            }
+        };
+        let bound = upper(&c);
+        if let Some(cand) = candidates.iter_mut().find(|k| k.bits == bits) {
+            cand.confirmed = Some((bound, c.within));
+        }
+        if !c.within {
+            failed = Some(match &c.stopped {
+                Some(r) => format!("{bits} bits: {r}"),
+                None => format!("{bits} bits: bound {bound:.2} on {held_count} held-back samples"),
+            });
+            break;
+        }
+        confirmed = Some((bits, t, c));
+    }
+    let Some((bits, chosen, chosen_held)) = confirmed else {
+        return Err(CompileError::Budget {
+            budget: format!(
+                "{budget:?}, confirmed at {}% confidence on {held_count} held-back samples",
+                conf * 100.0
+            ),
+            best: format!(
+                "within on the search part: {}; on the held-back part {}",
+                candidates
+                    .iter()
+                    .filter(|c| c.within)
+                    .map(|c| c.bits.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                failed.unwrap_or_default()
+            ),
+        });
     };
     // Stage 2: per precision group (each weight, input and named value; intermediates by
     // kind), in a fixed order, narrow the group by 8 then 4 bits where the budget still
-    // holds and it saves bytes. At most 2 trials per group and 64 groups: the search is
-    // linear in model size × calibration samples. The narrowings are chosen on the first
-    // three quarters of the calibration set and must then hold on the last quarter, which
-    // they were not chosen on; otherwise stage 1's plan stands (many trials on one set would
-    // otherwise fit its samples rather than the model).
+    // holds on the search part and it saves bytes. At most 2 trials per group and 64 groups:
+    // the search is linear in model size × calibration samples. Only from the search part's
+    // own choice (so the held-back part still decides nothing before it confirms), and only
+    // kept if the held-back part then confirms the narrowed plan too.
     let fuse = chosen.fuse;
-    let stage1 = chosen;
-    let select = 0..(samples.len() * 3 / 4).max(1);
-    let validate = select.end..samples.len();
-    let mut chosen = match trial(&|_| bits, select.clone(), fuse)? {
-        Ok(t) => t,
-        Err(e) => {
-            return Err(CompileError::Budget {
-                budget: format!("{budget:?}"),
-                best: e,
-            });
-        }
-    };
+    let stage1 = (chosen, chosen_held);
+    let mut chosen_rank = None;
     let node_group: Vec<String> = (0..graph.len())
         .map(|i| precision::group(&graph, i))
         .collect();
@@ -527,8 +781,14 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     };
     let mut widths: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     let mut narrowed = Vec::new();
-    // A pinned width is every tensor's.
-    let groups: &[String] = if pinned.is_some() { &[] } else { &groups };
+    // A pinned width is every tensor's; a width more expensive than the search part's choice
+    // was not the search part's choice.
+    let groups: &[String] = if pinned.is_some() || cheapest_ranked != Some(bits) {
+        &[]
+    } else {
+        &groups
+    };
+    let mut best_cost = stage1.0.cost;
     for g in groups {
         for step in [8u32, 4] {
             let w = bits.saturating_sub(step);
@@ -542,11 +802,12 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     *widths.get(&node_group[i]).unwrap_or(&bits)
                 }
             };
-            if let Ok(t) = trial(&width, select.clone(), fuse)?
+            if let Ok(t) = trial(&width, search.clone(), fuse, Test::Rank)?
                 && t.within
-                && t.cost < chosen.cost
+                && t.cost < best_cost
             {
-                chosen = t;
+                best_cost = t.cost;
+                chosen_rank = Some(t);
                 widths.insert(g.clone(), w);
                 narrowed.push((g.clone(), w));
                 break;
@@ -555,17 +816,13 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     }
     let final_width = |i: usize| *widths.get(&node_group[i]).unwrap_or(&bits);
     let mut kept = None;
-    if !narrowed.is_empty() {
-        let valid = validate.is_empty()
-            || matches!(trial(&final_width, validate.clone(), fuse)?, Ok(t) if t.within);
-        if valid
-            && let Ok(t) = trial(&final_width, 0..samples.len(), fuse)?
-            && t.within
-        {
-            kept = Some(t);
-        }
+    if let Some(r) = chosen_rank
+        && let Ok(c) = trial(&final_width, held.clone(), fuse, Test::Confirm)?
+        && c.within
+    {
+        kept = Some((r, c));
     }
-    let chosen = match kept {
+    let (chosen, chosen_held) = match kept {
         Some(t) => t,
         None => {
             narrowed.clear();
@@ -573,7 +830,28 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             stage1
         }
     };
-    let (mut plan, fixed_metric) = (chosen.plan, chosen.metric.unwrap_or(0.0));
+    // The chosen plan over the whole calibration set (its two parts; one sample is both).
+    let fixed_metric = match budget {
+        Budget::AccuracyLoss(_) if n < 2 => chosen_held.metric.unwrap_or(0.0),
+        Budget::AccuracyLoss(_) => 100.0 * (chosen.right + chosen_held.right) as f64 / n as f64,
+        Budget::MaxError(_) => chosen.max_err.max(chosen_held.max_err),
+    };
+    let bound = Bound {
+        confidence: conf,
+        search: n_search,
+        held_back: held_count,
+        point: match budget {
+            Budget::AccuracyLoss(_) => {
+                let right = float_right[held.clone()].iter().filter(|r| **r).count();
+                100.0 * (right as f64 - chosen_held.right as f64) / held.len().max(1) as f64
+            }
+            Budget::MaxError(_) => chosen_held.max_err,
+        },
+        upper: upper(&chosen_held),
+        flips: chosen_held.flips,
+    };
+    let mut plan = chosen.plan;
+    plan.options["bound"] = bound.to_json(budget);
     // What the search tried, for reports (deterministic, so `sir verify` recompiles it too).
     plan.options["search"] = serde_json::json!({
         "metric": match budget {
@@ -587,7 +865,10 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             "skipped": c.bytes.as_ref().err(),
             "metric": c.metric,
             "within": c.within,
+            "held_back_bound": c.confirmed.map(|c| c.0),
+            "confirmed": c.confirmed.map(|c| c.1),
         })).collect::<Vec<_>>(),
+        "float_search_part": labels.map(|l| accuracy(&floats[search.clone()], &l[search.clone()], rule)),
         "chosen_bits": bits,
         "narrowed": narrowed.iter().map(|(g, w)| serde_json::json!([g, w])).collect::<Vec<_>>(),
     });
@@ -618,6 +899,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         float_metric,
         fixed_metric,
         budget,
+        bound,
         candidates,
         relu_choices,
         nodes: graph.len(),

@@ -64,6 +64,7 @@ fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
             ot: sir_runtime::ot::OtKind::Iknp,
             pick_ot: false,
             masked_products: false,
+            confidence: None,
         },
     )
     .expect("compiles");
@@ -134,21 +135,58 @@ fn a_labelled_budget_compares_accuracy() {
         calib: &b,
         labels: Some(&labels),
     };
-    let c = compile(
-        &input,
-        &CompileOptions {
-            budget: Some(Budget::AccuracyLoss(0.0)),
-            relu: None,
-            net: None,
-            bits: None,
-            ot: sir_runtime::ot::OtKind::Iknp,
-            pick_ot: false,
-            masked_products: false,
-        },
-    )
-    .expect("compiles");
+    let with = |budget: Budget, confidence: Option<f64>| {
+        compile(
+            &input,
+            &CompileOptions {
+                budget: Some(budget),
+                relu: None,
+                net: None,
+                bits: None,
+                ot: sir_runtime::ot::OtKind::Iknp,
+                pick_ot: false,
+                masked_products: false,
+                confidence,
+            },
+        )
+    };
+    // 40 samples hold back 30: no budget below 1 − 0.05^(1/30) ≈ 9.5 points can be confirmed
+    // at 95 %, and the refusal says how many samples 1 point needs (299 held back).
+    for p in [0.0, 1.0] {
+        match with(Budget::AccuracyLoss(p), None) {
+            Err(CompileError::TooFewSamples {
+                held, best, need, ..
+            }) => {
+                assert_eq!(held, 30);
+                assert!((best - 9.503).abs() < 0.01, "{best}");
+                let want = match p {
+                    0.0 => "no calibration set",
+                    _ => "at least 299 held-back samples, a calibration set of at least 398",
+                };
+                assert!(need.contains(want), "{need}");
+            }
+            other => panic!("{p} points on 40 samples: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        with(Budget::AccuracyLoss(10.0), Some(1.0)),
+        Err(CompileError::Confidence(_))
+    ));
+    let c = with(Budget::AccuracyLoss(10.0), None).expect("compiles");
     assert_eq!(c.float_metric, 100.0);
     assert_eq!(c.fixed_metric, 100.0);
+    assert_eq!(
+        (c.bound.search, c.bound.held_back, c.bound.flips),
+        (10, 30, 0)
+    );
+    assert!((c.bound.upper - 9.503).abs() < 0.01);
+    assert_eq!(
+        c.plan.options["bound"]["upper_accuracy_points_lost"].as_f64(),
+        Some(c.bound.upper)
+    );
+    // A lower confidence, a tighter bound.
+    let c = with(Budget::AccuracyLoss(10.0), Some(0.8)).expect("compiles");
+    assert!(c.bound.upper < 5.3, "{:?}", c.bound);
     // With labels but an error budget, the metric is the error.
     let c = compile(
         &input,
@@ -160,6 +198,7 @@ fn a_labelled_budget_compares_accuracy() {
             ot: sir_runtime::ot::OtKind::Iknp,
             pick_ot: false,
             masked_products: false,
+            confidence: None,
         },
     )
     .expect("compiles");
@@ -302,6 +341,7 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
             ot: sir_runtime::ot::OtKind::Iknp,
             pick_ot: false,
             masked_products: false,
+            confidence: None,
         },
     )
     .expect_err("no width is exact");
@@ -405,6 +445,7 @@ fn relu_budget_choices_stay_within_the_budget() {
                 ot: sir_runtime::ot::OtKind::Iknp,
                 pick_ot: false,
                 masked_products: false,
+                confidence: None,
             },
         )
     };

@@ -4,6 +4,7 @@
 //! See ARCHITECTURE.md for where things live and what may depend on what.
 
 pub mod compile;
+pub mod confidence;
 pub mod diag;
 pub mod eval;
 pub mod graph;

@@ -66,6 +66,14 @@ pub struct CompileArgs {
     /// online (all of it after the input, nothing prepared).
     #[arg(long, default_value = "offline", value_parser = ["offline", "online"])]
     pub products: String,
+    /// The confidence of the bound on unseen inputs: the search ranks widths on a quarter of
+    /// the calibration set and keeps a plan only if the three quarters held back confirm, at this
+    /// confidence, that its loss on inputs it has never seen stays within the budget
+    /// (Clopper–Pearson on the predictions float gets right and the plan wrong; for --max-error,
+    /// no held-back sample over it). Too few samples for the budget at this confidence are
+    /// refused, naming how many would do. See docs/precision.md.
+    #[arg(long, default_value_t = sir_compiler::confidence::DEFAULT, value_name = "C")]
+    pub confidence: f64,
     /// Where to write the plan (JSON).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
@@ -99,6 +107,7 @@ pub fn run(args: &CompileArgs) -> i32 {
         bits: args.bits,
         ot: args.ot,
         masked_products: args.products == "offline",
+        confidence: Some(args.confidence),
         verifying: false,
     }) {
         Ok(c) => c,

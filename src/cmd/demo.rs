@@ -179,6 +179,7 @@ pub fn run(args: &DemoArgs) -> i32 {
         bits: None,
         ot: sir_cli::model::OtChoice::Auto,
         products: "offline".into(),
+        confidence: sir_compiler::confidence::DEFAULT,
         out: plan.clone(),
     });
     if code != 0 {
