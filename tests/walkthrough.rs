@@ -94,21 +94,26 @@ fn the_port_your_model_walkthrough_runs_as_written() {
             assert!(stdout.contains("accuracy: 95.80% (137/143)"), "{stdout}");
         }
         if line.starts_with("compile") {
-            assert!(stdout.contains("storage width 8 bits"), "{stdout}");
+            assert!(stdout.contains("storage width 10 bits"), "{stdout}");
             assert!(
-                stdout.contains("server sends 4769 B, client sends 6520 B, 31 flights"),
+                stdout.contains("8 bits: 25841 B")
+                    && stdout.contains("bound 1.47 points, not confirmed"),
+                "{stdout}"
+            );
+            assert!(
+                stdout.contains("server sends 6831 B, client sends 9913 B, 45 flights"),
                 "{stdout}"
             );
             assert!(
                 stdout.contains(
-                    "preprocessing before the input: server sends 8664 B, client sends 5888 B, 4 flights"
+                    "preprocessing before the input: server sends 12690 B, client sends 7424 B, 4 flights"
                 ),
                 "{stdout}"
             );
         }
         if line.starts_with("inspect") {
             assert!(
-                stdout.contains("estimated time on 100 Mbit/s, 40.0 ms RTT: 0.44"),
+                stdout.contains("estimated time on 100 Mbit/s, 40.0 ms RTT: 0.68"),
                 "{stdout}"
             );
             assert!(stdout.contains("\n  h "), "{stdout}");

@@ -301,15 +301,16 @@ pub fn bound_summary(options: &serde_json::Value) -> Option<String> {
         Some(format!(
             "at {conf}% confidence at most {upper:.2} accuracy points lost on unseen inputs \
              (Clopper–Pearson on {flips} of {held} held-back samples classified right by float \
-             and wrong by the plan; {point:.2} points lost on them)"
+             and wrong by the plan with its output errors doubled; {point:.2} points lost on them)"
         ))
     } else {
         let upper = b["upper_percent_over_budget"].as_f64()?;
         let point = b["max_error"].as_f64()?;
         let e = options["budget"]["max_error"].as_f64()?;
         Some(format!(
-            "largest error {point:.3e} on {held} held-back samples (budget {e:.3e}): at {conf}% \
-             confidence at most {upper:.2}% of unseen inputs exceed the budget"
+            "largest error {point:.3e} on {held} held-back samples (budget {e:.3e}, met by each \
+             with its error doubled): at {conf}% confidence at most {upper:.2}% of unseen inputs \
+             exceed the budget"
         ))
     }
 }
@@ -412,6 +413,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         ranges,
         patch_sums,
         outputs: floats,
+        scores: float_scores,
     } = graph::profile(&graph, &samples, weights)?;
     // How outputs name classes, decided once on float's outputs (the fixed-point trials are
     // scored by the same rule); labels it cannot predict are refused, not scored as misses.
@@ -574,28 +576,74 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         // trials end after the first chunk).
         let mut fixed: Vec<Vec<Tensor>> = Vec::with_capacity(samples.len());
         let mut error = None;
-        let tally = |fixed: &[Vec<Tensor>]| {
+        let mut fixed_scores: Vec<Option<Tensor>> = Vec::with_capacity(samples.len());
+        let float_scores = float_scores.get(set.clone());
+        // Harmful flips: ranking counts the plan's own; confirmation counts the plan's with
+        // its output errors multiplied by STRESS (see `STRESS`).
+        let tally = |fixed: &[Vec<Tensor>], fixed_scores: &[Option<Tensor>]| {
             let right = labels.map_or(0, |l| fixed.len() - wrong(fixed, l, rule));
             let flips = labels.map_or(0, |l| {
-                fixed
-                    .iter()
-                    .zip(l)
-                    .zip(float_right)
-                    .filter(|((o, l), f)| **f && class_of(o, rule) != Some(**l))
+                (0..fixed.len())
+                    .filter(|&i| {
+                        float_right[i] && {
+                            let class = match test {
+                                Test::Rank => class_of(&fixed[i], rule),
+                                Test::Confirm => stressed_class(
+                                    &floats[i],
+                                    &fixed[i],
+                                    float_scores.map(|s| &s[i]),
+                                    fixed_scores[i].as_ref(),
+                                    rule,
+                                ),
+                            };
+                            class != Some(l[i])
+                        }
+                    })
                     .count()
             });
+            // Error budgets, confirming: samples whose error, magnified the same way, is over
+            // the budget (the argmax's class moved by more than it, for an argmax output).
+            let flips = match (test, budget) {
+                (Test::Confirm, Budget::MaxError(m)) => (0..fixed.len())
+                    .filter(
+                        |&i| match (float_scores.map(|s| &s[i]), fixed_scores[i].as_ref()) {
+                            (Some(_), Some(_)) => {
+                                let c = stressed_class(
+                                    &floats[i],
+                                    &fixed[i],
+                                    float_scores.map(|s| &s[i]),
+                                    fixed_scores[i].as_ref(),
+                                    rule,
+                                );
+                                let f = floats[i].first().and_then(|t| t.data().first());
+                                match (c, f) {
+                                    (Some(c), Some(f)) => (c as f64 - f).abs() > m,
+                                    _ => true,
+                                }
+                            }
+                            _ => STRESS * max_error(&fixed[i..=i], &floats[i..=i]) > m,
+                        },
+                    )
+                    .count(),
+                _ => flips,
+            };
             (right, flips, max_error(fixed, floats))
         };
         for chunk in samples.chunks(CHUNK) {
-            match run_plan(&plan, chunk, weights) {
-                Ok(f) => fixed.extend(f),
+            match run_plan_scored(&plan, chunk, weights, float_scores.is_some()) {
+                Ok(f) => {
+                    for (o, s) in f {
+                        fixed.push(o);
+                        fixed_scores.push(s);
+                    }
+                }
                 Err(e) => {
                     error = Some(e);
                     break;
                 }
             }
             let k = fixed.len();
-            let (_, flips, max_err) = tally(&fixed);
+            let (_, flips, max_err) = tally(&fixed, &fixed_scores);
             let hopeless = match (labels, budget, test, most_flips) {
                 (Some(l), Budget::AccuracyLoss(p), Test::Rank, _) => {
                     // Misclassified so far only grows: past float's mistakes plus p% of all
@@ -611,9 +659,12 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                         format!("{flips} of the first {k} held-back samples classified right by float and wrong by the plan, over the {most} the bound allows")
                     })
                 }
-                (_, Budget::MaxError(m), _, _) => {
+                (_, Budget::MaxError(m), Test::Rank, _) => {
                     (max_err > m).then(|| format!("error {max_err:.3e} on the first {k} samples"))
                 }
+                (_, Budget::MaxError(_), Test::Confirm, _) => (flips > 0).then(|| {
+                    format!("{flips} of the first {k} held-back samples over the budget with the plan's errors doubled")
+                }),
                 _ => None,
             };
             if let Some(reached) = hopeless {
@@ -632,7 +683,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                 }));
             }
         }
-        let (right, flips, max_err) = tally(&fixed);
+        let (right, flips, max_err) = tally(&fixed, &fixed_scores);
         let metric = match (&error, labels, budget) {
             (None, Some(l), Budget::AccuracyLoss(_)) => Some(accuracy(&fixed, l, rule)),
             (None, _, Budget::MaxError(_)) => Some(max_err),
@@ -643,7 +694,8 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             (Some(_), Budget::AccuracyLoss(_), Test::Confirm) => {
                 most_flips.is_some_and(|most| flips <= most)
             }
-            (Some(e), Budget::MaxError(m), _) => e <= m,
+            (Some(e), Budget::MaxError(m), Test::Rank) => e <= m,
+            (Some(_), Budget::MaxError(_), Test::Confirm) => flips == 0,
             (None, _, _) => false,
         };
         Ok(Ok(Trial {
@@ -719,10 +771,17 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     // confidence). The cheapest confirmed width is stage 1's plan.
     ranked.sort_by(|a, b| b.1.cost.total_cmp(&a.1.cost).then(b.0.cmp(&a.0)));
     let cheapest_ranked = ranked.last().map(|r| r.0);
+    // A single calibration sample holds nothing back: it is checked on itself as ranked,
+    // and no bound is claimed.
+    let confirm = if held_count == 0 {
+        Test::Rank
+    } else {
+        Test::Confirm
+    };
     let mut confirmed: Option<(u32, Trial, Trial)> = None;
     let mut failed = None;
     for (bits, t) in ranked {
-        let c = match trial(&|_| bits, held.clone(), t.fuse, Test::Confirm)? {
+        let c = match trial(&|_| bits, held.clone(), t.fuse, confirm)? {
             Ok(c) => c,
             Err(e) => {
                 failed = Some(format!("{bits} bits: {e}"));
@@ -817,7 +876,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     let final_width = |i: usize| *widths.get(&node_group[i]).unwrap_or(&bits);
     let mut kept = None;
     if let Some(r) = chosen_rank
-        && let Ok(c) = trial(&final_width, held.clone(), fuse, Test::Confirm)?
+        && let Ok(c) = trial(&final_width, held.clone(), fuse, confirm)?
         && c.within
     {
         kept = Some((r, c));
@@ -907,6 +966,48 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     })
 }
 
+/// How much the confirmation magnifies a plan's output errors before counting a held-back
+/// sample as flipped: calibration samples are often the ones the model was trained on, whose
+/// margins between the top two classes are wider than unseen inputs' (lstm_vowels: the
+/// smallest of its 270 training samples' is 3.8, while 5 % of its test samples' are under
+/// 2.1), so a plan that flips none of them can still flip unseen inputs near a boundary.
+/// Counting the flips of the plan's errors doubled is the same as counting its flips on
+/// samples of half the margin. (lstm_vowels at 8 bits: 0 plain flips among its calibration
+/// samples, 4 doubled, 7 on its test set.)
+pub const STRESS: f64 = 2.0;
+
+/// The class float's outputs would name with the plan's errors magnified by [`STRESS`]: on
+/// the scores an `argmax` output picks from when there are any (both given), else on the first
+/// output itself.
+fn stressed_class(
+    float: &[Tensor],
+    fixed: &[Tensor],
+    float_scores: Option<&Tensor>,
+    fixed_scores: Option<&Tensor>,
+    rule: ClassRule,
+) -> Option<usize> {
+    let stress = |f: &[f64], q: &[f64]| -> Vec<f64> {
+        f.iter().zip(q).map(|(a, b)| a + STRESS * (b - a)).collect()
+    };
+    match (float_scores, fixed_scores) {
+        (Some(f), Some(q)) => {
+            let s = stress(f.data(), q.data());
+            // argmax's first maximum, as the builtin.
+            let mut best = 0;
+            for (i, v) in s.iter().enumerate() {
+                if *v > s[best] {
+                    best = i;
+                }
+            }
+            Some(best)
+        }
+        _ => {
+            let (f, q) = (float.first()?, fixed.first()?);
+            usize::try_from(rule.class(&stress(f.data(), q.data()))).ok()
+        }
+    }
+}
+
 /// The plan's cleartext fixed-point outputs (dequantized) on every sample: inputs and weights
 /// quantized with the plan's own formats.
 pub fn run_plan(
@@ -914,6 +1015,41 @@ pub fn run_plan(
     samples: &[Vec<Arc<Tensor>>],
     weights: &[Arc<Tensor>],
 ) -> Result<Vec<Vec<Tensor>>, String> {
+    Ok(run_plan_scored(plan, samples, weights, false)?
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect())
+}
+
+/// A sample's outputs and the scores its first output, an `argmax`, picks from.
+type Scored = (Vec<Tensor>, Option<Tensor>);
+
+/// [`run_plan`], with (when `scores`) each sample's scores its first output, an `argmax`,
+/// picks from (dequantized; None when that output is not an argmax).
+fn run_plan_scored(
+    plan: &Plan,
+    samples: &[Vec<Arc<Tensor>>],
+    weights: &[Arc<Tensor>],
+    scores: bool,
+) -> Result<Vec<Scored>, String> {
+    // The argmax behind the first output (which a reveal opens to the client).
+    let producer = |t: usize| plan.instrs.iter().find(|i| i.out == t);
+    let scored = plan
+        .outputs
+        .first()
+        .filter(|_| scores)
+        .and_then(|o| producer(o.tensor))
+        .and_then(|i| match i.op {
+            sir_runtime::plan::Op::Reveal => i.args.first().and_then(|&a| producer(a)),
+            _ => Some(i),
+        })
+        .and_then(|i| match &i.op {
+            sir_runtime::plan::Op::Math {
+                func: sir_runtime::plan::MathOp::Argmax,
+                ..
+            } => i.args.first().copied(),
+            _ => None,
+        });
     let fmt = |id: usize| Fx {
         bits: plan.tensors[id].bits,
         frac: plan.tensors[id].frac,
@@ -930,18 +1066,22 @@ pub fn run_plan(
         .par_iter()
         .map(|s| {
             let inputs = quantize_all(s, plan.inputs.iter().map(|io| fmt(io.tensor)));
-            let outs =
-                sir_runtime::plan::clear::run(plan, &inputs, &params).map_err(|e| e.to_string())?;
-            Ok(plan
-                .outputs
-                .iter()
-                .zip(outs)
-                .map(|(io, v)| {
-                    let t = &plan.tensors[io.tensor];
-                    let data = v.iter().map(|&x| dequantize(x, t.bits, t.frac)).collect();
-                    Tensor::new(t.shape.clone(), data).unwrap_or_else(|| Tensor::scalar(0.0))
-                })
-                .collect())
+            let (outs, kept) =
+                sir_runtime::plan::clear::run_keeping(plan, &inputs, &params, scored)
+                    .map_err(|e| e.to_string())?;
+            let tensor = |id: usize, v: Vec<u64>| {
+                let t = &plan.tensors[id];
+                let data = v.iter().map(|&x| dequantize(x, t.bits, t.frac)).collect();
+                Tensor::new(t.shape.clone(), data).unwrap_or_else(|| Tensor::scalar(0.0))
+            };
+            Ok((
+                plan.outputs
+                    .iter()
+                    .zip(outs)
+                    .map(|(io, v)| tensor(io.tensor, v))
+                    .collect(),
+                scored.zip(kept).map(|(id, v)| tensor(id, v)),
+            ))
         })
         .collect()
 }

@@ -296,6 +296,9 @@ pub struct Profile {
     pub patch_sums: Vec<Range>,
     /// Every sample's outputs, in order.
     pub outputs: Vec<Vec<Tensor>>,
+    /// When the first output is an `argmax`, every sample's scores it picks from (what the
+    /// compiler's confirmation perturbs); else empty.
+    pub scores: Vec<Tensor>,
 }
 
 /// [`ranges`], the Block-ReLU patch sums' ranges and every sample's outputs, in one pass.
@@ -315,12 +318,27 @@ pub fn profile(
             block_relus[x.index()].push((j.index(), p.clone()));
         }
     }
-    let per: Vec<(Vec<Range>, Vec<Range>, Vec<Tensor>)> = samples
+    // The node an argmax first output picks from.
+    let scored = graph
+        .outputs
+        .first()
+        .and_then(|&(_, o)| match &graph.g[o].op {
+            NodeOp::Builtin(crate::types::tir::Builtin::Argmax) => {
+                graph.operands(o).first().map(|x| x.index())
+            }
+            _ => None,
+        });
+    type PerSample = (Vec<Range>, Vec<Range>, Vec<Tensor>, Option<Tensor>);
+    let per: Vec<PerSample> = samples
         .par_iter()
         .map(|inputs| {
             let mut rs = vec![Range::EMPTY; n];
             let mut sums = vec![Range::EMPTY; n];
+            let mut score = None;
             let outs = walk(graph, &sched, inputs, params, |i, t| {
+                if Some(i) == scored {
+                    score = Some(t.clone());
+                }
                 rs[i] = Range::of(t);
                 for (j, p) in &block_relus[i] {
                     if let Some(s) = patch_sums(t, p) {
@@ -328,13 +346,15 @@ pub fn profile(
                     }
                 }
             })?;
-            Ok((rs, sums, outs))
+            Ok((rs, sums, outs, score))
         })
         .collect::<Result<_, GraphEvalError>>()?;
     let mut ranges = vec![Range::EMPTY; n];
     let mut patch_sums = vec![Range::EMPTY; n];
     let mut outputs = Vec::with_capacity(per.len());
-    for (rs, sums, outs) in per {
+    let mut scores = Vec::new();
+    for (rs, sums, outs, score) in per {
+        scores.extend(score);
         for (r, x) in ranges.iter_mut().zip(rs) {
             *r = r.merge(x);
         }
@@ -347,5 +367,6 @@ pub fn profile(
         ranges,
         patch_sums,
         outputs,
+        scores,
     })
 }

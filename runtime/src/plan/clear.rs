@@ -243,6 +243,19 @@ pub fn run(
     inputs: &[Vec<u64>],
     params: &[Vec<u64>],
 ) -> Result<Vec<Vec<u64>>, PlanError> {
+    run_keeping(plan, inputs, params, None).map(|(o, _)| o)
+}
+
+/// The outputs' encodings and, when asked for, one more tensor's.
+pub type Kept = (Vec<Vec<u64>>, Option<Vec<u64>>);
+
+/// [`run`], and the encodings of tensor `keep` (an intermediate the caller wants too).
+pub fn run_keeping(
+    plan: &Plan,
+    inputs: &[Vec<u64>],
+    params: &[Vec<u64>],
+    keep: Option<usize>,
+) -> Result<Kept, PlanError> {
     let mut vals: Vec<Option<Vec<u64>>> = vec![None; plan.tensors.len()];
     for (i, t) in plan.tensors.iter().enumerate() {
         if t.owner == Owner::Public {
@@ -283,11 +296,14 @@ pub fn run(
         let r = step(plan, k, &args)?;
         vals[ins.out] = Some(r);
     }
-    Ok(plan
-        .outputs
-        .iter()
-        .map(|o| vals[o.tensor].clone().unwrap_or_default())
-        .collect())
+    let kept = keep.and_then(|t| vals.get(t).cloned().flatten());
+    Ok((
+        plan.outputs
+            .iter()
+            .map(|o| vals[o.tensor].clone().unwrap_or_default())
+            .collect(),
+        kept,
+    ))
 }
 
 /// One instruction on cleartext values.
