@@ -544,13 +544,18 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         flips: usize,
         max_err: f64,
     }
-    /// What a trial decides: whether the point estimate on the search part is within the
-    /// budget, or whether the held-back part confirms it.
+    /// What a trial decides: whether the ranking part predicts the held-back part will
+    /// confirm the plan (its flips, errors doubled, scaled to the held-back count within what
+    /// the bound allows), whether the held-back part confirms it, or (nothing held back, a
+    /// single sample) the plain point estimate.
     #[derive(Clone, Copy, PartialEq)]
     enum Test {
+        Plain,
         Rank,
         Confirm,
     }
+    // The flips the ranking part may show for the held-back part to be expected to confirm.
+    let rank_flips = most_flips.map(|k| k as f64 * n_search as f64 / held_count.max(1) as f64);
     let trial = |width: &dyn Fn(usize) -> u32,
                  set: std::ops::Range<usize>,
                  fuse: bool,
@@ -587,8 +592,8 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     .filter(|&i| {
                         float_right[i] && {
                             let class = match test {
-                                Test::Rank => class_of(&fixed[i], rule),
-                                Test::Confirm => stressed_class(
+                                Test::Plain => class_of(&fixed[i], rule),
+                                Test::Rank | Test::Confirm => stressed_class(
                                     &floats[i],
                                     &fixed[i],
                                     float_scores.map(|s| &s[i]),
@@ -604,7 +609,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             // Error budgets, confirming: samples whose error, magnified the same way, is over
             // the budget (the argmax's class moved by more than it, for an argmax output).
             let flips = match (test, budget) {
-                (Test::Confirm, Budget::MaxError(m)) => (0..fixed.len())
+                (Test::Rank | Test::Confirm, Budget::MaxError(m)) => (0..fixed.len())
                     .filter(
                         |&i| match (float_scores.map(|s| &s[i]), fixed_scores[i].as_ref()) {
                             (Some(_), Some(_)) => {
@@ -645,7 +650,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             let k = fixed.len();
             let (_, flips, max_err) = tally(&fixed, &fixed_scores);
             let hopeless = match (labels, budget, test, most_flips) {
-                (Some(l), Budget::AccuracyLoss(p), Test::Rank, _) => {
+                (Some(l), Budget::AccuracyLoss(p), Test::Plain, _) => {
                     // Misclassified so far only grows: past float's mistakes plus p% of all
                     // samples, the budget cannot hold.
                     let allowed = (100.0 - float_metric + p) / 100.0 * l.len() as f64;
@@ -654,16 +659,21 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                         format!("{w} of the first {k} samples misclassified, over the {allowed:.1} the budget allows")
                     })
                 }
+                (Some(_), Budget::AccuracyLoss(_), Test::Rank, _) => rank_flips
+                    .filter(|most| flips as f64 > most + 1e-9)
+                    .map(|most| {
+                        format!("{flips} of the first {k} ranking samples classified right by float and wrong by the plan with its errors doubled, over the {most:.1} the held-back part would allow")
+                    }),
                 (Some(_), Budget::AccuracyLoss(_), Test::Confirm, Some(most)) => {
                     (flips > most).then(|| {
                         format!("{flips} of the first {k} held-back samples classified right by float and wrong by the plan, over the {most} the bound allows")
                     })
                 }
-                (_, Budget::MaxError(m), Test::Rank, _) => {
+                (_, Budget::MaxError(m), Test::Plain, _) => {
                     (max_err > m).then(|| format!("error {max_err:.3e} on the first {k} samples"))
                 }
-                (_, Budget::MaxError(_), Test::Confirm, _) => (flips > 0).then(|| {
-                    format!("{flips} of the first {k} held-back samples over the budget with the plan's errors doubled")
+                (_, Budget::MaxError(_), Test::Rank | Test::Confirm, _) => (flips > 0).then(|| {
+                    format!("{flips} of the first {k} samples over the budget with the plan's errors doubled")
                 }),
                 _ => None,
             };
@@ -690,12 +700,15 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             _ => None,
         };
         let within = match (metric, budget, test) {
-            (Some(a), Budget::AccuracyLoss(p), Test::Rank) => float_metric - a <= p + 1e-9,
+            (Some(a), Budget::AccuracyLoss(p), Test::Plain) => float_metric - a <= p + 1e-9,
+            (Some(_), Budget::AccuracyLoss(_), Test::Rank) => {
+                rank_flips.is_some_and(|most| flips as f64 <= most + 1e-9)
+            }
             (Some(_), Budget::AccuracyLoss(_), Test::Confirm) => {
                 most_flips.is_some_and(|most| flips <= most)
             }
-            (Some(e), Budget::MaxError(m), Test::Rank) => e <= m,
-            (Some(_), Budget::MaxError(_), Test::Confirm) => flips == 0,
+            (Some(e), Budget::MaxError(m), Test::Plain) => e <= m,
+            (Some(_), Budget::MaxError(_), Test::Rank | Test::Confirm) => flips == 0,
             (None, _, _) => false,
         };
         Ok(Ok(Trial {
@@ -719,15 +732,20 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         }
         Budget::MaxError(_) => 100.0 * confidence::clopper_pearson_upper(0, held_count, conf),
     };
+    let rank = if held_count == 0 {
+        Test::Plain
+    } else {
+        Test::Rank
+    };
     // Stage 1: one storage width for every tensor, ranked on the search part.
     let mut candidates = Vec::new();
     let mut ranked: Vec<(u32, Trial)> = Vec::new();
     // Per width, rounding chains fused (fewer rounds and bytes) and, if that misses the
     // budget, unfused (each value rounded to its own format first).
     for &bits in &widths {
-        let mut t = trial(&|_| bits, search.clone(), true, Test::Rank)?;
+        let mut t = trial(&|_| bits, search.clone(), true, rank)?;
         if !t.as_ref().is_ok_and(|t| t.within)
-            && let Ok(u) = trial(&|_| bits, search.clone(), false, Test::Rank)?
+            && let Ok(u) = trial(&|_| bits, search.clone(), false, rank)?
             && (u.within || t.is_err())
         {
             t = Ok(u);
@@ -774,7 +792,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     // A single calibration sample holds nothing back: it is checked on itself as ranked,
     // and no bound is claimed.
     let confirm = if held_count == 0 {
-        Test::Rank
+        Test::Plain
     } else {
         Test::Confirm
     };
@@ -849,7 +867,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     };
     let mut best_cost = stage1.0.cost;
     for g in groups {
-        for step in [8u32, 4] {
+        for step in [8u32, 4, 2] {
             let w = bits.saturating_sub(step);
             if w < 6 {
                 continue;
@@ -861,7 +879,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     *widths.get(&node_group[i]).unwrap_or(&bits)
                 }
             };
-            if let Ok(t) = trial(&width, search.clone(), fuse, Test::Rank)?
+            if let Ok(t) = trial(&width, search.clone(), fuse, rank)?
                 && t.within
                 && t.cost < best_cost
             {

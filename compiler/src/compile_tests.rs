@@ -184,9 +184,15 @@ fn a_labelled_budget_compares_accuracy() {
         c.plan.options["bound"]["upper_accuracy_points_lost"].as_f64(),
         Some(c.bound.upper)
     );
-    // A lower confidence, a tighter bound.
+    // A lower confidence, a tighter bound for as many flips.
     let c = with(Budget::AccuracyLoss(10.0), Some(0.8)).expect("compiles");
-    assert!(c.bound.upper < 5.3, "{:?}", c.bound);
+    assert_eq!(c.bound.confidence, 0.8);
+    let at = |conf: f64| 100.0 * crate::confidence::clopper_pearson_upper(c.bound.flips, 30, conf);
+    assert!(
+        (c.bound.upper - at(0.8)).abs() < 1e-9 && at(0.8) < at(0.95),
+        "{:?}",
+        c.bound
+    );
     // With labels but an error budget, the metric is the error.
     let c = compile(
         &input,
@@ -349,7 +355,9 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
         panic!("{e}")
     };
     assert!(
-        best.contains("8 bits: ") && best.contains("stopped early: error "),
+        best.contains("8 bits: ")
+            && best.contains("stopped early: ")
+            && best.contains("over the budget with the plan's errors doubled"),
         "{best}"
     );
 }
@@ -399,8 +407,9 @@ fn layernorm_outliers_at_the_bound_do_not_wrap() {
             })
             .collect();
         // The largest output is 0.1·√(C − 1) (up to 3.2); a wrap would be an error of
-        // 0.1·2^{k+1} ≥ 0.4, 8 bits' rounding stays below 0.2 (1024 columns: 1 fraction bit).
-        let tol = 0.3;
+        // 0.1·2^{k+1} ≥ 0.4, 8 bits' rounding stays below 0.2 (1024 columns: 1 fraction bit),
+        // and the search doubles errors on the held-back samples: 0.4 against a wrap's 0.8.
+        let tol = 0.45;
         let out = close(&src, vec![g, bt], rows, tol);
         // Every width that lowers (32-bit rows of 1024 need a wider rsqrt table) is within.
         for cand in out.candidates.iter().filter(|c| c.bytes.is_ok()) {
