@@ -249,5 +249,11 @@ pub fn to_json(
         "groups": grouped,
         "tensors": tensors,
         "instructions": instructions,
+        // The compile's bound on unseen inputs (docs/precision.md) and the precision groups it
+        // could not narrow within the budget.
+        "accuracy": {
+            "bound": plan.options["bound"],
+            "binding": plan.options["search"]["binding"],
+        },
     })
 }

@@ -206,6 +206,26 @@ fn digits_refuses_the_width_that_broke_its_budget_and_verify_replays_the_bound()
     let (code, out, err) = sir(&args);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("storage width 10 bits"), "{out}");
+    // `sir inspect` says what the compile learnt: the bound, and the values that bound it.
+    let (code, text, err) = sir(&["inspect", &plan]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("accuracy: at 95% confidence at most")
+            && text
+                .contains("the accuracy is bound by (narrowing any of these breaks the budget): "),
+        "{text}"
+    );
+    let (code, json, err) = sir(&["inspect", &plan, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).expect("plan")).expect("json");
+    assert_eq!(j["accuracy"]["bound"], p["options"]["bound"]);
+    assert!(
+        j["accuracy"]["binding"]
+            .as_array()
+            .is_some_and(|b| !b.is_empty())
+    );
     let mut v = vec!["verify", &plan, "--source", "examples/digits_cnn/model.sir"];
     v.extend(base);
     let (code, out, err) = sir(&v);

@@ -866,7 +866,11 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         &groups
     };
     let mut best_cost = stage1.0.cost;
+    // Groups no step could narrow within the budget: the values that bound the accuracy.
+    let mut binding: Vec<String> = Vec::new();
     for g in groups {
+        let mut over = false;
+        let mut kept = false;
         for step in [8u32, 4, 2] {
             let w = bits.saturating_sub(step);
             if w < 6 {
@@ -879,16 +883,21 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     *widths.get(&node_group[i]).unwrap_or(&bits)
                 }
             };
-            if let Ok(t) = trial(&width, search.clone(), fuse, rank)?
-                && t.within
-                && t.cost < best_cost
-            {
-                best_cost = t.cost;
-                chosen_rank = Some(t);
-                widths.insert(g.clone(), w);
-                narrowed.push((g.clone(), w));
-                break;
+            match trial(&width, search.clone(), fuse, rank)? {
+                Ok(t) if t.within && t.cost < best_cost => {
+                    best_cost = t.cost;
+                    chosen_rank = Some(t);
+                    widths.insert(g.clone(), w);
+                    narrowed.push((g.clone(), w));
+                    kept = true;
+                    break;
+                }
+                Ok(t) if !t.within => over = true,
+                _ => {}
             }
+        }
+        if over && !kept {
+            binding.push(g.clone());
         }
     }
     let final_width = |i: usize| *widths.get(&node_group[i]).unwrap_or(&bits);
@@ -948,6 +957,9 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         "float_search_part": labels.map(|l| accuracy(&floats[search.clone()], &l[search.clone()], rule)),
         "chosen_bits": bits,
         "narrowed": narrowed.iter().map(|(g, w)| serde_json::json!([g, w])).collect::<Vec<_>>(),
+        // The precision groups no narrowing step kept within the budget on the ranking part
+        // (empty when stage 2 did not run: a pinned width, or a width the ranking did not choose).
+        "binding": binding,
     });
     let pin_warnings = {
         let fmts = precision::assign(&graph, &ranges, &|i| {

@@ -107,6 +107,23 @@ fn tables(
             );
         }
     }
+    if !args.brief {
+        // What the compiler learnt of the accuracy: its bound on unseen inputs, and the values
+        // it could not narrow without breaking the budget.
+        if let Some(line) = sir_compiler::compile::bound_summary(&plan.options) {
+            let _ = writeln!(s, "\naccuracy: {line}");
+        }
+        if let Some(b) = plan.options["search"]["binding"].as_array()
+            && !b.is_empty()
+        {
+            let names: Vec<&str> = b.iter().filter_map(|v| v.as_str()).collect();
+            let _ = writeln!(
+                s,
+                "the accuracy is bound by (narrowing any of these breaks the budget): {}",
+                names.join(", ")
+            );
+        }
+    }
     let what = match by {
         By::Instruction => "instruction",
         By::Layer => "layer",
