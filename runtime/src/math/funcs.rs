@@ -14,7 +14,10 @@
 //! - the normalisation by 2^{ℓ−2−k} and the final scaling by 2^{α(k−s)} (k = MSNZB(x)) are
 //!   LUT-products on the ι-bit k ([`crate::proto::lut`]) instead of UMults with a one-hot
 //!   dot product; the interpolation table absorbs SiRnn's Goldschmidt iterations (a finer
-//!   table, g ≤ 8 index bits) for output scales up to 18;
+//!   table, g ≤ 8 index bits) for outputs of up to 20 bits; wider outputs of the reciprocal
+//!   and rsqrt (32 bits: the table alone lost up to 2048 and 12 ULP) take one Newton step from
+//!   the table (Fig. 5 and 6 with t = 1, [`newton_step`]), its products in rings only as wide
+//!   as their small results, every operand with a public MSB;
 //! - the interpolation's low digit reuses the DigDec carry as its wrap in the product.
 //!
 //! All values are two's-complement fixed point: a format [`Fx`] is a width and a number of
@@ -1246,7 +1249,6 @@ fn normalised<E: Engine>(
     let (k, is_zero) = msnzb_index_and_zero(e, &xr, ell, tune.msnzb_digit, at_zero)?;
     let norm = table::get(Spec::Normalise { iota, ell });
     let v = e.lut_product(&[(&k, iota)], &norm, &xr, ell)?;
-    let v = reduce(&v, ell - 1);
     // f(v)'s error is scaled by the exponent factor, up to the largest output 2^{n−1−s'}:
     // carry that many more fraction bits (within a 64-bit product); the table's index bits
     // are set by the output scale alone (its error is 2^{−2g−3}).
@@ -1266,6 +1268,15 @@ fn normalised<E: Engine>(
     let width = |t: &crate::proto::lut::Table| {
         width_of(t.entries.iter().copied().max().unwrap_or(0) as u128)
     };
+    let headroom = out.bits - 1 - out.frac;
+    let g = tune
+        .g
+        .unwrap_or_else(|| default_g(curve, out.frac + 3))
+        .clamp(1, 8);
+    if let Some(it) = newton_plan(curve, ell, out, &table_for, &width) {
+        return newton_normalised(e, &k, iota, v, ell, out, curve, it, &table_for);
+    }
+    let v = reduce(&v, ell - 1);
     let mut sc = out.frac + 3;
     let mut scale = table_for(sc);
     while sc > 0 && out.frac + 3 + width(&scale) > 64 {
@@ -1273,11 +1284,6 @@ fn normalised<E: Engine>(
         scale = table_for(sc);
     }
     let cw = width(&scale);
-    let headroom = out.bits - 1 - out.frac;
-    let g = tune
-        .g
-        .unwrap_or_else(|| default_g(curve, out.frac + 3))
-        .clamp(1, 8);
     // (The interpolation table's two fields, f + 2 − g and f + 2 bits, share a 64-bit entry.)
     let f = (out.frac + 2 + headroom)
         .min(62u32.saturating_sub(cw))
@@ -1309,6 +1315,190 @@ fn normalised<E: Engine>(
         return e.mux(&not(e, &is_zero), &y, out.bits);
     }
     Ok(y)
+}
+
+/// Scale of the iteration's start ŷ ≈ f(v) (its table error is 2^{−19} at most, g = 8).
+const NEWTON_START: u32 = 22;
+
+/// Index bits of the iteration's start table.
+const NEWTON_G: u32 = 8;
+
+/// The iterated construction's parameters (see [`newton_plan`]).
+#[derive(Clone, Copy, Debug)]
+struct NewtonPlan {
+    /// Scale of the iterated f(v) (f + 2 bits).
+    f: u32,
+    /// Scale of the exponent factors.
+    sc: u32,
+    /// Ring of the factor's product: only the output's bits above the rounding are kept.
+    r: u32,
+}
+
+/// Where the interpolation table alone cannot reach the output's precision (its relative
+/// error is about 2^{−2g−3}, the output needs n + 1 bits of it), 1/v and 1/√v take one
+/// Newton step from the table ([`newton_step`]). Only for outputs wider than 2g + 4 = 20 bits
+/// (g = [`NEWTON_G`]: every 16-bit setting keeps the table alone, its bytes and flights), for
+/// inputs of more than g + 2 bits (narrower ones index the table with every bit of v, whose
+/// entries are its lines' intercepts: too far from f(v) for the step's narrow rings), and only
+/// where every ring fits 64 bits.
+fn newton_plan(
+    curve: Curve,
+    ell: u32,
+    out: Fx,
+    table_for: &dyn Fn(u32) -> std::sync::Arc<Table>,
+    width: &dyn Fn(&Table) -> u32,
+) -> Option<NewtonPlan> {
+    if !matches!(curve, Curve::Recip | Curve::Rsqrt)
+        || out.bits <= 2 * NEWTON_G + 4
+        || ell < NEWTON_G + 3
+    {
+        return None;
+    }
+    // f(v) at n + 1 fraction bits, or one or two fewer where the factor's product would not
+    // fit 64 bits (the factor's scale at least the output's, so its rounding stays below half
+    // an output ULP).
+    for f in (out.bits - 1..=out.bits + 1).rev() {
+        let r_ = newton_margin(curve);
+        let h = NEWTON_START;
+        let vs = (ell - 2).min(f + 4);
+        let zs = if curve == Curve::Rsqrt {
+            (f + 2).min(2 * h)
+        } else {
+            h
+        };
+        let fe = (f + 2).min(vs + zs);
+        if h + f + 3 - r_ > 64 || vs + zs > 64 + r_ || h + fe < f + 1 || fe < r_ + 2 {
+            continue;
+        }
+        for sc in (out.frac..=out.frac + 3).rev() {
+            let cw = width(&table_for(sc));
+            let sh = f + sc - out.frac;
+            let r = (f + 2 + cw).min(sh + out.bits);
+            if r <= 64 && r > sh {
+                return Some(NewtonPlan { f, sc, r });
+            }
+        }
+    }
+    None
+}
+
+/// |1 − v·ŷ| (reciprocal) or |1 − v·ŷ²| (rsqrt) stays below 2^{−R−2}: the start's error.
+fn newton_margin(curve: Curve) -> u32 {
+    if curve == Curve::Rsqrt { 14 } else { 15 }
+}
+
+/// [`normalised`] with one Newton step: v (ℓ bits, MSB 0) to f(v) at scale `it.f` by
+/// [`newton_step`], then the exponent factor's LUT-product in a ring of the output's bits
+/// above the rounding (the product's higher bits are the output's overflow).
+#[allow(clippy::too_many_arguments)]
+fn newton_normalised<E: Engine>(
+    e: &mut E,
+    k: &[u64],
+    iota: u32,
+    v: Vec<u64>,
+    ell: u32,
+    out: Fx,
+    curve: Curve,
+    it: NewtonPlan,
+    table_for: &dyn Fn(u32) -> std::sync::Arc<Table>,
+) -> Result<Vec<u64>, ProtoError> {
+    let f = it.f;
+    // v's bits below 2^{−f−4} cannot matter.
+    let keep = f + 4;
+    let (v, vs) = if ell - 2 > keep {
+        (e.trunc_reduce(&v, ell, ell - 2 - keep)?, keep)
+    } else {
+        (v, ell - 2)
+    };
+    let h = NEWTON_START;
+    // (ŷ in h + 3 bits: its shares times 2^j are shares in the ring of ŷ·u, j + h + 3 bits.)
+    let y0 = interp(e, &v, vs, curve, h, h + 3, Some(NEWTON_G))?;
+    let y1 = newton_step(e, &v, vs, &y0, h, curve, f)?;
+    let scale = table_for(it.sc);
+    let y1 = e.zext_msb0(&y1, f + 2, it.r)?;
+    let p = e.lut_product(&[(k, iota)], &scale, &y1, it.r)?;
+    let sh = f + it.sc - out.frac;
+    let y = round_shift(e, &p, it.r, sh)?;
+    fit(e, y, it.r - sh, out.bits)
+}
+
+/// One Newton step (SiRnn Fig. 5's Goldschmidt iteration for 1/v, Fig. 6's for 1/√v, t = 1)
+/// from ŷ ≈ f(v) at scale h (h + 3 bits, below 2) with v ∈ [1, 2) at scale vs (vs + 2 bits,
+/// MSB 0): with ε = 1 − v·ŷ (reciprocal) or 1 − v·ŷ² (rsqrt), y = ŷ + ŷ·ε (resp. ŷ·ε/2), at
+/// scale f in f + 2 bits (MSB 0). ε is small (|ε| < 2^{−R−2}), so each product is taken in a
+/// ring only as wide as its small result (v·ŷ modulo 2^{−R}), with a public offset making
+/// every operand non-negative with a public MSB 0 (⋆UMult, no Wrap). The error after the
+/// step is about ε² + 2^{−f}.
+fn newton_step<E: Engine>(
+    e: &mut E,
+    v: &[u64],
+    vs: u32,
+    y: &[u64],
+    h: u32,
+    curve: Curve,
+    f: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    let rsqrt = curve == Curve::Rsqrt;
+    let r_ = newton_margin(curve);
+    let msb0 = WrapHint::Msb(false);
+    let yf = unsigned(h + 3);
+    // The factor z multiplying v: ŷ, or ŷ² (exact, then rounded to scale f + 2).
+    let (z, zs, zw) = if rsqrt {
+        let mp = MultParams {
+            x: yf,
+            y: yf,
+            out_bits: 2 * h + 3,
+        };
+        let sq = e.mult(&mp, [msb0, msb0], y, y)?;
+        let t = (f + 2).min(2 * h);
+        let (sq, w, _) = shift_down(
+            e,
+            sq,
+            2 * h + 3,
+            (1u128 << (2 * h + 2)) - 1,
+            2 * h - t,
+            false,
+        )?;
+        (sq, t, w)
+    } else {
+        (y.to_vec(), h, h + 2)
+    };
+    // v·z modulo 2^{−R} (scale ps, l1 bits); u = ε + 2^{−R−2} ∈ (0, 2^{−R−1}): MSB 0.
+    let ps = vs + zs;
+    let l1 = ps - r_;
+    let mp = MultParams {
+        x: unsigned(vs + 2),
+        y: unsigned(zw),
+        out_bits: l1,
+    };
+    let p = e.mult(&mp, [msb0, msb0], v, &z)?;
+    let u = add_const(e, &neg(&p, l1), 1 << (l1 - 2), l1);
+    let fe = (f + 2).min(ps);
+    let (u, uw, _) = shift_down(e, u, l1, (1u128 << (l1 - 1)) - 1, ps - fe, false)?;
+    // ŷ·u at scale qs, below 2^{−R}; d = ŷ·ε + 2^{−R−1} = ŷ·u − ŷ·2^{−R−2} + 2^{−R−1}, in
+    // (0, 2^{−R}): MSB 0 in l2 bits.
+    let qs = h + fe;
+    let l2 = qs + 1 - r_;
+    let mp = MultParams {
+        x: yf,
+        y: unsigned(uw),
+        out_bits: l2,
+    };
+    let q = e.mult(&mp, [msb0, msb0], y, &u)?;
+    let yc: Vec<u64> = y.iter().map(|&a| a << (fe - r_ - 2)).collect();
+    let d = add_const(e, &sub(&q, &yc, l2), 1 << (l2 - 2), l2);
+    // (ŷ·ε/2 for rsqrt: one more bit dropped, and half the offset.)
+    let half = rsqrt as u32;
+    let (d, dw, _) = shift_down(e, d, l2, (1u128 << (l2 - 1)) - 1, qs + half - f, false)?;
+    let d = fit(e, d, dw, f + 2)?;
+    let y0: Vec<u64> = y.iter().map(|&a| a << (f - h)).collect();
+    let y1 = add(&y0, &d, f + 2);
+    Ok(add_const(
+        e,
+        &y1,
+        (1u64 << (f - r_ - 1 - half)).wrapping_neg(),
+        f + 2,
+    ))
 }
 
 /// 1/x for x > 0 (SiRnn's `div` with MSNZB normalisation). Domain: x > 0, 1/x representable.
