@@ -2,10 +2,13 @@
 //!
 //! graph (inline, unroll, fold, CSE, DCE) → ranges on the calibration set (float) → for each
 //! candidate storage width: formats, lowering, the cleartext fixed-point run of the plan on
-//! the calibration set, compared with float → the cheapest plan (fewest bytes) within the
-//! accuracy budget. The search is over a handful of widths, each costing one lowering and one
-//! fixed-point pass over the calibration set, so it scales linearly in model size × samples
-//! and cannot explode on long unrolled loops.
+//! the ranking quarter of the calibration set, compared with float → per-group narrowing of
+//! the ranking's choice → the candidates confirmed on the three quarters held back, most
+//! expensive first (fixed-sequence testing, [`crate::confidence`]) → the cheapest confirmed
+//! plan (fewest bytes), with its upper confidence bound on the loss on unseen inputs. The
+//! search is over a handful of widths and at most 3 trials per precision group, each costing
+//! one lowering and one fixed-point pass over a part of the calibration set, so it scales
+//! linearly in model size × samples and cannot explode on long unrolled loops.
 
 use std::sync::Arc;
 use std::time::Instant;
