@@ -580,69 +580,50 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             None => bytes as f64,
             Some(l) => estimated_seconds(&plan, &info, l).unwrap_or(f64::INFINITY),
         };
-        // Chunk by chunk, stopping as soon as the budget is certainly exceeded (most failing
-        // trials end after the first chunk).
-        let mut fixed: Vec<Vec<Tensor>> = Vec::with_capacity(samples.len());
-        let mut error = None;
-        let mut fixed_scores: Vec<Option<Tensor>> = Vec::with_capacity(samples.len());
         let float_scores = float_scores.get(set.clone());
-        // Harmful flips: ranking counts the plan's own; confirmation counts the plan's with
-        // its output errors multiplied by STRESS (see `STRESS`).
-        let tally = |fixed: &[Vec<Tensor>], fixed_scores: &[Option<Tensor>]| {
-            let right = labels.map_or(0, |l| fixed.len() - wrong(fixed, l, rule));
-            let flips = labels.map_or(0, |l| {
-                (0..fixed.len())
-                    .filter(|&i| {
-                        float_right[i] && {
-                            let class = match test {
-                                Test::Plain => class_of(&fixed[i], rule),
-                                Test::Rank | Test::Confirm => stressed_class(
-                                    &floats[i],
-                                    &fixed[i],
-                                    float_scores.map(|s| &s[i]),
-                                    fixed_scores[i].as_ref(),
-                                    rule,
-                                ),
-                            };
-                            class != Some(l[i])
-                        }
-                    })
-                    .count()
-            });
-            // Error budgets, confirming: samples whose error, magnified the same way, is over
-            // the budget (the argmax's class moved by more than it, for an argmax output).
-            let flips = match (test, budget) {
-                (Test::Rank | Test::Confirm, Budget::MaxError(m)) => (0..fixed.len())
-                    .filter(
-                        |&i| match (float_scores.map(|s| &s[i]), fixed_scores[i].as_ref()) {
-                            (Some(_), Some(_)) => {
-                                let c = stressed_class(
-                                    &floats[i],
-                                    &fixed[i],
-                                    float_scores.map(|s| &s[i]),
-                                    fixed_scores[i].as_ref(),
-                                    rule,
-                                );
-                                let f = floats[i].first().and_then(|t| t.data().first());
-                                match (c, f) {
-                                    (Some(c), Some(f)) => (c as f64 - f).abs() > m,
-                                    _ => true,
-                                }
+        // One sample's verdict: whether the plan classifies it right, whether it counts
+        // against the plan, and its largest output error. It counts against the plan when
+        // float classifies it right and the plan does not (errors magnified by STRESS when
+        // ranking or confirming, see `STRESS`), or, under an error budget when ranking or
+        // confirming, when its error magnified the same way is over the budget (the argmax's
+        // class moved by more than it, for an argmax output).
+        let judge = |i: usize, q: &[Tensor], q_scores: Option<&Tensor>| -> (bool, bool, f64) {
+            let f = &floats[i];
+            let err = sample_error(q, f);
+            let right = labels.is_some_and(|l| class_of(q, rule) == Some(l[i]));
+            let stressed = || stressed_class(f, q, float_scores.map(|s| &s[i]), q_scores, rule);
+            let against = match (test, budget) {
+                (Test::Rank | Test::Confirm, Budget::MaxError(m)) => {
+                    match (float_scores.is_some(), q_scores.is_some()) {
+                        (true, true) => {
+                            match (stressed(), f.first().and_then(|t| t.data().first())) {
+                                (Some(c), Some(fc)) => (c as f64 - fc).abs() > m,
+                                _ => true,
                             }
-                            _ => STRESS * max_error(&fixed[i..=i], &floats[i..=i]) > m,
-                        },
-                    )
-                    .count(),
-                _ => flips,
+                        }
+                        _ => STRESS * err > m,
+                    }
+                }
+                (Test::Plain, _) => labels.is_some() && float_right[i] && !right,
+                (Test::Rank | Test::Confirm, _) => {
+                    labels.is_some_and(|l| float_right[i] && stressed() != Some(l[i]))
+                }
             };
-            (right, flips, max_error(fixed, floats))
+            (right, against, err)
         };
+        // Chunk by chunk, stopping as soon as the budget is certainly exceeded (most failing
+        // trials end after the first chunk); the verdicts are summed as the samples run.
+        let (mut k, mut right, mut flips, mut max_err) = (0usize, 0usize, 0usize, 0.0f64);
+        let mut error = None;
         for chunk in samples.chunks(CHUNK) {
             match run_plan_scored(&plan, chunk, weights, float_scores.is_some()) {
                 Ok(f) => {
-                    for (o, s) in f {
-                        fixed.push(o);
-                        fixed_scores.push(s);
+                    for (o, sc) in f {
+                        let (r, a, e) = judge(k, &o, sc.as_ref());
+                        right += usize::from(r);
+                        flips += usize::from(a);
+                        max_err = max_err.max(e);
+                        k += 1;
                     }
                 }
                 Err(e) => {
@@ -650,14 +631,12 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     break;
                 }
             }
-            let k = fixed.len();
-            let (_, flips, max_err) = tally(&fixed, &fixed_scores);
             let hopeless = match (labels, budget, test, most_flips) {
                 (Some(l), Budget::AccuracyLoss(p), Test::Plain, _) => {
                     // Misclassified so far only grows: past float's mistakes plus p% of all
                     // samples, the budget cannot hold.
                     let allowed = (100.0 - float_metric + p) / 100.0 * l.len() as f64;
-                    let w = wrong(&fixed, l, rule);
+                    let w = k - right;
                     (w as f64 > allowed + 1e-9).then(|| {
                         format!("{w} of the first {k} samples misclassified, over the {allowed:.1} the budget allows")
                     })
@@ -696,9 +675,10 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                 }));
             }
         }
-        let (right, flips, max_err) = tally(&fixed, &fixed_scores);
         let metric = match (&error, labels, budget) {
-            (None, Some(l), Budget::AccuracyLoss(_)) => Some(accuracy(&fixed, l, rule)),
+            (None, Some(l), Budget::AccuracyLoss(_)) => {
+                Some(100.0 * right as f64 / l.len().max(1) as f64)
+            }
             (None, _, Budget::MaxError(_)) => Some(max_err),
             _ => None,
         };
@@ -841,9 +821,9 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         });
     };
     // Stage 2: per precision group (each weight, input and named value; intermediates by
-    // kind), in a fixed order, narrow the group by 8 then 4 bits where the budget still
-    // holds on the search part and it saves bytes. At most 2 trials per group and 64 groups:
-    // the search is linear in model size × calibration samples. Only from the search part's
+    // kind), in a fixed order, narrow the group by 8, 4 or 2 bits where the search part
+    // still predicts confirmation and it saves bytes. At most 3 trials per group and 64
+    // groups: the search is linear in model size × calibration samples. Only from the search part's
     // own choice (so the held-back part still decides nothing before it confirms), and only
     // kept if the held-back part then confirms the narrowed plan too.
     let fuse = chosen.fuse;
@@ -1152,14 +1132,6 @@ fn class_of(outs: &[Tensor], rule: ClassRule) -> Option<usize> {
     usize::try_from(c).ok()
 }
 
-/// Samples (of those evaluated so far) whose class differs from the label.
-fn wrong(outs: &[Vec<Tensor>], labels: &[usize], rule: ClassRule) -> usize {
-    outs.iter()
-        .zip(labels)
-        .filter(|(o, l)| class_of(o, rule) != Some(**l))
-        .count()
-}
-
 /// Percentage of samples whose class equals the label.
 fn accuracy(outs: &[Vec<Tensor>], labels: &[usize], rule: ClassRule) -> f64 {
     let right = outs
@@ -1170,12 +1142,11 @@ fn accuracy(outs: &[Vec<Tensor>], labels: &[usize], rule: ClassRule) -> f64 {
     100.0 * right as f64 / labels.len().max(1) as f64
 }
 
-/// The largest |fixed − float| over all outputs of all samples.
-fn max_error(fixed: &[Vec<Tensor>], float: &[Vec<Tensor>]) -> f64 {
+/// The largest |fixed − float| over all outputs of one sample.
+fn sample_error(fixed: &[Tensor], float: &[Tensor]) -> f64 {
     fixed
         .iter()
         .zip(float)
-        .flat_map(|(a, b)| a.iter().zip(b))
         .flat_map(|(a, b)| a.data().iter().zip(b.data()).map(|(x, y)| (x - y).abs()))
         .fold(0.0, f64::max)
 }

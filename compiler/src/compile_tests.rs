@@ -140,13 +140,8 @@ fn a_labelled_budget_compares_accuracy() {
             &input,
             &CompileOptions {
                 budget: Some(budget),
-                relu: None,
-                net: None,
-                bits: None,
-                ot: sir_runtime::ot::OtKind::Iknp,
-                pick_ot: false,
-                masked_products: false,
                 confidence,
+                ..CompileOptions::default()
             },
         )
     };
@@ -194,20 +189,7 @@ fn a_labelled_budget_compares_accuracy() {
         c.bound
     );
     // With labels but an error budget, the metric is the error.
-    let c = compile(
-        &input,
-        &CompileOptions {
-            budget: Some(Budget::MaxError(0.5)),
-            relu: None,
-            net: None,
-            bits: None,
-            ot: sir_runtime::ot::OtKind::Iknp,
-            pick_ot: false,
-            masked_products: false,
-            confidence: None,
-        },
-    )
-    .expect("compiles");
+    let c = with(Budget::MaxError(0.5), None).expect("compiles");
     assert!(c.fixed_metric <= 0.5);
 }
 

@@ -1268,11 +1268,6 @@ fn normalised<E: Engine>(
     let width = |t: &crate::proto::lut::Table| {
         width_of(t.entries.iter().copied().max().unwrap_or(0) as u128)
     };
-    let headroom = out.bits - 1 - out.frac;
-    let g = tune
-        .g
-        .unwrap_or_else(|| default_g(curve, out.frac + 3))
-        .clamp(1, 8);
     if let Some(it) = newton_plan(curve, ell, out, &table_for, &width) {
         return newton_normalised(e, &k, iota, v, ell, out, curve, it, &table_for);
     }
@@ -1284,6 +1279,11 @@ fn normalised<E: Engine>(
         scale = table_for(sc);
     }
     let cw = width(&scale);
+    let headroom = out.bits - 1 - out.frac;
+    let g = tune
+        .g
+        .unwrap_or_else(|| default_g(curve, out.frac + 3))
+        .clamp(1, 8);
     // (The interpolation table's two fields, f + 2 − g and f + 2 bits, share a 64-bit entry.)
     let f = (out.frac + 2 + headroom)
         .min(62u32.saturating_sub(cw))
