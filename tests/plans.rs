@@ -540,7 +540,7 @@ fn block_relu_pays_at_equal_width() {
 
 /// Issue 16: `sir compile --ot` prices a plan for its OT engine. `auto` (the default) keeps
 /// IKNP for gru_motion (silent OT's COT generation would cost more than it saves on 2 MB) and
-/// records the choice; `--ot silent` gives the same instructions at a fraction of the online
+/// records the choice; `--ot silent` gives (at one width) the same instructions at a fraction of the online
 /// bytes plus a preprocessing `sir inspect` shows apart; `sir verify` replays both; a bad
 /// engine is a usage error.
 #[test]
@@ -570,7 +570,13 @@ fn compile_prices_the_plan_for_its_ot_engine() {
     assert!(out.contains("OT engine: silent, plus"), "{out}");
     let s = load(&silent);
     assert_eq!(s["ot"], "silent");
-    // The same instructions, priced differently.
+    // At one width, the same instructions priced differently (the width search itself runs
+    // on the engine's prices, so its per-tensor narrowings may differ).
+    let (pinned_iknp, pinned_silent) = (tmp("gru-ot-iknp-10.json"), tmp("gru-ot-silent-10.json"));
+    for (path, ot) in [(&pinned_iknp, "iknp"), (&pinned_silent, "silent")] {
+        let (code, _, err) = compile_with(ex, "calib.npy", path, &["--ot", ot, "--bits", "10"]);
+        assert_eq!(code, 0, "{err}");
+    }
     let ops = |v: &serde_json::Value| -> Vec<String> {
         v["instrs"]
             .as_array()
@@ -579,7 +585,9 @@ fn compile_prices_the_plan_for_its_ot_engine() {
             .map(|i| i["op"].to_string())
             .collect()
     };
-    assert_eq!(ops(&a), ops(&s));
+    let (pi, ps) = (load(&pinned_iknp), load(&pinned_silent));
+    assert_eq!(ps["ot"], "silent");
+    assert_eq!(ops(&pi), ops(&ps));
     let (ja, js) = (inspect(&auto), inspect(&silent));
     let online = |j: &serde_json::Value| {
         j["totals"]["bytes_server"].as_u64().unwrap()

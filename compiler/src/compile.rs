@@ -2,11 +2,11 @@
 //!
 //! graph (inline, unroll, fold, CSE, DCE) → ranges on the calibration set (float) → for each
 //! candidate storage width: formats, lowering, the cleartext fixed-point run of the plan on
-//! the ranking quarter of the calibration set, compared with float → per-group narrowing of
+//! the ranking quarter of the calibration set, compared with float → per-tensor narrowing of
 //! the ranking's choice → the candidates confirmed on the three quarters held back, most
 //! expensive first (fixed-sequence testing, [`crate::confidence`]) → the cheapest confirmed
 //! plan (fewest bytes), with its upper confidence bound on the loss on unseen inputs. The
-//! search is over a handful of widths and at most 3 trials per precision group, each costing
+//! search is over a handful of widths and at most 3 trials per tensor narrowed, each costing
 //! one lowering and one fixed-point pass over a part of the calibration set, so it scales
 //! linearly in model size × samples and cannot explode on long unrolled loops.
 
@@ -33,7 +33,11 @@ use crate::types::tir;
 /// Calibration samples evaluated between budget checks.
 const CHUNK: usize = 16;
 
-/// The most precision groups stage 2 tries to narrow.
+/// The share of the flips a width's ranking may show that a narrowing's may: a narrowed plan
+/// is confirmed only if every narrowing before it is, so each step keeps a margin.
+const NARROW_SHARE: f64 = 0.5;
+
+/// The most precision units (tensors) stage 2 tries to narrow.
 pub const MAX_GROUPS: usize = 64;
 
 /// The storage widths tried, narrowest first.
@@ -555,10 +559,19 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     enum Test {
         Plain,
         Rank,
+        /// As `Rank`, for a narrowing of stage 2: within [`NARROW_SHARE`] of the allowance.
+        Narrow,
         Confirm,
     }
     // The flips the ranking part may show for the held-back part to be expected to confirm.
-    let rank_flips = most_flips.map(|k| k as f64 * n_search as f64 / held_count.max(1) as f64);
+    let rank_flips = |test: Test| {
+        let share = if test == Test::Narrow {
+            NARROW_SHARE
+        } else {
+            1.0
+        };
+        most_flips.map(|k| share * k as f64 * n_search as f64 / held_count.max(1) as f64)
+    };
     let trial = |width: &dyn Fn(usize) -> u32,
                  set: std::ops::Range<usize>,
                  fuse: bool,
@@ -593,7 +606,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             let right = labels.is_some_and(|l| class_of(q, rule) == Some(l[i]));
             let stressed = || stressed_class(f, q, float_scores.map(|s| &s[i]), q_scores, rule);
             let against = match (test, budget) {
-                (Test::Rank | Test::Confirm, Budget::MaxError(m)) => {
+                (Test::Rank | Test::Narrow | Test::Confirm, Budget::MaxError(m)) => {
                     match (float_scores.is_some(), q_scores.is_some()) {
                         (true, true) => {
                             match (stressed(), f.first().and_then(|t| t.data().first())) {
@@ -605,7 +618,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     }
                 }
                 (Test::Plain, _) => labels.is_some() && float_right[i] && !right,
-                (Test::Rank | Test::Confirm, _) => {
+                (Test::Rank | Test::Narrow | Test::Confirm, _) => {
                     labels.is_some_and(|l| float_right[i] && stressed() != Some(l[i]))
                 }
             };
@@ -641,7 +654,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                         format!("{w} of the first {k} samples misclassified, over the {allowed:.1} the budget allows")
                     })
                 }
-                (Some(_), Budget::AccuracyLoss(_), Test::Rank, _) => rank_flips
+                (Some(_), Budget::AccuracyLoss(_), Test::Rank | Test::Narrow, _) => rank_flips(test)
                     .filter(|most| flips as f64 > most + 1e-9)
                     .map(|most| {
                         format!("{flips} of the first {k} ranking samples classified right by float and wrong by the plan with its errors doubled, over the {most:.1} the held-back part would allow")
@@ -654,7 +667,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                 (_, Budget::MaxError(m), Test::Plain, _) => {
                     (max_err > m).then(|| format!("error {max_err:.3e} on the first {k} samples"))
                 }
-                (_, Budget::MaxError(_), Test::Rank | Test::Confirm, _) => (flips > 0).then(|| {
+                (_, Budget::MaxError(_), Test::Rank | Test::Narrow | Test::Confirm, _) => (flips > 0).then(|| {
                     format!("{flips} of the first {k} samples over the budget with the plan's errors doubled")
                 }),
                 _ => None,
@@ -684,14 +697,14 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         };
         let within = match (metric, budget, test) {
             (Some(a), Budget::AccuracyLoss(p), Test::Plain) => float_metric - a <= p + 1e-9,
-            (Some(_), Budget::AccuracyLoss(_), Test::Rank) => {
-                rank_flips.is_some_and(|most| flips as f64 <= most + 1e-9)
+            (Some(_), Budget::AccuracyLoss(_), Test::Rank | Test::Narrow) => {
+                rank_flips(test).is_some_and(|most| flips as f64 <= most + 1e-9)
             }
             (Some(_), Budget::AccuracyLoss(_), Test::Confirm) => {
                 most_flips.is_some_and(|most| flips <= most)
             }
             (Some(e), Budget::MaxError(m), Test::Plain) => e <= m,
-            (Some(_), Budget::MaxError(_), Test::Rank | Test::Confirm) => flips == 0,
+            (Some(_), Budget::MaxError(_), Test::Rank | Test::Narrow | Test::Confirm) => flips == 0,
             (None, _, _) => false,
         };
         Ok(Ok(Trial {
@@ -820,25 +833,17 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             ),
         });
     };
-    // Stage 2: per precision group (each weight, input and named value; intermediates by
-    // kind), in a fixed order, narrow the group by 8, 4 or 2 bits where the search part
-    // still predicts confirmation and it saves bytes. At most 3 trials per group and 64
-    // groups: the search is linear in model size × calibration samples. Only from the search part's
-    // own choice (so the held-back part still decides nothing before it confirms), and only
-    // kept if the held-back part then confirms the narrowed plan too.
+    // Stage 2: per tensor (each weight, input and named value; each unnamed intermediate
+    // expression: [`precision::units`]), largest bytes in the ranking's plan first, narrow the
+    // tensor by 8, 4 or 2 bits where the search part still predicts confirmation and it saves
+    // bytes. At most 3 trials per tensor and [`MAX_GROUPS`] tensors: the search is linear in
+    // model size × calibration samples. Only from the search part's own choice (so the
+    // held-back part still decides nothing before it confirms), and only kept if the
+    // held-back part then confirms the narrowed plan too.
     let fuse = chosen.fuse;
     let stage1 = (chosen, chosen_held);
-    let mut chosen_rank = None;
-    let node_group: Vec<String> = (0..graph.len())
-        .map(|i| precision::group(&graph, i))
-        .collect();
-    let groups: Vec<String> = {
-        let mut g = node_group.clone();
-        g.sort();
-        g.dedup();
-        g.truncate(MAX_GROUPS);
-        g
-    };
+    let node_group = precision::units(&graph, source, prog.model.span.file);
+    let groups = by_bytes(&graph, &node_group, &stage1.0.plan);
     let mut widths: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     let mut narrowed = Vec::new();
     // A pinned width is every tensor's; a width more expensive than the search part's choice
@@ -849,6 +854,8 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         &groups
     };
     let mut best_cost = stage1.0.cost;
+    // The last kept narrowing's plan on the search part.
+    let mut last = None;
     // Groups no step could narrow within the budget: the values that bound the accuracy.
     let mut binding: Vec<String> = Vec::new();
     for g in groups {
@@ -866,12 +873,17 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     *widths.get(&node_group[i]).unwrap_or(&bits)
                 }
             };
-            match trial(&width, search.clone(), fuse, rank)? {
+            let narrow = if rank == Test::Rank {
+                Test::Narrow
+            } else {
+                rank
+            };
+            match trial(&width, search.clone(), fuse, narrow)? {
                 Ok(t) if t.within && t.cost < best_cost => {
                     best_cost = t.cost;
-                    chosen_rank = Some(t);
                     widths.insert(g.clone(), w);
                     narrowed.push((g.clone(), w));
+                    last = Some(t);
                     kept = true;
                     break;
                 }
@@ -883,10 +895,19 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             binding.push(g.clone());
         }
     }
-    let final_width = |i: usize| *widths.get(&node_group[i]).unwrap_or(&bits);
+    // The narrowed plan, tested on the held-back part after stage 1's choice (it is chosen on
+    // the search part alone, so the sequence stays fixed before the held-back part is seen).
+    // Every kept step, confirmed one by one, would be a longer sequence of the same validity,
+    // but narrowings do not simply add their errors (on gru_motion the whole set confirms
+    // where a prefix of it fails), and the first failure would end it.
     let mut kept = None;
-    if let Some(r) = chosen_rank
-        && let Ok(c) = trial(&final_width, held.clone(), fuse, confirm)?
+    if let Some(r) = last
+        && let Ok(c) = trial(
+            &|i: usize| *widths.get(&node_group[i]).unwrap_or(&bits),
+            held.clone(),
+            fuse,
+            confirm,
+        )?
         && c.within
     {
         kept = Some((r, c));
@@ -977,6 +998,51 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         nodes: graph.len(),
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// The [`MAX_GROUPS`] precision units whose operations cost the most bytes in `plan` (on
+/// IKNP), in
+/// stage 2's order: the least of them first. (Largest first was tried: each large tensor's
+/// narrowing takes most of the margin the many smaller ones would have shared, and the greedy
+/// search ends dearer: digits_cnn 1.43 MB, gru_motion 1.67 MB, against 1.40 and 1.47.) An
+/// instruction counts for every unit with a node of its span.
+fn by_bytes(graph: &graph::Graph, units: &[String], plan: &Plan) -> Vec<String> {
+    let mut of_span: std::collections::HashMap<[u32; 2], Vec<&str>> =
+        std::collections::HashMap::new();
+    for (i, u) in units.iter().enumerate() {
+        let sp = graph.g[petgraph::graph::NodeIndex::new(i)].span;
+        let at = of_span.entry([sp.start, sp.end]).or_default();
+        if !at.contains(&u.as_str()) {
+            at.push(u);
+        }
+    }
+    let mut bytes: std::collections::BTreeMap<&str, u64> =
+        units.iter().map(|u| (u.as_str(), 0)).collect();
+    // On IKNP's prices whatever the plan's engine, so both engines narrow alike.
+    let iknp;
+    let plan = if plan.ot == OtKind::Iknp {
+        plan
+    } else {
+        let mut p = plan.clone();
+        match p.reprice(OtKind::Iknp) {
+            Ok(()) => {
+                iknp = p;
+                &iknp
+            }
+            Err(_) => plan,
+        }
+    };
+    for ins in &plan.instrs {
+        let b = ins.cost.total_bytes() + ins.pre.total_bytes();
+        for u in ins.span.and_then(|s| of_span.get(&s)).into_iter().flatten() {
+            *bytes.entry(u).or_default() += b;
+        }
+    }
+    let mut order: Vec<(&str, u64)> = bytes.into_iter().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    order.truncate(MAX_GROUPS);
+    order.reverse();
+    order.into_iter().map(|(u, _)| u.to_string()).collect()
 }
 
 /// How much the confirmation magnifies a plan's output errors before counting a held-back

@@ -86,16 +86,19 @@ impl SourceMap {
 
     /// 1-based (line, column) of a span's start.
     pub fn line_col(&self, span: Span) -> (usize, usize) {
-        let src = self.source(span.file);
-        let start = (span.start as usize).min(src.len());
-        let before = &src[..start];
-        let line = before.matches('\n').count() + 1;
-        let col = before
-            .rfind('\n')
-            .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
-            + 1;
-        (line, col)
+        line_col(self.source(span.file), span.start as usize)
     }
+}
+
+/// 1-based (line, column) of a byte offset in a source text.
+pub fn line_col(src: &str, at: usize) -> (usize, usize) {
+    let before = src.get(..at.min(src.len())).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
+        + 1;
+    (line, col)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

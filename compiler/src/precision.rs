@@ -9,7 +9,10 @@
 //! the protocols' known-MSB variants would compute something else on an input outside the
 //! calibrated range, and the two-party result must equal the cleartext one on every input.
 
-use crate::graph::{Graph, NodeOp, Range};
+use std::collections::HashMap;
+
+use crate::diag::{FileId, Span, line_col};
+use crate::graph::{Graph, Node, NodeOp, Range};
 use crate::types::tir::Builtin;
 use sir_runtime::fixed::Fx;
 
@@ -20,14 +23,92 @@ pub const HEADROOM: u32 = 1;
 /// must fit 64 bits).
 const MATH_FRAC: u32 = 24;
 
-/// The precision group of a node: its binding name (each weight, input and named `let` is its
-/// own group), or its operation kind for intermediate values.
-pub fn group(graph: &Graph, i: usize) -> String {
-    let n = &graph.g[petgraph::graph::NodeIndex::new(i)];
-    match &n.name {
-        Some(name) => name.clone(),
-        None => n.op.kind(),
+/// The precision unit of every node, the tensors stage 2 of the width search narrows one by one:
+/// a named value (each weight, input and `let`) is one unit, over every step of an unrolled
+/// loop; an unnamed intermediate is one per source expression and calling statement. Labels
+/// are for a reader of `sir inspect`: `@ at 12:9` in the model's own file (`source`, file
+/// `file`), `sigmoid in h` inside a library function (whose text every call shares), with
+/// `#k` where one statement holds several.
+pub fn units(graph: &Graph, source: &str, file: FileId) -> Vec<String> {
+    let nodes: Vec<&Node> = (0..graph.len())
+        .map(|i| &graph.g[petgraph::graph::NodeIndex::new(i)])
+        .collect();
+    // How many distinct (span, statement) pairs share a base label: they get ordinals.
+    let mut seen: HashMap<(Span, Option<&str>), String> = HashMap::new();
+    let mut count: HashMap<String, usize> = HashMap::new();
+    let mut layers_of_span: HashMap<Span, Vec<Option<&str>>> = HashMap::new();
+    for n in &nodes {
+        let l = layers_of_span.entry(n.span).or_default();
+        if !l.contains(&n.layer.as_deref()) {
+            l.push(n.layer.as_deref());
+        }
     }
+    nodes
+        .iter()
+        .map(|n| {
+            if let Some(name) = &n.name {
+                return name.clone();
+            }
+            let key = (n.span, n.layer.as_deref());
+            if let Some(label) = seen.get(&key) {
+                return label.clone();
+            }
+            let kind = kind_label(&n.op);
+            let in_layer = n.layer.as_deref().map(|l| format!(" in {l}"));
+            let base = if n.span.file == file {
+                let (line, col) = line_col(source, n.span.start as usize);
+                let several = layers_of_span.get(&n.span).is_some_and(|l| l.len() > 1);
+                format!(
+                    "{kind} at {line}:{col}{}",
+                    if several {
+                        in_layer.unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                format!("{kind}{}", in_layer.unwrap_or_default())
+            };
+            let k = count.entry(base.clone()).or_insert(0);
+            *k += 1;
+            let label = if *k == 1 {
+                base
+            } else {
+                format!("{base} #{k}")
+            };
+            seen.insert(key, label.clone());
+            label
+        })
+        .collect()
+}
+
+/// An operation as the source writes it: `@`, `+`, `sigmoid`, `block_relu`.
+fn kind_label(op: &NodeOp) -> String {
+    let symbol = match op {
+        NodeOp::Add => "+",
+        NodeOp::Sub => "-",
+        NodeOp::Mul => "*",
+        NodeOp::Div => "/",
+        NodeOp::MatMul => "@",
+        NodeOp::Neg => "neg",
+        _ => "",
+    };
+    if !symbol.is_empty() {
+        return symbol.into();
+    }
+    let kind = op.kind();
+    let name = kind
+        .strip_prefix("Builtin(")
+        .and_then(|k| k.strip_suffix(')'))
+        .unwrap_or(&kind);
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 /// Formats for every node: width `width(i)` unless pinned by an attribute, fraction bits from
