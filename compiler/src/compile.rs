@@ -267,10 +267,12 @@ pub struct CompileOptions {
     pub bits: Option<u32>,
     /// The OT engine the plan's costs are priced for (and the search minimises).
     pub ot: OtKind,
-    /// Choose the engine (`sir compile --ot auto`): search priced for `ot`, then keep the
-    /// engine with fewer bytes for one inference, OT preprocessing included (silent OT's
-    /// generation is a fixed ≈ 2.6 MB per run, which small models do not recoup). Searching on
-    /// IKNP's prices keeps small models' plans exactly what an IKNP search gives.
+    /// Choose the engine (`sir compile --ot auto`): widths ranked priced for `ot`, then the
+    /// engine with fewer bytes for one inference on the ranking's cheapest plan, OT
+    /// preprocessing included (silent OT's generation is a fixed ≈ 2.6 MB per run, which
+    /// small models do not recoup), chosen before the held-back confirmation, which (with
+    /// stage 2) runs on plans lowered for it. Ranking on IKNP's prices keeps small models'
+    /// plans exactly what an IKNP search gives.
     pub pick_ot: bool,
     /// Products with the server's weights pay their OT payloads in the preprocessing
     /// (`sir compile --products offline`, [`sir_runtime::proto::masked`]).
@@ -485,6 +487,9 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         _ => None,
     };
     let nonneg = precision::nonneg(&graph);
+    // The engine plans are lowered for: `--ot auto` may change it once, before the
+    // confirmation (below).
+    let engine = std::cell::Cell::new(options.ot);
     let meta = |opts: serde_json::Value, fuse_rounding: bool| Meta {
         model: &prog.model.name,
         source_hash: blake3::hash(source.as_bytes()).to_hex().to_string(),
@@ -493,7 +498,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         param_names: prog.model.params.iter().map(|d| d.name.clone()).collect(),
         fuse_rounding,
         net,
-        ot: options.ot,
+        ot: engine.get(),
         masked_products: options.masked_products,
         ranges: &ranges,
         patch_sums: &patch_sums,
@@ -785,6 +790,23 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     // confidence). The cheapest confirmed width is stage 1's plan.
     ranked.sort_by(|a, b| b.1.cost.total_cmp(&a.1.cost).then(b.0.cmp(&a.0)));
     let cheapest_ranked = ranked.last().map(|r| r.0);
+    // `--ot auto`: the engine with fewer bytes for one inference (OT preprocessing included)
+    // on the ranking's cheapest plan, chosen before the held-back part is looked at. The math
+    // functions' digits are tuned per engine, which changes their results' last bits, so
+    // every plan confirmed from here on is lowered for that engine.
+    if options_in.pick_ot
+        && let Some((_, t)) = ranked.last()
+        && let Some(here) = bytes_with_ot_preprocessing(&t.plan)
+    {
+        for other in OtKind::ALL.into_iter().filter(|&k| k != t.plan.ot) {
+            let mut alt = t.plan.clone();
+            if alt.reprice(other).is_ok()
+                && bytes_with_ot_preprocessing(&alt).is_some_and(|b| b < here)
+            {
+                engine.set(other);
+            }
+        }
+    }
     // A single calibration sample holds nothing back: it is checked on itself as ranked,
     // and no bound is claimed.
     let confirm = if held_count == 0 {
@@ -834,13 +856,22 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         });
     };
     // Stage 2: per tensor (each weight, input and named value; each unnamed intermediate
-    // expression: [`precision::units`]), largest bytes in the ranking's plan first, narrow the
+    // expression: [`precision::units`]; the 64 with the most bytes, least first), narrow the
     // tensor by 8, 4 or 2 bits where the search part still predicts confirmation and it saves
     // bytes. At most 3 trials per tensor and [`MAX_GROUPS`] tensors: the search is linear in
     // model size × calibration samples. Only from the search part's own choice (so the
     // held-back part still decides nothing before it confirms), and only kept if the
     // held-back part then confirms the narrowed plan too.
     let fuse = chosen.fuse;
+    // The ranking's run of the plan as lowered for the engine (its digits) if auto changed it.
+    let chosen = if chosen.plan.ot == engine.get() {
+        chosen
+    } else {
+        match trial(&|_| bits, search.clone(), fuse, rank)? {
+            Ok(t) => t,
+            Err(_) => chosen,
+        }
+    };
     let stage1 = (chosen, chosen_held);
     let node_group = precision::units(&graph, source, prog.model.span.file);
     let groups = by_bytes(&graph, &node_group, &stage1.0.plan);
@@ -971,19 +1002,6 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         });
         precision::pin_warnings(&graph, &ranges, &fmts)
     };
-    if options_in.pick_ot
-        && let Some(here) = bytes_with_ot_preprocessing(&plan)
-    {
-        let searched = plan.ot;
-        for other in OtKind::ALL.into_iter().filter(|&k| k != searched) {
-            let mut alt = plan.clone();
-            if alt.reprice(other).is_ok()
-                && bytes_with_ot_preprocessing(&alt).is_some_and(|b| b < here)
-            {
-                plan = alt;
-            }
-        }
-    }
     Ok(Compiled {
         plan,
         bits,

@@ -208,6 +208,7 @@ pub fn run(cmd: BenchCmd) -> i32 {
                 frac_in,
                 frac_out,
                 digit,
+                ot,
             };
             let mut code = 0;
             if !json {

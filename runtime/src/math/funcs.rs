@@ -94,51 +94,75 @@ impl Default for Tuning {
 pub type CostFn = fn(&mut Counter, &[u64], Fx, Fx, Tuning) -> Result<Vec<u64>, ProtoError>;
 
 impl Tuning {
-    /// The digit widths (4..=8 each) that minimise the exact bytes of `f` at these formats,
-    /// on a batch large enough that per-call rounding does not matter. Cached per
-    /// (function, formats). The measured winners: 8-bit rExp digits at 16 bits, 7-bit at 32;
-    /// 6-bit MSNZB digits at both.
-    pub fn best(name: &'static str, f: CostFn, inp: Fx, out: Fx) -> Tuning {
-        Self::search(name, f, inp, out, true)
+    /// The digit widths (4..=8 each) that minimise the exact bytes of `f` at these formats on
+    /// engine `ot` (its COTs counted at their amortised generation cost), on a batch large
+    /// enough that per-call rounding does not matter; sigmoid and tanh's spline where it is
+    /// accurate and no dearer on IKNP. Cached per (function, formats, engine). The measured
+    /// winners on IKNP: 8-bit rExp digits at 16 bits, 7-bit at 32; 6-bit MSNZB digits at
+    /// both. On silent OT a table of 2^d entries costs its 2^d·ℓ payload bits and no 32-byte
+    /// extension, so narrower digits win (rExp 16-bit: 4-bit digits, 460 B against 1,020).
+    /// The digits change the result's last bits: a plan's semantics are those of its engine.
+    pub fn best(name: &'static str, f: CostFn, inp: Fx, out: Fx, ot: OtKind) -> Tuning {
+        Self::search(name, f, inp, out, true, ot)
     }
 
     /// [`Tuning::best`]'s digit widths alone (no spline: a plan records that choice).
-    pub fn best_digits(name: &'static str, f: CostFn, inp: Fx, out: Fx) -> Tuning {
-        Self::search(name, f, inp, out, false)
+    pub fn best_digits(name: &'static str, f: CostFn, inp: Fx, out: Fx, ot: OtKind) -> Tuning {
+        Self::search(name, f, inp, out, false, ot)
     }
 
-    fn search(name: &'static str, f: CostFn, inp: Fx, out: Fx, splines: bool) -> Tuning {
-        type Key = (&'static str, Fx, Fx, bool);
+    fn search(
+        name: &'static str,
+        f: CostFn,
+        inp: Fx,
+        out: Fx,
+        splines: bool,
+        ot: OtKind,
+    ) -> Tuning {
+        type Key = (&'static str, Fx, Fx, bool, OtKind);
         static CACHE: OnceLock<Mutex<HashMap<Key, Tuning>>> = OnceLock::new();
         let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-        let key = (name, inp, out, splines);
+        let key = (name, inp, out, splines, ot);
         if let Some(t) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return *t;
         }
         let zeros = vec![0u64; 4096];
-        let bytes = |t: Tuning| -> u64 {
+        let bytes_on = |t: Tuning, kind: OtKind| -> f64 {
             let mut c = Counter::default();
             match f(&mut c, &zeros, inp, out, t) {
-                // Constructions are chosen once for both engines, by their IKNP bytes.
-                Ok(_) => c.cost.on(OtKind::Iknp).total_bytes(),
-                Err(_) => u64::MAX,
-            }
-        };
-        let mut best = Tuning::default();
-        let pick = |best: &mut Tuning, set: &dyn Fn(&mut Tuning, u32)| {
-            let mut top = (bytes(*best), *best);
-            for d in 4..=8 {
-                let mut t = *best;
-                set(&mut t, d);
-                let b = bytes(t);
-                if b < top.0 {
-                    top = (b, t);
+                Ok(_) => {
+                    let cots: u64 = match kind {
+                        OtKind::Iknp => 0,
+                        OtKind::Silent => c.cost.silent_cots().iter().sum(),
+                    };
+                    c.cost.on(kind).total_bytes() as f64
+                        + cots as f64 * crate::ot::pool::steady_bytes_per_cot()
                 }
+                Err(_) => f64::INFINITY,
             }
-            *best = top.1;
         };
-        pick(&mut best, &|t, d| t.exp_digit = d);
-        pick(&mut best, &|t, d| t.msnzb_digit = d);
+        let digits = |kind: OtKind| -> Tuning {
+            let mut best = Tuning::default();
+            let pick = |best: &mut Tuning, set: &dyn Fn(&mut Tuning, u32)| {
+                let mut top = (bytes_on(*best, kind), *best);
+                for d in 4..=8 {
+                    let mut t = *best;
+                    set(&mut t, d);
+                    let b = bytes_on(t, kind);
+                    if b < top.0 {
+                        top = (b, t);
+                    }
+                }
+                *best = top.1;
+            };
+            pick(&mut best, &|t, d| t.exp_digit = d);
+            pick(&mut best, &|t, d| t.msnzb_digit = d);
+            best
+        };
+        // The spline is chosen on IKNP's bytes whatever the engine: it is also the choice
+        // with fewer flights, which silent OT's smaller tables must not undo.
+        let bytes = |t: Tuning| bytes_on(t, OtKind::Iknp);
+        let mut best = digits(OtKind::Iknp);
         // sigmoid and tanh: the spline where it is accurate on every input and no dearer.
         let smooth = match name {
             "sigmoid" => Some(Smooth::Sigmoid),
@@ -171,6 +195,9 @@ impl Tuning {
             {
                 best = quad;
             }
+        }
+        if best.spline.is_none() && ot != OtKind::Iknp {
+            best = digits(ot);
         }
         cache
             .lock()

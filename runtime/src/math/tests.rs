@@ -1,6 +1,7 @@
 use super::funcs::*;
 use super::*;
 use crate::math::engine::Engine;
+use crate::ot::OtKind;
 use crate::plan::MathOp;
 use crate::proto::tests::{Case, check_cases};
 use crate::testkit::math_ops::{self as ops, MathEntry};
@@ -58,12 +59,17 @@ fn check_exhaustive(
     domain: fn(f64) -> bool,
     bound: f64,
 ) {
-    // Both SiRnn's default digits and the ones the cost model picks.
+    // SiRnn's default digits and the ones the cost model picks for each engine.
     let worst = frac_pairs()
         .into_iter()
         .flat_map(|(si, so)| {
             let (i, o) = (Fx::new(16, si), Fx::new(16, so));
-            [Tuning::default(), Tuning::best(name, c, i, o)].map(|t| {
+            [
+                Tuning::default(),
+                Tuning::best(name, c, i, o, OtKind::Iknp),
+                Tuning::best(name, c, i, o, OtKind::Silent),
+            ]
+            .map(|t| {
                 let (err, x) = max_ulp(f, real, domain, i, o, t);
                 (err, si, so, x)
             })
@@ -249,7 +255,10 @@ fn costs_at_scale_12_are_below_sci() {
 fn sigmoid_and_tanh_constructions_are_chosen_by_format() {
     let pick = |name: &'static str, i: Fx, o: Fx| {
         let f: CostFn = if name == "sigmoid" { sigmoid } else { tanh };
-        Tuning::best(name, f, i, o).spline
+        let spline = Tuning::best(name, f, i, o, OtKind::Iknp).spline;
+        // The construction is the engine's choice of digits alone.
+        assert_eq!(spline, Tuning::best(name, f, i, o, OtKind::Silent).spline);
+        spline
     };
     for name in ["sigmoid", "tanh"] {
         assert_eq!(

@@ -421,7 +421,8 @@ pub(crate) fn step(plan: &Plan, k: usize, args: &[&[u64]]) -> Result<Vec<u64>, P
                     Fx::new(bits, out.frac),
                     *cols,
                 )
-                .pinned(*spline),
+                .pinned(*spline)
+                .on(plan.ot),
             )
             .map_err(|e| plan.err(k, e.to_string()))?,
         Op::Relu => args[0].iter().map(|&a| fixed::relu(a, bits)).collect(),

@@ -47,6 +47,8 @@ pub struct MathParams {
     pub digit: Option<u32>,
     /// sigmoid/tanh's construction: as a plan records it, or chosen by [`Tuning::best`].
     pub spline: SplineChoice,
+    /// The OT engine the digits are tuned for (a plan's own: its semantics are its engine's).
+    pub ot: OtKind,
 }
 
 /// Who chooses sigmoid and tanh's construction.
@@ -67,7 +69,13 @@ impl MathParams {
             cols: cols.max(1),
             digit: None,
             spline: SplineChoice::Auto,
+            ot: OtKind::Iknp,
         }
+    }
+
+    /// Tuned for engine `ot`.
+    pub fn on(self, ot: OtKind) -> MathParams {
+        MathParams { ot, ..self }
     }
 
     /// With the construction a plan records.
@@ -163,11 +171,13 @@ impl MathOp {
                 ..Tuning::default()
             },
             (None, SplineChoice::Auto) => match self.tuned_function() {
-                Some(f) => Tuning::best(self.name(), f, params.input, params.output),
+                Some(f) => Tuning::best(self.name(), f, params.input, params.output, params.ot),
                 None => Tuning::default(),
             },
             (None, SplineChoice::Pinned(_)) => match self.tuned_function() {
-                Some(f) => Tuning::best_digits(self.name(), f, params.input, params.output),
+                Some(f) => {
+                    Tuning::best_digits(self.name(), f, params.input, params.output, params.ot)
+                }
                 None => Tuning::default(),
             },
         };

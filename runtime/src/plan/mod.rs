@@ -937,7 +937,7 @@ impl Plan {
     pub(crate) fn math_params(&self, k: usize, cols: usize) -> MathParams {
         let ins = &self.instrs[k];
         let (x, out) = (&self.tensors[ins.args[0]], &self.tensors[ins.out]);
-        MathParams::new(Fx::new(x.bits, x.frac), Fx::new(out.bits, out.frac), cols)
+        MathParams::new(Fx::new(x.bits, x.frac), Fx::new(out.bits, out.frac), cols).on(self.ot)
     }
 
     /// Validates the whole plan: every instruction's operands, shapes and formats, the sizes,

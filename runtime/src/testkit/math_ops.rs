@@ -86,6 +86,7 @@ pub fn math_params(params: &Params, len: usize) -> MathParams {
         cols: cols(params, len),
         digit: params.digit,
         spline: crate::plan::math::SplineChoice::Auto,
+        ot: params.ot,
     }
 }
 

@@ -81,6 +81,8 @@ pub struct Params {
     pub frac_out: Option<u32>,
     /// Digit width of DigDec/MSNZB (math functions).
     pub digit: Option<u32>,
+    /// The OT engine the math functions' digits are tuned for (the one they run on).
+    pub ot: crate::ot::OtKind,
 }
 
 impl Params {
@@ -94,6 +96,7 @@ impl Params {
             frac_in: None,
             frac_out: None,
             digit: None,
+            ot: crate::ot::OtKind::Iknp,
         }
     }
 }
