@@ -18,7 +18,14 @@
 //!   and rsqrt (32 bits: the table alone lost up to 2048 and 12 ULP) take one Newton step from
 //!   the table (Fig. 5 and 6 with t = 1, [`newton_step`]), its products in rings only as wide
 //!   as their small results, every operand with a public MSB;
-//! - the interpolation's low digit reuses the DigDec carry as its wrap in the product.
+//! - the interpolation's low digit reuses the DigDec carry as its wrap in the product;
+//! - general exp (e^{B}·e^{−(B − x)}, B the largest input with a representable result) folds
+//!   e^{B} into the top digit's table; where that tree's table scale is capped below the
+//!   output's precision (outputs wider than 20 bits; at 32.16 it lost up to 1024 ULP near
+//!   2^15) it keeps Fig. 3's digit tables but not its tree ([`exp_wide`]): the top digit's table
+//!   carries e^{B − a} at the output's magnitude, each lower digit's the small g = 1 − e^{−a}
+//!   with its bits below g's leading zeros, and W ← W − W·g from the top keeps every product
+//!   within 64 bits with public MSBs (32.16: within 0.87 ULP, proved 1.05, 25 % fewer bytes).
 //!
 //! All values are two's-complement fixed point: a format [`Fx`] is a width and a number of
 //! fraction bits. Inputs outside a function's domain (stated on each) give unspecified
@@ -472,9 +479,13 @@ pub fn rexp<E: Engine>(
 }
 
 /// exp of any input: e^{B}·e^{−(B − x)} with B the largest input whose result is
-/// representable, the factor e^{B} folded into the top digit's table (every factor is then at
-/// most 1 and the product at most the largest output). Domain: x ≤ B, i.e. results that fit
-/// the output format.
+/// representable. Domain: x ≤ B, i.e. results that fit the output format.
+///
+/// Two constructions, chosen from the formats: SiRnn's digit tables multiplied in a tree with
+/// e^{B} folded into the top digit's table ([`exp_tree`]), and, where that tree's table scale is
+/// capped below the output's precision (only outputs wider than 20 bits: at 32.16 it lost up
+/// to 1024 ULP), [`exp_wide`]. Where both are within their bounds at a wide output, the cheaper
+/// by the cost model.
 pub fn exp<E: Engine>(
     e: &mut E,
     x: &[u64],
@@ -484,13 +495,36 @@ pub fn exp<E: Engine>(
 ) -> Result<Vec<u64>, ProtoError> {
     check_in(inp, "exp")?;
     check_out(out, "exp")?;
+    match exp_wide_choice(inp, out, tune) {
+        Some(w) => exp_wide(e, x, inp, out, &w),
+        None => exp_tree(e, x, inp, out, tune),
+    }
+}
+
+/// The table scale of [`exp_tree`] and the scale it would need (the output's fraction bits,
+/// the guard and the result's integer bits).
+fn exp_tree_scale(out: Fx, tune: Tuning) -> (u32, u32) {
     // Results up to 2^{n−1−s'}: the entries carry that many more fraction bits so the error
     // relative to the result stays within the output ULPs.
     // (Capped so a product of two entries fits 64 bits.)
     let hr = out.bits - 1 - out.frac;
-    let t = (out.frac + tune.guard + hr)
+    let full = out.frac + tune.guard + hr;
+    let t = full
         .min(30)
         .min((63 + out.frac).saturating_sub(out.bits) / 2);
+    (t, full)
+}
+
+/// [`exp`] by SiRnn's tree (Fig. 3), e^{B} folded into the top digit's table (every factor is
+/// then at most 1 and the product at most the largest output).
+fn exp_tree<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    let (t, _) = exp_tree_scale(out, tune);
     if t < out.frac + tune.guard {
         return Err(arg(format!(
             "exp: output {} bits with {} fraction bits needs tables wider than 62 bits",
@@ -512,6 +546,303 @@ pub fn exp<E: Engine>(
     let z = add_const(e, &neg(x, inp.bits), b, inp.bits);
     let (v, w, _) = exp_core(e, &z, &plan)?;
     fit(e, v, w, out.bits)
+}
+
+/// The plan of [`exp_wide`]: public, from the formats and the digit width.
+#[derive(Clone, Debug, PartialEq)]
+struct WidePlan {
+    /// z = B − x is taken as z·2^p (scale s + p), so that a digit boundary of equal-width
+    /// digits falls where the top factor's digit starts.
+    p: u32,
+    /// DigDec widths of z·2^p (m + p bits).
+    widths: Vec<u32>,
+    /// The top factor's digit: the digits below it are (1 − g) factors, the ones above flags.
+    top: usize,
+    /// Fraction bits of W beyond the output's: after the top factor, then after each low
+    /// factor (highest digit first).
+    x: Vec<u32>,
+    /// Scale of each low factor's g table (highest digit first).
+    gs: Vec<u32>,
+    /// The proved error bound, output ULPs.
+    bound: f64,
+}
+
+/// Per bit of W's ring, the error (ULPs) the scale search trades for it: rings are kept no
+/// wider than what their last 2^{−12} ULP of precision needs.
+const WIDE_BIT_PRICE: f64 = 1.0 / 4096.0;
+
+/// [`exp_wide`]'s plan for these formats and digit width `d` (raised to the top factor's),
+/// or None where its rings do not fit 64 bits.
+///
+/// With z = B − x at scale s: results of z ≥ 2^R are below half an output ULP (0 is within
+/// it), so the flags zero them. The top factor's digit ends at bit R and is d ≥ R − s + 2 bits
+/// wide where 8-bit digits allow (always at outputs of up to 46 bits), so the low digits
+/// together have a = z·2^{−s} < 2^{−L} with L ≥ 2 (the factor below the top one is above
+/// e^{−1/4}; L ≥ 1 is required). The scales: the top table's x₀, and for each low digit the widest g table
+/// whose product with W fits 64 bits (g < 2^{−L+1} leaves L − 1 more fraction bits), and W's
+/// next x, by a search over the chain minimising the bound (plus [`WIDE_BIT_PRICE`] per bit).
+fn exp_wide_plan(inp: Fx, out: Fx, d: u32) -> Option<WidePlan> {
+    let (m, s, n, f) = (inp.bits, inp.frac, out.bits, out.frac);
+    if n + 2 > 64 {
+        return None;
+    }
+    let b = exp_bias(inp, out);
+    // e^{(B − z)/2^s}·2^f < 1/2 for every z ≥ 2^R.
+    let need = b as f64 + f64::from(f + 1) * std::f64::consts::LN_2 * f64::from(s).exp2();
+    let mut r = 0;
+    while r < m && f64::from(r).exp2() <= need {
+        r += 1;
+    }
+    let d = d.max(r.saturating_sub(s) + 2).clamp(1, 8);
+    let lowb = r.saturating_sub(d);
+    if lowb >= s.max(1) {
+        return None;
+    }
+    let k = lowb.div_ceil(d);
+    let p = k * d - lowb;
+    if m + p > 64 {
+        return None;
+    }
+    let widths = digit_widths(m + p, d);
+    let sp = s + p;
+    let top_j = (1u64 << d) - 1;
+    // Each low digit's largest g at scale t (highest digit first).
+    let gmax = |i: u32, t: u32| table::one_minus_exp(top_j, i * d, sp, t);
+    let lows: Vec<u32> = (0..k).rev().collect();
+    // W's largest x with a g table of ≥ 2 bits after it; the last W's: up to 64 bits.
+    let xmax = 64 - n;
+    let ulp = |e: i64| (e as f64).exp2();
+    // best[x] = (price, bound) of W at x; back[step][x] = the previous x.
+    let mut best: Vec<Option<(f64, f64)>> = vec![None; xmax as usize + 1];
+    if k == 0 {
+        best[0] = Some((0.5, 0.5));
+    } else {
+        for x0 in 0..=xmax - 2 {
+            let e0 = ulp(-i64::from(x0) - 1);
+            best[x0 as usize] = Some((e0 + WIDE_BIT_PRICE * f64::from(x0), e0));
+        }
+    }
+    let mut back: Vec<Vec<(usize, u32)>> = Vec::new();
+    for (step, &i) in lows.iter().enumerate() {
+        let last = step + 1 == lows.len();
+        let lim = if last { xmax } else { xmax - 2 };
+        let mut next: Vec<Option<(f64, f64)>> = vec![None; xmax as usize + 1];
+        let mut from = vec![(0usize, 0u32); xmax as usize + 1];
+        for (xp, cur) in best.iter().enumerate() {
+            let Some((price, bound)) = *cur else { continue };
+            let xp = xp as u32;
+            // The widest g table whose product with W (n + xp bits) fits 64 bits.
+            let room = 64 - n - xp;
+            let Some(t) = (1..=62)
+                .rev()
+                .find(|&t| width_of(u128::from(gmax(i, t))) <= room)
+            else {
+                continue;
+            };
+            let eg = ulp(i64::from(n) - 2 - i64::from(t));
+            // W's next x: at least xp (W is shifted up, never down), the product rounded by
+            // at least one bit.
+            for xn in xp..=lim.min(xp + t - 1) {
+                let er = ulp(-i64::from(xn) - 1);
+                let cand = (
+                    price + eg + er + WIDE_BIT_PRICE * f64::from(xn),
+                    bound + eg + er,
+                );
+                if next[xn as usize].is_none_or(|(q, _)| cand.0 < q) {
+                    next[xn as usize] = Some(cand);
+                    from[xn as usize] = (xp as usize, t);
+                }
+            }
+        }
+        best = next;
+        back.push(from);
+    }
+    // The final rounding to the output scale.
+    let (xl, (_, bound)) = best
+        .iter()
+        .enumerate()
+        .filter_map(|(x, v)| {
+            let (price, bound) = (*v)?;
+            let fin = if x > 0 { 0.5 } else { 0.0 };
+            Some((x, (price + fin, bound + fin)))
+        })
+        .min_by(|a, b| a.1.0.total_cmp(&b.1.0))?;
+    let mut xs = vec![xl as u32];
+    let mut gs = Vec::new();
+    let mut cur = xl;
+    for from in back.iter().rev() {
+        let (xp, t) = from[cur];
+        xs.push(xp as u32);
+        gs.push(t);
+        cur = xp;
+    }
+    xs.reverse();
+    gs.reverse();
+    Some(WidePlan {
+        p,
+        widths,
+        top: k as usize,
+        x: xs,
+        gs,
+        bound,
+    })
+}
+
+/// [`exp_wide`]'s plan where it replaces [`exp_tree`]: outputs wider than 20 bits where the
+/// tree's table scale is capped and the wide bound is the smaller (the tree's: about 2^{n−2−t}
+/// ULPs per rounding of its 2c − 1), or where the tree is not capped and the wide plan is
+/// cheaper by the cost model (IKNP bytes; cached per formats and tuning).
+fn exp_wide_choice(inp: Fx, out: Fx, tune: Tuning) -> Option<WidePlan> {
+    if out.bits <= 20 {
+        return None;
+    }
+    let w = exp_wide_plan(inp, out, tune.exp_digit)?;
+    let (t, full) = exp_tree_scale(out, tune);
+    if t < full {
+        let c = digit_widths(inp.bits, tune.exp_digit.max(1)).len() as i32;
+        let tree = f64::from(2 * c - 1) * f64::from(out.bits as i32 - 2 - t as i32).exp2() + 0.5;
+        return (w.bound < tree).then_some(w);
+    }
+    type Key = (Fx, Fx, Tuning);
+    static CACHE: OnceLock<Mutex<HashMap<Key, bool>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = (inp, out, tune);
+    let cached = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .copied();
+    let wide = match cached {
+        Some(v) => v,
+        None => {
+            let zeros = vec![0u64; 4096];
+            let bytes = |r: Result<Vec<u64>, ProtoError>, c: &Counter| match r {
+                Ok(_) => c.cost.on(OtKind::Iknp).total_bytes(),
+                Err(_) => u64::MAX,
+            };
+            let mut cw = Counter::default();
+            let bw = bytes(exp_wide(&mut cw, &zeros, inp, out, &w), &cw);
+            let mut ct = Counter::default();
+            let bt = bytes(exp_tree(&mut ct, &zeros, inp, out, tune), &ct);
+            let v = bw < bt;
+            cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, v);
+            v
+        }
+    };
+    wide.then_some(w)
+}
+
+/// [`exp`] at wide outputs (issue 20; ours, after SiRnn Fig. 3's digit tables):
+/// e^{x} = e^{B − a_top}·Π(1 − gᵢ) over z = B − x's digits, gᵢ = 1 − e^{−aᵢ}. The top digit's
+/// table T = e^{B − a_top} carries the output's magnitude in n + x₀ bits (its relative
+/// precision is what the result's needs); each lower digit has a < 2^{−L}, so its g is small and
+/// its table carries its bits below g's leading zeros. W ← W − round(W·g) from the top: every
+/// product has W (n + x bits) by g in at most 64 bits, both with MSB 0 (W ≤ the largest output
+/// at its scale: T is clamped there and each step only subtracts; g < 1), so ⋆UMult applies, and
+/// the error is T's rounding, W_max·2^{−t−1} per g table and one rounding per product (at 32.16:
+/// within 1.05 ULP, against the capped tree's 2^{−23}·2^{15}·5). Digits above the top factor's
+/// only say whether z ≥ 2^R, where the result is below half an ULP: one-bit LUTs, ANDed, and a
+/// multiplexer zeroes the result there.
+fn exp_wide<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    inp: Fx,
+    out: Fx,
+    w: &WidePlan,
+) -> Result<Vec<u64>, ProtoError> {
+    let (m, n, f) = (inp.bits, out.bits, out.frac);
+    let b = exp_bias(inp, out);
+    let zb = m + w.p;
+    let z = add_const(e, &neg(x, inp.bits), b, m);
+    // (Shares of z times 2^p are shares of z·2^p in the p bits wider ring: exact.)
+    let z: Vec<u64> = z.iter().map(|&v| ring::reduce(v << w.p, zb)).collect();
+    let digits = e.digdec(&z, &w.widths)?.digits;
+    let (d, k, sp) = (w.widths[0], w.top, inp.frac + w.p);
+    let x0 = w.x[0];
+    let tmax = ((1u64 << (n - 1)) - 1) << x0;
+    let mut tabs = vec![(
+        table::get(Spec::ExpDigit {
+            width: w.widths[k],
+            shift: k as u32 * d,
+            scale: sp,
+            bias: b << w.p,
+            t: f + x0,
+            max: tmax,
+            field: n + x0,
+        }),
+        k,
+    )];
+    let mut gmax = Vec::with_capacity(k);
+    for (i, &t) in (0..k).rev().zip(&w.gs) {
+        let g = table::one_minus_exp((1u64 << d) - 1, i as u32 * d, sp, t);
+        gmax.push(g);
+        let spec = Spec::ExpOneMinus {
+            width: d,
+            shift: i as u32 * d,
+            scale: sp,
+            t,
+            field: width_of(u128::from(g)),
+        };
+        tabs.push((table::get(spec), i));
+    }
+    for (i, &wd) in w.widths.iter().enumerate().skip(k + 1) {
+        tabs.push((table::get(Spec::IsZero { width: wd }), i));
+    }
+    let parts: Vec<[(&[u64], u32); 1]> = tabs
+        .iter()
+        .map(|&(_, i)| [(digits[i].as_slice(), w.widths[i])])
+        .collect();
+    let calls: Vec<LutCall<'_>> = parts
+        .iter()
+        .zip(&tabs)
+        .map(|(p, (t, _))| (p.as_slice(), &**t))
+        .collect();
+    let mut looked = e
+        .lut_many(&calls)?
+        .into_iter()
+        .map(|mut v| v.swap_remove(0));
+    let mut wv = looked.next().unwrap_or_default();
+    let (mut xc, mut wmax) = (x0, u128::from(tmax));
+    let msb0 = WrapHint::Msb(false);
+    for (j, gv) in looked.by_ref().take(k).enumerate() {
+        let (t, xn) = (w.gs[j], w.x[j + 1]);
+        let (ww, gw) = (n + xc, width_of(u128::from(gmax[j])));
+        let mp = MultParams {
+            x: unsigned(ww),
+            y: unsigned(gw),
+            out_bits: ww + gw,
+        };
+        let prod = e.mult(&mp, [msb0, msb0], &wv, &gv)?;
+        let pmax = wmax * u128::from(gmax[j]);
+        let (pv, pw, _) = shift_down(e, prod, ww + gw, pmax, t + xc - xn, true)?;
+        let nb = n + xn;
+        let pv = fit(e, pv, pw, nb)?;
+        let up: Vec<u64> = wv
+            .iter()
+            .map(|&v| ring::reduce(v << (xn - xc), nb))
+            .collect();
+        wv = sub(&up, &pv, nb);
+        wmax <<= xn - xc;
+        xc = xn;
+    }
+    let r = round_shift(e, &wv, n + xc, xc)?;
+    let mut flags: Vec<Vec<u8>> = looked.map(|v| bits_of(&v)).collect();
+    // The flags' AND by a balanced tree, each level one call.
+    while flags.len() > 1 {
+        let half = flags.len() / 2;
+        let rest = flags.split_off(2 * half);
+        let (a, c): (Vec<u8>, Vec<u8>) = (flags[..half].concat(), flags[half..].concat());
+        let both = e.and(&a, &c)?;
+        flags = both.chunks(x.len().max(1)).map(<[u8]>::to_vec).collect();
+        flags.extend(rest);
+    }
+    match flags.pop() {
+        Some(ok) => e.mux(&ok, &r, n),
+        None => Ok(r),
+    }
 }
 
 /// The largest input (an integer at the input scale, at least 0) whose exp fits the output.

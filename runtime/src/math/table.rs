@@ -109,6 +109,18 @@ pub enum Spec {
         max: u64,
         field: u32,
     },
+    /// A low digit of the wide exp (issue 20): entry j = 1 − e^{−j·2^shift/2^scale} at scale
+    /// t, rounded, clamped below 2^t; one field of `field` bits. The digit's factor e^{−a} is
+    /// 1 − g with g small, so g carries t bits below its leading zeros.
+    ExpOneMinus {
+        width: u32,
+        shift: u32,
+        scale: u32,
+        t: u32,
+        field: u32,
+    },
+    /// Whether a digit is zero (the wide exp's range flags): one 1-bit field.
+    IsZero { width: u32 },
     /// Linear interpolation of `curve` on [1, 2) with 2^g intervals (SiRnn Fig. 5, initial
     /// approximation): entry e = (c₀, c₁) with f(v) ≈ c₁ ∓ c₀·(v − pₑ), pₑ = 1 + e·2^{−g};
     /// c₀ = |secant slope| at scale `s0` (s0 + 1 bits), c₁ = f(pₑ) + minimax offset at scale
@@ -239,6 +251,15 @@ pub fn quad_fit(func: Smooth, b: u32, s: u32, g: u32, s2: u32, j: u64) -> (f64, 
     ((lo + hi) / 2.0, c1, c2)
 }
 
+/// [`Spec::ExpOneMinus`]'s entry j: 1 − e^{−j·2^shift/2^scale} at scale t, rounded, below
+/// 2^t (the wide exp sizes its fields from the largest).
+pub fn one_minus_exp(j: u64, shift: u32, scale: u32, t: u32) -> u64 {
+    let a = (j as f64) * ((shift as f64) - (scale as f64)).exp2();
+    // (expm1 keeps g's relative precision where a is tiny.)
+    let v = round_fix(-(-a).exp_m1(), t);
+    (v as u64).min((1u64 << t) - 1)
+}
+
 fn round_fix(v: f64, scale: u32) -> f64 {
     (v * (scale as f64).exp2()).round()
 }
@@ -258,6 +279,14 @@ fn build(spec: Spec) -> Table {
             let v = round_fix(z.exp(), t);
             vec![if v >= max as f64 { max } else { v as u64 }]
         }),
+        Spec::ExpOneMinus {
+            width,
+            shift,
+            scale,
+            t,
+            field,
+        } => Table::build(width, &[field], |j| vec![one_minus_exp(j, shift, scale, t)]),
+        Spec::IsZero { width } => Table::build(width, &[1], |j| vec![u64::from(j == 0)]),
         Spec::Interp {
             curve,
             g,

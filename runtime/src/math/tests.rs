@@ -384,6 +384,16 @@ fn two_party_equals_cleartext_and_cost() {
                         fmt(16, 10, 16, 14),
                     ]);
                 }
+                if op == MathOp::Exp {
+                    // The wide construction (issue 20): several flags, z shifted up, and a
+                    // wide output where the tree is not capped.
+                    v.extend([
+                        fmt(40, 20, 32, 16),
+                        fmt(32, 20, 32, 12),
+                        fmt(24, 12, 24, 12),
+                        fmt(32, 0, 32, 30),
+                    ]);
+                }
                 v
             }
         };
@@ -655,6 +665,78 @@ fn newton_costs_at_32_bits_stay_within_budget() {
         eprintln!("{}: {per:.1} B/elem (table alone: {before})", op.name());
         assert!(per <= 1.2 * before, "{}: {per} B/elem", op.name());
     }
+}
+
+/// exp at wide formats (issue 20): the largest |result − e^x| in output ULPs over `xs` (every
+/// input here has a representable result), with the digit widths the cost model picks and
+/// SiRnn's default.
+fn exp_max_ulp(xs: &[u64], inp: Fx, out: Fx) -> (f64, u64) {
+    let scale = (out.frac as f64).exp2();
+    [Tuning::best("exp", exp, inp, out), Tuning::default()]
+        .into_iter()
+        .flat_map(|t| {
+            let ys = exp(&mut Clear, xs, inp, out, t).unwrap();
+            xs.iter()
+                .zip(ys)
+                .map(|(&x, y)| ((out.real(y) - inp.real(x).exp()).abs() * scale, x))
+                .collect::<Vec<_>>()
+        })
+        .fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a })
+}
+
+/// 2^`near` consecutive inputs ending at B (the largest results, where the capped tree lost
+/// precision), 2^16 random ones over the whole domain (x ≤ B) and 2^16 over the inputs with
+/// non-zero results (B − 2^{5+s} < x ≤ B).
+fn exp_inputs(inp: Fx, out: Fx, near: u32, seed: u64) -> [Vec<u64>; 3] {
+    use rand_core::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let b = exp_bias(inp, out) as i64;
+    let m = inp.bits;
+    let at = |v: i64| crate::ring::reduce(v as u64, m);
+    let dense = ((b - (1 << near) + 1)..=b).map(at).collect();
+    let lo = -(1i64 << (m - 1));
+    let mut below = |span: u64| -> Vec<u64> {
+        (0..1 << 16)
+            .map(|_| at(b - (rng.next_u64() % span) as i64))
+            .collect()
+    };
+    let all = below((b - lo + 1) as u64);
+    let live = below(1u64 << (5 + inp.frac).min(m - 1));
+    [dense, all, live]
+}
+
+/// Wide outputs of exp (issue 20): within 2 ULP where the tree with capped tables lost up to
+/// 1024 (32.16, 2^20 inputs ending at the largest) and at other wide formats (2^16 each).
+#[test]
+fn exp_within_2_ulp_at_wide_formats() {
+    for (bi, si, bo, so, near) in [
+        (32, 16, 32, 16, 20),
+        (24, 12, 24, 12, 16),
+        (32, 20, 32, 12, 16),
+        (40, 20, 32, 16, 16),
+        (32, 8, 32, 24, 16),
+        (21, 10, 21, 10, 16),
+    ] {
+        let (i, o) = (Fx::new(bi, si), Fx::new(bo, so));
+        for xs in exp_inputs(i, o, near, u64::from(bi + so)) {
+            let (err, x) = exp_max_ulp(&xs, i, o);
+            eprintln!("exp {bi}.{si}→{bo}.{so}: {err:.3} ULP at input {x}");
+            assert!(err <= 2.0, "exp {bi}.{si}→{bo}.{so}: {err:.3} ULP at {x}");
+        }
+    }
+}
+
+/// The wide construction's bytes at 32.16 (n = 2^16, IKNP) stay within 1.2× the capped
+/// tree's (7661.2 B/elem before issue 20).
+#[test]
+fn exp_cost_at_32_bits_stays_within_budget() {
+    let n = 1 << 16;
+    let per = MathOp::Exp
+        .cost(n, &fmt(32, 16, 32, 16))
+        .on(crate::ot::OtKind::Iknp);
+    let per = per.total_bytes() as f64 / n as f64;
+    eprintln!("exp 32.16: {per:.1} B/elem (capped tree: 7661.2)");
+    assert!(per <= 1.2 * 7661.2, "exp 32.16: {per} B/elem");
 }
 
 #[test]
