@@ -26,6 +26,9 @@
 //!   carries e^{B − a} at the output's magnitude, each lower digit's the small g = 1 − e^{−a}
 //!   with its bits below g's leading zeros, and W ← W − W·g from the top keeps every product
 //!   within 64 bits with public MSBs (32.16: within 0.87 ULP, proved 1.05, 25 % fewer bytes).
+//! - layernorm normalises the row's spread before squaring where d's squares and 1/(C·σ)
+//!   would not fit 64-bit rings with the precision the result needs (coarse squares of
+//!   ⌊d/2^k⌋, their MSNZB j, d·c_j by a LUT-product, [`layernorm_wide`]).
 //!
 //! All values are two's-complement fixed point: a format [`Fx`] is a width and a number of
 //! fraction bits. Inputs outside a function's domain (stated on each) give unspecified
@@ -1995,8 +1998,14 @@ pub fn softmax<E: Engine>(
 /// `cols`, σ² the population variance, ε = 1e-5 (LANGUAGE.md; γ and β are an elementwise
 /// product and sum the compiler adds). With d = C·x − Σx (exact, C = cols), Σd² = C³σ², so
 /// the result is d·rsqrt((Σd² + C³ε)/C): one SExt, one product per element for the squares,
-/// rsqrt by normalisation (the 1/C folded into its exponent table), one product per element.
-/// Domain: all inputs.
+/// rsqrt by normalisation (the 1/C folded into its exponent table), one product per element
+/// ([`layernorm_direct`]). Where that would drop bits of d or of r (32-bit inputs, long rows:
+/// at 32.16 it lost up to 10^4 ULP on rows with a small spread), the row's spread is
+/// normalised first ([`layernorm_wide`], issue 20): within 1.4 ULP of f64 at 32.16 on rows of
+/// 2..=2^14 (uniform over the whole range, small spread, nearly constant, one outlier;
+/// bound 3.25 ULP from the roundings, given rsqrt within 1.5 of its ULPs). Longer rows at
+/// 32.16 (up to 2^16 at 28.16 and 24.12 run) would need a second coarse level: they are
+/// refused. Domain: all inputs (a constant row gives 0).
 pub fn layernorm<E: Engine>(
     e: &mut E,
     x: &[u64],
@@ -2008,6 +2017,26 @@ pub fn layernorm<E: Engine>(
     check_in(inp, "layernorm")?;
     check_out(out, "layernorm")?;
     check_rows(x.len(), cols, "layernorm")?;
+    let (m, s) = (inp.bits, inp.frac);
+    if !layernorm_exact(m, s, cols, out)
+        && let Some(plan) = ln_plan(m, s, cols, out, tune)
+    {
+        return layernorm_wide(e, x, cols, inp, out, &plan, tune);
+    }
+    layernorm_direct(e, x, cols, inp, out, tune)
+}
+
+/// [`layernorm`]'s direct construction (the only one before issue 20; still every setting
+/// where it is exact, [`layernorm_exact`]): d exact, its squares in one 64-bit ring (low
+/// bits of d dropped where they would not fit), r = 1/(C·√(σ² + ε)) at a fixed scale.
+pub(crate) fn layernorm_direct<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    cols: usize,
+    inp: Fx,
+    out: Fx,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
     let (m, s) = (inp.bits, inp.frac);
     let lg = ceil_log2(cols);
     let wd = m + lg + 1;
@@ -2093,6 +2122,440 @@ pub fn layernorm<E: Engine>(
     let sh = ds + rf - out.frac;
     let y = round_shift(e, &y, pb, sh)?;
     Ok(reduce(&y, out.bits))
+}
+
+/// Whether [`layernorm`]'s direct construction is exact up to its final rounding: no low bit
+/// of d dropped for the squares, and 1/(C·√(σ² + ε)) carried with all its fraction bits.
+fn layernorm_exact(m: u32, s: u32, cols: usize, out: Fx) -> bool {
+    let lg = ceil_log2(cols);
+    let wd = m + lg + 1;
+    let k = (2 * wd + lg).saturating_sub(61).div_ceil(2);
+    let rf = out.frac + 3 + lg + (m - 1).saturating_sub(s);
+    let int_bits = ((1.0 / (cols as f64 * 1e-5f64.sqrt()))
+        .log2()
+        .ceil()
+        .max(1.0) as u32)
+        + 1;
+    k == 0 && rf + int_bits <= 63u32.saturating_sub(wd)
+}
+
+/// The public parameters of [`layernorm_wide`] (all chosen by [`ln_plan`]).
+#[derive(Clone, Debug)]
+struct LnPlan {
+    /// Ring of the sign-extended input and of d = C·x − Σx (|d| < 2^{wd−1}).
+    l: u32,
+    wd: u32,
+    /// Coarse pass: d₁ = ⌊d/2^{k1}⌋ + 2^{wd−1−k1} in w1 bits (MSB 0), its squares' sum plus
+    /// the ε term in ws bits, j = MSNZB of that in ι bits.
+    k1: u32,
+    w1: u32,
+    ws: u32,
+    eps1: u64,
+    /// The sum's low bits dropped before its MSNZB (ts), and V'''s before the rsqrt (tv).
+    ts: u32,
+    tv: u32,
+    /// The fine pass's index J = ⌊j/2^q⌋ (ι bits): 2^q of j's intervals share a factor.
+    q: u32,
+    iota: u32,
+    /// Fine pass: d'' = round(d·c_j/2^E) (+ 2^{b−1}, in b + 1 bits, MSB 0) from the
+    /// LUT-product in the ring of `ld` bits; c_j and ε''_j per j.
+    big_e: u32,
+    ld: u32,
+    b: u32,
+    c: Vec<u64>,
+    eps2: Vec<u64>,
+    /// V'' = Σd''² + ε''_j in wv bits, read at scale 2a by the rsqrt.
+    wv: u32,
+    a: u32,
+    min_k: u32,
+    /// r = 2^a·√(C/V'') at scale rf in rb bits; the product y·2^{a+rf} in ly bits.
+    rb: u32,
+    rf: u32,
+    ly: u32,
+}
+
+/// ε of layernorm (LANGUAGE.md).
+const LN_EPS: f64 = 1e-5;
+
+/// [`layernorm_wide`]'s parameters for these formats, or None where they do not fit 64-bit
+/// rings. In units of d (an integer: C·(x − μ) at the input scale), D² = Σd²/C + C²ε·2^{2s}
+/// and the result is d/D. The fine pass needs D'' = ρ_j·D (ρ_j = c_j/2^E) in a window
+/// [lo, lo·2^W]: from below so that rounding d'' costs at most one output ULP through the
+/// variance (the rounding errors δ_i ≤ 1/2 move Σd''² by at most Σ|d''_i| + C/4 and
+/// |d''_j|·Σ|d''_i| ≤ (1 + √C)/2·Σd''², so y_j moves by at most (1 + √C)/(4·D'')) and half
+/// an ULP directly; from above so that Σd''² fits 62 bits. The coarse pass must place D
+/// in an interval at most that wide (its ⌊d/2^{k1}⌋ moves √Σd² by less than √C·2^{k1}): the
+/// largest k1 (the narrowest coarse squares) that does, for the window that costs the
+/// fewest bytes.
+fn ln_plan(m: u32, s: u32, cols: usize, out: Fx, tune: Tuning) -> Option<LnPlan> {
+    type Key = (u32, u32, usize, Fx, Tuning);
+    static CACHE: OnceLock<Mutex<HashMap<Key, Option<LnPlan>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = (m, s, cols, out, tune);
+    if let Some(p) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return p.clone();
+    }
+    let p = ln_search(m, s, cols, out, tune);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, p.clone());
+    p
+}
+
+/// [`ln_plan`]'s search: every window W and coarse shift k1 that fit, each costed exactly
+/// on the cost engine (per element and per row at this row length).
+fn ln_search(m: u32, s: u32, cols: usize, out: Fx, tune: Tuning) -> Option<LnPlan> {
+    let c = cols as f64;
+    let lg = ceil_log2(cols);
+    let wd = m + lg + 1;
+    let f = out.frac;
+    let eps_d2 = c * c * LN_EPS * ((2 * s) as f64).exp2();
+    // Rounding d'' moves y by at most ((1 + √C)/4 + 1/2)/D'' (variance, directly): 2.5
+    // output ULPs at D'' = lo; with r's 1/4 and the final rounding's 1/2, 3.25 in all.
+    let lo = (f as f64).exp2() * ((1.0 + c.sqrt()) / 4.0 + 0.5) / 2.5;
+    let mut best: Option<(u64, LnPlan)> = None;
+    for w in 1..=24u32 {
+        let hi = lo * (w as f64).exp2();
+        // |d''| ≤ √(C−1)·D'' + 1/2 < 2^{b−1}.
+        let dmax = (c - 1.0).sqrt() * hi + 0.5;
+        let b = (dmax + 1.0).log2().ceil() as u32 + 1;
+        // V''/C ≤ D''² + D'' + 1.
+        let vmax = c * (hi * hi + hi + 1.0);
+        let wv = vmax.log2().floor() as u32 + 2;
+        if wv > 62 || b + 1 > 40 {
+            break;
+        }
+        let vmin = c * (lo * lo - lo - 1.0);
+        let a = (lo * lo - lo - 1.0).sqrt().log2().floor() as u32;
+        // r's error (≤ 1.5 of its ULPs) moves y by at most 2^{−2} output ULPs.
+        let rf = (f as f64 + 2.0 + dmax.log2() - a as f64).ceil().max(1.0) as u32;
+        // V'' ≥ vmin, r ≤ 1: dropping V'''s bits below 2^{tv} moves r by at most 2^{−rf−3}.
+        let tv = (vmin.log2().floor() as u32)
+            .saturating_sub(rf + 3)
+            .min(2 * a);
+        let min_k = ((vmin - (tv as f64).exp2()) / (tv as f64).exp2())
+            .log2()
+            .floor() as u32;
+        let rb = rf + 2;
+        let ysh = a + rf;
+        let ymax = (c - 1.0).sqrt() * 1.01 + 1.0;
+        let ly = (ysh + ymax.log2().ceil() as u32 + 1).max(out.bits + ysh - f);
+        if ly > 64 || 2 * a > wv || ysh < f {
+            continue;
+        }
+        let kq = (1..wd.saturating_sub(1)).flat_map(|k1| (0..3).map(move |q| (k1, q)));
+        for plan in kq.filter_map(|(k1, q)| {
+            ln_coarse(m, s, cols, k1, lo, hi, eps_d2, q).map(
+                |(w1, ws, eps1, ts, iota, big_e, cs, e2)| LnPlan {
+                    l: (wd + 1).max(big_e + b + 1),
+                    wd,
+                    k1,
+                    w1,
+                    ws,
+                    eps1,
+                    ts,
+                    tv,
+                    q,
+                    iota,
+                    big_e,
+                    ld: big_e + b + 1,
+                    b,
+                    c: cs,
+                    eps2: e2,
+                    wv,
+                    a,
+                    min_k,
+                    rb,
+                    rf,
+                    ly,
+                },
+            )
+        }) {
+            if plan.ld > 64 || plan.l > 64 {
+                continue;
+            }
+            let n = cols * 256usize.div_ceil(cols);
+            let mut ctr = Counter::default();
+            let Ok(_) =
+                layernorm_wide(&mut ctr, &vec![0; n], cols, Fx::new(m, s), out, &plan, tune)
+            else {
+                continue;
+            };
+            let cost = ctr.cost.on(crate::ot::OtKind::Iknp).total_bytes();
+            if best.as_ref().is_none_or(|(c0, _)| cost < *c0) {
+                best = Some((cost, plan));
+            }
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+/// The coarse pass at shift k1 and the fine pass's tables, if every MSNZB j of the coarse
+/// sum places D in an interval that c_j maps into [lo, hi]: (w1, ws, ε₁, ι, E, c_j, ε''_j).
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+fn ln_coarse(
+    m: u32,
+    s: u32,
+    cols: usize,
+    k1: u32,
+    lo: f64,
+    hi: f64,
+    eps_d2: f64,
+    q: u32,
+) -> Option<(u32, u32, u64, u32, u32, u32, Vec<u64>, Vec<u64>)> {
+    let _ = s;
+    let c = cols as f64;
+    let lg = ceil_log2(cols);
+    let wd = m + lg + 1;
+    let w1 = wd - k1 + 1;
+    let sc = ((2 * k1) as f64).exp2();
+    // E_r = C·ε_d²/2^{2k1}: the ε term in units of the coarse squares.
+    let er = c * eps_d2 / sc;
+    if er >= 2f64.powi(61) {
+        return None;
+    }
+    let eps1 = er.floor() as u64;
+    let amax = c * ((2 * (wd - 1 - k1)) as f64).exp2();
+    let ws = (amax + eps1 as f64 + 1.0).log2().floor() as u32 + 2;
+    if ws > 62 || 2 * w1 > 64 + 8 {
+        return None;
+    }
+    (0..ws - 1).rev().find_map(|ts| {
+        ln_tables(cols, k1, ws, ts, er, lo, hi, eps_d2, q)
+            .map(|(iota, big_e, cs, e2)| (w1, ws, eps1, ts, iota, big_e, cs, e2))
+    })
+}
+
+/// [`ln_coarse`]'s tables where the sum's ts low bits are dropped before its MSNZB.
+#[allow(clippy::too_many_arguments)]
+fn ln_tables(
+    cols: usize,
+    k1: u32,
+    ws: u32,
+    ts: u32,
+    er: f64,
+    lo: f64,
+    hi: f64,
+    eps_d2: f64,
+    q: u32,
+) -> Option<(u32, u32, Vec<u64>, Vec<u64>)> {
+    let c = cols as f64;
+    let sc = ((2 * k1) as f64).exp2();
+    let bits = ws - ts;
+    let iota = ceil_log2(bits as usize).max(1);
+    if q >= iota {
+        return None;
+    }
+    // Intervals of D (and of √(Σd²/C)) per j.
+    let mut iv = Vec::with_capacity(bits as usize);
+    for j in 0..bits {
+        // S = A + ⌊E_r⌋ with ⌊S/2^{ts}⌋ ∈ [2^j, 2^{j+1}) (j = 0: [0, 2)), so A + E_r ∈
+        // [S, S + 1).
+        let s_lo = if j == 0 {
+            0.0
+        } else {
+            ((j + ts) as f64).exp2()
+        };
+        let s_hi = ((j + 1 + ts) as f64).exp2() + 1.0;
+        let a_hi = s_hi - er;
+        if a_hi < 0.0 {
+            iv.push(None);
+            continue;
+        }
+        let a_lo = (s_lo - er).max(0.0);
+        // ‖d/2^{k1}‖ differs from ‖⌊d/2^{k1}⌋‖ by less than √C.
+        let t_lo = (a_lo.sqrt() - c.sqrt()).max(0.0).powi(2);
+        let t_hi = (a_hi.sqrt() + c.sqrt()).powi(2);
+        let d_lo = (sc * (t_lo + er) / c).sqrt() * (1.0 - 1e-9);
+        let d_hi = (sc * (t_hi + er) / c).sqrt() * (1.0 + 1e-9);
+        iv.push(Some((d_lo, d_hi)));
+    }
+    // The index J = ⌊j/2^q⌋: the union of its 2^q intervals.
+    let iota = iota - q;
+    let iv: Vec<Option<(f64, f64)>> = iv
+        .chunks(1 << q)
+        .map(|g| {
+            g.iter()
+                .flatten()
+                .fold(None, |acc: Option<(f64, f64)>, &(a, b)| {
+                    Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b))))
+                })
+        })
+        .collect();
+    let top = iv.iter().flatten().map(|v| v.1).fold(0.0, f64::max);
+    // c_j ≥ 2^6 at the largest D: its rounding moves D'' by at most 2^{−6}.
+    let big_e = ((top / hi).log2().ceil() + 6.0).max(0.0) as u32;
+    let unit = (big_e as f64).exp2();
+    let mut cs = vec![0u64; 1 << iota];
+    let mut e2 = vec![0u64; 1 << iota];
+    for (j, v) in iv.iter().enumerate() {
+        let Some((d_lo, d_hi)) = *v else { continue };
+        let cj = (hi * unit / d_hi).floor();
+        if !(1.0..2f64.powi(62)).contains(&cj) {
+            return None;
+        }
+        let rho = cj / unit;
+        if rho * d_lo < lo {
+            return None;
+        }
+        cs[j] = cj as u64;
+        e2[j] = (rho * rho * c * eps_d2).round() as u64;
+    }
+    Some((iota, big_e, cs, e2))
+}
+
+/// [`layernorm`] where its direct construction would drop bits (32-bit inputs, long rows;
+/// issue 20): the variance's dynamic range (D from C·2^s·√ε up to C·2^{m−1}) is too wide for
+/// one pass of 64-bit squares with the precision the result needs, so the row's spread is
+/// normalised first (as MSNZB normalises rsqrt's input, SiRnn Fig. 6):
+/// 1. coarse: d₁ = ⌊d/2^{k1}⌋ (one TR), the sum of its squares plus the ε term, and its
+///    MSNZB j (per row): D lies in an interval known for each j;
+/// 2. fine: d'' = round(d·c_j/2^E) by a LUT-product on j and a TR, so that D'' = D·c_j/2^E
+///    lies in a window [lo, lo·2^W]; V'' = Σd''² + ε''_j (ε''_j = (c_j/2^E)²·C³ε·2^{2s},
+///    a LUT on j per row);
+/// 3. r = 2^a·√(C/V'') by rsqrt (narrow: V'' lies in the window), and y = d''·r/2^a.
+///
+/// Every square and product is a ⋆UMult of operands offset by a power of two (public MSB
+/// 0); the offsets' terms are removed locally (Σd'' is a local sum). The common scale c_j
+/// cancels in d''/D'', so only the roundings err: within 1 ULP through the variance, 1/4
+/// directly, 1/4 from r and 1/2 from the final rounding ([`ln_plan`]).
+#[allow(clippy::too_many_arguments)]
+fn layernorm_wide<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    cols: usize,
+    inp: Fx,
+    out: Fx,
+    p: &LnPlan,
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    let m = inp.bits;
+    let l = p.l;
+    let xs = e.sext(x, m, l)?;
+    let cn = cols as u64;
+    let mut d: Vec<u64> = Vec::with_capacity(x.len());
+    for row in xs.chunks(cols) {
+        let sum = row.iter().fold(0, |a, &v| ring::add(a, v, l));
+        d.extend(row.iter().map(|&v| ring::sub(ring::mul(v, cn, l), sum, l)));
+    }
+    // Coarse: u₁ = ⌊(d + 2^{wd−1})/2^{k1}⌋ = ⌊d/2^{k1}⌋ + K₁ ∈ [0, 2^{w1−1}).
+    let k1c = 1u64 << (p.wd - 1 - p.k1);
+    let off = add_const(e, &d, 1 << (p.wd - 1), l);
+    let u1 = reduce(&e.trunc_reduce(&off, l, p.k1)?, p.w1);
+    let sq = umult_to(e, &u1, p.w1, &u1, p.w1, p.ws)?;
+    // (2K₁ times shares of u₁ modulo 2^{w1} is exact modulo 2^{2w1−1} only: wider, u₁ is
+    // extended first.)
+    let u1 = if p.ws > 2 * p.w1 - 1 {
+        e.zext_msb0(&u1, p.w1, p.ws)?
+    } else {
+        u1
+    };
+    // Σ(u₁ − K₁)² = Σu₁² − 2K₁Σu₁ + C·K₁², and the ε term.
+    let ws = p.ws;
+    let corr = ring::reduce(
+        (cn.wrapping_mul(k1c).wrapping_mul(k1c)).wrapping_add(p.eps1),
+        ws,
+    );
+    let s1: Vec<u64> = sq
+        .chunks(cols)
+        .zip(u1.chunks(cols))
+        .map(|(q, u)| {
+            let qs = q.iter().fold(0, |a, &v| ring::add(a, v, ws));
+            let us = u.iter().fold(0, |a, &v| ring::add(a, v, ws));
+            ring::sub(qs, ring::mul(us, 2 * k1c, ws), ws)
+        })
+        .collect();
+    let s1 = add_const(e, &s1, corr, ws);
+    let s1 = e.trunc_reduce(&s1, ws, p.ts)?;
+    let bits = ws - p.ts;
+    let j = msnzb_index(e, &s1, bits, tune.msnzb_digit)?;
+    let j = e.trunc_reduce(&j, p.iota + p.q, p.q)?;
+    // Fine: d'' + K₂ = ⌊(d·c_j + 2^{E−1} + K₂·2^E)/2^E⌋ ∈ [0, 2^b).
+    let iota = p.iota;
+    let ctab = Table::build(iota, &[p.ld], |k| vec![p.c[k as usize]]);
+    let etab = Table::build(iota, &[p.wv], |k| vec![p.eps2[k as usize]]);
+    let jj: Vec<u64> = (0..x.len()).map(|i| j[i / cols]).collect();
+    let dc = e.lut_product(&[(&jj, iota)], &ctab, &reduce(&d, p.ld), p.ld)?;
+    let k2 = 1u64 << (p.b - 1);
+    let half = if p.big_e > 0 {
+        1u64 << (p.big_e - 1)
+    } else {
+        0
+    };
+    let dc = add_const(e, &dc, half.wrapping_add(k2 << p.big_e), p.ld);
+    let wu = p.b + 1;
+    let u2 = reduce(&e.trunc_reduce(&dc, p.ld, p.big_e)?, wu);
+    let eps2 = e.lut(&[(&j, iota)], &etab)?.remove(0);
+    let wv = p.wv;
+    let sq = umult_to(e, &u2, wu, &u2, wu, wv)?;
+    let u2w = if wv > 2 * wu - 1 {
+        e.zext_msb0(&u2, wu, wv)?
+    } else {
+        u2.clone()
+    };
+    let ck2 = ring::reduce(cn.wrapping_mul(k2).wrapping_mul(k2), wv);
+    let v: Vec<u64> = sq
+        .chunks(cols)
+        .zip(u2w.chunks(cols))
+        .zip(&eps2)
+        .map(|((q, u), &ep)| {
+            let qs = q.iter().fold(0, |a, &v| ring::add(a, v, wv));
+            let us = u.iter().fold(0, |a, &v| ring::add(a, v, wv));
+            ring::add(ring::sub(qs, ring::mul(us, 2 * k2, wv), wv), ep, wv)
+        })
+        .collect();
+    let v = add_const(e, &v, ck2, wv);
+    let v = e.trunc_reduce(&v, wv, p.tv)?;
+    let r = normalised(
+        e,
+        &v,
+        Fx::new(wv - p.tv, 2 * p.a - p.tv),
+        Fx::new(p.rb, p.rf),
+        Curve::Rsqrt,
+        (p.min_k, cols as u32),
+        tune,
+    )?;
+    // y·2^{a+rf} = u₂·r − K₂·r (K₂ times shares of r modulo 2^{rb} is exact modulo
+    // 2^{b−1+rb} only: wider, r is extended first).
+    let ly = p.ly;
+    let rw = if ly > p.b - 1 + p.rb {
+        e.zext_msb0(&r, p.rb, ly)?
+    } else {
+        r.clone()
+    };
+    let r: Vec<u64> = (0..x.len()).map(|i| r[i / cols]).collect();
+    let rw: Vec<u64> = (0..x.len()).map(|i| rw[i / cols]).collect();
+    let pr = umult_to(e, &u2, wu, &r, p.rb, ly)?;
+    let kr: Vec<u64> = rw.iter().map(|&v| v.wrapping_mul(k2)).collect();
+    let y = sub(&pr, &kr, ly);
+    let sh = p.a + p.rf - out.frac;
+    let y = round_shift(e, &y, ly, sh)?;
+    let yb = ly - sh;
+    if yb < out.bits {
+        return e.sext(&y, yb, out.bits);
+    }
+    Ok(reduce(&y, out.bits))
+}
+
+/// x·y mod 2^out of unsigned operands with public MSB 0 (⋆UMult); a ring wider than the
+/// operands' together gets the exact product extended (its MSB is 0 too).
+fn umult_to<E: Engine>(
+    e: &mut E,
+    x: &[u64],
+    xb: u32,
+    y: &[u64],
+    yb: u32,
+    out: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    let o = out.min(xb + yb);
+    let mp = MultParams {
+        x: unsigned(xb),
+        y: unsigned(yb),
+        out_bits: o,
+    };
+    let p = e.mult(&mp, [WrapHint::Msb(false); 2], x, y)?;
+    fit(e, p, o, out)
 }
 
 /// The maximum of each row of `cols` signed `bits`-bit values by a tournament of comparisons

@@ -358,12 +358,14 @@ fn two_party_equals_cleartext_and_cost() {
                     })
                 })
                 .collect(),
-            // (32-bit layernorm needs more than a 64-bit product: see docs/performance.md.)
+            // (32.16 and 24.12 on rows of 1, 3 and 16: the normalised construction.)
             MathOp::Layernorm => vec![
                 fmt(16, 12, 16, 12),
                 fmt(16, 8, 16, 14),
                 fmt(20, 12, 20, 12),
                 fmt(13, 9, 20, 11),
+                fmt(32, 16, 32, 16),
+                fmt(24, 12, 24, 12),
             ],
             _ => {
                 let mut v = vec![
@@ -748,4 +750,142 @@ fn debug_small() {
     let (i, o) = (Fx::new(5, 0), Fx::new(32, 16));
     let xs: Vec<u64> = (0..32).collect();
     eprintln!("{:?}", reciprocal(&mut Clear, &xs, i, o, Tuning::default()));
+}
+
+/// layernorm's largest error in output ULPs against f64 ((x − μ)/√(σ² + 1e-5) per row).
+fn layernorm_ulp(xs: &[u64], cols: usize, inp: Fx, out: Fx) -> f64 {
+    let ys = layernorm(&mut Clear, xs, cols, inp, out, Tuning::default()).unwrap();
+    let scale = (out.frac as f64).exp2();
+    let mut worst: f64 = 0.0;
+    for (xr, yr) in xs.chunks(cols).zip(ys.chunks(cols)) {
+        let reals: Vec<f64> = xr.iter().map(|&v| inp.real(v)).collect();
+        let n = reals.len() as f64;
+        let mean = reals.iter().sum::<f64>() / n;
+        let var = reals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        let r = 1.0 / (var + 1e-5).sqrt();
+        let lim = ((1u64 << (out.bits - 1)) - 1) as f64 / scale;
+        for (v, &y) in reals.iter().zip(yr) {
+            let want = (v - mean) * r;
+            if want.abs() > lim {
+                continue;
+            }
+            worst = worst.max((out.real(y) - want).abs() * scale);
+        }
+    }
+    worst
+}
+
+/// Rows of `cols` inputs of `inp` (`rows` of each kind): uniform over the whole range,
+/// uniform with a small spread around a random centre, nearly constant, one outlier.
+fn layernorm_rows(inp: Fx, cols: usize, rows: usize, seed: u64) -> Vec<(&'static str, Vec<u64>)> {
+    use rand_core::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let m = inp.bits;
+    let half = 1i64 << (m - 1);
+    let uni = |lo: i64, hi: i64, rng: &mut rand_chacha::ChaCha8Rng| -> i64 {
+        lo + (rng.next_u64() % (hi - lo + 1) as u64) as i64
+    };
+    let enc = |v: i64| crate::ring::reduce(v as u64, m);
+    let mut kinds: Vec<(&'static str, Vec<u64>)> = Vec::new();
+    let mut whole = Vec::new();
+    let mut small = Vec::new();
+    let mut flat = Vec::new();
+    let mut outlier = Vec::new();
+    for r in 0..rows {
+        for _ in 0..cols {
+            whole.push(enc(uni(-half, half - 1, &mut rng)));
+        }
+        // Spread 2^w for w from 0 to m − 2 across the rows.
+        let w = (r as u32 * (m - 2)) / rows.max(1) as u32;
+        let c = uni(-half / 2, half / 2, &mut rng);
+        for _ in 0..cols {
+            small.push(enc(c + uni(-(1 << w), 1 << w, &mut rng) / 2));
+        }
+        let c = uni(-half, half - 1, &mut rng);
+        for j in 0..cols {
+            flat.push(enc(if r % 2 == 0 { c } else { c + (j % 2) as i64 }));
+        }
+        let c = uni(-half / 2, half / 2, &mut rng);
+        let at = (rng.next_u64() as usize) % cols;
+        for j in 0..cols {
+            let v = if j == at {
+                if r % 2 == 0 { half - 1 } else { -half }
+            } else {
+                c + uni(-(1 << (r % 8)), 1 << (r % 8), &mut rng)
+            };
+            outlier.push(enc(v));
+        }
+    }
+    kinds.push(("whole range", whole));
+    kinds.push(("small spread", small));
+    kinds.push(("nearly constant", flat));
+    kinds.push(("one outlier", outlier));
+    kinds
+}
+
+/// 32-bit layernorm (issue 20): at 32.16 → 32.16 rows of 2 to 2^14 (the normalised
+/// construction) within 4 ULP of f64 on rows uniform over the whole range, with a small
+/// spread (2^0..2^30 around a random centre), nearly constant and with one extreme outlier;
+/// 28.16 and 24.12 likewise, up to 2^16 columns. (Measured: at most 1.31 ULP.)
+#[test]
+fn layernorm_within_4_ulp_at_32_bits() {
+    let cases: &[(u32, u32, &[usize])] = &[
+        (32, 16, &[2, 3, 16, 100, 1000, 4096, 16384]),
+        (28, 16, &[2, 16, 1000, 65536]),
+        (24, 12, &[2, 16, 1000, 65536]),
+    ];
+    for &(bits, frac, all_cols) in cases {
+        let f = Fx::new(bits, frac);
+        for &cols in all_cols {
+            let rows = ((1usize << 14) / cols).clamp(1, 64);
+            for (kind, xs) in layernorm_rows(f, cols, rows, cols as u64) {
+                let ulp = layernorm_ulp(&xs, cols, f, f);
+                eprintln!("layernorm {bits}.{frac} rows of {cols}, {kind}: {ulp:.2} ULP");
+                assert!(
+                    ulp <= 4.0,
+                    "{bits}.{frac} rows of {cols}, {kind}: {ulp} ULP"
+                );
+            }
+        }
+    }
+}
+
+/// The normalised construction's bytes at 32.16 against the direct construction's wherever
+/// that ran (rows of up to about 2^7, dropping bits: up to 10^4 ULP on rows with a small spread):
+/// within 1.2× on rows of up to 16, 1.21× on longer ones (measured 1.207× at 100).
+#[test]
+fn layernorm_costs_at_32_bits_stay_within_budget() {
+    let f = Fx::new(32, 16);
+    for (cols, budget) in [(2usize, 1.2), (3, 1.2), (16, 1.2), (100, 1.21)] {
+        let n = cols * 4096usize.div_ceil(cols);
+        let z = vec![0; n];
+        let bytes = |c: Counter| c.cost.on(crate::ot::OtKind::Iknp).total_bytes() as f64 / n as f64;
+        let mut c = Counter::default();
+        layernorm_direct(&mut c, &z, cols, f, f, Tuning::default()).unwrap();
+        let before = bytes(c);
+        let mut c = Counter::default();
+        layernorm(&mut c, &z, cols, f, f, Tuning::default()).unwrap();
+        let after = bytes(c);
+        eprintln!("layernorm 32.16 rows of {cols}: {before:.1} -> {after:.1} B/elem");
+        assert!(
+            after <= budget * before,
+            "rows of {cols}: {before} -> {after}"
+        );
+    }
+}
+
+/// The longest rows each wide format runs on (`--ignored --nocapture`).
+#[test]
+#[ignore]
+fn print_layernorm_longest_rows() {
+    for (b, f) in [(32u32, 16u32), (28, 16), (24, 12), (32, 24), (32, 8)] {
+        let fx = Fx::new(b, f);
+        for lg in 8..=16 {
+            let cols = 1usize << lg;
+            let mut c = Counter::default();
+            let r = layernorm(&mut c, &vec![0; cols], cols, fx, fx, Tuning::default());
+            let per = c.cost.on(crate::ot::OtKind::Iknp).total_bytes() as f64 / cols as f64;
+            eprintln!("{b}.{f} rows of {cols}: {:?} {per:.1} B/elem", r.err());
+        }
+    }
 }
