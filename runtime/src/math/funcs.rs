@@ -2003,9 +2003,9 @@ pub fn softmax<E: Engine>(
 /// at 32.16 it lost up to 10^4 ULP on rows with a small spread), the row's spread is
 /// normalised first ([`layernorm_wide`], issue 20): within 1.4 ULP of f64 at 32.16 on rows of
 /// 2..=2^14 (uniform over the whole range, small spread, nearly constant, one outlier;
-/// bound 3.25 ULP from the roundings, given rsqrt within 1.5 of its ULPs). Longer rows at
-/// 32.16 (up to 2^16 at 28.16 and 24.12 run) would need a second coarse level: they are
-/// refused. Domain: all inputs (a constant row gives 0).
+/// bound 3.25 ULP from the roundings, given rsqrt within 1.5 of its ULPs); rows of 2^15 and
+/// 2^16 at 32.16 take a second coarse level ([`LnPre`]; 0.52 ULP). Domain: all inputs (a
+/// constant row gives 0).
 pub fn layernorm<E: Engine>(
     e: &mut E,
     x: &[u64],
@@ -2172,6 +2172,25 @@ struct LnPlan {
     rb: u32,
     rf: u32,
     ly: u32,
+    /// Rows too long for one coarse sum in 64 bits: a second, coarser one first
+    /// ([`ln_two`]).
+    pre: Option<LnPre>,
+}
+
+/// [`layernorm_wide`]'s first coarse level where one does not fit 64 bits (rows of 2^15 and
+/// 2^16 at 32.16): j₀ = MSNZB of Σ⌊d/2^{k0}⌋² + ε₀ (ws0 bits, no wrap) says whether the
+/// finer sum at k1 (computed modulo 2^{ws}) wrapped; the index is J = j₁ where j₀ ≤ T (no
+/// wrap), else one of j₀'s own intervals (a LUT on (j₀, j₁) per row, `jmap`).
+#[derive(Clone, Debug)]
+struct LnPre {
+    k0: u32,
+    w0: u32,
+    ws0: u32,
+    eps0: u64,
+    i0: u32,
+    i1: u32,
+    t: u32,
+    n1: u32,
 }
 
 /// ε of layernorm (LANGUAGE.md).
@@ -2215,76 +2234,96 @@ fn ln_search(m: u32, s: u32, cols: usize, out: Fx, tune: Tuning) -> Option<LnPla
     // output ULPs at D'' = lo; with r's 1/4 and the final rounding's 1/2, 3.25 in all.
     let lo = (f as f64).exp2() * ((1.0 + c.sqrt()) / 4.0 + 0.5) / 2.5;
     let mut best: Option<(u64, LnPlan)> = None;
-    for w in 1..=24u32 {
-        let hi = lo * (w as f64).exp2();
-        // |d''| ≤ √(C−1)·D'' + 1/2 < 2^{b−1}.
-        let dmax = (c - 1.0).sqrt() * hi + 0.5;
-        let b = (dmax + 1.0).log2().ceil() as u32 + 1;
-        // V''/C ≤ D''² + D'' + 1.
-        let vmax = c * (hi * hi + hi + 1.0);
-        let wv = vmax.log2().floor() as u32 + 2;
-        if wv > 62 || b + 1 > 40 {
+    for two in [false, true] {
+        if two && best.is_some() {
             break;
         }
-        let vmin = c * (lo * lo - lo - 1.0);
-        let a = (lo * lo - lo - 1.0).sqrt().log2().floor() as u32;
-        // r's error (≤ 1.5 of its ULPs) moves y by at most 2^{−2} output ULPs.
-        let rf = (f as f64 + 2.0 + dmax.log2() - a as f64).ceil().max(1.0) as u32;
-        // V'' ≥ vmin, r ≤ 1: dropping V'''s bits below 2^{tv} moves r by at most 2^{−rf−3}.
-        let tv = (vmin.log2().floor() as u32)
-            .saturating_sub(rf + 3)
-            .min(2 * a);
-        let min_k = ((vmin - (tv as f64).exp2()) / (tv as f64).exp2())
-            .log2()
-            .floor() as u32;
-        let rb = rf + 2;
-        let ysh = a + rf;
-        let ymax = (c - 1.0).sqrt() * 1.01 + 1.0;
-        let ly = (ysh + ymax.log2().ceil() as u32 + 1).max(out.bits + ysh - f);
-        if ly > 64 || 2 * a > wv || ysh < f {
-            continue;
-        }
-        let kq = (1..wd.saturating_sub(1)).flat_map(|k1| (0..3).map(move |q| (k1, q)));
-        for plan in kq.filter_map(|(k1, q)| {
-            ln_coarse(m, s, cols, k1, lo, hi, eps_d2, q).map(
-                |(w1, ws, eps1, ts, iota, big_e, cs, e2)| LnPlan {
-                    l: (wd + 1).max(big_e + b + 1),
-                    wd,
-                    k1,
-                    w1,
-                    ws,
-                    eps1,
-                    ts,
-                    tv,
-                    q,
-                    iota,
-                    big_e,
-                    ld: big_e + b + 1,
-                    b,
-                    c: cs,
-                    eps2: e2,
-                    wv,
-                    a,
-                    min_k,
-                    rb,
-                    rf,
-                    ly,
-                },
-            )
-        }) {
-            if plan.ld > 64 || plan.l > 64 {
+        for w in 1..=24u32 {
+            let hi = lo * (w as f64).exp2();
+            // |d''| ≤ √(C−1)·D'' + 1/2 < 2^{b−1}.
+            let dmax = (c - 1.0).sqrt() * hi + 0.5;
+            let b = (dmax + 1.0).log2().ceil() as u32 + 1;
+            // V''/C ≤ D''² + D'' + 1.
+            let vmax = c * (hi * hi + hi + 1.0);
+            let wv = vmax.log2().floor() as u32 + 2;
+            if wv > 62 || b + 1 > 40 {
+                break;
+            }
+            let vmin = c * (lo * lo - lo - 1.0);
+            let a = (lo * lo - lo - 1.0).sqrt().log2().floor() as u32;
+            // r's error (≤ 1.5 of its ULPs) moves y by at most 2^{−2} output ULPs.
+            let rf = (f as f64 + 2.0 + dmax.log2() - a as f64).ceil().max(1.0) as u32;
+            // V'' ≥ vmin, r ≤ 1: dropping V'''s bits below 2^{tv} moves r by at most 2^{−rf−3}.
+            let tv = (vmin.log2().floor() as u32)
+                .saturating_sub(rf + 3)
+                .min(2 * a);
+            let min_k = ((vmin - (tv as f64).exp2()) / (tv as f64).exp2())
+                .log2()
+                .floor() as u32;
+            let rb = rf + 2;
+            let ysh = a + rf;
+            let ymax = (c - 1.0).sqrt() * 1.01 + 1.0;
+            let ly = (ysh + ymax.log2().ceil() as u32 + 1).max(out.bits + ysh - f);
+            if ly > 64 || 2 * a > wv || ysh < f {
                 continue;
             }
-            let n = cols * 256usize.div_ceil(cols);
-            let mut ctr = Counter::default();
-            let Ok(_) =
-                layernorm_wide(&mut ctr, &vec![0; n], cols, Fx::new(m, s), out, &plan, tune)
-            else {
-                continue;
+            let kq = (1..wd.saturating_sub(1)).flat_map(|k1| (0..3).map(move |q| (k1, q)));
+            let cands: Vec<_> = if two {
+                ln_two(cols, wd, lo, hi, eps_d2, b)
+            } else {
+                kq.filter_map(|(k1, q)| {
+                    ln_coarse(m, s, cols, k1, lo, hi, eps_d2, q).map(
+                        |(w1, ws, eps1, ts, iota, big_e, cs, e2)| {
+                            (k1, q, w1, ws, eps1, ts, iota, big_e, cs, e2, None)
+                        },
+                    )
+                })
+                .collect()
             };
-            let cost = ctr.cost.on(crate::ot::OtKind::Iknp).total_bytes();
-            if best.as_ref().is_none_or(|(c0, _)| cost < *c0) {
-                best = Some((cost, plan));
+            for plan in
+                cands
+                    .into_iter()
+                    .map(
+                        |(k1, q, w1, ws, eps1, ts, iota, big_e, cs, e2, pre)| LnPlan {
+                            l: (wd + 1).max(big_e + b + 1),
+                            wd,
+                            k1,
+                            w1,
+                            ws,
+                            eps1,
+                            ts,
+                            tv,
+                            q,
+                            iota,
+                            big_e,
+                            ld: big_e + b + 1,
+                            b,
+                            c: cs,
+                            eps2: e2,
+                            wv,
+                            a,
+                            min_k,
+                            rb,
+                            rf,
+                            ly,
+                            pre,
+                        },
+                    )
+            {
+                if plan.ld > 64 || plan.l > 64 {
+                    continue;
+                }
+                let n = cols * 256usize.div_ceil(cols);
+                let mut ctr = Counter::default();
+                let Ok(_) =
+                    layernorm_wide(&mut ctr, &vec![0; n], cols, Fx::new(m, s), out, &plan, tune)
+                else {
+                    continue;
+                };
+                let cost = ctr.cost.on(crate::ot::OtKind::Iknp).total_bytes();
+                if best.as_ref().is_none_or(|(c0, _)| cost < *c0) {
+                    best = Some((cost, plan));
+                }
             }
         }
     }
@@ -2327,6 +2366,110 @@ fn ln_coarse(
     })
 }
 
+/// [`LnPre`]'s candidates: the narrowest coarse sum at k0 that fits 62 bits (no wrap), and
+/// for the finer shifts k1 < k0 (the sum modulo 2^{62}) whose intervals fit the window, the
+/// largest T such that j₀ ≤ T proves that sum below 2^{62}.
+#[allow(clippy::type_complexity)]
+fn ln_two(
+    cols: usize,
+    wd: u32,
+    lo: f64,
+    hi: f64,
+    eps_d2: f64,
+    b: u32,
+) -> Vec<(
+    u32,
+    u32,
+    u32,
+    u32,
+    u64,
+    u32,
+    u32,
+    u32,
+    Vec<u64>,
+    Vec<u64>,
+    Option<LnPre>,
+)> {
+    let c = cols as f64;
+    let er_at = |k: u32| c * eps_d2 / ((2 * k) as f64).exp2();
+    let ws_at = |k: u32| {
+        let amax = c * ((2 * (wd - 1 - k)) as f64).exp2();
+        (amax + er_at(k).floor() + 1.0).log2().floor() as u32 + 2
+    };
+    let Some(k0) = (1..wd.saturating_sub(1)).find(|&k| ws_at(k) <= 62 && er_at(k) < 2f64.powi(61))
+    else {
+        return Vec::new();
+    };
+    let (ws0, er0) = (ws_at(k0), er_at(k0));
+    let iv0 = ln_intervals(cols, k0, ws0, 0, er0);
+    let i0 = ceil_log2(iv0.len()).max(1);
+    let ws = 62u32;
+    let mut out = Vec::new();
+    for k1 in (1..k0).rev() {
+        let w1 = wd - k1 + 1;
+        let er1 = er_at(k1);
+        if 2 * w1 > 64 + 8 || er1 >= 2f64.powi(60) {
+            break;
+        }
+        // j₀ ≤ T: D ≤ dmax, Σd² ≤ C·D², Σ⌊d/2^{k1}⌋² < (√C·D/2^{k1} + √C)².
+        let bound = |t: usize| {
+            let dmax = iv0[..=t].iter().flatten().map(|v| v.1).fold(0.0, f64::max);
+            let a = (c.sqrt() * dmax / (k1 as f64).exp2() + c.sqrt()).powi(2);
+            (dmax, a + er1.floor() + 2.0)
+        };
+        let Some(t) = (0..iv0.len())
+            .rev()
+            .find(|&t| bound(t).1 < (ws as f64).exp2() - 2.0)
+        else {
+            continue;
+        };
+        let dmax = bound(t).0;
+        let found = (0..ws - 1).rev().find_map(|ts| {
+            let iv1: Vec<Option<(f64, f64)>> = ln_intervals(cols, k1, ws, ts, er1)
+                .into_iter()
+                .map(|v| v.and_then(|(a, b)| (a <= dmax).then_some((a, b.min(dmax)))))
+                .collect();
+            let i1 = ceil_log2(iv1.len()).max(1);
+            let n1 = iv1.len();
+            let mut iv = iv1;
+            iv.extend_from_slice(&iv0[t + 1..]);
+            let (iota, big_e, cs, e2) = (1..=6)
+                .rev()
+                .find_map(|g| ln_fit(cols, &iv, lo, hi, eps_d2, 0, g).filter(|f| f.1 + b < 64))?;
+            let pre = LnPre {
+                k0,
+                w0: wd - k0 + 1,
+                ws0,
+                eps0: er0.floor() as u64,
+                i0,
+                i1,
+                t: t as u32,
+                n1: n1 as u32,
+            };
+            Some((
+                k1,
+                0,
+                w1,
+                ws,
+                er1.floor() as u64,
+                ts,
+                iota,
+                big_e,
+                cs,
+                e2,
+                Some(pre),
+            ))
+        });
+        if let Some(f) = found {
+            out.push(f);
+            if out.len() >= 2 {
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// [`ln_coarse`]'s tables where the sum's ts low bits are dropped before its MSNZB.
 #[allow(clippy::too_many_arguments)]
 fn ln_tables(
@@ -2340,14 +2483,16 @@ fn ln_tables(
     eps_d2: f64,
     q: u32,
 ) -> Option<(u32, u32, Vec<u64>, Vec<u64>)> {
+    let iv = ln_intervals(cols, k1, ws, ts, er);
+    ln_fit(cols, &iv, lo, hi, eps_d2, q, 6)
+}
+
+/// The interval of D per MSNZB j of a coarse sum at shift k1 in ws bits, ts low bits dropped
+/// (None where no D gives that j).
+fn ln_intervals(cols: usize, k1: u32, ws: u32, ts: u32, er: f64) -> Vec<Option<(f64, f64)>> {
     let c = cols as f64;
     let sc = ((2 * k1) as f64).exp2();
     let bits = ws - ts;
-    let iota = ceil_log2(bits as usize).max(1);
-    if q >= iota {
-        return None;
-    }
-    // Intervals of D (and of √(Σd²/C)) per j.
     let mut iv = Vec::with_capacity(bits as usize);
     for j in 0..bits {
         // S = A + ⌊E_r⌋ with ⌊S/2^{ts}⌋ ∈ [2^j, 2^{j+1}) (j = 0: [0, 2)), so A + E_r ∈
@@ -2371,6 +2516,25 @@ fn ln_tables(
         let d_hi = (sc * (t_hi + er) / c).sqrt() * (1.0 + 1e-9);
         iv.push(Some((d_lo, d_hi)));
     }
+    iv
+}
+
+/// The fine pass's tables for D's intervals per index (ι, E, c_j, ε''_j), if each c_j maps
+/// its interval into [lo, hi]; 2^q consecutive indices share a factor.
+fn ln_fit(
+    cols: usize,
+    iv: &[Option<(f64, f64)>],
+    lo: f64,
+    hi: f64,
+    eps_d2: f64,
+    q: u32,
+    guard: u32,
+) -> Option<(u32, u32, Vec<u64>, Vec<u64>)> {
+    let c = cols as f64;
+    let iota = ceil_log2(iv.len()).max(1);
+    if q >= iota {
+        return None;
+    }
     // The index J = ⌊j/2^q⌋: the union of its 2^q intervals.
     let iota = iota - q;
     let iv: Vec<Option<(f64, f64)>> = iv
@@ -2384,8 +2548,9 @@ fn ln_tables(
         })
         .collect();
     let top = iv.iter().flatten().map(|v| v.1).fold(0.0, f64::max);
-    // c_j ≥ 2^6 at the largest D: its rounding moves D'' by at most 2^{−6}.
-    let big_e = ((top / hi).log2().ceil() + 6.0).max(0.0) as u32;
+    // c_j ≥ 2^{guard} at the largest D: its rounding moves D'' by at most 2^{−guard} (6;
+    // fewer where the fine ring would pass 64 bits, [`ln_two`]; the check below holds).
+    let big_e = ((top / hi).log2().ceil() + guard as f64).max(0.0) as u32;
     let unit = (big_e as f64).exp2();
     let mut cs = vec![0u64; 1 << iota];
     let mut e2 = vec![0u64; 1 << iota];
@@ -2439,38 +2604,30 @@ fn layernorm_wide<E: Engine>(
         let sum = row.iter().fold(0, |a, &v| ring::add(a, v, l));
         d.extend(row.iter().map(|&v| ring::sub(ring::mul(v, cn, l), sum, l)));
     }
-    // Coarse: u₁ = ⌊(d + 2^{wd−1})/2^{k1}⌋ = ⌊d/2^{k1}⌋ + K₁ ∈ [0, 2^{w1−1}).
-    let k1c = 1u64 << (p.wd - 1 - p.k1);
-    let off = add_const(e, &d, 1 << (p.wd - 1), l);
-    let u1 = reduce(&e.trunc_reduce(&off, l, p.k1)?, p.w1);
-    let sq = umult_to(e, &u1, p.w1, &u1, p.w1, p.ws)?;
-    // (2K₁ times shares of u₁ modulo 2^{w1} is exact modulo 2^{2w1−1} only: wider, u₁ is
-    // extended first.)
-    let u1 = if p.ws > 2 * p.w1 - 1 {
-        e.zext_msb0(&u1, p.w1, p.ws)?
-    } else {
-        u1
+    let j = match &p.pre {
+        None => {
+            let j = ln_coarse_j(e, &d, cols, p, (p.k1, p.w1, p.ws, p.eps1, p.ts), tune)?;
+            e.trunc_reduce(&j, p.iota + p.q, p.q)?
+        }
+        Some(pre) => {
+            let j0 = ln_coarse_j(e, &d, cols, p, (pre.k0, pre.w0, pre.ws0, pre.eps0, 0), tune)?;
+            let j1 = ln_coarse_j(e, &d, cols, p, (p.k1, p.w1, p.ws, p.eps1, p.ts), tune)?;
+            // f = 1{j₀ ≤ T} and g = j₀'s own index above T (0 at or below): J = f·j₁ + g.
+            let (t, n1) = (pre.t as u64, pre.n1 as u64);
+            let tab0 = Table::build(pre.i0, &[1, p.iota], |j0| {
+                if j0 <= t {
+                    vec![1, 0]
+                } else {
+                    vec![0, n1 + j0 - t - 1]
+                }
+            });
+            let mut fg = e.lut(&[(&j0, pre.i0)], &tab0)?.into_iter();
+            let (f, g) = (fg.next().unwrap_or_default(), fg.next().unwrap_or_default());
+            let tab1 = Table::build(1 + pre.i1, &[p.iota], |k| vec![(k & 1) * (k >> 1)]);
+            let h = e.lut(&[(&f, 1), (&j1, pre.i1)], &tab1)?.remove(0);
+            add(&h, &g, p.iota)
+        }
     };
-    // Σ(u₁ − K₁)² = Σu₁² − 2K₁Σu₁ + C·K₁², and the ε term.
-    let ws = p.ws;
-    let corr = ring::reduce(
-        (cn.wrapping_mul(k1c).wrapping_mul(k1c)).wrapping_add(p.eps1),
-        ws,
-    );
-    let s1: Vec<u64> = sq
-        .chunks(cols)
-        .zip(u1.chunks(cols))
-        .map(|(q, u)| {
-            let qs = q.iter().fold(0, |a, &v| ring::add(a, v, ws));
-            let us = u.iter().fold(0, |a, &v| ring::add(a, v, ws));
-            ring::sub(qs, ring::mul(us, 2 * k1c, ws), ws)
-        })
-        .collect();
-    let s1 = add_const(e, &s1, corr, ws);
-    let s1 = e.trunc_reduce(&s1, ws, p.ts)?;
-    let bits = ws - p.ts;
-    let j = msnzb_index(e, &s1, bits, tune.msnzb_digit)?;
-    let j = e.trunc_reduce(&j, p.iota + p.q, p.q)?;
     // Fine: d'' + K₂ = ⌊(d·c_j + 2^{E−1} + K₂·2^E)/2^E⌋ ∈ [0, 2^b).
     let iota = p.iota;
     let ctab = Table::build(iota, &[p.ld], |k| vec![p.c[k as usize]]);
@@ -2536,6 +2693,50 @@ fn layernorm_wide<E: Engine>(
         return e.sext(&y, yb, out.bits);
     }
     Ok(reduce(&y, out.bits))
+}
+
+/// [`layernorm_wide`]'s coarse pass at shift k1 (w1-bit offset quotients, their squares'
+/// sum plus the ε term in ws bits, ts low bits dropped): the MSNZB per row.
+fn ln_coarse_j<E: Engine>(
+    e: &mut E,
+    d: &[u64],
+    cols: usize,
+    p: &LnPlan,
+    (k1, w1, ws, eps1, ts): (u32, u32, u32, u64, u32),
+    tune: Tuning,
+) -> Result<Vec<u64>, ProtoError> {
+    let l = p.l;
+    let cn = cols as u64;
+    // Coarse: u₁ = ⌊(d + 2^{wd−1})/2^{k1}⌋ = ⌊d/2^{k1}⌋ + K₁ ∈ [0, 2^{w1−1}).
+    let k1c = 1u64 << (p.wd - 1 - k1);
+    let off = add_const(e, d, 1 << (p.wd - 1), l);
+    let u1 = reduce(&e.trunc_reduce(&off, l, k1)?, w1);
+    let sq = umult_to(e, &u1, w1, &u1, w1, ws)?;
+    // (2K₁ times shares of u₁ modulo 2^{w1} is exact modulo 2^{2w1−1} only: wider, u₁ is
+    // extended first.)
+    let u1 = if ws > 2 * w1 - 1 {
+        e.zext_msb0(&u1, w1, ws)?
+    } else {
+        u1
+    };
+    // Σ(u₁ − K₁)² = Σu₁² − 2K₁Σu₁ + C·K₁², and the ε term.
+    let corr = ring::reduce(
+        (cn.wrapping_mul(k1c).wrapping_mul(k1c)).wrapping_add(eps1),
+        ws,
+    );
+    let s1: Vec<u64> = sq
+        .chunks(cols)
+        .zip(u1.chunks(cols))
+        .map(|(q, u)| {
+            let qs = q.iter().fold(0, |a, &v| ring::add(a, v, ws));
+            let us = u.iter().fold(0, |a, &v| ring::add(a, v, ws));
+            ring::sub(qs, ring::mul(us, 2 * k1c, ws), ws)
+        })
+        .collect();
+    let s1 = add_const(e, &s1, corr, ws);
+    let s1 = e.trunc_reduce(&s1, ws, ts)?;
+    let bits = ws - ts;
+    msnzb_index(e, &s1, bits, tune.msnzb_digit)
 }
 
 /// x·y mod 2^out of unsigned operands with public MSB 0 (⋆UMult); a ring wider than the

@@ -3,7 +3,7 @@ use super::*;
 use crate::math::engine::Engine;
 use crate::ot::OtKind;
 use crate::plan::MathOp;
-use crate::proto::tests::{Case, check_cases};
+use crate::proto::tests::{Case, check_cases, check_cases_on};
 use crate::testkit::math_ops::{self as ops, MathEntry};
 use crate::testkit::ops::{Operation, Params};
 
@@ -440,6 +440,22 @@ fn two_party_equals_cleartext_and_cost() {
     check_cases(&cases);
 }
 
+/// One row of 2^16 at 32.16 (two coarse levels, [`layernorm`]) two-party on IKNP: equal to
+/// the cleartext bit for bit, bytes equal to the cost model (about 0.5 GB of messages:
+/// `cargo test --release -p sir-runtime layernorm_row_of_65536 -- --ignored`).
+#[test]
+#[ignore]
+fn layernorm_row_of_65536_two_party_equals_cleartext_and_cost() {
+    let p = Params {
+        dims: Some([1, 1 << 16, 1]),
+        ..fmt(32, 16, 32, 16)
+    };
+    check_cases_on(
+        &[(Operation::Math(MathOp::Layernorm), p, 1 << 16)],
+        OtKind::Iknp,
+    );
+}
+
 /// The per-element bytes of every function for digit widths 3..=8 (the measurement behind
 /// `Tuning::best`'s choices): `cargo test --release -p sir-runtime print_digit_costs --
 /// --ignored --nocapture`.
@@ -830,7 +846,7 @@ fn layernorm_rows(inp: Fx, cols: usize, rows: usize, seed: u64) -> Vec<(&'static
 #[test]
 fn layernorm_within_4_ulp_at_32_bits() {
     let cases: &[(u32, u32, &[usize])] = &[
-        (32, 16, &[2, 3, 16, 100, 1000, 4096, 16384]),
+        (32, 16, &[2, 3, 16, 100, 1000, 4096, 16384, 32768, 65536]),
         (28, 16, &[2, 16, 1000, 65536]),
         (24, 12, &[2, 16, 1000, 65536]),
     ];
