@@ -33,8 +33,8 @@ use crate::types::tir;
 /// Calibration samples evaluated between budget checks.
 const CHUNK: usize = 16;
 
-/// The share of the flips a width's ranking may show that a narrowing's may: a narrowed plan
-/// is confirmed only if every narrowing before it is, so each step keeps a margin.
+/// The share of the flips a width's ranking may show that a narrowing's may: the narrowed
+/// plan is confirmed as a whole, after all its narrowings, so each step keeps a margin.
 const NARROW_SHARE: f64 = 0.5;
 
 /// The most precision units (tensors) stage 2 tries to narrow.
@@ -1019,8 +1019,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
 }
 
 /// The [`MAX_GROUPS`] precision units whose operations cost the most bytes in `plan` (on
-/// IKNP), in
-/// stage 2's order: the least of them first. (Largest first was tried: each large tensor's
+/// IKNP), in stage 2's order: the least of them first. (Largest first was tried: each large tensor's
 /// narrowing takes most of the margin the many smaller ones would have shared, and the greedy
 /// search ends dearer: digits_cnn 1.43 MB, gru_motion 1.67 MB, against 1.40 and 1.47.) An
 /// instruction counts for every unit with a node of its span.
