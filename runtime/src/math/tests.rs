@@ -761,11 +761,57 @@ fn exp_cost_at_32_bits_stays_within_budget() {
     assert!(per <= 1.2 * 7661.2, "exp 32.16: {per} B/elem");
 }
 
+/// Wide outputs of sigmoid and tanh (issue 20): within 3 ULP at 32.16 and other wide formats,
+/// on 2^20 consecutive inputs around 0 (the steepest part) at 32.16, 2^16 at the others, and
+/// 2^16 random inputs over the whole range, with every engine's digits.
 #[test]
-fn debug_small() {
-    let (i, o) = (Fx::new(5, 0), Fx::new(32, 16));
-    let xs: Vec<u64> = (0..32).collect();
-    eprintln!("{:?}", reciprocal(&mut Clear, &xs, i, o, Tuning::default()));
+fn sigmoid_and_tanh_within_3_ulp_at_wide_formats() {
+    use rand_core::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20);
+    for (bi, si, bo, so, near) in [
+        (32, 16, 32, 16, 20),
+        (24, 12, 24, 12, 16),
+        (32, 20, 32, 12, 16),
+        (40, 20, 32, 16, 16),
+        (32, 16, 24, 16, 16),
+        (21, 10, 21, 10, 16),
+    ] {
+        let (i, o) = (Fx::new(bi, si), Fx::new(bo, so));
+        let dense: Vec<u64> = (0..1u64 << near)
+            .map(|j| crate::ring::reduce(j.wrapping_sub(1 << (near - 1)), bi))
+            .collect();
+        let far: Vec<u64> = (0..1 << 16)
+            .map(|_| crate::ring::reduce(rng.next_u64(), bi))
+            .collect();
+        for (name, f, c, real) in [
+            (
+                "sigmoid",
+                sigmoid as F,
+                sigmoid as CostFn,
+                (|x: f64| 1.0 / (1.0 + (-x).exp())) as fn(f64) -> f64,
+            ),
+            ("tanh", tanh as F, tanh as CostFn, f64::tanh),
+        ] {
+            for t in [
+                Tuning::default(),
+                Tuning::best(name, c, i, o, OtKind::Iknp),
+                Tuning::best(name, c, i, o, OtKind::Silent),
+            ] {
+                for xs in [&dense, &far] {
+                    let ys = f(&mut Clear, xs, i, o, t).unwrap();
+                    let (err, x) = xs.iter().zip(&ys).fold((0.0f64, 0), |w, (&x, &y)| {
+                        let e = (o.real(y) - real(i.real(x))).abs() * (so as f64).exp2();
+                        if e > w.0 { (e, x) } else { w }
+                    });
+                    eprintln!("{name} {bi}.{si}→{bo}.{so}: {err:.3} ULP at input {x}");
+                    assert!(
+                        err <= 3.0,
+                        "{name} {bi}.{si}→{bo}.{so}: {err:.3} ULP at {x}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// layernorm's largest error in output ULPs against f64 ((x − μ)/√(σ² + 1e-5) per row).
