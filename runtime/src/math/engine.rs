@@ -17,7 +17,9 @@ use crate::proto::ext::{KnownMsb, ext_known_msb_cost, zext_known_msb};
 use crate::proto::lut::{
     Index, Table, lut, lut_cost, lut_many, lut_many_cost, lut_product, lut_product_cost,
 };
-use crate::proto::mult::{MultParams, WrapHint, mult_hinted, mult_hinted_cost};
+use crate::proto::mult::{
+    MultParams, WrapHint, mult_hinted, mult_hinted_cost, mult_rows, mult_rows_cost,
+};
 use crate::proto::trunc::{trunc_reduce, trunc_reduce_cost};
 use crate::proto::{Cost, Flow, Party, ProtoError, bool as pbool, relu};
 use crate::ring;
@@ -53,6 +55,16 @@ pub trait Engine {
         hints: [WrapHint<'_>; 2],
         x: &[u64],
         y: &[u64],
+    ) -> Result<Vec<u64>, ProtoError>;
+    /// [`Engine::mult`] of rows of `cols` values of x by one y per row
+    /// ([`crate::proto::mult::mult_rows`]).
+    fn mult_rows(
+        &mut self,
+        params: &MultParams,
+        hints: [WrapHint<'_>; 2],
+        x: &[u64],
+        y: &[u64],
+        cols: usize,
     ) -> Result<Vec<u64>, ProtoError>;
     /// TR: ⌊x/2^s⌋ in Z_{2^{bits−s}}.
     fn trunc_reduce(&mut self, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, ProtoError>;
@@ -172,6 +184,18 @@ impl Engine for Clear {
             .collect())
     }
 
+    fn mult_rows(
+        &mut self,
+        params: &MultParams,
+        hints: [WrapHint<'_>; 2],
+        x: &[u64],
+        y: &[u64],
+        cols: usize,
+    ) -> Result<Vec<u64>, ProtoError> {
+        let yy = rows_of(x.len(), y, cols)?;
+        self.mult(params, hints, x, &yy)
+    }
+
     fn trunc_reduce(&mut self, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, ProtoError> {
         Ok(x.iter()
             .map(|&v| fixed::ext::trunc_reduce(v, bits, s))
@@ -191,6 +215,19 @@ impl Engine for Clear {
 /// The cleartext engine also checks every MSB a function claims public: the two-party ⋆
 /// protocols would silently compute something else if a claim were wrong, so a wrong claim
 /// is an error here, where the exhaustive tests see it.
+/// `y` repeated over rows of `cols` (of `len` values in all), or an error if they are not.
+fn rows_of(len: usize, y: &[u64], cols: usize) -> Result<Vec<u64>, ProtoError> {
+    if cols == 0 || len != y.len() * cols {
+        return Err(ProtoError::Argument(format!(
+            "{len} values are not {} rows of {cols}",
+            y.len()
+        )));
+    }
+    Ok(y.iter()
+        .flat_map(|&v| std::iter::repeat_n(v, cols))
+        .collect())
+}
+
 fn check_msb(x: &[u64], bits: u32, msb: bool) -> Result<(), ProtoError> {
     match x.iter().find(|&&v| (ring::msb(v, bits) == 1) != msb) {
         Some(v) => Err(ProtoError::Invariant(format!(
@@ -284,6 +321,19 @@ impl Engine for Party {
         y: &[u64],
     ) -> Result<Vec<u64>, ProtoError> {
         let r = mult_hinted(self, params, hints, x, y);
+        self.io.end_flight()?;
+        r
+    }
+
+    fn mult_rows(
+        &mut self,
+        params: &MultParams,
+        hints: [WrapHint<'_>; 2],
+        x: &[u64],
+        y: &[u64],
+        cols: usize,
+    ) -> Result<Vec<u64>, ProtoError> {
+        let r = mult_rows(self, params, hints, x, y, cols);
         self.io.end_flight()?;
         r
     }
@@ -396,6 +446,25 @@ impl Engine for Counter {
     ) -> Result<Vec<u64>, ProtoError> {
         self.add(mult_hinted_cost(
             x.len(),
+            params,
+            hints[0].kind(),
+            hints[1].kind(),
+        ));
+        Ok(vec![0; x.len()])
+    }
+
+    fn mult_rows(
+        &mut self,
+        params: &MultParams,
+        hints: [WrapHint<'_>; 2],
+        x: &[u64],
+        y: &[u64],
+        cols: usize,
+    ) -> Result<Vec<u64>, ProtoError> {
+        rows_of(x.len(), y, cols)?;
+        self.add(mult_rows_cost(
+            y.len(),
+            cols,
             params,
             hints[0].kind(),
             hints[1].kind(),

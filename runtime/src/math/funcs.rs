@@ -44,7 +44,7 @@ use crate::fixed::linear::{Format, ceil_log2};
 use crate::ot::OtKind;
 use crate::proto::ProtoError;
 use crate::proto::lut::Table;
-use crate::proto::mult::{MultParams, WrapHint};
+use crate::proto::mult::{MultParams, WrapHint, mult_hinted_cost, mult_rows_cost};
 use crate::ring;
 
 /// Tuning knobs of the constructions: public, chosen per call by [`Tuning::best`].
@@ -296,6 +296,29 @@ fn fit<E: Engine>(e: &mut E, x: Vec<u64>, from: u32, to: u32) -> Result<Vec<u64>
     } else {
         Ok(reduce(&x, to))
     }
+}
+
+/// x (rows of `cols`) times one y per row: by [`Engine::mult_rows`] (OTs per row, chosen by
+/// y's bits) or by [`Engine::mult`] on y repeated (OTs per element, chosen by the shorter
+/// operand's bits), whichever costs fewer bytes here (IKNP prices; short rows of a wide y
+/// favour the second). Both take the same flights.
+fn mult_by_row<E: Engine>(
+    e: &mut E,
+    mp: &MultParams,
+    hints: [WrapHint<'_>; 2],
+    x: &[u64],
+    y: &[u64],
+    cols: usize,
+) -> Result<Vec<u64>, ProtoError> {
+    let (hx, hy) = (hints[0].kind(), hints[1].kind());
+    let bytes = |c: crate::proto::Cost| c.on(crate::ot::OtKind::Iknp).total_bytes();
+    let by_row = bytes(mult_rows_cost(y.len(), cols, mp, hx, hy));
+    let by_elem = bytes(mult_hinted_cost(x.len(), mp, hx, hy));
+    if by_row <= by_elem {
+        return e.mult_rows(mp, hints, x, y, cols);
+    }
+    let yy: Vec<u64> = (0..x.len()).map(|j| y[j / cols.max(1)]).collect();
+    e.mult(mp, hints, x, &yy)
 }
 
 /// ⌊(x + 2^{s−1})/2^s⌋ in Z_{2^{bits−s}} (TR with rounding to nearest); x itself if s = 0.
@@ -1982,14 +2005,13 @@ pub fn softmax<E: Engine>(
         (63 - e0.leading_zeros(), 1),
         tune,
     )?;
-    let inv: Vec<u64> = (0..x.len()).map(|j| inv[j / cols]).collect();
     let pbits = we + inv_bits;
     let mp = MultParams {
         x: unsigned(we),
         y: unsigned(inv_bits),
         out_bits: pbits,
     };
-    let p = e.mult(&mp, [WrapHint::Msb(false); 2], &ev, &inv)?;
+    let p = mult_by_row(e, &mp, [WrapHint::Msb(false); 2], &ev, &inv, cols)?;
     let y = round_shift(e, &p, pbits, 2 * t - out.frac)?;
     fit(e, y, pbits + out.frac - 2 * t, out.bits)
 }
@@ -2111,14 +2133,20 @@ pub(crate) fn layernorm_direct<E: Engine>(
         (min_k, cols as u32),
         tune,
     )?;
-    let r: Vec<u64> = (0..x.len()).map(|j| r[j / cols]).collect();
     let pb = wd + rb;
     let mp = MultParams {
         x: Format::signed(wd),
         y: unsigned(rb),
         out_bits: pb,
     };
-    let y = e.mult(&mp, [WrapHint::Unknown, WrapHint::Msb(false)], &d, &r)?;
+    let y = mult_by_row(
+        e,
+        &mp,
+        [WrapHint::Unknown, WrapHint::Msb(false)],
+        &d,
+        &r,
+        cols,
+    )?;
     let sh = ds + rf - out.frac;
     let y = round_shift(e, &y, pb, sh)?;
     Ok(reduce(&y, out.bits))
@@ -2681,10 +2709,24 @@ fn layernorm_wide<E: Engine>(
     } else {
         r.clone()
     };
-    let r: Vec<u64> = (0..x.len()).map(|i| r[i / cols]).collect();
-    let rw: Vec<u64> = (0..x.len()).map(|i| rw[i / cols]).collect();
-    let pr = umult_to(e, &u2, wu, &r, p.rb, ly)?;
-    let kr: Vec<u64> = rw.iter().map(|&v| v.wrapping_mul(k2)).collect();
+    // r is one value per row: the product takes its OTs per row ([`Engine::mult_rows`]), r
+    // first extended (per row) so that the product's ring fits its operands.
+    let yb = ly.saturating_sub(wu).max(p.rb);
+    let re = if yb > p.rb {
+        e.zext_msb0(&r, p.rb, yb)?
+    } else {
+        r
+    };
+    let mp = MultParams {
+        x: unsigned(wu),
+        y: unsigned(yb),
+        out_bits: ly.min(wu + yb),
+    };
+    let pr = mult_by_row(e, &mp, [WrapHint::Msb(false); 2], &u2, &re, cols)?;
+    let pr = fit(e, pr, mp.out_bits, ly)?;
+    let kr: Vec<u64> = (0..x.len())
+        .map(|i| rw[i / cols].wrapping_mul(k2))
+        .collect();
     let y = sub(&pr, &kr, ly);
     let sh = p.a + p.rf - out.frac;
     let y = round_shift(e, &y, ly, sh)?;

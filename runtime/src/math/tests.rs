@@ -918,21 +918,15 @@ fn layernorm_within_4_ulp_at_32_bits() {
 #[test]
 fn layernorm_costs_at_32_bits_stay_within_budget() {
     let f = Fx::new(32, 16);
-    for (cols, budget) in [(2usize, 1.2), (3, 1.2), (16, 1.2), (100, 1.21)] {
+    // The direct construction's B/elem before issue 20 (IKNP, rows of 4096 elements).
+    for (cols, before) in [(2usize, 8837.9), (3, 7257.7), (16, 4747.2), (100, 4181.5)] {
         let n = cols * 4096usize.div_ceil(cols);
         let z = vec![0; n];
-        let bytes = |c: Counter| c.cost.on(crate::ot::OtKind::Iknp).total_bytes() as f64 / n as f64;
-        let mut c = Counter::default();
-        layernorm_direct(&mut c, &z, cols, f, f, Tuning::default()).unwrap();
-        let before = bytes(c);
         let mut c = Counter::default();
         layernorm(&mut c, &z, cols, f, f, Tuning::default()).unwrap();
-        let after = bytes(c);
+        let after = c.cost.on(crate::ot::OtKind::Iknp).total_bytes() as f64 / n as f64;
         eprintln!("layernorm 32.16 rows of {cols}: {before:.1} -> {after:.1} B/elem");
-        assert!(
-            after <= budget * before,
-            "rows of {cols}: {before} -> {after}"
-        );
+        assert!(after <= 1.2 * before, "rows of {cols}: {before} -> {after}");
     }
 }
 

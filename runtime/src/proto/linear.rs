@@ -152,19 +152,49 @@ pub(super) fn vcot_send_with(
     corr: &mut dyn FnMut(usize, &mut [u64]),
     flush: bool,
 ) -> Result<Vec<u64>, ProtoError> {
+    vcot_send_core(p, |_| t, widths, corr, flush)
+}
+
+/// [`vcot_send_with`] where OT j carries `ts[j]` correlations (`corr(j, buf)` fills
+/// `ts[j]` values); the pads are concatenated in OT order.
+pub(super) fn vcot_send_each(
+    p: &mut Party,
+    ts: &[usize],
+    widths: &[u32],
+    corr: &mut dyn FnMut(usize, &mut [u64]),
+    flush: bool,
+) -> Result<Vec<u64>, ProtoError> {
+    vcot_send_core(p, |j| ts[j], widths, corr, flush)
+}
+
+fn vcot_send_core(
+    p: &mut Party,
+    t_of: impl Fn(usize) -> usize,
+    widths: &[u32],
+    corr: &mut dyn FnMut(usize, &mut [u64]),
+    flush: bool,
+) -> Result<Vec<u64>, ProtoError> {
     let n = widths.len();
-    let mut a = vec![0u64; n * t];
-    if n == 0 || t == 0 {
+    let (total, bits) = (0..n).fold((0usize, 0u64), |(c, b), j| {
+        (c + t_of(j), b + (t_of(j) as u64) * widths[j] as u64)
+    });
+    let mut a = vec![0u64; total];
+    if total == 0 {
         return Ok(a);
     }
     let (mut h0, mut h1) = (vec![0u128; n], vec![0u128; n]);
     p.ot.rot_send(&mut *p.io, &mut h0, &mut h1)?;
-    let width_sum: u64 = widths.iter().map(|&w| w as u64).sum();
-    let mut msg = Vec::with_capacity(correction_bytes(t, width_sum) as usize + 16);
+    let mut msg = Vec::with_capacity(bits.div_ceil(8) as usize + 16);
     let mut pk = BitWriter::new(&mut msg);
     let mut ex = Expander::default();
-    let (mut c, mut pad1) = (vec![0u64; t], vec![0u64; t]);
-    for (j, (&w, aj)) in widths.iter().zip(a.chunks_mut(t)).enumerate() {
+    let (mut c, mut pad1) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    for (j, &w) in widths.iter().enumerate() {
+        let t = t_of(j);
+        let aj = &mut a[at..at + t];
+        at += t;
+        c.resize(t, 0);
+        pad1.resize(t, 0);
         let m = ring::mask(w);
         ex.expand(h0[j], w, aj);
         ex.expand(h1[j], w, &mut pad1);
@@ -219,17 +249,44 @@ pub(super) fn vcot_recv_finish(
     choices: &[u8],
     h: &[u128],
 ) -> Result<Vec<u64>, ProtoError> {
+    vcot_recv_finish_core(p, |_| t, widths, choices, h)
+}
+
+/// [`vcot_recv_finish`] where OT j carries `ts[j]` correlations ([`vcot_send_each`]).
+pub(super) fn vcot_recv_finish_each(
+    p: &mut Party,
+    ts: &[usize],
+    widths: &[u32],
+    choices: &[u8],
+    h: &[u128],
+) -> Result<Vec<u64>, ProtoError> {
+    vcot_recv_finish_core(p, |j| ts[j], widths, choices, h)
+}
+
+fn vcot_recv_finish_core(
+    p: &mut Party,
+    t_of: impl Fn(usize) -> usize,
+    widths: &[u32],
+    choices: &[u8],
+    h: &[u128],
+) -> Result<Vec<u64>, ProtoError> {
     let n = widths.len();
-    let mut out = vec![0u64; n * t];
-    if n == 0 || t == 0 {
+    let (total, bits) = (0..n).fold((0usize, 0u64), |(c, b), j| {
+        (c + t_of(j), b + (t_of(j) as u64) * widths[j] as u64)
+    });
+    let mut out = vec![0u64; total];
+    if total == 0 {
         return Ok(out);
     }
-    let width_sum: u64 = widths.iter().map(|&w| w as u64).sum();
-    let mut msg = vec![0u8; correction_bytes(t, width_sum) as usize];
+    let mut msg = vec![0u8; bits.div_ceil(8) as usize];
     p.io.recv(&mut msg)?;
     let mut rd = BitReader::new(&msg);
     let mut ex = Expander::default();
-    for (j, (&w, oj)) in widths.iter().zip(out.chunks_mut(t)).enumerate() {
+    let mut at = 0;
+    for (j, &w) in widths.iter().enumerate() {
+        let t = t_of(j);
+        let oj = &mut out[at..at + t];
+        at += t;
         let m = ring::mask(w);
         let sel = 0u64.wrapping_sub((choices[j] & 1) as u64);
         ex.expand(h[j], w, oj);

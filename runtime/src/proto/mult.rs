@@ -52,7 +52,8 @@
 
 use super::linear::{
     MatMulParams, correction_bytes, matmul, matmul_cost, mult_ring, mult_ring_cost,
-    shrinking_width_sum, vcot_recv_extend, vcot_recv_finish, vcot_send_with,
+    shrinking_width_sum, vcot_recv_extend, vcot_recv_finish, vcot_recv_finish_each, vcot_send_each,
+    vcot_send_with,
 };
 use super::millionaire::Tree;
 use super::relu::{wrap, wrap_cost};
@@ -194,17 +195,28 @@ pub fn mult_hinted_cost(len: usize, params: &MultParams, hx: HintKind, hy: HintK
         return mult_ring_cost(len, params.out_bits);
     }
     let next = two_way_cost(len * lay.per(), len as u64 * lay.width_sum());
-    let ops = [(lay.wx, hx, lay.m), (lay.wy, hy, lay.n)];
-    let n_msb = ops.iter().filter(|o| o.0 && o.1 == HintKind::Msb).count();
-    let unknown: Vec<u32> = ops
-        .iter()
-        .filter(|o| o.0 && o.1 == HintKind::Unknown)
-        .map(|o| o.2)
-        .collect();
-    let ands = vcot_cost_1(len * n_msb);
-    match unknown.iter().max() {
+    wraps_then(&lay, [len, len], [hx, hy], next)
+}
+
+/// The operands' wraps ([`operand_wraps`] on `lens` elements of x and y) and then the
+/// products' two-way phase `next`.
+fn wraps_then(lay: &Layout, lens: [usize; 2], hints: [HintKind; 2], next: Cost) -> Cost {
+    let ops = [(lay.wx, lay.m), (lay.wy, lay.n)];
+    let (mut n_msb, mut n_unk, mut bits) = (0, 0, None::<u32>);
+    for ((&(need, b), len), h) in ops.iter().zip(lens).zip(hints) {
+        match (need, h) {
+            (true, HintKind::Msb) => n_msb += len,
+            (true, HintKind::Unknown) => {
+                n_unk += len;
+                bits = Some(bits.map_or(b, |w| w.max(b)));
+            }
+            _ => {}
+        }
+    }
+    let ands = vcot_cost_1(n_msb);
+    match bits {
         None => ands.then(next),
-        Some(&bits) => ands.then(after_wrap(len * unknown.len(), bits, next)),
+        Some(bits) => ands.then(after_wrap(n_unk, bits, next)),
     }
 }
 
@@ -391,10 +403,9 @@ fn operand_wraps(
     xs: &[u64],
     ys: &[u64],
 ) -> Result<[Vec<u8>; 2], ProtoError> {
-    let len = xs.len();
     let (xf, yf) = params.normalized();
     let ops = [(lay.wx, xs, lay.m, xf), (lay.wy, ys, lay.n, yf)];
-    let mut out = [vec![0u8; len], vec![0u8; len]];
+    let mut out = [vec![0u8; xs.len()], vec![0u8; ys.len()]];
     let mut msb_in = Vec::new();
     let mut msb_slots = Vec::new();
     let mut unk_slots = Vec::new();
@@ -404,16 +415,20 @@ fn operand_wraps(
         }
         match hint {
             WrapHint::Shares(w) => {
-                if w.len() != len {
-                    return Err(arg(format!("{} wrap shares for {len} elements", w.len())));
+                if w.len() != sh.len() {
+                    return Err(arg(format!(
+                        "{} wrap shares for {} elements",
+                        w.len(),
+                        sh.len()
+                    )));
                 }
                 out[slot].copy_from_slice(w);
             }
             WrapHint::Msb(b) => {
                 // Given msb(x') = c, the wrap is a ∧ b (c = 1) or ¬(¬a ∧ ¬b) (c = 0).
                 let c = b ^ f.signed;
+                msb_slots.push((slot, !c, msb_in.len()));
                 msb_in.extend(sh.iter().map(|&v| (ring::msb(v, bits) as u8) ^ (!c as u8)));
-                msb_slots.push((slot, !c));
             }
             WrapHint::Unknown => unk_slots.push(slot),
         }
@@ -421,22 +436,27 @@ fn operand_wraps(
     if !msb_in.is_empty() {
         let w = and_of_msbs(p, &msb_in)?;
         let flip_share = p.is_server();
-        for (i, &(slot, flip)) in msb_slots.iter().enumerate() {
-            for (o, &v) in out[slot].iter_mut().zip(&w[i * len..(i + 1) * len]) {
+        for &(slot, flip, at) in &msb_slots {
+            let o = &mut out[slot];
+            let len = o.len();
+            for (o, &v) in o.iter_mut().zip(&w[at..at + len]) {
                 *o = v ^ (flip && flip_share) as u8;
             }
         }
     }
     if !unk_slots.is_empty() {
         let wb = unk_slots.iter().map(|&s| ops[s].2).max().unwrap_or(1);
-        let mut input = Vec::with_capacity(len * unk_slots.len());
+        let mut input = Vec::new();
         for &s in &unk_slots {
             input.extend(ops[s].1.iter().map(|&v| v << (wb - ops[s].2)));
         }
         // The products' two-way phase follows, opened by the client (see `after_wrap`).
         let (w, _) = wrap_before_client(p, &input, wb, true)?;
-        for (i, &s) in unk_slots.iter().enumerate() {
-            out[s].copy_from_slice(&w[i * len..(i + 1) * len]);
+        let mut at = 0;
+        for &s in &unk_slots {
+            let len = out[s].len();
+            out[s].copy_from_slice(&w[at..at + len]);
+            at += len;
         }
     }
     Ok(out)
@@ -640,6 +660,190 @@ fn mult_impl(
                 r = r.wrapping_add(offx.wrapping_mul(offy));
             }
             ring::reduce(r, l)
+        })
+        .collect())
+}
+
+/// The per-direction OT layout of [`mult_rows`]: per row, one OT per bit of the shorter of
+/// y's width and ℓ (widths ℓ − i) and one for y's wrap (width ℓ − n), each carrying the row's
+/// `cols` correlations; per element, one for x's wrap (width ℓ − m).
+struct RowLayout {
+    lay: Layout,
+    /// Choice bits of y per row.
+    k: u32,
+}
+
+impl RowLayout {
+    fn new(params: &MultParams) -> RowLayout {
+        let lay = Layout::new(params);
+        RowLayout {
+            k: lay.n.min(lay.l),
+            lay,
+        }
+    }
+
+    fn per_row(&self) -> usize {
+        self.k as usize + self.lay.wy as usize
+    }
+
+    /// Correlation bits per element: every row OT's width once per column, and x's wrap.
+    fn width_sum(&self) -> u64 {
+        let l = &self.lay;
+        shrinking_width_sum(self.k, l.l)
+            + if l.wy { (l.l - l.n) as u64 } else { 0 }
+            + if l.wx { (l.l - l.m) as u64 } else { 0 }
+    }
+}
+
+/// The exact cost of [`mult_rows`] on `rows` rows of `cols` elements.
+pub fn mult_rows_cost(
+    rows: usize,
+    cols: usize,
+    params: &MultParams,
+    hx: HintKind,
+    hy: HintKind,
+) -> Cost {
+    let len = rows * cols;
+    if len == 0 {
+        return Cost::ZERO;
+    }
+    let rl = RowLayout::new(params);
+    let ots = rows * rl.per_row() + if rl.lay.wx { len } else { 0 };
+    let next = two_way_cost(ots, len as u64 * rl.width_sum());
+    wraps_then(&rl.lay, [len, rows], [hx, hy], next)
+}
+
+/// UMult/SMult^{m,n,ℓ} of `x` (rows of `cols` elements) by `y` (one value per row): shares of
+/// val(x_{r,c})·val(y_r) mod 2^ℓ, the same as [`mult_hinted`] on y repeated over each row.
+///
+/// SiRnn's CrossTerm (Alg. 4) with the choices on y's side: the OT receiver chooses with the
+/// bits of its share of y_r, and the sender's correlation is its whole row of x — one OT
+/// carries `cols` values (its pad expanded by AES-CTR, as the matrix cross term of SiRnn App.
+/// D2 carries a row of W). So a row costs n OTs of ⌈Σ_{i<n}(ℓ − i)·cols/8⌉ correction bytes
+/// per direction instead of min(m, n) OTs per element: for a row of 100 25-bit values by a
+/// 27-bit factor into 57 bits, 306 B per element against 1,081 B. The wrap products are
+/// [`mult_hinted`]'s, y's once per row (its OT carries the row of x·(1 − 2w)), x's per
+/// element; both directions pipeline in the same 3 flights after the wraps.
+pub fn mult_rows(
+    p: &mut Party,
+    params: &MultParams,
+    hints: [WrapHint<'_>; 2],
+    x: &[u64],
+    y: &[u64],
+    cols: usize,
+) -> Result<Vec<u64>, ProtoError> {
+    params.check()?;
+    if cols == 0 || x.len() != y.len() * cols {
+        return Err(arg(format!(
+            "{} values are not {} rows of {cols}",
+            x.len(),
+            y.len()
+        )));
+    }
+    let len = x.len();
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let l = params.out_bits;
+    let (xf, yf) = params.normalized();
+    let rl = RowLayout::new(params);
+    let lay = &rl.lay;
+    let (m, n) = (lay.m, lay.n);
+    let server = p.is_server();
+    let (offx, offy) = (xf.offset(), yf.offset());
+    let xs = share::add_public(p.role, x, offx, m);
+    let ys = share::add_public(p.role, y, offy, n);
+    let [wx, wy] = operand_wraps(p, params, lay, hints, &xs, &ys)?;
+
+    // OTs: per row k bit choices and y's wrap (cols correlations each), then per element x's
+    // wrap (one correlation).
+    let rows = y.len();
+    let (k, pr) = (rl.k as usize, rl.per_row());
+    let n_row = rows * pr;
+    let n_elem = if lay.wx { len } else { 0 };
+    let mut widths = Vec::with_capacity(n_row + n_elem);
+    let mut ts = Vec::with_capacity(n_row + n_elem);
+    let mut choices = Vec::with_capacity(n_row + n_elem);
+    for r in 0..rows {
+        for i in 0..k {
+            widths.push(l - i as u32);
+            choices.push((ys[r] >> i) as u8 & 1);
+        }
+        if lay.wy {
+            widths.push(l - n);
+            choices.push(wy[r] & 1);
+        }
+        ts.extend(std::iter::repeat_n(cols, pr));
+    }
+    if lay.wx {
+        widths.extend(std::iter::repeat_n(l - m, len));
+        choices.extend(wx.iter().map(|&w| w & 1));
+        ts.extend(std::iter::repeat_n(1, len));
+    }
+    let mut corr = |j: usize, c: &mut [u64]| {
+        if j < n_row {
+            let r = j / pr;
+            let row = &xs[r * cols..(r + 1) * cols];
+            if j % pr < k {
+                c.copy_from_slice(row);
+            } else {
+                let neg = wy[r] & 1 == 1;
+                for (o, &v) in c.iter_mut().zip(row) {
+                    *o = if neg { v.wrapping_neg() } else { v };
+                }
+            }
+        } else {
+            let e = j - n_row;
+            let v = ys[e / cols];
+            c[0] = if wx[e] & 1 == 1 { v.wrapping_neg() } else { v };
+        }
+    };
+    let (mine, theirs) = if server {
+        let a = vcot_send_each(p, &ts, &widths, &mut corr, false)?;
+        let h = vcot_recv_extend(p, 1, &choices)?;
+        let o = vcot_recv_finish_each(p, &ts, &widths, &choices, &h)?;
+        (o, a)
+    } else {
+        let h = vcot_recv_extend(p, 1, &choices)?;
+        let o = vcot_recv_finish_each(p, &ts, &widths, &choices, &h)?;
+        let a = vcot_send_each(p, &ts, &widths, &mut corr, true)?;
+        (o, a)
+    };
+    let pm = 1u64 << m.min(63);
+    let pn = 1u64 << n.min(63);
+    let at_row = |r: usize, q: usize, c: usize| (r * pr + q) * cols + c;
+    let elem0 = n_row * cols;
+    Ok((0..len)
+        .map(|e| {
+            let (r, c) = (e / cols, e % cols);
+            let (xe, ye) = (xs[e], ys[r]);
+            let (wxe, wye) = ((wx[e] & 1) as u64, (wy[r] & 1) as u64);
+            let mut v = xe.wrapping_mul(ye);
+            for q in 0..k {
+                let i = at_row(r, q, c);
+                v = v.wrapping_add(mine[i].wrapping_sub(theirs[i]) << q);
+            }
+            if lay.wy {
+                let i = at_row(r, k, c);
+                let d = mine[i].wrapping_sub(theirs[i]);
+                v = v.wrapping_add(d.wrapping_mul(pn.wrapping_neg()));
+                v = v.wrapping_sub(pn.wrapping_mul(wye).wrapping_mul(xe));
+                v = v.wrapping_add(offx.wrapping_mul(pn).wrapping_mul(wye));
+            }
+            if lay.wx {
+                let i = elem0 + e;
+                let d = mine[i].wrapping_sub(theirs[i]);
+                v = v.wrapping_add(d.wrapping_mul(pm.wrapping_neg()));
+                v = v.wrapping_sub(pm.wrapping_mul(wxe).wrapping_mul(ye));
+                v = v.wrapping_add(offy.wrapping_mul(pm).wrapping_mul(wxe));
+            }
+            v = v
+                .wrapping_sub(offy.wrapping_mul(xe))
+                .wrapping_sub(offx.wrapping_mul(ye));
+            if server {
+                v = v.wrapping_add(offx.wrapping_mul(offy));
+            }
+            ring::reduce(v, l)
         })
         .collect())
 }

@@ -434,3 +434,106 @@ fn block_relu_matches_fixed_and_cost() {
     });
     assert!(matches!(run, Err(ProtoError::Argument(_))));
 }
+
+/// [`super::mult::mult_rows`]: rows of x times one y per row, on both engines, equal to the
+/// cleartext product of each element by its row's y bit for bit and exact in cost, for
+/// signed and unsigned operands, every kind of wrap (unknown, public MSB), outputs narrower
+/// and wider than the operands, and rows of 1, 3 and 100.
+#[test]
+fn mult_rows_matches_fixed_and_cost() {
+    use super::mult::{MultParams, WrapHint, mult_rows, mult_rows_cost};
+    use crate::fixed::linear::{Format, mult};
+    use crate::ring;
+    use rand_core::RngCore;
+    let f = |signed: bool, bits: u32| {
+        if signed {
+            Format::signed(bits)
+        } else {
+            Format::unsigned(bits)
+        }
+    };
+    let mut cases = Vec::new();
+    for (m, n, l) in [
+        (25, 32, 57),
+        (16, 16, 32),
+        (8, 12, 16),
+        (20, 8, 24),
+        (64, 16, 64),
+        (5, 40, 40),
+    ] {
+        for (sx, sy) in [(false, false), (true, false), (true, true)] {
+            for msb in [false, true] {
+                for (rows, cols) in [(7, 1), (5, 3), (3, 100)] {
+                    cases.push((
+                        MultParams {
+                            x: f(sx, m),
+                            y: f(sy, n),
+                            out_bits: l,
+                        },
+                        msb,
+                        rows,
+                        cols,
+                    ));
+                }
+            }
+        }
+    }
+    for kind in OtKind::ALL {
+        for (i, &(mp, msb, rows, cols)) in cases.iter().enumerate() {
+            let mut rng = ChaCha20Rng::seed_from_u64(i as u64);
+            // With a public MSB the values keep it 0 (unsigned) or the sign bit clear.
+            let mut draw = |bits: u32| {
+                let v = ring::reduce(rng.next_u64(), bits);
+                if msb { v & ring::mask(bits - 1) } else { v }
+            };
+            let x: Vec<u64> = (0..rows * cols).map(|_| draw(mp.x.bits)).collect();
+            let y: Vec<u64> = (0..rows).map(|_| draw(mp.y.bits)).collect();
+            let split = |v: &[u64], bits: u32, rng: &mut ChaCha20Rng| -> (Vec<u64>, Vec<u64>) {
+                let s: Vec<u64> = v
+                    .iter()
+                    .map(|_| ring::reduce(rng.next_u64(), bits))
+                    .collect();
+                let c = v
+                    .iter()
+                    .zip(&s)
+                    .map(|(&a, &b)| ring::sub(a, b, bits))
+                    .collect();
+                (s, c)
+            };
+            let (xs, xc) = split(&x, mp.x.bits, &mut rng);
+            let (ys, yc) = split(&y, mp.y.bits, &mut rng);
+            let hint = if msb {
+                WrapHint::Msb(false)
+            } else {
+                WrapHint::Unknown
+            };
+            let cost = mult_rows_cost(rows, cols, &mp, hint.kind(), hint.kind());
+            let run = run_mem_session(OtSession::for_work(kind, cost), |p: &mut Party| {
+                let (a, b) = if p.is_server() {
+                    (&xs, &ys)
+                } else {
+                    (&xc, &yc)
+                };
+                let before = p.stats();
+                let out = mult_rows(p, &mp, [hint; 2], a, b, cols)?;
+                p.io.end_flight()?;
+                Ok((out, p.stats() - before))
+            })
+            .expect("runs");
+            let ((s, ss), (c, cs)) = (run.server, run.client);
+            for e in 0..rows * cols {
+                let want = mult(x[e], mp.x, y[e / cols], mp.y, mp.out_bits);
+                assert_eq!(
+                    ring::add(s[e], c[e], mp.out_bits),
+                    want,
+                    "{mp:?} msb {msb} {rows}×{cols} on {kind}: element {e}"
+                );
+            }
+            assert_eq!(
+                Cost::measured(&ss, &cs),
+                cost.on(kind),
+                "{mp:?} msb {msb} {rows}×{cols} on {kind}: cost"
+            );
+        }
+    }
+}
