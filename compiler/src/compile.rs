@@ -566,14 +566,28 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         Rank,
         /// As `Rank`, for a narrowing of stage 2: within [`NARROW_SHARE`] of the allowance.
         Narrow,
+        /// For a narrowing of a wider width that enters the sequence ahead of a narrower one
+        /// (see `fallback`): no flips on the ranking part with the plan's errors magnified
+        /// by [`STRESS`] times the held-back part's size over the ranking part's (the
+        /// smallest margin among n samples shrinks about as 1/n).
+        Strict,
         Confirm,
     }
+    // The magnification of a plan's errors each test applies.
+    let strict_stress = STRESS * (held_count.max(1) as f64 / n_search.max(1) as f64).max(1.0);
+    let stress_of = |test: Test| {
+        if test == Test::Strict {
+            strict_stress
+        } else {
+            STRESS
+        }
+    };
     // The flips the ranking part may show for the held-back part to be expected to confirm.
     let rank_flips = |test: Test| {
-        let share = if test == Test::Narrow {
-            NARROW_SHARE
-        } else {
-            1.0
+        let share = match test {
+            Test::Narrow => NARROW_SHARE,
+            Test::Strict => 0.0,
+            _ => 1.0,
         };
         most_flips.map(|k| share * k as f64 * n_search as f64 / held_count.max(1) as f64)
     };
@@ -609,9 +623,10 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             let f = &floats[i];
             let err = sample_error(q, f);
             let right = labels.is_some_and(|l| class_of(q, rule) == Some(l[i]));
-            let stressed = || stressed_class(f, q, float_scores.map(|s| &s[i]), q_scores, rule);
+            let k = stress_of(test);
+            let stressed = || stressed_class(f, q, float_scores.map(|s| &s[i]), q_scores, rule, k);
             let against = match (test, budget) {
-                (Test::Rank | Test::Narrow | Test::Confirm, Budget::MaxError(m)) => {
+                (Test::Rank | Test::Narrow | Test::Strict | Test::Confirm, Budget::MaxError(m)) => {
                     match (float_scores.is_some(), q_scores.is_some()) {
                         (true, true) => {
                             match (stressed(), f.first().and_then(|t| t.data().first())) {
@@ -619,11 +634,11 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                                 _ => true,
                             }
                         }
-                        _ => STRESS * err > m,
+                        _ => k * err > m,
                     }
                 }
                 (Test::Plain, _) => labels.is_some() && float_right[i] && !right,
-                (Test::Rank | Test::Narrow | Test::Confirm, _) => {
+                (Test::Rank | Test::Narrow | Test::Strict | Test::Confirm, _) => {
                     labels.is_some_and(|l| float_right[i] && stressed() != Some(l[i]))
                 }
             };
@@ -659,7 +674,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                         format!("{w} of the first {k} samples misclassified, over the {allowed:.1} the budget allows")
                     })
                 }
-                (Some(_), Budget::AccuracyLoss(_), Test::Rank | Test::Narrow, _) => rank_flips(test)
+                (Some(_), Budget::AccuracyLoss(_), Test::Rank | Test::Narrow | Test::Strict, _) => rank_flips(test)
                     .filter(|most| flips as f64 > most + 1e-9)
                     .map(|most| {
                         format!("{flips} of the first {k} ranking samples classified right by float and wrong by the plan with its errors doubled, over the {most:.1} the held-back part would allow")
@@ -672,7 +687,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                 (_, Budget::MaxError(m), Test::Plain, _) => {
                     (max_err > m).then(|| format!("error {max_err:.3e} on the first {k} samples"))
                 }
-                (_, Budget::MaxError(_), Test::Rank | Test::Narrow | Test::Confirm, _) => (flips > 0).then(|| {
+                (_, Budget::MaxError(_), Test::Rank | Test::Narrow | Test::Strict | Test::Confirm, _) => (flips > 0).then(|| {
                     format!("{flips} of the first {k} samples over the budget with the plan's errors doubled")
                 }),
                 _ => None,
@@ -702,14 +717,18 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         };
         let within = match (metric, budget, test) {
             (Some(a), Budget::AccuracyLoss(p), Test::Plain) => float_metric - a <= p + 1e-9,
-            (Some(_), Budget::AccuracyLoss(_), Test::Rank | Test::Narrow) => {
+            (Some(_), Budget::AccuracyLoss(_), Test::Rank | Test::Narrow | Test::Strict) => {
                 rank_flips(test).is_some_and(|most| flips as f64 <= most + 1e-9)
             }
             (Some(_), Budget::AccuracyLoss(_), Test::Confirm) => {
                 most_flips.is_some_and(|most| flips <= most)
             }
             (Some(e), Budget::MaxError(m), Test::Plain) => e <= m,
-            (Some(_), Budget::MaxError(_), Test::Rank | Test::Narrow | Test::Confirm) => flips == 0,
+            (
+                Some(_),
+                Budget::MaxError(_),
+                Test::Rank | Test::Narrow | Test::Strict | Test::Confirm,
+            ) => flips == 0,
             (None, _, _) => false,
         };
         Ok(Ok(Trial {
@@ -814,30 +833,104 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     } else {
         Test::Confirm
     };
-    let mut confirmed: Option<(u32, Trial, Trial)> = None;
+    let node_group = precision::units(&graph, source, prog.model.span.file);
+    // The fallback: the ranking's second cheapest width with tensors narrowed towards the
+    // cheapest one's, each kept only under `Test::Strict` (chosen on the ranking part alone),
+    // tested between the two. Where the held-back part refuses the cheapest width (the
+    // ranking part, a third of its size, is too lenient: lstm_vowels' 8 bits), the sequence
+    // has confirmed this one first; where it confirms the cheapest width, the fallback (each
+    // tensor at least as wide) was confirmed on the way and is superseded.
+    let mut fallback: Option<(u32, Narrowing, Trial)> = None;
+    if pinned.is_none() && held_count > 0 && ranked.len() >= 2 {
+        let (hi, t_hi) = &ranked[ranked.len() - 2];
+        let (hi, lo, fuse) = (*hi, ranked[ranked.len() - 1].0, t_hi.fuse);
+        if lo < hi {
+            let units = by_bytes(&graph, &node_group, &t_hi.plan);
+            // The wider plan's cost on the engine the sequence runs on.
+            let mut best = if t_hi.plan.ot == engine.get() {
+                t_hi.cost
+            } else {
+                match trial(&|_| hi, search.clone(), fuse, rank)? {
+                    Ok(t) => t.cost,
+                    Err(_) => t_hi.cost,
+                }
+            };
+            let mut nw = Narrowing::default();
+            let mut last = None;
+            for g in &units {
+                for w in (lo..hi).step_by(2) {
+                    let width = |i: usize| {
+                        if &node_group[i] == g {
+                            w
+                        } else {
+                            nw.width(&node_group[i], hi)
+                        }
+                    };
+                    match trial(&width, search.clone(), fuse, Test::Strict)? {
+                        Ok(t) if t.within && t.cost < best => {
+                            best = t.cost;
+                            nw.widths.insert(g.clone(), w);
+                            nw.order.push((g.clone(), w));
+                            last = Some(t);
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if let Some(t) = last {
+                fallback = Some((hi, nw, t));
+            }
+        }
+    }
+    let mut seq: Vec<(u32, Option<Narrowing>, Trial)> =
+        ranked.into_iter().map(|(b, t)| (b, None, t)).collect();
+    if let Some((hi, nw, t)) = fallback {
+        let at = seq.len() - 1;
+        seq.insert(at, (hi, Some(nw), t));
+    }
+    let mut confirmed: Option<(u32, Option<Narrowing>, Trial, Trial)> = None;
     let mut failed = None;
-    for (bits, t) in ranked {
-        let c = match trial(&|_| bits, held.clone(), t.fuse, confirm)? {
+    let mut fallback_bound = None;
+    for (bits, nw, t) in seq {
+        let width = |i: usize| nw.as_ref().map_or(bits, |n| n.width(&node_group[i], bits));
+        let what = match &nw {
+            None => format!("{bits} bits"),
+            Some(n) => format!("{bits} bits with {} tensors narrowed", n.order.len()),
+        };
+        let c = match trial(&width, held.clone(), t.fuse, confirm)? {
             Ok(c) => c,
             Err(e) => {
-                failed = Some(format!("{bits} bits: {e}"));
+                failed = Some(format!("{what}: {e}"));
                 break;
             }
         };
         let bound = upper(&c);
-        if let Some(cand) = candidates.iter_mut().find(|k| k.bits == bits) {
-            cand.confirmed = Some((bound, c.within));
+        match &nw {
+            None => {
+                if let Some(cand) = candidates.iter_mut().find(|k| k.bits == bits) {
+                    cand.confirmed = Some((bound, c.within));
+                }
+            }
+            Some(_) => {
+                fallback_bound = Some((
+                    bits,
+                    nw.as_ref().map_or(0, |n| n.order.len()),
+                    bound,
+                    c.within,
+                ))
+            }
         }
         if !c.within {
             failed = Some(match &c.stopped {
-                Some(r) => format!("{bits} bits: {r}"),
-                None => format!("{bits} bits: bound {bound:.2} on {held_count} held-back samples"),
+                Some(r) => format!("{what}: {r}"),
+                None => format!("{what}: bound {bound:.2} on {held_count} held-back samples"),
             });
             break;
         }
-        confirmed = Some((bits, t, c));
+        confirmed = Some((bits, nw, t, c));
     }
-    let Some((bits, chosen, chosen_held)) = confirmed else {
+    let Some((bits, from_fallback, chosen, chosen_held)) = confirmed else {
         return Err(CompileError::Budget {
             budget: format!(
                 "{budget:?}, confirmed at {}% confidence on {held_count} held-back samples",
@@ -864,7 +957,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     // held-back part then confirms the narrowed plan too.
     let fuse = chosen.fuse;
     // The ranking's run of the plan as lowered for the engine (its digits) if auto changed it.
-    let chosen = if chosen.plan.ot == engine.get() {
+    let chosen = if chosen.plan.ot == engine.get() || from_fallback.is_some() {
         chosen
     } else {
         match trial(&|_| bits, search.clone(), fuse, rank)? {
@@ -873,10 +966,13 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         }
     };
     let stage1 = (chosen, chosen_held);
-    let node_group = precision::units(&graph, source, prog.model.span.file);
     let groups = by_bytes(&graph, &node_group, &stage1.0.plan);
-    let mut widths: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-    let mut narrowed = Vec::new();
+    // A confirmed fallback is stage 1's plan with its narrowings (stage 2 does not run on it:
+    // its width was not the ranking's choice).
+    let (stage1_widths, stage1_narrowed) =
+        from_fallback.map_or_else(Default::default, |n| (n.widths, n.order));
+    let mut widths = stage1_widths.clone();
+    let mut narrowed = stage1_narrowed.clone();
     // A pinned width is every tensor's; a width more expensive than the search part's choice
     // was not the search part's choice.
     let groups: &[String] = if pinned.is_some() || cheapest_ranked != Some(bits) {
@@ -946,8 +1042,8 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     let (chosen, chosen_held) = match kept {
         Some(t) => t,
         None => {
-            narrowed.clear();
-            widths.clear();
+            narrowed = stage1_narrowed;
+            widths = stage1_widths;
             stage1
         }
     };
@@ -991,6 +1087,14 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         })).collect::<Vec<_>>(),
         "float_search_part": labels.map(|l| accuracy(&floats[search.clone()], &l[search.clone()], rule)),
         "chosen_bits": bits,
+        // The fallback tested ahead of the cheapest ranked width, if there was one: its width,
+        // how many tensors it narrowed, its held-back bound and whether that confirmed it.
+        "fallback": fallback_bound.map(|(b, k, bound, ok)| serde_json::json!({
+            "bits": b,
+            "narrowed": k,
+            "held_back_bound": bound,
+            "confirmed": ok,
+        })),
         "narrowed": narrowed.iter().map(|(g, w)| serde_json::json!([g, w])).collect::<Vec<_>>(),
         // The precision groups no narrowing step kept within the budget on the ranking part
         // (empty when stage 2 did not run: a pinned width, or a width the ranking did not choose).
@@ -1016,6 +1120,21 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         nodes: graph.len(),
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// A plan's per-tensor widths over a uniform one: each narrowed unit's width, in the order
+/// they were narrowed.
+#[derive(Default)]
+struct Narrowing {
+    widths: std::collections::HashMap<String, u32>,
+    order: Vec<(String, u32)>,
+}
+
+impl Narrowing {
+    /// The width of a node of this unit, `bits` where it is not narrowed.
+    fn width(&self, unit: &str, bits: u32) -> u32 {
+        *self.widths.get(unit).unwrap_or(&bits)
+    }
 }
 
 /// The [`MAX_GROUPS`] precision units whose operations cost the most bytes in `plan` (on
@@ -1072,7 +1191,7 @@ fn by_bytes(graph: &graph::Graph, units: &[String], plan: &Plan) -> Vec<String> 
 /// samples, 4 doubled, 7 on its test set.)
 pub const STRESS: f64 = 2.0;
 
-/// The class float's outputs would name with the plan's errors magnified by [`STRESS`]: on
+/// The class float's outputs would name with the plan's errors magnified `k` times: on
 /// the scores an `argmax` output picks from when there are any (both given), else on the first
 /// output itself.
 fn stressed_class(
@@ -1081,9 +1200,10 @@ fn stressed_class(
     float_scores: Option<&Tensor>,
     fixed_scores: Option<&Tensor>,
     rule: ClassRule,
+    k: f64,
 ) -> Option<usize> {
     let stress = |f: &[f64], q: &[f64]| -> Vec<f64> {
-        f.iter().zip(q).map(|(a, b)| a + STRESS * (b - a)).collect()
+        f.iter().zip(q).map(|(a, b)| a + k * (b - a)).collect()
     };
     match (float_scores, fixed_scores) {
         (Some(f), Some(q)) => {
