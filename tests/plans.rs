@@ -411,6 +411,26 @@ fn digits_block_relu_budget_and_poly_relu_rounds() {
     assert_eq!(relus.len(), 2, "one per relu layer");
     assert!(relus.iter().all(|&r| r > 1), "{relus:?}");
     assert!(poly["totals"]["preprocessing_rounds"].as_u64().unwrap() > 0);
+    // At equal width the polynomial plan sends fewer online bytes than the ReLU plan and takes
+    // fewer latency units (issue 17): its pooling sums in the ring's spare bits instead of
+    // extending the ring.
+    let online = |v: &serde_json::Value| {
+        v["totals"]["bytes_server"].as_u64().unwrap()
+            + v["totals"]["bytes_client"].as_u64().unwrap()
+    };
+    let units = |v: &serde_json::Value| v["estimate"]["latency_units"].as_u64().unwrap();
+    assert!(
+        online(&poly) < online(&relu),
+        "{} B against {} B",
+        online(&poly),
+        online(&relu)
+    );
+    assert!(
+        units(&poly) < units(&relu),
+        "{} units against {}",
+        units(&poly),
+        units(&relu)
+    );
     // The weights fine-tuned for that choice, compiled with it; it and the polynomial plan run
     // two-party: bit-equal to the plan's cleartext, every instruction (and the polynomials'
     // preprocessing) as estimated.

@@ -1343,24 +1343,33 @@ impl Lower<'_> {
                     self.push(op, vec![rows], m)?;
                     m
                 } else {
-                    let wide = Fx {
-                        bits: (f.bits + ceil_log2(k * k)).min(64),
-                        frac: f.frac,
+                    // The window's sum needs ⌈log2 k²⌉ bits more, unless the operand's
+                    // calibrated magnitude leaves them unused in its own ring (with the one
+                    // bit of headroom every format keeps): a polynomial's output lives in its
+                    // ring, far wider than its values (digits_cnn's poly_relu: 29 of 32 bits),
+                    // and extending it cost more than the activation.
+                    let grow = ceil_log2(k * k);
+                    let spare = self.plan.tensors[x]
+                        .calibrated_log2
+                        .is_some_and(|cl| cl + f.frac + grow + 2 <= f.bits);
+                    let (w, wide) = if spare {
+                        (rows, f)
+                    } else {
+                        let wide = Fx {
+                            bits: (f.bits + grow).min(64),
+                            frac: f.frac,
+                        };
+                        let w = self.fresh(&[c * oh * ow, k * k], wide, false);
+                        self.push(Op::Extend, vec![rows], w)?;
+                        (w, wide)
                     };
-                    let w = self.fresh(&[c * oh * ow, k * k], wide, false);
-                    self.push(Op::Extend, vec![rows], w)?;
                     let sum = self.fresh(&[c * oh * ow], wide, false);
                     self.push(Op::Sum { axis: Some(1) }, vec![w], sum)?;
                     let inv = FTensor::scalar(1.0 / (k * k) as f64);
-                    self.mul_public(
-                        sum,
-                        &inv,
-                        Fx {
-                            bits: f.bits,
-                            frac: f.frac,
-                        },
-                        &[c * oh * ow],
-                    )?
+                    // The mean fits the ring the division by k² leaves where the sum took
+                    // the spare bits (no extension back to the operand's width).
+                    let bits = if spare { f.bits - grow } else { f.bits };
+                    self.mul_public(sum, &inv, Fx { bits, frac: f.frac }, &[c * oh * ow])?
                 };
                 let pf = self.fmt_of(pooled);
                 let nn = self.plan.tensors[pooled].nonneg;

@@ -189,25 +189,40 @@ impl Tuning {
             && splines
             && inp.bits <= SPLINE_CHECK_BITS
         {
-            let g = inp.bits.min(8);
-            let linear = Tuning {
-                spline: Some(Spline::Linear { g }),
-                ..best
-            };
-            let quad = Tuning {
-                spline: Some(Spline::Quadratic { g: 8, wide: false }),
-                ..best
-            };
+            // The line per interval of the top min(m, 8) bits (one lookup for inputs of up to
+            // 8 bits, the fewest flights), else the quadratic with the smallest table, each
+            // where it is within SPLINE_MAX_ULP on every input and no dearer than the exp
+            // construction. (Fewer intervals need not be less accurate where the function is
+            // flat at the formats: 20.17 → 20.18 sigmoid by 2^6 quadratics is within 1.30 ULP
+            // for 2,532 B against 2^8's 4,190; every quadratic takes the same flights.)
             let base = bytes(best);
-            if bytes(linear) <= base
-                && spline_max_ulp(func, inp, out, g).is_some_and(|u| u <= SPLINE_MAX_ULP)
-            {
-                best = linear;
-            } else if bytes(quad) <= base
-                && spline_quad_max_ulp(func, inp, out, 8, false)
-                    .is_some_and(|u| u <= SPLINE_MAX_ULP)
-            {
-                best = quad;
+            let priced = |spline: Spline| {
+                let b = bytes(Tuning {
+                    spline: Some(spline),
+                    ..best
+                });
+                (b <= base).then_some((b, spline))
+            };
+            let mut quads: Vec<(f64, Spline)> = (4..=8)
+                .filter_map(|g| priced(Spline::Quadratic { g, wide: false }))
+                .collect();
+            quads.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let cands: Vec<(f64, Spline)> = priced(Spline::Linear { g: inp.bits.min(8) })
+                .into_iter()
+                .chain(quads)
+                .collect();
+            let accurate = |spline: Spline| {
+                match spline {
+                    Spline::Linear { g } => spline_max_ulp(func, inp, out, g),
+                    Spline::Quadratic { g, wide } => spline_quad_max_ulp(func, inp, out, g, wide),
+                }
+                .is_some_and(|u| u <= SPLINE_MAX_ULP)
+            };
+            if let Some(&(_, spline)) = cands.iter().find(|c| accurate(c.1)) {
+                best = Tuning {
+                    spline: Some(spline),
+                    ..best
+                };
             }
         }
         if best.spline.is_none() && ot != OtKind::Iknp {

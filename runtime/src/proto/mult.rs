@@ -45,6 +45,12 @@
 //! where its wrap term vanishes. With m, n ≥ ℓ (e.g. 32×32→32) no wrap is needed at all and the
 //! product is [`super::linear::mult_ring`], the cheaper path. ℓ > m + n is rejected.
 //!
+//! ## A factor per row
+//! [`mult_rows`]: x in rows times one y per row (layernorm's and softmax's last step). The
+//! cross terms choose with y's bits once per row and each OT carries the row's x values (the
+//! vector-OT form of SiRnn's matrix cross term, App. D2), so a row of C costs n OTs instead of
+//! C·min(m, n); x's wrap term stays per element, y's per row.
+//!
 //! ## MatMul with the server's W (SiRnn Alg. 5)
 //! [`matmul_full`]: the Wrap protocol on X's (offset) shares, then [`super::linear::matmul`]
 //! with those wrap bits: shares of X·W in m + n + ⌈log2 d2⌉ bits (see
