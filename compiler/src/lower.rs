@@ -582,6 +582,23 @@ impl Lower<'_> {
         Ok(w)
     }
 
+    /// Shared node `n` as the operand of a product with the server's weights: a polynomial's
+    /// exact value lives in its ring, far wider than the node's own format (34 bits against
+    /// 8 in examples/cnn_cost), and a product's bytes grow with its operand's width (the
+    /// masks' bits, the wrap term), so it takes the value rounded to the node's format first
+    /// (cnn_cost's poly_relu plan: 31.8 MB online before). Any other value is taken as it is.
+    fn product_operand(&mut self, n: NodeIndex) -> Result<usize, LowerError> {
+        let x = self.shared(n)?;
+        let want = self.fmts[n.index()];
+        let from_poly = self
+            .producer(x)
+            .is_some_and(|i| matches!(i.op, Op::Poly { .. }));
+        if from_poly && self.fmt_of(x).bits > want.bits {
+            return self.convert(x, want);
+        }
+        Ok(x)
+    }
+
     /// The instruction that wrote tensor `t`.
     fn producer(&self, t: usize) -> Option<&sir_runtime::plan::Instr> {
         self.plan.instrs.iter().rev().find(|i| i.out == t)
@@ -916,9 +933,9 @@ impl Lower<'_> {
             // X·W with X as it is (a vector X gives a vector), or for A·Y: Y as X (a vector
             // as it is, a matrix transposed) times Aᵀ, the result transposed back.
             let (x, w, back) = if b_server {
-                (self.shared(a)?, self.server_of(b)?, false)
+                (self.product_operand(a)?, self.server_of(b)?, false)
             } else {
-                let y = self.shared(b)?;
+                let y = self.product_operand(b)?;
                 let a = self.server_of(a)?;
                 match self.shape_of(y).len() {
                     1 => (y, a, false),
@@ -1055,7 +1072,7 @@ impl Lower<'_> {
         stride: usize,
         pad: usize,
     ) -> Result<usize, LowerError> {
-        let x = self.shared(ops[0])?;
+        let x = self.product_operand(ops[0])?;
         let w = match self.vals[ops[1].index()].clone() {
             Some(Val::Server(w)) => w,
             _ => return self.unsupported("conv2d with kernels other than the server's weights"),
