@@ -246,6 +246,11 @@ pub fn to_json(
             "drelu_bytes": b.drelu_bytes, "relu_drelu_bytes": b.relu_drelu_bytes,
             "sum_bits": b.sum_bits, "layer_bytes": b.layer_bytes, "relu_bytes": b.relu_bytes,
         })).collect::<Vec<_>>(),
+        "poly": storage_bits(plan).map_or_else(Vec::new, |bits| plan.polys(bits)).iter().map(|p| serde_json::json!({
+            "instruction": p.instr, "layer": p.layer, "elements": p.elements,
+            "ring_bits": p.ring_bits, "online_bytes": p.online_bytes, "rounds": p.rounds,
+            "pre_bytes": p.pre_bytes, "relu_bytes": p.relu_bytes, "relu_rounds": p.relu_rounds,
+        })).collect::<Vec<_>>(),
         "groups": grouped,
         "tensors": tensors,
         "instructions": instructions,
@@ -256,4 +261,14 @@ pub fn to_json(
             "binding": plan.options["search"]["binding"],
         },
     })
+}
+
+/// The plan's storage width: the pinned `--bits`, else the width the search chose (None for
+/// a plan compiled without a search record).
+pub fn storage_bits(plan: &Plan) -> Option<u32> {
+    let o = &plan.options;
+    o["bits"]
+        .as_u64()
+        .or_else(|| o["search"]["chosen_bits"].as_u64())
+        .and_then(|b| u32::try_from(b).ok())
 }

@@ -431,6 +431,22 @@ fn digits_block_relu_budget_and_poly_relu_rounds() {
         units(&poly),
         units(&relu)
     );
+    // `sir inspect` lists each polynomial layer beside plain ReLU on as many elements at the
+    // storage width: one flight against ReLU's several.
+    let ot = match poly["totals"]["ot"].as_str() {
+        Some("silent") => sir_runtime::ot::OtKind::Silent,
+        _ => sir_runtime::ot::OtKind::Iknp,
+    };
+    let layers = poly["poly"].as_array().expect("poly layers");
+    assert_eq!(layers.len(), 2);
+    for l in layers {
+        let n = l["elements"].as_u64().unwrap() as usize;
+        let plain = sir_runtime::proto::relu::relu_cost(n, 8).on(ot);
+        assert_eq!(l["relu_bytes"].as_u64(), Some(plain.total_bytes()));
+        assert_eq!(l["rounds"].as_u64(), Some(1));
+        assert!(l["relu_rounds"].as_u64().unwrap() > 1);
+        assert!(l["pre_bytes"].as_u64().unwrap() > 0);
+    }
     // The weights fine-tuned for that choice, compiled with it; it and the polynomial plan run
     // two-party: bit-equal to the plan's cleartext, every instruction (and the polynomials'
     // preprocessing) as estimated.

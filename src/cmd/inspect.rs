@@ -227,6 +227,31 @@ fn tables(
             );
         }
     }
+    let bits = sir_cli::summary::storage_bits(plan);
+    let polys = bits.map_or_else(Vec::new, |b| plan.polys(b));
+    if let Some(bits) = bits
+        && !polys.is_empty()
+    {
+        let _ = writeln!(
+            s,
+            "\npolynomial layers (per sample; beside plain ReLU on as many elements at the {bits}-bit storage width; the ring's conversions count with the neighbouring layers, so compare whole plans for the activation's cost):"
+        );
+        for p in &polys {
+            let _ = writeln!(
+                s,
+                "  i{} {} ({} elements, ring {} bits): {} B online, flights {}, + {} B of preprocessing; ReLU {} B, flights {}",
+                p.instr,
+                p.layer.as_deref().unwrap_or("(unnamed)"),
+                p.elements,
+                p.ring_bits,
+                p.online_bytes,
+                p.rounds,
+                p.pre_bytes,
+                p.relu_bytes,
+                p.relu_rounds,
+            );
+        }
+    }
     // A run does its preprocessing too: its bytes are on the link, its flights in `units`.
     let bytes = total.server_bytes + total.client_bytes + pre.total_bytes();
     let t = net.estimate(bytes, units);

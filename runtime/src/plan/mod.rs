@@ -134,6 +134,25 @@ pub struct BlockReluUse {
     pub relu_bytes: u64,
 }
 
+/// One polynomial activation's cost beside plain ReLU's on as many elements at a storage
+/// width ([`Plan::polys`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolyUse {
+    pub instr: usize,
+    pub layer: Option<String>,
+    pub elements: usize,
+    /// The ring the polynomial is evaluated in.
+    pub ring_bits: u32,
+    /// Per sample: the instruction's online bytes and flights, its preprocessing bytes.
+    pub online_bytes: u64,
+    pub rounds: u64,
+    pub pre_bytes: u64,
+    /// Plain ReLU (comparison and multiplexer) on as many elements at the storage width, and
+    /// its flights.
+    pub relu_bytes: u64,
+    pub relu_rounds: u64,
+}
+
 /// A [C, H, W] shape as an array.
 pub(crate) fn chw(shape: &[usize]) -> Option<[usize; 3]> {
     match *shape {
@@ -732,6 +751,32 @@ impl Plan {
             });
         }
         out
+    }
+
+    /// Every polynomial activation against plain ReLU on as many elements at `bits` (the
+    /// plan's storage width), on the plan's engine.
+    pub fn polys(&self, bits: u32) -> Vec<PolyUse> {
+        self.instrs
+            .iter()
+            .enumerate()
+            .filter(|(_, ins)| matches!(ins.op, Op::Poly { .. }))
+            .map(|(k, ins)| {
+                let t = &self.tensors[ins.out];
+                let n = t.numel();
+                let relu = crate::proto::relu::relu_cost(n, bits).on(self.ot);
+                PolyUse {
+                    instr: k,
+                    layer: ins.layer.clone(),
+                    elements: n,
+                    ring_bits: t.bits,
+                    online_bytes: ins.cost.total_bytes(),
+                    rounds: ins.cost.rounds,
+                    pre_bytes: ins.pre.total_bytes(),
+                    relu_bytes: relu.total_bytes(),
+                    relu_rounds: relu.rounds,
+                }
+            })
+            .collect()
     }
 
     /// The bytes of the instructions that compute tensor `t` and nothing `x` depends on: what
