@@ -1386,7 +1386,14 @@ impl Lower<'_> {
                     // The mean fits the ring the division by k² leaves where the sum took
                     // the spare bits (no extension back to the operand's width).
                     let bits = if spare { f.bits - grow } else { f.bits };
-                    self.mul_public(sum, &inv, Fx { bits, frac: f.frac }, &[c * oh * ow])?
+                    // Straight to the pooled format where it drops bits (one rounding, as a
+                    // polynomial's exact value is pooled into storage), else at the sum's.
+                    let mean = if to.bits <= bits && to.frac <= f.frac {
+                        to
+                    } else {
+                        Fx { bits, frac: f.frac }
+                    };
+                    self.mul_public(sum, &inv, mean, &[c * oh * ow])?
                 };
                 let pf = self.fmt_of(pooled);
                 let nn = self.plan.tensors[pooled].nonneg;
