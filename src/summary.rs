@@ -267,8 +267,12 @@ pub fn to_json(
 /// a plan compiled without a search record).
 pub fn storage_bits(plan: &Plan) -> Option<u32> {
     let o = &plan.options;
-    o["bits"]
-        .as_u64()
-        .or_else(|| o["search"]["chosen_bits"].as_u64())
-        .and_then(|b| u32::try_from(b).ok())
+    sir_compiler::compile::recorded_bits(o)
+        .ok()
+        .flatten()
+        .or_else(|| {
+            o["search"]["chosen_bits"]
+                .as_u64()
+                .and_then(|b| u32::try_from(b).ok())
+        })
 }

@@ -834,6 +834,50 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         Test::Confirm
     };
     let node_group = precision::units(&graph, source, prog.model.span.file);
+    // One greedy pass over `units` (least bytes first) from uniform `bits`: each unit takes the
+    // first of `to` (narrowest first) whose plan the search part accepts under `test` for
+    // less than the last kept one's `best` cost. Returns the narrowing, the last kept
+    // narrowing's trial, and the units some width was refused for and none kept (the values
+    // that bound the accuracy).
+    type Greedy = (Narrowing, Option<Trial>, Vec<String>);
+    let greedy = |units: &[String],
+                  bits: u32,
+                  to: &[u32],
+                  fuse: bool,
+                  test: Test,
+                  mut best: f64|
+     -> Result<Greedy, CompileError> {
+        let (mut nw, mut last, mut binding) = (Narrowing::default(), None, Vec::new());
+        for g in units {
+            let mut over = false;
+            let mut kept = false;
+            for &w in to {
+                let width = |i: usize| {
+                    if &node_group[i] == g {
+                        w
+                    } else {
+                        nw.width(&node_group[i], bits)
+                    }
+                };
+                match trial(&width, search.clone(), fuse, test)? {
+                    Ok(t) if t.within && t.cost < best => {
+                        best = t.cost;
+                        nw.widths.insert(g.clone(), w);
+                        nw.order.push((g.clone(), w));
+                        last = Some(t);
+                        kept = true;
+                        break;
+                    }
+                    Ok(t) if !t.within => over = true,
+                    _ => {}
+                }
+            }
+            if over && !kept {
+                binding.push(g.clone());
+            }
+        }
+        Ok((nw, last, binding))
+    };
     // The fallback: the ranking's second cheapest width with tensors narrowed towards the
     // cheapest one's, each kept only under `Test::Strict` (chosen on the ranking part alone),
     // tested between the two. Where the held-back part refuses the cheapest width (the
@@ -847,7 +891,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         if lo < hi {
             let units = by_bytes(&graph, &node_group, &t_hi.plan);
             // The wider plan's cost on the engine the sequence runs on.
-            let mut best = if t_hi.plan.ot == engine.get() {
+            let best = if t_hi.plan.ot == engine.get() {
                 t_hi.cost
             } else {
                 match trial(&|_| hi, search.clone(), fuse, rank)? {
@@ -855,29 +899,8 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
                     Err(_) => t_hi.cost,
                 }
             };
-            let mut nw = Narrowing::default();
-            let mut last = None;
-            for g in &units {
-                for w in (lo..hi).step_by(2) {
-                    let width = |i: usize| {
-                        if &node_group[i] == g {
-                            w
-                        } else {
-                            nw.width(&node_group[i], hi)
-                        }
-                    };
-                    match trial(&width, search.clone(), fuse, Test::Strict)? {
-                        Ok(t) if t.within && t.cost < best => {
-                            best = t.cost;
-                            nw.widths.insert(g.clone(), w);
-                            nw.order.push((g.clone(), w));
-                            last = Some(t);
-                            break;
-                        }
-                        _ => {}
-                    }
-                }
-            }
+            let to: Vec<u32> = (lo..hi).step_by(2).collect();
+            let (nw, last, _) = greedy(&units, hi, &to, fuse, Test::Strict, best)?;
             if let Some(t) = last {
                 fallback = Some((hi, nw, t));
             }
@@ -967,61 +990,24 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     };
     let stage1 = (chosen, chosen_held);
     let groups = by_bytes(&graph, &node_group, &stage1.0.plan);
-    // A confirmed fallback is stage 1's plan with its narrowings (stage 2 does not run on it:
-    // its width was not the ranking's choice).
-    let (stage1_widths, stage1_narrowed) =
-        from_fallback.map_or_else(Default::default, |n| (n.widths, n.order));
-    let mut widths = stage1_widths.clone();
-    let mut narrowed = stage1_narrowed.clone();
     // A pinned width is every tensor's; a width more expensive than the search part's choice
-    // was not the search part's choice.
+    // was not the search part's choice (a confirmed fallback among them: stage 1's plan keeps
+    // its narrowings).
     let groups: &[String] = if pinned.is_some() || cheapest_ranked != Some(bits) {
         &[]
     } else {
         &groups
     };
-    let mut best_cost = stage1.0.cost;
-    // The last kept narrowing's plan on the search part.
-    let mut last = None;
-    // Groups no step could narrow within the budget: the values that bound the accuracy.
-    let mut binding: Vec<String> = Vec::new();
-    for g in groups {
-        let mut over = false;
-        let mut kept = false;
-        for step in [8u32, 4, 2] {
-            let w = bits.saturating_sub(step);
-            if w < 6 {
-                continue;
-            }
-            let width = |i: usize| {
-                if &node_group[i] == g {
-                    w
-                } else {
-                    *widths.get(&node_group[i]).unwrap_or(&bits)
-                }
-            };
-            let narrow = if rank == Test::Rank {
-                Test::Narrow
-            } else {
-                rank
-            };
-            match trial(&width, search.clone(), fuse, narrow)? {
-                Ok(t) if t.within && t.cost < best_cost => {
-                    best_cost = t.cost;
-                    widths.insert(g.clone(), w);
-                    narrowed.push((g.clone(), w));
-                    last = Some(t);
-                    kept = true;
-                    break;
-                }
-                Ok(t) if !t.within => over = true,
-                _ => {}
-            }
-        }
-        if over && !kept {
-            binding.push(g.clone());
-        }
-    }
+    let to: Vec<u32> = [8u32, 4, 2]
+        .iter()
+        .filter_map(|&step| bits.checked_sub(step).filter(|&w| w >= 6))
+        .collect();
+    let narrow = if rank == Test::Rank {
+        Test::Narrow
+    } else {
+        rank
+    };
+    let (nw, last, binding) = greedy(groups, bits, &to, fuse, narrow, stage1.0.cost)?;
     // The narrowed plan, tested on the held-back part after stage 1's choice (it is chosen on
     // the search part alone, so the sequence stays fixed before the held-back part is seen).
     // Every kept step, confirmed one by one, would be a longer sequence of the same validity,
@@ -1030,7 +1016,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     let mut kept = None;
     if let Some(r) = last
         && let Ok(c) = trial(
-            &|i: usize| *widths.get(&node_group[i]).unwrap_or(&bits),
+            &|i: usize| nw.width(&node_group[i], bits),
             held.clone(),
             fuse,
             confirm,
@@ -1039,13 +1025,9 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
     {
         kept = Some((r, c));
     }
-    let (chosen, chosen_held) = match kept {
-        Some(t) => t,
-        None => {
-            narrowed = stage1_narrowed;
-            widths = stage1_widths;
-            stage1
-        }
+    let ((chosen, chosen_held), nw) = match kept {
+        Some(t) => (t, nw),
+        None => (stage1, from_fallback.unwrap_or_default()),
     };
     // The chosen plan over the whole calibration set (its two parts; one sample is both).
     let fixed_metric = match budget {
@@ -1095,21 +1077,19 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
             "held_back_bound": bound,
             "confirmed": ok,
         })),
-        "narrowed": narrowed.iter().map(|(g, w)| serde_json::json!([g, w])).collect::<Vec<_>>(),
+        "narrowed": nw.order.iter().map(|(g, w)| serde_json::json!([g, w])).collect::<Vec<_>>(),
         // The precision groups no narrowing step kept within the budget on the ranking part
         // (empty when stage 2 did not run: a pinned width, or a width the ranking did not choose).
         "binding": binding,
     });
     let pin_warnings = {
-        let fmts = precision::assign(&graph, &ranges, &|i| {
-            *widths.get(&node_group[i]).unwrap_or(&bits)
-        });
+        let fmts = precision::assign(&graph, &ranges, &|i| nw.width(&node_group[i], bits));
         precision::pin_warnings(&graph, &ranges, &fmts)
     };
     Ok(Compiled {
         plan,
         bits,
-        narrowed,
+        narrowed: nw.order,
         pin_warnings,
         float_metric,
         fixed_metric,

@@ -18,7 +18,7 @@ use crate::proto::lut::{
     Index, Table, lut, lut_cost, lut_many, lut_many_cost, lut_product, lut_product_cost,
 };
 use crate::proto::mult::{
-    MultParams, WrapHint, mult_hinted, mult_hinted_cost, mult_rows, mult_rows_cost,
+    MultParams, WrapHint, check_rows, mult_hinted, mult_hinted_cost, mult_rows, mult_rows_cost,
 };
 use crate::proto::trunc::{trunc_reduce, trunc_reduce_cost};
 use crate::proto::{Cost, Flow, Party, ProtoError, bool as pbool, relu};
@@ -192,8 +192,8 @@ impl Engine for Clear {
         y: &[u64],
         cols: usize,
     ) -> Result<Vec<u64>, ProtoError> {
-        let yy = rows_of(x.len(), y, cols)?;
-        self.mult(params, hints, x, &yy)
+        check_rows(x.len(), y.len(), cols)?;
+        self.mult(params, hints, x, &repeat_rows(y, cols))
     }
 
     fn trunc_reduce(&mut self, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, ProtoError> {
@@ -212,22 +212,16 @@ impl Engine for Clear {
     }
 }
 
+/// Each of `y` repeated `cols` times: one value per row spread over its row.
+pub(crate) fn repeat_rows(y: &[u64], cols: usize) -> Vec<u64> {
+    y.iter()
+        .flat_map(|&v| std::iter::repeat_n(v, cols))
+        .collect()
+}
+
 /// The cleartext engine also checks every MSB a function claims public: the two-party ⋆
 /// protocols would silently compute something else if a claim were wrong, so a wrong claim
 /// is an error here, where the exhaustive tests see it.
-/// `y` repeated over rows of `cols` (of `len` values in all), or an error if they are not.
-fn rows_of(len: usize, y: &[u64], cols: usize) -> Result<Vec<u64>, ProtoError> {
-    if cols == 0 || len != y.len() * cols {
-        return Err(ProtoError::Argument(format!(
-            "{len} values are not {} rows of {cols}",
-            y.len()
-        )));
-    }
-    Ok(y.iter()
-        .flat_map(|&v| std::iter::repeat_n(v, cols))
-        .collect())
-}
-
 fn check_msb(x: &[u64], bits: u32, msb: bool) -> Result<(), ProtoError> {
     match x.iter().find(|&&v| (ring::msb(v, bits) == 1) != msb) {
         Some(v) => Err(ProtoError::Invariant(format!(
@@ -461,7 +455,7 @@ impl Engine for Counter {
         y: &[u64],
         cols: usize,
     ) -> Result<Vec<u64>, ProtoError> {
-        rows_of(x.len(), y, cols)?;
+        check_rows(x.len(), y.len(), cols)?;
         self.add(mult_rows_cost(
             y.len(),
             cols,

@@ -37,7 +37,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use super::engine::{Clear, Counter, Engine, LutCall, add_const, not, unsigned};
+use super::engine::{Clear, Counter, Engine, LutCall, add_const, not, repeat_rows, unsigned};
 use super::table::{self, Curve, Smooth, Spec};
 use crate::fixed::Fx;
 use crate::fixed::linear::{Format, ceil_log2};
@@ -332,8 +332,7 @@ fn mult_by_row<E: Engine>(
     if by_row <= by_elem {
         return e.mult_rows(mp, hints, x, y, cols);
     }
-    let yy: Vec<u64> = (0..x.len()).map(|j| y[j / cols.max(1)]).collect();
-    e.mult(mp, hints, x, &yy)
+    e.mult(mp, hints, x, &repeat_rows(y, cols))
 }
 
 /// ⌊(x + 2^{s−1})/2^s⌋ in Z_{2^{bits−s}} (TR with rounding to nearest); x itself if s = 0.

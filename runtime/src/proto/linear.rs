@@ -167,6 +167,14 @@ pub(super) fn vcot_send_each(
     vcot_send_core(p, |j| ts[j], widths, corr, flush)
 }
 
+/// The correlations of OTs carrying `t_of(j)` each at `widths[j]` bits: how many, and their
+/// bits in all (what the correction message packs).
+fn vcot_sizes(t_of: &impl Fn(usize) -> usize, widths: &[u32]) -> (usize, u64) {
+    widths.iter().enumerate().fold((0, 0), |(c, b), (j, &w)| {
+        (c + t_of(j), b + t_of(j) as u64 * w as u64)
+    })
+}
+
 fn vcot_send_core(
     p: &mut Party,
     t_of: impl Fn(usize) -> usize,
@@ -175,16 +183,14 @@ fn vcot_send_core(
     flush: bool,
 ) -> Result<Vec<u64>, ProtoError> {
     let n = widths.len();
-    let (total, bits) = (0..n).fold((0usize, 0u64), |(c, b), j| {
-        (c + t_of(j), b + (t_of(j) as u64) * widths[j] as u64)
-    });
+    let (total, bits) = vcot_sizes(&t_of, widths);
     let mut a = vec![0u64; total];
     if total == 0 {
         return Ok(a);
     }
     let (mut h0, mut h1) = (vec![0u128; n], vec![0u128; n]);
     p.ot.rot_send(&mut *p.io, &mut h0, &mut h1)?;
-    let mut msg = Vec::with_capacity(bits.div_ceil(8) as usize + 16);
+    let mut msg = Vec::with_capacity(correction_bytes(1, bits) as usize + 16);
     let mut pk = BitWriter::new(&mut msg);
     let mut ex = Expander::default();
     let (mut c, mut pad1) = (Vec::new(), Vec::new());
@@ -270,15 +276,12 @@ fn vcot_recv_finish_core(
     choices: &[u8],
     h: &[u128],
 ) -> Result<Vec<u64>, ProtoError> {
-    let n = widths.len();
-    let (total, bits) = (0..n).fold((0usize, 0u64), |(c, b), j| {
-        (c + t_of(j), b + (t_of(j) as u64) * widths[j] as u64)
-    });
+    let (total, bits) = vcot_sizes(&t_of, widths);
     let mut out = vec![0u64; total];
     if total == 0 {
         return Ok(out);
     }
-    let mut msg = vec![0u8; bits.div_ceil(8) as usize];
+    let mut msg = vec![0u8; correction_bytes(1, bits) as usize];
     p.io.recv(&mut msg)?;
     let mut rd = BitReader::new(&msg);
     let mut ex = Expander::default();

@@ -701,6 +701,15 @@ impl RowLayout {
     }
 }
 
+/// That `len` values of x are `rows` rows of `cols` (one y per row), as [`mult_rows`] takes
+/// them.
+pub fn check_rows(len: usize, rows: usize, cols: usize) -> Result<(), ProtoError> {
+    if cols == 0 || len != rows * cols {
+        return Err(arg(format!("{len} values are not {rows} rows of {cols}")));
+    }
+    Ok(())
+}
+
 /// The exact cost of [`mult_rows`] on `rows` rows of `cols` elements.
 pub fn mult_rows_cost(
     rows: usize,
@@ -739,13 +748,7 @@ pub fn mult_rows(
     cols: usize,
 ) -> Result<Vec<u64>, ProtoError> {
     params.check()?;
-    if cols == 0 || x.len() != y.len() * cols {
-        return Err(arg(format!(
-            "{} values are not {} rows of {cols}",
-            x.len(),
-            y.len()
-        )));
-    }
+    check_rows(x.len(), y.len(), cols)?;
     let len = x.len();
     if len == 0 {
         return Ok(Vec::new());
