@@ -5,6 +5,7 @@
 
 pub mod compile;
 pub mod confidence;
+pub mod cut;
 pub mod diag;
 pub mod eval;
 pub mod graph;

@@ -288,6 +288,7 @@ pub fn lower(
         l.plan.outputs.push(Io::new(name.clone(), out));
     }
     drop_dead(&mut l.plan);
+    crate::cut::cut_products(&mut l.plan);
     // Lowered in graph order, which is source order; grouping reorders.
     l.plan.record_layer_order();
     // Independent instructions of one kind share their messages.

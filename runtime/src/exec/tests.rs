@@ -135,7 +135,9 @@ fn mixed(n: usize) -> Plan {
             func: MathOp::Sigmoid,
             cols: 1,
             // The quadratic spline, as a compiled plan records it.
-            spline: Some(crate::math::funcs::Spline::Quadratic { g: 8, wide: false }),
+            spline: Some(crate::math::funcs::Spline::Quadratic(
+                crate::math::funcs::Quad::narrow(8),
+            )),
         },
         &[sig_in],
         &[rows, 4],
@@ -147,7 +149,10 @@ fn mixed(n: usize) -> Plan {
             func: MathOp::Tanh,
             cols: 1,
             // The wide variant (--net's choice on slow links).
-            spline: Some(crate::math::funcs::Spline::Quadratic { g: 8, wide: true }),
+            spline: Some(crate::math::funcs::Spline::Quadratic(crate::math::funcs::Quad {
+                wide: true,
+                ..crate::math::funcs::Quad::narrow(8)
+            })),
         },
         &[sig_in],
         &[rows, 4],

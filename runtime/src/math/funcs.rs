@@ -72,13 +72,31 @@ pub struct Tuning {
 pub enum Spline {
     /// [`spline`]: a line per interval of the whole input.
     Linear { g: u32 },
-    /// [`spline_quad`]: a quadratic per interval of a window, saturating outside it; `wide`
-    /// takes its running sum in the product's ring (more table bits, two flights fewer).
-    Quadratic {
-        g: u32,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        wide: bool,
-    },
+    /// [`spline_quad`]: a quadratic per interval of a window, saturating outside it.
+    Quadratic(Quad),
+}
+
+/// [`spline_quad`]'s variants: 2^g intervals; `wide` takes the running sum in the product's
+/// ring (more table bits, two flights fewer); `fold` evaluates f on |x| and reflects (half
+/// the table for the same intervals, for an MSB and two multiplexers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Quad {
+    pub g: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wide: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fold: bool,
+}
+
+impl Quad {
+    /// 2^g intervals on the signed window, the running sum in its own ring.
+    pub fn narrow(g: u32) -> Quad {
+        Quad {
+            g,
+            wide: false,
+            fold: false,
+        }
+    }
 }
 
 /// The largest error (output ULPs, every input) at which [`Tuning::best`] takes the spline:
@@ -190,7 +208,8 @@ impl Tuning {
             && inp.bits <= SPLINE_CHECK_BITS
         {
             // The line per interval of the top min(m, 8) bits (one lookup for inputs of up to
-            // 8 bits, the fewest flights), else the quadratic with the smallest table, each
+            // 8 bits, the fewest flights), else the quadratic with the smallest table (of x
+            // or, half the entries for the same intervals, of |x|), each
             // where it is within SPLINE_MAX_ULP on every input and no dearer than the exp
             // construction. (Fewer intervals need not be less accurate where the function is
             // flat at the formats: 20.17 → 20.18 sigmoid by 2^6 quadratics is within 1.30 ULP
@@ -204,7 +223,12 @@ impl Tuning {
                 (b <= base).then_some((b, spline))
             };
             let mut quads: Vec<(f64, Spline)> = (4..=8)
-                .filter_map(|g| priced(Spline::Quadratic { g, wide: false }))
+                .map(Quad::narrow)
+                .chain((3..=8).map(|g| Quad {
+                    fold: true,
+                    ..Quad::narrow(g)
+                }))
+                .filter_map(|q| priced(Spline::Quadratic(q)))
                 .collect();
             quads.sort_by(|a, b| a.0.total_cmp(&b.0));
             let cands: Vec<(f64, Spline)> = priced(Spline::Linear { g: inp.bits.min(8) })
@@ -214,7 +238,7 @@ impl Tuning {
             let accurate = |spline: Spline| {
                 match spline {
                     Spline::Linear { g } => spline_max_ulp(func, inp, out, g),
-                    Spline::Quadratic { g, wide } => spline_quad_max_ulp(func, inp, out, g, wide),
+                    Spline::Quadratic(q) => spline_quad_max_ulp(func, inp, out, q),
                 }
                 .is_some_and(|u| u <= SPLINE_MAX_ULP)
             };
@@ -1062,9 +1086,7 @@ pub fn sigmoid<E: Engine>(
     check_out(out, "sigmoid")?;
     match tune.spline {
         Some(Spline::Linear { g }) => return spline(e, x, inp, out, Smooth::Sigmoid, g),
-        Some(Spline::Quadratic { g, wide }) => {
-            return spline_quad(e, x, inp, out, Smooth::Sigmoid, g, wide);
-        }
+        Some(Spline::Quadratic(q)) => return spline_quad(e, x, inp, out, Smooth::Sigmoid, q),
         None => {}
     }
     let n = out.bits;
@@ -1141,18 +1163,25 @@ pub fn spline<E: Engine>(
 /// of MSBs, 2 flights), unless `wide`: then c₂ (offset by half its ring), c₁ and the sum
 /// live in the product's ring Z_{2^{L2}}, where the sum's wrap does not matter (ring
 /// arithmetic), for 2^g·(2k − 3) more table bits per element. Flights at 20 bits: 20, 18
-/// wide (53 through rExp). [`Tuning::best`] takes it only where every input is within
-/// [`SPLINE_MAX_ULP`].
+/// wide (53 through rExp). `fold` uses the symmetry f(−v) = c − f(v) (sigmoid c = 1, tanh 0;
+/// the bump is even): the spline runs on |x| (MSB and a multiplexer, as SiRnn's sigmoid does
+/// before rExp), whose window is one bit narrower, so the same intervals take half the table
+/// (the tables are most of the bytes: 20.15 → 20.18 sigmoid by 2^7 intervals of |x|, 1,651 B
+/// on silent OT against 2,856 by 2^8 of x, 1.16 ULP), and a last multiplexer reflects
+/// negative inputs; 10 flights more. Every |x| of the blocks above the window saturates but
+/// one, |x| = 2^{m−1} (x the most negative input, where the window reaches the sign bit),
+/// which the saturation table gives exactly. [`Tuning::best`] takes a variant only where
+/// every input is within [`SPLINE_MAX_ULP`].
 pub fn spline_quad<E: Engine>(
     e: &mut E,
     x: &[u64],
     inp: Fx,
     out: Fx,
     func: Smooth,
-    g: u32,
-    wide: bool,
+    q: Quad,
 ) -> Result<Vec<u64>, ProtoError> {
     let (m, s, f, n) = (inp.bits, inp.frac, out.frac, out.bits);
+    let Quad { g, wide, fold } = q;
     let na = || {
         arg(format!(
             "spline: no quadratic from {m} bits at scale {s} to scale {f}"
@@ -1160,11 +1189,17 @@ pub fn spline_quad<E: Engine>(
     };
     let g = g.clamp(2, 8);
     let w = window(func, f);
-    let b = (w + 1 + s).min(m);
-    if b <= g + 1 || m - b > 7 {
+    // Folded, the window is |x| < 2^{w+s} (one bit fewer) and the sign is always above it.
+    let b = if fold {
+        (w + s).min(m.saturating_sub(1))
+    } else {
+        (w + 1 + s).min(m)
+    };
+    let hb = m - b;
+    if b <= g + 1 || hb > 7 + u32::from(fold) {
         return Err(na());
     }
-    let (k, hb) = (b - g, m - b);
+    let k = b - g;
     let s2 = f + 2 + 2 * k;
     let lift = func.lift() as u32;
     let a_bits = f + 2 + lift;
@@ -1208,6 +1243,7 @@ pub fn spline_quad<E: Engine>(
         c2_bits: ca_bits,
         off,
         a_bits,
+        fold,
     });
     let tb = table::get(Spec::QuadB {
         func,
@@ -1216,29 +1252,56 @@ pub fn spline_quad<E: Engine>(
         g,
         s2,
         l1_bits: sum_bits,
+        fold,
     });
-    let ts = (hb > 0).then(|| table::get(Spec::Saturate { func, hb, f, n }));
-    // δ and the rest; above the window the rest splits again into j's low g − 1 bits and
-    // the hb + 1 bits from j's top (the window's sign) up, whose lowest bit is j's top bit
-    // (shares mod 2 of it: the shares of that digit reduced).
-    let dig = e.digdec(&reduce(x, m), &[k, g + hb])?;
+    let ts = (hb > 0).then(|| {
+        table::get(if fold {
+            Spec::SaturateAbs {
+                func,
+                hb,
+                b,
+                s,
+                f,
+                n,
+            }
+        } else {
+            Spec::Saturate { func, hb, f, n }
+        })
+    });
+    // Folded: |x| (an MSB and a multiplexer) and the sign, which reflects the result last.
+    let (xs, sign) = if fold {
+        let (ax, sg) = abs(e, x, m)?;
+        (ax, Some(sg))
+    } else {
+        (reduce(x, m), None)
+    };
+    // δ and the rest; above the window the rest splits again: signed, into j's low g − 1
+    // bits and the hb + 1 bits from j's top (the window's sign) up, whose lowest bit is j's
+    // top bit (shares mod 2 of it: the shares of that digit reduced); folded, into j and the
+    // hb bits above the window (any of them set: saturated).
+    let dig = e.digdec(&xs, &[k, g + hb])?;
     let (delta, carry) = (&dig.digits[0], &dig.carries[0]);
-    let (top, jtop) = if hb > 0 {
-        let d = e.digdec(&dig.digits[1], &[g - 1, hb + 1])?;
+    let top = if hb > 0 {
+        let split = if fold { [g, hb] } else { [g - 1, hb + 1] };
+        let d = e.digdec(&dig.digits[1], &split)?;
         let mut dd = d.digits;
         let hi = dd.pop().unwrap_or_default();
         let lo = dd.pop().unwrap_or_default();
-        let jt = reduce(&hi, 1);
-        (Some((lo, hi)), jt)
+        Some((lo, hi))
     } else {
-        (None, Vec::new())
+        None
+    };
+    let jtop = match &top {
+        Some((_, hi)) if !fold => reduce(hi, 1),
+        _ => Vec::new(),
     };
     let idx_j: Vec<(&[u64], u32)> = match &top {
+        Some((lo, _)) if fold => vec![(lo, g)],
         Some((lo, _)) => vec![(lo, g - 1), (&jtop, 1)],
         None => vec![(&dig.digits[1], g)],
     };
     let idx_s: Vec<(&[u64], u32)> = match &top {
-        Some((_, hi)) => vec![(hi, hb + 1)],
+        Some((_, hi)) => vec![(hi, if fold { hb } else { hb + 1 })],
         None => Vec::new(),
     };
     let mut calls: Vec<LutCall<'_>> = vec![(&idx_j, &*ta), (&idx_j, &*tb)];
@@ -1284,12 +1347,27 @@ pub fn spline_quad<E: Engine>(
     let y = add(&a, &reduce(&d, a_bits), a_bits);
     let y = fit(e, y, a_bits, n)?;
     let y = add_const(e, &y, ((func.lift()) << f).wrapping_neg(), n);
-    match sat {
+    let y = match sat {
         Some(mut st) => {
             let satv = st.pop().unwrap_or_default();
             let flag = bits_of(&st.pop().unwrap_or_default());
             let m = e.mux(&flag, &sub(&satv, &y, n), n)?;
-            Ok(add(&y, &m, n))
+            add(&y, &m, n)
+        }
+        None => y,
+    };
+    // f(−v) = c − f(v): sigmoid 1 − f, tanh −f; the bump is even.
+    let c = match func {
+        Smooth::Sigmoid => 1u64 << f,
+        Smooth::Tanh => 0,
+        Smooth::GeluBump => return Ok(y),
+    };
+    match sign {
+        Some(sg) => {
+            let twice: Vec<u64> = y.iter().map(|&v| v << 1).collect();
+            let flip = add_const(e, &neg(&twice, n), c, n);
+            let t = e.mux(&sg, &flip, n)?;
+            Ok(add(&y, &t, n))
         }
         None => Ok(y),
     }
@@ -1313,24 +1391,24 @@ fn unoffset(p: &[u64], delta: &[u64], w: &[u8], o: u32, l: u32) -> Vec<u64> {
 
 /// The largest error of [`spline_quad`] over every input, in output ULPs (None: not
 /// applicable, or over [`SPLINE_MAX_ULP`] already on a sample of the inputs).
-pub fn spline_quad_max_ulp(func: Smooth, inp: Fx, out: Fx, g: u32, wide: bool) -> Option<f64> {
+pub fn spline_quad_max_ulp(func: Smooth, inp: Fx, out: Fx, q: Quad) -> Option<f64> {
     max_ulp_all(func, inp, out, |xs| {
-        spline_quad(&mut Clear, xs, inp, out, func, g, wide)
+        spline_quad(&mut Clear, xs, inp, out, func, q)
     })
 }
 
-/// Whether [`spline_quad`]'s wide variant is within [`SPLINE_MAX_ULP`] on every input of
-/// these formats (cached: the compiler asks once per instruction).
-pub fn spline_quad_wide_ok(func: Smooth, inp: Fx, out: Fx, g: u32) -> bool {
-    type Key = (Smooth, Fx, Fx, u32);
+/// Whether [`spline_quad`]'s variant `q` is within [`SPLINE_MAX_ULP`] on every input of
+/// these formats (cached: the compiler asks once per instruction and variant).
+pub fn spline_quad_ok(func: Smooth, inp: Fx, out: Fx, q: Quad) -> bool {
+    type Key = (Smooth, Fx, Fx, Quad);
     static CACHE: OnceLock<Mutex<HashMap<Key, bool>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let key = (func, inp, out, g);
+    let key = (func, inp, out, q);
     if let Some(&ok) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return ok;
     }
     let ok = inp.bits <= SPLINE_CHECK_BITS
-        && spline_quad_max_ulp(func, inp, out, g, true).is_some_and(|u| u <= SPLINE_MAX_ULP);
+        && spline_quad_max_ulp(func, inp, out, q).is_some_and(|u| u <= SPLINE_MAX_ULP);
     cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -1419,8 +1497,8 @@ pub fn gelu<E: Engine>(
         // The line per interval where the cost model found it exhaustively accurate.
         Some(Spline::Linear { g }) => spline(e, &xr, inp, out, func, g)?,
         _ if m > window(func, out.frac) + 1 + inp.frac + 7 => smooth_wide(e, &xr, inp, out, func)?,
-        Some(Spline::Quadratic { g, wide }) => spline_quad(e, &xr, inp, out, func, g, wide)?,
-        None => match spline_quad(e, &xr, inp, out, func, 8, false) {
+        Some(Spline::Quadratic(q)) => spline_quad(e, &xr, inp, out, func, q)?,
+        None => match spline_quad(e, &xr, inp, out, func, Quad::narrow(8)) {
             Err(ProtoError::Argument(_)) => spline(e, &xr, inp, out, func, 8)?,
             r => r?,
         },
@@ -1471,7 +1549,7 @@ fn smooth_wide<E: Engine>(
     let (m, s) = (inp.bits, inp.frac);
     let b = window(func, out.frac) + 1 + s;
     let len = x.len();
-    let inside = spline_quad(e, &reduce(x, b), Fx::new(b, s), out, func, 8, false)?;
+    let inside = spline_quad(e, &reduce(x, b), Fx::new(b, s), out, func, Quad::narrow(8))?;
     let tb = m - b + 1;
     let t = e.trunc_reduce(x, m, b - 1)?;
     let t = e.sext(&t, tb, tb + 1)?;
@@ -1503,9 +1581,7 @@ pub fn tanh<E: Engine>(
     check_out(out, "tanh")?;
     match tune.spline {
         Some(Spline::Linear { g }) => return spline(e, x, inp, out, Smooth::Tanh, g),
-        Some(Spline::Quadratic { g, wide }) => {
-            return spline_quad(e, x, inp, out, Smooth::Tanh, g, wide);
-        }
+        Some(Spline::Quadratic(q)) => return spline_quad(e, x, inp, out, Smooth::Tanh, q),
         None => {}
     }
     let n = out.bits;

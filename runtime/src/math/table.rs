@@ -151,7 +151,7 @@ pub enum Spec {
     /// of its top g bits (p_j = signed(j)·h, h = 2^{b−g−s}; k = b − g): with δ the low k bits
     /// (an integer, x = p_j + δ·2^{−s}), f(x) ≈ a + δ·(c₁ + c₂·δ)·2^{−s2}. Fields: c₂ + 2^{off}
     /// (`c2_bits`, clamped to [0, 2^{off+1})) with its wrap, and a + lift at scale `f`
-    /// (`a_bits`).
+    /// (`a_bits`). `fold`: the window is of |x|, b bits unsigned (p_j = j·h).
     QuadA {
         func: Smooth,
         b: u32,
@@ -162,6 +162,7 @@ pub enum Spec {
         c2_bits: u32,
         off: u32,
         a_bits: u32,
+        fold: bool,
     },
     /// The c₁ of [`Spec::QuadA`]'s intervals at scale `s2`, in `l1_bits` (two's complement).
     QuadB {
@@ -171,6 +172,7 @@ pub enum Spec {
         g: u32,
         s2: u32,
         l1_bits: u32,
+        fold: bool,
     },
     /// Saturation of a window test: index (the window's sign bit, the `hb` bits above the
     /// window); entry (1 if those bits are not all equal, the saturated f(±∞) + 0 at scale `f`
@@ -178,6 +180,18 @@ pub enum Spec {
     Saturate {
         func: Smooth,
         hb: u32,
+        f: u32,
+        n: u32,
+    },
+    /// Saturation of the folded window (|x| < 2^b at scale `s`): index the `hb` bits of |x|
+    /// above it; entry (1 if any is set, f at the block's start |x| = i·2^b rounded at scale
+    /// `f` in `n` bits). Every such block lies where f is within 2^{−f−2} of its limit, but
+    /// one: |x| = 2^{m−1} (x the most negative input) when the window reaches the sign bit.
+    SaturateAbs {
+        func: Smooth,
+        hb: u32,
+        b: u32,
+        s: u32,
         f: u32,
         n: u32,
     },
@@ -221,10 +235,24 @@ pub fn get(spec: Spec) -> Arc<Table> {
 /// Interval j of [`Spec::QuadA`]: (a, c₁ as an integer at scale s2 per unit δ, c₂ likewise):
 /// the quadratic through f at the interval's three Chebyshev nodes, its constant moved to the
 /// middle of the deviation band.
-pub fn quad_fit(func: Smooth, b: u32, s: u32, g: u32, s2: u32, j: u64) -> (f64, i64, i64) {
+/// `fold`: j unsigned (the window of |x|).
+pub fn quad_fit(
+    func: Smooth,
+    b: u32,
+    s: u32,
+    g: u32,
+    s2: u32,
+    j: u64,
+    fold: bool,
+) -> (f64, i64, i64) {
     let k = b - g;
     let h = ((k as f64) - (s as f64)).exp2();
-    let p = crate::ring::to_signed(j, g) as f64 * h;
+    let j = if fold {
+        j as i64
+    } else {
+        crate::ring::to_signed(j, g)
+    };
+    let p = j as f64 * h;
     let nodes: Vec<f64> = (0..3)
         .map(|i| h / 2.0 * (1.0 - ((2 * i + 1) as f64 * std::f64::consts::PI / 6.0).cos()))
         .collect();
@@ -356,8 +384,9 @@ fn build(spec: Spec) -> Table {
             c2_bits,
             off,
             a_bits,
+            fold,
         } => Table::build(g, &[c2_bits, a_bits], |j| {
-            let (a, _, c2) = quad_fit(func, b, s, g, s2, j);
+            let (a, _, c2) = quad_fit(func, b, s, g, s2, j, fold);
             let off = 1i64 << off;
             let c2u = (c2 + off).clamp(0, 2 * off - 1) as u64;
             vec![c2u, round_fix(a + func.lift() as f64, f) as u64]
@@ -370,9 +399,25 @@ fn build(spec: Spec) -> Table {
             g,
             s2,
             l1_bits,
+            fold,
         } => Table::build(g, &[l1_bits], |j| {
-            let (_, c1, _) = quad_fit(func, b, s, g, s2, j);
+            let (_, c1, _) = quad_fit(func, b, s, g, s2, j, fold);
             vec![c1 as u64]
+        }),
+        Spec::SaturateAbs {
+            func,
+            hb,
+            b,
+            s,
+            f,
+            n,
+        } => Table::build(hb, &[1, n], |i| {
+            if i == 0 {
+                return vec![0, 0];
+            }
+            let x = i as f64 * (b as f64 - s as f64).exp2();
+            let v = round_fix(func.f(x), f) as i64;
+            vec![1, crate::ring::reduce(v as u64, n)]
         }),
         Spec::Saturate { func, hb, f, n } => Table::build(hb + 1, &[1, n], |u| {
             let all = (1u64 << (hb + 1)) - 1;

@@ -261,24 +261,34 @@ fn sigmoid_and_tanh_constructions_are_chosen_by_format() {
         spline
     };
     // The cheapest table of either kind within 2 ULP on every input (fewer intervals where
-    // the function is flat enough at the formats: fastgrnn_g30's 20.17 → 20.18 takes 2^6 and
-    // 2^7 quadratics), and at 32 bits, too wide to check every value, rExp.
+    // the function is flat enough at the formats: fastgrnn_g30's 20.17 → 20.18 sigmoid takes
+    // 2^6 quadratics on the signed window), the quadratics on |x| where half their table is
+    // the cheaper, and at 32 bits, too wide to check every value, rExp.
     let lin = |g| Some(Spline::Linear { g });
-    let quad = |g| Some(Spline::Quadratic { g, wide: false });
+    let quad = |g| Some(Spline::Quadratic(Quad::narrow(g)));
+    // Folded: the same intervals on |x| from half the table.
+    let fold = |g| {
+        Some(Spline::Quadratic(Quad {
+            fold: true,
+            ..Quad::narrow(g)
+        }))
+    };
     let want = [
         ("sigmoid", (8, 4), (8, 6), lin(8)),
         ("sigmoid", (16, 12), (16, 12), lin(8)),
-        ("sigmoid", (20, 15), (20, 18), quad(8)),
-        ("sigmoid", (20, 11), (20, 17), quad(8)),
+        ("sigmoid", (20, 15), (20, 18), fold(7)),
+        ("sigmoid", (20, 11), (20, 17), fold(7)),
         ("sigmoid", (20, 17), (20, 18), quad(6)),
-        ("sigmoid", (16, 10), (16, 14), quad(7)),
+        ("sigmoid", (16, 10), (16, 14), fold(5)),
+        ("sigmoid", (14, 9), (20, 14), fold(5)),
         ("sigmoid", (32, 16), (32, 16), None),
         ("tanh", (8, 4), (8, 6), lin(8)),
         ("tanh", (16, 12), (16, 12), lin(8)),
-        ("tanh", (20, 15), (20, 18), quad(8)),
-        ("tanh", (20, 11), (20, 17), quad(8)),
-        ("tanh", (20, 17), (20, 18), quad(7)),
-        ("tanh", (16, 10), (16, 14), quad(7)),
+        ("tanh", (20, 15), (20, 18), fold(7)),
+        ("tanh", (20, 11), (20, 17), fold(7)),
+        ("tanh", (20, 17), (20, 18), fold(6)),
+        ("tanh", (16, 10), (16, 14), fold(6)),
+        ("tanh", (13, 9), (16, 13), fold(5)),
         ("tanh", (32, 16), (32, 16), None),
     ];
     for (name, i, o, spline) in want {
@@ -292,10 +302,11 @@ fn sigmoid_and_tanh_constructions_are_chosen_by_format() {
             table::Smooth::Tanh
         };
         match spline {
-            Some(Spline::Quadratic { g, .. }) => {
-                let u = spline_quad_max_ulp(func, i, o, g, false).unwrap();
+            Some(Spline::Quadratic(q)) => {
+                let u = spline_quad_max_ulp(func, i, o, q).unwrap();
                 assert!(u <= SPLINE_MAX_ULP, "{func:?} {i:?} -> {o:?}: {u} ULP");
-                assert_eq!(spline_quad_max_ulp(func, i, o, g, true), Some(u));
+                let wide = Quad { wide: true, ..q };
+                assert_eq!(spline_quad_max_ulp(func, i, o, wide), Some(u));
             }
             Some(Spline::Linear { g }) => {
                 let u = spline_max_ulp(func, i, o, g).unwrap();
@@ -390,11 +401,15 @@ fn two_party_equals_cleartext_and_cost() {
                     fmt(40, 20, 24, 16),
                 ];
                 if matches!(op, MathOp::Sigmoid | MathOp::Tanh) {
-                    // The quadratic spline: inside its window, saturating above it, at 16 bits.
+                    // The quadratic spline: inside its window, saturating above it, at 16 bits
+                    // (on |x|); on |x| with the window up to the sign bit (x = −2^{m−1} is
+                    // |x|'s one value above it: sigmoid 14.9 → 20.14, tanh 13.9 → 16.13).
                     v.extend([
                         fmt(20, 15, 20, 18),
                         fmt(20, 11, 20, 17),
                         fmt(16, 10, 16, 14),
+                        fmt(14, 9, 20, 14),
+                        fmt(13, 9, 16, 13),
                     ]);
                 }
                 if op == MathOp::Exp {

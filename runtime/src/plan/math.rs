@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::fixed::Fx;
-use crate::math::funcs::{self, CostFn, Spline, Tuning};
+use crate::math::funcs::{self, CostFn, Quad, Spline, Tuning};
 use crate::math::table::Smooth;
 use crate::math::{Clear, Counter, Engine};
 use crate::net::link::Link;
@@ -189,7 +189,7 @@ impl MathOp {
 
     /// sigmoid, tanh and gelu's construction for a call on `len` elements: [`MathOp::tuning`]'s
     /// (the fewest bytes) or, given a link, whichever of it and its variants that trade bytes
-    /// for flights (the wide quadratic) takes the least estimated time alone on that link
+    /// for flights (the wide quadratic, the signed window) takes the least estimated time alone on that link
     /// (transfer + latency units × RTT/2). None for the other functions.
     pub fn spline_for(self, params: &MathParams, len: usize, link: Option<Link>) -> Option<Spline> {
         let smooth = match self {
@@ -199,16 +199,16 @@ impl MathOp {
             _ => return None,
         };
         let t = self.tuning(params);
-        let (Some(link), Some(Spline::Quadratic { g, wide: false }), Some(f)) =
+        let (Some(link), Some(Spline::Quadratic(q)), Some(f)) =
             (link, t.spline, self.tuned_function())
         else {
             return t.spline;
         };
         let zeros = vec![0u64; len.max(1)];
-        let seconds = |spline: Spline| -> Option<f64> {
+        let seconds = |q: Quad| -> Option<f64> {
             let mut c = Counter::default();
             let tune = Tuning {
-                spline: Some(spline),
+                spline: Some(Spline::Quadratic(q)),
                 ..t
             };
             f(&mut c, &zeros, params.input, params.output, tune).ok()?;
@@ -217,15 +217,27 @@ impl MathOp {
                     + c.flow.units() as f64 * link.rtt.as_secs_f64() / 2.0,
             )
         };
-        let wide = Spline::Quadratic { g, wide: true };
-        match (seconds(wide), t.spline.and_then(seconds)) {
-            (Some(w), Some(n))
-                if w < n && funcs::spline_quad_wide_ok(smooth, params.input, params.output, g) =>
-            {
-                Some(wide)
-            }
-            _ => t.spline,
+        // The variants with fewer flights: the signed window with the same intervals (one
+        // index bit more) where the tuning folded, and the wide running sum of either.
+        let signed = Quad {
+            g: q.g + 1,
+            fold: false,
+            ..q
+        };
+        let mut cands = vec![q, Quad { wide: true, ..q }];
+        if q.fold && signed.g <= 8 {
+            cands.extend([signed, Quad { wide: true, ..signed }]);
         }
+        let mut best = (seconds(q).unwrap_or(f64::INFINITY), q);
+        for c in cands.into_iter().skip(1) {
+            if let Some(s) = seconds(c)
+                && s < best.0
+                && funcs::spline_quad_ok(smooth, params.input, params.output, c)
+            {
+                best = (s, c);
+            }
+        }
+        Some(Spline::Quadratic(best.1))
     }
 
     /// The function on any engine: inputs (values or shares) → outputs. The building blocks

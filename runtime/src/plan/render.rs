@@ -70,9 +70,10 @@ pub fn op_text(op: &Op) -> String {
             crate::math::funcs::Spline::Linear { g } => {
                 format!("{}(spline, 2^{g} lines)", func.name())
             }
-            crate::math::funcs::Spline::Quadratic { g, wide } => {
-                let w = if *wide { ", wide" } else { "" };
-                format!("{}(spline, 2^{g} quadratics{w})", func.name())
+            crate::math::funcs::Spline::Quadratic(q) => {
+                let w = if q.wide { ", wide" } else { "" };
+                let fold = if q.fold { " of |x|" } else { "" };
+                format!("{}(spline, 2^{} quadratics{fold}{w})", func.name(), q.g)
             }
         },
         other => other.name().to_string(),

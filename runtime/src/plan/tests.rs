@@ -272,26 +272,40 @@ fn hostile_plans_are_refused_before_running() {
 }
 
 /// sigmoid/tanh's construction follows the objective: the fewest bytes without a link; on a
-/// slow link the wide quadratic (fewer flights) for a call small enough that its extra table
-/// bits cost less than the flights it saves, and not for a call large enough that they cost
-/// more.
+/// slow link the variant with the fewest flights (the signed window's wide quadratic) for a
+/// call small enough that its extra table bits cost less than the flights it saves, and not
+/// for a call large enough that they cost more.
 #[test]
 fn the_spline_variant_follows_the_link() {
     use crate::fixed::Fx;
-    use crate::math::funcs::Spline;
+    use crate::math::funcs::{Quad, Spline};
     use crate::net::link::Link;
     use math::MathParams;
     for op in [MathOp::Sigmoid, MathOp::Tanh] {
         let p = MathParams::new(Fx::new(20, 17), Fx::new(20, 18), 1);
-        // The smallest table within 2 ULP at these formats (sigmoid 2^6, tanh 2^7 intervals).
-        let g = if op == MathOp::Sigmoid { 6 } else { 7 };
-        let narrow = Some(Spline::Quadratic { g, wide: false });
-        let wide = Some(Spline::Quadratic { g, wide: true });
-        assert_eq!(op.spline_for(&p, 100, None), narrow, "{op:?}");
+        // The smallest table within 2 ULP at these formats: sigmoid 2^6 intervals of the
+        // signed window; tanh 2^7, as 2^6 on |x|.
+        let (cheapest, g) = if op == MathOp::Sigmoid {
+            (Quad::narrow(6), 6)
+        } else {
+            (
+                Quad {
+                    fold: true,
+                    ..Quad::narrow(6)
+                },
+                7,
+            )
+        };
+        let wide = Some(Spline::Quadratic(Quad {
+            wide: true,
+            ..Quad::narrow(g)
+        }));
+        let cheapest = Some(Spline::Quadratic(cheapest));
+        assert_eq!(op.spline_for(&p, 100, None), cheapest, "{op:?}");
         assert_eq!(op.spline_for(&p, 100, Some(Link::WAN)), wide, "{op:?}");
         assert_eq!(
             op.spline_for(&p, 1 << 20, Some(Link::LAN)),
-            narrow,
+            cheapest,
             "{op:?}"
         );
         // Other functions have no spline to choose.

@@ -1,0 +1,138 @@
+//! Products keep only the bits their results keep.
+//!
+//! A product is lowered into the ring that holds it exactly (m + n + ⌈log2 K⌉ bits), then
+//! rounded to its node's format: a constant added, a TR by s, a constant added, and a Narrow to
+//! the node's b bits. Every step after the product is arithmetic mod 2^ℓ, and TR(s) of a value
+//! mod 2^{b+s} keeps the same b bits as TR(s) of the exact value (⌊(x mod 2^{b+s})/2^s⌋ =
+//! ⌊x/2^s⌋ mod 2^b), so the product's bits above b + s never reach the Narrow: the same
+//! plan computed in Z_{2^{b+s}} gives the same values bit for bit. A product's bytes grow with
+//! its ring (each OT of SiRnn's cross term carries ℓ − i bits, the wrap term ℓ − m), so this
+//! pass lowers every product whose result only flows through such steps to the bits they keep.
+//!
+//! Invariant: the plan's values are unchanged — every tensor a cut does not touch keeps its
+//! format, and the touched ones (the product and the steps up to the Narrow) hold the low bits
+//! of their old values. Known-non-negative marks are dropped on the touched tensors (their low
+//! bits need not be).
+
+use sir_runtime::plan::{Op, Plan, TensorDecl, Trunc};
+use sir_runtime::ring;
+
+/// How many low bits of each tensor any reader needs (its width where a reader needs it all).
+fn demanded(plan: &Plan) -> Vec<u32> {
+    let mut d = vec![0u32; plan.tensors.len()];
+    for ins in plan.instrs.iter().rev() {
+        let out = d[ins.out];
+        let bits = |t: usize| plan.tensors[t].bits;
+        match &ins.op {
+            // The Narrow's result is a region's exit: its reader sees all of its bits.
+            Op::Narrow => d[ins.args[0]] = d[ins.args[0]].max(bits(ins.out)),
+            Op::AddPublic => d[ins.args[0]] = d[ins.args[0]].max(out),
+            Op::Truncate {
+                shift,
+                mode: Trunc::Reduce,
+            } => {
+                let need = if out == 0 { 0 } else { out + shift };
+                d[ins.args[0]] = d[ins.args[0]].max(need.min(bits(ins.args[0])));
+            }
+            Op::Reshape | Op::Transpose => d[ins.args[0]] = d[ins.args[0]].max(out),
+            _ => {
+                for &a in &ins.args {
+                    d[a] = bits(a);
+                }
+            }
+        }
+    }
+    // What is revealed or an output is read whole.
+    for io in &plan.outputs {
+        d[io.tensor] = plan.tensors[io.tensor].bits;
+    }
+    d
+}
+
+/// Lowers each MatMul and Mult whose result only reaches Narrows through AddPublic, TR,
+/// Reshape and Transpose to the bits those keep; returns how many products it cut.
+pub fn cut_products(plan: &mut Plan) -> usize {
+    let demand = demanded(plan);
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); plan.tensors.len()];
+    for (k, ins) in plan.instrs.iter().enumerate() {
+        for &a in &ins.args {
+            readers[a].push(k);
+        }
+    }
+    let outputs: Vec<usize> = plan.outputs.iter().map(|io| io.tensor).collect();
+    let mut cut = 0;
+    for k in 0..plan.instrs.len() {
+        if !matches!(plan.instrs[k].op, Op::MatMul | Op::Mult) {
+            continue;
+        }
+        let p = plan.instrs[k].out;
+        let want = demand[p];
+        if want == 0 || want >= plan.tensors[p].bits {
+            continue;
+        }
+        // The region: the steps from the product to the Narrows, in plan order; any other
+        // reader (or an output) inside it leaves the product as it is.
+        let mut region = vec![k];
+        let mut stack = vec![p];
+        let mut closed = true;
+        while let Some(t) = stack.pop() {
+            if outputs.contains(&t) {
+                closed = false;
+                break;
+            }
+            for &r in &readers[t] {
+                let ins = &plan.instrs[r];
+                match ins.op {
+                    Op::Narrow => {}
+                    Op::AddPublic if ins.args[0] == t => {
+                        region.push(r);
+                        stack.push(ins.out);
+                    }
+                    Op::Truncate {
+                        mode: Trunc::Reduce,
+                        ..
+                    }
+                    | Op::Reshape
+                    | Op::Transpose => {
+                        region.push(r);
+                        stack.push(ins.out);
+                    }
+                    _ => closed = false,
+                }
+            }
+        }
+        if !closed {
+            continue;
+        }
+        region.sort_unstable();
+        region.dedup();
+        for &r in &region {
+            let ins = plan.instrs[r].clone();
+            let bits = match ins.op {
+                Op::MatMul | Op::Mult => want,
+                Op::Truncate { shift, .. } => plan.tensors[ins.args[0]].bits - shift,
+                _ => plan.tensors[ins.args[0]].bits,
+            };
+            let t = &mut plan.tensors[ins.out];
+            t.bits = bits;
+            t.nonneg = false;
+            if let Op::AddPublic = ins.op {
+                // The constant in the narrower ring: a tensor of its own (others may read it).
+                let c = &plan.tensors[ins.args[1]];
+                let value = c
+                    .value
+                    .as_ref()
+                    .map(|v| {
+                        v.iter()
+                            .map(|&x| ring::reduce(x as u64, bits) as i64)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let id = plan.tensor(TensorDecl::public(c.shape.clone(), bits, c.frac, value));
+                plan.instrs[r].args[1] = id;
+            }
+        }
+        cut += 1;
+    }
+    cut
+}
