@@ -173,6 +173,7 @@ pub fn compile_files(files: CompileFiles<'_>) -> Result<(Compiled, usize), i32> 
             pick_ot: ot == OtChoice::Auto,
             masked_products,
             confidence,
+            exact_products: false,
         },
     )
     .map_err(|e| match e.diagnostic() {

@@ -31,7 +31,7 @@ const COMPILER: &[&[&str]] = &[
     &["types"],
     &["eval"],
     &["graph"],
-    &["precision", "knapsack", "schedule"],
+    &["precision", "knapsack", "schedule", "cut"],
     &["lower", "relu_budget"],
     &["compile"],
 ];

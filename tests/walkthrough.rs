@@ -96,17 +96,17 @@ fn the_port_your_model_walkthrough_runs_as_written() {
         if line.starts_with("compile") {
             assert!(stdout.contains("storage width 10 bits"), "{stdout}");
             assert!(
-                stdout.contains("8 bits: 25841 B")
+                stdout.contains("8 bits: 23040 B")
                     && stdout.contains("bound 1.47 points, not confirmed"),
                 "{stdout}"
             );
             assert!(
-                stdout.contains("server sends 6831 B, client sends 9913 B, 45 flights"),
+                stdout.contains("server sends 6511 B, client sends 9913 B, 45 flights"),
                 "{stdout}"
             );
             assert!(
                 stdout.contains(
-                    "preprocessing before the input: server sends 12690 B, client sends 7424 B, 4 flights"
+                    "preprocessing before the input: server sends 9590 B, client sends 7424 B, 4 flights"
                 ),
                 "{stdout}"
             );

@@ -280,6 +280,9 @@ pub struct CompileOptions {
     /// The confidence of the reported bound (`--confidence`; [`confidence::DEFAULT`] when
     /// None): the plan's loss on unseen inputs stays within the budget with this probability.
     pub confidence: Option<f64>,
+    /// Keep every product in the ring that holds it exactly ([`crate::cut`] off): the same
+    /// values for more bytes (a reference for comparisons and tests).
+    pub exact_products: bool,
 }
 
 /// Bytes of one inference of `plan`, its preprocessing and OT preprocessing included.
@@ -500,6 +503,7 @@ pub fn compile(input: &CompileInput, options: &CompileOptions) -> Result<Compile
         net,
         ot: engine.get(),
         masked_products: options.masked_products,
+        cut_products: !options.exact_products,
         ranges: &ranges,
         patch_sums: &patch_sums,
     };

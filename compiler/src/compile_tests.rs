@@ -65,6 +65,7 @@ fn close_on(src: &str, w: Vec<Tensor>, b: Batch, tol: f64) -> Compiled {
             pick_ot: false,
             masked_products: false,
             confidence: None,
+            exact_products: false,
         },
     )
     .expect("compiles");
@@ -330,6 +331,7 @@ fn a_failed_budget_reports_the_error_reached_by_early_stopped_widths() {
             pick_ot: false,
             masked_products: false,
             confidence: None,
+            exact_products: false,
         },
     )
     .expect_err("no width is exact");
@@ -437,6 +439,7 @@ fn relu_budget_choices_stay_within_the_budget() {
                 pick_ot: false,
                 masked_products: false,
                 confidence: None,
+                exact_products: false,
             },
         )
     };
@@ -535,5 +538,83 @@ fn polynomials_follow_float() {
     for p in polys {
         assert_eq!(p.cost.rounds, 1, "one online round");
         assert!(!p.pre.is_zero(), "mask powers prepared apart");
+    }
+}
+
+/// [`crate::cut`]: products computed in the bits their rounded results keep give the plan's
+/// values bit for bit (the cleartext semantics of the cut plan equals the exact plan's on
+/// every sample) for fewer bytes, at each pinned width.
+#[test]
+fn cut_products_keep_the_values_and_send_fewer_bytes() {
+    let src = "model m {
+        input x: [2, 6, 6];
+        param k: [4, 2, 3, 3]; param kb: [4];
+        param W: [64, 5]; param V: [64, 5];
+        let h = relu(conv2d(x, k, kb, stride = 1, pad = 0));
+        let f = flatten(h);
+        output y = (f @ W) * tanh(f @ V);
+    }";
+    let prog = program(src);
+    let param = |shape: Vec<usize>, a: usize| {
+        let n: usize = shape.iter().product();
+        let v = (0..n)
+            .map(|i| ((i * a) % 17) as f64 / 17.0 - 0.45)
+            .collect();
+        Arc::new(Tensor::new(shape, v).unwrap())
+    };
+    let weights = [
+        param(vec![4, 2, 3, 3], 5),
+        param(vec![4], 3),
+        param(vec![64, 5], 7),
+        param(vec![64, 5], 11),
+    ];
+    let b = images(24, [2, 6, 6], (7, 3, 23, 30.0));
+    let input = CompileInput {
+        prog: &prog,
+        source: src,
+        weights: &weights,
+        calib: &b,
+        labels: None,
+    };
+    let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
+    for bits in [8, 12, 16] {
+        let plan = |exact_products: bool| {
+            compile(
+                &input,
+                &CompileOptions {
+                    budget: Some(Budget::MaxError(1e6)),
+                    bits: Some(bits),
+                    exact_products,
+                    ..CompileOptions::default()
+                },
+            )
+            .expect("compiles")
+            .plan
+        };
+        let (cut, exact) = (plan(false), plan(true));
+        let bytes = |p: &Plan| p.total().total_bytes() + p.pre_total().total_bytes();
+        assert!(
+            bytes(&cut) < bytes(&exact),
+            "{bits} bits: {} against {}",
+            bytes(&cut),
+            bytes(&exact)
+        );
+        let narrower = cut
+            .instrs
+            .iter()
+            .zip(&exact.instrs)
+            .filter(|(c, e)| {
+                matches!(
+                    c.op,
+                    sir_runtime::plan::Op::MatMul | sir_runtime::plan::Op::Mult
+                ) && cut.tensors[c.out].bits < exact.tensors[e.out].bits
+            })
+            .count();
+        assert!(narrower >= 3, "{bits} bits: {narrower} products cut");
+        let got = run_plan(&cut, &samples, &weights).expect("runs");
+        let want = run_plan(&exact, &samples, &weights).expect("runs");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g[0].data(), w[0].data(), "{bits} bits");
+        }
     }
 }

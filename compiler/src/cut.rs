@@ -117,7 +117,7 @@ pub fn cut_products(plan: &mut Plan) -> usize {
             t.bits = bits;
             t.nonneg = false;
             if let Op::AddPublic = ins.op {
-                // The constant in the narrower ring: a tensor of its own (others may read it).
+                // The constant in the narrower ring (a tensor of its own where others read it).
                 let c = &plan.tensors[ins.args[1]];
                 let value = c
                     .value
@@ -128,8 +128,13 @@ pub fn cut_products(plan: &mut Plan) -> usize {
                             .collect()
                     })
                     .unwrap_or_default();
-                let id = plan.tensor(TensorDecl::public(c.shape.clone(), bits, c.frac, value));
-                plan.instrs[r].args[1] = id;
+                let decl = TensorDecl::public(c.shape.clone(), bits, c.frac, value);
+                if readers[ins.args[1]].len() == 1 {
+                    plan.tensors[ins.args[1]] = decl;
+                } else {
+                    let id = plan.tensor(decl);
+                    plan.instrs[r].args[1] = id;
+                }
             }
         }
         cut += 1;

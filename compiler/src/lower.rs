@@ -14,11 +14,13 @@ use std::sync::Arc;
 
 use petgraph::graph::NodeIndex;
 use sir_runtime::Tensor as FTensor;
+use sir_runtime::fixed::linear::MatDims;
 use sir_runtime::fixed::{Fx, Patch};
 use sir_runtime::net::link::Link;
 use sir_runtime::ot::OtKind;
 use sir_runtime::plan::math::MathParams;
 use sir_runtime::plan::{Io, MathOp, Op, Owner, Plan, PlanError, PlanInfo, TensorDecl, Trunc};
+use sir_runtime::proto::linear::MatMulParams;
 
 use crate::diag::Span;
 use crate::eval::kernels;
@@ -54,6 +56,8 @@ pub struct Meta<'a> {
     /// one rounds that finer one once (fewer rounds and bytes, a slightly different result;
     /// the search tries both).
     pub fuse_rounding: bool,
+    /// Products keep only the bits their results keep ([`crate::cut`]).
+    pub cut_products: bool,
     /// The link `sir compile --net` optimises for: constructions that trade bytes for
     /// flights are taken where they save time on it (else the fewest bytes).
     pub net: Option<Link>,
@@ -288,7 +292,9 @@ pub fn lower(
         l.plan.outputs.push(Io::new(name.clone(), out));
     }
     drop_dead(&mut l.plan);
-    crate::cut::cut_products(&mut l.plan);
+    if meta.cut_products {
+        crate::cut::cut_products(&mut l.plan);
+    }
     // Lowered in graph order, which is source order; grouping reorders.
     l.plan.record_layer_order();
     // Independent instructions of one kind share their messages.
@@ -1106,10 +1112,15 @@ impl Lower<'_> {
             return Err(too_wide("a convolution", pf.bits));
         }
         // Feeding a polynomial: the product in a ring wide enough that one truncation lands
-        // in the polynomial's ring and scale (no extension there), if 64 bits allow.
+        // in the polynomial's ring and scale (no extension there), if 64 bits allow and that
+        // costs less than the exact product truncated and then extended into the ring.
         let to = match self.poly_inputs.get(&self.node.index()) {
             Some(&p) if p.frac <= pf.frac && p.bits + (pf.frac - p.frac) <= 64 => {
-                pf.bits = pf.bits.max(p.bits + (pf.frac - p.frac));
+                let wide = p.bits + (pf.frac - p.frac);
+                let dims = MatDims::new(oh * ow, c * kh * kw, o);
+                if wide > pf.bits && self.ring_product_pays(dims, fx.bits, fw.bits, pf, p) {
+                    pf.bits = wide;
+                }
                 p
             }
             _ => to,
@@ -1129,6 +1140,64 @@ impl Lower<'_> {
         let out = self.fresh(shape, to, false);
         self.push(Op::Add, vec![y, b], out)?;
         Ok(out)
+    }
+
+    /// Whether X·W (X of m bits, W of n) producing `pf` should be computed in the ring that one
+    /// TR takes to the polynomial's `ring` (its ring and scale) rather than exactly in pf,
+    /// TR'd and then sign-extended into the ring. The exact product is taken only where it
+    /// costs no more online and no more in all (preprocessing included) on the plan's engine
+    /// — or with `--net`, no more estimated time on that link either way (flights at RTT/2):
+    /// the wide product's OT payloads are mostly preprocessing, the extension's bytes and
+    /// flights all online, and online is what the client waits for.
+    fn ring_product_pays(&self, dims: MatDims, m: u32, n: u32, pf: Fx, ring: Fx) -> bool {
+        use sir_runtime::fixed::linear::Format;
+        use sir_runtime::plan::Kernel;
+        use sir_runtime::proto::Cost;
+        let s = pf.frac - ring.frac;
+        let len = dims.d1 * dims.d3;
+        // (preprocessing, online) of the product in `bits` and the conversions after it.
+        let path = |bits: u32, extend: bool| -> Result<(Cost, Cost), String> {
+            let k = Kernel::MatMul {
+                params: MatMulParams {
+                    dims,
+                    x: Format::signed(m),
+                    w: Format::signed(n),
+                    out_bits: bits,
+                },
+                masked: self.plan.masked_products,
+            };
+            let tr = Kernel::Truncate {
+                bits,
+                shift: s,
+                mode: Trunc::Reduce,
+            };
+            let mut online = k.cost(dims.d1)?.then(tr.cost(len)?);
+            if extend {
+                let ext = Kernel::Extend {
+                    from: bits - s,
+                    to: ring.bits,
+                    nonneg: false,
+                };
+                online = online.then(ext.cost(len)?);
+            }
+            Ok((k.pre_cost(dims.d1), online))
+        };
+        let priced = |c: &Cost| -> f64 {
+            let bytes = c.on(self.plan.ot).total_bytes() as f64;
+            match self.net {
+                Some(link) => {
+                    bytes * 8.0 / link.bits_per_s + c.rounds as f64 * link.rtt.as_secs_f64() / 2.0
+                }
+                None => bytes,
+            }
+        };
+        let (Ok((ring_pre, ring_on)), Ok((exact_pre, exact_on))) =
+            (path(ring.bits + s, false), path(pf.bits, true))
+        else {
+            return true;
+        };
+        let (ro, eo) = (priced(&ring_on), priced(&exact_on));
+        eo > ro || priced(&exact_pre) + eo > priced(&ring_pre) + ro
     }
 
     /// ReLU of node `x`: in x's own format (the output's may not hold x's negative values),

@@ -149,10 +149,12 @@ fn mixed(n: usize) -> Plan {
             func: MathOp::Tanh,
             cols: 1,
             // The wide variant (--net's choice on slow links).
-            spline: Some(crate::math::funcs::Spline::Quadratic(crate::math::funcs::Quad {
-                wide: true,
-                ..crate::math::funcs::Quad::narrow(8)
-            })),
+            spline: Some(crate::math::funcs::Spline::Quadratic(
+                crate::math::funcs::Quad {
+                    wide: true,
+                    ..crate::math::funcs::Quad::narrow(8)
+                },
+            )),
         },
         &[sig_in],
         &[rows, 4],

@@ -226,7 +226,13 @@ impl MathOp {
         };
         let mut cands = vec![q, Quad { wide: true, ..q }];
         if q.fold && signed.g <= 8 {
-            cands.extend([signed, Quad { wide: true, ..signed }]);
+            cands.extend([
+                signed,
+                Quad {
+                    wide: true,
+                    ..signed
+                },
+            ]);
         }
         let mut best = (seconds(q).unwrap_or(f64::INFINITY), q);
         for c in cands.into_iter().skip(1) {
