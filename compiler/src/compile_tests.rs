@@ -618,3 +618,73 @@ fn cut_products_keep_the_values_and_send_fewer_bytes() {
         }
     }
 }
+
+/// The same on the examples' models (RNN gates rescaled by public constants, Block-ReLU's patch
+/// sums narrowed from a convolution's truncation, convolutions into a polynomial's ring), at
+/// pinned widths on their first calibration samples.
+#[test]
+fn cut_products_keep_the_examples_values() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let cases: [(&str, &str, &str, u32, Option<ReluChoice>); 4] = [
+        ("gru_motion", "model.sir", "weights.npz", 10, None),
+        ("digits_cnn", "model_poly.sir", "weights_poly.npz", 8, None),
+        (
+            "digits_cnn",
+            "model_block.sir",
+            "weights.npz",
+            8,
+            Some(ReluChoice::Budget(0.1)),
+        ),
+        ("cnn_cost", "model_poly.sir", "weights.npz", 8, None),
+    ];
+    for (ex, model, weights, bits, relu) in cases {
+        let path = root.join(ex).join(model);
+        let source = std::fs::read_to_string(&path).expect("model");
+        let prog = crate::check_file(&path)
+            .expect("reads")
+            .program
+            .expect("checks");
+        let w = sir_runtime::npy::read_npz(root.join(ex).join(weights)).expect("weights");
+        let w = crate::eval::bind::bind_weights(&prog.model, w, weights).expect("binds");
+        let calib = sir_runtime::npy::read_npy(root.join(ex).join("calib.npy")).expect("calib");
+        let (n, per) = (calib.shape()[0].min(24), calib.shape()[1..].to_vec());
+        let size: usize = per.iter().product();
+        let mut shape = vec![n];
+        shape.extend(&per);
+        let first = Tensor::new(shape, calib.data()[..n * size].to_vec()).expect("slice");
+        let b = crate::eval::bind::bind_inputs(&prog.model, vec![(None, first)], "calib")
+            .expect("binds");
+        let input = CompileInput {
+            prog: &prog,
+            source: &source,
+            weights: &w,
+            calib: &b,
+            labels: None,
+        };
+        let plan = |exact_products: bool| {
+            compile(
+                &input,
+                &CompileOptions {
+                    budget: Some(Budget::MaxError(1e9)),
+                    bits: Some(bits),
+                    relu: relu.clone(),
+                    exact_products,
+                    ..CompileOptions::default()
+                },
+            )
+            .expect("compiles")
+            .plan
+        };
+        let (cut, exact) = (plan(false), plan(true));
+        let bytes = |p: &Plan| p.total().total_bytes() + p.pre_total().total_bytes();
+        assert!(bytes(&cut) < bytes(&exact), "{ex}/{model}");
+        let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
+        let got = run_plan(&cut, &samples, &w).expect("runs");
+        let want = run_plan(&exact, &samples, &w).expect("runs");
+        for (g, e) in got.iter().zip(&want) {
+            for (a, b) in g.iter().zip(e) {
+                assert_eq!(a.data(), b.data(), "{ex}/{model}");
+            }
+        }
+    }
+}

@@ -5,9 +5,11 @@
 //! the node's b bits. Every step after the product is arithmetic mod 2^ℓ, and TR(s) of a value
 //! mod 2^{b+s} keeps the same b bits as TR(s) of the exact value (⌊(x mod 2^{b+s})/2^s⌋ =
 //! ⌊x/2^s⌋ mod 2^b), so the product's bits above b + s never reach the Narrow: the same
-//! plan computed in Z_{2^{b+s}} gives the same values bit for bit. A product's bytes grow with
-//! its ring (each OT of SiRnn's cross term carries ℓ − i bits, the wrap term ℓ − m), so this
-//! pass lowers every product whose result only flows through such steps to the bits they keep.
+//! plan computed in Z_{2^{b+s}} gives the same values bit for bit. (A product by a public
+//! constant in the same ring, x·c mod 2^ℓ, likewise keeps low bits from low bits.) A product's
+//! bytes grow with its ring (each OT of SiRnn's cross term carries ℓ − i bits, the wrap term
+//! ℓ − m), so this pass lowers every product whose result only flows through such steps to the
+//! bits they keep.
 //!
 //! Invariant: the plan's values are unchanged — every tensor a cut does not touch keeps its
 //! format, and the touched ones (the product and the steps up to the Narrow) hold the low bits
@@ -27,6 +29,10 @@ fn demanded(plan: &Plan) -> Vec<u32> {
             // The Narrow's result is a region's exit: its reader sees all of its bits.
             Op::Narrow => d[ins.args[0]] = d[ins.args[0]].max(bits(ins.out)),
             Op::AddPublic => d[ins.args[0]] = d[ins.args[0]].max(out),
+            // A product by a public constant in the operand's own ring.
+            Op::MulPublic if bits(ins.out) == bits(ins.args[0]) => {
+                d[ins.args[0]] = d[ins.args[0]].max(out)
+            }
             Op::Truncate {
                 shift,
                 mode: Trunc::Reduce,
@@ -49,8 +55,9 @@ fn demanded(plan: &Plan) -> Vec<u32> {
     d
 }
 
-/// Lowers each MatMul and Mult whose result only reaches Narrows through AddPublic, TR,
-/// Reshape and Transpose to the bits those keep; returns how many products it cut.
+/// Lowers each MatMul and Mult whose result only reaches Narrows through AddPublic, MulPublic
+/// (in its operand's ring), TR, Reshape and Transpose to the bits those keep; returns how many
+/// products it cut.
 pub fn cut_products(plan: &mut Plan) -> usize {
     let demand = demanded(plan);
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); plan.tensors.len()];
@@ -85,6 +92,13 @@ pub fn cut_products(plan: &mut Plan) -> usize {
                 match ins.op {
                     Op::Narrow => {}
                     Op::AddPublic if ins.args[0] == t => {
+                        region.push(r);
+                        stack.push(ins.out);
+                    }
+                    Op::MulPublic
+                        if ins.args[0] == t
+                            && plan.tensors[ins.out].bits == plan.tensors[t].bits =>
+                    {
                         region.push(r);
                         stack.push(ins.out);
                     }
