@@ -70,12 +70,8 @@ pub struct Tuning {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Spline {
-    /// [`spline`]: a line per interval of the whole input; `fold`: of its magnitude, reflected.
-    Linear {
-        g: u32,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        fold: bool,
-    },
+    /// [`spline`]: a line per interval of the whole input.
+    Linear { g: u32 },
     /// [`spline_quad`]: a quadratic per interval of a window, saturating outside it.
     Quadratic(Quad),
 }
@@ -101,40 +97,6 @@ impl Quad {
             fold: false,
         }
     }
-}
-
-/// Every spline construction of sigmoid, tanh and the GELU bump for an input format: the line
-/// per interval of x (2^min(m, 8) intervals) and, above 8 bits, of its magnitude (half the
-/// table for the same intervals, or 2^8 finer ones — an input of at most 8 bits is one lookup
-/// of f, which folding shrinks by a few percent at most for 7 more flights: 8.4 → 8.6 sigmoid
-/// 276 B against 288 on IKNP, 9 flights against 2); quadratics of 2^4..2^8 intervals on the
-/// signed window and 2^3..2^8 on |x|, each also with the wide running sum.
-pub fn spline_candidates(inp: Fx) -> Vec<Spline> {
-    let m = inp.bits;
-    let mut v: Vec<Spline> = [
-        (m.min(8), false),
-        (m.saturating_sub(1).min(8), true),
-        (m.min(8).saturating_sub(1), true),
-    ]
-    .into_iter()
-    .filter(|&(g, fold)| g >= 1 && (!fold || m > 8))
-    .map(|(g, fold)| Spline::Linear { g, fold })
-    .collect();
-    v.dedup();
-    for wide in [false, true] {
-        let signed = (4..=8).map(|g| Quad {
-            g,
-            wide,
-            fold: false,
-        });
-        let folded = (3..=8).map(|g| Quad {
-            g,
-            wide,
-            fold: true,
-        });
-        v.extend(signed.chain(folded).map(Spline::Quadratic));
-    }
-    v
 }
 
 /// The largest error (output ULPs, every input) at which [`Tuning::best`] takes the spline:
@@ -245,12 +207,13 @@ impl Tuning {
             && splines
             && inp.bits <= SPLINE_CHECK_BITS
         {
-            // The cheapest spline (lines, quadratics; of x or of |x|: half the table for the
-            // same intervals) within SPLINE_MAX_ULP on every input and no dearer than the exp
-            // construction; the wide quadratics (more bytes, fewer flights) only for
-            // `--net` (`MathOp::spline_for`). (Fewer intervals need not be less accurate
-            // where the function is flat at the formats: 20.17 → 20.18 sigmoid by 2^6
-            // quadratics is within 1.30 ULP for 2,532 B against 2^8's 4,190.)
+            // The line per interval of the top min(m, 8) bits (one lookup for inputs of up to
+            // 8 bits, the fewest flights), else the quadratic with the smallest table (of x
+            // or, half the entries for the same intervals, of |x|), each
+            // where it is within SPLINE_MAX_ULP on every input and no dearer than the exp
+            // construction. (Fewer intervals need not be less accurate where the function is
+            // flat at the formats: 20.17 → 20.18 sigmoid by 2^6 quadratics is within 1.30 ULP
+            // for 2,532 B against 2^8's 4,190; every quadratic takes the same flights.)
             let base = bytes(best);
             let priced = |spline: Spline| {
                 let b = bytes(Tuning {
@@ -259,15 +222,22 @@ impl Tuning {
                 });
                 (b <= base).then_some((b, spline))
             };
-            let mut cands: Vec<(f64, Spline)> = spline_candidates(inp)
-                .into_iter()
-                .filter(|sp| !matches!(sp, Spline::Quadratic(Quad { wide: true, .. })))
-                .filter_map(priced)
+            let mut quads: Vec<(f64, Spline)> = (4..=8)
+                .map(Quad::narrow)
+                .chain((3..=8).map(|g| Quad {
+                    fold: true,
+                    ..Quad::narrow(g)
+                }))
+                .filter_map(|q| priced(Spline::Quadratic(q)))
                 .collect();
-            cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+            quads.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let cands: Vec<(f64, Spline)> = priced(Spline::Linear { g: inp.bits.min(8) })
+                .into_iter()
+                .chain(quads)
+                .collect();
             let accurate = |spline: Spline| {
                 match spline {
-                    Spline::Linear { g, fold } => spline_max_ulp(func, inp, out, g, fold),
+                    Spline::Linear { g } => spline_max_ulp(func, inp, out, g),
                     Spline::Quadratic(q) => spline_quad_max_ulp(func, inp, out, q),
                 }
                 .is_some_and(|u| u <= SPLINE_MAX_ULP)
@@ -1115,9 +1085,7 @@ pub fn sigmoid<E: Engine>(
     check_in(inp, "sigmoid")?;
     check_out(out, "sigmoid")?;
     match tune.spline {
-        Some(Spline::Linear { g, fold }) => {
-            return spline(e, x, inp, out, Smooth::Sigmoid, g, fold);
-        }
+        Some(Spline::Linear { g }) => return spline(e, x, inp, out, Smooth::Sigmoid, g),
         Some(Spline::Quadratic(q)) => return spline_quad(e, x, inp, out, Smooth::Sigmoid, q),
         None => {}
     }
@@ -1139,13 +1107,6 @@ pub fn sigmoid<E: Engine>(
 /// Flights: DigDec, LUT, UMult, TR, ⋆ZExt (17 at 16 bits, against 41 through rExp). Its
 /// error depends on the formats; [`Tuning::best`] takes it only where every input is within
 /// [`SPLINE_MAX_ULP`]. Domain: all inputs.
-///
-/// `fold`: the table is most of the bytes, so the line runs on v = x XOR sign(x) (an MSB and
-/// a multiplexer: v = x ≥ 0, or −x − 1), on m − 1 bits, as the spline of F(v) = f((v + ½)·2^−s)
-/// — half the table for the same intervals — and a last multiplexer reflects negative inputs
-/// (sigmoid 1 − F, tanh −F; the GELU bump is even): −(v + ½) = x + ½ for x < 0, so the result
-/// is f(x + ½ ULP) on every input, which the exhaustive check accepts only where that half
-/// input ULP costs little at the output scale. No edge case: v < 2^{m−1} always.
 pub fn spline<E: Engine>(
     e: &mut E,
     x: &[u64],
@@ -1153,84 +1114,39 @@ pub fn spline<E: Engine>(
     out: Fx,
     func: Smooth,
     g: u32,
-    fold: bool,
 ) -> Result<Vec<u64>, ProtoError> {
     let (m, s, f, n) = (inp.bits, inp.frac, out.frac, out.bits);
-    let na = || {
-        arg(format!(
-            "spline: no interpolation from {m} bits at scale {s} to scale {f}"
-        ))
-    };
-    // The bits the line runs on: x's, or v's below its sign.
-    let mv = m - u32::from(fold);
-    if mv == 0 {
-        return Err(na());
-    }
-    let g = g.clamp(1, 8).min(mv);
-    let k = mv - g;
+    let g = g.clamp(1, 8).min(m);
+    let k = m - g;
     // c₁ + lift ∈ [0, 2] at scale f, MSB 0.
     let c1_bits = f + 2 + func.lift() as u32;
     // c₀ at scale s0 errs by at most 2^{−s0−1}·h = 2^{−f−2} over an interval.
     let s0 = (f + 1 + k).saturating_sub(s).max(1);
     if c1_bits > 64 || s0 + 1 + k > 64 || (k > 0 && k + f < s) {
-        return Err(na());
+        return Err(arg(format!(
+            "spline: no interpolation from {m} bits at scale {s} to scale {f}"
+        )));
     }
     let tab = table::get(Spec::Spline {
         func,
-        m: mv,
+        m,
         s,
         g,
         s0,
         f,
         c1_bits,
-        fold,
     });
     let lift = (func.lift() << f).wrapping_neg();
     let xr = reduce(x, m);
-    let (xr, sign) = if fold {
-        let sg = e.msb(&xr, m)?;
-        // −2x − 1 where the sign is set: v = x XOR sign.
-        let twice: Vec<u64> = xr.iter().map(|&v| v << 1).collect();
-        let flip = add_const(e, &neg(&twice, m), ring::mask(m), m);
-        let t = e.mux(&sg, &flip, m)?;
-        (reduce(&add(&xr, &t, m), mv), Some(sg))
-    } else {
-        (xr, None)
-    };
-    let y = if k == 0 {
+    if k == 0 {
         let y = e.lut(&[(&xr, g)], &tab)?.remove(0);
-        fit(e, y, c1_bits, n)?
-    } else {
-        // c₀·δ at scale s0 + s → scale f: 1 + k + f − s bits left, MSB 0.
-        let (c1, d) = line_parts(e, &xr, k, g, &tab, s0, s0 + s - f, c1_bits)?;
-        fit(e, add(&c1, &d, c1_bits), c1_bits, n)?
-    };
-    let y = add_const(e, &y, lift, n);
-    match sign {
-        Some(sg) => reflect(e, &y, &sg, func, f, n),
-        None => Ok(y),
+        let y = fit(e, y, c1_bits, n)?;
+        return Ok(add_const(e, &y, lift, n));
     }
-}
-
-/// f(x) from y = f(|x|)-like values and the sign: f(−v) = c − f(v) (sigmoid c = 1, tanh 0) by
-/// one multiplexer; the GELU bump is even (y itself).
-fn reflect<E: Engine>(
-    e: &mut E,
-    y: &[u64],
-    sign: &[u8],
-    func: Smooth,
-    f: u32,
-    n: u32,
-) -> Result<Vec<u64>, ProtoError> {
-    let c = match func {
-        Smooth::Sigmoid => 1u64 << f,
-        Smooth::Tanh => 0,
-        Smooth::GeluBump => return Ok(y.to_vec()),
-    };
-    let twice: Vec<u64> = y.iter().map(|&v| v << 1).collect();
-    let flip = add_const(e, &neg(&twice, n), c, n);
-    let t = e.mux(sign, &flip, n)?;
-    Ok(add(y, &t, n))
+    // c₀·δ at scale s0 + s → scale f: 1 + k + f − s bits left, MSB 0.
+    let (c1, d) = line_parts(e, &xr, k, g, &tab, s0, s0 + s - f, c1_bits)?;
+    let y = fit(e, add(&c1, &d, c1_bits), c1_bits, n)?;
+    Ok(add_const(e, &y, lift, n))
 }
 
 /// f(x) for sigmoid or tanh by a quadratic per interval on a window of the signed input
@@ -1440,8 +1356,19 @@ pub fn spline_quad<E: Engine>(
         }
         None => y,
     };
+    // f(−v) = c − f(v): sigmoid 1 − f, tanh −f; the bump is even.
+    let c = match func {
+        Smooth::Sigmoid => 1u64 << f,
+        Smooth::Tanh => 0,
+        Smooth::GeluBump => return Ok(y),
+    };
     match sign {
-        Some(sg) => reflect(e, &y, &sg, func, f, n),
+        Some(sg) => {
+            let twice: Vec<u64> = y.iter().map(|&v| v << 1).collect();
+            let flip = add_const(e, &neg(&twice, n), c, n);
+            let t = e.mux(&sg, &flip, n)?;
+            Ok(add(&y, &t, n))
+        }
         None => Ok(y),
     }
 }
@@ -1470,22 +1397,18 @@ pub fn spline_quad_max_ulp(func: Smooth, inp: Fx, out: Fx, q: Quad) -> Option<f6
     })
 }
 
-/// Whether the spline `sp` is within [`SPLINE_MAX_ULP`] on every input of these formats
-/// (cached: the compiler asks once per instruction and variant).
-pub fn spline_ok(func: Smooth, inp: Fx, out: Fx, sp: Spline) -> bool {
-    type Key = (Smooth, Fx, Fx, Spline);
+/// Whether [`spline_quad`]'s variant `q` is within [`SPLINE_MAX_ULP`] on every input of
+/// these formats (cached: the compiler asks once per instruction and variant).
+pub fn spline_quad_ok(func: Smooth, inp: Fx, out: Fx, q: Quad) -> bool {
+    type Key = (Smooth, Fx, Fx, Quad);
     static CACHE: OnceLock<Mutex<HashMap<Key, bool>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let key = (func, inp, out, sp);
+    let key = (func, inp, out, q);
     if let Some(&ok) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return ok;
     }
     let ok = inp.bits <= SPLINE_CHECK_BITS
-        && match sp {
-            Spline::Linear { g, fold } => spline_max_ulp(func, inp, out, g, fold),
-            Spline::Quadratic(q) => spline_quad_max_ulp(func, inp, out, q),
-        }
-        .is_some_and(|u| u <= SPLINE_MAX_ULP);
+        && spline_quad_max_ulp(func, inp, out, q).is_some_and(|u| u <= SPLINE_MAX_ULP);
     cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -1495,9 +1418,9 @@ pub fn spline_ok(func: Smooth, inp: Fx, out: Fx, sp: Spline) -> bool {
 
 /// The largest error of [`spline`] over every input, in output ULPs (None as for
 /// [`spline_quad_max_ulp`]).
-pub fn spline_max_ulp(func: Smooth, inp: Fx, out: Fx, g: u32, fold: bool) -> Option<f64> {
+pub fn spline_max_ulp(func: Smooth, inp: Fx, out: Fx, g: u32) -> Option<f64> {
     max_ulp_all(func, inp, out, |xs| {
-        spline(&mut Clear, xs, inp, out, func, g, fold)
+        spline(&mut Clear, xs, inp, out, func, g)
     })
 }
 
@@ -1570,13 +1493,13 @@ pub fn gelu<E: Engine>(
     let xr = reduce(x, m);
     let func = Smooth::GeluBump;
     let bump = match tune.spline {
+        _ if m <= 8 => spline(e, &xr, inp, out, func, m)?,
         // The line per interval where the cost model found it exhaustively accurate.
-        Some(Spline::Linear { g, fold }) => spline(e, &xr, inp, out, func, g, fold)?,
-        _ if m <= 8 => spline(e, &xr, inp, out, func, m, false)?,
+        Some(Spline::Linear { g }) => spline(e, &xr, inp, out, func, g)?,
         _ if m > window(func, out.frac) + 1 + inp.frac + 7 => smooth_wide(e, &xr, inp, out, func)?,
         Some(Spline::Quadratic(q)) => spline_quad(e, &xr, inp, out, func, q)?,
         None => match spline_quad(e, &xr, inp, out, func, Quad::narrow(8)) {
-            Err(ProtoError::Argument(_)) => spline(e, &xr, inp, out, func, 8, false)?,
+            Err(ProtoError::Argument(_)) => spline(e, &xr, inp, out, func, 8)?,
             r => r?,
         },
     };
@@ -1657,9 +1580,7 @@ pub fn tanh<E: Engine>(
     check_in(inp, "tanh")?;
     check_out(out, "tanh")?;
     match tune.spline {
-        Some(Spline::Linear { g, fold }) => {
-            return spline(e, x, inp, out, Smooth::Tanh, g, fold);
-        }
+        Some(Spline::Linear { g }) => return spline(e, x, inp, out, Smooth::Tanh, g),
         Some(Spline::Quadratic(q)) => return spline_quad(e, x, inp, out, Smooth::Tanh, q),
         None => {}
     }

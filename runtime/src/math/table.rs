@@ -146,9 +146,6 @@ pub enum Spec {
         s0: u32,
         f: u32,
         c1_bits: u32,
-        /// The input is v = x XOR sign(x) on m unsigned bits, and the function F(v) =
-        /// f((v + ½)·2^{−s}) ([`crate::math::funcs::spline`]'s fold).
-        fold: bool,
     },
     /// `func` on the b-bit two's-complement window x at scale `s` by a quadratic per interval
     /// of its top g bits (p_j = signed(j)·h, h = 2^{b−g−s}; k = b − g): with δ the low k bits
@@ -347,26 +344,19 @@ fn build(spec: Spec) -> Table {
             s0,
             f,
             c1_bits,
-            fold,
         } => {
             let lift = func.lift() as f64;
             let scale = (-(s as f64)).exp2();
-            // The folded input is unsigned and stands half an input ULP higher.
-            let at = |j: u64, bits: u32| match fold {
-                true => j as f64,
-                false => crate::ring::to_signed(j, bits) as f64,
-            };
-            let half = if fold { 0.5 * scale } else { 0.0 };
             if g == m {
                 return Table::build(g, &[c1_bits], |j| {
-                    let x = at(j, m) * scale + half;
+                    let x = crate::ring::to_signed(j, m) as f64 * scale;
                     vec![round_fix(func.f(x) + lift, f) as u64]
                 });
             }
             let k = m - g;
             let h = (k as f64).exp2() * scale;
             Table::build(g, &[s0 + 1, c1_bits], |j| {
-                let p = at(j, g) * h + half;
+                let p = crate::ring::to_signed(j, g) as f64 * h;
                 let (fp, fq) = (func.f(p), func.f(p + h));
                 let a = (fq - fp) / h;
                 // The deviation of f from the secant over the interval, sampled finely: the

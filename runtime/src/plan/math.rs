@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::fixed::Fx;
-use crate::math::funcs::{self, CostFn, Spline, Tuning};
+use crate::math::funcs::{self, CostFn, Quad, Spline, Tuning};
 use crate::math::table::Smooth;
 use crate::math::{Clear, Counter, Engine};
 use crate::net::link::Link;
@@ -199,14 +199,16 @@ impl MathOp {
             _ => return None,
         };
         let t = self.tuning(params);
-        let (Some(link), Some(sp), Some(f)) = (link, t.spline, self.tuned_function()) else {
+        let (Some(link), Some(Spline::Quadratic(q)), Some(f)) =
+            (link, t.spline, self.tuned_function())
+        else {
             return t.spline;
         };
         let zeros = vec![0u64; len.max(1)];
-        let seconds = |sp: Spline| -> Option<f64> {
+        let seconds = |q: Quad| -> Option<f64> {
             let mut c = Counter::default();
             let tune = Tuning {
-                spline: Some(sp),
+                spline: Some(Spline::Quadratic(q)),
                 ..t
             };
             f(&mut c, &zeros, params.input, params.output, tune).ok()?;
@@ -215,18 +217,33 @@ impl MathOp {
                     + c.flow.units() as f64 * link.rtt.as_secs_f64() / 2.0,
             )
         };
-        // Every construction by its estimated time alone on the link, the first within 2 ULP
-        // (checked lazily, cached): at worst the bytes' choice, which is.
-        let mut cands: Vec<(f64, Spline)> = funcs::spline_candidates(params.input)
-            .into_iter()
-            .filter_map(|c| Some((seconds(c)?, c)))
-            .collect();
-        cands.sort_by(|a, b| a.0.total_cmp(&b.0));
-        cands
-            .into_iter()
-            .map(|(_, c)| c)
-            .find(|&c| c == sp || funcs::spline_ok(smooth, params.input, params.output, c))
-            .or(Some(sp))
+        // The variants with fewer flights: the signed window with the same intervals (one
+        // index bit more) where the tuning folded, and the wide running sum of either.
+        let signed = Quad {
+            g: q.g + 1,
+            fold: false,
+            ..q
+        };
+        let mut cands = vec![q, Quad { wide: true, ..q }];
+        if q.fold && signed.g <= 8 {
+            cands.extend([
+                signed,
+                Quad {
+                    wide: true,
+                    ..signed
+                },
+            ]);
+        }
+        let mut best = (seconds(q).unwrap_or(f64::INFINITY), q);
+        for c in cands.into_iter().skip(1) {
+            if let Some(s) = seconds(c)
+                && s < best.0
+                && funcs::spline_quad_ok(smooth, params.input, params.output, c)
+            {
+                best = (s, c);
+            }
+        }
+        Some(Spline::Quadratic(best.1))
     }
 
     /// The function on any engine: inputs (values or shares) → outputs. The building blocks

@@ -67,9 +67,8 @@ pub fn op_text(op: &Op) -> String {
             spline: Some(sp),
             ..
         } => match sp {
-            crate::math::funcs::Spline::Linear { g, fold } => {
-                let fold = if *fold { " of |x|" } else { "" };
-                format!("{}(spline, 2^{g} lines{fold})", func.name())
+            crate::math::funcs::Spline::Linear { g } => {
+                format!("{}(spline, 2^{g} lines)", func.name())
             }
             crate::math::funcs::Spline::Quadratic(q) => {
                 let w = if q.wide { ", wide" } else { "" };

@@ -247,7 +247,7 @@ fn hostile_plans_are_refused_before_running() {
         p.instrs[5].op = Op::Math { func, cols, spline };
         refuse(&p, why);
     };
-    let linear = Some(crate::math::funcs::Spline::Linear { g: 8, fold: false });
+    let linear = Some(crate::math::funcs::Spline::Linear { g: 8 });
     math(MathOp::Sigmoid, 3, None, "math function");
     math(MathOp::Lut, 1, None, "building block");
     math(MathOp::Exp, 1, linear, "only sigmoid, tanh and gelu");
@@ -272,64 +272,45 @@ fn hostile_plans_are_refused_before_running() {
 }
 
 /// sigmoid/tanh's construction follows the objective: the fewest bytes without a link; on a
-/// slow link the construction with the least estimated time (the signed window's wide
-/// quadratic, the line of x rather than of |x|: fewer flights) for a call small enough that
-/// extra table bits cost less than the flights saved, and not for a call large enough that
-/// they cost more.
+/// slow link the variant with the fewest flights (the signed window's wide quadratic) for a
+/// call small enough that its extra table bits cost less than the flights it saves, and not
+/// for a call large enough that they cost more.
 #[test]
 fn the_spline_variant_follows_the_link() {
     use crate::fixed::Fx;
     use crate::math::funcs::{Quad, Spline};
     use crate::net::link::Link;
     use math::MathParams;
-    let quad = |g, wide, fold| Some(Spline::Quadratic(Quad { g, wide, fold }));
-    let line = |g, fold| Some(Spline::Linear { g, fold });
-    // (formats, cheapest, on the WAN) per function: at 20.17 → 20.18 the smallest tables
-    // within 2 ULP (sigmoid 2^8 lines of |x|, tanh 2^6 quadratics of |x|), on the WAN the
-    // signed window's wide quadratics; at 16.12 the line of |x| and of x.
-    let cases = [
-        (
-            MathOp::Sigmoid,
-            (20, 17),
-            (20, 18),
-            line(8, true),
-            quad(6, true, false),
-        ),
-        (
-            MathOp::Tanh,
-            (20, 17),
-            (20, 18),
-            quad(6, false, true),
-            quad(7, true, false),
-        ),
-        (
-            MathOp::Sigmoid,
-            (16, 12),
-            (16, 12),
-            line(7, true),
-            line(8, false),
-        ),
-        (
-            MathOp::Tanh,
-            (16, 12),
-            (16, 12),
-            line(7, true),
-            line(8, false),
-        ),
-    ];
-    for (op, i, o, cheapest, wan) in cases {
-        let p = MathParams::new(Fx::new(i.0, i.1), Fx::new(o.0, o.1), 1);
-        assert_eq!(op.spline_for(&p, 100, None), cheapest, "{op:?} {i:?}");
-        assert_eq!(op.spline_for(&p, 100, Some(Link::WAN)), wan, "{op:?} {i:?}");
+    for op in [MathOp::Sigmoid, MathOp::Tanh] {
+        let p = MathParams::new(Fx::new(20, 17), Fx::new(20, 18), 1);
+        // The smallest table within 2 ULP at these formats: sigmoid 2^6 intervals of the
+        // signed window; tanh 2^7, as 2^6 on |x|.
+        let (cheapest, g) = if op == MathOp::Sigmoid {
+            (Quad::narrow(6), 6)
+        } else {
+            (
+                Quad {
+                    fold: true,
+                    ..Quad::narrow(6)
+                },
+                7,
+            )
+        };
+        let wide = Some(Spline::Quadratic(Quad {
+            wide: true,
+            ..Quad::narrow(g)
+        }));
+        let cheapest = Some(Spline::Quadratic(cheapest));
+        assert_eq!(op.spline_for(&p, 100, None), cheapest, "{op:?}");
+        assert_eq!(op.spline_for(&p, 100, Some(Link::WAN)), wide, "{op:?}");
         assert_eq!(
             op.spline_for(&p, 1 << 20, Some(Link::LAN)),
             cheapest,
-            "{op:?} {i:?}"
+            "{op:?}"
         );
+        // Other functions have no spline to choose.
+        assert_eq!(MathOp::Exp.spline_for(&p, 100, Some(Link::WAN)), None);
     }
-    // Other functions have no spline to choose.
-    let p = MathParams::new(Fx::new(20, 17), Fx::new(20, 18), 1);
-    assert_eq!(MathOp::Exp.spline_for(&p, 100, Some(Link::WAN)), None);
 }
 
 /// Issue 19: a plan's strings reach terminals (outputs, inputs, layers, the model): one with
