@@ -541,6 +541,49 @@ fn polynomials_follow_float() {
     }
 }
 
+/// The plans of `input` at `bits` with products cut ([`crate::cut`]) and exact, after checking
+/// that the cut one sends fewer bytes and computes the same outputs on every calibration sample.
+fn cut_and_exact(
+    input: &CompileInput,
+    bits: u32,
+    relu: Option<ReluChoice>,
+    what: &str,
+) -> [Plan; 2] {
+    let plan = |exact_products: bool| {
+        compile(
+            input,
+            &CompileOptions {
+                budget: Some(Budget::MaxError(1e9)),
+                bits: Some(bits),
+                relu: relu.clone(),
+                exact_products,
+                ..CompileOptions::default()
+            },
+        )
+        .expect("compiles")
+        .plan
+    };
+    let (cut, exact) = (plan(false), plan(true));
+    let bytes = |p: &Plan| p.total().total_bytes() + p.pre_total().total_bytes();
+    assert!(
+        bytes(&cut) < bytes(&exact),
+        "{what}: {} against {}",
+        bytes(&cut),
+        bytes(&exact)
+    );
+    let samples: Vec<_> = (0..input.calib.samples)
+        .map(|i| input.calib.sample(i))
+        .collect();
+    let got = run_plan(&cut, &samples, input.weights).expect("runs");
+    let want = run_plan(&exact, &samples, input.weights).expect("runs");
+    for (g, e) in got.iter().zip(&want) {
+        for (a, b) in g.iter().zip(e) {
+            assert_eq!(a.data(), b.data(), "{what}");
+        }
+    }
+    [cut, exact]
+}
+
 /// [`crate::cut`]: products computed in the bits their rounded results keep give the plan's
 /// values bit for bit (the cleartext semantics of the cut plan equals the exact plan's on
 /// every sample) for fewer bytes, at each pinned width.
@@ -576,29 +619,8 @@ fn cut_products_keep_the_values_and_send_fewer_bytes() {
         calib: &b,
         labels: None,
     };
-    let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
     for bits in [8, 12, 16] {
-        let plan = |exact_products: bool| {
-            compile(
-                &input,
-                &CompileOptions {
-                    budget: Some(Budget::MaxError(1e6)),
-                    bits: Some(bits),
-                    exact_products,
-                    ..CompileOptions::default()
-                },
-            )
-            .expect("compiles")
-            .plan
-        };
-        let (cut, exact) = (plan(false), plan(true));
-        let bytes = |p: &Plan| p.total().total_bytes() + p.pre_total().total_bytes();
-        assert!(
-            bytes(&cut) < bytes(&exact),
-            "{bits} bits: {} against {}",
-            bytes(&cut),
-            bytes(&exact)
-        );
+        let [cut, exact] = cut_and_exact(&input, bits, None, &format!("{bits} bits"));
         let narrower = cut
             .instrs
             .iter()
@@ -611,11 +633,6 @@ fn cut_products_keep_the_values_and_send_fewer_bytes() {
             })
             .count();
         assert!(narrower >= 3, "{bits} bits: {narrower} products cut");
-        let got = run_plan(&cut, &samples, &weights).expect("runs");
-        let want = run_plan(&exact, &samples, &weights).expect("runs");
-        for (g, w) in got.iter().zip(&want) {
-            assert_eq!(g[0].data(), w[0].data(), "{bits} bits");
-        }
     }
 }
 
@@ -661,30 +678,6 @@ fn cut_products_keep_the_examples_values() {
             calib: &b,
             labels: None,
         };
-        let plan = |exact_products: bool| {
-            compile(
-                &input,
-                &CompileOptions {
-                    budget: Some(Budget::MaxError(1e9)),
-                    bits: Some(bits),
-                    relu: relu.clone(),
-                    exact_products,
-                    ..CompileOptions::default()
-                },
-            )
-            .expect("compiles")
-            .plan
-        };
-        let (cut, exact) = (plan(false), plan(true));
-        let bytes = |p: &Plan| p.total().total_bytes() + p.pre_total().total_bytes();
-        assert!(bytes(&cut) < bytes(&exact), "{ex}/{model}");
-        let samples: Vec<_> = (0..b.samples).map(|i| b.sample(i)).collect();
-        let got = run_plan(&cut, &samples, &w).expect("runs");
-        let want = run_plan(&exact, &samples, &w).expect("runs");
-        for (g, e) in got.iter().zip(&want) {
-            for (a, b) in g.iter().zip(e) {
-                assert_eq!(a.data(), b.data(), "{ex}/{model}");
-            }
-        }
+        cut_and_exact(&input, bits, relu, &format!("{ex}/{model}"));
     }
 }
