@@ -16,8 +16,20 @@
 //! of their old values. Known-non-negative marks are dropped on the touched tensors (their low
 //! bits need not be).
 
-use sir_runtime::plan::{Op, Plan, TensorDecl, Trunc};
+use sir_runtime::plan::{Instr, Op, Plan, TensorDecl, Trunc};
 use sir_runtime::ring;
+
+/// Whether `ins`'s result's low bits are a function of its first operand's low bits alone
+/// (that operand shared, any other public): AddPublic, MulPublic in its operand's ring, TR,
+/// Reshape and Transpose.
+fn carries_low_bits(plan: &Plan, ins: &Instr) -> bool {
+    match ins.op {
+        Op::AddPublic | Op::Reshape | Op::Transpose => true,
+        Op::MulPublic => plan.tensors[ins.out].bits == plan.tensors[ins.args[0]].bits,
+        Op::Truncate { mode, .. } => mode == Trunc::Reduce,
+        _ => false,
+    }
+}
 
 /// How many low bits of each tensor any reader needs (its width where a reader needs it all).
 fn demanded(plan: &Plan) -> Vec<u32> {
@@ -25,22 +37,18 @@ fn demanded(plan: &Plan) -> Vec<u32> {
     for ins in plan.instrs.iter().rev() {
         let out = d[ins.out];
         let bits = |t: usize| plan.tensors[t].bits;
+        // (An instruction without operands constrains nothing.)
+        let Some(&a) = ins.args.first() else {
+            continue;
+        };
         match &ins.op {
             // The Narrow's result is a region's exit: its reader sees all of its bits.
-            Op::Narrow => d[ins.args[0]] = d[ins.args[0]].max(bits(ins.out)),
-            Op::AddPublic => d[ins.args[0]] = d[ins.args[0]].max(out),
-            // A product by a public constant in the operand's own ring.
-            Op::MulPublic if bits(ins.out) == bits(ins.args[0]) => {
-                d[ins.args[0]] = d[ins.args[0]].max(out)
-            }
-            Op::Truncate {
-                shift,
-                mode: Trunc::Reduce,
-            } => {
+            Op::Narrow => d[a] = d[a].max(bits(ins.out)),
+            Op::Truncate { shift, .. } if carries_low_bits(plan, ins) => {
                 let need = if out == 0 { 0 } else { out + shift };
-                d[ins.args[0]] = d[ins.args[0]].max(need.min(bits(ins.args[0])));
+                d[a] = d[a].max(need.min(bits(a)));
             }
-            Op::Reshape | Op::Transpose => d[ins.args[0]] = d[ins.args[0]].max(out),
+            _ if carries_low_bits(plan, ins) => d[a] = d[a].max(out),
             _ => {
                 for &a in &ins.args {
                     d[a] = bits(a);
@@ -56,9 +64,8 @@ fn demanded(plan: &Plan) -> Vec<u32> {
 }
 
 /// Lowers each MatMul and Mult whose result only reaches Narrows through AddPublic, MulPublic
-/// (in its operand's ring), TR, Reshape and Transpose to the bits those keep; returns how many
-/// products it cut.
-pub fn cut_products(plan: &mut Plan) -> usize {
+/// (in its operand's ring), TR, Reshape and Transpose to the bits those keep.
+pub fn cut_products(plan: &mut Plan) {
     let demand = demanded(plan);
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); plan.tensors.len()];
     for (k, ins) in plan.instrs.iter().enumerate() {
@@ -67,7 +74,6 @@ pub fn cut_products(plan: &mut Plan) -> usize {
         }
     }
     let outputs: Vec<usize> = plan.outputs.iter().map(|io| io.tensor).collect();
-    let mut cut = 0;
     for k in 0..plan.instrs.len() {
         if !matches!(plan.instrs[k].op, Op::MatMul | Op::Mult) {
             continue;
@@ -89,29 +95,11 @@ pub fn cut_products(plan: &mut Plan) -> usize {
             }
             for &r in &readers[t] {
                 let ins = &plan.instrs[r];
-                match ins.op {
-                    Op::Narrow => {}
-                    Op::AddPublic if ins.args[0] == t => {
-                        region.push(r);
-                        stack.push(ins.out);
-                    }
-                    Op::MulPublic
-                        if ins.args[0] == t
-                            && plan.tensors[ins.out].bits == plan.tensors[t].bits =>
-                    {
-                        region.push(r);
-                        stack.push(ins.out);
-                    }
-                    Op::Truncate {
-                        mode: Trunc::Reduce,
-                        ..
-                    }
-                    | Op::Reshape
-                    | Op::Transpose => {
-                        region.push(r);
-                        stack.push(ins.out);
-                    }
-                    _ => closed = false,
+                if ins.args[0] == t && carries_low_bits(plan, ins) {
+                    region.push(r);
+                    stack.push(ins.out);
+                } else if ins.op != Op::Narrow {
+                    closed = false;
                 }
             }
         }
@@ -151,7 +139,5 @@ pub fn cut_products(plan: &mut Plan) -> usize {
                 }
             }
         }
-        cut += 1;
     }
-    cut
 }

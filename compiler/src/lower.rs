@@ -1183,12 +1183,10 @@ impl Lower<'_> {
             Ok((k.pre_cost(dims.d1), online))
         };
         let priced = |c: &Cost| -> f64 {
-            let bytes = c.on(self.plan.ot).total_bytes() as f64;
+            let bytes = c.on(self.plan.ot).total_bytes();
             match self.net {
-                Some(link) => {
-                    bytes * 8.0 / link.bits_per_s + c.rounds as f64 * link.rtt.as_secs_f64() / 2.0
-                }
-                None => bytes,
+                Some(link) => link.estimate(bytes, c.rounds),
+                None => bytes as f64,
             }
         };
         let (Ok((ring_pre, ring_on)), Ok((exact_pre, exact_on))) =

@@ -1092,11 +1092,23 @@ pub fn sigmoid<E: Engine>(
     let n = out.bits;
     let (ax, b) = abs(e, x, inp.bits)?;
     let r = logistic(e, &ax, inp.bits, inp.frac, 0, out.frac, n, tune)?;
-    // x < 0: 1 − r = r + (1 − 2r).
-    let flip: Vec<u64> = r.iter().map(|&v| ring::reduce(v << 1, n)).collect();
-    let flip = add_const(e, &neg(&flip, n), 1 << out.frac, n);
-    let m = e.mux(&b, &flip, n)?;
-    Ok(add(&r, &m, n))
+    // x < 0: 1 − r.
+    reflect(e, &r, &b, 1 << out.frac, n)
+}
+
+/// y where the sign bit is 0, c − y where it is 1: y + sign·(c − 2y), one multiplexer (f(−v) =
+/// c − f(v) for an odd-symmetric f evaluated on |x|).
+fn reflect<E: Engine>(
+    e: &mut E,
+    y: &[u64],
+    sign: &[u8],
+    c: u64,
+    n: u32,
+) -> Result<Vec<u64>, ProtoError> {
+    let twice: Vec<u64> = y.iter().map(|&v| v << 1).collect();
+    let flip = add_const(e, &neg(&twice, n), c, n);
+    let t = e.mux(sign, &flip, n)?;
+    Ok(add(y, &t, n))
 }
 
 /// f(x) for sigmoid or tanh by one interpolation on the signed input, without |x|, rExp or
@@ -1363,12 +1375,7 @@ pub fn spline_quad<E: Engine>(
         Smooth::GeluBump => return Ok(y),
     };
     match sign {
-        Some(sg) => {
-            let twice: Vec<u64> = y.iter().map(|&v| v << 1).collect();
-            let flip = add_const(e, &neg(&twice, n), c, n);
-            let t = e.mux(&sg, &flip, n)?;
-            Ok(add(&y, &t, n))
-        }
+        Some(sg) => reflect(e, &y, &sg, c, n),
         None => Ok(y),
     }
 }

@@ -189,8 +189,8 @@ impl MathOp {
 
     /// sigmoid, tanh and gelu's construction for a call on `len` elements: [`MathOp::tuning`]'s
     /// (the fewest bytes) or, given a link, whichever of it and its variants that trade bytes
-    /// for flights (the wide quadratic, the signed window) takes the least estimated time alone on that link
-    /// (transfer + latency units × RTT/2). None for the other functions.
+    /// for flights (the wide quadratic, the signed window) takes the least estimated time
+    /// alone on that link (transfer + latency units × RTT/2). None for the other functions.
     pub fn spline_for(self, params: &MathParams, len: usize, link: Option<Link>) -> Option<Spline> {
         let smooth = match self {
             MathOp::Sigmoid => Smooth::Sigmoid,
@@ -212,10 +212,7 @@ impl MathOp {
                 ..t
             };
             f(&mut c, &zeros, params.input, params.output, tune).ok()?;
-            Some(
-                c.cost.on(OtKind::Iknp).total_bytes() as f64 * 8.0 / link.bits_per_s
-                    + c.flow.units() as f64 * link.rtt.as_secs_f64() / 2.0,
-            )
+            Some(link.estimate(c.cost.on(OtKind::Iknp).total_bytes(), c.flow.units()))
         };
         // The variants with fewer flights: the signed window with the same intervals (one
         // index bit more) where the tuning folded, and the wide running sum of either.
