@@ -1183,7 +1183,8 @@ impl Lower<'_> {
             Ok((k.pre_cost(dims.d1), online))
         };
         let priced = |c: &Cost| -> f64 {
-            let bytes = c.on(self.plan.ot).total_bytes();
+            let c = c.on(self.plan.ot);
+            let bytes = c.total_bytes();
             match self.net {
                 Some(link) => link.estimate(bytes, c.rounds),
                 None => bytes as f64,

@@ -166,12 +166,16 @@ impl Jobs {
                 let flows = pieces
                     .iter()
                     .map(|r| match w {
-                        Work::Pre(_) => Ok(kernel.pre_flow(r.len())),
-                        Work::Instr(_) => kernel.flow(r.len()).map_err(|why| PlanError::Instr {
-                            instr: k,
-                            op: plan.instrs[k].op.name(),
-                            why,
-                        }),
+                        Work::Pre(_) => Ok(kernel.pre_flow(r.len(), info.ot)),
+                        Work::Instr(_) => {
+                            kernel
+                                .flow(r.len(), info.ot)
+                                .map_err(|why| PlanError::Instr {
+                                    instr: k,
+                                    op: plan.instrs[k].op.name(),
+                                    why,
+                                })
+                        }
                     })
                     .collect::<Result<_, _>>()?;
                 Ok(Job {

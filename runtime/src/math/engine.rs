@@ -12,6 +12,7 @@
 use crate::fixed;
 use crate::fixed::linear::Format;
 use crate::net::Role;
+use crate::ot::OtKind;
 use crate::proto::digdec::{Digits, digdec, digdec_cost};
 use crate::proto::ext::{KnownMsb, ext_known_msb_cost, zext_known_msb};
 use crate::proto::lut::{
@@ -357,8 +358,9 @@ impl Engine for Party {
 #[derive(Debug, Default)]
 pub struct Counter {
     pub cost: Cost,
-    /// Its latency ([`Flow`]): the primitives in sequence.
-    pub flow: Flow,
+    /// Its latency ([`Flow`]) on each engine ([`OtKind::ALL`]'s order): the primitives in
+    /// sequence.
+    flows: [Flow; 2],
 }
 
 impl Counter {
@@ -366,9 +368,15 @@ impl Counter {
         self.cost = self.cost.then(c);
         // Every primitive alternates from the client's first flight, and the party engine
         // ends its flights after each one.
-        self.flow
-            .flights
-            .extend(Flow::alternating(Role::Client, c.rounds).flights);
+        for (f, kind) in self.flows.iter_mut().zip(OtKind::ALL) {
+            f.flights
+                .extend(Flow::alternating(Role::Client, c.rounds_on(kind)).flights);
+        }
+    }
+
+    /// The latency of what was counted on `kind`.
+    pub fn flow(&self, kind: OtKind) -> &Flow {
+        &self.flows[kind as usize]
     }
 }
 

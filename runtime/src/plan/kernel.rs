@@ -7,6 +7,7 @@
 use crate::fixed::Patch;
 use crate::fixed::linear::MatDims;
 use crate::net::Role;
+use crate::ot::OtKind;
 use crate::proto::linear::MatMulParams;
 use crate::proto::mult::MultParams;
 use crate::proto::{Cost, Flow, ext, masked, mult, poly, relu, share, trunc};
@@ -136,15 +137,16 @@ impl Kernel {
 
     /// The latency of the call on `units` units ([`Flow`]): who sends its first and last
     /// flights and the one-way delays on its path.
-    pub fn flow(&self, units: usize) -> Result<Flow, String> {
+    pub fn flow(&self, units: usize, kind: OtKind) -> Result<Flow, String> {
+        let rounds = || self.cost(units).map(|c| c.rounds_on(kind));
         Ok(match self {
             Kernel::Local => Flow::NONE,
-            Kernel::Share { owner, .. } => Flow::alternating(*owner, self.cost(units)?.rounds),
-            Kernel::Reveal { .. } => Flow::alternating(Role::Server, self.cost(units)?.rounds),
+            Kernel::Share { owner, .. } => Flow::alternating(*owner, rounds()?),
+            Kernel::Reveal { .. } => Flow::alternating(Role::Server, rounds()?),
             // Opening x − r: every chunk an exchange.
-            Kernel::Poly { .. } => Flow::exchanges(self.cost(units)?.rounds),
+            Kernel::Poly { .. } => Flow::exchanges(rounds()?),
             Kernel::Math { func, params } => func
-                .exact_flow(units.saturating_mul(params.cols.max(1)), params)
+                .exact_flow(units.saturating_mul(params.cols.max(1)), params, kind)
                 .map_err(|e| e.to_string())?,
             Kernel::Extend { .. }
             | Kernel::Truncate { .. }
@@ -152,18 +154,18 @@ impl Kernel {
             | Kernel::MatMul { .. }
             | Kernel::MatMulShared { .. }
             | Kernel::Relu { .. }
-            | Kernel::BlockRelu { .. } => Flow::alternating(Role::Client, self.cost(units)?.rounds),
+            | Kernel::BlockRelu { .. } => Flow::alternating(Role::Client, rounds()?),
         })
     }
 
     /// The flights of the preprocessing on `units` units.
-    pub fn pre_flow(&self, units: usize) -> Flow {
+    pub fn pre_flow(&self, units: usize, kind: OtKind) -> Flow {
         match self {
             Kernel::Poly { coeffs, bits } => {
                 poly::preprocess_flow(units, coeffs.len().saturating_sub(1), *bits)
             }
             Kernel::MatMul { masked: true, .. } => {
-                Flow::alternating(Role::Client, self.pre_cost(units).rounds)
+                Flow::alternating(Role::Client, self.pre_cost(units).rounds_on(kind))
             }
             _ => Flow::NONE,
         }

@@ -212,7 +212,10 @@ impl MathOp {
                 ..t
             };
             f(&mut c, &zeros, params.input, params.output, tune).ok()?;
-            Some(link.estimate(c.cost.on(OtKind::Iknp).total_bytes(), c.flow.units()))
+            Some(link.estimate(
+                c.cost.on(OtKind::Iknp).total_bytes(),
+                c.flow(OtKind::Iknp).units(),
+            ))
         };
         // The variants with fewer flights: the signed window with the same intervals (one
         // index bit more) where the tuning folded, and the wide running sum of either.
@@ -304,15 +307,21 @@ impl MathOp {
         self.counted(n, params).map(|(c, _)| c)
     }
 
-    /// The latency of the call on `n` elements ([`Flow`]).
-    pub fn exact_flow(self, n: usize, params: &MathParams) -> Result<Flow, ProtoError> {
-        self.counted(n, params).map(|(_, f)| f)
+    /// The latency of the call on `n` elements on `kind` ([`Flow`]).
+    pub fn exact_flow(
+        self,
+        n: usize,
+        params: &MathParams,
+        kind: OtKind,
+    ) -> Result<Flow, ProtoError> {
+        self.counted(n, params)
+            .map(|(_, f)| f[kind as usize].clone())
     }
 
-    /// Cost and latency on the cost engine, cached.
-    fn counted(self, n: usize, params: &MathParams) -> Result<(Cost, Flow), ProtoError> {
+    /// Cost and latency (per engine, [`OtKind::ALL`]'s order) on the cost engine, cached.
+    fn counted(self, n: usize, params: &MathParams) -> Result<(Cost, [Flow; 2]), ProtoError> {
         type Key = (MathOp, usize, MathParams);
-        type Cache = std::collections::HashMap<Key, (Cost, Flow)>;
+        type Cache = std::collections::HashMap<Key, (Cost, [Flow; 2])>;
         static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let key = (self, n, *params);
@@ -321,7 +330,7 @@ impl MathOp {
         }
         let mut c = Counter::default();
         self.eval(&mut c, &vec![0; n], params)?;
-        let r = (c.cost, c.flow);
+        let r = (c.cost, OtKind::ALL.map(|k| c.flow(k).clone()));
         cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -200,7 +200,7 @@ pub fn mux_cost(n: usize, bits: u32) -> Cost {
     }
     let c = otc::cot(n, bits);
     let b = Cost::ot(Role::Server, c).alongside(Cost::ot(Role::Client, c));
-    Cost { rounds: 3, ..b }
+    b.in_rounds(3)
 }
 
 /// The exact cost of [`mux_vec`]: `groups` selections of `n` elements in all.
@@ -210,7 +210,7 @@ pub fn mux_vec_cost(groups: usize, n: usize, bits: u32) -> Cost {
     }
     let c = otc::cot_vec(groups, n, bits);
     let b = Cost::ot(Role::Server, c).alongside(Cost::ot(Role::Client, c));
-    Cost { rounds: 3, ..b }
+    b.in_rounds(3)
 }
 
 /// Multiplexer of vectors: bit `b[j]` selects all `widths[j]` elements of group j (back to

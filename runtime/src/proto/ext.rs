@@ -80,11 +80,7 @@ pub(crate) fn batch_cost(n: usize, recv: Role, shapes: &[(usize, u32)]) -> Cost 
 /// `a` followed by `b`, where `a`'s last message is sent by `a_last` and `b`'s first by
 /// `b_first`: when they are the same party both travel in one flight.
 pub(crate) fn seq(a: Cost, a_last: Role, b: Cost, b_first: Role) -> Cost {
-    let merged = (a.rounds > 0 && b.rounds > 0 && a_last == b_first) as u64;
-    Cost {
-        rounds: a.rounds + b.rounds - merged,
-        ..a.alongside(b)
-    }
+    a.then_joined(b, a_last == b_first)
 }
 
 /// Runs the OTs of `reqs` on `n` elements in the same two flights, `recv` receiving (its

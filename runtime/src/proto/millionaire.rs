@@ -111,7 +111,16 @@ pub struct Tree {
     /// silent prices (a 1-of-N OT's receiver sends ⌈log2 N⌉ bits there, not KK13's 32 B, so
     /// smaller leaves and nodes pay): same flights, so the two engines' calls have one shape.
     pub silent: Option<Box<Tree>>,
+    /// The tree silent OT runs on batches long enough to pay for two more flights
+    /// ([`Tree::on`]): the cheapest of height `height + 2` at silent prices (two levels, so
+    /// its last message is the same party's and what follows keeps its shape).
+    pub tall: Option<Box<Tree>>,
 }
+
+/// What one flight is worth in bytes where a construction trades flights for bytes: a LAN's
+/// bandwidth–delay product (1 Gbit/s, 0.25 ms one way). A silent-OT comparison takes the
+/// [`Tree::tall`] tree when its two extra flights save at least twice this on the batch.
+pub const FLIGHT_BYTES: u64 = 31_250;
 
 /// Who sends the OT corrections of a level: the server for the leaves, then alternating.
 pub fn sender_at(level: u32) -> Role {
@@ -436,6 +445,7 @@ impl Bounded {
             nodes,
             height,
             silent: None,
+            tall: None,
         })
     }
 }
@@ -469,6 +479,7 @@ impl Tree {
                 nodes: Vec::new(),
                 height: 0,
                 silent: None,
+                tall: None,
             };
         }
         // Planning searches over tree shapes; every width is planned once per process.
@@ -491,11 +502,20 @@ impl Tree {
             nodes,
             height,
             silent: None,
+            tall: None,
         };
         // Silent OT's hashing weighs half as much against its far smaller messages.
         let silent = Bounded::new(weight / 2, tree.height).tree(bits, root_eq);
         if let Some(t) = silent.filter(|t| t.height == tree.height && t.nodes != tree.nodes) {
             tree.silent = Some(Box::new(t));
+        }
+        let tall = Bounded::new(weight / 2, tree.height + 2).tree(bits, root_eq);
+        if let Some(t) = tall.filter(|t| t.height == tree.height + 2) {
+            let short = tree.silent.as_deref().unwrap_or(&tree);
+            // Worth keeping if it saves anything per element (the batch decides the rest).
+            if t.silent_bits(1024) < short.silent_bits(1024) {
+                tree.tall = Some(Box::new(t));
+            }
         }
         cache
             .lock()
@@ -517,20 +537,36 @@ impl Tree {
             .filter(|t| t.height == height)
     }
 
-    /// The tree an engine runs.
-    pub fn on(&self, kind: OtKind) -> &Tree {
-        match (kind, &self.silent) {
-            (OtKind::Silent, Some(t)) => t,
-            _ => self,
+    /// The tree an engine runs on `n` comparisons: IKNP this one; silent OT [`Tree::silent`]
+    /// (or this one), or [`Tree::tall`] where its two extra flights save at least
+    /// 2·[`FLIGHT_BYTES`] on the batch (bytes and COT generation at silent prices). Both parties
+    /// choose from public sizes only.
+    pub fn on(&self, kind: OtKind, n: usize) -> &Tree {
+        if kind == OtKind::Iknp {
+            return self;
+        }
+        let short = self.silent.as_deref().unwrap_or(self);
+        match &self.tall {
+            Some(t) if t.silent_bits(n) + 2 * 8 * FLIGHT_BYTES <= short.silent_bits(n) => t,
+            _ => short,
         }
     }
 
-    /// The exact cost of comparing `n` pairs with this tree (with [`Tree::silent`] on silent
-    /// OT).
+    /// Bits of `n` comparisons on silent OT: what they send, and their COTs' generation at
+    /// half a bit each (the planner's price, [`Bounded`]).
+    fn silent_bits(&self, n: usize) -> u64 {
+        let c = self.own_cost(n);
+        let [a, b] = c.silent_cots();
+        8 * c.on(OtKind::Silent).total_bytes() + (a + b).div_ceil(2)
+    }
+
+    /// The exact cost of comparing `n` pairs with this tree (with the tree [`Tree::on`] picks
+    /// on silent OT).
     pub fn cost(&self, n: usize) -> Cost {
-        match &self.silent {
-            Some(s) => Cost::per_engine(self.own_cost(n), s.own_cost(n)),
-            None => self.own_cost(n),
+        let s = self.on(OtKind::Silent, n);
+        match std::ptr::eq(s, self) {
+            true => self.own_cost(n),
+            false => Cost::per_engine(self.own_cost(n), s.own_cost(n)),
         }
     }
 
@@ -542,10 +578,7 @@ impl Tree {
         for node in &self.nodes {
             c = c.alongside(node.cost(n));
         }
-        Cost {
-            rounds: self.height as u64 + 2,
-            ..c
-        }
+        c.in_rounds(self.height as u64 + 2)
     }
 }
 
@@ -635,8 +668,8 @@ pub fn millionaire_eq_with(
 
 /// The comparison tree: shares of the root's (lt, eq); eq is empty unless the root needs it.
 fn compare(p: &mut Party, tree: &Tree, input: &[u64]) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
-    let tree = tree.on(p.ot_kind());
     let n = input.len();
+    let tree = tree.on(p.ot_kind(), n);
     if tree.nodes.is_empty() {
         // Empty inputs are equal: the server holds the share 1.
         let e = p.is_server() as u8;
@@ -913,43 +946,56 @@ mod tests {
         );
     }
 
-    /// Silent OT's plan of every width: it covers every bit once, has IKNP's height (so both
-    /// engines' calls take the same flights and the same last sender) and root flag, and costs
-    /// no more on silent OT than IKNP's plan would there.
+    /// Silent OT's plans of every width: each covers every bit once, keeps IKNP's root flag
+    /// and last sender (so what follows keeps its shape), has IKNP's height on short batches
+    /// and two levels more ([`Tree::tall`]) only where the batch pays for the flights, and
+    /// costs no more on silent OT than IKNP's plan would there.
     #[test]
-    fn silent_plans_keep_the_height_and_cost_less() {
+    fn silent_plans_keep_the_last_sender_and_cost_less() {
         use crate::ot::OtKind::{Iknp, Silent};
-        let mut cheaper = 0;
+        let (mut cheaper, mut tall) = (0, 0);
         for bits in 1..=64 {
             for tree in [
                 Tree::new(bits),
                 Tree::with_eq(bits, true),
                 Tree::fewest_bytes(bits),
             ] {
-                let s = tree.on(Silent);
-                assert_eq!(s.height, tree.height, "ℓ = {bits}");
-                assert_eq!(s.last_sender(), tree.last_sender());
-                let root = |t: &Tree| t.nodes.last().map(|n| n.need_eq);
-                assert_eq!(root(s), root(&tree));
-                let mut covered = vec![0u32; bits as usize];
-                for nd in &s.nodes {
-                    if let Kind::Leaf { lo, width } = nd.kind {
-                        (lo..lo + width).for_each(|b| covered[b as usize] += 1);
+                for n in [1usize, 1 << 10, 1 << 20] {
+                    let s = tree.on(Silent, n);
+                    let taller = s.height - tree.height;
+                    assert!(taller == 0 || (taller == 2 && n > 1), "ℓ = {bits}");
+                    tall += (taller == 2) as u32;
+                    assert_eq!(s.last_sender(), tree.last_sender());
+                    let root = |t: &Tree| t.nodes.last().map(|n| n.need_eq);
+                    assert_eq!(root(s), root(&tree));
+                    let mut covered = vec![0u32; bits as usize];
+                    for nd in &s.nodes {
+                        if let Kind::Leaf { lo, width } = nd.kind {
+                            (lo..lo + width).for_each(|b| covered[b as usize] += 1);
+                        }
                     }
+                    assert!(covered.iter().all(|&c| c == 1), "ℓ = {bits}: {s:?}");
+                    let short = tree.on(Silent, 1);
+                    let on_silent = |t: &Tree| t.own_cost(n).on(Silent).total_bytes();
+                    // (One comparison pays a byte per packed message: not a fair measure.)
+                    assert!(n == 1 || on_silent(short) <= on_silent(&tree), "ℓ = {bits}");
+                    cheaper += (on_silent(s) < on_silent(&tree)) as u32;
+                    if taller > 0 {
+                        // Bytes and COT generation: at least the two flights' worth fewer.
+                        let saved = short.silent_bits(n) - s.silent_bits(n);
+                        assert!(saved >= 2 * 8 * FLIGHT_BYTES, "ℓ = {bits}");
+                    }
+                    assert_eq!(tree.cost(n).on(Iknp), tree.own_cost(n).on(Iknp));
+                    assert_eq!(tree.cost(n).on(Silent), s.own_cost(n).on(Silent));
+                    assert_eq!(tree.cost(n).rounds_on(Silent), s.height as u64 + 2);
                 }
-                assert!(covered.iter().all(|&c| c == 1), "ℓ = {bits}: {s:?}");
-                let n = 1 << 10;
-                let on_silent = |t: &Tree| t.own_cost(n).on(Silent).total_bytes();
-                assert!(on_silent(s) <= on_silent(&tree), "ℓ = {bits}");
-                cheaper += (on_silent(s) < on_silent(&tree)) as u32;
-                assert_eq!(tree.cost(n).on(Iknp), tree.own_cost(n).on(Iknp));
-                assert_eq!(tree.cost(n).on(Silent), s.own_cost(n).on(Silent));
             }
         }
         assert!(
-            cheaper > 100,
+            cheaper > 200,
             "silent plans differ from IKNP's for most widths: {cheaper}"
         );
+        assert!(tall > 100, "long batches take the tall trees: {tall}");
     }
 
     #[test]

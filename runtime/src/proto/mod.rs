@@ -190,12 +190,18 @@ impl Party {
 ///
 /// Cost functions are engine-neutral: the OT receivers' extension messages are kept apart
 /// (`server_ext`, `client_ext`, not serialised) and priced by [`Cost::on`] for the session's
-/// [`OtKind`]; a priced cost (what plans record and channels measure) has none left.
+/// [`OtKind`]; a priced cost (what plans record and channels measure) has none left. So are
+/// the flights of constructions that take more of them on silent OT (`silent_rounds`: a taller
+/// comparison tree where the batch is long enough to pay for it, [`millionaire::Tree::on`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cost {
     pub server_bytes: u64,
     pub client_bytes: u64,
+    /// Flights (on IKNP, for a cost not yet priced).
     pub rounds: u64,
+    /// Flights on silent OT where they differ from `rounds` (never on a priced cost).
+    #[serde(skip)]
+    silent_rounds: Option<u64>,
     /// Extension messages the server sends as OT receiver, not yet in `server_bytes`.
     #[serde(skip)]
     pub server_ext: Ext,
@@ -209,9 +215,49 @@ impl Cost {
         server_bytes: 0,
         client_bytes: 0,
         rounds: 0,
+        silent_rounds: None,
         server_ext: Ext::ZERO,
         client_ext: Ext::ZERO,
     };
+
+    /// The flights of this call on `kind`.
+    pub fn rounds_on(&self, kind: OtKind) -> u64 {
+        match kind {
+            OtKind::Iknp => self.rounds,
+            OtKind::Silent => self.silent_rounds.unwrap_or(self.rounds),
+        }
+    }
+
+    /// Flights combined per engine by `f` (the other fields as `base`).
+    fn zip_rounds(self, other: &Cost, base: Cost, f: impl Fn(u64, u64) -> u64) -> Cost {
+        let iknp = f(self.rounds, other.rounds);
+        let silent = f(
+            self.rounds_on(OtKind::Silent),
+            other.rounds_on(OtKind::Silent),
+        );
+        Cost {
+            rounds: iknp,
+            silent_rounds: (silent != iknp).then_some(silent),
+            ..base
+        }
+    }
+
+    /// `self` followed by `next`, whose first flight joins `self`'s last when `join` (the
+    /// same party sends both; on each engine where both send anything).
+    pub fn then_joined(self, next: Cost, join: bool) -> Cost {
+        let base = self.alongside(next);
+        self.zip_rounds(&next, base, |a, b| a + b - (join && a > 0 && b > 0) as u64)
+    }
+
+    /// This cost taking `rounds` flights on both engines (a construction whose flights do not
+    /// depend on its parts').
+    pub fn in_rounds(self, rounds: u64) -> Cost {
+        Cost {
+            rounds,
+            silent_rounds: None,
+            ..self
+        }
+    }
 
     /// A priced cost: these bytes, no extension left to price.
     pub fn bytes(server_bytes: u64, client_bytes: u64, rounds: u64) -> Cost {
@@ -271,19 +317,16 @@ impl Cost {
         Cost::bytes(
             self.server_bytes + self.server_ext.bytes(kind),
             self.client_bytes + self.client_ext.bytes(kind),
-            self.rounds,
+            self.rounds_on(kind),
         )
     }
 
     /// A call whose construction differs per engine, `iknp` on IKNP and `silent` on silent
-    /// OT (each priced for its engine). Both must take the same flights in the same order —
-    /// the latency model and the executor's turns see one shape per call.
+    /// OT (each priced for its engine). Each alternates from the client (every flow of this
+    /// crate does); they may take different numbers of flights — the latency model and the
+    /// executor's turns then follow the session's engine ([`Cost::rounds_on`]).
     pub fn per_engine(iknp: Cost, silent: Cost) -> Cost {
         let (i, s) = (iknp.on(OtKind::Iknp), silent.on(OtKind::Silent));
-        debug_assert_eq!(
-            i.rounds, s.rounds,
-            "per-engine constructions' flights differ"
-        );
         let [server_pool, client_pool] = silent.silent_cots();
         let ext = |iknp, silent, cots| Ext {
             iknp,
@@ -295,6 +338,7 @@ impl Cost {
             server_bytes: 0,
             client_bytes: 0,
             rounds: i.rounds,
+            silent_rounds: (s.rounds != i.rounds).then_some(s.rounds),
             server_ext: ext(i.server_bytes, s.server_bytes, client_pool),
             client_ext: ext(i.client_bytes, s.client_bytes, server_pool),
         }
@@ -308,22 +352,21 @@ impl Cost {
 
     /// `self` followed by `next`: bytes and rounds add.
     pub fn then(self, next: Cost) -> Cost {
-        Cost {
-            rounds: self.rounds + next.rounds,
-            ..self.alongside(next)
-        }
+        self.then_joined(next, false)
     }
 
     /// `self` and `other` in the same flights (messages sent together): bytes add, rounds are
     /// the larger.
     pub fn alongside(self, other: Cost) -> Cost {
-        Cost {
+        let base = Cost {
             server_bytes: self.server_bytes + other.server_bytes,
             client_bytes: self.client_bytes + other.client_bytes,
-            rounds: self.rounds.max(other.rounds),
+            rounds: 0,
+            silent_rounds: None,
             server_ext: self.server_ext.plus(other.server_ext),
             client_ext: self.client_ext.plus(other.client_ext),
-        }
+        };
+        self.zip_rounds(&other, base, u64::max)
     }
 
     pub fn is_zero(&self) -> bool {

@@ -246,11 +246,7 @@ pub(crate) fn or_merging_tree(count: usize, bits: u32, next: Cost, plain: Cost) 
 
 /// A Wrap's cost `w` whose last message `last` sends, then `next` (opened by the client).
 fn merge_wrap(w: Cost, last: Role, next: Cost) -> Cost {
-    let merged = (w.rounds > 0 && next.rounds > 0 && last == Role::Client) as u64;
-    Cost {
-        rounds: w.rounds + next.rounds - merged,
-        ..w.alongside(next)
-    }
+    w.then_joined(next, last == Role::Client)
 }
 
 /// The comparison tree silent OT runs for a wrap that IKNP takes from the 1-of-2^k table,

@@ -139,11 +139,7 @@ fn drelu_then_mux_cost(compared: usize, n: usize, bits: u32) -> Cost {
 /// A comparison's cost `a` then a multiplexer's `b`, whose first message rides with the
 /// comparison's last.
 fn then_mux(a: Cost, b: Cost) -> Cost {
-    let merged = (a.rounds > 0 && b.rounds > 0) as u64;
-    Cost {
-        rounds: a.rounds + b.rounds - merged,
-        ..a.alongside(b)
-    }
+    a.then_joined(b, true)
 }
 
 /// The exact cost of [`relu`] on `n` elements of Z_{2^ℓ}.

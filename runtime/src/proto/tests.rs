@@ -302,6 +302,51 @@ fn batches_across_extension_chunks() {
     check_cases(&cases);
 }
 
+/// Long batches on silent OT take comparison trees two levels taller where those save more
+/// than the two flights are worth ([`super::millionaire::Tree::on`]): the comparison, extension,
+/// truncation and product families at the widths of `sir bench op`'s rows, on batches long
+/// enough to take them, exact in values, bytes and flights on both engines — and silent OT
+/// takes more flights than IKNP for them (so the tall trees did run).
+#[test]
+fn long_batches_take_silent_ots_tall_trees() {
+    use crate::testkit::ext_ops::ExtOp;
+    let n = 1 << 13;
+    let with = |bits, bits_in, shift| Params {
+        bits_in,
+        shift,
+        ..Params::bits(bits)
+    };
+    let cases: Vec<Case> = [
+        (Operation::Relu, with(32, None, None)),
+        (Operation::Msb, with(32, None, None)),
+        (Operation::Wrap, with(16, None, None)),
+        (Operation::WrapAllOnes, with(20, None, None)),
+        (Operation::Ext(ExtOp::TruncReduce), with(16, None, Some(7))),
+        (Operation::Ext(ExtOp::Ars), with(32, None, Some(12))),
+        (Operation::Ext(ExtOp::Sext), with(32, Some(16), None)),
+        (Operation::Ext(ExtOp::Zext), with(64, Some(32), None)),
+        (
+            Operation::Mult,
+            Params {
+                bits_out: Some(32),
+                ..with(16, Some(16), None)
+            },
+        ),
+    ]
+    .into_iter()
+    .map(|(op, p)| (op, p, n))
+    .collect();
+    check_cases(&cases);
+    for (op, p, n) in &cases {
+        let c = op.cost(*n, p);
+        assert!(
+            c.rounds_on(OtKind::Silent) > c.rounds_on(OtKind::Iknp),
+            "{} {p:?}: silent takes the tall trees",
+            op.name()
+        );
+    }
+}
+
 /// Block-ReLU: two-party equals `fixed::block_relu` bit for bit and the measured bytes and
 /// messages equal its cost, over patch shapes with border patches, zero-sum patches (which
 /// must be zeroed), 1×1 (= ReLU), a choice per channel with identity and zero channels, a

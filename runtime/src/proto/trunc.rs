@@ -35,6 +35,7 @@ use super::millionaire::Tree;
 use super::relu::{wrap, wrap_and_all_ones, wrap_and_all_ones_cost, wrap_cost};
 use super::{Cost, Party, ProtoError};
 use crate::net::Role;
+use crate::ot::OtKind;
 use crate::ring;
 
 fn check_shift(bits: u32, s: u32) -> Result<(), ProtoError> {
@@ -145,15 +146,56 @@ pub fn lrs(p: &mut Party, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, Prot
         .collect())
 }
 
-/// The exact cost of [`ars`] (same as [`lrs`]).
+/// The exact cost of [`ars`]: [`lrs`]'s, or on silent OT TR then SExt's where that costs less.
 pub fn ars_cost(n: usize, bits: u32, s: u32) -> Cost {
-    lrs_cost(n, bits, s)
+    let lrs = lrs_cost(n, bits, s);
+    match ars_by_extension(n, bits, s) {
+        true => Cost::per_engine(lrs, tr_sext_cost(n, bits, s)),
+        false => lrs,
+    }
+}
+
+/// The cost of TR^{ℓ,s} followed by SExt^{ℓ−s,ℓ}: the SExt's first message (the client's)
+/// joins TR's last where the client sends it (it knows its share of TR's result then).
+fn tr_sext_cost(n: usize, bits: u32, s: u32) -> Cost {
+    let last = Tree::new(s).last_sender();
+    // TR's B2A is received by `last` (its extension rides the comparison's last message) and
+    // ends with the sender's corrections; into one bit it is free.
+    let tr_last = if bits - s > 1 { last.peer() } else { last };
+    seq(
+        trunc_reduce_cost(n, bits, s),
+        tr_last,
+        super::ext::sext_cost(n, bits - s, bits),
+        Role::Client,
+    )
+}
+
+/// Whether silent OT runs ARS as TR then SExt: on silent OT the two comparisons' trees and the
+/// two B2As of (ℓ − s) and s bits send less than LRS's (8 choose 1)-OT of ℓ-bit messages and its
+/// comparison with equality; chosen by bytes plus [`super::millionaire::FLIGHT_BYTES`] per
+/// flight (both parties decide from public sizes).
+fn ars_by_extension(n: usize, bits: u32, s: u32) -> bool {
+    if n == 0 || s == 0 || s >= bits {
+        return false;
+    }
+    let price = |c: Cost| {
+        let c = c.on(OtKind::Silent);
+        c.total_bytes() + super::millionaire::FLIGHT_BYTES * c.rounds
+    };
+    price(tr_sext_cost(n, bits, s)) < price(lrs_cost(n, bits, s))
 }
 
 /// ARS^{ℓ,s} (SiRnn §IV-B): this party's shares of signed x ∈ Z_{2^ℓ} → its shares of
-/// ⌊x / 2^s⌋ (rounding toward −∞) in Z_{2^ℓ}.
+/// ⌊x / 2^s⌋ (rounding toward −∞) in Z_{2^ℓ}. On silent OT, where it costs less
+/// ([`ars_cost`]), as SExt^{ℓ−s,ℓ}(TR^{ℓ,s}(x)) (SiRnn §IV-B's ARS by truncate-and-reduce then
+/// extension: ⌊x/2^s⌋ of the signed x fits ℓ − s signed bits and agrees with TR's result
+/// mod 2^{ℓ−s}).
 pub fn ars(p: &mut Party, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, ProtoError> {
     check_shift(bits, s)?;
+    if p.ot_kind() == OtKind::Silent && ars_by_extension(x.len(), bits, s) {
+        let t = trunc_reduce(p, x, bits, s)?;
+        return super::ext::sext(p, &t, bits - s, bits);
+    }
     let mut xs = x.to_vec();
     add_public(p, &mut xs, 1u64 << (bits - 1), bits);
     let mut y = lrs(p, &xs, bits, s)?;

@@ -162,7 +162,8 @@ impl ExtOp {
             | ExtOp::ZextSharedMsb
             | ExtOp::SextSharedMsb => ext::ext_known_msb_cost(n, m, nb, shared),
             ExtOp::TruncReduce => trunc::trunc_reduce_cost(n, l, s),
-            ExtOp::Lrs | ExtOp::Ars | ExtOp::ArsRound => trunc::lrs_cost(n, l, s),
+            ExtOp::Lrs => trunc::lrs_cost(n, l, s),
+            ExtOp::Ars | ExtOp::ArsRound => trunc::ars_cost(n, l, s),
             ExtOp::LrsKnownMsb | ExtOp::ArsKnownMsb | ExtOp::LrsSharedMsb | ExtOp::ArsSharedMsb => {
                 trunc::lrs_known_msb_cost(n, l, s, shared)
             }
