@@ -265,12 +265,82 @@ impl Tuning {
             };
             best = digits(ot, &guard);
         }
+        // reciprocal, rsqrt and sqrt: the interpolation table with the fewest bytes on the
+        // engine among 2^4..2^8 lines where it is within SPLINE_MAX_ULP of the real result on
+        // every input with a representable one (16.12 reciprocal by 2^6 lines: 1.49 ULP for
+        // 674 B on silent OT, against 2^8's 0.68 ULP for 1,397 B; the table's payload, 2^g
+        // entries, is what silent OT sends). Outputs wider than 20 bits narrow the Newton
+        // step's start table instead (checked on a spread of inputs: [`curve_max_ulp`]).
+        if let Some(curve) = curve_of(name) {
+            let base = bytes_on(best, ot);
+            let mut cands: Vec<(f64, u32)> = (4..=8)
+                .map(|g| (bytes_on(Tuning { g: Some(g), ..best }, ot), g))
+                .filter(|c| c.0 < base)
+                .collect();
+            cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let accurate = |g: u32| {
+                curve_max_ulp(curve, inp, out, Tuning { g: Some(g), ..best })
+                    .is_some_and(|u| u <= SPLINE_MAX_ULP)
+            };
+            if let Some(&(_, g)) = cands.iter().find(|c| accurate(c.1)) {
+                best.g = Some(g);
+            }
+        }
         cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, best);
         best
     }
+}
+
+/// The curve of a function [`Tuning::best`] may give a narrower interpolation table.
+fn curve_of(name: &str) -> Option<Curve> {
+    match name {
+        "reciprocal" => Some(Curve::Recip),
+        "rsqrt" => Some(Curve::Rsqrt),
+        "sqrt" => Some(Curve::Sqrt),
+        _ => None,
+    }
+}
+
+/// The largest error in output ULPs of `curve`'s function with `tune` over every positive
+/// input whose real result the output can hold — every input up to [`SPLINE_CHECK_BITS`]
+/// bits, else 256 spread over each octave and the largest (None if it does not run).
+fn curve_max_ulp(curve: Curve, inp: Fx, out: Fx, tune: Tuning) -> Option<f64> {
+    let top_in = 1u64 << (inp.bits - 1);
+    let xs: Vec<u64> = if inp.bits <= SPLINE_CHECK_BITS {
+        (1..top_in).collect()
+    } else {
+        (0..inp.bits - 1)
+            .flat_map(|k| {
+                let step = ((1u64 << k) / 256).max(1);
+                (0..256u64)
+                    .map(move |j| (1u64 << k) + j * step)
+                    .filter(move |&x| x < 2u64 << k)
+            })
+            .chain([top_in - 1])
+            .collect()
+    };
+    let ys = normalised(&mut Clear, &xs, inp, out, curve, (0, 1), tune).ok()?;
+    let (si, so) = ((1u64 << inp.frac) as f64, (1u64 << out.frac) as f64);
+    let top = (1u64 << (out.bits - 1)) as f64 - 1.0;
+    let mut worst = 0f64;
+    for (&x, &y) in xs.iter().zip(&ys) {
+        let v = x as f64 / si;
+        let want = so
+            * match curve {
+                Curve::Recip => 1.0 / v,
+                Curve::Rsqrt => 1.0 / v.sqrt(),
+                Curve::Sqrt => v.sqrt(),
+            };
+        // (Results that round to the largest output count: a wrap there is the worst error.)
+        if want < top + 0.5 {
+            let y = ring::to_signed(y, out.bits) as f64;
+            worst = worst.max((y - want).abs());
+        }
+    }
+    Some(worst)
 }
 
 fn arg(msg: String) -> ProtoError {
@@ -1768,7 +1838,9 @@ fn normalised<E: Engine>(
     let width = |t: &crate::proto::lut::Table| {
         width_of(t.entries.iter().copied().max().unwrap_or(0) as u128)
     };
-    if let Some(it) = newton_plan(curve, ell, out, &table_for, &width) {
+    // The Newton step's start table: 2^8 lines, or as the tuning narrowed it.
+    let start_g = tune.g.map_or(NEWTON_G, |g| g.clamp(1, NEWTON_G));
+    if let Some(it) = newton_plan(curve, ell, out, start_g, &table_for, &width) {
         return newton_normalised(e, &k, iota, v, ell, out, curve, it, &table_for);
     }
     let v = reduce(&v, ell - 1);
@@ -1820,7 +1892,7 @@ fn normalised<E: Engine>(
 /// Scale of the iteration's start ŷ ≈ f(v) (its table error is 2^{−19} at most, g = 8).
 const NEWTON_START: u32 = 22;
 
-/// Index bits of the iteration's start table.
+/// Index bits of the iteration's start table (at most; [`Tuning::best`] may narrow it).
 const NEWTON_G: u32 = 8;
 
 /// The iterated construction's parameters (see [`newton_plan`]).
@@ -1832,6 +1904,8 @@ struct NewtonPlan {
     sc: u32,
     /// Ring of the factor's product: only the output's bits above the rounding are kept.
     r: u32,
+    /// Index bits of the start table.
+    g: u32,
 }
 
 /// Where the interpolation table alone cannot reach the output's precision (its relative
@@ -1845,6 +1919,7 @@ fn newton_plan(
     curve: Curve,
     ell: u32,
     out: Fx,
+    g: u32,
     table_for: &dyn Fn(u32) -> std::sync::Arc<Table>,
     width: &dyn Fn(&Table) -> u32,
 ) -> Option<NewtonPlan> {
@@ -1858,7 +1933,7 @@ fn newton_plan(
     // fit 64 bits (the factor's scale at least the output's, so its rounding stays below half
     // an output ULP).
     for f in (out.bits - 1..=out.bits + 1).rev() {
-        let r_ = newton_margin(curve);
+        let r_ = newton_margin(curve, g);
         let h = NEWTON_START;
         let vs = (ell - 2).min(f + 4);
         let zs = if curve == Curve::Rsqrt {
@@ -1875,16 +1950,23 @@ fn newton_plan(
             let sh = f + sc - out.frac;
             let r = (f + 2 + cw).min(sh + out.bits);
             if r <= 64 && r > sh {
-                return Some(NewtonPlan { f, sc, r });
+                return Some(NewtonPlan { f, sc, r, g });
             }
         }
     }
     None
 }
 
-/// |1 − v·ŷ| (reciprocal) or |1 − v·ŷ²| (rsqrt) stays below 2^{−R−2}: the start's error.
-fn newton_margin(curve: Curve) -> u32 {
-    if curve == Curve::Rsqrt { 14 } else { 15 }
+/// |1 − v·ŷ| (reciprocal) or |1 − v·ŷ²| (rsqrt) stays below 2^{−R−2}: the start's error
+/// (a table of 2^g lines is within 2^{−2g−3} of f(v); R leaves a factor 4 of margin, twice
+/// that for rsqrt's square). R = 15 and 14 at g = 8.
+fn newton_margin(curve: Curve, g: u32) -> u32 {
+    let r = (2 * g).saturating_sub(1);
+    if curve == Curve::Rsqrt {
+        r.saturating_sub(1)
+    } else {
+        r
+    }
 }
 
 /// [`normalised`] with one Newton step: v (ℓ bits, MSB 0) to f(v) at scale `it.f` by
@@ -1912,8 +1994,8 @@ fn newton_normalised<E: Engine>(
     };
     let h = NEWTON_START;
     // (ŷ in h + 3 bits: its shares times 2^j are shares in the ring of ŷ·u, j + h + 3 bits.)
-    let y0 = interp(e, &v, vs, curve, h, h + 3, Some(NEWTON_G))?;
-    let y1 = newton_step(e, &v, vs, &y0, h, curve, f)?;
+    let y0 = interp(e, &v, vs, curve, h, h + 3, Some(it.g))?;
+    let y1 = newton_step(e, &v, vs, &y0, h, curve, it)?;
     let scale = table_for(it.sc);
     let y1 = e.zext_msb0(&y1, f + 2, it.r)?;
     let p = e.lut_product(&[(k, iota)], &scale, &y1, it.r)?;
@@ -1936,10 +2018,11 @@ fn newton_step<E: Engine>(
     y: &[u64],
     h: u32,
     curve: Curve,
-    f: u32,
+    it: NewtonPlan,
 ) -> Result<Vec<u64>, ProtoError> {
+    let (f, g) = (it.f, it.g);
     let rsqrt = curve == Curve::Rsqrt;
-    let r_ = newton_margin(curve);
+    let r_ = newton_margin(curve, g);
     let msb0 = WrapHint::Msb(false);
     let yf = unsigned(h + 3);
     // The factor z multiplying v: ŷ, or ŷ² (exact, then rounded to scale f + 2).
