@@ -31,7 +31,11 @@
 //! calls take the same flights), whose binary nodes may be AND gates on 1-bit COTs (lt = lt_hi ⊕
 //! eq_hi ∧ lt_lo, eq = eq_hi ∧ eq_lo: 4 or 8 bits per comparison against a 1-of-4 or 1-of-8
 //! OT's 6 or 19; CrypTFlow2 takes these ANDs from bit triples, an exchange per level).
-//! ℓ = 31: 42.1 B online in the same 4 messages; ℓ = 63: 67.9 B in 6.
+//! ℓ = 31: 42.1 B online in the same 4 messages; ℓ = 63: 67.9 B in 6. On batches long enough
+//! that the bytes saved outweigh two flights ([`FLIGHT_BYTES`] each), silent OT runs a third
+//! plan ([`Tree::tall`]), the cheapest two levels higher — the flights CrypTFlow2's and
+//! Ferret-SCI's taller trees take, so the last sender and what joins it stay as on IKNP —:
+//! ℓ = 31 in 30.9 B and 6 messages.
 //!
 //! Security (semi-honest): each OT is fresh (KK13 through [`crate::ot`]); the sender's output
 //! shares are fresh CSPRNG bits, so every message the receiver sees is uniformly masked; the
