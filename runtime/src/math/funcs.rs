@@ -322,25 +322,16 @@ fn curve_max_ulp(curve: Curve, inp: Fx, out: Fx, tune: Tuning) -> Option<f64> {
             .chain([top_in - 1])
             .collect()
     };
-    let ys = normalised(&mut Clear, &xs, inp, out, curve, (0, 1), tune).ok()?;
-    let (si, so) = ((1u64 << inp.frac) as f64, (1u64 << out.frac) as f64);
-    let top = (1u64 << (out.bits - 1)) as f64 - 1.0;
-    let mut worst = 0f64;
-    for (&x, &y) in xs.iter().zip(&ys) {
-        let v = x as f64 / si;
-        let want = so
-            * match curve {
-                Curve::Recip => 1.0 / v,
-                Curve::Rsqrt => 1.0 / v.sqrt(),
-                Curve::Sqrt => v.sqrt(),
-            };
-        // (Results that round to the largest output count: a wrap there is the worst error.)
-        if want < top + 0.5 {
-            let y = ring::to_signed(y, out.bits) as f64;
-            worst = worst.max((y - want).abs());
-        }
-    }
-    Some(worst)
+    // (Results that round to the largest output count: a wrap there is the worst error.)
+    let top = (1u64 << (out.bits - 1)) as f64 - 0.5;
+    let so = (out.frac as f64).exp2();
+    worst_ulp(
+        &xs,
+        inp,
+        out,
+        |v| Some(curve.f(v)).filter(|r| r * so < top),
+        |xs| normalised(&mut Clear, xs, inp, out, curve, (0, 1), tune),
+    )
 }
 
 fn arg(msg: String) -> ProtoError {
@@ -1509,19 +1500,34 @@ fn max_ulp_all(
     out: Fx,
     eval: impl Fn(&[u64]) -> Result<Vec<u64>, ProtoError>,
 ) -> Option<f64> {
-    let ulp = (out.frac as f64).exp2();
-    let worst = |xs: &[u64]| -> Option<f64> {
-        let ys = eval(xs).ok()?;
-        Some(xs.iter().zip(&ys).fold(0.0f64, |w, (&x, &y)| {
-            w.max((out.real(y) - func.f(inp.real(x))).abs() * ulp)
-        }))
-    };
+    let worst = |xs: &[u64]| worst_ulp(xs, inp, out, |v| Some(func.f(v)), &eval);
     let sample: Vec<u64> = (0..1u64 << inp.bits).step_by(64).collect();
     if worst(&sample)? > SPLINE_MAX_ULP {
         return None;
     }
     let xs: Vec<u64> = (0..1u64 << inp.bits).collect();
     worst(&xs)
+}
+
+/// The largest error in output ULPs of `eval`'s results on `xs` against the real `f`, over
+/// the inputs where `f` gives a value (None if `eval` fails).
+fn worst_ulp(
+    xs: &[u64],
+    inp: Fx,
+    out: Fx,
+    f: impl Fn(f64) -> Option<f64>,
+    eval: impl Fn(&[u64]) -> Result<Vec<u64>, ProtoError>,
+) -> Option<f64> {
+    let ulp = (out.frac as f64).exp2();
+    let ys = eval(xs).ok()?;
+    Some(
+        xs.iter()
+            .zip(&ys)
+            .fold(0.0f64, |w, (&x, &y)| match f(inp.real(x)) {
+                Some(r) => w.max((out.real(y) - r).abs() * ulp),
+                None => w,
+            }),
+    )
 }
 
 /// The window of [`spline_quad`]: |x| < 2^w holds every input where f is not yet within

@@ -149,9 +149,9 @@ pub fn lrs(p: &mut Party, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, Prot
 /// The exact cost of [`ars`]: [`lrs`]'s, or on silent OT TR then SExt's where that costs less.
 pub fn ars_cost(n: usize, bits: u32, s: u32) -> Cost {
     let lrs = lrs_cost(n, bits, s);
-    match ars_by_extension(n, bits, s) {
-        true => Cost::per_engine(lrs, tr_sext_cost(n, bits, s)),
-        false => lrs,
+    match ars_by_extension(n, bits, s, lrs) {
+        Some(tr_sext) => Cost::per_engine(lrs, tr_sext),
+        None => lrs,
     }
 }
 
@@ -170,19 +170,20 @@ fn tr_sext_cost(n: usize, bits: u32, s: u32) -> Cost {
     )
 }
 
-/// Whether silent OT runs ARS as TR then SExt: on silent OT the two comparisons' trees and the
-/// two B2As of (ℓ − s) and s bits send less than LRS's (8 choose 1)-OT of ℓ-bit messages and its
-/// comparison with equality; chosen by bytes plus [`super::millionaire::FLIGHT_BYTES`] per
-/// flight (both parties decide from public sizes).
-fn ars_by_extension(n: usize, bits: u32, s: u32) -> bool {
+/// TR then SExt's cost where silent OT runs ARS that way (`lrs`: LRS's cost): where the two
+/// comparisons' trees and the two B2As of (ℓ − s) and s bits send less than LRS's (8 choose
+/// 1)-OT of ℓ-bit messages and its comparison with equality, by bytes plus
+/// [`super::millionaire::FLIGHT_BYTES`] per flight (both parties decide from public sizes).
+fn ars_by_extension(n: usize, bits: u32, s: u32, lrs: Cost) -> Option<Cost> {
     if n == 0 || s == 0 || s >= bits {
-        return false;
+        return None;
     }
     let price = |c: Cost| {
         let c = c.on(OtKind::Silent);
         c.total_bytes() + super::millionaire::FLIGHT_BYTES * c.rounds
     };
-    price(tr_sext_cost(n, bits, s)) < price(lrs_cost(n, bits, s))
+    let tr_sext = tr_sext_cost(n, bits, s);
+    (price(tr_sext) < price(lrs)).then_some(tr_sext)
 }
 
 /// ARS^{ℓ,s} (SiRnn §IV-B): this party's shares of signed x ∈ Z_{2^ℓ} → its shares of
@@ -192,7 +193,9 @@ fn ars_by_extension(n: usize, bits: u32, s: u32) -> bool {
 /// mod 2^{ℓ−s}).
 pub fn ars(p: &mut Party, x: &[u64], bits: u32, s: u32) -> Result<Vec<u64>, ProtoError> {
     check_shift(bits, s)?;
-    if p.ot_kind() == OtKind::Silent && ars_by_extension(x.len(), bits, s) {
+    if p.ot_kind() == OtKind::Silent
+        && ars_by_extension(x.len(), bits, s, lrs_cost(x.len(), bits, s)).is_some()
+    {
         let t = trunc_reduce(p, x, bits, s)?;
         return super::ext::sext(p, &t, bits - s, bits);
     }
